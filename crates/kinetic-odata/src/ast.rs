@@ -33,6 +33,50 @@ pub enum Expr {
         /// The predicate; `None` only for the argument-less `any()`.
         predicate: Option<Box<Expr>>,
     },
+    /// `Collection/$count`, optionally restricted: `Products/$count($filter=Price gt 5;$search=blue)`.
+    ///
+    /// `collection` is usually an [`Expr::Member`]; it is an expression so that the count of a bound
+    /// function's result (`Items/Model.MostPopularNames()/$count`) can be written too.
+    Count {
+        collection: Box<Expr>,
+        /// The nested `$filter`, if any.
+        filter: Option<Box<Expr>>,
+        /// The nested `$search`, as written (the search syntax is not interpreted).
+        search: Option<String>,
+    },
+    /// A function called with named parameters, bound to a path or unbound:
+    /// `Products/Model.BestProduct()`, `Model.Available(complex={"Name":"Value"})`,
+    /// `Products/Model.ProductsByColor(color='green')`.
+    ///
+    /// The parser produces this only for a call after `/` or a call with named parameters; an unbound
+    /// call with positional arguments (or none), such as `Model.MostPopularName()` or
+    /// `geo.distance(A,B)`, is an [`Expr::Call`] with [`Function::Other`].
+    FunctionCall {
+        /// The path (or earlier call) the function is bound to; `None` for an unbound call.
+        target: Option<Box<Expr>>,
+        /// The name as written, usually namespace-qualified (`Model.BestProduct`).
+        function: String,
+        /// Named parameters in the order written: `color='green'` is `("color", 'green')`.
+        params: Vec<(String, Expr)>,
+    },
+    /// Members reached from the result of a function call: `Products/Model.BestProduct()/Address/Street`
+    /// is `Navigate { base: <the call>, segments: ["Address", "Street"] }`. Plain paths are
+    /// [`Expr::Member`].
+    Navigate {
+        base: Box<Expr>,
+        segments: Vec<String>,
+    },
+    /// A JSON array, in OData 4.01 URLs: `["Milk","Cheese"]`, `[FirstName,LastName]`, `[1, 2 add 3]`.
+    /// JSON strings inside become [`Literal::String`] (printed back with single quotes, which 4.01 allows).
+    Array(Vec<Expr>),
+    /// A JSON object: `{"Street":"NE 40th","City":City}`; members in the order written (duplicates kept).
+    Object(Vec<(String, Expr)>),
+    /// A parameter alias such as `@p` in `$filter=Price gt @p&@p=5`; the name is stored without `@`.
+    /// Its value is a custom query option (`@p`) the consumer resolves.
+    Alias(String),
+    /// A type name, only as the last argument of `cast(...)` / `isof(...)`: `Model.Customer`,
+    /// `Edm.Boolean`, or an unqualified `Customer`.
+    TypeName(String),
 }
 
 /// Where a member path starts.
@@ -49,6 +93,10 @@ pub enum PathRoot {
 }
 
 /// A path of members from a root: `Address/Street` is `Implicit` + `["Address", "Street"]`.
+///
+/// Besides property and navigation names a segment can be a type cast, written namespace-qualified
+/// (`Address/Model.AddressWithLocation/Street`; the segment contains a `.`), or an annotation
+/// (`Price/@Measures.Currency`; the segment starts with `@`, optionally with a `#qualifier`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberPath {
     pub root: PathRoot,
@@ -68,7 +116,10 @@ impl MemberPath {
 
 /// A primitive literal. Temporal and numeric values keep their canonical text, so that nothing is lost
 /// to floating point and printing is exact.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Equality is structural: two `Double`s are equal when their bits are, so `NaN == NaN` here (a parsed
+/// `NaN` must compare equal to itself for the print/parse round trip to be checkable).
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Literal {
     Null,
@@ -93,8 +144,43 @@ pub enum Literal {
     Guid(String),
     /// `binary'...'` as bytes.
     Binary(Vec<u8>),
-    /// `Namespace.EnumType'Member'`.
-    Enum { type_name: String, value: String },
+    /// `Namespace.EnumType'Member'`; `value` may list several flags (`'Solid,Yellow'`) or numbers.
+    Enum {
+        type_name: String,
+        value: String,
+    },
+}
+
+impl PartialEq for Literal {
+    fn eq(&self, other: &Self) -> bool {
+        use Literal::*;
+        match (self, other) {
+            (Null, Null) => true,
+            (Boolean(a), Boolean(b)) => a == b,
+            (Int(a), Int(b)) => a == b,
+            (Decimal(a), Decimal(b)) => a == b,
+            // Bitwise, so that NaN equals itself (see the type's doc).
+            (Double(a), Double(b)) => a.to_bits() == b.to_bits(),
+            (String(a), String(b)) => a == b,
+            (Date(a), Date(b)) => a == b,
+            (DateTimeOffset(a), DateTimeOffset(b)) => a == b,
+            (TimeOfDay(a), TimeOfDay(b)) => a == b,
+            (Duration(a), Duration(b)) => a == b,
+            (Guid(a), Guid(b)) => a == b,
+            (Binary(a), Binary(b)) => a == b,
+            (
+                Enum {
+                    type_name: ta,
+                    value: va,
+                },
+                Enum {
+                    type_name: tb,
+                    value: vb,
+                },
+            ) => ta == tb && va == vb,
+            _ => false,
+        }
+    }
 }
 
 /// Unary operators.
@@ -123,6 +209,10 @@ pub enum BinaryOp {
     Div,
     DivBy,
     Mod,
+    /// `a in b` where `b` is not a literal list but any other expression, e.g. a collection-valued
+    /// property (`'Red' in Colors`) or a parenthesised single expression (`FirstName in (LastName)`).
+    /// A list (`in ('a','b')`, `in ["a","b"]`) is [`Expr::In`].
+    In,
 }
 
 impl BinaryOp {
@@ -144,6 +234,7 @@ impl BinaryOp {
             BinaryOp::Div => "div",
             BinaryOp::DivBy => "divby",
             BinaryOp::Mod => "mod",
+            BinaryOp::In => "in",
         }
     }
 }
@@ -186,6 +277,16 @@ pub enum Function {
     Round,
     Floor,
     Ceiling,
+    /// `cast(expr, Type)` or `cast(Type)`; the type is an [`Expr::TypeName`] as the last argument.
+    Cast,
+    /// `isof(expr, Type)` or `isof(Type)`; the type is an [`Expr::TypeName`] as the last argument.
+    IsOf,
+    /// `matchesPattern(string, 'regex')`.
+    MatchesPattern,
+    /// `hassubset(collection, collection)`.
+    HasSubset,
+    /// `hassubsequence(collection, collection)`.
+    HasSubsequence,
     /// Any other function, by the name as written (e.g. `geo.distance`, `Model.MostPopularName`).
     Other(String),
 }
@@ -221,48 +322,85 @@ impl Function {
             Function::Round => "round",
             Function::Floor => "floor",
             Function::Ceiling => "ceiling",
+            Function::Cast => "cast",
+            Function::IsOf => "isof",
+            Function::MatchesPattern => "matchesPattern",
+            Function::HasSubset => "hassubset",
+            Function::HasSubsequence => "hassubsequence",
             Function::Other(name) => name,
         }
     }
 
     /// The built-in function of that exact name, else [`Function::Other`].
     pub fn from_name(name: &str) -> Function {
-        const BUILTIN: &[Function] = &[
-            Function::Contains,
-            Function::StartsWith,
-            Function::EndsWith,
-            Function::Length,
-            Function::IndexOf,
-            Function::Substring,
-            Function::ToLower,
-            Function::ToUpper,
-            Function::Trim,
-            Function::Concat,
-            Function::Year,
-            Function::Month,
-            Function::Day,
-            Function::Hour,
-            Function::Minute,
-            Function::Second,
-            Function::FractionalSeconds,
-            Function::Date,
-            Function::Time,
-            Function::TotalOffsetMinutes,
-            Function::TotalSeconds,
-            Function::Now,
-            Function::MaxDateTime,
-            Function::MinDateTime,
-            Function::Round,
-            Function::Floor,
-            Function::Ceiling,
-        ];
         BUILTIN
             .iter()
             .find(|f| f.name() == name)
             .cloned()
             .unwrap_or_else(|| Function::Other(name.to_string()))
     }
+
+    /// The built-in function of that name compared ASCII-case-insensitively (OData 4.01 makes built-in
+    /// function names case-insensitive: `CONTAINS(...)` is `contains(...)`), or `None`.
+    pub fn builtin(name: &str) -> Option<Function> {
+        BUILTIN
+            .iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+            .cloned()
+    }
+
+    /// How many arguments a built-in takes (inclusive range); `None` for [`Function::Other`].
+    pub fn arity(&self) -> Option<(usize, usize)> {
+        use Function::*;
+        Some(match self {
+            Now | MaxDateTime | MinDateTime => (0, 0),
+            Length | ToLower | ToUpper | Trim | Year | Month | Day | Hour | Minute | Second
+            | FractionalSeconds | Date | Time | TotalOffsetMinutes | TotalSeconds | Round
+            | Floor | Ceiling => (1, 1),
+            Contains | StartsWith | EndsWith | IndexOf | Concat | MatchesPattern | HasSubset
+            | HasSubsequence => (2, 2),
+            Substring => (2, 3),
+            Cast | IsOf => (1, 2),
+            Other(_) => return None,
+        })
+    }
 }
+
+/// Every built-in function, for name lookups.
+const BUILTIN: &[Function] = &[
+    Function::Contains,
+    Function::StartsWith,
+    Function::EndsWith,
+    Function::Length,
+    Function::IndexOf,
+    Function::Substring,
+    Function::ToLower,
+    Function::ToUpper,
+    Function::Trim,
+    Function::Concat,
+    Function::Year,
+    Function::Month,
+    Function::Day,
+    Function::Hour,
+    Function::Minute,
+    Function::Second,
+    Function::FractionalSeconds,
+    Function::Date,
+    Function::Time,
+    Function::TotalOffsetMinutes,
+    Function::TotalSeconds,
+    Function::Now,
+    Function::MaxDateTime,
+    Function::MinDateTime,
+    Function::Round,
+    Function::Floor,
+    Function::Ceiling,
+    Function::Cast,
+    Function::IsOf,
+    Function::MatchesPattern,
+    Function::HasSubset,
+    Function::HasSubsequence,
+];
 
 /// One `$orderby` item.
 #[derive(Debug, Clone, PartialEq)]
@@ -273,9 +411,11 @@ pub struct OrderBy {
 
 /// Builders, so the connector can write `col("Name").eq(lit_str("x"))`.
 impl Expr {
+    /// A property path written with `/`: `Expr::property("Address/City")`.
     pub fn property(name: &str) -> Expr {
         Expr::Member(MemberPath::property(name.split('/')))
     }
+    /// `left op right`.
     pub fn binary(op: BinaryOp, left: Expr, right: Expr) -> Expr {
         Expr::Binary {
             op,
@@ -283,15 +423,21 @@ impl Expr {
             right: Box::new(right),
         }
     }
+    /// `self and other`.
     pub fn and(self, other: Expr) -> Expr {
         Expr::binary(BinaryOp::And, self, other)
     }
+    /// `self or other`.
     pub fn or(self, other: Expr) -> Expr {
         Expr::binary(BinaryOp::Or, self, other)
     }
+    /// `self eq other`.
     pub fn eq(self, other: Expr) -> Expr {
         Expr::binary(BinaryOp::Eq, self, other)
     }
+    /// `not self`.
+    // Named like the OData keyword on purpose; `std::ops::Not` would read as `!expr`.
+    #[allow(clippy::should_implement_trait)]
     pub fn not(self) -> Expr {
         Expr::Unary {
             op: UnaryOp::Not,

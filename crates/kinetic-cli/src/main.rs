@@ -1,0 +1,133 @@
+//! `kinetic`: the command line of the kinetic connector for Epicor Kinetic.
+
+use clap::{Args, Parser, Subcommand};
+use kinetic_emulator::EmulatorConfig;
+use std::error::Error as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Query Epicor Kinetic (Epicor ERP) over its REST API, and run an emulator of it.
+#[derive(Parser)]
+#[command(name = "kinetic", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the embedded Epicor emulator: a REST server with demo data on this machine.
+    ///
+    /// The first line on stdout is one JSON object with the server's URL, instance, company, API key,
+    /// demo users and ready connection strings; then it serves until interrupted (Ctrl-C).
+    ///
+    /// Examples:
+    ///   kinetic emulator --port 0
+    ///   kinetic emulator --scale 1000000 --db erp.db
+    ///   curl -u manager:Epicor123! http://127.0.0.1:8040/Kinetic/api/v1/Erp.BO.CustomerSvc/Customers?\$top=3
+    #[command(verbatim_doc_comment)]
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Args)]
+struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on; 0 picks a free one (read it from the start-up line).
+    #[arg(long, default_value_t = 8040)]
+    port: u16,
+    /// Number of sales order lines to generate (customers, parts and orders scale with it).
+    #[arg(long)]
+    scale: Option<u64>,
+    /// Keep the database in FILE: generated when missing, reused as it is when present.
+    #[arg(long, value_name = "FILE")]
+    db: Option<PathBuf>,
+    /// Most rows per page of an entity set (0: no cap). Epicor caps pages at about 100.
+    #[arg(long, value_name = "ROWS")]
+    page_cap: Option<usize>,
+    /// Answer capped pages with @odata.nextLink (Epicor itself does not).
+    #[arg(long)]
+    next_link: bool,
+    /// Seed of the data generator (same seed and scale, same data).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// TOML file with users, API keys, companies, instance, page_cap, ...
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Emulator(args) => run_emulator(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = match &args.config {
+        Some(path) => EmulatorConfig::from_file(path)?,
+        None => EmulatorConfig::default(),
+    };
+    if let Some(s) = args.scale {
+        config.scale = s;
+    }
+    if let Some(db) = args.db {
+        config.db = Some(db);
+    }
+    if let Some(cap) = args.page_cap {
+        config.page_cap = cap;
+    }
+    if args.next_link {
+        config.next_link = true;
+    }
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        eprintln!("kinetic emulator: preparing data (scale {})...", config.scale);
+        let addr = format!("{}:{}", args.host, args.port);
+        let running = kinetic_emulator::spawn(config, &addr).await?;
+        let report = running.report();
+        match report.generated {
+            Some(sum) => eprintln!(
+                "kinetic emulator: generated {} order lines, {} orders, {} customers in {:.1} s ({:.1} MiB at {})",
+                sum.order_lines,
+                sum.orders,
+                sum.customers,
+                report.elapsed.as_secs_f64(),
+                report.size_bytes as f64 / 1_048_576.0,
+                report.path.display()
+            ),
+            None => eprintln!(
+                "kinetic emulator: reusing {} (scale {}; --scale is ignored for an existing file)",
+                report.path.display(),
+                report.scale
+            ),
+        }
+        println!("{}", running.startup_line());
+        eprintln!(
+            "kinetic emulator: serving {} (Ctrl-C to stop)",
+            running.base_url()
+        );
+        tokio::signal::ctrl_c().await?;
+        eprintln!("kinetic emulator: stopping");
+        running.shutdown().await;
+        Ok(())
+    })
+}

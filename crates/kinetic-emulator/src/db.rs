@@ -1,0 +1,231 @@
+//! The SQLite store: one writer connection (writes are serialised, so no update is ever lost) and a
+//! pool of read-only connections (WAL mode lets readers run beside the writer).
+
+use crate::config::EmulatorConfig;
+use crate::data::{self, DataSummary};
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why the store could not be opened or used.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot prepare the database file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is not a kinetic emulator database (or was made by another version); \
+         choose another --db path or delete the file to regenerate it"
+    )]
+    Foreign { path: PathBuf },
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// How the store came to be.
+#[derive(Debug, Clone)]
+pub struct OpenReport {
+    /// Rows generated now, or `None` when an existing `--db` file was reused.
+    pub generated: Option<DataSummary>,
+    pub elapsed: Duration,
+    /// Scale of the data actually served (a reused file keeps its own).
+    pub scale: u64,
+    pub path: PathBuf,
+    pub size_bytes: u64,
+}
+
+/// The shared database handle.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+struct DbInner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    // Keeps a temporary database alive (and deletes it) with the handle.
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// Registers the OData functions SQLite lacks (Unicode case mapping and trimming, floor, ceiling).
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("odata_lower", 1, flags, |ctx| {
+        Ok(ctx.get::<Option<String>>(0)?.map(|s| s.to_lowercase()))
+    })?;
+    conn.create_scalar_function("odata_upper", 1, flags, |ctx| {
+        Ok(ctx.get::<Option<String>>(0)?.map(|s| s.to_uppercase()))
+    })?;
+    conn.create_scalar_function("odata_trim", 1, flags, |ctx| {
+        Ok(ctx.get::<Option<String>>(0)?.map(|s| s.trim().to_string()))
+    })?;
+    conn.create_scalar_function("odata_floor", 1, flags, |ctx| {
+        Ok(ctx.get::<Option<f64>>(0)?.map(f64::floor))
+    })?;
+    conn.create_scalar_function("odata_mod", 2, flags, |ctx| {
+        let a = ctx.get::<Option<f64>>(0)?;
+        let b = ctx.get::<Option<f64>>(1)?;
+        Ok(match (a, b) {
+            (Some(a), Some(b)) if b != 0.0 => Some(a % b),
+            _ => None,
+        })
+    })?;
+    conn.create_scalar_function("odata_ceiling", 1, flags, |ctx| {
+        Ok(ctx.get::<Option<f64>>(0)?.map(f64::ceil))
+    })?;
+    Ok(())
+}
+
+fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(256);
+    register_functions(&conn)?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens `config.db` (reusing it when it holds our data, generating it when absent) or a fresh
+    /// temporary database.
+    pub fn open(config: &EmulatorConfig) -> Result<(Db, OpenReport), DbError> {
+        let started = Instant::now();
+        let (path, temp) = match &config.db {
+            Some(p) => (p.clone(), None),
+            None => {
+                let dir = tempfile::Builder::new()
+                    .prefix("kinetic-emulator-")
+                    .tempdir()
+                    .map_err(|source| DbError::Io {
+                        path: std::env::temp_dir(),
+                        source,
+                    })?;
+                (dir.path().join("erp.db"), Some(dir))
+            }
+        };
+        let mut generated = None;
+        let scale;
+        if path.exists() {
+            let conn = open_conn(&path, false)?;
+            match data::stored_generation(&conn) {
+                Some((v, s, _)) if v == data::DATA_VERSION => scale = s,
+                _ => return Err(DbError::Foreign { path }),
+            }
+        } else {
+            // Generate beside the final name and rename, so an interrupted run leaves no half database.
+            let partial = path.with_extension("partial");
+            let _ = std::fs::remove_file(&partial);
+            {
+                let mut conn = open_conn(&partial, false)?;
+                conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
+                data::create_schema(&conn)?;
+                generated = Some(data::generate(&mut conn, config)?);
+                conn.execute_batch("PRAGMA journal_mode = DELETE; ANALYZE;")?;
+            }
+            std::fs::rename(&partial, &path).map_err(|source| DbError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            scale = config.scale;
+        }
+        let writer = open_conn(&path, false)?;
+        writer.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        let size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let db = Db {
+            inner: Arc::new(DbInner {
+                path: path.clone(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                _temp: temp,
+            }),
+        };
+        Ok((
+            db,
+            OpenReport {
+                generated,
+                elapsed: started.elapsed(),
+                scale,
+                path,
+                size_bytes,
+            },
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a pooled read-only connection, off the async runtime.
+    pub async fn read<T, E>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = db.take_reader()?;
+            let out = f(&conn);
+            db.inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+            out
+        })
+        .await
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    fn take_reader(&self) -> Result<Connection, DbError> {
+        if let Some(c) = self
+            .inner
+            .readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+        {
+            return Ok(c);
+        }
+        Ok(open_conn(&self.inner.path, true)?)
+    }
+
+    /// Runs `f` in an immediate transaction on the writer connection, off the async runtime; commits
+    /// when `f` succeeds, rolls back when it fails. Writers are serialised.
+    pub async fn write<T, E>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(DbError::from)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(DbError::from)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+}

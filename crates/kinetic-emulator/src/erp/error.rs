@@ -1,0 +1,189 @@
+//! Epicor's error shape: `{HttpStatus, ReasonPhrase, ErrorMessage, ErrorType, ErrorDetails, CorrelationId}`,
+//! as JSON, or as XML when the client does not accept JSON.
+
+use crate::db::DbError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// Epicor's `ErrorType` values.
+pub mod kind {
+    pub const API: &str = "Epicor.RESTApi.ErrorHandling.ApiException";
+    pub const BUSINESS: &str = "Ice.Common.BusinessObjectException";
+    pub const ODATA: &str = "ODataException";
+    pub const NOT_FOUND: &str = "Ice.Common.RecordNotFoundException";
+    pub const DUPLICATE: &str = "Ice.Common.DuplicateRecordException";
+    pub const UNAUTHORIZED: &str = "UnauthorizedAccessException";
+    pub const SERVER: &str = "System.Exception";
+}
+
+/// One entry of `ErrorDetails`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorDetail {
+    #[serde(rename = "Message")]
+    pub message: String,
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Table")]
+    pub table: String,
+}
+
+/// An error answer of the REST API.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub error_type: &'static str,
+    pub message: String,
+    pub details: Vec<ErrorDetail>,
+    /// Extra headers, e.g. `WWW-Authenticate`.
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// Render as XML (the client did not accept JSON).
+    pub xml: bool,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, error_type: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error_type,
+            message: message.into(),
+            details: Vec::new(),
+            headers: Vec::new(),
+            xml: false,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, kind::API, message)
+    }
+    pub fn odata(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, kind::ODATA, message)
+    }
+    pub fn business(message: impl Into<String>, table: &str) -> Self {
+        let message = message.into();
+        let mut e = Self::new(StatusCode::BAD_REQUEST, kind::BUSINESS, message.clone());
+        e.details.push(ErrorDetail {
+            message,
+            kind: "Error".into(),
+            table: table.into(),
+        });
+        e
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, kind::NOT_FOUND, message)
+    }
+    pub fn route_not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, kind::API, message)
+    }
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, kind::API, message)
+    }
+    pub fn conflict(message: impl Into<String>, table: &str) -> Self {
+        let mut e = Self::business(message, table);
+        e.status = StatusCode::CONFLICT;
+        e.error_type = kind::DUPLICATE;
+        e
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, kind::SERVER, message)
+    }
+    pub fn with_xml(mut self, xml: bool) -> Self {
+        self.xml = xml;
+        self
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        ApiError::internal(e.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::internal(format!("database error: {e}"))
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "HttpStatus")]
+    http_status: u16,
+    #[serde(rename = "ReasonPhrase")]
+    reason_phrase: &'a str,
+    #[serde(rename = "ErrorMessage")]
+    error_message: &'a str,
+    #[serde(rename = "ErrorType")]
+    error_type: &'a str,
+    #[serde(rename = "ErrorDetails")]
+    error_details: &'a [ErrorDetail],
+    #[serde(rename = "CorrelationId")]
+    correlation_id: String,
+}
+
+/// Escapes text for XML element content and attributes.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let correlation_id = uuid::Uuid::new_v4().to_string();
+        let reason = match self.error_type {
+            kind::ODATA => "OData Exception",
+            kind::BUSINESS | kind::NOT_FOUND | kind::DUPLICATE => "BusinessObject Exception",
+            _ => "REST API Exception",
+        };
+        let mut response = if self.xml {
+            let mut x = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><ErrorResponse>");
+            x.push_str(&format!(
+                "<HttpStatus>{}</HttpStatus><ReasonPhrase>{}</ReasonPhrase><ErrorMessage>{}</ErrorMessage><ErrorType>{}</ErrorType><ErrorDetails>",
+                self.status.as_u16(),
+                xml_escape(reason),
+                xml_escape(&self.message),
+                xml_escape(self.error_type)
+            ));
+            for d in &self.details {
+                x.push_str(&format!(
+                    "<ErrorDetail><Message>{}</Message><Type>{}</Type><Table>{}</Table></ErrorDetail>",
+                    xml_escape(&d.message),
+                    xml_escape(&d.kind),
+                    xml_escape(&d.table)
+                ));
+            }
+            x.push_str(&format!(
+                "</ErrorDetails><CorrelationId>{correlation_id}</CorrelationId></ErrorResponse>"
+            ));
+            (
+                self.status,
+                [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+                x,
+            )
+                .into_response()
+        } else {
+            let body = Body {
+                http_status: self.status.as_u16(),
+                reason_phrase: reason,
+                error_message: &self.message,
+                error_type: self.error_type,
+                error_details: &self.details,
+                correlation_id,
+            };
+            (self.status, axum::Json(body)).into_response()
+        };
+        for (k, v) in self.headers {
+            response.headers_mut().insert(k, v);
+        }
+        response
+    }
+}

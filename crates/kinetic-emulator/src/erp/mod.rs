@@ -1,0 +1,359 @@
+//! The Epicor REST API: addresses as in EPICOR.md, dispatched from the raw request path (so that
+//! percent-encoded key values such as `'A%2FB'` are split correctly before they are decoded).
+
+pub mod baq;
+pub mod efx;
+pub mod entity;
+pub mod error;
+pub mod methods;
+pub mod openapi;
+pub mod query;
+pub mod rows;
+pub mod whereclause;
+
+use crate::model::{self, SERVICES};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use error::ApiError;
+use kinetic_odata::QueryOptions;
+use rows::ApiVersion;
+
+/// What every handler needs to know about the call.
+pub struct Ctx {
+    pub state: AppState,
+    pub version: ApiVersion,
+    /// The company the call works in (v2 path, CallSettings, `?Company=`, or the default).
+    pub company: String,
+    /// `http://host:port/{instance}/`
+    pub base: String,
+    /// The request URL without its query, for `nextLink`.
+    pub request_url: String,
+    pub headers: HeaderMap,
+}
+
+impl Ctx {
+    /// The root of a service's addresses, ending in `/`.
+    pub fn service_root(&self, service: &str) -> String {
+        match self.version {
+            ApiVersion::V1 => format!("{}api/v1/{service}/", self.base),
+            ApiVersion::V2 => format!("{}api/v2/odata/{}/{service}/", self.base, self.company),
+        }
+    }
+
+    /// Query options, or a 400 naming the option and the position of the syntax error.
+    pub fn query_options(&self, raw: &str) -> Result<QueryOptions, ApiError> {
+        QueryOptions::from_query(raw).map_err(|e| ApiError::odata(e.to_string()))
+    }
+}
+
+/// Does the client accept JSON? (No Accept header, `*/*` and `application/json` do.)
+fn accepts_json(headers: &HeaderMap) -> bool {
+    match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(a) => {
+            let a = a.to_ascii_lowercase();
+            a.contains("json")
+                || a.contains("*/*")
+                || a.contains("application/*")
+                || a.trim().is_empty()
+        }
+    }
+}
+
+fn decode(seg: &str) -> Result<String, ApiError> {
+    percent_encoding::percent_decode_str(seg)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "the path segment `{seg}` is not valid UTF-8 once decoded"
+            ))
+        })
+}
+
+/// The one handler behind every REST route.
+pub async fn dispatch(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let xml = !accepts_json(&headers);
+    match route(state, method, &uri, headers, &body).await {
+        Ok(r) => r,
+        Err(e) => e.with_xml(xml).into_response(),
+    }
+}
+
+/// The part of the path after the instance, split and decoded; trailing empty segments dropped.
+fn segments(path: &str) -> Result<Vec<String>, ApiError> {
+    let mut segs: Vec<String> = path
+        .split('/')
+        .skip(1)
+        .map(decode)
+        .collect::<Result<_, _>>()?;
+    while segs.last().is_some_and(|s| s.is_empty()) {
+        segs.pop();
+    }
+    Ok(segs)
+}
+
+async fn route(
+    state: AppState,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let segs = segments(uri.path())?;
+    let instance = &state.config.instance;
+    let Some((first, rest)) = segs.split_first() else {
+        return Err(ApiError::route_not_found(format!(
+            "nothing is served at /; the REST API is under /{instance}/api/v1/ and /{instance}/api/v2/odata/{{Company}}/"
+        )));
+    };
+    if !first.eq_ignore_ascii_case(instance) {
+        return Err(ApiError::route_not_found(format!(
+            "unknown ERP instance `{first}`; this server's instance is `{instance}` (URL=http://host:port, ERPInstance={instance})"
+        )));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+    let scheme = if state.tls { "https" } else { "http" };
+    let base = format!("{scheme}://{host}/{first}/");
+    let request_url = format!("{scheme}://{host}{}", uri.path());
+    let query = uri.query().unwrap_or("");
+    let rest: Vec<String> = rest.to_vec();
+    let mut ctx = Ctx {
+        company: state.config.default_company().to_string(),
+        state,
+        version: ApiVersion::V1,
+        base,
+        request_url,
+        headers,
+    };
+    match rest
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["api", "v1", tail @ ..] => {
+            ctx.company = v1_company(&ctx, query)?;
+            api(&ctx, method, tail, query, body).await
+        }
+        ["api", "v2", "odata"] => Err(ApiError::route_not_found(
+            "v2 addresses name the company: api/v2/odata/{Company}/{Service}/...",
+        )),
+        ["api", "v2", "odata", company, tail @ ..] => {
+            ctx.version = ApiVersion::V2;
+            ctx.company = valid_company(&ctx, company)?;
+            api(&ctx, method, tail, query, body).await
+        }
+        ["api", "v2", "efx", tail @ ..] => {
+            ctx.version = ApiVersion::V2;
+            efx::route(&mut ctx, method, tail, body).await
+        }
+        ["api", "swagger", tail @ ..] => openapi::route(&ctx, tail),
+        _ => Err(ApiError::route_not_found(format!(
+            "no REST resource at {}; try {}api/v1/ (services) or {}api/v2/odata/{}/",
+            uri.path(),
+            ctx.base,
+            ctx.base,
+            ctx.company
+        ))),
+    }
+}
+
+fn valid_company(ctx: &Ctx, company: &str) -> Result<String, ApiError> {
+    if ctx.state.config.has_company(company) {
+        Ok(company.to_string())
+    } else {
+        let known: Vec<&str> = ctx
+            .state
+            .config
+            .companies
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
+        Err(ApiError::bad_request(format!(
+            "Company '{company}' is not valid on this server; set Company to one of: {}",
+            known.join(", ")
+        )))
+    }
+}
+
+/// v1 takes the company from `CallSettings`, then `?Company=`, then the default.
+fn v1_company(ctx: &Ctx, query: &str) -> Result<String, ApiError> {
+    if let Some(cs) = ctx.headers.get("CallSettings") {
+        let text = cs
+            .to_str()
+            .map_err(|_| ApiError::bad_request("the CallSettings header is not text"))?;
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            ApiError::bad_request(format!("the CallSettings header is not valid JSON: {e}"))
+        })?;
+        if let Some(c) = v.get("Company").and_then(|c| c.as_str()) {
+            return valid_company(ctx, c);
+        }
+    }
+    for pair in query.split('&') {
+        if let Some((k, v)) = pair.split_once('=') {
+            if k.eq_ignore_ascii_case("Company") {
+                return valid_company(ctx, &decode(v)?);
+            }
+        }
+    }
+    Ok(ctx.state.config.default_company().to_string())
+}
+
+/// Routes under `api/v1/` or `api/v2/odata/{Company}/`.
+async fn api(
+    ctx: &Ctx,
+    method: Method,
+    tail: &[&str],
+    query: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    match tail {
+        [] => {
+            only_get(&method)?;
+            Ok(service_list(ctx))
+        }
+        ["BaqSvc", rest @ ..] => baq::route(ctx, method, rest, query, body).await,
+        [service, rest @ ..] => {
+            let svc = model::service(service).ok_or_else(|| {
+                ApiError::route_not_found(format!(
+                    "Service {service} not found. Services on this server: {}, BaqSvc",
+                    SERVICES
+                        .iter()
+                        .map(|s| s.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            service_route(ctx, svc, method, &rest, query, body).await
+        }
+    }
+}
+
+fn only_get(method: &Method) -> Result<(), ApiError> {
+    if method == Method::GET || method == Method::HEAD {
+        Ok(())
+    } else {
+        Err(ApiError::method_not_allowed(format!(
+            "{method} is not allowed here; use GET"
+        )))
+    }
+}
+
+async fn service_route(
+    ctx: &Ctx,
+    svc: &'static model::Service,
+    method: Method,
+    rest: &[String],
+    query: &str,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    match rest.first().map(String::as_str) {
+        None => {
+            only_get(&method)?;
+            return Ok(service_document(ctx, svc));
+        }
+        Some("$metadata") => {
+            only_get(&method)?;
+            let version = match ctx.version {
+                ApiVersion::V1 => kinetic_odata::csdl::ODataVersion::V3,
+                ApiVersion::V2 => kinetic_odata::csdl::ODataVersion::V4,
+            };
+            let xml = model::service_metadata(svc).to_xml(version);
+            return Ok((
+                [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+                xml,
+            )
+                .into_response());
+        }
+        _ => {}
+    }
+    if let Some(path) = entity::parse_entity_path(svc, rest)? {
+        return match method {
+            Method::GET | Method::HEAD => entity::get(ctx, svc, path, query).await,
+            Method::POST => entity::create(ctx, svc, path, body).await,
+            Method::PATCH | Method::PUT => entity::update(ctx, path, body).await,
+            Method::DELETE => entity::delete(ctx, svc, path).await,
+            other => Err(ApiError::method_not_allowed(format!(
+                "{other} is not allowed on an entity set"
+            ))),
+        };
+    }
+    let name = &rest[0];
+    if rest.len() == 1 && svc.methods().iter().any(|m| m == name) {
+        return methods::call(ctx, svc, name, method, query, body).await;
+    }
+    Err(ApiError::route_not_found(format!(
+        "{} has no entity set or method named '{name}'. Entity sets: {}. Methods: {}",
+        svc.name,
+        svc.entity_sets
+            .iter()
+            .map(|e| e.name)
+            .collect::<Vec<_>>()
+            .join(", "),
+        svc.methods().join(", ")
+    )))
+}
+
+fn service_list(ctx: &Ctx) -> Response {
+    let root = match ctx.version {
+        ApiVersion::V1 => format!("{}api/v1/", ctx.base),
+        ApiVersion::V2 => format!("{}api/v2/odata/{}/", ctx.base, ctx.company),
+    };
+    let mut value: Vec<serde_json::Value> = SERVICES
+        .iter()
+        .map(|s| serde_json::json!({"name": s.name, "kind": "Service", "url": format!("{root}{}/", s.name)}))
+        .collect();
+    value.push(
+        serde_json::json!({"name": "BaqSvc", "kind": "Service", "url": format!("{root}BaqSvc/")}),
+    );
+    let body = match ctx.version {
+        ApiVersion::V1 => {
+            serde_json::json!({"odata.metadata": format!("{root}$metadata"), "value": value})
+        }
+        ApiVersion::V2 => {
+            serde_json::json!({"@odata.context": format!("{root}$metadata"), "value": value})
+        }
+    };
+    entity::json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).expect("json"),
+        ctx.version,
+    )
+}
+
+fn service_document(ctx: &Ctx, svc: &model::Service) -> Response {
+    let root = ctx.service_root(svc.name);
+    let value: Vec<serde_json::Value> = svc
+        .entity_sets
+        .iter()
+        .map(|e| serde_json::json!({"name": e.name, "kind": "EntitySet", "url": e.name}))
+        .collect();
+    let body = match ctx.version {
+        ApiVersion::V1 => {
+            serde_json::json!({"odata.metadata": format!("{root}$metadata"), "value": value})
+        }
+        ApiVersion::V2 => {
+            serde_json::json!({"@odata.context": format!("{root}$metadata"), "value": value})
+        }
+    };
+    entity::json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).expect("json"),
+        ctx.version,
+    )
+}

@@ -1,0 +1,229 @@
+//! An Epicor Kinetic compatible REST server over an embedded SQLite store, for running and testing
+//! the kinetic connector with no Epicor server.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), kinetic_emulator::EmulatorError> {
+//! let running = kinetic_emulator::spawn(kinetic_emulator::EmulatorConfig::default(), "127.0.0.1:0").await?;
+//! println!("{}", running.startup_line());
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod data;
+pub mod db;
+pub mod erp;
+pub mod model;
+
+pub use config::EmulatorConfig;
+pub use db::OpenReport;
+
+use axum::Router;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// State shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<EmulatorConfig>,
+    pub db: db::Db,
+    /// Served over TLS (URLs in answers say https).
+    pub tls: bool,
+}
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("invalid emulator configuration: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// The emulator's store and configuration, ready to serve.
+pub struct Emulator {
+    state: AppState,
+    report: OpenReport,
+}
+
+impl Emulator {
+    /// Opens (or generates) the database. Blocking: generation at large scales takes seconds.
+    pub fn new(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        config.validate().map_err(EmulatorError::Invalid)?;
+        let (db, report) = db::Db::open(&config)?;
+        Ok(Emulator {
+            state: AppState {
+                config: Arc::new(config),
+                db,
+                tls: false,
+            },
+            report,
+        })
+    }
+
+    /// The HTTP routes.
+    pub fn router(&self) -> Router {
+        app_with_state(self.state.clone())
+    }
+
+    pub fn report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.state.config
+    }
+}
+
+/// The REST API's routes for a configuration (opens or generates the database first).
+pub fn app(config: EmulatorConfig) -> Result<Router, EmulatorError> {
+    Ok(Emulator::new(config)?.router())
+}
+
+fn app_with_state(state: AppState) -> Router {
+    Router::new().fallback(erp::dispatch).with_state(state)
+}
+
+/// An emulator serving on a socket until dropped or [`RunningEmulator::shutdown`].
+pub struct RunningEmulator {
+    pub addr: SocketAddr,
+    config: Arc<EmulatorConfig>,
+    report: OpenReport,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Opens the store and serves on `addr` (`127.0.0.1:0` picks a free port) in a background task.
+pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator, EmulatorError> {
+    let emulator = tokio::task::spawn_blocking(move || Emulator::new(config))
+        .await
+        .map_err(|e| EmulatorError::Invalid(format!("start-up task failed: {e}")))??;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| EmulatorError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = emulator.router();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(RunningEmulator {
+        addr: local,
+        config: emulator.state.config.clone(),
+        report: emulator.report.clone(),
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}
+
+/// Quotes a connection-string value when it needs it.
+fn cs_value(v: &str) -> String {
+    if v.contains([';', '"', '\'', '{', '}']) || v.trim() != v {
+        format!("{{{}}}", v.replace('}', "}}"))
+    } else {
+        v.to_string()
+    }
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:port` (the server root: URL for the connector).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:port/{instance}/`: the base of every REST address.
+    pub fn base_url(&self) -> String {
+        format!("{}/{}/", self.url(), self.config.instance)
+    }
+
+    pub fn config(&self) -> &EmulatorConfig {
+        &self.config
+    }
+
+    pub fn report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// Everything a script needs, as one JSON object (the first line the `kinetic emulator` prints).
+    pub fn startup_info(&self) -> serde_json::Value {
+        let c = &self.config;
+        let url = self.url();
+        let company = c.default_company();
+        let api_key = c.api_keys.first().map(|k| k.key.as_str()).unwrap_or("");
+        let mut strings = serde_json::Map::new();
+        if let Some(u) = c.users.first() {
+            let base = format!(
+                "URL={url};ERPInstance={};User={};Password={};Company={company}",
+                cs_value(&c.instance),
+                cs_value(&u.id),
+                cs_value(&u.password)
+            );
+            strings.insert("basic".into(), json!(format!("{base};AuthScheme=Basic")));
+            strings.insert(
+                "basic_v2".into(),
+                json!(format!(
+                    "{base};AuthScheme=Basic;ApiVersion=v2;ApiKey={}",
+                    cs_value(api_key)
+                )),
+            );
+        }
+        json!({
+            "url": url,
+            "instance": c.instance,
+            "company": company,
+            "companies": c.companies.iter().map(|x| json!({"id": x.id, "name": x.name})).collect::<Vec<_>>(),
+            "api_key": api_key,
+            "users": c.users.iter().map(|u| json!({"user": u.id, "password": u.password, "name": u.name})).collect::<Vec<_>>(),
+            "rest_v1": format!("{}api/v1/", self.base_url()),
+            "rest_v2": format!("{}api/v2/odata/{company}/", self.base_url()),
+            "connection_strings": strings,
+            "page_cap": c.page_cap,
+            "next_link": c.next_link,
+            "scale": self.report.scale,
+            "db": self.report.path,
+        })
+    }
+
+    /// [`Self::startup_info`] on one line.
+    pub fn startup_line(&self) -> String {
+        self.startup_info().to_string()
+    }
+
+    /// Stops accepting connections and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

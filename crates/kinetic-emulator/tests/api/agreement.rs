@@ -1,0 +1,692 @@
+//! The SQL compilation of `$filter` is checked against a naive in-memory evaluator of the same AST over
+//! the same rows: the conformance cases' filters (renamed onto the Customer columns) and a few hundred
+//! generated ones must select exactly the same customers both ways.
+
+use super::*;
+use kinetic_emulator::model::{ColType, CUSTOMER, SHIPTO};
+use kinetic_odata::{BinaryOp, Expr, Function, LambdaKind, Literal, MemberPath, PathRoot, UnaryOp};
+use std::collections::{BTreeSet, HashMap};
+
+/// A value in the evaluator.
+#[derive(Debug, Clone, PartialEq)]
+enum V {
+    Null,
+    B(bool),
+    I(i64),
+    F(f64),
+    S(String),
+    /// `YYYY-MM-DD`
+    D(String),
+    /// UTC `YYYY-MM-DDThh:mm:ss[.f]`
+    Dt(String),
+}
+
+type Row = HashMap<String, V>;
+
+fn to_row(j: &Value, table: &kinetic_emulator::model::Table) -> Row {
+    table
+        .columns
+        .iter()
+        .map(|c| {
+            let v = &j[c.name];
+            let val = if v.is_null() {
+                V::Null
+            } else {
+                match c.ty {
+                    ColType::String { .. } | ColType::Guid => V::S(v.as_str().unwrap().to_string()),
+                    ColType::Int32 | ColType::Int64 => V::I(v.as_i64().unwrap()),
+                    ColType::Decimal { .. } => V::F(v.as_f64().unwrap()),
+                    ColType::Boolean => V::B(v.as_bool().unwrap()),
+                    ColType::Date => V::D(v.as_str().unwrap()[..10].to_string()),
+                }
+            };
+            (c.name.to_string(), val)
+        })
+        .collect()
+}
+
+struct World {
+    ship_tos: Vec<Row>,
+}
+
+fn num(v: &V) -> Option<f64> {
+    match v {
+        V::I(i) => Some(*i as f64),
+        V::F(f) => Some(*f),
+        _ => None,
+    }
+}
+
+fn truthy(v: &V) -> bool {
+    matches!(v, V::B(true))
+}
+
+fn utc(dt: &str) -> String {
+    let fixed = if dt.len() == 17 || (dt.len() > 16 && !dt[..19.min(dt.len())].contains(":")) {
+        dt.to_string()
+    } else {
+        dt.to_string()
+    };
+    let parsed = chrono::DateTime::parse_from_rfc3339(&fixed)
+        .or_else(|_| {
+            let (a, b) = if let Some(s) = fixed.strip_suffix('Z') {
+                (s.to_string(), "Z".to_string())
+            } else {
+                let i = fixed.rfind(['+', '-']).unwrap();
+                (fixed[..i].to_string(), fixed[i..].to_string())
+            };
+            chrono::DateTime::parse_from_rfc3339(&format!("{a}:00{b}"))
+        })
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let mut s = parsed.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let n = parsed.timestamp_subsec_nanos();
+    if n != 0 {
+        s.push_str(format!(".{n:09}").trim_end_matches('0'));
+    }
+    s
+}
+
+/// Orders two values as the server does (None when they do not compare: null, or mixed kinds).
+fn order(a: &V, b: &V) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (V::Null, _) | (_, V::Null) => None,
+        (V::I(x), V::I(y)) => Some(x.cmp(y)),
+        (V::S(x), V::S(y)) | (V::D(x), V::D(y)) | (V::Dt(x), V::Dt(y)) => Some(x.cmp(y)),
+        (V::D(x), V::Dt(y)) => Some(format!("{x}T00:00:00").as_str().cmp(y.as_str())),
+        (V::Dt(x), V::D(y)) => Some(x.as_str().cmp(format!("{y}T00:00:00").as_str())),
+        (V::B(x), V::B(y)) => Some(x.cmp(y)),
+        _ => num(a)?.partial_cmp(&num(b)?),
+    }
+}
+
+fn equal(a: &V, b: &V) -> bool {
+    match (a, b) {
+        (V::Null, V::Null) => true,
+        (V::Null, _) | (_, V::Null) => false,
+        _ => order(a, b) == Some(std::cmp::Ordering::Equal),
+    }
+}
+
+impl World {
+    fn eval(&self, e: &Expr, scopes: &mut Vec<(Option<String>, Row)>) -> V {
+        match e {
+            Expr::Literal(l) => match l {
+                Literal::Null => V::Null,
+                Literal::Boolean(b) => V::B(*b),
+                Literal::Int(i) => V::I(*i),
+                Literal::Decimal(d) => V::F(d.parse().unwrap()),
+                Literal::Double(f) => V::F(*f),
+                Literal::String(s) => V::S(s.clone()),
+                Literal::Date(d) => V::D(d.clone()),
+                Literal::DateTimeOffset(dt) => V::Dt(utc(dt)),
+                Literal::Guid(g) => V::S(g.to_lowercase()),
+                other => panic!("literal {other:?} not used here"),
+            },
+            Expr::Member(MemberPath { root, segments }) => {
+                let scope = match root {
+                    PathRoot::Implicit | PathRoot::This => scopes.last().unwrap(),
+                    PathRoot::It => &scopes[0],
+                    PathRoot::Variable(v) => scopes
+                        .iter()
+                        .rev()
+                        .find(|s| s.0.as_deref() == Some(v))
+                        .unwrap(),
+                };
+                scope.1[&segments[0]].clone()
+            }
+            Expr::Unary {
+                op: UnaryOp::Not,
+                operand,
+            } => V::B(!truthy(&self.eval(operand, scopes))),
+            Expr::Unary {
+                op: UnaryOp::Negate,
+                operand,
+            } => match self.eval(operand, scopes) {
+                V::I(i) => V::I(-i),
+                V::F(f) => V::F(-f),
+                _ => V::Null,
+            },
+            Expr::Binary { op, left, right } => {
+                let a = self.eval(left, scopes);
+                let b = self.eval(right, scopes);
+                use std::cmp::Ordering::*;
+                match op {
+                    BinaryOp::And => V::B(truthy(&a) && truthy(&b)),
+                    BinaryOp::Or => V::B(truthy(&a) || truthy(&b)),
+                    BinaryOp::Eq => V::B(equal(&a, &b)),
+                    BinaryOp::Ne => V::B(!equal(&a, &b)),
+                    BinaryOp::Gt => V::B(order(&a, &b) == Some(Greater)),
+                    BinaryOp::Ge => V::B(matches!(order(&a, &b), Some(Greater | Equal))),
+                    BinaryOp::Lt => V::B(order(&a, &b) == Some(Less)),
+                    BinaryOp::Le => V::B(matches!(order(&a, &b), Some(Less | Equal))),
+                    _ => arith(*op, &a, &b),
+                }
+            }
+            Expr::In { operand, list } => {
+                let a = self.eval(operand, scopes);
+                V::B(list.iter().any(|x| equal(&a, &self.eval(x, scopes))))
+            }
+            Expr::Call { function, args } => {
+                let v: Vec<V> = args.iter().map(|x| self.eval(x, scopes)).collect();
+                call(function, &v)
+            }
+            Expr::Lambda {
+                collection,
+                kind,
+                variable,
+                predicate,
+            } => {
+                assert_eq!(collection.segments, ["ShipTos"]);
+                let parent = scopes.last().unwrap().1.clone();
+                let children: Vec<&Row> = self
+                    .ship_tos
+                    .iter()
+                    .filter(|s| {
+                        s["Company"] == parent["Company"] && s["CustNum"] == parent["CustNum"]
+                    })
+                    .collect();
+                let mut test = |row: &Row| -> bool {
+                    match predicate {
+                        None => true,
+                        Some(p) => {
+                            scopes.push((variable.clone(), row.clone()));
+                            let r = truthy(&self.eval(p, scopes));
+                            scopes.pop();
+                            r
+                        }
+                    }
+                };
+                V::B(match kind {
+                    LambdaKind::Any => children.into_iter().any(&mut test),
+                    LambdaKind::All => children.into_iter().all(&mut test),
+                })
+            }
+            other => panic!("expression {other} not used here"),
+        }
+    }
+}
+
+fn arith(op: BinaryOp, a: &V, b: &V) -> V {
+    match (a, b) {
+        (V::I(x), V::I(y)) if op != BinaryOp::DivBy => match op {
+            BinaryOp::Add => V::I(x + y),
+            BinaryOp::Sub => V::I(x - y),
+            BinaryOp::Mul => V::I(x * y),
+            BinaryOp::Div if *y == 0 => V::Null,
+            BinaryOp::Div => V::I(x / y),
+            BinaryOp::Mod if *y == 0 => V::Null,
+            BinaryOp::Mod => V::I(x % y),
+            _ => unreachable!(),
+        },
+        _ => match (num(a), num(b)) {
+            (Some(x), Some(y)) => match op {
+                BinaryOp::Add => V::F(x + y),
+                BinaryOp::Sub => V::F(x - y),
+                BinaryOp::Mul => V::F(x * y),
+                BinaryOp::Div | BinaryOp::DivBy | BinaryOp::Mod if y == 0.0 => V::Null,
+                BinaryOp::Div | BinaryOp::DivBy => V::F(x / y),
+                BinaryOp::Mod => V::F(x % y),
+                _ => unreachable!(),
+            },
+            _ => V::Null,
+        },
+    }
+}
+
+fn s(v: &V) -> Option<&str> {
+    match v {
+        V::S(x) | V::D(x) | V::Dt(x) => Some(x),
+        _ => None,
+    }
+}
+
+fn call(f: &Function, v: &[V]) -> V {
+    if v.iter().any(|x| *x == V::Null) {
+        return V::Null;
+    }
+    let chars = |x: &str| x.chars().collect::<Vec<_>>();
+    match f {
+        Function::Contains => V::B(s(&v[0]).unwrap().contains(s(&v[1]).unwrap())),
+        Function::StartsWith => V::B(s(&v[0]).unwrap().starts_with(s(&v[1]).unwrap())),
+        Function::EndsWith => V::B(s(&v[0]).unwrap().ends_with(s(&v[1]).unwrap())),
+        Function::Length => V::I(chars(s(&v[0]).unwrap()).len() as i64),
+        Function::IndexOf => {
+            let (a, b) = (s(&v[0]).unwrap(), s(&v[1]).unwrap());
+            V::I(
+                a.find(b)
+                    .map(|i| a[..i].chars().count() as i64)
+                    .unwrap_or(-1),
+            )
+        }
+        Function::Substring => {
+            let c = chars(s(&v[0]).unwrap());
+            let V::I(start) = v[1] else { panic!() };
+            let start = start.max(0) as usize;
+            let rest: Vec<char> = c.into_iter().skip(start).collect();
+            let take = match v.get(2) {
+                Some(V::I(n)) => (*n).max(0) as usize,
+                _ => rest.len(),
+            };
+            V::S(rest.into_iter().take(take).collect())
+        }
+        Function::ToLower => V::S(s(&v[0]).unwrap().to_lowercase()),
+        Function::ToUpper => V::S(s(&v[0]).unwrap().to_uppercase()),
+        Function::Trim => V::S(s(&v[0]).unwrap().trim().to_string()),
+        Function::Concat => V::S(format!("{}{}", s(&v[0]).unwrap(), s(&v[1]).unwrap())),
+        Function::Year => V::I(s(&v[0]).unwrap()[0..4].parse().unwrap()),
+        Function::Month => V::I(s(&v[0]).unwrap()[5..7].parse().unwrap()),
+        Function::Day => V::I(s(&v[0]).unwrap()[8..10].parse().unwrap()),
+        Function::Hour | Function::Minute | Function::Second => V::I(0),
+        Function::Date => V::D(s(&v[0]).unwrap()[..10].to_string()),
+        Function::Round => V::F(num(&v[0]).unwrap().round()),
+        Function::Floor => V::F(num(&v[0]).unwrap().floor()),
+        Function::Ceiling => V::F(num(&v[0]).unwrap().ceil()),
+        other => panic!("function {} not used here", other.name()),
+    }
+}
+
+/// A deterministic generator of filters over the Customer columns (xorshift; no dependency).
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+    fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+}
+
+fn p(name: &str) -> Expr {
+    Expr::property(name)
+}
+fn v(var: &str, name: &str) -> Expr {
+    Expr::Member(MemberPath {
+        root: PathRoot::Variable(var.into()),
+        segments: vec![name.into()],
+    })
+}
+fn lit_s(x: &str) -> Expr {
+    Expr::Literal(Literal::String(x.into()))
+}
+fn lit_i(x: i64) -> Expr {
+    Expr::Literal(Literal::Int(x))
+}
+fn f(function: Function, args: Vec<Expr>) -> Expr {
+    Expr::Call { function, args }
+}
+fn bin(op: BinaryOp, a: Expr, b: Expr) -> Expr {
+    Expr::binary(op, a, b)
+}
+
+fn gen_filter(g: &mut Gen, depth: u32) -> Expr {
+    let cmp = [
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+    ];
+    let op = *g.pick(&cmp);
+    let states = ["MN", "TX", "IL", "ON", "WA", "ZZ"];
+    let words = [
+        "Addison",
+        "Tool",
+        "O'Brien",
+        "Inc",
+        "a",
+        "",
+        "Supply Co",
+        "ee",
+    ];
+    let choice = if depth >= 2 {
+        g.int(0, 17)
+    } else {
+        g.int(0, 21)
+    };
+    match choice {
+        0 => bin(op, p("State"), lit_s(*g.pick(&states))),
+        1 => bin(
+            op,
+            p("CreditLimit"),
+            Expr::Literal(Literal::Decimal(format!("{}.5", g.int(0, 100_000)))),
+        ),
+        2 => bin(op, p("CustNum"), lit_i(g.int(-5, 200))),
+        3 => f(
+            g.pick(&[Function::Contains, Function::StartsWith, Function::EndsWith])
+                .clone(),
+            vec![p("Name"), lit_s(*g.pick(&words))],
+        ),
+        4 => bin(
+            op,
+            f(Function::Length, vec![p("Name")]),
+            lit_i(g.int(10, 40)),
+        ),
+        5 => bin(
+            op,
+            f(Function::Year, vec![p("EstDate")]),
+            lit_i(g.int(2013, 2022)),
+        ),
+        6 => bin(
+            BinaryOp::Eq,
+            bin(BinaryOp::Mod, p("CustNum"), lit_i(g.int(1, 7))),
+            lit_i(g.int(0, 3)),
+        ),
+        7 => bin(
+            op,
+            bin(
+                *g.pick(&[
+                    BinaryOp::Div,
+                    BinaryOp::DivBy,
+                    BinaryOp::Mul,
+                    BinaryOp::Add,
+                    BinaryOp::Sub,
+                    BinaryOp::Mod,
+                ]),
+                p("CreditLimit"),
+                lit_i(g.int(1, 3000)),
+            ),
+            lit_i(g.int(0, 50_000)),
+        ),
+        8 => Expr::In {
+            operand: Box::new(p("State")),
+            list: (0..g.int(1, 3)).map(|_| lit_s(*g.pick(&states))).collect(),
+        },
+        9 => bin(
+            *g.pick(&[BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Gt, BinaryOp::Lt]),
+            p("ResaleID"),
+            if g.int(0, 1) == 0 {
+                Expr::Literal(Literal::Null)
+            } else {
+                lit_s("RS-5")
+            },
+        ),
+        10 => f(
+            Function::Contains,
+            vec![
+                f(
+                    g.pick(&[Function::ToLower, Function::ToUpper, Function::Trim])
+                        .clone(),
+                    vec![p("Name")],
+                ),
+                lit_s(*g.pick(&["tool", "TOOL", "inc", " "])),
+            ],
+        ),
+        11 => bin(
+            op,
+            f(
+                Function::Substring,
+                if g.int(0, 1) == 0 {
+                    vec![p("CustID"), lit_i(g.int(-1, 6))]
+                } else {
+                    vec![p("CustID"), lit_i(g.int(0, 3)), lit_i(g.int(-1, 4))]
+                },
+            ),
+            lit_s(*g.pick(&["DD", "ADDIS", "0001", "", "ALT"])),
+        ),
+        12 => bin(
+            op,
+            f(
+                Function::IndexOf,
+                vec![p("Name"), lit_s(*g.pick(&["o", "Tool", "zz"]))],
+            ),
+            lit_i(g.int(-1, 8)),
+        ),
+        13 => bin(
+            op,
+            f(
+                g.pick(&[Function::Round, Function::Floor, Function::Ceiling])
+                    .clone(),
+                vec![bin(BinaryOp::DivBy, p("CreditLimit"), lit_i(g.int(3, 9)))],
+            ),
+            lit_i(g.int(0, 10_000)),
+        ),
+        14 => bin(
+            op,
+            p("EstDate"),
+            if g.int(0, 1) == 0 {
+                Expr::Literal(Literal::Date(format!(
+                    "20{:02}-0{}-15",
+                    g.int(13, 22),
+                    g.int(1, 9)
+                )))
+            } else {
+                Expr::Literal(Literal::DateTimeOffset(format!(
+                    "20{:02}-06-01T{:02}:30:00+05:00",
+                    g.int(13, 22),
+                    g.int(0, 23)
+                )))
+            },
+        ),
+        15 => {
+            if g.int(0, 1) == 0 {
+                p("CreditHold")
+            } else {
+                bin(
+                    op,
+                    p("CreditHold"),
+                    Expr::Literal(Literal::Boolean(g.int(0, 1) == 1)),
+                )
+            }
+        }
+        16 => bin(
+            BinaryOp::Eq,
+            f(Function::Concat, vec![p("State"), lit_s("-")]),
+            lit_s(&format!("{}-", g.pick(&states))),
+        ),
+        17 => bin(
+            op,
+            Expr::Unary {
+                op: UnaryOp::Negate,
+                operand: Box::new(p("CustNum")),
+            },
+            lit_i(-g.int(0, 100)),
+        ),
+        18 => Expr::Unary {
+            op: UnaryOp::Not,
+            operand: Box::new(gen_filter(g, depth + 1)),
+        },
+        19 => bin(
+            *g.pick(&[BinaryOp::And, BinaryOp::Or]),
+            gen_filter(g, depth + 1),
+            gen_filter(g, depth + 1),
+        ),
+        20 => {
+            let kind = *g.pick(&[LambdaKind::Any, LambdaKind::All]);
+            let pred = match g.int(0, 2) {
+                0 => bin(BinaryOp::Eq, v("s", "State"), lit_s(*g.pick(&states))),
+                1 => bin(
+                    BinaryOp::And,
+                    f(Function::StartsWith, vec![v("s", "Name"), p("Name")]),
+                    bin(BinaryOp::Ne, v("s", "Country"), lit_s("USA")),
+                ),
+                _ => bin(
+                    BinaryOp::Eq,
+                    v("s", "City"),
+                    Expr::Member(MemberPath {
+                        root: PathRoot::It,
+                        segments: vec!["City".into()],
+                    }),
+                ),
+            };
+            Expr::Lambda {
+                collection: MemberPath::property(["ShipTos"]),
+                kind,
+                variable: Some("s".into()),
+                predicate: Some(Box::new(pred)),
+            }
+        }
+        _ => Expr::Lambda {
+            collection: MemberPath::property(["ShipTos"]),
+            kind: LambdaKind::Any,
+            variable: None,
+            predicate: None,
+        },
+    }
+}
+
+/// Conformance filters whose members can be renamed onto Customer columns of the same kind.
+fn conformance_filters() -> Vec<Expr> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/odata-abnf/odata-abnf-testcases.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("conformance cases missing at {}: {e}", path.display()));
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let rename: HashMap<&str, &str> = [
+        ("Name", "Name"),
+        ("CompanyName", "Name"),
+        ("FirstName", "Name"),
+        ("LastName", "City"),
+        ("Street", "Address1"),
+        ("City", "City"),
+        ("Price", "CreditLimit"),
+        ("Rating", "CustNum"),
+        ("Age", "CustNum"),
+        ("Completed", "CreditHold"),
+        ("BirthDate", "EstDate"),
+        ("ReleaseDate", "EstDate"),
+    ]
+    .into_iter()
+    .collect();
+    fn rename_all(e: &Expr, map: &HashMap<&str, &str>) -> Option<Expr> {
+        Some(match e {
+            Expr::Literal(_) => e.clone(),
+            Expr::Member(m) if m.root == PathRoot::Implicit && m.segments.len() == 1 => {
+                p(map.get(m.segments[0].as_str())?)
+            }
+            Expr::Unary { op, operand } => Expr::Unary {
+                op: *op,
+                operand: Box::new(rename_all(operand, map)?),
+            },
+            Expr::Binary { op, left, right } => {
+                bin(*op, rename_all(left, map)?, rename_all(right, map)?)
+            }
+            Expr::In { operand, list } => Expr::In {
+                operand: Box::new(rename_all(operand, map)?),
+                list: list
+                    .iter()
+                    .map(|x| rename_all(x, map))
+                    .collect::<Option<_>>()?,
+            },
+            Expr::Call { function, args } => Expr::Call {
+                function: function.clone(),
+                args: args
+                    .iter()
+                    .map(|x| rename_all(x, map))
+                    .collect::<Option<_>>()?,
+            },
+            _ => return None,
+        })
+    }
+    let mut out = Vec::new();
+    for case in doc["TestCases"].as_array().unwrap() {
+        let rule = case["Rule"].as_str().unwrap();
+        if case.get("FailAt").is_some()
+            || !matches!(rule, "boolCommonExpr" | "filter" | "commonExpr")
+        {
+            continue;
+        }
+        let input = case["Input"].as_str().unwrap();
+        let input = input.strip_prefix("$filter=").unwrap_or(input);
+        let decoded = percent_encoding::percent_decode_str(input)
+            .decode_utf8_lossy()
+            .to_string();
+        let Ok(e) = kinetic_odata::parse_filter(&decoded) else {
+            continue;
+        };
+        if let Some(r) = rename_all(&e, &rename) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn sql_and_naive_evaluation_agree() {
+    let r = fresh(|c| {
+        c.page_cap = 0;
+        c.scale = 3_000;
+    });
+    let base = "api/v2/odata/EPIC06/Erp.BO.CustomerSvc";
+    let customers: Vec<Row> = get(&r, &format!("{base}/Customers"))
+        .await
+        .expect(StatusCode::OK)
+        .rows()
+        .iter()
+        .map(|j| to_row(j, &CUSTOMER))
+        .collect();
+    let ship_tos: Vec<Row> = get(&r, &format!("{base}/ShipTos"))
+        .await
+        .rows()
+        .iter()
+        .map(|j| to_row(j, &SHIPTO))
+        .collect();
+    assert!(customers.len() >= 60 && ship_tos.len() >= 60);
+    let world = World { ship_tos };
+
+    let mut filters: Vec<(String, Expr)> = conformance_filters()
+        .into_iter()
+        .map(|e| ("conformance".to_string(), e))
+        .collect();
+    let from_conformance = filters.len();
+    let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..400 {
+        filters.push(("generated".into(), gen_filter(&mut g, 0)));
+    }
+    let (mut agreed, mut refused, mut nonempty) = (0, 0, 0);
+    for (source, e) in &filters {
+        let text = e.to_string();
+        let reply = get(
+            &r,
+            &format!("{base}/Customers?$select=CustNum&$filter={}", enc(&text)),
+        )
+        .await;
+        if reply.status == StatusCode::BAD_REQUEST {
+            // Only type errors are acceptable refusals, and only for renamed conformance cases.
+            assert_eq!(
+                source, "conformance",
+                "generated filter refused: {text}: {}",
+                reply.text
+            );
+            refused += 1;
+            continue;
+        }
+        assert_eq!(reply.status, StatusCode::OK, "{text}: {}", reply.text);
+        let got: BTreeSet<i64> = reply
+            .rows()
+            .iter()
+            .map(|r| r["CustNum"].as_i64().unwrap())
+            .collect();
+        let want: BTreeSet<i64> = customers
+            .iter()
+            .filter(|row| truthy(&world.eval(e, &mut vec![(None, (*row).clone())])))
+            .map(|row| match row["CustNum"] {
+                V::I(n) => n,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(got, want, "{source} filter `{text}` disagrees");
+        agreed += 1;
+        if !got.is_empty() && got.len() < customers.len() {
+            nonempty += 1;
+        }
+    }
+    eprintln!("agreement: {agreed} filters agreed ({from_conformance} from conformance, {refused} of them refused as ill-typed), {nonempty} selective");
+    assert!(
+        from_conformance - refused >= 20,
+        "too few conformance filters ran: {}",
+        from_conformance - refused
+    );
+    assert!(
+        nonempty >= 150,
+        "generated filters should select something: {nonempty}"
+    );
+}

@@ -1,0 +1,127 @@
+//! End-to-end tests of the emulator's REST API, in process: requests go straight into the router
+//! (tower `oneshot`), except where a real socket matters.
+
+mod agreement;
+mod baq_efx;
+mod entities;
+mod methods;
+mod writes;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use kinetic_emulator::{Emulator, EmulatorConfig};
+use serde_json::Value;
+use std::sync::OnceLock;
+use tower::ServiceExt;
+
+/// Order lines in the shared read-only emulator.
+pub const SCALE: u64 = 2_000;
+
+/// A fresh emulator (own temporary database) with `tweak` applied to the default configuration.
+pub fn fresh(tweak: impl FnOnce(&mut EmulatorConfig)) -> Router {
+    let mut config = EmulatorConfig {
+        scale: SCALE,
+        ..EmulatorConfig::default()
+    };
+    tweak(&mut config);
+    Emulator::new(config).expect("emulator starts").router()
+}
+
+/// One emulator shared by the tests that only read.
+pub fn shared() -> Router {
+    static ROUTER: OnceLock<Router> = OnceLock::new();
+    ROUTER.get_or_init(|| fresh(|_| {})).clone()
+}
+
+/// A response: status, headers, body text, and the body as JSON when it is JSON.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+    /// `value` of an OData collection.
+    pub fn rows(&self) -> Vec<Value> {
+        self.json()["value"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no value array: {}", self.text))
+            .clone()
+    }
+    #[track_caller]
+    pub fn expect(self, status: StatusCode) -> Self {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        self
+    }
+    /// Asserts an Epicor error body with this status and a message containing `needle`.
+    #[track_caller]
+    pub fn expect_error(self, status: StatusCode, needle: &str) -> Value {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        let j = self.json();
+        assert_eq!(j["HttpStatus"], status.as_u16(), "{j}");
+        for field in ["ReasonPhrase", "ErrorMessage", "ErrorType", "CorrelationId"] {
+            assert!(j[field].is_string(), "missing {field}: {j}");
+        }
+        assert!(j["ErrorDetails"].is_array(), "{j}");
+        let msg = j["ErrorMessage"].as_str().unwrap();
+        assert!(msg.contains(needle), "expected `{needle}` in `{msg}`");
+        j
+    }
+}
+
+/// Sends a request; `uri` is relative to the instance (`api/v1/...`).
+pub async fn send(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("/Kinetic/{uri}"))
+        .header("host", "emulator.test");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            Body::from(serde_json::to_vec(&v).unwrap())
+        }
+        None => Body::empty(),
+    };
+    let resp = router
+        .clone()
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        text: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+pub async fn get(router: &Router, uri: &str) -> Reply {
+    send(router, Method::GET, uri, &[], None).await
+}
+
+pub async fn post(router: &Router, uri: &str, body: Value) -> Reply {
+    send(router, Method::POST, uri, &[], Some(body)).await
+}
+
+/// Percent-encodes a query option value (spaces as %20, quotes kept readable).
+pub fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+pub const V2: &str = "api/v2/odata/EPIC06";

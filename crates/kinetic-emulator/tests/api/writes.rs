@@ -1,0 +1,239 @@
+//! Writes: POST / PATCH / DELETE, validation, optimistic concurrency, and concurrent writers.
+
+use super::*;
+use serde_json::json;
+
+const CUSTOMERS: &str = "api/v2/odata/EPIC06/Erp.BO.CustomerSvc/Customers";
+
+#[tokio::test]
+async fn create_read_update_delete() {
+    let r = fresh(|c| c.scale = 200);
+    let created = post(&r, CUSTOMERS, json!({"CustID": "NEWCO", "Name": "New Co", "CreditLimit": 1234.5, "EstDate": "2025-02-03T00:00:00"}))
+        .await
+        .expect(StatusCode::CREATED);
+    assert!(
+        created.text.contains("\"CreditLimit\":1234.500,"),
+        "decimals at their scale: {}",
+        created.text
+    );
+    let row = created.json();
+    let num = row["CustNum"].as_i64().unwrap();
+    assert!(num > 1, "auto-numbered CustNum");
+    assert_eq!(row["Company"], "EPIC06");
+    assert_eq!(row["SysRevID"], 1);
+    assert_eq!(row["EstDate"], "2025-02-03T00:00:00");
+    assert!(uuid::Uuid::parse_str(row["SysRowID"].as_str().unwrap()).is_ok());
+    let location = created.headers["location"].to_str().unwrap().to_string();
+    assert!(
+        location.ends_with(&format!("Customers('EPIC06',{num})")),
+        "{location}"
+    );
+
+    let key = format!("{CUSTOMERS}('EPIC06',{num})");
+    send(
+        &r,
+        Method::PATCH,
+        &key,
+        &[],
+        Some(json!({"City": "Duluth", "CreditHold": true})),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    let row = get(&r, &key).await.expect(StatusCode::OK).json();
+    assert_eq!(row["City"], "Duluth");
+    assert_eq!(row["CreditHold"], true);
+    assert_eq!(
+        row["Name"], "New Co",
+        "a partial update keeps other columns"
+    );
+    assert_eq!(row["SysRevID"], 2, "each write bumps SysRevID");
+
+    // A stale SysRevID is refused: someone else changed the row.
+    send(
+        &r,
+        Method::PATCH,
+        &key,
+        &[],
+        Some(json!({"City": "Ely", "SysRevID": 1})),
+    )
+    .await
+    .expect_error(StatusCode::CONFLICT, "modified by another user");
+    send(
+        &r,
+        Method::PATCH,
+        &key,
+        &[],
+        Some(json!({"City": "Ely", "SysRevID": 2})),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+
+    // Duplicate keys conflict.
+    post(
+        &r,
+        CUSTOMERS,
+        json!({"CustNum": num, "CustID": "DUP", "Name": "Dup"}),
+    )
+    .await
+    .expect_error(StatusCode::CONFLICT, "already exists");
+
+    // Child rows through navigation.
+    let st = post(
+        &r,
+        &format!("{key}/ShipTos"),
+        json!({"ShipToNum": "DOCK1", "Name": "Dock"}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json();
+    assert_eq!(st["CustNum"], num);
+    send(&r, Method::DELETE, &key, &[], None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    get(&r, &key)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "record not found");
+    // Its ship-tos went with it.
+    let left = get(
+        &r,
+        &format!("api/v2/odata/EPIC06/Erp.BO.CustomerSvc/ShipTos?$filter=CustNum%20eq%20{num}"),
+    )
+    .await
+    .rows();
+    assert!(left.is_empty());
+    send(&r, Method::DELETE, &key, &[], None)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "record not found");
+}
+
+#[tokio::test]
+async fn bad_writes_are_refused_with_the_reason() {
+    let r = fresh(|c| c.scale = 200);
+    post(&r, CUSTOMERS, json!({"CustID": "X", "Nmae": "typo"}))
+        .await
+        .expect_error(
+            StatusCode::BAD_REQUEST,
+            "Could not find a property named 'Nmae'",
+        );
+    post(&r, CUSTOMERS, json!({"CustID": "X", "CreditLimit": "lots"}))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "CreditLimit must be Edm.Decimal");
+    post(
+        &r,
+        CUSTOMERS,
+        json!({"CustID": "X", "CreditLimit": 12345678901234567.0}),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "does not fit Edm.Decimal(17,3)");
+    post(
+        &r,
+        CUSTOMERS,
+        json!({"CustID": "X", "Name": "x".repeat(51)}),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "limited to 50 characters");
+    post(&r, CUSTOMERS, json!({"CustID": "X", "CustNum": "abc"}))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "CustNum must be Edm.Int32");
+    post(
+        &r,
+        CUSTOMERS,
+        json!({"CustID": "X", "EstDate": "31/01/2025"}),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "EstDate must be");
+    post(&r, CUSTOMERS, json!({"CustID": "X", "Name": null}))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "Name cannot be null");
+    let bad_json = send(&r, Method::POST, CUSTOMERS, &[], None).await;
+    assert_eq!(bad_json.status, StatusCode::BAD_REQUEST);
+    post(&r, CUSTOMERS, json!([1, 2]))
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "JSON object");
+    send(
+        &r,
+        Method::PATCH,
+        &format!("{CUSTOMERS}('EPIC06',1)"),
+        &[],
+        Some(json!({"CustNum": 2})),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "part of the key");
+    send(
+        &r,
+        Method::PATCH,
+        CUSTOMERS,
+        &[],
+        Some(json!({"City": "x"})),
+    )
+    .await
+    .expect_error(StatusCode::METHOD_NOT_ALLOWED, "by its key");
+    send(
+        &r,
+        Method::PATCH,
+        &format!("{CUSTOMERS}('EPIC06',987654)"),
+        &[],
+        Some(json!({"City": "x"})),
+    )
+    .await
+    .expect_error(StatusCode::NOT_FOUND, "record not found");
+    // Numbers sent as strings are accepted, as Epicor clients do.
+    let reply = post(
+        &r,
+        CUSTOMERS,
+        json!({"CustID": "STR", "Name": "Strings", "CreditLimit": "10.5", "CreditHold": "true"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert!(
+        reply.text.contains("\"CreditLimit\":10.500,"),
+        "{}",
+        reply.text
+    );
+    let row = reply.json();
+    assert_eq!(row["CreditHold"], true);
+}
+
+#[tokio::test]
+async fn concurrent_writers_never_lose_an_update() {
+    let r = fresh(|c| c.scale = 200);
+    let key = format!("{CUSTOMERS}('EPIC06',1)");
+    let before = get(&r, &key).await.json()["SysRevID"].as_i64().unwrap();
+    // 24 writers at once: 12 PATCH different columns of one row, 12 call UpdateExt on it.
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let r = r.clone();
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                let col = ["Address1", "City", "State", "Zip", "Country", "PhoneNum"][i / 2 % 6];
+                let body = json!({ col: format!("v{i}") });
+                send(&r, Method::PATCH, &key, &[], Some(body)).await.expect(StatusCode::NO_CONTENT);
+            } else {
+                let body = json!({"ds": {"Customer": [{"Company": "EPIC06", "CustNum": 1, "EMailAddress": format!("w{i}@x.example")}]}, "continueProcessingOnError": false});
+                let j = post(&r, "api/v2/odata/EPIC06/Erp.BO.CustomerSvc/UpdateExt", body).await.expect(StatusCode::OK).json();
+                assert_eq!(j["parameters"]["errorsOccurred"], false);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let after = get(&r, &key).await.json();
+    assert_eq!(
+        after["SysRevID"].as_i64().unwrap(),
+        before + 24,
+        "every write counted"
+    );
+    // The last PATCH of each column is one of the values written to it.
+    for (k, col) in ["Address1", "City", "State", "Zip", "Country", "PhoneNum"]
+        .iter()
+        .enumerate()
+    {
+        let v = after[col].as_str().unwrap();
+        assert!(
+            v == format!("v{}", 2 * k) || v == format!("v{}", 2 * (k + 6)),
+            "{col}={v}"
+        );
+    }
+}
