@@ -2,7 +2,6 @@
 
 use clap::{Args, Parser, Subcommand};
 use kinetic_emulator::EmulatorConfig;
-use std::error::Error as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -160,7 +160,6 @@ fn write_table(
     params: &[Value],
     version: ApiVersion,
     out: &mut Vec<u8>,
-    keys: Option<&mut Vec<Vec<Value>>>,
 ) -> Result<u64, ApiError> {
     let list: Vec<String> = cols.iter().map(|c| format!("t.\"{}\"", c.name)).collect();
     let order: Vec<String> = table.key.iter().map(|k| format!("t.\"{k}\"")).collect();
@@ -172,16 +171,6 @@ fn write_table(
     );
     let mut st = conn.prepare_cached(&sql)?;
     let mut rs = st.query(rusqlite::params_from_iter(params.iter()))?;
-    let key_idx: Vec<usize> = table
-        .key
-        .iter()
-        .map(|k| {
-            cols.iter()
-                .position(|c| c.name == *k)
-                .expect("key selected")
-        })
-        .collect();
-    let mut keys = keys;
     let mut n = 0;
     out.push(b'[');
     while let Some(row) = rs.next()? {
@@ -192,14 +181,6 @@ fn write_table(
         out.push(b'{');
         rows::write_members(out, cols, row, version)?;
         out.extend_from_slice(b",\"RowMod\":\"\"}");
-        if let Some(k) = keys.as_deref_mut() {
-            k.push(
-                key_idx
-                    .iter()
-                    .map(|i| row.get::<_, Value>(*i))
-                    .collect::<Result<_, _>>()?,
-            );
-        }
     }
     out.push(b']');
     Ok(n)
@@ -245,7 +226,6 @@ fn write_tableset(
                 key,
                 version,
                 &mut buf,
-                None,
             )?;
             if n > 0 {
                 if !first {

@@ -685,7 +685,7 @@ fn utc_text(dt: &str) -> Result<String, ApiError> {
     let mut s = utc.format("%Y-%m-%dT%H:%M:%S").to_string();
     let nanos = utc.timestamp_subsec_nanos();
     if nanos != 0 {
-        s.push_str(&format!(".{:09}", nanos).trim_end_matches('0').to_string());
+        s.push_str(format!(".{nanos:09}").trim_end_matches('0'));
     }
     Ok(s)
 }

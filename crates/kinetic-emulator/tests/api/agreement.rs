@@ -62,20 +62,11 @@ fn truthy(v: &V) -> bool {
 }
 
 fn utc(dt: &str) -> String {
-    let fixed = if dt.len() == 17 || (dt.len() > 16 && !dt[..19.min(dt.len())].contains(":")) {
-        dt.to_string()
-    } else {
-        dt.to_string()
-    };
-    let parsed = chrono::DateTime::parse_from_rfc3339(&fixed)
+    // OData allows omitting the seconds (2012-09-03T13:52Z); RFC 3339 does not.
+    let parsed = chrono::DateTime::parse_from_rfc3339(dt)
         .or_else(|_| {
-            let (a, b) = if let Some(s) = fixed.strip_suffix('Z') {
-                (s.to_string(), "Z".to_string())
-            } else {
-                let i = fixed.rfind(['+', '-']).unwrap();
-                (fixed[..i].to_string(), fixed[i..].to_string())
-            };
-            chrono::DateTime::parse_from_rfc3339(&format!("{a}:00{b}"))
+            let i = dt.rfind(['Z', '+', '-']).unwrap();
+            chrono::DateTime::parse_from_rfc3339(&format!("{}:00{}", &dt[..i], &dt[i..]))
         })
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -242,7 +233,7 @@ fn s(v: &V) -> Option<&str> {
 }
 
 fn call(f: &Function, v: &[V]) -> V {
-    if v.iter().any(|x| *x == V::Null) {
+    if v.contains(&V::Null) {
         return V::Null;
     }
     let chars = |x: &str| x.chars().collect::<Vec<_>>();
@@ -299,6 +290,9 @@ impl Gen {
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[(self.next() % items.len() as u64) as usize]
     }
+    fn pick_s(&mut self, items: &[&'static str]) -> &'static str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
     fn int(&mut self, lo: i64, hi: i64) -> i64 {
         lo + (self.next() % (hi - lo + 1) as u64) as i64
     }
@@ -353,7 +347,7 @@ fn gen_filter(g: &mut Gen, depth: u32) -> Expr {
         g.int(0, 21)
     };
     match choice {
-        0 => bin(op, p("State"), lit_s(*g.pick(&states))),
+        0 => bin(op, p("State"), lit_s(g.pick_s(&states))),
         1 => bin(
             op,
             p("CreditLimit"),
@@ -363,7 +357,7 @@ fn gen_filter(g: &mut Gen, depth: u32) -> Expr {
         3 => f(
             g.pick(&[Function::Contains, Function::StartsWith, Function::EndsWith])
                 .clone(),
-            vec![p("Name"), lit_s(*g.pick(&words))],
+            vec![p("Name"), lit_s(g.pick_s(&words))],
         ),
         4 => bin(
             op,
@@ -398,7 +392,7 @@ fn gen_filter(g: &mut Gen, depth: u32) -> Expr {
         ),
         8 => Expr::In {
             operand: Box::new(p("State")),
-            list: (0..g.int(1, 3)).map(|_| lit_s(*g.pick(&states))).collect(),
+            list: (0..g.int(1, 3)).map(|_| lit_s(g.pick_s(&states))).collect(),
         },
         9 => bin(
             *g.pick(&[BinaryOp::Eq, BinaryOp::Ne, BinaryOp::Gt, BinaryOp::Lt]),
@@ -417,7 +411,7 @@ fn gen_filter(g: &mut Gen, depth: u32) -> Expr {
                         .clone(),
                     vec![p("Name")],
                 ),
-                lit_s(*g.pick(&["tool", "TOOL", "inc", " "])),
+                lit_s(g.pick_s(&["tool", "TOOL", "inc", " "])),
             ],
         ),
         11 => bin(
@@ -430,13 +424,13 @@ fn gen_filter(g: &mut Gen, depth: u32) -> Expr {
                     vec![p("CustID"), lit_i(g.int(0, 3)), lit_i(g.int(-1, 4))]
                 },
             ),
-            lit_s(*g.pick(&["DD", "ADDIS", "0001", "", "ALT"])),
+            lit_s(g.pick_s(&["DD", "ADDIS", "0001", "", "ALT"])),
         ),
         12 => bin(
             op,
             f(
                 Function::IndexOf,
-                vec![p("Name"), lit_s(*g.pick(&["o", "Tool", "zz"]))],
+                vec![p("Name"), lit_s(g.pick_s(&["o", "Tool", "zz"]))],
             ),
             lit_i(g.int(-1, 8)),
         ),
@@ -502,7 +496,7 @@ fn gen_filter(g: &mut Gen, depth: u32) -> Expr {
         20 => {
             let kind = *g.pick(&[LambdaKind::Any, LambdaKind::All]);
             let pred = match g.int(0, 2) {
-                0 => bin(BinaryOp::Eq, v("s", "State"), lit_s(*g.pick(&states))),
+                0 => bin(BinaryOp::Eq, v("s", "State"), lit_s(g.pick_s(&states))),
                 1 => bin(
                     BinaryOp::And,
                     f(Function::StartsWith, vec![v("s", "Name"), p("Name")]),

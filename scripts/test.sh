@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace. Used by CI (.ci/run) and by developers alike.
+# Needs only the Rust toolchain (rustup, with rustfmt and clippy); installs nothing else yet.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The OData conformance cases live in ../shared beside the checkout; the tests fail without them.
+if [ ! -f ../shared/conformance/odata-abnf/odata-abnf-testcases.json ]; then
+  echo "error: ../shared/conformance/odata-abnf/odata-abnf-testcases.json is missing (shared/ must sit beside the checkout)" >&2
+  exit 1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== OData conformance (the committee's grammar cases)"
+cargo test -p kinetic-odata --test conformance -- --nocapture 2>&1 | grep -E "^conformance:|FAILED|panicked" || true
+
+echo "== cargo test (every crate)"
+cargo test --workspace
