@@ -169,3 +169,49 @@ impl EmulatorConfig {
         self.companies.iter().any(|c| c.id == id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("emulator.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn toml_overrides_defaults_and_keeps_the_rest() {
+        let (_d, path) = write(
+            "instance = \"ERP11\"\npage_cap = 25\n[[users]]\nid = \"alice\"\npassword = \"pw\"\n",
+        );
+        let c = EmulatorConfig::from_file(&path).unwrap();
+        assert_eq!(c.instance, "ERP11");
+        assert_eq!(c.page_cap, 25);
+        assert_eq!(c.users.len(), 1);
+        assert_eq!(c.users[0].id, "alice");
+        assert_eq!(c.companies.len(), 2, "companies keep their default");
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let (_d, path) = write("pagecap = 3\n");
+        let e = EmulatorConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("unknown field `pagecap`"), "{e}");
+        let (_d, path) = write("companies = []\n");
+        let e = EmulatorConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("at least one company"), "{e}");
+        let (_d, path) =
+            write("[[users]]\nid = \"u\"\npassword = \"p\"\ndefault_company = \"NOPE\"\n");
+        let e = EmulatorConfig::from_file(&path).unwrap_err().to_string();
+        assert!(e.contains("default_company `NOPE`"), "{e}");
+        let e = EmulatorConfig::from_file(Path::new("/nonexistent/x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot read emulator config /nonexistent/x.toml"),
+            "{e}"
+        );
+    }
+}

@@ -237,3 +237,58 @@ async fn concurrent_writers_never_lose_an_update() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_kept_database_is_reused_and_a_foreign_file_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("erp.db");
+    let config = EmulatorConfig {
+        scale: 150,
+        db: Some(path.clone()),
+        ..EmulatorConfig::default()
+    };
+    let first = Emulator::new(config.clone()).unwrap();
+    assert!(first.report().generated.is_some());
+    let r = first.router();
+    send(
+        &r,
+        Method::PATCH,
+        &format!("{CUSTOMERS}('EPIC06',1)"),
+        &[],
+        Some(json!({"City": "Kept"})),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    drop(r);
+    drop(first);
+    // The same file again, even with another scale: reused as it is, the write still there.
+    let second = Emulator::new(EmulatorConfig {
+        scale: 999,
+        ..config.clone()
+    })
+    .unwrap();
+    assert!(second.report().generated.is_none());
+    assert_eq!(second.report().scale, 150);
+    assert_eq!(
+        get(&second.router(), &format!("{CUSTOMERS}('EPIC06',1)"))
+            .await
+            .json()["City"],
+        "Kept"
+    );
+    drop(second);
+    // A file that is not ours is refused and left alone.
+    let foreign = dir.path().join("notes.db");
+    std::fs::write(&foreign, b"precious data").unwrap();
+    let err = Emulator::new(EmulatorConfig {
+        db: Some(foreign.clone()),
+        ..config
+    })
+    .err()
+    .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("is not a kinetic emulator database"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&foreign).unwrap(), b"precious data");
+}

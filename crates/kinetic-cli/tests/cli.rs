@@ -1,0 +1,108 @@
+//! The `kinetic` binary end to end: the emulator command's start-up line, flags and errors.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn kinetic() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kinetic"))
+}
+
+#[test]
+fn emulator_prints_its_startup_line_then_serves() {
+    let mut child = kinetic()
+        .args([
+            "emulator",
+            "--port",
+            "0",
+            "--scale",
+            "300",
+            "--page-cap",
+            "7",
+            "--next-link",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("first line is not JSON ({e}): {line}"));
+    assert_eq!(info["page_cap"], 7);
+    assert_eq!(info["next_link"], true);
+    assert_eq!(info["scale"], 300);
+    let url = info["url"].as_str().unwrap();
+    let addr = url.strip_prefix("http://").unwrap();
+    let started = Instant::now();
+    let mut stream = loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(s) => break s,
+            Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("cannot connect to {addr}: {e}"),
+        }
+    };
+    write!(stream, "GET /{}/api/v1/Erp.BO.CustomerSvc/Customers HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n", info["instance"].as_str().unwrap()).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let body: serde_json::Value =
+        serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(
+        body["value"].as_array().unwrap().len(),
+        7,
+        "--page-cap applies"
+    );
+    assert!(body["odata.nextLink"].is_string(), "--next-link applies");
+    child.kill().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("generated 300 order lines"), "{err}");
+    child.wait().unwrap();
+}
+
+#[test]
+fn help_teaches_and_bad_input_fails_clearly() {
+    let out = kinetic().args(["emulator", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success());
+    for needle in [
+        "--port",
+        "--scale",
+        "--db",
+        "--page-cap",
+        "--next-link",
+        "--config",
+        "Examples:",
+    ] {
+        assert!(help.contains(needle), "help lacks {needle}:\n{help}");
+    }
+    let out = kinetic()
+        .args(["emulator", "--scale", "lots"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'lots'"));
+    let out = kinetic()
+        .args(["emulator", "--config", "/nonexistent/emulator.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: cannot read emulator config /nonexistent/emulator.toml"),
+        "{err}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "nothing on stdout when start-up fails"
+    );
+}
