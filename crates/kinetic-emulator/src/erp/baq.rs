@@ -293,27 +293,12 @@ async fn data(ctx: &Ctx, b: &'static Baq, query: &str, root: &str) -> Result<Res
         .db
         .read(move |conn| {
             let mut out = Vec::with_capacity(8 * 1024);
-            let (ctx_key, count_key) = match version {
-                ApiVersion::V1 => ("odata.metadata", "odata.count"),
-                ApiVersion::V2 => ("@odata.context", "@odata.count"),
+            let n = if count {
+                Some(entity::count_rows(conn, &plan)?)
+            } else {
+                None
             };
-            out.push(b'{');
-            rows::write_json_str(&mut out, ctx_key);
-            out.push(b':');
-            rows::write_json_str(&mut out, &context);
-            if count {
-                let n: i64 = conn
-                    .prepare_cached(&plan.count_sql)?
-                    .query_row(rusqlite::params_from_iter(plan.params.iter()), |r| r.get(0))?;
-                out.push(b',');
-                rows::write_json_str(&mut out, count_key);
-                out.push(b':');
-                match version {
-                    ApiVersion::V1 => rows::write_json_str(&mut out, &n.to_string()),
-                    ApiVersion::V2 => out.extend_from_slice(n.to_string().as_bytes()),
-                }
-            }
-            out.extend_from_slice(b",\"value\":");
+            entity::start_collection(&mut out, version, &context, n);
             entity::write_rows(conn, &plan, &plan.params, plan.top, version, &mut out)?;
             out.push(b'}');
             Ok::<_, ApiError>(out)

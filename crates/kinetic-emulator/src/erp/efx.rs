@@ -224,22 +224,14 @@ pub async fn route(
                     "Epicor Functions are called with POST and a JSON object of inputs, e.g. {{}}; not {method}"
                 )));
             }
-            let inputs =
-                if body.iter().all(u8::is_ascii_whitespace) {
-                    Map::new()
-                } else {
-                    match serde_json::from_slice::<J>(body) {
-                        Ok(J::Object(m)) => m,
-                        Ok(_) => return Err(ApiError::bad_request(
-                            "function inputs go in a JSON object, e.g. {\"CustID\": \"ADDIS0001\"}",
-                        )),
-                        Err(e) => {
-                            return Err(ApiError::bad_request(format!(
-                                "the request body is not valid JSON: {e}"
-                            )))
-                        }
-                    }
-                };
+            let inputs = if body.iter().all(u8::is_ascii_whitespace) {
+                Map::new()
+            } else {
+                super::rows::json_object(
+                    body,
+                    "the function's inputs, e.g. {\"CustID\": \"ADDIS0001\"}",
+                )?
+            };
             for k in inputs.keys() {
                 if !f.inputs.iter().any(|a| a.name == k) {
                     return Err(ApiError::bad_request(format!(

@@ -541,10 +541,7 @@ pub async fn get(
                 ensure_exists(conn, pset.table, pk)?;
             }
             if count_only {
-                let n: i64 = conn
-                    .prepare_cached(&plan.count_sql)?
-                    .query_row(rusqlite::params_from_iter(plan.params.iter()), |r| r.get(0))?;
-                return Ok(n.to_string().into_bytes());
+                return Ok(count_rows(conn, &plan)?.to_string().into_bytes());
             }
             let mut out = Vec::with_capacity(16 * 1024);
             if let Some(set) = single {
@@ -593,27 +590,22 @@ pub async fn get(
                 (None, cap) => Some(cap),
             };
             let capped = page_cap > 0 && requested.is_none_or(|t| t > page_cap);
-            out.push(b'{');
-            let (ctx_key, count_key, link_key) = match version {
-                ApiVersion::V2 => ("@odata.context", "@odata.count", "@odata.nextLink"),
-                ApiVersion::V1 => ("odata.metadata", "odata.count", "odata.nextLink"),
+            let count = if count_wanted {
+                Some(count_rows(conn, &plan)?)
+            } else {
+                None
             };
-            rows::write_json_str(&mut out, ctx_key);
-            out.push(b':');
-            rows::write_json_str(&mut out, &format!("{root}$metadata#{set_name}"));
-            if count_wanted {
-                let n: i64 = conn
-                    .prepare_cached(&plan.count_sql)?
-                    .query_row(rusqlite::params_from_iter(plan.params.iter()), |r| r.get(0))?;
-                out.push(b',');
-                rows::write_json_str(&mut out, count_key);
-                out.push(b':');
-                match version {
-                    ApiVersion::V2 => out.extend_from_slice(n.to_string().as_bytes()),
-                    ApiVersion::V1 => rows::write_json_str(&mut out, &n.to_string()),
-                }
-            }
-            out.extend_from_slice(b",\"value\":");
+            let link_key = match version {
+                ApiVersion::V2 => "@odata.nextLink",
+                ApiVersion::V1 => "odata.nextLink",
+            };
+            start_collection(
+                &mut out,
+                version,
+                &format!("{root}$metadata#{set_name}"),
+                count,
+            );
+
             // In nextLink mode, read one row more than the page to know whether another page exists.
             let probe = if capped && next_link_mode {
                 limit.map(|l| l + 1)
@@ -651,6 +643,36 @@ pub async fn get(
         return Ok(([(header::CONTENT_TYPE, "text/plain")], body).into_response());
     }
     Ok(json_response(StatusCode::OK, body, version))
+}
+
+/// The number of rows a plan selects (ignoring paging).
+pub fn count_rows(conn: &Connection, plan: &Plan) -> Result<i64, ApiError> {
+    Ok(conn
+        .prepare_cached(&plan.count_sql)?
+        .query_row(rusqlite::params_from_iter(plan.params.iter()), |r| r.get(0))?)
+}
+
+/// Writes the start of an OData collection, up to and including `"value":`: the context URL and,
+/// when asked for, the count (`@odata.count` as a number in v2, `odata.count` as a string in v1).
+pub fn start_collection(out: &mut Vec<u8>, version: ApiVersion, context: &str, count: Option<i64>) {
+    let (ctx_key, count_key) = match version {
+        ApiVersion::V2 => ("@odata.context", "@odata.count"),
+        ApiVersion::V1 => ("odata.metadata", "odata.count"),
+    };
+    out.push(b'{');
+    rows::write_json_str(out, ctx_key);
+    out.push(b':');
+    rows::write_json_str(out, context);
+    if let Some(n) = count {
+        out.push(b',');
+        rows::write_json_str(out, count_key);
+        out.push(b':');
+        match version {
+            ApiVersion::V2 => out.extend_from_slice(n.to_string().as_bytes()),
+            ApiVersion::V1 => rows::write_json_str(out, &n.to_string()),
+        }
+    }
+    out.extend_from_slice(b",\"value\":");
 }
 
 /// The byte offset of the comma (or `[`) before the last top-level object of a JSON array of objects.
@@ -773,15 +795,7 @@ pub fn child_tables(svc: &Service, table: &Table) -> Vec<&'static Table> {
 }
 
 fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(m)) => Ok(m),
-        Ok(_) => Err(ApiError::bad_request(
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
-    }
+    rows::json_object(body, "the row's properties, e.g. {\"Name\": \"Acme\"}")
 }
 
 /// POST to an entity set: creates a row; 201 with the row.

@@ -81,15 +81,7 @@ fn params_of(method: &Method, query: &str, body: &[u8]) -> Result<Params, ApiErr
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Params(Map::new()));
     }
-    match serde_json::from_slice::<J>(body) {
-        Ok(J::Object(m)) => Ok(Params(m)),
-        Ok(_) => Err(ApiError::bad_request(
-            "method parameters go in a JSON object, e.g. {\"custNum\": 12}",
-        )),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
-    }
+    rows::json_object(body, "method parameters by name, e.g. {\"custNum\": 12}").map(Params)
 }
 
 /// Dispatches a BO method call.

@@ -309,6 +309,15 @@ async fn service_route(
     )))
 }
 
+/// An OData collection answer (context URL and `value`) in the call's version.
+fn collection(ctx: &Ctx, context: &str, value: Vec<serde_json::Value>) -> Response {
+    let mut out = Vec::new();
+    entity::start_collection(&mut out, ctx.version, context, None);
+    out.extend_from_slice(&serde_json::to_vec(&value).expect("json"));
+    out.push(b'}');
+    entity::json_response(StatusCode::OK, out, ctx.version)
+}
+
 fn service_list(ctx: &Ctx) -> Response {
     let root = match ctx.version {
         ApiVersion::V1 => format!("{}api/v1/", ctx.base),
@@ -321,19 +330,7 @@ fn service_list(ctx: &Ctx) -> Response {
     value.push(
         serde_json::json!({"name": "BaqSvc", "kind": "Service", "url": format!("{root}BaqSvc/")}),
     );
-    let body = match ctx.version {
-        ApiVersion::V1 => {
-            serde_json::json!({"odata.metadata": format!("{root}$metadata"), "value": value})
-        }
-        ApiVersion::V2 => {
-            serde_json::json!({"@odata.context": format!("{root}$metadata"), "value": value})
-        }
-    };
-    entity::json_response(
-        StatusCode::OK,
-        serde_json::to_vec(&body).expect("json"),
-        ctx.version,
-    )
+    collection(ctx, &format!("{root}$metadata"), value)
 }
 
 fn service_document(ctx: &Ctx, svc: &model::Service) -> Response {
@@ -343,17 +340,5 @@ fn service_document(ctx: &Ctx, svc: &model::Service) -> Response {
         .iter()
         .map(|e| serde_json::json!({"name": e.name, "kind": "EntitySet", "url": e.name}))
         .collect();
-    let body = match ctx.version {
-        ApiVersion::V1 => {
-            serde_json::json!({"odata.metadata": format!("{root}$metadata"), "value": value})
-        }
-        ApiVersion::V2 => {
-            serde_json::json!({"@odata.context": format!("{root}$metadata"), "value": value})
-        }
-    };
-    entity::json_response(
-        StatusCode::OK,
-        serde_json::to_vec(&body).expect("json"),
-        ctx.version,
-    )
+    collection(ctx, &format!("{root}$metadata"), value)
 }

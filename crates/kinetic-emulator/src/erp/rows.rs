@@ -212,6 +212,19 @@ pub fn check_members(table: &Table, row: &Map<String, serde_json::Value>) -> Res
     Ok(())
 }
 
+/// Parses a request body that must be a JSON object; `hint` says what the object holds.
+pub fn json_object(body: &[u8], hint: &str) -> Result<Map<String, serde_json::Value>, ApiError> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::bad_request(format!(
+            "the request body must be a JSON object: {hint}"
+        ))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
 /// Key values of a table, in key order.
 pub type KeyValues = Vec<Value>;
 
@@ -257,6 +270,17 @@ pub fn current_rev(
     Ok(match rows.next()? {
         Some(r) => Some(r.get(0)?),
         None => None,
+    })
+}
+
+/// The current SysRevID of a row that must exist.
+fn require_rev(tx: &Transaction<'_>, table: &Table, key: &[Value]) -> Result<i64, ApiError> {
+    current_rev(tx, table, key)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{} record not found: {}",
+            table.name,
+            describe_key(table, key)
+        ))
     })
 }
 
@@ -379,13 +403,7 @@ pub fn update_row(
     row: &Map<String, serde_json::Value>,
 ) -> Result<(), ApiError> {
     check_members(table, row)?;
-    let Some(rev) = current_rev(tx, table, key)? else {
-        return Err(ApiError::not_found(format!(
-            "{} record not found: {}",
-            table.name,
-            describe_key(table, key)
-        )));
-    };
+    let rev = require_rev(tx, table, key)?;
     let mut sets = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     for (name, v) in row {
@@ -443,13 +461,7 @@ pub fn delete_row(
     key: &[Value],
     children: &[&Table],
 ) -> Result<(), ApiError> {
-    if current_rev(tx, table, key)?.is_none() {
-        return Err(ApiError::not_found(format!(
-            "{} record not found: {}",
-            table.name,
-            describe_key(table, key)
-        )));
-    }
+    require_rev(tx, table, key)?;
     // Child tables share the parent's key as their key prefix (OrderDtl under OrderHed, ...).
     for child in children {
         let cond = key_where(
