@@ -51,6 +51,9 @@ struct EmulatorArgs {
     /// Seed of the data generator (same seed and scale, same data).
     #[arg(long)]
     seed: Option<u64>,
+    /// Inject faults for resilience tests, e.g. "503:0.05,latency:0.2:50-200ms". See --help.
+    #[arg(long, value_name = "SPEC", long_help = kinetic_emulator::faults::SPEC_HELP)]
+    faults: Option<String>,
     /// TOML file with users, API keys, companies, instance, page_cap, ...
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -95,6 +98,13 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
+    if let Some(spec) = &args.faults {
+        config.faults =
+            kinetic_emulator::faults::parse_spec(spec).map_err(|e| format!("--faults: {e}"))?;
+    }
+    config
+        .validate()
+        .map_err(|e| format!("invalid emulator configuration: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -25,6 +25,123 @@ pub struct EmulatorConfig {
     pub seed: u64,
     /// Keep the database in this file between runs (default: a temporary file removed on exit).
     pub db: Option<PathBuf>,
+    /// Require an API key (`x-api-key` header or `api-key` query parameter) on every v2 route.
+    pub require_api_key: bool,
+    /// Lifetime of tokens from `TokenResource.svc`, in seconds.
+    pub token_lifetime_secs: u64,
+    /// HS256 secret of `TokenResource.svc` tokens; a random one per start when absent.
+    pub token_secret: Option<String>,
+    /// Licence seats and sessions.
+    pub licenses: LicenseConfig,
+    /// OpenID Connect / Azure AD issuers whose bearer tokens the REST API accepts.
+    pub trusted_issuers: Vec<TrustedIssuer>,
+    /// Injected faults, for resilience tests (off unless rules are given).
+    pub faults: FaultConfig,
+    /// HTTPS serving.
+    pub tls: TlsConfig,
+}
+
+/// Licence seats per type, and session settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LicenseConfig {
+    /// Seats of the Default (user) licence.
+    pub default: u32,
+    /// Seats of the WebService licence.
+    pub web_service: u32,
+    /// Seats of the WebServiceShared licence (used when no WebService seat is free).
+    pub web_service_shared: u32,
+    /// Seats of the DataCollection licence.
+    pub data_collection: u32,
+    /// Delay added to every call made on a WebServiceShared seat, in milliseconds (Epicor: 20 s).
+    pub shared_delay_ms: u64,
+    /// A session unused for this long is deleted, in seconds (Epicor: 72 h).
+    pub session_idle_secs: u64,
+}
+
+impl Default for LicenseConfig {
+    fn default() -> Self {
+        LicenseConfig {
+            default: 50,
+            web_service: 5,
+            web_service_shared: 20,
+            data_collection: 5,
+            shared_delay_ms: 2_000,
+            session_idle_secs: 72 * 3600,
+        }
+    }
+}
+
+/// An issuer of bearer tokens the REST API trusts (Azure AD / Entra ID, or any OpenID provider).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// A name for messages and the admin route.
+    pub name: String,
+    /// The exact `iss` of its tokens. With `tenant` instead: `{authority}/{tenant}/v2.0`.
+    pub issuer: Option<String>,
+    /// An Entra tenant (directory) id.
+    pub tenant: Option<String>,
+    /// The Entra authority for `tenant` (default `https://login.microsoftonline.com`).
+    pub authority: Option<String>,
+    /// Accepted `aud` values (the Epicor server app's client id and/or App ID URI).
+    pub audiences: Vec<String>,
+    /// Where its signing keys are; or `discovery_url` (its `jwks_uri` is used). With neither, the
+    /// issuer's `/.well-known/openid-configuration` (for a tenant: `{authority}/{tenant}/v2.0/...`).
+    pub jwks_uri: Option<String>,
+    pub discovery_url: Option<String>,
+    /// A PEM certificate to trust when fetching keys over https (e.g. the emulator's own).
+    pub ca_cert: Option<PathBuf>,
+    /// Delegated scopes of which a user token must carry at least one (`scp`), e.g. `user_impersonation`.
+    pub required_scopes: Vec<String>,
+    /// Application roles of which an app-only token must carry at least one (`roles`).
+    pub required_roles: Vec<String>,
+    /// Claims tried in order to find the Epicor user (default: preferred_username, upn, email, oid).
+    pub user_claims: Vec<String>,
+    /// The Epicor user that app-only (client-credentials) tokens act as.
+    pub app_user: Option<String>,
+}
+
+/// Faults to inject, chosen at random (seeded) per request.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Seed of the fault dice: the same seed and request order give the same faults.
+    pub seed: u64,
+    pub rules: Vec<FaultRule>,
+}
+
+/// One kind of fault at a rate, optionally only on some paths.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FaultRule {
+    /// `latency`, `429`, `502`, `503`, `504` or `close` (connection closed mid-response).
+    pub kind: String,
+    /// Probability per request, 0.0 to 1.0.
+    pub rate: f64,
+    /// Only requests whose path starts with this (after the instance, e.g. `/api/v2/`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// For `latency`: the range of the delay, in milliseconds.
+    #[serde(default)]
+    pub min_ms: u64,
+    #[serde(default)]
+    pub max_ms: u64,
+    /// For `429` and `503`: the `Retry-After` value, in seconds.
+    #[serde(default)]
+    pub retry_after_secs: Option<u64>,
+}
+
+/// HTTPS serving: a given certificate and key, or a self-signed one made at start.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    /// PEM certificate (chain) and private key to serve; both or neither.
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    /// Where to write the self-signed certificate (PEM) so clients can trust it.
+    pub cert_out: Option<PathBuf>,
 }
 
 /// A company of the demo data.
@@ -40,12 +157,26 @@ pub struct CompanyConfig {
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     pub id: String,
+    /// The password in clear (demo users); hashed with Argon2 at start and never kept in clear.
+    #[serde(default)]
     pub password: String,
+    /// Or an Argon2 PHC hash (`$argon2id$v=19$...`), so no clear password sits in the file.
+    #[serde(default)]
+    pub password_hash: Option<String>,
     #[serde(default)]
     pub name: String,
     /// The company used when a call names none (defaults to the first company).
     #[serde(default)]
     pub default_company: Option<String>,
+    /// A disabled account is refused with its own message.
+    #[serde(default)]
+    pub disabled: bool,
+    /// When the password expires (RFC 3339); an expired password is refused with its own message.
+    #[serde(default)]
+    pub password_expires: Option<String>,
+    /// External identities (Azure AD UPN / e-mail / object id) that sign in as this user.
+    #[serde(default)]
+    pub external_ids: Vec<String>,
 }
 
 /// An API key for the v2 routes.
@@ -55,6 +186,26 @@ pub struct ApiKeyConfig {
     pub key: String,
     #[serde(default)]
     pub name: String,
+    /// When the key stops working (RFC 3339).
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// What the key may call; absent means everything.
+    #[serde(default)]
+    pub scope: Option<ApiKeyScope>,
+}
+
+/// An API key's access scope: a call is allowed when it matches any list.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiKeyScope {
+    /// Whole services (`Erp.BO.CustomerSvc`): entity sets and methods.
+    pub services: Vec<String>,
+    /// Single methods (`Erp.BO.SalesOrderSvc/GetByID`).
+    pub methods: Vec<String>,
+    /// BAQ ids (`zCustomerList`).
+    pub baqs: Vec<String>,
+    /// Function libraries (`CustomerTools`) or single functions (`CustomerTools/GetCreditStatus`).
+    pub functions: Vec<String>,
 }
 
 /// The default demo API key. Fixed, so that demo connection strings can be copied between runs.
@@ -78,25 +229,42 @@ impl Default for EmulatorConfig {
                 UserConfig {
                     id: "manager".into(),
                     password: "Epicor123!".into(),
+                    password_hash: None,
                     name: "Demo Manager".into(),
                     default_company: None,
+                    disabled: false,
+                    password_expires: None,
+                    external_ids: vec!["alice@kinetic.example".into()],
                 },
                 UserConfig {
                     id: "integration".into(),
                     password: "Integration123!".into(),
+                    password_hash: None,
                     name: "Integration User".into(),
                     default_company: None,
+                    disabled: false,
+                    password_expires: None,
+                    external_ids: vec!["bob@kinetic.example".into()],
                 },
             ],
             api_keys: vec![ApiKeyConfig {
                 key: DEFAULT_API_KEY.into(),
                 name: "demo".into(),
+                expires: None,
+                scope: None,
             }],
             page_cap: 100,
             next_link: false,
             scale: 5_000,
             seed: 6,
             db: None,
+            require_api_key: true,
+            token_lifetime_secs: 3600,
+            token_secret: None,
+            licenses: LicenseConfig::default(),
+            trusted_issuers: Vec::new(),
+            faults: FaultConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -147,7 +315,68 @@ impl EmulatorConfig {
                 return Err(format!("company id `{}` must be 1 to 8 characters", c.id));
             }
         }
+        let rfc3339 = |what: &str, v: &Option<String>| -> Result<(), String> {
+            match v {
+                Some(t) if chrono::DateTime::parse_from_rfc3339(t).is_err() => Err(format!(
+                    "{what} `{t}` is not an RFC 3339 time such as 2026-12-31T23:59:59Z"
+                )),
+                _ => Ok(()),
+            }
+        };
+        for k in &self.api_keys {
+            rfc3339(&format!("api key `{}` expires", k.name), &k.expires)?;
+        }
+        for t in &self.trusted_issuers {
+            if t.issuer.is_none() && t.tenant.is_none() {
+                return Err(format!(
+                    "trusted issuer `{}` needs `issuer` (its exact iss) or `tenant` (an Entra tenant id)",
+                    t.name
+                ));
+            }
+            if t.audiences.is_empty() {
+                return Err(format!(
+                    "trusted issuer `{}` needs `audiences`: the Epicor server app's client id or App ID URI",
+                    t.name
+                ));
+            }
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err("tls.cert and tls.key go together: give both, or neither for a self-signed certificate".into());
+        }
+        for r in &self.faults.rules {
+            if !(0.0..=1.0).contains(&r.rate) {
+                return Err(format!(
+                    "fault `{}` has rate {}; rates are 0.0 to 1.0",
+                    r.kind, r.rate
+                ));
+            }
+            if !matches!(
+                r.kind.as_str(),
+                "latency" | "429" | "502" | "503" | "504" | "close"
+            ) {
+                return Err(format!(
+                    "unknown fault kind `{}`; use latency, 429, 502, 503, 504 or close",
+                    r.kind
+                ));
+            }
+            if r.kind == "latency" && r.min_ms > r.max_ms {
+                return Err(format!(
+                    "latency fault: min_ms {} is above max_ms {}",
+                    r.min_ms, r.max_ms
+                ));
+            }
+        }
         for u in &self.users {
+            if u.password.is_empty() && u.password_hash.is_none() {
+                return Err(format!(
+                    "user `{}` needs a password or a password_hash",
+                    u.id
+                ));
+            }
+            rfc3339(
+                &format!("user `{}` password_expires", u.id),
+                &u.password_expires,
+            )?;
             if let Some(dc) = &u.default_company {
                 if !self.companies.iter().any(|c| &c.id == dc) {
                     return Err(format!(

@@ -12,6 +12,7 @@ pub mod config;
 pub mod data;
 pub mod db;
 pub mod erp;
+pub mod faults;
 pub mod model;
 
 pub use config::EmulatorConfig;
@@ -89,7 +90,10 @@ pub fn app(config: EmulatorConfig) -> Result<Router, EmulatorError> {
 }
 
 fn app_with_state(state: AppState) -> Router {
-    Router::new().fallback(erp::dispatch).with_state(state)
+    let faults = state.config.faults.clone();
+    let instance = state.config.instance.clone();
+    let router = Router::new().fallback(erp::dispatch).with_state(state);
+    faults::apply(router, &faults, &instance)
 }
 
 /// An emulator serving on a socket until dropped or [`RunningEmulator::shutdown`].
