@@ -45,7 +45,7 @@ fn emulator_prints_its_startup_line_then_serves() {
             Err(e) => panic!("cannot connect to {addr}: {e}"),
         }
     };
-    write!(stream, "GET /{}/api/v1/Erp.BO.CustomerSvc/Customers HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n", info["instance"].as_str().unwrap()).unwrap();
+    write!(stream, "GET /{}/api/v1/Erp.BO.CustomerSvc/Customers HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic bWFuYWdlcjpFcGljb3IxMjMh\r\nConnection: close\r\n\r\n", info["instance"].as_str().unwrap()).unwrap();
     let mut reply = String::new();
     stream.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");

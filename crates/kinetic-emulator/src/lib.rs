@@ -8,6 +8,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod data;
 pub mod db;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub db: db::Db,
     /// Served over TLS (URLs in answers say https).
     pub tls: bool,
+    pub auth: Arc<auth::Authenticator>,
+    pub licensing: Arc<auth::license::Licensing>,
 }
 
 /// Why the emulator could not start.
@@ -58,13 +62,26 @@ pub struct Emulator {
 impl Emulator {
     /// Opens (or generates) the database. Blocking: generation at large scales takes seconds.
     pub fn new(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        Self::with_clock(config, Arc::new(clock::SystemClock))
+    }
+
+    /// As [`Emulator::new`], with an injected clock (tests move time instead of sleeping).
+    pub fn with_clock(
+        config: EmulatorConfig,
+        clock: Arc<dyn clock::Clock>,
+    ) -> Result<Emulator, EmulatorError> {
         config.validate().map_err(EmulatorError::Invalid)?;
+        let auth =
+            auth::Authenticator::new(&config, clock.clone()).map_err(EmulatorError::Invalid)?;
+        let licensing = auth::license::Licensing::new(config.licenses.clone(), clock);
         let (db, report) = db::Db::open(&config)?;
         Ok(Emulator {
             state: AppState {
+                tls: config.tls.enabled,
                 config: Arc::new(config),
                 db,
-                tls: false,
+                auth: Arc::new(auth),
+                licensing,
             },
             report,
         })

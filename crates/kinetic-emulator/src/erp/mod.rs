@@ -5,6 +5,7 @@ pub mod baq;
 pub mod efx;
 pub mod entity;
 pub mod error;
+pub mod guard;
 pub mod methods;
 pub mod openapi;
 pub mod query;
@@ -32,6 +33,11 @@ pub struct Ctx {
     /// The request URL without its query, for `nextLink`.
     pub request_url: String,
     pub headers: HeaderMap,
+    /// The authenticated caller (set by admission).
+    pub principal: Option<crate::auth::Principal>,
+    /// The caller's session, when the call names one.
+    pub session: Option<crate::auth::license::Session>,
+    pub call_settings: guard::CallSettings,
 }
 
 impl Ctx {
@@ -138,28 +144,40 @@ async fn route(
         base,
         request_url,
         headers,
+        principal: None,
+        session: None,
+        call_settings: guard::CallSettings::default(),
     };
-    match rest
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    match rest.as_slice() {
+        ["TokenResource.svc"] => token_resource(&ctx, method).await,
+        ["admin", tail @ ..] => admin(&mut ctx, method, tail).await,
         ["api", "v1", tail @ ..] => {
+            let target = guard::api_target(tail);
+            let admitted =
+                guard::admit(&mut ctx, query, &target, false, !is_session_call(tail)).await?;
             ctx.company = v1_company(&ctx, query)?;
-            api(&ctx, method, tail, query, body).await
+            let response = api(&ctx, method, tail, query, body, &admitted).await?;
+            Ok(admitted.finish(response))
         }
         ["api", "v2", "odata"] => Err(ApiError::route_not_found(
             "v2 addresses name the company: api/v2/odata/{Company}/{Service}/...",
         )),
         ["api", "v2", "odata", company, tail @ ..] => {
             ctx.version = ApiVersion::V2;
+            let target = guard::api_target(tail);
+            let admitted =
+                guard::admit(&mut ctx, query, &target, true, !is_session_call(tail)).await?;
             ctx.company = valid_company(&ctx, company)?;
-            api(&ctx, method, tail, query, body).await
+            let response = api(&ctx, method, tail, query, body, &admitted).await?;
+            Ok(admitted.finish(response))
         }
         ["api", "v2", "efx", tail @ ..] => {
             ctx.version = ApiVersion::V2;
-            efx::route(&mut ctx, method, tail, body).await
+            let admitted =
+                guard::admit(&mut ctx, query, &guard::efx_target(tail), true, true).await?;
+            let response = efx::route(&mut ctx, method, tail, body).await?;
+            Ok(admitted.finish(response))
         }
         ["api", "swagger", tail @ ..] => openapi::route(&ctx, tail),
         _ => Err(ApiError::route_not_found(format!(
@@ -169,6 +187,74 @@ async fn route(
             ctx.base,
             ctx.company
         ))),
+    }
+}
+
+/// Login and Logout manage their own seat.
+fn is_session_call(tail: &[&str]) -> bool {
+    matches!(tail, ["Ice.Lib.SessionModSvc", "Login" | "Logout"])
+}
+
+/// `POST {base}TokenResource.svc/`: credentials as `username`/`password` headers or Basic auth; the
+/// token as JSON when JSON is asked for, XML otherwise.
+async fn token_resource(ctx: &Ctx, method: Method) -> Result<Response, ApiError> {
+    if method != Method::POST {
+        return Err(ApiError::method_not_allowed(
+            "TokenResource.svc issues tokens on POST (credentials as username/password headers or Basic auth)",
+        ));
+    }
+    let auth = &ctx.state.auth;
+    let header = |k: &str| {
+        ctx.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let principal = match (header("username"), header("password")) {
+        (Some(u), Some(p)) => auth.check_password(&u, &p)?,
+        _ => match header("authorization") {
+            Some(a) if a.len() > 6 && a[..6].eq_ignore_ascii_case("basic ") => {
+                let (u, p) = crate::auth::decode_basic(a[6..].trim())?;
+                auth.check_password(&u, &p)?
+            }
+            _ => return Err(crate::auth::unauthorized(
+                "TokenResource.svc needs credentials: username and password headers, or Basic auth",
+            )),
+        },
+    };
+    let (token, expires_in) = auth.issue_token(&principal);
+    let wants_json = ctx
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.to_ascii_lowercase().contains("json"));
+    Ok(if wants_json {
+        axum::Json(serde_json::json!({"AccessToken": token, "ExpiresIn": expires_in, "TokenType": "Bearer"})).into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><Token><AccessToken>{token}</AccessToken><ExpiresIn>{expires_in}</ExpiresIn><TokenType>Bearer</TokenType></Token>"
+            ),
+        )
+            .into_response()
+    })
+}
+
+/// The emulator's own admin routes (not Epicor's): `GET admin/sessions` lists seats in use and sessions;
+/// `DELETE admin/sessions/{id}` deletes a session as an administrator would.
+async fn admin(ctx: &mut Ctx, method: Method, tail: &[&str]) -> Result<Response, ApiError> {
+    ctx.state.auth.authenticate(&ctx.headers).await?;
+    let licensing = &ctx.state.licensing;
+    match (method, tail) {
+        (Method::GET, ["sessions"]) => Ok(axum::Json(licensing.report()).into_response()),
+        (Method::DELETE, ["sessions", id]) => {
+            licensing.logout(id, None)?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(ApiError::route_not_found(
+            "admin routes: GET admin/sessions, DELETE admin/sessions/{id}",
+        )),
     }
 }
 
@@ -190,18 +276,11 @@ fn valid_company(ctx: &Ctx, company: &str) -> Result<String, ApiError> {
     }
 }
 
-/// v1 takes the company from `CallSettings`, then `?Company=`, then the default.
+/// v1 takes the company from `CallSettings`, then `?Company=`, then the session's, then the user's
+/// default, then the server's.
 fn v1_company(ctx: &Ctx, query: &str) -> Result<String, ApiError> {
-    if let Some(cs) = ctx.headers.get("CallSettings") {
-        let text = cs
-            .to_str()
-            .map_err(|_| ApiError::bad_request("the CallSettings header is not text"))?;
-        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            ApiError::bad_request(format!("the CallSettings header is not valid JSON: {e}"))
-        })?;
-        if let Some(c) = v.get("Company").and_then(|c| c.as_str()) {
-            return valid_company(ctx, c);
-        }
+    if let Some(c) = &ctx.call_settings.company {
+        return valid_company(ctx, c);
     }
     for pair in query.split('&') {
         if let Some((k, v)) = pair.split_once('=') {
@@ -209,6 +288,16 @@ fn v1_company(ctx: &Ctx, query: &str) -> Result<String, ApiError> {
                 return valid_company(ctx, &decode(v)?);
             }
         }
+    }
+    if let Some(s) = &ctx.session {
+        return Ok(s.company.clone());
+    }
+    if let Some(c) = ctx
+        .principal
+        .as_ref()
+        .and_then(|p| p.default_company.clone())
+    {
+        return Ok(c);
     }
     Ok(ctx.state.config.default_company().to_string())
 }
@@ -220,6 +309,7 @@ async fn api(
     tail: &[&str],
     query: &str,
     body: &[u8],
+    admitted: &guard::Admitted,
 ) -> Result<Response, ApiError> {
     match tail {
         [] => {
@@ -227,6 +317,7 @@ async fn api(
             Ok(service_list(ctx))
         }
         ["BaqSvc", rest @ ..] => baq::route(ctx, method, rest, query, body).await,
+        ["Ice.Lib.SessionModSvc", name] => session_method(ctx, method, name, admitted),
         [service, rest @ ..] => {
             let svc = model::service(service).ok_or_else(|| {
                 ApiError::route_not_found(format!(
@@ -242,6 +333,51 @@ async fn api(
             service_route(ctx, svc, method, &rest, query, body).await
         }
     }
+}
+
+/// `Ice.Lib.SessionModSvc`: Login claims a seat for a new session (returned in `returnObj`); Logout
+/// ends the session named by the `License` header's `SessionID`.
+fn session_method(
+    ctx: &Ctx,
+    method: Method,
+    name: &str,
+    admitted: &guard::Admitted,
+) -> Result<Response, ApiError> {
+    if method != Method::POST {
+        return Err(ApiError::method_not_allowed(format!(
+            "Ice.Lib.SessionModSvc/{name} is called with POST"
+        )));
+    }
+    let licensing = &ctx.state.licensing;
+    let body = match name {
+        "Login" => {
+            let s = licensing.login(
+                &admitted.principal.user,
+                &ctx.company,
+                admitted.license.claimed,
+            )?;
+            serde_json::json!({"returnObj": s.id, "parameters": {"licenseType": format!("{:?}", s.license)}})
+        }
+        "Logout" => {
+            let id = admitted.license.session_id.as_deref().ok_or_else(|| {
+                ApiError::bad_request(
+                    "Logout ends the session named by the License header: {\"SessionID\":\"<id>\"}",
+                )
+            })?;
+            licensing.logout(id, Some(&admitted.principal.user))?;
+            serde_json::json!({})
+        }
+        other => {
+            return Err(ApiError::route_not_found(format!(
+                "Ice.Lib.SessionModSvc has no method {other}; it has Login and Logout"
+            )))
+        }
+    };
+    Ok(entity::json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).expect("json"),
+        ctx.version,
+    ))
 }
 
 fn only_get(method: &Method) -> Result<(), ApiError> {
@@ -327,9 +463,11 @@ fn service_list(ctx: &Ctx) -> Response {
         .iter()
         .map(|s| serde_json::json!({"name": s.name, "kind": "Service", "url": format!("{root}{}/", s.name)}))
         .collect();
-    value.push(
-        serde_json::json!({"name": "BaqSvc", "kind": "Service", "url": format!("{root}BaqSvc/")}),
-    );
+    for extra in ["BaqSvc", "Ice.Lib.SessionModSvc"] {
+        value.push(
+            serde_json::json!({"name": extra, "kind": "Service", "url": format!("{root}{extra}/")}),
+        );
+    }
     collection(ctx, &format!("{root}$metadata"), value)
 }
 

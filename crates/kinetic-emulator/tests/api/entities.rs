@@ -679,7 +679,7 @@ async fn serves_over_a_real_socket() {
     // A raw HTTP/1.1 exchange, no client library.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(running.addr).await.unwrap();
-    s.write_all(b"GET /Kinetic/api/v2/odata/EPIC06/Erp.BO.PartSvc/Parts?$top=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /Kinetic/api/v2/odata/EPIC06/Erp.BO.PartSvc/Parts?$top=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Basic bWFuYWdlcjpFcGljb3IxMjMh\r\nx-api-key: kinetic-demo-api-key-0000000000000000\r\nConnection: close\r\n\r\n").await.unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).await.unwrap();
     assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");

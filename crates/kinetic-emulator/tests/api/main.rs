@@ -2,6 +2,7 @@
 //! (tower `oneshot`), except where a real socket matters.
 
 mod agreement;
+mod auth;
 mod baq_efx;
 mod entities;
 mod methods;
@@ -74,8 +75,30 @@ impl Reply {
     }
 }
 
-/// Sends a request; `uri` is relative to the instance (`api/v1/...`).
+/// The demo user's Basic credentials and the demo API key, sent by [`send`] unless overridden.
+pub const BASIC_MANAGER: &str = "Basic bWFuYWdlcjpFcGljb3IxMjMh";
+pub const API_KEY: &str = kinetic_emulator::config::DEFAULT_API_KEY;
+
+/// Sends a request as the demo user with the demo API key; `headers` add to or override those
+/// (an empty value removes the header). `uri` is relative to the instance (`api/v1/...`).
 pub async fn send(
+    router: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Reply {
+    let mut all: Vec<(&str, &str)> = vec![("authorization", BASIC_MANAGER), ("x-api-key", API_KEY)];
+    for (k, v) in headers {
+        all.retain(|(name, _)| !name.eq_ignore_ascii_case(k));
+        all.push((k, v));
+    }
+    all.retain(|(_, v)| !v.is_empty());
+    raw(router, method, uri, &all, body).await
+}
+
+/// Sends a request with exactly these headers.
+pub async fn raw(
     router: &Router,
     method: Method,
     uri: &str,

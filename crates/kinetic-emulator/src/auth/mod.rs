@@ -1,0 +1,329 @@
+//! Server-side authentication, as Epicor does it: Basic on every call, Epicor's token service
+//! (HS256 JWTs), API keys on v2 routes, bearer tokens from trusted OpenID Connect / Azure AD issuers,
+//! and licence seats with sessions ([`license`]).
+
+pub mod apikey;
+pub mod license;
+pub mod oidc;
+
+use crate::clock::{parse_rfc3339, Clock};
+use crate::config::{EmulatorConfig, UserConfig};
+use crate::erp::error::{kind, ApiError};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// An Epicor user as the server knows it: the password only as an Argon2 hash.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub password_hash: String,
+    pub default_company: Option<String>,
+    pub disabled: bool,
+    pub password_expires: Option<i64>,
+    pub external_ids: Vec<String>,
+}
+
+/// How a caller proved who they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    Basic,
+    EpicorToken,
+    /// A bearer token from a trusted issuer (its configured name).
+    Bearer(String),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: String,
+    pub default_company: Option<String>,
+    pub via: Via,
+}
+
+/// Claims of the tokens `TokenResource.svc` issues.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EpicorClaims {
+    pub iss: String,
+    pub aud: String,
+    pub username: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// Everything authentication needs, built once at start.
+pub struct Authenticator {
+    users: HashMap<String, User>,
+    token_key: Vec<u8>,
+    pub token_lifetime_secs: u64,
+    pub clock: Arc<dyn Clock>,
+    pub api_keys: apikey::ApiKeys,
+    pub issuers: oidc::Issuers,
+    /// Successful password checks, by a salted digest of user and password, so that Basic auth on every
+    /// call does not pay Argon2 every time. Failures are never cached.
+    verified: Mutex<HashMap<[u8; 32], i64>>,
+    cache_salt: [u8; 16],
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("token_key", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a verified password is remembered.
+const VERIFIED_TTL_SECS: i64 = 300;
+
+/// Hashes a password with Argon2id (the crate's defaults: 19 MiB, 2 passes).
+pub fn hash_password(password: &str) -> String {
+    let salt =
+        SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes is a valid salt");
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("hashing with default parameters cannot fail")
+        .to_string()
+}
+
+/// The `WWW-Authenticate` challenge on every 401.
+pub fn challenge() -> (header::HeaderName, HeaderValue) {
+    (
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"Epicor Kinetic\", Bearer"),
+    )
+}
+
+/// A 401 in Epicor's shape with the challenge.
+pub fn unauthorized(message: impl Into<String>) -> ApiError {
+    let mut e = ApiError::new(StatusCode::UNAUTHORIZED, kind::UNAUTHORIZED, message);
+    e.headers.push(challenge());
+    e
+}
+
+impl Authenticator {
+    pub fn new(config: &EmulatorConfig, clock: Arc<dyn Clock>) -> Result<Authenticator, String> {
+        let mut users = HashMap::new();
+        for u in &config.users {
+            users.insert(u.id.to_ascii_lowercase(), user_from_config(u)?);
+        }
+        let token_key = match &config.token_secret {
+            Some(s) => s.as_bytes().to_vec(),
+            None => rand::random::<[u8; 32]>().to_vec(),
+        };
+        Ok(Authenticator {
+            users,
+            token_key,
+            token_lifetime_secs: config.token_lifetime_secs,
+            api_keys: apikey::ApiKeys::new(&config.api_keys),
+            issuers: oidc::Issuers::new(&config.trusted_issuers)?,
+            clock,
+            verified: Mutex::new(HashMap::new()),
+            cache_salt: rand::random(),
+        })
+    }
+
+    pub fn user(&self, id: &str) -> Option<&User> {
+        self.users.get(&id.to_ascii_lowercase())
+    }
+
+    /// The user an external identity (UPN, e-mail, object id) maps to.
+    pub fn user_by_external_id(&self, value: &str) -> Option<&User> {
+        self.users
+            .values()
+            .find(|u| u.external_ids.iter().any(|x| x.eq_ignore_ascii_case(value)))
+    }
+
+    /// Checks a user id and password: unknown user and wrong password answer alike (no user
+    /// enumeration); a disabled account and an expired password have their own messages.
+    pub fn check_password(&self, user: &str, password: &str) -> Result<Principal, ApiError> {
+        let bad = || unauthorized("Invalid user name or password; check User and Password");
+        let Some(u) = self.user(user) else {
+            // Spend the same time as a real check, so timing does not tell which users exist.
+            let _ = Argon2::default().verify_password(password.as_bytes(), &dummy_hash());
+            return Err(bad());
+        };
+        let now = self.clock.now_secs();
+        let digest: [u8; 32] = Sha256::new()
+            .chain_update(self.cache_salt)
+            .chain_update(u.id.as_bytes())
+            .chain_update([0u8])
+            .chain_update(password.as_bytes())
+            .finalize()
+            .into();
+        let cached = self
+            .verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+            .is_some_and(|t| now - t < VERIFIED_TTL_SECS);
+        if !cached {
+            let parsed = PasswordHash::new(&u.password_hash).map_err(|_| bad())?;
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .map_err(|_| bad())?;
+            self.verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(digest, now);
+        }
+        if u.disabled {
+            return Err(unauthorized(format!(
+                "User account {} is disabled; ask an administrator to enable it",
+                u.id
+            )));
+        }
+        if u.password_expires.is_some_and(|t| t <= now) {
+            return Err(unauthorized(format!(
+                "The password of {} has expired; change it in Epicor before connecting",
+                u.id
+            )));
+        }
+        Ok(Principal {
+            user: u.id.clone(),
+            default_company: u.default_company.clone(),
+            via: Via::Basic,
+        })
+    }
+
+    /// Checks that a mapped user may sign in (enabled).
+    pub fn principal_for(&self, u: &User, via: Via) -> Result<Principal, ApiError> {
+        if u.disabled {
+            return Err(unauthorized(format!(
+                "User account {} is disabled; ask an administrator to enable it",
+                u.id
+            )));
+        }
+        Ok(Principal {
+            user: u.id.clone(),
+            default_company: u.default_company.clone(),
+            via,
+        })
+    }
+
+    /// Issues a `TokenResource.svc` token for a checked user.
+    pub fn issue_token(&self, p: &Principal) -> (String, u64) {
+        let now = self.clock.now_secs();
+        let claims = EpicorClaims {
+            iss: "epicor".into(),
+            aud: "epicor".into(),
+            username: p.user.clone(),
+            iat: now,
+            exp: now + self.token_lifetime_secs as i64,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&self.token_key),
+        )
+        .expect("HS256 signing cannot fail");
+        (token, self.token_lifetime_secs)
+    }
+
+    /// Verifies a `TokenResource.svc` token (HS256, our key, not expired).
+    fn check_epicor_token(&self, token: &str) -> Result<Principal, ApiError> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_audience(&["epicor"]);
+        v.set_issuer(&["epicor"]);
+        // Expiry is checked below against the injected clock.
+        v.validate_exp = false;
+        v.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<EpicorClaims>(
+            token,
+            &DecodingKey::from_secret(&self.token_key),
+            &v,
+        )
+        .map_err(|e| {
+            unauthorized(format!(
+                "The Epicor token is not valid ({e}); get a new one from TokenResource.svc"
+            ))
+        })?;
+        let now = self.clock.now_secs();
+        if data.claims.exp <= now {
+            return Err(unauthorized(format!(
+                "The Epicor token has expired ({} s ago); get a new one from TokenResource.svc",
+                now - data.claims.exp
+            )));
+        }
+        let u = self
+            .user(&data.claims.username)
+            .ok_or_else(|| unauthorized("The Epicor token names a user that no longer exists"))?;
+        self.principal_for(u, Via::EpicorToken)
+    }
+
+    /// Authenticates a REST call from its `Authorization` header.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        let Some(auth) = headers.get(header::AUTHORIZATION) else {
+            return Err(unauthorized(
+                "Authentication is required: send Basic credentials (User/Password) or a Bearer token",
+            ));
+        };
+        let auth = auth
+            .to_str()
+            .map_err(|_| unauthorized("The Authorization header is not text"))?;
+        let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
+        if scheme.eq_ignore_ascii_case("basic") {
+            let (user, password) = decode_basic(rest.trim())?;
+            return self.check_password(&user, &password);
+        }
+        if scheme.eq_ignore_ascii_case("bearer") {
+            let token = rest.trim();
+            return match oidc::unverified_issuer(token) {
+                Some(iss) if iss == "epicor" => self.check_epicor_token(token),
+                _ => self.issuers.verify(token, self).await,
+            };
+        }
+        Err(unauthorized(format!(
+            "Authorization scheme `{scheme}` is not supported; use Basic or Bearer"
+        )))
+    }
+}
+
+/// Decodes `base64(user:password)`.
+pub fn decode_basic(b64: &str) -> Result<(String, String), ApiError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| unauthorized("The Basic credentials are not valid base64"))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| unauthorized("The Basic credentials are not UTF-8"))?;
+    let (u, p) = text
+        .split_once(':')
+        .ok_or_else(|| unauthorized("The Basic credentials must be user:password"))?;
+    Ok((u.to_string(), p.to_string()))
+}
+
+fn user_from_config(u: &UserConfig) -> Result<User, String> {
+    let password_hash = match &u.password_hash {
+        Some(h) => {
+            PasswordHash::new(h)
+                .map_err(|e| format!("user `{}`: password_hash is not a PHC string: {e}", u.id))?;
+            h.clone()
+        }
+        None => hash_password(&u.password),
+    };
+    Ok(User {
+        id: u.id.clone(),
+        name: u.name.clone(),
+        password_hash,
+        default_company: u.default_company.clone(),
+        disabled: u.disabled,
+        password_expires: u.password_expires.as_deref().and_then(parse_rfc3339),
+        external_ids: u.external_ids.clone(),
+    })
+}
+
+fn dummy_hash() -> PasswordHash<'static> {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let s: &'static str = DUMMY.get_or_init(|| hash_password("not a real password"));
+    PasswordHash::new(s).expect("our own hash parses")
+}

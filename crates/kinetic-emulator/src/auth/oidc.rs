@@ -1,0 +1,360 @@
+//! Bearer tokens from trusted OpenID Connect issuers (Azure AD / Entra ID, or any provider): signature
+//! by a key from the issuer's JWKS (cached, fetched again once on an unknown `kid`), `iss`, `aud`,
+//! `exp`/`nbf` with a small skew, the algorithm (never `none`, never HMAC), the required scope or role,
+//! then the Epicor user through the external-identity mapping.
+
+use super::{unauthorized, Authenticator, Principal, Via};
+use crate::config::TrustedIssuer;
+use crate::erp::error::{kind, ApiError};
+use axum::http::StatusCode;
+use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Clock skew allowed on `exp` and `nbf`, in seconds.
+pub const SKEW_SECS: i64 = 60;
+/// An unknown `kid` fetches the keys again at most this often (a flood of bad tokens cannot hammer the
+/// issuer).
+const REFETCH_AFTER: Duration = Duration::from_secs(10);
+const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+const ACCEPTED: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
+
+struct Issuer {
+    cfg: TrustedIssuer,
+    /// Accepted `iss` values (a tenant accepts its v2 and v1 forms).
+    iss: Vec<String>,
+    client: reqwest::Client,
+    keys: tokio::sync::Mutex<Keys>,
+}
+
+#[derive(Default)]
+struct Keys {
+    set: Option<JwkSet>,
+    /// When an unknown `kid` last made us fetch again.
+    refetched: Option<Instant>,
+}
+
+/// The trusted issuers.
+pub struct Issuers {
+    list: Vec<Issuer>,
+}
+
+/// The `iss` of a JWT, read without verification, to choose who must verify it.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("iss")?.as_str().map(str::to_string)
+}
+
+fn unverified_alg(token: &str) -> Option<String> {
+    let head = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(head.trim_end_matches('='))
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("alg")?.as_str().map(str::to_string)
+}
+
+fn forbidden(message: String) -> ApiError {
+    let mut e = ApiError::new(StatusCode::FORBIDDEN, kind::UNAUTHORIZED, message);
+    e.headers.push(super::challenge());
+    e
+}
+
+impl Issuers {
+    pub fn new(config: &[TrustedIssuer]) -> Result<Issuers, String> {
+        let mut list = Vec::new();
+        for cfg in config {
+            let iss = match (&cfg.issuer, &cfg.tenant) {
+                (Some(i), _) => vec![i.clone()],
+                (None, Some(t)) => {
+                    let authority = cfg
+                        .authority
+                        .as_deref()
+                        .unwrap_or(DEFAULT_AUTHORITY)
+                        .trim_end_matches('/');
+                    vec![
+                        format!("{authority}/{t}/v2.0"),
+                        format!("https://sts.windows.net/{t}/"),
+                    ]
+                }
+                (None, None) => {
+                    return Err(format!(
+                        "trusted issuer `{}` needs issuer or tenant",
+                        cfg.name
+                    ))
+                }
+            };
+            let mut builder = reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none());
+            if let Some(path) = &cfg.ca_cert {
+                let pem = std::fs::read(path).map_err(|e| {
+                    format!(
+                        "trusted issuer `{}`: cannot read ca_cert {}: {e}",
+                        cfg.name,
+                        path.display()
+                    )
+                })?;
+                let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                    format!(
+                        "trusted issuer `{}`: ca_cert {} is not PEM: {e}",
+                        cfg.name,
+                        path.display()
+                    )
+                })?;
+                builder = builder.add_root_certificate(cert);
+            }
+            let client = builder
+                .build()
+                .map_err(|e| format!("trusted issuer `{}`: HTTP client: {e}", cfg.name))?;
+            list.push(Issuer {
+                cfg: cfg.clone(),
+                iss,
+                client,
+                keys: tokio::sync::Mutex::new(Keys::default()),
+            });
+        }
+        Ok(Issuers { list })
+    }
+
+    /// Verifies a bearer token from a trusted issuer and maps it to an Epicor user.
+    pub async fn verify(&self, token: &str, auth: &Authenticator) -> Result<Principal, ApiError> {
+        let alg = unverified_alg(token).ok_or_else(|| {
+            unauthorized("The bearer token is not a JWT (header.payload.signature)")
+        })?;
+        if alg.eq_ignore_ascii_case("none") {
+            return Err(unauthorized("Unsigned tokens (alg none) are not accepted"));
+        }
+        if alg.to_ascii_uppercase().starts_with("HS") {
+            return Err(unauthorized(format!(
+                "HMAC-signed tokens ({alg}) are not accepted from an OpenID issuer; its tokens must be signed with its published keys"
+            )));
+        }
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| unauthorized(format!("The bearer token's header is not valid: {e}")))?;
+        if !ACCEPTED.contains(&header.alg) {
+            return Err(unauthorized(format!(
+                "Tokens signed with {:?} are not accepted",
+                header.alg
+            )));
+        }
+        let iss = unverified_issuer(token)
+            .ok_or_else(|| unauthorized("The bearer token has no issuer (iss)"))?;
+        let issuer = self.list.iter().find(|i| i.iss.contains(&iss)).ok_or_else(|| {
+            unauthorized(format!(
+                "Tokens from issuer {iss} are not trusted by this server; add it under [[trusted_issuers]]"
+            ))
+        })?;
+        let kid = header
+            .kid
+            .clone()
+            .ok_or_else(|| unauthorized("The bearer token names no signing key (kid)"))?;
+        let key = issuer.key(&kid).await?;
+        let mut v = Validation::new(header.alg);
+        v.set_audience(&issuer.cfg.audiences);
+        v.set_issuer(&issuer.iss);
+        // Time is checked below against the injected clock.
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        v.required_spec_claims.clear();
+        let data = jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            unauthorized(match e.kind() {
+                K::InvalidSignature => "The bearer token's signature does not verify".to_string(),
+                K::InvalidAudience => format!(
+                    "The bearer token's audience is not this server; expected one of: {}",
+                    issuer.cfg.audiences.join(", ")
+                ),
+                K::InvalidIssuer => format!(
+                    "The bearer token's issuer is not {}",
+                    issuer.iss.join(" or ")
+                ),
+                K::InvalidAlgorithm => {
+                    "The bearer token's algorithm does not match its key".to_string()
+                }
+                _ => format!("The bearer token is not valid: {e}"),
+            })
+        })?;
+        let claims = data.claims;
+        let now = auth.clock.now_secs();
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| unauthorized("The bearer token has no expiry (exp)"))?;
+        if exp + SKEW_SECS <= now {
+            return Err(unauthorized(format!(
+                "The bearer token has expired ({} s ago); get a new one",
+                now - exp
+            )));
+        }
+        if let Some(nbf) = claims.get("nbf").and_then(Value::as_i64) {
+            if nbf - SKEW_SECS > now {
+                return Err(unauthorized(format!(
+                    "The bearer token is not valid yet (nbf is {} s ahead)",
+                    nbf - now
+                )));
+            }
+        }
+        let via = Via::Bearer(issuer.cfg.name.clone());
+        let scopes: Vec<&str> = claims
+            .get("scp")
+            .and_then(Value::as_str)
+            .map(|s| s.split(' ').collect())
+            .unwrap_or_default();
+        let roles: Vec<&str> = claims
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !scopes.is_empty() {
+            let required = &issuer.cfg.required_scopes;
+            if !required.is_empty() && !required.iter().any(|r| scopes.contains(&r.as_str())) {
+                return Err(forbidden(format!(
+                    "The bearer token lacks the scope {} (it has: {})",
+                    required.join(" or "),
+                    scopes.join(" ")
+                )));
+            }
+            let names = if issuer.cfg.user_claims.is_empty() {
+                vec![
+                    "preferred_username".to_string(),
+                    "upn".into(),
+                    "email".into(),
+                    "oid".into(),
+                ]
+            } else {
+                issuer.cfg.user_claims.clone()
+            };
+            let mut tried = Vec::new();
+            for name in &names {
+                if let Some(value) = claims.get(name).and_then(Value::as_str) {
+                    if let Some(u) = auth.user_by_external_id(value) {
+                        return auth.principal_for(u, via);
+                    }
+                    tried.push(format!("{name} '{value}'"));
+                }
+            }
+            return Err(unauthorized(if tried.is_empty() {
+                format!(
+                    "The bearer token carries none of the claims {} that map to an Epicor user",
+                    names.join(", ")
+                )
+            } else {
+                format!(
+                    "No Epicor user is mapped to {}; add it to a user's external_ids",
+                    tried.join(" or ")
+                )
+            }));
+        }
+        if !roles.is_empty() {
+            let required = &issuer.cfg.required_roles;
+            if !required.is_empty() && !required.iter().any(|r| roles.contains(&r.as_str())) {
+                return Err(forbidden(format!(
+                    "The bearer token lacks the role {} (it has: {})",
+                    required.join(" or "),
+                    roles.join(" ")
+                )));
+            }
+            let Some(app_user) = &issuer.cfg.app_user else {
+                return Err(unauthorized(format!(
+                    "App-only tokens from {} act as no Epicor user; set app_user for this issuer",
+                    issuer.cfg.name
+                )));
+            };
+            let u = auth.user(app_user).ok_or_else(|| {
+                unauthorized(format!(
+                    "app_user {app_user} is not an Epicor user of this server"
+                ))
+            })?;
+            return auth.principal_for(u, via);
+        }
+        Err(forbidden(
+            "The bearer token carries neither delegated scopes (scp) nor application roles (roles)"
+                .into(),
+        ))
+    }
+}
+
+impl Issuer {
+    /// The decoding key for `kid`, fetching the JWKS when it is not cached or does not know the kid.
+    async fn key(&self, kid: &str) -> Result<DecodingKey, ApiError> {
+        let mut keys = self.keys.lock().await;
+        let find = |k: &Keys| k.set.as_ref().and_then(|s| s.find(kid)).cloned();
+        if keys.set.is_none() {
+            keys.set = Some(self.fetch().await?);
+        }
+        let mut jwk = find(&keys);
+        // An unknown kid may mean the issuer rotated its keys: fetch again, but not more than once
+        // per REFETCH_AFTER, so a stream of forged kids cannot make us hammer the issuer.
+        if jwk.is_none() && keys.refetched.is_none_or(|t| t.elapsed() >= REFETCH_AFTER) {
+            keys.refetched = Some(Instant::now());
+            keys.set = Some(self.fetch().await?);
+            jwk = find(&keys);
+        }
+        let jwk = jwk.ok_or_else(|| {
+            unauthorized(format!(
+                "The bearer token is signed with key {kid}, which {} does not publish",
+                self.cfg.name
+            ))
+        })?;
+        DecodingKey::from_jwk(&jwk)
+            .map_err(|e| unauthorized(format!("Signing key {kid} cannot be used: {e}")))
+    }
+
+    async fn fetch(&self) -> Result<JwkSet, ApiError> {
+        let fail = |what: String| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                kind::SERVER,
+                format!("Cannot fetch the signing keys of {}: {what}", self.cfg.name),
+            )
+        };
+        let jwks_uri = match (&self.cfg.jwks_uri, &self.cfg.discovery_url) {
+            (Some(u), _) => u.clone(),
+            (None, discovery) => {
+                let url = match discovery {
+                    Some(d) => d.clone(),
+                    None => format!(
+                        "{}/.well-known/openid-configuration",
+                        self.iss[0].trim_end_matches('/')
+                    ),
+                };
+                let doc: Value = self.get_json(&url).await.map_err(fail)?;
+                doc.get("jwks_uri")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| fail(format!("{url} has no jwks_uri")))?
+                    .to_string()
+            }
+        };
+        let v = self.get_json(&jwks_uri).await.map_err(fail)?;
+        serde_json::from_value(v).map_err(|e| fail(format!("{jwks_uri} is not a JWKS: {e}")))
+    }
+
+    async fn get_json(&self, url: &str) -> Result<Value, String> {
+        let r = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        if !r.status().is_success() {
+            return Err(format!("{url} answered {}", r.status()));
+        }
+        r.json().await.map_err(|e| format!("{url}: {e}"))
+    }
+}

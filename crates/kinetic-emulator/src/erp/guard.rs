@@ -1,0 +1,181 @@
+//! Admission of a REST call, in Epicor's order: the API key (v2), the caller's credentials, the key's
+//! scope, the `CallSettings` / `ContextHeader` headers, then a licence seat or the caller's session.
+//! Nothing reaches data before all of these pass.
+
+use super::error::ApiError;
+use super::Ctx;
+use crate::auth::apikey::{ApiKeys, Target};
+use crate::auth::license::{self, Admission, LicenseHeader};
+use crate::auth::Principal;
+use crate::model;
+use axum::http::HeaderValue;
+use axum::response::Response;
+
+/// `CallSettings`: per-call overrides of the session's values; unknown keys are accepted silently.
+#[derive(Debug, Clone, Default)]
+pub struct CallSettings {
+    pub company: Option<String>,
+    pub plant: Option<String>,
+    pub language: Option<String>,
+    pub format_culture: Option<String>,
+}
+
+/// A call that passed admission. Holds the licence seat until dropped.
+pub struct Admitted {
+    pub principal: Principal,
+    pub license: LicenseHeader,
+    pub admission: Option<Admission>,
+    context_header: Option<HeaderValue>,
+}
+
+fn parse_call_settings(ctx: &Ctx) -> Result<CallSettings, ApiError> {
+    let Some(raw) = ctx.headers.get("CallSettings") else {
+        return Ok(CallSettings::default());
+    };
+    let text = raw
+        .to_str()
+        .map_err(|_| ApiError::bad_request("the CallSettings header is not text"))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        ApiError::bad_request(format!("the CallSettings header is not valid JSON: {e}"))
+    })?;
+    let obj = v.as_object().ok_or_else(|| {
+        ApiError::bad_request(
+            "the CallSettings header must be a JSON object, e.g. {\"Company\":\"EPIC06\"}",
+        )
+    })?;
+    let field = |k: &str| -> Result<Option<String>, ApiError> {
+        match obj.get(k) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "CallSettings.{k} must be a string, not {other}"
+            ))),
+        }
+    };
+    Ok(CallSettings {
+        company: field("Company")?,
+        plant: field("Plant")?,
+        language: field("Language")?,
+        format_culture: field("FormatCulture")?,
+    })
+}
+
+/// What a call under `api/v1/` or `api/v2/odata/{Company}/` reaches, for API key scopes.
+pub fn api_target(tail: &[&str]) -> Target {
+    match tail {
+        [] | ["BaqSvc"] => Target::Listing,
+        ["BaqSvc", id, ..] => Target::Baq(id.to_string()),
+        [svc] | [svc, "$metadata"] => {
+            let _ = svc;
+            Target::Listing
+        }
+        [svc, first, ..] => {
+            let name = first.split('(').next().unwrap_or(first);
+            let is_method = model::service(svc)
+                .is_some_and(|s| s.methods().iter().any(|m| m == name))
+                || *svc == "Ice.Lib.SessionModSvc";
+            if is_method {
+                Target::Method {
+                    service: svc.to_string(),
+                    method: name.to_string(),
+                }
+            } else {
+                Target::Service(svc.to_string())
+            }
+        }
+    }
+}
+
+/// What a call under `api/v2/efx/` reaches.
+pub fn efx_target(tail: &[&str]) -> Target {
+    let tail = match tail {
+        ["staging", rest @ ..] => rest,
+        rest => rest,
+    };
+    match tail {
+        [_company, library, function, ..] => Target::Function {
+            library: library.to_string(),
+            function: function.to_string(),
+        },
+        _ => Target::Listing,
+    }
+}
+
+/// Admits a call. `v2` calls need an API key (unless the server turns that off); `licensed` calls take
+/// a seat or use their session (Login and Logout manage seats themselves).
+pub async fn admit(
+    ctx: &mut Ctx,
+    query: &str,
+    target: &Target,
+    v2: bool,
+    licensed: bool,
+) -> Result<Admitted, ApiError> {
+    let state = ctx.state.clone();
+    let auth = &state.auth;
+    let grant = if v2 && state.config.require_api_key {
+        let presented = ApiKeys::presented(&ctx.headers, query);
+        Some(
+            auth.api_keys
+                .check(presented.as_deref(), auth.clock.now_secs())?,
+        )
+    } else {
+        None
+    };
+    let principal = auth.authenticate(&ctx.headers).await?;
+    if let Some(g) = &grant {
+        g.authorize(target)?;
+    }
+    let context_header = match ctx.headers.get("ContextHeader") {
+        None => None,
+        Some(v) => {
+            let text = v
+                .to_str()
+                .map_err(|_| ApiError::bad_request("the ContextHeader header is not text"))?;
+            let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+                ApiError::bad_request(format!("the ContextHeader header is not valid JSON: {e}"))
+            })?;
+            if !parsed.get("Context").is_some_and(|c| c.is_object()) {
+                return Err(ApiError::bad_request(
+                    "the ContextHeader header must look like {\"Context\":{\"BPMData\":[{...}]}}",
+                ));
+            }
+            Some(v.clone())
+        }
+    };
+    ctx.call_settings = parse_call_settings(ctx)?;
+    let license = license::parse_header(&ctx.headers)?;
+    let admission = if licensed {
+        let a = state.licensing.admit(&principal.user, &license)?;
+        if let Some(d) = a.delay(state.licensing.config()) {
+            // WebServiceShared: Epicor slows every call down.
+            tokio::time::sleep(d).await;
+        }
+        Some(a)
+    } else {
+        None
+    };
+    ctx.principal = Some(principal.clone());
+    ctx.session = admission.as_ref().and_then(|a| a.session.clone());
+    Ok(Admitted {
+        principal,
+        license,
+        admission,
+        context_header,
+    })
+}
+
+impl Admitted {
+    /// Adds the call's echo headers to the answer; the seat is released when `self` drops.
+    pub fn finish(self, mut response: Response) -> Response {
+        if let Some(ch) = self.context_header {
+            response.headers_mut().insert("ContextHeader", ch);
+        }
+        if let Some(a) = &self.admission {
+            if let Ok(v) = HeaderValue::from_str(&format!("{:?}", a.license)) {
+                response.headers_mut().insert("x-kinetic-license", v);
+            }
+        }
+        response
+    }
+}
