@@ -26,9 +26,12 @@ grep generated "$work/err" || true
 printf 'start-up to first line: %.1f s; database: %s\n' "$(echo "$ready - $start" | bc)" "$(du -h "$work/erp.db" | cut -f1)"
 
 url=$(python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); print(d["url"]+"/"+d["instance"])' "$work/out")
+auth=$(python3 -c 'import json,sys,base64; d=json.loads(open(sys.argv[1]).readline()); u=d["users"][0]; print(base64.b64encode((u["user"]+":"+u["password"]).encode()).decode())' "$work/out")
+key=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["api_key"])' "$work/out")
 path="/api/v2/odata/EPIC06/Erp.BO.CustomerSvc/Customers?\$top=100&\$filter=State%20eq%20'MN'%20and%20CreditLimit%20ge%201000"
 echo "== wrk: 32 connections, $duration, GET ${path}"
-curl -sS -o /dev/null -w 'one request: HTTP %{http_code}, %{size_download} bytes, %{time_total} s\n' "$url$path"
-wrk -t2 -c32 -d"$duration" --latency "$url$path" | tee "$work/wrk"
+curl -sS -o /dev/null -H "Authorization: Basic $auth" -H "x-api-key: $key" \
+  -w 'one request: HTTP %{http_code}, %{size_download} bytes, %{time_total} s\n' "$url$path"
+wrk -t2 -c32 -d"$duration" --latency -H "Authorization: Basic $auth" -H "x-api-key: $key" "$url$path" | tee "$work/wrk"
 non2xx=$(grep -E "Non-2xx|Socket errors" "$work/wrk" || true)
 echo "errors: ${non2xx:-none}"

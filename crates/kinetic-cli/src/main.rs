@@ -54,6 +54,23 @@ struct EmulatorArgs {
     /// Inject faults for resilience tests, e.g. "503:0.05,latency:0.2:50-200ms". See --help.
     #[arg(long, value_name = "SPEC", long_help = kinetic_emulator::faults::SPEC_HELP)]
     faults: Option<String>,
+    /// Serve HTTPS. Without --tls-cert/--tls-key, a local CA and a certificate for localhost and
+    /// 127.0.0.1 are made at start; the CA is written to --tls-cert-out (or a temporary file) and
+    /// named in the start-up line as tls_cert.
+    #[arg(long)]
+    tls: bool,
+    /// PEM certificate (chain) to serve with --tls.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Where to write the generated certificate clients should trust.
+    #[arg(long, value_name = "FILE")]
+    tls_cert_out: Option<PathBuf>,
+    /// Lifetime of TokenResource.svc tokens, in seconds.
+    #[arg(long, value_name = "SECS")]
+    token_lifetime: Option<u64>,
     /// TOML file with users, API keys, companies, instance, page_cap, ...
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -97,6 +114,19 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(seed) = args.seed {
         config.seed = seed;
+    }
+    if args.tls || args.tls_cert.is_some() || args.tls_cert_out.is_some() {
+        config.tls.enabled = true;
+    }
+    if args.tls_cert.is_some() {
+        config.tls.cert = args.tls_cert.clone();
+        config.tls.key = args.tls_key.clone();
+    }
+    if args.tls_cert_out.is_some() {
+        config.tls.cert_out = args.tls_cert_out.clone();
+    }
+    if let Some(secs) = args.token_lifetime {
+        config.token_lifetime_secs = secs;
     }
     if let Some(spec) = &args.faults {
         config.faults =

@@ -34,21 +34,22 @@ const DEFAULT_RETRY_AFTER_SECS: u64 = 1;
 
 /// The `--faults` syntax, for the CLI's help.
 pub const SPEC_HELP: &str = "\
-Inject faults for resilience tests: comma-separated rules, tried in order on every request.
+Inject faults for resilience tests: comma-separated rules, tried in order on every request. The \
+same seed and order of requests give the same faults.
 
-  KIND:RATE[:OPTION][@PATH]   RATE is a probability from 0 to 1
-  seed=N                      seed of the fault dice (default 0): same seed, same faults
+  KIND:RATE[:OPTION][@PATH]   RATE: a probability, 0 to 1
+  seed=N                      the dice's seed (default 0)
 
-Kinds:
-  latency:RATE:MIN-MAXms  delay uniformly between MIN and MAX ms (or MSms), then go on
-  429:RATE[:retry=SECS]   Too Many Requests with Retry-After (default 1 s)
-  503:RATE[:retry=SECS]   Service Unavailable with Retry-After (default 1 s)
-  502:RATE, 504:RATE      Bad Gateway, Gateway Timeout
-  close:RATE              run the call, then drop the connection mid-response
+  latency:RATE:MIN-MAXms   wait MIN to MAX ms (or MSms)
+  429:RATE[:retry=SECS]    Too Many Requests, Retry-After
+  503:RATE[:retry=SECS]    Service Unavailable, Retry-After
+  502:RATE, 504:RATE       Bad Gateway, Gateway Timeout
+  close:RATE               run the call, cut the response
 
-The first rule that fires decides (latency delays and lets later rules still fire). 429, 502, 503
-and 504 answer before the call runs, so nothing is written; after close the call may have written.
-@PATH limits a rule to paths starting with PATH after the instance, e.g. @/api/v2/.
+The first rule that fires decides; latency waits, then later rules may still fire. 429, 502, \
+503 and 504 answer before the call runs, so nothing is written; close cuts the connection after \
+the call ran, so it may have written. Retry-After defaults to 1 s. @PATH limits a rule to paths \
+that start with PATH after the instance, e.g. @/api/v2/.
 
 Examples:
   --faults 503:0.05,429:0.1:retry=2
@@ -88,7 +89,8 @@ enum Effect {
 struct Rule {
     effect: Effect,
     rate: f64,
-    /// A prefix of the path after `/{instance}`, starting with `/`; `None` for every path.
+    /// A prefix of the path after `/{instance}`, starting with `/`; `None` for every path. Compared
+    /// with the path as sent (still percent-encoded), as a plain string: `/api/v2` also covers `/api/v2x`.
     path: Option<String>,
 }
 
@@ -173,8 +175,10 @@ impl Faults {
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         let mut delay = Duration::ZERO;
         for rule in self.rules.iter().filter(|r| r.applies_to(local)) {
-            // random() is in [0, 1): rate 0 never fires, rate 1 always does.
-            if rng.random::<f64>() >= rule.rate {
+            // random() is in [0, 1): rate 0 never fires, rate 1 always does, and NaN (which only an
+            // unvalidated config can hold) never does, every comparison with it being false.
+            let fires = rng.random::<f64>() < rule.rate;
+            if !fires {
                 continue;
             }
             match rule.effect {
@@ -257,7 +261,7 @@ fn normalize_path(path: &str) -> String {
 fn injected_error(status: StatusCode, retry_after: Option<u64>) -> Response {
     let reason = status.canonical_reason().unwrap_or("error");
     let mut message = format!(
-        "{reason}: a fault injected by the emulator (--faults {}); the request was not processed",
+        "{reason}: a fault injected by the emulator (fault rule {}); the request was not processed",
         status.as_u16()
     );
     if let Some(secs) = retry_after {
@@ -327,7 +331,7 @@ fn broken_body(flush_head: bool) -> Body {
         }
         Err::<Bytes, _>(std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
-            "connection closed mid-response: a fault injected by the emulator (--faults close)",
+            "connection closed mid-response: a fault injected by the emulator (fault rule close)",
         ))
     });
     Body::from_stream(fail.call_all(Body::from("-").into_data_stream()))

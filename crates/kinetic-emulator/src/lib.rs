@@ -16,6 +16,7 @@ pub mod db;
 pub mod erp;
 pub mod faults;
 pub mod model;
+pub mod tls;
 
 pub use config::EmulatorConfig;
 pub use db::OpenReport;
@@ -120,6 +121,10 @@ pub struct RunningEmulator {
     report: OpenReport,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The certificate clients should trust, when serving HTTPS.
+    tls_cert: Option<std::path::PathBuf>,
+    // Holds a generated certificate's folder (when no cert_out was given) for the server's life.
+    _scratch: Option<tempfile::TempDir>,
 }
 
 /// Opens the store and serves on `addr` (`127.0.0.1:0` picks a free port) in a background task.
@@ -127,33 +132,60 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
     let emulator = tokio::task::spawn_blocking(move || Emulator::new(config))
         .await
         .map_err(|e| EmulatorError::Invalid(format!("start-up task failed: {e}")))??;
+    let bind_err = |source| EmulatorError::Bind {
+        addr: addr.to_string(),
+        source,
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| EmulatorError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| EmulatorError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
+        .map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
     let (tx, rx) = oneshot::channel::<()>();
     let router = emulator.router();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
+    let config = emulator.state.config.clone();
+    let (task, tls_cert, scratch) = if config.tls.enabled {
+        let scratch = tempfile::Builder::new()
+            .prefix("kinetic-emulator-tls-")
+            .tempdir()
+            .map_err(|e| {
+                EmulatorError::Invalid(format!("cannot make a folder for the TLS certificate: {e}"))
+            })?;
+        let material = tls::prepare(&config.tls, scratch.path()).map_err(EmulatorError::Invalid)?;
+        let std_listener = listener.into_std().map_err(bind_err)?;
+        let handle = axum_server::Handle::new();
+        let shutdown = handle.clone();
+        tokio::spawn(async move {
+            let _ = rx.await;
+            shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        });
+        let server = axum_server::from_tcp_rustls(
+            std_listener,
+            axum_server::tls_rustls::RustlsConfig::from_config(material.server_config),
+        )
+        .map_err(bind_err)?
+        .handle(handle);
+        let task = tokio::spawn(async move {
+            let _ = server.serve(router.into_make_service()).await;
+        });
+        (task, Some(material.trust_path), Some(scratch))
+    } else {
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        (task, None, None)
+    };
     Ok(RunningEmulator {
         addr: local,
-        config: emulator.state.config.clone(),
+        config,
         report: emulator.report.clone(),
         shutdown: Some(tx),
         task: Some(task),
+        tls_cert,
+        _scratch: scratch,
     })
 }
 
@@ -167,9 +199,19 @@ fn cs_value(v: &str) -> String {
 }
 
 impl RunningEmulator {
-    /// `http://127.0.0.1:port` (the server root: URL for the connector).
+    /// `http://127.0.0.1:port` or `https://...` (the server root: URL for the connector).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The PEM certificate to trust when the emulator serves HTTPS.
+    pub fn tls_cert(&self) -> Option<&std::path::Path> {
+        self.tls_cert.as_deref()
     }
 
     /// `http://127.0.0.1:port/{instance}/`: the base of every REST address.
@@ -193,12 +235,18 @@ impl RunningEmulator {
         let api_key = c.api_keys.first().map(|k| k.key.as_str()).unwrap_or("");
         let mut strings = serde_json::Map::new();
         if let Some(u) = c.users.first() {
-            let base = format!(
+            let mut base = format!(
                 "URL={url};ERPInstance={};User={};Password={};Company={company}",
                 cs_value(&c.instance),
                 cs_value(&u.id),
                 cs_value(&u.password)
             );
+            if let Some(cert) = &self.tls_cert {
+                base.push_str(&format!(
+                    ";SSLServerCert={}",
+                    cs_value(&cert.display().to_string())
+                ));
+            }
             strings.insert("basic".into(), json!(format!("{base};AuthScheme=Basic")));
             strings.insert(
                 "basic_v2".into(),
@@ -222,6 +270,7 @@ impl RunningEmulator {
             "next_link": c.next_link,
             "scale": self.report.scale,
             "db": self.report.path,
+            "tls_cert": self.tls_cert,
         })
     }
 

@@ -5,7 +5,9 @@ mod agreement;
 mod auth;
 mod baq_efx;
 mod entities;
+mod faults;
 mod methods;
+mod tls;
 mod writes;
 
 use axum::body::Body;
