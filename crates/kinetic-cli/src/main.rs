@@ -164,9 +164,26 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
             "kinetic emulator: serving {} (Ctrl-C to stop)",
             running.base_url()
         );
-        tokio::signal::ctrl_c().await?;
+        shutdown_signal().await?;
         eprintln!("kinetic emulator: stopping");
         running.shutdown().await;
         Ok(())
     })
+}
+
+/// Ctrl-C, or SIGTERM (how service managers and `kill` stop a process): either stops the server
+/// cleanly, so a temporary database is removed.
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await
+    }
 }

@@ -106,3 +106,42 @@ fn help_teaches_and_bad_input_fails_clearly() {
         "nothing on stdout when start-up fails"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn sigterm_stops_cleanly_and_removes_the_temporary_database() {
+    let mut child = kinetic()
+        .args(["emulator", "--port", "0", "--scale", "100"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let db = std::path::PathBuf::from(info["db"].as_str().unwrap());
+    assert!(db.exists());
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        !db.parent().unwrap().exists(),
+        "temporary database folder left behind"
+    );
+}

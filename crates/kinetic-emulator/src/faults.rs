@@ -221,7 +221,11 @@ impl Faults {
             Outcome::Reject {
                 status,
                 retry_after,
-            } => injected_error(status, retry_after),
+            } => injected_error(
+                status,
+                retry_after,
+                !crate::erp::accepts_json(req.headers()),
+            ),
             Outcome::Close => {
                 let head = req.method() == Method::HEAD;
                 cut_short(next.run(req).await, head).await
@@ -258,7 +262,7 @@ fn normalize_path(path: &str) -> String {
 }
 
 /// The answer of a 429/502/503/504 fault, in Epicor's error shape.
-fn injected_error(status: StatusCode, retry_after: Option<u64>) -> Response {
+fn injected_error(status: StatusCode, retry_after: Option<u64>, xml: bool) -> Response {
     let reason = status.canonical_reason().unwrap_or("error");
     let mut message = format!(
         "{reason}: a fault injected by the emulator (fault rule {}); the request was not processed",
@@ -273,7 +277,7 @@ fn injected_error(status: StatusCode, retry_after: Option<u64>) -> Response {
             .headers
             .push((header::RETRY_AFTER, HeaderValue::from(secs)));
     }
-    error.into_response()
+    error.with_xml(xml).into_response()
 }
 
 /// Turns the handler's complete response into one whose connection dies mid-response: the head goes

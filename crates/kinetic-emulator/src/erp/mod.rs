@@ -56,7 +56,7 @@ impl Ctx {
 }
 
 /// Does the client accept JSON? (No Accept header, `*/*` and `application/json` do.)
-fn accepts_json(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_json(headers: &HeaderMap) -> bool {
     match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         None => true,
         Some(a) => {
