@@ -39,6 +39,199 @@ pub struct EmulatorConfig {
     pub faults: FaultConfig,
     /// HTTPS serving.
     pub tls: TlsConfig,
+    /// The identity provider that speaks Microsoft Entra ID (Azure AD) v2.
+    pub idp: IdpConfig,
+}
+
+/// The emulator's Entra-compatible identity provider: one tenant with users, app registrations and
+/// consents. `Default` is the seed scenario (an Epicor server app, a desktop public client, a web
+/// application, a daemon, two users).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdpConfig {
+    /// Serve it (its endpoints under `/{tenant}/...`) and trust its tokens on the REST API.
+    pub enabled: bool,
+    /// The tenant (directory) id, a GUID.
+    pub tenant: String,
+    /// Access and id token lifetime, in seconds.
+    pub token_lifetime_secs: u64,
+    /// Refresh token lifetime, in seconds.
+    pub refresh_token_lifetime_secs: u64,
+    /// A refresh token used twice revokes its whole family (detects a stolen, replayed token).
+    pub refresh_reuse_detection: bool,
+    /// Seconds a device-code client must wait between polls.
+    pub device_interval_secs: u64,
+    /// How long a rotated-out signing key stays in the JWKS, in seconds.
+    pub key_grace_secs: u64,
+    /// The issuer's scheme and host (`https://127.0.0.1:8040`); by default the address the emulator
+    /// listens on, over https when TLS is on.
+    pub issuer_base: Option<String>,
+    /// The client id of the app registration the REST API trusts (the "Epicor server" app).
+    pub rest_api_app: String,
+    /// The Epicor user that app-only tokens for that app act as.
+    pub app_user: String,
+    pub users: Vec<IdpUser>,
+    pub apps: Vec<AppRegistration>,
+    /// Users' consents: which client may use which scopes of which resource on their behalf.
+    pub consents: Vec<ConsentConfig>,
+}
+
+/// A user of the tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdpUser {
+    /// The sign-in name (UPN), e.g. `alice@kinetic.example`; Epicor users map to it by `external_ids`.
+    pub upn: String,
+    pub password: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// The object id (a GUID).
+    pub object_id: String,
+}
+
+/// An app registration.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppRegistration {
+    /// A short name for messages and the start-up line (`epicor_server`, `desktop`, ...).
+    pub name: String,
+    pub client_id: String,
+    /// A public client (desktop, device) has no credential and must use PKCE.
+    pub public_client: bool,
+    pub secrets: Vec<ClientSecret>,
+    /// Certificates for client assertions: PEM files (public certificates). With `generate_certificate`,
+    /// one is made at start (RSA 2048) and its certificate and key files are named in the start-up line.
+    pub certificates: Vec<PathBuf>,
+    pub generate_certificate: bool,
+    /// Allowed redirect URIs; `http://localhost` and `http://127.0.0.1` allow any port (loopback).
+    pub redirect_uris: Vec<String>,
+    /// The App ID URI of an API (`api://{client_id}`).
+    pub app_id_uri: Option<String>,
+    /// Delegated scopes this API exposes (`user_impersonation`).
+    pub scopes: Vec<String>,
+    /// Application roles this API defines (`Epicor.Integration`).
+    pub app_roles: Vec<String>,
+    /// Client ids pre-authorised to this API's scopes (no user consent needed).
+    pub known_client_applications: Vec<String>,
+    /// Application permissions granted to this client: `{resource client id}/{role}`.
+    pub granted_roles: Vec<String>,
+}
+
+/// A client secret with an optional expiry (RFC 3339).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSecret {
+    pub value: String,
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// A user's consent for a client to call a resource with some scopes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentConfig {
+    pub user: String,
+    pub client_id: String,
+    pub resource: String,
+    pub scopes: Vec<String>,
+}
+
+/// Fixed ids of the seed scenario, so connection strings stay the same between runs.
+pub mod seed {
+    pub const TENANT: &str = "4b1d5e7a-9c2f-4e3a-8b6d-0a1c2e3f4a5b";
+    pub const EPICOR_SERVER: &str = "e91c0d4f-6a3b-4c2d-9e8f-1a2b3c4d5e6f";
+    pub const DESKTOP: &str = "d35c7a2e-1b4f-4a6d-8c9e-2b3c4d5e6f70";
+    pub const WEB_APP: &str = "a7e2b9c1-3d5f-4b8a-9c1d-3c4d5e6f7081";
+    pub const DAEMON: &str = "b2f4c6d8-5e7a-4c9b-8d1e-4d5e6f708192";
+    pub const WEB_APP_SECRET: &str = "webapp-secret-0123456789abcdef";
+    pub const DAEMON_SECRET: &str = "daemon-secret-0123456789abcdef";
+    pub const ALICE: &str = "alice@kinetic.example";
+    pub const BOB: &str = "bob@kinetic.example";
+    pub const ALICE_OID: &str = "0a11ce00-0000-4000-8000-00000000a11c";
+    pub const BOB_OID: &str = "00b0b000-0000-4000-8000-000000000b0b";
+}
+
+impl Default for IdpConfig {
+    fn default() -> Self {
+        use seed::*;
+        let server_uri = format!("api://{EPICOR_SERVER}");
+        IdpConfig {
+            enabled: true,
+            tenant: TENANT.into(),
+            token_lifetime_secs: 3600,
+            refresh_token_lifetime_secs: 14 * 86_400,
+            refresh_reuse_detection: true,
+            device_interval_secs: 5,
+            key_grace_secs: 3600,
+            issuer_base: None,
+            rest_api_app: EPICOR_SERVER.into(),
+            app_user: "integration".into(),
+            users: vec![
+                IdpUser {
+                    upn: ALICE.into(),
+                    password: "Alice123!".into(),
+                    display_name: "Alice Example".into(),
+                    object_id: ALICE_OID.into(),
+                },
+                IdpUser {
+                    upn: BOB.into(),
+                    password: "Bob123!".into(),
+                    display_name: "Bob Example".into(),
+                    object_id: BOB_OID.into(),
+                },
+            ],
+            apps: vec![
+                AppRegistration {
+                    name: "epicor_server".into(),
+                    client_id: EPICOR_SERVER.into(),
+                    app_id_uri: Some(server_uri.clone()),
+                    scopes: vec!["user_impersonation".into()],
+                    app_roles: vec!["Epicor.Integration".into()],
+                    known_client_applications: vec![WEB_APP.into()],
+                    ..AppRegistration::default()
+                },
+                AppRegistration {
+                    name: "desktop".into(),
+                    client_id: DESKTOP.into(),
+                    public_client: true,
+                    redirect_uris: vec!["http://localhost".into(), "http://127.0.0.1".into()],
+                    ..AppRegistration::default()
+                },
+                AppRegistration {
+                    name: "web_app".into(),
+                    client_id: WEB_APP.into(),
+                    secrets: vec![ClientSecret {
+                        value: WEB_APP_SECRET.into(),
+                        expires: None,
+                    }],
+                    generate_certificate: true,
+                    redirect_uris: vec![
+                        "http://localhost:5000/callback".into(),
+                        "http://localhost".into(),
+                    ],
+                    app_id_uri: Some(format!("api://{WEB_APP}")),
+                    scopes: vec!["access_as_user".into()],
+                    ..AppRegistration::default()
+                },
+                AppRegistration {
+                    name: "daemon".into(),
+                    client_id: DAEMON.into(),
+                    secrets: vec![ClientSecret {
+                        value: DAEMON_SECRET.into(),
+                        expires: None,
+                    }],
+                    granted_roles: vec![format!("{EPICOR_SERVER}/Epicor.Integration")],
+                    ..AppRegistration::default()
+                },
+            ],
+            consents: vec![ConsentConfig {
+                user: ALICE.into(),
+                client_id: DESKTOP.into(),
+                resource: EPICOR_SERVER.into(),
+                scopes: vec!["user_impersonation".into()],
+            }],
+        }
+    }
 }
 
 /// Licence seats per type, and session settings.
@@ -265,6 +458,7 @@ impl Default for EmulatorConfig {
             trusted_issuers: Vec::new(),
             faults: FaultConfig::default(),
             tls: TlsConfig::default(),
+            idp: IdpConfig::default(),
         }
     }
 }

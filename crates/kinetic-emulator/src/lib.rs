@@ -15,6 +15,7 @@ pub mod data;
 pub mod db;
 pub mod erp;
 pub mod faults;
+pub mod idp;
 pub mod model;
 pub mod tls;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub tls: bool,
     pub auth: Arc<auth::Authenticator>,
     pub licensing: Arc<auth::license::Licensing>,
+    /// The Entra-compatible identity provider (unless turned off).
+    pub idp: Option<Arc<idp::Idp>>,
 }
 
 /// Why the emulator could not start.
@@ -72,8 +75,15 @@ impl Emulator {
         clock: Arc<dyn clock::Clock>,
     ) -> Result<Emulator, EmulatorError> {
         config.validate().map_err(EmulatorError::Invalid)?;
-        let auth =
-            auth::Authenticator::new(&config, clock.clone()).map_err(EmulatorError::Invalid)?;
+        let idp = if config.idp.enabled {
+            let idp =
+                idp::Idp::new(config.idp.clone(), clock.clone()).map_err(EmulatorError::Invalid)?;
+            Some(Arc::new(idp))
+        } else {
+            None
+        };
+        let auth = auth::Authenticator::new(&config, clock.clone(), idp.clone())
+            .map_err(EmulatorError::Invalid)?;
         let licensing = auth::license::Licensing::new(config.licenses.clone(), clock);
         let (db, report) = db::Db::open(&config)?;
         Ok(Emulator {
@@ -83,6 +93,7 @@ impl Emulator {
                 db,
                 auth: Arc::new(auth),
                 licensing,
+                idp,
             },
             report,
         })
@@ -110,7 +121,10 @@ pub fn app(config: EmulatorConfig) -> Result<Router, EmulatorError> {
 fn app_with_state(state: AppState) -> Router {
     let faults = state.config.faults.clone();
     let instance = state.config.instance.clone();
-    let router = Router::new().fallback(erp::dispatch).with_state(state);
+    let router = Router::new()
+        .merge(idp::routes())
+        .fallback(erp::dispatch)
+        .with_state(state);
     faults::apply(router, &faults, &instance)
 }
 
@@ -125,6 +139,7 @@ pub struct RunningEmulator {
     tls_cert: Option<std::path::PathBuf>,
     // Holds a generated certificate's folder (when no cert_out was given) for the server's life.
     _scratch: Option<tempfile::TempDir>,
+    idp: Option<Arc<idp::Idp>>,
 }
 
 /// Opens the store and serves on `addr` (`127.0.0.1:0` picks a free port) in a background task.
@@ -143,6 +158,11 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
     let (tx, rx) = oneshot::channel::<()>();
     let router = emulator.router();
     let config = emulator.state.config.clone();
+    if let Some(idp) = &emulator.state.idp {
+        let scheme = if config.tls.enabled { "https" } else { "http" };
+        idp.set_issuer_base(format!("{scheme}://{local}"));
+    }
+    let idp = emulator.state.idp.clone();
     let (task, tls_cert, scratch) = if config.tls.enabled {
         let scratch = tempfile::Builder::new()
             .prefix("kinetic-emulator-tls-")
@@ -186,6 +206,7 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
         task: Some(task),
         tls_cert,
         _scratch: scratch,
+        idp,
     })
 }
 
@@ -271,6 +292,53 @@ impl RunningEmulator {
             "scale": self.report.scale,
             "db": self.report.path,
             "tls_cert": self.tls_cert,
+            "idp": self.idp_info(&url),
+        })
+    }
+
+    /// The identity provider's part of the start-up line: authority, tenant, users, apps and their
+    /// credentials.
+    fn idp_info(&self, url: &str) -> serde_json::Value {
+        let Some(idp) = &self.idp else {
+            return serde_json::Value::Null;
+        };
+        let cfg = &idp.cfg;
+        let authority = format!("{url}/{}", cfg.tenant);
+        let generated = idp.generated_credentials();
+        let mut apps = serde_json::Map::new();
+        for a in &cfg.apps {
+            let mut v = json!({"client_id": a.client_id, "public_client": a.public_client});
+            if let Some(uri) = &a.app_id_uri {
+                v["app_id_uri"] = json!(uri);
+                if let Some(s) = a.scopes.first() {
+                    v["scope"] = json!(format!("{uri}/{s}"));
+                }
+                v["default_scope"] = json!(format!("{uri}/.default"));
+            }
+            if let Some(s) = a.secrets.first() {
+                v["client_secret"] = json!(s.value);
+            }
+            if !a.redirect_uris.is_empty() {
+                v["redirect_uris"] = json!(a.redirect_uris);
+            }
+            if !a.app_roles.is_empty() {
+                v["app_roles"] = json!(a.app_roles);
+            }
+            if let Some((_, cert, key, sha1, sha256)) = generated.iter().find(|g| g.0 == a.name) {
+                v["certificate"] = json!(cert);
+                v["private_key"] = json!(key);
+                v["thumbprint_sha1"] = json!(sha1);
+                v["thumbprint_sha256"] = json!(sha256);
+            }
+            apps.insert(a.name.clone(), v);
+        }
+        json!({
+            "authority": authority,
+            "tenant": cfg.tenant,
+            "issuer": idp.issuer(url),
+            "discovery": format!("{authority}/v2.0/.well-known/openid-configuration"),
+            "users": cfg.users.iter().map(|u| json!({"upn": u.upn, "password": u.password, "object_id": u.object_id})).collect::<Vec<_>>(),
+            "apps": apps,
         })
     }
 

@@ -111,7 +111,11 @@ pub fn unauthorized(message: impl Into<String>) -> ApiError {
 }
 
 impl Authenticator {
-    pub fn new(config: &EmulatorConfig, clock: Arc<dyn Clock>) -> Result<Authenticator, String> {
+    pub fn new(
+        config: &EmulatorConfig,
+        clock: Arc<dyn Clock>,
+        idp: Option<Arc<crate::idp::Idp>>,
+    ) -> Result<Authenticator, String> {
         let mut users = HashMap::new();
         for u in &config.users {
             users.insert(u.id.to_ascii_lowercase(), user_from_config(u)?);
@@ -125,7 +129,7 @@ impl Authenticator {
             token_key,
             token_lifetime_secs: config.token_lifetime_secs,
             api_keys: apikey::ApiKeys::new(&config.api_keys),
-            issuers: oidc::Issuers::new(&config.trusted_issuers)?,
+            issuers: oidc::Issuers::new(&config.trusted_issuers, idp)?,
             clock,
             verified: Mutex::new(HashMap::new()),
             cache_salt: rand::random(),

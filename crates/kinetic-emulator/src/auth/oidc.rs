@@ -36,6 +36,18 @@ struct Issuer {
     iss: Vec<String>,
     client: reqwest::Client,
     keys: tokio::sync::Mutex<Keys>,
+    /// The emulator's own identity provider: keys read in process, any `iss` ending in
+    /// `/{tenant}/v2.0` (its signature is what proves it is ours).
+    local: Option<std::sync::Arc<crate::idp::Idp>>,
+}
+
+impl Issuer {
+    fn accepts(&self, iss: &str) -> bool {
+        match &self.local {
+            Some(idp) => iss.ends_with(&format!("/{}/v2.0", idp.cfg.tenant)),
+            None => self.iss.iter().any(|i| i == iss),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -76,8 +88,30 @@ fn forbidden(message: String) -> ApiError {
 }
 
 impl Issuers {
-    pub fn new(config: &[TrustedIssuer]) -> Result<Issuers, String> {
+    pub fn new(
+        config: &[TrustedIssuer],
+        local: Option<std::sync::Arc<crate::idp::Idp>>,
+    ) -> Result<Issuers, String> {
         let mut list = Vec::new();
+        if let Some(idp) = local {
+            let app = idp.cfg.rest_api_app.clone();
+            let cfg = TrustedIssuer {
+                name: "kinetic emulator identity provider".into(),
+                issuer: Some(format!("/{}/v2.0", idp.cfg.tenant)),
+                audiences: vec![app.clone(), format!("api://{app}")],
+                required_scopes: vec!["user_impersonation".into()],
+                required_roles: vec!["Epicor.Integration".into()],
+                app_user: Some(idp.cfg.app_user.clone()),
+                ..TrustedIssuer::default()
+            };
+            list.push(Issuer {
+                cfg,
+                iss: Vec::new(),
+                client: reqwest::Client::new(),
+                keys: tokio::sync::Mutex::new(Keys::default()),
+                local: Some(idp),
+            });
+        }
         for cfg in config {
             let iss = match (&cfg.issuer, &cfg.tenant) {
                 (Some(i), _) => vec![i.clone()],
@@ -127,6 +161,7 @@ impl Issuers {
                 iss,
                 client,
                 keys: tokio::sync::Mutex::new(Keys::default()),
+                local: None,
             });
         }
         Ok(Issuers { list })
@@ -155,7 +190,7 @@ impl Issuers {
         }
         let iss = unverified_issuer(token)
             .ok_or_else(|| unauthorized("The bearer token has no issuer (iss)"))?;
-        let issuer = self.list.iter().find(|i| i.iss.contains(&iss)).ok_or_else(|| {
+        let issuer = self.list.iter().find(|i| i.accepts(&iss)).ok_or_else(|| {
             unauthorized(format!(
                 "Tokens from issuer {iss} are not trusted by this server; add it under [[trusted_issuers]]"
             ))
@@ -167,7 +202,8 @@ impl Issuers {
         let key = issuer.key(&kid).await?;
         let mut v = Validation::new(header.alg);
         v.set_audience(&issuer.cfg.audiences);
-        v.set_issuer(&issuer.iss);
+        // The local provider's iss was matched above; a remote one's is checked here too.
+        v.set_issuer(&[iss.as_str()]);
         // Time is checked below against the injected clock.
         v.validate_exp = false;
         v.validate_nbf = false;
@@ -294,6 +330,10 @@ impl Issuer {
     /// The decoding key for `kid`, fetching the JWKS when it is not cached or does not know the kid.
     async fn key(&self, kid: &str) -> Result<DecodingKey, ApiError> {
         let mut keys = self.keys.lock().await;
+        if self.local.is_some() {
+            // In process: read the provider's current keys every time (rotation shows at once).
+            keys.set = None;
+        }
         let find = |k: &Keys| k.set.as_ref().and_then(|s| s.find(kid)).cloned();
         if keys.set.is_none() {
             keys.set = Some(self.fetch().await?);
@@ -317,6 +357,11 @@ impl Issuer {
     }
 
     async fn fetch(&self) -> Result<JwkSet, ApiError> {
+        if let Some(idp) = &self.local {
+            let v = idp.jwks().map_err(|e| ApiError::internal(e.description))?;
+            return serde_json::from_value(v)
+                .map_err(|e| ApiError::internal(format!("own JWKS: {e}")));
+        }
         let fail = |what: String| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
