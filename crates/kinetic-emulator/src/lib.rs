@@ -111,6 +111,11 @@ impl Emulator {
     pub fn config(&self) -> &EmulatorConfig {
         &self.state.config
     }
+
+    /// The identity provider, unless turned off.
+    pub fn idp(&self) -> Option<Arc<idp::Idp>> {
+        self.state.idp.clone()
+    }
 }
 
 /// The REST API's routes for a configuration (opens or generates the database first).

@@ -1,0 +1,1427 @@
+//! The Entra-compatible identity provider, in process with an injected clock: every grant, the browser
+//! pages, the error codes, key rotation, and tokens opening the REST API.
+
+use super::*;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use kinetic_emulator::clock::{Clock, ManualClock};
+use kinetic_emulator::config::seed::*;
+use serde_json::json;
+use sha2::Digest;
+use std::sync::Arc;
+use std::time::Duration;
+
+const T: &str = TENANT;
+const V2_PARTS: &str = "api/v2/odata/EPIC06/Erp.BO.PartSvc/Parts?$top=1";
+
+fn server_scope() -> String {
+    format!("api://{EPICOR_SERVER}/user_impersonation")
+}
+
+struct Idp {
+    r: Router,
+    clock: Arc<ManualClock>,
+    idp: Arc<kinetic_emulator::idp::Idp>,
+}
+
+fn idp_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> Idp {
+    let clock = ManualClock::new();
+    let mut config = EmulatorConfig {
+        scale: 120,
+        ..EmulatorConfig::default()
+    };
+    config.idp.device_interval_secs = 5;
+    tweak(&mut config);
+    let emu = Emulator::with_clock(config, clock.clone()).unwrap();
+    Idp {
+        r: emu.router(),
+        clock,
+        idp: emu.idp().unwrap(),
+    }
+}
+
+/// A request to an absolute path (the IdP lives beside the instance, not under it).
+async fn call(
+    r: &Router,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    form: Option<&[(&str, &str)]>,
+) -> Reply {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "login.test");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let body = match form {
+        Some(pairs) => {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+            let enc: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| format!("{}={}", enc_form(k), enc_form(v)))
+                .collect();
+            Body::from(enc.join("&"))
+        }
+        None => Body::empty(),
+    };
+    let resp = r.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn enc_form(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+async fn token(r: &Router, form: &[(&str, &str)]) -> Reply {
+    call(
+        r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/token"),
+        &[],
+        Some(form),
+    )
+    .await
+}
+
+/// Asserts an Entra error: status, `error`, the AADSTS code first in the description, and the fields.
+#[track_caller]
+fn aad_error(reply: &Reply, status: StatusCode, error: &str, code: u32) -> Value {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    let j = reply.json();
+    assert_eq!(j["error"], error, "{j}");
+    assert!(
+        j["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("AADSTS{code}:")),
+        "{j}"
+    );
+    assert_eq!(j["error_codes"][0], code, "{j}");
+    for f in ["timestamp", "trace_id", "correlation_id"] {
+        assert!(j[f].is_string(), "missing {f}: {j}");
+    }
+    j
+}
+
+/// The token's claims (not verified: the REST API verifies).
+fn claims(jwt: &str) -> Value {
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+async fn rest_with(r: &Router, access_token: &str) -> Reply {
+    send(
+        r,
+        Method::GET,
+        V2_PARTS,
+        &[("authorization", &format!("Bearer {access_token}"))],
+        None,
+    )
+    .await
+}
+
+fn daemon_cc(scope: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("grant_type", "client_credentials".into()),
+        ("client_id", DAEMON.into()),
+        ("client_secret", DAEMON_SECRET.into()),
+        ("scope", scope.into()),
+    ]
+}
+
+fn pairs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    v.iter().map(|(k, s)| (*k, s.as_str())).collect()
+}
+
+#[tokio::test]
+async fn discovery_and_jwks() {
+    let t = idp_with(|_| {});
+    let d = call(
+        &t.r,
+        Method::GET,
+        &format!("/{T}/v2.0/.well-known/openid-configuration"),
+        &[],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    assert_eq!(d["issuer"], format!("http://login.test/{T}/v2.0"));
+    assert_eq!(
+        d["token_endpoint"],
+        format!("http://login.test/{T}/oauth2/v2.0/token")
+    );
+    for k in [
+        "authorization_endpoint",
+        "device_authorization_endpoint",
+        "jwks_uri",
+        "end_session_endpoint",
+    ] {
+        assert!(
+            d[k].as_str()
+                .unwrap()
+                .starts_with(&format!("http://login.test/{T}/")),
+            "{k}"
+        );
+    }
+    let keys = call(
+        &t.r,
+        Method::GET,
+        &format!("/{T}/discovery/v2.0/keys"),
+        &[],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    let k = &keys["keys"][0];
+    assert_eq!(k["kty"], "RSA");
+    assert_eq!(k["use"], "sig");
+    for f in ["kid", "x5t", "n", "e"] {
+        assert!(k[f].is_string(), "{f}");
+    }
+    assert!(k["x5c"][0].is_string());
+    let e = call(
+        &t.r,
+        Method::GET,
+        "/not-a-tenant/v2.0/.well-known/openid-configuration",
+        &[],
+        None,
+    )
+    .await;
+    aad_error(&e, StatusCode::BAD_REQUEST, "invalid_request", 90002);
+    // `organizations` and `common` work as tenant aliases.
+    call(
+        &t.r,
+        Method::GET,
+        "/organizations/v2.0/.well-known/openid-configuration",
+        &[],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn client_credentials_with_a_secret() {
+    let t = idp_with(|_| {});
+    let default_scope = format!("api://{EPICOR_SERVER}/.default");
+    let j = token(&t.r, &pairs(&daemon_cc(&default_scope)))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(j["token_type"], "Bearer");
+    assert_eq!(j["expires_in"], 3600);
+    assert_eq!(j["ext_expires_in"], 3600);
+    assert!(
+        j.get("refresh_token").is_none(),
+        "no refresh token for client credentials"
+    );
+    let c = claims(j["access_token"].as_str().unwrap());
+    assert_eq!(c["aud"], EPICOR_SERVER);
+    assert_eq!(c["roles"], json!(["Epicor.Integration"]));
+    assert_eq!(c["tid"], T);
+    assert_eq!(c["ver"], "2.0");
+    assert_eq!(c["azp"], DAEMON);
+    assert_eq!(c["idtyp"], "app");
+    assert!(c.get("scp").is_none());
+    assert_eq!(
+        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
+        3600
+    );
+    rest_with(&t.r, j["access_token"].as_str().unwrap())
+        .await
+        .expect(StatusCode::OK);
+    // Secret in HTTP Basic instead of the body.
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{DAEMON}:{DAEMON_SECRET}"))
+    );
+    let r = call(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/token"),
+        &[("authorization", &basic)],
+        Some(&[
+            ("grant_type", "client_credentials"),
+            ("scope", &default_scope),
+        ]),
+    )
+    .await;
+    r.expect(StatusCode::OK);
+    // Refusals.
+    let mut bad = daemon_cc(&default_scope);
+    bad[2].1 = "wrong".into();
+    aad_error(
+        &token(&t.r, &pairs(&bad)).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7000215,
+    );
+    let mut unknown = daemon_cc(&default_scope);
+    unknown[1].1 = "00000000-0000-0000-0000-000000000000".into();
+    aad_error(
+        &token(&t.r, &pairs(&unknown)).await,
+        StatusCode::BAD_REQUEST,
+        "unauthorized_client",
+        700016,
+    );
+    aad_error(
+        &token(&t.r, &pairs(&daemon_cc(&server_scope()))).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        1002012,
+    );
+    aad_error(
+        &token(
+            &t.r,
+            &pairs(&daemon_cc(&format!("api://{EPICOR_SERVER}/nope"))),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_scope",
+        70011,
+    );
+    aad_error(
+        &token(
+            &t.r,
+            &[("client_id", DAEMON), ("client_secret", DAEMON_SECRET)],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+    );
+    aad_error(
+        &token(
+            &t.r,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", DAEMON),
+                ("scope", &default_scope),
+            ],
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        7000218,
+    );
+    aad_error(
+        &token(
+            &t.r,
+            &[
+                ("grant_type", "password"),
+                ("client_id", DAEMON),
+                ("client_secret", DAEMON_SECRET),
+            ],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "unsupported_grant_type",
+        70003,
+    );
+    // Lifetime is configurable; expiry is seen by the REST API.
+    let short = idp_with(|c| c.idp.token_lifetime_secs = 120);
+    let j = token(&short.r, &pairs(&daemon_cc(&default_scope)))
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(j["expires_in"], 120);
+    let at = j["access_token"].as_str().unwrap().to_string();
+    rest_with(&short.r, &at).await.expect(StatusCode::OK);
+    short.clock.advance(Duration::from_secs(120 + 61));
+    rest_with(&short.r, &at)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "has expired");
+}
+
+/// A client assertion for the web app's generated certificate.
+fn assertion(t: &Idp, alg: Algorithm, thumb: &str, aud: &str, exp_in: i64, jti: &str) -> String {
+    let creds = t.idp.generated_credentials();
+    let (_, cert_path, key_path, _, _) = creds.iter().find(|c| c.0 == "web_app").unwrap();
+    let der = pem_der(&std::fs::read_to_string(cert_path).unwrap());
+    let mut h = Header::new(alg);
+    match thumb {
+        "x5t" => {
+            h.x5t = Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der)),
+            )
+        }
+        "x5t#S256" => {
+            h.x5t_s256 = Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der)),
+            )
+        }
+        "wrong" => h.x5t = Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 20])),
+        _ => {}
+    }
+    let now = t.clock.now_secs();
+    let c = json!({"aud": aud, "iss": WEB_APP, "sub": WEB_APP, "jti": jti, "nbf": now, "iat": now, "exp": now + exp_in});
+    jsonwebtoken::encode(
+        &h,
+        &c,
+        &EncodingKey::from_rsa_pem(&std::fs::read(key_path).unwrap()).unwrap(),
+    )
+    .unwrap()
+}
+
+fn pem_der(pem: &str) -> Vec<u8> {
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn client_credentials_with_a_certificate_assertion() {
+    let t = idp_with(|c| {
+        let web = c.idp.apps.iter_mut().find(|a| a.name == "web_app").unwrap();
+        web.granted_roles
+            .push(format!("{EPICOR_SERVER}/Epicor.Integration"));
+    });
+    let aud = format!("http://login.test/{T}/oauth2/v2.0/token");
+    let scope = format!("api://{EPICOR_SERVER}/.default");
+    let cc = |a: String| {
+        vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("client_id", WEB_APP.to_string()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+            ),
+            ("client_assertion", a),
+            ("scope", scope.clone()),
+        ]
+    };
+    // RS256 with x5t (SHA-1), and PS256 with x5t#S256.
+    for (alg, thumb, jti) in [
+        (Algorithm::RS256, "x5t", "j1"),
+        (Algorithm::PS256, "x5t#S256", "j2"),
+    ] {
+        let j = token(&t.r, &pairs(&cc(assertion(&t, alg, thumb, &aud, 300, jti))))
+            .await
+            .expect(StatusCode::OK)
+            .json();
+        let c = claims(j["access_token"].as_str().unwrap());
+        assert_eq!(c["azpacr"], "2", "certificate authentication");
+        rest_with(&t.r, j["access_token"].as_str().unwrap())
+            .await
+            .expect(StatusCode::OK);
+    }
+    // The same jti again is a replay.
+    aad_error(
+        &token(
+            &t.r,
+            &pairs(&cc(assertion(&t, Algorithm::RS256, "x5t", &aud, 300, "j1"))),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        700027,
+    );
+    // Thumbprint of the wrong kind (PS256 named by SHA-1) or of no registered certificate.
+    aad_error(
+        &token(
+            &t.r,
+            &pairs(&cc(assertion(&t, Algorithm::PS256, "x5t", &aud, 300, "j3"))),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        700027,
+    );
+    aad_error(
+        &token(
+            &t.r,
+            &pairs(&cc(assertion(
+                &t,
+                Algorithm::RS256,
+                "wrong",
+                &aud,
+                300,
+                "j4",
+            ))),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        700027,
+    );
+    // Audience not the token endpoint; expiry more than ten minutes ahead.
+    aad_error(
+        &token(
+            &t.r,
+            &pairs(&cc(assertion(
+                &t,
+                Algorithm::RS256,
+                "x5t",
+                "https://elsewhere/token",
+                300,
+                "j5",
+            ))),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        700027,
+    );
+    aad_error(
+        &token(
+            &t.r,
+            &pairs(&cc(assertion(
+                &t,
+                Algorithm::RS256,
+                "x5t",
+                &aud,
+                3600,
+                "j6",
+            ))),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        700024,
+    );
+    // A bad signature: the assertion altered after signing.
+    let good = assertion(&t, Algorithm::RS256, "x5t", &aud, 300, "j7");
+    let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
+    let mut c = claims(&good);
+    c["sub"] = json!(DAEMON);
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.to_string());
+    aad_error(
+        &token(&t.r, &pairs(&cc(parts.join(".")))).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        700027,
+    );
+}
+
+/// A cookie-keeping browser for the HTML pages.
+struct Browser {
+    cookie: Option<String>,
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+impl Browser {
+    async fn go(
+        &mut self,
+        r: &Router,
+        method: Method,
+        path: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> Reply {
+        let cookie = self.cookie.clone();
+        let headers: Vec<(&str, &str)> = cookie
+            .as_deref()
+            .map(|c| vec![("cookie", c)])
+            .unwrap_or_default();
+        let reply = call(r, method, path, &headers, form).await;
+        if let Some(sc) = reply.headers.get("set-cookie") {
+            self.cookie = Some(sc.to_str().unwrap().split(';').next().unwrap().to_string());
+        }
+        reply
+    }
+}
+
+fn authorize_path(
+    client: &str,
+    redirect: &str,
+    scope: &str,
+    challenge: Option<&str>,
+    extra: &str,
+) -> String {
+    let mut q = format!(
+        "client_id={client}&response_type=code&redirect_uri={}&scope={}&state=st8&nonce=n0nce{extra}",
+        enc_form(redirect),
+        enc_form(scope)
+    );
+    if let Some(c) = challenge {
+        q.push_str(&format!("&code_challenge={c}&code_challenge_method=S256"));
+    }
+    format!("/{T}/oauth2/v2.0/authorize?{q}")
+}
+
+fn location_param(reply: &Reply, k: &str) -> Option<String> {
+    let loc = reply.headers.get("location")?.to_str().ok()?.to_string();
+    let query = loc.split_once('?')?.1;
+    kinetic_emulator_form(query)
+        .into_iter()
+        .find(|(key, _)| key == k)
+        .map(|(_, v)| v)
+}
+
+fn kinetic_emulator_form(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )
+        })
+        .collect()
+}
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
+
+fn challenge() -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(VERIFIER.as_bytes()))
+}
+
+/// Signs in through the pages and returns the code (consenting when asked).
+async fn sign_in(t: &Idp, b: &mut Browser, path: &str, user: &str, password: &str) -> Reply {
+    let page = b
+        .go(&t.r, Method::GET, path, None)
+        .await
+        .expect(StatusCode::OK);
+    assert!(page.text.contains("id=\"signin\""), "{}", page.text);
+    let request = hidden(&page.text, "request");
+    b.go(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/login"),
+        Some(&[("request", &request), ("login", user), ("passwd", password)]),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn authorization_code_with_pkce_and_refresh() {
+    let t = idp_with(|_| {});
+    let redirect = "http://localhost:40123";
+    let scope = format!("{} offline_access openid profile", server_scope());
+    let ch = challenge();
+    let path = authorize_path(DESKTOP, redirect, &scope, Some(&ch), "&client_info=1");
+    let mut b = Browser { cookie: None };
+    // A wrong password shows the page again with Entra's message.
+    let page = b.go(&t.r, Method::GET, &path, None).await;
+    let request = hidden(&page.text, "request");
+    let again = b
+        .go(
+            &t.r,
+            Method::POST,
+            &format!("/{T}/oauth2/v2.0/login"),
+            Some(&[("request", &request), ("login", ALICE), ("passwd", "nope")]),
+        )
+        .await;
+    assert!(again.text.contains("AADSTS50126"), "{}", again.text);
+    // Alice has consented already: straight back to the app with a code and the state.
+    let back = sign_in(&t, &mut b, &path, ALICE, "Alice123!").await;
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.text);
+    assert!(back.headers["location"]
+        .to_str()
+        .unwrap()
+        .starts_with(redirect));
+    assert_eq!(location_param(&back, "state").as_deref(), Some("st8"));
+    let code = location_param(&back, "code").unwrap();
+    let redeem = |code: String, verifier: &'static str, redirect: &'static str| {
+        let r = t.r.clone();
+        async move {
+            token(
+                &r,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", DESKTOP),
+                    ("code", &code),
+                    ("redirect_uri", redirect),
+                    ("code_verifier", verifier),
+                    ("scope", "openid"),
+                    ("client_info", "1"),
+                ],
+            )
+            .await
+        }
+    };
+    // PKCE mismatch: refused (and the code is spent).
+    aad_error(
+        &redeem(
+            code.clone(),
+            "wrong-verifier-wrong-verifier-wrong-verifier",
+            "http://localhost:40123",
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50148,
+    );
+    aad_error(
+        &redeem(code.clone(), VERIFIER, "http://localhost:40123").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        54005,
+    );
+    // A fresh code (the browser session skips the sign-in page), redeemed properly.
+    let back = b.go(&t.r, Method::GET, &path, None).await;
+    assert_eq!(
+        back.status,
+        StatusCode::FOUND,
+        "signed in already: {}",
+        back.text
+    );
+    let code = location_param(&back, "code").unwrap();
+    aad_error(
+        &redeem(code.clone(), VERIFIER, "http://localhost:9").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50011,
+    );
+    let back = b.go(&t.r, Method::GET, &path, None).await;
+    let code = location_param(&back, "code").unwrap();
+    let j = redeem(code, VERIFIER, "http://localhost:40123")
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let at = j["access_token"].as_str().unwrap();
+    let c = claims(at);
+    assert_eq!(c["aud"], EPICOR_SERVER);
+    assert_eq!(c["scp"], "user_impersonation");
+    assert_eq!(c["preferred_username"], ALICE);
+    assert_eq!(c["oid"], ALICE_OID);
+    assert_eq!(c["azp"], DESKTOP);
+    assert_eq!(c["iss"], format!("http://login.test/{T}/v2.0"));
+    let id = claims(j["id_token"].as_str().unwrap());
+    assert_eq!(id["nonce"], "n0nce");
+    assert_eq!(id["aud"], DESKTOP);
+    assert!(j["refresh_token"].is_string());
+    assert!(j["refresh_in"].is_number());
+    let ci: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(j["client_info"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ci["uid"], ALICE_OID);
+    // The token opens the REST API as the mapped Epicor user.
+    rest_with(&t.r, at).await.expect(StatusCode::OK);
+    let rt1 = j["refresh_token"].as_str().unwrap().to_string();
+
+    // Refresh rotates: a new refresh token each time.
+    let refresh = |rt: String| {
+        let r = t.r.clone();
+        async move {
+            token(
+                &r,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", DESKTOP),
+                    ("refresh_token", &rt),
+                    ("scope", &server_scope()),
+                ],
+            )
+            .await
+        }
+    };
+    let j2 = refresh(rt1.clone()).await.expect(StatusCode::OK).json();
+    let rt2 = j2["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, rt2);
+    rest_with(&t.r, j2["access_token"].as_str().unwrap())
+        .await
+        .expect(StatusCode::OK);
+    // Reusing the old one revokes the family: the new one stops working too.
+    aad_error(
+        &refresh(rt1).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50173,
+    );
+    aad_error(
+        &refresh(rt2).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50173,
+    );
+
+    // An expired code (ten minutes) and an expired refresh token.
+    let back = b.go(&t.r, Method::GET, &path, None).await;
+    let code = location_param(&back, "code").unwrap();
+    t.clock.advance(Duration::from_secs(601));
+    aad_error(
+        &redeem(code, VERIFIER, "http://localhost:40123").await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        70008,
+    );
+    let back = b.go(&t.r, Method::GET, &path, None).await;
+    let j = redeem(
+        location_param(&back, "code").unwrap(),
+        VERIFIER,
+        "http://localhost:40123",
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    t.clock.advance(Duration::from_secs(15 * 86_400));
+    aad_error(
+        &refresh(j["refresh_token"].as_str().unwrap().to_string()).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        700082,
+    );
+    aad_error(
+        &token(
+            &t.r,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", DESKTOP),
+                ("redirect_uri", redirect),
+            ],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+    );
+    aad_error(
+        &token(
+            &t.r,
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", DESKTOP),
+                ("code", "forged"),
+                ("redirect_uri", redirect),
+            ],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        9002313,
+    );
+    // Without offline_access there is no refresh token.
+    let path = authorize_path(DESKTOP, redirect, &server_scope(), Some(&ch), "");
+    let back = b.go(&t.r, Method::GET, &path, None).await;
+    let j = redeem(
+        location_param(&back, "code").unwrap(),
+        VERIFIER,
+        "http://localhost:40123",
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    assert!(j.get("refresh_token").is_none());
+}
+
+#[tokio::test]
+async fn authorize_refusals_and_consent() {
+    let t = idp_with(|_| {});
+    let ch = challenge();
+    let mut b = Browser { cookie: None };
+    // A redirect URI that is not registered: an error page, never a redirect.
+    let page = b
+        .go(
+            &t.r,
+            Method::GET,
+            &authorize_path(
+                DESKTOP,
+                "https://evil.example/cb",
+                &server_scope(),
+                Some(&ch),
+                "",
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.text.contains("AADSTS50011"), "{}", page.text);
+    assert!(page.headers.get("location").is_none());
+    // Errors after that go back to the app.
+    let r = b
+        .go(
+            &t.r,
+            Method::GET,
+            &authorize_path(
+                DESKTOP,
+                "http://localhost:1",
+                &format!("api://{EPICOR_SERVER}/nope"),
+                Some(&ch),
+                "",
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        location_param(&r, "error").as_deref(),
+        Some("invalid_scope")
+    );
+    assert!(location_param(&r, "error_description")
+        .unwrap()
+        .starts_with("AADSTS70011"));
+    assert_eq!(location_param(&r, "state").as_deref(), Some("st8"));
+    let r = b
+        .go(
+            &t.r,
+            Method::GET,
+            &authorize_path(DESKTOP, "http://localhost:1", &server_scope(), None, ""),
+            None,
+        )
+        .await;
+    assert_eq!(
+        location_param(&r, "error").as_deref(),
+        Some("invalid_request"),
+        "PKCE is required for public clients"
+    );
+    let r = b
+        .go(
+            &t.r,
+            Method::GET,
+            &authorize_path(
+                DESKTOP,
+                "http://localhost:1",
+                &server_scope(),
+                Some(&ch),
+                "&prompt=none",
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        location_param(&r, "error").as_deref(),
+        Some("login_required")
+    );
+    // Bob has not consented: the consent page; Cancel sends access_denied back.
+    let path = authorize_path(
+        DESKTOP,
+        "http://localhost:1",
+        &server_scope(),
+        Some(&ch),
+        "",
+    );
+    let consent = sign_in(&t, &mut b, &path, BOB, "Bob123!")
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        consent.text.contains("id=\"consent\"") && consent.text.contains("user_impersonation"),
+        "{}",
+        consent.text
+    );
+    let declined = b
+        .go(
+            &t.r,
+            Method::POST,
+            &format!("/{T}/oauth2/v2.0/consent"),
+            Some(&[
+                ("request", &hidden(&consent.text, "request")),
+                ("decision", "decline"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        location_param(&declined, "error").as_deref(),
+        Some("access_denied")
+    );
+    // prompt=none while consent is missing: consent_required (65001).
+    let r = b
+        .go(
+            &t.r,
+            Method::GET,
+            &authorize_path(
+                DESKTOP,
+                "http://localhost:1",
+                &server_scope(),
+                Some(&ch),
+                "&prompt=none",
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        location_param(&r, "error").as_deref(),
+        Some("consent_required")
+    );
+    assert!(location_param(&r, "error_description")
+        .unwrap()
+        .starts_with("AADSTS65001"));
+    // Accept: a code, and the consent is remembered.
+    let consent = b
+        .go(&t.r, Method::GET, &path, None)
+        .await
+        .expect(StatusCode::OK);
+    let accepted = b
+        .go(
+            &t.r,
+            Method::POST,
+            &format!("/{T}/oauth2/v2.0/consent"),
+            Some(&[
+                ("request", &hidden(&consent.text, "request")),
+                ("decision", "accept"),
+            ]),
+        )
+        .await;
+    assert!(
+        location_param(&accepted, "code").is_some(),
+        "{:?}",
+        accepted.headers
+    );
+    let again = b.go(&t.r, Method::GET, &path, None).await;
+    assert!(
+        location_param(&again, "code").is_some(),
+        "no second consent page"
+    );
+    // form_post answers with a self-posting form.
+    let fp = b
+        .go(
+            &t.r,
+            Method::GET,
+            &authorize_path(
+                DESKTOP,
+                "http://localhost:1",
+                &server_scope(),
+                Some(&ch),
+                "&response_mode=form_post",
+            ),
+            None,
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        fp.text.contains("action=\"http://localhost:1\"") && fp.text.contains("name=\"code\""),
+        "{}",
+        fp.text
+    );
+    // Logout ends the browser session.
+    b.go(&t.r, Method::GET, &format!("/{T}/oauth2/v2.0/logout"), None)
+        .await
+        .expect(StatusCode::OK);
+    let after = b.go(&t.r, Method::GET, &path, None).await;
+    assert!(
+        after.text.contains("id=\"signin\""),
+        "signed out: {}",
+        after.text
+    );
+}
+
+/// Alice signs into the web app (its own API), then the web app trades her token for one to Epicor.
+async fn web_app_user_token(t: &Idp) -> String {
+    let mut b = Browser { cookie: None };
+    let path = authorize_path(
+        WEB_APP,
+        "http://localhost:5000/callback",
+        &format!("api://{WEB_APP}/access_as_user offline_access"),
+        None,
+        "",
+    );
+    let back = sign_in(t, &mut b, &path, ALICE, "Alice123!").await;
+    let code =
+        location_param(&back, "code").unwrap_or_else(|| panic!("{:?} {}", back.headers, back.text));
+    let j = token(
+        &t.r,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", WEB_APP),
+            ("client_secret", WEB_APP_SECRET),
+            ("code", &code),
+            ("redirect_uri", "http://localhost:5000/callback"),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    j["access_token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn on_behalf_of_and_token_exchange() {
+    let t = idp_with(|_| {});
+    let user_token = web_app_user_token(&t).await;
+    assert_eq!(claims(&user_token)["aud"], WEB_APP);
+    let obo = token(
+        &t.r,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("client_id", WEB_APP),
+            ("client_secret", WEB_APP_SECRET),
+            ("assertion", &user_token),
+            ("requested_token_use", "on_behalf_of"),
+            ("scope", &server_scope()),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    let c = claims(obo["access_token"].as_str().unwrap());
+    assert_eq!(c["aud"], EPICOR_SERVER);
+    assert_eq!(c["oid"], ALICE_OID, "the user is kept");
+    assert_eq!(c["azp"], WEB_APP);
+    assert_eq!(c["scp"], "user_impersonation");
+    rest_with(&t.r, obo["access_token"].as_str().unwrap())
+        .await
+        .expect(StatusCode::OK);
+    // RFC 8693 token exchange does the same for generic clients.
+    let te = token(
+        &t.r,
+        &[
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            ("client_id", WEB_APP),
+            ("client_secret", WEB_APP_SECRET),
+            ("subject_token", &user_token),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("audience", &format!("api://{EPICOR_SERVER}")),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    assert_eq!(
+        te["issued_token_type"],
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    rest_with(&t.r, te["access_token"].as_str().unwrap())
+        .await
+        .expect(StatusCode::OK);
+    // The assertion must be a user token whose audience is the calling app.
+    let obo_token = obo["access_token"].as_str().unwrap();
+    aad_error(
+        &token(
+            &t.r,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("client_id", WEB_APP),
+                ("client_secret", WEB_APP_SECRET),
+                ("assertion", obo_token),
+                ("requested_token_use", "on_behalf_of"),
+                ("scope", &server_scope()),
+            ],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50013,
+    );
+    aad_error(
+        &token(
+            &t.r,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("client_id", WEB_APP),
+                ("client_secret", WEB_APP_SECRET),
+                ("assertion", &user_token),
+                ("scope", &server_scope()),
+            ],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        900144,
+    );
+    // Missing consent: the daemon-less desktop app is not pre-authorised and Bob never consented.
+    let t2 = idp_with(|c| {
+        let server = c
+            .idp
+            .apps
+            .iter_mut()
+            .find(|a| a.name == "epicor_server")
+            .unwrap();
+        server.known_client_applications.clear();
+    });
+    let user_token = web_app_user_token(&t2).await;
+    aad_error(
+        &token(
+            &t2.r,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("client_id", WEB_APP),
+                ("client_secret", WEB_APP_SECRET),
+                ("assertion", &user_token),
+                ("requested_token_use", "on_behalf_of"),
+                ("scope", &server_scope()),
+            ],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        65001,
+    );
+}
+
+#[tokio::test]
+async fn device_code_flow() {
+    let t = idp_with(|_| {});
+    let start = call(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/devicecode"),
+        &[],
+        Some(&[
+            ("client_id", DESKTOP),
+            ("scope", &format!("{} offline_access", server_scope())),
+        ]),
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    for k in ["device_code", "user_code", "verification_uri", "message"] {
+        assert!(start[k].is_string(), "{k}");
+    }
+    assert_eq!(start["interval"], 5);
+    assert_eq!(start["expires_in"], 900);
+    let device_code = start["device_code"].as_str().unwrap().to_string();
+    let poll = || {
+        let r = t.r.clone();
+        let d = device_code.clone();
+        async move {
+            token(
+                &r,
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("client_id", DESKTOP),
+                    ("device_code", &d),
+                ],
+            )
+            .await
+        }
+    };
+    aad_error(
+        &poll().await,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+        70016,
+    );
+    // Polling faster than the interval: slow_down.
+    let j = aad_error(&poll().await, StatusCode::BAD_REQUEST, "slow_down", 70016);
+    assert!(j["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("10 seconds"));
+    t.clock.advance(Duration::from_secs(11));
+    aad_error(
+        &poll().await,
+        StatusCode::BAD_REQUEST,
+        "authorization_pending",
+        70016,
+    );
+    // A person enters the code, signs in and approves.
+    let verification = start["verification_uri"]
+        .as_str()
+        .unwrap()
+        .replace("http://login.test", "");
+    let mut b = Browser { cookie: None };
+    b.go(&t.r, Method::GET, &verification, None)
+        .await
+        .expect(StatusCode::OK);
+    let wrong = b
+        .go(
+            &t.r,
+            Method::POST,
+            &verification,
+            Some(&[("otc", "WRONGCODE")]),
+        )
+        .await;
+    assert!(wrong.text.contains("not valid"), "{}", wrong.text);
+    let signin = b
+        .go(
+            &t.r,
+            Method::POST,
+            &verification,
+            Some(&[("otc", start["user_code"].as_str().unwrap())]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let approve = b
+        .go(
+            &t.r,
+            Method::POST,
+            &format!("/{T}/oauth2/v2.0/login"),
+            Some(&[
+                ("request", &hidden(&signin.text, "request")),
+                ("login", BOB),
+                ("passwd", "Bob123!"),
+            ]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(approve.text.contains("id=\"consent\""), "{}", approve.text);
+    let done = b
+        .go(
+            &t.r,
+            Method::POST,
+            &format!("/{T}/oauth2/v2.0/consent"),
+            Some(&[
+                ("request", &hidden(&approve.text, "request")),
+                ("decision", "accept"),
+            ]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(done.text.contains("You may now close this window"));
+    t.clock.advance(Duration::from_secs(30));
+    let j = poll().await.expect(StatusCode::OK).json();
+    let c = claims(j["access_token"].as_str().unwrap());
+    assert_eq!(c["preferred_username"], BOB);
+    assert!(j["refresh_token"].is_string());
+    // Bob maps to the Epicor user integration.
+    rest_with(&t.r, j["access_token"].as_str().unwrap())
+        .await
+        .expect(StatusCode::OK);
+    t.clock.advance(Duration::from_secs(30));
+    aad_error(
+        &poll().await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        54005,
+    );
+
+    // Declined, and expired.
+    let start = call(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/devicecode"),
+        &[],
+        Some(&[("client_id", DESKTOP), ("scope", &server_scope())]),
+    )
+    .await
+    .json();
+    let signin = b
+        .go(
+            &t.r,
+            Method::POST,
+            &verification,
+            Some(&[("otc", start["user_code"].as_str().unwrap())]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        signin.text.contains("id=\"consent\""),
+        "signed in already: straight to approval"
+    );
+    b.go(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/consent"),
+        Some(&[
+            ("request", &hidden(&signin.text, "request")),
+            ("decision", "decline"),
+        ]),
+    )
+    .await;
+    let d = start["device_code"].as_str().unwrap().to_string();
+    aad_error(
+        &token(
+            &t.r,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", DESKTOP),
+                ("device_code", &d),
+            ],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "access_denied",
+        65004,
+    );
+    let start = call(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/devicecode"),
+        &[],
+        Some(&[("client_id", DESKTOP), ("scope", &server_scope())]),
+    )
+    .await
+    .json();
+    t.clock.advance(Duration::from_secs(901));
+    let d = start["device_code"].as_str().unwrap().to_string();
+    aad_error(
+        &token(
+            &t.r,
+            &[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                ("client_id", DESKTOP),
+                ("device_code", &d),
+            ],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "expired_token",
+        70020,
+    );
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_old_tokens_valid_for_a_grace_period() {
+    let t = idp_with(|c| c.idp.key_grace_secs = 600);
+    let default_scope = format!("api://{EPICOR_SERVER}/.default");
+    let old = token(&t.r, &pairs(&daemon_cc(&default_scope))).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/admin/rotate-keys"),
+        &[],
+        None,
+    )
+    .await
+    .expect_error(StatusCode::UNAUTHORIZED, "Authentication is required");
+    let rotated = call(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/admin/rotate-keys"),
+        &[("authorization", BASIC_MANAGER)],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    let keys = rotated["jwks"]["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "old and new key published");
+    assert_eq!(keys[0]["kid"], rotated["kid"], "the current key first");
+    let new = token(&t.r, &pairs(&daemon_cc(&default_scope))).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let kid = |jwt: &str| jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap();
+    assert_ne!(kid(&old), kid(&new));
+    rest_with(&t.r, &old).await.expect(StatusCode::OK);
+    rest_with(&t.r, &new).await.expect(StatusCode::OK);
+    // After the grace period the old key is gone, and so is trust in its tokens.
+    t.clock.advance(Duration::from_secs(601));
+    let jwks = call(
+        &t.r,
+        Method::GET,
+        &format!("/{T}/discovery/v2.0/keys"),
+        &[],
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    let fresh = token(&t.r, &pairs(&daemon_cc(&default_scope))).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    rest_with(&t.r, &fresh).await.expect(StatusCode::OK);
+    // (The old token has also expired by now only if lifetime < 601 s; it has not: 3600 s.)
+    rest_with(&t.r, &old)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "does not publish");
+}
