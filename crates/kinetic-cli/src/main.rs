@@ -20,10 +20,15 @@ enum Command {
     /// The first line on stdout is one JSON object with the server's URL, instance, company, API key,
     /// demo users and ready connection strings; then it serves until interrupted (Ctrl-C).
     ///
+    /// It also serves an identity provider that speaks Microsoft Entra ID (Azure AD) v2 under
+    /// /{tenant}/ (authority in the start-up line's "idp"); use --tls for clients such as MSAL
+    /// that insist on https.
+    ///
     /// Examples:
     ///   kinetic emulator --port 0
     ///   kinetic emulator --scale 1000000 --db erp.db
-    ///   curl -u manager:Epicor123! http://127.0.0.1:8040/Kinetic/api/v1/Erp.BO.CustomerSvc/Customers?\$top=3
+    ///   kinetic emulator --tls --tls-cert-out emulator-ca.pem --faults "503:0.05"
+    ///   curl -u manager:Epicor123! http://127.0.0.1:8040/Kinetic/api/v1/
     #[command(verbatim_doc_comment)]
     Emulator(EmulatorArgs),
 }
@@ -71,6 +76,15 @@ struct EmulatorArgs {
     /// Lifetime of TokenResource.svc tokens, in seconds.
     #[arg(long, value_name = "SECS")]
     token_lifetime: Option<u64>,
+    /// Lifetime of the identity provider's (Azure AD) access and id tokens, in seconds.
+    #[arg(long, value_name = "SECS")]
+    aad_token_lifetime: Option<u64>,
+    /// Seconds a device-code client must wait between polls (Entra: 5).
+    #[arg(long, value_name = "SECS")]
+    device_interval: Option<u64>,
+    /// Turn off the built-in identity provider (and the REST API's trust in it).
+    #[arg(long)]
+    no_idp: bool,
     /// TOML file with users, API keys, companies, instance, page_cap, ...
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -127,6 +141,15 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(secs) = args.token_lifetime {
         config.token_lifetime_secs = secs;
+    }
+    if let Some(secs) = args.aad_token_lifetime {
+        config.idp.token_lifetime_secs = secs;
+    }
+    if let Some(secs) = args.device_interval {
+        config.idp.device_interval_secs = secs;
+    }
+    if args.no_idp {
+        config.idp.enabled = false;
     }
     if let Some(spec) = &args.faults {
         config.faults =
