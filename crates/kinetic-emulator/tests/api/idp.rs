@@ -66,15 +66,7 @@ async fn call(
         }
         None => Body::empty(),
     };
-    let resp = r.clone().oneshot(req.body(body).unwrap()).await.unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    Reply {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    exchange(r, req.body(body).unwrap()).await
 }
 
 fn enc_form(s: &str) -> String {

@@ -122,18 +122,19 @@ pub async fn raw(
         }
         None => Body::empty(),
     };
-    let resp = router
-        .clone()
-        .oneshot(req.body(body).unwrap())
-        .await
-        .unwrap();
+    exchange(router, req.body(body).unwrap()).await
+}
+
+/// Sends a built request into the router and reads the whole answer.
+pub async fn exchange(router: &Router, req: Request<Body>) -> Reply {
+    let resp = router.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
     Reply {
         status,
         headers,
-        text: String::from_utf8(bytes.to_vec()).unwrap(),
+        text: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
 
