@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace. Used by CI (.ci/run) and by developers alike.
-# Needs only the Rust toolchain (rustup, with rustfmt and clippy); installs nothing else yet.
+# Needs the Rust toolchain (rustup, with rustfmt and clippy) and python3 with venv and pip: the MSAL
+# interop test installs its Python packages into target/interop-venv by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +20,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== OData conformance (the committee's grammar cases)"
 cargo test -p kinetic-odata --test conformance -- --nocapture 2>&1 | grep -E "^conformance:|FAILED|panicked" || true
 
+echo "== MSAL interop (Microsoft's client library against the emulator)"
+bash tests/interop/msal/run.sh
+
+# Last, so that cargo's own summary lines close the run.
 echo "== cargo test (every crate)"
 cargo test --workspace

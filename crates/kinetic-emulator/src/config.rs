@@ -61,6 +61,9 @@ pub struct IdpConfig {
     pub refresh_reuse_detection: bool,
     /// Seconds a device-code client must wait between polls.
     pub device_interval_secs: u64,
+    /// Refuse a client assertion presented a second time. Off by default, as Entra: MSAL reuses one
+    /// assertion until shortly before it expires. A jti reused by a different assertion is always refused.
+    pub single_use_assertions: bool,
     /// How long a rotated-out signing key stays in the JWKS, in seconds.
     pub key_grace_secs: u64,
     /// The issuer's scheme and host (`https://127.0.0.1:8040`); by default the address the emulator
@@ -162,6 +165,7 @@ impl Default for IdpConfig {
             refresh_token_lifetime_secs: 14 * 86_400,
             refresh_reuse_detection: true,
             device_interval_secs: 5,
+            single_use_assertions: false,
             key_grace_secs: 3600,
             issuer_base: None,
             rest_api_app: EPICOR_SERVER.into(),

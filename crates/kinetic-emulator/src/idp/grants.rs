@@ -344,7 +344,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// A certificate client assertion: RS256 with `x5t` (SHA-1) or PS256 with `x5t#S256`, signed by a
 /// registered certificate's key, `aud` the token endpoint, `iss` = `sub` = client id, `exp` at most
-/// ten minutes ahead, `jti` never seen before.
+/// ten minutes ahead, a `jti` that no other assertion used.
 fn verify_assertion(
     idp: &Idp,
     app: &App,
@@ -411,7 +411,7 @@ fn verify_assertion(
     }
     let exp = claims
         .get("exp")
-        .and_then(Value::as_i64)
+        .and_then(numeric_date)
         .ok_or_else(|| bad("The assertion has no exp.".into()))?;
     if exp <= now - SKEW || exp > now + 600 + SKEW {
         return Err(AadError::invalid_client(
@@ -421,7 +421,7 @@ fn verify_assertion(
     }
     if claims
         .get("nbf")
-        .and_then(Value::as_i64)
+        .and_then(numeric_date)
         .is_some_and(|n| n > now + SKEW)
     {
         return Err(AadError::invalid_client(
@@ -433,15 +433,34 @@ fn verify_assertion(
     if jti.is_empty() {
         return Err(bad("The assertion has no jti.".into()));
     }
+    // Entra does not make a client assertion single use: the same assertion may be presented again
+    // until it expires, and MSAL relies on that (MSAL Python reuses one for up to nine minutes). A jti
+    // seen on a *different* assertion is a replay, refused; `single_use_assertions` refuses any reuse
+    // (RFC 7523's optional strict rule).
+    use sha2::Digest;
+    let digest: [u8; 32] = sha2::Sha256::digest(assertion.as_bytes()).into();
     let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
-    store.jtis.retain(|_, e| *e > now - SKEW);
-    if store.jtis.contains_key(jti) {
-        return Err(bad(format!(
-            "The assertion jti '{jti}' was already used; make a new assertion for every request."
-        )));
+    store.jtis.retain(|_, (e, _)| *e > now - SKEW);
+    match store.jtis.get(jti) {
+        Some((_, seen)) if *seen == digest && !idp.cfg.single_use_assertions => Ok(()),
+        Some(_) => Err(bad(format!(
+            "The assertion jti '{jti}' was already used; make a new assertion, with a new jti, for each use."
+        ))),
+        None => {
+            store.jtis.insert(jti.to_string(), (exp, digest));
+            Ok(())
+        }
     }
-    store.jtis.insert(jti.to_string(), exp);
-    Ok(())
+}
+
+/// A JWT NumericDate as whole seconds. RFC 7519 allows fractions and MSAL sends them (`exp` is
+/// `time.time() + 600`, a float); Entra accepts them, so must we.
+fn numeric_date(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.is_finite())
+            .map(|f| f.floor() as i64)
+    })
 }
 
 fn hex_decode(s: &str) -> Result<Vec<u8>, ()> {

@@ -108,8 +108,8 @@ pub struct Store {
     pub refresh: HashMap<String, RefreshRecord>,
     pub revoked_families: HashSet<String>,
     pub devices: HashMap<String, DeviceGrant>,
-    /// Client-assertion `jti`s seen, with their expiry, so none is replayed.
-    pub jtis: HashMap<String, i64>,
+    /// Client-assertion `jti`s seen, with the assertion's expiry and digest.
+    pub jtis: HashMap<String, (i64, [u8; 32])>,
     /// Browser sessions (cookie value → user UPN).
     pub browser: HashMap<String, String>,
     /// Authorization requests waiting for sign-in or consent (id → query parameters).

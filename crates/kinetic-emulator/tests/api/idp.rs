@@ -414,13 +414,45 @@ async fn client_credentials_with_a_certificate_assertion() {
             .await
             .expect(StatusCode::OK);
     }
-    // The same jti again is a replay.
+    // The same assertion again is accepted (as Entra; MSAL caches assertions), but a different one
+    // reusing its jti is a replay.
+    let reused = assertion(&t, Algorithm::RS256, "x5t", &aud, 300, "j8");
+    token(&t.r, &pairs(&cc(reused.clone())))
+        .await
+        .expect(StatusCode::OK);
+    token(&t.r, &pairs(&cc(reused.clone())))
+        .await
+        .expect(StatusCode::OK);
     aad_error(
         &token(
             &t.r,
-            &pairs(&cc(assertion(&t, Algorithm::RS256, "x5t", &aud, 300, "j1"))),
+            &pairs(&cc(assertion(
+                &t,
+                Algorithm::PS256,
+                "x5t#S256",
+                &aud,
+                299,
+                "j8",
+            ))),
         )
         .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        700027,
+    );
+    // With single-use assertions, the second presentation is refused too.
+    let strict = idp_with(|c| {
+        c.idp.single_use_assertions = true;
+        let web = c.idp.apps.iter_mut().find(|a| a.name == "web_app").unwrap();
+        web.granted_roles
+            .push(format!("{EPICOR_SERVER}/Epicor.Integration"));
+    });
+    let once = assertion(&strict, Algorithm::RS256, "x5t", &aud, 300, "s1");
+    token(&strict.r, &pairs(&cc(once.clone())))
+        .await
+        .expect(StatusCode::OK);
+    aad_error(
+        &token(&strict.r, &pairs(&cc(once))).await,
         StatusCode::UNAUTHORIZED,
         "invalid_client",
         700027,

@@ -1,0 +1,38 @@
+//! A fast, secure connector for the Epicor Kinetic REST API.
+//!
+//! Everything starts from a connection string, with CData's property names so an existing string
+//! can be pasted:
+//!
+//! ```
+//! use kinetic::settings::{ApiVersion, Settings};
+//!
+//! let settings = Settings::parse(
+//!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password={p;w};\
+//!      ApiVersion=v2;Company=EPIC06;ApiKey=my-key",
+//! )?;
+//! assert_eq!(settings.api_version, ApiVersion::V2);
+//! assert_eq!(settings.company.as_deref(), Some("EPIC06"));
+//! // Secrets never show, even in Debug output.
+//! assert!(!format!("{settings:?}").contains("p;w"));
+//!
+//! // Mistakes are caught before any network call, naming the property and what to set.
+//! let err = Settings::parse("URL=https://erp.example.com;ERPInstance=Kinetic;Pasword=x")
+//!     .unwrap_err();
+//! assert!(err.to_string().contains("did you mean `Password`?"));
+//! # Ok::<(), kinetic::Error>(())
+//! ```
+//!
+//! [`Settings::resolve`](settings::Settings::resolve) adds environment variables and named
+//! profiles; the property reference (`PROPERTIES.md`, generated from
+//! [`settings::PROPERTIES`]) lists every property, its type, default and environment variable.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod secret;
+pub mod settings;
+
+pub use error::{Error, Result};
+pub use secret::Secret;
+pub use settings::Settings;

@@ -1,0 +1,910 @@
+//! Connection settings: the property registry, the connection-string grammar, environment
+//! variables and profiles, validated into typed [`Settings`].
+//!
+//! # Sources and precedence
+//!
+//! [`Settings::resolve`] merges four sources **property by property**; for each property the
+//! first source that sets it wins:
+//!
+//! 1. the explicit connection string (what the program or the user passed);
+//! 2. `KINETIC_<PROPERTY>` environment variables, one per property (e.g. `KINETIC_PASSWORD`);
+//! 3. the `KINETIC_CONNECTION` environment variable, a whole connection string;
+//! 4. the named profile in `{config dir}/profiles.toml` (the profile argument, else
+//!    `KINETIC_PROFILE`);
+//!
+//! and the registry's default applies last. Why this order: the more specific and the more
+//! deliberate a source, the higher it ranks. A string passed explicitly is what the caller means
+//! now; a single `KINETIC_PASSWORD` is a targeted override (a secret manager injecting one value)
+//! and must beat a whole string that happens to carry an old password; a whole
+//! `KINETIC_CONNECTION` describes this environment and beats the stored, general profile. Merging
+//! per property lets a profile hold everything but the password, which comes from the
+//! environment.
+//!
+//! An empty value (`Company=`) unsets the property at that level, so it also hides the property of
+//! lower sources (the default then applies). Empty environment variables are ignored, as shells
+//! make it easy to set one to empty by accident.
+//!
+//! [`Settings::parse`] reads a connection string alone: no environment, no profile.
+//!
+//! # Grammar
+//!
+//! `Key=Value` pairs separated by `;`. Keys are property names or aliases, in any case. Values may
+//! be quoted with `"..."`, `'...'` or `{...}`: inside quotes `;` and `=` are literal and a doubled
+//! closing quote stands for one. Whitespace around keys and bare values is trimmed; empty pairs are
+//! ignored. A key given twice in one string is an error.
+
+mod grammar;
+pub mod profiles;
+pub mod reference;
+pub mod registry;
+mod sources;
+mod types;
+mod values;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+pub use registry::{lookup, suggest, Category, Kind, Property, ENV_PREFIX, PROPERTIES};
+pub use sources::{ConfigDir, ConfigFiles, Env, ProcessEnv, CONFIG_DIR_VAR};
+pub use types::{
+    ApiVersion, AuthScheme, InitiateOAuth, JwtCertType, LicenseType, OAuthGrantType, ServerCert,
+    Thumbprint, ThumbprintAlgorithm, TokenExpiry,
+};
+
+use values::{check, may_echo, Checked};
+
+/// The environment variable holding a whole connection string.
+pub const CONNECTION_VAR: &str = "KINETIC_CONNECTION";
+
+/// The environment variable naming the profile to use when none is given.
+pub const PROFILE_VAR: &str = "KINETIC_PROFILE";
+
+/// Where a setting's value came from. Error messages name it, so the user knows what to edit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// The explicit connection string.
+    ConnectionString,
+    /// A `KINETIC_<PROPERTY>` environment variable (its name).
+    EnvVar(String),
+    /// The `KINETIC_CONNECTION` environment variable.
+    EnvConnection,
+    /// A profile in the profiles file.
+    Profile {
+        /// The profile's name.
+        name: String,
+        /// The profiles file.
+        path: PathBuf,
+    },
+    /// The registry's default.
+    Default,
+}
+
+/// The `property` that grammar errors name: the string as a whole, whichever source it came from.
+pub const CONNECTION_STRING: &str = "ConnectionString";
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::ConnectionString => f.write_str("the connection string"),
+            Origin::EnvVar(name) => write!(f, "environment variable {name}"),
+            Origin::EnvConnection => write!(f, "environment variable {CONNECTION_VAR}"),
+            Origin::Profile { name, path } => write!(f, "profile `{name}` ({})", path.display()),
+            Origin::Default => f.write_str("the default"),
+        }
+    }
+}
+
+/// One source's value of one property. The text is wiped on drop: it may be a secret.
+struct Value {
+    text: Zeroizing<String>,
+    origin: Origin,
+}
+
+/// One source's properties, by canonical name.
+type Layer = BTreeMap<&'static str, Value>;
+
+/// Reads a connection string into a layer: every key must be a known property, given once.
+fn layer_from_string(input: &str, origin: &Origin) -> Result<Layer> {
+    let mut layer = Layer::new();
+    let mut positions: BTreeMap<&'static str, (String, usize)> = BTreeMap::new();
+    for pair in grammar::parse_pairs(input, origin)? {
+        let Some(property) = lookup(&pair.key) else {
+            return Err(unknown_property(&pair, origin));
+        };
+        if let Some((first_key, first_position)) = positions.get(property.name) {
+            return Err(Error::invalid_settings(
+                property.name,
+                format!(
+                    "`{}` is given twice in {origin} (as `{first_key}` at character {first_position} and `{}` at character {})",
+                    property.name,
+                    grammar::shown_key(&pair.key),
+                    pair.position
+                ),
+                "keep one of them",
+            ));
+        }
+        positions.insert(
+            property.name,
+            (grammar::shown_key(&pair.key), pair.position),
+        );
+        layer.insert(
+            property.name,
+            Value {
+                text: pair.value,
+                origin: origin.clone(),
+            },
+        );
+    }
+    Ok(layer)
+}
+
+fn unknown_property(pair: &grammar::Pair, origin: &Origin) -> Error {
+    if let Some(secret) = pair.after_bare_secret {
+        // `Password=ab;cd=ef` reads `cd` as a key: it may be the rest of the password, so it is
+        // not echoed. A likely intended name is still suggested: that reveals only a name.
+        let guess = suggest(&pair.key)
+            .map(|name| format!("did you mean `{name}`? "))
+            .unwrap_or_default();
+        return Error::invalid_settings(
+            secret.name,
+            format!(
+                "unknown property at character {} of {origin}, right after `{name}` (not shown: it may be part of the {name} value)",
+                pair.position,
+                name = secret.name
+            ),
+            format!(
+                "{guess}if the value of `{name}` contains `;`, quote it: {name}={{...}}",
+                name = secret.name
+            ),
+        );
+    }
+    let key = grammar::shown_key(&pair.key);
+    Error::invalid_settings(
+        key.clone(),
+        format!("unknown property `{key}` in {origin}"),
+        match suggest(&pair.key) {
+            Some(name) => format!("did you mean `{name}`?"),
+            None => "see the property reference (PROPERTIES.md) for every property".to_owned(),
+        },
+    )
+}
+
+/// The `KINETIC_<PROPERTY>` variables that are set (and not empty).
+fn layer_from_env_vars(env: &dyn Env) -> Layer {
+    PROPERTIES
+        .iter()
+        .filter_map(|p| {
+            let var = p.env_var();
+            // Used verbatim (a password may end in a space); typed values are trimmed when read.
+            let text = Zeroizing::new(env.var(&var)?);
+            if text.trim().is_empty() {
+                return None;
+            }
+            Some((
+                p.name,
+                Value {
+                    text,
+                    origin: Origin::EnvVar(var),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Adds `lower`'s properties that `higher` does not have.
+fn merge_under(higher: &mut Layer, lower: Layer) {
+    for (name, value) in lower {
+        higher.entry(name).or_insert(value);
+    }
+}
+
+/// Validated, typed connection settings.
+///
+/// ```
+/// use kinetic::settings::{ApiVersion, AuthScheme, Settings};
+///
+/// let s = Settings::parse(
+///     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password=Epicor123!;\
+///      ApiVersion=v2;Company=EPIC06;ApiKey=k",
+/// )?;
+/// assert_eq!(s.api_version, ApiVersion::V2);
+/// assert_eq!(s.auth.scheme, AuthScheme::Basic);
+/// assert!(!format!("{s:?}").contains("Epicor123!"));
+/// # Ok::<(), kinetic::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Settings {
+    /// `URL`: the server's address, scheme in lower case, no trailing `/`.
+    pub url: String,
+    /// `ERPInstance`: the instance name, the first path segment after `url`.
+    pub erp_instance: String,
+    /// `ApiVersion`.
+    pub api_version: ApiVersion,
+    /// `Company`: always present with v2.
+    pub company: Option<String>,
+    /// `Plant`.
+    pub plant: Option<String>,
+    /// `Language`.
+    pub language: Option<String>,
+    /// `Service`: the one service to list tables from.
+    pub service: Option<String>,
+    /// Who the connector is to Epicor.
+    pub auth: AuthSettings,
+    /// OAuth tokens (used with `AuthScheme` `AzureAD` and `OAuth`).
+    pub oauth: OAuthSettings,
+    /// `SSLServerCert`.
+    pub ssl_server_cert: Option<ServerCert>,
+    /// The proxy, when `ProxyServer` is set.
+    pub proxy: Option<ProxySettings>,
+    /// `Timeout` per HTTP answer; `None` waits forever (`Timeout=0`).
+    pub timeout: Option<Duration>,
+    /// `MaxRetries`.
+    pub max_retries: u32,
+    /// `Pagesize`: rows per page, at least 1.
+    pub page_size: u32,
+    /// `MaxRows`; `None` for no limit.
+    pub max_rows: Option<u64>,
+    /// `Parallelism`: pages fetched at once, at least 1.
+    pub parallelism: u32,
+    /// `Verbosity`, 1 to 5.
+    pub verbosity: u8,
+    /// `Logfile`.
+    pub log_file: Option<PathBuf>,
+    origins: BTreeMap<&'static str, Origin>,
+}
+
+/// Who the connector is to Epicor.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AuthSettings {
+    /// `AuthScheme`.
+    pub scheme: AuthScheme,
+    /// `User`: present with `Basic` and `Token`.
+    pub user: Option<String>,
+    /// `Password`: present with `Basic` and `Token`.
+    pub password: Option<Secret>,
+    /// `ApiKey`.
+    pub api_key: Option<Secret>,
+    /// `LicenseType`.
+    pub license_type: LicenseType,
+    /// `UseSession`.
+    pub use_session: bool,
+}
+
+/// OAuth settings, for `AuthScheme` `AzureAD` and `OAuth`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OAuthSettings {
+    /// `InitiateOAuth`.
+    pub initiate: InitiateOAuth,
+    /// `OAuthGrantType`.
+    pub grant_type: OAuthGrantType,
+    /// `AzureTenant`.
+    pub azure_tenant: Option<String>,
+    /// `OAuthAuthority`, no trailing `/`.
+    pub authority: String,
+    /// `OAuthIssuer`, no trailing `/`.
+    pub issuer: Option<String>,
+    /// `Scope`, as written (space separated).
+    pub scope: Option<String>,
+    /// `OAuthClientId`.
+    pub client_id: Option<String>,
+    /// `OAuthClientSecret`.
+    pub client_secret: Option<Secret>,
+    /// `OAuthJWTCert`: a path or a blob, see `jwt_cert_type`.
+    pub jwt_cert: Option<Secret>,
+    /// `OAuthJWTCertType`.
+    pub jwt_cert_type: JwtCertType,
+    /// `OAuthJWTCertPassword`.
+    pub jwt_cert_password: Option<Secret>,
+    /// `OAuthJWTCertThumbprint`.
+    pub jwt_cert_thumbprint: Option<Thumbprint>,
+    /// `CallbackURL`, no trailing `/`.
+    pub callback_url: String,
+    /// `OAuthAccessToken`.
+    pub access_token: Option<Secret>,
+    /// `OAuthRefreshToken`.
+    pub refresh_token: Option<Secret>,
+    /// `OAuthVerifier`: an authorization code to redeem.
+    pub verifier: Option<Secret>,
+    /// `OAuthUserAssertion`: the user's token for on-behalf-of.
+    pub user_assertion: Option<Secret>,
+    /// `OAuthExpiresIn`.
+    pub expires_in: Option<TokenExpiry>,
+    /// `OAuthTokenTimestamp`.
+    pub token_timestamp: Option<SystemTime>,
+    /// `OAuthSettingsLocation`.
+    pub settings_location: Option<PathBuf>,
+    /// `OAuthSettingsKey`.
+    pub settings_key: Option<Secret>,
+}
+
+impl OAuthSettings {
+    /// Whether the connector requests tokens itself (rather than only using
+    /// `OAuthAccessToken`): with `InitiateOAuth` other than `OFF`, and always for the `CLIENT` and
+    /// `OBO` grants, which need no person.
+    pub fn requests_tokens(&self) -> bool {
+        self.initiate != InitiateOAuth::Off || !self.grant_type.is_interactive()
+    }
+
+    /// The Azure AD authority: `OAuthAuthority` when it already has a path (the tenant), else
+    /// `OAuthAuthority/AzureTenant`.
+    pub fn azure_authority(&self) -> Option<String> {
+        if authority_tenant(&self.authority).is_some() {
+            return Some(self.authority.clone());
+        }
+        self.azure_tenant
+            .as_ref()
+            .map(|tenant| format!("{}/{tenant}", self.authority))
+    }
+}
+
+/// An HTTP proxy.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ProxySettings {
+    /// `ProxyServer`.
+    pub host: String,
+    /// `ProxyPort`.
+    pub port: u16,
+    /// `ProxyUser`.
+    pub user: Option<String>,
+    /// `ProxyPassword`.
+    pub password: Option<Secret>,
+}
+
+/// The tenant segment of an authority URL (`https://login.microsoftonline.com/{tenant}`).
+fn authority_tenant(authority: &str) -> Option<&str> {
+    let after_scheme = authority.split_once("://").map_or(authority, |(_, r)| r);
+    let path = after_scheme
+        .split_once('/')
+        .map(|(_, p)| p.trim_matches('/'))?;
+    path.rsplit('/').next().filter(|t| !t.is_empty())
+}
+
+impl Settings {
+    /// Validated settings from a connection string alone (no environment variables, no
+    /// profile), with defaults for what it does not set.
+    pub fn parse(connection: &str) -> Result<Settings> {
+        Settings::from_layer(layer_from_string(connection, &Origin::ConnectionString)?)
+    }
+
+    /// Validated settings from every source, merged property by property in this order of
+    /// precedence: `connection` > `KINETIC_<PROPERTY>` variables > `KINETIC_CONNECTION` >
+    /// the profile (`profile`, else `KINETIC_PROFILE`; none when neither is set) > defaults.
+    /// See the [module documentation](self) for why.
+    ///
+    /// A named profile that does not exist is an error; so is any bad value in the winning
+    /// source. Nothing here touches the network.
+    pub fn resolve(
+        connection: Option<&str>,
+        profile: Option<&str>,
+        env: &dyn Env,
+        files: &dyn ConfigFiles,
+    ) -> Result<Settings> {
+        let mut merged = match connection {
+            Some(c) => layer_from_string(c, &Origin::ConnectionString)?,
+            None => Layer::new(),
+        };
+        merge_under(&mut merged, layer_from_env_vars(env));
+        if let Some(c) = env.var(CONNECTION_VAR).filter(|c| !c.trim().is_empty()) {
+            let c = Zeroizing::new(c);
+            merge_under(&mut merged, layer_from_string(&c, &Origin::EnvConnection)?);
+        }
+        let profile_name = profile
+            .map(str::to_owned)
+            .or_else(|| env.var(PROFILE_VAR).filter(|p| !p.trim().is_empty()));
+        if let Some(name) = profile_name {
+            merge_under(&mut merged, profiles::load(files, name.trim())?);
+        }
+        Settings::from_layer(merged)
+    }
+
+    /// [`Settings::resolve`] with the process environment and the user's configuration directory.
+    pub fn load(connection: Option<&str>, profile: Option<&str>) -> Result<Settings> {
+        Settings::resolve(
+            connection,
+            profile,
+            &ProcessEnv,
+            &ConfigDir::locate(&ProcessEnv),
+        )
+    }
+
+    /// Where the value of `property` (name or alias) came from; [`Origin::Default`] for defaults,
+    /// `None` for properties left unset.
+    pub fn origin(&self, property: &str) -> Option<&Origin> {
+        self.origins.get(lookup(property)?.name)
+    }
+
+    /// Types every property, then checks the combinations.
+    fn from_layer(layer: Layer) -> Result<Settings> {
+        Settings::from_values(&Values {
+            layer,
+            read: RefCell::default(),
+        })
+    }
+
+    fn from_values(v: &Values) -> Result<Settings> {
+        let settings = Settings {
+            url: v.url("URL")?.unwrap_or_default(),
+            erp_instance: v.text("ERPInstance")?.unwrap_or_default(),
+            api_version: v
+                .choice("ApiVersion", ApiVersion::from_name)?
+                .unwrap_or(ApiVersion::V1),
+            company: v.text("Company")?,
+            plant: v.text("Plant")?,
+            language: v.text("Language")?,
+            service: v.text("Service")?,
+            auth: AuthSettings {
+                scheme: v
+                    .choice("AuthScheme", AuthScheme::from_name)?
+                    .unwrap_or(AuthScheme::Basic),
+                user: v.text("User")?,
+                password: v.secret("Password")?,
+                api_key: v.secret("ApiKey")?,
+                license_type: v.license("LicenseType")?.unwrap_or(LicenseType::Default),
+                use_session: v.bool("UseSession")?.unwrap_or(false),
+            },
+            oauth: OAuthSettings {
+                initiate: v
+                    .choice("InitiateOAuth", InitiateOAuth::from_name)?
+                    .unwrap_or(InitiateOAuth::Off),
+                grant_type: v
+                    .choice("OAuthGrantType", OAuthGrantType::from_name)?
+                    .unwrap_or(OAuthGrantType::Code),
+                azure_tenant: v.azure_tenant()?,
+                authority: v.url("OAuthAuthority")?.unwrap_or_default(),
+                issuer: v.url("OAuthIssuer")?,
+                scope: v.text("Scope")?,
+                client_id: v.text("OAuthClientId")?,
+                client_secret: v.secret("OAuthClientSecret")?,
+                jwt_cert: v.secret("OAuthJWTCert")?,
+                jwt_cert_type: v
+                    .choice("OAuthJWTCertType", JwtCertType::from_name)?
+                    .unwrap_or(JwtCertType::PemKeyFile),
+                jwt_cert_password: v.secret("OAuthJWTCertPassword")?,
+                jwt_cert_thumbprint: v.thumbprint("OAuthJWTCertThumbprint")?,
+                callback_url: v.url("CallbackURL")?.unwrap_or_default(),
+                access_token: v.secret("OAuthAccessToken")?,
+                refresh_token: v.secret("OAuthRefreshToken")?,
+                verifier: v.secret("OAuthVerifier")?,
+                user_assertion: v.secret("OAuthUserAssertion")?,
+                expires_in: v.int("OAuthExpiresIn")?.map(|n| match u64::try_from(n) {
+                    Ok(secs) => TokenExpiry::After(Duration::from_secs(secs)),
+                    Err(_) => TokenExpiry::Never,
+                }),
+                token_timestamp: v.int("OAuthTokenTimestamp")?.and_then(|ms| {
+                    let ms = u64::try_from(ms).ok()?;
+                    SystemTime::UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+                }),
+                settings_location: v.path("OAuthSettingsLocation")?,
+                settings_key: v.secret("OAuthSettingsKey")?,
+            },
+            ssl_server_cert: v.text("SSLServerCert")?.map(|t| ServerCert::parse(&t)),
+            proxy: match v.text("ProxyServer")? {
+                Some(host) => Some(ProxySettings {
+                    host,
+                    port: v
+                        .int("ProxyPort")?
+                        .and_then(|p| u16::try_from(p).ok())
+                        .unwrap_or(80),
+                    user: v.text("ProxyUser")?,
+                    password: v.secret("ProxyPassword")?,
+                }),
+                None => {
+                    // Read them anyway, so a bad value is reported and the rules below can say
+                    // that they need ProxyServer.
+                    v.int("ProxyPort")?;
+                    v.text("ProxyUser")?;
+                    v.secret("ProxyPassword")?;
+                    None
+                }
+            },
+            timeout: v
+                .int("Timeout")?
+                .and_then(|s| u64::try_from(s).ok())
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
+            max_retries: v.u32("MaxRetries", 3)?,
+            page_size: v.u32("Pagesize", 100)?,
+            max_rows: v
+                .int("MaxRows")?
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|n| *n > 0),
+            parallelism: v.u32("Parallelism", 1)?,
+            verbosity: v
+                .int("Verbosity")?
+                .and_then(|n| u8::try_from(n).ok())
+                .unwrap_or(1),
+            log_file: v.path("Logfile")?,
+            origins: v.origins(),
+        };
+        validate(&settings, v)?;
+        Ok(settings)
+    }
+}
+
+/// The merged values, read one property at a time.
+struct Values {
+    layer: Layer,
+    /// Which properties were read, so a test can prove every registry property reaches `Settings`.
+    read: RefCell<BTreeSet<&'static str>>,
+}
+
+impl Values {
+    /// The property's value and where it came from: the given value when non-empty, else the
+    /// default.
+    fn raw(&self, name: &'static str) -> Result<Option<(&'static Property, &str, &Origin)>> {
+        let property = lookup(name).ok_or_else(|| {
+            // Only reachable if the code names a property the registry lacks; a test covers it.
+            Error::invalid_settings(
+                name,
+                format!("`{name}` is not in the property registry"),
+                "report this as a bug",
+            )
+        })?;
+        self.read.borrow_mut().insert(property.name);
+        // Not trimmed: a quoted value keeps its spaces. Bare values were trimmed by the grammar.
+        let given = self
+            .layer
+            .get(property.name)
+            .map(|v| (v.text.as_str(), &v.origin))
+            .filter(|(t, _)| !t.is_empty());
+        Ok(given
+            .or(property.default.map(|d| (d, &Origin::Default)))
+            .map(|(t, o)| (property, t, o)))
+    }
+
+    /// Whether a source (not the default) sets `name` to a non-empty value.
+    fn given(&self, name: &str) -> bool {
+        lookup(name)
+            .and_then(|p| self.layer.get(p.name))
+            .is_some_and(|v| !v.text.is_empty())
+    }
+
+    fn checked(&self, name: &'static str) -> Result<Option<(Checked, &str)>> {
+        let Some((property, text, origin)) = self.raw(name)? else {
+            return Ok(None);
+        };
+        // Typed values forgive stray spaces (`KINETIC_TIMEOUT=" 30"`); text and secrets do not.
+        let text = match property.kind {
+            Kind::Text | Kind::Secret | Kind::Path => text,
+            _ => text.trim(),
+        };
+        match check(property, text) {
+            Ok(c) => Ok(Some((c, text))),
+            Err(refusal) => {
+                let got = if may_echo(property, text) {
+                    format!(", not `{text}`")
+                } else {
+                    String::new()
+                };
+                let from = match origin {
+                    Origin::Default => String::new(),
+                    o => format!(" in {o}"),
+                };
+                Err(Error::invalid_settings(
+                    property.name,
+                    format!("`{}`{from} must {}{got}", property.name, refusal.must),
+                    refusal.hint,
+                ))
+            }
+        }
+    }
+
+    fn text(&self, name: &'static str) -> Result<Option<String>> {
+        Ok(self.checked(name)?.map(|(_, t)| t.to_owned()))
+    }
+
+    fn path(&self, name: &'static str) -> Result<Option<PathBuf>> {
+        Ok(self.text(name)?.map(PathBuf::from))
+    }
+
+    fn secret(&self, name: &'static str) -> Result<Option<Secret>> {
+        Ok(self.checked(name)?.map(|(_, t)| Secret::new(t)))
+    }
+
+    fn url(&self, name: &'static str) -> Result<Option<String>> {
+        Ok(self.checked(name)?.and_then(|(c, _)| match c {
+            Checked::Url(u) => Some(u),
+            _ => None,
+        }))
+    }
+
+    fn bool(&self, name: &'static str) -> Result<Option<bool>> {
+        Ok(self.checked(name)?.and_then(|(c, _)| match c {
+            Checked::Bool(b) => Some(b),
+            _ => None,
+        }))
+    }
+
+    fn int(&self, name: &'static str) -> Result<Option<i64>> {
+        Ok(self.checked(name)?.and_then(|(c, _)| match c {
+            Checked::Int(n) => Some(n),
+            _ => None,
+        }))
+    }
+
+    /// A non-negative number that the registry's range keeps within `u32`.
+    fn u32(&self, name: &'static str, fallback: u32) -> Result<u32> {
+        Ok(self
+            .int(name)?
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(fallback))
+    }
+
+    fn choice<T>(&self, name: &'static str, from_name: fn(&str) -> Option<T>) -> Result<Option<T>> {
+        Ok(self.checked(name)?.and_then(|(c, _)| match c {
+            Checked::Choice(v) => from_name(v),
+            _ => None,
+        }))
+    }
+
+    fn license(&self, name: &'static str) -> Result<Option<LicenseType>> {
+        Ok(self.checked(name)?.and_then(|(c, _)| match c {
+            Checked::License(l) => Some(l),
+            _ => None,
+        }))
+    }
+
+    fn thumbprint(&self, name: &'static str) -> Result<Option<Thumbprint>> {
+        Ok(self.checked(name)?.and_then(|(c, _)| match c {
+            Checked::Thumbprint(t) => Some(t),
+            _ => None,
+        }))
+    }
+
+    fn azure_tenant(&self) -> Result<Option<String>> {
+        let tenant = self.text("AzureTenant")?;
+        if tenant
+            .as_deref()
+            .is_some_and(|t| t.contains(['/', ' ', '?', '#']))
+        {
+            return Err(settings_error(
+                "AzureTenant",
+                "`AzureTenant` must be a tenant id or domain, not an address",
+                "set AzureTenant to the tenant's id (a GUID) or domain, e.g. contoso.onmicrosoft.com; put a full authority in OAuthAuthority",
+            ));
+        }
+        Ok(tenant)
+    }
+
+    fn origins(&self) -> BTreeMap<&'static str, Origin> {
+        let mut origins: BTreeMap<&'static str, Origin> = PROPERTIES
+            .iter()
+            .filter(|p| p.default.is_some())
+            .map(|p| (p.name, Origin::Default))
+            .collect();
+        for (name, value) in &self.layer {
+            if value.text.is_empty() {
+                continue; // unset at that level: the default (if any) stands
+            }
+            origins.insert(name, value.origin.clone());
+        }
+        origins
+    }
+}
+
+fn settings_error(property: &str, message: impl Into<String>, hint: impl Into<String>) -> Error {
+    Error::invalid_settings(property, message, hint)
+}
+
+/// The rules between properties. Each failure names the property to set and how; the first
+/// failure is returned. Nothing here reads the network or the file system.
+fn validate(s: &Settings, v: &Values) -> Result<()> {
+    if s.url.is_empty() {
+        return Err(settings_error(
+            "URL",
+            "`URL` is required",
+            "set URL to your server's address, e.g. URL=https://erp.example.com",
+        ));
+    }
+    if s.erp_instance.is_empty() {
+        return Err(settings_error(
+            "ERPInstance",
+            "`ERPInstance` is required",
+            "set ERPInstance to the instance in your Kinetic address https://host/{ERPInstance}/, e.g. ERPInstance=Kinetic",
+        ));
+    }
+    if s.api_version == ApiVersion::V2 && s.company.is_none() {
+        return Err(settings_error(
+            "Company",
+            "`Company` is required with ApiVersion=v2 (the company is part of every v2 address)",
+            "set Company to your Epicor company id, e.g. Company=EPIC06, or use ApiVersion=v1",
+        ));
+    }
+
+    match s.auth.scheme {
+        AuthScheme::Basic | AuthScheme::Token => {
+            let scheme = s.auth.scheme;
+            if s.auth.user.is_none() {
+                return Err(settings_error(
+                    "User",
+                    format!("`User` is required with AuthScheme={scheme}"),
+                    "set User to your Epicor user name, or choose another AuthScheme",
+                ));
+            }
+            if s.auth.password.is_none() {
+                return Err(settings_error(
+                    "Password",
+                    format!("`Password` is required with AuthScheme={scheme}"),
+                    "set Password (quote it as Password={...} if it contains `;`), or set it in KINETIC_PASSWORD",
+                ));
+            }
+        }
+        AuthScheme::AzureAd | AuthScheme::OAuth => validate_oauth(s, v)?,
+        AuthScheme::None => {}
+    }
+
+    let o = &s.oauth;
+    for dependent in [
+        "OAuthJWTCertThumbprint",
+        "OAuthJWTCertPassword",
+        "OAuthJWTCertType",
+    ] {
+        if v.given(dependent) && o.jwt_cert.is_none() {
+            return Err(settings_error(
+                dependent,
+                format!("`{dependent}` describes OAuthJWTCert, which is not set"),
+                format!("set OAuthJWTCert to the certificate, or remove {dependent}"),
+            ));
+        }
+    }
+    if v.given("OAuthSettingsKey") && o.settings_location.is_none() {
+        return Err(settings_error(
+            "OAuthSettingsKey",
+            "`OAuthSettingsKey` encrypts the OAuthSettingsLocation file, which is not set",
+            "set OAuthSettingsLocation to the token file, or remove OAuthSettingsKey",
+        ));
+    }
+
+    if s.proxy.is_none() {
+        for dependent in ["ProxyPort", "ProxyUser", "ProxyPassword"] {
+            if v.given(dependent) {
+                return Err(settings_error(
+                    "ProxyServer",
+                    format!("`{dependent}` is set but `ProxyServer` is not"),
+                    format!("set ProxyServer to the proxy's host name, or remove {dependent}"),
+                ));
+            }
+        }
+    }
+    if let Some(proxy) = &s.proxy {
+        if proxy.user.is_some() != proxy.password.is_some() {
+            let (have, lack) = if proxy.user.is_some() {
+                ("ProxyUser", "ProxyPassword")
+            } else {
+                ("ProxyPassword", "ProxyUser")
+            };
+            return Err(settings_error(
+                lack,
+                format!("`{have}` is set but `{lack}` is not"),
+                format!("set {lack} too: the proxy's Basic authentication needs both"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The rules for `AuthScheme` `AzureAD` and `OAuth`.
+fn validate_oauth(s: &Settings, v: &Values) -> Result<()> {
+    let o = &s.oauth;
+    let scheme = s.auth.scheme;
+    if !o.requests_tokens() {
+        // InitiateOAuth=OFF with an interactive grant: the connector will not sign anyone in, so
+        // it can only use a token it is given.
+        if o.access_token.is_none() {
+            return Err(settings_error(
+                "OAuthAccessToken",
+                format!(
+                    "AuthScheme={scheme} with InitiateOAuth=OFF and OAuthGrantType={} needs `OAuthAccessToken` (the connector does not sign in by itself)",
+                    o.grant_type
+                ),
+                "set OAuthAccessToken to a token, or InitiateOAuth=GETANDREFRESH to let the connector sign in",
+            ));
+        }
+        return Ok(());
+    }
+
+    if o.client_id.is_none() {
+        return Err(settings_error(
+            "OAuthClientId",
+            format!("`OAuthClientId` is required with AuthScheme={scheme} when the connector gets tokens"),
+            "set OAuthClientId to the application (client) id of your app registration",
+        ));
+    }
+    match scheme {
+        AuthScheme::AzureAd => {
+            let authority_tenant = authority_tenant(&o.authority);
+            match (&o.azure_tenant, authority_tenant) {
+                (None, None) => {
+                    return Err(settings_error(
+                        "AzureTenant",
+                        "`AzureTenant` is required with AuthScheme=AzureAD",
+                        "set AzureTenant to your tenant id or domain (e.g. contoso.onmicrosoft.com), or OAuthAuthority to https://login.microsoftonline.com/{tenant}",
+                    ))
+                }
+                (Some(tenant), Some(in_authority)) if !tenant.eq_ignore_ascii_case(in_authority) => {
+                    return Err(settings_error(
+                        "AzureTenant",
+                        format!("`AzureTenant` ({tenant}) differs from the tenant at the end of OAuthAuthority ({in_authority})"),
+                        "set one of them: AzureTenant with OAuthAuthority left as the cloud's address, or the full authority alone",
+                    ))
+                }
+                _ => {}
+            }
+        }
+        _ => {
+            if o.issuer.is_none() && !v.given("OAuthAuthority") {
+                return Err(settings_error(
+                    "OAuthIssuer",
+                    "`OAuthIssuer` is required with AuthScheme=OAuth (the Microsoft default authority is for AzureAD)",
+                    "set OAuthIssuer to your provider's issuer URL (where /.well-known/openid-configuration is served), or OAuthAuthority",
+                ));
+            }
+        }
+    }
+    if o.scope.is_none() {
+        // The Epicor server's app id is specific to each installation: no default can be right.
+        return Err(settings_error(
+            "Scope",
+            format!("`Scope` is required with AuthScheme={scheme} when the connector gets tokens"),
+            match o.grant_type {
+                OAuthGrantType::Client => "set Scope to your Epicor server app's scope for apps, e.g. Scope=api://{server app id}/.default",
+                _ => "set Scope to your Epicor server app's scope, e.g. Scope=api://{server app id}/user_impersonation",
+            },
+        ));
+    }
+
+    let has_client_credential = o.client_secret.is_some() || o.jwt_cert.is_some();
+    if o.client_secret.is_some() && o.jwt_cert.is_some() {
+        return Err(settings_error(
+            "OAuthJWTCert",
+            "both `OAuthClientSecret` and `OAuthJWTCert` are set; the connector would not know which to present",
+            "keep one: OAuthJWTCert (a certificate is the stronger credential) or OAuthClientSecret",
+        ));
+    }
+    match o.grant_type {
+        OAuthGrantType::Client if !has_client_credential => Err(settings_error(
+            "OAuthClientSecret",
+            "OAuthGrantType=CLIENT needs a client credential: `OAuthClientSecret` or `OAuthJWTCert`",
+            "set OAuthClientSecret to the app's secret, or OAuthJWTCert to its certificate",
+        )),
+        OAuthGrantType::Obo if o.user_assertion.is_none() => Err(settings_error(
+            "OAuthUserAssertion",
+            "OAuthGrantType=OBO needs `OAuthUserAssertion`, the signed-in user's token to your app",
+            "set OAuthUserAssertion to the access token your web app received",
+        )),
+        OAuthGrantType::Obo if !has_client_credential => Err(settings_error(
+            "OAuthClientSecret",
+            "OAuthGrantType=OBO needs a client credential: `OAuthClientSecret` or `OAuthJWTCert`",
+            "set OAuthClientSecret to your web app's secret, or OAuthJWTCert to its certificate",
+        )),
+        grant
+            if grant.is_interactive()
+                && o.initiate == InitiateOAuth::Refresh
+                && o.refresh_token.is_none()
+                && o.settings_location.is_none() =>
+        {
+            Err(settings_error(
+                "OAuthRefreshToken",
+                format!("InitiateOAuth=REFRESH with OAuthGrantType={grant} needs a token to refresh: `OAuthRefreshToken` or a stored one in `OAuthSettingsLocation`"),
+                "set OAuthRefreshToken, or OAuthSettingsLocation to the token file, or InitiateOAuth=GETANDREFRESH to sign in",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

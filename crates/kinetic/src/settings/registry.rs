@@ -1,0 +1,434 @@
+//! The one registry of every connection property.
+//!
+//! Parsing, validation, environment variables, profiles, the CLI's help and the generated property
+//! reference (`PROPERTIES.md`) all read [`PROPERTIES`]. To add a property: add a row here, a field
+//! to [`Settings`](super::Settings) and its conversion, then regenerate the reference.
+
+/// Which part of the reference a property belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    /// Where the server is and what to address on it.
+    Connection,
+    /// Who the connector is to Epicor: Basic, the token service, API keys, licences.
+    Authentication,
+    /// Azure AD (Entra ID) and OpenID Connect tokens.
+    OAuth,
+    /// Trust in the server's TLS certificate.
+    Ssl,
+    /// An HTTP proxy between the connector and the server.
+    Proxy,
+    /// Timeouts, retries, paging, parallelism.
+    Performance,
+    /// What the connector writes about its work, and where.
+    Logging,
+}
+
+impl Category {
+    /// Every category, in reference order.
+    pub const ALL: [Category; 7] = [
+        Category::Connection,
+        Category::Authentication,
+        Category::OAuth,
+        Category::Ssl,
+        Category::Proxy,
+        Category::Performance,
+        Category::Logging,
+    ];
+
+    /// The category's title in the reference.
+    pub fn title(self) -> &'static str {
+        match self {
+            Category::Connection => "Connection",
+            Category::Authentication => "Authentication",
+            Category::OAuth => "OAuth (Azure AD / OpenID Connect)",
+            Category::Ssl => "SSL",
+            Category::Proxy => "Proxy",
+            Category::Performance => "Performance",
+            Category::Logging => "Logging",
+        }
+    }
+}
+
+/// The type of a property's value, as written in a connection string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text.
+    Text,
+    /// Free text that is a secret: redacted everywhere, zeroed on drop.
+    Secret,
+    /// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`), any case.
+    Bool,
+    /// A whole number in `min..=max`.
+    Int {
+        /// Smallest value allowed.
+        min: i64,
+        /// Largest value allowed.
+        max: i64,
+    },
+    /// One of the listed names, any case.
+    Enum(&'static [&'static str]),
+    /// One of the listed names, any case, or a GUID.
+    EnumOrGuid(&'static [&'static str]),
+    /// An `http://` or `https://` address with no user name or password in it.
+    Url,
+    /// A file system path.
+    Path,
+    /// A host name or IP address, no scheme, port or credentials.
+    Host,
+    /// A certificate thumbprint: 40 (SHA-1) or 64 (SHA-256) hex digits; `:` and spaces are ignored.
+    Thumbprint,
+}
+
+impl Kind {
+    /// The type as the reference and the CLI's help describe it.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::Text => "text".into(),
+            Kind::Secret => "secret text".into(),
+            Kind::Bool => "true/false".into(),
+            Kind::Int { min, max } if *max == i64::MAX => format!("integer ≥ {min}"),
+            Kind::Int { min, max } => format!("integer {min}–{max}"),
+            Kind::Enum(values) => format!("one of {}", values.join(", ")),
+            Kind::EnumOrGuid(values) => format!("one of {}, or a GUID", values.join(", ")),
+            Kind::Url => "http(s) URL".into(),
+            Kind::Path => "file path".into(),
+            Kind::Host => "host name".into(),
+            Kind::Thumbprint => "hex thumbprint (SHA-1 or SHA-256)".into(),
+        }
+    }
+}
+
+/// One connection property.
+#[derive(Debug)]
+pub struct Property {
+    /// The canonical name, as CData's Epicor Kinetic connector spells it.
+    pub name: &'static str,
+    /// Other names accepted in connection strings and profiles (any case).
+    pub aliases: &'static [&'static str],
+    /// The reference section it is listed in.
+    pub category: Category,
+    /// The type of its value.
+    pub kind: Kind,
+    /// The value used when no source sets it, as it would be written in a connection string.
+    pub default: Option<&'static str>,
+    /// Whether the value is a secret: never printed, never echoed in an error, redacted by
+    /// `profile show`, held in a [`Secret`](crate::Secret).
+    pub secret: bool,
+    /// One line that teaches what the property is for.
+    pub help: &'static str,
+}
+
+impl Property {
+    /// The environment variable that sets this property: `KINETIC_` and the name in capitals.
+    ///
+    /// ```
+    /// assert_eq!(kinetic::settings::lookup("erpinstance").unwrap().env_var(), "KINETIC_ERPINSTANCE");
+    /// ```
+    pub fn env_var(&self) -> String {
+        format!("{ENV_PREFIX}{}", self.name.to_ascii_uppercase())
+    }
+
+    /// Whether `key` names this property (its name or an alias, any case).
+    pub fn is_named(&self, key: &str) -> bool {
+        self.name.eq_ignore_ascii_case(key)
+            || self.aliases.iter().any(|a| a.eq_ignore_ascii_case(key))
+    }
+}
+
+/// The prefix of every environment variable the connector reads.
+pub const ENV_PREFIX: &str = "KINETIC_";
+
+/// Epicor's licence types, by the names users write.
+pub const LICENSE_TYPES: &[&str] = &[
+    "Default",
+    "WebService",
+    "WebServiceShared",
+    "DataCollection",
+];
+
+/// Authentication schemes (the aliases `AzureADOpenID` and `EntraID` mean `AzureAD`).
+pub const AUTH_SCHEMES: &[&str] = &["Basic", "Token", "AzureAD", "OAuth", "None"];
+
+/// Other names accepted for enumeration values: `(property, alias, value it means)`.
+pub const VALUE_ALIASES: &[(&str, &str, &str)] = &[
+    ("AuthScheme", "AzureADOpenID", "AzureAD"),
+    ("AuthScheme", "EntraID", "AzureAD"),
+];
+
+/// The aliases of one enumeration value of `property`.
+pub fn value_aliases(property: &str, value: &str) -> Vec<&'static str> {
+    VALUE_ALIASES
+        .iter()
+        .filter(|(p, _, v)| *p == property && *v == value)
+        .map(|(_, alias, _)| *alias)
+        .collect()
+}
+
+const ONE_DAY: i64 = 86_400;
+
+macro_rules! property {
+    ($name:literal, [$($alias:literal),*], $cat:ident, $kind:expr, $default:expr, $help:literal) => {
+        Property {
+            name: $name,
+            aliases: &[$($alias),*],
+            category: Category::$cat,
+            kind: $kind,
+            default: $default,
+            secret: matches!($kind, Kind::Secret),
+            help: $help,
+        }
+    };
+}
+
+/// Every connection property, in reference order within each category.
+pub static PROPERTIES: &[Property] = &[
+    // Connection
+    property!("URL", ["ServerURL"], Connection, Kind::Url, None,
+        "The server's address without the instance, e.g. `https://erp.example.com`; the connector calls `{URL}/{ERPInstance}/api/...`."),
+    property!("ERPInstance", ["Instance"], Connection, Kind::Text, None,
+        "The Kinetic instance: the first path segment of your Kinetic address (`https://host/{ERPInstance}/`), e.g. `Kinetic` or `ERP11Live`."),
+    property!("ApiVersion", [], Connection, Kind::Enum(&["v1", "v2"]), Some("v1"),
+        "The REST API version: `v1` (OData v3, company from the user or `Company`) or `v2` (OData v4, company in every address; needs `Company`, usually `ApiKey`)."),
+    property!("Company", [], Connection, Kind::Text, None,
+        "The Epicor company id, e.g. `EPIC06`. Required with `ApiVersion=v2`; with v1 it overrides the user's default company."),
+    property!("Plant", ["Site"], Connection, Kind::Text, None,
+        "The plant (site) id sent in `CallSettings`; the user's default plant when unset."),
+    property!("Language", [], Connection, Kind::Text, None,
+        "The language id sent in `CallSettings`, e.g. `enu`; the user's language when unset."),
+    property!("Service", [], Connection, Kind::Text, None,
+        "Limit the tables the connector lists to this service, e.g. `Erp.BO.CustomerSvc`; all services when unset."),
+    // Authentication
+    property!("AuthScheme", [], Authentication, Kind::Enum(AUTH_SCHEMES), Some("Basic"),
+        "How to sign in: `Basic` (user and password on each call), `Token` (Epicor's token service), `AzureAD` (also `AzureADOpenID`, `EntraID`), `OAuth` (any OpenID Connect provider, by discovery) or `None`."),
+    property!("User", ["Username", "UID"], Authentication, Kind::Text, None,
+        "The Epicor user name, for `AuthScheme` `Basic` or `Token`."),
+    property!("Password", ["PWD"], Authentication, Kind::Secret, None,
+        "The Epicor user's password, for `AuthScheme` `Basic` or `Token`."),
+    property!("ApiKey", ["API Key", "x-api-key"], Authentication, Kind::Secret, None,
+        "The API key sent as `x-api-key`; Epicor requires one on every v2 call unless the server turns that off. Create it in Kinetic's API Key Maintenance."),
+    property!("LicenseType", [], Authentication, Kind::EnumOrGuid(LICENSE_TYPES), Some("Default"),
+        "The licence each call claims: `Default`, `WebService`, `WebServiceShared`, `DataCollection`, or the GUID of another licence type."),
+    property!("UseSession", [], Authentication, Kind::Bool, Some("false"),
+        "Log in once and reuse one Epicor session (and its licence seat) for every call, logging out at the end, instead of claiming a seat per call."),
+    // OAuth
+    property!("InitiateOAuth", [], OAuth, Kind::Enum(&["OFF", "GETANDREFRESH", "REFRESH"]), Some("OFF"),
+        "Whether the connector gets tokens itself: `OFF` (use `OAuthAccessToken` as given), `GETANDREFRESH` (sign in when needed, refresh after), `REFRESH` (only refresh a token it was given). `CLIENT` and `OBO` grants need no person and always get their own tokens."),
+    property!("OAuthGrantType", [], OAuth, Kind::Enum(&["CODE", "CLIENT", "OBO", "DEVICE"]), Some("CODE"),
+        "The OAuth grant: `CODE` (a person signs in through the browser, PKCE), `CLIENT` (the app itself, with a secret or certificate), `OBO` (on behalf of a signed-in user of your web app), `DEVICE` (a person signs in on another device with a code)."),
+    property!("AzureTenant", ["Tenant", "TenantId"], OAuth, Kind::Text, None,
+        "The Azure AD tenant: its id (GUID) or domain, e.g. `contoso.onmicrosoft.com`. Required for `AzureAD` unless `OAuthAuthority` already ends with it."),
+    property!("OAuthAuthority", [], OAuth, Kind::Url, Some("https://login.microsoftonline.com"),
+        "The identity provider's address; for Azure AD the cloud's login address, to which the tenant is appended (or the full authority `https://login.microsoftonline.com/{tenant}`)."),
+    property!("OAuthIssuer", [], OAuth, Kind::Url, None,
+        "For `AuthScheme=OAuth`: the OpenID Connect issuer, whose `/.well-known/openid-configuration` gives the endpoints."),
+    property!("Scope", [], OAuth, Kind::Text, None,
+        "The scopes to request, space separated: the Epicor server app's scope, e.g. `api://{server app id}/user_impersonation`, or `api://{server app id}/.default` for `CLIENT`. `offline_access` is added where refresh tokens are wanted."),
+    property!("OAuthClientId", ["ClientId"], OAuth, Kind::Text, None,
+        "The application (client) id of this connector's app registration."),
+    property!("OAuthClientSecret", ["ClientSecret"], OAuth, Kind::Secret, None,
+        "The app registration's client secret, for confidential clients (`CLIENT`, `OBO`, or a web app's `CODE`)."),
+    property!("OAuthJWTCert", [], OAuth, Kind::Secret, None,
+        "The certificate whose private key signs client assertions, instead of a client secret: a file path or the PEM/base64 blob (see `OAuthJWTCertType`). Secret, because a blob holds the private key."),
+    property!("OAuthJWTCertType", [], OAuth, Kind::Enum(&["PEMKEY_FILE", "PEMKEY_BLOB", "PFXFILE", "PFXBLOB"]), Some("PEMKEY_FILE"),
+        "What `OAuthJWTCert` holds: a PEM file with the certificate and key, a PEM blob, a PKCS#12 (.pfx) file, or a base64 PKCS#12 blob."),
+    property!("OAuthJWTCertPassword", [], OAuth, Kind::Secret, None,
+        "The password of the `OAuthJWTCert` key or PFX, when it has one."),
+    property!("OAuthJWTCertThumbprint", [], OAuth, Kind::Thumbprint, None,
+        "The certificate's SHA-1 or SHA-256 thumbprint, sent as `x5t` / `x5t#S256`; computed from the certificate when unset."),
+    property!("CallbackURL", ["RedirectURI"], OAuth, Kind::Url, Some("http://localhost:33333"),
+        "The redirect URI registered for the app, where the browser returns after sign-in (`CODE`); a `localhost` address is served by the connector itself."),
+    property!("OAuthAccessToken", [], OAuth, Kind::Secret, None,
+        "An access token to use as is (`InitiateOAuth=OFF`), or the first one to use before refreshing."),
+    property!("OAuthRefreshToken", [], OAuth, Kind::Secret, None,
+        "A refresh token to get new access tokens with (`InitiateOAuth=REFRESH` or `GETANDREFRESH`)."),
+    property!("OAuthVerifier", [], OAuth, Kind::Secret, None,
+        "An authorization code obtained elsewhere (a web app's redirect), redeemed for tokens once (`CODE`)."),
+    property!("OAuthUserAssertion", [], OAuth, Kind::Secret, None,
+        "The signed-in user's access token to your web app, exchanged for an Epicor token (`OBO`)."),
+    property!("OAuthExpiresIn", [], OAuth, Kind::Int { min: -1, max: i64::MAX }, None,
+        "Lifetime in seconds of `OAuthAccessToken` from `OAuthTokenTimestamp`; `-1` for never. Read from the token itself when unset."),
+    property!("OAuthTokenTimestamp", [], OAuth, Kind::Int { min: 0, max: i64::MAX }, None,
+        "When `OAuthAccessToken` was issued, in milliseconds since 1970-01-01 UTC."),
+    property!("OAuthSettingsLocation", [], OAuth, Kind::Path, None,
+        "A file where tokens are kept between runs, encrypted with `OAuthSettingsKey`; tokens live in memory only when unset."),
+    property!("OAuthSettingsKey", [], OAuth, Kind::Secret, None,
+        "The key that encrypts the `OAuthSettingsLocation` file."),
+    // SSL
+    property!("SSLServerCert", [], Ssl, Kind::Text, None,
+        "The server certificate to trust besides the system's: a PEM file path, a PEM blob, a SHA-1/SHA-256 thumbprint, or `*` to trust any (testing only)."),
+    // Proxy
+    property!("ProxyServer", [], Proxy, Kind::Host, None,
+        "The HTTP proxy's host name or address; no proxy when unset."),
+    property!("ProxyPort", [], Proxy, Kind::Int { min: 1, max: 65_535 }, Some("80"),
+        "The HTTP proxy's port."),
+    property!("ProxyUser", [], Proxy, Kind::Text, None,
+        "The user name for the proxy's Basic authentication."),
+    property!("ProxyPassword", [], Proxy, Kind::Secret, None,
+        "The password for the proxy's Basic authentication."),
+    // Performance
+    property!("Timeout", [], Performance, Kind::Int { min: 0, max: ONE_DAY }, Some("60"),
+        "Seconds to wait for one HTTP answer before giving up (and retrying if allowed); `0` waits forever."),
+    property!("MaxRetries", [], Performance, Kind::Int { min: 0, max: 20 }, Some("3"),
+        "How many times a failed call is retried (429, 502, 503, 504, dropped connections), with growing, jittered waits that honour `Retry-After`."),
+    property!("Pagesize", [], Performance, Kind::Int { min: 1, max: 100_000 }, Some("100"),
+        "Rows requested per page; results are streamed page by page, so memory stays bounded by this."),
+    property!("MaxRows", [], Performance, Kind::Int { min: -1, max: i64::MAX }, Some("-1"),
+        "The most rows a query returns; `-1` (or `0`) for no limit."),
+    property!("Parallelism", [], Performance, Kind::Int { min: 1, max: 64 }, Some("1"),
+        "How many pages of one query are fetched at once, when the server's paging allows it."),
+    // Logging
+    property!("Verbosity", [], Logging, Kind::Int { min: 1, max: 5 }, Some("1"),
+        "How much to log, from `1` (errors and a line per call) to `5` (everything, bodies included); secrets are redacted at every level."),
+    property!("Logfile", [], Logging, Kind::Path, None,
+        "The file to append the log to; no log when unset."),
+];
+
+/// The property named `key` (by name or alias, any case, surrounding spaces ignored).
+///
+/// ```
+/// let p = kinetic::settings::lookup("pwd").unwrap();
+/// assert_eq!(p.name, "Password");
+/// assert!(p.secret);
+/// ```
+pub fn lookup(key: &str) -> Option<&'static Property> {
+    let key = key.trim();
+    PROPERTIES.iter().find(|p| p.is_named(key))
+}
+
+/// The closest property name or alias to `key`, when it is close enough to be a likely typo.
+///
+/// ```
+/// assert_eq!(kinetic::settings::suggest("Pasword"), Some("Password"));
+/// assert_eq!(kinetic::settings::suggest("Colour"), None);
+/// ```
+pub fn suggest(key: &str) -> Option<&'static str> {
+    let names = PROPERTIES
+        .iter()
+        .flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()));
+    closest(key, names)
+}
+
+/// The candidate closest to `input` by edit distance (any case), if within a typo's reach: at most
+/// a third of the input's length, and at most 3 edits.
+pub(crate) fn closest<'a>(
+    input: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let input = input.trim().to_ascii_lowercase();
+    let limit = (input.chars().count() / 3).clamp(1, 3);
+    candidates
+        .map(|c| (edit_distance(&input, &c.to_ascii_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Edit distance over characters where swapping two neighbours counts as one edit (optimal
+/// string alignment), since transposed letters are the commonest typo. Inputs are short property
+/// names, so the quadratic table is fine.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // d[i][j]: distance between the first i chars of a and the first j chars of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_and_aliases_are_unique_ignoring_case() {
+        let mut seen = HashSet::new();
+        for p in PROPERTIES {
+            for n in std::iter::once(p.name).chain(p.aliases.iter().copied()) {
+                assert!(seen.insert(n.to_ascii_lowercase()), "`{n}` is used twice");
+            }
+        }
+    }
+
+    #[test]
+    fn secret_flag_matches_secret_kind_and_no_secret_has_a_default() {
+        for p in PROPERTIES {
+            assert_eq!(p.secret, p.kind == Kind::Secret, "{}", p.name);
+            if p.secret {
+                assert!(p.default.is_none(), "{}", p.name);
+            }
+            assert!(!p.help.is_empty() && !p.help.contains('\n'), "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn the_required_secrets_are_secret() {
+        for name in [
+            "Password",
+            "ApiKey",
+            "OAuthClientSecret",
+            "OAuthJWTCertPassword",
+            "OAuthAccessToken",
+            "OAuthRefreshToken",
+            "OAuthVerifier",
+            "OAuthUserAssertion",
+            "OAuthSettingsKey",
+            "ProxyPassword",
+        ] {
+            assert!(lookup(name).is_some_and(|p| p.secret), "{name}");
+        }
+    }
+
+    #[test]
+    fn lookup_is_case_insensitive_over_names_and_aliases() {
+        assert_eq!(lookup("url").map(|p| p.name), Some("URL"));
+        assert_eq!(lookup(" ERPINSTANCE ").map(|p| p.name), Some("ERPInstance"));
+        assert_eq!(lookup("username").map(|p| p.name), Some("User"));
+        assert_eq!(lookup("tenantid").map(|p| p.name), Some("AzureTenant"));
+        assert!(lookup("nope").is_none());
+    }
+
+    #[test]
+    fn suggestions_catch_typos_only() {
+        assert_eq!(suggest("Pasword"), Some("Password"));
+        assert_eq!(suggest("ERPInstnace"), Some("ERPInstance"));
+        assert_eq!(suggest("OAuthClientID"), Some("OAuthClientId")); // exact, any case
+        assert_eq!(suggest("AuthSchem"), Some("AuthScheme"));
+        assert_eq!(suggest("Compnay"), Some("Company"));
+        assert_eq!(suggest("xyzzy"), None);
+        assert_eq!(suggest(""), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("basci", "basic"), 1);
+    }
+
+    #[test]
+    fn env_vars_are_prefixed_capitals() {
+        assert_eq!(
+            lookup("OAuthClientId").map(|p| p.env_var()).as_deref(),
+            Some("KINETIC_OAUTHCLIENTID")
+        );
+    }
+}
