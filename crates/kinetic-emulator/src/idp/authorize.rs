@@ -267,11 +267,10 @@ fn consent_page(
 
 fn remember(idp: &Idp, params: Vec<(String, String)>) -> String {
     let id = uuid::Uuid::new_v4().to_string();
-    idp.store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .pending
-        .insert(id.clone(), params);
+    let now = idp.clock.now_secs();
+    let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
+    store.prune(now);
+    store.pending.insert(id.clone(), (now, params));
     id
 }
 
@@ -281,7 +280,7 @@ fn recall(idp: &Idp, id: &str) -> Option<Vec<(String, String)>> {
         .unwrap_or_else(|p| p.into_inner())
         .pending
         .get(id)
-        .cloned()
+        .map(|(_, params)| params.clone())
 }
 
 /// `GET /{tenant}/oauth2/v2.0/authorize`.

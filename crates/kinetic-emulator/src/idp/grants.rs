@@ -1127,22 +1127,20 @@ pub async fn devicecode(
         let base = request_base(&state, &headers);
         let verification_uri = format!("{base}/{}/oauth2/v2.0/devicelogin", idp.cfg.tenant);
         let expires_in = 900;
-        idp.store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .devices
-            .insert(
-                device_code.clone(),
-                DeviceGrant {
-                    client_id: client.reg.client_id.clone(),
-                    user_code: user_code.clone(),
-                    scopes: scope.split_whitespace().map(str::to_string).collect(),
-                    expires: now + expires_in,
-                    interval: idp.cfg.device_interval_secs as i64,
-                    last_poll: None,
-                    state: DeviceState::Pending,
-                },
-            );
+        let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
+        store.prune(now);
+        store.devices.insert(
+            device_code.clone(),
+            DeviceGrant {
+                client_id: client.reg.client_id.clone(),
+                user_code: user_code.clone(),
+                scopes: scope.split_whitespace().map(str::to_string).collect(),
+                expires: now + expires_in,
+                interval: idp.cfg.device_interval_secs as i64,
+                last_poll: None,
+                state: DeviceState::Pending,
+            },
+        );
         Ok(json!({
             "user_code": user_code, "device_code": device_code, "verification_uri": verification_uri,
             "expires_in": expires_in, "interval": idp.cfg.device_interval_secs,
@@ -1158,10 +1156,8 @@ pub async fn devicecode(
 /// Issues an authorization code (after sign-in and consent).
 pub fn issue_code(idp: &Idp, code: AuthCode) -> String {
     let value = format!("1.{}", random_token(64));
-    idp.store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .codes
-        .insert(value.clone(), code);
+    let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
+    store.prune(idp.clock.now_secs());
+    store.codes.insert(value.clone(), code);
     value
 }

@@ -112,8 +112,8 @@ pub struct Store {
     pub jtis: HashMap<String, (i64, [u8; 32])>,
     /// Browser sessions (cookie value → user UPN).
     pub browser: HashMap<String, String>,
-    /// Authorization requests waiting for sign-in or consent (id → query parameters).
-    pub pending: HashMap<String, Vec<(String, String)>>,
+    /// Authorization requests waiting for sign-in or consent (id → (created, query parameters)).
+    pub pending: HashMap<String, (i64, Vec<(String, String)>)>,
     /// Consents granted at run time: (user UPN lower-case, client id, resource client id) → scopes.
     pub consents: HashMap<(String, String, String), HashSet<String>>,
 }
@@ -143,6 +143,22 @@ impl std::fmt::Debug for Idp {
         f.debug_struct("Idp")
             .field("tenant", &self.cfg.tenant)
             .finish_non_exhaustive()
+    }
+}
+
+/// How long a sign-in page stays usable, and how long spent codes and device grants are remembered
+/// (to answer "already redeemed" rather than "unknown").
+const PENDING_LIFETIME: i64 = 3600;
+
+impl Store {
+    /// Forgets what can no longer be used, so a long-running emulator does not grow without bound.
+    pub fn prune(&mut self, now: i64) {
+        self.pending
+            .retain(|_, (created, _)| now - *created < PENDING_LIFETIME);
+        self.codes.retain(|_, c| now - c.expires < PENDING_LIFETIME);
+        self.devices
+            .retain(|_, d| now - d.expires < PENDING_LIFETIME);
+        self.refresh.retain(|_, r| now < r.expires);
     }
 }
 
@@ -363,4 +379,45 @@ pub fn routes() -> Router<crate::AppState> {
             get(authorize::logout).post(authorize::logout),
         )
         .route("/{tenant}/admin/rotate-keys", post(authorize::rotate_keys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_forgets_what_can_no_longer_be_used() {
+        let mut s = Store::default();
+        s.pending.insert("old".into(), (0, vec![]));
+        s.pending
+            .insert("new".into(), (PENDING_LIFETIME + 10, vec![]));
+        let code = |expires| AuthCode {
+            client_id: String::new(),
+            redirect_uri: String::new(),
+            code_challenge: None,
+            user: String::new(),
+            scopes: vec![],
+            nonce: None,
+            expires,
+            redeemed: true,
+        };
+        s.codes.insert("spent long ago".into(), code(0));
+        s.codes
+            .insert("spent lately".into(), code(PENDING_LIFETIME));
+        s.refresh.insert(
+            "expired".into(),
+            RefreshRecord {
+                family: "f".into(),
+                client_id: String::new(),
+                user: String::new(),
+                scopes: vec![],
+                expires: 100,
+                used: false,
+            },
+        );
+        s.prune(PENDING_LIFETIME + 20);
+        assert_eq!(s.pending.keys().collect::<Vec<_>>(), ["new"]);
+        assert_eq!(s.codes.keys().collect::<Vec<_>>(), ["spent lately"]);
+        assert!(s.refresh.is_empty());
+    }
 }
