@@ -24,7 +24,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tower::ServiceExt;
 
 /// The fault kinds, as written in configuration files and `--faults`.
 const KINDS: &str = "latency, 429, 502, 503, 504 or close";
@@ -295,9 +294,10 @@ async fn cut_short(response: Response, head_request: bool) -> Response {
     }
     // Read the body to its end: whatever the handler does is then done, and its length is known. Our
     // handlers build bodies in memory, so this costs nothing they had not already spent.
-    let length = axum::body::to_bytes(body, usize::MAX)
+    let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
-        .map_or(0, |b| b.len());
+        .unwrap_or_default();
+    let length = bytes.len();
     // The length goes in Content-Length; a chunked body could not be cut, its end being a clean one.
     parts.headers.remove(header::TRANSFER_ENCODING);
     let bodiless = matches!(
@@ -312,33 +312,42 @@ async fn cut_short(response: Response, head_request: bool) -> Response {
         parts
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(1u64));
-        return Response::from_parts(parts, broken_body(false));
+        return Response::from_parts(parts, broken_body(Bytes::new(), false));
     }
     parts
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(length as u64));
-    Response::from_parts(parts, broken_body(true))
+    // Half the body goes out, then the connection dies: a client sees a truncated answer.
+    Response::from_parts(parts, broken_body(bytes.slice(..length / 2), true))
 }
 
-/// A body that fails: at once, or after one wait (during which hyper flushes the head it buffered).
-///
-/// Built from a tower `CallAll` stream, because this crate has neither `http-body` nor `futures-core`
-/// to implement a body or a stream by hand: one dummy item goes through a service whose answer is the
-/// error. (With one of those dependencies a body could also send part of the body before failing;
-/// hyper only flushes what it buffered when the body is pending, so a body built from one item can
-/// flush the head but not a first chunk.)
-fn broken_body(flush_head: bool) -> Body {
-    let fail = tower::service_fn(move |_: Result<Bytes, axum::Error>| async move {
-        if flush_head {
-            // Pending once: hyper writes out the head, then polls again and meets the error.
-            tokio::task::yield_now().await;
-        }
-        Err::<Bytes, _>(std::io::Error::new(
+/// A body that sends `prefix` (if any), then fails: at once, or after one wait (during which hyper
+/// flushes what it has buffered, so the head and the prefix really reach the client before the cut).
+fn broken_body(prefix: Bytes, flush_first: bool) -> Body {
+    use futures_util::stream;
+    let error = || {
+        std::io::Error::new(
             std::io::ErrorKind::ConnectionAborted,
             "connection closed mid-response: a fault injected by the emulator (fault rule close)",
-        ))
+        )
+    };
+    let steps = stream::unfold(0u8, move |step| {
+        let prefix = prefix.clone();
+        async move {
+            match step {
+                0 if !prefix.is_empty() => Some((Ok(prefix), 1)),
+                0 | 1 => {
+                    if flush_first {
+                        // Pending once: hyper writes out the head (and the prefix), then meets the error.
+                        tokio::task::yield_now().await;
+                    }
+                    Some((Err(error()), 2))
+                }
+                _ => None,
+            }
+        }
     });
-    Body::from_stream(fail.call_all(Body::from("-").into_data_stream()))
+    Body::from_stream(steps)
 }
 
 /// Parses the `--faults` flag: see [`SPEC_HELP`].

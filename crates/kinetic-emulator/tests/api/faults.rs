@@ -334,6 +334,11 @@ async fn close_cuts_the_connection_mid_response() {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let promised = read.content_length().expect("a Content-Length");
     assert!(promised > 100 && read.body.len() < promised, "{read:?}");
+    assert_eq!(
+        read.body.len(),
+        promised / 2,
+        "half the body arrives before the cut: {read:?}"
+    );
 
     // Out of the rule's path, the same row arrives whole.
     let whole = over_socket(addr, "GET", V1_CUSTOMER_1, "").await;
