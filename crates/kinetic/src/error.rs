@@ -83,6 +83,18 @@ pub enum Error {
         correlation_id: Option<String>,
     },
 
+    /// The Epicor session named in the `License` header is no longer valid (HTTP 410: logged
+    /// out, idle too long, or deleted by an administrator). Log in again for a new session.
+    #[error("session expired{}: {message}", status_suffix(*status))]
+    SessionExpired {
+        /// The HTTP status.
+        status: Option<u16>,
+        /// The server's message.
+        message: String,
+        /// The server's correlation id.
+        correlation_id: Option<String>,
+    },
+
     /// The server asked the client to slow down (HTTP 429, or 503 with no licence seat free), and
     /// the retries ran out.
     #[error("throttled{}: {message}", status_suffix(*status))]
@@ -170,6 +182,7 @@ impl Error {
             Error::Unauthorized { correlation_id, .. }
             | Error::Forbidden { correlation_id, .. }
             | Error::NotFound { correlation_id, .. }
+            | Error::SessionExpired { correlation_id, .. }
             | Error::Throttled { correlation_id, .. }
             | Error::Server { correlation_id, .. }
             | Error::Transport { correlation_id, .. }
@@ -184,6 +197,7 @@ impl Error {
             Error::Unauthorized { status, .. }
             | Error::Forbidden { status, .. }
             | Error::NotFound { status, .. }
+            | Error::SessionExpired { status, .. }
             | Error::Throttled { status, .. }
             | Error::Server { status, .. }
             | Error::Transport { status, .. }

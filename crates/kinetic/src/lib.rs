@@ -32,6 +32,10 @@
 pub mod error;
 pub mod secret;
 pub mod settings;
+pub mod clock;
+pub mod auth;
+pub mod store;
+pub mod http;
 
 pub use error::{Error, Result};
 pub use secret::Secret;

@@ -1,0 +1,923 @@
+//! The HTTP pipeline every call to Epicor goes through.
+//!
+//! A [`Pipeline`] is built once from [`Settings`] and a [`Credential`], and is cheap to clone
+//! (clones share one connection pool). [`Pipeline::send`] takes a [`Request`] and, per attempt:
+//!
+//! 1. asks the credential for the `Authorization` header (it may sign in or refresh first);
+//! 2. adds `Accept: application/json`, a client request id (`x-correlation-id`, the same on every
+//!    attempt of one call), `x-api-key` on `api/v2/` addresses when `ApiKey` is set, and on every
+//!    `api/` address the `License` header (`{"ClaimedLicense":"<GUID of LicenseType>"}`, plus
+//!    `"SessionID"` once [`Pipeline::set_session_id`] gave one) and `CallSettings` (from
+//!    `Company`, `Plant`, `Language`);
+//! 3. sends it with verified TLS, the `Timeout`, the proxy, and same-server redirects only;
+//! 4. reads the whole answer, then retries or fails as [`retry`] describes: 429/502/503/504 and
+//!    connection failures with jittered backoff honouring `Retry-After`, never repeating a
+//!    non-idempotent call that may have run; a 401 renews the credential and retries once.
+//!
+//! Error answers become typed [`Error`]s with the status, the server's message and correlation
+//! id ([`errors`]). Credentials are only ever sent to the server in `URL`: a request for another
+//! server must opt out of them ([`Request::without_credentials`]).
+//!
+//! ```no_run
+//! use kinetic::http::{Pipeline, Request};
+//! use kinetic::settings::Settings;
+//!
+//! # async fn demo() -> kinetic::Result<()> {
+//! let settings = Settings::parse(
+//!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password=secret;Company=EPIC06",
+//! )?;
+//! let pipeline = Pipeline::new(&settings)?; // Basic, from User and Password
+//! let customers = pipeline
+//!     .endpoints()
+//!     .service("Erp.BO.CustomerSvc")?
+//!     .segment("Customers")
+//!     .query("$top", "10");
+//! let answer = pipeline.send(Request::get(&customers)?).await?;
+//! let rows: serde_json::Value = answer.json()?;
+//! # let _ = rows; Ok(()) }
+//! ```
+
+mod client;
+mod credential;
+pub mod errors;
+pub mod retry;
+mod tls;
+mod url;
+
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+pub use reqwest::{Method, StatusCode, Url};
+
+pub use client::{MAX_REDIRECTS, NO_PROXY};
+pub use credential::{
+    simple_credential, Anonymous, Authorization, Basic, Credential, StaticBearer,
+};
+pub use errors::{parse_error_body, ServerError};
+pub use retry::RetryConfig;
+pub use tls::sha256_hex;
+pub use url::{encode_query, encode_segment, Api, Endpoint, Endpoints, KeyValue};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::settings::{LicenseType, Settings};
+use retry::{status_is_retryable, Backoff};
+
+/// The header carrying the client's id for one call (all its attempts).
+pub const REQUEST_ID_HEADER: &str = "x-correlation-id";
+
+/// The most bytes of one answer the pipeline reads; a longer answer is an error rather than an
+/// unbounded allocation.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+/// One call to send: method, address, headers, body, and how it may be retried.
+#[derive(Clone)]
+pub struct Request {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+    idempotent: Option<bool>,
+    credentials: bool,
+}
+
+impl Request {
+    /// A request for `url`.
+    pub fn new(method: Method, url: Url) -> Self {
+        Request {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+            idempotent: None,
+            credentials: true,
+        }
+    }
+
+    /// A request for an endpoint.
+    pub fn to(method: Method, endpoint: &Endpoint) -> Result<Self> {
+        Ok(Request::new(method, endpoint.url()?))
+    }
+
+    /// `GET` an endpoint.
+    pub fn get(endpoint: &Endpoint) -> Result<Self> {
+        Request::to(Method::GET, endpoint)
+    }
+
+    /// `POST` to an endpoint (add a body with [`Request::json`]).
+    pub fn post(endpoint: &Endpoint) -> Result<Self> {
+        Request::to(Method::POST, endpoint)
+    }
+
+    /// A JSON body (`Content-Type: application/json`).
+    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> Result<Self> {
+        let body = serde_json::to_vec(value).map_err(|e| Error::Protocol {
+            status: None,
+            message: format!("cannot write the request body as JSON: {e}"),
+            correlation_id: None,
+            source: Some(Box::new(e)),
+        })?;
+        Ok(self.body(HeaderValue::from_static("application/json"), body))
+    }
+
+    /// A body of the given content type.
+    pub fn body(mut self, content_type: HeaderValue, body: impl Into<Bytes>) -> Self {
+        self.headers.insert(CONTENT_TYPE, content_type);
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Sets a header (replacing one the pipeline would add, e.g. `Accept`).
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Declares whether the call may be repeated safely. By default GET, HEAD, PUT, DELETE and
+    /// OPTIONS are, POST and PATCH are not; a read-only BO method called with POST (`GetByID`,
+    /// `GetList`) can say `true` to be retried after ambiguous failures too.
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = Some(idempotent);
+        self
+    }
+
+    /// Sends none of the connection's credentials, keys or licence headers: for calls to
+    /// another server (an identity provider) or that carry their own (the token service).
+    pub fn without_credentials(mut self) -> Self {
+        self.credentials = false;
+        self
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The address.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    fn is_idempotent(&self) -> bool {
+        self.idempotent
+            .unwrap_or_else(|| retry::is_idempotent(&self.method))
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may be credentials; show names only.
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_bytes", &self.body.as_ref().map(Bytes::len))
+            .field("idempotent", &self.is_idempotent())
+            .field("credentials", &self.credentials)
+            .finish()
+    }
+}
+
+/// A successful (2xx) answer, read whole.
+#[derive(Clone, Debug)]
+pub struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    url: Url,
+    attempts: u32,
+    request_id: String,
+}
+
+impl Response {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body parsed as JSON; a [`Error::Protocol`] keeping the parse error if it is not.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| Error::Protocol {
+            status: Some(self.status.as_u16()),
+            message: format!(
+                "the answer from {} is not the JSON expected: {e}",
+                self.url.path()
+            ),
+            correlation_id: errors::header_correlation_id(&self.headers),
+            source: Some(Box::new(e)),
+        })
+    }
+
+    /// The address that answered (after same-server redirects).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// How many attempts the call took (1 when the first succeeded; re-authentication counts).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The client request id sent as `x-correlation-id`.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+}
+
+/// Builds a [`Pipeline`] with a chosen credential, retry policy or clock.
+pub struct PipelineBuilder<'a> {
+    settings: &'a Settings,
+    credential: Option<Arc<dyn Credential>>,
+    retry: RetryConfig,
+    clock: Arc<dyn Clock>,
+    max_response_bytes: usize,
+}
+
+impl PipelineBuilder<'_> {
+    /// The credential; by default [`simple_credential`] for the settings' `AuthScheme`.
+    pub fn credential(mut self, credential: Arc<dyn Credential>) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
+    /// The retry policy; by default [`RetryConfig::from_settings`].
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The clock that backoff waits on and `Retry-After` dates are read against.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The most bytes of one answer to read (default [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub fn max_response_bytes(mut self, max: usize) -> Self {
+        self.max_response_bytes = max;
+        self
+    }
+
+    /// The pipeline; errors for settings that cannot work (`SSLServerCert=*`, an unreadable
+    /// certificate file, a bad proxy address, an `AuthScheme` needing a token provider when no
+    /// credential was given).
+    pub fn build(self) -> Result<Pipeline> {
+        let s = self.settings;
+        let endpoints = Endpoints::from_settings(s)?;
+        let base = endpoints.base_url()?;
+        let credential = match self.credential {
+            Some(c) => c,
+            None => simple_credential(s)?,
+        };
+        let call_settings = call_settings(s)?;
+        Ok(Pipeline {
+            inner: Arc::new(Inner {
+                client: client::build_client(s)?,
+                endpoints,
+                base,
+                credential,
+                api_key: s.auth.api_key.clone(),
+                license: s.auth.license_type.clone(),
+                session_id: RwLock::new(None),
+                call_settings,
+                retry: self.retry,
+                clock: self.clock,
+                max_response_bytes: self.max_response_bytes,
+            }),
+        })
+    }
+}
+
+/// The `CallSettings` header from `Company`, `Plant` and `Language`; `None` when none is set.
+fn call_settings(s: &Settings) -> Result<Option<HeaderValue>> {
+    let mut map = serde_json::Map::new();
+    for (key, value) in [
+        ("Company", &s.company),
+        ("Plant", &s.plant),
+        ("Language", &s.language),
+    ] {
+        if let Some(v) = value {
+            map.insert(key.into(), serde_json::Value::String(v.clone()));
+        }
+    }
+    if map.is_empty() {
+        return Ok(None);
+    }
+    let text = serde_json::Value::Object(map).to_string();
+    HeaderValue::from_str(&text).map(Some).map_err(|_| {
+        Error::invalid_settings(
+            "Company",
+            "`Company`, `Plant` or `Language` holds a character that cannot go in a header",
+            "use the ids as Epicor shows them (letters, digits, dashes)",
+        )
+    })
+}
+
+/// The `License` header: the claimed licence's GUID and the session, if any.
+fn license_header(license: &LicenseType, session_id: Option<&Secret>) -> Option<HeaderValue> {
+    let mut map = serde_json::Map::new();
+    map.insert("ClaimedLicense".into(), license.guid().into());
+    if let Some(id) = session_id {
+        map.insert("SessionID".into(), id.expose().into());
+    }
+    let mut value = HeaderValue::from_str(&serde_json::Value::Object(map).to_string()).ok()?;
+    value.set_sensitive(session_id.is_some());
+    Some(value)
+}
+
+struct Inner {
+    client: reqwest::Client,
+    endpoints: Endpoints,
+    base: Url,
+    credential: Arc<dyn Credential>,
+    api_key: Option<Secret>,
+    license: LicenseType,
+    session_id: RwLock<Option<Secret>>,
+    call_settings: Option<HeaderValue>,
+    retry: RetryConfig,
+    clock: Arc<dyn Clock>,
+    max_response_bytes: usize,
+}
+
+/// The HTTP pipeline of one connection. See the [module documentation](self).
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("base", &self.inner.endpoints.base())
+            .field("credential", &self.inner.credential)
+            .field("api_key", &self.inner.api_key)
+            .field("license", &self.inner.license)
+            .field("retry", &self.inner.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an attempt that got no answer means for retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// No connection was made: nothing was sent, any call may be retried.
+    NotSent,
+    /// The call may have reached the server (timeout or connection lost after sending, answer cut
+    /// short): only idempotent calls are retried.
+    Ambiguous,
+    /// Retrying cannot help (refused certificate, refused redirect).
+    Permanent,
+}
+
+/// An attempt's outcome.
+enum Attempt {
+    Answer {
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+        url: Url,
+    },
+    Failed {
+        kind: Failure,
+        error: Error,
+    },
+}
+
+impl Pipeline {
+    /// A pipeline for `settings` with the credential its `AuthScheme` implies (see
+    /// [`simple_credential`]).
+    pub fn new(settings: &Settings) -> Result<Pipeline> {
+        Pipeline::builder(settings).build()
+    }
+
+    /// A builder, to choose the credential, retry policy or clock.
+    pub fn builder(settings: &Settings) -> PipelineBuilder<'_> {
+        PipelineBuilder {
+            settings,
+            credential: None,
+            retry: RetryConfig::from_settings(settings),
+            clock: Arc::new(SystemClock),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+
+    /// The addresses of the connection's server.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.inner.endpoints
+    }
+
+    /// The retry policy.
+    pub fn retry_config(&self) -> &RetryConfig {
+        &self.inner.retry
+    }
+
+    /// Uses an Epicor session (from `Ice.Lib.SessionModSvc/Login`) on every later call, in the
+    /// `License` header; `None` goes back to a licence per call.
+    pub fn set_session_id(&self, session_id: Option<Secret>) {
+        *self
+            .inner
+            .session_id
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = session_id;
+    }
+
+    /// The session in use, if any.
+    pub fn session_id(&self) -> Option<Secret> {
+        self.inner
+            .session_id
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends `request`, retrying as the [`retry`] rules allow, and returns the 2xx answer or the
+    /// typed error of the last attempt.
+    pub async fn send(&self, request: Request) -> Result<Response> {
+        let inner = &self.inner;
+        if request.credentials && !client::same_origin(&request.url, &inner.base) {
+            return Err(Error::Protocol {
+                status: None,
+                message: format!(
+                    "refusing to send the connection's credentials to {}, which is not the server in URL ({}); the address came from elsewhere (a next link?) and must not receive them",
+                    url::origin(&request.url),
+                    url::origin(&inner.base)
+                ),
+                correlation_id: None,
+                source: None,
+            });
+        }
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let idempotent = request.is_idempotent();
+        let mut backoff = Backoff::new(&inner.retry);
+        let mut attempts = 0u32;
+        let mut retries = 0u32;
+        let mut reauthenticated = false;
+        loop {
+            attempts += 1;
+            let authorization = if request.credentials {
+                inner.credential.authorization().await?
+            } else {
+                None
+            };
+            let secrets = self.secrets(authorization.as_ref());
+            let outcome = self
+                .attempt(&request, &request_id, authorization.as_ref())
+                .await;
+            let (status, headers, body, url) = match outcome {
+                Attempt::Answer {
+                    status,
+                    headers,
+                    body,
+                    url,
+                } => (status, headers, body, url),
+                Attempt::Failed { kind, error } => {
+                    let retryable = match kind {
+                        Failure::NotSent => true,
+                        Failure::Ambiguous => idempotent,
+                        Failure::Permanent => false,
+                    };
+                    if retryable && retries < inner.retry.max_retries {
+                        retries += 1;
+                        inner.clock.sleep(backoff.next_delay()).await;
+                        continue;
+                    }
+                    return Err(explain_give_up(error, kind, idempotent, attempts));
+                }
+            };
+            if status.is_success() {
+                return Ok(Response {
+                    status,
+                    headers,
+                    body,
+                    url,
+                    attempts,
+                    request_id,
+                });
+            }
+            if status == StatusCode::UNAUTHORIZED && !reauthenticated {
+                if let Some(rejected) = &authorization {
+                    if inner.credential.invalidate(rejected) {
+                        // A renewed credential may pass; a refused call was not processed, so
+                        // this is safe for any method. Only once: a second 401 is final.
+                        reauthenticated = true;
+                        continue;
+                    }
+                }
+            }
+            let wait = retry::retry_after(&headers, inner.clock.now());
+            let secret_refs: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+            if retries < inner.retry.max_retries
+                && status_is_retryable(status.as_u16(), idempotent, wait.is_some())
+            {
+                if wait.is_some_and(|w| w > inner.retry.max_retry_after) {
+                    // Longer than we will block for: give the caller the server's wait instead.
+                    return Err(errors::error_from_answer(
+                        status.as_u16(),
+                        &headers,
+                        &body,
+                        wait,
+                        &secret_refs,
+                    ));
+                }
+                retries += 1;
+                let delay = backoff.next_delay().max(wait.unwrap_or_default());
+                inner.clock.sleep(delay).await;
+                continue;
+            }
+            return Err(errors::error_from_answer(
+                status.as_u16(),
+                &headers,
+                &body,
+                wait,
+                &secret_refs,
+            ));
+        }
+    }
+
+    /// The values that must never appear in an error message: the credential, its token, the API
+    /// key and the session id.
+    fn secrets(&self, authorization: Option<&Authorization>) -> Vec<Secret> {
+        let mut out = Vec::new();
+        if let Some(a) = authorization {
+            out.push(Secret::new(a.expose()));
+            if let Some((_, token)) = a.expose().split_once(' ') {
+                out.push(Secret::new(token.trim()));
+            }
+        }
+        if let Some(k) = &self.inner.api_key {
+            out.push(k.clone());
+        }
+        if let Some(s) = self.session_id() {
+            out.push(s);
+        }
+        out
+    }
+
+    /// The headers of one attempt.
+    fn headers(
+        &self,
+        request: &Request,
+        request_id: &str,
+        authorization: Option<&Authorization>,
+    ) -> Result<HeaderMap> {
+        let inner = &self.inner;
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            headers.insert(REQUEST_ID_HEADER, id);
+        }
+        if request.credentials {
+            if let Some(a) = authorization {
+                let mut value = HeaderValue::from_str(a.expose()).map_err(|_| {
+                    Error::invalid_settings(
+                        "Password",
+                        "the credentials hold a character that cannot go in an HTTP header",
+                        "check User and Password (or the token) for control characters",
+                    )
+                })?;
+                value.set_sensitive(true);
+                headers.insert(AUTHORIZATION, value);
+            }
+            let api = inner.endpoints.api_of(&request.url);
+            if let (Some(Api::V2), Some(key)) = (api, &inner.api_key) {
+                let mut value = HeaderValue::from_str(key.expose()).map_err(|_| {
+                    Error::invalid_settings(
+                        "ApiKey",
+                        "`ApiKey` holds a character that cannot go in an HTTP header",
+                        "copy the key again from Epicor's API Key Maintenance",
+                    )
+                })?;
+                value.set_sensitive(true);
+                headers.insert("x-api-key", value);
+            }
+            if matches!(api, Some(Api::V1 | Api::V2)) {
+                let session = self.session_id();
+                if let Some(license) = license_header(&inner.license, session.as_ref()) {
+                    headers.insert("License", license);
+                }
+                if let Some(call_settings) = &inner.call_settings {
+                    headers.insert("CallSettings", call_settings.clone());
+                }
+            }
+        }
+        for (name, value) in &request.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        Ok(headers)
+    }
+
+    /// One attempt: send, then read the whole answer.
+    async fn attempt(
+        &self,
+        request: &Request,
+        request_id: &str,
+        authorization: Option<&Authorization>,
+    ) -> Attempt {
+        let headers = match self.headers(request, request_id, authorization) {
+            Ok(h) => h,
+            Err(error) => {
+                return Attempt::Failed {
+                    kind: Failure::Permanent,
+                    error,
+                }
+            }
+        };
+        let mut builder = self
+            .inner
+            .client
+            .request(request.method.clone(), request.url.clone())
+            .headers(headers);
+        if let Some(body) = &request.body {
+            builder = builder.body(body.clone());
+        }
+        let mut response = match builder.send().await {
+            Ok(r) => r,
+            Err(e) => return transport_failure(e, request_id),
+        };
+        let status = response.status();
+        let headers = response.headers().clone();
+        let url = response.url().clone();
+        let max = self.inner.max_response_bytes;
+        if response
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX))
+        {
+            return too_large(status, &headers, max);
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len().saturating_add(chunk.len()) > max {
+                        return too_large(status, &headers, max);
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // The head arrived, the body did not: the call ran (or may have).
+                    let mut failure = transport_failure(e, request_id);
+                    if let Attempt::Failed {
+                        kind,
+                        error:
+                            Error::Transport {
+                                status: s,
+                                correlation_id,
+                                ..
+                            },
+                    } = &mut failure
+                    {
+                        *kind = Failure::Ambiguous;
+                        *s = Some(status.as_u16());
+                        *correlation_id = errors::header_correlation_id(&headers);
+                    }
+                    return failure;
+                }
+            }
+        }
+        Attempt::Answer {
+            status,
+            headers,
+            body: Bytes::from(body),
+            url,
+        }
+    }
+}
+
+fn too_large(status: StatusCode, headers: &HeaderMap, max: usize) -> Attempt {
+    Attempt::Failed {
+        kind: Failure::Permanent,
+        error: Error::Protocol {
+            status: Some(status.as_u16()),
+            message: format!(
+                "the answer is larger than {max} bytes; ask for fewer rows (Pagesize)"
+            ),
+            correlation_id: errors::header_correlation_id(headers),
+            source: None,
+        },
+    }
+}
+
+/// The messages of an error and its causes, each once.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+/// The first cause of type `T` in an error's chain.
+fn find_cause<'a, T: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<T>() {
+            return Some(found);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Classifies a reqwest error and turns it into the crate's error.
+fn transport_failure(e: reqwest::Error, request_id: &str) -> Attempt {
+    if let Some(redirect) = find_cause::<client::CrossOriginRedirect>(&e) {
+        return Attempt::Failed {
+            kind: Failure::Permanent,
+            error: Error::Protocol {
+                status: Some(redirect.status),
+                message: redirect.to_string(),
+                correlation_id: None,
+                source: Some(Box::new(e)),
+            },
+        };
+    }
+    if let Some(too_many) = find_cause::<client::TooManyRedirects>(&e) {
+        return Attempt::Failed {
+            kind: Failure::Permanent,
+            error: Error::Protocol {
+                status: None,
+                message: too_many.to_string(),
+                correlation_id: None,
+                source: Some(Box::new(e)),
+            },
+        };
+    }
+    if let Some(problem) = tls::certificate_error(&e) {
+        return Attempt::Failed {
+            kind: Failure::Permanent,
+            error: Error::Transport {
+                status: None,
+                message: format!(
+                    "the server's TLS certificate is not trusted ({problem}); certificate checking cannot be turned off: set SSLServerCert to the server's CA certificate (a PEM file or text) or to the server certificate's SHA-256 thumbprint (request id {request_id})"
+                ),
+                correlation_id: None,
+                source: Some(Box::new(e)),
+            },
+        };
+    }
+    let kind = if e.is_connect() {
+        Failure::NotSent
+    } else if e.is_builder() {
+        Failure::Permanent
+    } else {
+        Failure::Ambiguous
+    };
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "the connection failed"
+    };
+    let message = format!("{what}: {} (request id {request_id})", describe(&e));
+    Attempt::Failed {
+        kind,
+        error: Error::Transport {
+            status: None,
+            message,
+            correlation_id: None,
+            source: Some(Box::new(e)),
+        },
+    }
+}
+
+/// Adds why the pipeline stopped to a transport error's message.
+fn explain_give_up(error: Error, kind: Failure, idempotent: bool, attempts: u32) -> Error {
+    match error {
+        Error::Transport {
+            status,
+            message,
+            correlation_id,
+            source,
+        } => {
+            let why = match kind {
+                Failure::Ambiguous if !idempotent => format!(
+                    "; not retried: the call may have reached the server and is not safe to repeat (attempt {attempts})"
+                ),
+                Failure::Permanent => String::new(),
+                _ if attempts > 1 => format!(" (gave up after {attempts} attempts)"),
+                _ => String::new(),
+            };
+            Error::Transport {
+                status,
+                message: format!("{message}{why}"),
+                correlation_id,
+                source,
+            }
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(s: &str) -> Settings {
+        Settings::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn license_header_names_the_guid_and_session() {
+        let h = license_header(&LicenseType::WebService, None);
+        assert_eq!(
+            h.as_ref().and_then(|v| v.to_str().ok()),
+            Some(r#"{"ClaimedLicense":"00000003-9439-4B30-A6F4-6D2FD4B9FD0F"}"#)
+        );
+        let h = license_header(&LicenseType::Default, Some(&Secret::new("s-1")));
+        assert_eq!(
+            h.as_ref().and_then(|v| v.to_str().ok()),
+            Some(r#"{"ClaimedLicense":"00000003-B615-4300-957B-34956697F040","SessionID":"s-1"}"#)
+        );
+        assert!(h.is_some_and(|v| v.is_sensitive()));
+    }
+
+    #[test]
+    fn call_settings_from_company_plant_language() {
+        let s = settings(
+            "URL=http://h;ERPInstance=K;User=u;Password=p;Company=EPIC06;Plant=MfgSys;Language=en-US",
+        );
+        let h = call_settings(&s).ok().flatten();
+        assert_eq!(
+            h.as_ref().and_then(|v| v.to_str().ok()),
+            Some(r#"{"Company":"EPIC06","Plant":"MfgSys","Language":"en-US"}"#)
+        );
+        let none = settings("URL=http://h;ERPInstance=K;User=u;Password=p");
+        assert!(call_settings(&none).is_ok_and(|h| h.is_none()));
+    }
+
+    #[test]
+    fn headers_follow_the_address() {
+        let s = settings(
+            "URL=http://h;ERPInstance=K;User=u;Password=p;ApiVersion=v2;Company=EPIC06;ApiKey=key-1;LicenseType=WebService",
+        );
+        let p = Pipeline::new(&s).unwrap_or_else(|e| panic!("{e}"));
+        let auth = Authorization::basic("u", &Secret::new("p"));
+        let headers_for = |e: &Endpoint| {
+            let r = Request::get(e).unwrap_or_else(|e| panic!("{e}"));
+            p.headers(&r, "rid", Some(&auth))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let ep = p.endpoints();
+        let v2 = headers_for(&ep.v2("EPIC06", "Erp.BO.PartSvc"));
+        assert_eq!(v2.get("x-api-key").map(|v| v.is_sensitive()), Some(true));
+        assert!(v2.get("License").is_some() && v2.get("CallSettings").is_some());
+        assert_eq!(
+            v2.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()),
+            Some("rid")
+        );
+        assert_eq!(v2.get(AUTHORIZATION).map(|v| v.is_sensitive()), Some(true));
+        let v1 = headers_for(&ep.v1("Erp.BO.PartSvc"));
+        assert!(v1.get("x-api-key").is_none() && v1.get("License").is_some());
+        let token = headers_for(&ep.token_resource());
+        assert!(token.get("License").is_none() && token.get(AUTHORIZATION).is_some());
+        let bare = Request::get(&ep.v2("EPIC06", "S"))
+            .map(Request::without_credentials)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let bare = p
+            .headers(&bare, "rid", Some(&auth))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(bare.get(AUTHORIZATION).is_none() && bare.get("x-api-key").is_none());
+        assert!(bare.get("License").is_none() && bare.get(ACCEPT).is_some());
+        // Nothing secret in Debug output.
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("key-1"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn credentials_never_go_to_another_server() {
+        let s = settings("URL=http://127.0.0.1:9;ERPInstance=K;User=u;Password=p");
+        let p = Pipeline::new(&s).unwrap_or_else(|e| panic!("{e}"));
+        let elsewhere =
+            Url::parse("http://localhost:9/K/api/v1/").unwrap_or_else(|e| panic!("{e}"));
+        let err = p.send(Request::new(Method::GET, elsewhere)).await.err();
+        assert!(matches!(err, Some(Error::Protocol { .. })), "{err:?}");
+        assert!(err.is_some_and(|e| e.to_string().contains("refusing to send")));
+    }
+}

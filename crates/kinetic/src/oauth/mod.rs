@@ -1,0 +1,444 @@
+//! OAuth 2.0 / OpenID Connect for Azure AD (Microsoft Entra ID) and any OpenID provider: endpoint
+//! discovery, client authentication (secret, or a certificate assertion RS256 + `x5t` / PS256 +
+//! `x5t#S256`), and the token requests of the grants the connector uses, each as a [`TokenSource`]
+//! for the token cache.
+
+use crate::auth::cache::TokenSource;
+use crate::auth::Token;
+use crate::clock::{BoxFuture, Clock};
+use crate::settings::{AuthScheme, JwtCertType, OAuthSettings, ThumbprintAlgorithm};
+use crate::{Error, Result, Secret};
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::Value;
+use sha2::Digest;
+use std::sync::Arc;
+
+/// Where a provider's endpoints are, from its discovery document.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    pub issuer: String,
+    pub token: String,
+    pub authorization: Option<String>,
+    pub device_authorization: Option<String>,
+}
+
+/// The discovery document's address for the settings: Azure AD's
+/// `{authority}/{tenant}/v2.0/.well-known/openid-configuration`, or `{issuer}/.well-known/...`.
+pub fn discovery_url(scheme: AuthScheme, s: &OAuthSettings) -> Result<String> {
+    match scheme {
+        AuthScheme::AzureAd => {
+            let authority = s.azure_authority().ok_or_else(|| {
+                Error::invalid_settings(
+                    "AzureTenant",
+                    "Azure AD needs a tenant",
+                    "set AzureTenant to your directory (tenant) id, or OAuthAuthority to https://login.microsoftonline.com/{tenant}",
+                )
+            })?;
+            Ok(format!("{}/v2.0/.well-known/openid-configuration", authority.trim_end_matches('/')))
+        }
+        _ => {
+            let base = s.issuer.clone().unwrap_or_else(|| s.authority.clone());
+            Ok(format!("{}/.well-known/openid-configuration", base.trim_end_matches('/')))
+        }
+    }
+}
+
+/// Fetches and reads the discovery document.
+pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Endpoints> {
+    let protocol = |message: String| Error::Protocol {
+        status: None,
+        message,
+        correlation_id: None,
+        source: None,
+    };
+    let response = http.get(url).send().await.map_err(|e| Error::Transport {
+        status: None,
+        message: format!("cannot fetch the OpenID discovery document {url}"),
+        correlation_id: None,
+        source: Some(Box::new(e)),
+    })?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(|e| Error::Transport {
+        status: Some(status),
+        message: format!("reading {url}"),
+        correlation_id: None,
+        source: Some(Box::new(e)),
+    })?;
+    if !(200..300).contains(&status) {
+        return Err(crate::http::parse_error_body(status, &body).into_error(None));
+    }
+    let doc: Value = serde_json::from_slice(&body)
+        .map_err(|e| protocol(format!("the discovery document {url} is not JSON: {e}")))?;
+    let field = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+    Ok(Endpoints {
+        issuer: field("issuer").ok_or_else(|| protocol(format!("{url} names no issuer")))?,
+        token: field("token_endpoint").ok_or_else(|| protocol(format!("{url} names no token_endpoint")))?,
+        authorization: field("authorization_endpoint"),
+        device_authorization: field("device_authorization_endpoint"),
+    })
+}
+
+/// How the client proves who it is at the token endpoint.
+#[derive(Debug)]
+pub enum ClientCredential {
+    /// A public client (desktop, device): no credential.
+    Public,
+    Secret(Secret),
+    Certificate(Box<CertificateAssertion>),
+}
+
+/// A certificate credential: signs a fresh client assertion for every token request.
+pub struct CertificateAssertion {
+    key: EncodingKey,
+    algorithm: Algorithm,
+    /// base64url thumbprint for the header (`x5t` or `x5t#S256`).
+    thumbprint: String,
+}
+
+impl std::fmt::Debug for CertificateAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAssertion")
+            .field("algorithm", &self.algorithm)
+            .field("thumbprint", &self.thumbprint)
+            .field("key", &crate::secret::REDACTED)
+            .finish()
+    }
+}
+
+fn b64url(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The PEM blocks of a text, as `(label, DER)`.
+fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut label: Option<String> = None;
+    let mut b64 = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(l) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) {
+            label = Some(l.to_string());
+            b64.clear();
+        } else if line.starts_with("-----END ") {
+            if let Some(l) = label.take() {
+                if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()) {
+                    out.push((l, der));
+                }
+            }
+            b64.clear();
+        } else if label.is_some() {
+            b64.push_str(line);
+        }
+    }
+    out
+}
+
+impl CertificateAssertion {
+    /// From `OAuthJWTCert` (a PEM file or PEM text holding the private key and the certificate) and
+    /// `OAuthJWTCertThumbprint` (SHA1 → RS256 with `x5t`; SHA256 → PS256 with `x5t#S256`; when the
+    /// thumbprint is given it must match the certificate).
+    pub fn from_settings(s: &OAuthSettings) -> Result<CertificateAssertion> {
+        let bad = |message: String, hint: &str| Error::invalid_settings("OAuthJWTCert", message, hint);
+        let cert = s.jwt_cert.as_ref().ok_or_else(|| {
+            bad(
+                "no certificate is set".into(),
+                "set OAuthJWTCert to a PEM file holding the private key and the certificate",
+            )
+        })?;
+        let text = match s.jwt_cert_type {
+            JwtCertType::PemKeyFile => zeroize::Zeroizing::new(std::fs::read_to_string(cert.expose()).map_err(|e| {
+                bad(
+                    format!("cannot read the certificate file: {e}"),
+                    "check the path in OAuthJWTCert (OAuthJWTCertType=PEMKEY_FILE)",
+                )
+            })?),
+            JwtCertType::PemKeyBlob => zeroize::Zeroizing::new(cert.expose().to_string()),
+            other => {
+                return Err(Error::invalid_settings(
+                    "OAuthJWTCertType",
+                    format!("{} certificates are not supported yet", other.name()),
+                    "convert the PFX to PEM (openssl pkcs12 -in c.pfx -nodes -out c.pem) and use PEMKEY_FILE",
+                ))
+            }
+        };
+        let blocks = pem_blocks(&text);
+        let der = blocks
+            .iter()
+            .find(|(l, _)| l == "CERTIFICATE")
+            .map(|(_, d)| d.clone())
+            .ok_or_else(|| bad("the PEM holds no CERTIFICATE block".into(), "put the certificate after the private key in the file"))?;
+        let key_pem = text
+            .split("-----BEGIN ")
+            .find(|part| part.starts_with("PRIVATE KEY-----") || part.starts_with("RSA PRIVATE KEY-----"))
+            .map(|part| zeroize::Zeroizing::new(format!("-----BEGIN {part}")))
+            .ok_or_else(|| bad("the PEM holds no private key".into(), "put the PKCS#8 or PKCS#1 RSA private key in the file"))?;
+        let key = EncodingKey::from_rsa_pem(key_pem.as_bytes())
+            .map_err(|_| bad("the private key is not an RSA key in PEM".into(), "use an RSA key (PKCS#8 PRIVATE KEY or PKCS#1 RSA PRIVATE KEY)"))?;
+        let sha1 = sha1::Sha1::digest(&der);
+        let sha256 = sha2::Sha256::digest(&der);
+        let algorithm = s.jwt_cert_thumbprint.as_ref().map(|t| t.algorithm.clone());
+        if let Some(t) = &s.jwt_cert_thumbprint {
+            let actual = match t.algorithm {
+                ThumbprintAlgorithm::Sha1 => hex(&sha1),
+                ThumbprintAlgorithm::Sha256 => hex(&sha256),
+            };
+            if actual != t.hex {
+                return Err(Error::invalid_settings(
+                    "OAuthJWTCertThumbprint",
+                    format!("the thumbprint does not match the certificate in OAuthJWTCert (its thumbprint is {actual})"),
+                    "correct OAuthJWTCertThumbprint, or leave it out",
+                ));
+            }
+        }
+        let (algorithm, thumbprint) = match algorithm {
+            Some(ThumbprintAlgorithm::Sha256) => (Algorithm::PS256, b64url(&sha256)),
+            _ => (Algorithm::RS256, b64url(&sha1)),
+        };
+        Ok(CertificateAssertion { key, algorithm, thumbprint })
+    }
+
+    /// A client assertion for `client_id` at `token_endpoint`, valid five minutes.
+    pub fn assertion(&self, client_id: &str, token_endpoint: &str, now: u64) -> Result<String> {
+        let mut h = Header::new(self.algorithm);
+        if self.algorithm == Algorithm::PS256 {
+            h.x5t_s256 = Some(self.thumbprint.clone());
+        } else {
+            h.x5t = Some(self.thumbprint.clone());
+        }
+        let claims = serde_json::json!({
+            "aud": token_endpoint, "iss": client_id, "sub": client_id,
+            "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "iat": now, "exp": now + 300,
+        });
+        jsonwebtoken::encode(&h, &claims, &self.key).map_err(|e| Error::Protocol {
+            status: None,
+            message: format!("cannot sign the client assertion: {e}"),
+            correlation_id: None,
+            source: None,
+        })
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A client of one provider's token endpoint.
+#[derive(Debug)]
+pub struct OAuthClient {
+    http: reqwest::Client,
+    pub endpoints: Endpoints,
+    pub client_id: String,
+    credential: ClientCredential,
+    clock: Arc<dyn Clock>,
+}
+
+impl OAuthClient {
+    pub fn new(
+        http: reqwest::Client,
+        endpoints: Endpoints,
+        client_id: String,
+        credential: ClientCredential,
+        clock: Arc<dyn Clock>,
+    ) -> OAuthClient {
+        OAuthClient { http, endpoints, client_id, credential, clock }
+    }
+
+    /// The client credential from settings: a secret, a certificate, or none (public client).
+    pub fn credential_from(s: &OAuthSettings) -> Result<ClientCredential> {
+        Ok(match (&s.client_secret, &s.jwt_cert) {
+            (Some(secret), None) => ClientCredential::Secret(secret.clone()),
+            (None, Some(_)) => ClientCredential::Certificate(Box::new(CertificateAssertion::from_settings(s)?)),
+            (None, None) => ClientCredential::Public,
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_settings(
+                    "OAuthClientSecret",
+                    "both a client secret and a certificate are set",
+                    "set only one of OAuthClientSecret and OAuthJWTCert",
+                ))
+            }
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    }
+
+    /// POSTs a token request with the client's authentication added, and reads the token.
+    pub async fn request(&self, mut form: Vec<(&'static str, String)>) -> Result<Token> {
+        form.push(("client_id", self.client_id.clone()));
+        match &self.credential {
+            ClientCredential::Public => {}
+            ClientCredential::Secret(s) => form.push(("client_secret", s.expose().to_string())),
+            ClientCredential::Certificate(c) => {
+                form.push(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()));
+                form.push(("client_assertion", c.assertion(&self.client_id, &self.endpoints.token, self.now())?));
+            }
+        }
+        let body: String = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let body = zeroize::Zeroizing::new(body);
+        let obtained = self.now();
+        let response = self
+            .http
+            .post(&self.endpoints.token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body.as_bytes().to_vec())
+            .send()
+            .await
+            .map_err(|e| Error::Transport {
+                status: None,
+                message: format!("cannot reach the token endpoint {}", self.endpoints.token),
+                correlation_id: None,
+                source: Some(Box::new(e)),
+            })?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.map_err(|e| Error::Transport {
+            status: Some(status),
+            message: "reading the token answer".into(),
+            correlation_id: None,
+            source: Some(Box::new(e)),
+        })?;
+        if !(200..300).contains(&status) {
+            return Err(crate::http::parse_error_body(status, &bytes).into_error(None));
+        }
+        token_from_json(&bytes, obtained)
+    }
+}
+
+/// Reads a token endpoint answer.
+pub fn token_from_json(bytes: &[u8], obtained_at: u64) -> Result<Token> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::Protocol {
+        status: None,
+        message: format!("the token answer is not JSON: {e}"),
+        correlation_id: None,
+        source: None,
+    })?;
+    let access = v.get("access_token").and_then(Value::as_str).ok_or_else(|| Error::Protocol {
+        status: None,
+        message: "the token answer has no access_token".into(),
+        correlation_id: None,
+        source: None,
+    })?;
+    // Numbers may come as strings (older Azure AD answers did).
+    let num = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_u64().or_else(|| x.as_str().and_then(|s| s.parse().ok())))
+    };
+    let mut token = Token::bearer(Secret::new(access));
+    token.token_type = v.get("token_type").and_then(Value::as_str).unwrap_or("Bearer").to_string();
+    token.expires_at = num("expires_in").map(|e| obtained_at + e);
+    token.refresh_in = num("refresh_in");
+    token.obtained_at = Some(obtained_at);
+    token.refresh_token = v.get("refresh_token").and_then(Value::as_str).map(Secret::new);
+    token.scope = v.get("scope").and_then(Value::as_str).map(str::to_string);
+    token.id_token = v.get("id_token").and_then(Value::as_str).map(Secret::new);
+    Ok(token)
+}
+
+/// The client-credentials grant (`OAuthGrantType=CLIENT`): no user; refreshed by asking again.
+#[derive(Debug)]
+pub struct ClientCredentialsSource {
+    pub client: OAuthClient,
+    pub scope: String,
+}
+
+impl TokenSource for ClientCredentialsSource {
+    fn fetch<'a>(&'a self, _previous: Option<&'a Token>) -> BoxFuture<'a, Result<Token>> {
+        Box::pin(async move {
+            self.client
+                .request(vec![("grant_type", "client_credentials".into()), ("scope", self.scope.clone())])
+                .await
+        })
+    }
+}
+
+/// On-behalf-of (`OAuthGrantType=OBO`): trades the user's token for one to Epicor; asks again with the
+/// same assertion when the result expires (or refreshes, when a refresh token came back).
+#[derive(Debug)]
+pub struct OnBehalfOfSource {
+    pub client: OAuthClient,
+    pub assertion: Secret,
+    pub scope: String,
+}
+
+impl TokenSource for OnBehalfOfSource {
+    fn fetch<'a>(&'a self, previous: Option<&'a Token>) -> BoxFuture<'a, Result<Token>> {
+        Box::pin(async move {
+            if let Some(rt) = previous.and_then(|p| p.refresh_token.as_ref()) {
+                if let Ok(t) = refresh(&self.client, rt, &self.scope).await {
+                    return Ok(t);
+                }
+            }
+            self.client
+                .request(vec![
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".into()),
+                    ("requested_token_use", "on_behalf_of".into()),
+                    ("assertion", self.assertion.expose().to_string()),
+                    ("scope", self.scope.clone()),
+                ])
+                .await
+        })
+    }
+}
+
+/// The refresh-token grant.
+pub async fn refresh(client: &OAuthClient, refresh_token: &Secret, scope: &str) -> Result<Token> {
+    let mut t = client
+        .request(vec![
+            ("grant_type", "refresh_token".into()),
+            ("refresh_token", refresh_token.expose().to_string()),
+            ("scope", scope.to_string()),
+        ])
+        .await?;
+    // A provider that does not rotate keeps the old refresh token valid.
+    if t.refresh_token.is_none() {
+        t.refresh_token = Some(refresh_token.clone());
+    }
+    Ok(t)
+}
+
+/// A PKCE pair: `(verifier, S256 challenge)`.
+pub fn pkce() -> (Secret, String) {
+    let bytes: [u8; 32] = rand::random();
+    let verifier = b64url(&bytes);
+    let challenge = b64url(&sha2::Sha256::digest(verifier.as_bytes()));
+    (Secret::new(verifier), challenge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_answers_are_read_with_their_lifetimes() {
+        let t = token_from_json(br#"{"token_type":"Bearer","expires_in":"3599","refresh_in":1800,"access_token":"at","refresh_token":"rt","scope":"a b"}"#, 1000).unwrap();
+        assert_eq!(t.access_token.expose(), "at");
+        assert_eq!(t.expires_at, Some(4599));
+        assert_eq!(t.refresh_in, Some(1800));
+        assert_eq!(t.refresh_token.as_ref().map(Secret::expose), Some("rt"));
+        assert!(token_from_json(br#"{"token_type":"Bearer"}"#, 0).is_err());
+        assert!(!format!("{t:?}").contains("\"at\""));
+    }
+
+    #[test]
+    fn pkce_pairs_follow_rfc_7636() {
+        let (v, c) = pkce();
+        assert!(v.expose().len() >= 43);
+        assert_eq!(c, b64url(&sha2::Sha256::digest(v.expose().as_bytes())));
+    }
+
+    #[test]
+    fn pem_blocks_are_found() {
+        let text = "junk\n-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n";
+        assert_eq!(pem_blocks(text), vec![("CERTIFICATE".to_string(), vec![0, 1, 2])]);
+    }
+}

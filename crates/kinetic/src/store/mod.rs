@@ -1,0 +1,218 @@
+//! Where tokens are kept between runs: the `OAuthSettingsLocation`.
+//!
+//! A [`TokenStore`] holds one [`StoredSettings`]: the token (access token, refresh token, expiry,
+//! when it was obtained) and, during a web sign-in, the PKCE verifier and `state` of the
+//! authorization request. Two stores exist:
+//! - [`MemoryStore`], for `OAuthSettingsLocation=memory://name`: shared by name within the process,
+//!   gone when it ends;
+//! - [`FileStore`], for a file path: encrypted (XChaCha20-Poly1305 under a 256-bit key), written
+//!   atomically with mode 0600, and guarded by a lock across processes, so that many processes
+//!   sharing one file refresh a rotating refresh token once and none is left holding a revoked
+//!   one.
+//!
+//! [`open`] picks the store from the settings; with no `OAuthSettingsLocation` it is a file under
+//! the configuration directory, one per URL, instance, client and user ([`default_path`]).
+//!
+//! Refreshing through a store is one [`TokenStore::update`]: under the lock, the closure sees what
+//! is stored *now* (another process may have refreshed a moment ago), and either uses it or calls
+//! the identity provider and returns what to write.
+//!
+//! ```
+//! use kinetic::auth::Token;
+//! use kinetic::store::{Change, MemoryStore, StoredSettings, TokenStore};
+//!
+//! let store = MemoryStore::named("doc-example");
+//! let stored = store.update(&mut |current| {
+//!     if current.and_then(|s| s.token.as_ref()).is_some() {
+//!         return Ok(Change::Keep); // someone else already signed in
+//!     }
+//!     Ok(Change::Write(StoredSettings::with_token(Token::bearer("t").with_refresh_token("r"))))
+//! })?;
+//! assert_eq!(stored.and_then(|s| s.token).map(|t| t.access_token), Some("t".into()));
+//! # Ok::<(), kinetic::Error>(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::auth::Token;
+use crate::settings::{ConfigFiles, Env};
+use crate::{Error, Result, Secret, Settings};
+
+mod file;
+mod format;
+mod key;
+mod memory;
+
+pub use file::FileStore;
+pub use key::{SettingsKey, KEY_FILE_NAME, SETTINGS_KEY_VAR};
+pub use memory::MemoryStore;
+
+/// What an `OAuthSettingsLocation` keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredSettings {
+    /// The current token, once signed in.
+    pub token: Option<Token>,
+    /// An authorization request waiting for its redirect (web sign-in).
+    pub pending: Option<PendingAuthorization>,
+}
+
+impl StoredSettings {
+    /// Settings holding `token` and nothing else.
+    pub fn with_token(token: Token) -> Self {
+        StoredSettings {
+            token: Some(token),
+            pending: None,
+        }
+    }
+}
+
+/// An authorization-code request in progress: what `GetOAuthAuthorizationURL` leaves behind for
+/// the redirect to complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PendingAuthorization {
+    /// The PKCE code verifier.
+    pub code_verifier: Secret,
+    /// The `state` sent with the request, to match against the redirect's.
+    pub state: Secret,
+    /// The redirect URI the request named, which the code redemption must repeat.
+    pub redirect_uri: Option<String>,
+    /// When the request was made, in seconds since the Unix epoch.
+    pub created_at: u64,
+}
+
+impl PendingAuthorization {
+    /// A request made at `created_at` with this verifier and state.
+    pub fn new(code_verifier: Secret, state: Secret, created_at: u64) -> Self {
+        PendingAuthorization {
+            code_verifier,
+            state,
+            redirect_uri: None,
+            created_at,
+        }
+    }
+}
+
+/// What an [`update`](TokenStore::update) closure decides.
+// Returned once per update and consumed at once: boxing `Write` would cost an allocation for
+// nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Change {
+    /// Leave the stored settings as they are (for example: another process already refreshed).
+    Keep,
+    /// Replace them.
+    Write(StoredSettings),
+    /// Delete them (sign out).
+    Remove,
+}
+
+/// A place that keeps [`StoredSettings`] between runs.
+pub trait TokenStore: Send + Sync + std::fmt::Debug {
+    /// What is stored now, without waiting for a writer.
+    fn load(&self) -> Result<Option<StoredSettings>>;
+
+    /// Reads what is stored, runs `change` on it and applies its decision, all under the store's
+    /// lock (across processes for a file), so no other update runs in between. Returns what is
+    /// stored afterwards. An error reading the store is returned without running `change`; an
+    /// error from `change` is returned with nothing written.
+    fn update(
+        &self,
+        change: &mut dyn FnMut(Option<&StoredSettings>) -> Result<Change>,
+    ) -> Result<Option<StoredSettings>>;
+}
+
+/// Where `OAuthSettingsLocation` points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `memory://name`.
+    Memory(String),
+    /// A file.
+    File(PathBuf),
+}
+
+/// The prefix that makes an `OAuthSettingsLocation` a [`MemoryStore`].
+pub const MEMORY_PREFIX: &str = "memory://";
+
+impl StoreLocation {
+    /// Reads an `OAuthSettingsLocation` value: `memory://name` (prefix in any case) or a path.
+    pub fn parse(location: &Path) -> Self {
+        if let Some(text) = location.to_str() {
+            let prefix = text.get(..MEMORY_PREFIX.len());
+            if prefix.is_some_and(|p| p.eq_ignore_ascii_case(MEMORY_PREFIX)) {
+                return StoreLocation::Memory(text[MEMORY_PREFIX.len()..].to_owned());
+            }
+        }
+        StoreLocation::File(location.to_owned())
+    }
+}
+
+/// The token file used when `OAuthSettingsLocation` is not set:
+/// `{config dir}/tokens/{hash}.json.enc`, where the hash covers the URL, instance, client id and
+/// user, so every identity against every server has its own file.
+pub fn default_path(config: &dyn ConfigFiles, settings: &Settings) -> Result<PathBuf> {
+    let dir = config.dir().ok_or_else(|| {
+        Error::invalid_settings(
+            "OAuthSettingsLocation",
+            "no configuration directory was found to keep tokens in (no home directory)",
+            "set OAuthSettingsLocation to a file, or to memory://name to keep tokens in memory",
+        )
+    })?;
+    Ok(dir.join("tokens").join(format!(
+        "{}.json.enc",
+        identity_hash(
+            &settings.url,
+            &settings.erp_instance,
+            settings.oauth.client_id.as_deref().unwrap_or(""),
+            settings.auth.user.as_deref().unwrap_or(""),
+        )
+    )))
+}
+
+/// The first 128 bits of SHA-256 over the fields, each length-prefixed so that no two different
+/// field lists hash the same text; URL and instance are compared without case, as servers do.
+fn identity_hash(url: &str, instance: &str, client: &str, user: &str) -> String {
+    let mut hash = Sha256::new();
+    for field in [
+        url.to_ascii_lowercase(),
+        instance.to_ascii_lowercase(),
+        client.to_owned(),
+        user.to_owned(),
+    ] {
+        hash.update((field.len() as u64).to_be_bytes());
+        hash.update(field.as_bytes());
+    }
+    hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The store the settings name: `memory://name`, the `OAuthSettingsLocation` file, or the
+/// [`default_path`] file. A file's key comes from `OAuthSettingsKey`, else
+/// [`SETTINGS_KEY_VAR`], else the per-user key file (created on first use); see
+/// [`SettingsKey::resolve`].
+pub fn open(
+    settings: &Settings,
+    env: &dyn Env,
+    config: &dyn ConfigFiles,
+) -> Result<Arc<dyn TokenStore>> {
+    let location = match &settings.oauth.settings_location {
+        Some(location) => StoreLocation::parse(location),
+        None => StoreLocation::File(default_path(config, settings)?),
+    };
+    Ok(match location {
+        StoreLocation::Memory(name) => Arc::new(MemoryStore::named(&name)),
+        StoreLocation::File(path) => {
+            let key = SettingsKey::resolve(settings.oauth.settings_key.as_ref(), env, config)?;
+            Arc::new(FileStore::new(path, key))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
