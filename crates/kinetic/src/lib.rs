@@ -29,13 +29,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod auth;
+pub mod clock;
 pub mod error;
+pub mod http;
 pub mod secret;
 pub mod settings;
-pub mod clock;
-pub mod auth;
 pub mod store;
-pub mod http;
 
 pub use error::{Error, Result};
 pub use secret::Secret;

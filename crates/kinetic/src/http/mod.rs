@@ -321,7 +321,7 @@ fn call_settings(s: &Settings) -> Result<Option<HeaderValue>> {
     if map.is_empty() {
         return Ok(None);
     }
-    let text = serde_json::Value::Object(map).to_string();
+    let text = ascii_json(&serde_json::Value::Object(map));
     HeaderValue::from_str(&text).map(Some).map_err(|_| {
         Error::invalid_settings(
             "Company",
@@ -331,6 +331,24 @@ fn call_settings(s: &Settings) -> Result<Option<HeaderValue>> {
     })
 }
 
+/// JSON with every non-ASCII character escaped (`\u00e9`): header values must be ASCII, and a
+/// plant or company named in another alphabet must still go through.
+fn ascii_json(value: &serde_json::Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
+}
+
 /// The `License` header: the claimed licence's GUID and the session, if any.
 fn license_header(license: &LicenseType, session_id: Option<&Secret>) -> Option<HeaderValue> {
     let mut map = serde_json::Map::new();
@@ -338,7 +356,7 @@ fn license_header(license: &LicenseType, session_id: Option<&Secret>) -> Option<
     if let Some(id) = session_id {
         map.insert("SessionID".into(), id.expose().into());
     }
-    let mut value = HeaderValue::from_str(&serde_json::Value::Object(map).to_string()).ok()?;
+    let mut value = HeaderValue::from_str(&ascii_json(&serde_json::Value::Object(map))).ok()?;
     value.set_sensitive(session_id.is_some());
     Some(value)
 }
@@ -868,6 +886,13 @@ mod tests {
             h.as_ref().and_then(|v| v.to_str().ok()),
             Some(r#"{"Company":"EPIC06","Plant":"MfgSys","Language":"en-US"}"#)
         );
+        let accented =
+            settings("URL=http://h;ERPInstance=K;User=u;Password=p;Plant=Usine-Orléans-𝔸");
+        let h = call_settings(&accented).ok().flatten();
+        let text = h.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert_eq!(text, r#"{"Plant":"Usine-Orl\u00e9ans-\ud835\udd38"}"#);
+        let back: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(back["Plant"], "Usine-Orléans-𝔸");
         let none = settings("URL=http://h;ERPInstance=K;User=u;Password=p");
         assert!(call_settings(&none).is_ok_and(|h| h.is_none()));
     }

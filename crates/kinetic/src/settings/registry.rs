@@ -255,7 +255,7 @@ pub static PROPERTIES: &[Property] = &[
         "The key that encrypts the `OAuthSettingsLocation` file."),
     // SSL
     property!("SSLServerCert", [], Ssl, Kind::Text, None,
-        "The server certificate to trust besides the system's: a PEM file path, a PEM blob, a SHA-1/SHA-256 thumbprint, or `*` to trust any (testing only)."),
+        "The server certificate to trust besides the public CAs (Mozilla's list, built in): a PEM file path or PEM text (a CA, or the server's own certificate), or a SHA-256/SHA-1 thumbprint that pins the server certificate. Verification cannot be turned off: `*` is refused."),
     // Proxy
     property!("ProxyServer", [], Proxy, Kind::Host, None,
         "The HTTP proxy's host name or address; no proxy when unset."),

@@ -257,7 +257,8 @@ impl fmt::Display for Thumbprint {
 /// Which server certificate to trust besides the system's (`SSLServerCert`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerCert {
-    /// `*`: trust any certificate. For tests against a local server only.
+    /// `*`: CData's "trust any certificate". Parsed so that it can be refused with a clear
+    /// message: the HTTP pipeline never turns certificate verification off.
     AnyCertificate,
     /// A PEM file (a CA or the server's own certificate).
     PemFile(std::path::PathBuf),
