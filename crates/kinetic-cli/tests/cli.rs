@@ -145,3 +145,89 @@ fn sigterm_stops_cleanly_and_removes_the_temporary_database() {
         "temporary database folder left behind"
     );
 }
+
+/// Starts `kinetic emulator` and returns the child and its start-up line.
+fn start_emulator(extra: &[&str]) -> (std::process::Child, serde_json::Value) {
+    let mut child = kinetic()
+        .args(["emulator", "--port", "0", "--scale", "100"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, serde_json::from_str(&line).unwrap())
+}
+
+#[test]
+fn token_prints_a_token_for_each_bearer_scheme() {
+    let (mut child, info) = start_emulator(&["--tls"]);
+    for name in ["token", "azuread_client_secret", "oauth_discovery"] {
+        let cs = info["connection_strings"][name].as_str().unwrap();
+        let out = kinetic().args(["token", "-c", cs]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        let token = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(
+            token.trim().split('.').count(),
+            3,
+            "{name}: a JWT on stdout"
+        );
+    }
+    // KINETIC_CONNECTION feeds the same settings.
+    let out = kinetic()
+        .arg("token")
+        .env(
+            "KINETIC_CONNECTION",
+            info["connection_strings"]["token"].as_str().unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Basic has no token: exit 2 with what to set.
+    let out = kinetic()
+        .args([
+            "token",
+            "-c",
+            info["connection_strings"]["basic"].as_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AuthScheme=Token"));
+    // A typo is caught before any network call, and the password is never echoed.
+    let out = kinetic()
+        .args([
+            "token",
+            "-c",
+            "URL=https://x.example;ERPInstance=K;User=u;Pasword=hunter2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("did you mean `Password`"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    // A wrong password is the server's refusal: exit 1.
+    let bad = info["connection_strings"]["token"]
+        .as_str()
+        .unwrap()
+        .replace("Password=Epicor123!", "Password=wrong");
+    let out = kinetic().args(["token", "-c", &bad]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("wrong"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

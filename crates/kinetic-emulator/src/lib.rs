@@ -281,6 +281,54 @@ impl RunningEmulator {
                     cs_value(api_key)
                 )),
             );
+            strings.insert(
+                "basic_session".into(),
+                json!(format!(
+                    "{base};AuthScheme=Basic;UseSession=true;LicenseType=WebService"
+                )),
+            );
+            strings.insert("token".into(), json!(format!("{base};AuthScheme=Token")));
+        }
+        // Azure AD and OpenID strings for the built-in identity provider (they need https for real
+        // clients; the connector accepts http too, for tests).
+        if let Some(idp) = &self.idp {
+            let cfg = &idp.cfg;
+            let server = &cfg.rest_api_app;
+            let v2 = format!(
+                "URL={url};ERPInstance={};ApiVersion=v2;Company={company};ApiKey={}",
+                cs_value(&c.instance),
+                cs_value(api_key)
+            );
+            let tls = self
+                .tls_cert
+                .as_ref()
+                .map(|p| format!(";SSLServerCert={}", cs_value(&p.display().to_string())))
+                .unwrap_or_default();
+            let azure = format!(
+                "{v2};AuthScheme=AzureAD;AzureTenant={};OAuthAuthority={url}{tls}",
+                cfg.tenant
+            );
+            if let Some(daemon) = cfg.apps.iter().find(|a| a.name == "daemon") {
+                if let Some(secret) = daemon.secrets.first() {
+                    strings.insert(
+                        "azuread_client_secret".into(),
+                        json!(format!(
+                            "{azure};OAuthGrantType=CLIENT;OAuthClientId={};OAuthClientSecret={};Scope=api://{server}/.default",
+                            daemon.client_id,
+                            cs_value(&secret.value)
+                        )),
+                    );
+                    strings.insert(
+                        "oauth_discovery".into(),
+                        json!(format!(
+                            "{v2};AuthScheme=OAuth;OAuthIssuer={};OAuthGrantType=CLIENT;OAuthClientId={};OAuthClientSecret={};Scope=api://{server}/.default{tls}",
+                            idp.issuer(&url),
+                            daemon.client_id,
+                            cs_value(&secret.value)
+                        )),
+                    );
+                }
+            }
         }
         json!({
             "url": url,

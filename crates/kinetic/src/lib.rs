@@ -31,12 +31,15 @@
 
 pub mod auth;
 pub mod clock;
+pub mod connection;
 pub mod error;
 pub mod http;
+pub mod oauth;
 pub mod secret;
 pub mod settings;
 pub mod store;
 
+pub use connection::Connection;
 pub use error::{Error, Result};
 pub use secret::Secret;
 pub use settings::Settings;

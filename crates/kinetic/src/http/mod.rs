@@ -58,6 +58,28 @@ pub use credential::{
 pub use errors::{parse_error_body, ServerError};
 pub use retry::RetryConfig;
 pub use tls::sha256_hex;
+
+/// An HTTP client with the settings' TLS trust, proxy and timeouts, for calls outside Epicor (the
+/// identity provider's discovery and token endpoints).
+pub(crate) fn oauth_client(settings: &crate::Settings) -> crate::Result<reqwest::Client> {
+    client::build_client(settings)
+}
+
+/// A transport error for a call outside Epicor, saying why when the server's certificate was refused.
+pub(crate) fn transport_error(what: String, e: reqwest::Error) -> crate::Error {
+    let message = match tls::certificate_error(&e) {
+        Some(why) => format!(
+            "{what}: the server's certificate is not trusted ({why}); set SSLServerCert to its certificate (a PEM file) or its thumbprint"
+        ),
+        None => what,
+    };
+    crate::Error::Transport {
+        status: None,
+        message,
+        correlation_id: None,
+        source: Some(Box::new(e)),
+    }
+}
 pub use url::{encode_query, encode_segment, Api, Endpoint, Endpoints, KeyValue};
 
 use crate::clock::{Clock, SystemClock};

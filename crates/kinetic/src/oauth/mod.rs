@@ -17,9 +17,13 @@ use std::sync::Arc;
 /// Where a provider's endpoints are, from its discovery document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoints {
+    /// The issuer (`iss` of its tokens).
     pub issuer: String,
+    /// The token endpoint.
     pub token: String,
+    /// The authorization endpoint (browser sign-in), when it has one.
     pub authorization: Option<String>,
+    /// The device authorization endpoint, when it has one.
     pub device_authorization: Option<String>,
 }
 
@@ -35,11 +39,17 @@ pub fn discovery_url(scheme: AuthScheme, s: &OAuthSettings) -> Result<String> {
                     "set AzureTenant to your directory (tenant) id, or OAuthAuthority to https://login.microsoftonline.com/{tenant}",
                 )
             })?;
-            Ok(format!("{}/v2.0/.well-known/openid-configuration", authority.trim_end_matches('/')))
+            Ok(format!(
+                "{}/v2.0/.well-known/openid-configuration",
+                authority.trim_end_matches('/')
+            ))
         }
         _ => {
             let base = s.issuer.clone().unwrap_or_else(|| s.authority.clone());
-            Ok(format!("{}/.well-known/openid-configuration", base.trim_end_matches('/')))
+            Ok(format!(
+                "{}/.well-known/openid-configuration",
+                base.trim_end_matches('/')
+            ))
         }
     }
 }
@@ -52,11 +62,11 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Endpoints> {
         correlation_id: None,
         source: None,
     };
-    let response = http.get(url).send().await.map_err(|e| Error::Transport {
-        status: None,
-        message: format!("cannot fetch the OpenID discovery document {url}"),
-        correlation_id: None,
-        source: Some(Box::new(e)),
+    let response = http.get(url).send().await.map_err(|e| {
+        crate::http::transport_error(
+            format!("cannot fetch the OpenID discovery document {url}"),
+            e,
+        )
     })?;
     let status = response.status().as_u16();
     let body = response.bytes().await.map_err(|e| Error::Transport {
@@ -73,7 +83,8 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Endpoints> {
     let field = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
     Ok(Endpoints {
         issuer: field("issuer").ok_or_else(|| protocol(format!("{url} names no issuer")))?,
-        token: field("token_endpoint").ok_or_else(|| protocol(format!("{url} names no token_endpoint")))?,
+        token: field("token_endpoint")
+            .ok_or_else(|| protocol(format!("{url} names no token_endpoint")))?,
         authorization: field("authorization_endpoint"),
         device_authorization: field("device_authorization_endpoint"),
     })
@@ -84,7 +95,9 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Endpoints> {
 pub enum ClientCredential {
     /// A public client (desktop, device): no credential.
     Public,
+    /// A client secret, sent in the body.
     Secret(Secret),
+    /// A certificate: a signed client assertion per request.
     Certificate(Box<CertificateAssertion>),
 }
 
@@ -117,7 +130,10 @@ fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
     let mut b64 = String::new();
     for line in text.lines() {
         let line = line.trim();
-        if let Some(l) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) {
+        if let Some(l) = line
+            .strip_prefix("-----BEGIN ")
+            .and_then(|l| l.strip_suffix("-----"))
+        {
             label = Some(l.to_string());
             b64.clear();
         } else if line.starts_with("-----END ") {
@@ -139,7 +155,8 @@ impl CertificateAssertion {
     /// `OAuthJWTCertThumbprint` (SHA1 → RS256 with `x5t`; SHA256 → PS256 with `x5t#S256`; when the
     /// thumbprint is given it must match the certificate).
     pub fn from_settings(s: &OAuthSettings) -> Result<CertificateAssertion> {
-        let bad = |message: String, hint: &str| Error::invalid_settings("OAuthJWTCert", message, hint);
+        let bad =
+            |message: String, hint: &str| Error::invalid_settings("OAuthJWTCert", message, hint);
         let cert = s.jwt_cert.as_ref().ok_or_else(|| {
             bad(
                 "no certificate is set".into(),
@@ -167,17 +184,33 @@ impl CertificateAssertion {
             .iter()
             .find(|(l, _)| l == "CERTIFICATE")
             .map(|(_, d)| d.clone())
-            .ok_or_else(|| bad("the PEM holds no CERTIFICATE block".into(), "put the certificate after the private key in the file"))?;
+            .ok_or_else(|| {
+                bad(
+                    "the PEM holds no CERTIFICATE block".into(),
+                    "put the certificate after the private key in the file",
+                )
+            })?;
         let key_pem = text
             .split("-----BEGIN ")
-            .find(|part| part.starts_with("PRIVATE KEY-----") || part.starts_with("RSA PRIVATE KEY-----"))
+            .find(|part| {
+                part.starts_with("PRIVATE KEY-----") || part.starts_with("RSA PRIVATE KEY-----")
+            })
             .map(|part| zeroize::Zeroizing::new(format!("-----BEGIN {part}")))
-            .ok_or_else(|| bad("the PEM holds no private key".into(), "put the PKCS#8 or PKCS#1 RSA private key in the file"))?;
-        let key = EncodingKey::from_rsa_pem(key_pem.as_bytes())
-            .map_err(|_| bad("the private key is not an RSA key in PEM".into(), "use an RSA key (PKCS#8 PRIVATE KEY or PKCS#1 RSA PRIVATE KEY)"))?;
+            .ok_or_else(|| {
+                bad(
+                    "the PEM holds no private key".into(),
+                    "put the PKCS#8 or PKCS#1 RSA private key in the file",
+                )
+            })?;
+        let key = EncodingKey::from_rsa_pem(key_pem.as_bytes()).map_err(|_| {
+            bad(
+                "the private key is not an RSA key in PEM".into(),
+                "use an RSA key (PKCS#8 PRIVATE KEY or PKCS#1 RSA PRIVATE KEY)",
+            )
+        })?;
         let sha1 = sha1::Sha1::digest(&der);
         let sha256 = sha2::Sha256::digest(&der);
-        let algorithm = s.jwt_cert_thumbprint.as_ref().map(|t| t.algorithm.clone());
+        let algorithm = s.jwt_cert_thumbprint.as_ref().map(|t| t.algorithm);
         if let Some(t) = &s.jwt_cert_thumbprint {
             let actual = match t.algorithm {
                 ThumbprintAlgorithm::Sha1 => hex(&sha1),
@@ -195,7 +228,11 @@ impl CertificateAssertion {
             Some(ThumbprintAlgorithm::Sha256) => (Algorithm::PS256, b64url(&sha256)),
             _ => (Algorithm::RS256, b64url(&sha1)),
         };
-        Ok(CertificateAssertion { key, algorithm, thumbprint })
+        Ok(CertificateAssertion {
+            key,
+            algorithm,
+            thumbprint,
+        })
     }
 
     /// A client assertion for `client_id` at `token_endpoint`, valid five minutes.
@@ -227,13 +264,16 @@ fn hex(b: &[u8]) -> String {
 #[derive(Debug)]
 pub struct OAuthClient {
     http: reqwest::Client,
+    /// The provider's endpoints.
     pub endpoints: Endpoints,
+    /// The app registration's client id.
     pub client_id: String,
     credential: ClientCredential,
     clock: Arc<dyn Clock>,
 }
 
 impl OAuthClient {
+    /// A client from its parts.
     pub fn new(
         http: reqwest::Client,
         endpoints: Endpoints,
@@ -241,14 +281,22 @@ impl OAuthClient {
         credential: ClientCredential,
         clock: Arc<dyn Clock>,
     ) -> OAuthClient {
-        OAuthClient { http, endpoints, client_id, credential, clock }
+        OAuthClient {
+            http,
+            endpoints,
+            client_id,
+            credential,
+            clock,
+        }
     }
 
     /// The client credential from settings: a secret, a certificate, or none (public client).
     pub fn credential_from(s: &OAuthSettings) -> Result<ClientCredential> {
         Ok(match (&s.client_secret, &s.jwt_cert) {
             (Some(secret), None) => ClientCredential::Secret(secret.clone()),
-            (None, Some(_)) => ClientCredential::Certificate(Box::new(CertificateAssertion::from_settings(s)?)),
+            (None, Some(_)) => {
+                ClientCredential::Certificate(Box::new(CertificateAssertion::from_settings(s)?))
+            }
             (None, None) => ClientCredential::Public,
             (Some(_), Some(_)) => {
                 return Err(Error::invalid_settings(
@@ -275,13 +323,24 @@ impl OAuthClient {
             ClientCredential::Public => {}
             ClientCredential::Secret(s) => form.push(("client_secret", s.expose().to_string())),
             ClientCredential::Certificate(c) => {
-                form.push(("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into()));
-                form.push(("client_assertion", c.assertion(&self.client_id, &self.endpoints.token, self.now())?));
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+                ));
+                form.push((
+                    "client_assertion",
+                    c.assertion(&self.client_id, &self.endpoints.token, self.now())?,
+                ));
             }
         }
         let body: String = form
             .iter()
-            .map(|(k, v)| format!("{k}={}", percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&");
         let body = zeroize::Zeroizing::new(body);
@@ -294,11 +353,11 @@ impl OAuthClient {
             .body(body.as_bytes().to_vec())
             .send()
             .await
-            .map_err(|e| Error::Transport {
-                status: None,
-                message: format!("cannot reach the token endpoint {}", self.endpoints.token),
-                correlation_id: None,
-                source: Some(Box::new(e)),
+            .map_err(|e| {
+                crate::http::transport_error(
+                    format!("cannot reach the token endpoint {}", self.endpoints.token),
+                    e,
+                )
             })?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| Error::Transport {
@@ -322,23 +381,35 @@ pub fn token_from_json(bytes: &[u8], obtained_at: u64) -> Result<Token> {
         correlation_id: None,
         source: None,
     })?;
-    let access = v.get("access_token").and_then(Value::as_str).ok_or_else(|| Error::Protocol {
-        status: None,
-        message: "the token answer has no access_token".into(),
-        correlation_id: None,
-        source: None,
-    })?;
+    let access = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Protocol {
+            status: None,
+            message: "the token answer has no access_token".into(),
+            correlation_id: None,
+            source: None,
+        })?;
     // Numbers may come as strings (older Azure AD answers did).
     let num = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_u64().or_else(|| x.as_str().and_then(|s| s.parse().ok())))
+        v.get(k).and_then(|x| {
+            x.as_u64()
+                .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+        })
     };
     let mut token = Token::bearer(Secret::new(access));
-    token.token_type = v.get("token_type").and_then(Value::as_str).unwrap_or("Bearer").to_string();
+    token.token_type = v
+        .get("token_type")
+        .and_then(Value::as_str)
+        .unwrap_or("Bearer")
+        .to_string();
     token.expires_at = num("expires_in").map(|e| obtained_at + e);
     token.refresh_in = num("refresh_in");
     token.obtained_at = Some(obtained_at);
-    token.refresh_token = v.get("refresh_token").and_then(Value::as_str).map(Secret::new);
+    token.refresh_token = v
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .map(Secret::new);
     token.scope = v.get("scope").and_then(Value::as_str).map(str::to_string);
     token.id_token = v.get("id_token").and_then(Value::as_str).map(Secret::new);
     Ok(token)
@@ -347,7 +418,9 @@ pub fn token_from_json(bytes: &[u8], obtained_at: u64) -> Result<Token> {
 /// The client-credentials grant (`OAuthGrantType=CLIENT`): no user; refreshed by asking again.
 #[derive(Debug)]
 pub struct ClientCredentialsSource {
+    /// The token endpoint's client.
     pub client: OAuthClient,
+    /// The scope asked for (`{resource}/.default`).
     pub scope: String,
 }
 
@@ -355,7 +428,10 @@ impl TokenSource for ClientCredentialsSource {
     fn fetch<'a>(&'a self, _previous: Option<&'a Token>) -> BoxFuture<'a, Result<Token>> {
         Box::pin(async move {
             self.client
-                .request(vec![("grant_type", "client_credentials".into()), ("scope", self.scope.clone())])
+                .request(vec![
+                    ("grant_type", "client_credentials".into()),
+                    ("scope", self.scope.clone()),
+                ])
                 .await
         })
     }
@@ -365,8 +441,11 @@ impl TokenSource for ClientCredentialsSource {
 /// same assertion when the result expires (or refreshes, when a refresh token came back).
 #[derive(Debug)]
 pub struct OnBehalfOfSource {
+    /// The token endpoint's client (the web app, a confidential client).
     pub client: OAuthClient,
+    /// The user's token the web app received.
     pub assertion: Secret,
+    /// The Epicor API's scope.
     pub scope: String,
 }
 
@@ -380,7 +459,10 @@ impl TokenSource for OnBehalfOfSource {
             }
             self.client
                 .request(vec![
-                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".into()),
+                    (
+                        "grant_type",
+                        "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+                    ),
                     ("requested_token_use", "on_behalf_of".into()),
                     ("assertion", self.assertion.expose().to_string()),
                     ("scope", self.scope.clone()),
@@ -439,6 +521,9 @@ mod tests {
     #[test]
     fn pem_blocks_are_found() {
         let text = "junk\n-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n";
-        assert_eq!(pem_blocks(text), vec![("CERTIFICATE".to_string(), vec![0, 1, 2])]);
+        assert_eq!(
+            pem_blocks(text),
+            vec![("CERTIFICATE".to_string(), vec![0, 1, 2])]
+        );
     }
 }

@@ -1,0 +1,263 @@
+//! The authentication schemes as pipeline credentials: Basic, Epicor's token service, OAuth / Azure AD
+//! grants through the token cache, a given access token, or none. Chosen once from settings, at the
+//! edge ([`credential_for`]); inside, code holds a `dyn Credential`.
+
+use super::cache::{TokenCache, TokenSource};
+use super::Token;
+use crate::clock::{unix_seconds, BoxFuture, Clock};
+use crate::http::{Anonymous, Authorization, Basic, Credential, Pipeline, Request, StaticBearer};
+use crate::oauth::{self, ClientCredentialsSource, OAuthClient, OnBehalfOfSource};
+use crate::settings::{AuthScheme, InitiateOAuth, OAuthGrantType, TokenExpiry};
+use crate::{Error, Result, Secret, Settings};
+use reqwest::header::{HeaderName, HeaderValue};
+use std::sync::{Arc, Mutex};
+
+/// A credential whose bearer token comes from a [`TokenCache`] (refreshed ahead of expiry, one
+/// request for any number of callers, dropped on a 401).
+pub struct TokenCredential<S> {
+    cache: TokenCache<S>,
+    /// The token last handed out, to invalidate exactly it on a 401.
+    last: Mutex<Option<Token>>,
+}
+
+impl<S> std::fmt::Debug for TokenCredential<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCredential").finish_non_exhaustive()
+    }
+}
+
+impl<S: TokenSource> TokenCredential<S> {
+    /// Wraps a token source with a cache on `clock`.
+    pub fn new(source: S, clock: Arc<dyn Clock>) -> Self {
+        TokenCredential {
+            cache: TokenCache::with_clock(source, clock, Default::default()),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The current token (fetched or refreshed when needed).
+    pub async fn token(&self) -> Result<Token> {
+        let t = self.cache.get().await?;
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(t.clone());
+        Ok(t)
+    }
+
+    /// How many tokens the source was asked for.
+    pub fn fetches(&self) -> u64 {
+        self.cache.fetches()
+    }
+}
+
+impl<S: TokenSource + 'static> Credential for TokenCredential<S> {
+    fn authorization(&self) -> BoxFuture<'_, Result<Option<Authorization>>> {
+        Box::pin(async move {
+            let t = self.token().await?;
+            Ok(Some(Authorization::bearer(&t.access_token)))
+        })
+    }
+
+    fn invalidate(&self, rejected: &Authorization) -> bool {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match last {
+            Some(t) if Authorization::bearer(&t.access_token).expose() == rejected.expose() => {
+                self.cache.invalidate(&t);
+                true
+            }
+            // Already replaced by a newer token: retrying with it may work.
+            Some(_) => true,
+            None => false,
+        }
+    }
+}
+
+/// Epicor's token service (`AuthScheme=Token`): `POST {base}TokenResource.svc/` with the user's
+/// credentials as headers. There is no refresh token: a new token is asked for before expiry.
+#[derive(Debug)]
+pub struct EpicorTokenSource {
+    pipeline: Pipeline,
+    user: String,
+    password: Secret,
+    clock: Arc<dyn Clock>,
+}
+
+impl EpicorTokenSource {
+    /// From `User` and `Password`, over a pipeline without credentials of its own.
+    pub fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self> {
+        let missing = |p: &str| {
+            Error::invalid_settings(
+                p,
+                format!("`{p}` is required for AuthScheme=Token"),
+                format!("set {p}"),
+            )
+        };
+        let user = settings.auth.user.clone().ok_or_else(|| missing("User"))?;
+        let password = settings
+            .auth
+            .password
+            .clone()
+            .ok_or_else(|| missing("Password"))?;
+        let pipeline = Pipeline::builder(settings)
+            .credential(Arc::new(Anonymous))
+            .clock(clock.clone())
+            .build()?;
+        Ok(EpicorTokenSource {
+            pipeline,
+            user,
+            password,
+            clock,
+        })
+    }
+}
+
+fn header(name: &'static str, value: &str) -> Result<(HeaderName, HeaderValue)> {
+    let v = HeaderValue::from_str(value).map_err(|_| {
+        Error::invalid_settings(
+            if name == "username" { "User" } else { "Password" },
+            "the value cannot be sent in an HTTP header (it holds a line break or another control character)",
+            "remove control characters from it",
+        )
+    })?;
+    Ok((HeaderName::from_static(name), v))
+}
+
+impl TokenSource for EpicorTokenSource {
+    fn fetch<'a>(&'a self, _previous: Option<&'a Token>) -> BoxFuture<'a, Result<Token>> {
+        Box::pin(async move {
+            let (un, uv) = header("username", &self.user)?;
+            let (pn, mut pv) = header("password", self.password.expose())?;
+            pv.set_sensitive(true);
+            let endpoint = self.pipeline.endpoints().token_resource();
+            let request = Request::post(&endpoint)?.header(un, uv).header(pn, pv);
+            let obtained = unix_seconds(self.clock.now());
+            let response = self.pipeline.send(request).await?;
+            let v: serde_json::Value = response.json()?;
+            let token = v
+                .get("AccessToken")
+                .and_then(|t| t.as_str())
+                .ok_or_else(|| Error::Protocol {
+                    status: Some(response.status().as_u16()),
+                    message: "the token service's answer has no AccessToken".into(),
+                    correlation_id: None,
+                    source: None,
+                })?;
+            let mut t = Token::bearer(Secret::new(token));
+            t.obtained_at = Some(obtained);
+            t.expires_at = v
+                .get("ExpiresIn")
+                .and_then(|e| {
+                    e.as_u64()
+                        .or_else(|| e.as_str().and_then(|s| s.parse().ok()))
+                })
+                .map(|e| obtained + e);
+            Ok(t)
+        })
+    }
+}
+
+/// An OAuth client for the settings: endpoints by discovery, the client credential.
+pub async fn oauth_client(settings: &Settings, clock: Arc<dyn Clock>) -> Result<OAuthClient> {
+    let s = &settings.oauth;
+    let client_id = s.client_id.clone().ok_or_else(|| {
+        Error::invalid_settings(
+            "OAuthClientId",
+            "`OAuthClientId` is required for OAuth",
+            "set OAuthClientId to the app registration's client id",
+        )
+    })?;
+    let http = crate::http::oauth_client(settings)?;
+    let url = oauth::discovery_url(settings.auth.scheme, s)?;
+    let endpoints = oauth::discover(&http, &url).await?;
+    let credential = OAuthClient::credential_from(s)?;
+    Ok(OAuthClient::new(
+        http, endpoints, client_id, credential, clock,
+    ))
+}
+
+fn scope(settings: &Settings) -> Result<String> {
+    settings.oauth.scope.clone().ok_or_else(|| {
+        Error::invalid_settings(
+            "Scope",
+            "`Scope` is required to ask for tokens",
+            "set Scope to the Epicor server app's scope, e.g. api://{server app id}/user_impersonation (or /.default for OAuthGrantType=CLIENT)",
+        )
+    })
+}
+
+/// A given access token (`OAuthAccessToken`, with `InitiateOAuth=OFF`): used as is; an error once
+/// `OAuthExpiresIn` / `OAuthTokenTimestamp` say it has expired.
+fn given_token(settings: &Settings, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Credential>> {
+    let s = &settings.oauth;
+    let token = s.access_token.clone().ok_or_else(|| {
+        Error::invalid_settings(
+            "OAuthAccessToken",
+            "InitiateOAuth=OFF uses only the given token, and none is set",
+            "set OAuthAccessToken, or InitiateOAuth=GETANDREFRESH to sign in",
+        )
+    })?;
+    if let (Some(TokenExpiry::After(after)), Some(stamp)) = (&s.expires_in, s.token_timestamp) {
+        let expires = stamp + *after;
+        if clock.now() >= expires {
+            return Err(Error::invalid_settings(
+                "OAuthAccessToken",
+                "the given access token has expired (OAuthTokenTimestamp + OAuthExpiresIn is past)",
+                "set a new OAuthAccessToken, or InitiateOAuth=GETANDREFRESH to let the connector get one",
+            ));
+        }
+    }
+    Ok(Arc::new(StaticBearer::new(&token)))
+}
+
+/// The credential for the settings' `AuthScheme` (and grant).
+pub async fn credential_for(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Credential>> {
+    match settings.auth.scheme {
+        AuthScheme::Basic => Ok(Arc::new(Basic::from_settings(settings)?)),
+        AuthScheme::Token => Ok(Arc::new(TokenCredential::new(
+            EpicorTokenSource::from_settings(settings, clock.clone())?,
+            clock,
+        ))),
+        AuthScheme::None => Ok(Arc::new(Anonymous)),
+        AuthScheme::AzureAd | AuthScheme::OAuth => {
+            let s = &settings.oauth;
+            if s.initiate == InitiateOAuth::Off && s.grant_type.is_interactive() {
+                return given_token(settings, &clock);
+            }
+            match s.grant_type {
+                OAuthGrantType::Client => {
+                    let client = oauth_client(settings, clock.clone()).await?;
+                    let source = ClientCredentialsSource {
+                        client,
+                        scope: scope(settings)?,
+                    };
+                    Ok(Arc::new(TokenCredential::new(source, clock)))
+                }
+                OAuthGrantType::Obo => {
+                    let client = oauth_client(settings, clock.clone()).await?;
+                    let assertion = s.user_assertion.clone().ok_or_else(|| {
+                        Error::invalid_settings(
+                            "OAuthUserAssertion",
+                            "on-behalf-of needs the user's token",
+                            "set OAuthUserAssertion to the access token your web app received for its signed-in user",
+                        )
+                    })?;
+                    let source = OnBehalfOfSource {
+                        client,
+                        assertion,
+                        scope: scope(settings)?,
+                    };
+                    Ok(Arc::new(TokenCredential::new(source, clock)))
+                }
+                _ => Err(Error::invalid_settings(
+                    "OAuthGrantType",
+                    format!(
+                        "OAuthGrantType={} (an interactive sign-in) is not available in this build yet",
+                        s.grant_type
+                    ),
+                    "use OAuthGrantType=CLIENT or OBO, or InitiateOAuth=OFF with OAuthAccessToken",
+                )),
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! A connection: settings in, an authenticated pipeline out (and, with `UseSession`, one Epicor
+//! session held from open to close, so an integration uses one licence seat rather than one per call).
+
+use crate::auth::providers::credential_for;
+use crate::clock::{Clock, SystemClock};
+use crate::http::{Authorization, Credential, Pipeline, Request};
+use crate::{Error, Result, Secret, Settings};
+use std::sync::Arc;
+
+/// An open connection to an Epicor server.
+#[derive(Debug)]
+pub struct Connection {
+    settings: Settings,
+    pipeline: Pipeline,
+    credential: Arc<dyn Credential>,
+    session: bool,
+}
+
+impl Connection {
+    /// Authenticates as the settings say (nothing is sent until a call needs it, except the session
+    /// login with `UseSession=true`).
+    pub async fn open(settings: Settings) -> Result<Connection> {
+        Self::open_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Connection::open`], with an injected clock.
+    pub async fn open_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Connection> {
+        let credential = credential_for(&settings, clock.clone()).await?;
+        let pipeline = Pipeline::builder(&settings)
+            .credential(credential.clone())
+            .clock(clock)
+            .build()?;
+        let mut connection = Connection {
+            session: false,
+            settings,
+            pipeline,
+            credential,
+        };
+        if connection.settings.auth.use_session {
+            connection.login().await?;
+        }
+        Ok(connection)
+    }
+
+    /// The settings the connection was opened with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The authenticated pipeline every call goes through.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The `Authorization` value the next call would carry (signing in or refreshing first when
+    /// needed); `None` for `AuthScheme=None`.
+    pub async fn authorization(&self) -> Result<Option<Authorization>> {
+        self.credential.authorization().await
+    }
+
+    /// The access token of a bearer scheme (Token, AzureAD, OAuth), for use with other tools.
+    pub async fn access_token(&self) -> Result<Secret> {
+        match self.authorization().await? {
+            Some(a) => match a.expose().strip_prefix("Bearer ") {
+                Some(t) => Ok(Secret::new(t)),
+                None => Err(Error::invalid_settings(
+                    "AuthScheme",
+                    format!("AuthScheme={} sends credentials, not a token", self.settings.auth.scheme),
+                    "use AuthScheme=Token (Epicor's token service), AzureAD or OAuth to get a token",
+                )),
+            },
+            None => Err(Error::invalid_settings(
+                "AuthScheme",
+                "AuthScheme=None has no token",
+                "set AuthScheme to Token, AzureAD or OAuth",
+            )),
+        }
+    }
+
+    /// `Ice.Lib.SessionModSvc/Login`: one session, one seat, reused by every call.
+    async fn login(&mut self) -> Result<()> {
+        let endpoint = self.pipeline.endpoints().session("Login");
+        let response = self
+            .pipeline
+            .send(Request::post(&endpoint)?.json(&serde_json::json!({}))?)
+            .await?;
+        let v: serde_json::Value = response.json()?;
+        let id = v
+            .get("returnObj")
+            .and_then(|r| r.as_str())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::Protocol {
+                status: Some(response.status().as_u16()),
+                message: "SessionModSvc/Login answered without a session id in returnObj".into(),
+                correlation_id: None,
+                source: None,
+            })?;
+        self.pipeline.set_session_id(Some(Secret::new(id)));
+        self.session = true;
+        Ok(())
+    }
+
+    /// Ends the session (when one was opened), freeing its licence seat.
+    pub async fn close(mut self) -> Result<()> {
+        if self.session {
+            let endpoint = self.pipeline.endpoints().session("Logout");
+            self.pipeline
+                .send(Request::post(&endpoint)?.json(&serde_json::json!({}))?)
+                .await?;
+            self.pipeline.set_session_id(None);
+            self.session = false;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,271 @@
+//! Authentication end to end against the emulator started in process: the emulator's own connection
+//! strings for each scheme open a connection that can call the REST API.
+
+use kinetic::auth::providers::{EpicorTokenSource, TokenCredential};
+use kinetic::clock::{Clock, ManualClock};
+use kinetic::http::{Credential, Pipeline, Request};
+use kinetic::{Connection, Error, Settings};
+use kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn emulator(tls: bool) -> RunningEmulator {
+    let mut config = EmulatorConfig {
+        scale: 150,
+        ..EmulatorConfig::default()
+    };
+    config.tls.enabled = tls;
+    kinetic_emulator::spawn(config, "127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+fn string(e: &RunningEmulator, name: &str) -> String {
+    e.startup_info()["connection_strings"][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no connection string {name}"))
+        .to_string()
+}
+
+async fn parts(c: &Connection) -> u16 {
+    let endpoint = c
+        .pipeline()
+        .endpoints()
+        .service("Erp.BO.PartSvc")
+        .unwrap()
+        .segment("Parts")
+        .query("$top", "1");
+    c.pipeline()
+        .send(Request::get(&endpoint).unwrap())
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn seats_in_use(e: &RunningEmulator) -> (u64, usize) {
+    let report: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}admin/sessions", e.base_url()))
+        .basic_auth("manager", Some("Epicor123!"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seats = report["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["InUse"].as_u64().unwrap())
+        .sum();
+    (seats, report["sessions"].as_array().unwrap().len())
+}
+
+#[tokio::test]
+async fn basic_and_basic_with_a_session() {
+    let e = emulator(false).await;
+    let c = Connection::open(Settings::parse(&string(&e, "basic")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(parts(&c).await, 200);
+    let err = c.access_token().await.unwrap_err();
+    assert!(
+        err.to_string().contains("sends credentials, not a token"),
+        "{err}"
+    );
+    // UseSession: one session for the connection's life, logged out on close.
+    let c = Connection::open(Settings::parse(&string(&e, "basic_session")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(seats_in_use(&e).await, (1, 1));
+    for _ in 0..3 {
+        assert_eq!(parts(&c).await, 200);
+    }
+    assert_eq!(
+        seats_in_use(&e).await,
+        (1, 1),
+        "calls reuse the session's seat"
+    );
+    c.close().await.unwrap();
+    assert_eq!(seats_in_use(&e).await, (0, 0), "logout freed the seat");
+}
+
+#[tokio::test]
+async fn epicor_token_service_and_single_flight_at_expiry() {
+    let e = emulator(false).await;
+    let settings = Settings::parse(&string(&e, "token")).unwrap();
+    let c = Connection::open(settings.clone()).await.unwrap();
+    let token = c.access_token().await.unwrap();
+    assert_eq!(token.expose().split('.').count(), 3, "a JWT");
+    assert_eq!(parts(&c).await, 200);
+
+    // 50 concurrent calls when the token is due: exactly one token request.
+    let clock = Arc::new(ManualClock::at(std::time::SystemTime::now()));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let source = EpicorTokenSource::from_settings(&settings, dyn_clock.clone()).unwrap();
+    let credential = Arc::new(TokenCredential::new(source, dyn_clock));
+    let pipeline = Pipeline::builder(&settings)
+        .credential(credential.clone())
+        .build()
+        .unwrap();
+    credential.authorization().await.unwrap();
+    assert_eq!(credential.fetches(), 1);
+    clock.advance(Duration::from_secs(3600 - 60));
+    let endpoint = pipeline
+        .endpoints()
+        .service("Erp.BO.PartSvc")
+        .unwrap()
+        .segment("Parts")
+        .query("$top", "1");
+    let calls: Vec<_> = (0..50)
+        .map(|_| {
+            let p = pipeline.clone();
+            let ep = endpoint.clone();
+            tokio::spawn(async move {
+                p.send(Request::get(&ep).unwrap())
+                    .await
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), 200);
+    }
+    assert_eq!(
+        credential.fetches(),
+        2,
+        "50 callers at expiry, one token request"
+    );
+    eprintln!(
+        "single flight: 50 concurrent calls at expiry, {} token request",
+        credential.fetches() - 1
+    );
+}
+
+#[tokio::test]
+async fn azure_ad_and_openid_client_credentials_over_tls() {
+    let e = emulator(true).await;
+    for name in ["azuread_client_secret", "oauth_discovery"] {
+        let c = Connection::open(Settings::parse(&string(&e, name)).unwrap())
+            .await
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert_eq!(parts(&c).await, 200, "{name}");
+        let t = c.access_token().await.unwrap();
+        assert_eq!(t.expose().split('.').count(), 3);
+    }
+    // Without SSLServerCert the emulator's certificate is not trusted: a clear error, no fallback.
+    let without: String = string(&e, "azuread_client_secret")
+        .split(';')
+        .filter(|p| !p.starts_with("SSLServerCert="))
+        .collect::<Vec<_>>()
+        .join(";");
+    let err = Connection::open(Settings::parse(&without).unwrap())
+        .await
+        .unwrap_err();
+    let text = format!("{err}");
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(
+        text.contains("SSLServerCert") || text.contains("certificate"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn certificate_credentials_sign_client_assertions() {
+    let e = emulator(true).await;
+    let info = e.startup_info();
+    let web = &info["idp"]["apps"]["web_app"];
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("web_app.pem");
+    let key = std::fs::read_to_string(web["private_key"].as_str().unwrap()).unwrap();
+    let cert = std::fs::read_to_string(web["certificate"].as_str().unwrap()).unwrap();
+    std::fs::write(&bundle, format!("{key}{cert}")).unwrap();
+    let base: String = string(&e, "azuread_client_secret")
+        .split(';')
+        .filter(|p| !p.starts_with("OAuthClientId=") && !p.starts_with("OAuthClientSecret="))
+        .collect::<Vec<_>>()
+        .join(";");
+    for thumb in [
+        "",
+        &format!(
+            ";OAuthJWTCertThumbprint={}",
+            web["thumbprint_sha256"].as_str().unwrap()
+        ),
+    ] {
+        let s = format!(
+            "{base};OAuthClientId={};OAuthJWTCert={};OAuthJWTCertType=PEMKEY_FILE{thumb}",
+            web["client_id"].as_str().unwrap(),
+            bundle.display()
+        );
+        let c = Connection::open(Settings::parse(&s).unwrap())
+            .await
+            .unwrap();
+        let t = c
+            .access_token()
+            .await
+            .unwrap_or_else(|err| panic!("{thumb}: {err}"));
+        let claims: serde_json::Value = {
+            use base64::Engine;
+            let part = t.expose().split('.').nth(1).unwrap();
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(part)
+                    .unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(claims["azpacr"], "2", "authenticated by certificate");
+    }
+    // A thumbprint that is not the certificate's is caught before any request.
+    let s = format!(
+        "{base};OAuthClientId={};OAuthJWTCert={};OAuthJWTCertThumbprint={}",
+        web["client_id"].as_str().unwrap(),
+        bundle.display(),
+        "00".repeat(32)
+    );
+    let err = Connection::open(Settings::parse(&s).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.property(), Some("OAuthJWTCertThumbprint"), "{err}");
+}
+
+#[tokio::test]
+async fn a_given_token_is_used_until_it_expires() {
+    let e = emulator(false).await;
+    let mut settings = Settings::parse(&string(&e, "azuread_client_secret")).unwrap();
+    let token = Connection::open(settings.clone())
+        .await
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap();
+    let s = format!(
+        "URL={};ERPInstance=Kinetic;ApiVersion=v2;Company=EPIC06;ApiKey={};AuthScheme=AzureAD;AzureTenant={};OAuthClientId=x;InitiateOAuth=OFF;OAuthAccessToken={};OAuthExpiresIn=3600;OAuthTokenTimestamp={}",
+        e.url(),
+        kinetic_emulator::config::DEFAULT_API_KEY,
+        kinetic_emulator::config::seed::TENANT,
+        token.expose(),
+        chrono_like_now(-60)
+    );
+    let c = Connection::open(Settings::parse(&s).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(parts(&c).await, 200);
+    let expired = s.replace(
+        &format!("OAuthTokenTimestamp={}", chrono_like_now(-60)),
+        &format!("OAuthTokenTimestamp={}", chrono_like_now(-7200)),
+    );
+    let err = Connection::open(Settings::parse(&expired).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    settings.oauth.scope = None;
+    let _ = settings;
+}
+
+/// `OAuthTokenTimestamp` (milliseconds since the epoch, as CData's), `delta` seconds from now.
+fn chrono_like_now(delta: i64) -> i64 {
+    let now = kinetic::clock::SystemClock.now();
+    (kinetic::clock::unix_seconds(now) as i64 + delta) * 1000
+}
