@@ -30,7 +30,7 @@ enum Command {
     ///   kinetic emulator --tls --tls-cert-out emulator-ca.pem --faults "503:0.05"
     ///   curl -u manager:Epicor123! http://127.0.0.1:8040/Kinetic/api/v1/
     #[command(verbatim_doc_comment)]
-    Emulator(EmulatorArgs),
+    Emulator(Box<EmulatorArgs>),
     /// Print a valid access token for the connection, for use with curl and other tools.
     ///
     /// The connection comes from -c/--connection, --profile, or the KINETIC_CONNECTION and
@@ -118,7 +118,7 @@ struct EmulatorArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Emulator(args) => run_emulator(args),
+        Command::Emulator(args) => run_emulator(*args),
         Command::Token(args) => return run_token(args),
     };
     match result {
