@@ -26,6 +26,18 @@ impl Connection {
     /// As [`Connection::open`], with an injected clock.
     pub async fn open_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Connection> {
         let credential = credential_for(&settings, clock.clone()).await?;
+        Self::open_with_credential(settings, credential, clock).await
+    }
+
+    /// As [`Connection::open_with_clock`], with the credential given instead of chosen from the
+    /// settings' `AuthScheme`: for example an interactive sign-in with a
+    /// [`UserAgent`](crate::auth::interactive::UserAgent) of the application's own, from
+    /// [`interactive::credential`](crate::auth::interactive::credential).
+    pub async fn open_with_credential(
+        settings: Settings,
+        credential: Arc<dyn Credential>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Connection> {
         let pipeline = Pipeline::builder(&settings)
             .credential(credential.clone())
             .clock(clock)

@@ -10,6 +10,7 @@ use crate::clock::from_unix_seconds;
 use crate::Secret;
 
 pub mod cache;
+pub mod interactive;
 pub mod providers;
 
 pub use cache::{RefreshPolicy, TokenCache, TokenSource};

@@ -249,14 +249,16 @@ pub async fn credential_for(
                     };
                     Ok(Arc::new(TokenCredential::new(source, clock)))
                 }
-                _ => Err(Error::invalid_settings(
-                    "OAuthGrantType",
-                    format!(
-                        "OAuthGrantType={} (an interactive sign-in) is not available in this build yet",
-                        s.grant_type
-                    ),
-                    "use OAuthGrantType=CLIENT or OBO, or InitiateOAuth=OFF with OAuthAccessToken",
-                )),
+                // CODE and DEVICE: tokens through the token store, signing in (GETANDREFRESH) or
+                // only refreshing (REFRESH); InitiateOAuth=OFF was handled above.
+                _ => {
+                    super::interactive::credential(
+                        settings,
+                        clock,
+                        Arc::new(super::interactive::SystemUserAgent),
+                    )
+                    .await
+                }
             }
         }
     }

@@ -317,7 +317,36 @@ impl OAuthClient {
     }
 
     /// POSTs a token request with the client's authentication added, and reads the token.
-    pub async fn request(&self, mut form: Vec<(&'static str, String)>) -> Result<Token> {
+    pub async fn request(&self, form: Vec<(&'static str, String)>) -> Result<Token> {
+        self.try_request(form)
+            .await?
+            .map_err(|refused| refused.into_error(None))
+    }
+
+    /// As [`request`](OAuthClient::request), but a refusal by the provider comes back as the
+    /// parsed [`ServerError`](crate::http::ServerError) (its `error_type` is OAuth's `error`
+    /// code), for flows that act on the code: the device flow's `authorization_pending` and
+    /// `slow_down`, a refresh token's `invalid_grant`. Transport failures are still errors.
+    pub async fn try_request(
+        &self,
+        form: Vec<(&'static str, String)>,
+    ) -> Result<std::result::Result<Token, crate::http::ServerError>> {
+        let obtained = self.now();
+        let token_endpoint = self.endpoints.token.clone();
+        let (status, bytes) = self.post_form(&token_endpoint, form).await?;
+        if !(200..300).contains(&status) {
+            return Ok(Err(crate::http::parse_error_body(status, &bytes)));
+        }
+        token_from_json(&bytes, obtained).map(Ok)
+    }
+
+    /// POSTs a form to one of the provider's endpoints (token, device authorization) with the
+    /// client id and the client's authentication added; returns the status and the body.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        mut form: Vec<(&'static str, String)>,
+    ) -> Result<(u16, bytes::Bytes)> {
         form.push(("client_id", self.client_id.clone()));
         match &self.credential {
             ClientCredential::Public => {}
@@ -343,33 +372,25 @@ impl OAuthClient {
             })
             .collect::<Vec<_>>()
             .join("&");
+        // The form holds secrets (client secret, refresh token, code verifier): wiped after use.
         let body = zeroize::Zeroizing::new(body);
-        let obtained = self.now();
         let response = self
             .http
-            .post(&self.endpoints.token)
+            .post(url)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("accept", "application/json")
             .body(body.as_bytes().to_vec())
             .send()
             .await
-            .map_err(|e| {
-                crate::http::transport_error(
-                    format!("cannot reach the token endpoint {}", self.endpoints.token),
-                    e,
-                )
-            })?;
+            .map_err(|e| crate::http::transport_error(format!("cannot reach {url}"), e))?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| Error::Transport {
             status: Some(status),
-            message: "reading the token answer".into(),
+            message: format!("reading the answer of {url}"),
             correlation_id: None,
             source: Some(Box::new(e)),
         })?;
-        if !(200..300).contains(&status) {
-            return Err(crate::http::parse_error_body(status, &bytes).into_error(None));
-        }
-        token_from_json(&bytes, obtained)
+        Ok((status, bytes))
     }
 }
 

@@ -760,13 +760,8 @@ fn validate(s: &Settings, v: &Values) -> Result<()> {
             ));
         }
     }
-    if v.given("OAuthSettingsKey") && o.settings_location.is_none() {
-        return Err(settings_error(
-            "OAuthSettingsKey",
-            "`OAuthSettingsKey` encrypts the OAuthSettingsLocation file, which is not set",
-            "set OAuthSettingsLocation to the token file, or remove OAuthSettingsKey",
-        ));
-    }
+    // `OAuthSettingsKey` without `OAuthSettingsLocation` is allowed: it encrypts the default
+    // token file under the configuration directory.
 
     if s.proxy.is_none() {
         for dependent in ["ProxyPort", "ProxyUser", "ProxyPassword"] {
@@ -894,12 +889,13 @@ fn validate_oauth(s: &Settings, v: &Values) -> Result<()> {
             if grant.is_interactive()
                 && o.initiate == InitiateOAuth::Refresh
                 && o.refresh_token.is_none()
+                && o.verifier.is_none()
                 && o.settings_location.is_none() =>
         {
             Err(settings_error(
                 "OAuthRefreshToken",
-                format!("InitiateOAuth=REFRESH with OAuthGrantType={grant} needs a token to refresh: `OAuthRefreshToken` or a stored one in `OAuthSettingsLocation`"),
-                "set OAuthRefreshToken, or OAuthSettingsLocation to the token file, or InitiateOAuth=GETANDREFRESH to sign in",
+                format!("InitiateOAuth=REFRESH with OAuthGrantType={grant} needs a token to refresh: `OAuthRefreshToken`, a stored one in `OAuthSettingsLocation`, or an authorization code in `OAuthVerifier`"),
+                "set OAuthRefreshToken, or OAuthSettingsLocation to a token file copied from a machine with a browser, or OAuthVerifier to a code, or InitiateOAuth=GETANDREFRESH to sign in",
             ))
         }
         _ => Ok(()),

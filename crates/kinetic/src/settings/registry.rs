@@ -250,9 +250,9 @@ pub static PROPERTIES: &[Property] = &[
     property!("OAuthTokenTimestamp", [], OAuth, Kind::Int { min: 0, max: i64::MAX }, None,
         "When `OAuthAccessToken` was issued, in milliseconds since 1970-01-01 UTC."),
     property!("OAuthSettingsLocation", [], OAuth, Kind::Path, None,
-        "A file where tokens are kept between runs, encrypted with `OAuthSettingsKey`; tokens live in memory only when unset."),
+        "Where tokens are kept between runs: a file (encrypted with `OAuthSettingsKey`, locked so that processes sharing it refresh once), or `memory://name` for the life of the process. When unset, a file under the configuration directory, one per URL, instance, client and user (`tokens/{hash}.json.enc`)."),
     property!("OAuthSettingsKey", [], OAuth, Kind::Secret, None,
-        "The key that encrypts the `OAuthSettingsLocation` file."),
+        "The key that encrypts the token file (`OAuthSettingsLocation`, or the default one); else `KINETIC_SETTINGS_KEY`, else a per-user key file created on first use."),
     // SSL
     property!("SSLServerCert", [], Ssl, Kind::Text, None,
         "The server certificate to trust besides the public CAs (Mozilla's list, built in): a PEM file path or PEM text (a CA, or the server's own certificate), or a SHA-256/SHA-1 thumbprint that pins the server certificate. Verification cannot be turned off: `*` is refused."),
