@@ -45,6 +45,17 @@ enum Command {
     /// Exit codes: 0 success, 1 the server or the network refused, 2 bad settings or usage.
     #[command(verbatim_doc_comment)]
     Token(ConnectionArgs),
+    /// Sign in: run the interactive flow (browser or device code) now and keep the tokens in the
+    /// encrypted settings store (OAuthSettingsLocation, or a file under the config directory), so
+    /// later commands refresh silently.
+    ///
+    /// Examples:
+    ///   kinetic login --profile prod
+    ///   kinetic login -c "...;AuthScheme=AzureAD;OAuthGrantType=DEVICE;..."   (machines without a browser)
+    #[command(verbatim_doc_comment)]
+    Login(ConnectionArgs),
+    /// Sign out: delete the tokens the settings store keeps for the connection.
+    Logout(ConnectionArgs),
 }
 
 /// Where the connection's settings come from.
@@ -119,7 +130,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Emulator(args) => run_emulator(*args),
-        Command::Token(args) => return run_token(args),
+        Command::Token(args) => return run_token(args, TokenMode::Print),
+        Command::Login(args) => return run_token(args, TokenMode::Login),
+        Command::Logout(args) => return run_logout(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -254,7 +267,14 @@ fn fail(e: &kinetic::Error) -> ExitCode {
     }
 }
 
-fn run_token(args: ConnectionArgs) -> ExitCode {
+/// What `run_token` does with the token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TokenMode {
+    Print,
+    Login,
+}
+
+fn run_token(args: ConnectionArgs, mode: TokenMode) -> ExitCode {
     let settings =
         match kinetic::Settings::load(args.connection.as_deref(), args.profile.as_deref()) {
             Ok(s) => s,
@@ -277,11 +297,37 @@ fn run_token(args: ConnectionArgs) -> ExitCode {
         };
         match connection.access_token().await {
             Ok(token) => {
-                println!("{}", token.expose());
+                match mode {
+                    TokenMode::Print => println!("{}", token.expose()),
+                    TokenMode::Login => eprintln!(
+                        "signed in; the tokens are kept, encrypted, in the settings store"
+                    ),
+                }
                 let _ = connection.close().await;
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),
         }
     })
+}
+
+fn run_logout(args: ConnectionArgs) -> ExitCode {
+    let settings =
+        match kinetic::Settings::load(args.connection.as_deref(), args.profile.as_deref()) {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        };
+    let env = kinetic::settings::ProcessEnv;
+    let config = kinetic::settings::ConfigDir::locate(&env);
+    let store = match kinetic::store::open(&settings, &env, &config) {
+        Ok(s) => s,
+        Err(e) => return fail(&e),
+    };
+    match store.update(&mut |_| Ok(kinetic::store::Change::Remove)) {
+        Ok(_) => {
+            eprintln!("signed out; the stored tokens are deleted");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
 }

@@ -231,3 +231,283 @@ fn token_prints_a_token_for_each_bearer_scheme() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// A person's browser: follows the emulator's sign-in pages, keeping its cookie.
+struct Browser {
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(ca: &str) -> Browser {
+        let pem = std::fs::read(ca).unwrap();
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            cookie: None,
+        }
+    }
+
+    async fn go(
+        &mut self,
+        url: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> (u16, String, Option<String>) {
+        let mut req = match form {
+            Some(f) => {
+                let body: Vec<String> = f
+                    .iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={}",
+                            v.replace('%', "%25")
+                                .replace('&', "%26")
+                                .replace('+', "%2B")
+                                .replace('=', "%3D")
+                        )
+                    })
+                    .collect();
+                self.client
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body.join("&"))
+            }
+            None => self.client.get(url),
+        };
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        let resp = req.send().await.unwrap();
+        if let Some(sc) = resp.headers().get("set-cookie") {
+            self.cookie = Some(sc.to_str().unwrap().split(';').next().unwrap().to_string());
+        }
+        let location = resp
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string());
+        (resp.status().as_u16(), resp.text().await.unwrap(), location)
+    }
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// Reads the child's stderr until a line satisfies `want`; returns that line.
+fn wait_for_line(
+    stderr: &mut BufReader<std::process::ChildStderr>,
+    want: impl Fn(&str) -> bool,
+) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("the child ended before printing what was expected; it printed:\n{seen}");
+        }
+        seen.push_str(&line);
+        if want(&line) {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn login_token_and_logout_with_device_code_browser_code_and_certificate() {
+    let (mut emu, info) = start_emulator(&["--tls", "--device-interval", "1"]);
+    let config = tempfile::tempdir().unwrap();
+    let ca = info["tls_cert"].as_str().unwrap().to_string();
+    let tenant = info["idp"]["tenant"].as_str().unwrap().to_string();
+    let cs = |n: &str| info["connection_strings"][n].as_str().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let token = |args: &[&str]| {
+        kinetic()
+            .args(args)
+            .env("KINETIC_CONFIG_DIR", config.path())
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // Client credentials with a certificate.
+    let out = token(&["token", "-c", &cs("azuread_client_cert")])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Device code: the command prints the message; a person approves on another machine.
+    let mut child = token(&["login", "-c", &cs("azuread_device")]);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let message = wait_for_line(&mut stderr, |l| l.contains("enter the code"));
+    let uri = message
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap()
+        .to_string();
+    let code = message
+        .split("enter the code ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    rt.block_on(async {
+        let mut b = Browser::new(&ca);
+        b.go(&uri, None).await;
+        let (_, page, _) = b.go(&uri, Some(&[("otc", &code)])).await;
+        let login = format!(
+            "{}/{tenant}/oauth2/v2.0/login",
+            info["url"].as_str().unwrap()
+        );
+        let (_, page, _) = b
+            .go(
+                &login,
+                Some(&[
+                    ("request", &hidden(&page, "request")),
+                    ("login", "alice@kinetic.example"),
+                    ("passwd", "Alice123!"),
+                ]),
+            )
+            .await;
+        let consent = format!(
+            "{}/{tenant}/oauth2/v2.0/consent",
+            info["url"].as_str().unwrap()
+        );
+        let (_, done, _) = b
+            .go(
+                &consent,
+                Some(&[
+                    ("request", &hidden(&page, "request")),
+                    ("decision", "accept"),
+                ]),
+            )
+            .await;
+        assert!(done.contains("You may now close this window"), "{done}");
+    });
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    // Warm: the stored token is used, no sign-in.
+    let started = Instant::now();
+    let out = token(&["token", "-c", &cs("azuread_device")])
+        .wait_with_output()
+        .unwrap();
+    let warm = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .split('.')
+            .count(),
+        3
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("enter the code"),
+        "no second sign-in"
+    );
+    eprintln!("kinetic token with a warm store: {} ms", warm.as_millis());
+    // The store holds no plaintext token.
+    for entry in walk(config.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("eyJ"),
+            "plaintext JWT in {}",
+            entry.display()
+        );
+    }
+    // Logout deletes it: a refresh-only connection now has nothing to use.
+    let out = token(&["logout", "-c", &cs("azuread_device")])
+        .wait_with_output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let refresh_only =
+        cs("azuread_device").replace("InitiateOAuth=GETANDREFRESH", "InitiateOAuth=REFRESH");
+    let out = token(&["token", "-c", &refresh_only])
+        .wait_with_output()
+        .unwrap();
+    assert!(!out.status.success());
+
+    // Authorization code in a browser, received on the loopback callback.
+    let mut child = token(&["token", "-c", &cs("azuread_code")]);
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let url = wait_for_line(&mut stderr, |l| l.starts_with("https://"))
+        .trim()
+        .to_string();
+    rt.block_on(async {
+        let mut b = Browser::new(&ca);
+        let (_, page, _) = b.go(&url, None).await;
+        let login = format!(
+            "{}/{tenant}/oauth2/v2.0/login",
+            info["url"].as_str().unwrap()
+        );
+        let (status, _, location) = b
+            .go(
+                &login,
+                Some(&[
+                    ("request", &hidden(&page, "request")),
+                    ("login", "alice@kinetic.example"),
+                    ("passwd", "Alice123!"),
+                ]),
+            )
+            .await;
+        assert_eq!(status, 302);
+        let callback = location.unwrap();
+        assert!(callback.starts_with("http://localhost:33333"), "{callback}");
+        let (status, _, _) = b
+            .go(&callback.replace("localhost", "127.0.0.1"), None)
+            .await;
+        assert_eq!(status, 200);
+    });
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .split('.')
+            .count(),
+        3
+    );
+    emu.kill().unwrap();
+    emu.wait().unwrap();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -329,6 +329,40 @@ impl RunningEmulator {
                     );
                 }
             }
+            let public = format!(
+                "{azure};OAuthClientId={};Scope=api://{server}/user_impersonation offline_access;InitiateOAuth=GETANDREFRESH",
+                cfg.apps.iter().find(|a| a.public_client).map(|a| a.client_id.as_str()).unwrap_or_default()
+            );
+            strings.insert(
+                "azuread_code".into(),
+                json!(format!(
+                    "{public};OAuthGrantType=CODE;CallbackURL=http://localhost:33333"
+                )),
+            );
+            strings.insert(
+                "azuread_device".into(),
+                json!(format!("{public};OAuthGrantType=DEVICE")),
+            );
+            if let Some((_, cert, _, _, _)) = idp
+                .generated_credentials()
+                .into_iter()
+                .find(|g| g.0 == "web_app")
+            {
+                let bundle = cert.with_file_name("web_app-key-and-cert.pem");
+                let web = cfg
+                    .apps
+                    .iter()
+                    .find(|a| a.name == "web_app")
+                    .map(|a| a.client_id.clone())
+                    .unwrap_or_default();
+                strings.insert(
+                    "azuread_client_cert".into(),
+                    json!(format!(
+                        "{azure};OAuthGrantType=CLIENT;OAuthClientId={web};OAuthJWTCert={};OAuthJWTCertType=PEMKEY_FILE;Scope=api://{server}/.default",
+                        cs_value(&bundle.display().to_string())
+                    )),
+                );
+            }
         }
         json!({
             "url": url,

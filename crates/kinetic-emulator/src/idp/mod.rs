@@ -239,6 +239,16 @@ impl Idp {
                 std::fs::write(&cert_path, &made.cert_pem)
                     .map_err(|e| format!("cannot write {}: {e}", cert_path.display()))?;
                 write_private(&key_path, made.key_pem.as_bytes())?;
+                // The key and the certificate in one file, as connectors take it (OAuthJWTCert,
+                // OAuthJWTCertType=PEMKEY_FILE).
+                let bundle_path = self
+                    .scratch
+                    .path()
+                    .join(format!("{}-key-and-cert.pem", reg.name));
+                write_private(
+                    &bundle_path,
+                    format!("{}{}", made.key_pem, made.cert_pem).as_bytes(),
+                )?;
                 certificates.push(credential(made.cert_der));
                 generated = Some((cert_path, key_path));
             }
