@@ -217,6 +217,52 @@ async fn certificate_credentials_sign_client_assertions() {
         };
         assert_eq!(claims["azpacr"], "2", "authenticated by certificate");
     }
+    // The same key and certificate as a PKCS#12 (PFX) file and as a base64 blob.
+    let pem_der = |pem: &str| {
+        use base64::Engine;
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap()
+    };
+    let mut store = p12_keystore::KeyStore::new();
+    let chain = p12_keystore::PrivateKeyChain::new(
+        b"web".to_vec(),
+        p12_keystore::PrivateKey::from_der(&pem_der(&key)).unwrap(),
+        [p12_keystore::Certificate::from_der(&pem_der(&cert)).unwrap()],
+    );
+    store.add_entry("web", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+    let pfx = store.writer("pfx-pass").write().unwrap();
+    let pfx_path = dir.path().join("web_app.pfx");
+    std::fs::write(&pfx_path, &pfx).unwrap();
+    let blob = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&pfx)
+    };
+    for (kind, value) in [
+        ("PFXFILE", pfx_path.display().to_string()),
+        ("PFXBLOB", blob),
+    ] {
+        let s = format!(
+            "{base};OAuthClientId={};OAuthJWTCert={value};OAuthJWTCertType={kind};OAuthJWTCertPassword=pfx-pass",
+            web["client_id"].as_str().unwrap()
+        );
+        let c = Connection::open(Settings::parse(&s).unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        c.access_token()
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+    let s = format!(
+        "{base};OAuthClientId={};OAuthJWTCert={};OAuthJWTCertType=PFXFILE;OAuthJWTCertPassword=wrong",
+        web["client_id"].as_str().unwrap(),
+        pfx_path.display()
+    );
+    let err = Connection::open(Settings::parse(&s).unwrap())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("OAuthJWTCertPassword"), "{err}");
     // A thumbprint that is not the certificate's is caught before any request.
     let s = format!(
         "{base};OAuthClientId={};OAuthJWTCert={};OAuthJWTCertThumbprint={}",

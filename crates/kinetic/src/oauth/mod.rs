@@ -163,51 +163,50 @@ impl CertificateAssertion {
                 "set OAuthJWTCert to a PEM file holding the private key and the certificate",
             )
         })?;
-        let text = match s.jwt_cert_type {
-            JwtCertType::PemKeyFile => zeroize::Zeroizing::new(std::fs::read_to_string(cert.expose()).map_err(|e| {
-                bad(
-                    format!("cannot read the certificate file: {e}"),
-                    "check the path in OAuthJWTCert (OAuthJWTCertType=PEMKEY_FILE)",
-                )
-            })?),
-            JwtCertType::PemKeyBlob => zeroize::Zeroizing::new(cert.expose().to_string()),
-            other => {
-                return Err(Error::invalid_settings(
-                    "OAuthJWTCertType",
-                    format!("{} certificates are not supported yet", other.name()),
-                    "convert the PFX to PEM (openssl pkcs12 -in c.pfx -nodes -out c.pem) and use PEMKEY_FILE",
-                ))
+        let (key, der) = match s.jwt_cert_type {
+            JwtCertType::PemKeyFile | JwtCertType::PemKeyBlob => {
+                let text = if s.jwt_cert_type == JwtCertType::PemKeyFile {
+                    zeroize::Zeroizing::new(std::fs::read_to_string(cert.expose()).map_err(
+                        |e| {
+                            bad(
+                                format!("cannot read the certificate file: {e}"),
+                                "check the path in OAuthJWTCert (OAuthJWTCertType=PEMKEY_FILE)",
+                            )
+                        },
+                    )?)
+                } else {
+                    zeroize::Zeroizing::new(cert.expose().to_string())
+                };
+                pem_key_and_cert(&text)?
+            }
+            JwtCertType::PfxFile | JwtCertType::PfxBlob => {
+                let data = if s.jwt_cert_type == JwtCertType::PfxFile {
+                    zeroize::Zeroizing::new(std::fs::read(cert.expose()).map_err(|e| {
+                        bad(
+                            format!("cannot read the PFX file: {e}"),
+                            "check the path in OAuthJWTCert (OAuthJWTCertType=PFXFILE)",
+                        )
+                    })?)
+                } else {
+                    zeroize::Zeroizing::new(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(cert.expose().trim())
+                            .map_err(|_| {
+                                bad(
+                                    "the PFX blob is not base64".into(),
+                                    "set OAuthJWTCert to the PFX file's bytes in base64 (OAuthJWTCertType=PFXBLOB)",
+                                )
+                            })?,
+                    )
+                };
+                let password = s
+                    .jwt_cert_password
+                    .as_ref()
+                    .map(|p| p.expose().to_string())
+                    .unwrap_or_default();
+                pfx_key_and_cert(&data, &password)?
             }
         };
-        let blocks = pem_blocks(&text);
-        let der = blocks
-            .iter()
-            .find(|(l, _)| l == "CERTIFICATE")
-            .map(|(_, d)| d.clone())
-            .ok_or_else(|| {
-                bad(
-                    "the PEM holds no CERTIFICATE block".into(),
-                    "put the certificate after the private key in the file",
-                )
-            })?;
-        let key_pem = text
-            .split("-----BEGIN ")
-            .find(|part| {
-                part.starts_with("PRIVATE KEY-----") || part.starts_with("RSA PRIVATE KEY-----")
-            })
-            .map(|part| zeroize::Zeroizing::new(format!("-----BEGIN {part}")))
-            .ok_or_else(|| {
-                bad(
-                    "the PEM holds no private key".into(),
-                    "put the PKCS#8 or PKCS#1 RSA private key in the file",
-                )
-            })?;
-        let key = EncodingKey::from_rsa_pem(key_pem.as_bytes()).map_err(|_| {
-            bad(
-                "the private key is not an RSA key in PEM".into(),
-                "use an RSA key (PKCS#8 PRIVATE KEY or PKCS#1 RSA PRIVATE KEY)",
-            )
-        })?;
         let sha1 = sha1::Sha1::digest(&der);
         let sha256 = sha2::Sha256::digest(&der);
         let algorithm = s.jwt_cert_thumbprint.as_ref().map(|t| t.algorithm);
@@ -254,6 +253,88 @@ impl CertificateAssertion {
             source: None,
         })
     }
+}
+
+/// The RSA private key and the certificate of a PEM text holding both.
+fn pem_key_and_cert(text: &str) -> Result<(EncodingKey, Vec<u8>)> {
+    let bad = |message: &str, hint: &str| Error::invalid_settings("OAuthJWTCert", message, hint);
+    let blocks = pem_blocks(text);
+    let der = blocks
+        .iter()
+        .find(|(l, _)| l == "CERTIFICATE")
+        .map(|(_, d)| d.clone())
+        .ok_or_else(|| {
+            bad(
+                "the PEM holds no CERTIFICATE block",
+                "put the certificate after the private key in the file",
+            )
+        })?;
+    let key_pem = text
+        .split("-----BEGIN ")
+        .find(|part| {
+            part.starts_with("PRIVATE KEY-----") || part.starts_with("RSA PRIVATE KEY-----")
+        })
+        .map(|part| zeroize::Zeroizing::new(format!("-----BEGIN {part}")))
+        .ok_or_else(|| {
+            bad(
+                "the PEM holds no private key",
+                "put the PKCS#8 or PKCS#1 RSA private key in the file",
+            )
+        })?;
+    let key = EncodingKey::from_rsa_pem(key_pem.as_bytes()).map_err(|_| {
+        bad(
+            "the private key is not an RSA key in PEM",
+            "use an RSA key (PKCS#8 PRIVATE KEY or PKCS#1 RSA PRIVATE KEY)",
+        )
+    })?;
+    Ok((key, der))
+}
+
+/// The RSA private key and its certificate from a PKCS#12 (PFX) file.
+fn pfx_key_and_cert(data: &[u8], password: &str) -> Result<(EncodingKey, Vec<u8>)> {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    let bad = |message: &str, hint: &str| Error::invalid_settings("OAuthJWTCert", message, hint);
+    let store = p12_keystore::KeyStore::from_pkcs12(
+        data,
+        password,
+        p12_keystore::Pkcs12ImportPolicy::Relaxed,
+    )
+    .map_err(|_| {
+        bad(
+            "the PFX cannot be opened",
+            "check OAuthJWTCertPassword and that OAuthJWTCert is a PKCS#12 (PFX) file",
+        )
+    })?;
+    let (_, chain) = store.private_key_chain().ok_or_else(|| {
+        bad(
+            "the PFX holds no private key",
+            "export the certificate with its private key",
+        )
+    })?;
+    let der = chain
+        .certs()
+        .first()
+        .map(|c| c.as_der().to_vec())
+        .ok_or_else(|| {
+            bad(
+                "the PFX holds no certificate for its key",
+                "export the certificate with its private key",
+            )
+        })?;
+    let private = rsa::RsaPrivateKey::from_pkcs8_der(chain.key().as_der()).map_err(|_| {
+        bad(
+            "the PFX's private key is not an RSA key",
+            "use an RSA certificate",
+        )
+    })?;
+    let pkcs1 = private.to_pkcs1_der().map_err(|_| {
+        bad(
+            "the PFX's private key cannot be used",
+            "use an RSA certificate",
+        )
+    })?;
+    Ok((EncodingKey::from_rsa_der(pkcs1.as_bytes()), der))
 }
 
 fn hex(b: &[u8]) -> String {
