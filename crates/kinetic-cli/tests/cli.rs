@@ -191,17 +191,44 @@ fn token_prints_a_token_for_each_bearer_scheme() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Basic has no token: exit 2 with what to set.
-    let out = kinetic()
-        .args([
-            "token",
-            "-c",
-            info["connection_strings"]["basic"].as_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("AuthScheme=Token"));
+    // Basic: a token from Epicor's token service for the same user; with a session too.
+    for name in ["basic", "basic_session"] {
+        let out = kinetic()
+            .args([
+                "token",
+                "-c",
+                info["connection_strings"][name].as_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .trim()
+                .split('.')
+                .count(),
+            3,
+            "{name}"
+        );
+    }
+    // AuthScheme=None has no token: exit 2 with what to set.
+    let none = format!(
+        "URL={};ERPInstance=Kinetic;AuthScheme=None",
+        info["url"].as_str().unwrap()
+    );
+    let out = kinetic().args(["token", "-c", &none]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AuthScheme"));
     // A typo is caught before any network call, and the password is never echoed.
     let out = kinetic()
         .args([

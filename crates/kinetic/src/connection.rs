@@ -13,6 +13,7 @@ pub struct Connection {
     settings: Settings,
     pipeline: Pipeline,
     credential: Arc<dyn Credential>,
+    clock: Arc<dyn Clock>,
     session: bool,
 }
 
@@ -40,13 +41,14 @@ impl Connection {
     ) -> Result<Connection> {
         let pipeline = Pipeline::builder(&settings)
             .credential(credential.clone())
-            .clock(clock)
+            .clock(clock.clone())
             .build()?;
         let mut connection = Connection {
             session: false,
             settings,
             pipeline,
             credential,
+            clock,
         };
         if connection.settings.auth.use_session {
             connection.login().await?;
@@ -70,8 +72,18 @@ impl Connection {
         self.credential.authorization().await
     }
 
-    /// The access token of a bearer scheme (Token, AzureAD, OAuth), for use with other tools.
+    /// An access token for the connection, for use with other tools: the bearer token of the Token,
+    /// AzureAD and OAuth schemes; with Basic, a token from Epicor's token service for the same user
+    /// (Basic itself sends credentials, not a token).
     pub async fn access_token(&self) -> Result<Secret> {
+        if self.settings.auth.scheme == crate::settings::AuthScheme::Basic {
+            use crate::auth::cache::TokenSource;
+            let source = crate::auth::providers::EpicorTokenSource::from_settings(
+                &self.settings,
+                self.clock.clone(),
+            )?;
+            return Ok(source.fetch(None).await?.access_token);
+        }
         match self.authorization().await? {
             Some(a) => match a.expose().strip_prefix("Bearer ") {
                 Some(t) => Ok(Secret::new(t)),
