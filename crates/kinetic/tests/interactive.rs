@@ -645,3 +645,86 @@ async fn eight_processes_share_one_file_and_never_reuse_a_refresh_token() {
         elapsed.as_secs_f64()
     );
 }
+
+/// The web application story: users sign in to the web app (web procedures, the web app's own
+/// API scope), and its server calls Epicor on their behalf (OBO), as the mapped Epicor user.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_web_app_calls_epicor_on_behalf_of_its_signed_in_user() {
+    let e = emulator().await;
+    let info = e.startup_info();
+    let web_app = &info["idp"]["apps"]["web_app"];
+    let base: String = info["connection_strings"]["azuread_client_secret"]
+        .as_str()
+        .unwrap()
+        .split(';')
+        .filter(|p| {
+            ![
+                "OAuthGrantType=",
+                "OAuthClientId=",
+                "OAuthClientSecret=",
+                "Scope=",
+            ]
+            .iter()
+            .any(|k| p.starts_with(k))
+        })
+        .collect::<Vec<_>>()
+        .join(";");
+    let client = format!(
+        "OAuthClientId={};OAuthClientSecret={}",
+        web_app["client_id"].as_str().unwrap(),
+        web_app["client_secret"].as_str().unwrap()
+    );
+    // 1. The user signs in to the web app.
+    let sign_in_settings = Settings::parse(&format!(
+        "{base};{client};OAuthGrantType=CODE;InitiateOAuth=REFRESH;CallbackURL=http://localhost:5000/callback;Scope={} offline_access;OAuthSettingsLocation=memory://web-app-user",
+        web_app["scope"].as_str().unwrap()
+    ))
+    .unwrap();
+    let web = WebFlow::with_clock(&sign_in_settings, Arc::new(SystemClock))
+        .await
+        .unwrap();
+    let redirect = sign_in(&web.authorization_url().await.unwrap()).await;
+    let user_token = web.access_token(&redirect).await.unwrap();
+    // 2. Its server trades the user's token for one to Epicor.
+    let obo = Settings::parse(&format!(
+        "{base};{client};OAuthGrantType=OBO;OAuthUserAssertion={};Scope={}",
+        user_token.access_token.expose(),
+        info["idp"]["apps"]["epicor_server"]["scope"]
+            .as_str()
+            .unwrap()
+    ))
+    .unwrap();
+    let c = Connection::open(obo).await.unwrap();
+    let endpoint = c
+        .pipeline()
+        .endpoints()
+        .service("Erp.BO.PartSvc")
+        .unwrap()
+        .segment("Parts")
+        .query("$top", "1");
+    let answer = c
+        .pipeline()
+        .send(Request::get(&endpoint).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let token = c.access_token().await.unwrap();
+    let claims: serde_json::Value = {
+        use base64::Engine;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token.expose().split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        claims["preferred_username"],
+        seed::ALICE,
+        "the user is kept"
+    );
+    assert_eq!(
+        claims["azp"], web_app["client_id"],
+        "the web app is the caller"
+    );
+}
