@@ -313,3 +313,50 @@ fn chrono_like_now(delta: i64) -> i64 {
     let now = kinetic::clock::SystemClock.now();
     (kinetic::clock::unix_seconds(now) as i64 + delta) * 1000
 }
+
+#[tokio::test]
+async fn short_lived_tokens_are_renewed_during_use() {
+    // Epicor tokens that live 2 s: a long-running integration keeps working across several lifetimes.
+    let mut config = EmulatorConfig {
+        scale: 150,
+        ..EmulatorConfig::default()
+    };
+    config.token_lifetime_secs = 2;
+    let e = kinetic_emulator::spawn(config, "127.0.0.1:0")
+        .await
+        .unwrap();
+    let settings = Settings::parse(&string(&e, "token")).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(kinetic::clock::SystemClock);
+    let credential = Arc::new(TokenCredential::new(
+        EpicorTokenSource::from_settings(&settings, clock.clone()).unwrap(),
+        clock,
+    ));
+    let pipeline = Pipeline::builder(&settings)
+        .credential(credential.clone())
+        .build()
+        .unwrap();
+    let endpoint = pipeline
+        .endpoints()
+        .service("Erp.BO.PartSvc")
+        .unwrap()
+        .segment("Parts")
+        .query("$top", "1");
+    for _ in 0..6 {
+        let answer = pipeline
+            .send(Request::get(&endpoint).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        assert_eq!(
+            answer.attempts(),
+            1,
+            "renewed ahead of expiry, never refused"
+        );
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert!(
+        credential.fetches() >= 3,
+        "renewed across lifetimes: {} fetches",
+        credential.fetches()
+    );
+}
