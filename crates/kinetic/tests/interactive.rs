@@ -31,10 +31,9 @@ async fn emulator() -> RunningEmulator {
         .unwrap()
 }
 
-/// The connection string of a delegated sign-in with the desktop (public) client.
-fn delegated(e: &RunningEmulator, grant: &str, extra: &str) -> String {
-    let info = e.startup_info();
-    let base: String = info["connection_strings"]["azuread_client_secret"]
+/// The emulator's Azure AD connection string without its grant, client and scope.
+fn azure_base(info: &serde_json::Value) -> String {
+    info["connection_strings"]["azuread_client_secret"]
         .as_str()
         .unwrap()
         .split(';')
@@ -49,7 +48,13 @@ fn delegated(e: &RunningEmulator, grant: &str, extra: &str) -> String {
             .any(|k| p.starts_with(k))
         })
         .collect::<Vec<_>>()
-        .join(";");
+        .join(";")
+}
+
+/// The connection string of a delegated sign-in with the desktop (public) client.
+fn delegated(e: &RunningEmulator, grant: &str, extra: &str) -> String {
+    let info = e.startup_info();
+    let base = azure_base(&info);
     format!(
         "{base};OAuthGrantType={grant};OAuthClientId={};Scope={};{extra}",
         info["idp"]["apps"]["desktop"]["client_id"]
@@ -653,22 +658,7 @@ async fn a_web_app_calls_epicor_on_behalf_of_its_signed_in_user() {
     let e = emulator().await;
     let info = e.startup_info();
     let web_app = &info["idp"]["apps"]["web_app"];
-    let base: String = info["connection_strings"]["azuread_client_secret"]
-        .as_str()
-        .unwrap()
-        .split(';')
-        .filter(|p| {
-            ![
-                "OAuthGrantType=",
-                "OAuthClientId=",
-                "OAuthClientSecret=",
-                "Scope=",
-            ]
-            .iter()
-            .any(|k| p.starts_with(k))
-        })
-        .collect::<Vec<_>>()
-        .join(";");
+    let base = azure_base(&info);
     let client = format!(
         "OAuthClientId={};OAuthClientSecret={}",
         web_app["client_id"].as_str().unwrap(),
