@@ -619,24 +619,34 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_array(&mut self) -> PResult<Expr> {
+    /// Items separated by commas after an opening bracket (at `self.pos`), up to `close`.
+    fn delimited(
+        &mut self,
+        close: char,
+        mut item: impl FnMut(&mut Self) -> PResult<Expr>,
+    ) -> PResult<Vec<Expr>> {
         self.enter()?;
         self.pos += 1;
         self.skip_ws();
         let mut items = Vec::new();
-        if !self.eat(']') {
+        if !self.eat(close) {
             loop {
-                items.push(self.json_value()?);
+                items.push(item(self)?);
                 self.skip_ws();
                 if self.eat(',') {
                     self.skip_ws();
                     continue;
                 }
-                self.expect(']')?;
+                self.expect(close)?;
                 break;
             }
         }
         self.leave();
+        Ok(items)
+    }
+
+    fn parse_array(&mut self) -> PResult<Expr> {
+        let items = self.delimited(']', Self::json_value)?;
         Ok(Expr::Array(items))
     }
 
@@ -881,24 +891,7 @@ impl<'a> Parser<'a> {
     }
 
     fn positional_args(&mut self) -> PResult<Vec<Expr>> {
-        self.enter()?;
-        self.pos += 1;
-        self.skip_ws();
-        let mut args = Vec::new();
-        if !self.eat(')') {
-            loop {
-                args.push(self.parse_expr()?);
-                self.skip_ws();
-                if self.eat(',') {
-                    self.skip_ws();
-                    continue;
-                }
-                self.expect(')')?;
-                break;
-            }
-        }
-        self.leave();
-        Ok(args)
+        self.delimited(')', Self::parse_expr)
     }
 
     /// `cast` / `isof` arguments: `(Type)` or `(expr, Type)`.
