@@ -3,9 +3,15 @@
 # Usage: bash scripts/demo.sh   (builds the release binary first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p kinetic-cli
-bin=target/release/kinetic
-out=$(mktemp); trap 'kill $pid 2>/dev/null || true; rm -f "$out"' EXIT
+# KINETIC_DEMO_PROFILE=debug reuses the test build (scripts/test.sh runs the demo that way).
+if [ "${KINETIC_DEMO_PROFILE:-release}" = debug ]; then
+  cargo build -q -p kinetic-cli
+  bin=target/debug/kinetic
+else
+  cargo build --release -q -p kinetic-cli
+  bin=target/release/kinetic
+fi
+out=$(mktemp); trap 'kill $pid 2>/dev/null || true; rm -f "$out" "$out.body" "$out.pretty"' EXIT
 "$bin" emulator --port 0 >"$out" 2>/dev/null & pid=$!
 for _ in $(seq 100); do [ -s "$out" ] && break; sleep 0.1; done
 info=$(head -n1 "$out")
@@ -13,7 +19,13 @@ field() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval("d"
 url=$(field '["url"]'); inst=$(field '["instance"]'); key=$(field '["api_key"]')
 user=$(field '["users"][0]["user"]'); pass=$(field '["users"][0]["password"]')
 base="$url/$inst"
-show() { echo; echo "\$ $1"; shift; curl -sS "$@" | python3 -m json.tool | head -n 25; }
+# Shows a call's answer, pretty-printed and cut to 25 lines (the cut must not fail the script).
+show() {
+  echo; echo "\$ $1"; shift
+  curl -sS "$@" > "$out.body"
+  python3 -m json.tool < "$out.body" > "$out.pretty" || cat "$out.body" > "$out.pretty"
+  head -n 25 "$out.pretty"
+}
 
 echo "The emulator's start-up line (everything a script needs):"
 echo "$info" | python3 -m json.tool
