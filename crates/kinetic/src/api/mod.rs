@@ -1,0 +1,174 @@
+//! Typed calls on a [`Connection`]: entity sets (query, get by key, create, update, delete), BO
+//! methods, BAQs and Epicor Functions.
+//!
+//! Queries are built with [`Connection::entity_set`] and read as a `Stream` of rows with
+//! [`EntitySetQuery::rows`], paged underneath (see [`query`] for the rules) with memory bounded by
+//! one page.
+
+pub mod query;
+
+pub use query::EntitySetQuery;
+
+use crate::http::{KeyValue, Method, Request, Response};
+use crate::{Connection, Error, Result};
+use serde_json::{Map, Value};
+
+/// One row of an entity set or a BAQ: column name to value.
+pub type Row = Map<String, Value>;
+
+impl Connection {
+    /// A query on `set` of `service` (`"Erp.BO.CustomerSvc"`, `"Customers"`), in the connection's
+    /// API version. Nothing is sent until [`EntitySetQuery::rows`] or [`EntitySetQuery::count`].
+    pub fn entity_set(&self, service: &str, set: &str) -> EntitySetQuery<'_> {
+        EntitySetQuery::new(self, service, set)
+    }
+
+    /// One row by its key, in key order with `Company` first (`&["EPIC06".into(), 45.into()]`).
+    /// OData annotations (`@odata.context`, `odata.metadata`) are removed. A missing row is
+    /// [`Error::NotFound`].
+    pub async fn get_by_key(&self, service: &str, set: &str, keys: &[KeyValue]) -> Result<Row> {
+        let endpoint = self
+            .pipeline()
+            .endpoints()
+            .service(service)?
+            .keyed(set, keys);
+        let response = self.pipeline().send(Request::get(&endpoint)?).await?;
+        let value: Value = response.json()?;
+        match value {
+            Value::Object(row) => Ok(strip_annotations(row)),
+            _ => Err(protocol(&response, "the row is not a JSON object")),
+        }
+    }
+
+    /// Creates a row: `POST` to the entity set. Returns the row the server answered with (its
+    /// annotations removed), or `None` when it answered without a body.
+    pub async fn create(&self, service: &str, set: &str, row: &Value) -> Result<Option<Row>> {
+        let endpoint = self.pipeline().endpoints().service(service)?.segment(set);
+        let response = self
+            .pipeline()
+            .send(Request::post(&endpoint)?.json(row)?)
+            .await?;
+        if response.body().iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        match response.json()? {
+            Value::Object(row) => Ok(Some(strip_annotations(row))),
+            _ => Err(protocol(&response, "the created row is not a JSON object")),
+        }
+    }
+
+    /// Updates a row: `PATCH` with only the columns to change.
+    pub async fn update(
+        &self,
+        service: &str,
+        set: &str,
+        keys: &[KeyValue],
+        changes: &Value,
+    ) -> Result<()> {
+        let endpoint = self
+            .pipeline()
+            .endpoints()
+            .service(service)?
+            .keyed(set, keys);
+        self.pipeline()
+            .send(Request::to(Method::PATCH, &endpoint)?.json(changes)?)
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a row by its key.
+    pub async fn delete(&self, service: &str, set: &str, keys: &[KeyValue]) -> Result<()> {
+        let endpoint = self
+            .pipeline()
+            .endpoints()
+            .service(service)?
+            .keyed(set, keys);
+        self.pipeline()
+            .send(Request::to(Method::DELETE, &endpoint)?)
+            .await?;
+        Ok(())
+    }
+
+    /// Calls a BO method: `POST {service}/{method}` with named parameters (`{"custNum": 12}`;
+    /// `Null` sends `{}`). The answer is Epicor's `{"returnObj": ..., "parameters": {...}}`, as is.
+    /// Methods are not retried after ambiguous failures (they may write); a read-only method can
+    /// be sent through [`Connection::pipeline`] with [`Request::idempotent`].
+    pub async fn call(&self, service: &str, method: &str, parameters: &Value) -> Result<Value> {
+        let endpoint = self
+            .pipeline()
+            .endpoints()
+            .service(service)?
+            .segment(method);
+        let body = object_or_empty(parameters);
+        let response = self
+            .pipeline()
+            .send(Request::post(&endpoint)?.json(&body)?)
+            .await?;
+        json_or_null(&response)
+    }
+
+    /// The rows of a BAQ with its parameters (`&[("CustID", "ADDIS0001")]`): v1
+    /// `BaqSvc/{id}/?P=V` or v2 `BaqSvc/{id}/Data?P=V`, as the connection's `ApiVersion` says.
+    pub async fn baq(&self, baq_id: &str, parameters: &[(&str, &str)]) -> Result<Vec<Row>> {
+        let mut endpoint = self.pipeline().endpoints().baq(baq_id)?;
+        for (name, value) in parameters {
+            endpoint = endpoint.query(name, value);
+        }
+        let response = self.pipeline().send(Request::get(&endpoint)?).await?;
+        let (rows, _) = query::page_rows(&response)?;
+        Ok(rows)
+    }
+
+    /// Runs an Epicor Function (v2 only, whatever the connection's `ApiVersion`):
+    /// `POST api/v2/efx/{Company}/{library}/{function}`, or under `staging/` for an unpublished
+    /// library. `inputs` is a JSON object (`Null` sends `{}`); the outputs come back as a JSON
+    /// object. Functions answer 200 even when their own logic failed: check their outputs.
+    pub async fn function(
+        &self,
+        library: &str,
+        function: &str,
+        inputs: &Value,
+        staging: bool,
+    ) -> Result<Value> {
+        let endpoint = self
+            .pipeline()
+            .endpoints()
+            .function(library, function, staging)?;
+        let body = object_or_empty(inputs);
+        let response = self
+            .pipeline()
+            .send(Request::post(&endpoint)?.json(&body)?)
+            .await?;
+        json_or_null(&response)
+    }
+}
+
+fn object_or_empty(value: &Value) -> Value {
+    match value {
+        Value::Null => Value::Object(Map::new()),
+        other => other.clone(),
+    }
+}
+
+fn json_or_null(response: &Response) -> Result<Value> {
+    if response.body().iter().all(u8::is_ascii_whitespace) {
+        Ok(Value::Null)
+    } else {
+        response.json()
+    }
+}
+
+/// Removes OData annotations (`@odata.*`, `odata.*`) from a row.
+fn strip_annotations(mut row: Row) -> Row {
+    row.retain(|k, _| !(k.starts_with("@odata.") || k.starts_with("odata.")));
+    row
+}
+
+fn protocol(response: &Response, what: &str) -> Error {
+    Error::Protocol {
+        status: Some(response.status().as_u16()),
+        message: format!("the answer from {}: {what}", response.url().path()),
+        correlation_id: None,
+        source: None,
+    }
+}

@@ -1,0 +1,320 @@
+//! The typed API (`kinetic::api`) against the emulator started in process. Nothing leaves
+//! 127.0.0.1.
+
+use std::collections::HashSet;
+
+use futures_util::TryStreamExt;
+use kinetic::api::Row;
+use kinetic::http::KeyValue;
+use kinetic::{Connection, Error, Settings};
+use kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use kinetic_odata::{Expr, Literal, OrderBy};
+use serde_json::{json, Value};
+
+const SALES: &str = "Erp.BO.SalesOrderSvc";
+const CUSTOMERS: &str = "Erp.BO.CustomerSvc";
+
+async fn emulator(config: EmulatorConfig) -> RunningEmulator {
+    kinetic_emulator::spawn(config, "127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("emulator: {e}"))
+}
+
+fn config() -> EmulatorConfig {
+    EmulatorConfig {
+        scale: 2000,
+        ..Default::default()
+    }
+}
+
+async fn connect(emu: &RunningEmulator, which: &str) -> Connection {
+    let text = emu.startup_info()["connection_strings"][which]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {which} connection string"))
+        .to_owned();
+    let settings = Settings::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    Connection::open(settings)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn key_of(row: &Row, columns: &[&str]) -> String {
+    columns
+        .iter()
+        .map(|c| row.get(*c).map(Value::to_string).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Reads every OrderDtls row and checks it against `/$count`, with no key twice.
+async fn all_lines_exact(conn: &Connection) {
+    let query = conn.entity_set(SALES, "OrderDtls");
+    let count = query.count().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(count > 300, "enough lines to page: {count}");
+    let rows: Vec<Row> = query
+        .clone()
+        .select(["Company", "OrderNum", "OrderLine", "PartNum"])
+        .rows()
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows.len() as u64, count);
+    let keys: HashSet<String> = rows
+        .iter()
+        .map(|r| key_of(r, &["Company", "OrderNum", "OrderLine"]))
+        .collect();
+    assert_eq!(keys.len(), rows.len(), "no row twice");
+}
+
+#[tokio::test]
+async fn paging_by_skip_is_exact_v1_and_v2() {
+    let emu = emulator(config()).await;
+    for which in ["basic", "basic_v2"] {
+        let conn = connect(&emu, which).await;
+        all_lines_exact(&conn).await;
+    }
+}
+
+#[tokio::test]
+async fn paging_by_next_link_is_exact_v1_and_v2() {
+    let mut config = config();
+    config.next_link = true;
+    config.page_cap = 37;
+    let emu = emulator(config).await;
+    for which in ["basic", "basic_v2"] {
+        let conn = connect(&emu, which).await;
+        all_lines_exact(&conn).await;
+    }
+}
+
+#[tokio::test]
+async fn page_size_smaller_than_the_cap_and_user_order() {
+    let emu = emulator(config()).await;
+    let conn = connect(&emu, "basic_v2").await;
+    let all: Vec<Row> = conn
+        .entity_set(CUSTOMERS, "Customers")
+        .order_by([OrderBy {
+            expr: Expr::property("Name"),
+            descending: true,
+        }])
+        .page_size(7)
+        .rows()
+        .try_collect()
+        .await
+        .unwrap();
+    let count = conn
+        .entity_set(CUSTOMERS, "Customers")
+        .count()
+        .await
+        .unwrap();
+    assert_eq!(all.len() as u64, count);
+    let names: Vec<&str> = all.iter().filter_map(|r| r["Name"].as_str()).collect();
+    assert!(
+        names.windows(2).all(|w| w[0] >= w[1]),
+        "ordered by Name desc"
+    );
+}
+
+#[tokio::test]
+async fn filter_select_top_skip_and_max_rows() {
+    let emu = emulator(config()).await;
+    let conn = connect(&emu, "basic").await;
+    let lines = || conn.entity_set(SALES, "OrderDtls");
+
+    // filter (text and expression) and select
+    let rows: Vec<Row> = lines()
+        .filter_str("OrderLine eq 1")
+        .unwrap()
+        .select(["OrderNum", "OrderLine"])
+        .rows()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows
+        .iter()
+        .all(|r| r["OrderLine"] == json!(1) && r.len() == 2));
+    let expr = Expr::property("OrderLine").eq(Expr::Literal(Literal::Int(1)));
+    let n = lines().filter(&expr).count().await.unwrap();
+    assert_eq!(n, rows.len() as u64);
+
+    // top above the server's cap
+    let top: Vec<Row> = lines().top(250).rows().try_collect().await.unwrap();
+    assert_eq!(top.len(), 250);
+    // skip continues where top stopped, in the same stable order
+    let next: Vec<Row> = lines()
+        .skip(250)
+        .top(10)
+        .rows()
+        .try_collect()
+        .await
+        .unwrap();
+    let all: Vec<Row> = lines().top(260).rows().try_collect().await.unwrap();
+    assert_eq!(&all[250..], &next[..]);
+
+    // max_rows, and the smaller of the two wins
+    let max: Vec<Row> = lines()
+        .max_rows(Some(123))
+        .rows()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(max.len(), 123);
+    let both: Vec<Row> = lines()
+        .max_rows(Some(5))
+        .top(50)
+        .rows()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(both.len(), 5);
+}
+
+#[tokio::test]
+async fn a_bad_filter_is_refused_before_sending() {
+    let emu = emulator(EmulatorConfig {
+        scale: 200,
+        ..Default::default()
+    })
+    .await;
+    let conn = connect(&emu, "basic").await;
+    // `filter_str` is synchronous: the filter is refused before any request exists.
+    let err = conn
+        .entity_set(SALES, "OrderDtls")
+        .filter_str("OrderLine eqq 1")
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidSettings { .. }), "{err:?}");
+    assert_eq!(err.property(), Some("$filter"));
+    assert!(err.to_string().contains(" at "), "{err}");
+    let err = conn
+        .entity_set(SALES, "OrderDtls")
+        .order_by_str("OrderLine sideways")
+        .unwrap_err();
+    assert_eq!(err.property(), Some("$orderby"), "{err}");
+}
+
+#[tokio::test]
+async fn entity_round_trip_and_bo_get_by_id() {
+    let emu = emulator(config()).await;
+    for (which, num) in [("basic", 990_001), ("basic_v2", 990_002)] {
+        let conn = connect(&emu, which).await;
+        let company = emu.startup_info()["company"].as_str().unwrap().to_owned();
+        let key = [KeyValue::from(company.as_str()), KeyValue::from(num)];
+        let created = conn
+            .create(
+                CUSTOMERS,
+                "Customers",
+                &json!({"CustNum": num, "CustID": format!("T{num}"), "Name": "O'Brien Ltd"}),
+            )
+            .await
+            .unwrap();
+        if let Some(row) = created {
+            assert_eq!(row["Name"], json!("O'Brien Ltd"));
+        }
+        let row = conn.get_by_key(CUSTOMERS, "Customers", &key).await.unwrap();
+        assert_eq!(row["CustID"], json!(format!("T{num}")));
+        assert!(!row.keys().any(|k| k.contains("odata.")));
+
+        conn.update(CUSTOMERS, "Customers", &key, &json!({"Name": "Renamed"}))
+            .await
+            .unwrap();
+        let row = conn.get_by_key(CUSTOMERS, "Customers", &key).await.unwrap();
+        assert_eq!(row["Name"], json!("Renamed"));
+        assert_eq!(row["CustID"], json!(format!("T{num}")), "PATCH is partial");
+
+        let by_id = conn
+            .call(CUSTOMERS, "GetByID", &json!({"custNum": num}))
+            .await
+            .unwrap();
+        let text = by_id["returnObj"].to_string();
+        assert!(text.contains("Renamed"), "{text}");
+
+        conn.delete(CUSTOMERS, "Customers", &key).await.unwrap();
+        let err = conn
+            .get_by_key(CUSTOMERS, "Customers", &key)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn baq_with_a_parameter_v1_and_v2() {
+    let emu = emulator(config()).await;
+    for which in ["basic", "basic_v2"] {
+        let conn = connect(&emu, which).await;
+        let customers: Vec<Row> = conn
+            .entity_set(CUSTOMERS, "Customers")
+            .select(["CustID"])
+            .top(20)
+            .rows()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut found = 0;
+        for customer in &customers {
+            let cust_id = customer["CustID"].as_str().unwrap();
+            let rows = conn
+                .baq("zOrdersByCustomer", &[("CustID", cust_id)])
+                .await
+                .unwrap();
+            assert!(rows.iter().all(|r| r["Customer_CustID"] == json!(cust_id)));
+            found += rows.len();
+        }
+        assert!(found > 0, "some of the first customers have orders");
+    }
+}
+
+#[tokio::test]
+async fn epicor_functions_published_and_staging() {
+    let emu = emulator(config()).await;
+    let conn = connect(&emu, "basic_v2").await;
+    let customer: Vec<Row> = conn
+        .entity_set(CUSTOMERS, "Customers")
+        .top(1)
+        .rows()
+        .try_collect()
+        .await
+        .unwrap();
+    let cust_id = customer[0]["CustID"].as_str().unwrap();
+    let out = conn
+        .function(
+            "CustomerTools",
+            "GetCreditStatus",
+            &json!({ "CustID": cust_id }),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["Found"], json!(true), "{out}");
+
+    let line: Vec<Row> = conn
+        .entity_set(SALES, "OrderDtls")
+        .top(1)
+        .rows()
+        .try_collect()
+        .await
+        .unwrap();
+    let order = line[0]["OrderNum"].clone();
+    let out = conn
+        .function(
+            "CustomerTools",
+            "OrderSummary",
+            &json!({ "OrderNum": order }),
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(out["Found"], json!(true), "{out}");
+    // Unpublished: not under the published address.
+    let err = conn
+        .function(
+            "CustomerTools",
+            "OrderSummary",
+            &json!({ "OrderNum": order }),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+}
