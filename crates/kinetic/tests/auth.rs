@@ -1,6 +1,9 @@
 //! Authentication end to end against the emulator started in process: the emulator's own connection
 //! strings for each scheme open a connection that can call the REST API.
 
+mod common;
+use common::parts;
+
 use kinetic::auth::providers::{EpicorTokenSource, TokenCredential};
 use kinetic::clock::{Clock, ManualClock};
 use kinetic::http::{Credential, Pipeline, Request};
@@ -25,22 +28,6 @@ fn string(e: &RunningEmulator, name: &str) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no connection string {name}"))
         .to_string()
-}
-
-async fn parts(c: &Connection) -> u16 {
-    let endpoint = c
-        .pipeline()
-        .endpoints()
-        .service("Erp.BO.PartSvc")
-        .unwrap()
-        .segment("Parts")
-        .query("$top", "1");
-    c.pipeline()
-        .send(Request::get(&endpoint).unwrap())
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 async fn seats_in_use(e: &RunningEmulator) -> (u64, usize) {

@@ -2,6 +2,9 @@
 //! behind them, end to end against the emulator's identity provider started in process. The
 //! "browser" is an HTTP client driving the emulator's sign-in pages; nothing leaves loopback.
 
+mod common;
+use common::parts;
+
 use kinetic::auth::interactive::{StoredTokenSource, UserAgent, WebFlow};
 use kinetic::auth::providers::TokenCredential;
 use kinetic::auth::{Token, TokenSource};
@@ -80,22 +83,6 @@ fn file_store(path: &std::path::Path) -> String {
         "OAuthSettingsLocation={};OAuthSettingsKey={KEY_HEX}",
         path.display()
     )
-}
-
-async fn parts(c: &Connection) -> u16 {
-    let endpoint = c
-        .pipeline()
-        .endpoints()
-        .service("Erp.BO.PartSvc")
-        .unwrap()
-        .segment("Parts")
-        .query("$top", "1");
-    c.pipeline()
-        .send(Request::get(&endpoint).unwrap())
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
 }
 
 // ---- the "browser" ----

@@ -1,0 +1,21 @@
+//! Helpers shared by the connector's end-to-end test binaries.
+
+use kinetic::http::Request;
+use kinetic::Connection;
+
+/// `GET Erp.BO.PartSvc/Parts?$top=1` through the connection; the answer's status.
+pub async fn parts(c: &Connection) -> u16 {
+    let endpoint = c
+        .pipeline()
+        .endpoints()
+        .service("Erp.BO.PartSvc")
+        .unwrap()
+        .segment("Parts")
+        .query("$top", "1");
+    c.pipeline()
+        .send(Request::get(&endpoint).unwrap())
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
