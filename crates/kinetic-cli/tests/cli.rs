@@ -320,6 +320,28 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Fills the sign-in form on `page` as alice and posts it.
+    async fn sign_in_as_alice(
+        &mut self,
+        url: &str,
+        tenant: &str,
+        page: &str,
+    ) -> (u16, String, Option<String>) {
+        let login = format!("{url}/{tenant}/oauth2/v2.0/login");
+        let request = hidden(page, "request");
+        self.go(
+            &login,
+            Some(&[
+                ("request", &request),
+                ("login", "alice@kinetic.example"),
+                ("passwd", "Alice123!"),
+            ]),
+        )
+        .await
+    }
+}
+
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
@@ -401,19 +423,8 @@ fn login_token_and_logout_with_device_code_browser_code_and_certificate() {
         let mut b = Browser::new(&ca);
         b.go(&uri, None).await;
         let (_, page, _) = b.go(&uri, Some(&[("otc", &code)])).await;
-        let login = format!(
-            "{}/{tenant}/oauth2/v2.0/login",
-            info["url"].as_str().unwrap()
-        );
         let (_, page, _) = b
-            .go(
-                &login,
-                Some(&[
-                    ("request", &hidden(&page, "request")),
-                    ("login", "alice@kinetic.example"),
-                    ("passwd", "Alice123!"),
-                ]),
-            )
+            .sign_in_as_alice(info["url"].as_str().unwrap(), &tenant, &page)
             .await;
         let consent = format!(
             "{}/{tenant}/oauth2/v2.0/consent",
@@ -490,19 +501,8 @@ fn login_token_and_logout_with_device_code_browser_code_and_certificate() {
     rt.block_on(async {
         let mut b = Browser::new(&ca);
         let (_, page, _) = b.go(&url, None).await;
-        let login = format!(
-            "{}/{tenant}/oauth2/v2.0/login",
-            info["url"].as_str().unwrap()
-        );
         let (status, _, location) = b
-            .go(
-                &login,
-                Some(&[
-                    ("request", &hidden(&page, "request")),
-                    ("login", "alice@kinetic.example"),
-                    ("passwd", "Alice123!"),
-                ]),
-            )
+            .sign_in_as_alice(info["url"].as_str().unwrap(), &tenant, &page)
             .await;
         assert_eq!(status, 302);
         let callback = location.unwrap();
