@@ -5,7 +5,9 @@ use crate::auth::providers::credential_for;
 use crate::clock::{Clock, SystemClock};
 use crate::http::{Authorization, Credential, Pipeline, Request};
 use crate::{Error, Result, Secret, Settings};
-use std::sync::Arc;
+use kinetic_odata::csdl::Metadata;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// An open connection to an Epicor server.
 #[derive(Debug)]
@@ -15,6 +17,8 @@ pub struct Connection {
     credential: Arc<dyn Credential>,
     clock: Arc<dyn Clock>,
     session: bool,
+    /// Each service's `$metadata`, read once per connection.
+    metadata: Mutex<HashMap<String, Arc<Metadata>>>,
 }
 
 impl Connection {
@@ -49,11 +53,46 @@ impl Connection {
             pipeline,
             credential,
             clock,
+            metadata: Mutex::default(),
         };
         if connection.settings.auth.use_session {
             connection.login().await?;
         }
         Ok(connection)
+    }
+
+    /// The `$metadata` of `service` (entity sets, columns, types, keys), read once and kept for
+    /// the life of the connection.
+    pub async fn metadata(&self, service: &str) -> Result<Arc<Metadata>> {
+        if let Some(m) = self
+            .metadata
+            .lock()
+            .ok()
+            .and_then(|c| c.get(service).cloned())
+        {
+            return Ok(m);
+        }
+        let endpoint = self
+            .pipeline
+            .endpoints()
+            .service(service)?
+            .segment("$metadata");
+        let request = Request::get(&endpoint)?.header(
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/xml"),
+        );
+        let response = self.pipeline.send(request).await?;
+        let metadata = Metadata::from_xml(&response.text()).map_err(|e| Error::Protocol {
+            status: Some(response.status().as_u16()),
+            message: format!("the $metadata of {service} does not parse: {e}"),
+            correlation_id: None,
+            source: Some(Box::new(e)),
+        })?;
+        let metadata = Arc::new(metadata);
+        if let Ok(mut cache) = self.metadata.lock() {
+            cache.insert(service.to_owned(), metadata.clone());
+        }
+        Ok(metadata)
     }
 
     /// The settings the connection was opened with.

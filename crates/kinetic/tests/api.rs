@@ -318,3 +318,258 @@ async fn epicor_functions_published_and_staging() {
         .unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
 }
+
+/// Every OrderDtls key, in the order read.
+async fn line_keys(conn: &Connection, parallelism: usize, page_size: u32) -> Vec<String> {
+    let rows: Vec<Row> = conn
+        .entity_set(SALES, "OrderDtls")
+        .select(["Company", "OrderNum", "OrderLine"])
+        .parallelism(parallelism)
+        .page_size(page_size)
+        .rows()
+        .try_collect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    rows.iter()
+        .map(|r| key_of(r, &["Company", "OrderNum", "OrderLine"]))
+        .collect()
+}
+
+#[tokio::test]
+async fn parallel_paging_gives_the_serial_rows_in_order() {
+    // A cap of 37: asking 100 per page, the first page shows the cap; asking 20, it does not.
+    let emu = emulator(EmulatorConfig {
+        page_cap: 37,
+        ..config()
+    })
+    .await;
+    let conn = connect(&emu, "basic").await;
+    let serial = line_keys(&conn, 1, 100).await;
+    let count = conn.entity_set(SALES, "OrderDtls").count().await.unwrap();
+    assert_eq!(serial.len() as u64, count);
+    for (parallelism, page) in [(4, 100), (4, 20), (3, 37), (8, 1000)] {
+        let parallel = line_keys(&conn, parallelism, page).await;
+        assert_eq!(
+            parallel, serial,
+            "Parallelism={parallelism}, page {page}: the same rows in the same order"
+        );
+    }
+    // With a limit that ends mid-page.
+    let limited: Vec<Row> = conn
+        .entity_set(SALES, "OrderDtls")
+        .select(["Company", "OrderNum", "OrderLine"])
+        .parallelism(4)
+        .top(250)
+        .skip(10)
+        .rows()
+        .try_collect()
+        .await
+        .unwrap();
+    let limited: Vec<String> = limited
+        .iter()
+        .map(|r| key_of(r, &["Company", "OrderNum", "OrderLine"]))
+        .collect();
+    assert_eq!(limited, serial[10..260]);
+}
+
+#[tokio::test]
+async fn paging_through_faults_gives_the_fault_free_rows() {
+    let clean = emulator(config()).await;
+    let expected = line_keys(&connect(&clean, "basic").await, 1, 100).await;
+    let mut faulty = config();
+    faulty.faults =
+        kinetic_emulator::faults::parse_spec("502:0.1,504:0.05,close:0.05,seed=11").unwrap();
+    let emu = emulator(faulty).await;
+    let text = format!(
+        "{};MaxRetries=10",
+        emu.startup_info()["connection_strings"]["basic"]
+            .as_str()
+            .unwrap()
+    );
+    let conn = Connection::open(Settings::parse(&text).unwrap())
+        .await
+        .unwrap();
+    for parallelism in [1, 4] {
+        let got = line_keys(&conn, parallelism, 100).await;
+        assert_eq!(got, expected, "Parallelism={parallelism}");
+    }
+}
+
+#[tokio::test]
+async fn rows_inserted_before_the_reading_position_are_not_read_twice() {
+    let emu = emulator(config()).await;
+    let conn = connect(&emu, "basic").await;
+    let before = line_keys(&conn, 1, 100).await;
+    let first: Vec<Row> = conn
+        .entity_set(SALES, "OrderDtls")
+        .top(1)
+        .rows()
+        .try_collect()
+        .await
+        .unwrap();
+    let template = &first[0];
+    let order = template["OrderNum"].clone();
+    let mut stream = Box::pin(
+        conn.entity_set(SALES, "OrderDtls")
+            .select(["Company", "OrderNum", "OrderLine"])
+            .page_size(50)
+            .rows(),
+    );
+    let mut keys = Vec::new();
+    let mut inserted = 0;
+    while let Some(row) = stream.try_next().await.unwrap() {
+        keys.push(key_of(&row, &["Company", "OrderNum", "OrderLine"]));
+        // Between pages, new lines of the first order: before the reading position, they
+        // shift every later row forward.
+        if keys.len() % 50 == 0 && inserted < 60 {
+            for _ in 0..15 {
+                inserted += 1;
+                conn.create(
+                    SALES,
+                    "OrderDtls",
+                    &json!({
+                        "OrderNum": order,
+                        "OrderLine": 900 + inserted,
+                        "PartNum": template["PartNum"],
+                        "OrderQty": 1,
+                        "UnitPrice": 2.5,
+                    }),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("insert: {e}"));
+            }
+        }
+    }
+    assert_eq!(inserted, 60);
+    let unique: HashSet<&String> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "no key twice");
+    let before: HashSet<&String> = before.iter().collect();
+    assert!(
+        before.iter().all(|k| unique.contains(k)),
+        "every row that existed throughout was read"
+    );
+}
+
+#[tokio::test]
+async fn records_are_typed_exactly_from_metadata_v1_and_v2() {
+    use kinetic::api::TypedValue;
+    let emu = emulator(config()).await;
+    let mut seen = Vec::new();
+    for which in ["basic", "basic_v2"] {
+        let conn = connect(&emu, which).await;
+        let records: Vec<kinetic::api::Record> = conn
+            .entity_set(CUSTOMERS, "Customers")
+            .select([
+                "CustNum",
+                "CustID",
+                "CreditLimit",
+                "EstDate",
+                "SysRowID",
+                "CreditHold",
+            ])
+            .top(30)
+            .records()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(records.len(), 30);
+        let names: Vec<&str> = records[0]
+            .columns()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "CustNum",
+                "CustID",
+                "CreditLimit",
+                "EstDate",
+                "SysRowID",
+                "CreditHold"
+            ]
+        );
+        for r in &records {
+            assert!(
+                matches!(r.get("CustNum"), Some(TypedValue::Int(_))),
+                "{r:?}"
+            );
+            assert!(
+                matches!(r.get("CreditLimit"), Some(TypedValue::Decimal(_))),
+                "{r:?}"
+            );
+            assert!(
+                matches!(r.get("SysRowID"), Some(TypedValue::Guid(_))),
+                "{r:?}"
+            );
+            assert!(
+                matches!(r.get("CreditHold"), Some(TypedValue::Bool(_))),
+                "{r:?}"
+            );
+            assert!(
+                matches!(
+                    r.get("EstDate"),
+                    Some(TypedValue::Date(_) | TypedValue::DateTime(_) | TypedValue::Null)
+                ),
+                "{r:?}"
+            );
+            // Decimals keep the scale the server sent (v1 strings, v2 numbers alike).
+            let limit = r.get("CreditLimit").unwrap().to_string();
+            assert_eq!(limit.split('.').nth(1).map(str::len), Some(3), "{limit}");
+        }
+        seen.push(
+            records
+                .iter()
+                .map(kinetic::api::Record::to_json_text)
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(seen[0], seen[1], "v1 strings and v2 numbers read the same");
+}
+
+#[tokio::test]
+async fn expand_services_and_descriptions() {
+    let emu = emulator(config()).await;
+    for which in ["basic", "basic_v2"] {
+        let conn = connect(&emu, which).await;
+        let orders: Vec<Row> = conn
+            .entity_set(SALES, "SalesOrders")
+            .select(["OrderNum"])
+            .expand("OrderDtls($select=OrderLine,PartNum)")
+            .unwrap()
+            .top(3)
+            .rows()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(orders.len(), 3);
+        for o in &orders {
+            let lines = o["OrderDtls"].as_array().unwrap_or_else(|| panic!("{o:?}"));
+            assert!(!lines.is_empty(), "{o:?}");
+            assert!(lines[0].get("PartNum").is_some());
+        }
+        let bad = conn.entity_set(SALES, "SalesOrders").expand("OrderDtls(");
+        assert!(matches!(bad, Err(Error::InvalidSettings { .. })));
+
+        let services = conn.services().await.unwrap();
+        assert!(services.iter().any(|s| s.name == CUSTOMERS), "{services:?}");
+        let sets = conn.entity_sets(SALES).await.unwrap();
+        let names: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&"OrderDtls") && names.contains(&"SalesOrders"));
+        let lines = conn.entity_set_info(SALES, "OrderDtls").await.unwrap();
+        assert_eq!(lines.key, ["Company", "OrderNum", "OrderLine"]);
+        assert!(lines.columns.iter().filter(|c| c.key).count() == 3);
+        let err = conn.entity_set_info(SALES, "OrderLines").await.unwrap_err();
+        assert!(
+            matches!(&err, Error::NotFound { message, .. } if message.contains("OrderDtls")),
+            "names the sets there are: {err}"
+        );
+        let err = conn
+            .entity_set(CUSTOMERS, "Customers")
+            .select(["Nmae"])
+            .columns()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("Name"), "{err}");
+    }
+}

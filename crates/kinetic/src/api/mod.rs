@@ -6,8 +6,10 @@
 //! one page.
 
 pub mod query;
+pub mod value;
 
-pub use query::EntitySetQuery;
+pub use query::{EntitySetQuery, Record};
+pub use value::{Column, Value as TypedValue};
 
 use crate::http::{KeyValue, Method, Request, Response};
 use crate::{Connection, Error, Result};
@@ -16,7 +18,86 @@ use serde_json::{Map, Value};
 /// One row of an entity set or a BAQ: column name to value.
 pub type Row = Map<String, Value>;
 
+/// A service the server lists (`GET api/v1/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// Its name (`Erp.BO.CustomerSvc`).
+    pub name: String,
+    /// Its address, as the server gave it (may be relative).
+    pub url: String,
+}
+
+/// An entity set of a service, from its `$metadata`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntitySetInfo {
+    /// Its name (`Customers`).
+    pub name: String,
+    /// Its entity type's qualified name.
+    pub entity_type: String,
+    /// Its columns (typed, key columns marked).
+    pub columns: Vec<Column>,
+    /// Its key columns, in order.
+    pub key: Vec<String>,
+    /// Its navigation properties (what `$expand` takes).
+    pub navigation: Vec<String>,
+}
+
 impl Connection {
+    /// The services the server lists, in its order: `GET api/v1/` (or `api/v2/odata/{Company}/`).
+    pub async fn services(&self) -> Result<Vec<ServiceInfo>> {
+        let endpoint = self.pipeline().endpoints().services()?;
+        let response = self.pipeline().send(Request::get(&endpoint)?).await?;
+        let (rows, _) = query::page_rows(&response)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let name = row.get("name").and_then(Value::as_str)?.to_owned();
+                let url = row
+                    .get("url")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&name)
+                    .to_owned();
+                Some(ServiceInfo { name, url })
+            })
+            .collect())
+    }
+
+    /// The entity sets of `service`, from its `$metadata`, in document order.
+    pub async fn entity_sets(&self, service: &str) -> Result<Vec<EntitySetInfo>> {
+        let metadata = self.metadata(service).await?;
+        let mut sets = Vec::new();
+        for schema in &metadata.schemas {
+            let Some(container) = &schema.entity_container else {
+                continue;
+            };
+            for set in &container.entity_sets {
+                let (_, ty) = query::entity_of(&metadata, service, &set.name)?;
+                sets.push(EntitySetInfo {
+                    name: set.name.clone(),
+                    entity_type: set.entity_type.clone(),
+                    columns: Column::of(ty),
+                    key: ty.key.clone(),
+                    navigation: ty.navigation.iter().map(|n| n.name.clone()).collect(),
+                });
+            }
+        }
+        Ok(sets)
+    }
+
+    /// One entity set of `service` (see [`Connection::entity_sets`]); a name the service does not
+    /// have is [`Error::NotFound`] listing the ones it has.
+    pub async fn entity_set_info(&self, service: &str, set: &str) -> Result<EntitySetInfo> {
+        let metadata = self.metadata(service).await?;
+        let (es, ty) = query::entity_of(&metadata, service, set)?;
+        Ok(EntitySetInfo {
+            name: es.name.clone(),
+            entity_type: es.entity_type.clone(),
+            columns: Column::of(ty),
+            key: ty.key.clone(),
+            navigation: ty.navigation.iter().map(|n| n.name.clone()).collect(),
+        })
+    }
+
     /// A query on `set` of `service` (`"Erp.BO.CustomerSvc"`, `"Customers"`), in the connection's
     /// API version. Nothing is sent until [`EntitySetQuery::rows`] or [`EntitySetQuery::count`].
     pub fn entity_set(&self, service: &str, set: &str) -> EntitySetQuery<'_> {

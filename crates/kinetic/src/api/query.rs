@@ -9,18 +9,31 @@
 //!   same pipeline (which refuses another origin);
 //! - a page without a link is followed by `$skip` = the caller's `$skip` + the rows read so far:
 //!   servers cap pages below the `$top` asked (Epicor: 100), so a short page does not mean the end;
-//! - reading stops at the first empty page, or when `$top` / `MaxRows` rows have been read.
+//! - reading stops at the first empty page, or when `$top` / `MaxRows` rows have been read;
+//! - a row whose key was handed out in one of the last pages is dropped: rows inserted before
+//!   the reading position during `$skip` paging shift later rows forward, and would otherwise be
+//!   read twice;
+//! - with `Parallelism` = n > 1, up to n `$skip` pages are requested at once, at the offsets the
+//!   server's page size predicts (learnt from the first page: a page shorter than asked shows the
+//!   cap), and handed out in order. A page that comes back shorter than predicted drops the
+//!   requests under way and paging goes on from where that page ended, so a cap that changes or
+//!   an early end never loses nor repeats a row. Links are always followed one after another.
 //!
-//! At most one page is held in memory.
+//! At most `Parallelism` + 1 pages are held in memory, whatever the total.
 
+use super::value::{Column, Value};
 use super::{strip_annotations, Row};
 use crate::http::{Request, Response, Url};
 use crate::{Connection, Error, Result};
-use futures_util::stream::{self, Stream, TryStreamExt};
-use kinetic_odata::{parse_filter, parse_orderby, print_expr, print_orderby, Expr, OrderBy};
-use serde_json::Value;
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, FuturesOrdered, Stream, StreamExt, TryStreamExt};
+use kinetic_odata::csdl::{EntityType, Metadata};
+use kinetic_odata::{
+    parse_expand, parse_filter, parse_orderby, print_expr, print_orderby, Expr, OrderBy,
+};
+use serde_json::value::RawValue;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 /// A query on one entity set, from [`Connection::entity_set`].
 #[derive(Debug, Clone)]
@@ -36,6 +49,8 @@ pub struct EntitySetQuery<'c> {
     skip: u64,
     page_size: u64,
     max_rows: Option<u64>,
+    expand: Option<String>,
+    parallelism: usize,
 }
 
 impl<'c> EntitySetQuery<'c> {
@@ -53,6 +68,8 @@ impl<'c> EntitySetQuery<'c> {
             skip: 0,
             page_size: u64::from(settings.page_size.max(1)),
             max_rows: settings.max_rows,
+            expand: None,
+            parallelism: settings.parallelism.max(1) as usize,
         }
     }
 
@@ -80,6 +97,27 @@ impl<'c> EntitySetQuery<'c> {
         })?;
         self.filter = Some(print_expr(&expr));
         Ok(self)
+    }
+
+    /// Related rows to read with each row (`$expand`, e.g. `OrderDtls($select=PartNum)`), as
+    /// OData text, parsed here; a mistake is [`Error::InvalidSettings`] (property `$expand`).
+    pub fn expand(mut self, expand: &str) -> Result<Self> {
+        parse_expand(expand).map_err(|e| {
+            Error::invalid_settings(
+                "$expand",
+                format!("the expansion does not parse: {e}"),
+                "write an OData expansion, e.g. OrderDtls or OrderDtls($select=PartNum,OrderQty)",
+            )
+        })?;
+        self.expand = Some(expand.to_owned());
+        Ok(self)
+    }
+
+    /// How many pages to fetch at once (default: the `Parallelism` setting); rows still come in
+    /// order.
+    pub fn parallelism(mut self, n: usize) -> Self {
+        self.parallelism = n.max(1);
+        self
     }
 
     /// The order (`$orderby`). The entity's key columns are added after it for stable paging.
@@ -175,11 +213,84 @@ impl<'c> EntitySetQuery<'c> {
     /// The rows, as a stream paged underneath (see the [module](self) for the rules). Errors end
     /// the stream.
     pub fn rows(self) -> impl Stream<Item = Result<Row>> + 'c {
+        self.pages(Arc::new(|response: &Response| page_rows(response)))
+            .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
+            .try_flatten()
+    }
+
+    /// The columns [`EntitySetQuery::records`] yields, in order: the `$select`ed ones (all of the
+    /// entity's when none), typed from `$metadata`, then the `$expand`ed navigations (as JSON).
+    pub async fn columns(&self) -> Result<Arc<Vec<Column>>> {
+        let metadata = self.connection.metadata(&self.service).await?;
+        let (_, entity) = entity_of(&metadata, &self.service, &self.set)?;
+        let all = Column::of(entity);
+        let mut columns = if self.select.is_empty() {
+            all
+        } else {
+            let mut picked = Vec::with_capacity(self.select.len());
+            for name in &self.select {
+                match all.iter().find(|c| c.name == *name) {
+                    Some(c) => picked.push(c.clone()),
+                    None => {
+                        return Err(Error::invalid_settings(
+                            "$select",
+                            format!("{} of {} has no column {name}", self.set, self.service),
+                            format!(
+                                "pick from: {}",
+                                all.iter()
+                                    .map(|c| c.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ))
+                    }
+                }
+            }
+            picked
+        };
+        if let Some(expand) = &self.expand {
+            for item in parse_expand(expand).unwrap_or_default() {
+                let name = item.path.join("/");
+                if !columns.iter().any(|c| c.name == name) {
+                    columns.push(Column::untyped(&name));
+                }
+            }
+        }
+        Ok(Arc::new(columns))
+    }
+
+    /// The rows typed from `$metadata` (exact decimals, dates, GUIDs; see [`Value`]), as a stream
+    /// paged like [`EntitySetQuery::rows`]. Every record shares the [`EntitySetQuery::columns`].
+    pub fn records(self) -> impl Stream<Item = Result<Record>> + 'c {
+        let columns = self.clone();
+        stream::once(async move { columns.columns().await })
+            .map_ok(move |columns| {
+                let decode = {
+                    let columns = columns.clone();
+                    Arc::new(move |response: &Response| page_records(response, &columns))
+                };
+                self.clone()
+                    .pages(decode)
+                    .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
+                    .try_flatten()
+            })
+            .try_flatten()
+    }
+
+    /// The pages of the query, each decoded by `decode` (rows and the next link).
+    fn pages<T: PageItem>(self, decode: Decoder<T>) -> impl Stream<Item = Result<Vec<T>>> + 'c {
         let state = Paging {
             query: self,
+            decode,
             next: Next::First,
             read: 0,
+            dropped: 0,
+            key: Vec::new(),
+            recent: VecDeque::new(),
             order: String::new(),
+            page: 0,
+            inflight: FuturesOrdered::new(),
+            issued: 0,
         };
         stream::try_unfold(state, |mut state| async move {
             match state.next_page().await? {
@@ -187,74 +298,77 @@ impl<'c> EntitySetQuery<'c> {
                 None => Ok(None),
             }
         })
-        .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
-        .try_flatten()
     }
 
-    /// The key columns of the entity set, from `$metadata` (cached per address).
+    /// The key columns of the entity set, from `$metadata` (cached by the connection).
     async fn key_columns(&self) -> Result<Vec<String>> {
         if let Some(k) = &self.key {
             return Ok(k.clone());
         }
-        let endpoint = self
-            .connection
-            .pipeline()
+        let metadata = self.connection.metadata(&self.service).await?;
+        let (_, entity) = entity_of(&metadata, &self.service, &self.set)?;
+        if entity.key.is_empty() {
+            return Err(Error::Protocol {
+                status: None,
+                message: format!(
+                    "the $metadata of {} gives {} no key; name it with EntitySetQuery::key",
+                    self.service, self.set
+                ),
+                correlation_id: None,
+                source: None,
+            });
+        }
+        Ok(entity.key.clone())
+    }
+
+    /// The address of one `$top`/`$skip` page under `order`.
+    fn page_url(&self, order: &str, top: u64, skip: u64) -> Result<Url> {
+        let pipeline = self.connection.pipeline();
+        let mut endpoint = pipeline
             .endpoints()
             .service(&self.service)?
-            .segment("$metadata");
-        let cache_key = format!("{endpoint}#{}", self.set);
-        if let Some(k) = key_cache()
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&cache_key).cloned())
-        {
-            return Ok(k);
+            .segment(&self.set);
+        if !self.select.is_empty() {
+            endpoint = endpoint.query("$select", &self.select.join(","));
         }
-        let request = Request::get(&endpoint)?.header(
-            reqwest::header::ACCEPT,
-            reqwest::header::HeaderValue::from_static("application/xml"),
-        );
-        let response = self.connection.pipeline().send(request).await?;
-        let metadata = kinetic_odata::csdl::Metadata::from_xml(&response.text()).map_err(|e| {
-            Error::Protocol {
-                status: Some(response.status().as_u16()),
-                message: format!("the $metadata of {} does not parse: {e}", self.service),
-                correlation_id: None,
-                source: Some(Box::new(e)),
-            }
-        })?;
-        let key = match metadata.entity_set(&self.set) {
-            Some((_, ty)) if !ty.key.is_empty() => ty.key.clone(),
-            Some(_) => {
-                return Err(Error::Protocol {
-                    status: None,
-                    message: format!(
-                        "the $metadata of {} gives {} no key; name it with EntitySetQuery::key",
-                        self.service, self.set
-                    ),
-                    correlation_id: None,
-                    source: None,
-                })
-            }
-            None => {
-                return Err(Error::NotFound {
-                    status: None,
-                    message: format!("{} has no entity set {}", self.service, self.set),
-                    correlation_id: None,
-                })
-            }
-        };
-        if let Ok(mut cache) = key_cache().lock() {
-            cache.insert(cache_key, key.clone());
+        if let Some(f) = &self.filter {
+            endpoint = endpoint.query("$filter", f);
         }
-        Ok(key)
+        if let Some(e) = &self.expand {
+            endpoint = endpoint.query("$expand", e);
+        }
+        endpoint = endpoint
+            .query("$orderby", order)
+            .query("$top", &top.to_string());
+        if skip > 0 {
+            endpoint = endpoint.query("$skip", &skip.to_string());
+        }
+        endpoint.url()
     }
 }
 
-/// Entity keys by `$metadata` address and entity set.
-fn key_cache() -> &'static Mutex<HashMap<String, Vec<String>>> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
-    CACHE.get_or_init(Default::default)
+/// The entity set `set` and its type in `metadata`, or [`Error::NotFound`] naming what exists.
+pub(super) fn entity_of<'m>(
+    metadata: &'m Metadata,
+    service: &str,
+    set: &str,
+) -> Result<(&'m kinetic_odata::csdl::EntitySet, &'m EntityType)> {
+    metadata.entity_set(set).ok_or_else(|| {
+        let sets: Vec<&str> = metadata
+            .schemas
+            .iter()
+            .filter_map(|s| s.entity_container.as_ref())
+            .flat_map(|c| c.entity_sets.iter().map(|e| e.name.as_str()))
+            .collect();
+        Error::NotFound {
+            status: None,
+            message: format!(
+                "{service} has no entity set {set}; its entity sets are: {}",
+                sets.join(", ")
+            ),
+            correlation_id: None,
+        }
+    })
 }
 
 /// The caller's order followed by the key columns it does not already name.
@@ -272,6 +386,12 @@ fn stable_order(order: &[OrderBy], key: &[String]) -> String {
     print_orderby(&items)
 }
 
+/// Decodes one page: its rows and its next link.
+type Decoder<T> = Arc<dyn Fn(&Response) -> Result<(Vec<T>, Option<String>)> + Send + Sync>;
+
+/// A page fetched by `$skip`: its offset, the `$top` asked, its rows and link.
+type SkipPage<T> = (u64, u64, Vec<T>, Option<String>);
+
 enum Next {
     First,
     Link(Url),
@@ -279,71 +399,129 @@ enum Next {
     Done,
 }
 
-struct Paging<'c> {
+struct Paging<'c, T> {
     query: EntitySetQuery<'c>,
+    decode: Decoder<T>,
     next: Next,
-    /// Rows read so far (before truncation to the limit).
+    /// Rows read so far (before truncation to the limit), i.e. the offset of the next row.
     read: u64,
+    /// Rows dropped as repeats (see [`Paging::drop_repeats`]).
+    dropped: u64,
+    /// The entity's key columns.
+    key: Vec<String>,
+    /// The keys of the last pages handed out, newest last.
+    recent: VecDeque<HashSet<String>>,
     /// `$orderby` of every request.
     order: String,
+    /// Rows per `$skip` request: the page size, or the server's cap once a page showed it.
+    page: u64,
+    /// `$skip` requests under way, in offset order (at most `Parallelism` of them).
+    inflight: FuturesOrdered<BoxFuture<'static, Result<SkipPage<T>>>>,
+    /// The offset (relative to the caller's `$skip`) the next `$skip` request starts at.
+    issued: u64,
 }
 
-impl Paging<'_> {
-    async fn next_page(&mut self) -> Result<Option<Vec<Row>>> {
+/// What paging needs of a row: its key, to recognise a row seen twice.
+pub trait PageItem: Send + 'static {
+    /// The row's key values as one text, or `None` when the row lacks a key column.
+    fn key_text(&self, key: &[String]) -> Option<String>;
+}
+
+impl PageItem for Row {
+    fn key_text(&self, key: &[String]) -> Option<String> {
+        let mut text = String::new();
+        for k in key {
+            text.push_str(&self.get(k)?.to_string());
+            text.push('\u{1f}');
+        }
+        Some(text)
+    }
+}
+
+impl PageItem for Record {
+    fn key_text(&self, key: &[String]) -> Option<String> {
+        let mut text = String::new();
+        for k in key {
+            text.push_str(&self.get(k)?.to_string());
+            text.push('\u{1f}');
+        }
+        Some(text)
+    }
+}
+
+impl<T: PageItem> Paging<'_, T> {
+    async fn next_page(&mut self) -> Result<Option<Vec<T>>> {
         let limit = self.query.limit();
-        let remaining = limit.map(|l| l.saturating_sub(self.read));
+        let remaining = limit.map(|l| l.saturating_sub(self.read - self.dropped));
         if remaining == Some(0) {
             self.next = Next::Done;
+            self.inflight = FuturesOrdered::new();
         }
         let pipeline = self.query.connection.pipeline();
-        let request = match std::mem::replace(&mut self.next, Next::Done) {
+        let (mut rows, link, response_url) = match std::mem::replace(&mut self.next, Next::Done) {
             Next::Done => return Ok(None),
-            Next::Link(url) => Request::new(crate::http::Method::GET, url),
-            first_or_skip => {
-                if matches!(first_or_skip, Next::First) {
-                    let key = self.query.key_columns().await?;
-                    self.order = stable_order(&self.query.order_by, &key);
+            Next::Link(url) => {
+                let response = pipeline
+                    .send(Request::new(crate::http::Method::GET, url))
+                    .await?;
+                let (rows, link) = (self.decode)(&response)?;
+                (rows, link, Some(response.url().clone()))
+            }
+            Next::First => {
+                self.key = self.query.key_columns().await?;
+                self.order = stable_order(&self.query.order_by, &self.key);
+                let top = remaining.map_or(self.query.page_size, |r| r.min(self.query.page_size));
+                let url = self.query.page_url(&self.order, top, self.query.skip)?;
+                let response = pipeline
+                    .send(Request::new(crate::http::Method::GET, url))
+                    .await?;
+                let (rows, link) = (self.decode)(&response)?;
+                // A first page shorter than asked shows the server's cap (or is the only page).
+                self.page = if rows.is_empty() || rows.len() as u64 >= top {
+                    self.query.page_size
+                } else {
+                    rows.len() as u64
+                };
+                (rows, link, Some(response.url().clone()))
+            }
+            Next::Skip => {
+                let Some((offset, top, rows, link)) = self.next_skip_page(limit).await? else {
+                    return Ok(None);
+                };
+                debug_assert_eq!(offset, self.read);
+                if !rows.is_empty() && (rows.len() as u64) != top {
+                    // Shorter than asked (the end, or a smaller cap) or longer (a server that
+                    // ignores `$top`): the pages under way start at the wrong offsets.
+                    self.inflight = FuturesOrdered::new();
+                    self.issued = offset + rows.len() as u64;
+                    if (rows.len() as u64) < top {
+                        self.page = rows.len() as u64;
+                    }
                 }
-                let q = &self.query;
-                let top = remaining.map_or(q.page_size, |r| r.min(q.page_size));
-                let mut endpoint = pipeline.endpoints().service(&q.service)?.segment(&q.set);
-                if !q.select.is_empty() {
-                    endpoint = endpoint.query("$select", &q.select.join(","));
-                }
-                if let Some(f) = &q.filter {
-                    endpoint = endpoint.query("$filter", f);
-                }
-                endpoint = endpoint
-                    .query("$orderby", &self.order)
-                    .query("$top", &top.to_string());
-                let skip = q.skip.saturating_add(self.read);
-                if skip > 0 {
-                    endpoint = endpoint.query("$skip", &skip.to_string());
-                }
-                Request::get(&endpoint)?
+                (rows, link, None)
             }
         };
-        let response = pipeline.send(request).await?;
-        let (mut rows, link) = page_rows(&response)?;
         if rows.is_empty() {
             // The end, whatever a link says (a link to an empty page would loop otherwise).
+            self.inflight = FuturesOrdered::new();
             return Ok(None);
         }
         self.read = self.read.saturating_add(rows.len() as u64);
+        self.drop_repeats(&mut rows);
         if let Some(r) = remaining {
             rows.truncate(usize::try_from(r).unwrap_or(usize::MAX));
         }
-        self.next = match link {
-            Some(link) => {
-                let url = response.url().join(&link).map_err(|e| Error::Protocol {
-                    status: Some(response.status().as_u16()),
+        self.next = match (link, response_url) {
+            (Some(link), Some(page_url)) => {
+                let url = page_url.join(&link).map_err(|e| Error::Protocol {
+                    status: None,
                     message: format!("the server's next link is not an address: {e}"),
                     correlation_id: None,
                     source: Some(Box::new(e)),
                 })?;
-                if url == *response.url() {
+                if url == page_url {
                     return Err(Error::Protocol {
-                        status: Some(response.status().as_u16()),
+                        status: None,
                         message: "the server's next link points to the page it came with".into(),
                         correlation_id: None,
                         source: None,
@@ -353,10 +531,158 @@ impl Paging<'_> {
             }
             // Without a link, or at the end of a chain of links (which covers only the `$top`
             // asked), go on by `$skip` until an empty page.
-            None => Next::Skip,
+            _ => {
+                if self.inflight.is_empty() {
+                    self.issued = self.read;
+                }
+                Next::Skip
+            }
         };
         Ok(Some(rows))
     }
+
+    /// Drops rows already handed out in one of the last pages. Rows inserted before the reading
+    /// position while `$skip` paging goes on shift the later rows forward, so the next page would
+    /// start with rows of the previous one: they are recognised by their key and dropped. (Rows
+    /// deleted before the position shift rows back instead; no client can see those without a
+    /// server cursor: servers that page with `@odata.nextLink` handle it.)
+    fn drop_repeats(&mut self, rows: &mut Vec<T>) {
+        const WINDOW: usize = 3;
+        let mut keys = HashSet::with_capacity(rows.len());
+        let before = rows.len();
+        rows.retain(|row| match row.key_text(&self.key) {
+            Some(k) => !self.recent.iter().any(|page| page.contains(&k)) && keys.insert(k),
+            None => true,
+        });
+        self.dropped += (before - rows.len()) as u64;
+        self.recent.push_back(keys);
+        while self.recent.len() > WINDOW.max(self.query.parallelism + 1) {
+            self.recent.pop_front();
+        }
+    }
+
+    /// The next `$skip` page in order, keeping up to `Parallelism` requests under way.
+    async fn next_skip_page(&mut self, limit: Option<u64>) -> Result<Option<SkipPage<T>>> {
+        let parallelism = self.query.parallelism.max(1);
+        while self.inflight.len() < parallelism {
+            let left = limit.map(|l| l.saturating_sub(self.issued - self.dropped));
+            if left == Some(0) {
+                break;
+            }
+            let top = left.map_or(self.page, |l| l.min(self.page)).max(1);
+            let offset = self.issued;
+            let url =
+                self.query
+                    .page_url(&self.order, top, self.query.skip.saturating_add(offset))?;
+            let pipeline = self.query.connection.pipeline().clone();
+            let decode = self.decode.clone();
+            self.inflight.push_back(Box::pin(async move {
+                let response = pipeline
+                    .send(Request::new(crate::http::Method::GET, url))
+                    .await?;
+                let (rows, link) = decode(&response)?;
+                Ok((offset, top, rows, link))
+            }));
+            self.issued = offset + top;
+        }
+        self.inflight.next().await.transpose()
+    }
+}
+
+/// One row typed from `$metadata`: values in the order of its shared columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    columns: Arc<Vec<Column>>,
+    values: Vec<Value>,
+}
+
+impl Record {
+    /// The columns, shared by every record of a query.
+    pub fn columns(&self) -> &Arc<Vec<Column>> {
+        &self.columns
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// The value of column `name`, if the record has it.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        let i = self.columns.iter().position(|c| c.name == name)?;
+        self.values.get(i)
+    }
+
+    /// The record as a JSON object (decimals as exact numbers; see [`Value::write_json`]).
+    pub fn to_json_text(&self) -> String {
+        let mut out = String::with_capacity(64 * self.values.len());
+        out.push('{');
+        for (i, (c, v)) in self.columns.iter().zip(&self.values).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            super::value::push_json_str(&mut out, &c.name);
+            out.push(':');
+            v.write_json(&mut out);
+        }
+        out.push('}');
+        out
+    }
+}
+
+/// The shape of a collection answer, borrowing each cell's JSON text.
+#[derive(serde::Deserialize)]
+struct RawPage<'a> {
+    #[serde(borrow, default)]
+    value: Option<Vec<HashMap<&'a str, &'a RawValue>>>,
+    #[serde(rename = "@odata.nextLink", default)]
+    next_v4: Option<String>,
+    #[serde(rename = "odata.nextLink", default)]
+    next_v3: Option<String>,
+}
+
+/// The typed records of a collection answer and its next link.
+fn page_records(
+    response: &Response,
+    columns: &Arc<Vec<Column>>,
+) -> Result<(Vec<Record>, Option<String>)> {
+    let page: RawPage<'_> =
+        serde_json::from_slice(response.body()).map_err(|e| Error::Protocol {
+            status: Some(response.status().as_u16()),
+            message: format!(
+                "the answer from {} is not a page of rows: {e}",
+                response.url().path()
+            ),
+            correlation_id: None,
+            source: Some(Box::new(e)),
+        })?;
+    let Some(values) = page.value else {
+        return Err(Error::Protocol {
+            status: Some(response.status().as_u16()),
+            message: format!(
+                "the answer from {}: no `value` array of rows",
+                response.url().path()
+            ),
+            correlation_id: None,
+            source: None,
+        });
+    };
+    let records = values
+        .into_iter()
+        .map(|cells| Record {
+            columns: columns.clone(),
+            values: columns
+                .iter()
+                .map(|c| {
+                    cells
+                        .get(c.name.as_str())
+                        .map_or(Value::Null, |raw| c.read(raw))
+                })
+                .collect(),
+        })
+        .collect();
+    let link = page.next_v4.or(page.next_v3).filter(|l| !l.is_empty());
+    Ok((records, link))
 }
 
 /// The rows of a collection answer (`{"value": [...]}`) and its next link, if any.
@@ -367,21 +693,25 @@ pub(super) fn page_rows(response: &Response) -> Result<(Vec<Row>, Option<String>
         correlation_id: None,
         source: None,
     };
-    let body: Value = response.json()?;
-    let Value::Object(mut body) = body else {
+    let body: serde_json::Value = response.json()?;
+    let serde_json::Value::Object(mut body) = body else {
         return Err(bad("not a JSON object"));
     };
     let link = ["@odata.nextLink", "odata.nextLink"]
         .iter()
-        .find_map(|k| body.get(*k).and_then(Value::as_str).map(str::to_owned))
+        .find_map(|k| {
+            body.get(*k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        })
         .filter(|l| !l.is_empty());
-    let Some(Value::Array(values)) = body.remove("value") else {
+    let Some(serde_json::Value::Array(values)) = body.remove("value") else {
         return Err(bad("no `value` array of rows"));
     };
     let rows = values
         .into_iter()
         .map(|v| match v {
-            Value::Object(row) => Ok(strip_annotations(row)),
+            serde_json::Value::Object(row) => Ok(strip_annotations(row)),
             _ => Err(bad("a row is not a JSON object")),
         })
         .collect::<Result<Vec<Row>>>()?;

@@ -1,0 +1,301 @@
+//! Values typed from `$metadata`: what a cell of a row is, read exactly from the wire.
+//!
+//! Epicor's v1 API (OData v3 JSON) sends `Edm.Decimal` and `Edm.Int64` as strings (`"3.00"`), v2
+//! may send numbers; both read into the same [`Value`]. Decimals are read from the JSON text
+//! itself, never through a float, so `12345678901234.56789` stays exactly that. Dates come as
+//! Epicor writes them (`2025-01-31T00:00:00`, with or without an offset).
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
+use kinetic_odata::csdl::{EdmType, EntityType};
+use rust_decimal::Decimal;
+use serde_json::value::RawValue;
+use std::fmt;
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// One cell, typed by its column's EDM type.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Value {
+    /// JSON `null`.
+    Null,
+    /// `Edm.Boolean`.
+    Bool(bool),
+    /// `Edm.Byte`, `Edm.Int16`, `Edm.Int32`, `Edm.Int64`.
+    Int(i64),
+    /// `Edm.Decimal`, exact.
+    Decimal(Decimal),
+    /// `Edm.Double`, `Edm.Single`.
+    Float(f64),
+    /// `Edm.String`, and any text the other types do not read (kept as sent).
+    Text(String),
+    /// `Edm.Date`, or a date-time at midnight in a `Edm.Date` column.
+    Date(NaiveDate),
+    /// `Edm.DateTime` (v3), or a `Edm.DateTimeOffset` sent without an offset (as Epicor does).
+    DateTime(NaiveDateTime),
+    /// `Edm.DateTimeOffset` with its offset.
+    DateTimeOffset(DateTime<FixedOffset>),
+    /// `Edm.Guid`.
+    Guid(Uuid),
+    /// Anything structured (an expanded navigation, a complex type), as JSON.
+    Json(serde_json::Value),
+}
+
+/// A column of an entity type, from `$metadata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The property name (`CustNum`).
+    pub name: String,
+    /// Its EDM type.
+    pub edm_type: EdmType,
+    /// Whether it may be null.
+    pub nullable: bool,
+    /// `Precision` and `Scale` of a decimal, when declared.
+    pub precision: Option<u32>,
+    /// See [`Column::precision`].
+    pub scale: Option<u32>,
+    /// Whether it is part of the entity's key.
+    pub key: bool,
+}
+
+impl Column {
+    /// A column of `name` read as JSON, for names that `$metadata` does not declare (navigation
+    /// properties from `$expand`, BAQ columns).
+    pub fn untyped(name: &str) -> Column {
+        Column {
+            name: name.to_owned(),
+            edm_type: EdmType::Other("Json".into()),
+            nullable: true,
+            precision: None,
+            scale: None,
+            key: false,
+        }
+    }
+
+    /// The columns of an entity type, in `$metadata` order.
+    pub fn of(entity: &EntityType) -> Vec<Column> {
+        entity
+            .properties
+            .iter()
+            .map(|p| Column {
+                name: p.name.clone(),
+                edm_type: p.edm_type.clone(),
+                nullable: p.nullable,
+                precision: p.precision,
+                scale: p.scale,
+                key: entity.key.contains(&p.name),
+            })
+            .collect()
+    }
+
+    /// Reads this column's cell from its JSON text. A value that does not read as the declared
+    /// type is kept as [`Value::Text`] (or [`Value::Json`]) rather than dropped.
+    pub fn read(&self, raw: &RawValue) -> Value {
+        let text = raw.get().trim();
+        if text == "null" {
+            return Value::Null;
+        }
+        let unquoted: Option<String> = if text.starts_with('"') {
+            serde_json::from_str::<String>(text).ok()
+        } else {
+            None
+        };
+        // The text of a scalar: a JSON string's content, or the bare token (number, bool).
+        let scalar: &str = unquoted.as_deref().unwrap_or(text);
+        let typed = match &self.edm_type {
+            EdmType::Boolean => match scalar {
+                "true" => Some(Value::Bool(true)),
+                "false" => Some(Value::Bool(false)),
+                _ => None,
+            },
+            EdmType::Byte | EdmType::Int16 | EdmType::Int32 | EdmType::Int64 => {
+                scalar.parse::<i64>().ok().map(Value::Int)
+            }
+            EdmType::Decimal => parse_decimal(scalar).map(Value::Decimal),
+            EdmType::Double | EdmType::Single => scalar.parse::<f64>().ok().map(Value::Float),
+            EdmType::Date => parse_date(scalar),
+            EdmType::DateTime | EdmType::DateTimeOffset => parse_date_time(scalar),
+            EdmType::Guid => Uuid::parse_str(scalar).ok().map(Value::Guid),
+            EdmType::String | EdmType::TimeOfDay | EdmType::Duration | EdmType::Binary => {
+                unquoted.clone().map(Value::Text)
+            }
+            EdmType::Other(_) => None,
+        };
+        match typed {
+            Some(v) => v,
+            None => match unquoted {
+                Some(s) => Value::Text(s),
+                None => serde_json::from_str(text)
+                    .map(Value::Json)
+                    .unwrap_or_else(|_| Value::Text(text.to_owned())),
+            },
+        }
+    }
+}
+
+/// A decimal from its text, exactly; exponents (`1.5E+3`) too.
+fn parse_decimal(text: &str) -> Option<Decimal> {
+    Decimal::from_str_exact(text)
+        .ok()
+        .or_else(|| Decimal::from_scientific(text).ok())
+}
+
+fn parse_date(text: &str) -> Option<Value> {
+    if let Ok(d) = NaiveDate::from_str(text) {
+        return Some(Value::Date(d));
+    }
+    match parse_date_time(text)? {
+        Value::DateTime(dt) if dt.time() == NaiveTime::MIN => Some(Value::Date(dt.date())),
+        other => Some(other),
+    }
+}
+
+fn parse_date_time(text: &str) -> Option<Value> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Some(Value::DateTimeOffset(dt));
+    }
+    if let Ok(dt) = NaiveDateTime::from_str(text) {
+        return Some(Value::DateTime(dt));
+    }
+    // v3 JSON verbose dates: `/Date(1735689600000)/`, milliseconds since the epoch, UTC.
+    let ms = text.strip_prefix("/Date(")?.strip_suffix(")/")?;
+    let ms: i64 = ms.split(['+', '-']).next()?.parse().ok()?;
+    DateTime::from_timestamp_millis(ms).map(|d| Value::DateTime(d.naive_utc()))
+}
+
+impl Value {
+    /// Whether the value is null.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Appends the value as JSON: decimals as exact JSON numbers, dates as ISO 8601 strings.
+    pub fn write_json(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Decimal(d) => {
+                let _ = write!(out, "{d}");
+            }
+            Value::Float(f) if f.is_finite() => {
+                let _ = write!(out, "{f}");
+            }
+            Value::Float(f) => push_json_str(out, &f.to_string()),
+            Value::Json(v) => out.push_str(&v.to_string()),
+            Value::Text(s) => push_json_str(out, s),
+            other => push_json_str(out, &other.to_string()),
+        }
+    }
+
+    /// The value as a `serde_json::Value`; decimals become numbers only when a float holds them
+    /// exactly, strings otherwise.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut text = String::new();
+        self.write_json(&mut text);
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    }
+}
+
+/// Appends `s` as a JSON string.
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
+}
+
+/// The text of a value as a person or a CSV file wants it: empty for null, decimals as sent
+/// (`3.00`), dates ISO 8601 (`2025-01-31`, `2025-01-31T08:30:00`), JSON for structures.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => Ok(()),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Decimal(d) => write!(f, "{d}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Text(s) => f.write_str(s),
+            Value::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            Value::DateTime(d) => write!(f, "{}", d.format("%Y-%m-%dT%H:%M:%S%.f")),
+            Value::DateTimeOffset(d) => f.write_str(&d.to_rfc3339()),
+            Value::Guid(g) => write!(f, "{g}"),
+            Value::Json(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(ty: EdmType) -> Column {
+        Column {
+            edm_type: ty,
+            ..Column::untyped("X")
+        }
+    }
+
+    fn read(ty: EdmType, json: &str) -> Value {
+        let raw: Box<RawValue> = serde_json::from_str(json).expect("json");
+        col(ty).read(&raw)
+    }
+
+    #[test]
+    fn decimals_are_exact_from_numbers_and_strings() {
+        let big = "12345678901234.56789";
+        assert_eq!(read(EdmType::Decimal, big).to_string(), big);
+        assert_eq!(
+            read(EdmType::Decimal, &format!("\"{big}\"")).to_string(),
+            big
+        );
+        assert_eq!(read(EdmType::Decimal, "\"3.00\"").to_string(), "3.00");
+        assert_eq!(read(EdmType::Decimal, "0.1").to_string(), "0.1");
+        assert_eq!(read(EdmType::Decimal, "1.5E+3").to_string(), "1500");
+        let mut json = String::new();
+        read(EdmType::Decimal, big).write_json(&mut json);
+        assert_eq!(json, big, "written as an exact JSON number");
+    }
+
+    #[test]
+    fn numbers_as_strings_and_other_types_read() {
+        assert_eq!(
+            read(EdmType::Int64, "\"9007199254740993\""),
+            Value::Int(9007199254740993)
+        );
+        assert_eq!(read(EdmType::Int32, "45"), Value::Int(45));
+        assert_eq!(read(EdmType::Boolean, "true"), Value::Bool(true));
+        assert_eq!(
+            read(EdmType::Date, "\"2025-01-31T00:00:00\""),
+            Value::Date(NaiveDate::from_ymd_opt(2025, 1, 31).expect("date"))
+        );
+        assert_eq!(
+            read(EdmType::DateTimeOffset, "\"2025-01-31T08:30:00\"").to_string(),
+            "2025-01-31T08:30:00"
+        );
+        assert_eq!(
+            read(EdmType::DateTimeOffset, "\"2025-01-31T08:30:00+02:00\"").to_string(),
+            "2025-01-31T08:30:00+02:00"
+        );
+        assert_eq!(
+            read(EdmType::DateTime, "\"/Date(1738281600000)/\"").to_string(),
+            "2025-01-31T00:00:00"
+        );
+        let g = "5b6c2ad9-1a43-4c8e-9d8b-2f4e9c1a7b3d";
+        assert_eq!(
+            read(EdmType::Guid, &format!("\"{g}\"")),
+            Value::Guid(Uuid::parse_str(g).expect("guid"))
+        );
+        assert_eq!(read(EdmType::String, "null"), Value::Null);
+    }
+
+    #[test]
+    fn values_that_do_not_read_as_their_type_are_kept() {
+        assert_eq!(read(EdmType::Int32, "\"n/a\""), Value::Text("n/a".into()));
+        assert_eq!(read(EdmType::Decimal, "\"\""), Value::Text(String::new()));
+        assert_eq!(
+            read(EdmType::Other("Json".into()), "[{\"a\":1}]"),
+            Value::Json(serde_json::json!([{"a": 1}]))
+        );
+    }
+}
