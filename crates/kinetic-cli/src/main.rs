@@ -1,13 +1,25 @@
 //! `kinetic`: the command line of the kinetic connector for Epicor Kinetic.
 
+mod admin;
+mod common;
+mod data;
+mod demo;
+mod export;
+mod output;
+
 use clap::{Args, Parser, Subcommand};
+use common::{ConnectionArgs, EXIT_CODES_HELP};
 use kinetic_emulator::EmulatorConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Query Epicor Kinetic (Epicor ERP) over its REST API, and run an emulator of it.
+///
+/// Every command that talks to a server takes its connection from -c/--connection (a connection
+/// string with CData's property names), --profile NAME, or the KINETIC_CONNECTION and
+/// KINETIC_<PROPERTY> environment variables. Start with `kinetic demo`.
 #[derive(Parser)]
-#[command(name = "kinetic", version, about, long_about = None)]
+#[command(name = "kinetic", version, about, long_about, after_help = EXIT_CODES_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,6 +27,101 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the emulator in process and show the connector against it: every authentication
+    /// scheme, a query, an export with its progress bar, a BAQ and a Function.
+    Demo(demo::DemoArgs),
+    /// Read an entity set (paged underneath, rows in order) or one row by its key.
+    ///
+    /// Examples:
+    ///   kinetic get Erp.BO.CustomerSvc/Customers --filter "State eq 'MN'" --select CustNum,Name --top 10
+    ///   kinetic get "Erp.BO.CustomerSvc/Customers('EPIC06',45)"
+    ///   kinetic get "Erp.BO.CustomerSvc/Customers(Company='EPIC06',CustNum=45)" --format json
+    ///   kinetic get Erp.BO.SalesOrderSvc/SalesOrders --expand "OrderDtls($select=PartNum)" --top 3
+    ///
+    /// A table shows the first 50 rows unless --top says otherwise; JSON (when piped, or with
+    /// --format json) streams every row.
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Get(data::GetArgs),
+    /// Export an entity set to CSV, NDJSON or JSON, streamed page by page (memory stays bounded),
+    /// with a progress bar on a terminal. The file appears under its name only when complete.
+    ///
+    /// Examples:
+    ///   kinetic export Erp.BO.SalesOrderSvc/OrderDtls -o lines.csv
+    ///   kinetic export Erp.BO.SalesOrderSvc/OrderDtls --format ndjson --parallelism 4 -o lines.ndjson
+    ///   kinetic export Erp.BO.CustomerSvc/Customers --filter "CreditHold eq true" --format json > held.json
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Export(export::ExportArgs),
+    /// Call a business-object method: POST Service/Method with named parameters.
+    ///
+    /// Examples:
+    ///   kinetic call Erp.BO.CustomerSvc/GetByID --body '{"custNum": 12}'
+    ///   kinetic call Erp.BO.CustomerSvc/GetList --body '{"whereClause": "State = 'MN'", "pageSize": 10, "absolutePage": 1}'
+    ///   kinetic call Erp.BO.CustomerSvc/Update --body @customer.json
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Call(data::CallArgs),
+    /// Run an Epicor Function (REST v2): POST efx/{Company}/Library/Function.
+    ///
+    /// Examples:
+    ///   kinetic efx CustomerTools/GetCreditStatus --body '{"CustID": "ADDIS0001"}'
+    ///   kinetic efx CustomerTools/OrderSummary --staging --body '{"OrderNum": 5001}'
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Efx(data::CallArgs),
+    /// Run a BAQ (Business Activity Query) with its parameters.
+    ///
+    /// Examples:
+    ///   kinetic baq zCustomerList
+    ///   kinetic baq zOrdersByCustomer --param CustID=ADDIS0001
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Baq(data::BaqArgs),
+    /// Create a row: POST to the entity set; prints the row the server made.
+    ///
+    /// Example:
+    ///   kinetic create Erp.BO.CustomerSvc/Customers --body '{"CustID": "NEW01", "Name": "New Co"}'
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Create(data::WriteArgs),
+    /// Update a row: PATCH with only the columns to change.
+    ///
+    /// Example:
+    ///   kinetic update "Erp.BO.CustomerSvc/Customers('EPIC06',45)" --body '{"City": "Duluth"}'
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Update(data::WriteArgs),
+    /// Delete a row by its key.
+    ///
+    /// Example:
+    ///   kinetic delete "Erp.BO.CustomerSvc/Customers('EPIC06',45)"
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Delete(data::WriteArgs),
+    /// List the server's services.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Services(data::ServicesArgs),
+    /// Describe a service (its entity sets) or an entity set (columns, types, key, navigation),
+    /// from the service's $metadata.
+    ///
+    /// Examples:
+    ///   kinetic describe Erp.BO.SalesOrderSvc
+    ///   kinetic describe Erp.BO.SalesOrderSvc/OrderDtls
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Describe(data::DescribeArgs),
+    /// CData's OAuth procedures: GetOAuthAuthorizationURL, GetOAuthAccessToken and a refresh.
+    ///
+    /// For a web app or a script that drives the sign-in itself (AuthScheme=AzureAD or OAuth with
+    /// OAuthGrantType=CODE, a CallbackURL and an OAuthSettingsLocation):
+    ///   kinetic oauth authorization-url -c "$CONN"           # send the user there
+    ///   kinetic oauth access-token --verifier "$CODE" -c "$CONN"
+    ///   kinetic oauth refresh -c "$CONN"
+    #[command(subcommand, verbatim_doc_comment)]
+    Oauth(admin::OauthCommand),
+    /// The connection properties: names, types, defaults and what each is for.
+    ///
+    /// Examples:
+    ///   kinetic props               # all of them
+    ///   kinetic props oauth         # those about OAuth
+    ///   kinetic props --markdown    # the reference, as PROPERTIES.md
+    #[command(verbatim_doc_comment)]
+    Props(admin::PropsArgs),
+    /// Named connection strings in the configuration directory (profiles.toml).
+    #[command(subcommand)]
+    Profile(admin::ProfileCommand),
     /// Run the embedded Epicor emulator: a REST server with demo data on this machine.
     ///
     /// The first line on stdout is one JSON object with the server's URL, instance, company, API key,
@@ -56,17 +163,6 @@ enum Command {
     Login(ConnectionArgs),
     /// Sign out: delete the tokens the settings store keeps for the connection.
     Logout(ConnectionArgs),
-}
-
-/// Where the connection's settings come from.
-#[derive(Args)]
-struct ConnectionArgs {
-    /// A connection string: Name=Value pairs separated by ';' (see crates/kinetic/PROPERTIES.md).
-    #[arg(short = 'c', long = "connection", value_name = "STRING")]
-    connection: Option<String>,
-    /// A named profile from the configuration directory (profiles.toml).
-    #[arg(long, value_name = "NAME")]
-    profile: Option<String>,
 }
 
 #[derive(Args)]
@@ -133,6 +229,25 @@ fn main() -> ExitCode {
         Command::Token(args) => return run_token(args, TokenMode::Print),
         Command::Login(args) => return run_token(args, TokenMode::Login),
         Command::Logout(args) => return run_logout(args),
+        Command::Demo(args) => return common::run(demo::demo(args)),
+        Command::Get(args) => return common::run(data::get(args)),
+        Command::Export(args) => return common::run(export::export(args)),
+        Command::Call(args) => return common::run(data::call(args)),
+        Command::Efx(args) => return common::run(data::efx(args)),
+        Command::Baq(args) => return common::run(data::baq(args)),
+        Command::Create(args) => return common::run(data::write(args, data::Write::Create)),
+        Command::Update(args) => return common::run(data::write(args, data::Write::Update)),
+        Command::Delete(args) => return common::run(data::write(args, data::Write::Delete)),
+        Command::Services(args) => return common::run(data::services(args)),
+        Command::Describe(args) => return common::run(data::describe(args)),
+        Command::Oauth(command) => return common::run(admin::oauth(command)),
+        Command::Props(args) => {
+            return admin::props(args).map_or_else(|f| common::report(&f), |()| ExitCode::SUCCESS)
+        }
+        Command::Profile(command) => {
+            return admin::profile(command)
+                .map_or_else(|f| common::report(&f), |()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,221 @@
+//! Settings and sign-in commands: profile, props, oauth.
+
+use crate::common::{usage, ConnectionArgs, Failure, Format};
+use crate::output;
+use clap::{Args, Subcommand};
+use kinetic::settings::{profiles, ConfigDir, ProcessEnv, PROPERTIES};
+
+/// `kinetic profile ...`.
+#[derive(Subcommand)]
+pub enum ProfileCommand {
+    /// Store a connection string under a name (in profiles.toml in the configuration directory;
+    /// KINETIC_CONFIG_DIR moves it). Secrets are stored as given: keep them out with
+    /// KINETIC_PASSWORD and friends, or protect the file.
+    ///
+    /// Example:
+    ///   kinetic profile add prod "URL=https://erp.example.com;ERPInstance=Kinetic;User=svc;ApiVersion=v2;Company=EPIC06"
+    #[command(verbatim_doc_comment)]
+    Add {
+        /// The profile's name (letters, digits, '-', '_').
+        name: String,
+        /// The connection string.
+        connection: String,
+        /// Replace a profile of the same name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List the profiles' names.
+    List,
+    /// Show a profile's properties, secrets redacted.
+    Show {
+        /// The profile's name.
+        name: String,
+    },
+    /// Remove a profile.
+    Remove {
+        /// The profile's name.
+        name: String,
+    },
+}
+
+pub fn profile(command: ProfileCommand) -> Result<(), Failure> {
+    let config = ConfigDir::locate(&ProcessEnv);
+    match command {
+        ProfileCommand::Add {
+            name,
+            connection,
+            replace,
+        } => {
+            profiles::add(&config, &name, &connection, replace)?;
+            eprintln!(
+                "saved profile `{name}` in {}; use it with --profile {name}",
+                profiles::profiles_path(&config)?.display()
+            );
+        }
+        ProfileCommand::List => {
+            let names = profiles::list(&config)?;
+            if names.is_empty() {
+                eprintln!(
+                    "no profiles yet; add one with `kinetic profile add NAME \"URL=...;...\"`"
+                );
+            }
+            for n in names {
+                println!("{n}");
+            }
+        }
+        ProfileCommand::Show { name } => {
+            for p in profiles::show(&config, &name)? {
+                println!("{}={}", p.property, p.value);
+            }
+        }
+        ProfileCommand::Remove { name } => {
+            if profiles::remove(&config, &name)? {
+                eprintln!("removed profile `{name}`");
+            } else {
+                return Err(usage(
+                    format!("there is no profile `{name}`"),
+                    "`kinetic profile list` lists them",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `kinetic props`.
+#[derive(Args)]
+pub struct PropsArgs {
+    /// Show only properties whose name, category or description contains this (any case).
+    pub search: Option<String>,
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// Print the whole reference as Markdown (what PROPERTIES.md holds).
+    #[arg(long, conflicts_with = "search")]
+    pub markdown: bool,
+}
+
+pub fn props(args: PropsArgs) -> Result<(), Failure> {
+    if args.markdown {
+        print!("{}", kinetic::settings::reference::markdown());
+        return Ok(());
+    }
+    let needle = args.search.as_deref().map(str::to_lowercase);
+    let chosen: Vec<_> = PROPERTIES
+        .iter()
+        .filter(|p| match &needle {
+            None => true,
+            Some(n) => {
+                p.name.to_lowercase().contains(n)
+                    || p.category.title().to_lowercase().contains(n)
+                    || p.help.to_lowercase().contains(n)
+                    || p.aliases.iter().any(|a| a.to_lowercase().contains(n))
+            }
+        })
+        .collect();
+    if chosen.is_empty() {
+        return Err(usage(
+            format!("no property matches `{}`", args.search.unwrap_or_default()),
+            "run `kinetic props` for all of them",
+        ));
+    }
+    if args.format.table() {
+        let rows: Vec<Vec<String>> = chosen
+            .iter()
+            .map(|p| {
+                vec![
+                    p.name.to_owned(),
+                    p.category.title().to_owned(),
+                    p.kind.describe(),
+                    p.default.unwrap_or("").to_owned(),
+                    p.help.to_owned(),
+                ]
+            })
+            .collect();
+        // Descriptions are long: print them whole after the table rather than cut.
+        let short: Vec<Vec<String>> = rows.iter().map(|r| r[..4].to_vec()).collect();
+        output::table(
+            &[
+                "property".into(),
+                "category".into(),
+                "type".into(),
+                "default".into(),
+            ],
+            &short,
+        );
+        for r in &rows {
+            println!("{}: {}", r[0], r[4]);
+        }
+    } else {
+        output::json(&serde_json::Value::Array(
+            chosen
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "name": p.name,
+                        "aliases": p.aliases,
+                        "category": p.category.title(),
+                        "type": p.kind.describe(),
+                        "default": p.default,
+                        "secret": p.secret,
+                        "env": p.env_var(),
+                        "help": p.help,
+                    })
+                })
+                .collect(),
+        ));
+    }
+    Ok(())
+}
+
+/// `kinetic oauth ...`: CData's OAuth procedures, for web apps and scripted sign-in.
+#[derive(Subcommand)]
+pub enum OauthCommand {
+    /// GetOAuthAuthorizationURL: print the URL to send the user to. The PKCE verifier and state
+    /// are kept in the settings store (OAuthSettingsLocation) for `access-token`.
+    AuthorizationUrl(ConnectionArgs),
+    /// GetOAuthAccessToken: exchange the code the callback received (OAuthVerifier) for tokens,
+    /// keep them (encrypted) in the settings store, and print the access token.
+    AccessToken {
+        /// The authorization code from the callback (`code=` in CallbackURL's query).
+        #[arg(long, value_name = "CODE")]
+        verifier: String,
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    },
+    /// RefreshOAuthAccessToken: use the stored refresh token now and print the new access token.
+    Refresh(ConnectionArgs),
+}
+
+pub async fn oauth(command: OauthCommand) -> Result<(), Failure> {
+    match command {
+        OauthCommand::AuthorizationUrl(c) => {
+            let url =
+                kinetic::auth::interactive::get_oauth_authorization_url(&c.settings()?).await?;
+            println!("{url}");
+        }
+        OauthCommand::AccessToken {
+            verifier,
+            connection,
+        } => {
+            if verifier.trim().is_empty() {
+                return Err(usage(
+                    "--verifier is empty",
+                    "pass the `code` the callback URL received",
+                ));
+            }
+            let token = kinetic::auth::interactive::get_oauth_access_token(
+                &connection.settings()?,
+                verifier.trim(),
+            )
+            .await?;
+            println!("{}", token.access_token.expose());
+        }
+        OauthCommand::Refresh(c) => {
+            let token =
+                kinetic::auth::interactive::refresh_oauth_access_token(&c.settings()?).await?;
+            println!("{}", token.access_token.expose());
+        }
+    }
+    Ok(())
+}

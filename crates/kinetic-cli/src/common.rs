@@ -1,0 +1,443 @@
+//! What every data command shares: where the connection comes from, exit codes, error reports,
+//! the output format, and the parsing of addresses (`Service/EntitySet(keys)`) and bodies.
+
+use clap::{Args, ValueEnum};
+use kinetic::http::KeyValue;
+use kinetic::{Connection, Settings};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+/// Exit codes scripts can rely on (also in `kinetic --help` and the README).
+pub mod exit {
+    /// The server or the network refused or failed (authentication, permission, server error,
+    /// timeout, an answer that is not what the protocol says).
+    pub const FAILED: u8 = 1;
+    /// Bad usage or settings: a flag, the connection string, a filter, a key, a JSON body.
+    pub const USAGE: u8 = 2;
+    /// Not found: the service, entity set, row, BAQ or function does not exist.
+    pub const NOT_FOUND: u8 = 3;
+    /// Interrupted (Ctrl-C); nothing was left under the output's name.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// The exit codes, for `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success
+  1    the server or the network refused or failed (authentication, permission, server error, timeout)
+  2    bad usage or settings (a flag, the connection string, a filter, a key, a JSON body)
+  3    not found (service, entity set, row, BAQ, function)
+  130  interrupted (Ctrl-C); an export leaves no partial file under its name";
+
+/// A command's failure: a connector error, or a usage mistake found by the command line itself.
+#[derive(Debug)]
+pub enum Failure {
+    /// From the connector.
+    Kinetic(kinetic::Error),
+    /// Bad usage: what is wrong and what to do.
+    Usage { message: String, hint: String },
+    /// A local I/O failure (the output file).
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// Ctrl-C.
+    Interrupted,
+}
+
+impl From<kinetic::Error> for Failure {
+    fn from(e: kinetic::Error) -> Self {
+        Failure::Kinetic(e)
+    }
+}
+
+/// A usage failure.
+pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Failure {
+    Failure::Usage {
+        message: message.into(),
+        hint: hint.into(),
+    }
+}
+
+/// Prints the failure (one line, then its causes, each on a line) and returns its exit code.
+pub fn report(failure: &Failure) -> ExitCode {
+    use std::error::Error as _;
+    match failure {
+        Failure::Usage { message, hint } => {
+            eprintln!("error: {message}; {hint}");
+            ExitCode::from(exit::USAGE)
+        }
+        Failure::Io { what, source } => {
+            eprintln!("error: {what}: {source}; check the path and its permissions");
+            ExitCode::from(exit::FAILED)
+        }
+        Failure::Interrupted => {
+            eprintln!("interrupted");
+            ExitCode::from(exit::INTERRUPTED)
+        }
+        Failure::Kinetic(e) => {
+            match hint(e) {
+                Some(h) => eprintln!("error: {e}; {h}"),
+                None => eprintln!("error: {e}"),
+            }
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            if let Some(id) = e.correlation_id() {
+                eprintln!("  correlation id: {id} (quote it to the server's administrator)");
+            }
+            ExitCode::from(code(e))
+        }
+    }
+}
+
+/// The exit code of a connector error.
+pub fn code(e: &kinetic::Error) -> u8 {
+    match e {
+        kinetic::Error::InvalidSettings { .. } | kinetic::Error::ConfigFile { .. } => exit::USAGE,
+        kinetic::Error::NotFound { .. } => exit::NOT_FOUND,
+        _ => exit::FAILED,
+    }
+}
+
+/// What to do about an error, when the error's own text does not say it.
+fn hint(e: &kinetic::Error) -> Option<&'static str> {
+    Some(match e {
+        // Settings errors carry their own hint.
+        kinetic::Error::InvalidSettings { .. } | kinetic::Error::ConfigFile { .. } => return None,
+        kinetic::Error::Unauthorized { .. } => {
+            "check User/Password or the AuthScheme's settings (`kinetic props` lists them); for a sign-in that expired run `kinetic login`"
+        }
+        kinetic::Error::Forbidden { .. } => {
+            "the user or the API key may not do this: check the API key's access scope and the user's security"
+        }
+        kinetic::Error::NotFound { .. } => {
+            "`kinetic services` lists the services, `kinetic describe <Service>` their entity sets and columns"
+        }
+        kinetic::Error::SessionExpired { .. } => "run the command again for a new session",
+        kinetic::Error::Throttled { .. } => {
+            "the server asks to slow down: wait, lower Parallelism, or raise MaxRetries"
+        }
+        kinetic::Error::Server { .. } => {
+            "the server failed; retry later or ask its administrator with the correlation id"
+        }
+        kinetic::Error::Transport { .. } => {
+            "check URL and that the server is reachable (proxy, firewall, TLS trust: SSLServerCert)"
+        }
+        _ => return None,
+    })
+}
+
+/// Where the connection's settings come from.
+#[derive(Args, Clone, Default)]
+pub struct ConnectionArgs {
+    /// A connection string: Name=Value pairs separated by ';' (`kinetic props` lists the names).
+    #[arg(short = 'c', long = "connection", value_name = "STRING")]
+    pub connection: Option<String>,
+    /// A named profile from the configuration directory (`kinetic profile list`).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+impl ConnectionArgs {
+    /// The settings: `-c`, then `KINETIC_<PROPERTY>` variables, `KINETIC_CONNECTION`, the profile.
+    pub fn settings(&self) -> Result<Settings, Failure> {
+        Ok(Settings::load(
+            self.connection.as_deref(),
+            self.profile.as_deref(),
+        )?)
+    }
+
+    /// An open connection.
+    pub async fn open(&self) -> Result<Connection, Failure> {
+        Ok(Connection::open(self.settings()?).await?)
+    }
+}
+
+/// How results are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// A table on a terminal, JSON otherwise.
+    #[default]
+    Auto,
+    /// A readable table.
+    Table,
+    /// JSON (one document).
+    Json,
+}
+
+impl Format {
+    /// Whether to print a table.
+    pub fn table(self) -> bool {
+        match self {
+            Format::Auto => std::io::stdout().is_terminal(),
+            Format::Table => true,
+            Format::Json => false,
+        }
+    }
+}
+
+/// Runs `job` on a fresh runtime and maps its outcome to an exit code.
+pub fn run<F>(job: F) -> ExitCode
+where
+    F: std::future::Future<Output = Result<(), Failure>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILED);
+        }
+    };
+    match runtime.block_on(job) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => report(&f),
+    }
+}
+
+/// An address on the command line: `Service/Name[(keys)]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// `Erp.BO.CustomerSvc`.
+    pub service: String,
+    /// The entity set, method, or function after the `/`.
+    pub name: String,
+    /// The key predicate, when given: positional values, or `Name=value` pairs.
+    pub keys: Option<Vec<(Option<String>, KeyValue)>>,
+}
+
+/// Parses `Service/Name[(keys)]`; `what` names the second part in errors ("entity set").
+pub fn parse_target(text: &str, what: &str, example: &str) -> Result<Target, Failure> {
+    let bad = |why: &str| {
+        usage(
+            format!(
+                "`{text}` is not {} {what} address: {why}",
+                if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
+            ),
+            format!("write Service/{}, e.g. {example}", capitalised(what)),
+        )
+    };
+    let (service, rest) = text
+        .split_once('/')
+        .ok_or_else(|| bad("there is no `/` between the service and the name"))?;
+    if service.is_empty() || rest.is_empty() {
+        return Err(bad("the service or the name is empty"));
+    }
+    let (name, keys) = match rest.find('(') {
+        None => (rest.to_owned(), None),
+        Some(open) => {
+            let inner = rest[open + 1..]
+                .strip_suffix(')')
+                .ok_or_else(|| bad("the key has no closing `)`"))?;
+            (
+                rest[..open].to_owned(),
+                Some(parse_keys(inner).map_err(|why| bad(&why))?),
+            )
+        }
+    };
+    if name.contains('/') || name.is_empty() {
+        return Err(bad("only one name may follow the service"));
+    }
+    Ok(Target {
+        service: service.to_owned(),
+        name,
+        keys,
+    })
+}
+
+fn capitalised(what: &str) -> String {
+    what.split(' ')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Parses a key predicate's inside: `'EPIC06',45` or `Company='EPIC06',CustNum=45`.
+fn parse_keys(text: &str) -> Result<Vec<(Option<String>, KeyValue)>, String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if quoted && chars.peek() == Some(&'\'') => {
+                current.push_str("''");
+                chars.next();
+            }
+            '\'' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' if !quoted => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    if quoted {
+        return Err("a quoted key value is not closed".into());
+    }
+    parts.push(current);
+    parts
+        .into_iter()
+        .map(|part| {
+            let part = part.trim();
+            let (name, value) = match part.split_once('=') {
+                Some((n, v)) if !n.trim().starts_with('\'') => {
+                    (Some(n.trim().to_owned()), v.trim())
+                }
+                _ => (None, part),
+            };
+            Ok((name, key_value(value)?))
+        })
+        .collect()
+}
+
+fn key_value(text: &str) -> Result<KeyValue, String> {
+    if text.is_empty() {
+        return Err("a key value is empty".into());
+    }
+    if let Some(inner) = text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+        return Ok(KeyValue::Str(inner.replace("''", "'")));
+    }
+    if let Ok(n) = text.parse::<i64>() {
+        return Ok(KeyValue::Int(n));
+    }
+    if uuid::Uuid::parse_str(text).is_ok() {
+        return Ok(KeyValue::Guid(text.to_owned()));
+    }
+    Err(format!(
+        "`{text}` is neither a quoted string ('EPIC06'), a whole number nor a GUID"
+    ))
+}
+
+/// The keys in the entity's key order: positional keys as given, named keys ordered by
+/// `$metadata` (every key column must be named once).
+pub async fn ordered_keys(
+    connection: &Connection,
+    target: &Target,
+    keys: &[(Option<String>, KeyValue)],
+) -> Result<Vec<KeyValue>, Failure> {
+    if keys.iter().all(|(n, _)| n.is_none()) {
+        return Ok(keys.iter().map(|(_, v)| v.clone()).collect());
+    }
+    if keys.iter().any(|(n, _)| n.is_none()) {
+        return Err(usage(
+            "the key mixes named and positional values",
+            "name every key column (Company='EPIC06',CustNum=45) or none ('EPIC06',45)",
+        ));
+    }
+    let info = connection
+        .entity_set_info(&target.service, &target.name)
+        .await?;
+    let mut ordered = Vec::new();
+    for column in &info.key {
+        let value = keys
+            .iter()
+            .find(|(n, _)| n.as_deref() == Some(column.as_str()))
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| {
+                usage(
+                    format!("the key does not name {column}"),
+                    format!("the key of {} is ({})", info.name, info.key.join(", ")),
+                )
+            })?;
+        ordered.push(value);
+    }
+    if keys.len() != info.key.len() {
+        return Err(usage(
+            "the key names a column that is not part of the key",
+            format!("the key of {} is ({})", info.name, info.key.join(", ")),
+        ));
+    }
+    Ok(ordered)
+}
+
+/// A JSON body from the command line: the text itself, `@FILE`, or `-` for standard input.
+pub fn read_body(text: Option<&str>, flag: &str) -> Result<serde_json::Value, Failure> {
+    let Some(text) = text else {
+        return Ok(serde_json::Value::Null);
+    };
+    let (content, from) = if text == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Failure::Io {
+            what: "reading the body from standard input".into(),
+            source: e,
+        })?;
+        (s, "standard input".to_owned())
+    } else if let Some(path) = text.strip_prefix('@') {
+        let s = std::fs::read_to_string(path).map_err(|e| Failure::Io {
+            what: format!("reading the body from {path}"),
+            source: e,
+        })?;
+        (s, path.to_owned())
+    } else {
+        (text.to_owned(), flag.to_owned())
+    };
+    serde_json::from_str(&content).map_err(|e| {
+        usage(
+            format!("{from} is not JSON: {e}"),
+            format!(
+                "give a JSON object, e.g. {flag} '{{\"CustNum\": 12}}', or {flag} @file.json, or {flag} - to read standard input"
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_with_positional_and_named_keys() {
+        let t = parse_target(
+            "Erp.BO.CustomerSvc/Customers('EPIC06',45)",
+            "entity set",
+            "",
+        )
+        .unwrap();
+        assert_eq!(t.service, "Erp.BO.CustomerSvc");
+        assert_eq!(t.name, "Customers");
+        assert_eq!(
+            t.keys.unwrap(),
+            vec![
+                (None, KeyValue::Str("EPIC06".into())),
+                (None, KeyValue::Int(45))
+            ]
+        );
+        let t = parse_target("S/Set(Name='O''Brien, Co',N=1)", "entity set", "").unwrap();
+        assert_eq!(
+            t.keys.unwrap(),
+            vec![
+                (Some("Name".into()), KeyValue::Str("O'Brien, Co".into())),
+                (Some("N".into()), KeyValue::Int(1))
+            ]
+        );
+        for bad in [
+            "Customers",
+            "S/",
+            "/Set",
+            "S/Set('x",
+            "S/Set(abc)",
+            "S/a/b",
+            "S/Set(1",
+        ] {
+            assert!(
+                parse_target(bad, "entity set", "S/Set").is_err(),
+                "{bad} is refused"
+            );
+        }
+    }
+}

@@ -1,0 +1,563 @@
+//! The data commands: get, call, efx, baq, create, update, delete, services, describe.
+
+use crate::common::{
+    ordered_keys, parse_target, read_body, usage, ConnectionArgs, Failure, Format, Target,
+};
+use crate::output;
+use clap::Args;
+use futures_util::TryStreamExt;
+use kinetic::api::{EntitySetQuery, Record};
+use kinetic::Connection;
+use serde_json::Value;
+use std::io::Write as _;
+
+/// Query options shared by `get` and `export`.
+#[derive(Args, Clone, Default)]
+pub struct QueryArgs {
+    /// Rows to read, as an OData filter: "State eq 'MN' and CreditLimit ge 1000".
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Option<String>,
+    /// Columns to read, comma-separated: CustNum,CustID,Name.
+    #[arg(long, value_name = "COLUMNS")]
+    pub select: Option<String>,
+    /// Order, comma-separated, each optionally `desc`: "Name desc,CustNum". The key is added
+    /// after it so paging is exact.
+    #[arg(long, value_name = "ORDER")]
+    pub orderby: Option<String>,
+    /// Read at most N rows.
+    #[arg(long, value_name = "N")]
+    pub top: Option<u64>,
+    /// Skip the first N rows.
+    #[arg(long, value_name = "N")]
+    pub skip: Option<u64>,
+    /// Related rows to read with each row: "OrderDtls($select=OrderLine,PartNum)".
+    #[arg(long, value_name = "NAVIGATION")]
+    pub expand: Option<String>,
+    /// Pages fetched at once (overrides the Parallelism property); rows stay in order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub parallelism: Option<u32>,
+}
+
+impl QueryArgs {
+    /// The query on `target`'s entity set with these options (validated before sending).
+    pub fn query<'c>(
+        &self,
+        connection: &'c Connection,
+        target: &Target,
+    ) -> Result<EntitySetQuery<'c>, Failure> {
+        let mut q = connection.entity_set(&target.service, &target.name);
+        if let Some(f) = &self.filter {
+            q = q.filter_str(f)?;
+        }
+        if let Some(s) = &self.select {
+            let columns: Vec<&str> = s
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            if columns.is_empty() {
+                return Err(usage(
+                    "--select names no column",
+                    "give column names separated by commas, e.g. --select CustNum,Name",
+                ));
+            }
+            q = q.select(columns);
+        }
+        if let Some(o) = &self.orderby {
+            q = q.order_by_str(o)?;
+        }
+        if let Some(t) = self.top {
+            q = q.top(t);
+        }
+        if let Some(s) = self.skip {
+            q = q.skip(s);
+        }
+        if let Some(e) = &self.expand {
+            q = q.expand(e)?;
+        }
+        if let Some(p) = self.parallelism {
+            q = q.parallelism(p as usize);
+        }
+        Ok(q)
+    }
+}
+
+/// `kinetic get`.
+#[derive(Args)]
+pub struct GetArgs {
+    /// Service/EntitySet, or Service/EntitySet(keys) for one row: Erp.BO.CustomerSvc/Customers('EPIC06',45)
+    #[arg(value_name = "SERVICE/SET[(KEYS)]")]
+    pub target: String,
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Rows a table shows when no --top is given (a table must be held whole to be laid out).
+const TABLE_ROWS: u64 = 50;
+
+pub async fn get(args: GetArgs) -> Result<(), Failure> {
+    let target = parse_target(
+        &args.target,
+        "entity set",
+        "Erp.BO.CustomerSvc/Customers or Erp.BO.CustomerSvc/Customers('EPIC06',45)",
+    )?;
+    let connection = args.connection.open().await?;
+    let as_table = args.format.table();
+    if let Some(keys) = &target.keys {
+        let keys = ordered_keys(&connection, &target, keys).await?;
+        let row = connection
+            .get_by_key(&target.service, &target.name, &keys)
+            .await?;
+        if as_table {
+            output::object_table(&row);
+        } else {
+            output::json(&Value::Object(row));
+        }
+        return Ok(());
+    }
+    let query = args.query.query(&connection, &target)?;
+    if as_table {
+        let shown = args.query.top.unwrap_or(TABLE_ROWS);
+        // One row more than shown tells whether there are more, when --top did not say.
+        let ask = if args.query.top.is_some() {
+            shown
+        } else {
+            shown + 1
+        };
+        let records: Vec<Record> = query.clone().top(ask).records().try_collect().await?;
+        let more = records.len() as u64 > shown;
+        let records = &records[..records.len().min(shown as usize)];
+        let headers: Vec<String> = match records.first() {
+            Some(r) => r.columns().iter().map(|c| c.name.clone()).collect(),
+            None => query
+                .columns()
+                .await?
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+        };
+        let cells: Vec<Vec<String>> = records
+            .iter()
+            .map(|r| r.values().iter().map(ToString::to_string).collect())
+            .collect();
+        output::table(&headers, &cells);
+        if more {
+            eprintln!(
+                "(the first {shown} rows; --top N for more, --format json for all, or `kinetic export`)"
+            );
+        }
+    } else {
+        // Streamed: one page in memory whatever the size.
+        let mut stream = Box::pin(query.records());
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        let io = |e: std::io::Error| Failure::Io {
+            what: "writing to standard output".into(),
+            source: e,
+        };
+        out.write_all(b"[").map_err(io)?;
+        let mut first = true;
+        while let Some(record) = stream.try_next().await? {
+            if !first {
+                out.write_all(b",").map_err(io)?;
+            }
+            first = false;
+            out.write_all(b"\n").map_err(io)?;
+            out.write_all(record.to_json_text().as_bytes())
+                .map_err(io)?;
+        }
+        out.write_all(b"\n]\n").map_err(io)?;
+        out.flush().map_err(io)?;
+    }
+    Ok(())
+}
+
+/// `kinetic call` and `kinetic efx`.
+#[derive(Args)]
+pub struct CallArgs {
+    /// Service/Method (call) or Library/Function (efx).
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+    /// The parameters: JSON text, @FILE, or - for standard input.
+    #[arg(long, value_name = "JSON|@FILE|-")]
+    pub body: Option<String>,
+    /// efx: run the library's staging (unpublished) version.
+    #[arg(long)]
+    pub staging: bool,
+    /// Output: table on a terminal when the answer holds rows, JSON otherwise.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+pub async fn call(args: CallArgs) -> Result<(), Failure> {
+    if args.staging {
+        return Err(usage(
+            "--staging applies to Epicor Functions",
+            "use `kinetic efx Library/Function --staging`",
+        ));
+    }
+    let target = parse_target(
+        &args.target,
+        "method",
+        "Erp.BO.CustomerSvc/GetByID --body '{\"custNum\": 12}'",
+    )?;
+    if target.keys.is_some() {
+        return Err(usage(
+            "a method takes no key",
+            "pass its parameters with --body",
+        ));
+    }
+    let body = read_body(args.body.as_deref(), "--body")?;
+    let connection = args.connection.open().await?;
+    let answer = connection
+        .call(&target.service, &target.name, &body)
+        .await?;
+    output::answer(&answer, args.format.table());
+    Ok(())
+}
+
+pub async fn efx(args: CallArgs) -> Result<(), Failure> {
+    let target = parse_target(
+        &args.target,
+        "function",
+        "CustomerTools/GetCreditStatus --body '{\"CustID\": \"ADDIS0001\"}'",
+    )?;
+    let body = read_body(args.body.as_deref(), "--body")?;
+    let connection = args.connection.open().await?;
+    let answer = connection
+        .function(&target.service, &target.name, &body, args.staging)
+        .await?;
+    output::answer(&answer, args.format.table());
+    Ok(())
+}
+
+/// `kinetic baq`.
+#[derive(Args)]
+pub struct BaqArgs {
+    /// The BAQ's id: zCustomerList.
+    #[arg(value_name = "BAQ_ID")]
+    pub baq: String,
+    /// A parameter, repeatable: --param CustID=ADDIS0001.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
+    if args.baq.is_empty() || args.baq.contains('/') {
+        return Err(usage(
+            format!("`{}` is not a BAQ id", args.baq),
+            "give the BAQ's id alone, e.g. kinetic baq zCustomerList",
+        ));
+    }
+    let mut params = Vec::new();
+    for p in &args.params {
+        let (name, value) = p.split_once('=').ok_or_else(|| {
+            usage(
+                format!("--param {p} has no `=`"),
+                "write --param NAME=VALUE, e.g. --param CustID=ADDIS0001",
+            )
+        })?;
+        if name.is_empty() {
+            return Err(usage(
+                format!("--param {p} has no name"),
+                "write --param NAME=VALUE",
+            ));
+        }
+        params.push((name.to_owned(), value.to_owned()));
+    }
+    let connection = args.connection.open().await?;
+    let refs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let rows = connection.baq(&args.baq, &refs).await?;
+    if args.format.table() {
+        output::rows_table(&rows);
+    } else {
+        output::json(&Value::Array(rows.into_iter().map(Value::Object).collect()));
+    }
+    Ok(())
+}
+
+/// `kinetic create`, `update`, `delete`.
+#[derive(Args)]
+pub struct WriteArgs {
+    /// Service/EntitySet for create; Service/EntitySet(keys) for update and delete.
+    #[arg(value_name = "SERVICE/SET[(KEYS)]")]
+    pub target: String,
+    /// The row (create) or the columns to change (update): JSON text, @FILE, or -.
+    #[arg(long, value_name = "JSON|@FILE|-")]
+    pub body: Option<String>,
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Which write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    Create,
+    Update,
+    Delete,
+}
+
+pub async fn write(args: WriteArgs, kind: Write) -> Result<(), Failure> {
+    let example = match kind {
+        Write::Create => {
+            "Erp.BO.CustomerSvc/Customers --body '{\"CustID\":\"NEW01\",\"Name\":\"New\"}'"
+        }
+        Write::Update => "Erp.BO.CustomerSvc/Customers('EPIC06',45) --body '{\"City\":\"Duluth\"}'",
+        Write::Delete => "Erp.BO.CustomerSvc/Customers('EPIC06',45)",
+    };
+    let target = parse_target(&args.target, "entity set", example)?;
+    let body = read_body(args.body.as_deref(), "--body")?;
+    match (kind, &target.keys) {
+        (Write::Create, Some(_)) => {
+            return Err(usage(
+                "create takes the entity set without a key",
+                format!("e.g. kinetic create {example}"),
+            ))
+        }
+        (Write::Update | Write::Delete, None) => {
+            return Err(usage(
+                "which row? the address has no key",
+                format!(
+                    "e.g. kinetic {} {example}",
+                    if kind == Write::Update {
+                        "update"
+                    } else {
+                        "delete"
+                    }
+                ),
+            ))
+        }
+        _ => {}
+    }
+    if kind != Write::Delete && !body.is_object() {
+        return Err(usage(
+            "--body must be a JSON object of columns",
+            format!(
+                "e.g. kinetic {} {example}",
+                if kind == Write::Create {
+                    "create"
+                } else {
+                    "update"
+                }
+            ),
+        ));
+    }
+    if kind == Write::Delete && !body.is_null() {
+        return Err(usage(
+            "delete takes no --body",
+            "give only the row's address",
+        ));
+    }
+    let connection = args.connection.open().await?;
+    match kind {
+        Write::Create => {
+            match connection
+                .create(&target.service, &target.name, &body)
+                .await?
+            {
+                Some(row) if args.format.table() => output::object_table(&row),
+                Some(row) => output::json(&Value::Object(row)),
+                None => eprintln!("created"),
+            }
+        }
+        Write::Update => {
+            let keys =
+                ordered_keys(&connection, &target, target.keys.as_deref().unwrap_or(&[])).await?;
+            connection
+                .update(&target.service, &target.name, &keys, &body)
+                .await?;
+            eprintln!("updated {}", args.target);
+        }
+        Write::Delete => {
+            let keys =
+                ordered_keys(&connection, &target, target.keys.as_deref().unwrap_or(&[])).await?;
+            connection
+                .delete(&target.service, &target.name, &keys)
+                .await?;
+            eprintln!("deleted {}", args.target);
+        }
+    }
+    Ok(())
+}
+
+/// `kinetic services`.
+#[derive(Args)]
+pub struct ServicesArgs {
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+pub async fn services(args: ServicesArgs) -> Result<(), Failure> {
+    let connection = args.connection.open().await?;
+    let services = connection.services().await?;
+    if args.format.table() {
+        let rows: Vec<Vec<String>> = services
+            .iter()
+            .map(|s| vec![s.name.clone(), s.url.clone()])
+            .collect();
+        output::table(&["service".into(), "url".into()], &rows);
+    } else {
+        output::json(&Value::Array(
+            services
+                .iter()
+                .map(|s| serde_json::json!({"name": s.name, "url": s.url}))
+                .collect(),
+        ));
+    }
+    Ok(())
+}
+
+/// `kinetic describe`.
+#[derive(Args)]
+pub struct DescribeArgs {
+    /// A service (its entity sets) or Service/EntitySet (its columns, types and key).
+    #[arg(value_name = "SERVICE[/SET]")]
+    pub target: String,
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+fn column_json(c: &kinetic::api::Column) -> Value {
+    serde_json::json!({
+        "name": c.name,
+        "type": c.edm_type.as_str(),
+        "key": c.key,
+        "nullable": c.nullable,
+        "precision": c.precision,
+        "scale": c.scale,
+    })
+}
+
+fn type_text(c: &kinetic::api::Column) -> String {
+    match (c.precision, c.scale) {
+        (Some(p), Some(s)) => format!("{}({p},{s})", c.edm_type.as_str()),
+        (Some(p), None) => format!("{}({p})", c.edm_type.as_str()),
+        _ => c.edm_type.as_str().to_owned(),
+    }
+}
+
+pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
+    let (service, set) = match args.target.split_once('/') {
+        Some((s, e)) if !s.is_empty() && !e.is_empty() && !e.contains(['/', '(']) => {
+            (s.to_owned(), Some(e.to_owned()))
+        }
+        Some(_) => {
+            return Err(usage(
+                format!("`{}` is not a service or Service/EntitySet", args.target),
+                "e.g. kinetic describe Erp.BO.CustomerSvc/Customers",
+            ))
+        }
+        None => (args.target.clone(), None),
+    };
+    let connection = args.connection.open().await?;
+    let as_table = args.format.table();
+    match set {
+        Some(set) => {
+            let info = connection.entity_set_info(&service, &set).await?;
+            if as_table {
+                let rows: Vec<Vec<String>> = info
+                    .columns
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.name.clone(),
+                            type_text(c),
+                            if c.key { "key".into() } else { String::new() },
+                            if c.nullable {
+                                "yes".into()
+                            } else {
+                                "no".into()
+                            },
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &[
+                        "column".into(),
+                        "type".into(),
+                        "key".into(),
+                        "nullable".into(),
+                    ],
+                    &rows,
+                );
+                println!("key: ({})", info.key.join(", "));
+                if !info.navigation.is_empty() {
+                    println!("navigation ($expand): {}", info.navigation.join(", "));
+                }
+            } else {
+                output::json(&serde_json::json!({
+                    "service": service,
+                    "entity_set": info.name,
+                    "entity_type": info.entity_type,
+                    "key": info.key,
+                    "columns": info.columns.iter().map(column_json).collect::<Vec<_>>(),
+                    "navigation": info.navigation,
+                }));
+            }
+        }
+        None => {
+            let sets = connection.entity_sets(&service).await?;
+            if as_table {
+                let rows: Vec<Vec<String>> = sets
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.name.clone(),
+                            s.key.join(", "),
+                            s.columns.len().to_string(),
+                            s.navigation.join(", "),
+                        ]
+                    })
+                    .collect();
+                output::table(
+                    &[
+                        "entity set".into(),
+                        "key".into(),
+                        "columns".into(),
+                        "navigation".into(),
+                    ],
+                    &rows,
+                );
+            } else {
+                output::json(&Value::Array(
+                    sets.iter()
+                        .map(|s| {
+                            serde_json::json!({
+                                "name": s.name,
+                                "entity_type": s.entity_type,
+                                "key": s.key,
+                                "columns": s.columns.iter().map(column_json).collect::<Vec<_>>(),
+                                "navigation": s.navigation,
+                            })
+                        })
+                        .collect(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! Printing results: a readable table on a terminal, JSON for scripts.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use serde_json::Value;
+use std::io::Write;
+
+/// The widest a table cell is shown; longer text is cut with `…` (JSON output is never cut).
+const CELL_WIDTH: usize = 40;
+
+/// A table of `headers` and `rows` on stdout.
+pub fn table(headers: &[String], rows: &[Vec<String>]) {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(headers);
+    for row in rows {
+        t.add_row(row.iter().map(|c| cut(c)));
+    }
+    println!("{t}");
+}
+
+/// A cell's text, one line, cut to [`CELL_WIDTH`] characters.
+pub fn cut(text: &str) -> String {
+    let one_line = text.replace(['\n', '\r'], " ");
+    if one_line.chars().count() <= CELL_WIDTH {
+        one_line
+    } else {
+        let mut s: String = one_line.chars().take(CELL_WIDTH - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
+/// A JSON value's text in a table: strings bare, the rest as JSON.
+pub fn cell(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// JSON on stdout: pretty on a terminal, compact otherwise, one document and a newline.
+pub fn json(value: &Value) {
+    let text = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .unwrap_or_else(|_| "null".into());
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
+/// Rows of JSON objects as a table: the columns of the first row, in order, then any others.
+pub fn rows_table(rows: &[serde_json::Map<String, Value>]) {
+    let mut headers: Vec<String> = Vec::new();
+    for row in rows {
+        for k in row.keys() {
+            if !headers.contains(k) {
+                headers.push(k.clone());
+            }
+        }
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            headers
+                .iter()
+                .map(|h| r.get(h).map(cell).unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    table(&headers, &cells);
+}
+
+/// One JSON object as a two-column table (name, value).
+pub fn object_table(row: &serde_json::Map<String, Value>) {
+    let rows: Vec<Vec<String>> = row.iter().map(|(k, v)| vec![k.clone(), cell(v)]).collect();
+    table(&["column".into(), "value".into()], &rows);
+}
+
+/// A JSON answer as a table when it holds rows (`value`, `returnObj.{Table}`), else as JSON.
+pub fn answer(value: &Value, as_table: bool) {
+    if !as_table {
+        return json(value);
+    }
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(rows)) = map.get("value") {
+                if let Some(objs) = objects(rows) {
+                    return rows_table(&objs);
+                }
+            }
+            if map.values().all(|v| !v.is_object() && !v.is_array()) {
+                return object_table(map);
+            }
+            json(value)
+        }
+        Value::Array(rows) => match objects(rows) {
+            Some(objs) => rows_table(&objs),
+            None => json(value),
+        },
+        _ => json(value),
+    }
+}
+
+fn objects(rows: &[Value]) -> Option<Vec<serde_json::Map<String, Value>>> {
+    rows.iter().map(|r| r.as_object().cloned()).collect()
+}
