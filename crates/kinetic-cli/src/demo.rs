@@ -71,10 +71,11 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
         }
         .await;
         let ms = started.elapsed().as_millis();
+        let shown = shown_settings(text);
         rows.push(match outcome {
             Ok(n) => vec![
                 label.to_owned(),
-                format!("AuthScheme of `{key}`"),
+                shown,
                 format!("ok: {n} customers"),
                 format!("{ms} ms"),
             ],
@@ -89,7 +90,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
     output::table(
         &[
             "scheme".into(),
-            "connection string".into(),
+            "settings".into(),
             "result".into(),
             "time".into(),
         ],
@@ -199,6 +200,29 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
     connection.close().await?;
     emulator.shutdown().await;
     Ok(())
+}
+
+/// The properties of a connection string that tell its scheme apart (never a secret).
+fn shown_settings(text: &str) -> String {
+    const SHOWN: [&str; 5] = [
+        "AuthScheme",
+        "ApiVersion",
+        "UseSession",
+        "OAuthGrantType",
+        "OAuthJWTCertType",
+    ];
+    SHOWN
+        .iter()
+        .filter_map(|name| {
+            text.split(';').find_map(|pair| {
+                let (k, v) = pair.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| v.trim().to_owned())
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn print_records(records: &[Record]) {

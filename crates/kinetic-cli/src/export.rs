@@ -148,13 +148,18 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
     };
     let style = if total.is_some() {
         ProgressStyle::with_template(
-            "{spinner} {bar:30} {human_pos}/{human_len} rows  {per_sec}  {elapsed_precise} elapsed, ~{eta} left",
+            "{spinner} {bar:30} {human_pos}/{human_len} rows  {rate}  {elapsed_precise} elapsed, ~{eta} left",
         )
     } else {
-        ProgressStyle::with_template("{spinner} {human_pos} rows  {per_sec}  {elapsed_precise}")
+        ProgressStyle::with_template("{spinner} {human_pos} rows  {rate}  {elapsed_precise}")
     };
     if let Ok(style) = style {
-        bar.set_style(style);
+        bar.set_style(style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} rows/s", state.per_sec());
+            },
+        ));
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar

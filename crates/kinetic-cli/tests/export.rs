@@ -1,0 +1,421 @@
+//! `kinetic export` and `kinetic demo` end to end: the binary against an emulator started in this
+//! test process on 127.0.0.1:0.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use kinetic_emulator::{EmulatorConfig, RunningEmulator};
+
+fn kinetic() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kinetic"));
+    c.env_remove("KINETIC_CONNECTION").env(
+        "KINETIC_CONFIG_DIR",
+        std::env::temp_dir().join("kinetic-export-tests-none"),
+    );
+    c
+}
+
+/// An emulator in this process, served by its own runtime while the test runs the binary.
+struct Emu {
+    running: Option<RunningEmulator>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Emu {
+    fn start(config: EmulatorConfig) -> Emu {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = runtime
+            .block_on(kinetic_emulator::spawn(config, "127.0.0.1:0"))
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        Emu {
+            running: Some(running),
+            runtime,
+        }
+    }
+
+    fn conn(&self, which: &str) -> String {
+        self.running.as_ref().unwrap().startup_info()["connection_strings"][which]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
+impl Drop for Emu {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.runtime.block_on(r.shutdown());
+        }
+    }
+}
+
+fn config() -> EmulatorConfig {
+    EmulatorConfig {
+        scale: 2000,
+        ..Default::default()
+    }
+}
+
+fn run(args: &[&str], conn: &str) -> Output {
+    kinetic().args(args).args(["-c", conn]).output().unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The (Company, OrderNum, OrderLine) of each CSV data row, checking the header.
+fn csv_keys(text: &str) -> Vec<String> {
+    let mut lines = text.lines();
+    let header = lines.next().expect("a header");
+    assert!(
+        header.starts_with("Company,OrderNum,OrderLine,"),
+        "{header}"
+    );
+    lines
+        .map(|l| l.splitn(4, ',').take(3).collect::<Vec<_>>().join("|"))
+        .collect()
+}
+
+fn no_leftovers(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+const LINES: &str = "Erp.BO.SalesOrderSvc/OrderDtls";
+
+#[test]
+fn export_formats_agree_with_the_server_and_with_each_other() {
+    let emu = Emu::start(config());
+    let basic = emu.conn("basic");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lines.csv");
+    let out = run(
+        &[
+            "export",
+            LINES,
+            "--format",
+            "csv",
+            "-o",
+            csv.to_str().unwrap(),
+        ],
+        &basic,
+    );
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("exported "), "{stderr}");
+    assert!(
+        !stderr.contains('█'),
+        "no progress bar when not on a terminal"
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let keys = csv_keys(&text);
+    let unique: HashSet<&String> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "no key twice");
+
+    // The row count agrees with the server's $count (through `kinetic get` of the same rows).
+    let all = ok(&run(
+        &["get", LINES, "--select", "OrderNum", "--format", "json"],
+        &basic,
+    ));
+    let rows: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), keys.len());
+    assert!(keys.len() > 1000, "enough rows to page: {}", keys.len());
+
+    // NDJSON and JSON: the same rows, exact decimals as numbers.
+    let nd = dir.path().join("lines.ndjson");
+    ok(&run(
+        &[
+            "export",
+            LINES,
+            "--format",
+            "ndjson",
+            "-o",
+            nd.to_str().unwrap(),
+        ],
+        &basic,
+    ));
+    let nd_rows: Vec<serde_json::Value> = std::fs::read_to_string(&nd)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(nd_rows.len(), keys.len());
+    let first_csv: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(nd_rows[0]["OrderNum"].to_string(), first_csv[1]);
+    let raw_nd = std::fs::read_to_string(&nd).unwrap();
+    let price = raw_nd
+        .lines()
+        .next()
+        .unwrap()
+        .split("\"UnitPrice\":")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(price, first_csv[6], "the decimal's text, scale kept");
+    let js = dir.path().join("lines.json");
+    ok(&run(
+        &[
+            "export",
+            LINES,
+            "--format",
+            "json",
+            "-o",
+            js.to_str().unwrap(),
+        ],
+        &basic,
+    ));
+    let js_rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&js).unwrap()).unwrap();
+    assert_eq!(js_rows, nd_rows);
+
+    // Parallelism=4 (flag, and the property) writes the very same bytes.
+    let par = dir.path().join("par.csv");
+    ok(&run(
+        &[
+            "export",
+            LINES,
+            "--parallelism",
+            "4",
+            "-o",
+            par.to_str().unwrap(),
+        ],
+        &basic,
+    ));
+    assert_eq!(std::fs::read_to_string(&par).unwrap(), text);
+    let par2 = dir.path().join("par2.csv");
+    ok(&run(
+        &["export", LINES, "-o", par2.to_str().unwrap()],
+        &format!("{basic};Parallelism=3;Pagesize=40"),
+    ));
+    assert_eq!(std::fs::read_to_string(&par2).unwrap(), text);
+
+    // Standard output, with query options.
+    let some = ok(&run(
+        &[
+            "export",
+            LINES,
+            "--select",
+            "OrderNum,OrderLine",
+            "--filter",
+            "OrderLine eq 1",
+            "--top",
+            "5",
+        ],
+        &basic,
+    ));
+    let lines: Vec<&str> = some.lines().collect();
+    assert_eq!(lines[0], "OrderNum,OrderLine");
+    assert_eq!(lines.len(), 6);
+    assert!(lines[1..].iter().all(|l| l.ends_with(",1")), "{some}");
+    no_leftovers(dir.path());
+}
+
+#[test]
+fn export_is_the_same_with_next_links_and_through_faults() {
+    let reference = {
+        let emu = Emu::start(config());
+        ok(&run(&["export", LINES], &emu.conn("basic")))
+    };
+    assert!(reference.lines().count() > 1000);
+    let linked = Emu::start(EmulatorConfig {
+        next_link: true,
+        page_cap: 37,
+        ..config()
+    });
+    assert_eq!(
+        ok(&run(&["export", LINES], &linked.conn("basic"))),
+        reference
+    );
+    let faulty = Emu::start(EmulatorConfig {
+        faults: kinetic_emulator::faults::parse_spec("502:0.1,504:0.05,close:0.05,seed=5").unwrap(),
+        ..config()
+    });
+    let conn = format!("{};MaxRetries=10", faulty.conn("basic"));
+    assert_eq!(ok(&run(&["export", LINES], &conn)), reference);
+    assert_eq!(
+        ok(&run(&["export", LINES, "--parallelism", "4"], &conn)),
+        reference
+    );
+}
+
+#[test]
+fn concurrent_inserts_during_an_export_repeat_no_key() {
+    let emu = Emu::start(config());
+    let basic = emu.conn("basic");
+    let before = csv_keys(&ok(&run(&["export", LINES], &basic)));
+    let first_order: String = before[0].split('|').nth(1).unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("during.csv");
+    // Small pages and some latency so the inserts land while the export pages.
+    let mut child = kinetic()
+        .args(["export", LINES, "-o", path.to_str().unwrap(), "-c"])
+        .arg(format!("{basic};Pagesize=20"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut inserted = 0;
+    while child.try_wait().unwrap().is_none() && inserted < 200 {
+        inserted += 1;
+        // New lines of the first order sort before the export's position: every later row
+        // shifts forward by one.
+        let body = format!(
+            "{{\"OrderNum\": {first_order}, \"OrderLine\": {}, \"PartNum\": \"SPR-0001\", \"OrderQty\": 1, \"UnitPrice\": 1}}",
+            500 + inserted
+        );
+        ok(&run(
+            &["create", LINES, "--body", &body, "--format", "json"],
+            &basic,
+        ));
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        inserted >= 3,
+        "inserts happened during the export: {inserted}"
+    );
+    let keys = csv_keys(&std::fs::read_to_string(&path).unwrap());
+    let unique: HashSet<&String> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "no key twice");
+    assert!(
+        before.iter().all(|k| unique.contains(k)),
+        "every row present throughout was exported"
+    );
+}
+
+#[test]
+fn a_failed_or_interrupted_export_leaves_nothing_under_the_name() {
+    let emu = Emu::start(EmulatorConfig {
+        faults: kinetic_emulator::faults::parse_spec("502:0.3,seed=2").unwrap(),
+        ..config()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.csv");
+    std::fs::write(&path, "an older export\n").unwrap();
+    // No retries: one of the many pages fails.
+    let out = run(
+        &["export", LINES, "-o", path.to_str().unwrap()],
+        &format!("{};MaxRetries=0", emu.conn("basic")),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: server error (HTTP 502)"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "an older export\n");
+    no_leftovers(dir.path());
+
+    // Interrupted: slow pages, then SIGINT.
+    let slow = Emu::start(EmulatorConfig {
+        faults: kinetic_emulator::faults::parse_spec("latency:1:100ms").unwrap(),
+        ..config()
+    });
+    let mut child = kinetic()
+        .args(["export", LINES, "-o", path.to_str().unwrap(), "-c"])
+        .arg(slow.conn("basic"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "still exporting");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "an older export\n");
+    no_leftovers(dir.path());
+}
+
+#[test]
+fn progress_bar_on_a_terminal() {
+    let emu = Emu::start(EmulatorConfig {
+        faults: kinetic_emulator::faults::parse_spec("latency:1:30ms").unwrap(),
+        ..config()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tty.csv");
+    // `script` runs the command on a pseudo-terminal, as a user's shell would.
+    let command = format!(
+        "{} export {LINES} -o {} -c '{}'",
+        env!("CARGO_BIN_EXE_kinetic"),
+        path.display(),
+        emu.conn("basic")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("KINETIC_CONFIG_DIR", dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let total = std::fs::read_to_string(&path).unwrap().lines().count() - 1;
+    assert_eq!(total, 1500, "the scale's share of EPIC06");
+    assert!(
+        text.contains("/1,500 rows"),
+        "a bar with the total from $count: {text}"
+    );
+    assert!(text.contains(" rows/s"), "a rate: {text}");
+    assert!(text.contains("left"), "an estimate: {text}");
+}
+
+#[test]
+fn demo_shows_every_scheme_a_query_an_export_and_a_baq() {
+    let out = kinetic()
+        .args(["demo", "--scale", "3000"])
+        .output()
+        .unwrap();
+    let text = ok(&out);
+    for label in [
+        "Basic, REST v1",
+        "Basic + API key, REST v2",
+        "UseSession",
+        "TokenResource.svc",
+        "client secret",
+        "client certificate",
+        "OpenID discovery",
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("no {label} in {text}"));
+        assert!(line.contains("ok:"), "{line}");
+    }
+    assert!(!text.contains("FAILED"), "{text}");
+    assert!(text.contains("CreditLimit"), "the query's table: {text}");
+    assert!(
+        text.contains("Company,OrderNum,OrderLine"),
+        "the export's lines: {text}"
+    );
+    assert!(text.contains("Customer_CustID"), "the BAQ's table: {text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exported "), "{err}");
+    assert!(!text.contains("Epicor123!"), "no password printed");
+}
