@@ -421,6 +421,15 @@ struct Paging<'c, T> {
     issued: u64,
 }
 
+/// A spawned page fetch, aborted when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What paging needs of a row: its key, to recognise a row seen twice.
 pub trait PageItem: Send + 'static {
     /// The row's key values as one text, or `None` when the row lacks a key column.
@@ -576,13 +585,35 @@ impl<T: PageItem> Paging<'_, T> {
                     .page_url(&self.order, top, self.query.skip.saturating_add(offset))?;
             let pipeline = self.query.connection.pipeline().clone();
             let decode = self.decode.clone();
-            self.inflight.push_back(Box::pin(async move {
+            let fetch = async move {
                 let response = pipeline
                     .send(Request::new(crate::http::Method::GET, url))
                     .await?;
                 let (rows, link) = decode(&response)?;
                 Ok((offset, top, rows, link))
-            }));
+            };
+            // With more than one page under way, each runs as its own task: the transfers and
+            // the decoding go on while the caller consumes earlier rows. Dropping the paging
+            // (or a page that ends it) aborts them.
+            let page: BoxFuture<'static, Result<SkipPage<T>>> =
+                match tokio::runtime::Handle::try_current() {
+                    Ok(handle) if parallelism > 1 => {
+                        let mut task = AbortOnDrop(handle.spawn(fetch));
+                        Box::pin(async move {
+                            match (&mut task.0).await {
+                                Ok(result) => result,
+                                Err(e) => Err(Error::Transport {
+                                    status: None,
+                                    message: format!("a page fetch stopped: {e}"),
+                                    correlation_id: None,
+                                    source: Some(Box::new(e)),
+                                }),
+                            }
+                        })
+                    }
+                    _ => Box::pin(fetch),
+                };
+            self.inflight.push_back(page);
             self.issued = offset + top;
         }
         self.inflight.next().await.transpose()
