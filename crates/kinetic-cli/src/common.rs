@@ -97,6 +97,8 @@ pub fn report(failure: &Failure) -> ExitCode {
 pub fn code(e: &kinetic::Error) -> u8 {
     match e {
         kinetic::Error::InvalidSettings { .. } | kinetic::Error::ConfigFile { .. } => exit::USAGE,
+        // The server found the request malformed: a column it does not have, a missing parameter.
+        _ if e.status() == Some(400) => exit::USAGE,
         kinetic::Error::NotFound { .. } => exit::NOT_FOUND,
         _ => exit::FAILED,
     }
@@ -104,9 +106,16 @@ pub fn code(e: &kinetic::Error) -> u8 {
 
 /// What to do about an error, when the error's own text does not say it.
 fn hint(e: &kinetic::Error) -> Option<&'static str> {
+    if e.status() == Some(400) {
+        return Some(
+            "the server refused the request as malformed: `kinetic describe <Service>/<EntitySet>` lists the columns a filter, order or selection may name",
+        );
+    }
     Some(match e {
         // Settings errors carry their own hint.
         kinetic::Error::InvalidSettings { .. } | kinetic::Error::ConfigFile { .. } => return None,
+        // The server's message says what to check already.
+        kinetic::Error::Unauthorized { message, .. } if message.contains("check ") => return None,
         kinetic::Error::Unauthorized { .. } => {
             "check User/Password or the AuthScheme's settings (`kinetic props` lists them); for a sign-in that expired run `kinetic login`"
         }
@@ -114,7 +123,7 @@ fn hint(e: &kinetic::Error) -> Option<&'static str> {
             "the user or the API key may not do this: check the API key's access scope and the user's security"
         }
         kinetic::Error::NotFound { .. } => {
-            "`kinetic services` lists the services, `kinetic describe <Service>` their entity sets and columns"
+            "check the name's spelling and case: `kinetic services` lists the services, `kinetic describe <Service>` their entity sets"
         }
         kinetic::Error::SessionExpired { .. } => "run the command again for a new session",
         kinetic::Error::Throttled { .. } => {
@@ -378,9 +387,11 @@ pub fn read_body(text: Option<&str>, flag: &str) -> Result<serde_json::Value, Fa
         })?;
         (s, "standard input".to_owned())
     } else if let Some(path) = text.strip_prefix('@') {
-        let s = std::fs::read_to_string(path).map_err(|e| Failure::Io {
-            what: format!("reading the body from {path}"),
-            source: e,
+        let s = std::fs::read_to_string(path).map_err(|e| {
+            usage(
+                format!("cannot read the body from {path}: {e}"),
+                format!("{flag} @FILE names a JSON file that exists and can be read"),
+            )
         })?;
         (s, path.to_owned())
     } else {

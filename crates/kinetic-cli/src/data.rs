@@ -110,14 +110,15 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
     let as_table = args.format.table();
     if let Some(keys) = &target.keys {
         let keys = ordered_keys(&connection, &target, keys).await?;
-        let row = connection
-            .get_by_key(&target.service, &target.name, &keys)
+        let record = connection
+            .get_record(
+                &target.service,
+                &target.name,
+                &keys,
+                args.query.expand.as_deref(),
+            )
             .await?;
-        if as_table {
-            output::object_table(&row);
-        } else {
-            output::json(&Value::Object(row));
-        }
+        print_record(&record, as_table);
         return Ok(());
     }
     let query = args.query.query(&connection, &target)?;
@@ -160,21 +161,36 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
             what: "writing to standard output".into(),
             source: e,
         };
-        out.write_all(b"[").map_err(io)?;
+        // Nothing is printed before the first row arrives, so a query the server refuses leaves
+        // standard output empty.
         let mut first = true;
         while let Some(record) = stream.try_next().await? {
-            if !first {
-                out.write_all(b",").map_err(io)?;
-            }
+            out.write_all(if first { b"[\n" } else { b",\n" })
+                .map_err(io)?;
             first = false;
-            out.write_all(b"\n").map_err(io)?;
             out.write_all(record.to_json_text().as_bytes())
                 .map_err(io)?;
         }
-        out.write_all(b"\n]\n").map_err(io)?;
+        out.write_all(if first { b"[]\n" } else { b"\n]\n" })
+            .map_err(io)?;
         out.flush().map_err(io)?;
     }
     Ok(())
+}
+
+/// Prints one typed row: a two-column table, or a JSON object (decimals exact).
+fn print_record(record: &Record, as_table: bool) {
+    if as_table {
+        let rows: Vec<Vec<String>> = record
+            .columns()
+            .iter()
+            .zip(record.values())
+            .map(|(c, v)| vec![c.name.clone(), v.to_string()])
+            .collect();
+        output::table(&["column".into(), "value".into()], &rows);
+    } else {
+        println!("{}", record.to_json_text());
+    }
 }
 
 /// `kinetic call` and `kinetic efx`.
@@ -230,7 +246,14 @@ pub async fn efx(args: CallArgs) -> Result<(), Failure> {
         "CustomerTools/GetCreditStatus --body '{\"CustID\": \"ADDIS0001\"}'",
     )?;
     let body = read_body(args.body.as_deref(), "--body")?;
-    let connection = args.connection.open().await?;
+    let settings = args.connection.settings()?;
+    if settings.auth.api_key.is_none() {
+        return Err(usage(
+            "Epicor Functions are served by the v2 API, which needs an API key",
+            "set ApiKey (and Company) in the connection, e.g. -c \"...;ApiVersion=v2;Company=EPIC06;ApiKey=...\"",
+        ));
+    }
+    let connection = kinetic::Connection::open(settings).await?;
     let answer = connection
         .function(&target.service, &target.name, &body, args.staging)
         .await?;
@@ -370,11 +393,10 @@ pub async fn write(args: WriteArgs, kind: Write) -> Result<(), Failure> {
     match kind {
         Write::Create => {
             match connection
-                .create(&target.service, &target.name, &body)
+                .create_record(&target.service, &target.name, &body)
                 .await?
             {
-                Some(row) if args.format.table() => output::object_table(&row),
-                Some(row) => output::json(&Value::Object(row)),
+                Some(record) => print_record(&record, args.format.table()),
                 None => eprintln!("created"),
             }
         }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::io::Write;
 
 /// The widest a table cell is shown; longer text is cut with `…` (JSON output is never cut).
-const CELL_WIDTH: usize = 40;
+const CELL_WIDTH: usize = 60;
 
 /// A table of `headers` and `rows` on stdout.
 pub fn table(headers: &[String], rows: &[Vec<String>]) {

@@ -8,8 +8,8 @@
 pub mod query;
 pub mod value;
 
-pub use query::{EntitySetQuery, Record};
-pub use value::{Column, Value as TypedValue};
+pub use query::EntitySetQuery;
+pub use value::{Column, Record, Value as TypedValue};
 
 use crate::http::{KeyValue, Method, Request, Response};
 use crate::{Connection, Error, Result};
@@ -119,6 +119,69 @@ impl Connection {
             Value::Object(row) => Ok(strip_annotations(row)),
             _ => Err(protocol(&response, "the row is not a JSON object")),
         }
+    }
+
+    /// One row by its key, typed from `$metadata` (see [`Record`]), with the navigations of
+    /// `expand` (OData text, e.g. `OrderDtls($select=PartNum)`) read with it.
+    pub async fn get_record(
+        &self,
+        service: &str,
+        set: &str,
+        keys: &[KeyValue],
+        expand: Option<&str>,
+    ) -> Result<Record> {
+        let columns = self.record_columns(service, set, expand).await?;
+        let mut endpoint = self
+            .pipeline()
+            .endpoints()
+            .service(service)?
+            .keyed(set, keys);
+        if let Some(e) = expand {
+            endpoint = endpoint.query("$expand", e);
+        }
+        let response = self.pipeline().send(Request::get(&endpoint)?).await?;
+        Record::from_json(&columns, &response.text())
+            .map_err(|e| protocol(&response, &format!("the row is not a JSON object: {e}")))
+    }
+
+    /// Creates a row as [`Connection::create`] does, and types the row the server answered with.
+    pub async fn create_record(
+        &self,
+        service: &str,
+        set: &str,
+        row: &Value,
+    ) -> Result<Option<Record>> {
+        let columns = self.record_columns(service, set, None).await?;
+        let endpoint = self.pipeline().endpoints().service(service)?.segment(set);
+        let response = self
+            .pipeline()
+            .send(Request::post(&endpoint)?.json(row)?)
+            .await?;
+        if response.body().iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        Record::from_json(&columns, &response.text())
+            .map(Some)
+            .map_err(|e| {
+                protocol(
+                    &response,
+                    &format!("the created row is not a JSON object: {e}"),
+                )
+            })
+    }
+
+    /// Every column of `set` (and the navigations of `expand`), from `$metadata`.
+    async fn record_columns(
+        &self,
+        service: &str,
+        set: &str,
+        expand: Option<&str>,
+    ) -> Result<std::sync::Arc<Vec<Column>>> {
+        let mut query = self.entity_set(service, set);
+        if let Some(e) = expand {
+            query = query.expand(e)?;
+        }
+        query.columns().await
     }
 
     /// Creates a row: `POST` to the entity set. Returns the row the server answered with (its

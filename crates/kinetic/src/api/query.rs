@@ -21,7 +21,7 @@
 //!
 //! At most `Parallelism` + 1 pages are held in memory, whatever the total.
 
-use super::value::{Column, Value};
+use super::value::{Column, Record};
 use super::{strip_annotations, Row};
 use crate::http::{Request, Response, Url};
 use crate::{Connection, Error, Result};
@@ -223,39 +223,24 @@ impl<'c> EntitySetQuery<'c> {
     pub async fn columns(&self) -> Result<Arc<Vec<Column>>> {
         let metadata = self.connection.metadata(&self.service).await?;
         let (_, entity) = entity_of(&metadata, &self.service, &self.set)?;
-        let all = Column::of(entity);
-        let mut columns = if self.select.is_empty() {
-            all
-        } else {
-            let mut picked = Vec::with_capacity(self.select.len());
-            for name in &self.select {
-                match all.iter().find(|c| c.name == *name) {
-                    Some(c) => picked.push(c.clone()),
-                    None => {
-                        return Err(Error::invalid_settings(
-                            "$select",
-                            format!("{} of {} has no column {name}", self.set, self.service),
-                            format!(
-                                "pick from: {}",
-                                all.iter()
-                                    .map(|c| c.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            ),
-                        ))
-                    }
-                }
-            }
-            picked
+        let expand = match &self.expand {
+            Some(e) => parse_expand(e).unwrap_or_default(),
+            None => Vec::new(),
         };
-        if let Some(expand) = &self.expand {
-            for item in parse_expand(expand).unwrap_or_default() {
-                let name = item.path.join("/");
-                if !columns.iter().any(|c| c.name == name) {
-                    columns.push(Column::untyped(&name));
-                }
-            }
-        }
+        let columns = super::value::columns_for(&metadata, entity, &self.select, &expand).map_err(
+            |e| match e {
+                Error::InvalidSettings {
+                    property,
+                    message,
+                    hint,
+                } => Error::InvalidSettings {
+                    property,
+                    message: format!("{message} ({} of {})", self.set, self.service),
+                    hint,
+                },
+                other => other,
+            },
+        )?;
         Ok(Arc::new(columns))
     }
 
@@ -620,47 +605,6 @@ impl<T: PageItem> Paging<'_, T> {
     }
 }
 
-/// One row typed from `$metadata`: values in the order of its shared columns.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Record {
-    columns: Arc<Vec<Column>>,
-    values: Vec<Value>,
-}
-
-impl Record {
-    /// The columns, shared by every record of a query.
-    pub fn columns(&self) -> &Arc<Vec<Column>> {
-        &self.columns
-    }
-
-    /// The values, in column order.
-    pub fn values(&self) -> &[Value] {
-        &self.values
-    }
-
-    /// The value of column `name`, if the record has it.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        let i = self.columns.iter().position(|c| c.name == name)?;
-        self.values.get(i)
-    }
-
-    /// The record as a JSON object (decimals as exact numbers; see [`Value::write_json`]).
-    pub fn to_json_text(&self) -> String {
-        let mut out = String::with_capacity(64 * self.values.len());
-        out.push('{');
-        for (i, (c, v)) in self.columns.iter().zip(&self.values).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            super::value::push_json_str(&mut out, &c.name);
-            out.push(':');
-            v.write_json(&mut out);
-        }
-        out.push('}');
-        out
-    }
-}
-
 /// The shape of a collection answer, borrowing each cell's JSON text.
 #[derive(serde::Deserialize)]
 struct RawPage<'a> {
@@ -700,17 +644,7 @@ fn page_records(
     };
     let records = values
         .into_iter()
-        .map(|cells| Record {
-            columns: columns.clone(),
-            values: columns
-                .iter()
-                .map(|c| {
-                    cells
-                        .get(c.name.as_str())
-                        .map_or(Value::Null, |raw| c.read(raw))
-                })
-                .collect(),
-        })
+        .map(|cells| Record::from_cells(columns, &cells))
         .collect();
     let link = page.next_v4.or(page.next_v3).filter(|l| !l.is_empty());
     Ok((records, link))

@@ -5,12 +5,16 @@
 //! itself, never through a float, so `12345678901234.56789` stays exactly that. Dates come as
 //! Epicor writes them (`2025-01-31T00:00:00`, with or without an offset).
 
+use crate::{Error, Result};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
-use kinetic_odata::csdl::{EdmType, EntityType};
+use kinetic_odata::csdl::{EdmType, EntityType, Metadata};
+use kinetic_odata::{ExpandItem, SelectItem};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// One cell, typed by its column's EDM type.
@@ -37,7 +41,11 @@ pub enum Value {
     DateTimeOffset(DateTime<FixedOffset>),
     /// `Edm.Guid`.
     Guid(Uuid),
-    /// Anything structured (an expanded navigation, a complex type), as JSON.
+    /// The rows of an expanded to-many navigation, typed from the target's `$metadata`.
+    Records(Vec<Record>),
+    /// The row of an expanded to-one navigation.
+    Record(Box<Record>),
+    /// Anything else structured (a complex type, an undeclared column), as JSON.
     Json(serde_json::Value),
 }
 
@@ -56,6 +64,8 @@ pub struct Column {
     pub scale: Option<u32>,
     /// Whether it is part of the entity's key.
     pub key: bool,
+    /// For an expanded navigation: the columns of its rows.
+    pub nested: Option<Arc<Vec<Column>>>,
 }
 
 impl Column {
@@ -69,6 +79,7 @@ impl Column {
             precision: None,
             scale: None,
             key: false,
+            nested: None,
         }
     }
 
@@ -84,6 +95,7 @@ impl Column {
                 precision: p.precision,
                 scale: p.scale,
                 key: entity.key.contains(&p.name),
+                nested: None,
             })
             .collect()
     }
@@ -94,6 +106,19 @@ impl Column {
         let text = raw.get().trim();
         if text == "null" {
             return Value::Null;
+        }
+        if let Some(columns) = &self.nested {
+            if text.starts_with('[') {
+                if let Ok(rows) = serde_json::from_str::<Vec<HashMap<&str, &RawValue>>>(text) {
+                    return Value::Records(
+                        rows.iter()
+                            .map(|c| Record::from_cells(columns, c))
+                            .collect(),
+                    );
+                }
+            } else if let Ok(record) = Record::from_json(columns, text) {
+                return Value::Record(Box::new(record));
+            }
         }
         let unquoted: Option<String> = if text.starts_with('"') {
             serde_json::from_str::<String>(text).ok()
@@ -186,6 +211,17 @@ impl Value {
             }
             Value::Float(f) => push_json_str(out, &f.to_string()),
             Value::Json(v) => out.push_str(&v.to_string()),
+            Value::Records(rows) => {
+                out.push('[');
+                for (i, r) in rows.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    r.write_json(out);
+                }
+                out.push(']');
+            }
+            Value::Record(r) => r.write_json(out),
             Value::Text(s) => push_json_str(out, s),
             other => push_json_str(out, &other.to_string()),
         }
@@ -198,6 +234,154 @@ impl Value {
         self.write_json(&mut text);
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
     }
+}
+
+/// One row typed from `$metadata`: values in the order of its shared columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    columns: Arc<Vec<Column>>,
+    values: Vec<Value>,
+}
+
+impl Record {
+    /// The record of `columns` from a row's cells (JSON text by name); a missing cell is null.
+    pub fn from_cells(columns: &Arc<Vec<Column>>, cells: &HashMap<&str, &RawValue>) -> Record {
+        Record {
+            columns: columns.clone(),
+            values: columns
+                .iter()
+                .map(|c| {
+                    cells
+                        .get(c.name.as_str())
+                        .map_or(Value::Null, |raw| c.read(raw))
+                })
+                .collect(),
+        }
+    }
+
+    /// The record of `columns` from one JSON object's text.
+    pub fn from_json(columns: &Arc<Vec<Column>>, json: &str) -> serde_json::Result<Record> {
+        let cells: HashMap<&str, &RawValue> = serde_json::from_str(json)?;
+        Ok(Record::from_cells(columns, &cells))
+    }
+
+    /// The columns, shared by every record of a query.
+    pub fn columns(&self) -> &Arc<Vec<Column>> {
+        &self.columns
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// The value of column `name`, if the record has it.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        let i = self.columns.iter().position(|c| c.name == name)?;
+        self.values.get(i)
+    }
+
+    /// The record as a JSON object (decimals as exact numbers; see [`Value::write_json`]).
+    pub fn to_json_text(&self) -> String {
+        let mut out = String::with_capacity(64 * self.values.len());
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Appends the record as a JSON object.
+    pub fn write_json(&self, out: &mut String) {
+        out.push('{');
+        for (i, (c, v)) in self.columns.iter().zip(&self.values).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            push_json_str(out, &c.name);
+            out.push(':');
+            v.write_json(out);
+        }
+        out.push('}');
+    }
+}
+
+/// The columns of `entity` for a query: the `select`ed ones in order (all when none), then one per
+/// `expand`ed navigation whose rows are typed from the target's columns, recursively.
+pub fn columns_for(
+    metadata: &Metadata,
+    entity: &EntityType,
+    select: &[String],
+    expand: &[ExpandItem],
+) -> Result<Vec<Column>> {
+    let all = Column::of(entity);
+    let mut columns = if select.is_empty() {
+        all
+    } else {
+        let mut picked = Vec::with_capacity(select.len());
+        for name in select {
+            match all.iter().find(|c| c.name == *name) {
+                Some(c) => picked.push(c.clone()),
+                None => {
+                    return Err(Error::invalid_settings(
+                        "$select",
+                        format!("there is no column {name}"),
+                        format!(
+                            "pick from: {}",
+                            all.iter()
+                                .map(|c| c.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        picked
+    };
+    for item in expand {
+        let name = item.path.join("/");
+        if columns.iter().any(|c| c.name == name) {
+            continue;
+        }
+        let nav = entity
+            .navigation
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| {
+                Error::invalid_settings(
+                    "$expand",
+                    format!("there is no navigation {name}"),
+                    format!(
+                        "expand one of: {}",
+                        entity
+                            .navigation
+                            .iter()
+                            .map(|n| n.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        let mut column = Column::untyped(&name);
+        if let Some(target) = metadata.entity_type(&nav.target_type) {
+            let nested_select: Vec<String> = item
+                .options
+                .select
+                .iter()
+                .flatten()
+                .filter_map(|s| match s {
+                    SelectItem::Path(p) => Some(p.join("/")),
+                    _ => None,
+                })
+                .collect();
+            column.nested = Some(Arc::new(columns_for(
+                metadata,
+                target,
+                &nested_select,
+                &item.options.expand,
+            )?));
+        }
+        columns.push(column);
+    }
+    Ok(columns)
 }
 
 /// Appends `s` as a JSON string.
@@ -221,6 +405,11 @@ impl fmt::Display for Value {
             Value::DateTimeOffset(d) => f.write_str(&d.to_rfc3339()),
             Value::Guid(g) => write!(f, "{g}"),
             Value::Json(v) => write!(f, "{v}"),
+            Value::Records(_) | Value::Record(_) => {
+                let mut text = String::new();
+                self.write_json(&mut text);
+                f.write_str(&text)
+            }
         }
     }
 }
