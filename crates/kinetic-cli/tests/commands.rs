@@ -5,7 +5,7 @@ mod common;
 
 use common::{hidden, Browser};
 use futures_util::TryStreamExt;
-use kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use kinetic_emulator::EmulatorConfig;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -112,11 +112,15 @@ fn run_in(config: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)
 
 /// An emulator served by this process's runtime, with a configuration directory for the binary.
 struct Emulator {
-    // Dropped first: stops the server while its runtime still runs.
-    _running: RunningEmulator,
-    info: Value,
+    served: common::Served,
     config: tempfile::TempDir,
-    rt: tokio::runtime::Runtime,
+}
+
+impl std::ops::Deref for Emulator {
+    type Target = common::Served;
+    fn deref(&self) -> &common::Served {
+        &self.served
+    }
 }
 
 impl Emulator {
@@ -128,30 +132,10 @@ impl Emulator {
     }
 
     fn start_with(config: EmulatorConfig) -> Emulator {
-        // The runtime's workers serve while the test's thread waits for the binary.
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let running = rt
-            .block_on(kinetic_emulator::spawn(config, "127.0.0.1:0"))
-            .unwrap();
-        let info = running.startup_info();
         Emulator {
-            _running: running,
-            info,
+            served: common::Served::start(config),
             config: tempfile::tempdir().unwrap(),
-            rt,
         }
-    }
-
-    /// A ready connection string from the start-up information.
-    fn cs(&self, name: &str) -> String {
-        self.info["connection_strings"][name]
-            .as_str()
-            .unwrap_or_else(|| panic!("no connection string {name}: {}", self.info))
-            .to_owned()
     }
 
     /// `kinetic ARGS`.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use kinetic_emulator::EmulatorConfig;
 
 fn kinetic() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kinetic"));
@@ -17,41 +17,18 @@ fn kinetic() -> Command {
     c
 }
 
-/// An emulator in this process, served by its own runtime while the test runs the binary.
-struct Emu {
-    running: Option<RunningEmulator>,
-    runtime: tokio::runtime::Runtime,
-}
+mod common;
+
+/// An emulator in this process (see `common::Served`).
+struct Emu(common::Served);
 
 impl Emu {
     fn start(config: EmulatorConfig) -> Emu {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let running = runtime
-            .block_on(kinetic_emulator::spawn(config, "127.0.0.1:0"))
-            .unwrap_or_else(|e| panic!("emulator: {e}"));
-        Emu {
-            running: Some(running),
-            runtime,
-        }
+        Emu(common::Served::start(config))
     }
 
     fn conn(&self, which: &str) -> String {
-        self.running.as_ref().unwrap().startup_info()["connection_strings"][which]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-}
-
-impl Drop for Emu {
-    fn drop(&mut self) {
-        if let Some(r) = self.running.take() {
-            self.runtime.block_on(r.shutdown());
-        }
+        self.0.cs(which)
     }
 }
 

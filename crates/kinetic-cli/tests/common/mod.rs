@@ -1,10 +1,56 @@
-//! What the end-to-end test binaries share: a person's browser on the emulator's sign-in pages,
-//! and reading a child's output line by line.
+//! What the end-to-end test binaries share: an emulator served in the test process, a person's
+//! browser on the emulator's sign-in pages, and reading a child's output line by line.
 
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+
+/// An emulator started in this process on 127.0.0.1:0, served by its own runtime's workers while
+/// the test's thread waits for the binary; stopped when dropped.
+pub struct Served {
+    running: Option<kinetic_emulator::RunningEmulator>,
+    /// Its start-up line.
+    pub info: serde_json::Value,
+    /// The runtime serving it (tests may run connector calls on it too).
+    pub rt: tokio::runtime::Runtime,
+}
+
+impl Served {
+    /// Starts an emulator with `config`.
+    pub fn start(config: kinetic_emulator::EmulatorConfig) -> Served {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = rt
+            .block_on(kinetic_emulator::spawn(config, "127.0.0.1:0"))
+            .unwrap_or_else(|e| panic!("emulator: {e}"));
+        let info = running.startup_info();
+        Served {
+            running: Some(running),
+            info,
+            rt,
+        }
+    }
+
+    /// A ready connection string from the start-up line (`basic`, `basic_v2`, ...).
+    pub fn cs(&self, name: &str) -> String {
+        self.info["connection_strings"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("no connection string {name}: {}", self.info))
+            .to_owned()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            self.rt.block_on(r.shutdown());
+        }
+    }
+}
 
 /// A person's browser: follows the emulator's sign-in pages, keeping its cookie.
 pub struct Browser {
