@@ -21,7 +21,7 @@
 //!
 //! At most `Parallelism` + 1 pages are held in memory, whatever the total.
 
-use super::value::{Column, Record};
+use super::value::{Cells, Column, Record};
 use super::{strip_annotations, Row};
 use crate::http::{Request, Response, Url};
 use crate::{Connection, Error, Result};
@@ -31,8 +31,7 @@ use kinetic_odata::csdl::{EntityType, Metadata};
 use kinetic_odata::{
     parse_expand, parse_filter, parse_orderby, print_expr, print_orderby, Expr, OrderBy,
 };
-use serde_json::value::RawValue;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 /// A query on one entity set, from [`Connection::entity_set`].
@@ -492,6 +491,10 @@ impl<T: PageItem> Paging<'_, T> {
                         self.page = rows.len() as u64;
                     }
                 }
+                if !rows.is_empty() {
+                    // The next request leaves now, while the caller works through this page.
+                    self.fill(limit)?;
+                }
                 (rows, link, None)
             }
         };
@@ -528,6 +531,7 @@ impl<T: PageItem> Paging<'_, T> {
             _ => {
                 if self.inflight.is_empty() {
                     self.issued = self.read;
+                    self.fill(limit)?;
                 }
                 Next::Skip
             }
@@ -557,6 +561,12 @@ impl<T: PageItem> Paging<'_, T> {
 
     /// The next `$skip` page in order, keeping up to `Parallelism` requests under way.
     async fn next_skip_page(&mut self, limit: Option<u64>) -> Result<Option<SkipPage<T>>> {
+        self.fill(limit)?;
+        self.inflight.next().await.transpose()
+    }
+
+    /// Sends `$skip` requests until `Parallelism` are under way (or the limit is covered).
+    fn fill(&mut self, limit: Option<u64>) -> Result<()> {
         let parallelism = self.query.parallelism.max(1);
         while self.inflight.len() < parallelism {
             let left = limit.map(|l| l.saturating_sub(self.issued - self.dropped));
@@ -577,12 +587,12 @@ impl<T: PageItem> Paging<'_, T> {
                 let (rows, link) = decode(&response)?;
                 Ok((offset, top, rows, link))
             };
-            // With more than one page under way, each runs as its own task: the transfers and
-            // the decoding go on while the caller consumes earlier rows. Dropping the paging
-            // (or a page that ends it) aborts them.
+            // Each page under way runs as its own task: the transfer and the decoding go on
+            // while the caller consumes earlier rows. Dropping the paging (or a page that ends
+            // it) aborts them.
             let page: BoxFuture<'static, Result<SkipPage<T>>> =
                 match tokio::runtime::Handle::try_current() {
-                    Ok(handle) if parallelism > 1 => {
+                    Ok(handle) => {
                         let mut task = AbortOnDrop(handle.spawn(fetch));
                         Box::pin(async move {
                             match (&mut task.0).await {
@@ -601,7 +611,7 @@ impl<T: PageItem> Paging<'_, T> {
             self.inflight.push_back(page);
             self.issued = offset + top;
         }
-        self.inflight.next().await.transpose()
+        Ok(())
     }
 }
 
@@ -609,7 +619,7 @@ impl<T: PageItem> Paging<'_, T> {
 #[derive(serde::Deserialize)]
 struct RawPage<'a> {
     #[serde(borrow, default)]
-    value: Option<Vec<HashMap<&'a str, &'a RawValue>>>,
+    value: Option<Vec<Cells<'a>>>,
     #[serde(rename = "@odata.nextLink", default)]
     next_v4: Option<String>,
     #[serde(rename = "odata.nextLink", default)]

@@ -11,7 +11,7 @@ use kinetic_odata::csdl::{EdmType, EntityType, Metadata};
 use kinetic_odata::{ExpandItem, SelectItem};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -109,7 +109,7 @@ impl Column {
         }
         if let Some(columns) = &self.nested {
             if text.starts_with('[') {
-                if let Ok(rows) = serde_json::from_str::<Vec<HashMap<&str, &RawValue>>>(text) {
+                if let Ok(rows) = serde_json::from_str::<Vec<Cells<'_>>>(text) {
                     return Value::Records(
                         rows.iter()
                             .map(|c| Record::from_cells(columns, c))
@@ -120,12 +120,17 @@ impl Column {
                 return Value::Record(Box::new(record));
             }
         }
-        let unquoted: Option<String> = if text.starts_with('"') {
-            serde_json::from_str::<String>(text).ok()
+        // A JSON string's content (borrowed when it has no escapes), or the bare token.
+        let unquoted: Option<Cow<'_, str>> = if text.starts_with('"') {
+            match text.get(1..text.len() - 1) {
+                Some(inner) if text.len() >= 2 && !inner.contains(['\\', '"']) => {
+                    Some(Cow::Borrowed(inner))
+                }
+                _ => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
+            }
         } else {
             None
         };
-        // The text of a scalar: a JSON string's content, or the bare token (number, bool).
         let scalar: &str = unquoted.as_deref().unwrap_or(text);
         let typed = match &self.edm_type {
             EdmType::Boolean => match scalar {
@@ -142,14 +147,14 @@ impl Column {
             EdmType::DateTime | EdmType::DateTimeOffset => parse_date_time(scalar),
             EdmType::Guid => Uuid::parse_str(scalar).ok().map(Value::Guid),
             EdmType::String | EdmType::TimeOfDay | EdmType::Duration | EdmType::Binary => {
-                unquoted.clone().map(Value::Text)
+                unquoted.clone().map(|s| Value::Text(s.into_owned()))
             }
             EdmType::Other(_) => None,
         };
         match typed {
             Some(v) => v,
             None => match unquoted {
-                Some(s) => Value::Text(s),
+                Some(s) => Value::Text(s.into_owned()),
                 None => serde_json::from_str(text)
                     .map(Value::Json)
                     .unwrap_or_else(|_| Value::Text(text.to_owned())),
@@ -245,23 +250,20 @@ pub struct Record {
 
 impl Record {
     /// The record of `columns` from a row's cells (JSON text by name); a missing cell is null.
-    pub fn from_cells(columns: &Arc<Vec<Column>>, cells: &HashMap<&str, &RawValue>) -> Record {
+    pub fn from_cells(columns: &Arc<Vec<Column>>, cells: &Cells<'_>) -> Record {
         Record {
             columns: columns.clone(),
             values: columns
                 .iter()
-                .map(|c| {
-                    cells
-                        .get(c.name.as_str())
-                        .map_or(Value::Null, |raw| c.read(raw))
-                })
+                .enumerate()
+                .map(|(i, c)| cells.get(i, &c.name).map_or(Value::Null, |raw| c.read(raw)))
                 .collect(),
         }
     }
 
     /// The record of `columns` from one JSON object's text.
     pub fn from_json(columns: &Arc<Vec<Column>>, json: &str) -> serde_json::Result<Record> {
-        let cells: HashMap<&str, &RawValue> = serde_json::from_str(json)?;
+        let cells: Cells<'_> = serde_json::from_str(json)?;
         Ok(Record::from_cells(columns, &cells))
     }
 
@@ -384,6 +386,67 @@ pub fn columns_for(
     Ok(columns)
 }
 
+/// A row's cells as sent: names and their JSON text, in the server's order (borrowed from the
+/// answer's body, so nothing is copied until a value is read).
+#[derive(Debug, Default)]
+pub struct Cells<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl Cells<'_> {
+    /// The cell of column `name`, which is most often the `i`-th (servers write columns in
+    /// their `$metadata` order).
+    fn get(&self, i: usize, name: &str) -> Option<&RawValue> {
+        match self.0.get(i) {
+            Some((k, v)) if k == name => Some(v),
+            _ => self.0.iter().find(|(k, _)| k == name).map(|(_, v)| *v),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Cells<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Cells<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object (a row)")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> std::result::Result<Cells<'a>, M::Error> {
+                let mut cells = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(key) = map.next_key::<Key<'a>>()? {
+                    cells.push((key.0, map.next_value::<&'a RawValue>()?));
+                }
+                Ok(Cells(cells))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// A property name: borrowed from the body, or owned when it had escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a property name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
 /// Appends `s` as a JSON string.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
@@ -476,6 +539,31 @@ mod tests {
             Value::Guid(Uuid::parse_str(g).expect("guid"))
         );
         assert_eq!(read(EdmType::String, "null"), Value::Null);
+    }
+
+    #[test]
+    fn rows_read_by_name_in_any_order_with_escapes() {
+        let columns = Arc::new(vec![
+            Column {
+                edm_type: EdmType::Int32,
+                ..Column::untyped("N")
+            },
+            Column {
+                edm_type: EdmType::String,
+                ..Column::untyped("Name")
+            },
+            Column {
+                edm_type: EdmType::Decimal,
+                ..Column::untyped("Gone")
+            },
+        ]);
+        let r = Record::from_json(&columns, r#"{"Na\u006de":"O\"Brien \u00e9","N":7}"#)
+            .expect("a row");
+        assert_eq!(r.get("N"), Some(&Value::Int(7)));
+        assert_eq!(r.get("Name"), Some(&Value::Text("O\"Brien é".into())));
+        assert_eq!(r.get("Gone"), Some(&Value::Null), "a missing cell is null");
+        assert_eq!(r.to_json_text(), r#"{"N":7,"Name":"O\"Brien é","Gone":null}"#);
+        assert!(Record::from_json(&columns, "[1]").is_err());
     }
 
     #[test]
