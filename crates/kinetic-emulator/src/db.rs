@@ -6,6 +6,7 @@ use crate::data::{self, DataSummary};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,8 +51,17 @@ struct DbInner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// See [`Db::generation`].
+    generation: AtomicU64,
     // Keeps a temporary database alive (and deletes it) with the handle.
     _temp: Option<tempfile::TempDir>,
+}
+
+/// Source of write generations, process-wide so that no two databases ever share one.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::SeqCst)
 }
 
 /// Registers the OData functions SQLite lacks (Unicode case mapping and trimming, floor, ceiling).
@@ -149,6 +159,7 @@ impl Db {
                 path: path.clone(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                generation: AtomicU64::new(next_generation()),
                 _temp: temp,
             }),
         };
@@ -166,6 +177,13 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The write generation: a new value (never seen before in this process, by any database)
+    /// after every write transaction, 0 while one commits. A read that sees the same non-zero value
+    /// before and after it read the data of that generation.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::SeqCst)
     }
 
     /// Runs `f` on a pooled read-only connection, off the async runtime.
@@ -222,7 +240,12 @@ impl Db {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(DbError::from)?;
             let out = f(&tx)?;
-            tx.commit().map_err(DbError::from)?;
+            db.inner.generation.store(0, Ordering::SeqCst);
+            let committed = tx.commit();
+            db.inner
+                .generation
+                .store(next_generation(), Ordering::SeqCst);
+            committed.map_err(DbError::from)?;
             Ok(out)
         })
         .await

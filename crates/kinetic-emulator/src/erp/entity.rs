@@ -3,7 +3,9 @@
 use super::error::ApiError;
 use super::query::{Compiler, Relation};
 use super::rows::{self, ApiVersion, KeyValues};
+use super::seek::{self, Keyset, Shape};
 use super::Ctx;
+use crate::db::Db;
 use crate::model::{ColType, Column, EntitySet, Navigation, Service, Table};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +31,8 @@ pub struct Plan {
     pub top: Option<u64>,
     pub skip: u64,
     pub expand: Vec<ExpandPlan>,
+    /// Set when the rows are in key order and can be sought by key (for the seek cache).
+    pub keyset: Option<Keyset>,
 }
 
 /// One `$expand`ed navigation.
@@ -83,6 +87,40 @@ pub fn plan(
         rel.from
     );
     let count_sql = format!("SELECT count(*) FROM {} AS t{where_sql}", rel.from);
+    let params = c.into_params();
+    let keyset = if join.is_empty() && rel.set.is_some() {
+        let fixed_columns: Vec<&str> = fixed.0.iter().map(|(col, _)| *col).collect();
+        seek::key_order(&rel, &opts.orderby, &fixed_columns).map(|columns| {
+            let names: Vec<String> = columns
+                .iter()
+                .map(|i| format!("t.\"{}\"", rel.columns[*i].name))
+                .collect();
+            let marks: Vec<String> = (1..=columns.len())
+                .map(|i| format!("?{}", params.len() + i))
+                .collect();
+            // After the equalities, before the filter: SQLite then seeks by it even when the filter
+            // bounds a key column too.
+            let mut conds = conds.clone();
+            conds.insert(
+                fixed.0.len(),
+                format!("({}) > ({})", names.join(", "), marks.join(", ")),
+            );
+            // The same order, without the constant columns SQLite would sort by again.
+            let order: Vec<String> = names.iter().map(|n| format!("{n} ASC")).collect();
+            Keyset {
+                sql: format!(
+                    "SELECT {} FROM {} AS t WHERE {} ORDER BY {}",
+                    cols.join(", "),
+                    rel.from,
+                    conds.join(" AND "),
+                    order.join(", ")
+                ),
+                columns,
+            }
+        })
+    } else {
+        None
+    };
 
     let output = match &opts.select {
         None => (0..rel.columns.len()).collect(),
@@ -96,11 +134,12 @@ pub fn plan(
         output,
         sql,
         count_sql,
-        params: c.into_params(),
+        params,
         join_params: join.len(),
         top: opts.top,
         skip: opts.skip.unwrap_or(0),
         expand,
+        keyset,
         rel,
     })
 }
@@ -212,16 +251,38 @@ pub fn write_rows(
     version: ApiVersion,
     out: &mut Vec<u8>,
 ) -> Result<u64, ApiError> {
-    let mut sql = plan.sql.clone();
-    match (limit, plan.skip) {
-        (Some(l), s) => sql.push_str(&format!(" LIMIT {l} OFFSET {s}")),
-        (None, 0) => {}
-        (None, s) => sql.push_str(&format!(" LIMIT -1 OFFSET {s}")),
+    let sql = paged(&plan.sql, limit, plan.skip);
+    Ok(run_rows(conn, plan, &sql, params, &[], 0, version, out)?.0)
+}
+
+/// `sql` with `limit` rows at most after skipping `skip`.
+fn paged(sql: &str, limit: Option<u64>, skip: u64) -> String {
+    match (limit, skip) {
+        (Some(l), s) => format!("{sql} LIMIT {l} OFFSET {s}"),
+        (None, 0) => sql.to_string(),
+        (None, s) => format!("{sql} LIMIT -1 OFFSET {s}"),
     }
-    let mut st = conn.prepare_cached(&sql)?;
+}
+
+/// Runs `sql` (rows of `plan`) and writes the rows as a JSON array; returns how many, and the values
+/// of the columns `key` (indexes into the relation's columns) in the last one, or in the `upto`th
+/// when there are more.
+#[allow(clippy::too_many_arguments)]
+fn run_rows(
+    conn: &Connection,
+    plan: &Plan,
+    sql: &str,
+    params: &[Value],
+    key: &[usize],
+    upto: u64,
+    version: ApiVersion,
+    out: &mut Vec<u8>,
+) -> Result<(u64, Option<Vec<Value>>), ApiError> {
+    let mut st = conn.prepare_cached(sql)?;
     let mut rows = st.query(rusqlite::params_from_iter(params.iter()))?;
     let cols: Vec<&Column> = plan.output.iter().map(|i| &plan.rel.columns[*i]).collect();
     let mut n = 0u64;
+    let mut last = Vec::with_capacity(key.len());
     out.push(b'[');
     while let Some(row) = rows.next()? {
         if n > 0 {
@@ -229,8 +290,83 @@ pub fn write_rows(
         }
         n += 1;
         write_object(conn, plan, &cols, row, version, out)?;
+        if n <= upto {
+            last.clear();
+            for i in key {
+                last.push(row.get::<_, Value>(*i)?);
+            }
+        }
     }
     out.push(b']');
+    Ok((n, (n > 0 && !key.is_empty()).then_some(last)))
+}
+
+/// Writes one page of a collection as [`write_rows`] does. A plan in key order starts at the
+/// nearest position the seek cache remembers at or before `$skip` (an index seek, then a short
+/// OFFSET) and remembers where the rows served end (`served` at most: a probe row for nextLink is
+/// not served), both for the database's current write generation.
+fn write_page(
+    conn: &Connection,
+    db: &Db,
+    plan: &Plan,
+    limit: Option<u64>,
+    served: Option<u64>,
+    version: ApiVersion,
+    out: &mut Vec<u8>,
+) -> Result<u64, ApiError> {
+    let generation = db.generation();
+    let Some(keyset) = plan.keyset.as_ref().filter(|_| generation != 0) else {
+        return write_rows(conn, plan, &plan.params, limit, version, out);
+    };
+    let shape = Shape::new(generation, &plan.sql, &plan.params);
+    let start = if plan.skip > 0 {
+        seek::cache().nearest(&shape, plan.skip)
+    } else {
+        None
+    };
+    let mark = out.len();
+    let upto = served.unwrap_or(u64::MAX);
+    let (n, last) = match &start {
+        None => {
+            let sql = paged(&plan.sql, limit, plan.skip);
+            run_rows(
+                conn,
+                plan,
+                &sql,
+                &plan.params,
+                &keyset.columns,
+                upto,
+                version,
+                out,
+            )?
+        }
+        Some((position, key)) => {
+            let sql = paged(&keyset.sql, limit, plan.skip - position);
+            let mut params = plan.params.clone();
+            params.extend(key.iter().cloned());
+            run_rows(
+                conn,
+                plan,
+                &sql,
+                &params,
+                &keyset.columns,
+                upto,
+                version,
+                out,
+            )?
+        }
+    };
+    if db.generation() != generation {
+        // A write committed meanwhile: the rows may be of the new data, the remembered key of the old.
+        if start.is_some() {
+            out.truncate(mark);
+            return write_rows(conn, plan, &plan.params, limit, version, out);
+        }
+        return Ok(n);
+    }
+    if let Some(key) = last {
+        seek::cache().record(shape, plan.skip + n.min(upto), key);
+    }
     Ok(n)
 }
 
@@ -532,6 +668,7 @@ pub async fn get(
     let set_name = target.name;
     let raw_query = raw_query.to_string();
     let self_url = ctx.request_url.clone();
+    let db = ctx.state.db.clone();
 
     let body = ctx
         .state
@@ -613,7 +750,7 @@ pub async fn get(
                 limit
             };
             let mut page = Vec::with_capacity(16 * 1024);
-            let n = write_rows(conn, &plan, &plan.params, probe, version, &mut page)?;
+            let n = write_page(conn, &db, &plan, probe, limit, version, &mut page)?;
             let more = capped && next_link_mode && limit.is_some_and(|l| n > l);
             if more {
                 // Drop the probe row: find the start of the last top-level object.

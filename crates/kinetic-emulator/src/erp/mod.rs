@@ -10,6 +10,7 @@ pub mod methods;
 pub mod openapi;
 pub mod query;
 pub mod rows;
+mod seek;
 pub mod whereclause;
 
 use crate::model::{self, SERVICES};

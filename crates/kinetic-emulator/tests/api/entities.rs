@@ -3,6 +3,7 @@
 
 use super::*;
 use kinetic_odata::csdl::{EdmType, Metadata};
+use serde_json::json;
 
 #[tokio::test]
 async fn service_lists_v1_and_v2() {
@@ -455,6 +456,176 @@ async fn server_page_cap_and_next_link_paging() {
         .await
         .json();
     assert!(j["odata.nextLink"].is_string());
+}
+
+/// `$skip` pages of a key-ordered collection (which the server seeks by key from the positions it
+/// remembers) equal slices of one unpaged read: in order, out of order, several at once.
+#[tokio::test]
+async fn skip_pages_in_key_order_equal_one_unpaged_read() {
+    let r = fresh(|c| c.page_cap = 0);
+    let set = format!("{V2}/Erp.BO.SalesOrderSvc/OrderDtls");
+    for query in [
+        String::new(),
+        format!(
+            "$orderby=Company,OrderNum,OrderLine&$select=PartNum,LineDesc&$filter={}",
+            enc("OrderLine le 2 and PartNum ne 'X'")
+        ),
+        // Company is fixed by the path's company: ordering by OrderNum is still the key order.
+        format!(
+            "$orderby=OrderNum&$select=OrderLine&$count=true&$filter={}",
+            enc("OrderNum gt 20")
+        ),
+        // Other orders page by OFFSET alone.
+        "$orderby=OrderNum%20desc,OrderLine&$select=OrderNum,OrderLine".to_string(),
+        "$orderby=PartNum&$select=PartNum".to_string(),
+    ] {
+        let all = get(&r, &format!("{set}?{query}"))
+            .await
+            .expect(StatusCode::OK)
+            .rows();
+        assert!(all.len() > 300, "{query}: {}", all.len());
+        let page = |skip: usize, top: usize| {
+            let uri = format!("{set}?{query}&$top={top}&$skip={skip}");
+            let r = r.clone();
+            async move { get(&r, &uri).await.expect(StatusCode::OK).rows() }
+        };
+        let slice = |skip: usize, top: usize| {
+            all[skip.min(all.len())..(skip + top).min(all.len())].to_vec()
+        };
+        // Out of order first, while little is remembered.
+        let mut skips: Vec<usize> = (0..=all.len() / 53).map(|i| i * 53).collect();
+        skips.sort_by_key(|s| (s * 7919 + 1) % 1013);
+        assert!(skips.windows(2).any(|w| w[0] > w[1]));
+        for &skip in &skips {
+            assert_eq!(
+                page(skip, 53).await,
+                slice(skip, 53),
+                "{query} $skip={skip}"
+            );
+        }
+        // In order, 37 at a time: each start lies between remembered positions.
+        let mut walked = Vec::new();
+        loop {
+            let rows = page(walked.len(), 37).await;
+            if rows.is_empty() {
+                break;
+            }
+            walked.extend(rows);
+        }
+        assert_eq!(walked, all, "{query}");
+        // Four pages at once, as a parallel client asks for them.
+        for first in [100, 1000] {
+            let skips: Vec<usize> = (0..4).map(|i| first + i * 41).collect();
+            let pages = futures_util::future::join_all(skips.iter().map(|s| page(*s, 41))).await;
+            for (skip, rows) in skips.iter().zip(pages) {
+                assert_eq!(rows, slice(*skip, 41), "{query} $skip={skip}");
+            }
+        }
+    }
+}
+
+/// After any write through the API, a page equals the plain `$skip` answer over the new data: the
+/// positions remembered before the write are never sought from.
+#[tokio::test]
+async fn skip_pages_after_writes_follow_the_new_data() {
+    let r = fresh(|c| c.page_cap = 0);
+    let svc = format!("{V2}/Erp.BO.CustomerSvc");
+    let set = format!("{svc}/Customers");
+    let query = "$select=CustNum,Name&$orderby=CustNum";
+    let page = |skip: usize| {
+        let uri = format!("{set}?{query}&$top=5&$skip={skip}");
+        let r = r.clone();
+        async move { get(&r, &uri).await.expect(StatusCode::OK).rows() }
+    };
+    // The plain answer: one read from the start, which never seeks.
+    let all = || {
+        let uri = format!("{set}?{query}");
+        let r = r.clone();
+        async move { get(&r, &uri).await.expect(StatusCode::OK).rows() }
+    };
+    let before = all().await;
+    for skip in [0, 5, 10, 15] {
+        assert_eq!(page(skip).await, before[skip..skip + 5]);
+    }
+    // Each write removes or adds a row before the last position remembered, then the next page
+    // starts exactly there: sought from the old key it would be off by one row.
+    send(&r, Method::DELETE, &format!("{set}('EPIC06',3)"), &[], None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    let now = all().await;
+    assert_eq!(now.len(), before.len() - 1);
+    assert_eq!(page(20).await, now[20..25]);
+    post(
+        &r,
+        &set,
+        json!({"CustNum": 3, "CustID": "SEEK3", "Name": "Sought"}),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(page(25).await, all().await[25..30]);
+    post(&r, &format!("{svc}/DeleteByID"), json!({"custNum": 4}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(page(30).await, all().await[30..35]);
+    let ds = json!({"Customer": [{"Company": "EPIC06", "CustNum": 2, "RowMod": "D"}]});
+    post(&r, &format!("{svc}/Update"), json!({"ds": ds}))
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(page(35).await, all().await[35..40]);
+}
+
+/// The seek is really used: a row deleted behind the server's back (not through its API, so no new
+/// write generation) does not shift a page sought from a remembered key, while any write through
+/// the API makes pages follow the data again.
+#[tokio::test]
+async fn skip_pages_are_sought_from_remembered_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("erp.db");
+    let r = fresh(|c| {
+        c.page_cap = 0;
+        c.db = Some(path.clone());
+    });
+    let set = format!("{V2}/Erp.BO.CustomerSvc/Customers");
+    let page = |skip: usize| {
+        let uri = format!("{set}?$select=Name&$top=5&$skip={skip}");
+        let r = r.clone();
+        async move { get(&r, &uri).await.expect(StatusCode::OK).rows() }
+    };
+    let all = || {
+        let uri = format!("{set}?$select=Name&$orderby=CustNum");
+        let r = r.clone();
+        async move { get(&r, &uri).await.expect(StatusCode::OK).rows() }
+    };
+    let before = all().await;
+    for skip in [0, 5, 10] {
+        assert_eq!(page(skip).await, before[skip..skip + 5]);
+    }
+    let behind = rusqlite::Connection::open(&path).unwrap();
+    behind
+        .busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    let gone = behind
+        .execute(
+            "DELETE FROM Customer WHERE Company = 'EPIC06' AND CustNum = 2",
+            [],
+        )
+        .unwrap();
+    assert_eq!(gone, 1);
+    let now = all().await;
+    assert_eq!(now.len(), before.len() - 1);
+    // Sought from the key of row 15 (which is still there), not counted from the start.
+    assert_eq!(page(15).await, before[15..20]);
+    assert_ne!(now[15..20], before[15..20]);
+    send(
+        &r,
+        Method::PATCH,
+        &format!("{set}('EPIC06',1)"),
+        &[],
+        Some(json!({"City": "Duluth"})),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    assert_eq!(page(15).await, now[15..20]);
 }
 
 #[tokio::test]

@@ -557,12 +557,15 @@ mod tests {
                 ..Column::untyped("Gone")
             },
         ]);
-        let r = Record::from_json(&columns, r#"{"Na\u006de":"O\"Brien \u00e9","N":7}"#)
-            .expect("a row");
+        let r =
+            Record::from_json(&columns, r#"{"Na\u006de":"O\"Brien \u00e9","N":7}"#).expect("a row");
         assert_eq!(r.get("N"), Some(&Value::Int(7)));
         assert_eq!(r.get("Name"), Some(&Value::Text("O\"Brien é".into())));
         assert_eq!(r.get("Gone"), Some(&Value::Null), "a missing cell is null");
-        assert_eq!(r.to_json_text(), r#"{"N":7,"Name":"O\"Brien é","Gone":null}"#);
+        assert_eq!(
+            r.to_json_text(),
+            r#"{"N":7,"Name":"O\"Brien é","Gone":null}"#
+        );
         assert!(Record::from_json(&columns, "[1]").is_err());
     }
 
