@@ -90,6 +90,9 @@ pub struct GetArgs {
     pub target: String,
     #[command(flatten)]
     pub query: QueryArgs,
+    /// Print only how many rows match --filter (the server's $count), not the rows.
+    #[arg(long)]
+    pub count: bool,
     /// Output: table on a terminal, JSON when piped.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
@@ -109,6 +112,12 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
     let connection = args.connection.open().await?;
     let as_table = args.format.table();
     if let Some(keys) = &target.keys {
+        if args.count {
+            return Err(usage(
+                "--count counts the rows of an entity set, not one row",
+                "drop the key, e.g. kinetic get Erp.BO.CustomerSvc/Customers --count",
+            ));
+        }
         let keys = ordered_keys(&connection, &target, keys).await?;
         let record = connection
             .get_record(
@@ -122,6 +131,10 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         return Ok(());
     }
     let query = args.query.query(&connection, &target)?;
+    if args.count {
+        println!("{}", query.count().await?);
+        return Ok(());
+    }
     if as_table {
         let shown = args.query.top.unwrap_or(TABLE_ROWS);
         // One row more than shown tells whether there are more, when --top did not say.

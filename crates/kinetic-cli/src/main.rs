@@ -37,6 +37,7 @@ enum Command {
     ///   kinetic get "Erp.BO.CustomerSvc/Customers('EPIC06',45)"
     ///   kinetic get "Erp.BO.CustomerSvc/Customers(Company='EPIC06',CustNum=45)" --format json
     ///   kinetic get Erp.BO.SalesOrderSvc/SalesOrders --expand "OrderDtls($select=PartNum)" --top 3
+    ///   kinetic get Erp.BO.CustomerSvc/Customers --filter "CreditHold eq true" --count
     ///
     /// A table shows the first 50 rows unless --top says otherwise; JSON (when piped, or with
     /// --format json) streams every row.
