@@ -215,8 +215,6 @@ impl Default for IdpConfig {
                     ],
                     app_id_uri: Some(format!("api://{WEB_APP}")),
                     scopes: vec!["access_as_user".into()],
-                    // Its own (app-only) calls, e.g. with its certificate, may use the REST API.
-                    granted_roles: vec![format!("{EPICOR_SERVER}/Epicor.Integration")],
                     ..AppRegistration::default()
                 },
                 AppRegistration {
@@ -227,6 +225,8 @@ impl Default for IdpConfig {
                         expires: None,
                     }],
                     granted_roles: vec![format!("{EPICOR_SERVER}/Epicor.Integration")],
+                    // A certificate credential too, for the `azuread_client_cert` string.
+                    generate_certificate: true,
                     ..AppRegistration::default()
                 },
             ],

@@ -343,16 +343,19 @@ impl RunningEmulator {
                 "azuread_device".into(),
                 json!(format!("{public};OAuthGrantType=DEVICE")),
             );
+            // The daemon (granted the REST API's app role) with its certificate; the web app's
+            // certificate gets tokens too, but app-only they carry no role (MSAL's test checks
+            // the 403).
             if let Some((_, cert, _, _, _)) = idp
                 .generated_credentials()
                 .into_iter()
-                .find(|g| g.0 == "web_app")
+                .find(|g| g.0 == "daemon")
             {
-                let bundle = cert.with_file_name("web_app-key-and-cert.pem");
+                let bundle = cert.with_file_name("daemon-key-and-cert.pem");
                 let web = cfg
                     .apps
                     .iter()
-                    .find(|a| a.name == "web_app")
+                    .find(|a| a.name == "daemon")
                     .map(|a| a.client_id.clone())
                     .unwrap_or_default();
                 strings.insert(
