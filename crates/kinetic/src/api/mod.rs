@@ -1,9 +1,10 @@
 //! Typed calls on a [`Connection`]: entity sets (query, get by key, create, update, delete), BO
 //! methods, BAQs and Epicor Functions.
 //!
-//! Queries are built with [`Connection::entity_set`] and read as a `Stream` of rows with
-//! [`EntitySetQuery::rows`], paged underneath (see [`query`] for the rules) with memory bounded by
-//! one page.
+//! Queries are built with [`Connection::entity_set`] and read as a `Stream` of JSON rows with
+//! [`EntitySetQuery::rows`], or of [`Record`]s typed from `$metadata` (exact decimals, dates,
+//! GUIDs: see [`value`]) with [`EntitySetQuery::records`], paged underneath (see [`query`] for the
+//! rules, `Parallelism` included) with memory bounded by a few pages.
 
 pub mod query;
 pub mod value;

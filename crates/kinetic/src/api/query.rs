@@ -243,7 +243,7 @@ impl<'c> EntitySetQuery<'c> {
         Ok(Arc::new(columns))
     }
 
-    /// The rows typed from `$metadata` (exact decimals, dates, GUIDs; see [`Value`]), as a stream
+    /// The rows typed from `$metadata` (exact decimals, dates, GUIDs; see [`TypedValue`](super::TypedValue)), as a stream
     /// paged like [`EntitySetQuery::rows`]. Every record shares the [`EntitySetQuery::columns`].
     pub fn records(self) -> impl Stream<Item = Result<Record>> + 'c {
         let columns = self.clone();
