@@ -193,8 +193,9 @@ pub fn run<F>(job: F) -> ExitCode
 where
     F: std::future::Future<Output = Result<(), Failure>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the connector's page tasks overlap the network wait, not CPU work, and a
+    // single thread saves the cross-thread wake-ups (measured: less CPU, shorter exports).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

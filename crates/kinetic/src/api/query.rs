@@ -373,8 +373,8 @@ fn stable_order(order: &[OrderBy], key: &[String]) -> String {
 /// Decodes one page: its rows and its next link.
 type Decoder<T> = Arc<dyn Fn(&Response) -> Result<(Vec<T>, Option<String>)> + Send + Sync>;
 
-/// A page fetched by `$skip`: its offset, the `$top` asked, its rows and link.
-type SkipPage<T> = (u64, u64, Vec<T>, Option<String>);
+/// A page fetched by `$skip`: its offset, the `$top` asked, and the answer (decoded by the pager).
+type SkipPage = (u64, u64, Response);
 
 enum Next {
     First,
@@ -400,7 +400,7 @@ struct Paging<'c, T> {
     /// Rows per `$skip` request: the page size, or the server's cap once a page showed it.
     page: u64,
     /// `$skip` requests under way, in offset order (at most `Parallelism` of them).
-    inflight: FuturesOrdered<BoxFuture<'static, Result<SkipPage<T>>>>,
+    inflight: FuturesOrdered<BoxFuture<'static, Result<SkipPage>>>,
     /// The offset (relative to the caller's `$skip`) the next `$skip` request starts at.
     issued: u64,
 }
@@ -478,10 +478,18 @@ impl<T: PageItem> Paging<'_, T> {
                 (rows, link, Some(response.url().clone()))
             }
             Next::Skip => {
-                let Some((offset, top, rows, link)) = self.next_skip_page(limit).await? else {
+                let Some((offset, top, response)) = self.next_skip_page(limit).await? else {
                     return Ok(None);
                 };
                 debug_assert_eq!(offset, self.read);
+                // The next request leaves before this page is decoded (it assumes a full page;
+                // a short one resets below), so the server works while this side decodes and
+                // the caller consumes. The yield lets the new task send it, even on a
+                // single-threaded runtime.
+                self.fill(limit)?;
+                tokio::task::yield_now().await;
+                let (rows, link) = (self.decode)(&response)?;
+                drop(response);
                 if !rows.is_empty() && (rows.len() as u64) != top {
                     // Shorter than asked (the end, or a smaller cap) or longer (a server that
                     // ignores `$top`): the pages under way start at the wrong offsets.
@@ -490,10 +498,8 @@ impl<T: PageItem> Paging<'_, T> {
                     if (rows.len() as u64) < top {
                         self.page = rows.len() as u64;
                     }
-                }
-                if !rows.is_empty() {
-                    // The next request leaves now, while the caller works through this page.
                     self.fill(limit)?;
+                    tokio::task::yield_now().await;
                 }
                 (rows, link, None)
             }
@@ -560,7 +566,7 @@ impl<T: PageItem> Paging<'_, T> {
     }
 
     /// The next `$skip` page in order, keeping up to `Parallelism` requests under way.
-    async fn next_skip_page(&mut self, limit: Option<u64>) -> Result<Option<SkipPage<T>>> {
+    async fn next_skip_page(&mut self, limit: Option<u64>) -> Result<Option<SkipPage>> {
         self.fill(limit)?;
         self.inflight.next().await.transpose()
     }
@@ -579,18 +585,15 @@ impl<T: PageItem> Paging<'_, T> {
                 self.query
                     .page_url(&self.order, top, self.query.skip.saturating_add(offset))?;
             let pipeline = self.query.connection.pipeline().clone();
-            let decode = self.decode.clone();
             let fetch = async move {
                 let response = pipeline
                     .send(Request::new(crate::http::Method::GET, url))
                     .await?;
-                let (rows, link) = decode(&response)?;
-                Ok((offset, top, rows, link))
+                Ok((offset, top, response))
             };
-            // Each page under way runs as its own task: the transfer and the decoding go on
-            // while the caller consumes earlier rows. Dropping the paging (or a page that ends
-            // it) aborts them.
-            let page: BoxFuture<'static, Result<SkipPage<T>>> =
+            // Each page under way runs as its own task: the transfer goes on while the caller
+            // consumes earlier rows. Dropping the paging (or a page that ends it) aborts them.
+            let page: BoxFuture<'static, Result<SkipPage>> =
                 match tokio::runtime::Handle::try_current() {
                     Ok(handle) => {
                         let mut task = AbortOnDrop(handle.spawn(fetch));

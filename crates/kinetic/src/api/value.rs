@@ -181,11 +181,12 @@ fn parse_date(text: &str) -> Option<Value> {
 }
 
 fn parse_date_time(text: &str) -> Option<Value> {
-    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
-        return Some(Value::DateTimeOffset(dt));
-    }
+    // Epicor sends no offset (`2025-01-31T00:00:00`): try that first.
     if let Ok(dt) = NaiveDateTime::from_str(text) {
         return Some(Value::DateTime(dt));
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
+        return Some(Value::DateTimeOffset(dt));
     }
     // v3 JSON verbose dates: `/Date(1735689600000)/`, milliseconds since the epoch, UTC.
     let ms = text.strip_prefix("/Date(")?.strip_suffix(")/")?;
@@ -463,8 +464,20 @@ impl fmt::Display for Value {
             Value::Decimal(d) => write!(f, "{d}"),
             Value::Float(x) => write!(f, "{x}"),
             Value::Text(s) => f.write_str(s),
-            Value::Date(d) => write!(f, "{}", d.format("%Y-%m-%d")),
-            Value::DateTime(d) => write!(f, "{}", d.format("%Y-%m-%dT%H:%M:%S%.f")),
+            Value::Date(d) => write_date(f, *d),
+            Value::DateTime(d) => {
+                // By hand: chrono's `format` parses its pattern on every call.
+                use chrono::Timelike as _;
+                write_date(f, d.date())?;
+                let t = d.time();
+                write!(f, "T{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())?;
+                match t.nanosecond() {
+                    0 => Ok(()),
+                    n if n % 1_000_000 == 0 => write!(f, ".{:03}", n / 1_000_000),
+                    n if n % 1_000 == 0 => write!(f, ".{:06}", n / 1_000),
+                    n => write!(f, ".{n:09}"),
+                }
+            }
             Value::DateTimeOffset(d) => f.write_str(&d.to_rfc3339()),
             Value::Guid(g) => write!(f, "{g}"),
             Value::Json(v) => write!(f, "{v}"),
@@ -474,6 +487,14 @@ impl fmt::Display for Value {
                 f.write_str(&text)
             }
         }
+    }
+}
+
+fn write_date(f: &mut fmt::Formatter<'_>, d: NaiveDate) -> fmt::Result {
+    use chrono::Datelike as _;
+    match d.year() {
+        y @ 0..=9999 => write!(f, "{y:04}-{:02}-{:02}", d.month(), d.day()),
+        y => write!(f, "{y:+05}-{:02}-{:02}", d.month(), d.day()),
     }
 }
 
@@ -524,6 +545,14 @@ mod tests {
         assert_eq!(
             read(EdmType::DateTimeOffset, "\"2025-01-31T08:30:00\"").to_string(),
             "2025-01-31T08:30:00"
+        );
+        assert_eq!(
+            read(EdmType::DateTime, "\"0987-01-02T08:30:05.25\"").to_string(),
+            "0987-01-02T08:30:05.250"
+        );
+        assert_eq!(
+            read(EdmType::DateTime, "\"2025-01-31T08:30:05.123456789\"").to_string(),
+            "2025-01-31T08:30:05.123456789"
         );
         assert_eq!(
             read(EdmType::DateTimeOffset, "\"2025-01-31T08:30:00+02:00\"").to_string(),
