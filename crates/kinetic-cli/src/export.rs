@@ -222,13 +222,12 @@ impl Pending {
 }
 
 /// Writes records in one of the formats.
-struct RowWriter<'a> {
+struct RowWriter {
     format: ExportFormat,
     csv: Option<csv::Writer<Box<dyn Write + Send>>>,
     plain: Option<std::io::BufWriter<Box<dyn Write + Send>>>,
     first: bool,
     cell: String,
-    columns: &'a [kinetic::api::Column],
 }
 
 fn io_error(e: std::io::Error) -> Failure {
@@ -242,11 +241,12 @@ fn csv_error(e: csv::Error) -> Failure {
     io_error(std::io::Error::other(e))
 }
 
-impl<'a> RowWriter<'a> {
+impl RowWriter {
+    /// A writer of `format` to `sink`; CSV starts with the header of `columns`.
     fn new(
         sink: Box<dyn Write + Send>,
         format: ExportFormat,
-        columns: &'a [kinetic::api::Column],
+        columns: &[kinetic::api::Column],
     ) -> Result<Self, Failure> {
         let mut w = RowWriter {
             format,
@@ -254,7 +254,6 @@ impl<'a> RowWriter<'a> {
             plain: None,
             first: true,
             cell: String::new(),
-            columns,
         };
         match format {
             ExportFormat::Csv => {
@@ -307,24 +306,23 @@ impl<'a> RowWriter<'a> {
     }
 
     fn finish(mut self) -> Result<(), Failure> {
-        let _ = self.columns;
         if let Some(mut csv) = self.csv.take() {
             csv.flush().map_err(io_error)?;
-            let inner = csv.into_inner().map_err(|e| io_error(e.into_error()))?;
-            sync(inner)?;
+            csv.into_inner()
+                .map_err(|e| io_error(e.into_error()))?
+                .flush()
+                .map_err(io_error)?;
         }
         if let Some(mut out) = self.plain.take() {
             if self.format == ExportFormat::Json {
                 out.write_all(b"\n]\n").map_err(io_error)?;
             }
             out.flush().map_err(io_error)?;
-            let inner = out.into_inner().map_err(|e| io_error(e.into_error()))?;
-            sync(inner)?;
+            out.into_inner()
+                .map_err(|e| io_error(e.into_error()))?
+                .flush()
+                .map_err(io_error)?;
         }
         Ok(())
     }
-}
-
-fn sync(mut inner: Box<dyn Write + Send>) -> Result<(), Failure> {
-    inner.flush().map_err(io_error)
 }
