@@ -146,20 +146,11 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         let records: Vec<Record> = query.clone().top(ask).records().try_collect().await?;
         let more = records.len() as u64 > shown;
         let records = &records[..records.len().min(shown as usize)];
-        let headers: Vec<String> = match records.first() {
-            Some(r) => r.columns().iter().map(|c| c.name.clone()).collect(),
-            None => query
-                .columns()
-                .await?
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
+        let columns = match records.first() {
+            Some(r) => r.columns().clone(),
+            None => query.columns().await?,
         };
-        let cells: Vec<Vec<String>> = records
-            .iter()
-            .map(|r| r.values().iter().map(ToString::to_string).collect())
-            .collect();
-        output::table(&headers, &cells);
+        output::records_table(&columns, records);
         if more {
             eprintln!(
                 "(the first {shown} rows; --top N for more, --format json for all, or `kinetic export`)"
@@ -194,13 +185,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
 /// Prints one typed row: a two-column table, or a JSON object (decimals exact).
 fn print_record(record: &Record, as_table: bool) {
     if as_table {
-        let rows: Vec<Vec<String>> = record
-            .columns()
-            .iter()
-            .zip(record.values())
-            .map(|(c, v)| vec![c.name.clone(), v.to_string()])
-            .collect();
-        output::table(&["column".into(), "value".into()], &rows);
+        output::record_table(record);
     } else {
         println!("{}", record.to_json_text());
     }

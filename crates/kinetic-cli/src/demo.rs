@@ -114,7 +114,9 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
         .records()
         .try_collect()
         .await?;
-    print_records(&records);
+    if let Some(first) = records.first() {
+        output::records_table(first.columns(), &records);
+    }
 
     heading(
         "3. An export: kinetic export Erp.BO.SalesOrderSvc/OrderDtls --format csv -o lines.csv",
@@ -223,16 +225,4 @@ fn shown_settings(text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn print_records(records: &[Record]) {
-    let headers: Vec<String> = records
-        .first()
-        .map(|r| r.columns().iter().map(|c| c.name.clone()).collect())
-        .unwrap_or_default();
-    let cells: Vec<Vec<String>> = records
-        .iter()
-        .map(|r| r.values().iter().map(ToString::to_string).collect())
-        .collect();
-    output::table(&headers, &cells);
 }

@@ -150,8 +150,7 @@ enum Command {
     ///   kinetic token -c "URL=https://erp.example.com;ERPInstance=Kinetic;AuthScheme=Token;User=u;Password=p"
     ///   curl -H "Authorization: Bearer $(kinetic token --profile prod)" https://erp.example.com/Kinetic/api/v1/
     ///
-    /// Exit codes: 0 success, 1 the server or the network refused, 2 bad settings or usage.
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Token(ConnectionArgs),
     /// Sign in: run the interactive flow (browser or device code) now and keep the tokens in the
     /// encrypted settings store (OAuthSettingsLocation, or a file under the config directory), so
@@ -227,9 +226,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Emulator(args) => run_emulator(*args),
-        Command::Token(args) => return run_token(args, TokenMode::Print),
-        Command::Login(args) => return run_token(args, TokenMode::Login),
-        Command::Logout(args) => return run_logout(args),
+        Command::Token(args) => return common::run(token(args, TokenMode::Print)),
+        Command::Login(args) => return common::run(token(args, TokenMode::Login)),
+        Command::Logout(args) => {
+            return logout(args).map_or_else(|f| common::report(&f), |()| ExitCode::SUCCESS)
+        }
         Command::Demo(args) => return common::run(demo::demo(args)),
         Command::Get(args) => return common::run(data::get(args)),
         Command::Export(args) => return common::run(export::export(args)),
@@ -366,84 +367,34 @@ async fn shutdown_signal() -> std::io::Result<()> {
     }
 }
 
-/// Prints the error with its causes and a hint; exit 2 for settings, 1 for everything else.
-fn fail(e: &kinetic::Error) -> ExitCode {
-    use std::error::Error as _;
-    eprintln!("error: {e}");
-    let mut source = e.source();
-    while let Some(s) = source {
-        eprintln!("  caused by: {s}");
-        source = s.source();
-    }
-    match e {
-        kinetic::Error::InvalidSettings { .. } | kinetic::Error::ConfigFile { .. } => {
-            ExitCode::from(2)
-        }
-        _ => ExitCode::from(1),
-    }
-}
-
-/// What `run_token` does with the token.
+/// What `token` does with the token.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum TokenMode {
     Print,
     Login,
 }
 
-fn run_token(args: ConnectionArgs, mode: TokenMode) -> ExitCode {
-    let settings =
-        match kinetic::Settings::load(args.connection.as_deref(), args.profile.as_deref()) {
-            Ok(s) => s,
-            Err(e) => return fail(&e),
-        };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+/// `kinetic token` and `kinetic login`.
+async fn token(args: ConnectionArgs, mode: TokenMode) -> Result<(), common::Failure> {
+    let connection = args.open().await?;
+    let token = connection.access_token().await?;
+    match mode {
+        TokenMode::Print => println!("{}", token.expose()),
+        TokenMode::Login => {
+            eprintln!("signed in; the tokens are kept, encrypted, in the settings store")
         }
-    };
-    runtime.block_on(async move {
-        let connection = match kinetic::Connection::open(settings).await {
-            Ok(c) => c,
-            Err(e) => return fail(&e),
-        };
-        match connection.access_token().await {
-            Ok(token) => {
-                match mode {
-                    TokenMode::Print => println!("{}", token.expose()),
-                    TokenMode::Login => eprintln!(
-                        "signed in; the tokens are kept, encrypted, in the settings store"
-                    ),
-                }
-                let _ = connection.close().await;
-                ExitCode::SUCCESS
-            }
-            Err(e) => fail(&e),
-        }
-    })
+    }
+    let _ = connection.close().await;
+    Ok(())
 }
 
-fn run_logout(args: ConnectionArgs) -> ExitCode {
-    let settings =
-        match kinetic::Settings::load(args.connection.as_deref(), args.profile.as_deref()) {
-            Ok(s) => s,
-            Err(e) => return fail(&e),
-        };
+/// `kinetic logout`.
+fn logout(args: ConnectionArgs) -> Result<(), common::Failure> {
+    let settings = args.settings()?;
     let env = kinetic::settings::ProcessEnv;
     let config = kinetic::settings::ConfigDir::locate(&env);
-    let store = match kinetic::store::open(&settings, &env, &config) {
-        Ok(s) => s,
-        Err(e) => return fail(&e),
-    };
-    match store.update(&mut |_| Ok(kinetic::store::Change::Remove)) {
-        Ok(_) => {
-            eprintln!("signed out; the stored tokens are deleted");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
-    }
+    let store = kinetic::store::open(&settings, &env, &config)?;
+    store.update(&mut |_| Ok(kinetic::store::Change::Remove))?;
+    eprintln!("signed out; the stored tokens are deleted");
+    Ok(())
 }

@@ -76,8 +76,33 @@ pub fn rows_table(rows: &[serde_json::Map<String, Value>]) {
 
 /// One JSON object as a two-column table (name, value).
 pub fn object_table(row: &serde_json::Map<String, Value>) {
-    let rows: Vec<Vec<String>> = row.iter().map(|(k, v)| vec![k.clone(), cell(v)]).collect();
+    column_value_table(row.iter().map(|(k, v)| vec![k.clone(), cell(v)]).collect());
+}
+
+/// One typed row as a two-column table (name, value).
+pub fn record_table(record: &kinetic::api::Record) {
+    column_value_table(
+        record
+            .columns()
+            .iter()
+            .zip(record.values())
+            .map(|(c, v)| vec![c.name.clone(), v.to_string()])
+            .collect(),
+    );
+}
+
+fn column_value_table(rows: Vec<Vec<String>>) {
     table(&["column".into(), "value".into()], &rows);
+}
+
+/// Typed rows as a table under `columns` (their shared columns).
+pub fn records_table(columns: &[kinetic::api::Column], records: &[kinetic::api::Record]) {
+    let headers: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let cells: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| r.values().iter().map(ToString::to_string).collect())
+        .collect();
+    table(&headers, &cells);
 }
 
 /// A JSON answer as a table when it holds rows (`value`, `returnObj.{Table}`), else as JSON.

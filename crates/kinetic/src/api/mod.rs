@@ -43,6 +43,21 @@ pub struct EntitySetInfo {
     pub navigation: Vec<String>,
 }
 
+impl EntitySetInfo {
+    fn of(
+        set: &kinetic_odata::csdl::EntitySet,
+        ty: &kinetic_odata::csdl::EntityType,
+    ) -> EntitySetInfo {
+        EntitySetInfo {
+            name: set.name.clone(),
+            entity_type: set.entity_type.clone(),
+            columns: Column::of(ty),
+            key: ty.key.clone(),
+            navigation: ty.navigation.iter().map(|n| n.name.clone()).collect(),
+        }
+    }
+}
+
 impl Connection {
     /// The services the server lists, in its order: `GET api/v1/` (or `api/v2/odata/{Company}/`).
     pub async fn services(&self) -> Result<Vec<ServiceInfo>> {
@@ -72,14 +87,8 @@ impl Connection {
                 continue;
             };
             for set in &container.entity_sets {
-                let (_, ty) = query::entity_of(&metadata, service, &set.name)?;
-                sets.push(EntitySetInfo {
-                    name: set.name.clone(),
-                    entity_type: set.entity_type.clone(),
-                    columns: Column::of(ty),
-                    key: ty.key.clone(),
-                    navigation: ty.navigation.iter().map(|n| n.name.clone()).collect(),
-                });
+                let (es, ty) = query::entity_of(&metadata, service, &set.name)?;
+                sets.push(EntitySetInfo::of(es, ty));
             }
         }
         Ok(sets)
@@ -90,13 +99,7 @@ impl Connection {
     pub async fn entity_set_info(&self, service: &str, set: &str) -> Result<EntitySetInfo> {
         let metadata = self.metadata(service).await?;
         let (es, ty) = query::entity_of(&metadata, service, set)?;
-        Ok(EntitySetInfo {
-            name: es.name.clone(),
-            entity_type: es.entity_type.clone(),
-            columns: Column::of(ty),
-            key: ty.key.clone(),
-            navigation: ty.navigation.iter().map(|n| n.name.clone()).collect(),
-        })
+        Ok(EntitySetInfo::of(es, ty))
     }
 
     /// A query on `set` of `service` (`"Erp.BO.CustomerSvc"`, `"Customers"`), in the connection's
@@ -153,14 +156,9 @@ impl Connection {
         row: &Value,
     ) -> Result<Option<Record>> {
         let columns = self.record_columns(service, set, None).await?;
-        let endpoint = self.pipeline().endpoints().service(service)?.segment(set);
-        let response = self
-            .pipeline()
-            .send(Request::post(&endpoint)?.json(row)?)
-            .await?;
-        if response.body().iter().all(u8::is_ascii_whitespace) {
+        let Some(response) = self.post_row(service, set, row).await? else {
             return Ok(None);
-        }
+        };
         Record::from_json(&columns, &response.text())
             .map(Some)
             .map_err(|e| {
@@ -188,18 +186,23 @@ impl Connection {
     /// Creates a row: `POST` to the entity set. Returns the row the server answered with (its
     /// annotations removed), or `None` when it answered without a body.
     pub async fn create(&self, service: &str, set: &str, row: &Value) -> Result<Option<Row>> {
+        let Some(response) = self.post_row(service, set, row).await? else {
+            return Ok(None);
+        };
+        match response.json()? {
+            Value::Object(row) => Ok(Some(strip_annotations(row))),
+            _ => Err(protocol(&response, "the created row is not a JSON object")),
+        }
+    }
+
+    /// `POST`s `row` to the entity set; the answer, or `None` when it has no body.
+    async fn post_row(&self, service: &str, set: &str, row: &Value) -> Result<Option<Response>> {
         let endpoint = self.pipeline().endpoints().service(service)?.segment(set);
         let response = self
             .pipeline()
             .send(Request::post(&endpoint)?.json(row)?)
             .await?;
-        if response.body().iter().all(u8::is_ascii_whitespace) {
-            return Ok(None);
-        }
-        match response.json()? {
-            Value::Object(row) => Ok(Some(strip_annotations(row))),
-            _ => Err(protocol(&response, "the created row is not a JSON object")),
-        }
+        Ok((!response.body().iter().all(u8::is_ascii_whitespace)).then_some(response))
     }
 
     /// Updates a row: `PATCH` with only the columns to change.

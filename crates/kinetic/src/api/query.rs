@@ -416,29 +416,29 @@ impl<T> Drop for AbortOnDrop<T> {
 
 /// What paging needs of a row: its key, to recognise a row seen twice.
 pub trait PageItem: Send + 'static {
-    /// The row's key values as one text, or `None` when the row lacks a key column.
-    fn key_text(&self, key: &[String]) -> Option<String>;
-}
+    /// The text of column `name`, or `None` when the row lacks it.
+    fn cell_text(&self, name: &str) -> Option<String>;
 
-impl PageItem for Row {
+    /// The row's key values as one text, or `None` when the row lacks a key column.
     fn key_text(&self, key: &[String]) -> Option<String> {
         let mut text = String::new();
         for k in key {
-            text.push_str(&self.get(k)?.to_string());
+            text.push_str(&self.cell_text(k)?);
             text.push('\u{1f}');
         }
         Some(text)
     }
 }
 
+impl PageItem for Row {
+    fn cell_text(&self, name: &str) -> Option<String> {
+        self.get(name).map(ToString::to_string)
+    }
+}
+
 impl PageItem for Record {
-    fn key_text(&self, key: &[String]) -> Option<String> {
-        let mut text = String::new();
-        for k in key {
-            text.push_str(&self.get(k)?.to_string());
-            text.push('\u{1f}');
-        }
-        Some(text)
+    fn cell_text(&self, name: &str) -> Option<String> {
+        self.get(name).map(ToString::to_string)
     }
 }
 
