@@ -41,6 +41,37 @@ pub struct EmulatorConfig {
     pub tls: TlsConfig,
     /// The identity provider that speaks Microsoft Entra ID (Azure AD) v2.
     pub idp: IdpConfig,
+    /// Defences against hostile clients: request sizes, password guessing.
+    pub security: SecurityConfig,
+}
+
+/// Defences against hostile clients (`[security]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Largest request body accepted, in bytes; larger ones are refused with 413.
+    pub max_body_bytes: usize,
+    /// Failed sign-ins of one user (Basic, token service, the identity provider's page) after which
+    /// each further attempt must wait, the wait doubling per failure (0: never).
+    pub user_failures: u32,
+    /// Failed sign-ins from one client address (any users) after which the address must wait (0: never).
+    pub address_failures: u32,
+    /// Failures are forgotten this long after the last one, in seconds.
+    pub failure_window_secs: u64,
+    /// The longest wait imposed, in seconds.
+    pub max_lockout_secs: u64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            max_body_bytes: 4 << 20,
+            user_failures: 5,
+            address_failures: 50,
+            failure_window_secs: 300,
+            max_lockout_secs: 60,
+        }
+    }
 }
 
 /// The emulator's Entra-compatible identity provider: one tenant with users, app registrations and
@@ -57,7 +88,9 @@ pub struct IdpConfig {
     pub token_lifetime_secs: u64,
     /// Refresh token lifetime, in seconds.
     pub refresh_token_lifetime_secs: u64,
-    /// A refresh token used twice revokes its whole family (detects a stolen, replayed token).
+    /// A refresh token used twice revokes its whole family (detects a stolen, replayed token), as
+    /// Okta and Auth0 rotate. Off by default, as Entra: a redeemed refresh token stays valid until it
+    /// expires (Microsoft, "Refresh tokens in the Microsoft identity platform").
     pub refresh_reuse_detection: bool,
     /// Seconds a device-code client must wait between polls.
     pub device_interval_secs: u64,
@@ -163,7 +196,7 @@ impl Default for IdpConfig {
             tenant: TENANT.into(),
             token_lifetime_secs: 3600,
             refresh_token_lifetime_secs: 14 * 86_400,
-            refresh_reuse_detection: true,
+            refresh_reuse_detection: false,
             device_interval_secs: 5,
             single_use_assertions: false,
             key_grace_secs: 3600,
@@ -295,7 +328,9 @@ pub struct TrustedIssuer {
     pub required_scopes: Vec<String>,
     /// Application roles of which an app-only token must carry at least one (`roles`).
     pub required_roles: Vec<String>,
-    /// Claims tried in order to find the Epicor user (default: preferred_username, upn, email, oid).
+    /// Claims tried in order to find the Epicor user among `external_ids`. Default: `oid` alone, the
+    /// immutable object id; name mutable claims (`preferred_username`, `upn`, `email`) only for an
+    /// issuer where nobody else can take a name once used.
     pub user_claims: Vec<String>,
     /// The Epicor user that app-only (client-credentials) tokens act as.
     pub app_user: Option<String>,
@@ -373,9 +408,13 @@ pub struct UserConfig {
     /// When the password expires (RFC 3339); an expired password is refused with its own message.
     #[serde(default)]
     pub password_expires: Option<String>,
-    /// External identities (Azure AD UPN / e-mail / object id) that sign in as this user.
+    /// External identities that sign in as this user: Azure AD object ids (`oid`, the default and
+    /// immutable mapping), or UPNs / e-mails when the issuer maps by those (`user_claims`).
     #[serde(default)]
     pub external_ids: Vec<String>,
+    /// An administrator of the emulator: may use the admin routes (sessions, key rotation).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 /// An API key for the v2 routes.
@@ -433,7 +472,8 @@ impl Default for EmulatorConfig {
                     default_company: None,
                     disabled: false,
                     password_expires: None,
-                    external_ids: vec!["alice@kinetic.example".into()],
+                    external_ids: vec![seed::ALICE_OID.into()],
+                    admin: true,
                 },
                 UserConfig {
                     id: "integration".into(),
@@ -443,7 +483,8 @@ impl Default for EmulatorConfig {
                     default_company: None,
                     disabled: false,
                     password_expires: None,
-                    external_ids: vec!["bob@kinetic.example".into()],
+                    external_ids: vec![seed::BOB_OID.into()],
+                    admin: false,
                 },
             ],
             api_keys: vec![ApiKeyConfig {
@@ -465,6 +506,7 @@ impl Default for EmulatorConfig {
             faults: FaultConfig::default(),
             tls: TlsConfig::default(),
             idp: IdpConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }

@@ -14,14 +14,17 @@ pub mod config;
 pub mod data;
 pub mod db;
 pub mod erp;
+pub mod expiring;
 pub mod faults;
 pub mod idp;
 pub mod model;
+pub mod throttle;
 pub mod tls;
 
 pub use config::EmulatorConfig;
 pub use db::OpenReport;
 
+use axum::response::IntoResponse;
 use axum::Router;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -39,6 +42,8 @@ pub struct AppState {
     pub licensing: Arc<auth::license::Licensing>,
     /// The Entra-compatible identity provider (unless turned off).
     pub idp: Option<Arc<idp::Idp>>,
+    /// Failed sign-ins per user and address, shared by the REST API and the identity provider.
+    pub throttle: Arc<throttle::Throttle>,
 }
 
 /// Why the emulator could not start.
@@ -82,7 +87,11 @@ impl Emulator {
         } else {
             None
         };
-        let auth = auth::Authenticator::new(&config, clock.clone(), idp.clone())
+        let throttle = Arc::new(throttle::Throttle::new(
+            config.security.clone(),
+            clock.clone(),
+        ));
+        let auth = auth::Authenticator::new(&config, clock.clone(), idp.clone(), throttle.clone())
             .map_err(EmulatorError::Invalid)?;
         let licensing = auth::license::Licensing::new(config.licenses.clone(), clock);
         let (db, report) = db::Db::open(&config)?;
@@ -94,6 +103,7 @@ impl Emulator {
                 auth: Arc::new(auth),
                 licensing,
                 idp,
+                throttle,
             },
             report,
         })
@@ -126,11 +136,38 @@ pub fn app(config: EmulatorConfig) -> Result<Router, EmulatorError> {
 fn app_with_state(state: AppState) -> Router {
     let faults = state.config.faults.clone();
     let instance = state.config.instance.clone();
+    let limit = state.config.security.max_body_bytes;
     let router = Router::new()
         .merge(idp::routes())
         .fallback(erp::dispatch)
-        .with_state(state);
+        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(no_panic));
     faults::apply(router, &faults, &instance)
+}
+
+/// A handler that panics answers a generic 500 with a correlation id (the details go to stderr),
+/// instead of dropping the connection; the server keeps serving.
+async fn no_panic(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(req))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            erp::error::ApiError::internal(format!("a request handler panicked: {what}"))
+                .into_response()
+        }
+    }
 }
 
 /// An emulator serving on a socket until dropped or [`RunningEmulator::shutdown`].
@@ -183,23 +220,36 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
             let _ = rx.await;
             shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
         });
-        let server = axum_server::from_tcp_rustls(
-            std_listener,
+        // TCP_NODELAY: without it, small answers wait for the client's delayed ACK (40 ms stalls).
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
             axum_server::tls_rustls::RustlsConfig::from_config(material.server_config),
         )
-        .map_err(bind_err)?
-        .handle(handle);
+        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        let server = axum_server::from_tcp(std_listener)
+            .map_err(bind_err)?
+            .acceptor(acceptor)
+            .handle(handle);
         let task = tokio::spawn(async move {
-            let _ = server.serve(router.into_make_service()).await;
+            let _ = server
+                .serve(router.into_make_service_with_connect_info::<SocketAddr>())
+                .await;
         });
         (task, Some(material.trust_path), Some(scratch))
     } else {
+        use axum::serve::ListenerExt;
+        // TCP_NODELAY: without it, small answers wait for the client's delayed ACK (40 ms stalls).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
+            let _ = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
         });
         (task, None, None)
     };
@@ -322,7 +372,7 @@ impl RunningEmulator {
                         "oauth_discovery".into(),
                         json!(format!(
                             "{v2};AuthScheme=OAuth;OAuthIssuer={};OAuthGrantType=CLIENT;OAuthClientId={};OAuthClientSecret={};Scope=api://{server}/.default{tls}",
-                            idp.issuer(&url),
+                            idp.issuer(),
                             daemon.client_id,
                             cs_value(&secret.value)
                         )),
@@ -425,7 +475,7 @@ impl RunningEmulator {
         json!({
             "authority": authority,
             "tenant": cfg.tenant,
-            "issuer": idp.issuer(url),
+            "issuer": idp.issuer(),
             "discovery": format!("{authority}/v2.0/.well-known/openid-configuration"),
             "users": cfg.users.iter().map(|u| json!({"upn": u.upn, "password": u.password, "object_id": u.object_id})).collect::<Vec<_>>(),
             "apps": apps,

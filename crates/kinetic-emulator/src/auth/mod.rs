@@ -9,7 +9,9 @@ pub mod oidc;
 use crate::clock::{parse_rfc3339, Clock};
 use crate::config::{EmulatorConfig, UserConfig};
 use crate::erp::error::{kind, ApiError};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use crate::expiring::{Bounds, ExpiringMap};
+use crate::throttle::{self, ClientAddr, Refusal, Throttle};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use base64::Engine;
@@ -29,6 +31,7 @@ pub struct User {
     pub disabled: bool,
     pub password_expires: Option<i64>,
     pub external_ids: Vec<String>,
+    pub admin: bool,
 }
 
 /// How a caller proved who they are.
@@ -46,6 +49,24 @@ pub struct Principal {
     pub user: String,
     pub default_company: Option<String>,
     pub via: Via,
+    /// An administrator of the emulator (`admin = true` on the user).
+    pub admin: bool,
+}
+
+/// Refuses a caller who is not an administrator (403).
+pub fn require_admin(p: &Principal) -> Result<(), ApiError> {
+    if p.admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            kind::UNAUTHORIZED,
+            format!(
+                "User {} is not an administrator of this server; admin routes need a user with admin = true in the emulator's configuration",
+                p.user
+            ),
+        ))
+    }
 }
 
 /// Claims of the tokens `TokenResource.svc` issues.
@@ -69,8 +90,10 @@ pub struct Authenticator {
     pub issuers: oidc::Issuers,
     /// Successful password checks, by a salted digest of user and password, so that Basic auth on every
     /// call does not pay Argon2 every time. Failures are never cached.
-    verified: Mutex<HashMap<[u8; 32], i64>>,
+    verified: Mutex<ExpiringMap<[u8; 32], ()>>,
     cache_salt: [u8; 16],
+    /// Failed sign-ins per user and address (shared with the identity provider).
+    pub throttle: Arc<Throttle>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -115,6 +138,7 @@ impl Authenticator {
         config: &EmulatorConfig,
         clock: Arc<dyn Clock>,
         idp: Option<Arc<crate::idp::Idp>>,
+        throttle: Arc<Throttle>,
     ) -> Result<Authenticator, String> {
         let mut users = HashMap::new();
         for u in &config.users {
@@ -131,8 +155,12 @@ impl Authenticator {
             api_keys: apikey::ApiKeys::new(&config.api_keys),
             issuers: oidc::Issuers::new(&config.trusted_issuers, idp)?,
             clock,
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(ExpiringMap::new(Bounds {
+                max_entries: 10_000,
+                max_bytes: 1 << 20,
+            })),
             cache_salt: rand::random(),
+            throttle,
         })
     }
 
@@ -148,38 +176,56 @@ impl Authenticator {
     }
 
     /// Checks a user id and password: unknown user and wrong password answer alike (no user
-    /// enumeration); a disabled account and an expired password have their own messages.
-    pub fn check_password(&self, user: &str, password: &str) -> Result<Principal, ApiError> {
+    /// enumeration, the same hashing time); a disabled account and an expired password have their
+    /// own messages. Argon2 runs on the blocking pool in a bounded number of slots, and repeated
+    /// failures of a user or an address are answered 429 with `Retry-After` before any hashing.
+    pub async fn check_password(
+        &self,
+        user: &str,
+        password: &str,
+        addr: ClientAddr,
+    ) -> Result<Principal, ApiError> {
         let bad = || unauthorized("Invalid user name or password; check User and Password");
-        let Some(u) = self.user(user) else {
-            // Spend the same time as a real check, so timing does not tell which users exist.
-            let _ = Argon2::default().verify_password(password.as_bytes(), &dummy_hash());
+        if user.len() > 256 || password.len() > 1024 {
             return Err(bad());
-        };
+        }
+        let known = self.user(user);
         let now = self.clock.now_secs();
         let digest: [u8; 32] = Sha256::new()
             .chain_update(self.cache_salt)
-            .chain_update(u.id.as_bytes())
+            .chain_update(user.to_ascii_lowercase().as_bytes())
             .chain_update([0u8])
             .chain_update(password.as_bytes())
             .finalize()
             .into();
-        let cached = self
-            .verified
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&digest)
-            .is_some_and(|t| now - t < VERIFIED_TTL_SECS);
+        let cached = known.is_some()
+            && self
+                .verified
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(now, &digest)
+                .is_some();
         if !cached {
-            let parsed = PasswordHash::new(&u.password_hash).map_err(|_| bad())?;
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .map_err(|_| bad())?;
+            if let Err(Refusal::Throttled { retry_after }) = self.throttle.check(user, addr) {
+                return Err(too_many_failures(retry_after));
+            }
+            let ok = throttle::verify_password(
+                known.map(|u| u.password_hash.clone()),
+                password.to_string(),
+            )
+            .await
+            .map_err(|_| busy())?;
+            if !ok || known.is_none() {
+                self.throttle.failed(user, addr);
+                return Err(bad());
+            }
+            self.throttle.succeeded(user);
             self.verified
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(digest, now);
+                .insert(now, digest, (), now + VERIFIED_TTL_SECS, 64);
         }
+        let u = known.ok_or_else(bad)?;
         if u.disabled {
             return Err(unauthorized(format!(
                 "User account {} is disabled; ask an administrator to enable it",
@@ -196,6 +242,7 @@ impl Authenticator {
             user: u.id.clone(),
             default_company: u.default_company.clone(),
             via: Via::Basic,
+            admin: u.admin,
         })
     }
 
@@ -211,6 +258,7 @@ impl Authenticator {
             user: u.id.clone(),
             default_company: u.default_company.clone(),
             via,
+            admin: u.admin,
         })
     }
 
@@ -239,9 +287,9 @@ impl Authenticator {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&["epicor"]);
         v.set_issuer(&["epicor"]);
-        // Expiry is checked below against the injected clock.
+        // Expiry is checked below against the injected clock; the claims must be there.
         v.validate_exp = false;
-        v.required_spec_claims.clear();
+        v.set_required_spec_claims(&["exp", "aud", "iss"]);
         let data = jsonwebtoken::decode::<EpicorClaims>(
             token,
             &DecodingKey::from_secret(&self.token_key),
@@ -266,7 +314,11 @@ impl Authenticator {
     }
 
     /// Authenticates a REST call from its `Authorization` header.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        addr: ClientAddr,
+    ) -> Result<Principal, ApiError> {
         let Some(auth) = headers.get(header::AUTHORIZATION) else {
             return Err(unauthorized(
                 "Authentication is required: send Basic credentials (User/Password) or a Bearer token",
@@ -278,7 +330,7 @@ impl Authenticator {
         let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
         if scheme.eq_ignore_ascii_case("basic") {
             let (user, password) = decode_basic(rest.trim())?;
-            return self.check_password(&user, &password);
+            return self.check_password(&user, &password, addr).await;
         }
         if scheme.eq_ignore_ascii_case("bearer") {
             let token = rest.trim();
@@ -323,11 +375,31 @@ fn user_from_config(u: &UserConfig) -> Result<User, String> {
         disabled: u.disabled,
         password_expires: u.password_expires.as_deref().and_then(parse_rfc3339),
         external_ids: u.external_ids.clone(),
+        admin: u.admin,
     })
 }
 
-fn dummy_hash() -> PasswordHash<'static> {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let s: &'static str = DUMMY.get_or_init(|| hash_password("not a real password"));
-    PasswordHash::new(s).expect("our own hash parses")
+/// 429 with `Retry-After`: too many failed sign-ins.
+pub fn too_many_failures(retry_after: u64) -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        kind::UNAUTHORIZED,
+        format!("Too many failed sign-ins for this user or from this address; wait {retry_after} s and try again"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        e.headers.push((header::RETRY_AFTER, v));
+    }
+    e
+}
+
+/// 503: every password-hashing slot stayed busy.
+fn busy() -> ApiError {
+    let mut e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        kind::SERVER,
+        "The server is busy checking passwords; try again in a few seconds",
+    );
+    e.headers
+        .push((header::RETRY_AFTER, HeaderValue::from_static("2")));
+    e
 }

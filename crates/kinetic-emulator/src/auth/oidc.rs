@@ -1,7 +1,12 @@
 //! Bearer tokens from trusted OpenID Connect issuers (Azure AD / Entra ID, or any provider): signature
-//! by a key from the issuer's JWKS (cached, fetched again once on an unknown `kid`), `iss`, `aud`,
-//! `exp`/`nbf` with a small skew, the algorithm (never `none`, never HMAC), the required scope or role,
-//! then the Epicor user through the external-identity mapping.
+//! by a key from the issuer's JWKS, `iss`, `aud` and `exp` required, `nbf` with a small skew, the
+//! algorithm (never `none`, never HMAC), the required scope or role, then the Epicor user through the
+//! external-identity mapping (by the immutable `oid` unless configured otherwise).
+//!
+//! The JWKS is cached and refreshed on a schedule; it is fetched outside the cache's lock (tokens
+//! with a known key never wait for a fetch), one fetch at a time per issuer, a failed fetch is
+//! remembered briefly (a flood of tokens cannot make us hammer a failing issuer), and an unknown
+//! `kid` fetches again at most once per `REFETCH_AFTER`.
 
 use super::{unauthorized, Authenticator, Principal, Via};
 use crate::config::TrustedIssuer;
@@ -18,6 +23,10 @@ pub const SKEW_SECS: i64 = 60;
 /// An unknown `kid` fetches the keys again at most this often (a flood of bad tokens cannot hammer the
 /// issuer).
 const REFETCH_AFTER: Duration = Duration::from_secs(10);
+/// Keys are fetched again after this long, so a rotation is seen even without an unknown `kid`.
+const KEYS_TTL: Duration = Duration::from_secs(3600);
+/// A failed fetch is answered from memory this long before trying again.
+const FAILURE_TTL: Duration = Duration::from_secs(5);
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 const ACCEPTED: &[Algorithm] = &[
     Algorithm::RS256,
@@ -35,7 +44,10 @@ struct Issuer {
     /// Accepted `iss` values (a tenant accepts its v2 and v1 forms).
     iss: Vec<String>,
     client: reqwest::Client,
-    keys: tokio::sync::Mutex<Keys>,
+    /// The cached keys: held only to read or store, never across a fetch.
+    keys: std::sync::Mutex<Keys>,
+    /// One fetch at a time; waiters then use what it stored.
+    fetching: tokio::sync::Mutex<()>,
     /// The emulator's own identity provider: keys read in process, any `iss` ending in
     /// `/{tenant}/v2.0` (its signature is what proves it is ours).
     local: Option<std::sync::Arc<crate::idp::Idp>>,
@@ -44,7 +56,7 @@ struct Issuer {
 impl Issuer {
     fn accepts(&self, iss: &str) -> bool {
         match &self.local {
-            Some(idp) => iss.ends_with(&format!("/{}/v2.0", idp.cfg.tenant)),
+            Some(idp) => iss == idp.issuer(),
             None => self.iss.iter().any(|i| i == iss),
         }
     }
@@ -52,7 +64,11 @@ impl Issuer {
 
 #[derive(Default)]
 struct Keys {
-    set: Option<JwkSet>,
+    set: Option<std::sync::Arc<JwkSet>>,
+    /// When `set` was fetched.
+    fetched: Option<Instant>,
+    /// The last failed fetch and why.
+    failed: Option<(Instant, String)>,
     /// When an unknown `kid` last made us fetch again.
     refetched: Option<Instant>,
 }
@@ -108,7 +124,8 @@ impl Issuers {
                 cfg,
                 iss: Vec::new(),
                 client: reqwest::Client::new(),
-                keys: tokio::sync::Mutex::new(Keys::default()),
+                keys: std::sync::Mutex::new(Keys::default()),
+                fetching: tokio::sync::Mutex::new(()),
                 local: Some(idp),
             });
         }
@@ -160,7 +177,8 @@ impl Issuers {
                 cfg: cfg.clone(),
                 iss,
                 client,
-                keys: tokio::sync::Mutex::new(Keys::default()),
+                keys: std::sync::Mutex::new(Keys::default()),
+                fetching: tokio::sync::Mutex::new(()),
                 local: None,
             });
         }
@@ -204,10 +222,10 @@ impl Issuers {
         v.set_audience(&issuer.cfg.audiences);
         // The local provider's iss was matched above; a remote one's is checked here too.
         v.set_issuer(&[iss.as_str()]);
-        // Time is checked below against the injected clock.
+        // Time is checked below against the injected clock; the claims must be there all the same.
         v.validate_exp = false;
         v.validate_nbf = false;
-        v.required_spec_claims.clear();
+        v.set_required_spec_claims(&["exp", "aud", "iss"]);
         let data = jsonwebtoken::decode::<Value>(token, &key, &v).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             unauthorized(match e.kind() {
@@ -222,6 +240,9 @@ impl Issuers {
                 ),
                 K::InvalidAlgorithm => {
                     "The bearer token's algorithm does not match its key".to_string()
+                }
+                K::MissingRequiredClaim(c) => {
+                    format!("The bearer token has no {c} claim; iss, aud and exp are required")
                 }
                 _ => format!("The bearer token is not valid: {e}"),
             })
@@ -246,6 +267,18 @@ impl Issuers {
                 )));
             }
         }
+        if let Some(idp) = &issuer.local {
+            // Tokens whose authorization code was replayed are revoked.
+            if claims
+                .get("uti")
+                .and_then(Value::as_str)
+                .is_some_and(|u| idp.is_revoked(u))
+            {
+                return Err(unauthorized(
+                    "The bearer token was revoked (its authorization code was used twice); sign in again",
+                ));
+            }
+        }
         let via = Via::Bearer(issuer.cfg.name.clone());
         let scopes: Vec<&str> = claims
             .get("scp")
@@ -266,13 +299,10 @@ impl Issuers {
                     scopes.join(" ")
                 )));
             }
+            // By default only the immutable object id maps a user: `preferred_username`, `upn` and
+            // `email` can change hands (a renamed account, a guest), so they map only when configured.
             let names = if issuer.cfg.user_claims.is_empty() {
-                vec![
-                    "preferred_username".to_string(),
-                    "upn".into(),
-                    "email".into(),
-                    "oid".into(),
-                ]
+                vec!["oid".to_string()]
             } else {
                 issuer.cfg.user_claims.clone()
             };
@@ -292,7 +322,7 @@ impl Issuers {
                 )
             } else {
                 format!(
-                    "No Epicor user is mapped to {}; add it to a user's external_ids",
+                    "No Epicor user is mapped to {}; add it to a user's external_ids (or set user_claims for this issuer)",
                     tried.join(" or ")
                 )
             }));
@@ -327,41 +357,112 @@ impl Issuers {
 }
 
 impl Issuer {
-    /// The decoding key for `kid`, fetching the JWKS when it is not cached or does not know the kid.
+    /// The decoding key for `kid`, fetching the JWKS when it is not cached, is stale, or does not
+    /// know the kid (at most once per `REFETCH_AFTER` for unknown kids).
     async fn key(&self, kid: &str) -> Result<DecodingKey, ApiError> {
-        let mut keys = self.keys.lock().await;
-        if self.local.is_some() {
+        if let Some(idp) = &self.local {
             // In process: read the provider's current keys every time (rotation shows at once).
-            keys.set = None;
+            idp.prepared()
+                .await
+                .map_err(|e| ApiError::internal(e.description))?;
+            let v = idp.jwks().map_err(|e| ApiError::internal(e.description))?;
+            let set: JwkSet = serde_json::from_value(v)
+                .map_err(|e| ApiError::internal(format!("own JWKS: {e}")))?;
+            return self.decoding_key(set.find(kid).cloned(), kid);
         }
-        let find = |k: &Keys| k.set.as_ref().and_then(|s| s.find(kid)).cloned();
-        if keys.set.is_none() {
-            keys.set = Some(self.fetch().await?);
+        let started = Instant::now();
+        if let Some(found) = self.cached(kid)? {
+            return self.decoding_key(Some(found), kid);
         }
-        let mut jwk = find(&keys);
-        // An unknown kid may mean the issuer rotated its keys: fetch again, but not more than once
-        // per REFETCH_AFTER, so a stream of forged kids cannot make us hammer the issuer.
-        if jwk.is_none() && keys.refetched.is_none_or(|t| t.elapsed() >= REFETCH_AFTER) {
-            keys.refetched = Some(Instant::now());
-            keys.set = Some(self.fetch().await?);
-            jwk = find(&keys);
+        let _one_fetch = self.fetching.lock().await;
+        // Another task may have fetched while we waited: use what it stored.
+        let fetched_meanwhile = self
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fetched
+            .is_some_and(|t| t >= started);
+        if fetched_meanwhile {
+            let found = self.cached(kid)?;
+            return self.decoding_key(found, kid);
         }
-        let jwk = jwk.ok_or_else(|| {
-            unauthorized(format!(
-                "The bearer token is signed with key {kid}, which {} does not publish",
-                self.cfg.name
-            ))
-        })?;
+        {
+            let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+            let fresh = keys.fetched.is_some_and(|t| t.elapsed() < KEYS_TTL);
+            if fresh {
+                // The set is fresh and does not know the kid: refetch only now and then.
+                if keys.refetched.is_some_and(|t| t.elapsed() < REFETCH_AFTER) {
+                    return Err(self.unknown_kid(kid));
+                }
+                keys.refetched = Some(Instant::now());
+            }
+        }
+        match self.fetch().await {
+            Ok(set) => {
+                let set = std::sync::Arc::new(set);
+                let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+                keys.set = Some(set.clone());
+                keys.fetched = Some(Instant::now());
+                keys.failed = None;
+                drop(keys);
+                self.decoding_key(set.find(kid).cloned(), kid)
+            }
+            Err(e) => {
+                let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+                keys.failed = Some((Instant::now(), e.message.clone()));
+                // A stale set still serves the keys it knows while the issuer is failing.
+                let stale = keys.set.as_ref().and_then(|s| s.find(kid).cloned());
+                drop(keys);
+                match stale {
+                    Some(jwk) => self.decoding_key(Some(jwk), kid),
+                    None => Err(e),
+                }
+            }
+        }
+    }
+
+    /// The cached key for `kid` when the set is fresh, or the remembered failure; `None` when a
+    /// fetch is needed.
+    fn cached(&self, kid: &str) -> Result<Option<jsonwebtoken::jwk::Jwk>, ApiError> {
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let found = keys.set.as_ref().and_then(|s| s.find(kid).cloned());
+        let fresh = keys.fetched.is_some_and(|t| t.elapsed() < KEYS_TTL);
+        if let (Some(jwk), true) = (&found, fresh) {
+            return Ok(Some(jwk.clone()));
+        }
+        if let Some((when, why)) = &keys.failed {
+            if when.elapsed() < FAILURE_TTL {
+                return match found {
+                    Some(jwk) => Ok(Some(jwk)),
+                    None => Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        kind::SERVER,
+                        why.clone(),
+                    )),
+                };
+            }
+        }
+        Ok(None)
+    }
+
+    fn unknown_kid(&self, kid: &str) -> ApiError {
+        unauthorized(format!(
+            "The bearer token is signed with key {kid}, which {} does not publish",
+            self.cfg.name
+        ))
+    }
+
+    fn decoding_key(
+        &self,
+        jwk: Option<jsonwebtoken::jwk::Jwk>,
+        kid: &str,
+    ) -> Result<DecodingKey, ApiError> {
+        let jwk = jwk.ok_or_else(|| self.unknown_kid(kid))?;
         DecodingKey::from_jwk(&jwk)
             .map_err(|e| unauthorized(format!("Signing key {kid} cannot be used: {e}")))
     }
 
     async fn fetch(&self) -> Result<JwkSet, ApiError> {
-        if let Some(idp) = &self.local {
-            let v = idp.jwks().map_err(|e| ApiError::internal(e.description))?;
-            return serde_json::from_value(v)
-                .map_err(|e| ApiError::internal(format!("own JWKS: {e}")));
-        }
         let fail = |what: String| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -122,7 +122,7 @@ pub async fn admit(
     } else {
         None
     };
-    let principal = auth.authenticate(&ctx.headers).await?;
+    let principal = auth.authenticate(&ctx.headers, ctx.addr).await?;
     if let Some(g) = &grant {
         g.authorize(target)?;
     }

@@ -16,8 +16,9 @@ pub mod whereclause;
 use crate::model::{self, SERVICES};
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, Extensions, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use error::ApiError;
 use kinetic_odata::QueryOptions;
@@ -39,6 +40,8 @@ pub struct Ctx {
     /// The caller's session, when the call names one.
     pub session: Option<crate::auth::license::Session>,
     pub call_settings: guard::CallSettings,
+    /// Where the call came from (for slowing down password guessing).
+    pub addr: crate::throttle::ClientAddr,
 }
 
 impl Ctx {
@@ -87,14 +90,64 @@ pub async fn dispatch(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    ext: Extensions,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let xml = !accepts_json(&headers);
-    match route(state, method, &uri, headers, &body).await {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            let limit = state.config.security.max_body_bytes;
+            let err = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    error::kind::API,
+                    format!("The request body is larger than this server takes ({limit} bytes; [security] max_body_bytes)"),
+                )
+            } else {
+                ApiError::bad_request(format!("The request body could not be read: {e}"))
+            };
+            return err.with_xml(xml).into_response();
+        }
+    };
+    let addr = crate::throttle::ClientAddr::from_extensions(&ext);
+    match route(state, method, &uri, headers, addr, &body).await {
         Ok(r) => r,
         Err(e) => e.with_xml(xml).into_response(),
     }
 }
+
+/// The route families of the REST API and whether each needs credentials: one list, read by the
+/// router's tests so that no family is left out of the "401 without credentials" check.
+pub const ROUTE_FAMILIES: &[(&str, &str, bool)] = &[
+    ("POST", "TokenResource.svc", true),
+    ("GET", "admin/sessions", true),
+    ("DELETE", "admin/sessions/x", true),
+    ("GET", "api/v1/", true),
+    ("GET", "api/v1/Erp.BO.CustomerSvc/Customers", true),
+    ("POST", "api/v1/Erp.BO.CustomerSvc/GetByID", true),
+    ("GET", "api/v1/BaqSvc/zCustomerList/", true),
+    ("POST", "api/v1/Ice.Lib.SessionModSvc/Login", true),
+    ("GET", "api/v2/odata/EPIC06/", true),
+    (
+        "GET",
+        "api/v2/odata/EPIC06/Erp.BO.CustomerSvc/$metadata",
+        true,
+    ),
+    (
+        "GET",
+        "api/v2/odata/EPIC06/Erp.BO.CustomerSvc/Customers",
+        true,
+    ),
+    ("GET", "api/v2/odata/EPIC06/BaqSvc/zCustomerList/Data", true),
+    (
+        "POST",
+        "api/v2/efx/EPIC06/CustomerTools/GetCreditStatus",
+        true,
+    ),
+    ("GET", "api/swagger/v1/methods/Erp.BO.CustomerSvc", true),
+    ("GET", "api/swagger/v2/odata/Erp.BO.CustomerSvc", true),
+];
 
 /// The part of the path after the instance, split and decoded; trailing empty segments dropped.
 fn segments(path: &str) -> Result<Vec<String>, ApiError> {
@@ -114,6 +167,7 @@ async fn route(
     method: Method,
     uri: &Uri,
     headers: HeaderMap,
+    addr: crate::throttle::ClientAddr,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let segs = segments(uri.path())?;
@@ -148,6 +202,7 @@ async fn route(
         principal: None,
         session: None,
         call_settings: guard::CallSettings::default(),
+        addr,
     };
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     match rest.as_slice() {
@@ -180,7 +235,11 @@ async fn route(
             let response = efx::route(&mut ctx, method, tail, body).await?;
             Ok(admitted.finish(response))
         }
-        ["api", "swagger", tail @ ..] => openapi::route(&ctx, tail),
+        ["api", "swagger", tail @ ..] => {
+            // Epicor's help pages sit behind the same sign-in as the API they describe.
+            ctx.state.auth.authenticate(&ctx.headers, ctx.addr).await?;
+            openapi::route(&ctx, tail)
+        }
         _ => Err(ApiError::route_not_found(format!(
             "no REST resource at {}; try {}api/v1/ (services) or {}api/v2/odata/{}/",
             uri.path(),
@@ -212,11 +271,11 @@ async fn token_resource(ctx: &Ctx, method: Method) -> Result<Response, ApiError>
             .map(str::to_string)
     };
     let principal = match (header("username"), header("password")) {
-        (Some(u), Some(p)) => auth.check_password(&u, &p)?,
+        (Some(u), Some(p)) => auth.check_password(&u, &p, ctx.addr).await?,
         _ => match header("authorization") {
-            Some(a) if a.len() > 6 && a[..6].eq_ignore_ascii_case("basic ") => {
+            Some(a) if a.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("basic ")) => {
                 let (u, p) = crate::auth::decode_basic(a[6..].trim())?;
-                auth.check_password(&u, &p)?
+                auth.check_password(&u, &p, ctx.addr).await?
             }
             _ => return Err(crate::auth::unauthorized(
                 "TokenResource.svc needs credentials: username and password headers, or Basic auth",
@@ -243,9 +302,10 @@ async fn token_resource(ctx: &Ctx, method: Method) -> Result<Response, ApiError>
 }
 
 /// The emulator's own admin routes (not Epicor's): `GET admin/sessions` lists seats in use and sessions;
-/// `DELETE admin/sessions/{id}` deletes a session as an administrator would.
+/// `DELETE admin/sessions/{id}` deletes a session as an administrator would. Administrators only.
 async fn admin(ctx: &mut Ctx, method: Method, tail: &[&str]) -> Result<Response, ApiError> {
-    ctx.state.auth.authenticate(&ctx.headers).await?;
+    let principal = ctx.state.auth.authenticate(&ctx.headers, ctx.addr).await?;
+    crate::auth::require_admin(&principal)?;
     let licensing = &ctx.state.licensing;
     match (method, tail) {
         (Method::GET, ["sessions"]) => Ok(axum::Json(licensing.report()).into_response()),

@@ -1,31 +1,42 @@
 //! The browser side: discovery, JWKS, the authorize endpoint with its HTML sign-in and consent pages,
 //! the device-code pages, logout, and the emulator's key-rotation admin route.
+//!
+//! Server state never comes from a client's parameters: an authorization request is checked once
+//! into a typed [`AuthRequest`], and each step after it (sign-in, consent, device approval) is an
+//! [`Interaction`] bound to the browser that started it (its cookie) and to the signed-in user. Every
+//! form carries a CSRF token derived from that cookie, and every POST checks both.
 
-use super::grants::{self, check_tenant, idp, issue_code, request_base, resolve_scopes, Form};
-use super::{AadError, App, AuthCode, DeviceState, Idp, Ready, User};
+use super::grants::{self, check_tenant, idp, issue_code, resolve_scopes, Form};
+use super::{
+    AadError, App, AuthCode, AuthRequest, BrowserSession, DeviceState, Flow, Idp, Interaction,
+    Ready, ResponseMode, User, INTERACTION_LIFETIME, SESSION_LIFETIME,
+};
 use crate::erp::error::xml_escape as esc;
+use crate::throttle::{self, ClientAddr, Refusal};
 use crate::AppState;
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
+use std::sync::Arc;
 
-const COOKIE: &str = "kinetic_idp_session";
+/// The browser's cookie: a random id, nothing else. What it is signed in as stays on the server.
+const COOKIE: &str = "kinetic_idp_browser";
 /// Authorization codes live ten minutes, as Entra's do.
 const CODE_LIFETIME: i64 = 600;
+/// The longest authorization request taken (query or form), in bytes.
+const MAX_REQUEST: usize = 16 * 1024;
+/// The longest value of one parameter kept (state, nonce, scope, redirect URI, login hint).
+const MAX_PARAM: usize = 2048;
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
-pub async fn discovery(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn discovery(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
     let result = (|| -> Result<serde_json::Value, AadError> {
         let idp = idp(&state)?;
         check_tenant(idp, &tenant)?;
-        let base = request_base(&state, &headers);
+        let base = idp.public_base();
         let t = &idp.cfg.tenant;
         let e = |path: &str| format!("{base}/{t}/{path}");
         Ok(json!({
@@ -37,7 +48,7 @@ pub async fn discovery(
             "id_token_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["code"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": idp.issuer(&base),
+            "issuer": idp.issuer(),
             "request_uri_parameter_supported": false,
             "authorization_endpoint": e("oauth2/v2.0/authorize"),
             "device_authorization_endpoint": e("oauth2/v2.0/devicecode"),
@@ -60,28 +71,51 @@ pub async fn discovery(
 
 /// `GET /{tenant}/discovery/v2.0/keys`.
 pub async fn jwks(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
-    let result = idp(&state).and_then(|i| check_tenant(i, &tenant).and_then(|_| i.jwks()));
+    let result = match idp_arc(&state) {
+        Ok(i) => match check_tenant(&i, &tenant) {
+            Ok(()) => i.prepared().await.and_then(|_| i.jwks()),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
     match result {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-/// `POST /{tenant}/admin/rotate-keys` (the emulator's own; needs an Epicor user's credentials): makes
-/// a new signing key current, keeping the old one in the JWKS for `key_grace_secs`.
+fn idp_arc(state: &AppState) -> Result<Arc<Idp>, AadError> {
+    state.idp.clone().ok_or_else(|| {
+        AadError::server("the identity provider is turned off ([idp] enabled = false)")
+    })
+}
+
+/// `POST /{tenant}/admin/rotate-keys` (the emulator's own; needs an administrator's credentials):
+/// makes a new signing key current, keeping the old one in the JWKS for `key_grace_secs`.
 pub async fn rotate_keys(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
+    ext: Extensions,
 ) -> Response {
-    if let Err(e) = state.auth.authenticate(&headers).await {
+    let principal = match state
+        .auth
+        .authenticate(&headers, ClientAddr::from_extensions(&ext))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = crate::auth::require_admin(&principal) {
         return e.into_response();
     }
-    let result = idp(&state).and_then(|i| {
-        check_tenant(i, &tenant)?;
-        let kid = i.rotate_keys()?;
-        Ok(json!({"kid": kid, "jwks": i.jwks()?}))
-    });
+    let result = async {
+        let i = idp_arc(&state)?;
+        check_tenant(&i, &tenant)?;
+        let kid = i.rotate_keys().await?;
+        Ok::<_, AadError>(json!({"kid": kid, "jwks": i.jwks()?}))
+    }
+    .await;
     match result {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
@@ -105,47 +139,77 @@ fn error_page(e: &AadError) -> Response {
         esc(&e.description),
         e.error
     );
-    (StatusCode::BAD_REQUEST, Html(page("Sign-in error", &body))).into_response()
+    let status = if e.status.is_server_error() {
+        e.status
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (status, Html(page("Sign-in error", &body))).into_response()
 }
 
-fn param<'a>(params: &'a [(String, String)], k: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(key, _)| key == k)
-        .map(|(_, v)| v.as_str())
-        .filter(|v| !v.is_empty())
+/// The form's hidden request id and CSRF token.
+fn hidden_fields(request: Option<&str>, csrf: &str) -> String {
+    let mut out = String::new();
+    if let Some(r) = request {
+        out.push_str(&format!(
+            "<input type=\"hidden\" name=\"request\" value=\"{}\">",
+            esc(r)
+        ));
+    }
+    out.push_str(&format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(csrf)
+    ));
+    out
 }
 
-/// Whether a redirect URI is registered: exact, or a loopback one on any port (the path must match).
-fn redirect_allowed(app: &App, uri: &str) -> bool {
-    let norm = |s: &str| s.trim_end_matches('/').to_string();
+/// Whether a URL is a loopback redirect in RFC 8252's sense: plain http to localhost, 127.0.0.1 or
+/// [::1], with no credentials.
+fn loopback(u: &url::Url) -> bool {
+    use url::Host;
+    u.scheme() == "http"
+        && u.username().is_empty()
+        && u.password().is_none()
+        && match u.host() {
+            Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+            Some(Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+            None => false,
+        }
+}
+
+/// Whether a redirect URI is registered for `app`. The URI is parsed, never prefix-matched: no
+/// credentials or fragment; a registered loopback URI allows any port on the same loopback host with
+/// the same path and query (RFC 8252 §7.3); any other must equal a registered one exactly.
+pub fn redirect_allowed(app: &App, uri: &str) -> bool {
+    let Ok(asked) = url::Url::parse(uri) else {
+        return false;
+    };
+    if !asked.username().is_empty() || asked.password().is_some() || asked.fragment().is_some() {
+        return false;
+    }
     app.reg.redirect_uris.iter().any(|r| {
-        if norm(r) == norm(uri) {
-            return true;
-        }
-        let loopback =
-            |s: &str| s.starts_with("http://localhost") || s.starts_with("http://127.0.0.1");
-        if !(loopback(r) && loopback(uri)) {
+        let Ok(reg) = url::Url::parse(r) else {
             return false;
-        }
-        let strip_port = |s: &str| -> (String, String) {
-            let rest = s.trim_start_matches("http://");
-            let (hostport, path) = rest.split_once('/').unwrap_or((rest, ""));
-            let host = hostport.split(':').next().unwrap_or("").to_string();
-            (host, path.trim_end_matches('/').to_string())
         };
-        strip_port(r) == strip_port(uri)
+        if loopback(&reg) {
+            loopback(&asked)
+                && asked.host() == reg.host()
+                && asked.path() == reg.path()
+                && asked.query() == reg.query()
+        } else {
+            asked == reg
+        }
     })
 }
 
 /// Sends the result of an authorization request back to the client: query redirect or form post.
-fn respond_to_client(params: &[(String, String)], fields: Vec<(&str, String)>) -> Response {
-    let redirect_uri = param(params, "redirect_uri").unwrap_or_default();
+fn respond_to_client(req: &AuthRequest, fields: Vec<(&str, String)>) -> Response {
     let mut fields = fields;
-    if let Some(s) = param(params, "state") {
-        fields.push(("state", s.to_string()));
+    if let Some(s) = &req.state {
+        fields.push(("state", s.clone()));
     }
-    if param(params, "response_mode") == Some("form_post") {
+    if req.response_mode == ResponseMode::FormPost {
         let inputs: String = fields
             .iter()
             .map(|(k, v)| {
@@ -159,7 +223,7 @@ fn respond_to_client(params: &[(String, String)], fields: Vec<(&str, String)>) -
         let body = format!(
             "<form method=\"post\" action=\"{}\" id=\"response\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form>\
              <script>document.getElementById('response').submit()</script>",
-            esc(redirect_uri)
+            esc(&req.redirect_uri)
         );
         return Html(page("Signing in", &body)).into_response();
     }
@@ -172,8 +236,12 @@ fn respond_to_client(params: &[(String, String)], fields: Vec<(&str, String)>) -
             )
         })
         .collect();
-    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
-    let location = format!("{redirect_uri}{sep}{}", query.join("&"));
+    let sep = if req.redirect_uri.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let location = format!("{}{sep}{}", req.redirect_uri, query.join("&"));
     let mut r = StatusCode::FOUND.into_response();
     if let Ok(v) = HeaderValue::from_str(&location) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -181,9 +249,9 @@ fn respond_to_client(params: &[(String, String)], fields: Vec<(&str, String)>) -
     r
 }
 
-fn redirect_error(params: &[(String, String)], e: &AadError) -> Response {
+fn redirect_error(req: &AuthRequest, e: &AadError) -> Response {
     respond_to_client(
-        params,
+        req,
         vec![
             ("error", e.error.to_string()),
             (
@@ -195,25 +263,88 @@ fn redirect_error(params: &[(String, String)], e: &AadError) -> Response {
     )
 }
 
-fn cookie_user<'a>(idp: &Idp, ready: &'a Ready, headers: &HeaderMap) -> Option<&'a User> {
-    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let value = cookies
-        .split(';')
+/// The browser's cookie value, when it sends one that could be ours.
+fn browser_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|c| c.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)?
-        .1;
+        .find(|(k, v)| {
+            *k == COOKIE
+                && (16..=128).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(|(_, v)| v.to_string())
+}
+
+fn new_browser_id() -> String {
+    grants::b64url(&rand::random::<[u8; 32]>())
+}
+
+/// The browser a page is shown to: its cookie, or a new one set on the answer.
+struct Browser {
+    id: String,
+    fresh: bool,
+}
+
+impl Browser {
+    fn of(headers: &HeaderMap) -> Browser {
+        match browser_cookie(headers) {
+            Some(id) => Browser { id, fresh: false },
+            None => Browser {
+                id: new_browser_id(),
+                fresh: true,
+            },
+        }
+    }
+
+    /// Sets the cookie on `response` when the browser had none.
+    fn finish(&self, mut response: Response, tls: bool) -> Response {
+        if self.fresh {
+            set_cookie(&mut response, &self.id, tls);
+        }
+        response
+    }
+}
+
+fn set_cookie(response: &mut Response, value: &str, tls: bool) {
+    let secure = if tls { "; Secure" } else { "" };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax{secure}"
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn clear_cookie(response: &mut Response, tls: bool) {
+    let secure = if tls { "; Secure" } else { "" };
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
+    )) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The user a browser is signed in as.
+fn session_user<'a>(idp: &Idp, ready: &'a Ready, browser: &str) -> Option<&'a User> {
+    let now = idp.clock.now_secs();
     let upn = idp
         .store
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .browser
-        .get(value)?
+        .sessions
+        .get(now, &browser.to_string())?
+        .user
         .clone();
-    ready.users.get(&upn.to_ascii_lowercase())
+    ready.users.get(&upn)
 }
 
 fn sign_in_page(
-    pending: &str,
+    interaction: &str,
+    csrf: &str,
     tenant: &str,
     app: &App,
     hint: &str,
@@ -224,21 +355,21 @@ fn sign_in_page(
         .unwrap_or_default();
     let body = format!(
         "<p>Sign in to continue to <strong>{app}</strong>.</p>{err}\
-         <form method=\"post\" action=\"/{tenant}/oauth2/v2.0/login\" id=\"signin\">\
-         <input type=\"hidden\" name=\"request\" value=\"{pending}\">\
+         <form method=\"post\" action=\"/{tenant}/oauth2/v2.0/login\" id=\"signin\">{hidden}\
          <label for=\"login\">Email or username</label><input id=\"login\" name=\"login\" value=\"{hint}\" autocomplete=\"username\">\
          <label for=\"passwd\">Password</label><input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\">\
          <button type=\"submit\" id=\"idSIButton9\">Sign in</button></form>",
         app = esc(&app.reg.name),
         tenant = esc(tenant),
-        pending = esc(pending),
+        hidden = hidden_fields(Some(interaction), csrf),
         hint = esc(hint)
     );
     Html(page("Sign in", &body)).into_response()
 }
 
 fn consent_page(
-    pending: &str,
+    interaction: &str,
+    csrf: &str,
     tenant: &str,
     user: &User,
     client: &App,
@@ -252,35 +383,88 @@ fn consent_page(
     let body = format!(
         "<p>Signed in as <strong>{user}</strong>.</p><p><strong>{client}</strong> wants to use <strong>{resource}</strong> on your behalf:</p>\
          <ul id=\"scopes\">{items}</ul>\
-         <form method=\"post\" action=\"/{tenant}/oauth2/v2.0/consent\" id=\"consent\">\
-         <input type=\"hidden\" name=\"request\" value=\"{pending}\">\
+         <form method=\"post\" action=\"/{tenant}/oauth2/v2.0/consent\" id=\"consent\">{hidden}\
          <button type=\"submit\" name=\"decision\" value=\"accept\" id=\"accept\">Accept</button>\
          <button type=\"submit\" name=\"decision\" value=\"decline\" id=\"decline\">Cancel</button></form>",
         user = esc(&user.upn),
         client = esc(&client.reg.name),
         resource = esc(resource.map(|r| r.reg.name.as_str()).unwrap_or("your profile")),
         tenant = esc(tenant),
-        pending = esc(pending)
+        hidden = hidden_fields(Some(interaction), csrf),
     );
     Html(page("Permissions requested", &body)).into_response()
 }
 
-fn remember(idp: &Idp, params: Vec<(String, String)>) -> String {
-    let id = uuid::Uuid::new_v4().to_string();
+/// Remembers a step for its browser; returns its id.
+fn remember(idp: &Idp, interaction: Interaction) -> String {
+    let id = grants::b64url(&rand::random::<[u8; 24]>());
     let now = idp.clock.now_secs();
-    let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
-    store.prune(now);
-    store.pending.insert(id.clone(), (now, params));
-    id
-}
-
-fn recall(idp: &Idp, id: &str) -> Option<Vec<(String, String)>> {
+    let weight = interaction.weight() + id.len();
     idp.store
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .pending
-        .get(id)
-        .map(|(_, params)| params.clone())
+        .interactions
+        .insert(
+            now,
+            id.clone(),
+            interaction,
+            now + INTERACTION_LIFETIME,
+            weight,
+        );
+    id
+}
+
+/// Why a posted form is not taken.
+fn refused(code: u32, text: &str) -> Response {
+    error_page(&AadError::invalid_request(code, text))
+}
+
+/// Checks a posted form came from a page this browser was shown: its cookie, the form's CSRF token
+/// for that cookie, and (when named) a step of that same browser. Returns the browser id and the step.
+fn posted_step(
+    idp: &Idp,
+    headers: &HeaderMap,
+    form: &Form,
+    want_step: bool,
+) -> Result<(String, Option<(String, Interaction)>), Response> {
+    let Some(browser) = browser_cookie(headers) else {
+        return Err(refused(
+            50058,
+            "Your browser sent no session cookie with this form. Allow cookies for this site and start the sign-in again.",
+        ));
+    };
+    if !idp.csrf_ok(&browser, form.get("csrf").unwrap_or("")) {
+        return Err(refused(
+            90015,
+            "This form was not sent from a page this server showed to your browser (missing or wrong CSRF token). Start the sign-in again.",
+        ));
+    }
+    if !want_step {
+        return Ok((browser, None));
+    }
+    let now = idp.clock.now_secs();
+    let id = form.get("request").unwrap_or("").to_string();
+    let step = idp
+        .store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .interactions
+        .get(now, &id)
+        .cloned();
+    match step {
+        Some(s) if s.browser == browser => Ok((browser, Some((id, s)))),
+        _ => Err(refused(
+            50059,
+            "This sign-in request has expired or is unknown to this browser; start again.",
+        )),
+    }
+}
+
+fn too_long(what: &str) -> AadError {
+    AadError::invalid_request(
+        90015,
+        format!("The parameter '{what}' is too long (at most {MAX_PARAM} bytes)."),
+    )
 }
 
 /// `GET /{tenant}/oauth2/v2.0/authorize`.
@@ -290,8 +474,14 @@ pub async fn authorize(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let params = grants::parse_pairs(q.as_deref().unwrap_or(""));
-    start(&state, &tenant, params, &headers)
+    let q = q.unwrap_or_default();
+    if q.len() > MAX_REQUEST {
+        return error_page(&AadError::invalid_request(
+            90015,
+            format!("The authorization request is too long (at most {MAX_REQUEST} bytes)."),
+        ));
+    }
+    start(&state, &tenant, Form(grants::parse_pairs(&q)), &headers).await
 }
 
 /// `POST /{tenant}/oauth2/v2.0/authorize` (form-encoded parameters).
@@ -299,78 +489,150 @@ pub async fn authorize_post(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    start(&state, &tenant, Form::parse(&body).0, &headers)
+    match body {
+        Ok(b) if b.len() <= MAX_REQUEST => start(&state, &tenant, Form::parse(&b), &headers).await,
+        _ => error_page(&AadError::invalid_request(
+            90015,
+            format!("The authorization request is too long (at most {MAX_REQUEST} bytes)."),
+        )),
+    }
 }
 
-fn start(
-    state: &AppState,
-    tenant: &str,
-    params: Vec<(String, String)>,
-    headers: &HeaderMap,
-) -> Response {
-    let checked = (|| -> Result<(&Idp, &Ready, &App), AadError> {
-        let idp = idp(state)?;
-        check_tenant(idp, tenant)?;
-        let ready = idp.ready()?;
-        let client = grants::app(
-            ready,
-            param(&params, "client_id").ok_or_else(|| AadError::missing("client_id"))?,
-        )?;
-        let redirect =
-            param(&params, "redirect_uri").ok_or_else(|| AadError::missing("redirect_uri"))?;
-        if !redirect_allowed(client, redirect) {
-            return Err(AadError::invalid_request(
-                50011,
-                format!(
-                    "The redirect URI '{redirect}' specified in the request does not match the redirect URIs configured for the application '{}'.",
-                    client.reg.client_id
-                ),
-            ));
+/// Checks an authorization request into an [`AuthRequest`]. Errors before the client and its
+/// redirect URI are known go to an error page; after, back to the redirect URI.
+fn check_request<'a>(
+    ready: &'a Ready,
+    params: &Form,
+) -> Result<(AuthRequest, &'a App), (Option<AuthRequest>, AadError)> {
+    if let Some(dup) = params.duplicate() {
+        return Err((
+            None,
+            AadError::invalid_request(
+                90015,
+                format!("The parameter '{dup}' is given more than once; each may appear once (RFC 6749 §3.1)."),
+            ),
+        ));
+    }
+    let page = |e| (None, e);
+    let client = grants::app(ready, params.require("client_id").map_err(page)?).map_err(page)?;
+    let redirect = params.require("redirect_uri").map_err(page)?;
+    if redirect.len() > MAX_PARAM {
+        return Err(page(too_long("redirect_uri")));
+    }
+    if !redirect_allowed(client, redirect) {
+        return Err(page(AadError::invalid_request(
+            50011,
+            format!(
+                "The redirect URI '{redirect}' specified in the request does not match the redirect URIs configured for the application '{}'.",
+                client.reg.client_id
+            ),
+        )));
+    }
+    let response_mode = match params.get("response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("form_post") => ResponseMode::FormPost,
+        Some(other) => {
+            return Err(page(AadError::invalid_request(
+                900144,
+                format!("response_mode '{other}' is not supported; use query or form_post."),
+            )))
         }
-        Ok((idp, ready, client))
-    })();
-    let (idp, ready, client) = match checked {
-        Ok(x) => x,
-        Err(e) => return error_page(&e),
+    };
+    let state = params.get("state").map(str::to_string);
+    let mut req = AuthRequest {
+        client_id: client.reg.client_id.clone(),
+        redirect_uri: redirect.to_string(),
+        scope: String::new(),
+        state: state.filter(|s| s.len() <= MAX_PARAM),
+        nonce: None,
+        code_challenge: None,
+        response_mode,
+        force_consent: params.get("prompt") == Some("consent"),
     };
     // From here on, errors go back to the client's redirect URI.
-    if param(&params, "response_type") != Some("code") {
-        return redirect_error(
-            &params,
-            &AadError::new("unsupported_response_type", 70005, "The provided value for the input parameter 'response_type' is not allowed for this request. Expected: code."),
-        );
+    let back = |req: &AuthRequest, e| Err((Some(req.clone()), e));
+    for name in ["state", "nonce", "scope", "login_hint", "code_challenge"] {
+        if params.get(name).is_some_and(|v| v.len() > MAX_PARAM) {
+            return back(&req, too_long(name));
+        }
     }
-    let scope = param(&params, "scope").unwrap_or("");
+    if params.get("response_type") != Some("code") {
+        return back(&req, AadError::new("unsupported_response_type", 70005, "The provided value for the input parameter 'response_type' is not allowed for this request. Expected: code."));
+    }
+    let scope = params.get("scope").unwrap_or("");
     if scope.is_empty() {
-        return redirect_error(&params, &AadError::missing("scope"));
+        return back(&req, AadError::missing("scope"));
     }
     if let Err(e) = resolve_scopes(ready, scope) {
-        return redirect_error(&params, &e);
+        return back(&req, e);
     }
-    match (param(&params, "code_challenge"), param(&params, "code_challenge_method")) {
+    req.scope = scope.to_string();
+    req.nonce = params.get("nonce").map(str::to_string);
+    match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (None, _) if client.reg.public_client => {
-            return redirect_error(
-                &params,
-                &AadError::invalid_request(9002325, "Proof Key for Code Exchange is required for public clients: send code_challenge and code_challenge_method=S256."),
-            )
+            return back(&req, AadError::invalid_request(9002325, "Proof Key for Code Exchange is required for public clients: send code_challenge and code_challenge_method=S256."))
         }
         (Some(_), m) if m != Some("S256") => {
-            return redirect_error(
-                &params,
-                &AadError::invalid_request(9002326, "code_challenge_method must be S256."),
+            return back(
+                &req,
+                AadError::invalid_request(9002326, "code_challenge_method must be S256."),
             )
         }
-        _ => {}
+        (Some(c), _)
+            if c.len() != 43
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            return back(&req, AadError::invalid_request(9002326, "code_challenge must be the 43-character base64url SHA-256 of the code verifier (RFC 7636)."))
+        }
+        (c, _) => req.code_challenge = c.map(str::to_string),
     }
-    let prompt = param(&params, "prompt").unwrap_or("");
-    let signed_in =
-        cookie_user(idp, ready, headers).filter(|_| !matches!(prompt, "login" | "select_account"));
-    match signed_in {
-        Some(user) => after_sign_in(idp, ready, tenant, params, user),
+    Ok((req, client))
+}
+
+async fn start(state: &AppState, tenant: &str, params: Form, headers: &HeaderMap) -> Response {
+    let prepared = async {
+        let idp = idp_arc(state)?;
+        check_tenant(&idp, tenant)?;
+        idp.prepared().await?;
+        Ok::<_, AadError>(idp)
+    }
+    .await;
+    let idp = match prepared {
+        Ok(i) => i,
+        Err(e) => return error_page(&e),
+    };
+    let ready = match idp.ready() {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
+    let (req, client) = match check_request(ready, &params) {
+        Ok(x) => x,
+        Err((None, e)) => return error_page(&e),
+        Err((Some(req), e)) => return redirect_error(&req, &e),
+    };
+    let prompt = params.get("prompt").unwrap_or("");
+    let browser = Browser::of(headers);
+    let signed_in = session_user(&idp, ready, &browser.id)
+        .filter(|_| !matches!(prompt, "login" | "select_account"));
+    let response = match signed_in {
+        Some(user) => after_sign_in(
+            &idp,
+            ready,
+            tenant,
+            &browser.id,
+            req,
+            user,
+            prompt == "none",
+        ),
         None if prompt == "none" => redirect_error(
-            &params,
+            &req,
             &AadError::new(
                 "login_required",
                 50058,
@@ -378,11 +640,31 @@ fn start(
             ),
         ),
         None => {
-            let hint = param(&params, "login_hint").unwrap_or("").to_string();
-            let id = remember(idp, params);
-            sign_in_page(&id, tenant, client, &hint, None)
+            let hint: String = params
+                .get("login_hint")
+                .unwrap_or("")
+                .chars()
+                .take(256)
+                .collect();
+            let id = remember(
+                &idp,
+                Interaction {
+                    browser: browser.id.clone(),
+                    flow: Flow::Authorize(req),
+                    user: None,
+                },
+            );
+            sign_in_page(
+                &id,
+                &idp.csrf_token(&browser.id),
+                tenant,
+                client,
+                &hint,
+                None,
+            )
         }
-    }
+    };
+    browser.finish(response, state.tls)
 }
 
 /// After sign-in: consent if needed, then the code.
@@ -390,26 +672,27 @@ fn after_sign_in(
     idp: &Idp,
     ready: &Ready,
     tenant: &str,
-    params: Vec<(String, String)>,
+    browser: &str,
+    req: AuthRequest,
     user: &User,
+    silent: bool,
 ) -> Response {
-    let client = match param(&params, "client_id").and_then(|c| grants::app(ready, c).ok()) {
-        Some(c) => c,
-        None => return error_page(&AadError::missing("client_id")),
+    let client = match grants::app(ready, &req.client_id) {
+        Ok(c) => c,
+        Err(e) => return error_page(&e),
     };
-    let scope = param(&params, "scope").unwrap_or("").to_string();
-    let scopes = match resolve_scopes(ready, &scope) {
+    let scopes = match resolve_scopes(ready, &req.scope) {
         Ok(s) => s,
-        Err(e) => return redirect_error(&params, &e),
+        Err(e) => return redirect_error(&req, &e),
     };
     let needs_consent = match scopes.resource {
         Some(r) => grants::consented(idp, user, client, r, &scopes.names).is_none(),
         None => false,
-    } || param(&params, "prompt") == Some("consent");
+    } || req.force_consent;
     if needs_consent {
-        if param(&params, "prompt") == Some("none") {
+        if silent {
             return redirect_error(
-                &params,
+                &req,
                 &AadError::new("consent_required", 65001, format!(
                     "The user or administrator has not consented to use the application with ID '{}'. Send an interactive authorization request for this user and resource.",
                     client.reg.client_id
@@ -418,36 +701,44 @@ fn after_sign_in(
         }
         let names = scopes.names.clone();
         let resource = scopes.resource;
-        let mut params = params;
-        params.push(("_user".into(), user.upn.clone()));
-        let id = remember(idp, params);
-        return consent_page(&id, tenant, user, client, resource, &names);
+        let id = remember(
+            idp,
+            Interaction {
+                browser: browser.to_string(),
+                flow: Flow::Authorize(req),
+                user: Some(user.upn.to_ascii_lowercase()),
+            },
+        );
+        return consent_page(
+            &id,
+            &idp.csrf_token(browser),
+            tenant,
+            user,
+            client,
+            resource,
+            &names,
+        );
     }
-    finish_code(idp, &params, user, client)
+    finish_code(idp, &req, user, client)
 }
 
-fn finish_code(idp: &Idp, params: &[(String, String)], user: &User, client: &App) -> Response {
+fn finish_code(idp: &Idp, req: &AuthRequest, user: &User, client: &App) -> Response {
     let code = issue_code(
         idp,
         AuthCode {
             client_id: client.reg.client_id.clone(),
-            redirect_uri: param(params, "redirect_uri")
-                .unwrap_or_default()
-                .to_string(),
-            code_challenge: param(params, "code_challenge").map(str::to_string),
+            redirect_uri: req.redirect_uri.clone(),
+            code_challenge: req.code_challenge.clone(),
             user: user.upn.clone(),
-            scopes: param(params, "scope")
-                .unwrap_or("")
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
-            nonce: param(params, "nonce").map(str::to_string),
+            scopes: req.scope.split_whitespace().map(str::to_string).collect(),
+            nonce: req.nonce.clone(),
             expires: idp.clock.now_secs() + CODE_LIFETIME,
             redeemed: false,
+            issued: Default::default(),
         },
     );
     respond_to_client(
-        params,
+        req,
         vec![
             ("code", code),
             ("session_state", uuid::Uuid::new_v4().to_string()),
@@ -455,70 +746,129 @@ fn finish_code(idp: &Idp, params: &[(String, String)], user: &User, client: &App
     )
 }
 
-fn set_cookie(response: &mut Response, idp: &Idp, user: &User) {
-    let value = uuid::Uuid::new_v4().simple().to_string();
-    idp.store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .browser
-        .insert(value.clone(), user.upn.clone());
-    if let Ok(v) =
-        HeaderValue::from_str(&format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax"))
-    {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
+/// Signs `user` in on this browser: a new cookie value (so a value planted before sign-in is
+/// worth nothing after it), the old session ended.
+fn begin_session(idp: &Idp, old: &str, user: &User) -> String {
+    let id = new_browser_id();
+    let now = idp.clock.now_secs();
+    let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
+    store.sessions.remove(&old.to_string());
+    let weight = id.len() + user.upn.len() + 64;
+    store.sessions.insert(
+        now,
+        id.clone(),
+        BrowserSession {
+            user: user.upn.to_ascii_lowercase(),
+        },
+        now + SESSION_LIFETIME,
+        weight,
+    );
+    id
+}
+
+fn throttled_text(retry_after: u64) -> String {
+    format!("AADSTS50053: You've tried to sign in too many times with an incorrect user ID or password. Wait {retry_after} seconds and try again.")
+}
+
+fn busy() -> Response {
+    error_page(&AadError::server(
+        "The sign-in service is busy; try again in a few seconds.",
+    ))
 }
 
 /// `POST /{tenant}/oauth2/v2.0/login`: the sign-in form.
 pub async fn login(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-    body: Bytes,
+    headers: HeaderMap,
+    ext: Extensions,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let Ok(body) = body else {
+        return refused(90015, "The sign-in form is too large.");
+    };
     let form = Form::parse(&body);
-    let (idp, ready) = match idp(&state).and_then(|i| Ok((i, i.ready()?))) {
-        Ok(x) => x,
+    let idp = match idp_arc(&state) {
+        Ok(i) => i,
         Err(e) => return error_page(&e),
     };
-    let Some(id) = form.get("request") else {
-        return error_page(&AadError::missing("request"));
+    let ready = match idp.prepared().await {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
     };
-    let Some(params) = recall(idp, id) else {
-        return error_page(&AadError::invalid_request(
-            50059,
-            "This sign-in request has expired or is unknown; start again.",
-        ));
+    let (browser, step) = match posted_step(&idp, &headers, &form, true) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let client = match param(&params, "client_id").and_then(|c| grants::app(ready, c).ok()) {
-        Some(c) => c,
-        None => return error_page(&AadError::missing("client_id")),
+    let (step_id, step) = step.expect("asked for the step");
+    if step.user.is_some() {
+        return refused(50059, "This request is past its sign-in step; start again.");
+    }
+    let client_id = match &step.flow {
+        Flow::Authorize(r) => r.client_id.clone(),
+        Flow::Device { device_code } => {
+            let now = idp.clock.now_secs();
+            match idp
+                .store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .devices
+                .get(now, device_code)
+            {
+                Some(g) => g.client_id.clone(),
+                None => return refused(70000, "The device code has expired; start again."),
+            }
+        }
     };
-    let login = form.get("login").unwrap_or("");
-    let password = form.get("passwd").unwrap_or("");
-    let user = ready.users.get(&login.to_ascii_lowercase()).filter(|u| {
-        PasswordHash::new(&u.password_hash)
-            .map(|h| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    });
-    let Some(user) = user else {
-        return sign_in_page(
-            id,
-            &tenant,
-            client,
-            login,
-            Some("AADSTS50126: Error validating credentials due to invalid username or password."),
+    let Ok(client) = grants::app(ready, &client_id) else {
+        return error_page(&AadError::missing("client_id"));
+    };
+    let csrf = idp.csrf_token(&browser);
+    let login: String = form.get("login").unwrap_or("").chars().take(256).collect();
+    let password = form.get("passwd").unwrap_or("").to_string();
+    let addr = ClientAddr::from_extensions(&ext);
+    let again = |error: &str, status: StatusCode| {
+        let mut r = sign_in_page(&step_id, &csrf, &tenant, client, &login, Some(error));
+        *r.status_mut() = status;
+        r
+    };
+    if let Err(Refusal::Throttled { retry_after }) = state.throttle.check(&login, addr) {
+        return again(&throttled_text(retry_after), StatusCode::TOO_MANY_REQUESTS);
+    }
+    if password.len() > 1024 {
+        return again(
+            "AADSTS50126: Error validating credentials due to invalid username or password.",
+            StatusCode::OK,
+        );
+    }
+    let known = ready.users.get(&login.to_ascii_lowercase());
+    // An unknown user costs a hash all the same: the answer time does not tell who exists.
+    let ok = match throttle::verify_password(known.map(|u| u.password_hash.clone()), password).await
+    {
+        Ok(ok) => ok && known.is_some(),
+        Err(_) => return busy(),
+    };
+    let Some(user) = known.filter(|_| ok) else {
+        state.throttle.failed(&login, addr);
+        return again(
+            "AADSTS50126: Error validating credentials due to invalid username or password.",
+            StatusCode::OK,
         );
     };
-    let mut response = if param(&params, "_device").is_some() {
-        device_approval(idp, ready, &tenant, params, user)
-    } else {
-        after_sign_in(idp, ready, &tenant, params, user)
+    state.throttle.succeeded(&login);
+    idp.store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .interactions
+        .remove(&step_id);
+    let new_browser = begin_session(&idp, &browser, user);
+    let mut response = match step.flow {
+        Flow::Device { device_code } => {
+            device_approval(&idp, ready, &tenant, &new_browser, device_code, user)
+        }
+        Flow::Authorize(req) => after_sign_in(&idp, ready, &tenant, &new_browser, req, user, false),
     };
-    set_cookie(&mut response, idp, user);
+    set_cookie(&mut response, &new_browser, state.tls);
     response
 }
 
@@ -526,90 +876,130 @@ pub async fn login(
 pub async fn consent(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let _ = tenant;
+    let Ok(body) = body else {
+        return refused(90015, "The consent form is too large.");
+    };
     let form = Form::parse(&body);
-    let (idp, ready) = match idp(&state).and_then(|i| Ok((i, i.ready()?))) {
-        Ok(x) => x,
+    let idp = match idp_arc(&state) {
+        Ok(i) => i,
         Err(e) => return error_page(&e),
     };
-    let Some(params) = form.get("request").and_then(|id| recall(idp, id)) else {
-        return error_page(&AadError::invalid_request(
-            50059,
-            "This consent request has expired or is unknown; start again.",
-        ));
+    let ready = match idp.prepared().await {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
     };
-    let (Some(user), Some(client)) = (
-        param(&params, "_user").and_then(|u| ready.users.get(&u.to_ascii_lowercase())),
-        param(&params, "client_id").and_then(|c| grants::app(ready, c).ok()),
-    ) else {
-        return error_page(&AadError::invalid_request(
-            50059,
-            "This consent request is incomplete; start again.",
-        ));
+    let (browser, step) = match posted_step(&idp, &headers, &form, true) {
+        Ok(x) => x,
+        Err(r) => return r,
     };
+    let (step_id, step) = step.expect("asked for the step");
+    // The consent step belongs to the user signed in on this very browser, now.
+    let signed_in = session_user(&idp, ready, &browser);
+    let user =
+        match (&step.user, signed_in) {
+            (Some(u), Some(s)) if s.upn.eq_ignore_ascii_case(u) => s,
+            _ => return refused(
+                50059,
+                "This consent request is not for the user signed in on this browser; start again.",
+            ),
+        };
+    // Single use.
+    idp.store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .interactions
+        .remove(&step_id);
     let accepted = form.get("decision") == Some("accept");
-    if let Some(device_code) = param(&params, "_device") {
-        let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(g) = store.devices.get_mut(device_code) {
-            g.state = if accepted {
-                DeviceState::Approved {
-                    user: user.upn.clone(),
+    match step.flow {
+        Flow::Device { device_code } => {
+            let now = idp.clock.now_secs();
+            let client_id = {
+                let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
+                match store.devices.get_mut(now, &device_code) {
+                    Some(g) if g.state == DeviceState::Pending && g.expires > now => {
+                        g.state = if accepted {
+                            DeviceState::Approved {
+                                user: user.upn.clone(),
+                            }
+                        } else {
+                            DeviceState::Declined
+                        };
+                        Some((g.client_id.clone(), g.scopes.join(" ")))
+                    }
+                    _ => None,
                 }
-            } else {
-                DeviceState::Declined
             };
-        }
-        drop(store);
-        if accepted {
-            if let Ok(scopes) = resolve_scopes(ready, param(&params, "scope").unwrap_or("")) {
-                if let Some(r) = scopes.resource {
-                    grants::grant_consent(idp, user, client, r, &scopes.names);
+            let Some((client_id, scope)) = client_id else {
+                return refused(70000, "The device code has expired or was already used.");
+            };
+            let Ok(client) = grants::app(ready, &client_id) else {
+                return error_page(&AadError::missing("client_id"));
+            };
+            if accepted {
+                if let Ok(scopes) = resolve_scopes(ready, &scope) {
+                    if let Some(r) = scopes.resource {
+                        grants::grant_consent(&idp, user, client, r, &scopes.names);
+                    }
                 }
             }
+            let text = if accepted {
+                format!(
+                    "You have signed in to {} on your device. You may now close this window.",
+                    client.reg.name
+                )
+            } else {
+                "You cancelled the sign-in. You may now close this window.".to_string()
+            };
+            Html(page(
+                "Device sign-in",
+                &format!("<p id=\"result\">{}</p>", esc(&text)),
+            ))
+            .into_response()
         }
-        let text = if accepted {
-            format!(
-                "You have signed in to {} on your device. You may now close this window.",
-                client.reg.name
-            )
-        } else {
-            "You cancelled the sign-in. You may now close this window.".to_string()
-        };
-        return Html(page(
-            "Device sign-in",
-            &format!("<p id=\"result\">{}</p>", esc(&text)),
-        ))
-        .into_response();
-    }
-    if !accepted {
-        return redirect_error(
-            &params,
-            &AadError::new(
-                "access_denied",
-                65004,
-                "User declined to consent to access the app.",
-            ),
-        );
-    }
-    if let Ok(scopes) = resolve_scopes(ready, param(&params, "scope").unwrap_or("")) {
-        if let Some(r) = scopes.resource {
-            grants::grant_consent(idp, user, client, r, &scopes.names);
+        Flow::Authorize(req) => {
+            let Ok(client) = grants::app(ready, &req.client_id) else {
+                return error_page(&AadError::missing("client_id"));
+            };
+            if !accepted {
+                return redirect_error(
+                    &req,
+                    &AadError::new(
+                        "access_denied",
+                        65004,
+                        "User declined to consent to access the app.",
+                    ),
+                );
+            }
+            if let Ok(scopes) = resolve_scopes(ready, &req.scope) {
+                if let Some(r) = scopes.resource {
+                    grants::grant_consent(&idp, user, client, r, &scopes.names);
+                }
+            }
+            finish_code(&idp, &req, user, client)
         }
     }
-    finish_code(idp, &params, user, client)
 }
 
 /// `GET /{tenant}/oauth2/v2.0/devicelogin`: enter the code.
-pub async fn device_page(State(state): State<AppState>, Path(tenant): Path<String>) -> Response {
-    if let Err(e) = idp(&state).and_then(|i| check_tenant(i, &tenant)) {
-        return error_page(&e);
-    }
-    Html(code_form(&tenant, None)).into_response()
+pub async fn device_page(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let idp = match idp(&state).and_then(|i| check_tenant(i, &tenant).map(|_| i)) {
+        Ok(i) => i,
+        Err(e) => return error_page(&e),
+    };
+    let browser = Browser::of(&headers);
+    let html = code_form(&tenant, &idp.csrf_token(&browser.id), None);
+    browser.finish(Html(html).into_response(), state.tls)
 }
 
-fn code_form(tenant: &str, error: Option<&str>) -> String {
+fn code_form(tenant: &str, csrf: &str, error: Option<&str>) -> String {
     let err = error
         .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
         .unwrap_or_default();
@@ -617,10 +1007,11 @@ fn code_form(tenant: &str, error: Option<&str>) -> String {
         "Enter code",
         &format!(
             "<p>Enter the code displayed on your app or device.</p>{err}\
-             <form method=\"post\" action=\"/{}/oauth2/v2.0/devicelogin\" id=\"code\">\
+             <form method=\"post\" action=\"/{}/oauth2/v2.0/devicelogin\" id=\"code\">{}\
              <label for=\"otc\">Code</label><input id=\"otc\" name=\"otc\" autocomplete=\"off\">\
              <button type=\"submit\" id=\"idSIButton9\">Next</button></form>",
-            esc(tenant)
+            esc(tenant),
+            hidden_fields(None, csrf)
         ),
     )
 }
@@ -630,55 +1021,82 @@ pub async fn device_post(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    ext: Extensions,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let Ok(body) = body else {
+        return refused(90015, "The code form is too large.");
+    };
     let form = Form::parse(&body);
-    let (idp, ready) = match idp(&state).and_then(|i| Ok((i, i.ready()?))) {
-        Ok(x) => x,
+    let idp = match idp_arc(&state) {
+        Ok(i) => i,
         Err(e) => return error_page(&e),
     };
-    let entered = form
+    let ready = match idp.prepared().await {
+        Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
+    let (browser, _) = match posted_step(&idp, &headers, &form, false) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let csrf = idp.csrf_token(&browser);
+    // Guessing user codes counts as failed sign-ins of this browser and address.
+    let guesser = format!("device-code-entry:{browser}");
+    let addr = ClientAddr::from_extensions(&ext);
+    if let Err(Refusal::Throttled { retry_after }) = state.throttle.check(&guesser, addr) {
+        let html = code_form(
+            &tenant,
+            &csrf,
+            Some(&format!(
+                "AADSTS50053: Too many wrong codes. Wait {retry_after} seconds and try again."
+            )),
+        );
+        return (StatusCode::TOO_MANY_REQUESTS, Html(html)).into_response();
+    }
+    let entered: String = form
         .get("otc")
         .unwrap_or("")
         .trim()
+        .chars()
+        .take(64)
+        .collect::<String>()
         .to_ascii_uppercase()
         .replace('-', "");
     let now = idp.clock.now_secs();
     let found = {
         let store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
         store
-            .devices
-            .iter()
-            .find(|(_, g)| {
-                g.user_code == entered && g.state == DeviceState::Pending && g.expires > now
-            })
-            .map(|(code, g)| (code.clone(), g.client_id.clone(), g.scopes.join(" ")))
+            .user_codes
+            .get(now, &entered)
+            .and_then(|code| store.devices.get(now, code).map(|g| (code.clone(), g)))
+            .filter(|(_, g)| g.state == DeviceState::Pending && g.expires > now)
+            .map(|(code, g)| (code, g.client_id.clone()))
     };
-    let Some((device_code, client_id, scope)) = found else {
-        return (
-            StatusCode::OK,
-            Html(code_form(
-                &tenant,
-                Some("AADSTS70000: That code is not valid or has expired. Check it and try again."),
-            )),
-        )
-            .into_response();
+    let Some((device_code, client_id)) = found else {
+        state.throttle.failed(&guesser, addr);
+        return Html(code_form(
+            &tenant,
+            &csrf,
+            Some("AADSTS70000: That code is not valid or has expired. Check it and try again."),
+        ))
+        .into_response();
     };
-    let params = vec![
-        ("client_id".to_string(), client_id),
-        ("scope".to_string(), scope),
-        ("_device".to_string(), device_code),
-    ];
-    match cookie_user(idp, ready, &headers) {
-        Some(user) => device_approval(idp, ready, &tenant, params, user),
+    match session_user(&idp, ready, &browser) {
+        Some(user) => device_approval(&idp, ready, &tenant, &browser, device_code, user),
         None => {
-            let client = match param(&params, "client_id").and_then(|c| grants::app(ready, c).ok())
-            {
-                Some(c) => c,
-                None => return error_page(&AadError::missing("client_id")),
+            let Ok(client) = grants::app(ready, &client_id) else {
+                return error_page(&AadError::missing("client_id"));
             };
-            let id = remember(idp, params);
-            sign_in_page(&id, &tenant, client, "", None)
+            let id = remember(
+                &idp,
+                Interaction {
+                    browser: browser.clone(),
+                    flow: Flow::Device { device_code },
+                    user: None,
+                },
+            );
+            sign_in_page(&id, &csrf, &tenant, client, "", None)
         }
     }
 }
@@ -688,21 +1106,65 @@ fn device_approval(
     idp: &Idp,
     ready: &Ready,
     tenant: &str,
-    mut params: Vec<(String, String)>,
+    browser: &str,
+    device_code: String,
     user: &User,
 ) -> Response {
-    let Some(client) = param(&params, "client_id").and_then(|c| grants::app(ready, c).ok()) else {
+    let now = idp.clock.now_secs();
+    let grant = idp
+        .store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .devices
+        .get(now, &device_code)
+        .map(|g| (g.client_id.clone(), g.scopes.join(" ")));
+    let Some((client_id, scope)) = grant else {
+        return refused(70000, "The device code has expired; start again.");
+    };
+    let Ok(client) = grants::app(ready, &client_id) else {
         return error_page(&AadError::missing("client_id"));
     };
-    let scopes = resolve_scopes(ready, param(&params, "scope").unwrap_or("")).ok();
+    let scopes = resolve_scopes(ready, &scope).ok();
     let names = scopes.as_ref().map(|s| s.names.clone()).unwrap_or_default();
     let resource = scopes.and_then(|s| s.resource);
-    params.push(("_user".into(), user.upn.clone()));
-    let id = remember(idp, params);
-    consent_page(&id, tenant, user, client, resource, &names)
+    let id = remember(
+        idp,
+        Interaction {
+            browser: browser.to_string(),
+            flow: Flow::Device { device_code },
+            user: Some(user.upn.to_ascii_lowercase()),
+        },
+    );
+    consent_page(
+        &id,
+        &idp.csrf_token(browser),
+        tenant,
+        user,
+        client,
+        resource,
+        &names,
+    )
 }
 
-/// `GET|POST /{tenant}/oauth2/v2.0/logout`: ends the browser session.
+/// The client a logout names: `client_id`, or the audience of an `id_token_hint` we signed.
+fn logout_client<'a>(idp: &Idp, ready: &'a Ready, params: &Form) -> Option<&'a App> {
+    if let Some(id) = params.get("client_id") {
+        return grants::app(ready, id).ok();
+    }
+    let hint = params.get("id_token_hint")?;
+    let claims = ready
+        .keys
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .verify(hint, &idp.issuer())
+        .ok()?;
+    let aud = claims.get("aud")?.as_str()?;
+    grants::app(ready, aud).ok()
+}
+
+/// `GET|POST /{tenant}/oauth2/v2.0/logout`: ends the browser session. Goes back only to a
+/// `post_logout_redirect_uri` registered for the client the request names; anything else shows
+/// the signed-out page (no open redirect).
 pub async fn logout(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
@@ -710,43 +1172,74 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Response {
     let _ = tenant;
-    if let Ok(idp) = idp(&state) {
-        if let Some(cookies) = headers.get(header::COOKIE).and_then(|c| c.to_str().ok()) {
-            let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
-            for (k, v) in cookies.split(';').filter_map(|c| c.trim().split_once('=')) {
-                if k == COOKIE {
-                    store.browser.remove(v);
-                }
+    let q = q.unwrap_or_default();
+    let params = Form(if q.len() <= MAX_REQUEST {
+        grants::parse_pairs(&q)
+    } else {
+        Vec::new()
+    });
+    let mut target = None;
+    if let Ok(idp) = idp_arc(&state) {
+        if let Some(browser) = browser_cookie(&headers) {
+            idp.store
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .sessions
+                .remove(&browser);
+        }
+        if let (Some(uri), Ok(ready)) =
+            (params.get("post_logout_redirect_uri"), idp.prepared().await)
+        {
+            if logout_client(&idp, ready, &params).is_some_and(|c| redirect_allowed(c, uri)) {
+                target = Some(uri.to_string());
             }
         }
     }
-    let params = grants::parse_pairs(q.as_deref().unwrap_or(""));
-    let mut response = match param(&params, "post_logout_redirect_uri") {
-        Some(uri) if uri.starts_with("http://") || uri.starts_with("https://") => {
+    let mut response = match target {
+        Some(uri) => {
             let mut r = StatusCode::FOUND.into_response();
-            let location = match param(&params, "state") {
+            let location = match params.get("state") {
                 Some(s) => format!(
                     "{uri}{}state={}",
                     if uri.contains('?') { '&' } else { '?' },
                     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
                 ),
-                None => uri.to_string(),
+                None => uri,
             };
             if let Ok(v) = HeaderValue::from_str(&location) {
                 r.headers_mut().insert(header::LOCATION, v);
             }
             r
         }
-        _ => Html(page(
+        None => Html(page(
             "Signed out",
             "<p id=\"result\">You have signed out.</p>",
         ))
         .into_response(),
     };
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
-    )) {
-        response.headers_mut().append(header::SET_COOKIE, v);
+    clear_cookie(&mut response, state.tls);
+    response
+}
+
+/// Headers on every answer of the identity provider: its pages may not be framed (clickjacking),
+/// sniffed, cached, or leak their URL (which may carry a code) in a Referer.
+pub async fn page_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }

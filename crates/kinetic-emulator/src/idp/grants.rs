@@ -1,10 +1,12 @@
 //! The token endpoint (every grant) and the device authorization endpoint.
 
 use super::{
-    AadError, App, AuthCode, DeviceGrant, DeviceState, Idp, Ready, RefreshRecord, User, OIDC_SCOPES,
+    AadError, App, AuthCode, DeviceGrant, DeviceState, Idp, Issued, Ready, RefreshRecord, User,
+    OIDC_SCOPES, REMEMBER_SPENT,
 };
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -41,6 +43,15 @@ impl Form {
     pub fn require(&self, k: &str) -> Result<&str, AadError> {
         self.get(k).ok_or_else(|| AadError::missing(k))
     }
+    /// A parameter given more than once (RFC 6749 §3.1: each may appear once), which would
+    /// otherwise let the first or last copy win depending on who reads it.
+    pub fn duplicate(&self) -> Option<&str> {
+        let mut seen = HashSet::new();
+        self.0
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .find(|k| !seen.insert(*k))
+    }
 }
 
 /// Parses `a=1&b=x+y` (form encoding) into pairs.
@@ -57,16 +68,6 @@ pub fn parse_pairs(text: &str) -> Vec<(String, String)> {
             (dec(k), dec(v))
         })
         .collect()
-}
-
-/// `https://host:port` as the caller reached us.
-pub fn request_base(state: &AppState, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = if state.tls { "https" } else { "http" };
-    format!("{scheme}://{host}")
 }
 
 pub fn b64url(b: &[u8]) -> String {
@@ -392,13 +393,17 @@ fn verify_assertion(
         .map_err(|e| bad(format!("The registered certificate cannot be used: {e}.")))?;
     let mut v = Validation::new(header.alg);
     v.set_audience(token_urls);
+    // Time is checked below against the injected clock; the claims must be there all the same.
     v.validate_exp = false;
-    v.required_spec_claims.clear();
+    v.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
     let claims = jsonwebtoken::decode::<Value>(assertion, &key, &v)
         .map_err(|e| match e.kind() {
             jsonwebtoken::errors::ErrorKind::InvalidAudience => bad(format!(
                 "The assertion's aud must be the token endpoint, {}.",
                 token_urls.first().map(String::as_str).unwrap_or("")
+            )),
+            jsonwebtoken::errors::ErrorKind::MissingRequiredClaim(c) => bad(format!(
+                "The assertion has no {c} claim; iss, sub, aud and exp are required."
             )),
             _ => bad(format!("Signature verification failed: {e}.")),
         })?
@@ -439,15 +444,22 @@ fn verify_assertion(
     // (RFC 7523's optional strict rule).
     use sha2::Digest;
     let digest: [u8; 32] = sha2::Sha256::digest(assertion.as_bytes()).into();
+    if jti.len() > 256 {
+        return Err(bad(
+            "The assertion's jti is too long (at most 256 bytes).".into()
+        ));
+    }
     let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
-    store.jtis.retain(|_, (e, _)| *e > now - SKEW);
-    match store.jtis.get(jti) {
-        Some((_, seen)) if *seen == digest && !idp.cfg.single_use_assertions => Ok(()),
+    let key = jti.to_string();
+    match store.jtis.get(now, &key) {
+        Some(seen) if *seen == digest && !idp.cfg.single_use_assertions => Ok(()),
         Some(_) => Err(bad(format!(
             "The assertion jti '{jti}' was already used; make a new assertion, with a new jti, for each use."
         ))),
         None => {
-            store.jtis.insert(jti.to_string(), (exp, digest));
+            // Remembered until the assertion itself can no longer be used.
+            let weight = key.len() + 64;
+            store.jtis.insert(now, key, digest, exp + SKEW + 1, weight);
             Ok(())
         }
     }
@@ -463,13 +475,15 @@ fn numeric_date(v: &Value) -> Option<i64> {
     })
 }
 
+/// Hex text to bytes; anything else (odd length, non-hex, non-ASCII) is an error, never a panic.
 fn hex_decode(s: &str) -> Result<Vec<u8>, ()> {
-    if s.len() % 2 != 0 {
+    let b = s.as_bytes();
+    if b.len() % 2 != 0 {
         return Err(());
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| ()))
+    let digit = |c: u8| (c as char).to_digit(16).ok_or(());
+    b.chunks(2)
+        .map(|p| Ok((digit(p[0])? * 16 + digit(p[1])?) as u8))
         .collect()
 }
 
@@ -513,8 +527,9 @@ impl Mint<'_> {
         user: &User,
         resource: Option<&App>,
         scopes: &[String],
-    ) -> (String, String) {
+    ) -> (String, String, String) {
         let now = self.now();
+        let uti = random_token(16);
         let (aud, scp) = match resource {
             Some(r) => (r.reg.client_id.clone(), scopes.join(" ")),
             None => (GRAPH.to_string(), "openid profile email".to_string()),
@@ -525,7 +540,7 @@ impl Mint<'_> {
             "aio": random_token(12), "azp": self.client.reg.client_id, "azpacr": self.authn.to_string(),
             "name": user.display_name, "oid": user.object_id, "preferred_username": user.upn,
             "rh": "0.kinetic", "scp": scp, "sub": pairwise(&user.object_id, &self.client.reg.client_id),
-            "tid": self.idp.cfg.tenant, "uti": random_token(16), "ver": "2.0",
+            "tid": self.idp.cfg.tenant, "uti": uti, "ver": "2.0",
         });
         let granted = match resource {
             Some(r) => {
@@ -542,7 +557,7 @@ impl Mint<'_> {
             }
             None => scp,
         };
-        (self.sign(&claims), granted)
+        (self.sign(&claims), granted, uti)
     }
 
     fn id_token(&self, user: &User, nonce: Option<&str>) -> String {
@@ -568,21 +583,37 @@ impl Mint<'_> {
             .sign(claims)
     }
 
-    fn refresh_token(&self, user: &User, scopes: &[String], family: Option<String>) -> String {
+    /// A new refresh token of `family` (or of a new family); returns it and its family.
+    fn refresh_token(
+        &self,
+        user: &User,
+        scopes: &[String],
+        family: Option<String>,
+    ) -> (String, String) {
         let token = format!("1.{}", random_token(48));
+        let family = family.unwrap_or_else(|| random_token(12));
+        let now = self.now();
+        let expires = now + self.idp.cfg.refresh_token_lifetime_secs as i64;
+        let record = RefreshRecord {
+            family: family.clone(),
+            client_id: self.client.reg.client_id.clone(),
+            user: user.upn.clone(),
+            scopes: scopes.to_vec(),
+            expires,
+            used: false,
+        };
+        let weight = token.len()
+            + family.len()
+            + record.client_id.len()
+            + record.user.len()
+            + scopes.iter().map(|s| s.len() + 8).sum::<usize>()
+            + 64;
         let mut store = self.idp.store.lock().unwrap_or_else(|p| p.into_inner());
-        store.refresh.insert(
-            token.clone(),
-            RefreshRecord {
-                family: family.unwrap_or_else(|| random_token(12)),
-                client_id: self.client.reg.client_id.clone(),
-                user: user.upn.clone(),
-                scopes: scopes.to_vec(),
-                expires: self.now() + self.idp.cfg.refresh_token_lifetime_secs as i64,
-                used: false,
-            },
-        );
-        token
+        // Remembered a while past its expiry, to answer "expired" rather than "unknown".
+        store
+            .refresh
+            .insert(now, token.clone(), record, expires + REMEMBER_SPENT, weight);
+        (token, family)
     }
 
     /// The token response of a user flow. `scope_text` is the full requested scope list (kept for refresh).
@@ -593,8 +624,13 @@ impl Mint<'_> {
         granted_names: &[String],
         extras: Extras<'_>,
         requested: &[String],
-    ) -> Value {
-        let (access, granted) = self.user_access_token(user, scopes.resource, granted_names);
+    ) -> (Value, Issued) {
+        let (access, granted, uti) = self.user_access_token(user, scopes.resource, granted_names);
+        let mut issued = Issued {
+            family: None,
+            access_uti: Some(uti),
+            replayed: false,
+        };
         let life = self.idp.cfg.token_lifetime_secs;
         let mut scope_list: Vec<String> = granted
             .split(' ')
@@ -616,7 +652,9 @@ impl Mint<'_> {
             out["refresh_in"] = json!(life / 2);
         }
         if scopes.offline() {
-            out["refresh_token"] = json!(self.refresh_token(user, requested, extras.family));
+            let (token, family) = self.refresh_token(user, requested, extras.family);
+            out["refresh_token"] = json!(token);
+            issued.family = Some(family);
         }
         if scopes.openid() {
             out["id_token"] = json!(self.id_token(user, extras.nonce));
@@ -625,7 +663,7 @@ impl Mint<'_> {
             let ci = json!({"uid": user.object_id, "utid": self.idp.cfg.tenant});
             out["client_info"] = json!(b64url(ci.to_string().as_bytes()));
         }
-        out
+        (out, issued)
     }
 }
 
@@ -695,8 +733,17 @@ pub async fn token(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let Ok(body) = body else {
+        return AadError::invalid_request(90015, "The token request is too large.").into_response();
+    };
+    // Users, apps and keys are made on the blocking pool the first time.
+    if let Some(i) = &state.idp {
+        if let Err(e) = i.prepared().await {
+            return e.into_response();
+        }
+    }
     match token_inner(&state, &tenant, &headers, &body) {
         Ok(v) => {
             let mut r = axum::Json(v).into_response();
@@ -737,18 +784,20 @@ fn token_inner(
     check_tenant(idp, tenant)?;
     let ready = idp.ready()?;
     let form = Form::parse(body);
-    let base = request_base(state, headers);
-    let issuer = idp.issuer(&base);
-    // A client assertion's aud must be the token endpoint, however the caller names the tenant.
-    let token_urls: Vec<String> = [base.clone(), idp.issuer_base(&base)]
-        .iter()
-        .flat_map(|b| {
-            [
-                format!("{b}/{tenant}/oauth2/v2.0/token"),
-                format!("{b}/{}/oauth2/v2.0/token", idp.cfg.tenant),
-            ]
-        })
-        .collect();
+    if let Some(dup) = form.duplicate() {
+        return Err(AadError::invalid_request(
+            90015,
+            format!("The parameter '{dup}' is given more than once; each may appear once (RFC 6749 §3.1)."),
+        ));
+    }
+    let issuer = idp.issuer();
+    // A client assertion's aud must be our token endpoint at the public address we were configured
+    // with (or listen on), never one built from the request's Host header.
+    let base = idp.public_base();
+    let token_urls: Vec<String> = vec![
+        format!("{base}/{}/oauth2/v2.0/token", idp.cfg.tenant),
+        format!("{base}/{tenant}/oauth2/v2.0/token"),
+    ];
     let grant_type = form.require("grant_type")?.to_string();
     let client_info = form.get("client_info") == Some("1");
     let now = idp.clock.now_secs();
@@ -766,13 +815,18 @@ fn token_inner(
             let redirect_uri = form.require("redirect_uri")?;
             let record = {
                 let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
-                let rec = store.codes.get_mut(code).ok_or_else(|| {
+                let rec = store.codes.get_mut(now, &code.to_string()).ok_or_else(|| {
                     AadError::invalid_grant(9002313, "Invalid request. Request is malformed or invalid: the code is not one this server issued.")
                 })?;
                 if rec.redeemed {
+                    // A replayed code: revoke what it issued (RFC 6749 §4.1.2), as the code may
+                    // have been stolen.
+                    rec.issued.replayed = true;
+                    let issued = rec.issued.clone();
+                    revoke(idp, &mut store, &issued);
                     return Err(AadError::invalid_grant(
                         54005,
-                        "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+                        "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token. The tokens issued from it are revoked.",
                     ));
                 }
                 if now > rec.expires {
@@ -810,7 +864,7 @@ fn token_inner(
             let user = user(ready, &record.user)?;
             let scope_text = record.scopes.join(" ");
             let (scopes, granted) = delegated(idp, ready, user, client, &scope_text)?;
-            Ok(mint.user_response(
+            let (out, issued) = mint.user_response(
                 user,
                 &scopes,
                 &granted,
@@ -820,7 +874,28 @@ fn token_inner(
                     client_info,
                 },
                 &record.scopes,
-            ))
+            );
+            let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
+            let replayed = match store.codes.get_mut(now, &code.to_string()) {
+                Some(rec) => {
+                    let replayed = rec.issued.replayed;
+                    rec.issued = Issued {
+                        replayed,
+                        ..issued.clone()
+                    };
+                    replayed
+                }
+                None => false,
+            };
+            if replayed {
+                // Replayed while this redemption was under way: what it issued is revoked too.
+                revoke(idp, &mut store, &issued);
+                return Err(AadError::invalid_grant(
+                    54005,
+                    "OAuth2 Authorization code was already redeemed; the tokens issued from it are revoked.",
+                ));
+            }
+            Ok(out)
         }
         "refresh_token" => {
             let rt = form.require("refresh_token")?;
@@ -828,17 +903,25 @@ fn token_inner(
                 let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
                 let rec = store
                     .refresh
-                    .get(rt)
+                    .get(now, &rt.to_string())
                     .cloned()
                     .ok_or_else(|| AadError::invalid_grant(9002313, "Invalid request. The refresh token is malformed or not one this server issued."))?;
-                if store.revoked_families.contains(&rec.family) {
+                if store.revoked_families.get(now, &rec.family).is_some() {
                     return Err(AadError::invalid_grant(
                         50173,
                         "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password, or a refresh token was reused.",
                     ));
                 }
                 if rec.used && idp.cfg.refresh_reuse_detection {
-                    store.revoked_families.insert(rec.family.clone());
+                    let family = rec.family.clone();
+                    let weight = family.len() + 32;
+                    store.revoked_families.insert(
+                        now,
+                        family,
+                        (),
+                        rec.expires.max(now) + idp.cfg.refresh_token_lifetime_secs as i64,
+                        weight,
+                    );
                     return Err(AadError::invalid_grant(
                         50173,
                         "The provided grant has been revoked: this refresh token was already used, so every token of its sign-in is revoked (refresh token reuse). Sign in again.",
@@ -856,7 +939,7 @@ fn token_inner(
                         "The refresh token was issued to another client.",
                     ));
                 }
-                if let Some(r) = store.refresh.get_mut(rt) {
+                if let Some(r) = store.refresh.get_mut(now, &rt.to_string()) {
                     r.used = true;
                 }
                 rec
@@ -877,17 +960,19 @@ fn token_inner(
             if !scopes.offline() {
                 scopes.oidc.push("offline_access".into());
             }
-            Ok(mint.user_response(
-                user,
-                &scopes,
-                &granted,
-                Extras {
-                    nonce: None,
-                    family: Some(record.family),
-                    client_info,
-                },
-                &requested,
-            ))
+            Ok(mint
+                .user_response(
+                    user,
+                    &scopes,
+                    &granted,
+                    Extras {
+                        nonce: None,
+                        family: Some(record.family),
+                        client_info,
+                    },
+                    &requested,
+                )
+                .0)
         }
         "client_credentials" => {
             if authn == 0 {
@@ -963,7 +1048,7 @@ fn token_inner(
                 .keys
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .verify(assertion)
+                .verify(assertion, &issuer)
                 .map_err(|e| {
                     AadError::invalid_grant(
                         50013,
@@ -1013,7 +1098,7 @@ fn token_inner(
                 family: None,
                 client_info,
             };
-            let mut out = mint.user_response(user, &scopes, &granted, extras, &requested);
+            let (mut out, _) = mint.user_response(user, &scopes, &granted, extras, &requested);
             if exchange {
                 out["issued_token_type"] = json!(ACCESS_TOKEN_TYPE);
             }
@@ -1023,12 +1108,15 @@ fn token_inner(
             let code = form.require("device_code")?;
             let grant = {
                 let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
-                let g = store.devices.get_mut(code).ok_or_else(|| {
-                    AadError::invalid_grant(
+                let g = store
+                    .devices
+                    .get_mut(now, &code.to_string())
+                    .ok_or_else(|| {
+                        AadError::invalid_grant(
                         70000,
                         "The provided value for the input parameter 'device_code' is not valid.",
                     )
-                })?;
+                    })?;
                 if !g.client_id.eq_ignore_ascii_case(&client.reg.client_id) {
                     return Err(AadError::invalid_grant(
                         70000,
@@ -1083,17 +1171,19 @@ fn token_inner(
             let user = user(ready, upn)?;
             let scope_text = grant.scopes.join(" ");
             let (scopes, granted) = delegated(idp, ready, user, client, &scope_text)?;
-            Ok(mint.user_response(
-                user,
-                &scopes,
-                &granted,
-                Extras {
-                    nonce: None,
-                    family: None,
-                    client_info,
-                },
-                &grant.scopes,
-            ))
+            Ok(mint
+                .user_response(
+                    user,
+                    &scopes,
+                    &granted,
+                    Extras {
+                        nonce: None,
+                        family: None,
+                        client_info,
+                    },
+                    &grant.scopes,
+                )
+                .0)
         }
         other => Err(AadError::new(
             "unsupported_grant_type",
@@ -1107,16 +1197,36 @@ fn token_inner(
 pub async fn devicecode(
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let Ok(body) = body else {
+        return AadError::invalid_request(90015, "The device code request is too large.")
+            .into_response();
+    };
+    if let Some(i) = &state.idp {
+        if let Err(e) = i.prepared().await {
+            return e.into_response();
+        }
+    }
     let result = (|| -> Result<Value, AadError> {
         let idp = idp(&state)?;
         check_tenant(idp, &tenant)?;
         let ready = idp.ready()?;
         let form = Form::parse(&body);
+        if let Some(dup) = form.duplicate() {
+            return Err(AadError::invalid_request(
+                90015,
+                format!("The parameter '{dup}' is given more than once; each may appear once."),
+            ));
+        }
         let client = app(ready, form.require("client_id")?)?;
         let scope = form.require("scope")?;
+        if scope.len() > 2048 {
+            return Err(AadError::invalid_request(
+                90015,
+                "The parameter 'scope' is too long (at most 2048 bytes).",
+            ));
+        }
         resolve_scopes(ready, scope)?;
         let now = idp.clock.now_secs();
         let device_code = random_token(48);
@@ -1124,22 +1234,35 @@ pub async fn devicecode(
         let user_code: String = (0..9)
             .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
             .collect();
-        let base = request_base(&state, &headers);
-        let verification_uri = format!("{base}/{}/oauth2/v2.0/devicelogin", idp.cfg.tenant);
+        let verification_uri = format!(
+            "{}/{}/oauth2/v2.0/devicelogin",
+            idp.public_base(),
+            idp.cfg.tenant
+        );
         let expires_in = 900;
+        let grant = DeviceGrant {
+            client_id: client.reg.client_id.clone(),
+            user_code: user_code.clone(),
+            scopes: scope.split_whitespace().map(str::to_string).collect(),
+            expires: now + expires_in,
+            interval: idp.cfg.device_interval_secs as i64,
+            last_poll: None,
+            state: DeviceState::Pending,
+        };
+        let weight =
+            device_code.len() + user_code.len() + client.reg.client_id.len() + scope.len() + 128;
+        // Remembered past its expiry, to answer "expired" rather than "unknown".
+        let until = now + expires_in + REMEMBER_SPENT;
         let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
-        store.prune(now);
-        store.devices.insert(
+        store
+            .devices
+            .insert(now, device_code.clone(), grant, until, weight);
+        store.user_codes.insert(
+            now,
+            user_code.clone(),
             device_code.clone(),
-            DeviceGrant {
-                client_id: client.reg.client_id.clone(),
-                user_code: user_code.clone(),
-                scopes: scope.split_whitespace().map(str::to_string).collect(),
-                expires: now + expires_in,
-                interval: idp.cfg.device_interval_secs as i64,
-                last_poll: None,
-                state: DeviceState::Pending,
-            },
+            now + expires_in,
+            user_code.len() + device_code.len() + 32,
         );
         Ok(json!({
             "user_code": user_code, "device_code": device_code, "verification_uri": verification_uri,
@@ -1156,8 +1279,38 @@ pub async fn devicecode(
 /// Issues an authorization code (after sign-in and consent).
 pub fn issue_code(idp: &Idp, code: AuthCode) -> String {
     let value = format!("1.{}", random_token(64));
-    let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
-    store.prune(idp.clock.now_secs());
-    store.codes.insert(value.clone(), code);
+    let now = idp.clock.now_secs();
+    let weight = value.len()
+        + code.client_id.len()
+        + code.redirect_uri.len()
+        + code.code_challenge.as_ref().map_or(0, String::len)
+        + code.user.len()
+        + code.scopes.iter().map(|s| s.len() + 8).sum::<usize>()
+        + code.nonce.as_ref().map_or(0, String::len)
+        + 128;
+    // Remembered past its expiry, to answer "already redeemed" rather than "unknown".
+    let until = code.expires + REMEMBER_SPENT;
+    idp.store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .codes
+        .insert(now, value.clone(), code, until, weight);
     value
+}
+
+/// Revokes what one grant issued: its refresh-token family and its access token.
+fn revoke(idp: &Idp, store: &mut super::Store, issued: &Issued) {
+    let now = idp.clock.now_secs();
+    if let Some(f) = &issued.family {
+        let until = now + idp.cfg.refresh_token_lifetime_secs as i64;
+        store
+            .revoked_families
+            .insert(now, f.clone(), (), until, f.len() + 32);
+    }
+    if let Some(u) = &issued.access_uti {
+        let until = now + idp.cfg.token_lifetime_secs as i64 + 600;
+        store
+            .revoked_tokens
+            .insert(now, u.clone(), (), until, u.len() + 32);
+    }
 }

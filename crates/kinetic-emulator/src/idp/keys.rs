@@ -58,7 +58,8 @@ pub fn pem_certificate_der(pem: &[u8]) -> Result<Vec<u8>, String> {
     Ok(cert.to_vec())
 }
 
-struct SigningKey {
+/// A signing key with its JWK.
+pub struct SigningKey {
     kid: String,
     x5t: String,
     encoding: EncodingKey,
@@ -67,7 +68,8 @@ struct SigningKey {
     retired: Option<i64>,
 }
 
-fn signing_key() -> Result<SigningKey, String> {
+/// Makes a new RSA signing key (slow: run it off the async workers).
+pub fn signing_key() -> Result<SigningKey, String> {
     let made = rsa_certificate("kinetic emulator token signing")?;
     let der = made
         .private
@@ -113,8 +115,9 @@ impl KeyRing {
         jsonwebtoken::encode(&h, claims, &key.encoding).expect("RS256 signing with our own key")
     }
 
-    /// Verifies a token we issued: our keys, RS256; returns its claims. Time is not checked here.
-    pub fn verify(&self, token: &str) -> Result<serde_json::Value, String> {
+    /// Verifies a token we issued: our keys, RS256, `iss` ours, `exp` and `aud` present; returns its
+    /// claims. Time and audience are the caller's to check (against the injected clock and its own).
+    pub fn verify(&self, token: &str, issuer: &str) -> Result<serde_json::Value, String> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| format!("not a JWT: {e}"))?;
         let kid = header.kid.ok_or("no kid")?;
         let key = self
@@ -128,20 +131,21 @@ impl KeyRing {
         let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
         v.validate_exp = false;
         v.validate_aud = false;
-        v.required_spec_claims.clear();
+        v.set_required_spec_claims(&["exp", "aud", "iss"]);
+        v.set_issuer(&[issuer]);
         jsonwebtoken::decode::<serde_json::Value>(token, &dk, &v)
             .map(|d| d.claims)
             .map_err(|e| format!("signature does not verify: {e}"))
     }
 
-    pub fn rotate(&mut self, now: i64) -> Result<String, String> {
-        let new = signing_key()?;
+    /// Makes `new` the current key; the old one is retired now.
+    pub fn rotate(&mut self, new: SigningKey, now: i64) -> String {
         let kid = new.kid.clone();
         if let Some(current) = self.keys.last_mut() {
             current.retired = Some(now);
         }
         self.keys.push(new);
-        Ok(kid)
+        kid
     }
 
     /// Drops keys retired longer than the grace period.

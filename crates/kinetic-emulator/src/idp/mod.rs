@@ -13,6 +13,7 @@ pub use keys::rsa_certificate;
 
 use crate::clock::Clock;
 use crate::config::{AppRegistration, IdpConfig, IdpUser};
+use crate::expiring::ExpiringMap;
 use axum::routing::{get, post};
 use axum::Router;
 use sha2::Digest;
@@ -67,10 +68,23 @@ pub struct AuthCode {
     pub nonce: Option<String>,
     pub expires: i64,
     pub redeemed: bool,
+    /// What its redemption issued: revoked if the code is presented again (RFC 6749 §4.1.2).
+    pub issued: Issued,
 }
 
-/// A refresh token's record. Tokens of one sign-in form a family; reusing a rotated-out token
-/// revokes the family.
+/// Tokens issued from one grant, to revoke them together.
+#[derive(Debug, Clone, Default)]
+pub struct Issued {
+    /// The refresh-token family started.
+    pub family: Option<String>,
+    /// `uti` of the access token.
+    pub access_uti: Option<String>,
+    /// The code was presented again: whatever it issued is revoked.
+    pub replayed: bool,
+}
+
+/// A refresh token's record. Tokens of one sign-in form a family; with reuse detection on, reusing a
+/// rotated-out token revokes the family.
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
     pub family: String,
@@ -101,21 +115,177 @@ pub enum DeviceState {
     Redeemed,
 }
 
-/// What the provider remembers between requests.
-#[derive(Default)]
+/// How the answer of an authorization request goes back to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// An authorization request as checked at `/authorize`: typed fields only, never the client's raw
+/// query, so no parameter a client adds can set server state.
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub response_mode: ResponseMode,
+    /// `prompt=consent`: ask even when consent was given.
+    pub force_consent: bool,
+}
+
+impl AuthRequest {
+    /// Bytes held, for the store's budget.
+    pub fn weight(&self) -> usize {
+        self.client_id.len()
+            + self.redirect_uri.len()
+            + self.scope.len()
+            + self.state.as_ref().map_or(0, String::len)
+            + self.nonce.as_ref().map_or(0, String::len)
+            + self.code_challenge.as_ref().map_or(0, String::len)
+            + 128
+    }
+}
+
+/// What a browser is in the middle of.
+#[derive(Debug, Clone)]
+pub enum Flow {
+    /// An authorization-code request.
+    Authorize(AuthRequest),
+    /// A device code entered on the code page.
+    Device { device_code: String },
+}
+
+/// A sign-in or consent step waiting for the browser that started it.
+#[derive(Debug, Clone)]
+pub struct Interaction {
+    /// The browser (cookie) it belongs to: only that browser may continue it.
+    pub browser: String,
+    pub flow: Flow,
+    /// The signed-in user (UPN, lower case) once past sign-in: the consent step.
+    pub user: Option<String>,
+}
+
+impl Interaction {
+    pub fn weight(&self) -> usize {
+        self.browser.len()
+            + self.user.as_ref().map_or(0, String::len)
+            + match &self.flow {
+                Flow::Authorize(r) => r.weight(),
+                Flow::Device { device_code } => device_code.len() + 64,
+            }
+    }
+}
+
+/// A signed-in browser.
+#[derive(Debug, Clone)]
+pub struct BrowserSession {
+    /// The user's UPN, lower case.
+    pub user: String,
+}
+
+/// Bounds of the stores a client can grow. Each entry's size is bounded by the input limits at the
+/// endpoints, so these bound the memory as well: together well under 300 MiB at the very worst.
+pub mod bounds {
+    use crate::expiring::Bounds;
+    pub const INTERACTIONS: Bounds = Bounds {
+        max_entries: 10_000,
+        max_bytes: 16 << 20,
+    };
+    pub const SESSIONS: Bounds = Bounds {
+        max_entries: 10_000,
+        max_bytes: 4 << 20,
+    };
+    pub const CODES: Bounds = Bounds {
+        max_entries: 10_000,
+        max_bytes: 16 << 20,
+    };
+    pub const DEVICES: Bounds = Bounds {
+        max_entries: 10_000,
+        max_bytes: 16 << 20,
+    };
+    pub const REFRESH: Bounds = Bounds {
+        max_entries: 100_000,
+        max_bytes: 64 << 20,
+    };
+    pub const REVOKED: Bounds = Bounds {
+        max_entries: 100_000,
+        max_bytes: 16 << 20,
+    };
+    pub const JTIS: Bounds = Bounds {
+        max_entries: 100_000,
+        max_bytes: 16 << 20,
+    };
+}
+
+/// How long a sign-in or consent page stays usable.
+pub const INTERACTION_LIFETIME: i64 = 900;
+/// How long a browser stays signed in.
+pub const SESSION_LIFETIME: i64 = 12 * 3600;
+/// How long spent codes and device grants are remembered after they end (to answer "already
+/// redeemed" rather than "unknown").
+pub const REMEMBER_SPENT: i64 = 3600;
+
+/// What the provider remembers between requests: every store bounded and expiring.
 pub struct Store {
-    pub codes: HashMap<String, AuthCode>,
-    pub refresh: HashMap<String, RefreshRecord>,
-    pub revoked_families: HashSet<String>,
-    pub devices: HashMap<String, DeviceGrant>,
-    /// Client-assertion `jti`s seen, with the assertion's expiry and digest.
-    pub jtis: HashMap<String, (i64, [u8; 32])>,
-    /// Browser sessions (cookie value → user UPN).
-    pub browser: HashMap<String, String>,
-    /// Authorization requests waiting for sign-in or consent (id → (created, query parameters)).
-    pub pending: HashMap<String, (i64, Vec<(String, String)>)>,
+    pub codes: ExpiringMap<String, AuthCode>,
+    pub refresh: ExpiringMap<String, RefreshRecord>,
+    /// Refresh-token families revoked (reuse detected, or their code replayed).
+    pub revoked_families: ExpiringMap<String, ()>,
+    /// `uti`s of access tokens revoked (their code replayed); the REST API refuses them.
+    pub revoked_tokens: ExpiringMap<String, ()>,
+    pub devices: ExpiringMap<String, DeviceGrant>,
+    /// User code → device code, for the code page.
+    pub user_codes: ExpiringMap<String, String>,
+    /// Client-assertion `jti`s seen, with the assertion's digest.
+    pub jtis: ExpiringMap<String, [u8; 32]>,
+    /// Signed-in browsers (cookie value → session).
+    pub sessions: ExpiringMap<String, BrowserSession>,
+    /// Sign-in and consent steps waiting for their browser (id → interaction).
+    pub interactions: ExpiringMap<String, Interaction>,
     /// Consents granted at run time: (user UPN lower-case, client id, resource client id) → scopes.
+    /// Grows only by a signed-in user's consent to a registered client, so by the configuration.
     pub consents: HashMap<(String, String, String), HashSet<String>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            codes: ExpiringMap::new(bounds::CODES),
+            refresh: ExpiringMap::new(bounds::REFRESH),
+            revoked_families: ExpiringMap::new(bounds::REVOKED),
+            revoked_tokens: ExpiringMap::new(bounds::REVOKED),
+            devices: ExpiringMap::new(bounds::DEVICES),
+            user_codes: ExpiringMap::new(bounds::DEVICES),
+            jtis: ExpiringMap::new(bounds::JTIS),
+            sessions: ExpiringMap::new(bounds::SESSIONS),
+            interactions: ExpiringMap::new(bounds::INTERACTIONS),
+            consents: HashMap::new(),
+        }
+    }
+}
+
+impl Store {
+    /// Entries and bytes held by the stores a client can grow (for tests and reports).
+    pub fn footprint(&self) -> (usize, usize) {
+        let parts = [
+            (self.codes.len(), self.codes.bytes()),
+            (self.refresh.len(), self.refresh.bytes()),
+            (self.revoked_families.len(), self.revoked_families.bytes()),
+            (self.revoked_tokens.len(), self.revoked_tokens.bytes()),
+            (self.devices.len(), self.devices.bytes()),
+            (self.user_codes.len(), self.user_codes.bytes()),
+            (self.jtis.len(), self.jtis.bytes()),
+            (self.sessions.len(), self.sessions.bytes()),
+            (self.interactions.len(), self.interactions.bytes()),
+        ];
+        parts
+            .iter()
+            .fold((0, 0), |(n, b), (pn, pb)| (n + pn, b + pb))
+    }
 }
 
 /// The identity provider.
@@ -129,6 +299,8 @@ pub struct Idp {
     ready: OnceLock<Result<Ready, String>>,
     pub store: Mutex<Store>,
     scratch: tempfile::TempDir,
+    /// Key of the CSRF tokens: a form's token is an HMAC of the browser's cookie under it.
+    csrf_key: [u8; 32],
 }
 
 /// Users, apps and the signing keys.
@@ -143,22 +315,6 @@ impl std::fmt::Debug for Idp {
         f.debug_struct("Idp")
             .field("tenant", &self.cfg.tenant)
             .finish_non_exhaustive()
-    }
-}
-
-/// How long a sign-in page stays usable, and how long spent codes and device grants are remembered
-/// (to answer "already redeemed" rather than "unknown").
-const PENDING_LIFETIME: i64 = 3600;
-
-impl Store {
-    /// Forgets what can no longer be used, so a long-running emulator does not grow without bound.
-    pub fn prune(&mut self, now: i64) {
-        self.pending
-            .retain(|_, (created, _)| now - *created < PENDING_LIFETIME);
-        self.codes.retain(|_, c| now - c.expires < PENDING_LIFETIME);
-        self.devices
-            .retain(|_, d| now - d.expires < PENDING_LIFETIME);
-        self.refresh.retain(|_, r| now < r.expires);
     }
 }
 
@@ -187,6 +343,7 @@ impl Idp {
             ready: OnceLock::new(),
             store: Mutex::new(store),
             scratch,
+            csrf_key: rand::random(),
         })
     }
 
@@ -274,23 +431,72 @@ impl Idp {
         }
     }
 
-    /// The scheme and host of `iss`: configured, else where the server listens, else as the caller
-    /// reached us.
-    pub fn issuer_base(&self, request_base: &str) -> String {
+    /// The provider's public scheme and host (`https://127.0.0.1:8040`): configured, else where the
+    /// server listens, else `http://localhost` (a router that never listened, as in tests). Never
+    /// the request's Host header: addresses in tokens, discovery and assertion audiences must not be
+    /// the client's to choose.
+    pub fn public_base(&self) -> String {
         self.issuer_base
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
-            .unwrap_or_else(|| request_base.to_string())
+            .unwrap_or_else(|| "http://localhost".to_string())
     }
 
-    /// `{issuer_base}/{tenant}/v2.0`.
-    pub fn issuer(&self, request_base: &str) -> String {
-        format!(
-            "{}/{}/v2.0",
-            self.issuer_base(request_base),
-            self.cfg.tenant
-        )
+    /// `{public_base}/{tenant}/v2.0`.
+    pub fn issuer(&self) -> String {
+        format!("{}/{}/v2.0", self.public_base(), self.cfg.tenant)
+    }
+
+    /// The CSRF token of forms shown to the browser with this cookie value.
+    pub fn csrf_token(&self, browser: &str) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key)
+            .expect("HMAC takes any key length");
+        mac.update(b"csrf|");
+        mac.update(browser.as_bytes());
+        grants::b64url(&mac.finalize().into_bytes())
+    }
+
+    /// Whether `token` is the CSRF token of `browser` (compared in constant time).
+    pub fn csrf_ok(&self, browser: &str, token: &str) -> bool {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key)
+            .expect("HMAC takes any key length");
+        mac.update(b"csrf|");
+        mac.update(browser.as_bytes());
+        use base64::Engine;
+        match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) {
+            Ok(bytes) => mac.verify_slice(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Whether an access token (by its `uti`) was revoked, e.g. because its code was replayed.
+    pub fn is_revoked(&self, uti: &str) -> bool {
+        let now = self.clock.now_secs();
+        self.store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .revoked_tokens
+            .get(now, &uti.to_string())
+            .is_some()
+    }
+
+    /// As [`Idp::ready`], making users, apps and keys on the blocking pool the first time (RSA key
+    /// generation and Argon2 hashing must not run on the async workers).
+    pub async fn prepared(self: &Arc<Self>) -> Result<&Ready, AadError> {
+        if self.ready.get().is_none() {
+            let me = self.clone();
+            tokio::task::spawn_blocking(move || {
+                let _ = me.ready();
+            })
+            .await
+            .map_err(|e| {
+                AadError::server(format!("start-up of the identity provider failed: {e}"))
+            })?;
+        }
+        self.ready()
     }
 
     /// The signing keys as a JWKS (current and those still in their grace period).
@@ -301,11 +507,17 @@ impl Idp {
         Ok(ring.jwks())
     }
 
-    /// Makes a new signing key current; the old one stays published for `key_grace_secs`.
-    pub fn rotate_keys(&self) -> Result<String, AadError> {
+    /// Makes a new signing key current; the old one stays published for `key_grace_secs`. The key
+    /// is generated on the blocking pool, outside the key ring's lock.
+    pub async fn rotate_keys(self: &Arc<Self>) -> Result<String, AadError> {
+        self.prepared().await?;
+        let made = tokio::task::spawn_blocking(keys::signing_key)
+            .await
+            .map_err(|e| AadError::server(format!("key generation failed: {e}")))?
+            .map_err(AadError::server)?;
         let ready = self.ready()?;
         let mut ring = ready.keys.lock().unwrap_or_else(|p| p.into_inner());
-        ring.rotate(self.clock.now_secs()).map_err(AadError::server)
+        Ok(ring.rotate(made, self.clock.now_secs()))
     }
 
     /// Generated credential files of apps, for the start-up line.
@@ -389,45 +601,5 @@ pub fn routes() -> Router<crate::AppState> {
             get(authorize::logout).post(authorize::logout),
         )
         .route("/{tenant}/admin/rotate-keys", post(authorize::rotate_keys))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prune_forgets_what_can_no_longer_be_used() {
-        let mut s = Store::default();
-        s.pending.insert("old".into(), (0, vec![]));
-        s.pending
-            .insert("new".into(), (PENDING_LIFETIME + 10, vec![]));
-        let code = |expires| AuthCode {
-            client_id: String::new(),
-            redirect_uri: String::new(),
-            code_challenge: None,
-            user: String::new(),
-            scopes: vec![],
-            nonce: None,
-            expires,
-            redeemed: true,
-        };
-        s.codes.insert("spent long ago".into(), code(0));
-        s.codes
-            .insert("spent lately".into(), code(PENDING_LIFETIME));
-        s.refresh.insert(
-            "expired".into(),
-            RefreshRecord {
-                family: "f".into(),
-                client_id: String::new(),
-                user: String::new(),
-                scopes: vec![],
-                expires: 100,
-                used: false,
-            },
-        );
-        s.prune(PENDING_LIFETIME + 20);
-        assert_eq!(s.pending.keys().collect::<Vec<_>>(), ["new"]);
-        assert_eq!(s.codes.keys().collect::<Vec<_>>(), ["spent lately"]);
-        assert!(s.refresh.is_empty());
-    }
+        .layer(axum::middleware::map_response(authorize::page_headers))
 }

@@ -69,6 +69,7 @@ async fn basic_auth_refusals() {
             disabled: true,
             password_expires: None,
             external_ids: vec![],
+            admin: false,
         });
         c.users.push(kinetic_emulator::config::UserConfig {
             id: "stale".into(),
@@ -79,6 +80,7 @@ async fn basic_auth_refusals() {
             disabled: false,
             password_expires: Some("2020-01-01T00:00:00Z".into()),
             external_ids: vec![],
+            admin: false,
         });
     });
     let before = city(&r).await;
@@ -458,7 +460,7 @@ const AUD: &str = "api://epicor-server";
 
 fn user_claims(now: i64) -> serde_json::Value {
     json!({"iss": ISS, "aud": AUD, "iat": now, "nbf": now, "exp": now + 3600, "tid": "11111111-2222-3333-4444-555555555555",
-           "oid": "0000-alice", "sub": "alice-sub", "azp": "desktop-client", "ver": "2.0",
+           "oid": kinetic_emulator::config::seed::ALICE_OID, "sub": "alice-sub", "azp": "desktop-client", "ver": "2.0",
            "preferred_username": "alice@kinetic.example", "name": "Alice", "scp": "user_impersonation"})
 }
 
@@ -641,7 +643,16 @@ async fn bearer_tokens_from_trusted_issuers() {
     refuse(
         sign(trusted, Algorithm::RS256, &c),
         StatusCode::UNAUTHORIZED,
-        "No Epicor user is mapped to preferred_username 'mallory@kinetic.example'",
+        "No Epicor user is mapped to oid '0000-mallory'",
+    )
+    .await;
+    // Another account that took Alice's mutable name is not Alice: users map by the immutable oid.
+    let mut c = user_claims(now);
+    c["oid"] = json!("0000-mallory");
+    refuse(
+        sign(trusted, Algorithm::RS256, &c),
+        StatusCode::UNAUTHORIZED,
+        "No Epicor user is mapped to oid '0000-mallory'",
     )
     .await;
     // Missing scope; app token without the role.

@@ -31,6 +31,9 @@ fn idp_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> Idp {
         ..EmulatorConfig::default()
     };
     config.idp.device_interval_secs = 5;
+    // The provider's public address, as a listening emulator would know it (requests say
+    // Host: login.test).
+    config.idp.issuer_base = Some("http://login.test".into());
     tweak(&mut config);
     let emu = Emulator::with_clock(config, clock.clone()).unwrap();
     Idp {
@@ -534,9 +537,20 @@ async fn client_credentials_with_a_certificate_assertion() {
     );
 }
 
-/// A cookie-keeping browser for the HTML pages.
+/// A cookie-keeping browser for the HTML pages: it sends its cookie, and the CSRF token of the last
+/// page it was shown with every form it posts (as submitting that page's form would).
 struct Browser {
     cookie: Option<String>,
+    csrf: Option<String>,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            cookie: None,
+            csrf: None,
+        }
+    }
 }
 
 fn hidden(html: &str, name: &str) -> String {
@@ -561,9 +575,20 @@ impl Browser {
             .as_deref()
             .map(|c| vec![("cookie", c)])
             .unwrap_or_default();
-        let reply = call(r, method, path, &headers, form).await;
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let form: Option<Vec<(&str, &str)>> = form.map(|f| {
+            let mut f = f.to_vec();
+            if !f.iter().any(|(k, _)| *k == "csrf") {
+                f.push(("csrf", csrf.as_str()));
+            }
+            f
+        });
+        let reply = call(r, method, path, &headers, form.as_deref()).await;
         if let Some(sc) = reply.headers.get("set-cookie") {
             self.cookie = Some(sc.to_str().unwrap().split(';').next().unwrap().to_string());
+        }
+        if reply.text.contains("name=\"csrf\"") {
+            self.csrf = Some(hidden(&reply.text, "csrf"));
         }
         reply
     }
@@ -641,7 +666,7 @@ async fn authorization_code_with_pkce_and_refresh() {
     let scope = format!("{} offline_access openid profile", server_scope());
     let ch = challenge();
     let path = authorize_path(DESKTOP, redirect, &scope, Some(&ch), "&client_info=1");
-    let mut b = Browser { cookie: None };
+    let mut b = Browser::new();
     // A wrong password shows the page again with Entra's message.
     let page = b.go(&t.r, Method::GET, &path, None).await;
     let request = hidden(&page.text, "request");
@@ -766,19 +791,10 @@ async fn authorization_code_with_pkce_and_refresh() {
     rest_with(&t.r, j2["access_token"].as_str().unwrap())
         .await
         .expect(StatusCode::OK);
-    // Reusing the old one revokes the family: the new one stops working too.
-    aad_error(
-        &refresh(rt1).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        50173,
-    );
-    aad_error(
-        &refresh(rt2).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_grant",
-        50173,
-    );
+    // As Entra: a redeemed refresh token stays valid until it expires (no family revocation by
+    // default; `refresh_reuse_detection` turns it on, tested below).
+    refresh(rt1).await.expect(StatusCode::OK);
+    refresh(rt2).await.expect(StatusCode::OK);
 
     // An expired code (ten minutes) and an expired refresh token.
     let back = b.go(&t.r, Method::GET, &path, None).await;
@@ -799,7 +815,7 @@ async fn authorization_code_with_pkce_and_refresh() {
     .await
     .expect(StatusCode::OK)
     .json();
-    t.clock.advance(Duration::from_secs(15 * 86_400));
+    t.clock.advance(Duration::from_secs(14 * 86_400 + 60));
     aad_error(
         &refresh(j["refresh_token"].as_str().unwrap().to_string()).await,
         StatusCode::BAD_REQUEST,
@@ -835,9 +851,10 @@ async fn authorization_code_with_pkce_and_refresh() {
         "invalid_grant",
         9002313,
     );
-    // Without offline_access there is no refresh token.
+    // Without offline_access there is no refresh token. (Two weeks later the browser session
+    // has ended too: sign in again.)
     let path = authorize_path(DESKTOP, redirect, &server_scope(), Some(&ch), "");
-    let back = b.go(&t.r, Method::GET, &path, None).await;
+    let back = sign_in(&t, &mut b, &path, ALICE, "Alice123!").await;
     let j = redeem(
         location_param(&back, "code").unwrap(),
         VERIFIER,
@@ -853,7 +870,7 @@ async fn authorization_code_with_pkce_and_refresh() {
 async fn authorize_refusals_and_consent() {
     let t = idp_with(|_| {});
     let ch = challenge();
-    let mut b = Browser { cookie: None };
+    let mut b = Browser::new();
     // A redirect URI that is not registered: an error page, never a redirect.
     let page = b
         .go(
@@ -1040,7 +1057,7 @@ async fn authorize_refusals_and_consent() {
 
 /// Alice signs into the web app (its own API), then the web app trades her token for one to Epicor.
 async fn web_app_user_token(t: &Idp) -> String {
-    let mut b = Browser { cookie: None };
+    let mut b = Browser::new();
     let path = authorize_path(
         WEB_APP,
         "http://localhost:5000/callback",
@@ -1248,7 +1265,7 @@ async fn device_code_flow() {
         .as_str()
         .unwrap()
         .replace("http://login.test", "");
-    let mut b = Browser { cookie: None };
+    let mut b = Browser::new();
     b.go(&t.r, Method::GET, &verification, None)
         .await
         .expect(StatusCode::OK);
@@ -1448,4 +1465,62 @@ async fn key_rotation_keeps_old_tokens_valid_for_a_grace_period() {
     rest_with(&t.r, &old)
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "does not publish");
+}
+
+/// With `refresh_reuse_detection` on (Okta/Auth0-style rotation), reusing a rotated-out refresh
+/// token revokes its whole family: the newer token stops working too.
+#[tokio::test]
+async fn refresh_token_reuse_detection_when_turned_on() {
+    let t = idp_with(|c| c.idp.refresh_reuse_detection = true);
+    let redirect = "http://localhost:40123";
+    let scope = format!("{} offline_access", server_scope());
+    let path = authorize_path(DESKTOP, redirect, &scope, Some(&challenge()), "");
+    let mut b = Browser::new();
+    let back = sign_in(&t, &mut b, &path, ALICE, "Alice123!").await;
+    let code = location_param(&back, "code").unwrap();
+    let j = token(
+        &t.r,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", DESKTOP),
+            ("code", &code),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    let refresh = |rt: String| {
+        let r = t.r.clone();
+        async move {
+            token(
+                &r,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", DESKTOP),
+                    ("refresh_token", &rt),
+                    ("scope", &server_scope()),
+                ],
+            )
+            .await
+        }
+    };
+    let rt1 = j["refresh_token"].as_str().unwrap().to_string();
+    let rt2 = refresh(rt1.clone()).await.expect(StatusCode::OK).json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aad_error(
+        &refresh(rt1).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50173,
+    );
+    aad_error(
+        &refresh(rt2).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50173,
+    );
 }
