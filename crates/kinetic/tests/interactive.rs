@@ -23,12 +23,17 @@ const CHILD_ROUNDS: &str = "KINETIC_TEST_INTERACTIVE_CHILD_ROUNDS";
 const KEY_HEX: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
 async fn emulator() -> RunningEmulator {
+    emulator_with(|_| {}).await
+}
+
+async fn emulator_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> RunningEmulator {
     let mut config = EmulatorConfig {
         scale: 150,
         ..EmulatorConfig::default()
     };
     // Poll the device code every second rather than five.
     config.idp.device_interval_secs = 1;
+    tweak(&mut config);
     kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .unwrap()
@@ -100,11 +105,12 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-fn hidden_request(html: &str) -> String {
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
     let start = html
-        .find("name=\"request\" value=\"")
-        .unwrap_or_else(|| panic!("no request field in {html}"))
-        + "name=\"request\" value=\"".len();
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        + marker.len();
     html[start..].split('"').next().unwrap().to_string()
 }
 
@@ -115,13 +121,60 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-async fn post(http: &reqwest::Client, url: &str, body: String) -> reqwest::Response {
-    http.post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .unwrap()
+/// A person's browser on the emulator's pages: keeps the cookie, and posts each form with the
+/// CSRF token of the page it came from.
+struct Browser {
+    http: reqwest::Client,
+    cookie: Option<String>,
+    csrf: String,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            http: no_redirects(),
+            cookie: None,
+            csrf: String::new(),
+        }
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> (u16, String, Option<String>) {
+        let req = match &self.cookie {
+            Some(c) => req.header("cookie", c),
+            None => req,
+        };
+        let r = req.send().await.unwrap();
+        if let Some(sc) = r.headers().get("set-cookie") {
+            self.cookie = Some(sc.to_str().unwrap().split(';').next().unwrap().to_string());
+        }
+        let location = r
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap().to_string());
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        if text.contains("name=\"csrf\"") {
+            self.csrf = hidden(&text, "csrf");
+        }
+        (status, text, location)
+    }
+
+    async fn get(&mut self, url: &str) -> (u16, String, Option<String>) {
+        let req = self.http.get(url);
+        self.send(req).await
+    }
+
+    async fn post(&mut self, url: &str, fields: &[(&str, &str)]) -> (u16, String, Option<String>) {
+        let csrf = self.csrf.clone();
+        let mut all = fields.to_vec();
+        all.push(("csrf", &csrf));
+        let req = self
+            .http
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&all));
+        self.send(req).await
+    }
 }
 
 /// Enters the device code on the emulator's pages, signs in as alice and approves.
@@ -137,65 +190,51 @@ async fn approve_device(message: String) {
         .nth(1)
         .unwrap()
         .to_string();
-    let http = no_redirects();
-    assert_eq!(http.get(&uri).send().await.unwrap().status(), 200);
-    let page = post(&http, &uri, form(&[("otc", &code)]))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let mut b = Browser::new();
+    assert_eq!(b.get(&uri).await.0, 200);
+    let (_, page, _) = b.post(&uri, &[("otc", &code)]).await;
     let login = uri.replace("/devicelogin", "/login");
-    let page = post(
-        &http,
-        &login,
-        form(&[
-            ("request", &hidden_request(&page)),
-            ("login", seed::ALICE),
-            ("passwd", "Alice123!"),
-        ]),
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    let (_, page, _) = b
+        .post(
+            &login,
+            &[
+                ("request", &hidden(&page, "request")),
+                ("login", seed::ALICE),
+                ("passwd", "Alice123!"),
+            ],
+        )
+        .await;
     let consent = uri.replace("/devicelogin", "/consent");
-    let done = post(
-        &http,
-        &consent,
-        form(&[("request", &hidden_request(&page)), ("decision", "accept")]),
-    )
-    .await
-    .text()
-    .await
-    .unwrap();
+    let (_, done, _) = b
+        .post(
+            &consent,
+            &[
+                ("request", &hidden(&page, "request")),
+                ("decision", "accept"),
+            ],
+        )
+        .await;
     assert!(done.contains("You have signed in"), "{done}");
 }
 
 /// Follows an authorization URL: signs in as alice (who has consented for the desktop app) and
 /// returns where the identity provider redirects to.
 async fn sign_in(authorize: &str) -> String {
-    let http = no_redirects();
-    let page = http
-        .get(authorize)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let mut b = Browser::new();
+    let (_, page, _) = b.get(authorize).await;
     let login = format!("{}/login", authorize.split("/authorize").next().unwrap());
-    let answer = post(
-        &http,
-        &login,
-        form(&[
-            ("request", &hidden_request(&page)),
-            ("login", seed::ALICE),
-            ("passwd", "Alice123!"),
-        ]),
-    )
-    .await;
-    assert_eq!(answer.status(), 302, "{:?}", answer.text().await);
-    answer.headers()["location"].to_str().unwrap().to_string()
+    let (status, text, location) = b
+        .post(
+            &login,
+            &[
+                ("request", &hidden(&page, "request")),
+                ("login", seed::ALICE),
+                ("passwd", "Alice123!"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 302, "{text}");
+    location.unwrap()
 }
 
 /// A user agent that drives the flows itself: approves device codes, follows authorization URLs
@@ -550,7 +589,9 @@ fn child_refresher() {
 async fn eight_processes_share_one_file_and_never_reuse_a_refresh_token() {
     const PROCESSES: usize = 8;
     const ROUNDS: u64 = 10;
-    let e = emulator().await;
+    // Reuse detection on (Okta/Auth0-style rotation; Entra itself does not revoke): any process
+    // that refreshed with a token another had already used would revoke the family and fail.
+    let e = emulator_with(|c| c.idp.refresh_reuse_detection = true).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("shared.enc");
     // Seed the file by signing in once (device flow).

@@ -186,12 +186,15 @@ class Rest:
         if r.status_code != 200:
             raise Failure(f"SessionModSvc/Login answered {r.status_code}: {r.text[:400]}")
         session = r.json().get("returnObj")
-        r = self.http.get(f"{self.base}admin/sessions", headers=auth, timeout=60)
+        # The session list is an administrator's (the emulator's first user, `manager`, is one).
+        admin = self.info["users"][0]
+        creds = (admin["user"], admin["password"])
+        r = self.http.get(f"{self.base}admin/sessions", auth=creds, timeout=60)
         if r.status_code != 200:
             raise Failure(f"admin/sessions answered {r.status_code}: {r.text[:400]}")
         for s in r.json().get("sessions", []):
             if s.get("id") == session:
-                self.http.delete(f"{self.base}admin/sessions/{session}", headers=auth, timeout=60)
+                self.http.delete(f"{self.base}admin/sessions/{session}", auth=creds, timeout=60)
                 return s.get("user", "")
         raise Failure(f"session {session} is not in admin/sessions")
 

@@ -56,6 +56,8 @@ impl Drop for Served {
 pub struct Browser {
     client: reqwest::Client,
     cookie: Option<String>,
+    /// The CSRF token of the last page shown, sent with every form (as the page's form would).
+    csrf: Option<String>,
 }
 
 impl Browser {
@@ -70,6 +72,7 @@ impl Browser {
         Browser {
             client,
             cookie: None,
+            csrf: None,
         }
     }
 
@@ -83,6 +86,7 @@ impl Browser {
         Browser {
             client,
             cookie: None,
+            csrf: None,
         }
     }
 
@@ -91,6 +95,14 @@ impl Browser {
         url: &str,
         form: Option<&[(&str, &str)]>,
     ) -> (u16, String, Option<String>) {
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let form: Option<Vec<(&str, &str)>> = form.map(|f| {
+            let mut f = f.to_vec();
+            if !f.iter().any(|(k, _)| *k == "csrf") {
+                f.push(("csrf", csrf.as_str()));
+            }
+            f
+        });
         let mut req = match form {
             Some(f) => {
                 let body: Vec<String> = f
@@ -123,7 +135,12 @@ impl Browser {
             .headers()
             .get("location")
             .map(|l| l.to_str().unwrap().to_string());
-        (resp.status().as_u16(), resp.text().await.unwrap(), location)
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        if text.contains("name=\"csrf\"") {
+            self.csrf = Some(hidden(&text, "csrf"));
+        }
+        (status, text, location)
     }
 
     /// Fills the sign-in form on `page` as alice and posts it.

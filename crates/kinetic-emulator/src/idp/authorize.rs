@@ -419,6 +419,8 @@ fn refused(code: u32, text: &str) -> Response {
     error_page(&AadError::invalid_request(code, text))
 }
 
+// The refusal is the page to show: built once per request, never on a hot path.
+#[allow(clippy::result_large_err)]
 /// Checks a posted form came from a page this browser was shown: its cookie, the form's CSRF token
 /// for that cookie, and (when named) a step of that same browser. Returns the browser id and the step.
 fn posted_step(
@@ -500,6 +502,7 @@ pub async fn authorize_post(
     }
 }
 
+#[allow(clippy::result_large_err)]
 /// Checks an authorization request into an [`AuthRequest`]. Errors before the client and its
 /// redirect URI are known go to an error page; after, back to the redirect URI.
 fn check_request<'a>(

@@ -11,20 +11,20 @@ use sha2::Digest;
 use std::sync::Arc;
 use std::time::Duration;
 
-const T: &str = TENANT;
-const V2_PARTS: &str = "api/v2/odata/EPIC06/Erp.BO.PartSvc/Parts?$top=1";
+pub(crate) const T: &str = TENANT;
+pub(crate) const V2_PARTS: &str = "api/v2/odata/EPIC06/Erp.BO.PartSvc/Parts?$top=1";
 
-fn server_scope() -> String {
+pub(crate) fn server_scope() -> String {
     format!("api://{EPICOR_SERVER}/user_impersonation")
 }
 
-struct Idp {
-    r: Router,
-    clock: Arc<ManualClock>,
-    idp: Arc<kinetic_emulator::idp::Idp>,
+pub(crate) struct Idp {
+    pub r: Router,
+    pub clock: Arc<ManualClock>,
+    pub idp: Arc<kinetic_emulator::idp::Idp>,
 }
 
-fn idp_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> Idp {
+pub(crate) fn idp_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> Idp {
     let clock = ManualClock::new();
     let mut config = EmulatorConfig {
         scale: 120,
@@ -44,17 +44,17 @@ fn idp_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> Idp {
 }
 
 /// A request to an absolute path (the IdP lives beside the instance, not under it).
-async fn call(
+pub(crate) async fn call(
     r: &Router,
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
     form: Option<&[(&str, &str)]>,
 ) -> Reply {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "login.test");
+    let mut req = Request::builder().method(method).uri(path);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req = req.header("host", "login.test");
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
@@ -72,11 +72,11 @@ async fn call(
     exchange(r, req.body(body).unwrap()).await
 }
 
-fn enc_form(s: &str) -> String {
+pub(crate) fn enc_form(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-async fn token(r: &Router, form: &[(&str, &str)]) -> Reply {
+pub(crate) async fn token(r: &Router, form: &[(&str, &str)]) -> Reply {
     call(
         r,
         Method::POST,
@@ -89,7 +89,7 @@ async fn token(r: &Router, form: &[(&str, &str)]) -> Reply {
 
 /// Asserts an Entra error: status, `error`, the AADSTS code first in the description, and the fields.
 #[track_caller]
-fn aad_error(reply: &Reply, status: StatusCode, error: &str, code: u32) -> Value {
+pub(crate) fn aad_error(reply: &Reply, status: StatusCode, error: &str, code: u32) -> Value {
     assert_eq!(reply.status, status, "{}", reply.text);
     let j = reply.json();
     assert_eq!(j["error"], error, "{j}");
@@ -108,7 +108,7 @@ fn aad_error(reply: &Reply, status: StatusCode, error: &str, code: u32) -> Value
 }
 
 /// The token's claims (not verified: the REST API verifies).
-fn claims(jwt: &str) -> Value {
+pub(crate) fn claims(jwt: &str) -> Value {
     let part = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -118,7 +118,7 @@ fn claims(jwt: &str) -> Value {
     .unwrap()
 }
 
-async fn rest_with(r: &Router, access_token: &str) -> Reply {
+pub(crate) async fn rest_with(r: &Router, access_token: &str) -> Reply {
     send(
         r,
         Method::GET,
@@ -129,7 +129,7 @@ async fn rest_with(r: &Router, access_token: &str) -> Reply {
     .await
 }
 
-fn daemon_cc(scope: &str) -> Vec<(&'static str, String)> {
+pub(crate) fn daemon_cc(scope: &str) -> Vec<(&'static str, String)> {
     vec![
         ("grant_type", "client_credentials".into()),
         ("client_id", DAEMON.into()),
@@ -138,7 +138,7 @@ fn daemon_cc(scope: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn pairs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+pub(crate) fn pairs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     v.iter().map(|(k, s)| (*k, s.as_str())).collect()
 }
 
@@ -345,7 +345,14 @@ async fn client_credentials_with_a_secret() {
 }
 
 /// A client assertion for the web app's generated certificate.
-fn assertion(t: &Idp, alg: Algorithm, thumb: &str, aud: &str, exp_in: i64, jti: &str) -> String {
+pub(crate) fn assertion(
+    t: &Idp,
+    alg: Algorithm,
+    thumb: &str,
+    aud: &str,
+    exp_in: i64,
+    jti: &str,
+) -> String {
     let creds = t.idp.generated_credentials();
     let (_, cert_path, key_path, _, _) = creds.iter().find(|c| c.0 == "web_app").unwrap();
     let der = pem_der(&std::fs::read_to_string(cert_path).unwrap());
@@ -374,7 +381,7 @@ fn assertion(t: &Idp, alg: Algorithm, thumb: &str, aud: &str, exp_in: i64, jti: 
     .unwrap()
 }
 
-fn pem_der(pem: &str) -> Vec<u8> {
+pub(crate) fn pem_der(pem: &str) -> Vec<u8> {
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     base64::engine::general_purpose::STANDARD
         .decode(b64)
@@ -539,13 +546,13 @@ async fn client_credentials_with_a_certificate_assertion() {
 
 /// A cookie-keeping browser for the HTML pages: it sends its cookie, and the CSRF token of the last
 /// page it was shown with every form it posts (as submitting that page's form would).
-struct Browser {
-    cookie: Option<String>,
-    csrf: Option<String>,
+pub(crate) struct Browser {
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
 }
 
 impl Browser {
-    fn new() -> Browser {
+    pub fn new() -> Browser {
         Browser {
             cookie: None,
             csrf: None,
@@ -553,7 +560,7 @@ impl Browser {
     }
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -563,7 +570,7 @@ fn hidden(html: &str, name: &str) -> String {
 }
 
 impl Browser {
-    async fn go(
+    pub async fn go(
         &mut self,
         r: &Router,
         method: Method,
@@ -594,7 +601,7 @@ impl Browser {
     }
 }
 
-fn authorize_path(
+pub(crate) fn authorize_path(
     client: &str,
     redirect: &str,
     scope: &str,
@@ -612,7 +619,7 @@ fn authorize_path(
     format!("/{T}/oauth2/v2.0/authorize?{q}")
 }
 
-fn location_param(reply: &Reply, k: &str) -> Option<String> {
+pub(crate) fn location_param(reply: &Reply, k: &str) -> Option<String> {
     let loc = reply.headers.get("location")?.to_str().ok()?.to_string();
     let query = loc.split_once('?')?.1;
     kinetic_emulator_form(query)
@@ -635,15 +642,21 @@ fn kinetic_emulator_form(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
+pub(crate) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk-0123456789";
 
-fn challenge() -> String {
+pub(crate) fn challenge() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(VERIFIER.as_bytes()))
 }
 
 /// Signs in through the pages and returns the code (consenting when asked).
-async fn sign_in(t: &Idp, b: &mut Browser, path: &str, user: &str, password: &str) -> Reply {
+pub(crate) async fn sign_in(
+    t: &Idp,
+    b: &mut Browser,
+    path: &str,
+    user: &str,
+    password: &str,
+) -> Reply {
     let page = b
         .go(&t.r, Method::GET, path, None)
         .await

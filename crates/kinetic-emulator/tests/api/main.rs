@@ -2,6 +2,7 @@
 //! (tower `oneshot`), except where a real socket matters.
 
 mod agreement;
+mod attack;
 mod auth;
 mod baq_efx;
 mod entities;
