@@ -43,6 +43,8 @@ pub struct EmulatorConfig {
     pub idp: IdpConfig,
     /// Defences against hostile clients: request sizes, password guessing.
     pub security: SecurityConfig,
+    /// Resource limits of the REST API's queries (`[limits]`).
+    pub limits: LimitsConfig,
 }
 
 /// Defences against hostile clients (`[security]`).
@@ -507,6 +509,7 @@ impl Default for EmulatorConfig {
             tls: TlsConfig::default(),
             idp: IdpConfig::default(),
             security: SecurityConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -638,6 +641,42 @@ impl EmulatorConfig {
 
     pub fn has_company(&self, id: &str) -> bool {
         self.companies.iter().any(|c| c.id == id)
+    }
+}
+
+/// Resource limits of the REST API's queries (`[limits]` in TOML): hostile or careless requests get a
+/// 4xx/503 naming the limit instead of holding a worker, the stack or the database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Longest time one request may spend in SQLite, in milliseconds (SQLite's progress handler
+    /// interrupts it); the request is answered 503. 0 turns the limit off.
+    pub statement_timeout_ms: u64,
+    /// Read connections that may run at once (each one is a blocking thread and a SQLite handle).
+    pub max_readers: usize,
+    /// How long a request waits for a free read connection, in milliseconds, before a 503.
+    pub reader_wait_ms: u64,
+    /// Longest `$filter`, `$orderby`, `$expand`, `$select` value or `whereClause`, in bytes once
+    /// percent-decoded.
+    pub max_expression_bytes: usize,
+    /// Largest `$top` and `$skip` (also `pageSize`, and the rows `absolutePage` skips). The default is
+    /// the Int32 range ASP.NET OData (and so Epicor) accepts.
+    pub max_top_skip: u64,
+    /// Most rows one `$expand`ed navigation may return under one parent row; more is a 400 asking
+    /// for a nested `$top` (nothing is silently cut off).
+    pub max_expand_rows: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            statement_timeout_ms: 10_000,
+            max_readers: 8,
+            reader_wait_ms: 10_000,
+            max_expression_bytes: 64 * 1024,
+            max_top_skip: i32::MAX as u64,
+            max_expand_rows: 1_000,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// Why the store could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,20 @@ pub enum DbError {
     Foreign { path: PathBuf },
     #[error("database task failed: {0}")]
     Task(String),
+    /// The request's SQLite work ran past `[limits] statement_timeout_ms` and was interrupted.
+    #[error(
+        "the query ran longer than this server's limit of {} ms ([limits] statement_timeout_ms) \
+         and was stopped; narrow it with $filter, $top or fewer $expand levels",
+        limit.as_millis()
+    )]
+    TimedOut { limit: Duration },
+    /// Every read connection stayed busy for `[limits] reader_wait_ms`.
+    #[error(
+        "the server is busy: all {readers} database readers stayed in use for {} ms \
+         ([limits] max_readers, reader_wait_ms); retry later",
+        waited.as_millis()
+    )]
+    Busy { readers: usize, waited: Duration },
 }
 
 /// How the store came to be.
@@ -51,6 +66,12 @@ struct DbInner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per read connection that may be in use: bounds threads and SQLite handles.
+    reader_permits: Arc<Semaphore>,
+    max_readers: usize,
+    reader_wait: Duration,
+    /// See [`crate::config::LimitsConfig::statement_timeout_ms`]; `None` when off.
+    statement_timeout: Option<Duration>,
     /// See [`Db::generation`].
     generation: AtomicU64,
     // Keeps a temporary database alive (and deletes it) with the handle.
@@ -154,11 +175,19 @@ impl Db {
         let writer = open_conn(&path, false)?;
         writer.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
         let size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let limits = &config.limits;
+        // Zero readers would make every read wait forever.
+        let max_readers = limits.max_readers.max(1);
         let db = Db {
             inner: Arc::new(DbInner {
                 path: path.clone(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                reader_permits: Arc::new(Semaphore::new(max_readers)),
+                max_readers,
+                reader_wait: Duration::from_millis(limits.reader_wait_ms),
+                statement_timeout: (limits.statement_timeout_ms > 0)
+                    .then(|| Duration::from_millis(limits.statement_timeout_ms)),
                 generation: AtomicU64::new(next_generation()),
                 _temp: temp,
             }),
@@ -186,7 +215,9 @@ impl Db {
         self.inner.generation.load(Ordering::SeqCst)
     }
 
-    /// Runs `f` on a pooled read-only connection, off the async runtime.
+    /// Runs `f` on a pooled read-only connection, off the async runtime. At most `max_readers` run at
+    /// once; a caller waits `reader_wait` for a turn ([`DbError::Busy`]), and `f` may spend
+    /// `statement_timeout` in SQLite ([`DbError::TimedOut`]).
     pub async fn read<T, E>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
@@ -195,10 +226,25 @@ impl Db {
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        let inner = &self.inner;
+        let permit = tokio::time::timeout(
+            inner.reader_wait,
+            inner.reader_permits.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| {
+            E::from(DbError::Busy {
+                readers: inner.max_readers,
+                waited: inner.reader_wait,
+            })
+        })?
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?;
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = db.take_reader()?;
-            let out = f(&conn);
+            // Held until the connection is back in the pool.
+            let _permit = permit;
+            let mut conn = db.take_reader()?;
+            let out = db.limited(&mut conn, |c| f(c));
             db.inner
                 .readers
                 .lock()
@@ -208,6 +254,42 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Runs `f` with SQLite interrupting any statement once `statement_timeout` has passed since the
+    /// start; whatever error `f` made of the interruption is replaced by [`DbError::TimedOut`].
+    fn limited<T, E: From<DbError>>(
+        &self,
+        conn: &mut Connection,
+        f: impl FnOnce(&mut Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let Some(limit) = self.inner.statement_timeout else {
+            return f(conn);
+        };
+        let deadline = Instant::now() + limit;
+        let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = fired.clone();
+        // Every 1,000 virtual machine steps: cheap, and often enough to stop within milliseconds.
+        let set = conn.progress_handler(
+            1_000,
+            Some(move || {
+                let late = Instant::now() >= deadline;
+                if late {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                late
+            }),
+        );
+        if let Err(e) = set {
+            return Err(E::from(DbError::from(e)));
+        }
+        let out = f(conn);
+        // A pooled connection must not keep this request's deadline.
+        let _ = conn.progress_handler(0, None::<fn() -> bool>);
+        match out {
+            Err(_) if fired.load(Ordering::Relaxed) => Err(E::from(DbError::TimedOut { limit })),
+            other => other,
+        }
     }
 
     fn take_reader(&self) -> Result<Connection, DbError> {
@@ -236,17 +318,19 @@ impl Db {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = db.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(DbError::from)?;
-            let out = f(&tx)?;
-            db.inner.generation.store(0, Ordering::SeqCst);
-            let committed = tx.commit();
-            db.inner
-                .generation
-                .store(next_generation(), Ordering::SeqCst);
-            committed.map_err(DbError::from)?;
-            Ok(out)
+            db.limited(&mut conn, |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(DbError::from)?;
+                let out = f(&tx)?;
+                db.inner.generation.store(0, Ordering::SeqCst);
+                let committed = tx.commit();
+                db.inner
+                    .generation
+                    .store(next_generation(), Ordering::SeqCst);
+                committed.map_err(DbError::from)?;
+                Ok(out)
+            })
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?

@@ -16,6 +16,10 @@ pub(crate) const MAX_NESTING: usize = 256;
 /// N operators is N deep). Bounds the recursion of whoever walks the tree (printer, SQL compiler).
 pub(crate) const MAX_TREE_DEPTH: usize = 1000;
 
+/// The message for either limit, naming both.
+const TOO_DEEP: &str = "expression nested too deeply (this parser allows 256 levels of \
+parentheses, calls and not, and 1000 operators in a chain such as a or b or ...)";
+
 pub(crate) type PResult<T> = Result<T, ParseError>;
 
 /// The parser state: the input, a cursor and the lambda variables in scope.
@@ -189,7 +193,7 @@ impl<'a> Parser<'a> {
         self.nesting += 1;
         self.depth += 1;
         if self.nesting > MAX_NESTING || self.depth > MAX_TREE_DEPTH {
-            return self.error(self.pos, "expression nested too deeply");
+            return self.error(self.pos, TOO_DEEP);
         }
         Ok(())
     }
@@ -203,7 +207,7 @@ impl<'a> Parser<'a> {
     fn deepen(&mut self, n: usize) -> PResult<()> {
         self.depth += n;
         if self.depth > MAX_TREE_DEPTH {
-            return self.error(self.pos, "expression nested too deeply");
+            return self.error(self.pos, TOO_DEEP);
         }
         Ok(())
     }

@@ -855,3 +855,28 @@ fn to_query_string_encoding() {
     );
     assert_eq!(QueryOptions::from_query(&s).unwrap(), q);
 }
+
+#[test]
+fn the_deepest_tree_the_parser_builds_prints_and_drops_on_a_small_stack() {
+    // Whoever walks a parsed tree (printer, Drop, a compiler) recurses as deep as the tree; the parser
+    // bounds that depth, and the deepest allowed tree must be walkable on a 2 MiB thread stack
+    // (Tokio's worker default). `a or b or ...` is the deepest shape per byte.
+    let deepest = (1..)
+        .map(|n| vec!["a eq 1"; n].join(" or "))
+        .take_while(|s| parse_filter(s).is_ok())
+        .last()
+        .unwrap();
+    assert!(deepest.matches(" or ").count() >= 900);
+    let printed = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let e = parse_filter(&deepest).unwrap();
+            let printed = print_expr(&e);
+            drop(e);
+            printed == deepest
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(printed);
+}

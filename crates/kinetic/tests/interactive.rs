@@ -245,6 +245,25 @@ struct TestAgent {
     opened: AtomicU64,
     shown: AtomicU64,
     failures: Mutex<Vec<String>>,
+    /// The browser and device-approval tasks; [`TestAgent::finish`] joins them, so that their
+    /// assertions fail the test (a dropped JoinHandle swallows a panic).
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl TestAgent {
+    fn track(&self, task: tokio::task::JoinHandle<()>) {
+        self.tasks.lock().unwrap().push(task);
+    }
+
+    /// Waits for every task the agent started and re-raises the first panic.
+    async fn finish(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap());
+        for t in tasks {
+            if let Err(e) = t.await {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+    }
 }
 
 impl UserAgent for TestAgent {
@@ -252,7 +271,7 @@ impl UserAgent for TestAgent {
         self.opened.fetch_add(1, Ordering::Relaxed);
         let url = url.to_string();
         let forge = self.forge_state;
-        tokio::spawn(async move {
+        self.track(tokio::spawn(async move {
             let mut location = sign_in(&url).await;
             if forge {
                 let at = location.find("&state=").unwrap() + "&state=".len();
@@ -263,14 +282,14 @@ impl UserAgent for TestAgent {
                 page.contains(if forge { "refused" } else { "signed in" }),
                 "{page}"
             );
-        });
+        }));
         true
     }
 
     fn show(&self, message: &str) {
         self.shown.fetch_add(1, Ordering::Relaxed);
         if message.contains("enter the code") {
-            tokio::spawn(approve_device(message.to_string()));
+            self.track(tokio::spawn(approve_device(message.to_string())));
         } else {
             self.failures.lock().unwrap().push(message.to_string());
         }
@@ -321,6 +340,7 @@ async fn device_flow_then_the_store_serves_getandrefresh_and_refresh() {
         started.elapsed().as_secs_f64()
     );
     assert_eq!((first.flows(), agent.shown.load(Ordering::Relaxed)), (1, 1));
+    agent.finish().await;
     let token = c.access_token().await.unwrap();
     assert!(stored_token(&first).refresh_token.is_some());
 
@@ -425,6 +445,7 @@ async fn code_desktop_flow_receives_the_code_on_loopback_and_refuses_a_forged_st
     assert_eq!(parts(&c).await, 200);
     assert_eq!((s.flows(), agent.opened.load(Ordering::Relaxed)), (1, 1));
     assert!(agent.failures.lock().unwrap().is_empty());
+    agent.finish().await;
     // A second connection on the same store: no browser.
     let again = Arc::new(TestAgent::default());
     let s2 = source(&settings, &again).await;
@@ -449,6 +470,7 @@ async fn code_desktop_flow_receives_the_code_on_loopback_and_refuses_a_forged_st
     let err = s.fetch(None).await.unwrap_err();
     assert!(err.to_string().contains("state does not match"), "{err}");
     assert!(s.store().load().unwrap().is_none(), "nothing stored");
+    agent.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -605,6 +627,7 @@ async fn eight_processes_share_one_file_and_never_reuse_a_refresh_token() {
     let seeded = source(&seed_settings, &agent).await;
     let first = seeded.fetch(None).await.unwrap();
     assert_eq!(seeded.flows(), 1);
+    agent.finish().await;
 
     let child = delegated(
         &e,

@@ -274,7 +274,7 @@ pub async fn route(
 }
 
 async fn data(ctx: &Ctx, b: &'static Baq, query: &str, root: &str) -> Result<Response, ApiError> {
-    let opts = ctx.query_options(query)?;
+    let opts = super::query::checked_options(&ctx.state.config.limits, query)?;
     if !opts.expand.is_empty() {
         return Err(ApiError::odata(
             "BAQ results have no navigation properties to $expand",

@@ -39,6 +39,9 @@ pub struct Plan {
 #[derive(Debug, Clone)]
 pub struct ExpandPlan {
     pub nav: &'static Navigation,
+    /// Most rows this expansion may return under one parent when the client gave no nested `$top`
+    /// (`[limits] max_expand_rows`); more is a 400, never a silent cut. `None`: no cap.
+    pub row_cap: Option<u64>,
     /// Indexes (into the parent's columns) of the parent columns the join needs, in `nav.on` order.
     pub parent_columns: Vec<usize>,
     pub plan: Plan,
@@ -237,9 +240,31 @@ fn expand_plan(rel: &Relation, item: &ExpandItem, depth: usize) -> Result<Expand
     )?;
     Ok(ExpandPlan {
         nav,
+        row_cap: None,
         parent_columns,
         plan,
     })
+}
+
+/// Caps the rows of every expansion of `plan` (at all levels) under one parent at `max`: a nested
+/// `$top` above it is refused now, no `$top` is checked while writing (see [`ExpandPlan::row_cap`]).
+/// Nested expansions multiply (parents x children x grandchildren), so each level is capped.
+pub fn cap_expansions(plan: &mut Plan, max: u64) -> Result<(), ApiError> {
+    for e in &mut plan.expand {
+        match e.plan.top {
+            Some(t) if t > max => {
+                return Err(ApiError::odata(format!(
+                    "$top={t} inside $expand of {} is above this server's limit of {max} rows \
+                     per parent ([limits] max_expand_rows)",
+                    e.nav.name
+                )))
+            }
+            Some(_) => e.row_cap = None,
+            None => e.row_cap = Some(max),
+        }
+        cap_expansions(&mut e.plan, max)?;
+    }
+    Ok(())
 }
 
 /// Runs `plan` with `limit` rows at most and writes the rows as a JSON array body (`[...]`).
@@ -398,7 +423,18 @@ fn write_object(
         for (k, idx) in e.parent_columns.iter().enumerate() {
             params[offset + k] = row.get::<_, Value>(*idx)?;
         }
-        write_rows(conn, &e.plan, &params, e.plan.top, version, out)?;
+        // One row past the cap tells a full expansion from one that would be cut.
+        let limit = e.plan.top.or(e.row_cap.map(|c| c + 1));
+        let n = write_rows(conn, &e.plan, &params, limit, version, out)?;
+        if let Some(cap) = e.row_cap.filter(|c| n > *c) {
+            return Err(ApiError::odata(format!(
+                "$expand of {} gives more than {cap} rows under one {} ([limits] \
+                 max_expand_rows); add $top (at most {cap}) and $skip inside the $expand, or \
+                 filter the parents",
+                e.nav.name,
+                plan.rel.type_name()
+            )));
+        }
     }
     out.push(b'}');
     Ok(())
@@ -612,7 +648,8 @@ pub async fn get(
     path: EntityPath,
     raw_query: &str,
 ) -> Result<Response, ApiError> {
-    let opts = ctx.query_options(raw_query)?;
+    let limits = &ctx.state.config.limits;
+    let opts = super::query::checked_options(limits, raw_query)?;
     let version = ctx.version;
     let root = ctx.service_root(svc.name);
     // The target collection or entity and the equalities that select it.
@@ -660,7 +697,8 @@ pub async fn get(
         }
         (None, Some(_)) => unreachable!("parse_entity_path requires a key before navigation"),
     };
-    let plan = plan(Relation::entity_set(target, svc), &opts, &fixed, &[], 0)?;
+    let mut plan = plan(Relation::entity_set(target, svc), &opts, &fixed, &[], 0)?;
+    cap_expansions(&mut plan, limits.max_expand_rows)?;
     let page_cap = ctx.state.config.page_cap as u64;
     let next_link_mode = ctx.state.config.next_link;
     let count_wanted = opts.count == Some(true) || opts.inlinecount.is_some();

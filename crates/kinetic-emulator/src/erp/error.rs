@@ -94,15 +94,50 @@ impl ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        ApiError::internal(e.to_string())
+        match e {
+            // Limits are the caller's business: say which one and what to do.
+            DbError::TimedOut { .. } | DbError::Busy { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, kind::API, e.to_string())
+            }
+            DbError::Sqlite(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
     }
 }
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        ApiError::internal(format!("database error: {e}"))
+        use rusqlite::ffi;
+        match &e {
+            // A key that already exists is the client's conflict, not the server's fault.
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.extended_code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || f.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                ApiError::conflict(
+                    "A record with the same key already exists; read it and update it, \
+                     or choose another key",
+                    "",
+                )
+            }
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                ApiError::business(
+                    "The record breaks a rule of its table (a required value is missing or a \
+                     related record does not exist); correct the values and retry",
+                    "",
+                )
+            }
+            _ => ApiError::internal(format!("database error: {e}")),
+        }
     }
 }
+
+/// The only text a 500 shows (Epicor's own): internals go to the server's log, under the same id.
+const INTERNAL_MESSAGE: &str = "We apologize, but an unexpected internal problem occurred. \
+Please provide your system administrator with this Correlation Id, to help them identify the problem. \
+Correlation Id: ";
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -137,8 +172,16 @@ pub fn xml_escape(s: &str) -> String {
 }
 
 impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    fn into_response(mut self) -> Response {
         let correlation_id = uuid::Uuid::new_v4().to_string();
+        if self.status == StatusCode::INTERNAL_SERVER_ERROR {
+            eprintln!(
+                "kinetic-emulator: internal error, correlation id {correlation_id}: {}",
+                self.message
+            );
+            self.message = format!("{INTERNAL_MESSAGE}{correlation_id}");
+            self.details.clear();
+        }
         let reason = match self.error_type {
             kind::ODATA => "OData Exception",
             kind::BUSINESS | kind::NOT_FOUND | kind::DUPLICATE => "BusinessObject Exception",

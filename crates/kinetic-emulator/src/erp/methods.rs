@@ -281,23 +281,40 @@ async fn get_rows(
     if clause.is_empty() {
         clause = p.string("whereClause")?;
     }
+    let limits = &ctx.state.config.limits;
+    if clause.len() > limits.max_expression_bytes {
+        return Err(ApiError::business(
+            format!(
+                "Invalid whereClause: it is {} bytes long; this server accepts at most {} bytes \
+                 ([limits] max_expression_bytes)",
+                clause.len(),
+                limits.max_expression_bytes
+            ),
+            table.name,
+        ));
+    }
     let (filter, orderby) = whereclause::parse(&clause, table.name)
         .map_err(|e| ApiError::business(format!("Invalid whereClause: {e}"), table.name))?;
     let page_size = p.int("pageSize", 0)?;
     let page = p.int("absolutePage", 0)?;
-    if page_size < 0 || page < 0 {
-        return Err(ApiError::bad_request(
-            "pageSize and absolutePage cannot be negative",
-        ));
+    let max = limits.max_top_skip;
+    if page_size < 0 || page < 0 || page_size as u64 > max {
+        return Err(ApiError::bad_request(format!(
+            "pageSize must be from 0 to {max} and absolutePage at least 0 ([limits] \
+             max_top_skip); got pageSize {page_size}, absolutePage {page}"
+        )));
     }
-    let (top, skip) = if page_size == 0 {
-        (None, None)
-    } else {
-        // absolutePage counts from 1; 0 is taken as the first page too.
-        (
-            Some(page_size as u64 + 1),
-            Some((page.max(1) as u64 - 1) * page_size as u64),
-        )
+    // absolutePage counts from 1; 0 is taken as the first page too. Checked: both are client's.
+    let skipped = (page.max(1) as u64 - 1).checked_mul(page_size as u64);
+    let (top, skip) = match skipped {
+        _ if page_size == 0 => (None, None),
+        Some(skip) if skip <= max => (Some(page_size as u64 + 1), Some(skip)),
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "absolutePage {page} of pageSize {page_size} starts past row {max}, the most \
+                 this server skips ([limits] max_top_skip); use a smaller absolutePage"
+            )))
+        }
     };
     let opts = QueryOptions {
         filter,

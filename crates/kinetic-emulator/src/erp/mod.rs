@@ -53,9 +53,9 @@ impl Ctx {
         }
     }
 
-    /// Query options, or a 400 naming the option and the position of the syntax error.
+    /// Query options within the configured limits, or a 400 naming the option and what is wrong.
     pub fn query_options(&self, raw: &str) -> Result<QueryOptions, ApiError> {
-        QueryOptions::from_query(raw).map_err(|e| ApiError::odata(e.to_string()))
+        query::checked_options(&self.state.config.limits, raw)
     }
 }
 

@@ -1,15 +1,109 @@
 //! OData `$filter` / `$orderby` compiled into parameterised SQLite SQL. Values are always bound as
 //! parameters; only identifiers from the model (never from the request) are written into the SQL text.
 //!
-//! Semantics follow OData, not SQL: `eq`/`ne` treat null as a value (`IS` / `IS NOT`), a comparison with
-//! null is false (never unknown), so `not` is compiled as `NOT coalesce(e, 0)`.
+//! Null semantics follow OData 4.01 Part 2 (URL Conventions), section 5.1.1 "System Query Option
+//! $filter", not plain SQL:
+//! - `eq` / `ne` treat null as a value: "null is equal to itself, and only to itself"
+//!   (5.1.1.1.1-2), compiled as `IS` / `IS NOT`, never null;
+//! - `gt ge lt le`: "If one or both operands is null, the operator returns false" (5.1.1.1.3-6),
+//!   compiled as `l > r AND l IS NOT NULL AND r IS NOT NULL`, never null;
+//! - `in` is a membership test built on eq (5.1.1.1.11), so never null either;
+//! - functions and arithmetic on a null return null (`contains(null,'a')` is null), as SQL does;
+//! - `and` / `or` / `not`: "The null value is treated as unknown, so not null returns null"; false and
+//!   null is false, true or null is true, other mixes with null are null (5.1.1.1.7-9). That is
+//!   SQL's three-valued logic, so they compile to plain `AND` / `OR` / `NOT`;
+//! - "only items where the expression evaluates to true are included"; false and null rows are
+//!   omitted (5.1.1), which is what WHERE does.
+//!
+//! So `not contains(Name,'a')` leaves out rows whose Name is null (contains is null, not null is
+//! null), while `not (Name eq 'a')` keeps them (eq is false, not false is true).
 
 use super::error::ApiError;
+use crate::config::LimitsConfig;
 use crate::model::{ColType, Column, EntitySet, Service};
 use kinetic_odata::{
-    BinaryOp, Expr, Function, LambdaKind, Literal, MemberPath, OrderBy, PathRoot, UnaryOp,
+    BinaryOp, Expr, Function, LambdaKind, Literal, MemberPath, OrderBy, PathRoot, QueryOptions,
+    UnaryOp,
 };
 use rusqlite::types::Value;
+
+/// Most values an `in (...)` list may hold.
+pub const MAX_IN_ITEMS: usize = 1_000;
+/// Most bound values one query may use; SQLite refuses more than 32,766, and a query needing this
+/// many is a mistake or an attack.
+pub const MAX_PARAMS: usize = 10_000;
+/// Most `$expand`ed navigations in one request, at all levels together: each one is a query per
+/// parent row, so breadth multiplies work like depth does.
+pub const MAX_EXPANDS: usize = 16;
+
+/// Query options from a raw query string, with this server's limits checked before and after
+/// parsing: expression options no longer than `max_expression_bytes`, `$top` / `$skip` (also inside
+/// `$expand`) whole numbers within `0..=max_top_skip`, at most [`MAX_EXPANDS`] expansions.
+pub fn checked_options(limits: &LimitsConfig, raw: &str) -> Result<QueryOptions, ApiError> {
+    for piece in raw.split('&') {
+        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+        let key = percent_encoding::percent_decode_str(k).decode_utf8_lossy();
+        let name = key.trim_start_matches('$').to_ascii_lowercase();
+        match name.as_str() {
+            "filter" | "orderby" | "expand" | "select" | "search" | "apply" => {
+                let len = percent_encoding::percent_decode_str(v).count();
+                if len > limits.max_expression_bytes {
+                    return Err(ApiError::odata(format!(
+                        "${name} is {len} bytes long; this server accepts at most {} bytes \
+                         ([limits] max_expression_bytes); split the query",
+                        limits.max_expression_bytes
+                    )));
+                }
+            }
+            "top" | "skip" => {
+                let text = percent_encoding::percent_decode_str(v).decode_utf8_lossy();
+                let ok = !text.is_empty()
+                    && text.bytes().all(|b| b.is_ascii_digit())
+                    && text.parse::<u64>().is_ok_and(|n| n <= limits.max_top_skip);
+                if !ok {
+                    return Err(top_skip_error(&name, &text, limits));
+                }
+            }
+            _ => {}
+        }
+    }
+    let opts = QueryOptions::from_query(raw).map_err(|e| ApiError::odata(e.to_string()))?;
+    let mut expands = 0;
+    check_nested(&opts, limits, &mut expands)?;
+    Ok(opts)
+}
+
+fn top_skip_error(name: &str, text: &str, limits: &LimitsConfig) -> ApiError {
+    let shown: String = text.chars().take(40).collect();
+    ApiError::odata(format!(
+        "${name} must be a whole number from 0 to {} ([limits] max_top_skip), not `{shown}`",
+        limits.max_top_skip
+    ))
+}
+
+/// The limits of `$expand` items and the options nested in them.
+fn check_nested(
+    opts: &QueryOptions,
+    limits: &LimitsConfig,
+    expands: &mut usize,
+) -> Result<(), ApiError> {
+    for (name, v) in [("top", opts.top), ("skip", opts.skip)] {
+        if let Some(n) = v.filter(|n| *n > limits.max_top_skip) {
+            return Err(top_skip_error(name, &n.to_string(), limits));
+        }
+    }
+    for item in &opts.expand {
+        *expands += 1;
+        if *expands > MAX_EXPANDS {
+            return Err(ApiError::odata(format!(
+                "$expand names more than {MAX_EXPANDS} navigations (counting nested ones); \
+                 this server expands at most {MAX_EXPANDS} per request"
+            )));
+        }
+        check_nested(&item.options, limits, expands)?;
+    }
+    Ok(())
+}
 
 /// Something rows can be selected from: an entity set's table or a BAQ's query.
 #[derive(Debug, Clone)]
@@ -144,6 +238,12 @@ impl Compiler {
     /// A boolean `$filter` as a WHERE condition.
     pub fn filter(&mut self, e: &Expr) -> Result<String, ApiError> {
         let (sql, ty) = self.expr(e, 0)?;
+        if self.params.len() > MAX_PARAMS {
+            return Err(ApiError::odata(format!(
+                "the filter has more than {MAX_PARAMS} values; this server accepts at most \
+                 {MAX_PARAMS} per query"
+            )));
+        }
         match ty {
             Ty::Bool | Ty::Null => Ok(sql),
             other => Err(ApiError::odata(format!(
@@ -172,7 +272,10 @@ impl Compiler {
 
     fn expr(&mut self, e: &Expr, depth: usize) -> Result<(String, Ty), ApiError> {
         if depth > MAX_DEPTH {
-            return Err(ApiError::odata("the expression is nested too deeply"));
+            return Err(ApiError::odata(format!(
+                "the expression is nested too deeply: this server compiles at most {MAX_DEPTH} \
+                 levels of operators and functions (chains of and / or count as one)"
+            )));
         }
         let d = depth + 1;
         match e {
@@ -184,7 +287,8 @@ impl Compiler {
             } => {
                 let (s, t) = self.expr(operand, d)?;
                 expect(t, Ty::Bool, "not", operand)?;
-                Ok((format!("(NOT coalesce({s}, 0))"), Ty::Bool))
+                // "not null returns null" (see the module doc): SQL's NOT does exactly that.
+                Ok((format!("(NOT {s})"), Ty::Bool))
             }
             Expr::Unary {
                 op: UnaryOp::Negate,
@@ -198,17 +302,34 @@ impl Compiler {
             }
             Expr::Binary { op, left, right } => self.binary(*op, left, right, d),
             Expr::In { operand, list } => {
+                if list.len() > MAX_IN_ITEMS {
+                    return Err(ApiError::odata(format!(
+                        "an `in` list has {} values; this server accepts at most {MAX_IN_ITEMS}",
+                        list.len()
+                    )));
+                }
                 let (s, t) = self.expr(operand, d)?;
                 let mut items = Vec::with_capacity(list.len());
+                let mut has_null = false;
                 for item in list {
                     let (is, it) = self.coerced(item, t, d)?;
                     comparable(t, it, operand, item)?;
-                    items.push(is);
+                    if it == Ty::Null {
+                        has_null = true;
+                    } else {
+                        items.push(is);
+                    }
                 }
-                if items.is_empty() {
-                    return Ok(("0".into(), Ty::Bool));
+                // `x in (a, b)` means `x eq a or x eq b`, and eq treats null as a value: never null.
+                let mut sql = if items.is_empty() {
+                    "0".to_string()
+                } else {
+                    format!("coalesce({s} IN ({}), 0)", items.join(", "))
+                };
+                if has_null {
+                    sql = format!("{sql} OR {s} IS NULL");
                 }
-                Ok((format!("({s} IN ({}))", items.join(", ")), Ty::Bool))
+                Ok((format!("({sql})"), Ty::Bool))
             }
             Expr::Call { function, args } => self.call(function, args, d),
             Expr::Lambda {
@@ -256,12 +377,32 @@ impl Compiler {
     ) -> Result<(String, Ty), ApiError> {
         match op {
             BinaryOp::And | BinaryOp::Or => {
-                let (l, lt) = self.expr(left, d)?;
-                expect(lt, Ty::Bool, op.keyword(), left)?;
-                let (r, rt) = self.expr(right, d)?;
-                expect(rt, Ty::Bool, op.keyword(), right)?;
-                let kw = if op == BinaryOp::And { "AND" } else { "OR" };
-                Ok((format!("({l} {kw} {r})"), Ty::Bool))
+                // A chain `a or b or c ...` is a left-deep tree as deep as it is long: walk it with a
+                // loop, and write balanced SQL, so neither this compiler nor SQLite (whose parser
+                // allows 1,000 levels) recurses once per term.
+                let mut terms = Vec::new();
+                let mut stack = vec![right, left];
+                while let Some(e) = stack.pop() {
+                    match e {
+                        Expr::Binary {
+                            op: o,
+                            left: l,
+                            right: r,
+                        } if *o == op => {
+                            stack.push(r);
+                            stack.push(l);
+                        }
+                        _ => terms.push(e),
+                    }
+                }
+                let mut parts = Vec::with_capacity(terms.len());
+                for t in terms {
+                    let (sql, ty) = self.expr(t, d)?;
+                    expect(ty, Ty::Bool, op.keyword(), t)?;
+                    parts.push(sql);
+                }
+                let kw = if op == BinaryOp::And { " AND " } else { " OR " };
+                Ok((balanced(&parts, kw), Ty::Bool))
             }
             BinaryOp::Eq
             | BinaryOp::Ne
@@ -297,7 +438,15 @@ impl Compiler {
                     BinaryOp::Lt => "<",
                     _ => "<=",
                 };
-                Ok((format!("({l} {sql_op} {r})"), Ty::Bool))
+                let sql = if matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
+                    // Null is a value to eq / ne (module doc).
+                    format!("({l} {sql_op} {r})")
+                } else {
+                    // An ordering with a null operand is false, not null (module doc). Written as
+                    // ANDed terms rather than coalesce() so that SQLite still uses an index on `l`.
+                    format!("({l} {sql_op} {r} AND {l} IS NOT NULL AND {r} IS NOT NULL)")
+                };
+                Ok((sql, Ty::Bool))
             }
             BinaryOp::Add
             | BinaryOp::Sub
@@ -633,6 +782,17 @@ impl Compiler {
                 )))
             }
         })
+    }
+}
+
+/// `parts` joined by `kw` with parentheses nesting only log2(n) deep.
+fn balanced(parts: &[String], kw: &str) -> String {
+    match parts {
+        [one] => one.clone(),
+        _ => {
+            let (a, b) = parts.split_at(parts.len() / 2);
+            format!("({}{kw}{})", balanced(a, kw), balanced(b, kw))
+        }
     }
 }
 

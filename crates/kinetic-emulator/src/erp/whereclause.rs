@@ -104,11 +104,19 @@ fn lex(s: &str) -> Result<Vec<(Tok, usize)>, WhereError> {
     Ok(out)
 }
 
+/// Deepest nesting of parentheses and NOT a whereClause may have: the parser and every walker of the
+/// tree recurse once per level.
+pub const MAX_NESTING: usize = 64;
+/// Most conditions (comparisons) in one whereClause. AND / OR chains build trees as deep as they are
+/// long, and dropping or printing a tree recurses through it, so the length is bounded too.
+pub const MAX_CONDITIONS: usize = 1_000;
+
 struct Parser<'a> {
     toks: Vec<(Tok, usize)>,
     pos: usize,
     table: &'a str,
     len: usize,
+    conditions: usize,
 }
 
 impl Parser<'_> {
@@ -121,10 +129,18 @@ impl Parser<'_> {
     fn keyword(&self, kw: &str) -> bool {
         matches!(self.peek(), Some(Tok::Ident(s)) if s.eq_ignore_ascii_case(kw))
     }
-    fn or(&mut self, depth: usize) -> Result<Expr, WhereError> {
-        if depth > 64 {
-            return Err(WhereError("whereClause is nested too deeply".into()));
+    fn nest(&self, depth: usize) -> Result<(), WhereError> {
+        if depth > MAX_NESTING {
+            return Err(WhereError(format!(
+                "whereClause is nested too deeply at {}: at most {MAX_NESTING} levels of \
+                 parentheses and NOT are allowed",
+                self.at()
+            )));
         }
+        Ok(())
+    }
+    fn or(&mut self, depth: usize) -> Result<Expr, WhereError> {
+        self.nest(depth)?;
         let mut e = self.and(depth)?;
         while self.keyword("or") {
             self.pos += 1;
@@ -143,11 +159,19 @@ impl Parser<'_> {
     fn not(&mut self, depth: usize) -> Result<Expr, WhereError> {
         if self.keyword("not") {
             self.pos += 1;
+            self.nest(depth + 1)?;
             return Ok(self.not(depth + 1)?.not());
         }
         self.comparison(depth)
     }
     fn comparison(&mut self, depth: usize) -> Result<Expr, WhereError> {
+        self.conditions += 1;
+        if self.conditions > MAX_CONDITIONS {
+            return Err(WhereError(format!(
+                "whereClause has more than {MAX_CONDITIONS} conditions (at {}); split the query",
+                self.at()
+            )));
+        }
         if self.peek() == Some(&Tok::LParen) {
             self.pos += 1;
             let e = self.or(depth + 1)?;
@@ -262,6 +286,7 @@ pub fn parse(clause: &str, table: &str) -> Result<(Option<Expr>, Vec<OrderBy>), 
         pos: 0,
         table,
         len: clause.len(),
+        conditions: 0,
     };
     let filter = if p.peek().is_none() || p.keyword("by") {
         None

@@ -7,6 +7,7 @@ mod auth;
 mod baq_efx;
 mod entities;
 mod faults;
+mod hostile;
 mod idp;
 mod methods;
 mod tls;
