@@ -1055,6 +1055,16 @@ fn token_inner(
                         format!("Assertion failed signature validation: {e}."),
                     )
                 })?;
+            if claims
+                .get("uti")
+                .and_then(Value::as_str)
+                .is_some_and(|u| idp.is_revoked(u))
+            {
+                return Err(AadError::invalid_grant(
+                    50013,
+                    "The assertion was revoked (its authorization code was used twice).",
+                ));
+            }
             let aud = claims.get("aud").and_then(Value::as_str).unwrap_or("");
             if !client.is_resource(aud) {
                 return Err(AadError::invalid_grant(

@@ -1016,3 +1016,145 @@ async fn call_settings_and_context_header() {
     .await
     .expect_error(StatusCode::BAD_REQUEST, "ContextHeader");
 }
+
+/// A JWKS endpoint on a real socket whose answers the test scripts: each fetch takes the next
+/// (delay, status) in turn, or the last one for ever.
+async fn scripted_jwks(
+    keys: Vec<serde_json::Value>,
+    script: Vec<(Duration, StatusCode)>,
+) -> (String, Arc<AtomicUsize>) {
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let f = fetches.clone();
+    let script = Arc::new(script);
+    let keys = Arc::new(keys);
+    let app = Router::new().route(
+        "/keys",
+        axum::routing::get(move || {
+            let (f, script, keys) = (f.clone(), script.clone(), keys.clone());
+            async move {
+                let n = f.fetch_add(1, Ordering::SeqCst);
+                let (delay, status) = script[n.min(script.len() - 1)];
+                tokio::time::sleep(delay).await;
+                (status, axum::Json(json!({"keys": *keys})))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/keys"), fetches)
+}
+
+fn trusting(jwks: &str) -> impl FnOnce(&mut EmulatorConfig) + '_ {
+    move |c: &mut EmulatorConfig| {
+        c.trusted_issuers.push(TrustedIssuer {
+            name: "test-tenant".into(),
+            issuer: Some(ISS.into()),
+            audiences: vec![AUD.into()],
+            jwks_uri: Some(jwks.to_string()),
+            ..TrustedIssuer::default()
+        })
+    }
+}
+
+/// A failing key endpoint is not hammered: a failed fetch is remembered for a few seconds, and
+/// every token in that time is answered 503 from memory.
+#[tokio::test]
+async fn a_failing_jwks_endpoint_is_asked_once_per_failure_period() {
+    let (trusted, _, _) = keys();
+    let (url, fetches) = scripted_jwks(
+        vec![trusted.jwk.clone()],
+        vec![(Duration::ZERO, StatusCode::INTERNAL_SERVER_ERROR)],
+    )
+    .await;
+    let (r, clock) = with_clock(trusting(&url));
+    let token = sign(trusted, Algorithm::RS256, &user_claims(clock_now(&clock)));
+    for _ in 0..10 {
+        send(
+            &r,
+            Method::GET,
+            V2_CUSTOMER_1,
+            &[("authorization", &format!("Bearer {token}"))],
+            None,
+        )
+        .await
+        .expect_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Cannot fetch the signing keys",
+        );
+    }
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "one fetch for ten tokens"
+    );
+}
+
+/// The key cache is not locked during a fetch: while an unknown kid waits on a slow key endpoint,
+/// a token signed with a cached key is answered.
+#[tokio::test]
+async fn a_slow_jwks_fetch_does_not_hold_up_tokens_with_known_keys() {
+    let (trusted, rogue, _) = keys();
+    let (url, fetches) = scripted_jwks(
+        vec![trusted.jwk.clone()],
+        vec![
+            (Duration::ZERO, StatusCode::OK),
+            (Duration::from_secs(2), StatusCode::OK),
+        ],
+    )
+    .await;
+    let (r, clock) = with_clock(trusting(&url));
+    let now = clock_now(&clock);
+    let good = format!(
+        "Bearer {}",
+        sign(trusted, Algorithm::RS256, &user_claims(now))
+    );
+    let unknown = format!(
+        "Bearer {}",
+        sign(rogue, Algorithm::RS256, &user_claims(now))
+    );
+    send(
+        &r,
+        Method::GET,
+        V2_CUSTOMER_1,
+        &[("authorization", &good)],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    // The unknown kid starts the slow refetch...
+    let slow = {
+        let r = r.clone();
+        let unknown = unknown.clone();
+        tokio::spawn(async move {
+            send(
+                &r,
+                Method::GET,
+                V2_CUSTOMER_1,
+                &[("authorization", &unknown)],
+                None,
+            )
+            .await
+        })
+    };
+    while fetches.load(Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // ...and meanwhile the known key answers at once (the refetch is still under way).
+    send(
+        &r,
+        Method::GET,
+        V2_CUSTOMER_1,
+        &[("authorization", &good)],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert!(
+        !slow.is_finished(),
+        "the known key was answered during the fetch"
+    );
+    slow.await
+        .unwrap()
+        .expect_error(StatusCode::UNAUTHORIZED, "does not publish");
+}

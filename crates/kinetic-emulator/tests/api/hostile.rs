@@ -281,6 +281,9 @@ async fn readers_are_bounded_and_a_request_that_cannot_get_one_is_503() {
         c.limits.max_readers = 1;
         c.limits.reader_wait_ms = 0;
     });
+    // One call first, so the password check is cached: from then on nothing before the database
+    // read yields, and the two calls below reach it in the order they are polled.
+    still_serving(&r).await;
     // Both are polled in the same turn: the first takes the only reader (its work runs on a blocking
     // thread for milliseconds), the second finds none free and may not wait.
     let (slow_uri, quick_uri) = (expensive_order_filter(), format!("{CUSTOMERS}?$top=1"));
