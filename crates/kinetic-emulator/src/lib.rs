@@ -220,11 +220,10 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
             let _ = rx.await;
             shutdown.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
         });
-        // TCP_NODELAY: without it, small answers wait for the client's delayed ACK (40 ms stalls).
         let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
             axum_server::tls_rustls::RustlsConfig::from_config(material.server_config),
         )
-        .acceptor(axum_server::accept::NoDelayAcceptor::new());
+        .acceptor(TcpOptions::from_env());
         let server = axum_server::from_tcp(std_listener)
             .map_err(bind_err)?
             .acceptor(acceptor)
@@ -237,10 +236,8 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
         (task, Some(material.trust_path), Some(scratch))
     } else {
         use axum::serve::ListenerExt;
-        // TCP_NODELAY: without it, small answers wait for the client's delayed ACK (40 ms stalls).
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        let options = TcpOptions::from_env();
+        let listener = listener.tap_io(move |tcp| options.apply(tcp));
         let task = tokio::spawn(async move {
             let _ = axum::serve(
                 listener,
@@ -263,6 +260,40 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
         _scratch: scratch,
         idp,
     })
+}
+
+/// Options of accepted connections. TCP_NODELAY is on: without it a small answer written in two
+/// pieces (TLS records, headers then body) waits for the client's delayed ACK, 40 ms stalls on a
+/// fraction of requests. `KINETIC_EMULATOR_TCP_NODELAY=0` turns it off, for `bench/latency.sh` to
+/// show the difference.
+#[derive(Debug, Clone, Copy)]
+struct TcpOptions {
+    nodelay: bool,
+}
+
+impl TcpOptions {
+    fn from_env() -> TcpOptions {
+        TcpOptions {
+            nodelay: std::env::var("KINETIC_EMULATOR_TCP_NODELAY").map_or(true, |v| v != "0"),
+        }
+    }
+
+    fn apply(&self, tcp: &tokio::net::TcpStream) {
+        if self.nodelay {
+            let _ = tcp.set_nodelay(true);
+        }
+    }
+}
+
+impl<S> axum_server::accept::Accept<tokio::net::TcpStream, S> for TcpOptions {
+    type Stream = tokio::net::TcpStream;
+    type Service = S;
+    type Future = std::future::Ready<std::io::Result<(tokio::net::TcpStream, S)>>;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        self.apply(&stream);
+        std::future::ready(Ok((stream, service)))
+    }
 }
 
 /// Quotes a connection-string value when it needs it.
@@ -503,5 +534,30 @@ impl Drop for RunningEmulator {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum_server::accept::Accept;
+
+    /// Accepted connections (the TLS acceptor's path and the plain listener's) get TCP_NODELAY.
+    #[tokio::test]
+    async fn accepted_connections_have_tcp_nodelay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let options = TcpOptions { nodelay: true };
+        for _ in 0..2 {
+            let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (stream, _) = listener.accept().await.unwrap();
+            assert!(!stream.nodelay().unwrap(), "off until set");
+            let (stream, ()) = options.accept(stream, ()).await.unwrap();
+            assert!(stream.nodelay().unwrap());
+        }
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        TcpOptions { nodelay: false }.apply(&stream);
+        assert!(!stream.nodelay().unwrap());
     }
 }
