@@ -10,7 +10,7 @@ n=${1:-20000}
 cargo build --release -q -p kinetic-cli
 work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 target/release/kinetic emulator --port 0 --scale 200 >"$work/out" 2>"$work/err" & pid=$!
-while [ ! -s "$work/out" ]; do
+while [ "$(wc -l <"$work/out")" -lt 1 ]; do
   kill -0 $pid 2>/dev/null || { cat "$work/err" >&2; exit 1; }
   sleep 0.05
 done

@@ -13,7 +13,7 @@ run() {
   local label=$1 nodelay=$2
   KINETIC_EMULATOR_TCP_NODELAY=$nodelay target/release/kinetic emulator --port 0 --scale 200 --tls \
     --tls-cert-out "$work/ca.pem" >"$work/out" 2>"$work/err" & pid=$!
-  while [ ! -s "$work/out" ]; do
+  while [ "$(wc -l <"$work/out")" -lt 1 ]; do
     kill -0 $pid 2>/dev/null || { cat "$work/err" >&2; exit 1; }
     sleep 0.05
   done
