@@ -321,14 +321,15 @@ impl Compiler {
                     }
                 }
                 // `x in (a, b)` means `x eq a or x eq b`, and eq treats null as a value: never null.
-                let mut sql = if items.is_empty() {
-                    "0".to_string()
-                } else {
-                    format!("coalesce({s} IN ({}), 0)", items.join(", "))
+                // The operand is written once (a compound one repeated per nesting level would
+                // double the SQL per level): with null in the list, `x IN (...)` is null exactly
+                // when x is null (the other items are not null), which then counts as a match.
+                let sql = match (items.is_empty(), has_null) {
+                    (true, false) => "0".to_string(),
+                    (true, true) => format!("{s} IS NULL"),
+                    (false, false) => format!("coalesce({s} IN ({}), 0)", items.join(", ")),
+                    (false, true) => format!("({s} IN ({})) IS NOT 0", items.join(", ")),
                 };
-                if has_null {
-                    sql = format!("{sql} OR {s} IS NULL");
-                }
                 Ok((format!("({sql})"), Ty::Bool))
             }
             Expr::Call { function, args } => self.call(function, args, d),
@@ -441,10 +442,14 @@ impl Compiler {
                 let sql = if matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
                     // Null is a value to eq / ne (module doc).
                     format!("({l} {sql_op} {r})")
-                } else {
+                } else if is_atom(&l) && is_atom(&r) {
                     // An ordering with a null operand is false, not null (module doc). Written as
                     // ANDed terms rather than coalesce() so that SQLite still uses an index on `l`.
                     format!("({l} {sql_op} {r} AND {l} IS NOT NULL AND {r} IS NOT NULL)")
+                } else {
+                    // Not an index seek anyway; repeating a compound operand would double the SQL
+                    // per nesting level (`((a gt b) gt true) gt true ...` would grow as 2^depth).
+                    format!("coalesce({l} {sql_op} {r}, 0)")
                 };
                 Ok((sql, Ty::Bool))
             }
@@ -783,6 +788,23 @@ impl Compiler {
             }
         })
     }
+}
+
+/// Whether compiled SQL is a single column reference (`t0."Col"`) or bound value (`?3`), cheap
+/// and safe to repeat.
+fn is_atom(sql: &str) -> bool {
+    let param = sql
+        .strip_prefix('?')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let column = sql.split_once(".\"").is_some_and(|(alias, rest)| {
+        alias
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && rest
+                .strip_suffix('"')
+                .is_some_and(|name| name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    });
+    param || column
 }
 
 /// `parts` joined by `kw` with parentheses nesting only log2(n) deep.
