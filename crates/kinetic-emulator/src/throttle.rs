@@ -92,33 +92,15 @@ pub async fn verify_password(hash: Option<String>, password: String) -> Result<b
                     .is_ok()
             })
             .unwrap_or(false);
-        // An unknown user never signs in, whatever the password.
         ok
     })
     .await
     .map_err(|_| Refusal::Busy)
 }
 
-/// Hashes a password (Argon2id, the crate's defaults) off the async workers, in a hashing slot.
-pub async fn hash_password(password: String) -> Result<String, Refusal> {
-    let _slot = tokio::time::timeout(SLOT_WAIT, hashing_slots().acquire())
-        .await
-        .map_err(|_| Refusal::Busy)?
-        .map_err(|_| Refusal::Busy)?;
-    let password = zeroize::Zeroizing::new(password);
-    tokio::task::spawn_blocking(move || crate::auth::hash_password(&password))
-        .await
-        .map_err(|_| Refusal::Busy)
-}
-
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| crate::auth::hash_password("not a real password"))
-}
-
-/// Whether a `Some(hash)` was unknown: verified against the dummy, so always false.
-pub fn is_dummy(hash: &str) -> bool {
-    hash == dummy_hash()
 }
 
 impl Throttle {
