@@ -164,6 +164,20 @@ impl Browser {
         self.send(req).await
     }
 
+    /// Fills the sign-in form of `page` as alice and posts it to `login`.
+    async fn sign_in_as_alice(&mut self, login: &str, page: &str) -> (u16, String, Option<String>) {
+        let request = hidden(page, "request");
+        self.post(
+            login,
+            &[
+                ("request", &request),
+                ("login", seed::ALICE),
+                ("passwd", "Alice123!"),
+            ],
+        )
+        .await
+    }
+
     async fn post(&mut self, url: &str, fields: &[(&str, &str)]) -> (u16, String, Option<String>) {
         let csrf = self.csrf.clone();
         let mut all = fields.to_vec();
@@ -194,16 +208,7 @@ async fn approve_device(message: String) {
     assert_eq!(b.get(&uri).await.0, 200);
     let (_, page, _) = b.post(&uri, &[("otc", &code)]).await;
     let login = uri.replace("/devicelogin", "/login");
-    let (_, page, _) = b
-        .post(
-            &login,
-            &[
-                ("request", &hidden(&page, "request")),
-                ("login", seed::ALICE),
-                ("passwd", "Alice123!"),
-            ],
-        )
-        .await;
+    let (_, page, _) = b.sign_in_as_alice(&login, &page).await;
     let consent = uri.replace("/devicelogin", "/consent");
     let (_, done, _) = b
         .post(
@@ -223,16 +228,7 @@ async fn sign_in(authorize: &str) -> String {
     let mut b = Browser::new();
     let (_, page, _) = b.get(authorize).await;
     let login = format!("{}/login", authorize.split("/authorize").next().unwrap());
-    let (status, text, location) = b
-        .post(
-            &login,
-            &[
-                ("request", &hidden(&page, "request")),
-                ("login", seed::ALICE),
-                ("passwd", "Alice123!"),
-            ],
-        )
-        .await;
+    let (status, text, location) = b.sign_in_as_alice(&login, &page).await;
     assert_eq!(status, 302, "{text}");
     location.unwrap()
 }

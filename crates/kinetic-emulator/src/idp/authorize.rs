@@ -84,6 +84,13 @@ pub async fn jwks(State(state): State<AppState>, Path(tenant): Path<String>) -> 
     }
 }
 
+/// The provider with its users, apps and keys made, or the error page to show.
+async fn provider(state: &AppState) -> Result<Arc<Idp>, Response> {
+    let idp = idp_arc(state).map_err(|e| error_page(&e))?;
+    idp.prepared().await.map_err(|e| error_page(&e))?;
+    Ok(idp)
+}
+
 fn idp_arc(state: &AppState) -> Result<Arc<Idp>, AadError> {
     state.idp.clone().ok_or_else(|| {
         AadError::server("the identity provider is turned off ([idp] enabled = false)")
@@ -509,16 +516,8 @@ fn check_request<'a>(
     ready: &'a Ready,
     params: &Form,
 ) -> Result<(AuthRequest, &'a App), (Option<AuthRequest>, AadError)> {
-    if let Some(dup) = params.duplicate() {
-        return Err((
-            None,
-            AadError::invalid_request(
-                90015,
-                format!("The parameter '{dup}' is given more than once; each may appear once (RFC 6749 §3.1)."),
-            ),
-        ));
-    }
     let page = |e| (None, e);
+    params.refuse_duplicates().map_err(page)?;
     let client = grants::app(ready, params.require("client_id").map_err(page)?).map_err(page)?;
     let redirect = params.require("redirect_uri").map_err(page)?;
     if redirect.len() > MAX_PARAM {
@@ -791,13 +790,12 @@ pub async fn login(
         return refused(90015, "The sign-in form is too large.");
     };
     let form = Form::parse(&body);
-    let idp = match idp_arc(&state) {
+    let idp = match provider(&state).await {
         Ok(i) => i,
-        Err(e) => return error_page(&e),
+        Err(r) => return r,
     };
-    let ready = match idp.prepared().await {
-        Ok(r) => r,
-        Err(e) => return error_page(&e),
+    let Ok(ready) = idp.ready() else {
+        return busy();
     };
     let (browser, step) = match posted_step(&idp, &headers, &form, true) {
         Ok(x) => x,
@@ -887,13 +885,12 @@ pub async fn consent(
         return refused(90015, "The consent form is too large.");
     };
     let form = Form::parse(&body);
-    let idp = match idp_arc(&state) {
+    let idp = match provider(&state).await {
         Ok(i) => i,
-        Err(e) => return error_page(&e),
+        Err(r) => return r,
     };
-    let ready = match idp.prepared().await {
-        Ok(r) => r,
-        Err(e) => return error_page(&e),
+    let Ok(ready) = idp.ready() else {
+        return busy();
     };
     let (browser, step) = match posted_step(&idp, &headers, &form, true) {
         Ok(x) => x,
@@ -1031,13 +1028,12 @@ pub async fn device_post(
         return refused(90015, "The code form is too large.");
     };
     let form = Form::parse(&body);
-    let idp = match idp_arc(&state) {
+    let idp = match provider(&state).await {
         Ok(i) => i,
-        Err(e) => return error_page(&e),
+        Err(r) => return r,
     };
-    let ready = match idp.prepared().await {
-        Ok(r) => r,
-        Err(e) => return error_page(&e),
+    let Ok(ready) = idp.ready() else {
+        return busy();
     };
     let (browser, _) = match posted_step(&idp, &headers, &form, false) {
         Ok(x) => x,

@@ -43,14 +43,17 @@ impl Form {
     pub fn require(&self, k: &str) -> Result<&str, AadError> {
         self.get(k).ok_or_else(|| AadError::missing(k))
     }
-    /// A parameter given more than once (RFC 6749 §3.1: each may appear once), which would
-    /// otherwise let the first or last copy win depending on who reads it.
-    pub fn duplicate(&self) -> Option<&str> {
+    /// Refuses a parameter given more than once (RFC 6749 §3.1: each may appear once), which
+    /// would otherwise let the first or last copy win depending on who reads it.
+    pub fn refuse_duplicates(&self) -> Result<(), AadError> {
         let mut seen = HashSet::new();
-        self.0
-            .iter()
-            .map(|(k, _)| k.as_str())
-            .find(|k| !seen.insert(*k))
+        match self.0.iter().map(|(k, _)| k.as_str()).find(|k| !seen.insert(*k)) {
+            None => Ok(()),
+            Some(dup) => Err(AadError::invalid_request(
+                90015,
+                format!("The parameter '{dup}' is given more than once; each may appear once (RFC 6749 §3.1)."),
+            )),
+        }
     }
 }
 
@@ -784,12 +787,7 @@ fn token_inner(
     check_tenant(idp, tenant)?;
     let ready = idp.ready()?;
     let form = Form::parse(body);
-    if let Some(dup) = form.duplicate() {
-        return Err(AadError::invalid_request(
-            90015,
-            format!("The parameter '{dup}' is given more than once; each may appear once (RFC 6749 §3.1)."),
-        ));
-    }
+    form.refuse_duplicates()?;
     let issuer = idp.issuer();
     // A client assertion's aud must be our token endpoint at the public address we were configured
     // with (or listen on), never one built from the request's Host header.
@@ -1223,12 +1221,7 @@ pub async fn devicecode(
         check_tenant(idp, &tenant)?;
         let ready = idp.ready()?;
         let form = Form::parse(&body);
-        if let Some(dup) = form.duplicate() {
-            return Err(AadError::invalid_request(
-                90015,
-                format!("The parameter '{dup}' is given more than once; each may appear once."),
-            ));
-        }
+        form.refuse_duplicates()?;
         let client = app(ready, form.require("client_id")?)?;
         let scope = form.require("scope")?;
         if scope.len() > 2048 {

@@ -129,6 +129,20 @@ pub(crate) async fn rest_with(r: &Router, access_token: &str) -> Reply {
     .await
 }
 
+/// The desktop app's refresh-token grant, asking for the Epicor server's scope.
+pub(crate) async fn refresh_desktop(r: &Router, rt: String) -> Reply {
+    token(
+        r,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", DESKTOP),
+            ("refresh_token", &rt),
+            ("scope", &server_scope()),
+        ],
+    )
+    .await
+}
+
 pub(crate) fn daemon_cc(scope: &str) -> Vec<(&'static str, String)> {
     vec![
         ("grant_type", "client_credentials".into()),
@@ -783,21 +797,7 @@ async fn authorization_code_with_pkce_and_refresh() {
     let rt1 = j["refresh_token"].as_str().unwrap().to_string();
 
     // Refresh rotates: a new refresh token each time.
-    let refresh = |rt: String| {
-        let r = t.r.clone();
-        async move {
-            token(
-                &r,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("client_id", DESKTOP),
-                    ("refresh_token", &rt),
-                    ("scope", &server_scope()),
-                ],
-            )
-            .await
-        }
-    };
+    let refresh = |rt: String| refresh_desktop(&t.r, rt);
     let j2 = refresh(rt1.clone()).await.expect(StatusCode::OK).json();
     let rt2 = j2["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(rt1, rt2);
@@ -1504,21 +1504,7 @@ async fn refresh_token_reuse_detection_when_turned_on() {
     .await
     .expect(StatusCode::OK)
     .json();
-    let refresh = |rt: String| {
-        let r = t.r.clone();
-        async move {
-            token(
-                &r,
-                &[
-                    ("grant_type", "refresh_token"),
-                    ("client_id", DESKTOP),
-                    ("refresh_token", &rt),
-                    ("scope", &server_scope()),
-                ],
-            )
-            .await
-        }
-    };
+    let refresh = |rt: String| refresh_desktop(&t.r, rt);
     let rt1 = j["refresh_token"].as_str().unwrap().to_string();
     let rt2 = refresh(rt1.clone()).await.expect(StatusCode::OK).json()["refresh_token"]
         .as_str()
