@@ -421,6 +421,35 @@ fn remember(idp: &Idp, interaction: Interaction) -> String {
     id
 }
 
+/// A posted form that passed [`posted_step`], with the provider ready.
+struct Posted {
+    form: Form,
+    idp: Arc<Idp>,
+    browser: String,
+    step: Option<(String, Interaction)>,
+}
+
+impl Posted {
+    async fn read(
+        state: &AppState,
+        headers: &HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+        what: &str,
+        want_step: bool,
+    ) -> Result<Posted, Response> {
+        let body = body.map_err(|_| refused(90015, &format!("The {what} form is too large.")))?;
+        let form = Form::parse(&body);
+        let idp = provider(state).await?;
+        let (browser, step) = posted_step(&idp, headers, &form, want_step)?;
+        Ok(Posted {
+            form,
+            idp,
+            browser,
+            step,
+        })
+    }
+}
+
 /// Why a posted form is not taken.
 fn refused(code: u32, text: &str) -> Response {
     error_page(&AadError::invalid_request(code, text))
@@ -786,20 +815,13 @@ pub async fn login(
     ext: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Ok(body) = body else {
-        return refused(90015, "The sign-in form is too large.");
-    };
-    let form = Form::parse(&body);
-    let idp = match provider(&state).await {
-        Ok(i) => i,
+    let posted = match Posted::read(&state, &headers, body, "sign-in", true).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
+    let (form, idp, browser, step) = (posted.form, posted.idp, posted.browser, posted.step);
     let Ok(ready) = idp.ready() else {
         return busy();
-    };
-    let (browser, step) = match posted_step(&idp, &headers, &form, true) {
-        Ok(x) => x,
-        Err(r) => return r,
     };
     let (step_id, step) = step.expect("asked for the step");
     if step.user.is_some() {
@@ -881,20 +903,13 @@ pub async fn consent(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let _ = tenant;
-    let Ok(body) = body else {
-        return refused(90015, "The consent form is too large.");
-    };
-    let form = Form::parse(&body);
-    let idp = match provider(&state).await {
-        Ok(i) => i,
+    let posted = match Posted::read(&state, &headers, body, "consent", true).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
+    let (form, idp, browser, step) = (posted.form, posted.idp, posted.browser, posted.step);
     let Ok(ready) = idp.ready() else {
         return busy();
-    };
-    let (browser, step) = match posted_step(&idp, &headers, &form, true) {
-        Ok(x) => x,
-        Err(r) => return r,
     };
     let (step_id, step) = step.expect("asked for the step");
     // The consent step belongs to the user signed in on this very browser, now.
@@ -1024,20 +1039,13 @@ pub async fn device_post(
     ext: Extensions,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let Ok(body) = body else {
-        return refused(90015, "The code form is too large.");
-    };
-    let form = Form::parse(&body);
-    let idp = match provider(&state).await {
-        Ok(i) => i,
+    let posted = match Posted::read(&state, &headers, body, "code", false).await {
+        Ok(p) => p,
         Err(r) => return r,
     };
+    let (form, idp, browser, _step) = (posted.form, posted.idp, posted.browser, posted.step);
     let Ok(ready) = idp.ready() else {
         return busy();
-    };
-    let (browser, _) = match posted_step(&idp, &headers, &form, false) {
-        Ok(x) => x,
-        Err(r) => return r,
     };
     let csrf = idp.csrf_token(&browser);
     // Guessing user codes counts as failed sign-ins of this browser and address.
