@@ -132,6 +132,12 @@ enum Command {
     /// /{tenant}/ (authority in the start-up line's "idp"); use --tls for clients such as MSAL
     /// that insist on https.
     ///
+    /// It is a development server, not a production identity provider or ERP: its demo users,
+    /// secrets and API key are public, so keep it on loopback or a network you trust. It defends
+    /// itself as a server should (CSRF-bound sign-in pages, parsed redirect URIs, bounded stores,
+    /// throttled password guessing, request and query limits); tune [security] and [limits] in
+    /// --config. Admin routes (sessions, key rotation) need a user with admin = true (manager).
+    ///
     /// Examples:
     ///   kinetic emulator --port 0
     ///   kinetic emulator --scale 1000000 --db erp.db
