@@ -3,13 +3,14 @@
 # 2 KB state, and N POST /devicecode calls against the release emulator, then its resident memory
 # (VmRSS now, VmHWM peak) before and after. Every store those calls grow is bounded in count and
 # bytes, so the peak must level off however large N is.
-# Usage: bash bench/idp_flood.sh [N]   (default 20000)
+# Usage: bash bench/idp_flood.sh [N]   (default 20000); KINETIC_BIN=path measures another build
+# (e.g. an older commit's release binary) instead of building this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20000}
-cargo build --release -q -p kinetic-cli
+[ -n "${KINETIC_BIN:-}" ] || cargo build --release -q -p kinetic-cli
 work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-target/release/kinetic emulator --port 0 --scale 200 >"$work/out" 2>"$work/err" & pid=$!
+"${KINETIC_BIN:-target/release/kinetic}" emulator --port 0 --scale 200 >"$work/out" 2>"$work/err" & pid=$!
 while [ "$(wc -l <"$work/out")" -lt 1 ]; do
   kill -0 $pid 2>/dev/null || { cat "$work/err" >&2; exit 1; }
   sleep 0.05

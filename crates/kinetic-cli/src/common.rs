@@ -106,6 +106,13 @@ pub fn code(e: &kinetic::Error) -> u8 {
 
 /// What to do about an error, when the error's own text does not say it.
 fn hint(e: &kinetic::Error) -> Option<&'static str> {
+    if let kinetic::Error::Rejected { status, .. } = e {
+        return Some(if *status == Some(409) {
+            "the row was changed or already exists: read it again (`kinetic get`) and resend your change"
+        } else {
+            "the server's business rules refused the data: fix the field(s) named above and resend"
+        });
+    }
     if e.status() == Some(400) {
         return Some(
             "the server refused the request as malformed: `kinetic describe <Service>/<EntitySet>` lists the columns a filter, order or selection may name",

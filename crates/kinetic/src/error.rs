@@ -109,6 +109,24 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
+    /// The server's business rules refused the request: Epicor's 400
+    /// `Ice.Common.BusinessObjectException` (a required field left empty, a code that does not
+    /// exist, a duplicate id) or a 409 (a duplicate record, a row changed since it was read). The
+    /// [`ErrorDetail`]s say which table and field; fix the data (or read the row again) and resend.
+    #[error("rejected{}: {message}", status_suffix(*status))]
+    Rejected {
+        /// The HTTP status (400 or 409).
+        status: Option<u16>,
+        /// The server's message, with its details.
+        message: String,
+        /// The server's correlation id.
+        correlation_id: Option<String>,
+        /// Epicor's `ErrorType` (`Ice.Common.BusinessObjectException`, ...).
+        error_type: Option<String>,
+        /// Epicor's `ErrorDetails`: each refusal with its table and field.
+        details: Vec<ErrorDetail>,
+    },
+
     /// The server failed (HTTP 5xx) and the retries, if any, ran out.
     #[error("server error{}: {message}", status_suffix(*status))]
     Server {
@@ -150,6 +168,53 @@ pub enum Error {
     },
 }
 
+/// One entry of Epicor's `ErrorDetails`: a refusal and where it applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ErrorDetail {
+    /// What is wrong (`Customer ID is required.`).
+    pub message: String,
+    /// `Error`, `Warning`, ...
+    pub kind: Option<String>,
+    /// The table (`Customer`).
+    pub table: Option<String>,
+    /// The field (`CustID`).
+    pub field: Option<String>,
+    /// The server program that refused (`Erp.Services.BO.Customer.dll`).
+    pub program: Option<String>,
+    /// The method that refused (`Update`).
+    pub method: Option<String>,
+}
+
+impl ErrorDetail {
+    /// A detail with this message and nothing else.
+    pub fn new(message: impl Into<String>) -> ErrorDetail {
+        ErrorDetail {
+            message: message.into(),
+            ..ErrorDetail::default()
+        }
+    }
+
+    /// Where the detail applies: `Customer.CustID`, `Customer`, or nothing.
+    pub fn location(&self) -> Option<String> {
+        match (&self.table, &self.field) {
+            (Some(t), Some(f)) => Some(format!("{t}.{f}")),
+            (Some(t), None) => Some(t.clone()),
+            (None, Some(f)) => Some(f.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.location() {
+            Some(at) => write!(f, "{} ({at})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
 fn status_suffix(status: Option<u16>) -> String {
     status.map(|s| format!(" (HTTP {s})")).unwrap_or_default()
 }
@@ -184,10 +249,19 @@ impl Error {
             | Error::NotFound { correlation_id, .. }
             | Error::SessionExpired { correlation_id, .. }
             | Error::Throttled { correlation_id, .. }
+            | Error::Rejected { correlation_id, .. }
             | Error::Server { correlation_id, .. }
             | Error::Transport { correlation_id, .. }
             | Error::Protocol { correlation_id, .. } => correlation_id.as_deref(),
             Error::InvalidSettings { .. } | Error::ConfigFile { .. } => None,
+        }
+    }
+
+    /// The business-rule details of an [`Error::Rejected`] (empty for any other error).
+    pub fn details(&self) -> &[ErrorDetail] {
+        match self {
+            Error::Rejected { details, .. } => details,
+            _ => &[],
         }
     }
 
@@ -199,6 +273,7 @@ impl Error {
             | Error::NotFound { status, .. }
             | Error::SessionExpired { status, .. }
             | Error::Throttled { status, .. }
+            | Error::Rejected { status, .. }
             | Error::Server { status, .. }
             | Error::Transport { status, .. }
             | Error::Protocol { status, .. } => *status,

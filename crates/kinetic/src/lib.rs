@@ -41,6 +41,6 @@ pub mod settings;
 pub mod store;
 
 pub use connection::Connection;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorDetail, Result};
 pub use secret::Secret;
 pub use settings::Settings;

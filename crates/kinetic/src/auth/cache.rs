@@ -397,6 +397,19 @@ fn duplicate(e: &Error) -> Error {
             message: message.clone(),
             correlation_id: correlation_id.clone(),
         },
+        Error::Rejected {
+            status,
+            message,
+            correlation_id,
+            error_type,
+            details,
+        } => Error::Rejected {
+            status: *status,
+            message: message.clone(),
+            correlation_id: correlation_id.clone(),
+            error_type: error_type.clone(),
+            details: details.clone(),
+        },
         Error::NotFound {
             status,
             message,

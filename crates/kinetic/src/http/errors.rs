@@ -20,7 +20,7 @@ use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorDetail};
 
 /// How much of an error body is kept for diagnostics.
 pub const MAX_KEPT_BODY: usize = 2048;
@@ -50,8 +50,8 @@ pub struct ServerError {
     pub reason: Option<String>,
     /// What kind of error: Epicor's `ErrorType`, OData's `code`, or Entra's `error`.
     pub error_type: Option<String>,
-    /// Epicor's `ErrorDetails` messages (each with its table, when given).
-    pub details: Vec<String>,
+    /// Epicor's `ErrorDetails` (message, table, field, ...), or OData's `details` messages.
+    pub details: Vec<ErrorDetail>,
     /// Entra's `error_codes` (`AADSTS` numbers).
     pub error_codes: Vec<i64>,
     /// The server's correlation id (body first, then headers).
@@ -156,7 +156,11 @@ fn from_json(v: &Value) -> ServerError {
         e.message = odata_message(error).unwrap_or_default();
         e.error_type = text_field(error, "code").filter(|c| !c.is_empty());
         if let Some(Value::Array(details)) = field(error, "details") {
-            e.details = details.iter().filter_map(odata_message).collect();
+            e.details = details
+                .iter()
+                .filter_map(odata_message)
+                .map(ErrorDetail::new)
+                .collect();
         }
         if let Some(inner) = field(error, "innererror") {
             e.correlation_id = text_field(inner, "correlation_id")
@@ -198,11 +202,16 @@ fn from_json(v: &Value) -> ServerError {
     e
 }
 
-fn epicor_detail(d: &Value) -> Option<String> {
+fn epicor_detail(d: &Value) -> Option<ErrorDetail> {
     let message = text_field(d, "Message").filter(|m| !m.is_empty())?;
-    Some(match text_field(d, "Table").filter(|t| !t.is_empty()) {
-        Some(table) => format!("{message} (table {table})"),
-        None => message,
+    let opt = |name: &str| text_field(d, name).filter(|t| !t.trim().is_empty());
+    Some(ErrorDetail {
+        message,
+        kind: opt("Type"),
+        table: opt("Table"),
+        field: opt("Field"),
+        program: opt("Program"),
+        method: opt("Method"),
     })
 }
 
@@ -255,10 +264,24 @@ fn xml_field(e: &mut ServerError, parent: &str, name: &str, value: String) {
     if value.is_empty() {
         return;
     }
+    let in_detail = parent.eq_ignore_ascii_case("ErrorDetail");
     match name.to_ascii_lowercase().as_str() {
         "errormessage" => e.message = value,
-        // OData's `<m:error><m:message>`; Epicor's detail `<Message>` is inside `ErrorDetail`.
-        "message" if parent.eq_ignore_ascii_case("ErrorDetail") => e.details.push(value),
+        // OData's `<m:error><m:message>`; Epicor's detail `<Message>` is inside `ErrorDetail`
+        // and starts a detail, whose other fields follow it.
+        "message" if in_detail => e.details.push(ErrorDetail::new(value)),
+        "type" | "table" | "field" | "program" | "method" if in_detail => {
+            if let Some(d) = e.details.last_mut() {
+                let slot = match name.to_ascii_lowercase().as_str() {
+                    "type" => &mut d.kind,
+                    "table" => &mut d.table,
+                    "field" => &mut d.field,
+                    "program" => &mut d.program,
+                    _ => &mut d.method,
+                };
+                *slot = Some(value);
+            }
+        }
         "message" if e.message.is_empty() => e.message = value,
         "reasonphrase" => e.reason = Some(value),
         "errortype" | "code" => e.error_type = Some(value),
@@ -329,9 +352,10 @@ impl ServerError {
     fn full_message(&self) -> String {
         let mut message = self.message.clone();
         for detail in &self.details {
-            if !message.contains(detail.as_str()) {
+            let text = detail.to_string();
+            if !message.contains(text.as_str()) {
                 message.push_str("; ");
-                message.push_str(detail);
+                message.push_str(&text);
             }
         }
         if !self.error_codes.is_empty() && !message.contains("AADSTS") {
@@ -345,13 +369,32 @@ impl ServerError {
     ///
     /// 401 is [`Error::Unauthorized`], 403 [`Error::Forbidden`], 404 [`Error::NotFound`], 410
     /// [`Error::SessionExpired`] (Epicor's "session is invalid or has been deleted"), 429 and a 503
-    /// that asks to come back later or has no licence free [`Error::Throttled`], other 5xx
+    /// that asks to come back later or has no licence free [`Error::Throttled`], a 400 business
+    /// rule (`...BusinessObjectException`) and any 409 [`Error::Rejected`], other 5xx
     /// [`Error::Server`], anything else [`Error::Protocol`].
     pub fn into_error(self, retry_after: Option<Duration>) -> Error {
         let status = Some(self.status);
         let message = self.full_message();
         let correlation_id = self.correlation_id;
+        let business = self
+            .error_type
+            .as_deref()
+            .is_some_and(|t| t.contains("BusinessObjectException"));
         match self.status {
+            400 if business => Error::Rejected {
+                status,
+                message,
+                correlation_id,
+                error_type: self.error_type,
+                details: self.details,
+            },
+            409 => Error::Rejected {
+                status,
+                message,
+                correlation_id,
+                error_type: self.error_type,
+                details: self.details,
+            },
             401 => Error::Unauthorized {
                 status,
                 message,
@@ -416,7 +459,9 @@ pub(crate) fn error_from_answer(
         parsed.correlation_id = header_correlation_id(headers);
     }
     parsed.message = scrub(&parsed.message, secrets);
-    parsed.details = parsed.details.iter().map(|d| scrub(d, secrets)).collect();
+    for d in &mut parsed.details {
+        d.message = scrub(&d.message, secrets);
+    }
     parsed.into_error(retry_after)
 }
 
@@ -441,7 +486,7 @@ mod tests {
             400,
             br#"{"HttpStatus":400,"ReasonPhrase":"BusinessObject Exception","ErrorMessage":"Customer ID is required.",
                 "ErrorType":"Ice.Common.BusinessObjectException",
-                "ErrorDetails":[{"Message":"Customer ID is required.","Type":"Error","Table":"Customer"},
+                "ErrorDetails":[{"Message":"Customer ID is required.","Type":"Error","Table":"Customer","Field":"CustID","Program":"Erp.Services.BO.Customer.dll","Method":"Update"},
                                 {"Message":"Name is too long.","Type":"Error","Table":"Customer"}],
                 "CorrelationId":"7d3c"}"#,
         );
@@ -453,19 +498,29 @@ mod tests {
         );
         assert_eq!(e.correlation_id.as_deref(), Some("7d3c"));
         assert_eq!(e.details.len(), 2);
+        assert_eq!(e.details[0].field.as_deref(), Some("CustID"));
+        assert_eq!(e.details[0].method.as_deref(), Some("Update"));
+        assert_eq!(e.details[1].field, None);
         let err = e.into_error(None);
         assert!(matches!(
             err,
-            Error::Protocol {
+            Error::Rejected {
                 status: Some(400),
                 ..
             }
         ));
+        assert_eq!(err.details()[0].location().as_deref(), Some("Customer.CustID"));
         assert_eq!(
             err.to_string(),
-            "protocol error (HTTP 400): Customer ID is required.; Customer ID is required. (table Customer); Name is too long. (table Customer)"
+            "rejected (HTTP 400): Customer ID is required.; Customer ID is required. (Customer.CustID); Name is too long. (Customer)"
         );
         assert_eq!(err.correlation_id(), Some("7d3c"));
+        // Another 400 (an OData syntax error) is not a business rule.
+        let odata = parse_error_body(
+            400,
+            br#"{"HttpStatus":400,"ErrorMessage":"$filter: expected ')'","ErrorType":"ODataException","ErrorDetails":[]}"#,
+        );
+        assert!(matches!(odata.into_error(None), Error::Protocol { .. }));
     }
 
     #[test]
@@ -480,7 +535,9 @@ mod tests {
             e.error_type.as_deref(),
             Some("Ice.Common.RecordNotFoundException")
         );
-        assert_eq!(e.details, vec!["No Customer 45".to_owned()]);
+        assert_eq!(e.details[0].message, "No Customer 45");
+        assert_eq!(e.details[0].table.as_deref(), Some("Customer"));
+        assert_eq!(e.details[0].kind.as_deref(), Some("Error"));
         assert_eq!(e.correlation_id.as_deref(), Some("abc-123"));
         let err = e.into_error(None);
         assert!(matches!(
@@ -501,7 +558,7 @@ mod tests {
         );
         assert_eq!(v4.message, "$filter: expected ')' at 17");
         assert_eq!(v4.error_type, None);
-        assert_eq!(v4.details, vec!["near Name".to_owned()]);
+        assert_eq!(v4.details, vec![ErrorDetail::new("near Name")]);
         let v3 = parse_error_body(
             400,
             br#"{"odata.error":{"code":"BadRequest","message":{"lang":"en-US","value":"Bad $top"}}}"#,
@@ -566,7 +623,10 @@ mod tests {
         ));
         assert!(matches!(e(503, b"", None), Error::Server { .. }));
         assert!(matches!(e(502, b"", None), Error::Server { .. }));
-        assert!(matches!(e(409, b"", None), Error::Protocol { .. }));
+        // A conflict (a duplicate record, a row changed since it was read) is a refusal of the data.
+        assert!(matches!(e(409, b"", None), Error::Rejected { .. }));
+        // A 400 that is no business rule stays a protocol error.
+        assert!(matches!(e(400, b"", None), Error::Protocol { .. }));
     }
 
     #[test]
