@@ -105,7 +105,8 @@ pub fn records_table(columns: &[kinetic::api::Column], records: &[kinetic::api::
     table(&headers, &cells);
 }
 
-/// A JSON answer as a table when it holds rows (`value`, `returnObj.{Table}`), else as JSON.
+/// A JSON answer as a table when it holds rows (`value`, or the row tables of a `returnObj`
+/// tableset), else as JSON.
 pub fn answer(value: &Value, as_table: bool) {
     if !as_table {
         return json(value);
@@ -120,6 +121,11 @@ pub fn answer(value: &Value, as_table: bool) {
             if map.values().all(|v| !v.is_object() && !v.is_array()) {
                 return object_table(map);
             }
+            if let Some(ds) = map.get("returnObj").filter(|v| v.is_object()) {
+                if tableset_tables(ds) {
+                    return;
+                }
+            }
             json(value)
         }
         Value::Array(rows) => match objects(rows) {
@@ -128,6 +134,26 @@ pub fn answer(value: &Value, as_table: bool) {
         },
         _ => json(value),
     }
+}
+
+/// A BO tableset as one titled table per row table with rows (`ExtensionTables` and other
+/// members that are not row tables are left out); false when it has no rows to show.
+fn tableset_tables(ds: &Value) -> bool {
+    let Ok(ds) = kinetic::api::Tableset::from_value(ds.clone()) else {
+        return false;
+    };
+    let tables: Vec<(&str, &[Value])> = ds.tables().filter(|(_, rows)| !rows.is_empty()).collect();
+    if tables.is_empty() {
+        return false;
+    }
+    for (name, rows) in tables {
+        let n = rows.len();
+        println!("{name} ({n} row{})", if n == 1 { "" } else { "s" });
+        if let Some(objs) = objects(rows) {
+            rows_table(&objs);
+        }
+    }
+    true
 }
 
 fn objects(rows: &[Value]) -> Option<Vec<serde_json::Map<String, Value>>> {

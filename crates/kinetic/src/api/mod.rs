@@ -7,9 +7,11 @@
 //! rules, `Parallelism` included) with memory bounded by a few pages.
 
 pub mod query;
+pub mod tableset;
 pub mod value;
 
 pub use query::EntitySetQuery;
+pub use tableset::Tableset;
 pub use value::{Column, Record, Value as TypedValue};
 
 use crate::http::{KeyValue, Method, Request, Response};
@@ -255,15 +257,124 @@ impl Connection {
         json_or_null(&response)
     }
 
+    /// `GetByID` of a BO: its `returnObj` tableset, kept exactly as sent (see [`Tableset`]).
+    /// `parameters` are the method's named keys (`{"custNum": 12}`).
+    pub async fn get_by_id(&self, service: &str, parameters: &Value) -> Result<Tableset> {
+        let answer = self.call(service, "GetByID", parameters).await?;
+        match answer {
+            Value::Object(mut map) => match map.remove("returnObj") {
+                Some(ds) => Tableset::from_value(ds),
+                None => Err(Error::Protocol {
+                    status: None,
+                    message: format!("{service}/GetByID answered without a returnObj"),
+                    correlation_id: None,
+                    source: None,
+                }),
+            },
+            _ => Err(Error::Protocol {
+                status: None,
+                message: format!("{service}/GetByID answered something other than an object"),
+                correlation_id: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// `Update` of a BO with a tableset as read from [`Connection::get_by_id`] and changed with
+    /// [`Tableset::set`]: every value goes back in the server's own encoding. Returns the tableset
+    /// the server answered (`parameters.ds`: the rows as now stored, new `SysRevID`s included).
+    pub async fn update_tableset(&self, service: &str, ds: &Tableset) -> Result<Tableset> {
+        let body = serde_json::json!({ "ds": ds.as_value() });
+        let answer = self.call(service, "Update", &body).await?;
+        match answer.get("parameters").and_then(|p| p.get("ds")) {
+            Some(ds) => Tableset::from_value(ds.clone()),
+            None => Err(Error::Protocol {
+                status: None,
+                message: format!("{service}/Update answered without parameters.ds"),
+                correlation_id: None,
+                source: None,
+            }),
+        }
+    }
+
+    /// Writes one row of an updatable BAQ: `PATCH` to its data with the FULL row, as read from
+    /// [`Connection::baq`] and changed (keys and unchanged columns included, as real servers
+    /// expect; a partial row may be refused).
+    pub async fn baq_update(&self, baq_id: &str, row: &Row) -> Result<()> {
+        let endpoint = self.pipeline().endpoints().baq(baq_id)?;
+        let row = strip_annotations(row.clone());
+        self.pipeline()
+            .send(Request::to(Method::PATCH, &endpoint)?.json(&Value::Object(row))?)
+            .await?;
+        Ok(())
+    }
+
     /// The rows of a BAQ with its parameters (`&[("CustID", "ADDIS0001")]`): v1
     /// `BaqSvc/{id}/?P=V` or v2 `BaqSvc/{id}/Data?P=V`, as the connection's `ApiVersion` says.
+    ///
+    /// Paged as entity sets are, since no source settles whether servers cap BAQ answers:
+    /// `$top` = `Pagesize` and `$skip` until an empty page, following `@odata.nextLink` when the
+    /// server gives one; a server that ignores `$top` (one answer with every row) ends the paging.
+    /// `MaxRows` limits the rows. Rows are in the BAQ's own order (its definition's sort).
     pub async fn baq(&self, baq_id: &str, parameters: &[(&str, &str)]) -> Result<Vec<Row>> {
-        let mut endpoint = self.pipeline().endpoints().baq(baq_id)?;
-        for (name, value) in parameters {
-            endpoint = endpoint.query(name, value);
+        let page_size = u64::from(self.settings().page_size.max(1));
+        let limit = self.settings().max_rows;
+        let mut rows: Vec<Row> = Vec::new();
+        let mut link: Option<reqwest::Url> = None;
+        let mut previous_first: Option<Row> = None;
+        loop {
+            // The `$top` of this request (none when following a link).
+            let mut asked = None;
+            let remaining = limit.map(|l| l.saturating_sub(rows.len() as u64));
+            if remaining == Some(0) {
+                break;
+            }
+            let response = match link.take() {
+                Some(url) => self.pipeline().send(Request::new(Method::GET, url)).await?,
+                None => {
+                    let mut endpoint = self.pipeline().endpoints().baq(baq_id)?;
+                    for (name, value) in parameters {
+                        endpoint = endpoint.query(name, value);
+                    }
+                    let top = remaining.map_or(page_size, |r| r.min(page_size));
+                    asked = Some(top);
+                    endpoint = endpoint.query("$top", &top.to_string());
+                    if !rows.is_empty() {
+                        endpoint = endpoint.query("$skip", &rows.len().to_string());
+                    }
+                    self.pipeline().send(Request::get(&endpoint)?).await?
+                }
+            };
+            let (page, next) = query::page_rows(&response)?;
+            let Some(first) = page.first().cloned() else {
+                break;
+            };
+            if previous_first.as_ref() == Some(&first) && next.is_none() {
+                return Err(protocol(
+                    &response,
+                    "the BAQ answered the same rows again for the next page (the server ignores $skip); narrow the BAQ with parameters or a filter",
+                ));
+            }
+            let n = page.len() as u64;
+            rows.extend(page);
+            previous_first = Some(first);
+            match next {
+                Some(l) => {
+                    link = Some(response.url().join(&l).map_err(|e| Error::Protocol {
+                        status: None,
+                        message: format!("the server's next link is not an address: {e}"),
+                        correlation_id: None,
+                        source: Some(Box::new(e)),
+                    })?);
+                }
+                // More rows than asked: the server ignores `$top` and sent them all.
+                None if asked.is_some_and(|top| n > top) => break,
+                None => {}
+            }
         }
-        let response = self.pipeline().send(Request::get(&endpoint)?).await?;
-        let (rows, _) = query::page_rows(&response)?;
+        if let Some(l) = limit {
+            rows.truncate(usize::try_from(l).unwrap_or(usize::MAX));
+        }
         Ok(rows)
     }
 

@@ -146,8 +146,14 @@ impl Column {
             EdmType::Date => parse_date(scalar),
             EdmType::DateTime | EdmType::DateTimeOffset => parse_date_time(scalar),
             EdmType::Guid => Uuid::parse_str(scalar).ok().map(Value::Guid),
+            // Text is kept exactly as sent: trailing spaces of padded CHAR columns included
+            // (Epicor pads some); a number or boolean where text was declared is its JSON text.
             EdmType::String | EdmType::TimeOfDay | EdmType::Duration | EdmType::Binary => {
-                unquoted.clone().map(|s| Value::Text(s.into_owned()))
+                match &unquoted {
+                    Some(s) => Some(Value::Text(s.clone().into_owned())),
+                    None if !text.starts_with(['{', '[']) => Some(Value::Text(text.to_owned())),
+                    None => None,
+                }
             }
             EdmType::Other(_) => None,
         };
@@ -174,8 +180,12 @@ fn parse_date(text: &str) -> Option<Value> {
     if let Ok(d) = NaiveDate::from_str(text) {
         return Some(Value::Date(d));
     }
+    // A date column sent as a date-time at midnight, with or without an offset, is its date.
     match parse_date_time(text)? {
         Value::DateTime(dt) if dt.time() == NaiveTime::MIN => Some(Value::Date(dt.date())),
+        Value::DateTimeOffset(dt) if dt.naive_local().time() == NaiveTime::MIN => {
+            Some(Value::Date(dt.naive_local().date()))
+        }
         other => Some(other),
     }
 }
@@ -528,6 +538,47 @@ mod tests {
         let mut json = String::new();
         read(EdmType::Decimal, big).write_json(&mut json);
         assert_eq!(json, big, "written as an exact JSON number");
+    }
+
+    /// What real servers send where a tidy one would not (EPICOR.md): numbers where text is
+    /// declared and text where numbers are, padded CHAR text, dates with and without an offset.
+    #[test]
+    fn untidy_cells_read_as_their_declared_type() {
+        assert_eq!(read(EdmType::String, "12"), Value::Text("12".into()));
+        assert_eq!(read(EdmType::String, "true"), Value::Text("true".into()));
+        assert_eq!(
+            read(EdmType::String, "\"MN  \""),
+            Value::Text("MN  ".into())
+        );
+        assert_eq!(read(EdmType::String, "null"), Value::Null);
+        assert_eq!(read(EdmType::Int32, "\"45\""), Value::Int(45));
+        assert_eq!(
+            read(EdmType::Decimal, "62400.00000000").to_string(),
+            "62400.00000000"
+        );
+        assert_eq!(
+            read(EdmType::Decimal, "\"62400.00000000\"").to_string(),
+            "62400.00000000"
+        );
+        let day = Value::Date(NaiveDate::from_ymd_opt(2025, 1, 31).expect("date"));
+        for sent in [
+            "\"2025-01-31\"",
+            "\"2025-01-31T00:00:00\"",
+            "\"2025-01-31T00:00:00Z\"",
+            "\"2025-01-31T00:00:00+01:00\"",
+        ] {
+            assert_eq!(read(EdmType::Date, sent), day, "{sent}");
+        }
+        // A date-time column reads both ways as a date-time of the same wall clock.
+        for sent in ["\"2025-01-31T08:30:00\"", "\"2025-01-31T08:30:00Z\""] {
+            match read(EdmType::DateTimeOffset, sent) {
+                Value::DateTime(dt) => assert_eq!(dt.to_string(), "2025-01-31 08:30:00"),
+                Value::DateTimeOffset(dt) => {
+                    assert_eq!(dt.naive_local().to_string(), "2025-01-31 08:30:00")
+                }
+                other => panic!("{sent}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -509,7 +509,10 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(err.details()[0].location().as_deref(), Some("Customer.CustID"));
+        assert_eq!(
+            err.details()[0].location().as_deref(),
+            Some("Customer.CustID")
+        );
         assert_eq!(
             err.to_string(),
             "rejected (HTTP 400): Customer ID is required.; Customer ID is required. (Customer.CustID); Name is too long. (Customer)"
