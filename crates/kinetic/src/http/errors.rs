@@ -353,7 +353,13 @@ impl ServerError {
         let mut message = self.message.clone();
         for detail in &self.details {
             let text = detail.to_string();
-            if !message.contains(text.as_str()) {
+            if message.contains(text.as_str()) {
+                continue;
+            }
+            if !detail.message.is_empty() && message.contains(detail.message.as_str()) {
+                // The main message is the detail's: say where it applies, once.
+                message = message.replacen(detail.message.as_str(), &text, 1);
+            } else {
                 message.push_str("; ");
                 message.push_str(&text);
             }
@@ -515,7 +521,7 @@ mod tests {
         );
         assert_eq!(
             err.to_string(),
-            "rejected (HTTP 400): Customer ID is required.; Customer ID is required. (Customer.CustID); Name is too long. (Customer)"
+            "rejected (HTTP 400): Customer ID is required. (Customer.CustID); Name is too long. (Customer)"
         );
         assert_eq!(err.correlation_id(), Some("7d3c"));
         // Another 400 (an OData syntax error) is not a business rule.
