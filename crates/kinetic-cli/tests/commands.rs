@@ -756,6 +756,32 @@ fn call_efx_and_baq_run_methods_functions_and_queries() {
     .ok()
     .json();
     assert_eq!(from_stdin, inline);
+    // As a table: one titled table per row table of the returned tableset; members that are not
+    // row tables (ExtensionTables) are not shown.
+    let table = emu
+        .with(
+            "basic",
+            &[
+                "call",
+                "Erp.BO.CustomerSvc/GetByID",
+                "--body",
+                r#"{"custNum": 3}"#,
+                "--format",
+                "table",
+            ],
+        )
+        .ok();
+    assert!(
+        table.stdout.contains("Customer (1 row)"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains(&cust_id), "{}", table.stdout);
+    assert!(
+        !table.stdout.contains("ExtensionTables"),
+        "{}",
+        table.stdout
+    );
     // A missing body file is a local I/O failure that names the file.
     let missing = format!("@{}", emu.config.path().join("nope.json").display());
     let out = emu.with(
