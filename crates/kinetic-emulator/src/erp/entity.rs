@@ -439,11 +439,16 @@ fn write_object(
 }
 
 /// A BAQ row's `RowIdent`: a GUID that stays the same for the same row (name-based, from the
-/// query and the row's key), so a client may use it to find the row again, as on a real server.
+/// query, its bound company and parameters, and the row's key), so a client may use it to find the
+/// row again, as on a real server.
 pub fn row_ident(rel: &Relation, row: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
     use sha1::Digest;
     let mut h = sha1::Sha1::new();
     h.update(rel.from.as_bytes());
+    for v in &rel.bound {
+        h.update([2u8]);
+        h.update(rows::show_value(v).as_bytes());
+    }
     for k in rel.key {
         let Some(i) = rel.columns.iter().position(|c| c.name == *k) else {
             continue;

@@ -94,18 +94,6 @@ pub struct Wire {
 }
 
 impl Wire {
-    /// Plain shapes, for code that has no configuration at hand.
-    pub fn tidy(version: ApiVersion, rows: RowKind) -> Wire {
-        Wire {
-            version,
-            rows,
-            tidy: true,
-            date_offset: DateOffset::None,
-        }
-    }
-    pub fn with_rows(self, rows: RowKind) -> Wire {
-        Wire { rows, ..self }
-    }
     /// True when Int64 is written as a JSON string: OData v3 JSON does so for entities; real v1
     /// tablesets and BAQ rows carry numbers (EPICOR.md), the tidy shapes strings everywhere in v1.
     fn int64_as_string(self) -> bool {
