@@ -45,6 +45,22 @@ pub struct EmulatorConfig {
     pub security: SecurityConfig,
     /// Resource limits of the REST API's queries (`[limits]`).
     pub limits: LimitsConfig,
+    /// Answer in the emulator's old, tidy shapes instead of what real Epicor servers send: no
+    /// `ExtensionTables`, `BitFlag` or `RowIdent`, v1 `SysRevID` as a string, no CHAR padding, no
+    /// null strings in the data, TokenResource `exp`/`iat` as numbers (with a `jti`). Business rules,
+    /// case-insensitive names, `+` as a space, the extra routes and generic 500s stay on. For tests
+    /// written against the old shapes; a connector must work against the default (`false`).
+    pub tidy: bool,
+    /// Most rows per page of a BAQ's results (0 = no cap). Unsettled [?]: no source says whether
+    /// Epicor caps BAQ results, or caps them like entity sets (`page_cap`). Default 0.
+    pub baq_page_cap: usize,
+    /// Accept a PATCH of an updatable BAQ that leaves out some of its columns. Unsettled [?]: real
+    /// clients send the full row; by default a partial row is refused (400 naming the missing columns).
+    pub baq_partial_rows: bool,
+    /// The UTC offset written after v2 dates: "" (none, `2025-01-31T00:00:00`, the default), "Z", or
+    /// "+hh:mm" / "-hh:mm". Unsettled [?]: no source shows whether v2 dates carry an offset. v1 dates
+    /// never do.
+    pub v2_date_offset: String,
 }
 
 /// Defences against hostile clients (`[security]`).
@@ -510,6 +526,10 @@ impl Default for EmulatorConfig {
             idp: IdpConfig::default(),
             security: SecurityConfig::default(),
             limits: LimitsConfig::default(),
+            tidy: false,
+            baq_page_cap: 0,
+            baq_partial_rows: false,
+            v2_date_offset: String::new(),
         }
     }
 }
@@ -611,6 +631,7 @@ impl EmulatorConfig {
                 ));
             }
         }
+        crate::erp::rows::DateOffset::parse(&self.v2_date_offset)?;
         for u in &self.users {
             if u.password.is_empty() && u.password_hash.is_none() {
                 return Err(format!(

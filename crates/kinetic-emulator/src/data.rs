@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use rusqlite::{params, Connection};
 
 /// Version of the generator and schema; a kept database (`--db`) of another version is regenerated.
-pub const DATA_VERSION: &str = "1";
+pub const DATA_VERSION: &str = "2";
 
 /// What generation produced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -126,7 +126,8 @@ const PART_WORDS: &[&str] = &[
     "Sensor", "Bushing", "Coupling", "Flange", "Pulley",
 ];
 const MATERIALS: &[&str] = &["Steel", "Aluminum", "Brass", "Nylon", "Titanium", "Copper"];
-const TERMS: &[&str] = &["N30", "N45", "N60", "COD"];
+/// The terms codes of every company (Customer, Vendor and OrderHed TermsCode must be one of them).
+pub const TERMS: &[&str] = &["N30", "N45", "N60", "COD"];
 
 fn pick<'a>(rng: &mut ChaCha8Rng, items: &[&'a str]) -> &'a str {
     items[rng.random_range(0..items.len())]
@@ -155,6 +156,7 @@ const DAY0: i64 = 19_358;
 /// three quarters in the first company. Runs in one transaction.
 pub fn generate(conn: &mut Connection, config: &EmulatorConfig) -> rusqlite::Result<DataSummary> {
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let tidy = config.tidy;
     let mut sum = DataSummary::default();
     let tx = conn.transaction()?;
     {
@@ -237,22 +239,33 @@ pub fn generate(conn: &mut Connection, config: &EmulatorConfig) -> rusqlite::Res
                 } else {
                     None
                 };
+                let address = format!(
+                    "{} {} Street",
+                    rng.random_range(1..9999),
+                    pick(&mut rng, FIRST)
+                );
+                // Real string columns can be null: every 11th phone and every 7th e-mail, by
+                // number (no dice) so that filters and $count stay exact and the rest of the data
+                // is the same as the tidy data set's.
+                let phone = Some(format!("555-{:04}", rng.random_range(0..10_000)))
+                    .filter(|_| tidy || c % 11 != 0);
+                let email = Some(format!(
+                    "orders@{}.example",
+                    first.to_lowercase().replace('\'', "")
+                ))
+                .filter(|_| tidy || c % 7 != 0);
                 cust.execute(params![
                     company,
                     c as i64,
                     cust_id,
                     name,
-                    format!(
-                        "{} {} Street",
-                        rng.random_range(1..9999),
-                        pick(&mut rng, FIRST)
-                    ),
+                    address,
                     city,
                     state,
                     zip,
                     country,
-                    format!("555-{:04}", rng.random_range(0..10_000)),
-                    format!("orders@{}.example", first.to_lowercase().replace('\'', "")),
+                    phone,
+                    email,
                     if rng.random_bool(0.8) { "CUS" } else { "PRO" },
                     pick(&mut rng, TERMS),
                     rng.random_bool(0.1),
@@ -378,11 +391,14 @@ pub fn generate(conn: &mut Connection, config: &EmulatorConfig) -> rusqlite::Res
                 } else {
                     Some(date(req_day + 14))
                 };
+                // Every 9th order has no PO number (null), unless tidy.
+                let po = Some(format!("PO-{}", rng.random_range(10_000..99_999)))
+                    .filter(|_| tidy || order_num % 9 != 0);
                 hed.execute(params![
                     company,
                     order_num,
                     cust_num as i64,
-                    format!("PO-{}", rng.random_range(10_000..99_999)),
+                    po,
                     date(order_day),
                     date(req_day),
                     need_by,

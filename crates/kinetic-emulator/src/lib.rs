@@ -460,6 +460,11 @@ impl RunningEmulator {
             "connection_strings": strings,
             "page_cap": c.page_cap,
             "next_link": c.next_link,
+            // How it plays what real servers do, so a test run's log says which variant it met.
+            "tidy": c.tidy,
+            "baq_page_cap": c.baq_page_cap,
+            "baq_partial_rows": c.baq_partial_rows,
+            "v2_date_offset": c.v2_date_offset,
             "scale": self.report.scale,
             "db": self.report.path,
             "tls_cert": self.tls_cert,

@@ -68,20 +68,38 @@ pub struct Column {
     pub name: &'static str,
     pub ty: ColType,
     pub nullable: bool,
+    /// A SQL Server CHAR(n) column: served space-padded to its length (unless `tidy`), stored and
+    /// compared without the padding, as SQL Server compares CHAR values.
+    pub fixed: bool,
+}
+
+impl Column {
+    /// A column that is not nullable and not CHAR.
+    pub const fn new(name: &'static str, ty: ColType) -> Column {
+        Column {
+            name,
+            ty,
+            nullable: false,
+            fixed: false,
+        }
+    }
 }
 
 const fn col(name: &'static str, ty: ColType) -> Column {
-    Column {
-        name,
-        ty,
-        nullable: false,
-    }
+    Column::new(name, ty)
 }
 const fn nullable(name: &'static str, ty: ColType) -> Column {
     Column {
-        name,
-        ty,
         nullable: true,
+        ..Column::new(name, ty)
+    }
+}
+/// A short code column kept as CHAR(n) (TermsCode, CurrencyCode, ClassID): the columns real
+/// servers were seen padding are codes like these; keys are never padded (they are positional).
+const fn code(name: &'static str, len: u32) -> Column {
+    Column {
+        fixed: true,
+        ..Column::new(name, ColType::String { max_len: len })
     }
 }
 const fn s(n: u32) -> ColType {
@@ -135,10 +153,10 @@ pub static CUSTOMER: Table = Table {
         col("State", s(50)),
         col("Zip", s(10)),
         col("Country", s(50)),
-        col("PhoneNum", s(20)),
-        col("EMailAddress", s(50)),
+        nullable("PhoneNum", s(20)),
+        nullable("EMailAddress", s(50)),
         col("CustomerType", s(3)),
-        col("TermsCode", s(4)),
+        code("TermsCode", 4),
         col("CreditHold", BOOL),
         col("CreditLimit", dec(17, 3)),
         col("EstDate", DATE),
@@ -183,7 +201,7 @@ pub static PART: Table = Table {
         col("Company", s(8)),
         col("PartNum", s(50)),
         col("PartDescription", s(100)),
-        col("ClassID", s(4)),
+        code("ClassID", 4),
         col("TypeCode", s(1)),
         col("IUM", s(6)),
         col("UnitPrice", dec(17, 5)),
@@ -208,13 +226,13 @@ pub static ORDERHED: Table = Table {
         col("Company", s(8)),
         col("OrderNum", I32),
         col("CustNum", I32),
-        col("PONum", s(50)),
+        nullable("PONum", s(50)),
         col("OrderDate", DATE),
         col("RequestDate", DATE),
         nullable("NeedByDate", DATE),
         col("ShipToNum", s(14)),
-        col("TermsCode", s(4)),
-        col("CurrencyCode", s(4)),
+        code("TermsCode", 4),
+        code("CurrencyCode", 4),
         col("OpenOrder", BOOL),
         col("OrderAmt", dec(17, 3)),
         col("SysRevID", I64),
@@ -297,7 +315,7 @@ pub static VENDOR: Table = Table {
         col("State", s(50)),
         col("ZIP", s(10)),
         col("Country", s(50)),
-        col("TermsCode", s(4)),
+        code("TermsCode", 4),
         col("Inactive", BOOL),
         col("SysRevID", I64),
         col("SysRowID", GUID),
@@ -343,8 +361,28 @@ impl Service {
     pub fn primary(&self) -> &'static EntitySet {
         &self.entity_sets[0]
     }
+    /// The entity set named `name`, in any case (Epicor's IIS matches names without regard to case).
     pub fn entity_set(&self, name: &str) -> Option<&'static EntitySet> {
-        self.entity_sets.iter().find(|e| e.name == name)
+        self.entity_sets
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(name))
+    }
+    /// The canonical name of the method `name` (in any case), if the service has it.
+    pub fn method(&self, name: &str) -> Option<String> {
+        self.methods()
+            .into_iter()
+            .find(|m| m.eq_ignore_ascii_case(name))
+    }
+    /// The program that runs this service's business rules (`Erp.Services.BO.Customer.dll`), as
+    /// Epicor names it in `ErrorDetails`.
+    pub fn program(&self) -> String {
+        let short = self
+            .name
+            .rsplit('.')
+            .next()
+            .unwrap_or(self.name)
+            .trim_end_matches("Svc");
+        format!("Erp.Services.BO.{short}.dll")
     }
     pub fn entity_set_for_table(&self, table: &str) -> Option<&'static EntitySet> {
         self.entity_sets.iter().find(|e| e.table.name == table)
@@ -359,6 +397,8 @@ impl Service {
             "Update".to_string(),
             "UpdateExt".to_string(),
             "DeleteByID".to_string(),
+            "GetBySysRowID".to_string(),
+            "GetBySysRowIDs".to_string(),
         ];
         m.push(format!("GetNew{primary}"));
         for es in &self.entity_sets[1..] {
@@ -446,8 +486,16 @@ pub static SERVICES: &[Service] = &[
     },
 ];
 
+/// The service named `name`, in any case (`Erp.Bo.CustomerSvc` works on real servers).
 pub fn service(name: &str) -> Option<&'static Service> {
-    SERVICES.iter().find(|s| s.name == name)
+    SERVICES.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+}
+
+/// The service whose tableset holds `table`.
+pub fn service_of_table(table: &str) -> Option<&'static Service> {
+    SERVICES
+        .iter()
+        .find(|s| s.entity_sets.iter().any(|e| e.table.name == table))
 }
 
 /// The namespace Epicor uses for row types.

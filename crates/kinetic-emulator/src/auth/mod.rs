@@ -69,15 +69,34 @@ pub fn require_admin(p: &Principal) -> Result<(), ApiError> {
     }
 }
 
-/// Claims of the tokens `TokenResource.svc` issues.
-#[derive(Debug, Serialize, Deserialize)]
+/// Claims of the tokens `TokenResource.svc` issues. Real servers write `exp` and `iat` as JSON
+/// strings (`"exp":"1759275961"`) and no `jti`; the tidy shapes have numbers and a `jti`.
+#[derive(Debug, Serialize)]
 pub struct EpicorClaims {
     pub iss: String,
     pub aud: String,
     pub username: String,
-    pub iat: i64,
-    pub exp: i64,
-    pub jti: String,
+    pub iat: serde_json::Value,
+    pub exp: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+/// What verification reads from a `TokenResource.svc` token. `exp` is parsed here, from a string
+/// or a number: jsonwebtoken only reads numbers, and a string `exp` is what real servers issue.
+#[derive(Debug, Deserialize)]
+struct ReceivedClaims {
+    username: String,
+    exp: Option<serde_json::Value>,
+}
+
+/// A NumericDate given as a JSON number or a string of digits.
+fn numeric_date(v: &serde_json::Value) -> Option<i64> {
+    match v {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
 }
 
 /// Everything authentication needs, built once at start.
@@ -85,6 +104,8 @@ pub struct Authenticator {
     users: HashMap<String, User>,
     token_key: Vec<u8>,
     pub token_lifetime_secs: u64,
+    /// Issue tokens in the tidy shape (numeric `exp`/`iat`, a `jti`).
+    tidy_tokens: bool,
     pub clock: Arc<dyn Clock>,
     pub api_keys: apikey::ApiKeys,
     pub issuers: oidc::Issuers,
@@ -152,6 +173,7 @@ impl Authenticator {
             users,
             token_key,
             token_lifetime_secs: config.token_lifetime_secs,
+            tidy_tokens: config.tidy,
             api_keys: apikey::ApiKeys::new(&config.api_keys),
             issuers: oidc::Issuers::new(&config.trusted_issuers, idp)?,
             clock,
@@ -265,13 +287,25 @@ impl Authenticator {
     /// Issues a `TokenResource.svc` token for a checked user.
     pub fn issue_token(&self, p: &Principal) -> (String, u64) {
         let now = self.clock.now_secs();
-        let claims = EpicorClaims {
-            iss: "epicor".into(),
-            aud: "epicor".into(),
-            username: p.user.clone(),
-            iat: now,
-            exp: now + self.token_lifetime_secs as i64,
-            jti: uuid::Uuid::new_v4().to_string(),
+        let exp = now + self.token_lifetime_secs as i64;
+        let claims = if self.tidy_tokens {
+            EpicorClaims {
+                iss: "epicor".into(),
+                aud: "epicor".into(),
+                username: p.user.clone(),
+                iat: now.into(),
+                exp: exp.into(),
+                jti: Some(uuid::Uuid::new_v4().to_string()),
+            }
+        } else {
+            EpicorClaims {
+                iss: "epicor".into(),
+                aud: "epicor".into(),
+                username: p.user.clone(),
+                iat: now.to_string().into(),
+                exp: exp.to_string().into(),
+                jti: None,
+            }
         };
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -287,10 +321,11 @@ impl Authenticator {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&["epicor"]);
         v.set_issuer(&["epicor"]);
-        // Expiry is checked below against the injected clock; the claims must be there.
+        // Expiry is checked below against the injected clock, and exp is required there: the
+        // library would refuse the string exp real servers issue as a malformed claim.
         v.validate_exp = false;
-        v.set_required_spec_claims(&["exp", "aud", "iss"]);
-        let data = jsonwebtoken::decode::<EpicorClaims>(
+        v.set_required_spec_claims(&["aud", "iss"]);
+        let data = jsonwebtoken::decode::<ReceivedClaims>(
             token,
             &DecodingKey::from_secret(&self.token_key),
             &v,
@@ -301,10 +336,21 @@ impl Authenticator {
             ))
         })?;
         let now = self.clock.now_secs();
-        if data.claims.exp <= now {
+        let exp = data
+            .claims
+            .exp
+            .as_ref()
+            .and_then(numeric_date)
+            .ok_or_else(|| {
+                unauthorized(
+                "The Epicor token has no valid exp claim (seconds since 1970, as a number or a \
+                 string); get a new one from TokenResource.svc",
+            )
+            })?;
+        if exp <= now {
             return Err(unauthorized(format!(
                 "The Epicor token has expired ({} s ago); get a new one from TokenResource.svc",
-                now - data.claims.exp
+                now - exp
             )));
         }
         let u = self

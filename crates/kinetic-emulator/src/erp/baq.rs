@@ -5,7 +5,7 @@
 use super::entity::{self, json_response, Fixed};
 use super::error::ApiError;
 use super::query::Relation;
-use super::rows::{self, ApiVersion};
+use super::rows::{self, ApiVersion, RowKind};
 use super::Ctx;
 use crate::model::{ColType, Column, Table, CUSTOMER};
 use axum::http::{header, Method, StatusCode};
@@ -45,11 +45,7 @@ pub struct Baq {
 }
 
 const fn c(name: &'static str, ty: ColType) -> Column {
-    Column {
-        name,
-        ty,
-        nullable: false,
-    }
+    Column::new(name, ty)
 }
 const S50: ColType = ColType::String { max_len: 50 };
 
@@ -99,7 +95,10 @@ pub static BAQS: &[Baq] = &[
         columns: &[
             c("OrderHed_OrderNum", ColType::Int32),
             c("OrderHed_OrderDate", ColType::Date),
-            c("OrderHed_PONum", S50),
+            Column {
+                nullable: true,
+                ..c("OrderHed_PONum", S50)
+            },
             c("OrderHed_OpenOrder", ColType::Boolean),
             c("Customer_CustID", ColType::String { max_len: 10 }),
             c("Customer_Name", S50),
@@ -140,8 +139,9 @@ pub static BAQS: &[Baq] = &[
     },
 ];
 
+/// The BAQ `id`, in any case (names are matched as IIS and SQL Server match them).
 pub fn baq(id: &str) -> Option<&'static Baq> {
-    BAQS.iter().find(|b| b.id == id)
+    BAQS.iter().find(|b| b.id.eq_ignore_ascii_case(id))
 }
 
 /// Parameters not meant for the BAQ: OData options and the connector's own.
@@ -152,7 +152,7 @@ fn is_reserved(name: &str) -> bool {
 }
 
 /// The BAQ's FROM item with its parameters bound (`{company}` first, then each parameter).
-fn relation(ctx: &Ctx, b: &'static Baq, query: &str) -> Result<Relation, ApiError> {
+fn relation(company: &str, b: &'static Baq, query: &str) -> Result<Relation, ApiError> {
     let mut given: Map<String, J> = Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -182,7 +182,7 @@ fn relation(ctx: &Ctx, b: &'static Baq, query: &str) -> Result<Relation, ApiErro
         }
         given.insert(k.to_ascii_lowercase(), J::String(v));
     }
-    let mut bound = vec![Value::Text(ctx.company.clone())];
+    let mut bound = vec![Value::Text(company.to_string())];
     let mut sql = b.sql.replace("{company}", "?1");
     for p in b.params {
         let v = match given.get(&p.name.to_ascii_lowercase()) {
@@ -244,6 +244,26 @@ pub async fn route(
         }
         [id, tail @ ..] => (*id, tail),
     };
+    // v1 also takes the company after the id: `BaqSvc/zCustomerList(EPIC06)`.
+    let (id, company) = match id.split_once('(') {
+        Some((name, inner)) if ctx.version == ApiVersion::V1 => {
+            let c = inner
+                .strip_suffix(')')
+                .map(|c| c.trim().trim_matches('\''))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`{id}`: the company goes in parentheses after the BAQ id, e.g. {name}(EPIC06)"
+                    ))
+                })?;
+            (name, super::valid_company(ctx, c)?)
+        }
+        Some((name, _)) => {
+            return Err(ApiError::route_not_found(format!(
+                "v2 BAQ addresses take the company from the path: {root}{name}/Data"
+            )))
+        }
+        None => (id, ctx.company.clone()),
+    };
     let b = baq(id).ok_or_else(|| {
         ApiError::route_not_found(format!(
             "BAQ {id} not found; BAQs on this server: {}",
@@ -257,14 +277,23 @@ pub async fn route(
         )
             .into_response()),
         (ApiVersion::V1, []) | (ApiVersion::V2, ["Data"]) => match method {
-            Method::GET | Method::HEAD => data(ctx, b, query, &root).await,
-            Method::PATCH | Method::PUT | Method::POST => update(ctx, b, query, body).await,
+            Method::GET | Method::HEAD => data(ctx, b, &company, query, &root).await,
+            Method::PATCH | Method::PUT | Method::POST => {
+                update(ctx, b, &company, query, body).await
+            }
             other => Err(ApiError::method_not_allowed(format!(
                 "{other} is not allowed on BAQ data; use GET or PATCH"
             ))),
         },
+        (ApiVersion::V2, [m]) if m.eq_ignore_ascii_case("GetNew") => match method {
+            Method::GET | Method::HEAD | Method::POST => get_new(ctx, b, &company),
+            other => Err(ApiError::method_not_allowed(format!(
+                "{other} is not allowed on BAQ GetNew; use GET"
+            ))),
+        },
         (ApiVersion::V2, []) => Err(ApiError::route_not_found(format!(
-            "v2 BAQ results are at {root}{id}/Data"
+            "v2 BAQ results are at {root}{}/Data",
+            b.id
         ))),
         _ => Err(ApiError::route_not_found(format!(
             "no BAQ resource at {}",
@@ -273,21 +302,87 @@ pub async fn route(
     }
 }
 
-async fn data(ctx: &Ctx, b: &'static Baq, query: &str, root: &str) -> Result<Response, ApiError> {
+/// `GetNew` of an updatable BAQ: `{"value":[row]}` with one blank row (defaults, the company, a new
+/// RowIdent, RowMod "A"), as real servers answer it.
+fn get_new(ctx: &Ctx, b: &'static Baq, company: &str) -> Result<Response, ApiError> {
+    let Some(u) = &b.update else {
+        return Err(ApiError::business(
+            format!(
+                "BAQ {} is not updatable; GetNew makes rows of updatable BAQs only",
+                b.id
+            ),
+            "",
+        ));
+    };
+    let wire = ctx.wire(RowKind::Baq);
+    let mut row = Map::new();
+    for c in b.columns {
+        let company_column = u
+            .key
+            .iter()
+            .any(|(bc, tc)| *bc == c.name && *tc == "Company");
+        let v = if company_column {
+            J::String(company.to_string())
+        } else {
+            rows::cell_json(c, &rows::default_value(c), wire)
+        };
+        row.insert(c.name.to_string(), v);
+    }
+    if wire.real() {
+        row.insert(
+            "RowIdent".into(),
+            J::String(uuid::Uuid::new_v4().hyphenated().to_string()),
+        );
+    }
+    row.insert("RowMod".into(), J::String("A".into()));
+    let body = serde_json::json!({"value": [row]});
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).expect("json"),
+        ctx.version,
+    ))
+}
+
+async fn data(
+    ctx: &Ctx,
+    b: &'static Baq,
+    company: &str,
+    query: &str,
+    root: &str,
+) -> Result<Response, ApiError> {
     let opts = super::query::checked_options(&ctx.state.config.limits, query)?;
     if !opts.expand.is_empty() {
         return Err(ApiError::odata(
             "BAQ results have no navigation properties to $expand",
         ));
     }
-    let rel = relation(ctx, b, query)?;
+    let rel = relation(company, b, query)?;
     let plan = entity::plan(rel, &opts, &Fixed::default(), &[], 0)?;
     let version = ctx.version;
+    let wire = ctx.wire(RowKind::Baq);
     let count = opts.count == Some(true) || opts.inlinecount.is_some();
     let context = match version {
         ApiVersion::V1 => format!("{root}{}/$metadata#Results", b.id),
         ApiVersion::V2 => format!("{root}{}/$metadata#Data", b.id),
     };
+    // `baq_page_cap` [?]: no source says whether BAQ results are capped; capped pages answer
+    // nextLink only when `next_link` is on, as entity sets do.
+    let cap = ctx.state.config.baq_page_cap as u64;
+    let next_link_mode = ctx.state.config.next_link;
+    let requested = plan.top;
+    let limit = match (requested, cap) {
+        (t, 0) => t,
+        (Some(t), c) => Some(t.min(c)),
+        (None, c) => Some(c),
+    };
+    let capped = cap > 0 && requested.is_none_or(|t| t > cap);
+    let probe = if capped && next_link_mode {
+        limit.map(|l| l + 1)
+    } else {
+        limit
+    };
+    let self_url = ctx.request_url.clone();
+    let raw_query = query.to_string();
     let body = ctx
         .state
         .db
@@ -299,7 +394,32 @@ async fn data(ctx: &Ctx, b: &'static Baq, query: &str, root: &str) -> Result<Res
                 None
             };
             entity::start_collection(&mut out, version, &context, n);
-            entity::write_rows(conn, &plan, &plan.params, plan.top, version, &mut out)?;
+            let mut page = Vec::with_capacity(8 * 1024);
+            let rows = entity::write_rows(conn, &plan, &plan.params, probe, wire, &mut page)?;
+            let more = capped && next_link_mode && limit.is_some_and(|l| rows > l);
+            if more {
+                page.truncate(entity::last_top_level_object(&page));
+                page.push(b']');
+            }
+            out.extend_from_slice(&page);
+            if let (true, Some(l)) = (more, limit) {
+                let next = entity::next_link(
+                    &self_url,
+                    &raw_query,
+                    plan.skip + l,
+                    requested.map(|t| t - l),
+                );
+                out.push(b',');
+                rows::write_json_str(
+                    &mut out,
+                    match version {
+                        ApiVersion::V2 => "@odata.nextLink",
+                        ApiVersion::V1 => "odata.nextLink",
+                    },
+                );
+                out.push(b':');
+                rows::write_json_str(&mut out, &next);
+            }
             out.push(b'}');
             Ok::<_, ApiError>(out)
         })
@@ -307,11 +427,28 @@ async fn data(ctx: &Ctx, b: &'static Baq, query: &str, root: &str) -> Result<Res
     Ok(json_response(StatusCode::OK, body, version))
 }
 
-/// PATCH of one row of an updatable BAQ: writes the writable columns back to the table.
+/// Whether a value sent for a column equals the stored one (decimals numerically, CHAR text
+/// without its padding).
+fn same_value(stored: &Value, sent: &Value) -> bool {
+    match (stored, sent) {
+        (Value::Real(a), Value::Real(b)) => (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+        (Value::Integer(a), Value::Real(b)) | (Value::Real(b), Value::Integer(a)) => {
+            (*a as f64 - b).abs() <= 1e-9
+        }
+        (Value::Text(a), Value::Text(b)) => a.trim_end() == b.trim_end(),
+        _ => stored == sent,
+    }
+}
+
+/// PATCH of one row of an updatable BAQ, as real clients send it: the full row as read (keys and
+/// non-updatable columns included, unchanged). The updatable columns are written back to the table;
+/// a changed non-updatable column is refused, naming it. A row that leaves columns out is refused
+/// unless `baq_partial_rows` is on ([?]: no source says what Epicor does with one).
 async fn update(
     ctx: &Ctx,
     b: &'static Baq,
-    _query: &str,
+    company: &str,
+    query: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let Some(u) = &b.update else {
@@ -336,29 +473,51 @@ async fn update(
             )))
         }
     };
+    let table = u.table;
     let mut table_row = Map::new();
+    // Non-updatable columns the row sends, to compare with the stored row.
+    let mut unchanged: Vec<(usize, Value)> = Vec::new();
     for (k, v) in &row {
         if rows::is_meta_member(k) {
             continue;
         }
-        if let Some((_, col)) = u.key.iter().chain(u.writable).find(|(bc, _)| bc == k) {
-            table_row.insert(col.to_string(), v.clone());
-        } else if b.columns.iter().any(|c| c.name == k) {
-            return Err(ApiError::business(
-                format!("column {k} of BAQ {} is not updatable", b.id),
-                u.table.name,
-            ));
-        } else {
+        let Some(pos) = b.columns.iter().position(|c| c.name == k) else {
             return Err(ApiError::bad_request(format!(
                 "BAQ {} has no column {k}",
                 b.id
             )));
+        };
+        if let Some((_, col)) = u.key.iter().chain(u.writable).find(|(bc, _)| bc == k) {
+            table_row.insert(col.to_string(), v.clone());
+        } else {
+            let c = &b.columns[pos];
+            let value = rows::json_to_sql(c, v)
+                .map_err(|m| ApiError::business(format!("BAQ {}: {m}", b.id), table.name))?;
+            unchanged.push((pos, value));
+        }
+    }
+    if !ctx.state.config.baq_partial_rows {
+        let missing: Vec<&str> = b
+            .columns
+            .iter()
+            .map(|c| c.name)
+            .filter(|n| !row.contains_key(*n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(ApiError::business(
+                format!(
+                    "the row of BAQ {} leaves out {}; PATCH the full row as read (keys and \
+                     unchanged columns included)",
+                    b.id,
+                    missing.join(", ")
+                ),
+                table.name,
+            ));
         }
     }
     table_row
         .entry("Company")
-        .or_insert_with(|| J::String(ctx.company.clone()));
-    let table = u.table;
+        .or_insert_with(|| J::String(company.to_string()));
     let key = rows::key_of(table, &table_row).map_err(|e| {
         ApiError::business(
             format!(
@@ -369,9 +528,65 @@ async fn update(
             table.name,
         )
     })?;
+    // The stored row of the BAQ, by the BAQ's key as the table's key gives it.
+    let rel = relation(company, b, query)?;
+    let mut params = rel.bound.clone();
+    let mut conds = Vec::new();
+    for (bc, tc) in u.key {
+        let pos = table.key.iter().position(|k| k == tc).expect("key column");
+        params.push(key[pos].clone());
+        conds.push(format!("t.\"{bc}\" = ?{}", params.len()));
+    }
+    let cols: Vec<String> = b
+        .columns
+        .iter()
+        .map(|c| format!("t.\"{}\"", c.name))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {} AS t WHERE {}",
+        cols.join(", "),
+        rel.from,
+        conds.join(" AND ")
+    );
+    let baq_id = b.id;
+    let columns = b.columns;
     ctx.state
         .db
-        .write(move |tx| rows::update_row(tx, table, &key, &table_row))
+        .write(move |tx| {
+            let stored: Option<Vec<Value>> = {
+                let mut st = tx.prepare(&sql)?;
+                let mut rs = st.query(rusqlite::params_from_iter(params.iter()))?;
+                match rs.next()? {
+                    Some(r) => Some(
+                        (0..columns.len())
+                            .map(|i| r.get::<_, Value>(i))
+                            .collect::<Result<_, _>>()?,
+                    ),
+                    None => None,
+                }
+            };
+            let Some(stored) = stored else {
+                return Err(ApiError::not_found(format!(
+                    "BAQ {baq_id} has no row {}",
+                    rows::describe_key(table, &key)
+                )));
+            };
+            for (pos, sent) in &unchanged {
+                if !same_value(&stored[*pos], sent) {
+                    return Err(ApiError::business(
+                        format!(
+                            "column {} of BAQ {baq_id} is not updatable: it is {}, the row \
+                             sends {}; send it unchanged",
+                            columns[*pos].name,
+                            rows::show_value(&stored[*pos]),
+                            rows::show_value(sent)
+                        ),
+                        table.name,
+                    ));
+                }
+            }
+            rows::update_row(tx, table, &key, &table_row)
+        })
         .await?;
     let body = serde_json::json!({"value": [row]});
     Ok(json_response(

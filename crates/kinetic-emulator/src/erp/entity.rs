@@ -2,7 +2,7 @@
 
 use super::error::ApiError;
 use super::query::{Compiler, Relation};
-use super::rows::{self, ApiVersion, KeyValues};
+use super::rows::{self, ApiVersion, KeyValues, RowKind, Wire};
 use super::seek::{self, Keyset, Shape};
 use super::Ctx;
 use crate::db::Db;
@@ -273,11 +273,11 @@ pub fn write_rows(
     plan: &Plan,
     params: &[Value],
     limit: Option<u64>,
-    version: ApiVersion,
+    wire: Wire,
     out: &mut Vec<u8>,
 ) -> Result<u64, ApiError> {
     let sql = paged(&plan.sql, limit, plan.skip);
-    Ok(run_rows(conn, plan, &sql, params, &[], 0, version, out)?.0)
+    Ok(run_rows(conn, plan, &sql, params, &[], 0, wire, out)?.0)
 }
 
 /// `sql` with `limit` rows at most after skipping `skip`.
@@ -300,7 +300,7 @@ fn run_rows(
     params: &[Value],
     key: &[usize],
     upto: u64,
-    version: ApiVersion,
+    wire: Wire,
     out: &mut Vec<u8>,
 ) -> Result<(u64, Option<Vec<Value>>), ApiError> {
     let mut st = conn.prepare_cached(sql)?;
@@ -314,7 +314,7 @@ fn run_rows(
             out.push(b',');
         }
         n += 1;
-        write_object(conn, plan, &cols, row, version, out)?;
+        write_object(conn, plan, &cols, row, wire, out)?;
         if n <= upto {
             last.clear();
             for i in key {
@@ -336,12 +336,12 @@ fn write_page(
     plan: &Plan,
     limit: Option<u64>,
     served: Option<u64>,
-    version: ApiVersion,
+    wire: Wire,
     out: &mut Vec<u8>,
 ) -> Result<u64, ApiError> {
     let generation = db.generation();
     let Some(keyset) = plan.keyset.as_ref().filter(|_| generation != 0) else {
-        return write_rows(conn, plan, &plan.params, limit, version, out);
+        return write_rows(conn, plan, &plan.params, limit, wire, out);
     };
     let shape = Shape::new(generation, &plan.sql, &plan.params);
     let start = if plan.skip > 0 {
@@ -361,7 +361,7 @@ fn write_page(
                 &plan.params,
                 &keyset.columns,
                 upto,
-                version,
+                wire,
                 out,
             )?
         }
@@ -369,23 +369,14 @@ fn write_page(
             let sql = paged(&keyset.sql, limit, plan.skip - position);
             let mut params = plan.params.clone();
             params.extend(key.iter().cloned());
-            run_rows(
-                conn,
-                plan,
-                &sql,
-                &params,
-                &keyset.columns,
-                upto,
-                version,
-                out,
-            )?
+            run_rows(conn, plan, &sql, &params, &keyset.columns, upto, wire, out)?
         }
     };
     if db.generation() != generation {
         // A write committed meanwhile: the rows may be of the new data, the remembered key of the old.
         if start.is_some() {
             out.truncate(mark);
-            return write_rows(conn, plan, &plan.params, limit, version, out);
+            return write_rows(conn, plan, &plan.params, limit, wire, out);
         }
         return Ok(n);
     }
@@ -400,7 +391,7 @@ fn write_object(
     plan: &Plan,
     cols: &[&Column],
     row: &rusqlite::Row<'_>,
-    version: ApiVersion,
+    wire: Wire,
     out: &mut Vec<u8>,
 ) -> Result<(), ApiError> {
     out.push(b'{');
@@ -410,7 +401,14 @@ fn write_object(
         }
         rows::write_json_str(out, c.name);
         out.push(b':');
-        rows::write_cell(out, c.ty, row.get_ref(*idx)?, version);
+        rows::write_cell(out, c, row.get_ref(*idx)?, wire);
+    }
+    // Real BAQ rows end with RowIdent; a `$select`ed row holds only what was selected.
+    if wire.rows == RowKind::Baq && wire.real() && plan.output.len() == plan.rel.columns.len() {
+        out.push(b',');
+        rows::write_json_str(out, "RowIdent");
+        out.push(b':');
+        rows::write_json_str(out, &row_ident(&plan.rel, row)?);
     }
     for (i, e) in plan.expand.iter().enumerate() {
         if i > 0 || !plan.output.is_empty() {
@@ -425,7 +423,7 @@ fn write_object(
         }
         // One row past the cap tells a full expansion from one that would be cut.
         let limit = e.plan.top.or(e.row_cap.map(|c| c + 1));
-        let n = write_rows(conn, &e.plan, &params, limit, version, out)?;
+        let n = write_rows(conn, &e.plan, &params, limit, wire, out)?;
         if let Some(cap) = e.row_cap.filter(|c| n > *c) {
             return Err(ApiError::odata(format!(
                 "$expand of {} gives more than {cap} rows under one {} ([limits] \
@@ -438,6 +436,38 @@ fn write_object(
     }
     out.push(b'}');
     Ok(())
+}
+
+/// A BAQ row's `RowIdent`: a GUID that stays the same for the same row (name-based, from the
+/// query, its bound company and parameters, and the row's key), so a client may use it to find the
+/// row again, as on a real server.
+pub fn row_ident(rel: &Relation, row: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
+    use sha1::Digest;
+    let mut h = sha1::Sha1::new();
+    h.update(rel.from.as_bytes());
+    for v in &rel.bound {
+        h.update([2u8]);
+        h.update(rows::show_value(v).as_bytes());
+    }
+    for k in rel.key {
+        let Some(i) = rel.columns.iter().position(|c| c.name == *k) else {
+            continue;
+        };
+        h.update([0u8]);
+        match row.get::<_, Value>(i)? {
+            Value::Text(s) => h.update(s.as_bytes()),
+            Value::Integer(n) => h.update(n.to_le_bytes()),
+            Value::Real(f) => h.update(f.to_le_bytes()),
+            _ => h.update([1u8]),
+        }
+    }
+    let digest: [u8; 20] = h.finalize().into();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Ok(uuid::Builder::from_sha1_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string())
 }
 
 /// A parsed entity path: `Customers`, `Customers('EPIC06',45)`, `Customers('EPIC06',45)/ShipTos`,
@@ -594,7 +624,7 @@ pub fn parse_entity_path(
             let nav = set
                 .navigations
                 .iter()
-                .find(|n| n.name == nav_name)
+                .find(|n| n.name.eq_ignore_ascii_case(nav_name))
                 .ok_or_else(|| {
                     ApiError::route_not_found(format!(
                         "{} has no navigation property named '{nav_name}'{}",
@@ -651,6 +681,7 @@ pub async fn get(
     let limits = &ctx.state.config.limits;
     let opts = super::query::checked_options(limits, raw_query)?;
     let version = ctx.version;
+    let wire = ctx.wire(RowKind::Entity);
     let root = ctx.service_root(svc.name);
     // The target collection or entity and the equalities that select it.
     let (target, fixed, single, parent) = match (&path.key, &path.nav) {
@@ -721,7 +752,7 @@ pub async fn get(
             let mut out = Vec::with_capacity(16 * 1024);
             if let Some(set) = single {
                 let mut rows_buf = Vec::new();
-                let n = write_rows(conn, &plan, &plan.params, Some(1), version, &mut rows_buf)?;
+                let n = write_rows(conn, &plan, &plan.params, Some(1), wire, &mut rows_buf)?;
                 if n == 0 {
                     let key: Vec<Value> = fixed.0.iter().map(|(_, v)| v.clone()).collect();
                     return Err(ApiError::not_found(format!(
@@ -788,7 +819,7 @@ pub async fn get(
                 limit
             };
             let mut page = Vec::with_capacity(16 * 1024);
-            let n = write_page(conn, &db, &plan, probe, limit, version, &mut page)?;
+            let n = write_page(conn, &db, &plan, probe, limit, wire, &mut page)?;
             let more = capped && next_link_mode && limit.is_some_and(|l| n > l);
             if more {
                 // Drop the probe row: find the start of the last top-level object.
@@ -851,7 +882,7 @@ pub fn start_collection(out: &mut Vec<u8>, version: ApiVersion, context: &str, c
 }
 
 /// The byte offset of the comma (or `[`) before the last top-level object of a JSON array of objects.
-fn last_top_level_object(page: &[u8]) -> usize {
+pub(crate) fn last_top_level_object(page: &[u8]) -> usize {
     // Walk the array tracking depth and strings; remember where each top-level element starts.
     let mut depth = 0i32;
     let mut in_str = false;
@@ -879,7 +910,7 @@ fn last_top_level_object(page: &[u8]) -> usize {
 }
 
 /// The next page's URL: the request's URL with `$skip` (and `$top`) replaced.
-fn next_link(self_url: &str, raw_query: &str, skip: u64, top: Option<u64>) -> String {
+pub(crate) fn next_link(self_url: &str, raw_query: &str, skip: u64, top: Option<u64>) -> String {
     let mut parts: Vec<String> = raw_query
         .split('&')
         .filter(|p| !p.is_empty())

@@ -26,6 +26,15 @@ pub struct ErrorDetail {
     pub kind: String,
     #[serde(rename = "Table")]
     pub table: String,
+    /// The column the rule is about ("" when the message is about the row).
+    #[serde(rename = "Field")]
+    pub field: String,
+    /// The program that raised it (`Erp.Services.BO.Customer.dll`).
+    #[serde(rename = "Program")]
+    pub program: String,
+    /// The BO method that raised it (`Update`).
+    #[serde(rename = "Method")]
+    pub method: String,
 }
 
 /// An error answer of the REST API.
@@ -65,7 +74,22 @@ impl ApiError {
             message,
             kind: "Error".into(),
             table: table.into(),
+            field: String::new(),
+            program: crate::model::service_of_table(table)
+                .map(|s| s.program())
+                .unwrap_or_default(),
+            method: String::new(),
         });
+        e
+    }
+    /// A business rule of `table` refused the row in `method`, naming the column (`field`), as
+    /// Epicor's BO does: 400 `Ice.Common.BusinessObjectException`.
+    pub fn rule(message: impl Into<String>, table: &str, field: &str, method: &str) -> Self {
+        let mut e = Self::business(message, table);
+        for d in &mut e.details {
+            d.field = field.into();
+            d.method = method.into();
+        }
         e
     }
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -198,10 +222,13 @@ impl IntoResponse for ApiError {
             ));
             for d in &self.details {
                 x.push_str(&format!(
-                    "<ErrorDetail><Message>{}</Message><Type>{}</Type><Table>{}</Table></ErrorDetail>",
+                    "<ErrorDetail><Message>{}</Message><Type>{}</Type><Table>{}</Table><Field>{}</Field><Program>{}</Program><Method>{}</Method></ErrorDetail>",
                     xml_escape(&d.message),
                     xml_escape(&d.kind),
-                    xml_escape(&d.table)
+                    xml_escape(&d.table),
+                    xml_escape(&d.field),
+                    xml_escape(&d.program),
+                    xml_escape(&d.method)
                 ));
             }
             x.push_str(&format!(

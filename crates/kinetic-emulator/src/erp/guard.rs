@@ -63,25 +63,44 @@ fn parse_call_settings(ctx: &Ctx) -> Result<CallSettings, ApiError> {
 
 /// What a call under `api/v1/` or `api/v2/odata/{Company}/` reaches, for API key scopes.
 pub fn api_target(tail: &[&str]) -> Target {
+    // Names in any case reach the same thing, so the scope sees the canonical names.
+    let baq_svc = |s: &str| s.eq_ignore_ascii_case("BaqSvc");
     match tail {
-        [] | ["BaqSvc"] => Target::Listing,
-        ["BaqSvc", id, ..] => Target::Baq(id.to_string()),
+        [] => Target::Listing,
+        [svc] if baq_svc(svc) => Target::Listing,
+        [svc, id, ..] if baq_svc(svc) => {
+            // `zCustomerList(EPIC06)`: the v1 form with the company after the id.
+            let id = id.split('(').next().unwrap_or(id);
+            let id = super::baq::baq(id).map_or(id, |b| b.id);
+            Target::Baq(id.to_string())
+        }
         [svc] | [svc, "$metadata"] => {
             let _ = svc;
             Target::Listing
         }
         [svc, first, ..] => {
             let name = first.split('(').next().unwrap_or(first);
-            let is_method = model::service(svc)
-                .is_some_and(|s| s.methods().iter().any(|m| m == name))
-                || *svc == "Ice.Lib.SessionModSvc";
-            if is_method {
+            let service = model::service(svc);
+            let svc_name = service.map_or(svc.to_string(), |s| s.name.to_string());
+            let method = service.and_then(|s| {
+                if name.eq_ignore_ascii_case("List") {
+                    Some("GetList".to_string())
+                } else {
+                    s.method(name)
+                }
+            });
+            if let Some(method) = method {
                 Target::Method {
-                    service: svc.to_string(),
+                    service: svc_name,
+                    method,
+                }
+            } else if svc.eq_ignore_ascii_case("Ice.Lib.SessionModSvc") {
+                Target::Method {
+                    service: "Ice.Lib.SessionModSvc".into(),
                     method: name.to_string(),
                 }
             } else {
-                Target::Service(svc.to_string())
+                Target::Service(svc_name)
             }
         }
     }

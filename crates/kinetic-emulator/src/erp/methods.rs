@@ -4,7 +4,7 @@
 use super::entity::{self, json_response, Fixed};
 use super::error::ApiError;
 use super::query::Relation;
-use super::rows::{self, ApiVersion};
+use super::rows::{self, RowKind, Wire};
 use super::whereclause;
 use super::Ctx;
 use crate::model::{Column, EntitySet, Service, Table};
@@ -93,7 +93,10 @@ pub async fn call(
     query: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let readonly = matches!(name, "GetByID" | "GetList" | "GetRows");
+    let readonly = matches!(
+        name,
+        "GetByID" | "GetList" | "GetRows" | "GetBySysRowID" | "GetBySysRowIDs"
+    );
     if method != Method::POST && !(readonly && (method == Method::GET || method == Method::HEAD)) {
         return Err(ApiError::method_not_allowed(format!(
             "{}/{name} is called with POST{}",
@@ -109,6 +112,8 @@ pub async fn call(
         "Update" => update(ctx, svc, &p, false).await?,
         "UpdateExt" => update(ctx, svc, &p, true).await?,
         "DeleteByID" => delete_by_id(ctx, svc, &p).await?,
+        "GetBySysRowID" => get_by_sys_row_ids(ctx, svc, &p, false).await?,
+        "GetBySysRowIDs" => get_by_sys_row_ids(ctx, svc, &p, true).await?,
         n if n.starts_with("GetNew") => get_new(ctx, svc, &n["GetNew".len()..], &p)?,
         other => {
             return Err(ApiError::route_not_found(format!(
@@ -143,6 +148,24 @@ fn id_key(ctx: &Ctx, svc: &Service, p: &Params) -> Result<Vec<Value>, ApiError> 
     Ok(key)
 }
 
+/// The row-state members after a tableset row's columns: `"BitFlag":0,"RowMod":""` as real servers
+/// send them (`"RowMod":""` alone when tidy).
+fn row_state(wire: Wire) -> &'static [u8] {
+    if wire.real() {
+        b",\"BitFlag\":0,\"RowMod\":\"\"}"
+    } else {
+        b",\"RowMod\":\"\"}"
+    }
+}
+
+/// Closes a tableset object: real tablesets carry `ExtensionTables: []` beside the row tables.
+fn end_tableset(out: &mut Vec<u8>, wire: Wire) {
+    if wire.real() {
+        out.extend_from_slice(b",\"ExtensionTables\":[]");
+    }
+    out.push(b'}');
+}
+
 /// Writes `[{...,"RowMod":""},...]` for the rows of `table` matching `cond` (SQL over alias t).
 fn write_table(
     conn: &Connection,
@@ -150,7 +173,7 @@ fn write_table(
     cols: &[&'static Column],
     cond: &str,
     params: &[Value],
-    version: ApiVersion,
+    wire: Wire,
     out: &mut Vec<u8>,
 ) -> Result<u64, ApiError> {
     let list: Vec<String> = cols.iter().map(|c| format!("t.\"{}\"", c.name)).collect();
@@ -171,8 +194,8 @@ fn write_table(
         }
         n += 1;
         out.push(b'{');
-        rows::write_members(out, cols, row, version)?;
-        out.extend_from_slice(b",\"RowMod\":\"\"}");
+        rows::write_members(out, cols, row, wire)?;
+        out.extend_from_slice(row_state(wire));
     }
     out.push(b']');
     Ok(n)
@@ -188,7 +211,7 @@ fn write_tableset(
     conn: &Connection,
     svc: &Service,
     keys: &[Vec<Value>],
-    version: ApiVersion,
+    wire: Wire,
     out: &mut Vec<u8>,
 ) -> Result<(), ApiError> {
     out.push(b'{');
@@ -216,7 +239,7 @@ fn write_tableset(
                 &all_columns(es.table),
                 &cond,
                 key,
-                version,
+                wire,
                 &mut buf,
             )?;
             if n > 0 {
@@ -229,13 +252,13 @@ fn write_tableset(
         }
         out.push(b']');
     }
-    out.push(b'}');
+    end_tableset(out, wire);
     Ok(())
 }
 
 async fn get_by_id(ctx: &Ctx, svc: &'static Service, p: &Params) -> Result<Vec<u8>, ApiError> {
     let key = id_key(ctx, svc, p)?;
-    let version = ctx.version;
+    let wire = ctx.wire(RowKind::Tableset);
     ctx.state
         .db
         .read(move |conn| {
@@ -261,7 +284,7 @@ async fn get_by_id(ctx: &Ctx, svc: &'static Service, p: &Params) -> Result<Vec<u
                 )));
             }
             let mut out = b"{\"returnObj\":".to_vec();
-            write_tableset(conn, svc, &[key], version, &mut out)?;
+            write_tableset(conn, svc, &[key], wire, &mut out)?;
             out.push(b'}');
             Ok(out)
         })
@@ -328,7 +351,7 @@ async fn get_rows(
         entity::plan(Relation::entity_set(primary, svc), &opts, &fixed, &[], 0).map_err(|e| {
             ApiError::business(format!("Invalid whereClause: {}", e.message), table.name)
         })?;
-    let version = ctx.version;
+    let wire = ctx.wire(RowKind::Tableset);
     ctx.state
         .db
         .read(move |conn| {
@@ -384,9 +407,9 @@ async fn get_rows(
                         }
                         rows::write_json_str(&mut list_out, c.name);
                         list_out.push(b':');
-                        rows::write_cell(&mut list_out, c.ty, row.get_ref(*i)?, version);
+                        rows::write_cell(&mut list_out, c, row.get_ref(*i)?, wire);
                     }
-                    list_out.extend_from_slice(b",\"RowMod\":\"\"}");
+                    list_out.extend_from_slice(row_state(wire));
                 }
             }
             let mut out = b"{\"returnObj\":".to_vec();
@@ -398,9 +421,9 @@ async fn get_rows(
                     out.extend_from_slice(&list_out);
                     out.push(b']');
                 }
-                out.push(b'}');
+                end_tableset(&mut out, wire);
             } else {
-                write_tableset(conn, svc, &keys, version, &mut out)?;
+                write_tableset(conn, svc, &keys, wire, &mut out)?;
             }
             out.extend_from_slice(format!(",\"parameters\":{{\"morePages\":{more}}}}}").as_bytes());
             Ok(out)
@@ -428,11 +451,15 @@ fn get_new(
             )))
         }
     };
+    let wire = ctx.wire(RowKind::Tableset);
     let mut row = Map::new();
     for c in table.columns {
         let v = match c.name {
             "Company" => J::String(ctx.company.clone()),
             "SysRowID" => J::String(uuid::Uuid::new_v4().hyphenated().to_string()),
+            // Real servers write a new row with the same types as a read one (v1 decimals as
+            // strings, SysRevID a number); the tidy shapes had plain JSON numbers here.
+            _ if wire.real() => rows::cell_json(c, &rows::default_value(c), wire),
             _ => default_json(c),
         };
         row.insert(c.name.to_string(), v);
@@ -452,6 +479,9 @@ fn get_new(
             row.insert(col.to_string(), v.clone());
         }
     }
+    if wire.real() {
+        row.insert("BitFlag".into(), J::from(0));
+    }
     row.insert("RowMod".into(), J::String("A".into()));
     match ds
         .entry(table.name.to_string())
@@ -465,8 +495,104 @@ fn get_new(
             )))
         }
     }
-    let _ = ctx;
+    if wire.real() {
+        // The whole tableset comes back, as from GetByID: every row table and ExtensionTables.
+        let mut full = Map::new();
+        for es in svc.entity_sets {
+            let rows = ds.remove(es.table.name).unwrap_or(J::Array(Vec::new()));
+            full.insert(es.table.name.to_string(), rows);
+        }
+        full.extend(ds);
+        full.entry("ExtensionTables")
+            .or_insert_with(|| J::Array(Vec::new()));
+        ds = full;
+    }
     Ok(serde_json::to_vec(&serde_json::json!({"parameters": {"ds": ds}})).expect("json"))
+}
+
+/// `GetBySysRowID(id)` (one row, 404 when none) and `GetBySysRowIDs(ids)` (the rows found): the
+/// tableset of the primary rows with those SysRowIDs.
+async fn get_by_sys_row_ids(
+    ctx: &Ctx,
+    svc: &'static Service,
+    p: &Params,
+    many: bool,
+) -> Result<Vec<u8>, ApiError> {
+    let table = svc.primary().table;
+    let guid = |v: &J| -> Result<String, ApiError> {
+        v.as_str()
+            .and_then(|s| uuid::Uuid::parse_str(s.trim()).ok())
+            .map(|g| g.hyphenated().to_string())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "a SysRowID is a GUID such as \"{}\", not {v}",
+                    uuid::Uuid::nil()
+                ))
+            })
+    };
+    let ids: Vec<String> =
+        if many {
+            match p.get("ids") {
+                Some(J::Array(a)) => a.iter().map(guid).collect::<Result<_, _>>()?,
+                // GET: ids=a,b (or one id).
+                Some(J::String(s)) => s
+                    .split(',')
+                    .filter(|x| !x.trim().is_empty())
+                    .map(|x| guid(&J::String(x.to_string())))
+                    .collect::<Result<_, _>>()?,
+                _ => return Err(ApiError::bad_request(
+                    "parameter ids is required: an array of SysRowIDs, e.g. {\"ids\": [\"...\"]}",
+                )),
+            }
+        } else {
+            let id = p.get("id").ok_or_else(|| {
+                ApiError::bad_request(
+                    "parameter id is required: the row's SysRowID, e.g. {\"id\": \"...\"}",
+                )
+            })?;
+            vec![guid(id)?]
+        };
+    if ids.len() > 1_000 {
+        return Err(ApiError::bad_request(format!(
+            "GetBySysRowIDs takes at most 1000 ids; {} were given",
+            ids.len()
+        )));
+    }
+    let company = ctx.company.clone();
+    let wire = ctx.wire(RowKind::Tableset);
+    ctx.state
+        .db
+        .read(move |conn| {
+            let key_list: Vec<String> = table.key.iter().map(|k| format!("\"{k}\"")).collect();
+            let sql = format!(
+                "SELECT {} FROM \"{}\" WHERE \"Company\" = ?1 AND \"SysRowID\" = ?2",
+                key_list.join(", "),
+                table.name
+            );
+            let mut keys: Vec<Vec<Value>> = Vec::new();
+            for id in &ids {
+                let mut st = conn.prepare_cached(&sql)?;
+                let mut rs = st.query(rusqlite::params![company, id])?;
+                if let Some(r) = rs.next()? {
+                    let key: Vec<Value> = (0..table.key.len())
+                        .map(|i| r.get::<_, Value>(i))
+                        .collect::<Result<_, _>>()?;
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                } else if !many {
+                    return Err(ApiError::not_found(format!(
+                        "Record not found. {}: SysRowID='{id}' in company {company}",
+                        table.name
+                    )));
+                }
+            }
+            let mut out = b"{\"returnObj\":".to_vec();
+            write_tableset(conn, svc, &keys, wire, &mut out)?;
+            out.push(b'}');
+            Ok(out)
+        })
+        .await
 }
 
 fn default_json(c: &Column) -> J {
@@ -561,7 +687,7 @@ async fn update(
         .iter()
         .map(|e| (e.table.name, entity::child_tables(svc, e.table)))
         .collect();
-    let version = ctx.version;
+    let wire = ctx.wire(RowKind::Tableset);
     let result = ctx
         .state
         .db
@@ -644,7 +770,7 @@ async fn update(
         .db
         .read(move |conn| {
             let mut ds = Vec::new();
-            write_tableset(conn, svc, &touched, version, &mut ds)?;
+            write_tableset(conn, svc, &touched, wire, &mut ds)?;
             Ok::<_, ApiError>(ds)
         })
         .await?;

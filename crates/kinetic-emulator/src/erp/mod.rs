@@ -10,6 +10,7 @@ pub mod methods;
 pub mod openapi;
 pub mod query;
 pub mod rows;
+pub mod rules;
 mod seek;
 pub mod whereclause;
 
@@ -50,6 +51,19 @@ impl Ctx {
         match self.version {
             ApiVersion::V1 => format!("{}api/v1/{service}/", self.base),
             ApiVersion::V2 => format!("{}api/v2/odata/{}/{service}/", self.base, self.company),
+        }
+    }
+
+    /// How rows of `kind` are written in this call (version, realism switches).
+    pub fn wire(&self, rows: rows::RowKind) -> rows::Wire {
+        let config = &self.state.config;
+        rows::Wire {
+            version: self.version,
+            rows,
+            tidy: config.tidy,
+            // Checked by EmulatorConfig::validate at start.
+            date_offset: rows::DateOffset::parse(&config.v2_date_offset)
+                .unwrap_or(rows::DateOffset::None),
         }
     }
 
@@ -147,6 +161,14 @@ pub const ROUTE_FAMILIES: &[(&str, &str, bool)] = &[
     ),
     ("GET", "api/swagger/v1/methods/Erp.BO.CustomerSvc", true),
     ("GET", "api/swagger/v2/odata/Erp.BO.CustomerSvc", true),
+    ("GET", "api/help/v2/index.html", true),
+    ("GET", "api/v1/Erp.BO.CustomerSvc/List", true),
+    ("GET", "api/v1/BaqSvc/zCustomerList(EPIC06)", true),
+    (
+        "GET",
+        "api/v2/odata/EPIC06/BaqSvc/zCustomerList/GetNew",
+        true,
+    ),
 ];
 
 /// The part of the path after the instance, split and decoded; trailing empty segments dropped.
@@ -190,7 +212,10 @@ async fn route(
     let scheme = if state.tls { "https" } else { "http" };
     let base = format!("{scheme}://{host}/{first}/");
     let request_url = format!("{scheme}://{host}{}", uri.path());
-    let query = uri.query().unwrap_or("");
+    // IIS decodes `+` in a query string as a space (application/x-www-form-urlencoded), in OData
+    // options, whereClause and BAQ parameters alike; a literal plus is sent as %2B.
+    let query = uri.query().unwrap_or("").replace('+', "%20");
+    let query = query.as_str();
     let rest: Vec<String> = rest.to_vec();
     let mut ctx = Ctx {
         company: state.config.default_company().to_string(),
@@ -235,6 +260,11 @@ async fn route(
             let response = efx::route(&mut ctx, method, tail, body).await?;
             Ok(admitted.finish(response))
         }
+        ["api", "help", tail @ ..] => {
+            // The help UI sits behind the same sign-in as the API it describes.
+            ctx.state.auth.authenticate(&ctx.headers, ctx.addr).await?;
+            help_page(&ctx, tail)
+        }
         ["api", "swagger", tail @ ..] => {
             // Epicor's help pages sit behind the same sign-in as the API they describe.
             ctx.state.auth.authenticate(&ctx.headers, ctx.addr).await?;
@@ -252,7 +282,8 @@ async fn route(
 
 /// Login and Logout manage their own seat.
 fn is_session_call(tail: &[&str]) -> bool {
-    matches!(tail, ["Ice.Lib.SessionModSvc", "Login" | "Logout"])
+    matches!(tail, [svc, m] if svc.eq_ignore_ascii_case("Ice.Lib.SessionModSvc")
+        && (m.eq_ignore_ascii_case("Login") || m.eq_ignore_ascii_case("Logout")))
 }
 
 /// `POST {base}TokenResource.svc/`: credentials as `username`/`password` headers or Basic auth; the
@@ -319,7 +350,7 @@ async fn admin(ctx: &mut Ctx, method: Method, tail: &[&str]) -> Result<Response,
     }
 }
 
-fn valid_company(ctx: &Ctx, company: &str) -> Result<String, ApiError> {
+pub(crate) fn valid_company(ctx: &Ctx, company: &str) -> Result<String, ApiError> {
     if ctx.state.config.has_company(company) {
         Ok(company.to_string())
     } else {
@@ -377,8 +408,13 @@ async fn api(
             only_get(&method)?;
             Ok(service_list(ctx))
         }
-        ["BaqSvc", rest @ ..] => baq::route(ctx, method, rest, query, body).await,
-        ["Ice.Lib.SessionModSvc", name] => session_method(ctx, method, name, admitted),
+        // Names are matched without regard to case, as IIS does.
+        [svc, rest @ ..] if svc.eq_ignore_ascii_case("BaqSvc") => {
+            baq::route(ctx, method, rest, query, body).await
+        }
+        [svc, name] if svc.eq_ignore_ascii_case("Ice.Lib.SessionModSvc") => {
+            session_method(ctx, method, name, admitted)
+        }
         [service, rest @ ..] => {
             let svc = model::service(service).ok_or_else(|| {
                 ApiError::route_not_found(format!(
@@ -410,8 +446,8 @@ fn session_method(
         )));
     }
     let licensing = &ctx.state.licensing;
-    let body = match name {
-        "Login" => {
+    let body = match name.to_ascii_lowercase().as_str() {
+        "login" => {
             let s = licensing.login(
                 &admitted.principal.user,
                 &ctx.company,
@@ -419,7 +455,7 @@ fn session_method(
             )?;
             serde_json::json!({"returnObj": s.id, "parameters": {"licenseType": format!("{:?}", s.license)}})
         }
-        "Logout" => {
+        "logout" => {
             let id = admitted.license.session_id.as_deref().ok_or_else(|| {
                 ApiError::bad_request(
                     "Logout ends the session named by the License header: {\"SessionID\":\"<id>\"}",
@@ -491,8 +527,15 @@ async fn service_route(
         };
     }
     let name = &rest[0];
-    if rest.len() == 1 && svc.methods().iter().any(|m| m == name) {
-        return methods::call(ctx, svc, name, method, query, body).await;
+    if rest.len() == 1 {
+        // `GET {Service}/List` runs GetList with its parameters from the query string.
+        if name.eq_ignore_ascii_case("List") {
+            only_get(&method)?;
+            return methods::call(ctx, svc, "GetList", method, query, body).await;
+        }
+        if let Some(canonical) = svc.method(name) {
+            return methods::call(ctx, svc, &canonical, method, query, body).await;
+        }
     }
     Err(ApiError::route_not_found(format!(
         "{} has no entity set or method named '{name}'. Entity sets: {}. Methods: {}",
@@ -530,6 +573,43 @@ fn service_list(ctx: &Ctx) -> Response {
         );
     }
     collection(ctx, &format!("{root}$metadata"), value)
+}
+
+/// `{instance}/api/help/v2/index.html`: a small page listing the services, their methods and the
+/// BAQs, linking each to its OpenAPI document (the real help UI is a Swagger page over those).
+fn help_page(ctx: &Ctx, tail: &[&str]) -> Result<Response, ApiError> {
+    let page = tail.join("/");
+    if !matches!(
+        page.to_ascii_lowercase().as_str(),
+        "v2" | "v2/index.html" | "v1" | "v1/index.html"
+    ) {
+        return Err(ApiError::route_not_found(format!(
+            "no help page at api/help/{page}; the help is at {}api/help/v2/index.html",
+            ctx.base
+        )));
+    }
+    let esc = error::xml_escape;
+    let mut html = String::from(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Epicor Kinetic REST API help</title></head><body><h1>REST API help</h1><h2>Services</h2><ul>",
+    );
+    for s in SERVICES {
+        html.push_str(&format!(
+            "<li><b>{name}</b>: <a href=\"{base}api/swagger/v2/odata/{name}.json\">OData</a>, <a href=\"{base}api/swagger/v2/methods/{name}.json\">methods</a> ({methods})</li>",
+            name = esc(s.name),
+            base = esc(&ctx.base),
+            methods = esc(&s.methods().join(", "))
+        ));
+    }
+    html.push_str("</ul><h2>BAQs (BaqSvc)</h2><ul>");
+    for b in baq::BAQS {
+        html.push_str(&format!(
+            "<li><b>{}</b>: {}</li>",
+            esc(b.id),
+            esc(b.description)
+        ));
+    }
+    html.push_str("</ul></body></html>");
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
 }
 
 fn service_document(ctx: &Ctx, svc: &model::Service) -> Response {

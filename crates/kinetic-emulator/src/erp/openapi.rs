@@ -93,7 +93,8 @@ fn error_schema() -> J {
         "HttpStatus": {"type": "integer"}, "ReasonPhrase": {"type": "string"},
         "ErrorMessage": {"type": "string"}, "ErrorType": {"type": "string"},
         "ErrorDetails": {"type": "array", "items": {"type": "object", "properties": {
-            "Message": {"type": "string"}, "Type": {"type": "string"}, "Table": {"type": "string"}}}},
+            "Message": {"type": "string"}, "Type": {"type": "string"}, "Table": {"type": "string"},
+            "Field": {"type": "string"}, "Program": {"type": "string"}, "Method": {"type": "string"}}}},
         "CorrelationId": {"type": "string"}}})
 }
 
@@ -235,6 +236,11 @@ fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
             json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{}", es.table.entity_type())}}),
         );
     }
+    // Real tablesets carry ExtensionTables beside the row tables (empty unless extended).
+    tableset.insert(
+        "ExtensionTables".into(),
+        json!({"type": "array", "items": {"type": "object"}}),
+    );
     schemas.insert(
         svc.tableset.to_string(),
         json!({"type": "object", "properties": tableset}),
@@ -265,6 +271,22 @@ fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
         op(
             "Get a record with its child rows",
             id_body.clone(),
+            ret(ds.clone()),
+        ),
+    );
+    paths.insert(
+        "/GetBySysRowID".into(),
+        op(
+            "Get a record with its child rows by its SysRowID",
+            json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string", "format": "uuid"}}}),
+            ret(ds.clone()),
+        ),
+    );
+    paths.insert(
+        "/GetBySysRowIDs".into(),
+        op(
+            "Get the records with these SysRowIDs, with their child rows",
+            json!({"type": "object", "required": ["ids"], "properties": {"ids": {"type": "array", "items": {"type": "string", "format": "uuid"}}}}),
             ret(ds.clone()),
         ),
     );

@@ -16,27 +16,117 @@ pub enum ApiVersion {
     V2,
 }
 
+/// What kind of rows an answer holds: they differ on real servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// OData entities (`Customers`): OData v3 JSON in v1 (Int64 as strings), no row-state members.
+    Entity,
+    /// Rows of a BO tableset (GetByID, GetRows, Update...): `BitFlag` and `RowMod` after the
+    /// columns, `SysRevID` a number in v1 too (as a real v1 tableset shows).
+    Tableset,
+    /// BAQ result rows: `RowIdent` last, integers as numbers in v1.
+    Baq,
+}
+
+/// The UTC offset written after v2 dates (`[?]` in EPICOR.md: `v2_date_offset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOffset {
+    None,
+    /// `Z`
+    Utc,
+    /// `+hh:mm` / `-hh:mm`, in minutes east of UTC.
+    Minutes(i16),
+}
+
+impl DateOffset {
+    /// Parses the `v2_date_offset` setting: "", "Z", "+hh:mm" or "-hh:mm".
+    pub fn parse(text: &str) -> Result<DateOffset, String> {
+        let bad = || {
+            format!(
+                "v2_date_offset `{text}` is not an offset; use \"\" (none), \"Z\", or \"+hh:mm\" / \"-hh:mm\" such as \"-05:00\""
+            )
+        };
+        match text {
+            "" => Ok(DateOffset::None),
+            "Z" | "z" => Ok(DateOffset::Utc),
+            _ => {
+                let (sign, rest) = match text.as_bytes().first() {
+                    Some(b'+') => (1, &text[1..]),
+                    Some(b'-') => (-1, &text[1..]),
+                    _ => return Err(bad()),
+                };
+                let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+                let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+                if !digits(h) || !digits(m) {
+                    return Err(bad());
+                }
+                let (h, m): (i16, i16) =
+                    (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+                if h > 14 || m > 59 {
+                    return Err(bad());
+                }
+                Ok(DateOffset::Minutes(sign * (h * 60 + m)))
+            }
+        }
+    }
+
+    fn suffix(self) -> String {
+        match self {
+            DateOffset::None => String::new(),
+            DateOffset::Utc => "Z".into(),
+            DateOffset::Minutes(m) => {
+                let sign = if m < 0 { '-' } else { '+' };
+                format!("{sign}{:02}:{:02}", m.abs() / 60, m.abs() % 60)
+            }
+        }
+    }
+}
+
+/// How cells and rows are written: the API version, the kind of rows, and the realism switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wire {
+    pub version: ApiVersion,
+    pub rows: RowKind,
+    /// The emulator's old shapes (`tidy = true`).
+    pub tidy: bool,
+    /// Written after dates in v2 answers.
+    pub date_offset: DateOffset,
+}
+
+impl Wire {
+    /// True when Int64 is written as a JSON string: OData v3 JSON does so for entities; real v1
+    /// tablesets and BAQ rows carry numbers (EPICOR.md), the tidy shapes strings everywhere in v1.
+    fn int64_as_string(self) -> bool {
+        self.version == ApiVersion::V1 && (self.tidy || self.rows == RowKind::Entity)
+    }
+    /// Real row shapes (not tidy).
+    pub fn real(self) -> bool {
+        !self.tidy
+    }
+}
+
 /// Writes `s` as a JSON string.
 pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
-/// Writes one cell as JSON according to its column type.
-pub fn write_cell(out: &mut Vec<u8>, ty: ColType, v: ValueRef<'_>, version: ApiVersion) {
+/// Writes one cell as JSON according to its column.
+pub fn write_cell(out: &mut Vec<u8>, c: &Column, v: ValueRef<'_>, wire: Wire) {
+    let ty = c.ty;
     match v {
         ValueRef::Null => out.extend_from_slice(b"null"),
         ValueRef::Integer(i) => match ty {
             ColType::Boolean => out.extend_from_slice(if i != 0 { b"true" } else { b"false" }),
-            ColType::Int64 if version == ApiVersion::V1 => {
+            ColType::Int64 if wire.int64_as_string() => {
                 let _ = write!(out, "\"{i}\"");
             }
-            ColType::Decimal { scale, .. } => write_decimal(out, i as f64, scale, version),
+            ColType::Decimal { scale, .. } => write_decimal(out, i as f64, scale, wire.version),
             _ => {
                 let _ = write!(out, "{i}");
             }
         },
         ValueRef::Real(f) => match ty {
-            ColType::Decimal { scale, .. } => write_decimal(out, f, scale, version),
+            ColType::Decimal { scale, .. } => write_decimal(out, f, scale, wire.version),
             ColType::Int32 | ColType::Int64 => {
                 let _ = write!(out, "{}", f as i64);
             }
@@ -47,12 +137,29 @@ pub fn write_cell(out: &mut Vec<u8>, ty: ColType, v: ValueRef<'_>, version: ApiV
         ValueRef::Text(t) => {
             let s = String::from_utf8_lossy(t);
             match ty {
-                ColType::Date if s.len() == 10 => write_json_str(out, &format!("{s}T00:00:00")),
+                ColType::Date if s.len() == 10 => {
+                    let offset = match wire.version {
+                        ApiVersion::V2 => wire.date_offset.suffix(),
+                        ApiVersion::V1 => String::new(),
+                    };
+                    write_json_str(out, &format!("{s}T00:00:00{offset}"))
+                }
+                ColType::String { max_len } if c.fixed && wire.real() => {
+                    let width = max_len as usize;
+                    write_json_str(out, &format!("{s:<width$}"))
+                }
                 _ => write_json_str(out, &s),
             }
         }
         ValueRef::Blob(_) => out.extend_from_slice(b"null"),
     }
+}
+
+/// One cell as a JSON value, written as [`write_cell`] writes it.
+pub fn cell_json(c: &Column, v: &Value, wire: Wire) -> serde_json::Value {
+    let mut out = Vec::new();
+    write_cell(&mut out, c, ValueRef::from(v), wire);
+    serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null)
 }
 
 fn write_decimal(out: &mut Vec<u8>, f: f64, scale: u32, version: ApiVersion) {
@@ -71,7 +178,7 @@ pub fn write_members(
     out: &mut Vec<u8>,
     cols: &[&Column],
     row: &rusqlite::Row<'_>,
-    version: ApiVersion,
+    wire: Wire,
 ) -> rusqlite::Result<()> {
     for (i, c) in cols.iter().enumerate() {
         if i > 0 {
@@ -79,7 +186,7 @@ pub fn write_members(
         }
         write_json_str(out, c.name);
         out.push(b':');
-        write_cell(out, c.ty, row.get_ref(i)?, version);
+        write_cell(out, c, row.get_ref(i)?, wire);
     }
     Ok(())
 }
@@ -105,6 +212,9 @@ pub fn json_to_sql(c: &Column, v: &serde_json::Value) -> Result<Value, String> {
                     s.chars().count()
                 ));
             }
+            // CHAR values come back padded; stored without the padding so that comparisons and
+            // business rules see the code itself (SQL Server ignores trailing blanks of CHAR too).
+            let s = if c.fixed { s.trim_end_matches(' ') } else { s };
             Ok(Value::Text(s.to_string()))
         }
         ColType::Int32 | ColType::Int64 => {
@@ -195,7 +305,7 @@ pub fn is_meta_member(name: &str) -> bool {
         || name.contains("@odata.")
         || matches!(
             name,
-            "RowMod" | "SpecifiedProperties" | "UD_SysRevID" | "BitFlag"
+            "RowMod" | "SpecifiedProperties" | "UD_SysRevID" | "BitFlag" | "RowIdent"
         )
 }
 
@@ -238,6 +348,17 @@ fn key_where(table: &Table, first_param: usize) -> String {
         .join(" AND ")
 }
 
+/// A stored value as a message shows it: `'text'`, `45`, `12.5`, `null`.
+pub fn show_value(v: &Value) -> String {
+    match v {
+        Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(f) => f.to_string(),
+        Value::Null => "null".into(),
+        Value::Blob(_) => "(binary)".into(),
+    }
+}
+
 /// Describes a key for messages: `Company='EPIC06', CustNum=45`.
 pub fn describe_key(table: &Table, key: &[Value]) -> String {
     table
@@ -271,6 +392,27 @@ pub fn current_rev(
         Some(r) => Some(r.get(0)?),
         None => None,
     })
+}
+
+/// Every column of an existing row, in the table's column order.
+fn current_row(tx: &Transaction<'_>, table: &Table, key: &[Value]) -> rusqlite::Result<Vec<Value>> {
+    let cols: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.name))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM \"{}\" WHERE {}",
+        cols.join(", "),
+        table.name,
+        key_where(table, 1)
+    );
+    tx.prepare_cached(&sql)?
+        .query_row(rusqlite::params_from_iter(key.iter()), |r| {
+            (0..table.columns.len())
+                .map(|i| r.get::<_, Value>(i))
+                .collect()
+        })
 }
 
 /// The current SysRevID of a row that must exist.
@@ -383,6 +525,7 @@ pub fn insert_row(
             table.name,
         ));
     }
+    super::rules::check(tx, table, &values)?;
     let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
     let sql = format!(
         "INSERT INTO \"{}\" VALUES ({})",
@@ -404,6 +547,7 @@ pub fn update_row(
 ) -> Result<(), ApiError> {
     check_members(table, row)?;
     let rev = require_rev(tx, table, key)?;
+    let mut changed: Vec<(&str, Value)> = Vec::new();
     let mut sets = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     for (name, v) in row {
@@ -437,9 +581,18 @@ pub fn update_row(
             }
             continue;
         }
+        changed.push((c.name, value.clone()));
         params.push(value);
         sets.push(format!("\"{name}\" = ?{}", params.len()));
     }
+    // The rules see the row as it will be stored.
+    let mut merged = current_row(tx, table, key)?;
+    for (name, v) in changed {
+        if let Some(i) = table.columns.iter().position(|c| c.name == name) {
+            merged[i] = v;
+        }
+    }
+    super::rules::check(tx, table, &merged)?;
     sets.push("\"SysRevID\" = \"SysRevID\" + 1".into());
     let first = params.len() + 1;
     params.extend(key.iter().cloned());

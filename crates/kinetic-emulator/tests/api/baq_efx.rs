@@ -136,7 +136,12 @@ async fn baq_parameters() {
 
 #[tokio::test]
 async fn updatable_baq_writes_back() {
-    let r = fresh(|c| c.scale = 200);
+    // Partial rows, the lenient variant of an unsettled fact (baq_partial_rows); the default, the
+    // full row as read, is tested in realism.rs.
+    let r = fresh(|c| {
+        c.scale = 200;
+        c.baq_partial_rows = true;
+    });
     let row = json!({"Customer_Company": "EPIC06", "Customer_CustNum": 2, "Customer_Name": "Renamed By BAQ", "Customer_CreditLimit": 777});
     send(
         &r,
