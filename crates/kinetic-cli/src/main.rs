@@ -191,6 +191,23 @@ struct EmulatorArgs {
     /// Answer capped pages with @odata.nextLink (Epicor itself does not).
     #[arg(long)]
     next_link: bool,
+    /// Answer in the emulator's old tidy shapes (no ExtensionTables, BitFlag or RowIdent, v1
+    /// SysRevID as a string, no CHAR padding or null strings, numeric TokenResource exp/iat)
+    /// instead of what real Epicor servers send. Business rules, names and routes stay real.
+    #[arg(long)]
+    tidy: bool,
+    /// Most rows per page of a BAQ's results (0: no cap). Unsettled on real servers; capped
+    /// pages carry a next link only with --next-link.
+    #[arg(long, value_name = "ROWS")]
+    baq_page_cap: Option<usize>,
+    /// Accept an updatable-BAQ PATCH that leaves columns out (by default the full row as read
+    /// is required, as on real servers).
+    #[arg(long)]
+    baq_partial_rows: bool,
+    /// UTC offset written after v2 dates: "Z", "+hh:mm" or "-hh:mm" (default: none, as
+    /// 2025-01-31T00:00:00). Unsettled on real servers.
+    #[arg(long, value_name = "OFFSET", allow_hyphen_values = true)]
+    v2_date_offset: Option<String>,
     /// Seed of the data generator (same seed and scale, same data).
     #[arg(long)]
     seed: Option<u64>,
@@ -287,6 +304,18 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.next_link {
         config.next_link = true;
+    }
+    if args.tidy {
+        config.tidy = true;
+    }
+    if let Some(cap) = args.baq_page_cap {
+        config.baq_page_cap = cap;
+    }
+    if args.baq_partial_rows {
+        config.baq_partial_rows = true;
+    }
+    if let Some(offset) = args.v2_date_offset.clone() {
+        config.v2_date_offset = offset;
     }
     if let Some(seed) = args.seed {
         config.seed = seed;

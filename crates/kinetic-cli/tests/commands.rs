@@ -1014,6 +1014,18 @@ fn create_update_and_delete_a_customer() {
         (Some("Duluth"), Some("MN"))
     );
 
+    // A business rule refusing the data: exit 2, the table and field named, and a hint.
+    let out = emu.with("basic", &["update", &address, "--body", r#"{"Name":"  "}"#]);
+    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert!(out.stdout.is_empty(), "{out:#?}");
+    assert!(out.stderr.contains("(Customer.Name)"), "{out:#?}");
+    assert!(out.stderr.contains("business rules"), "{out:#?}");
+    assert_eq!(
+        emu.json(&["get", &address])["Name"],
+        "Cli Co",
+        "nothing written"
+    );
+
     // Wrong shapes are usage errors.
     let out = emu.with(
         "basic",

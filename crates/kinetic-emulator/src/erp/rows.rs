@@ -431,7 +431,9 @@ pub fn key_of(table: &Table, row: &Map<String, serde_json::Value>) -> Result<Key
     table
         .key_columns()
         .map(|c| match row.get(c.name) {
-            Some(v) => json_to_sql(c, v).map_err(|m| ApiError::business(m, table.name)),
+            Some(v) => {
+                json_to_sql(c, v).map_err(|m| ApiError::rule(m, table.name, c.name, "Update"))
+            }
             None => Err(ApiError::business(
                 format!("{} is required to identify a {} row", c.name, table.name),
                 table.name,
@@ -455,7 +457,9 @@ pub fn insert_row(
             ("SysRowID", _) => Value::Text(uuid::Uuid::new_v4().hyphenated().to_string()),
             ("SysRevID", _) => Value::Integer(1),
             ("Company", None) => Value::Text(company.to_string()),
-            (_, Some(v)) => json_to_sql(c, v).map_err(|m| ApiError::business(m, table.name))?,
+            (_, Some(v)) => {
+                json_to_sql(c, v).map_err(|m| ApiError::rule(m, table.name, c.name, "Update"))?
+            }
             (_, None) => default_value(c),
         };
         values.push(v);
@@ -555,7 +559,8 @@ pub fn update_row(
             continue;
         }
         let c = table.column(name).expect("checked above");
-        let value = json_to_sql(c, v).map_err(|m| ApiError::business(m, table.name))?;
+        let value =
+            json_to_sql(c, v).map_err(|m| ApiError::rule(m, table.name, c.name, "Update"))?;
         if name == "SysRevID" {
             if value != Value::Integer(rev) {
                 return Err(ApiError::conflict(
