@@ -581,6 +581,26 @@ mod tests {
         }
     }
 
+    /// Columns a server adds that `$metadata` does not declare (`RowIdent` on BAQ rows, `BitFlag`
+    /// on tableset rows) are left out of typed records; a declared column it leaves out is null.
+    #[test]
+    fn undeclared_columns_are_left_out_and_missing_ones_are_null() {
+        let columns = Arc::new(vec![
+            col(EdmType::Int32),
+            Column {
+                name: "Name".into(),
+                ..col(EdmType::String)
+            },
+        ]);
+        let r = Record::from_json(
+            &columns,
+            r#"{"RowIdent":"6f1c...","X":7,"BitFlag":0,"Extra":{"a":[1]}}"#,
+        )
+        .expect("a row");
+        assert_eq!(r.values(), &[Value::Int(7), Value::Null]);
+        assert_eq!(r.to_json_text(), r#"{"X":7,"Name":null}"#);
+    }
+
     #[test]
     fn numbers_as_strings_and_other_types_read() {
         assert_eq!(
