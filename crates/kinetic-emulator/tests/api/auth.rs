@@ -153,20 +153,7 @@ async fn basic_auth_refusals() {
 #[tokio::test]
 async fn token_service_issues_and_expires_tokens() {
     let (r, clock) = with_clock(|c| c.token_lifetime_secs = 600);
-    let j = raw(
-        &r,
-        Method::POST,
-        "TokenResource.svc/",
-        &[
-            ("username", "manager"),
-            ("password", "Epicor123!"),
-            ("accept", "application/json"),
-        ],
-        None,
-    )
-    .await
-    .expect(StatusCode::OK)
-    .json();
+    let j = epicor_token_answer(&r).await;
     assert_eq!(j["TokenType"], "Bearer");
     assert_eq!(j["ExpiresIn"], 600);
     let token = j["AccessToken"].as_str().unwrap().to_string();

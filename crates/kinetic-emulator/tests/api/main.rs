@@ -155,3 +155,21 @@ pub fn enc(s: &str) -> String {
 }
 
 pub const V2: &str = "api/v2/odata/EPIC06";
+
+/// The token service's JSON answer for the demo manager.
+pub async fn epicor_token_answer(r: &Router) -> Value {
+    raw(
+        r,
+        Method::POST,
+        "TokenResource.svc/",
+        &[
+            ("username", "manager"),
+            ("password", "Epicor123!"),
+            ("accept", "application/json"),
+        ],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json()
+}

@@ -502,21 +502,10 @@ fn claims_of(token: &str) -> Value {
 }
 
 async fn epicor_token(r: &Router) -> String {
-    let j = raw(
-        r,
-        Method::POST,
-        "TokenResource.svc/",
-        &[
-            ("username", "manager"),
-            ("password", "Epicor123!"),
-            ("accept", "application/json"),
-        ],
-        None,
-    )
-    .await
-    .expect(StatusCode::OK)
-    .json();
-    j["AccessToken"].as_str().unwrap().to_string()
+    epicor_token_answer(r).await["AccessToken"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test]
