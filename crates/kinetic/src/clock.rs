@@ -30,9 +30,21 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// The time `seconds` after the Unix epoch.
+/// The latest time the connector represents: the end of the year 9999. Times from a server or a
+/// file beyond it (a hostile or broken `expires_in`) are read as this, never overflow.
+pub const LATEST_UNIX_SECONDS: u64 = 253_402_300_799;
+
+/// The time `seconds` after the Unix epoch, at most [`LATEST_UNIX_SECONDS`].
 pub fn from_unix_seconds(seconds: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(seconds)
+    UNIX_EPOCH + Duration::from_secs(seconds.min(LATEST_UNIX_SECONDS))
+}
+
+/// `time` plus `by`, at most [`LATEST_UNIX_SECONDS`] (a server's lifetime near `u64::MAX` must
+/// not overflow `SystemTime`).
+pub fn saturating_add(time: SystemTime, by: Duration) -> SystemTime {
+    time.checked_add(by)
+        .filter(|t| unix_seconds(*t) <= LATEST_UNIX_SECONDS)
+        .unwrap_or_else(|| from_unix_seconds(LATEST_UNIX_SECONDS))
 }
 
 /// The operating system's clock; `sleep` is Tokio's timer, so it needs a Tokio runtime with time

@@ -94,7 +94,7 @@ impl RefreshPolicy {
         // have been long before this process received it.
         let advised = token.refresh_in.map(|secs| {
             let obtained = token.obtained_at.map_or(received_at, from_unix_seconds);
-            obtained + Duration::from_secs(secs)
+            crate::clock::saturating_add(obtained, Duration::from_secs(secs))
         });
         let at = match (ahead_of_expiry, advised) {
             (Some(a), Some(b)) => a.min(b),

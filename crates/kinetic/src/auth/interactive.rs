@@ -174,7 +174,8 @@ impl Flow {
                             (&s.expires_in, s.token_timestamp)
                         {
                             t.obtained_at = Some(unix_seconds(stamp));
-                            t.expires_at = Some(unix_seconds(stamp + *after));
+                            t.expires_at =
+                                Some(unix_seconds(crate::clock::saturating_add(stamp, *after)));
                         }
                         t
                     }
@@ -613,6 +614,27 @@ fn loopback(callback_url: &str) -> Result<Loopback> {
     })
 }
 
+/// The loopback listeners for the redirect, and the port they share (port 0 picks a free one: the
+/// redirect names the one actually bound). `localhost` may resolve to ::1 first in the browser,
+/// so it is listened for on both loopback addresses when this machine has IPv6 loopback.
+async fn bind_loopback(lb: &Loopback) -> Result<(Vec<TcpListener>, u16)> {
+    let listener = TcpListener::bind((lb.ip, lb.port)).await.map_err(|e| {
+        Error::invalid_settings(
+            "CallbackURL",
+            format!("cannot listen on {}:{} for the sign-in redirect: {e}", lb.host, lb.port),
+            "close the program using that port, or set CallbackURL to another port (http://localhost:{port}; Entra ID accepts any port for loopback redirects)",
+        )
+    })?;
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(lb.port);
+    let mut listeners = vec![listener];
+    if lb.host.eq_ignore_ascii_case("localhost") {
+        if let Ok(v6) = TcpListener::bind((Ipv6Addr::LOCALHOST, port)).await {
+            listeners.push(v6);
+        }
+    }
+    Ok((listeners, port))
+}
+
 /// The desktop authorization-code flow with PKCE.
 async fn desktop_code_flow(
     client: &OAuthClient,
@@ -622,15 +644,7 @@ async fn desktop_code_flow(
     agent: &dyn UserAgent,
 ) -> Result<Token> {
     let lb = loopback(callback_url)?;
-    let listener = TcpListener::bind((lb.ip, lb.port)).await.map_err(|e| {
-        Error::invalid_settings(
-            "CallbackURL",
-            format!("cannot listen on {}:{} for the sign-in redirect: {e}", lb.host, lb.port),
-            "close the program using that port, or set CallbackURL to another port (http://localhost:{port}; Entra ID accepts any port for loopback redirects)",
-        )
-    })?;
-    // Port 0 picks a free port: the redirect names the one actually bound.
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(lb.port);
+    let (listeners, port) = bind_loopback(&lb).await?;
     let redirect_uri = format!("http://{}:{port}{}", lb.host, lb.path);
     let (verifier, challenge) = oauth::pkce();
     let state = random_state();
@@ -640,7 +654,7 @@ async fn desktop_code_flow(
             "Open this address in a web browser to sign in (waiting for the redirect to {redirect_uri}):\n{url}"
         ));
     }
-    let code = receive_code(&listener, &lb.path, &state, clock).await?;
+    let code = receive_code(&listeners, &lb.path, &state, clock).await?;
     redeem(client, &code, &redirect_uri, Some(&verifier), scope).await
 }
 
@@ -653,15 +667,17 @@ enum Callback {
 
 /// Accepts connections until the redirect arrives (or the time runs out).
 async fn receive_code(
-    listener: &TcpListener,
+    listeners: &[TcpListener],
     path: &str,
     state: &Secret,
     clock: &Arc<dyn Clock>,
 ) -> Result<Secret> {
     let mut deadline = clock.sleep(BROWSER_TIMEOUT);
     loop {
+        let accept_any =
+            futures_util::future::select_all(listeners.iter().map(|l| Box::pin(l.accept())));
         let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            (accepted, _, _) = accept_any => match accepted {
                 Ok((stream, _)) => stream,
                 // A connection that failed before it was accepted: wait for the next.
                 Err(_) => continue,
@@ -762,7 +778,8 @@ async fn handle_callback(mut stream: TcpStream, path: &str, state: &Secret) -> R
         return Ok(Callback::Ignored);
     }
     // The CSRF guard: a redirect that does not carry this request's state was not caused by it.
-    if get("state").as_deref() != Some(state.expose()) {
+    // Compared in constant time (`Secret`'s equality).
+    if get("state").map(Secret::new).as_ref() != Some(state) {
         answer(
             &mut stream,
             "400 Bad Request",
@@ -861,8 +878,13 @@ async fn device_flow(
         )
     });
     agent.show(&message);
-    let deadline = clock.now() + Duration::from_secs(num("expires_in").unwrap_or(900));
-    let mut interval = Duration::from_secs(num("interval").unwrap_or(5).max(1));
+    // A device code lives minutes (Entra: 15); the poll interval is seconds. Larger values from a
+    // server are clamped so a broken answer neither overflows nor parks the sign-in for ever.
+    let deadline = crate::clock::saturating_add(
+        clock.now(),
+        Duration::from_secs(num("expires_in").unwrap_or(900).min(86_400)),
+    );
+    let mut interval = Duration::from_secs(num("interval").unwrap_or(5).clamp(1, 60));
     loop {
         clock.sleep(interval).await;
         if clock.now() >= deadline {
@@ -884,7 +906,9 @@ async fn device_flow(
         match refused.error_type.as_deref() {
             Some("authorization_pending") => {}
             // RFC 8628 §3.5: add five seconds to this and every later poll.
-            Some("slow_down") => interval += Duration::from_secs(5),
+            Some("slow_down") => {
+                interval = (interval + Duration::from_secs(5)).min(Duration::from_secs(60))
+            }
             Some("expired_token" | "code_expired") => {
                 return Err(device_error(
                     Some(refused.status),
@@ -1142,6 +1166,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// A `localhost` redirect reaches the listener whichever loopback address the browser's
+    /// resolver gives first.
+    #[tokio::test]
+    async fn localhost_is_listened_for_on_both_loopback_addresses() {
+        let (listeners, port) = bind_loopback(&loopback("http://localhost:0").unwrap())
+            .await
+            .unwrap();
+        assert_ne!(port, 0);
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        if std::net::TcpListener::bind("[::1]:0").is_ok() {
+            assert_eq!(listeners.len(), 2, "IPv6 loopback exists here");
+            tokio::net::TcpStream::connect(("::1", port)).await.unwrap();
+        }
+        let (only_v4, _) = bind_loopback(&loopback("http://127.0.0.1:0").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(only_v4.len(), 1, "an explicit address is listened on alone");
     }
 
     #[test]

@@ -53,6 +53,17 @@ pub struct Token {
     pub id_token: Option<Secret>,
 }
 
+/// The longest token lifetime taken from a server (a year and a month): a larger `expires_in`,
+/// `refresh_in` or `ExpiresIn` is read as this, so no answer can overflow the arithmetic or keep a
+/// token "valid" for ever.
+pub const MAX_LIFETIME_SECS: u64 = 400 * 86_400;
+
+/// The expiry of a token obtained at `obtained_at` (Unix seconds) that a server says lives
+/// `lifetime` seconds, the lifetime clamped to [`MAX_LIFETIME_SECS`].
+pub fn expiry_after(obtained_at: u64, lifetime: u64) -> u64 {
+    obtained_at.saturating_add(lifetime.min(MAX_LIFETIME_SECS))
+}
+
 impl Token {
     /// A bearer token with nothing else known about it.
     pub fn bearer(access_token: impl Into<Secret>) -> Self {

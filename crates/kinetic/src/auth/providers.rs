@@ -148,7 +148,7 @@ impl TokenSource for EpicorTokenSource {
                     e.as_u64()
                         .or_else(|| e.as_str().and_then(|s| s.parse().ok()))
                 })
-                .map(|e| obtained + e);
+                .map(|e| crate::auth::expiry_after(obtained, e));
             Ok(t)
         })
     }

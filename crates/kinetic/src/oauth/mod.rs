@@ -505,8 +505,8 @@ pub fn token_from_json(bytes: &[u8], obtained_at: u64) -> Result<Token> {
         .and_then(Value::as_str)
         .unwrap_or("Bearer")
         .to_string();
-    token.expires_at = num("expires_in").map(|e| obtained_at + e);
-    token.refresh_in = num("refresh_in");
+    token.expires_at = num("expires_in").map(|e| crate::auth::expiry_after(obtained_at, e));
+    token.refresh_in = num("refresh_in").map(|r| r.min(crate::auth::MAX_LIFETIME_SECS));
     token.obtained_at = Some(obtained_at);
     token.refresh_token = v
         .get("refresh_token")
@@ -611,6 +611,35 @@ mod tests {
         assert_eq!(t.refresh_token.as_ref().map(Secret::expose), Some("rt"));
         assert!(token_from_json(br#"{"token_type":"Bearer"}"#, 0).is_err());
         assert!(!format!("{t:?}").contains("\"at\""));
+    }
+
+    /// A server's lifetime near `u64::MAX` (hostile or broken) is clamped: no overflow now, and
+    /// none later when the stored token's expiry is turned into a time and a refresh is planned.
+    #[test]
+    fn absurd_lifetimes_are_clamped_never_overflow() {
+        let t = token_from_json(
+            br#"{"token_type":"Bearer","expires_in":18446744073709551615,"refresh_in":"18446744073709551615","access_token":"at"}"#,
+            1_000,
+        )
+        .unwrap();
+        let max = crate::auth::MAX_LIFETIME_SECS;
+        assert_eq!(t.expires_at, Some(1_000 + max));
+        assert_eq!(t.refresh_in, Some(max));
+        let now = crate::clock::from_unix_seconds(1_000);
+        assert!(!t.is_expired(now));
+        let policy = crate::auth::cache::RefreshPolicy::new(
+            std::time::Duration::from_secs(300),
+            std::time::Duration::from_secs(30),
+        );
+        assert!(policy.refresh_at(&t, now, 0.5).is_some());
+        // A stored token whose expiry is beyond any time (a file from a broken server).
+        let stored = crate::auth::Token::bearer("x")
+            .with_expires_at(u64::MAX)
+            .with_obtained_at(u64::MAX)
+            .with_refresh_in(u64::MAX);
+        assert!(!stored.is_expired(now));
+        assert!(stored.remaining(now).is_some());
+        assert!(policy.refresh_at(&stored, now, 0.5).is_some());
     }
 
     #[test]
