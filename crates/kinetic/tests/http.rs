@@ -673,9 +673,10 @@ async fn tiny_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
 async fn the_proxy_is_used_with_its_credentials_but_never_for_loopback() {
     let (port, heads) = tiny_proxy().await;
     // A name that resolves nowhere: only the proxy can answer, and it does without a lookup.
+    // Plain http to another machine, so that the proxy sees the request: a lab's setting.
     let s = settings(&format!(
         "URL=http://erp.example.invalid;ERPInstance=Kinetic;User={USER};Password={PASSWORD};\
-         ProxyServer=127.0.0.1;ProxyPort={port};ProxyUser=pu;ProxyPassword=pp"
+         ProxyServer=127.0.0.1;ProxyPort={port};ProxyUser=pu;ProxyPassword=pp;InsecureHttpForLab=true"
     ));
     let p = pipeline(&s);
     ok(p.send(customers(&p)).await);

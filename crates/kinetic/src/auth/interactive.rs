@@ -84,6 +84,14 @@ pub trait UserAgent: Send + Sync + fmt::Debug {
     fn show(&self, message: &str);
 }
 
+/// Whether `url` is an `http://` or `https://` address with a host and nothing a launcher could
+/// read as an option (a leading `-`) or as more than one argument.
+fn is_web_address(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// The system browser and standard error.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemUserAgent;
@@ -91,6 +99,11 @@ pub struct SystemUserAgent;
 impl UserAgent for SystemUserAgent {
     fn open_browser(&self, url: &str) -> bool {
         use std::process::{Command, Stdio};
+        // Only web addresses reach the launcher: `open`, `xdg-open` and `url.dll` also run files
+        // and other schemes, which an address built from a server's answer must never make them do.
+        if !is_web_address(url) {
+            return false;
+        }
         let mut command = if cfg!(target_os = "macos") {
             let mut c = Command::new("open");
             c.arg(url);
@@ -1187,6 +1200,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(only_v4.len(), 1, "an explicit address is listened on alone");
+    }
+
+    #[test]
+    fn only_web_addresses_reach_the_browser_launcher() {
+        assert!(is_web_address(
+            "https://login.example/t/oauth2/v2.0/authorize?a=1&b=2"
+        ));
+        assert!(is_web_address("HTTP://127.0.0.1:8040/x"));
+        for bad in [
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "calc.exe",
+            "-x https://a",
+            "https://a b",
+            "https://a\nb",
+            "smb://host/share",
+        ] {
+            assert!(!is_web_address(bad), "{bad}");
+            assert!(!SystemUserAgent.open_browser(bad), "{bad}");
+        }
     }
 
     #[test]

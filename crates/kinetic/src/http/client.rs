@@ -145,7 +145,7 @@ mod tests {
     #[test]
     fn proxy_addresses() {
         let s = settings(
-            "URL=http://h;ERPInstance=K;User=u;Password=p;ProxyServer=proxy.local;ProxyPort=3128;ProxyUser=pu;ProxyPassword=pp",
+            "URL=https://h;ERPInstance=K;User=u;Password=p;ProxyServer=proxy.local;ProxyPort=3128;ProxyUser=pu;ProxyPassword=pp",
         );
         let p = s.proxy.as_ref().unwrap_or_else(|| panic!("no proxy"));
         assert_eq!(proxy_url(p), "http://proxy.local:3128");
@@ -165,7 +165,7 @@ mod tests {
     #[test]
     fn clients_build_with_and_without_timeouts() {
         assert!(build_client(&settings(
-            "URL=http://h;ERPInstance=K;User=u;Password=p;Timeout=0"
+            "URL=https://h;ERPInstance=K;User=u;Password=p;Timeout=0"
         ))
         .is_ok());
         assert!(build_client(&settings(

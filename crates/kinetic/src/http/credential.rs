@@ -243,11 +243,11 @@ mod tests {
     #[test]
     fn simple_credential_follows_the_scheme() {
         let parse = |s: &str| Settings::parse(s).unwrap_or_else(|e| panic!("{e}"));
-        let basic = parse("URL=http://h;ERPInstance=K;User=u;Password=p");
+        let basic = parse("URL=https://h;ERPInstance=K;User=u;Password=p");
         assert!(simple_credential(&basic).is_ok());
-        let none = parse("URL=http://h;ERPInstance=K;AuthScheme=None");
+        let none = parse("URL=https://h;ERPInstance=K;AuthScheme=None");
         assert!(simple_credential(&none).is_ok());
-        let token = parse("URL=http://h;ERPInstance=K;AuthScheme=Token;User=u;Password=p");
+        let token = parse("URL=https://h;ERPInstance=K;AuthScheme=Token;User=u;Password=p");
         assert_eq!(
             simple_credential(&token)
                 .err()

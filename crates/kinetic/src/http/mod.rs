@@ -901,7 +901,7 @@ mod tests {
     #[test]
     fn call_settings_from_company_plant_language() {
         let s = settings(
-            "URL=http://h;ERPInstance=K;User=u;Password=p;Company=EPIC06;Plant=MfgSys;Language=en-US",
+            "URL=https://h;ERPInstance=K;User=u;Password=p;Company=EPIC06;Plant=MfgSys;Language=en-US",
         );
         let h = call_settings(&s).ok().flatten();
         assert_eq!(
@@ -909,20 +909,20 @@ mod tests {
             Some(r#"{"Company":"EPIC06","Plant":"MfgSys","Language":"en-US"}"#)
         );
         let accented =
-            settings("URL=http://h;ERPInstance=K;User=u;Password=p;Plant=Usine-Orléans-𝔸");
+            settings("URL=https://h;ERPInstance=K;User=u;Password=p;Plant=Usine-Orléans-𝔸");
         let h = call_settings(&accented).ok().flatten();
         let text = h.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default();
         assert_eq!(text, r#"{"Plant":"Usine-Orl\u00e9ans-\ud835\udd38"}"#);
         let back: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
         assert_eq!(back["Plant"], "Usine-Orléans-𝔸");
-        let none = settings("URL=http://h;ERPInstance=K;User=u;Password=p");
+        let none = settings("URL=https://h;ERPInstance=K;User=u;Password=p");
         assert!(call_settings(&none).is_ok_and(|h| h.is_none()));
     }
 
     #[test]
     fn headers_follow_the_address() {
         let s = settings(
-            "URL=http://h;ERPInstance=K;User=u;Password=p;ApiVersion=v2;Company=EPIC06;ApiKey=key-1;LicenseType=WebService",
+            "URL=https://h;ERPInstance=K;User=u;Password=p;ApiVersion=v2;Company=EPIC06;ApiKey=key-1;LicenseType=WebService",
         );
         let p = Pipeline::new(&s).unwrap_or_else(|e| panic!("{e}"));
         let auth = Authorization::basic("u", &Secret::new("p"));

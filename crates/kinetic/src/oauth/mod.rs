@@ -81,13 +81,57 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Endpoints> {
     let doc: Value = serde_json::from_slice(&body)
         .map_err(|e| protocol(format!("the discovery document {url} is not JSON: {e}")))?;
     let field = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
-    Ok(Endpoints {
+    let endpoints = Endpoints {
         issuer: field("issuer").ok_or_else(|| protocol(format!("{url} names no issuer")))?,
         token: field("token_endpoint")
             .ok_or_else(|| protocol(format!("{url} names no token_endpoint")))?,
         authorization: field("authorization_endpoint"),
         device_authorization: field("device_authorization_endpoint"),
-    })
+    };
+    check_endpoints(url, &endpoints)?;
+    Ok(endpoints)
+}
+
+/// The endpoints a discovery document names must be on the discovery address's host, over https
+/// (plain http only when the discovery address itself is plain http, which the settings allow for
+/// loopback or a declared lab): a tampered or misconfigured document cannot send client secrets,
+/// codes or passwords to another host or in clear.
+pub fn check_endpoints(discovery_url: &str, e: &Endpoints) -> Result<()> {
+    let bad = |message: String| Error::Protocol {
+        status: None,
+        message,
+        correlation_id: None,
+        source: None,
+    };
+    let base = reqwest::Url::parse(discovery_url).map_err(|err| {
+        bad(format!(
+            "the discovery address {discovery_url} is not a URL: {err}"
+        ))
+    })?;
+    let named = [
+        ("token_endpoint", Some(&e.token)),
+        ("authorization_endpoint", e.authorization.as_ref()),
+        (
+            "device_authorization_endpoint",
+            e.device_authorization.as_ref(),
+        ),
+    ];
+    for (name, value) in named {
+        let Some(value) = value else { continue };
+        let u = reqwest::Url::parse(value).map_err(|err| {
+            bad(format!(
+                "the discovery document's {name} `{value}` is not a URL: {err}"
+            ))
+        })?;
+        let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && base.scheme() == "http");
+        if !scheme_ok || u.host_str() != base.host_str() {
+            return Err(bad(format!(
+                "the discovery document at {discovery_url} names {name} {value}, which is not https on {}: refused (a tampered or misconfigured document); check OAuthAuthority / OAuthIssuer",
+                base.host_str().unwrap_or("")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// How the client proves who it is at the token endpoint.
@@ -611,6 +655,47 @@ mod tests {
         assert_eq!(t.refresh_token.as_ref().map(Secret::expose), Some("rt"));
         assert!(token_from_json(br#"{"token_type":"Bearer"}"#, 0).is_err());
         assert!(!format!("{t:?}").contains("\"at\""));
+    }
+
+    #[test]
+    fn discovered_endpoints_stay_on_the_issuers_host_and_https() {
+        let e = |token: &str, authz: Option<&str>| Endpoints {
+            issuer: "https://login.example/t/v2.0".into(),
+            token: token.into(),
+            authorization: authz.map(str::to_string),
+            device_authorization: None,
+        };
+        let d = "https://login.example/t/v2.0/.well-known/openid-configuration";
+        assert!(check_endpoints(
+            d,
+            &e(
+                "https://login.example/t/oauth2/v2.0/token",
+                Some("https://login.example/t/authorize")
+            )
+        )
+        .is_ok());
+        for (token, authz) in [
+            ("https://evil.example/token", None),
+            ("http://login.example/t/token", None),
+            (
+                "https://login.example/t/token",
+                Some("https://login.example.evil.example/a"),
+            ),
+            ("https://login.example/t/token", Some("javascript:alert(1)")),
+        ] {
+            let err = check_endpoints(d, &e(token, authz))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("refused"), "{token} {authz:?}: {err}");
+        }
+        // A loopback emulator over plain http names plain http endpoints on itself.
+        let local = "http://127.0.0.1:8040/t/v2.0/.well-known/openid-configuration";
+        assert!(
+            check_endpoints(local, &e("http://127.0.0.1:8040/t/oauth2/v2.0/token", None)).is_ok()
+        );
+        assert!(
+            check_endpoints(local, &e("http://localhost:8040/t/oauth2/v2.0/token", None)).is_err()
+        );
     }
 
     /// A server's lifetime near `u64::MAX` (hostile or broken) is clamped: no overflow now, and

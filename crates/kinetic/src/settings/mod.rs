@@ -436,7 +436,7 @@ impl Settings {
 
     fn from_values(v: &Values) -> Result<Settings> {
         let settings = Settings {
-            url: v.url("URL")?.unwrap_or_default(),
+            url: v.secure_url("URL")?.unwrap_or_default(),
             erp_instance: v.text("ERPInstance")?.unwrap_or_default(),
             api_version: v
                 .choice("ApiVersion", ApiVersion::from_name)?
@@ -463,8 +463,8 @@ impl Settings {
                     .choice("OAuthGrantType", OAuthGrantType::from_name)?
                     .unwrap_or(OAuthGrantType::Code),
                 azure_tenant: v.azure_tenant()?,
-                authority: v.url("OAuthAuthority")?.unwrap_or_default(),
-                issuer: v.url("OAuthIssuer")?,
+                authority: v.secure_url("OAuthAuthority")?.unwrap_or_default(),
+                issuer: v.secure_url("OAuthIssuer")?,
                 scope: v.text("Scope")?,
                 client_id: v.text("OAuthClientId")?,
                 client_secret: v.secret("OAuthClientSecret")?,
@@ -619,6 +619,28 @@ impl Values {
             Checked::Url(u) => Some(u),
             _ => None,
         }))
+    }
+
+    /// An address that credentials or tokens travel to: `https://`, or `http://` only to this
+    /// machine's loopback (a local test server such as the emulator). Plain http to anywhere else
+    /// would send passwords and secrets in clear.
+    fn secure_url(&self, name: &'static str) -> Result<Option<String>> {
+        let lab = self.bool("InsecureHttpForLab")?.unwrap_or(false);
+        let Some(url) = self.url(name)? else {
+            return Ok(None);
+        };
+        if url.starts_with("https://") || is_loopback_http(&url) || lab {
+            return Ok(Some(url));
+        }
+        let from = match self.raw(name)? {
+            Some((_, _, Origin::Default)) | None => String::new(),
+            Some((_, _, o)) => format!(" in {o}"),
+        };
+        Err(Error::invalid_settings(
+            name,
+            format!("`{name}`{from} is a plain http:// address of another machine ({url}): passwords, secrets and tokens would travel in clear"),
+            format!("use https:// for {name} (http:// is accepted for this machine's loopback address, e.g. a local emulator, or on a closed lab network with InsecureHttpForLab=true)"),
+        ))
     }
 
     fn bool(&self, name: &'static str) -> Result<Option<bool>> {
@@ -904,3 +926,21 @@ fn validate_oauth(s: &Settings, v: &Values) -> Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether `url` (already checked, scheme lower case) is `http://` to a loopback host:
+/// `localhost`, `127.0.0.0/8` or `[::1]`.
+pub(crate) fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}

@@ -254,6 +254,8 @@ pub static PROPERTIES: &[Property] = &[
     property!("OAuthSettingsKey", [], OAuth, Kind::Secret, None,
         "The key that encrypts the token file (`OAuthSettingsLocation`, or the default one); else `KINETIC_SETTINGS_KEY`, else a per-user key file created on first use."),
     // SSL
+    property!("InsecureHttpForLab", [], Ssl, Kind::Bool, Some("false"),
+        "Allow plain `http://` to another machine for `URL`, `OAuthAuthority` and `OAuthIssuer`. Passwords, secrets and tokens then travel in clear: only for a closed lab network, never for a real server. `http://` to this machine's loopback address (a local emulator) needs no such setting."),
     property!("SSLServerCert", [], Ssl, Kind::Text, None,
         "The server certificate to trust besides the public CAs (Mozilla's list, built in): a PEM file path or PEM text (a CA, or the server's own certificate), or a SHA-256/SHA-1 thumbprint that pins the server certificate. Verification cannot be turned off: `*` is refused."),
     // Proxy

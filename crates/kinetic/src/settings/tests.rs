@@ -302,6 +302,33 @@ fn every_property_types_its_value() {
     assert_eq!(s.log_file, Some(PathBuf::from("/tmp/kinetic.log")));
 }
 
+/// Credentials never go to another machine over plain http unless a lab says so; loopback http
+/// (a local emulator) is fine.
+#[test]
+fn plain_http_to_another_machine_is_refused() {
+    for (text, property) in [
+        ("URL=http://erp.example.com;ERPInstance=K;User=u;Password=p", "URL"),
+        ("URL=http://10.1.2.3:8080;ERPInstance=K;User=u;Password=p", "URL"),
+        ("URL=http://localhost.evil.example;ERPInstance=K;User=u;Password=p", "URL"),
+        ("URL=https://erp.example.com;ERPInstance=K;AuthScheme=AzureAD;AzureTenant=t;OAuthAuthority=http://login.example.com;OAuthGrantType=CLIENT;OAuthClientId=c;OAuthClientSecret=s;Scope=x/.default", "OAuthAuthority"),
+        ("URL=https://erp.example.com;ERPInstance=K;AuthScheme=OAuth;OAuthIssuer=http://idp.example.com/realms/x;OAuthGrantType=CLIENT;OAuthClientId=c;OAuthClientSecret=s;Scope=x", "OAuthIssuer"),
+    ] {
+        let e = Settings::parse(text).expect_err(text);
+        assert_eq!(e.property(), Some(property), "{text}: {e}");
+        assert!(e.to_string().contains("in clear"), "{e}");
+        assert!(!e.to_string().contains("Password=p"), "{e}");
+    }
+    for ok in [
+        "URL=http://127.0.0.1:8040;ERPInstance=K;User=u;Password=p",
+        "URL=http://localhost:8040;ERPInstance=K;User=u;Password=p",
+        "URL=http://[::1]:8040;ERPInstance=K;User=u;Password=p",
+        "URL=https://erp.example.com;ERPInstance=K;User=u;Password=p",
+        "URL=http://erp.lab;ERPInstance=K;User=u;Password=p;InsecureHttpForLab=true",
+    ] {
+        Settings::parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
 #[test]
 fn every_registry_property_reaches_settings() {
     // Values records what the conversion reads: a registry row without a Settings field fails here.
