@@ -765,3 +765,85 @@ async fn a_web_app_calls_epicor_on_behalf_of_its_signed_in_user() {
         "the web app is the caller"
     );
 }
+
+/// A token store whose writes fail while `broken` is set (a full disk): it runs the change as a
+/// real store does, then fails to write what the change decided.
+#[derive(Debug)]
+struct BrokenDisk {
+    inner: kinetic::store::MemoryStore,
+    broken: std::sync::atomic::AtomicBool,
+}
+
+impl kinetic::store::TokenStore for BrokenDisk {
+    fn load(&self) -> kinetic::Result<Option<kinetic::store::StoredSettings>> {
+        self.inner.load()
+    }
+
+    fn update(
+        &self,
+        change: &mut dyn FnMut(
+            Option<&kinetic::store::StoredSettings>,
+        ) -> kinetic::Result<kinetic::store::Change>,
+    ) -> kinetic::Result<Option<kinetic::store::StoredSettings>> {
+        if !self.broken.load(Ordering::SeqCst) {
+            return self.inner.update(change);
+        }
+        let current = self.inner.load()?;
+        match change(current.as_ref())? {
+            kinetic::store::Change::Keep => Ok(current),
+            _ => Err(kinetic::Error::ConfigFile {
+                path: "/full/disk/tokens.enc".into(),
+                message: "No space left on device".into(),
+                source: None,
+            }),
+        }
+    }
+}
+
+/// The identity provider rotated the refresh token but the store could not write it: the new
+/// token is kept in memory and used (the older one is never replayed, which a rotating provider
+/// answers by revoking the sign-in), the person is told, and it is written once the store works.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_refresh_token_survives_a_store_that_cannot_write() {
+    let e = emulator_with(|c| c.idp.refresh_reuse_detection = true).await;
+    let settings =
+        Settings::parse(&delegated(&e, "DEVICE", "InitiateOAuth=GETANDREFRESH")).unwrap();
+    let agent = Arc::new(TestAgent::default());
+    let store = Arc::new(BrokenDisk {
+        inner: kinetic::store::MemoryStore::private(),
+        broken: std::sync::atomic::AtomicBool::new(false),
+    });
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let client = kinetic::auth::providers::oauth_client(&settings, clock.clone())
+        .await
+        .unwrap();
+    let source =
+        StoredTokenSource::new(&settings, client, store.clone(), clock, agent.clone()).unwrap();
+    let first = source.fetch(None).await.unwrap();
+    agent.finish().await;
+    store.broken.store(true, Ordering::SeqCst);
+    let second = source
+        .fetch(Some(&first))
+        .await
+        .unwrap_or_else(|e| panic!("a failed write must not lose the token: {e}"));
+    assert_ne!(second.refresh_token, first.refresh_token, "rotated");
+    assert!(
+        agent
+            .failures
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.contains("could not be saved") && m.contains("No space left")),
+        "the person is told"
+    );
+    // Still broken: the next refresh redeems the newer token kept in memory.
+    let third = source.fetch(Some(&second)).await.unwrap();
+    // Healthy again: the token kept in memory is written.
+    store.broken.store(false, Ordering::SeqCst);
+    let fourth = source.fetch(Some(&third)).await.unwrap();
+    let stored = stored_token(&source);
+    assert_eq!(stored.refresh_token, fourth.refresh_token);
+    assert_eq!(source.refreshes(), 3);
+    // And it still refreshes: no reuse was detected on the way.
+    source.fetch(Some(&fourth)).await.unwrap();
+}

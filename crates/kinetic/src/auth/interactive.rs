@@ -233,6 +233,10 @@ struct Inner {
     flow: Flow,
     flows: AtomicU64,
     refreshes: AtomicU64,
+    /// A token obtained (a rotated refresh token with it) that the store could not write: used
+    /// instead of the store's older one, and written at the next chance, so the old refresh
+    /// token is never replayed (which a rotating provider answers by revoking the sign-in).
+    unsaved: std::sync::Mutex<Option<Token>>,
 }
 
 impl fmt::Debug for StoredTokenSource {
@@ -278,6 +282,7 @@ impl StoredTokenSource {
                 flow,
                 flows: AtomicU64::new(0),
                 refreshes: AtomicU64::new(0),
+                unsaved: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -379,10 +384,23 @@ impl Inner {
         let now = self.now();
         let mut step = None;
         let mut refusal: Option<String> = None;
-        self.store.update(&mut |current| {
+        let unsaved = self
+            .unsaved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let updated = self.store.update(&mut |current| {
             let pending = current.and_then(|c| c.pending.clone());
-            let stored = current.and_then(|c| c.token.clone());
-            let from_store = stored.is_some();
+            // A token this process could not save is newer than the stored one: use it, and
+            // write it (`from_store` false makes a fresh one be written).
+            let (stored, from_store) = match &unsaved {
+                Some(t) => (Some(t.clone()), false),
+                None => {
+                    let t = current.and_then(|c| c.token.clone());
+                    let from_store = t.is_some();
+                    (t, from_store)
+                }
+            };
             // A stored token wins over the settings': its refresh token is the newer one.
             if let Some(t) = stored.or_else(|| self.flow.seed.clone()) {
                 if fresh(&t, previous, now) {
@@ -442,8 +460,49 @@ impl Inner {
                 });
             }
             Err(nothing_usable(refusal.as_deref()))
+        });
+        match (updated, step) {
+            (Ok(_), step) => {
+                *self.unsaved.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                step.ok_or_else(|| internal("the token store did not run the refresh"))
+            }
+            // The decision was made (a token obtained), then writing it failed.
+            (Err(e), Some(Step::Token(t))) => {
+                self.keep_unsaved(t.clone(), e);
+                Ok(Step::Token(t))
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// After a failed write of `token`: tries twice more, then keeps it in memory for this
+    /// process (used and written at the next chance) and says so.
+    fn keep_unsaved(&self, token: Token, first: Error) {
+        let mut last = first;
+        for wait in [100, 400] {
+            std::thread::sleep(std::time::Duration::from_millis(wait));
+            match self.write(&token) {
+                Ok(()) => {
+                    *self.unsaved.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    return;
+                }
+                Err(e) => last = e,
+            }
+        }
+        *self.unsaved.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
+        self.agent.show(&format!(
+            "warning: the new token could not be saved to the token store ({last}); it is kept in memory and saved at the next chance. Fix the store (disk space, permissions) before the next run, or it will start from the older token."
+        ));
+    }
+
+    fn write(&self, token: &Token) -> Result<()> {
+        self.store.update(&mut |current| {
+            Ok(Change::Write(StoredSettings {
+                token: Some(token.clone()),
+                pending: current.and_then(|c| c.pending.clone()),
+            }))
         })?;
-        step.ok_or_else(|| internal("the token store did not run the refresh"))
+        Ok(())
     }
 
     /// The refresh-token grant: `Ok(Err(why))` when the provider refused the refresh token.
@@ -488,13 +547,12 @@ impl Inner {
         }
     }
 
+    /// Stores a token from a sign-in; a store that cannot be written leaves it in memory (see
+    /// [`Inner::keep_unsaved`]), since the sign-in itself succeeded.
     fn save(&self, token: Token) -> Result<()> {
-        self.store.update(&mut |current| {
-            Ok(Change::Write(StoredSettings {
-                token: Some(token.clone()),
-                pending: current.and_then(|c| c.pending.clone()),
-            }))
-        })?;
+        if let Err(e) = self.write(&token) {
+            self.keep_unsaved(token, e);
+        }
         Ok(())
     }
 }
