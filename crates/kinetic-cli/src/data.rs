@@ -409,10 +409,16 @@ pub async fn write(args: WriteArgs, kind: Write) -> Result<(), Failure> {
         Write::Delete => {
             let keys =
                 ordered_keys(&connection, &target, target.keys.as_deref().unwrap_or(&[])).await?;
-            connection
+            let deleted = connection
                 .delete(&target.service, &target.name, &keys)
                 .await?;
-            eprintln!("deleted {}", args.target);
+            match deleted {
+                kinetic::api::Deleted::Now => eprintln!("deleted {}", args.target),
+                kinetic::api::Deleted::AnswerLost => eprintln!(
+                    "deleted {} (the server's first answer was lost on the way back; repeated, the row was already gone)",
+                    args.target
+                ),
+            }
         }
     }
     Ok(())

@@ -841,3 +841,50 @@ async fn v2_dates_read_with_and_without_an_offset() {
         "the same wall-clock times"
     );
 }
+
+/// A DELETE whose answer is lost (the connection cut after the server deleted the row) is
+/// repeated and finds the row gone: that is the first attempt's success, not "not found".
+#[tokio::test]
+async fn a_delete_whose_answer_was_lost_is_a_success() {
+    let mut config = config();
+    // Cuts half of the v1 answers on customer rows after the server acted (seeded: the same
+    // requests are cut on every run); rows are made through v2, untouched by it.
+    config.faults = kinetic_emulator::faults::parse_spec(
+        "close:0.5@/api/v1/Erp.BO.CustomerSvc/Customers,seed=11",
+    )
+    .unwrap();
+    let emu = emulator(config).await;
+    let v2 = connect(&emu, "basic_v2").await;
+    let ids: Vec<i64> = (880_000..880_006).collect();
+    for n in &ids {
+        v2.create(
+            CUSTOMERS,
+            "Customers",
+            &json!({"Company": "EPIC06", "CustNum": n, "CustID": format!("LOST{n}"), "Name": "Lost answer"}),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let v1 = connect_with(&emu, "basic", "MaxRetries=10").await;
+    let mut lost = 0;
+    for n in &ids {
+        match v1
+            .delete(CUSTOMERS, "Customers", &["EPIC06".into(), (*n).into()])
+            .await
+        {
+            Ok(kinetic::api::Deleted::AnswerLost) => lost += 1,
+            Ok(kinetic::api::Deleted::Now) => {}
+            Err(e) => panic!("customer {n}: {e}"),
+        }
+    }
+    assert!(lost > 0, "no answer was lost: the test proves nothing");
+    for n in &ids {
+        let gone = v2
+            .get_by_key(CUSTOMERS, "Customers", &["EPIC06".into(), (*n).into()])
+            .await;
+        assert!(
+            matches!(gone, Err(Error::NotFound { .. })),
+            "customer {n}: {gone:?}"
+        );
+    }
+}

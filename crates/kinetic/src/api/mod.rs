@@ -21,6 +21,16 @@ use serde_json::{Map, Value};
 /// One row of an entity set or a BAQ: column name to value.
 pub type Row = Map<String, Value>;
 
+/// How a delete went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// The server deleted the row and said so.
+    Now,
+    /// The first attempt's answer was lost (the connection was cut after the server acted); the
+    /// repeated DELETE found the row already gone.
+    AnswerLost,
+}
+
 /// A service the server lists (`GET api/v1/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceInfo {
@@ -226,17 +236,24 @@ impl Connection {
         Ok(())
     }
 
-    /// Deletes a row by its key.
-    pub async fn delete(&self, service: &str, set: &str, keys: &[KeyValue]) -> Result<()> {
+    /// Deletes a row by its key. A DELETE is repeated after a cut connection; when the first
+    /// attempt did the deletion and only its answer was lost, the repeat finds the row gone:
+    /// that is [`Deleted::AnswerLost`], a success, not "not found".
+    pub async fn delete(&self, service: &str, set: &str, keys: &[KeyValue]) -> Result<Deleted> {
         let endpoint = self
             .pipeline()
             .endpoints()
             .service(service)?
             .keyed(set, keys);
-        self.pipeline()
+        let response = self
+            .pipeline()
             .send(Request::to(Method::DELETE, &endpoint)?)
             .await?;
-        Ok(())
+        Ok(if response.answer_lost() {
+            Deleted::AnswerLost
+        } else {
+            Deleted::Now
+        })
     }
 
     /// Calls a BO method: `POST {service}/{method}` with named parameters (`{"custNum": 12}`;

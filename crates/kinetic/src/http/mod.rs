@@ -212,9 +212,19 @@ pub struct Response {
     url: Url,
     attempts: u32,
     request_id: String,
+    /// A repeated DELETE found nothing to delete after an earlier attempt's answer was lost:
+    /// the earlier attempt did the deletion (see [`Response::answer_lost`]).
+    answer_lost: bool,
 }
 
 impl Response {
+    /// Whether an earlier attempt's answer was lost and this answer stands for it: a DELETE
+    /// repeated after a cut connection that found the row already gone (404) is the first
+    /// attempt's success, answered here as 204.
+    pub fn answer_lost(&self) -> bool {
+        self.answer_lost
+    }
+
     /// The status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -510,6 +520,8 @@ impl Pipeline {
         let mut attempts = 0u32;
         let mut retries = 0u32;
         let mut reauthenticated = false;
+        // An attempt whose answer was lost after the request went out (the server may have acted).
+        let mut ambiguous = false;
         loop {
             attempts += 1;
             let authorization = if request.credentials {
@@ -535,6 +547,7 @@ impl Pipeline {
                         Failure::Permanent => false,
                     };
                     if retryable && retries < inner.retry.max_retries {
+                        ambiguous |= matches!(kind, Failure::Ambiguous);
                         retries += 1;
                         inner.clock.sleep(backoff.next_delay()).await;
                         continue;
@@ -550,6 +563,20 @@ impl Pipeline {
                     url,
                     attempts,
                     request_id,
+                    answer_lost: false,
+                });
+            }
+            if status == StatusCode::NOT_FOUND && ambiguous && request.method == Method::DELETE {
+                // The first DELETE did its work and its answer was lost on the way back: the
+                // row being gone now is that success, not "not found".
+                return Ok(Response {
+                    status: StatusCode::NO_CONTENT,
+                    headers,
+                    body: Bytes::new(),
+                    url,
+                    attempts,
+                    request_id,
+                    answer_lost: true,
                 });
             }
             if status == StatusCode::UNAUTHORIZED && !reauthenticated {
