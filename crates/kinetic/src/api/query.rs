@@ -12,7 +12,8 @@
 //! - reading stops at the first empty page, or when `$top` / `MaxRows` rows have been read;
 //! - a row whose key was handed out in one of the last pages is dropped: rows inserted before
 //!   the reading position during `$skip` paging shift later rows forward, and would otherwise be
-//!   read twice;
+//!   read twice. A `$select` that leaves out key columns gets them added to the request (the
+//!   check needs them) and removed from the rows and records handed out;
 //! - with `Parallelism` = n > 1, up to n `$skip` pages are requested at once, at the offsets the
 //!   server's page size predicts (learnt from the first page: a page shorter than asked shows the
 //!   cap), and handed out in order. A page that comes back shorter than predicted drops the
@@ -50,6 +51,9 @@ pub struct EntitySetQuery<'c> {
     max_rows: Option<u64>,
     expand: Option<String>,
     parallelism: usize,
+    /// Key columns asked for beside a `$select` that leaves them out: the pager needs them to
+    /// recognise repeats, and drops them before rows are handed out.
+    request_extra: Vec<String>,
 }
 
 impl<'c> EntitySetQuery<'c> {
@@ -69,6 +73,7 @@ impl<'c> EntitySetQuery<'c> {
             max_rows: settings.max_rows,
             expand: None,
             parallelism: settings.parallelism.max(1) as usize,
+            request_extra: Vec::new(),
         }
     }
 
@@ -212,9 +217,37 @@ impl<'c> EntitySetQuery<'c> {
     /// The rows, as a stream paged underneath (see the [module](self) for the rules). Errors end
     /// the stream.
     pub fn rows(self) -> impl Stream<Item = Result<Row>> + 'c {
-        self.pages(Arc::new(|response: &Response| page_rows(response)))
-            .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
+        let query = self.clone();
+        stream::once(async move { query.key_columns().await })
+            .map_ok(move |key| {
+                let mut query = self.clone();
+                query.request_extra = query.missing_key_columns(&key);
+                let extra = query.request_extra.clone();
+                let project: Option<Projector<Row>> = (!extra.is_empty()).then(|| {
+                    Arc::new(move |mut row: Row| {
+                        for c in &extra {
+                            row.remove(c);
+                        }
+                        row
+                    }) as Projector<Row>
+                });
+                query
+                    .pages(Arc::new(|response: &Response| page_rows(response)), project)
+                    .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
+                    .try_flatten()
+            })
             .try_flatten()
+    }
+
+    /// The key columns a `$select` leaves out (none without a `$select`: every column comes).
+    fn missing_key_columns(&self, key: &[String]) -> Vec<String> {
+        if self.select.is_empty() {
+            return Vec::new();
+        }
+        key.iter()
+            .filter(|k| !self.select.contains(k))
+            .cloned()
+            .collect()
     }
 
     /// The columns [`EntitySetQuery::records`] yields, in order: the `$select`ed ones (all of the
@@ -246,26 +279,55 @@ impl<'c> EntitySetQuery<'c> {
     /// The rows typed from `$metadata` (exact decimals, dates, GUIDs; see [`TypedValue`](super::TypedValue)), as a stream
     /// paged like [`EntitySetQuery::rows`]. Every record shares the [`EntitySetQuery::columns`].
     pub fn records(self) -> impl Stream<Item = Result<Record>> + 'c {
-        let columns = self.clone();
-        stream::once(async move { columns.columns().await })
-            .map_ok(move |columns| {
-                let decode = {
-                    let columns = columns.clone();
-                    Arc::new(move |response: &Response| page_records(response, &columns))
-                };
-                self.clone()
-                    .pages(decode)
-                    .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
-                    .try_flatten()
-            })
-            .try_flatten()
+        let query = self.clone();
+        stream::once(async move {
+            let columns = query.columns().await?;
+            let key = query.key_columns().await?;
+            let extra = query.missing_key_columns(&key);
+            // With key columns the caller left out, records are decoded with them (for the
+            // repeat check) and projected to the caller's columns before they are handed out.
+            let decoded = if extra.is_empty() {
+                columns.clone()
+            } else {
+                let mut wider = query.clone();
+                wider.select.extend(extra.iter().cloned());
+                wider.columns().await?
+            };
+            Ok::<_, Error>((columns, decoded, extra))
+        })
+        .map_ok(move |(columns, decoded, extra)| {
+            let decode = {
+                let decoded = decoded.clone();
+                Arc::new(move |response: &Response| page_records(response, &decoded))
+            };
+            let project: Option<Projector<Record>> = (!extra.is_empty()).then(|| {
+                let keep: Vec<usize> = columns
+                    .iter()
+                    .filter_map(|c| decoded.iter().position(|d| d.name == c.name))
+                    .collect();
+                let columns = columns.clone();
+                Arc::new(move |r: Record| r.project(&columns, &keep)) as Projector<Record>
+            });
+            let mut query = self.clone();
+            query.request_extra = extra;
+            query
+                .pages(decode, project)
+                .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
+                .try_flatten()
+        })
+        .try_flatten()
     }
 
     /// The pages of the query, each decoded by `decode` (rows and the next link).
-    fn pages<T: PageItem>(self, decode: Decoder<T>) -> impl Stream<Item = Result<Vec<T>>> + 'c {
+    fn pages<T: PageItem>(
+        self,
+        decode: Decoder<T>,
+        project: Option<Projector<T>>,
+    ) -> impl Stream<Item = Result<Vec<T>>> + 'c {
         let state = Paging {
             query: self,
             decode,
+            project,
             next: Next::First,
             read: 0,
             dropped: 0,
@@ -313,7 +375,9 @@ impl<'c> EntitySetQuery<'c> {
             .service(&self.service)?
             .segment(&self.set);
         if !self.select.is_empty() {
-            endpoint = endpoint.query("$select", &self.select.join(","));
+            let mut select = self.select.clone();
+            select.extend(self.request_extra.iter().cloned());
+            endpoint = endpoint.query("$select", &select.join(","));
         }
         if let Some(f) = &self.filter {
             endpoint = endpoint.query("$filter", f);
@@ -373,6 +437,9 @@ fn stable_order(order: &[OrderBy], key: &[String]) -> String {
 /// Decodes one page: its rows and its next link.
 type Decoder<T> = Arc<dyn Fn(&Response) -> Result<(Vec<T>, Option<String>)> + Send + Sync>;
 
+/// Turns a decoded row into the one handed out (see [`Paging::project`]).
+type Projector<T> = Arc<dyn Fn(T) -> T + Send + Sync>;
+
 /// A page fetched by `$skip`: its offset, the `$top` asked, and the answer (decoded by the pager).
 type SkipPage = (u64, u64, Response);
 
@@ -386,6 +453,8 @@ enum Next {
 struct Paging<'c, T> {
     query: EntitySetQuery<'c>,
     decode: Decoder<T>,
+    /// Drops the key columns asked for only for the repeat check, after it.
+    project: Option<Projector<T>>,
     next: Next,
     /// Rows read so far (before truncation to the limit), i.e. the offset of the next row.
     read: u64,
@@ -541,6 +610,10 @@ impl<T: PageItem> Paging<'_, T> {
                 }
                 Next::Skip
             }
+        };
+        let rows = match &self.project {
+            Some(project) => rows.into_iter().map(|r| project(r)).collect(),
+            None => rows,
         };
         Ok(Some(rows))
     }

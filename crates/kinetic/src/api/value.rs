@@ -278,6 +278,24 @@ impl Record {
         Ok(Record::from_cells(columns, &cells))
     }
 
+    /// The record with only the values at `keep` (indices into its columns), under `columns`
+    /// (the shared columns of those values, in the same order).
+    pub(crate) fn project(self, columns: &Arc<Vec<Column>>, keep: &[usize]) -> Record {
+        let mut values: Vec<Option<Value>> = self.values.into_iter().map(Some).collect();
+        Record {
+            columns: columns.clone(),
+            values: keep
+                .iter()
+                .map(|&i| {
+                    values
+                        .get_mut(i)
+                        .and_then(Option::take)
+                        .unwrap_or(Value::Null)
+                })
+                .collect(),
+        }
+    }
+
     /// The columns, shared by every record of a query.
     pub fn columns(&self) -> &Arc<Vec<Column>> {
         &self.columns
