@@ -47,7 +47,9 @@ use super::Token;
 use crate::clock::{unix_seconds, BoxFuture, Clock, SystemClock};
 use crate::http::{Credential, ServerError};
 use crate::oauth::{self, OAuthClient};
-use crate::settings::{ConfigDir, InitiateOAuth, OAuthGrantType, ProcessEnv, TokenExpiry};
+use crate::settings::{
+    AuthScheme, ConfigDir, InitiateOAuth, OAuthGrantType, ProcessEnv, TokenExpiry,
+};
 use crate::store::{self, Change, PendingAuthorization, StoredSettings, TokenStore};
 use crate::{Error, Result, Secret, Settings};
 
@@ -156,6 +158,52 @@ struct Flow {
     verifier: Option<Secret>,
     /// `OAuthAccessToken` / `OAuthRefreshToken`, used when the store holds no token.
     seed: Option<Token>,
+    /// The `prompt` of a browser sign-in (see [`Prompt`]).
+    prompt: Prompt,
+}
+
+/// What `prompt` a browser sign-in sends (the `Prompt` property).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Prompt {
+    /// `auto`: Azure AD's `select_account` for the desktop sign-in (as MSAL does), nothing to
+    /// other providers, nor where the provider's discovery does not list it.
+    Auto { azure_ad: bool },
+    /// `omit`.
+    Omit,
+    /// A value the user chose: sent, or refused before any sign-in when the provider lists the
+    /// prompts it supports and this is not one.
+    Explicit(String),
+}
+
+impl Prompt {
+    fn from_settings(settings: &Settings) -> Prompt {
+        match settings.oauth.prompt.as_str() {
+            "auto" | "" => Prompt::Auto {
+                azure_ad: settings.auth.scheme == AuthScheme::AzureAd,
+            },
+            "omit" => Prompt::Omit,
+            other => Prompt::Explicit(other.to_owned()),
+        }
+    }
+
+    /// The value to send on a desktop (`desktop`) or web sign-in, given what the provider lists.
+    fn value(&self, desktop: bool, supported: Option<&[String]>) -> Result<Option<String>> {
+        let listed = |p: &str| supported.is_none_or(|s| s.iter().any(|v| v == p));
+        match self {
+            Prompt::Omit => Ok(None),
+            Prompt::Auto { azure_ad } => Ok((*azure_ad && desktop && listed("select_account"))
+                .then(|| "select_account".to_owned())),
+            Prompt::Explicit(p) if listed(p) => Ok(Some(p.clone())),
+            Prompt::Explicit(p) => Err(Error::invalid_settings(
+                "Prompt",
+                format!(
+                    "the identity provider does not support prompt={p}; it lists: {}",
+                    supported.unwrap_or_default().join(", ")
+                ),
+                "set Prompt to one it lists, or to auto or omit",
+            )),
+        }
+    }
 }
 
 impl Flow {
@@ -207,6 +255,7 @@ impl Flow {
             callback_url: s.callback_url.clone(),
             verifier: s.verifier.clone(),
             seed,
+            prompt: Prompt::from_settings(settings),
         })
     }
 }
@@ -539,6 +588,7 @@ impl Inner {
                     &self.client,
                     &self.flow.scope,
                     &self.flow.callback_url,
+                    &self.flow.prompt,
                     &self.clock,
                     &*self.agent,
                 )
@@ -606,8 +656,10 @@ fn authorize_url(
     scope: &str,
     state: &Secret,
     challenge: &str,
-    select_account: bool,
+    prompt: &Prompt,
+    desktop: bool,
 ) -> Result<String> {
+    let prompt = prompt.value(desktop, client.endpoints.prompt_values.as_deref())?;
     let base = client.endpoints.authorization.as_deref().ok_or_else(|| {
         Error::invalid_settings(
             "OAuthGrantType",
@@ -631,8 +683,8 @@ fn authorize_url(
             .append_pair("state", state.expose())
             .append_pair("code_challenge", challenge)
             .append_pair("code_challenge_method", "S256");
-        if select_account {
-            q.append_pair("prompt", "select_account");
+        if let Some(p) = &prompt {
+            q.append_pair("prompt", p);
         }
     }
     Ok(url.into())
@@ -711,6 +763,7 @@ async fn desktop_code_flow(
     client: &OAuthClient,
     scope: &str,
     callback_url: &str,
+    prompt: &Prompt,
     clock: &Arc<dyn Clock>,
     agent: &dyn UserAgent,
 ) -> Result<Token> {
@@ -719,7 +772,15 @@ async fn desktop_code_flow(
     let redirect_uri = format!("http://{}:{port}{}", lb.host, lb.path);
     let (verifier, challenge) = oauth::pkce();
     let state = random_state();
-    let url = authorize_url(client, &redirect_uri, scope, &state, &challenge, true)?;
+    let url = authorize_url(
+        client,
+        &redirect_uri,
+        scope,
+        &state,
+        &challenge,
+        prompt,
+        true,
+    )?;
     if !agent.open_browser(&url) {
         agent.show(&format!(
             "Open this address in a web browser to sign in (waiting for the redirect to {redirect_uri}):\n{url}"
@@ -1078,6 +1139,7 @@ impl WebFlow {
             &inner.flow.scope,
             &state,
             &challenge,
+            &inner.flow.prompt,
             false,
         )?;
         let now = inner.now();
@@ -1258,6 +1320,67 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(only_v4.len(), 1, "an explicit address is listened on alone");
+    }
+
+    /// `prompt=select_account` is Azure AD's (and MSAL's) default; other providers may refuse it
+    /// ("unsupported prompt value requested"), so it is sent only where it is wanted and listed.
+    #[test]
+    fn the_prompt_is_sent_only_where_wanted_and_supported() {
+        let listed = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let azure = Prompt::Auto { azure_ad: true };
+        let other = Prompt::Auto { azure_ad: false };
+        assert_eq!(
+            azure.value(true, None).unwrap().as_deref(),
+            Some("select_account")
+        );
+        assert_eq!(
+            azure.value(false, None).unwrap(),
+            None,
+            "web sign-ins send none"
+        );
+        assert_eq!(other.value(true, None).unwrap(), None);
+        assert_eq!(
+            azure
+                .value(true, Some(&listed(&["none", "login", "consent"])))
+                .unwrap(),
+            None,
+            "not listed: not sent"
+        );
+        assert_eq!(Prompt::Omit.value(true, None).unwrap(), None);
+        let login = Prompt::Explicit("login".into());
+        assert_eq!(
+            login
+                .value(true, Some(&listed(&["login", "consent"])))
+                .unwrap()
+                .as_deref(),
+            Some("login")
+        );
+        let e = Prompt::Explicit("select_account".into())
+            .value(true, Some(&listed(&["none", "login", "consent"])))
+            .unwrap_err();
+        assert_eq!(e.property(), Some("Prompt"));
+        let settings = |extra: &str| {
+            Settings::parse(&format!(
+                "URL=https://erp.example.com;ERPInstance=K;ApiVersion=v2;Company=C;ApiKey=k;{extra}OAuthGrantType=CODE;InitiateOAuth=GETANDREFRESH;OAuthClientId=c;Scope=s"
+            ))
+            .unwrap()
+        };
+        assert_eq!(
+            Prompt::from_settings(&settings("AuthScheme=AzureAD;AzureTenant=t;")),
+            Prompt::Auto { azure_ad: true }
+        );
+        assert_eq!(
+            Prompt::from_settings(&settings(
+                "AuthScheme=OAuth;OAuthIssuer=https://idp.example/r;"
+            )),
+            Prompt::Auto { azure_ad: false }
+        );
+        assert_eq!(
+            Prompt::from_settings(&settings(
+                "AuthScheme=OAuth;OAuthIssuer=https://idp.example/r;Prompt=Login;"
+            )),
+            Prompt::Explicit("login".into())
+        );
     }
 
     #[test]

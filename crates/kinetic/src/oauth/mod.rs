@@ -25,6 +25,8 @@ pub struct Endpoints {
     pub authorization: Option<String>,
     /// The device authorization endpoint, when it has one.
     pub device_authorization: Option<String>,
+    /// `prompt_values_supported`, when the document lists them.
+    pub prompt_values: Option<Vec<String>>,
 }
 
 /// The discovery document's address for the settings: Azure AD's
@@ -87,6 +89,15 @@ pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Endpoints> {
             .ok_or_else(|| protocol(format!("{url} names no token_endpoint")))?,
         authorization: field("authorization_endpoint"),
         device_authorization: field("device_authorization_endpoint"),
+        prompt_values: doc
+            .get("prompt_values_supported")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            }),
     };
     check_endpoints(url, &endpoints)?;
     Ok(endpoints)
@@ -664,6 +675,7 @@ mod tests {
             token: token.into(),
             authorization: authz.map(str::to_string),
             device_authorization: None,
+            prompt_values: None,
         };
         let d = "https://login.example/t/v2.0/.well-known/openid-configuration";
         assert!(check_endpoints(

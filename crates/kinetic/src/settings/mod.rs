@@ -311,6 +311,8 @@ pub struct OAuthSettings {
     pub jwt_cert_thumbprint: Option<Thumbprint>,
     /// `CallbackURL`, no trailing `/`.
     pub callback_url: String,
+    /// `Prompt`: `auto`, `omit`, or the value to send.
+    pub prompt: String,
     /// `OAuthAccessToken`.
     pub access_token: Option<Secret>,
     /// `OAuthRefreshToken`.
@@ -475,6 +477,10 @@ impl Settings {
                 jwt_cert_password: v.secret("OAuthJWTCertPassword")?,
                 jwt_cert_thumbprint: v.thumbprint("OAuthJWTCertThumbprint")?,
                 callback_url: v.url("CallbackURL")?.unwrap_or_default(),
+                prompt: v
+                    .text("Prompt")?
+                    .unwrap_or_else(|| "auto".into())
+                    .to_ascii_lowercase(),
                 access_token: v.secret("OAuthAccessToken")?,
                 refresh_token: v.secret("OAuthRefreshToken")?,
                 verifier: v.secret("OAuthVerifier")?,

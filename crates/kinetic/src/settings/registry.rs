@@ -237,6 +237,8 @@ pub static PROPERTIES: &[Property] = &[
         "The certificate's SHA-1 or SHA-256 thumbprint, sent as `x5t` / `x5t#S256`; computed from the certificate when unset."),
     property!("CallbackURL", ["RedirectURI"], OAuth, Kind::Url, Some("http://localhost:33333"),
         "The redirect URI registered for the app, where the browser returns after sign-in (`CODE`); a `localhost` address is served by the connector itself."),
+    property!("Prompt", [], OAuth, Kind::Enum(&["auto", "select_account", "login", "consent", "none", "omit"]), Some("auto"),
+        "The `prompt` of a browser sign-in (`CODE`): `auto` sends `select_account` to Azure AD (as MSAL does) and nothing to other providers; `omit` never sends one; another value is sent as is, and refused before any sign-in when the provider's discovery document lists the prompts it supports and this is not one."),
     property!("OAuthAccessToken", [], OAuth, Kind::Secret, None,
         "An access token to use as is (`InitiateOAuth=OFF`), or the first one to use before refreshing."),
     property!("OAuthRefreshToken", [], OAuth, Kind::Secret, None,
