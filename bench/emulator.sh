@@ -11,7 +11,7 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)..." >&2
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
-cargo build --release -q -p kinetic-cli
+cargo build --release -q -p epicor-kinetic-cli
 work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 
 echo "== generation: --scale $scale"

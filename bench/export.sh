@@ -36,8 +36,8 @@ done
 # --- build -------------------------------------------------------------------------------------
 # Others may be editing the crates while this runs: a failed build falls back, loudly, to the binary
 # already there rather than losing the run. (cargo waits by itself if another build holds the lock.)
-echo "== cargo build --release -p kinetic-cli"
-if ! cargo build --release -q -p kinetic-cli; then
+echo "== cargo build --release -p epicor-kinetic-cli"
+if ! cargo build --release -q -p epicor-kinetic-cli; then
   [ -x "$bin" ] || { echo "build failed and there is no $bin" >&2; exit 1; }
   echo "WARNING: build failed; benchmarking the existing $bin ($(date -r "$bin" '+%F %T'))" >&2
 fi

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20000}
-[ -n "${KINETIC_BIN:-}" ] || cargo build --release -q -p kinetic-cli
+[ -n "${KINETIC_BIN:-}" ] || cargo build --release -q -p epicor-kinetic-cli
 work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 "${KINETIC_BIN:-target/release/kinetic}" emulator --port 0 --scale 200 >"$work/out" 2>"$work/err" & pid=$!
 while [ "$(wc -l <"$work/out")" -lt 1 ]; do

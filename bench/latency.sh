@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-60}
-cargo build --release -q -p kinetic-cli
+cargo build --release -q -p epicor-kinetic-cli
 work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 run() {
   local label=$1 nodelay=$2

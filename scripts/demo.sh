@@ -2,12 +2,12 @@
 # The README's first command: builds the `kinetic` binary and runs `kinetic demo`, which starts the
 # embedded Epicor emulator in process and shows the connector against it (every authentication
 # scheme, a query, an export with its progress bar, a BAQ, a Function), then stops.
-# Usage: bash scripts/demo.sh [--scale N]   (same as: cargo run --release -p kinetic-cli -- demo)
+# Usage: bash scripts/demo.sh [--scale N]   (same as: cargo run --release -p epicor-kinetic-cli -- demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # KINETIC_DEMO_PROFILE=debug reuses the test build (scripts/test.sh runs the demo that way).
 if [ "${KINETIC_DEMO_PROFILE:-release}" = debug ]; then
-  exec cargo run -q -p kinetic-cli -- demo "$@"
+  exec cargo run -q -p epicor-kinetic-cli -- demo "$@"
 else
-  exec cargo run --release -q -p kinetic-cli -- demo "$@"
+  exec cargo run --release -q -p epicor-kinetic-cli -- demo "$@"
 fi

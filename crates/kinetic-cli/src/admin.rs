@@ -3,7 +3,7 @@
 use crate::common::{usage, ConnectionArgs, Failure, Format};
 use crate::output;
 use clap::{Args, Subcommand};
-use kinetic::settings::{profiles, ConfigDir, ProcessEnv, PROPERTIES};
+use epicor_kinetic::settings::{profiles, ConfigDir, ProcessEnv, PROPERTIES};
 
 /// `kinetic profile ...`.
 #[derive(Subcommand)]
@@ -97,7 +97,7 @@ pub struct PropsArgs {
 
 pub fn props(args: PropsArgs) -> Result<(), Failure> {
     if args.markdown {
-        print!("{}", kinetic::settings::reference::markdown());
+        print!("{}", epicor_kinetic::settings::reference::markdown());
         return Ok(());
     }
     let needle = args.search.as_deref().map(str::to_lowercase);
@@ -191,7 +191,8 @@ pub async fn oauth(command: OauthCommand) -> Result<(), Failure> {
     match command {
         OauthCommand::AuthorizationUrl(c) => {
             let url =
-                kinetic::auth::interactive::get_oauth_authorization_url(&c.settings()?).await?;
+                epicor_kinetic::auth::interactive::get_oauth_authorization_url(&c.settings()?)
+                    .await?;
             println!("{url}");
         }
         OauthCommand::AccessToken {
@@ -204,7 +205,7 @@ pub async fn oauth(command: OauthCommand) -> Result<(), Failure> {
                     "pass the `code` the callback URL received",
                 ));
             }
-            let token = kinetic::auth::interactive::get_oauth_access_token(
+            let token = epicor_kinetic::auth::interactive::get_oauth_access_token(
                 &connection.settings()?,
                 verifier.trim(),
             )
@@ -213,7 +214,8 @@ pub async fn oauth(command: OauthCommand) -> Result<(), Failure> {
         }
         OauthCommand::Refresh(c) => {
             let token =
-                kinetic::auth::interactive::refresh_oauth_access_token(&c.settings()?).await?;
+                epicor_kinetic::auth::interactive::refresh_oauth_access_token(&c.settings()?)
+                    .await?;
             println!("{}", token.access_token.expose());
         }
     }

@@ -2,8 +2,8 @@
 //! the output format, and the parsing of addresses (`Service/EntitySet(keys)`) and bodies.
 
 use clap::{Args, ValueEnum};
-use kinetic::http::KeyValue;
-use kinetic::{Connection, Settings};
+use epicor_kinetic::http::KeyValue;
+use epicor_kinetic::{Connection, Settings};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -33,7 +33,7 @@ Exit codes:
 #[derive(Debug)]
 pub enum Failure {
     /// From the connector.
-    Kinetic(kinetic::Error),
+    Kinetic(epicor_kinetic::Error),
     /// Bad usage: what is wrong and what to do.
     Usage { message: String, hint: String },
     /// A local I/O failure (the output file).
@@ -45,8 +45,8 @@ pub enum Failure {
     Interrupted,
 }
 
-impl From<kinetic::Error> for Failure {
-    fn from(e: kinetic::Error) -> Self {
+impl From<epicor_kinetic::Error> for Failure {
+    fn from(e: epicor_kinetic::Error) -> Self {
         Failure::Kinetic(e)
     }
 }
@@ -94,19 +94,20 @@ pub fn report(failure: &Failure) -> ExitCode {
 }
 
 /// The exit code of a connector error.
-pub fn code(e: &kinetic::Error) -> u8 {
+pub fn code(e: &epicor_kinetic::Error) -> u8 {
     match e {
-        kinetic::Error::InvalidSettings { .. } | kinetic::Error::ConfigFile { .. } => exit::USAGE,
+        epicor_kinetic::Error::InvalidSettings { .. }
+        | epicor_kinetic::Error::ConfigFile { .. } => exit::USAGE,
         // The server found the request malformed: a column it does not have, a missing parameter.
         _ if e.status() == Some(400) => exit::USAGE,
-        kinetic::Error::NotFound { .. } => exit::NOT_FOUND,
+        epicor_kinetic::Error::NotFound { .. } => exit::NOT_FOUND,
         _ => exit::FAILED,
     }
 }
 
 /// What to do about an error, when the error's own text does not say it.
-fn hint(e: &kinetic::Error) -> Option<&'static str> {
-    if let kinetic::Error::Rejected { status, .. } = e {
+fn hint(e: &epicor_kinetic::Error) -> Option<&'static str> {
+    if let epicor_kinetic::Error::Rejected { status, .. } = e {
         return Some(if *status == Some(409) {
             "the row was changed or already exists: read it again (`kinetic get`) and resend your change"
         } else {
@@ -120,26 +121,26 @@ fn hint(e: &kinetic::Error) -> Option<&'static str> {
     }
     Some(match e {
         // Settings errors carry their own hint.
-        kinetic::Error::InvalidSettings { .. } | kinetic::Error::ConfigFile { .. } => return None,
+        epicor_kinetic::Error::InvalidSettings { .. } | epicor_kinetic::Error::ConfigFile { .. } => return None,
         // The server's message says what to check already.
-        kinetic::Error::Unauthorized { message, .. } if message.contains("check ") => return None,
-        kinetic::Error::Unauthorized { .. } => {
+        epicor_kinetic::Error::Unauthorized { message, .. } if message.contains("check ") => return None,
+        epicor_kinetic::Error::Unauthorized { .. } => {
             "check User/Password or the AuthScheme's settings (`kinetic props` lists them); for a sign-in that expired run `kinetic login`"
         }
-        kinetic::Error::Forbidden { .. } => {
+        epicor_kinetic::Error::Forbidden { .. } => {
             "the user or the API key may not do this: check the API key's access scope and the user's security"
         }
-        kinetic::Error::NotFound { .. } => {
+        epicor_kinetic::Error::NotFound { .. } => {
             "check the name's spelling and case: `kinetic services` lists the services, `kinetic describe <Service>` their entity sets"
         }
-        kinetic::Error::SessionExpired { .. } => "run the command again for a new session",
-        kinetic::Error::Throttled { .. } => {
+        epicor_kinetic::Error::SessionExpired { .. } => "run the command again for a new session",
+        epicor_kinetic::Error::Throttled { .. } => {
             "the server asks to slow down: wait, lower Parallelism, or raise MaxRetries"
         }
-        kinetic::Error::Server { .. } => {
+        epicor_kinetic::Error::Server { .. } => {
             "the server failed; retry later or ask its administrator with the correlation id"
         }
-        kinetic::Error::Transport { .. } => {
+        epicor_kinetic::Error::Transport { .. } => {
             "check URL and that the server is reachable (proxy, firewall, TLS trust: SSLServerCert)"
         }
         _ => return None,

@@ -5,9 +5,9 @@ use crate::common::{
 };
 use crate::output;
 use clap::Args;
+use epicor_kinetic::api::{EntitySetQuery, Record};
+use epicor_kinetic::Connection;
 use futures_util::TryStreamExt;
-use kinetic::api::{EntitySetQuery, Record};
-use kinetic::Connection;
 use serde_json::Value;
 use std::io::Write as _;
 
@@ -251,7 +251,7 @@ pub async fn efx(args: CallArgs) -> Result<(), Failure> {
             "set ApiKey (and Company) in the connection, e.g. -c \"...;ApiVersion=v2;Company=EPIC06;ApiKey=...\"",
         ));
     }
-    let connection = kinetic::Connection::open(settings).await?;
+    let connection = epicor_kinetic::Connection::open(settings).await?;
     let answer = connection
         .function(&target.service, &target.name, &body, args.staging)
         .await?;
@@ -413,8 +413,8 @@ pub async fn write(args: WriteArgs, kind: Write) -> Result<(), Failure> {
                 .delete(&target.service, &target.name, &keys)
                 .await?;
             match deleted {
-                kinetic::api::Deleted::Now => eprintln!("deleted {}", args.target),
-                kinetic::api::Deleted::AnswerLost => eprintln!(
+                epicor_kinetic::api::Deleted::Now => eprintln!("deleted {}", args.target),
+                epicor_kinetic::api::Deleted::AnswerLost => eprintln!(
                     "deleted {} (the server's first answer was lost on the way back; repeated, the row was already gone)",
                     args.target
                 ),
@@ -467,7 +467,7 @@ pub struct DescribeArgs {
     pub connection: ConnectionArgs,
 }
 
-fn column_json(c: &kinetic::api::Column) -> Value {
+fn column_json(c: &epicor_kinetic::api::Column) -> Value {
     serde_json::json!({
         "name": c.name,
         "type": c.edm_type.as_str(),
@@ -478,7 +478,7 @@ fn column_json(c: &kinetic::api::Column) -> Value {
     })
 }
 
-fn type_text(c: &kinetic::api::Column) -> String {
+fn type_text(c: &epicor_kinetic::api::Column) -> String {
     match (c.precision, c.scale) {
         (Some(p), Some(s)) => format!("{}({p},{s})", c.edm_type.as_str()),
         (Some(p), None) => format!("{}({p})", c.edm_type.as_str()),

@@ -3,9 +3,9 @@
 use crate::common::{usage, Failure};
 use crate::output;
 use clap::Args;
+use epicor_kinetic::api::Record;
+use epicor_kinetic::{Connection, Settings};
 use futures_util::TryStreamExt;
-use kinetic::api::Record;
-use kinetic::{Connection, Settings};
 use std::time::Instant;
 
 /// `kinetic demo`.
@@ -24,7 +24,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
     if args.scale == 0 {
         return Err(usage("--scale 0 has no data", "give a positive --scale"));
     }
-    let config = kinetic_emulator::EmulatorConfig {
+    let config = epicor_kinetic_emulator::EmulatorConfig {
         scale: args.scale,
         ..Default::default()
     };
@@ -32,7 +32,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
         "starting the embedded Epicor emulator ({} order lines)...",
         args.scale
     );
-    let emulator = kinetic_emulator::spawn(config, "127.0.0.1:0")
+    let emulator = epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .map_err(|e| usage(format!("the emulator did not start: {e}"), "try again"))?;
     let info = emulator.startup_info();
@@ -67,7 +67,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
                 .count()
                 .await?;
             connection.close().await?;
-            Ok::<u64, kinetic::Error>(n)
+            Ok::<u64, epicor_kinetic::Error>(n)
         }
         .await;
         let ms = started.elapsed().as_millis();

@@ -7,9 +7,9 @@
 use crate::common::{parse_target, usage, ConnectionArgs, Failure};
 use crate::data::QueryArgs;
 use clap::{Args, ValueEnum};
+use epicor_kinetic::api::{Record, TypedValue};
 use futures_util::TryStreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kinetic::api::{Record, TypedValue};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -246,7 +246,7 @@ impl RowWriter {
     fn new(
         sink: Box<dyn Write + Send>,
         format: ExportFormat,
-        columns: &[kinetic::api::Column],
+        columns: &[epicor_kinetic::api::Column],
     ) -> Result<Self, Failure> {
         let mut w = RowWriter {
             format,

@@ -9,7 +9,7 @@ mod output;
 
 use clap::{Args, Parser, Subcommand};
 use common::{ConnectionArgs, EXIT_CODES_HELP};
-use kinetic_emulator::EmulatorConfig;
+use epicor_kinetic_emulator::EmulatorConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -212,7 +212,7 @@ struct EmulatorArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Inject faults for resilience tests, e.g. "503:0.05,latency:0.2:50-200ms". See --help.
-    #[arg(long, value_name = "SPEC", long_help = kinetic_emulator::faults::SPEC_HELP)]
+    #[arg(long, value_name = "SPEC", long_help = epicor_kinetic_emulator::faults::SPEC_HELP)]
     faults: Option<String>,
     /// Serve HTTPS. Without --tls-cert/--tls-key, a local CA and a certificate for localhost and
     /// 127.0.0.1 are made at start; the CA is written to --tls-cert-out (or a temporary file) and
@@ -343,8 +343,8 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
         config.idp.enabled = false;
     }
     if let Some(spec) = &args.faults {
-        config.faults =
-            kinetic_emulator::faults::parse_spec(spec).map_err(|e| format!("--faults: {e}"))?;
+        config.faults = epicor_kinetic_emulator::faults::parse_spec(spec)
+            .map_err(|e| format!("--faults: {e}"))?;
     }
     config
         .validate()
@@ -355,7 +355,7 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     runtime.block_on(async move {
         eprintln!("kinetic emulator: preparing data (scale {})...", config.scale);
         let addr = format!("{}:{}", args.host, args.port);
-        let running = kinetic_emulator::spawn(config, &addr).await?;
+        let running = epicor_kinetic_emulator::spawn(config, &addr).await?;
         let report = running.report();
         match report.generated {
             Some(sum) => eprintln!(
@@ -426,10 +426,10 @@ async fn token(args: ConnectionArgs, mode: TokenMode) -> Result<(), common::Fail
 /// `kinetic logout`.
 fn logout(args: ConnectionArgs) -> Result<(), common::Failure> {
     let settings = args.settings()?;
-    let env = kinetic::settings::ProcessEnv;
-    let config = kinetic::settings::ConfigDir::locate(&env);
-    let store = kinetic::store::open(&settings, &env, &config)?;
-    store.update(&mut |_| Ok(kinetic::store::Change::Remove))?;
+    let env = epicor_kinetic::settings::ProcessEnv;
+    let config = epicor_kinetic::settings::ConfigDir::locate(&env);
+    let store = epicor_kinetic::store::open(&settings, &env, &config)?;
+    store.update(&mut |_| Ok(epicor_kinetic::store::Change::Remove))?;
     eprintln!("signed out; the stored tokens are deleted");
     Ok(())
 }

@@ -80,7 +80,7 @@ pub fn object_table(row: &serde_json::Map<String, Value>) {
 }
 
 /// One typed row as a two-column table (name, value).
-pub fn record_table(record: &kinetic::api::Record) {
+pub fn record_table(record: &epicor_kinetic::api::Record) {
     column_value_table(
         record
             .columns()
@@ -96,7 +96,10 @@ fn column_value_table(rows: Vec<Vec<String>>) {
 }
 
 /// Typed rows as a table under `columns` (their shared columns).
-pub fn records_table(columns: &[kinetic::api::Column], records: &[kinetic::api::Record]) {
+pub fn records_table(
+    columns: &[epicor_kinetic::api::Column],
+    records: &[epicor_kinetic::api::Record],
+) {
     let headers: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let cells: Vec<Vec<String>> = records
         .iter()
@@ -139,7 +142,7 @@ pub fn answer(value: &Value, as_table: bool) {
 /// A BO tableset as one titled table per row table with rows (`ExtensionTables` and other
 /// members that are not row tables are left out); false when it has no rows to show.
 fn tableset_tables(ds: &Value) -> bool {
-    let Ok(ds) = kinetic::api::Tableset::from_value(ds.clone()) else {
+    let Ok(ds) = epicor_kinetic::api::Tableset::from_value(ds.clone()) else {
         return false;
     };
     let tables: Vec<(&str, &[Value])> = ds.tables().filter(|(_, rows)| !rows.is_empty()).collect();

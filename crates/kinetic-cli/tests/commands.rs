@@ -4,8 +4,8 @@
 mod common;
 
 use common::{hidden, Browser};
+use epicor_kinetic_emulator::EmulatorConfig;
 use futures_util::TryStreamExt;
-use kinetic_emulator::EmulatorConfig;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -165,9 +165,9 @@ impl Emulator {
         set: &str,
         select: &[&str],
     ) -> Vec<serde_json::Map<String, Value>> {
-        let settings = kinetic::Settings::parse(&self.cs("basic")).unwrap();
+        let settings = epicor_kinetic::Settings::parse(&self.cs("basic")).unwrap();
         self.rt.block_on(async {
-            let connection = kinetic::Connection::open(settings).await.unwrap();
+            let connection = epicor_kinetic::Connection::open(settings).await.unwrap();
             connection
                 .entity_set(service, set)
                 .select(select.iter().copied())

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use kinetic_emulator::EmulatorConfig;
+use epicor_kinetic_emulator::EmulatorConfig;
 
 fn kinetic() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kinetic"));
@@ -225,7 +225,8 @@ fn export_is_the_same_with_next_links_and_through_faults() {
         reference
     );
     let faulty = Emu::start(EmulatorConfig {
-        faults: kinetic_emulator::faults::parse_spec("502:0.1,504:0.05,close:0.05,seed=5").unwrap(),
+        faults: epicor_kinetic_emulator::faults::parse_spec("502:0.1,504:0.05,close:0.05,seed=5")
+            .unwrap(),
         ..config()
     });
     let conn = format!("{};MaxRetries=10", faulty.conn("basic"));
@@ -284,7 +285,7 @@ fn concurrent_inserts_during_an_export_repeat_no_key() {
 #[test]
 fn a_failed_or_interrupted_export_leaves_nothing_under_the_name() {
     let emu = Emu::start(EmulatorConfig {
-        faults: kinetic_emulator::faults::parse_spec("502:0.3,seed=2").unwrap(),
+        faults: epicor_kinetic_emulator::faults::parse_spec("502:0.3,seed=2").unwrap(),
         ..config()
     });
     let dir = tempfile::tempdir().unwrap();
@@ -308,7 +309,7 @@ fn a_failed_or_interrupted_export_leaves_nothing_under_the_name() {
 
     // Interrupted: slow pages, then SIGINT.
     let slow = Emu::start(EmulatorConfig {
-        faults: kinetic_emulator::faults::parse_spec("latency:1:100ms").unwrap(),
+        faults: epicor_kinetic_emulator::faults::parse_spec("latency:1:100ms").unwrap(),
         ..config()
     });
     let mut child = kinetic()
@@ -334,7 +335,7 @@ fn a_failed_or_interrupted_export_leaves_nothing_under_the_name() {
 #[test]
 fn progress_bar_on_a_terminal() {
     let emu = Emu::start(EmulatorConfig {
-        faults: kinetic_emulator::faults::parse_spec("latency:1:30ms").unwrap(),
+        faults: epicor_kinetic_emulator::faults::parse_spec("latency:1:30ms").unwrap(),
         ..config()
     });
     let dir = tempfile::tempdir().unwrap();

@@ -2,8 +2,8 @@
 //! the kinetic connector with no Epicor server.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), kinetic_emulator::EmulatorError> {
-//! let running = kinetic_emulator::spawn(kinetic_emulator::EmulatorConfig::default(), "127.0.0.1:0").await?;
+//! # async fn demo() -> Result<(), epicor_kinetic_emulator::EmulatorError> {
+//! let running = epicor_kinetic_emulator::spawn(epicor_kinetic_emulator::EmulatorConfig::default(), "127.0.0.1:0").await?;
 //! println!("{}", running.startup_line());
 //! # Ok(()) }
 //! ```

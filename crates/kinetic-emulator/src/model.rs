@@ -2,7 +2,7 @@
 //! which the SQLite schema, the `$metadata` documents, the OpenAPI documents, the OData-to-SQL compiler
 //! and the method handlers all read.
 
-use kinetic_odata::csdl::{self, EdmType};
+use epicor_kinetic_odata::csdl::{self, EdmType};
 
 /// How a column is typed on the wire and stored in SQLite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //!   `NavigationPropertyBinding` inside `EntitySet`.
 //!
 //! ```
-//! use kinetic_odata::csdl::*;
+//! use epicor_kinetic_odata::csdl::*;
 //! let xml = r#"<edmx:Edmx Version="4.0" xmlns:edmx="http://docs.oasis-open.org/odata/ns/edmx">
 //!   <edmx:DataServices><Schema Namespace="Erp.BO.CustomerSvc" xmlns="http://docs.oasis-open.org/odata/ns/edm">
 //!     <EntityType Name="Customer"><Key><PropertyRef Name="CustNum"/></Key>

@@ -9,7 +9,7 @@
 //! - [`csdl`]: the `$metadata` model, written and read in OData v3 (Epicor's v1 API) and v4 (v2 API).
 //!
 //! ```
-//! use kinetic_odata::{parse_filter, print_expr, QueryOptions};
+//! use epicor_kinetic_odata::{parse_filter, print_expr, QueryOptions};
 //! let e = parse_filter("ShipTos/any(s: s/State eq 'MN') and not startswith(Name,'A')").unwrap();
 //! assert_eq!(parse_filter(&print_expr(&e)).unwrap(), e);
 //! let q = QueryOptions::from_query("$select=CustNum,Name&$top=10").unwrap();

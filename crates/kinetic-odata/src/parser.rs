@@ -1186,7 +1186,7 @@ pub(crate) fn number_literal(text: &str) -> Literal {
 /// Parses an already percent-decoded `$filter` (or any common expression) into an [`Expr`].
 ///
 /// ```
-/// use kinetic_odata::{parse_filter, Expr, BinaryOp};
+/// use epicor_kinetic_odata::{parse_filter, Expr, BinaryOp};
 /// let e = parse_filter("Name eq 'O''Neil' and Price lt 2.55").unwrap();
 /// assert!(matches!(e, Expr::Binary { op: BinaryOp::And, .. }));
 /// assert_eq!(parse_filter("Name eqq 'x'").unwrap_err().to_string(), "unknown operator 'eqq' at 5");

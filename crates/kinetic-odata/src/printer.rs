@@ -272,7 +272,7 @@ impl Display for Expr {
 /// The canonical OData text of an expression (same as `expr.to_string()`).
 ///
 /// ```
-/// use kinetic_odata::{parse_filter, print_expr};
+/// use epicor_kinetic_odata::{parse_filter, print_expr};
 /// let e = parse_filter("(Name EQ 'O''Neil') AND (Price lt 2.55)").unwrap();
 /// assert_eq!(print_expr(&e), "Name eq 'O''Neil' and Price lt 2.55");
 /// ```

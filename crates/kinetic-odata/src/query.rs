@@ -543,7 +543,7 @@ impl QueryOptions {
     /// everything else in [`QueryOptions::custom`].
     ///
     /// ```
-    /// use kinetic_odata::QueryOptions;
+    /// use epicor_kinetic_odata::QueryOptions;
     /// let q = QueryOptions::from_query("$filter=Name%20eq%20'A'&$top=5&Company=EPIC06").unwrap();
     /// assert_eq!(q.top, Some(5));
     /// assert_eq!(q.custom, vec![("Company".to_string(), "EPIC06".to_string())]);
@@ -617,7 +617,7 @@ impl QueryOptions {
     /// spaces as `%20`; `QueryOptions::from_query(&q.to_query_string()) == Ok(q)`.
     ///
     /// ```
-    /// use kinetic_odata::{parse_filter, QueryOptions};
+    /// use epicor_kinetic_odata::{parse_filter, QueryOptions};
     /// let q = QueryOptions { filter: Some(parse_filter("Name eq 'O''Brien'").unwrap()), top: Some(10), ..Default::default() };
     /// assert_eq!(q.to_query_string(), "$filter=Name%20eq%20'O''Brien'&$top=10");
     /// ```

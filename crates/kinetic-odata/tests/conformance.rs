@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use kinetic_odata::{parse_filter, parse_rule, print_expr, QueryOptions};
+use epicor_kinetic_odata::{parse_filter, parse_rule, print_expr, QueryOptions};
 
 /// The rules this crate's parsers cover.
 const RULES: &[&str] = &[

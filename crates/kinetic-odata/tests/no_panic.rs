@@ -1,7 +1,7 @@
 //! Deterministic pseudo-random mutation testing (a poor man's fuzzer that runs on stable): the
 //! parsers never panic, and whatever they accept survives the printer.
 
-use kinetic_odata::{
+use epicor_kinetic_odata::{
     parse_expand, parse_filter, parse_orderby, parse_select, print_expand, print_expr,
     print_orderby, print_select, QueryOptions,
 };

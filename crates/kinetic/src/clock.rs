@@ -70,7 +70,7 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use kinetic::clock::{Clock, ManualClock};
+/// use epicor_kinetic::clock::{Clock, ManualClock};
 ///
 /// let clock = ManualClock::new();
 /// let start = clock.now();

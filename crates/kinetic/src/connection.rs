@@ -5,7 +5,7 @@ use crate::auth::providers::credential_for;
 use crate::clock::{Clock, SystemClock};
 use crate::http::{Authorization, Credential, Pipeline, Request};
 use crate::{Error, Result, Secret, Settings};
-use kinetic_odata::csdl::Metadata;
+use epicor_kinetic_odata::csdl::Metadata;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 

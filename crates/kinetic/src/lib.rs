@@ -4,7 +4,7 @@
 //! can be pasted:
 //!
 //! ```
-//! use kinetic::settings::{ApiVersion, Settings};
+//! use epicor_kinetic::settings::{ApiVersion, Settings};
 //!
 //! let settings = Settings::parse(
 //!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password={p;w};\
@@ -19,7 +19,7 @@
 //! let err = Settings::parse("URL=https://erp.example.com;ERPInstance=Kinetic;Pasword=x")
 //!     .unwrap_err();
 //! assert!(err.to_string().contains("did you mean `Password`?"));
-//! # Ok::<(), kinetic::Error>(())
+//! # Ok::<(), epicor_kinetic::Error>(())
 //! ```
 //!
 //! [`Settings::resolve`](settings::Settings::resolve) adds environment variables and named

@@ -15,7 +15,7 @@ pub const REDACTED: &str = "[redacted]";
 /// A secret string: redacted when printed, zeroed on drop.
 ///
 /// ```
-/// use kinetic::Secret;
+/// use epicor_kinetic::Secret;
 ///
 /// let password = Secret::new("Epicor123!");
 /// assert_eq!(format!("{password:?}"), "[redacted]");

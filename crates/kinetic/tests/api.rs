@@ -1,21 +1,21 @@
-//! The typed API (`kinetic::api`) against the emulator started in process. Nothing leaves
+//! The typed API (`epicor_kinetic::api`) against the emulator started in process. Nothing leaves
 //! 127.0.0.1.
 
 use std::collections::HashSet;
 
+use epicor_kinetic::api::Row;
+use epicor_kinetic::http::KeyValue;
+use epicor_kinetic::{Connection, Error, Settings};
+use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use epicor_kinetic_odata::{Expr, Literal, OrderBy};
 use futures_util::TryStreamExt;
-use kinetic::api::Row;
-use kinetic::http::KeyValue;
-use kinetic::{Connection, Error, Settings};
-use kinetic_emulator::{EmulatorConfig, RunningEmulator};
-use kinetic_odata::{Expr, Literal, OrderBy};
 use serde_json::{json, Value};
 
 const SALES: &str = "Erp.BO.SalesOrderSvc";
 const CUSTOMERS: &str = "Erp.BO.CustomerSvc";
 
 async fn emulator(config: EmulatorConfig) -> RunningEmulator {
-    kinetic_emulator::spawn(config, "127.0.0.1:0")
+    epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("emulator: {e}"))
 }
@@ -378,7 +378,7 @@ async fn paging_through_faults_gives_the_fault_free_rows() {
     let expected = line_keys(&connect(&clean, "basic").await, 1, 100).await;
     let mut faulty = config();
     faulty.faults =
-        kinetic_emulator::faults::parse_spec("502:0.1,504:0.05,close:0.05,seed=11").unwrap();
+        epicor_kinetic_emulator::faults::parse_spec("502:0.1,504:0.05,close:0.05,seed=11").unwrap();
     let emu = emulator(faulty).await;
     let text = format!(
         "{};MaxRetries=10",
@@ -429,19 +429,20 @@ async fn read_while_inserting(conn: &Connection, select: &[&str], typed: bool, l
         .entity_set(SALES, "OrderDtls")
         .select(select.iter().copied())
         .page_size(50);
-    let mut rows: std::pin::Pin<Box<dyn futures_util::Stream<Item = kinetic::Result<Row>> + '_>> =
-        if typed {
-            Box::pin(query.records().map_ok(|r| {
-                let names: Vec<&str> = r.columns().iter().map(|c| c.name.as_str()).collect();
-                assert_eq!(names, select, "only the selected columns, in order");
-                match serde_json::from_str::<Value>(&r.to_json_text()) {
-                    Ok(Value::Object(row)) => row,
-                    other => panic!("{other:?}"),
-                }
-            }))
-        } else {
-            Box::pin(query.rows())
-        };
+    let mut rows: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = epicor_kinetic::Result<Row>> + '_>,
+    > = if typed {
+        Box::pin(query.records().map_ok(|r| {
+            let names: Vec<&str> = r.columns().iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(names, select, "only the selected columns, in order");
+            match serde_json::from_str::<Value>(&r.to_json_text()) {
+                Ok(Value::Object(row)) => row,
+                other => panic!("{other:?}"),
+            }
+        }))
+    } else {
+        Box::pin(query.rows())
+    };
     let mut keys = Vec::new();
     let mut inserted = 0;
     while let Some(row) = rows.try_next().await.unwrap() {
@@ -488,12 +489,12 @@ async fn read_while_inserting(conn: &Connection, select: &[&str], typed: bool, l
 
 #[tokio::test]
 async fn records_are_typed_exactly_from_metadata_v1_and_v2() {
-    use kinetic::api::TypedValue;
+    use epicor_kinetic::api::TypedValue;
     let emu = emulator(config()).await;
     let mut seen = Vec::new();
     for which in ["basic", "basic_v2"] {
         let conn = connect(&emu, which).await;
-        let records: Vec<kinetic::api::Record> = conn
+        let records: Vec<epicor_kinetic::api::Record> = conn
             .entity_set(CUSTOMERS, "Customers")
             .select([
                 "CustNum",
@@ -556,7 +557,7 @@ async fn records_are_typed_exactly_from_metadata_v1_and_v2() {
         seen.push(
             records
                 .iter()
-                .map(kinetic::api::Record::to_json_text)
+                .map(epicor_kinetic::api::Record::to_json_text)
                 .collect::<Vec<_>>(),
         );
     }
@@ -843,7 +844,7 @@ async fn baqs_are_complete_whatever_cap_the_server_plays() {
 /// wall-clock date-times either way, and v1 (never an offset) agrees.
 #[tokio::test]
 async fn v2_dates_read_with_and_without_an_offset() {
-    use kinetic::api::TypedValue;
+    use epicor_kinetic::api::TypedValue;
     let mut seen = Vec::new();
     for offset in ["", "Z", "-05:00"] {
         let emu = emulator(EmulatorConfig {
@@ -851,7 +852,7 @@ async fn v2_dates_read_with_and_without_an_offset() {
             ..config()
         })
         .await;
-        let records: Vec<kinetic::api::Record> = connect(&emu, "basic_v2")
+        let records: Vec<epicor_kinetic::api::Record> = connect(&emu, "basic_v2")
             .await
             .entity_set(SALES, "SalesOrders")
             .select(["OrderNum", "OrderDate"])
@@ -885,7 +886,7 @@ async fn a_delete_whose_answer_was_lost_is_a_success() {
     let mut config = config();
     // Cuts half of the v1 answers on customer rows after the server acted (seeded: the same
     // requests are cut on every run); rows are made through v2, untouched by it.
-    config.faults = kinetic_emulator::faults::parse_spec(
+    config.faults = epicor_kinetic_emulator::faults::parse_spec(
         "close:0.5@/api/v1/Erp.BO.CustomerSvc/Customers,seed=11",
     )
     .unwrap();
@@ -908,8 +909,8 @@ async fn a_delete_whose_answer_was_lost_is_a_success() {
             .delete(CUSTOMERS, "Customers", &["EPIC06".into(), (*n).into()])
             .await
         {
-            Ok(kinetic::api::Deleted::AnswerLost) => lost += 1,
-            Ok(kinetic::api::Deleted::Now) => {}
+            Ok(epicor_kinetic::api::Deleted::AnswerLost) => lost += 1,
+            Ok(epicor_kinetic::api::Deleted::Now) => {}
             Err(e) => panic!("customer {n}: {e}"),
         }
     }

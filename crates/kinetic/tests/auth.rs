@@ -4,11 +4,11 @@
 mod common;
 use common::parts;
 
-use kinetic::auth::providers::{EpicorTokenSource, TokenCredential};
-use kinetic::clock::{Clock, ManualClock};
-use kinetic::http::{Credential, Pipeline, Request};
-use kinetic::{Connection, Error, Settings};
-use kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use epicor_kinetic::auth::providers::{EpicorTokenSource, TokenCredential};
+use epicor_kinetic::clock::{Clock, ManualClock};
+use epicor_kinetic::http::{Credential, Pipeline, Request};
+use epicor_kinetic::{Connection, Error, Settings};
+use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ async fn emulator(tls: bool) -> RunningEmulator {
         ..EmulatorConfig::default()
     };
     config.tls.enabled = tls;
-    kinetic_emulator::spawn(config, "127.0.0.1:0")
+    epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .unwrap()
 }
@@ -274,8 +274,8 @@ async fn a_given_token_is_used_until_it_expires() {
     let s = format!(
         "URL={};ERPInstance=Kinetic;ApiVersion=v2;Company=EPIC06;ApiKey={};AuthScheme=AzureAD;AzureTenant={};OAuthClientId=x;InitiateOAuth=OFF;OAuthAccessToken={};OAuthExpiresIn=3600;OAuthTokenTimestamp={}",
         e.url(),
-        kinetic_emulator::config::DEFAULT_API_KEY,
-        kinetic_emulator::config::seed::TENANT,
+        epicor_kinetic_emulator::config::DEFAULT_API_KEY,
+        epicor_kinetic_emulator::config::seed::TENANT,
         token.expose(),
         chrono_like_now(-60)
     );
@@ -297,8 +297,8 @@ async fn a_given_token_is_used_until_it_expires() {
 
 /// `OAuthTokenTimestamp` (milliseconds since the epoch, as CData's), `delta` seconds from now.
 fn chrono_like_now(delta: i64) -> i64 {
-    let now = kinetic::clock::SystemClock.now();
-    (kinetic::clock::unix_seconds(now) as i64 + delta) * 1000
+    let now = epicor_kinetic::clock::SystemClock.now();
+    (epicor_kinetic::clock::unix_seconds(now) as i64 + delta) * 1000
 }
 
 #[tokio::test]
@@ -309,11 +309,11 @@ async fn short_lived_tokens_are_renewed_during_use() {
         ..EmulatorConfig::default()
     };
     config.token_lifetime_secs = 2;
-    let e = kinetic_emulator::spawn(config, "127.0.0.1:0")
+    let e = epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .unwrap();
     let settings = Settings::parse(&string(&e, "token")).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(kinetic::clock::SystemClock);
+    let clock: Arc<dyn Clock> = Arc::new(epicor_kinetic::clock::SystemClock);
     let credential = Arc::new(TokenCredential::new(
         EpicorTokenSource::from_settings(&settings, clock.clone()).unwrap(),
         clock,

@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use kinetic::clock::{BoxFuture, Clock};
-use kinetic::http::{
+use epicor_kinetic::clock::{BoxFuture, Clock};
+use epicor_kinetic::http::{
     sha256_hex, Authorization, Credential, KeyValue, Pipeline, Request, RetryConfig,
 };
-use kinetic::{Error, Secret, Settings};
-use kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use epicor_kinetic::{Error, Secret, Settings};
+use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -18,7 +18,7 @@ const USER: &str = "manager";
 const PASSWORD: &str = "Epicor123!";
 
 async fn emulator(config: EmulatorConfig) -> RunningEmulator {
-    kinetic_emulator::spawn(config, "127.0.0.1:0")
+    epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("emulator: {e}"))
 }
@@ -32,7 +32,8 @@ fn small() -> EmulatorConfig {
 
 fn with_faults(spec: &str) -> EmulatorConfig {
     let mut config = small();
-    config.faults = kinetic_emulator::faults::parse_spec(spec).unwrap_or_else(|e| panic!("{e}"));
+    config.faults =
+        epicor_kinetic_emulator::faults::parse_spec(spec).unwrap_or_else(|e| panic!("{e}"));
     config
 }
 
@@ -85,7 +86,7 @@ fn pipeline(s: &Settings) -> Pipeline {
     Pipeline::new(s).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn ok<T>(r: kinetic::Result<T>) -> T {
+fn ok<T>(r: epicor_kinetic::Result<T>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -108,7 +109,7 @@ async fn v1_and_v2_reads_with_basic_and_an_api_key() {
     assert_eq!(body["value"].as_array().map(Vec::len), Some(2));
     assert!(body.get("odata.metadata").is_some(), "{body}");
 
-    let key = kinetic_emulator::config::DEFAULT_API_KEY;
+    let key = epicor_kinetic_emulator::config::DEFAULT_API_KEY;
     let v2 = pipeline(&connection(&emu, &format!("ApiVersion=v2;ApiKey={key}")));
     let body: Value = ok(ok(v2.send(customers(&v2)).await).json());
     assert_eq!(body["value"].as_array().map(Vec::len), Some(2));
@@ -335,7 +336,7 @@ struct Counting {
 }
 
 impl Credential for Counting {
-    fn authorization(&self) -> BoxFuture<'_, kinetic::Result<Option<Authorization>>> {
+    fn authorization(&self) -> BoxFuture<'_, epicor_kinetic::Result<Option<Authorization>>> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let header = Authorization::basic(USER, &Secret::new(self.password.clone()));
         Box::pin(async move { Ok(Some(header)) })

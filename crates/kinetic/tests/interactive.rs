@@ -5,14 +5,14 @@
 mod common;
 use common::parts;
 
-use kinetic::auth::interactive::{StoredTokenSource, UserAgent, WebFlow};
-use kinetic::auth::providers::TokenCredential;
-use kinetic::auth::{Token, TokenSource};
-use kinetic::clock::{Clock, SystemClock};
-use kinetic::http::{Credential, Request};
-use kinetic::{Connection, Settings};
-use kinetic_emulator::config::seed;
-use kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use epicor_kinetic::auth::interactive::{StoredTokenSource, UserAgent, WebFlow};
+use epicor_kinetic::auth::providers::TokenCredential;
+use epicor_kinetic::auth::{Token, TokenSource};
+use epicor_kinetic::clock::{Clock, SystemClock};
+use epicor_kinetic::http::{Credential, Request};
+use epicor_kinetic::{Connection, Settings};
+use epicor_kinetic_emulator::config::seed;
+use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +34,7 @@ async fn emulator_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> RunningEmulat
     // Poll the device code every second rather than five.
     config.idp.device_interval_secs = 1;
     tweak(&mut config);
-    kinetic_emulator::spawn(config, "127.0.0.1:0")
+    epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .unwrap()
 }
@@ -770,28 +770,28 @@ async fn a_web_app_calls_epicor_on_behalf_of_its_signed_in_user() {
 /// real store does, then fails to write what the change decided.
 #[derive(Debug)]
 struct BrokenDisk {
-    inner: kinetic::store::MemoryStore,
+    inner: epicor_kinetic::store::MemoryStore,
     broken: std::sync::atomic::AtomicBool,
 }
 
-impl kinetic::store::TokenStore for BrokenDisk {
-    fn load(&self) -> kinetic::Result<Option<kinetic::store::StoredSettings>> {
+impl epicor_kinetic::store::TokenStore for BrokenDisk {
+    fn load(&self) -> epicor_kinetic::Result<Option<epicor_kinetic::store::StoredSettings>> {
         self.inner.load()
     }
 
     fn update(
         &self,
         change: &mut dyn FnMut(
-            Option<&kinetic::store::StoredSettings>,
-        ) -> kinetic::Result<kinetic::store::Change>,
-    ) -> kinetic::Result<Option<kinetic::store::StoredSettings>> {
+            Option<&epicor_kinetic::store::StoredSettings>,
+        ) -> epicor_kinetic::Result<epicor_kinetic::store::Change>,
+    ) -> epicor_kinetic::Result<Option<epicor_kinetic::store::StoredSettings>> {
         if !self.broken.load(Ordering::SeqCst) {
             return self.inner.update(change);
         }
         let current = self.inner.load()?;
         match change(current.as_ref())? {
-            kinetic::store::Change::Keep => Ok(current),
-            _ => Err(kinetic::Error::ConfigFile {
+            epicor_kinetic::store::Change::Keep => Ok(current),
+            _ => Err(epicor_kinetic::Error::ConfigFile {
                 path: "/full/disk/tokens.enc".into(),
                 message: "No space left on device".into(),
                 source: None,
@@ -810,11 +810,11 @@ async fn a_rotated_refresh_token_survives_a_store_that_cannot_write() {
         Settings::parse(&delegated(&e, "DEVICE", "InitiateOAuth=GETANDREFRESH")).unwrap();
     let agent = Arc::new(TestAgent::default());
     let store = Arc::new(BrokenDisk {
-        inner: kinetic::store::MemoryStore::private(),
+        inner: epicor_kinetic::store::MemoryStore::private(),
         broken: std::sync::atomic::AtomicBool::new(false),
     });
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let client = kinetic::auth::providers::oauth_client(&settings, clock.clone())
+    let client = epicor_kinetic::auth::providers::oauth_client(&settings, clock.clone())
         .await
         .unwrap();
     let source =

@@ -27,7 +27,7 @@ fi
 
 if [ -z "${KINETIC_BIN:-}" ]; then
   # Cheap when cargo test has just built it; makes sure the binary is not stale.
-  cargo build --quiet -p kinetic-cli
+  cargo build --quiet -p epicor-kinetic-cli
   export KINETIC_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/kinetic"
 fi
 

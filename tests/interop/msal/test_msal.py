@@ -95,7 +95,7 @@ def need_token(result, what):
 class Emulator:
     def __init__(self):
         if not os.access(BIN, os.X_OK):
-            raise Failure(f"the emulator binary {BIN} is missing (build it: cargo build -p kinetic-cli)")
+            raise Failure(f"the emulator binary {BIN} is missing (build it: cargo build -p epicor-kinetic-cli)")
         self.log = tempfile.NamedTemporaryFile(prefix="kinetic-msal-emulator-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [BIN, "emulator", "--port", "0", "--tls", "--scale", "200"],

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 /// An emulator started in this process on 127.0.0.1:0, served by its own runtime's workers while
 /// the test's thread waits for the binary; stopped when dropped.
 pub struct Served {
-    running: Option<kinetic_emulator::RunningEmulator>,
+    running: Option<epicor_kinetic_emulator::RunningEmulator>,
     /// Its start-up line.
     pub info: serde_json::Value,
     /// The runtime serving it (tests may run connector calls on it too).
@@ -18,14 +18,14 @@ pub struct Served {
 
 impl Served {
     /// Starts an emulator with `config`.
-    pub fn start(config: kinetic_emulator::EmulatorConfig) -> Served {
+    pub fn start(config: epicor_kinetic_emulator::EmulatorConfig) -> Served {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let running = rt
-            .block_on(kinetic_emulator::spawn(config, "127.0.0.1:0"))
+            .block_on(epicor_kinetic_emulator::spawn(config, "127.0.0.1:0"))
             .unwrap_or_else(|e| panic!("emulator: {e}"));
         let info = running.startup_info();
         Served {

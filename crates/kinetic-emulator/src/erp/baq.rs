@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::model::{ColType, Column, Table, CUSTOMER};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kinetic_odata::csdl;
+use epicor_kinetic_odata::csdl;
 use rusqlite::types::Value;
 use serde_json::{Map, Value as J};
 

@@ -9,7 +9,7 @@ use crate::db::Db;
 use crate::model::{ColType, Column, EntitySet, Navigation, Service, Table};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use kinetic_odata::{ExpandItem, Expr, Literal, QueryOptions, SelectItem};
+use epicor_kinetic_odata::{ExpandItem, Expr, Literal, QueryOptions, SelectItem};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
@@ -538,7 +538,7 @@ pub fn parse_key(table: &Table, text: &str) -> Result<KeyValues, ApiError> {
             (i, part.as_str())
         };
         let col = table.column(table.key[pos]).expect("key column");
-        let expr = kinetic_odata::parse_filter(lit.trim()).map_err(|e| {
+        let expr = epicor_kinetic_odata::parse_filter(lit.trim()).map_err(|e| {
             ApiError::odata(format!("invalid key value `{lit}` for {}: {e}", col.name))
         })?;
         let v = match (&expr, col.ty) {

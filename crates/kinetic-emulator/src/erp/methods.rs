@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::model::{Column, EntitySet, Service, Table};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use kinetic_odata::QueryOptions;
+use epicor_kinetic_odata::QueryOptions;
 use rusqlite::types::Value;
 use rusqlite::Connection;
 use serde_json::{Map, Value as J};

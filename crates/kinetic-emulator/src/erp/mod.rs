@@ -21,8 +21,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, Extensions, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use epicor_kinetic_odata::QueryOptions;
 use error::ApiError;
-use kinetic_odata::QueryOptions;
 use rows::ApiVersion;
 
 /// What every handler needs to know about the call.
@@ -503,8 +503,8 @@ async fn service_route(
         Some("$metadata") => {
             only_get(&method)?;
             let version = match ctx.version {
-                ApiVersion::V1 => kinetic_odata::csdl::ODataVersion::V3,
-                ApiVersion::V2 => kinetic_odata::csdl::ODataVersion::V4,
+                ApiVersion::V1 => epicor_kinetic_odata::csdl::ODataVersion::V3,
+                ApiVersion::V2 => epicor_kinetic_odata::csdl::ODataVersion::V4,
             };
             let xml = model::service_metadata(svc).to_xml(version);
             return Ok((

@@ -21,7 +21,7 @@
 use super::error::ApiError;
 use crate::config::LimitsConfig;
 use crate::model::{ColType, Column, EntitySet, Service};
-use kinetic_odata::{
+use epicor_kinetic_odata::{
     BinaryOp, Expr, Function, LambdaKind, Literal, MemberPath, OrderBy, PathRoot, QueryOptions,
     UnaryOp,
 };
@@ -891,7 +891,8 @@ mod tests {
         let svc = model::service("Erp.BO.CustomerSvc").unwrap();
         let rel = Relation::entity_set(svc.primary(), svc);
         let mut c = Compiler::new(rel, "t");
-        let e = kinetic_odata::parse_filter(filter).map_err(|e| ApiError::odata(e.to_string()))?;
+        let e = epicor_kinetic_odata::parse_filter(filter)
+            .map_err(|e| ApiError::odata(e.to_string()))?;
         let sql = c.filter(&e)?;
         Ok((sql, c.into_params()))
     }

@@ -7,7 +7,7 @@
 //! before a write.
 
 use super::query::Relation;
-use kinetic_odata::{Expr, OrderBy, PathRoot};
+use epicor_kinetic_odata::{Expr, OrderBy, PathRoot};
 use rusqlite::types::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{LazyLock, Mutex, MutexGuard};
@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn key_order_is_recognised_through_constants_and_repeats() {
         let rel = order_dtls();
-        let order = |s: &str| kinetic_odata::parse_orderby(s).unwrap();
+        let order = |s: &str| epicor_kinetic_odata::parse_orderby(s).unwrap();
         let idx = |n: &str| rel.columns.iter().position(|c| c.name == n).unwrap();
         let all = Some(vec![idx("Company"), idx("OrderNum"), idx("OrderLine")]);
         let seek = Some(vec![idx("OrderNum"), idx("OrderLine")]);
@@ -271,7 +271,7 @@ mod tests {
             "$orderby=Company,OrderNum,OrderLine&$filter=OrderNum gt 5",
             "$orderby=OrderNum",
         ] {
-            let opts = kinetic_odata::QueryOptions::from_query(query).unwrap();
+            let opts = epicor_kinetic_odata::QueryOptions::from_query(query).unwrap();
             let fixed = Fixed(vec![("Company", Value::Text("EPIC06".into()))]);
             let p = plan(order_dtls(), &opts, &fixed, &[], 0).unwrap();
             let keyset = p.keyset.expect("ordered by the key");

@@ -2,7 +2,7 @@
 //! `Customer.State = 'MN' and CreditHold = false BY Name`) parsed into the shared OData AST, so it is
 //! compiled to parameterised SQL by the same compiler as `$filter`.
 
-use kinetic_odata::{BinaryOp, Expr, Function, Literal, MemberPath, OrderBy};
+use epicor_kinetic_odata::{BinaryOp, Expr, Function, Literal, MemberPath, OrderBy};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {

@@ -8,8 +8,10 @@
 //! null"); a row is selected only when the filter is true.
 
 use super::*;
-use kinetic_emulator::model::{ColType, CUSTOMER, SHIPTO};
-use kinetic_odata::{BinaryOp, Expr, Function, LambdaKind, Literal, MemberPath, PathRoot, UnaryOp};
+use epicor_kinetic_emulator::model::{ColType, CUSTOMER, SHIPTO};
+use epicor_kinetic_odata::{
+    BinaryOp, Expr, Function, LambdaKind, Literal, MemberPath, PathRoot, UnaryOp,
+};
 use std::collections::{BTreeSet, HashMap};
 
 /// A value in the evaluator.
@@ -28,7 +30,7 @@ enum V {
 
 type Row = HashMap<String, V>;
 
-fn to_row(j: &Value, table: &kinetic_emulator::model::Table) -> Row {
+fn to_row(j: &Value, table: &epicor_kinetic_emulator::model::Table) -> Row {
     table
         .columns
         .iter()
@@ -621,7 +623,7 @@ fn conformance_filters() -> Vec<Expr> {
         let decoded = percent_encoding::percent_decode_str(input)
             .decode_utf8_lossy()
             .to_string();
-        let Ok(e) = kinetic_odata::parse_filter(&decoded) else {
+        let Ok(e) = epicor_kinetic_odata::parse_filter(&decoded) else {
             continue;
         };
         if let Some(r) = rename_all(&e, &rename) {
@@ -883,7 +885,7 @@ async fn null_semantics_follow_the_spec_in_both_evaluators() {
         .map(|j| j["CustNum"].as_i64().unwrap())
         .collect();
         assert_eq!(got, expected, "SQL of `{filter}` against the spec");
-        let e = kinetic_odata::parse_filter(filter).unwrap();
+        let e = epicor_kinetic_odata::parse_filter(filter).unwrap();
         let naive: BTreeSet<i64> = customers
             .iter()
             .filter(|c| truthy(&world.eval(&e, &mut vec![(None, (*c).clone())])))

@@ -10,9 +10,9 @@ use super::idp::{
 };
 use super::*;
 use base64::Engine;
+use epicor_kinetic_emulator::clock::Clock;
+use epicor_kinetic_emulator::config::seed::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use kinetic_emulator::clock::Clock;
-use kinetic_emulator::config::seed::*;
 use serde_json::json;
 use std::time::Duration;
 
@@ -663,7 +663,7 @@ async fn admin_routes_need_an_administrator() {
 #[tokio::test]
 async fn every_route_family_needs_credentials() {
     let r = fresh(seed_config);
-    for (method, path, needs) in kinetic_emulator::erp::ROUTE_FAMILIES {
+    for (method, path, needs) in epicor_kinetic_emulator::erp::ROUTE_FAMILIES {
         assert!(
             *needs,
             "{path} is listed as open: say why in ROUTE_FAMILIES"
@@ -697,7 +697,7 @@ async fn every_route_family_needs_credentials() {
 /// on the REST API, the token service, and the identity provider's sign-in page.
 #[tokio::test]
 async fn password_guessing_is_slowed_down() {
-    let clock = kinetic_emulator::clock::ManualClock::new();
+    let clock = epicor_kinetic_emulator::clock::ManualClock::new();
     let mut config = EmulatorConfig {
         scale: 120,
         ..EmulatorConfig::default()
@@ -828,14 +828,14 @@ async fn memory_stays_bounded_under_a_flood_of_anonymous_requests() {
     }
     {
         let store = t.idp.store.lock().unwrap();
-        let b = kinetic_emulator::idp::bounds::INTERACTIONS;
+        let b = epicor_kinetic_emulator::idp::bounds::INTERACTIONS;
         assert!(store.interactions.len() <= b.max_entries);
         assert!(store.interactions.bytes() <= b.max_bytes);
         assert!(
             store.interactions.evicted() > 0,
             "the byte budget was reached"
         );
-        let d = kinetic_emulator::idp::bounds::DEVICES;
+        let d = epicor_kinetic_emulator::idp::bounds::DEVICES;
         assert!(store.devices.len() <= d.max_entries);
         assert!(store.devices.bytes() <= d.max_bytes);
         assert_eq!(

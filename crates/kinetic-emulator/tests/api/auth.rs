@@ -3,9 +3,9 @@
 
 use super::*;
 use base64::Engine;
+use epicor_kinetic_emulator::clock::ManualClock;
+use epicor_kinetic_emulator::config::{ApiKeyConfig, ApiKeyScope, TrustedIssuer};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use kinetic_emulator::clock::ManualClock;
-use kinetic_emulator::config::{ApiKeyConfig, ApiKeyScope, TrustedIssuer};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::EncodePublicKey;
 use rsa::traits::PublicKeyParts;
@@ -60,7 +60,7 @@ async fn try_write(r: &Router, headers: &[(&str, &str)]) -> Reply {
 #[tokio::test]
 async fn basic_auth_refusals() {
     let (r, _) = with_clock(|c| {
-        c.users.push(kinetic_emulator::config::UserConfig {
+        c.users.push(epicor_kinetic_emulator::config::UserConfig {
             id: "gone".into(),
             password: "pw".into(),
             password_hash: None,
@@ -71,7 +71,7 @@ async fn basic_auth_refusals() {
             external_ids: vec![],
             admin: false,
         });
-        c.users.push(kinetic_emulator::config::UserConfig {
+        c.users.push(epicor_kinetic_emulator::config::UserConfig {
             id: "stale".into(),
             password: "pw".into(),
             password_hash: None,
@@ -230,7 +230,7 @@ async fn token_service_issues_and_expires_tokens() {
 }
 
 fn clock_now(c: &ManualClock) -> i64 {
-    use kinetic_emulator::clock::Clock;
+    use epicor_kinetic_emulator::clock::Clock;
     c.now_secs()
 }
 
@@ -446,7 +446,7 @@ const AUD: &str = "api://epicor-server";
 
 fn user_claims(now: i64) -> serde_json::Value {
     json!({"iss": ISS, "aud": AUD, "iat": now, "nbf": now, "exp": now + 3600, "tid": "11111111-2222-3333-4444-555555555555",
-           "oid": kinetic_emulator::config::seed::ALICE_OID, "sub": "alice-sub", "azp": "desktop-client", "ver": "2.0",
+           "oid": epicor_kinetic_emulator::config::seed::ALICE_OID, "sub": "alice-sub", "azp": "desktop-client", "ver": "2.0",
            "preferred_username": "alice@kinetic.example", "name": "Alice", "scp": "user_impersonation"})
 }
 

@@ -46,7 +46,7 @@ async fn baq_list_and_data_in_both_versions() {
         .await
         .expect(StatusCode::OK)
         .text;
-    let md = kinetic_odata::csdl::Metadata::from_xml(&md).unwrap();
+    let md = epicor_kinetic_odata::csdl::Metadata::from_xml(&md).unwrap();
     assert!(md.entity_set("Data").is_some());
     get(&r, &format!("{V2}/BaqSvc/zNope/Data"))
         .await

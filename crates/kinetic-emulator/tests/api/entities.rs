@@ -2,7 +2,7 @@
 //! companies, and the errors around them.
 
 use super::*;
-use kinetic_odata::csdl::{EdmType, Metadata};
+use epicor_kinetic_odata::csdl::{EdmType, Metadata};
 use serde_json::json;
 
 #[tokio::test]
@@ -790,7 +790,10 @@ async fn openapi_documents_follow_the_model() {
         .unwrap();
     assert_eq!(props["Name"]["maxLength"], 50);
     assert_eq!(props["CustNum"]["format"], "int32");
-    assert_eq!(props.len(), kinetic_emulator::model::CUSTOMER.columns.len());
+    assert_eq!(
+        props.len(),
+        epicor_kinetic_emulator::model::CUSTOMER.columns.len()
+    );
     assert!(doc["components"]["securitySchemes"]["apiKey"].is_object());
     let m = get(&r, "api/swagger/v2/methods/Erp.BO.SalesOrderSvc.json")
         .await
@@ -825,7 +828,7 @@ async fn openapi_documents_follow_the_model() {
 
 #[tokio::test]
 async fn serves_over_a_real_socket() {
-    let running = kinetic_emulator::spawn(
+    let running = epicor_kinetic_emulator::spawn(
         EmulatorConfig {
             scale: 300,
             ..EmulatorConfig::default()

@@ -3,7 +3,7 @@
 //! on a real socket.
 
 use super::*;
-use kinetic_emulator::faults::parse_spec;
+use epicor_kinetic_emulator::faults::parse_spec;
 use serde_json::json;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -319,7 +319,7 @@ async fn close_cuts_the_connection_mid_response() {
         faults: parse_spec("close:1@/api/v2/").unwrap(),
         ..EmulatorConfig::default()
     };
-    let running = kinetic_emulator::spawn(config, "127.0.0.1:0")
+    let running = epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .unwrap();
     let addr = running.addr;

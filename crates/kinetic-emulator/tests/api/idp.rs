@@ -3,9 +3,9 @@
 
 use super::*;
 use base64::Engine;
+use epicor_kinetic_emulator::clock::{Clock, ManualClock};
+use epicor_kinetic_emulator::config::seed::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use kinetic_emulator::clock::{Clock, ManualClock};
-use kinetic_emulator::config::seed::*;
 use serde_json::json;
 use sha2::Digest;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ pub(crate) fn server_scope() -> String {
 pub(crate) struct Idp {
     pub r: Router,
     pub clock: Arc<ManualClock>,
-    pub idp: Arc<kinetic_emulator::idp::Idp>,
+    pub idp: Arc<epicor_kinetic_emulator::idp::Idp>,
 }
 
 pub(crate) fn idp_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> Idp {

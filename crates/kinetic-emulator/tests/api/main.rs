@@ -17,8 +17,8 @@ mod writes;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
+use epicor_kinetic_emulator::{Emulator, EmulatorConfig};
 use http_body_util::BodyExt;
-use kinetic_emulator::{Emulator, EmulatorConfig};
 use serde_json::Value;
 use std::sync::OnceLock;
 use tower::ServiceExt;
@@ -83,7 +83,7 @@ impl Reply {
 
 /// The demo user's Basic credentials and the demo API key, sent by [`send`] unless overridden.
 pub const BASIC_MANAGER: &str = "Basic bWFuYWdlcjpFcGljb3IxMjMh";
-pub const API_KEY: &str = kinetic_emulator::config::DEFAULT_API_KEY;
+pub const API_KEY: &str = epicor_kinetic_emulator::config::DEFAULT_API_KEY;
 
 /// Sends a request as the demo user with the demo API key; `headers` add to or override those
 /// (an empty value removes the header). `uri` is relative to the instance (`api/v1/...`).

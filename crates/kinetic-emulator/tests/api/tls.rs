@@ -31,7 +31,7 @@ async fn serves_https_with_a_generated_certificate() {
     };
     config.tls.enabled = true;
     config.tls.cert_out = Some(out.clone());
-    let running = kinetic_emulator::spawn(config, "127.0.0.1:0")
+    let running = epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .unwrap();
     assert!(running.url().starts_with("https://127.0.0.1:"));
@@ -88,7 +88,7 @@ async fn serves_https_with_a_given_certificate() {
     config.tls.enabled = true;
     config.tls.cert = Some(cert_path.clone());
     config.tls.key = Some(key_path.clone());
-    let running = kinetic_emulator::spawn(config.clone(), "127.0.0.1:0")
+    let running = epicor_kinetic_emulator::spawn(config.clone(), "127.0.0.1:0")
         .await
         .unwrap();
     let url = format!("{}api/v1/", running.base_url());
@@ -100,13 +100,13 @@ async fn serves_https_with_a_given_certificate() {
     // A key that does not match the certificate is a clear start-up error.
     let other = rcgen::KeyPair::generate().unwrap();
     std::fs::write(&key_path, other.serialize_pem()).unwrap();
-    let err = kinetic_emulator::spawn(config.clone(), "127.0.0.1:0")
+    let err = epicor_kinetic_emulator::spawn(config.clone(), "127.0.0.1:0")
         .await
         .err()
         .expect("refused");
     assert!(err.to_string().contains("do not go together"), "{err}");
     config.tls.key = Some(dir.path().join("missing.pem"));
-    let err = kinetic_emulator::spawn(config, "127.0.0.1:0")
+    let err = epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .err()
         .expect("refused");

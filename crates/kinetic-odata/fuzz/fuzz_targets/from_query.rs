@@ -2,7 +2,7 @@
 //! survive `to_query_string`.
 #![no_main]
 
-use kinetic_odata::QueryOptions;
+use epicor_kinetic_odata::QueryOptions;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! to the same tree. Also exercises the $orderby / $select / $expand parsers.
 #![no_main]
 
-use kinetic_odata::{
+use epicor_kinetic_odata::{
     parse_expand, parse_filter, parse_orderby, parse_select, print_expand, print_expr,
     print_orderby, print_select,
 };

@@ -57,8 +57,8 @@ pub struct EntitySetInfo {
 
 impl EntitySetInfo {
     fn of(
-        set: &kinetic_odata::csdl::EntitySet,
-        ty: &kinetic_odata::csdl::EntityType,
+        set: &epicor_kinetic_odata::csdl::EntitySet,
+        ty: &epicor_kinetic_odata::csdl::EntityType,
     ) -> EntitySetInfo {
         EntitySetInfo {
             name: set.name.clone(),

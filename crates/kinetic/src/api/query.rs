@@ -26,12 +26,12 @@ use super::value::{Cells, Column, Record};
 use super::{strip_annotations, Row};
 use crate::http::{Request, Response, Url};
 use crate::{Connection, Error, Result};
-use futures_util::future::BoxFuture;
-use futures_util::stream::{self, FuturesOrdered, Stream, StreamExt, TryStreamExt};
-use kinetic_odata::csdl::{EntityType, Metadata};
-use kinetic_odata::{
+use epicor_kinetic_odata::csdl::{EntityType, Metadata};
+use epicor_kinetic_odata::{
     parse_expand, parse_filter, parse_orderby, print_expr, print_orderby, Expr, OrderBy,
 };
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, FuturesOrdered, Stream, StreamExt, TryStreamExt};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -400,7 +400,7 @@ pub(super) fn entity_of<'m>(
     metadata: &'m Metadata,
     service: &str,
     set: &str,
-) -> Result<(&'m kinetic_odata::csdl::EntitySet, &'m EntityType)> {
+) -> Result<(&'m epicor_kinetic_odata::csdl::EntitySet, &'m EntityType)> {
     metadata.entity_set(set).ok_or_else(|| {
         let sets: Vec<&str> = metadata
             .schemas

@@ -7,8 +7,8 @@
 
 use crate::{Error, Result};
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime};
-use kinetic_odata::csdl::{EdmType, EntityType, Metadata};
-use kinetic_odata::{ExpandItem, SelectItem};
+use epicor_kinetic_odata::csdl::{EdmType, EntityType, Metadata};
+use epicor_kinetic_odata::{ExpandItem, SelectItem};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 use std::borrow::Cow;

@@ -112,12 +112,12 @@ impl RefreshPolicy {
 /// A token source wrapped with caching, refresh ahead of expiry, single flight and invalidation.
 ///
 /// ```
-/// use kinetic::auth::{Token, TokenCache, TokenSource};
-/// use kinetic::clock::BoxFuture;
+/// use epicor_kinetic::auth::{Token, TokenCache, TokenSource};
+/// use epicor_kinetic::clock::BoxFuture;
 ///
 /// struct Fixed;
 /// impl TokenSource for Fixed {
-///     fn fetch<'a>(&'a self, _: Option<&'a Token>) -> BoxFuture<'a, kinetic::Result<Token>> {
+///     fn fetch<'a>(&'a self, _: Option<&'a Token>) -> BoxFuture<'a, epicor_kinetic::Result<Token>> {
 ///         Box::pin(async { Ok(Token::bearer("t")) })
 ///     }
 /// }
@@ -126,7 +126,7 @@ impl RefreshPolicy {
 /// let cache = TokenCache::new(Fixed);
 /// let token = cache.get().await?;
 /// assert_eq!(token.access_token.expose(), "t");
-/// # Ok::<(), kinetic::Error>(())
+/// # Ok::<(), epicor_kinetic::Error>(())
 /// # }).unwrap();
 /// ```
 pub struct TokenCache<S> {

@@ -21,7 +21,7 @@ pub use cache::{RefreshPolicy, TokenCache, TokenSource};
 /// `[redacted]` (they are [`Secret`]s), so a `Token` can be logged safely.
 ///
 /// ```
-/// use kinetic::auth::Token;
+/// use epicor_kinetic::auth::Token;
 ///
 /// let token = Token::bearer("eyJ-secret").with_expires_at(1_900_000_000).with_refresh_token("rt-1");
 /// assert_eq!(token.access_token.expose(), "eyJ-secret");

@@ -65,9 +65,9 @@ impl fmt::Debug for Authorization {
 /// service, Azure AD, OpenID Connect) implement it over a token cache.
 ///
 /// ```
-/// use kinetic::clock::BoxFuture;
-/// use kinetic::http::{Authorization, Credential};
-/// use kinetic::{Result, Secret};
+/// use epicor_kinetic::clock::BoxFuture;
+/// use epicor_kinetic::http::{Authorization, Credential};
+/// use epicor_kinetic::{Result, Secret};
 ///
 /// /// A token from somewhere else, fetched again after a 401.
 /// #[derive(Debug)]

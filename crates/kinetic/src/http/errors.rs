@@ -64,7 +64,7 @@ pub struct ServerError {
 /// reason and an excerpt of the text.
 ///
 /// ```
-/// use kinetic::http::parse_error_body;
+/// use epicor_kinetic::http::parse_error_body;
 ///
 /// let e = parse_error_body(404, br#"{"HttpStatus":404,"ReasonPhrase":"BusinessObject Exception",
 ///     "ErrorMessage":"Customer not found","ErrorType":"Ice.Common.RecordNotFoundException",

@@ -19,10 +19,10 @@
 //! server must opt out of them ([`Request::without_credentials`]).
 //!
 //! ```no_run
-//! use kinetic::http::{Pipeline, Request};
-//! use kinetic::settings::Settings;
+//! use epicor_kinetic::http::{Pipeline, Request};
+//! use epicor_kinetic::settings::Settings;
 //!
-//! # async fn demo() -> kinetic::Result<()> {
+//! # async fn demo() -> epicor_kinetic::Result<()> {
 //! let settings = Settings::parse(
 //!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password=secret;Company=EPIC06",
 //! )?;

@@ -17,8 +17,8 @@
 //! doubled (`'O''Brien'`), numbers bare.
 //!
 //! ```
-//! use kinetic::http::{Endpoints, KeyValue};
-//! use kinetic::settings::Settings;
+//! use epicor_kinetic::http::{Endpoints, KeyValue};
+//! use epicor_kinetic::settings::Settings;
 //!
 //! let settings = Settings::parse(
 //!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=u;Password=p;ApiVersion=v2;Company=EPIC06",
@@ -35,7 +35,7 @@
 //!     "https://erp.example.com/Kinetic/api/v2/odata/EPIC06/Erp.BO.CustomerSvc/\
 //!      Customers('EPIC06',45)/ShipTos?$filter=Name%20eq%20%27O%27%27Brien%20%26%20Co%27"
 //! );
-//! # Ok::<(), kinetic::Error>(())
+//! # Ok::<(), epicor_kinetic::Error>(())
 //! ```
 
 use std::fmt;

@@ -210,7 +210,7 @@ fn merge_under(higher: &mut Layer, lower: Layer) {
 /// Validated, typed connection settings.
 ///
 /// ```
-/// use kinetic::settings::{ApiVersion, AuthScheme, Settings};
+/// use epicor_kinetic::settings::{ApiVersion, AuthScheme, Settings};
 ///
 /// let s = Settings::parse(
 ///     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password=Epicor123!;\
@@ -219,7 +219,7 @@ fn merge_under(higher: &mut Layer, lower: Layer) {
 /// assert_eq!(s.api_version, ApiVersion::V2);
 /// assert_eq!(s.auth.scheme, AuthScheme::Basic);
 /// assert!(!format!("{s:?}").contains("Epicor123!"));
-/// # Ok::<(), kinetic::Error>(())
+/// # Ok::<(), epicor_kinetic::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]

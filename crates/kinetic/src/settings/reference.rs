@@ -1,7 +1,7 @@
 //! The Markdown property reference, generated from the registry.
 //!
 //! `crates/kinetic/PROPERTIES.md` is this output, committed. The test `reference_is_up_to_date`
-//! fails when they differ; `KINETIC_UPDATE_REFERENCE=1 cargo test -p kinetic reference` rewrites
+//! fails when they differ; `KINETIC_UPDATE_REFERENCE=1 cargo test -p epicor-kinetic reference` rewrites
 //! the file.
 
 use std::fmt::Write as _;
@@ -17,7 +17,7 @@ pub fn markdown() -> String {
     let _ = writeln!(
         out,
         "# Connection properties\n\n\
-         <!-- Generated from crates/kinetic/src/settings/registry.rs by `KINETIC_UPDATE_REFERENCE=1 cargo test -p kinetic reference`. Do not edit. -->\n\n\
+         <!-- Generated from crates/kinetic/src/settings/registry.rs by `KINETIC_UPDATE_REFERENCE=1 cargo test -p epicor-kinetic reference`. Do not edit. -->\n\n\
          A connection string is `Name=Value` pairs separated by `;`, e.g.\n\n\
          ```text\n\
          URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password={{p;w}};ApiVersion=v2;Company=EPIC06;ApiKey=...\n\
@@ -128,7 +128,7 @@ mod tests {
         assert!(
             committed == generated,
             "{} is out of date with the property registry; regenerate it with\n    \
-             KINETIC_UPDATE_REFERENCE=1 cargo test -p kinetic reference\nand commit it.",
+             KINETIC_UPDATE_REFERENCE=1 cargo test -p epicor-kinetic reference\nand commit it.",
             path.display()
         );
     }

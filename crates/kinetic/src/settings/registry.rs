@@ -122,7 +122,7 @@ impl Property {
     /// The environment variable that sets this property: `KINETIC_` and the name in capitals.
     ///
     /// ```
-    /// assert_eq!(kinetic::settings::lookup("erpinstance").unwrap().env_var(), "KINETIC_ERPINSTANCE");
+    /// assert_eq!(epicor_kinetic::settings::lookup("erpinstance").unwrap().env_var(), "KINETIC_ERPINSTANCE");
     /// ```
     pub fn env_var(&self) -> String {
         format!("{ENV_PREFIX}{}", self.name.to_ascii_uppercase())
@@ -290,7 +290,7 @@ pub static PROPERTIES: &[Property] = &[
 /// The property named `key` (by name or alias, any case, surrounding spaces ignored).
 ///
 /// ```
-/// let p = kinetic::settings::lookup("pwd").unwrap();
+/// let p = epicor_kinetic::settings::lookup("pwd").unwrap();
 /// assert_eq!(p.name, "Password");
 /// assert!(p.secret);
 /// ```
@@ -302,8 +302,8 @@ pub fn lookup(key: &str) -> Option<&'static Property> {
 /// The closest property name or alias to `key`, when it is close enough to be a likely typo.
 ///
 /// ```
-/// assert_eq!(kinetic::settings::suggest("Pasword"), Some("Password"));
-/// assert_eq!(kinetic::settings::suggest("Colour"), None);
+/// assert_eq!(epicor_kinetic::settings::suggest("Pasword"), Some("Password"));
+/// assert_eq!(epicor_kinetic::settings::suggest("Colour"), None);
 /// ```
 pub fn suggest(key: &str) -> Option<&'static str> {
     let names = PROPERTIES

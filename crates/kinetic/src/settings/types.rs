@@ -150,7 +150,7 @@ impl LicenseType {
     /// The `ClaimedLicense` GUID Epicor expects.
     ///
     /// ```
-    /// use kinetic::settings::LicenseType;
+    /// use epicor_kinetic::settings::LicenseType;
     /// assert_eq!(LicenseType::WebService.guid(), "00000003-9439-4B30-A6F4-6D2FD4B9FD0F");
     /// ```
     pub fn guid(&self) -> &str {

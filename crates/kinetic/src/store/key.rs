@@ -25,7 +25,7 @@ pub const KEY_FILE_NAME: &str = "settings.key";
 /// padded or not):
 ///
 /// ```
-/// use kinetic::store::SettingsKey;
+/// use epicor_kinetic::store::SettingsKey;
 ///
 /// assert!(SettingsKey::parse(&"ab".repeat(32)).is_some());
 /// assert!(SettingsKey::parse("q83vq83vq83vq83vq83vq83vq83vq83vq83vq83vq80=").is_some());

@@ -26,14 +26,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Stores with the same name share one slot; names are compared exactly.
 ///
 /// ```
-/// use kinetic::auth::Token;
-/// use kinetic::store::{Change, MemoryStore, StoredSettings, TokenStore};
+/// use epicor_kinetic::auth::Token;
+/// use epicor_kinetic::store::{Change, MemoryStore, StoredSettings, TokenStore};
 ///
 /// let a = MemoryStore::named("shared");
 /// a.update(&mut |_| Ok(Change::Write(StoredSettings::with_token(Token::bearer("t")))))?;
 /// assert!(MemoryStore::named("shared").load()?.is_some());
 /// assert!(MemoryStore::named("other").load()?.is_none());
-/// # Ok::<(), kinetic::Error>(())
+/// # Ok::<(), epicor_kinetic::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {

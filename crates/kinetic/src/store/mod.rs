@@ -18,8 +18,8 @@
 //! the identity provider and returns what to write.
 //!
 //! ```
-//! use kinetic::auth::Token;
-//! use kinetic::store::{Change, MemoryStore, StoredSettings, TokenStore};
+//! use epicor_kinetic::auth::Token;
+//! use epicor_kinetic::store::{Change, MemoryStore, StoredSettings, TokenStore};
 //!
 //! let store = MemoryStore::named("doc-example");
 //! let stored = store.update(&mut |current| {
@@ -29,7 +29,7 @@
 //!     Ok(Change::Write(StoredSettings::with_token(Token::bearer("t").with_refresh_token("r"))))
 //! })?;
 //! assert_eq!(stored.and_then(|s| s.token).map(|t| t.access_token), Some("t".into()));
-//! # Ok::<(), kinetic::Error>(())
+//! # Ok::<(), epicor_kinetic::Error>(())
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Helpers shared by the connector's end-to-end test binaries.
 
-use kinetic::http::Request;
-use kinetic::Connection;
+use epicor_kinetic::http::Request;
+use epicor_kinetic::Connection;
 
 /// `GET Erp.BO.PartSvc/Parts?$top=1` through the connection; the answer's status.
 pub async fn parts(c: &Connection) -> u16 {
