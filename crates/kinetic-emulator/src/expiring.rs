@@ -121,24 +121,6 @@ impl<K: Eq + Hash + Ord + Clone, V> ExpiringMap<K, V> {
         Some(e.value)
     }
 
-    /// Live entries matching `pred` (a scan: for rare operations only).
-    pub fn find(&self, now: i64, mut pred: impl FnMut(&K, &V) -> bool) -> Option<(&K, &V)> {
-        self.map
-            .iter()
-            .filter(|(_, e)| e.expires > now)
-            .map(|(k, e)| (k, &e.value))
-            .find(|(k, v)| pred(k, v))
-    }
-
-    /// Mutable access to every live entry (a scan: for rare operations only).
-    pub fn for_each_mut(&mut self, now: i64, mut f: impl FnMut(&K, &mut V)) {
-        for (k, e) in self.map.iter_mut() {
-            if e.expires > now {
-                f(k, &mut e.value);
-            }
-        }
-    }
-
     /// Entries held (live or awaiting pruning).
     pub fn len(&self) -> usize {
         self.map.len()
@@ -156,10 +138,6 @@ impl<K: Eq + Hash + Ord + Clone, V> ExpiringMap<K, V> {
     /// Entries evicted early because the map was full.
     pub fn evicted(&self) -> u64 {
         self.evicted
-    }
-
-    pub fn bounds(&self) -> Bounds {
-        self.bounds
     }
 }
 

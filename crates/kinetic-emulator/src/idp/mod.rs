@@ -451,25 +451,27 @@ impl Idp {
     /// The CSRF token of forms shown to the browser with this cookie value.
     pub fn csrf_token(&self, browser: &str) -> String {
         use hmac::Mac;
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key)
-            .expect("HMAC takes any key length");
-        mac.update(b"csrf|");
-        mac.update(browser.as_bytes());
-        grants::b64url(&mac.finalize().into_bytes())
+        grants::b64url(&self.csrf_mac(browser).finalize().into_bytes())
     }
 
     /// Whether `token` is the CSRF token of `browser` (compared in constant time).
     pub fn csrf_ok(&self, browser: &str, token: &str) -> bool {
+        use base64::Engine;
+        use hmac::Mac;
+        match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) {
+            Ok(bytes) => self.csrf_mac(browser).verify_slice(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// The HMAC of a browser's cookie value under the CSRF key.
+    fn csrf_mac(&self, browser: &str) -> hmac::Hmac<sha2::Sha256> {
         use hmac::Mac;
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf_key)
             .expect("HMAC takes any key length");
         mac.update(b"csrf|");
         mac.update(browser.as_bytes());
-        use base64::Engine;
-        match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) {
-            Ok(bytes) => mac.verify_slice(&bytes).is_ok(),
-            Err(_) => false,
-        }
+        mac
     }
 
     /// Whether an access token (by its `uti`) was revoked, e.g. because its code was replayed.

@@ -22,13 +22,6 @@ fn b64(v: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v)
 }
 
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
 /// A page of the identity provider: the headers every page must carry (no framing, no caching).
 #[track_caller]
 fn assert_page_headers(reply: &Reply) {

@@ -17,13 +17,6 @@ use std::time::Duration;
 const CUSTOMER_1: &str = "api/v1/Erp.BO.CustomerSvc/Customers('EPIC06',1)";
 const V2_CUSTOMER_1: &str = "api/v2/odata/EPIC06/Erp.BO.CustomerSvc/Customers('EPIC06',1)";
 
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
 /// A router with a manual clock.
 fn with_clock(tweak: impl FnOnce(&mut EmulatorConfig)) -> (Router, Arc<ManualClock>) {
     let clock = ManualClock::new();

@@ -81,6 +81,15 @@ impl Reply {
     }
 }
 
+/// An `Authorization` value with Basic credentials.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
 /// The demo user's Basic credentials and the demo API key, sent by [`send`] unless overridden.
 pub const BASIC_MANAGER: &str = "Basic bWFuYWdlcjpFcGljb3IxMjMh";
 pub const API_KEY: &str = epicor_kinetic_emulator::config::DEFAULT_API_KEY;

@@ -281,19 +281,13 @@ impl Connection {
         match answer {
             Value::Object(mut map) => match map.remove("returnObj") {
                 Some(ds) => Tableset::from_value(ds),
-                None => Err(Error::Protocol {
-                    status: None,
-                    message: format!("{service}/GetByID answered without a returnObj"),
-                    correlation_id: None,
-                    source: None,
-                }),
+                None => Err(malformed(format!(
+                    "{service}/GetByID answered without a returnObj"
+                ))),
             },
-            _ => Err(Error::Protocol {
-                status: None,
-                message: format!("{service}/GetByID answered something other than an object"),
-                correlation_id: None,
-                source: None,
-            }),
+            _ => Err(malformed(format!(
+                "{service}/GetByID answered something other than an object"
+            ))),
         }
     }
 
@@ -305,12 +299,9 @@ impl Connection {
         let answer = self.call(service, "Update", &body).await?;
         match answer.get("parameters").and_then(|p| p.get("ds")) {
             Some(ds) => Tableset::from_value(ds.clone()),
-            None => Err(Error::Protocol {
-                status: None,
-                message: format!("{service}/Update answered without parameters.ds"),
-                correlation_id: None,
-                source: None,
-            }),
+            None => Err(malformed(format!(
+                "{service}/Update answered without parameters.ds"
+            ))),
         }
     }
 
@@ -376,14 +367,7 @@ impl Connection {
             rows.extend(page);
             previous_first = Some(first);
             match next {
-                Some(l) => {
-                    link = Some(response.url().join(&l).map_err(|e| Error::Protocol {
-                        status: None,
-                        message: format!("the server's next link is not an address: {e}"),
-                        correlation_id: None,
-                        source: Some(Box::new(e)),
-                    })?);
-                }
+                Some(l) => link = Some(query::next_page_url(response.url(), &l)?),
                 // More rows than asked: the server ignores `$top` and sent them all.
                 None if asked.is_some_and(|top| n > top) => break,
                 None => {}
@@ -438,6 +422,16 @@ fn json_or_null(response: &Response) -> Result<Value> {
 fn strip_annotations(mut row: Row) -> Row {
     row.retain(|k, _| !(k.starts_with("@odata.") || k.starts_with("odata.")));
     row
+}
+
+/// A method's answer without what it must carry.
+fn malformed(message: String) -> Error {
+    Error::Protocol {
+        status: None,
+        message,
+        correlation_id: None,
+        source: None,
+    }
 }
 
 fn protocol(response: &Response, what: &str) -> Error {

@@ -222,6 +222,8 @@ impl<'c> EntitySetQuery<'c> {
             .map_ok(move |key| {
                 let mut query = self.clone();
                 query.request_extra = query.missing_key_columns(&key);
+                // Known now: the pager need not look it up again.
+                query.key = Some(key);
                 let extra = query.request_extra.clone();
                 let project: Option<Projector<Row>> = (!extra.is_empty()).then(|| {
                     Arc::new(move |mut row: Row| {
@@ -293,9 +295,9 @@ impl<'c> EntitySetQuery<'c> {
                 wider.select.extend(extra.iter().cloned());
                 wider.columns().await?
             };
-            Ok::<_, Error>((columns, decoded, extra))
+            Ok::<_, Error>((columns, decoded, extra, key))
         })
-        .map_ok(move |(columns, decoded, extra)| {
+        .map_ok(move |(columns, decoded, extra, key)| {
             let decode = {
                 let decoded = decoded.clone();
                 Arc::new(move |response: &Response| page_records(response, &decoded))
@@ -310,6 +312,7 @@ impl<'c> EntitySetQuery<'c> {
             });
             let mut query = self.clone();
             query.request_extra = extra;
+            query.key = Some(key);
             query
                 .pages(decode, project)
                 .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
@@ -584,23 +587,7 @@ impl<T: PageItem> Paging<'_, T> {
             rows.truncate(usize::try_from(r).unwrap_or(usize::MAX));
         }
         self.next = match (link, response_url) {
-            (Some(link), Some(page_url)) => {
-                let url = page_url.join(&link).map_err(|e| Error::Protocol {
-                    status: None,
-                    message: format!("the server's next link is not an address: {e}"),
-                    correlation_id: None,
-                    source: Some(Box::new(e)),
-                })?;
-                if url == page_url {
-                    return Err(Error::Protocol {
-                        status: None,
-                        message: "the server's next link points to the page it came with".into(),
-                        correlation_id: None,
-                        source: None,
-                    });
-                }
-                Next::Link(url)
-            }
+            (Some(link), Some(page_url)) => Next::Link(next_page_url(&page_url, &link)?),
             // Without a link, or at the end of a chain of links (which covers only the `$top`
             // asked), go on by `$skip` until an empty page.
             _ => {
@@ -734,6 +721,26 @@ fn page_records(
         .collect();
     let link = page.next_v4.or(page.next_v3).filter(|l| !l.is_empty());
     Ok((records, link))
+}
+
+/// The address of a page's next link (relative to the page), refused when it is not an address
+/// or points to the page it came with (which would page for ever).
+pub(super) fn next_page_url(page_url: &Url, link: &str) -> Result<Url> {
+    let url = page_url.join(link).map_err(|e| Error::Protocol {
+        status: None,
+        message: format!("the server's next link is not an address: {e}"),
+        correlation_id: None,
+        source: Some(Box::new(e)),
+    })?;
+    if url == *page_url {
+        return Err(Error::Protocol {
+            status: None,
+            message: "the server's next link points to the page it came with".into(),
+            correlation_id: None,
+            source: None,
+        });
+    }
+    Ok(url)
 }
 
 /// The rows of a collection answer (`{"value": [...]}`) and its next link, if any.

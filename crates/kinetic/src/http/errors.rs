@@ -265,14 +265,15 @@ fn xml_field(e: &mut ServerError, parent: &str, name: &str, value: String) {
         return;
     }
     let in_detail = parent.eq_ignore_ascii_case("ErrorDetail");
-    match name.to_ascii_lowercase().as_str() {
+    let name = name.to_ascii_lowercase();
+    match name.as_str() {
         "errormessage" => e.message = value,
         // OData's `<m:error><m:message>`; Epicor's detail `<Message>` is inside `ErrorDetail`
         // and starts a detail, whose other fields follow it.
         "message" if in_detail => e.details.push(ErrorDetail::new(value)),
         "type" | "table" | "field" | "program" | "method" if in_detail => {
             if let Some(d) = e.details.last_mut() {
-                let slot = match name.to_ascii_lowercase().as_str() {
+                let slot = match name.as_str() {
                     "type" => &mut d.kind,
                     "table" => &mut d.table,
                     "field" => &mut d.field,
