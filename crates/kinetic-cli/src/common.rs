@@ -9,13 +9,19 @@ use std::process::ExitCode;
 
 /// Exit codes scripts can rely on (also in `kinetic --help` and the README).
 pub mod exit {
-    /// The server or the network refused or failed (authentication, permission, server error,
-    /// timeout, an answer that is not what the protocol says).
+    /// The server or the network failed (server error, timeout, throttling that outlasted the
+    /// retries, an answer that is not what the protocol says).
     pub const FAILED: u8 = 1;
-    /// Bad usage or settings: a flag, the connection string, a filter, a key, a JSON body.
+    /// Bad usage or settings: a flag, the connection string, a filter, a key, a JSON body, a
+    /// query the server cannot take.
     pub const USAGE: u8 = 2;
     /// Not found: the service, entity set, row, BAQ or function does not exist.
     pub const NOT_FOUND: u8 = 3;
+    /// Not signed in or not allowed: credentials refused, a sign-in needed (`kinetic login`),
+    /// the identity provider's refusal, a permission missing.
+    pub const AUTH: u8 = 4;
+    /// The data was refused: a business rule, a duplicate, a row changed since it was read.
+    pub const REJECTED: u8 = 5;
     /// Interrupted (Ctrl-C); nothing was left under the output's name.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -24,9 +30,11 @@ pub mod exit {
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0    success
-  1    the server or the network refused or failed (authentication, permission, server error, timeout)
+  1    the server or the network failed (server error, timeout, throttled, a broken answer)
   2    bad usage or settings (a flag, the connection string, a filter, a key, a JSON body)
   3    not found (service, entity set, row, BAQ, function)
+  4    not signed in or not allowed (credentials refused, sign-in needed, permission missing)
+  5    the data was refused (a business rule, a duplicate, a row changed since it was read)
   130  interrupted (Ctrl-C); an export leaves no partial file under its name";
 
 /// A command's failure: a connector error, or a usage mistake found by the command line itself.
@@ -93,54 +101,79 @@ pub fn report(failure: &Failure) -> ExitCode {
     }
 }
 
-/// The exit code of a connector error.
+/// The exit code of a connector error, by its kind.
 pub fn code(e: &epicor_kinetic::Error) -> u8 {
-    match e {
-        epicor_kinetic::Error::InvalidSettings { .. }
-        | epicor_kinetic::Error::ConfigFile { .. } => exit::USAGE,
-        // The server found the request malformed: a column it does not have, a missing parameter.
-        _ if e.status() == Some(400) => exit::USAGE,
-        epicor_kinetic::Error::NotFound { .. } => exit::NOT_FOUND,
+    use epicor_kinetic::ErrorKind as K;
+    match e.kind() {
+        K::InvalidSettings | K::ConfigFile => exit::USAGE,
+        K::Rejected if !business_rule(e) => exit::USAGE,
+        K::Rejected | K::Conflict => exit::REJECTED,
+        K::NotFound => exit::NOT_FOUND,
+        K::Unauthorized | K::Forbidden | K::SessionExpired => exit::AUTH,
         _ => exit::FAILED,
+    }
+}
+
+/// Whether a refusal is Epicor's business rules (rather than a request the server cannot parse).
+fn business_rule(e: &epicor_kinetic::Error) -> bool {
+    match e {
+        epicor_kinetic::Error::Rejected {
+            error_type,
+            details,
+            ..
+        } => {
+            !details.is_empty()
+                || error_type
+                    .as_deref()
+                    .is_some_and(|t| t.contains("BusinessObjectException"))
+        }
+        _ => false,
     }
 }
 
 /// What to do about an error, when the error's own text does not say it.
 fn hint(e: &epicor_kinetic::Error) -> Option<&'static str> {
-    if let epicor_kinetic::Error::Rejected { status, .. } = e {
-        return Some(if *status == Some(409) {
-            "the row was changed or already exists: read it again (`kinetic get`) and resend your change"
-        } else {
-            "the server's business rules refused the data: fix the field(s) named above and resend"
+    use epicor_kinetic::{ErrorKind as K, OAuthErrorCode as O};
+    if let Some(o) = e.oauth() {
+        return Some(match o.code {
+            _ if o.needs_sign_in() => {
+                "the sign-in is no longer valid or needs you: run `kinetic login` (with the same connection) to sign in again"
+            }
+            O::InvalidClient | O::UnauthorizedClient => {
+                "the identity provider refused the application: check OAuthClientId and its credential (OAuthClientSecret or OAuthJWTCert) against the app registration"
+            }
+            O::InvalidScope => "check Scope against the API's app registration (e.g. api://{app id}/.default)",
+            O::AccessDenied => "the sign-in was declined; run `kinetic login` again to retry",
+            _ => "check the OAuth settings (`kinetic props oauth` lists them) against the identity provider",
         });
     }
-    if e.status() == Some(400) {
-        return Some(
-            "the server refused the request as malformed: `kinetic describe <Service>/<EntitySet>` lists the columns a filter, order or selection may name",
-        );
-    }
-    Some(match e {
+    Some(match e.kind() {
         // Settings errors carry their own hint.
-        epicor_kinetic::Error::InvalidSettings { .. } | epicor_kinetic::Error::ConfigFile { .. } => return None,
+        K::InvalidSettings | K::ConfigFile => return None,
+        K::Rejected if business_rule(e) => {
+            "the server's business rules refused the data: fix the field(s) named above and resend"
+        }
+        K::Rejected => {
+            "the server refused the request as malformed: `kinetic describe <Service>/<EntitySet>` lists the columns a filter, order or selection may name"
+        }
+        K::Conflict => {
+            "the row was changed or already exists: read it again (`kinetic get`) and resend your change"
+        }
         // The server's message says what to check already.
-        epicor_kinetic::Error::Unauthorized { message, .. } if message.contains("check ") => return None,
-        epicor_kinetic::Error::Unauthorized { .. } => {
+        K::Unauthorized if e.to_string().contains("check ") => return None,
+        K::Unauthorized => {
             "check User/Password or the AuthScheme's settings (`kinetic props` lists them); for a sign-in that expired run `kinetic login`"
         }
-        epicor_kinetic::Error::Forbidden { .. } => {
+        K::Forbidden => {
             "the user or the API key may not do this: check the API key's access scope and the user's security"
         }
-        epicor_kinetic::Error::NotFound { .. } => {
+        K::NotFound => {
             "check the name's spelling and case: `kinetic services` lists the services, `kinetic describe <Service>` their entity sets"
         }
-        epicor_kinetic::Error::SessionExpired { .. } => "run the command again for a new session",
-        epicor_kinetic::Error::Throttled { .. } => {
-            "the server asks to slow down: wait, lower Parallelism, or raise MaxRetries"
-        }
-        epicor_kinetic::Error::Server { .. } => {
-            "the server failed; retry later or ask its administrator with the correlation id"
-        }
-        epicor_kinetic::Error::Transport { .. } => {
+        K::SessionExpired => "run the command again for a new session",
+        K::Throttled => "the server asks to slow down: wait, lower Parallelism, or raise MaxRetries",
+        K::Server => "the server failed; retry later or ask its administrator with the correlation id",
+        K::Transport => {
             "check URL and that the server is reachable (proxy, firewall, TLS trust: SSLServerCert)"
         }
         _ => return None,

@@ -40,11 +40,11 @@ pub struct QueryArgs {
 
 impl QueryArgs {
     /// The query on `target`'s entity set with these options (validated before sending).
-    pub fn query<'c>(
+    pub fn query(
         &self,
-        connection: &'c Connection,
+        connection: &Connection,
         target: &Target,
-    ) -> Result<EntitySetQuery<'c>, Failure> {
+    ) -> Result<EntitySetQuery, Failure> {
         let mut q = connection.entity_set(&target.service, &target.name);
         if let Some(f) = &self.filter {
             q = q.filter_str(f)?;

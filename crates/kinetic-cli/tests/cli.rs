@@ -245,7 +245,7 @@ fn token_prints_a_token_for_each_bearer_scheme() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("did you mean `Password`"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
-    // A wrong password is the server's refusal: exit 1.
+    // A wrong password is the server's refusal: exit 4 (not signed in).
     let bad = info["connection_strings"]["token"]
         .as_str()
         .unwrap()
@@ -253,7 +253,7 @@ fn token_prints_a_token_for_each_bearer_scheme() {
     let out = kinetic().args(["token", "-c", &bad]).output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(4),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

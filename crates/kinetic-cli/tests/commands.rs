@@ -1014,9 +1014,9 @@ fn create_update_and_delete_a_customer() {
         (Some("Duluth"), Some("MN"))
     );
 
-    // A business rule refusing the data: exit 2, the table and field named, and a hint.
+    // A business rule refusing the data: exit 5, the table and field named, and a hint.
     let out = emu.with("basic", &["update", &address, "--body", r#"{"Name":"  "}"#]);
-    assert_eq!(out.code, Some(2), "{out:#?}");
+    assert_eq!(out.code, Some(5), "{out:#?}");
     assert!(out.stdout.is_empty(), "{out:#?}");
     assert!(out.stderr.contains("(Customer.Name)"), "{out:#?}");
     assert!(out.stderr.contains("business rules"), "{out:#?}");
@@ -1188,7 +1188,7 @@ fn bad_input_fails_with_one_clear_line_and_the_right_exit_code() {
         "{out:#?}"
     );
 
-    // A wrong password is the server's refusal: exit 1, and the password is never printed.
+    // A wrong password is the server's refusal: exit 4, and the password is never printed.
     let wrong = emu
         .cs("basic")
         .replace("Password=Epicor123!", "Password=Hunter2Wrong!");
@@ -1199,7 +1199,7 @@ fn bad_input_fails_with_one_clear_line_and_the_right_exit_code() {
             "-c",
             &wrong,
         ])
-        .code(1);
+        .code(4);
     let line = out.error_line();
     assert!(
         line.contains("401") || line.contains("unauthorized"),
@@ -1222,7 +1222,7 @@ fn bad_input_fails_with_one_clear_line_and_the_right_exit_code() {
         None,
         &[("KINETIC_PASSWORD", "Hunter2Wrong!")],
     )
-    .code(1);
+    .code(4);
     assert!(!out.stderr.contains("Hunter2Wrong!"), "{out:#?}");
     let out = run_in(
         emu.config.path(),

@@ -1,37 +1,51 @@
 //! A connection: settings in, an authenticated pipeline out (and, with `UseSession`, one Epicor
 //! session held from open to close, so an integration uses one licence seat rather than one per call).
 
-use crate::auth::providers::credential_for;
 use crate::clock::{Clock, SystemClock};
 use crate::http::{Authorization, Credential, Pipeline, Request};
-use crate::{Error, Result, Secret, Settings};
+use crate::{Client, Error, Result, Secret, Settings};
 use epicor_kinetic_odata::csdl::Metadata;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 
-/// An open connection to an Epicor server.
-#[derive(Debug)]
+/// An open connection to an Epicor server: who is calling (the credential) and its session, on a
+/// [`Client`]'s shared pool and caches. Cheap to clone: clones are the same connection (one
+/// credential, one session), so a query's stream can own one and outlive the call that made it.
+#[derive(Clone, Debug)]
 pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client,
     settings: Settings,
     pipeline: Pipeline,
     credential: Arc<dyn Credential>,
-    clock: Arc<dyn Clock>,
-    session: bool,
-    /// Each service's `$metadata`, read once per connection.
-    metadata: Mutex<HashMap<String, Arc<Metadata>>>,
+    /// An Epicor session is open (`UseSession`), until [`Connection::close`].
+    session: AtomicBool,
+    /// With Basic: the token service's token for [`Connection::access_token`], kept until it
+    /// nears expiry.
+    basic_token: OnceCell<
+        Arc<crate::auth::providers::TokenCredential<crate::auth::providers::EpicorTokenSource>>,
+    >,
 }
 
 impl Connection {
     /// Authenticates as the settings say (nothing is sent until a call needs it, except the session
-    /// login with `UseSession=true`).
+    /// login with `UseSession=true`), on a new [`Client`]. To open several connections to one
+    /// server, make the client once and use [`Client::connect`]: they then share the connection
+    /// pool, the identity provider's discovery and each service's `$metadata`.
     pub async fn open(settings: Settings) -> Result<Connection> {
         Self::open_with_clock(settings, Arc::new(SystemClock)).await
     }
 
     /// As [`Connection::open`], with an injected clock.
     pub async fn open_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Connection> {
-        let credential = credential_for(&settings, clock.clone()).await?;
-        Self::open_with_credential(settings, credential, clock).await
+        Client::with_clock(&settings, clock)?
+            .connect(settings)
+            .await
     }
 
     /// As [`Connection::open_with_clock`], with the credential given instead of chosen from the
@@ -43,92 +57,92 @@ impl Connection {
         credential: Arc<dyn Credential>,
         clock: Arc<dyn Clock>,
     ) -> Result<Connection> {
-        let pipeline = Pipeline::builder(&settings)
-            .credential(credential.clone())
-            .clock(clock.clone())
-            .build()?;
-        let mut connection = Connection {
-            session: false,
-            settings,
-            pipeline,
-            credential,
-            clock,
-            metadata: Mutex::default(),
+        Client::with_clock(&settings, clock)?
+            .connect_with_credential(settings, credential)
+            .await
+    }
+
+    pub(crate) async fn start(
+        client: Client,
+        settings: Settings,
+        credential: Arc<dyn Credential>,
+    ) -> Result<Connection> {
+        let pipeline = client.pipeline(&settings, credential.clone())?;
+        let connection = Connection {
+            inner: Arc::new(Inner {
+                client,
+                settings,
+                pipeline,
+                credential,
+                session: AtomicBool::new(false),
+                basic_token: OnceCell::new(),
+            }),
         };
-        if connection.settings.auth.use_session {
+        if connection.inner.settings.auth.use_session {
             connection.login().await?;
         }
         Ok(connection)
     }
 
-    /// The `$metadata` of `service` (entity sets, columns, types, keys), read once and kept for
-    /// the life of the connection.
+    /// The client the connection shares its pool and caches with.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The `$metadata` of `service` (entity sets, columns, types, keys), read once per server
+    /// and kept by the [`Client`] for every connection made from it.
     pub async fn metadata(&self, service: &str) -> Result<Arc<Metadata>> {
-        if let Some(m) = self
-            .metadata
-            .lock()
-            .ok()
-            .and_then(|c| c.get(service).cloned())
-        {
-            return Ok(m);
-        }
-        let endpoint = self
-            .pipeline
-            .endpoints()
-            .service(service)?
-            .segment("$metadata");
-        let request = Request::get(&endpoint)?.header(
-            reqwest::header::ACCEPT,
-            reqwest::header::HeaderValue::from_static("application/xml"),
-        );
-        let response = self.pipeline.send(request).await?;
-        let metadata = Metadata::from_xml(&response.text()).map_err(|e| Error::Protocol {
-            status: Some(response.status().as_u16()),
-            message: format!("the $metadata of {service} does not parse: {e}"),
-            correlation_id: None,
-            source: Some(Box::new(e)),
-        })?;
-        let metadata = Arc::new(metadata);
-        if let Ok(mut cache) = self.metadata.lock() {
-            cache.insert(service.to_owned(), metadata.clone());
-        }
-        Ok(metadata)
+        self.inner
+            .client
+            .metadata(&self.inner.pipeline, service)
+            .await
     }
 
     /// The settings the connection was opened with.
     pub fn settings(&self) -> &Settings {
-        &self.settings
+        &self.inner.settings
     }
 
     /// The authenticated pipeline every call goes through.
     pub fn pipeline(&self) -> &Pipeline {
-        &self.pipeline
+        &self.inner.pipeline
     }
 
     /// The `Authorization` value the next call would carry (signing in or refreshing first when
     /// needed); `None` for `AuthScheme=None`.
     pub async fn authorization(&self) -> Result<Option<Authorization>> {
-        self.credential.authorization().await
+        self.inner.credential.authorization().await
     }
 
     /// An access token for the connection, for use with other tools: the bearer token of the Token,
     /// AzureAD and OAuth schemes; with Basic, a token from Epicor's token service for the same user
-    /// (Basic itself sends credentials, not a token).
+    /// (Basic itself sends credentials, not a token). The token is the one in use (or cached):
+    /// a new one is asked for only when it nears expiry.
     pub async fn access_token(&self) -> Result<Secret> {
-        if self.settings.auth.scheme == crate::settings::AuthScheme::Basic {
-            use crate::auth::cache::TokenSource;
-            let source = crate::auth::providers::EpicorTokenSource::from_settings(
-                &self.settings,
-                self.clock.clone(),
-            )?;
-            return Ok(source.fetch(None).await?.access_token);
+        let settings = &self.inner.settings;
+        if settings.auth.scheme == crate::settings::AuthScheme::Basic {
+            let credential = self
+                .inner
+                .basic_token
+                .get_or_try_init(|| async {
+                    let source = crate::auth::providers::EpicorTokenSource::from_settings(
+                        &self.inner.client,
+                        settings,
+                    )?;
+                    Ok::<_, Error>(Arc::new(crate::auth::providers::TokenCredential::new(
+                        source,
+                        self.inner.client.clock().clone(),
+                    )))
+                })
+                .await?;
+            return Ok(credential.token().await?.access_token);
         }
         match self.authorization().await? {
             Some(a) => match a.expose().strip_prefix("Bearer ") {
                 Some(t) => Ok(Secret::new(t)),
                 None => Err(Error::invalid_settings(
                     "AuthScheme",
-                    format!("AuthScheme={} sends credentials, not a token", self.settings.auth.scheme),
+                    format!("AuthScheme={} sends credentials, not a token", settings.auth.scheme),
                     "use AuthScheme=Token (Epicor's token service), AzureAD or OAuth to get a token",
                 )),
             },
@@ -141,10 +155,10 @@ impl Connection {
     }
 
     /// `Ice.Lib.SessionModSvc/Login`: one session, one seat, reused by every call.
-    async fn login(&mut self) -> Result<()> {
-        let endpoint = self.pipeline.endpoints().session("Login");
-        let response = self
-            .pipeline
+    async fn login(&self) -> Result<()> {
+        let pipeline = &self.inner.pipeline;
+        let endpoint = pipeline.endpoints().session("Login");
+        let response = pipeline
             .send(Request::post(&endpoint)?.json(&serde_json::json!({}))?)
             .await?;
         let v: serde_json::Value = response.json()?;
@@ -158,20 +172,23 @@ impl Connection {
                 correlation_id: None,
                 source: None,
             })?;
-        self.pipeline.set_session_id(Some(Secret::new(id)));
-        self.session = true;
+        pipeline.set_session_id(Some(Secret::new(id)));
+        self.inner.session.store(true, Ordering::SeqCst);
         Ok(())
     }
 
-    /// Ends the session (when one was opened), freeing its licence seat.
-    pub async fn close(mut self) -> Result<()> {
-        if self.session {
-            let endpoint = self.pipeline.endpoints().session("Logout");
-            self.pipeline
+    /// Ends the session (when one was opened), freeing its licence seat. Idempotent: a second
+    /// call, or a call on a clone, does nothing. Calls made after it go without the session (a
+    /// licence per call).
+    pub async fn close(&self) -> Result<()> {
+        if self.inner.session.swap(false, Ordering::SeqCst) {
+            let pipeline = &self.inner.pipeline;
+            let endpoint = pipeline.endpoints().session("Logout");
+            let sent = pipeline
                 .send(Request::post(&endpoint)?.json(&serde_json::json!({}))?)
-                .await?;
-            self.pipeline.set_session_id(None);
-            self.session = false;
+                .await;
+            pipeline.set_session_id(None);
+            sent?;
         }
         Ok(())
     }

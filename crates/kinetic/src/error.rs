@@ -2,23 +2,27 @@
 //!
 //! Every variant says what went wrong in Epicor's or the connector's own terms, so callers can match
 //! on meaning (retry a [`Error::Throttled`], re-authenticate on [`Error::Unauthorized`]) instead of
-//! parsing text. There is no catch-all variant that would drop a cause.
+//! parsing text; [`Error::kind`] folds them into an [`ErrorKind`] for code that only needs the
+//! class (a Python exception type, a CLI exit code, a web app's "sign in again"). There is no
+//! catch-all variant that would drop a cause. Errors are `Clone` (causes are shared), so one
+//! failure can be handed to every caller that waited on it.
 //!
 //! No message ever contains a secret value: settings errors name the property, not its value, when
 //! the property is secret, and server messages are kept as the server sent them (servers do not echo
 //! credentials).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// A boxed cause, for errors from layers this crate does not name in its API.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+/// A shared cause, for errors from layers this crate does not name in its API.
+pub type Cause = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in the connector.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A setting is unknown, has a bad value, is missing, or cannot work with another setting.
@@ -46,7 +50,7 @@ pub enum Error {
         /// The I/O error, when there was one. Parse errors are not kept as a source: their text
         /// quotes the offending line, which may hold a secret.
         #[source]
-        source: Option<std::io::Error>,
+        source: Option<Arc<std::io::Error>>,
     },
 
     /// The server refused the credentials (HTTP 401), or the identity provider refused to issue a
@@ -109,22 +113,50 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
-    /// The server's business rules refused the request: Epicor's 400
-    /// `Ice.Common.BusinessObjectException` (a required field left empty, a code that does not
-    /// exist, a duplicate id) or a 409 (a duplicate record, a row changed since it was read). The
-    /// [`ErrorDetail`]s say which table and field; fix the data (or read the row again) and resend.
+    /// The server refused the request as it stands (HTTP 400 or 422): Epicor's business rules
+    /// (`Ice.Common.BusinessObjectException`: a required field left empty, a code that does not
+    /// exist, a duplicate id) or a query or body it cannot take (a column it does not have). The
+    /// [`ErrorDetail`]s say which table and field; fix the data and resend.
     #[error("rejected{}: {message}", status_suffix(*status))]
     Rejected {
-        /// The HTTP status (400 or 409).
+        /// The HTTP status (400 or 422).
         status: Option<u16>,
         /// The server's message, with its details.
         message: String,
         /// The server's correlation id.
         correlation_id: Option<String>,
-        /// Epicor's `ErrorType` (`Ice.Common.BusinessObjectException`, ...).
+        /// Epicor's `ErrorType` (`Ice.Common.BusinessObjectException`, ...) or OData's `code`.
         error_type: Option<String>,
         /// Epicor's `ErrorDetails`: each refusal with its table and field.
         details: Vec<ErrorDetail>,
+    },
+
+    /// The row changed since it was read, or already exists (HTTP 409 or 412: a stale
+    /// `SysRevID`, a duplicate key). Read the row again and resend the change.
+    #[error("conflict{}: {message}", status_suffix(*status))]
+    Conflict {
+        /// The HTTP status (409 or 412).
+        status: Option<u16>,
+        /// The server's message, with its details.
+        message: String,
+        /// The server's correlation id.
+        correlation_id: Option<String>,
+        /// Epicor's `ErrorType`.
+        error_type: Option<String>,
+        /// Epicor's `ErrorDetails`.
+        details: Vec<ErrorDetail>,
+    },
+
+    /// The identity provider (Azure AD or another OpenID provider) refused a token request or a
+    /// sign-in, with an OAuth error code ([`OAuthError`]): a refresh token revoked or expired
+    /// (`invalid_grant`), a sign-in needed (`interaction_required`, with Entra's claims
+    /// challenge), a wrong client secret (`invalid_client`).
+    #[error("{error}{}", status_suffix(*status))]
+    OAuth {
+        /// The HTTP status, when the refusal came in an HTTP answer (not a redirect).
+        status: Option<u16>,
+        /// What the provider said.
+        error: Box<OAuthError>,
     },
 
     /// The server failed (HTTP 5xx) and the retries, if any, ran out.
@@ -149,7 +181,7 @@ pub enum Error {
         correlation_id: Option<String>,
         /// The underlying error.
         #[source]
-        source: Option<BoxError>,
+        source: Option<Cause>,
     },
 
     /// The server answered something the connector cannot understand (malformed JSON, an
@@ -164,8 +196,203 @@ pub enum Error {
         correlation_id: Option<String>,
         /// The underlying parse error, when there was one.
         #[source]
-        source: Option<BoxError>,
+        source: Option<Cause>,
     },
+
+    /// A bug in the connector: a state it should never reach. Please report it with the log.
+    #[error("internal error (a bug in the connector, please report it): {message}")]
+    Internal {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What class of failure an [`Error`] is, for code that acts on the class rather than the
+/// details (each variant maps to one kind; an OAuth refusal maps by its code).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A setting is wrong or missing (fix the connection string).
+    InvalidSettings,
+    /// A configuration file cannot be read or written.
+    ConfigFile,
+    /// The credentials were refused, or a sign-in is needed.
+    Unauthorized,
+    /// Not allowed.
+    Forbidden,
+    /// It does not exist.
+    NotFound,
+    /// The Epicor session ended.
+    SessionExpired,
+    /// The server refused the request as it stands (business rule, bad query).
+    Rejected,
+    /// The row changed or already exists.
+    Conflict,
+    /// Too many requests; wait.
+    Throttled,
+    /// The server failed.
+    Server,
+    /// No answer (network, TLS, timeout).
+    Transport,
+    /// The server broke the protocol.
+    Protocol,
+    /// A bug in the connector.
+    Internal,
+}
+
+/// An OAuth 2.0 error code (RFC 6749 5.2, OpenID Connect Core 3.1.2.6, RFC 8628 3.5).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OAuthErrorCode {
+    /// `invalid_request`.
+    #[default]
+    InvalidRequest,
+    /// `invalid_client`: the client id, secret or certificate was refused.
+    InvalidClient,
+    /// `invalid_grant`: the code, refresh token or assertion is invalid, expired or revoked.
+    InvalidGrant,
+    /// `unauthorized_client`.
+    UnauthorizedClient,
+    /// `unsupported_grant_type`.
+    UnsupportedGrantType,
+    /// `invalid_scope`.
+    InvalidScope,
+    /// `access_denied`: the user or an administrator declined.
+    AccessDenied,
+    /// `interaction_required`: the user must sign in (MFA, conditional access).
+    InteractionRequired,
+    /// `login_required`.
+    LoginRequired,
+    /// `consent_required`.
+    ConsentRequired,
+    /// `account_selection_required`.
+    AccountSelectionRequired,
+    /// `authorization_pending` (device flow: not approved yet).
+    AuthorizationPending,
+    /// `slow_down` (device flow: poll less often).
+    SlowDown,
+    /// `expired_token` (device flow: the code expired).
+    ExpiredToken,
+    /// `server_error`.
+    ServerError,
+    /// `temporarily_unavailable`.
+    TemporarilyUnavailable,
+    /// Any other code, as sent.
+    Other(String),
+}
+
+impl OAuthErrorCode {
+    /// The code from its wire name.
+    pub fn parse(code: &str) -> OAuthErrorCode {
+        use OAuthErrorCode::*;
+        match code {
+            "invalid_request" => InvalidRequest,
+            "invalid_client" => InvalidClient,
+            "invalid_grant" => InvalidGrant,
+            "unauthorized_client" => UnauthorizedClient,
+            "unsupported_grant_type" => UnsupportedGrantType,
+            "invalid_scope" => InvalidScope,
+            "access_denied" => AccessDenied,
+            "interaction_required" => InteractionRequired,
+            "login_required" => LoginRequired,
+            "consent_required" => ConsentRequired,
+            "account_selection_required" => AccountSelectionRequired,
+            "authorization_pending" => AuthorizationPending,
+            "slow_down" => SlowDown,
+            "expired_token" => ExpiredToken,
+            "server_error" => ServerError,
+            "temporarily_unavailable" => TemporarilyUnavailable,
+            other => Other(other.to_owned()),
+        }
+    }
+
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        use OAuthErrorCode::*;
+        match self {
+            InvalidRequest => "invalid_request",
+            InvalidClient => "invalid_client",
+            InvalidGrant => "invalid_grant",
+            UnauthorizedClient => "unauthorized_client",
+            UnsupportedGrantType => "unsupported_grant_type",
+            InvalidScope => "invalid_scope",
+            AccessDenied => "access_denied",
+            InteractionRequired => "interaction_required",
+            LoginRequired => "login_required",
+            ConsentRequired => "consent_required",
+            AccountSelectionRequired => "account_selection_required",
+            AuthorizationPending => "authorization_pending",
+            SlowDown => "slow_down",
+            ExpiredToken => "expired_token",
+            ServerError => "server_error",
+            TemporarilyUnavailable => "temporarily_unavailable",
+            Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an identity provider said when it refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OAuthError {
+    /// The code (`error`).
+    pub code: OAuthErrorCode,
+    /// `error_description`, its first line (Entra appends trace ids on later lines).
+    pub description: String,
+    /// Entra's `error_codes` (the numbers of `AADSTS50076`, ...).
+    pub aadsts: Vec<i64>,
+    /// Entra's `suberror` (`basic_action`, `consent_required`, `bad_token`, ...).
+    pub suberror: Option<String>,
+    /// The claims challenge (`claims`), to send back in the next sign-in as the `claims`
+    /// parameter (conditional access, MFA step-up).
+    pub claims: Option<String>,
+    /// The provider's correlation id (`correlation_id`).
+    pub correlation_id: Option<String>,
+}
+
+impl OAuthError {
+    /// An error with this code and description.
+    pub fn new(code: OAuthErrorCode, description: impl Into<String>) -> OAuthError {
+        OAuthError {
+            code,
+            description: description.into(),
+            ..OAuthError::default()
+        }
+    }
+
+    /// Whether a person must sign in again for this to succeed (a web app redirects to the
+    /// sign-in, with [`OAuthError::claims`] when given).
+    pub fn needs_sign_in(&self) -> bool {
+        use OAuthErrorCode::*;
+        matches!(
+            self.code,
+            InvalidGrant
+                | InteractionRequired
+                | LoginRequired
+                | ConsentRequired
+                | AccountSelectionRequired
+        )
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the identity provider refused: {}", self.code)?;
+        if !self.aadsts.is_empty() {
+            let codes: Vec<String> = self.aadsts.iter().map(|c| format!("AADSTS{c}")).collect();
+            write!(f, " ({})", codes.join(", "))?;
+        }
+        if !self.description.is_empty() && self.description != self.code.as_str() {
+            write!(f, ": {}", self.description)?;
+        }
+        Ok(())
+    }
 }
 
 /// One entry of Epicor's `ErrorDetails`: a refusal and where it applies.
@@ -241,10 +468,55 @@ impl Error {
         }
     }
 
+    /// The class of the error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidSettings { .. } => ErrorKind::InvalidSettings,
+            Error::ConfigFile { .. } => ErrorKind::ConfigFile,
+            Error::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Error::Forbidden { .. } => ErrorKind::Forbidden,
+            Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::SessionExpired { .. } => ErrorKind::SessionExpired,
+            Error::Throttled { .. } => ErrorKind::Throttled,
+            Error::Rejected { .. } => ErrorKind::Rejected,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Server { .. } => ErrorKind::Server,
+            Error::Transport { .. } => ErrorKind::Transport,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::Internal { .. } => ErrorKind::Internal,
+            Error::OAuth { error, .. } => {
+                use OAuthErrorCode::*;
+                match error.code {
+                    SlowDown => ErrorKind::Throttled,
+                    ServerError | TemporarilyUnavailable => ErrorKind::Server,
+                    InvalidScope | UnsupportedGrantType => ErrorKind::InvalidSettings,
+                    _ => ErrorKind::Unauthorized,
+                }
+            }
+        }
+    }
+
+    /// What the identity provider said, when this is its refusal.
+    pub fn oauth(&self) -> Option<&OAuthError> {
+        match self {
+            Error::OAuth { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// A bug: a state the connector should never reach.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal {
+            message: message.into(),
+        }
+    }
+
     /// The server's correlation id, when the error came from a server that gave one.
     pub fn correlation_id(&self) -> Option<&str> {
         match self {
-            Error::Unauthorized { correlation_id, .. }
+            Error::OAuth { error, .. } => error.correlation_id.as_deref(),
+            Error::Conflict { correlation_id, .. }
+            | Error::Unauthorized { correlation_id, .. }
             | Error::Forbidden { correlation_id, .. }
             | Error::NotFound { correlation_id, .. }
             | Error::SessionExpired { correlation_id, .. }
@@ -253,14 +525,17 @@ impl Error {
             | Error::Server { correlation_id, .. }
             | Error::Transport { correlation_id, .. }
             | Error::Protocol { correlation_id, .. } => correlation_id.as_deref(),
-            Error::InvalidSettings { .. } | Error::ConfigFile { .. } => None,
+            Error::InvalidSettings { .. } | Error::ConfigFile { .. } | Error::Internal { .. } => {
+                None
+            }
         }
     }
 
-    /// The business-rule details of an [`Error::Rejected`] (empty for any other error).
+    /// The business-rule details of an [`Error::Rejected`] or [`Error::Conflict`] (empty for
+    /// any other error).
     pub fn details(&self) -> &[ErrorDetail] {
         match self {
-            Error::Rejected { details, .. } => details,
+            Error::Rejected { details, .. } | Error::Conflict { details, .. } => details,
             _ => &[],
         }
     }
@@ -276,8 +551,12 @@ impl Error {
             | Error::Rejected { status, .. }
             | Error::Server { status, .. }
             | Error::Transport { status, .. }
+            | Error::Conflict { status, .. }
+            | Error::OAuth { status, .. }
             | Error::Protocol { status, .. } => *status,
-            Error::InvalidSettings { .. } | Error::ConfigFile { .. } => None,
+            Error::InvalidSettings { .. } | Error::ConfigFile { .. } | Error::Internal { .. } => {
+                None
+            }
         }
     }
 }
@@ -314,7 +593,7 @@ mod tests {
             status: None,
             message: "cannot connect".into(),
             correlation_id: None,
-            source: Some(Box::new(io)),
+            source: Some(Arc::new(io)),
         };
         assert!(e.source().is_some_and(|s| s.to_string() == "refused"));
     }

@@ -31,6 +31,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod connection;
 pub mod error;
@@ -40,7 +41,8 @@ pub mod secret;
 pub mod settings;
 pub mod store;
 
+pub use client::Client;
 pub use connection::Connection;
-pub use error::{Error, ErrorDetail, Result};
+pub use error::{Error, ErrorDetail, ErrorKind, OAuthError, OAuthErrorCode, Result};
 pub use secret::Secret;
 pub use settings::Settings;

@@ -676,13 +676,14 @@ async fn round_trip(emu: &RunningEmulator, tidy: bool) {
         assert!(
             matches!(
                 stale,
-                Error::Rejected {
+                Error::Conflict {
                     status: Some(409),
                     ..
                 }
             ),
             "{which}: {stale}"
         );
+        assert_eq!(stale.kind(), epicor_kinetic::ErrorKind::Conflict);
     }
 }
 
@@ -924,4 +925,59 @@ async fn a_delete_whose_answer_was_lost_is_a_success() {
             "customer {n}: {gone:?}"
         );
     }
+}
+
+fn static_send<T: Send + 'static>(value: T) -> T {
+    value
+}
+
+/// A query's stream owns what it needs: it outlives the connection handle and the call that
+/// made it, and is consumed on another task (as DataFusion's `execute()` and a Python cursor do).
+#[tokio::test]
+async fn streams_outlive_their_call_and_run_on_another_task() {
+    let emu = emulator(config()).await;
+    let (rows, records, count) = {
+        let conn = connect(&emu, "basic").await;
+        let query = conn
+            .entity_set(SALES, "OrderDtls")
+            .select(["OrderNum", "OrderLine"]);
+        let count = query.count().await.unwrap_or_else(|e| panic!("{e}"));
+        (
+            static_send(query.clone().rows()),
+            static_send(query.records()),
+            count,
+        )
+        // `conn` and `query` are dropped here.
+    };
+    let rows = tokio::spawn(async move { rows.try_collect::<Vec<Row>>().await });
+    let records = tokio::spawn(async move { records.try_collect::<Vec<_>>().await });
+    let rows = rows.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+    let records = records.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows.len() as u64, count);
+    assert_eq!(records.len() as u64, count);
+    let keys: HashSet<String> = rows
+        .iter()
+        .map(|r| key_of(r, &["OrderNum", "OrderLine"]))
+        .collect();
+    assert_eq!(keys.len() as u64, count, "every row once");
+}
+
+/// Connections are handles: a clone is the same connection, and `close` (through any clone,
+/// any number of times) ends the one session once.
+#[tokio::test]
+async fn connections_clone_and_close_through_a_shared_handle() {
+    let emu = emulator(config()).await;
+    let conn = connect(&emu, "basic_session").await;
+    let session = conn.pipeline().session_id();
+    assert!(session.is_some(), "UseSession opened a session");
+    let shared = std::sync::Arc::new(conn.clone());
+    let got = shared
+        .get_by_key(CUSTOMERS, "Customers", &["EPIC06".into(), 3.into()])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got["CustNum"], 3);
+    shared.close().await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(conn.pipeline().session_id().is_none(), "the clone saw it");
+    conn.close().await.unwrap_or_else(|e| panic!("{e}"));
+    shared.close().await.unwrap_or_else(|e| panic!("{e}"));
 }

@@ -88,7 +88,11 @@ async fn epicor_token_service_and_single_flight_at_expiry() {
     // 50 concurrent calls when the token is due: exactly one token request.
     let clock = Arc::new(ManualClock::at(std::time::SystemTime::now()));
     let dyn_clock: Arc<dyn Clock> = clock.clone();
-    let source = EpicorTokenSource::from_settings(&settings, dyn_clock.clone()).unwrap();
+    let source = EpicorTokenSource::from_settings(
+        &epicor_kinetic::Client::with_clock(&settings, dyn_clock.clone()).unwrap(),
+        &settings,
+    )
+    .unwrap();
     let credential = Arc::new(TokenCredential::new(source, dyn_clock));
     let pipeline = Pipeline::builder(&settings)
         .credential(credential.clone())
@@ -315,7 +319,11 @@ async fn short_lived_tokens_are_renewed_during_use() {
     let settings = Settings::parse(&string(&e, "token")).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(epicor_kinetic::clock::SystemClock);
     let credential = Arc::new(TokenCredential::new(
-        EpicorTokenSource::from_settings(&settings, clock.clone()).unwrap(),
+        EpicorTokenSource::from_settings(
+            &epicor_kinetic::Client::with_clock(&settings, clock.clone()).unwrap(),
+            &settings,
+        )
+        .unwrap(),
         clock,
     ));
     let pipeline = Pipeline::builder(&settings)

@@ -425,8 +425,9 @@ async fn error_answers_become_typed_errors() {
         .map(|e| e.segment("Customers").query("$filter", "Name eq"))
         .and_then(|e| Request::get(&e)));
     match p.send(bad_filter).await {
-        Err(e @ Error::Protocol { .. }) => {
+        Err(e @ Error::Rejected { .. }) => {
             assert_eq!(e.status(), Some(400));
+            assert!(e.details().is_empty(), "not a business rule: {e:?}");
             assert!(e.to_string().contains("$filter"), "{e}");
             assert!(e.correlation_id().is_some());
         }

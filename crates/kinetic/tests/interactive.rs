@@ -293,7 +293,8 @@ impl UserAgent for TestAgent {
 }
 
 async fn source(settings: &Settings, agent: &Arc<TestAgent>) -> StoredTokenSource {
-    StoredTokenSource::from_settings(settings, Arc::new(SystemClock), agent.clone())
+    let client = epicor_kinetic::Client::new(settings).unwrap();
+    StoredTokenSource::from_settings(&client, settings, agent.clone())
         .await
         .unwrap()
 }
@@ -814,7 +815,8 @@ async fn a_rotated_refresh_token_survives_a_store_that_cannot_write() {
         broken: std::sync::atomic::AtomicBool::new(false),
     });
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let client = epicor_kinetic::auth::providers::oauth_client(&settings, clock.clone())
+    let shared = epicor_kinetic::Client::with_clock(&settings, clock.clone()).unwrap();
+    let client = epicor_kinetic::auth::providers::oauth_client(&shared, &settings)
         .await
         .unwrap();
     let source =

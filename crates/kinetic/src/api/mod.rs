@@ -116,7 +116,7 @@ impl Connection {
 
     /// A query on `set` of `service` (`"Erp.BO.CustomerSvc"`, `"Customers"`), in the connection's
     /// API version. Nothing is sent until [`EntitySetQuery::rows`] or [`EntitySetQuery::count`].
-    pub fn entity_set(&self, service: &str, set: &str) -> EntitySetQuery<'_> {
+    pub fn entity_set(&self, service: &str, set: &str) -> EntitySetQuery {
         EntitySetQuery::new(self, service, set)
     }
 
@@ -328,7 +328,7 @@ impl Connection {
         let page_size = u64::from(self.settings().page_size.max(1));
         let limit = self.settings().max_rows;
         let mut rows: Vec<Row> = Vec::new();
-        let mut link: Option<reqwest::Url> = None;
+        let mut link: Option<crate::http::Url> = None;
         let mut previous_first: Option<Row> = None;
         loop {
             // The `$top` of this request (none when following a link).

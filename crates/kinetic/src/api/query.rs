@@ -37,8 +37,8 @@ use std::sync::Arc;
 
 /// A query on one entity set, from [`Connection::entity_set`].
 #[derive(Debug, Clone)]
-pub struct EntitySetQuery<'c> {
-    connection: &'c Connection,
+pub struct EntitySetQuery {
+    connection: Connection,
     service: String,
     set: String,
     select: Vec<String>,
@@ -56,11 +56,11 @@ pub struct EntitySetQuery<'c> {
     request_extra: Vec<String>,
 }
 
-impl<'c> EntitySetQuery<'c> {
-    pub(super) fn new(connection: &'c Connection, service: &str, set: &str) -> Self {
+impl EntitySetQuery {
+    pub(super) fn new(connection: &Connection, service: &str, set: &str) -> Self {
         let settings = connection.settings();
         EntitySetQuery {
-            connection,
+            connection: connection.clone(),
             service: service.to_owned(),
             set: set.to_owned(),
             select: Vec::new(),
@@ -210,13 +210,13 @@ impl<'c> EntitySetQuery<'c> {
                     response.url().path()
                 ),
                 correlation_id: None,
-                source: Some(Box::new(e)),
+                source: Some(std::sync::Arc::new(e)),
             })
     }
 
     /// The rows, as a stream paged underneath (see the [module](self) for the rules). Errors end
     /// the stream.
-    pub fn rows(self) -> impl Stream<Item = Result<Row>> + 'c {
+    pub fn rows(self) -> impl Stream<Item = Result<Row>> + Send + 'static {
         let query = self.clone();
         stream::once(async move { query.key_columns().await })
             .map_ok(move |key| {
@@ -280,7 +280,7 @@ impl<'c> EntitySetQuery<'c> {
 
     /// The rows typed from `$metadata` (exact decimals, dates, GUIDs; see [`TypedValue`](super::TypedValue)), as a stream
     /// paged like [`EntitySetQuery::rows`]. Every record shares the [`EntitySetQuery::columns`].
-    pub fn records(self) -> impl Stream<Item = Result<Record>> + 'c {
+    pub fn records(self) -> impl Stream<Item = Result<Record>> + Send + 'static {
         let query = self.clone();
         stream::once(async move {
             let columns = query.columns().await?;
@@ -326,7 +326,7 @@ impl<'c> EntitySetQuery<'c> {
         self,
         decode: Decoder<T>,
         project: Option<Projector<T>>,
-    ) -> impl Stream<Item = Result<Vec<T>>> + 'c {
+    ) -> impl Stream<Item = Result<Vec<T>>> + Send + 'static {
         let state = Paging {
             query: self,
             decode,
@@ -453,8 +453,8 @@ enum Next {
     Done,
 }
 
-struct Paging<'c, T> {
-    query: EntitySetQuery<'c>,
+struct Paging<T> {
+    query: EntitySetQuery,
     decode: Decoder<T>,
     /// Drops the key columns asked for only for the repeat check, after it.
     project: Option<Projector<T>>,
@@ -514,7 +514,7 @@ impl PageItem for Record {
     }
 }
 
-impl<T: PageItem> Paging<'_, T> {
+impl<T: PageItem> Paging<T> {
     async fn next_page(&mut self) -> Result<Option<Vec<T>>> {
         let limit = self.query.limit();
         let remaining = limit.map(|l| l.saturating_sub(self.read - self.dropped));
@@ -664,7 +664,7 @@ impl<T: PageItem> Paging<'_, T> {
                                     status: None,
                                     message: format!("a page fetch stopped: {e}"),
                                     correlation_id: None,
-                                    source: Some(Box::new(e)),
+                                    source: Some(std::sync::Arc::new(e)),
                                 }),
                             }
                         })
@@ -702,7 +702,7 @@ fn page_records(
                 response.url().path()
             ),
             correlation_id: None,
-            source: Some(Box::new(e)),
+            source: Some(std::sync::Arc::new(e)),
         })?;
     let Some(values) = page.value else {
         return Err(Error::Protocol {
@@ -730,7 +730,7 @@ pub(super) fn next_page_url(page_url: &Url, link: &str) -> Result<Url> {
         status: None,
         message: format!("the server's next link is not an address: {e}"),
         correlation_id: None,
-        source: Some(Box::new(e)),
+        source: Some(std::sync::Arc::new(e)),
     })?;
     if url == *page_url {
         return Err(Error::Protocol {

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 
 use super::Token;
 use crate::clock::{from_unix_seconds, BoxFuture, Clock, SystemClock};
-use crate::{Error, Result};
+use crate::Result;
 
 /// A way to get a token: one per flow (Epicor's token service, an Azure AD grant, ...).
 ///
@@ -241,7 +241,7 @@ impl<S: TokenSource> TokenCache<S> {
             let landed = match joined.wait_for(Option::is_some).await {
                 Ok(outcome) => match outcome.as_ref() {
                     Some(Ok(token)) => Some(Ok(token.clone())),
-                    Some(Err(e)) => Some(Err(duplicate(e))),
+                    Some(Err(e)) => Some(Err(e.clone())),
                     None => None,
                 },
                 Err(_) => None,
@@ -285,7 +285,7 @@ impl<S: TokenSource> TokenCache<S> {
                 self.lock().current = Some(cached);
                 Ok(token.clone())
             }
-            Err(e) => Err(duplicate(e)),
+            Err(e) => Err(e.clone()),
         };
         flight.land(shared);
         fetched
@@ -342,155 +342,6 @@ impl Drop for Flight<'_> {
         if self.publish.is_some() {
             self.clear();
         }
-    }
-}
-
-/// A copy of `e` for another waiter of the same flight: same variant and fields, so callers still
-/// match on meaning; a source error is copied as its chain of messages.
-fn duplicate(e: &Error) -> Error {
-    fn cause(e: &(dyn std::error::Error + 'static)) -> CopiedCause {
-        CopiedCause {
-            message: e.to_string(),
-            source: e.source().map(|s| Box::new(cause(s))),
-        }
-    }
-    let boxed = |s: &Option<crate::error::BoxError>| {
-        s.as_ref()
-            .map(|s| Box::new(cause(s.as_ref())) as crate::error::BoxError)
-    };
-    match e {
-        Error::InvalidSettings {
-            property,
-            message,
-            hint,
-        } => Error::InvalidSettings {
-            property: property.clone(),
-            message: message.clone(),
-            hint: hint.clone(),
-        },
-        Error::ConfigFile {
-            path,
-            message,
-            source,
-        } => Error::ConfigFile {
-            path: path.clone(),
-            message: message.clone(),
-            source: source
-                .as_ref()
-                .map(|s| std::io::Error::new(s.kind(), cause(s))),
-        },
-        Error::Unauthorized {
-            status,
-            message,
-            correlation_id,
-        } => Error::Unauthorized {
-            status: *status,
-            message: message.clone(),
-            correlation_id: correlation_id.clone(),
-        },
-        Error::Forbidden {
-            status,
-            message,
-            correlation_id,
-        } => Error::Forbidden {
-            status: *status,
-            message: message.clone(),
-            correlation_id: correlation_id.clone(),
-        },
-        Error::Rejected {
-            status,
-            message,
-            correlation_id,
-            error_type,
-            details,
-        } => Error::Rejected {
-            status: *status,
-            message: message.clone(),
-            correlation_id: correlation_id.clone(),
-            error_type: error_type.clone(),
-            details: details.clone(),
-        },
-        Error::NotFound {
-            status,
-            message,
-            correlation_id,
-        } => Error::NotFound {
-            status: *status,
-            message: message.clone(),
-            correlation_id: correlation_id.clone(),
-        },
-        Error::SessionExpired {
-            status,
-            message,
-            correlation_id,
-        } => Error::SessionExpired {
-            status: *status,
-            message: message.clone(),
-            correlation_id: correlation_id.clone(),
-        },
-        Error::Throttled {
-            status,
-            message,
-            correlation_id,
-            retry_after,
-        } => Error::Throttled {
-            status: *status,
-            message: message.clone(),
-            correlation_id: correlation_id.clone(),
-            retry_after: *retry_after,
-        },
-        Error::Server {
-            status,
-            message,
-            correlation_id,
-        } => Error::Server {
-            status: *status,
-            message: message.clone(),
-            correlation_id: correlation_id.clone(),
-        },
-        Error::Transport {
-            status,
-            message,
-            correlation_id,
-            source,
-        } => Error::Transport {
-            status: *status,
-            message: message.clone(),
-            correlation_id: correlation_id.clone(),
-            source: boxed(source),
-        },
-        Error::Protocol {
-            status,
-            message,
-            correlation_id,
-            source,
-        } => Error::Protocol {
-            status: *status,
-            message: message.clone(),
-            correlation_id: correlation_id.clone(),
-            source: boxed(source),
-        },
-    }
-}
-
-/// An error's message and its causes' messages, for a copy of an error that cannot be cloned.
-#[derive(Debug)]
-struct CopiedCause {
-    message: String,
-    source: Option<Box<CopiedCause>>,
-}
-
-impl std::fmt::Display for CopiedCause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for CopiedCause {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|s| s as &(dyn std::error::Error + 'static))
     }
 }
 

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Url;
+use crate::http::Url;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
@@ -45,12 +45,13 @@ use super::cache::TokenSource;
 use super::providers::TokenCredential;
 use super::Token;
 use crate::clock::{unix_seconds, BoxFuture, Clock, SystemClock};
-use crate::http::{Credential, ServerError};
+use crate::http::Credential;
 use crate::oauth::{self, OAuthClient};
 use crate::settings::{
     AuthScheme, ConfigDir, InitiateOAuth, OAuthGrantType, ProcessEnv, TokenExpiry,
 };
 use crate::store::{self, Change, PendingAuthorization, StoredSettings, TokenStore};
+use crate::OAuthErrorCode;
 use crate::{Error, Result, Secret, Settings};
 
 /// The device-code grant type (RFC 8628).
@@ -339,13 +340,13 @@ impl StoredTokenSource {
     /// The source for the settings: the identity provider by discovery, the store from
     /// `OAuthSettingsLocation` (or the default token file), the user's environment for the key.
     pub async fn from_settings(
+        client: &crate::Client,
         settings: &Settings,
-        clock: Arc<dyn Clock>,
         agent: Arc<dyn UserAgent>,
     ) -> Result<StoredTokenSource> {
-        let client = super::providers::oauth_client(settings, clock.clone()).await?;
+        let oauth = super::providers::oauth_client(client, settings).await?;
         let store = store::open(settings, &ProcessEnv, &ConfigDir::locate(&ProcessEnv))?;
-        Self::new(settings, client, store, clock, agent)
+        Self::new(settings, oauth, store, client.clock().clone(), agent)
     }
 
     /// The store tokens are kept in.
@@ -417,9 +418,10 @@ fn fresh(token: &Token, previous: Option<&Secret>, now: u64) -> bool {
 }
 
 /// A refresh the provider refused (the token was revoked, expired or already used) rather than
-/// one that failed on the way: only the former makes the token worth forgetting.
-fn refused(e: &ServerError) -> bool {
-    (400..500).contains(&e.status)
+/// one that failed on the way or was throttled: only the former makes the token worth forgetting.
+fn refused(e: &Error) -> bool {
+    e.status()
+        .is_some_and(|s| (400..500).contains(&s) && s != 429)
 }
 
 impl Inner {
@@ -556,24 +558,10 @@ impl Inner {
 
     /// The refresh-token grant: `Ok(Err(why))` when the provider refused the refresh token.
     async fn refresh(&self, refresh_token: &Secret) -> Result<std::result::Result<Token, String>> {
-        let answer = self
-            .client
-            .try_request(vec![
-                ("grant_type", "refresh_token".into()),
-                ("refresh_token", refresh_token.expose().to_string()),
-                ("scope", self.flow.scope.clone()),
-            ])
-            .await?;
-        match answer {
-            Ok(mut t) => {
-                // A provider that does not rotate keeps the old refresh token valid.
-                if t.refresh_token.is_none() {
-                    t.refresh_token = Some(refresh_token.clone());
-                }
-                Ok(Ok(t))
-            }
-            Err(e) if refused(&e) => Ok(Err(e.message)),
-            Err(e) => Err(e.into_error(None)),
+        match oauth::refresh(&self.client, refresh_token, &self.flow.scope).await {
+            Ok(t) => Ok(Ok(t)),
+            Err(e) if refused(&e) => Ok(Err(e.to_string())),
+            Err(e) => Err(e),
         }
     }
 
@@ -631,13 +619,13 @@ async fn redeem(
     scope: &str,
 ) -> Result<Token> {
     let mut form = vec![
-        ("grant_type", "authorization_code".to_string()),
-        ("code", code.expose().to_string()),
-        ("redirect_uri", redirect_uri.to_string()),
-        ("scope", scope.to_string()),
+        ("grant_type", Secret::new("authorization_code")),
+        ("code", code.clone()),
+        ("redirect_uri", Secret::new(redirect_uri)),
+        ("scope", Secret::new(scope)),
     ];
     if let Some(v) = code_verifier {
-        form.push(("code_verifier", v.expose().to_string()));
+        form.push(("code_verifier", v.clone()));
     }
     client.request(form).await
 }
@@ -973,13 +961,12 @@ async fn device_flow(
                 "use OAuthGrantType=CODE",
             )
         })?;
-    let (status, body) = client
-        .post_form(&endpoint, vec![("scope", scope.to_string())])
+    let response = client
+        .post_form(&endpoint, vec![("scope", Secret::new(scope))])
         .await?;
-    if !(200..300).contains(&status) {
-        return Err(crate::http::parse_error_body(status, &body).into_error(None));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Protocol {
+    let status = response.status().as_u16();
+    let body = response.body();
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::Protocol {
         status: Some(status),
         message: format!("the device authorization answer is not JSON: {e}"),
         correlation_id: None,
@@ -1026,34 +1013,52 @@ async fn device_flow(
             ));
         }
         let answer = client
-            .try_request(vec![
-                ("grant_type", DEVICE_GRANT.into()),
-                ("device_code", device_code.expose().to_string()),
+            .request(vec![
+                ("grant_type", Secret::new(DEVICE_GRANT)),
+                ("device_code", device_code.clone()),
             ])
-            .await?;
-        let refused = match answer {
+            .await;
+        let (status, refused) = match answer {
             Ok(token) => return Ok(token),
-            Err(refused) => refused,
+            Err(Error::OAuth { status, error }) => (status, error),
+            Err(e) => return Err(e),
         };
-        match refused.error_type.as_deref() {
-            Some("authorization_pending") => {}
+        match &refused.code {
+            OAuthErrorCode::AuthorizationPending => {}
             // RFC 8628 §3.5: add five seconds to this and every later poll.
-            Some("slow_down") => {
+            OAuthErrorCode::SlowDown => {
                 interval = (interval + Duration::from_secs(5)).min(Duration::from_secs(60))
             }
-            Some("expired_token" | "code_expired") => {
+            OAuthErrorCode::ExpiredToken => {
                 return Err(device_error(
-                    Some(refused.status),
+                    status,
                     "the device code expired before the sign-in was completed; start again",
                 ))
             }
-            Some("access_denied" | "authorization_declined") => {
+            OAuthErrorCode::Other(c) if c == "code_expired" => {
                 return Err(device_error(
-                    Some(refused.status),
+                    status,
+                    "the device code expired before the sign-in was completed; start again",
+                ))
+            }
+            OAuthErrorCode::AccessDenied => {
+                return Err(device_error(
+                    status,
                     "the sign-in on the other device was declined",
                 ))
             }
-            _ => return Err(refused.into_error(None)),
+            OAuthErrorCode::Other(c) if c == "authorization_declined" => {
+                return Err(device_error(
+                    status,
+                    "the sign-in on the other device was declined",
+                ))
+            }
+            _ => {
+                return Err(Error::OAuth {
+                    status,
+                    error: refused,
+                })
+            }
         }
     }
 }
@@ -1071,12 +1076,15 @@ fn device_error(status: Option<u16>, message: &str) -> Error {
 /// The credential for `OAuthGrantType=CODE` or `DEVICE` with `InitiateOAuth` other than `OFF`:
 /// a [`StoredTokenSource`] behind the token cache.
 pub async fn credential(
+    client: &crate::Client,
     settings: &Settings,
-    clock: Arc<dyn Clock>,
     agent: Arc<dyn UserAgent>,
 ) -> Result<Arc<dyn Credential>> {
-    let source = StoredTokenSource::from_settings(settings, clock.clone(), agent).await?;
-    Ok(Arc::new(TokenCredential::new(source, clock)))
+    let source = StoredTokenSource::from_settings(client, settings, agent).await?;
+    Ok(Arc::new(TokenCredential::new(
+        source,
+        client.clock().clone(),
+    )))
 }
 
 // ---- CODE, web ----
@@ -1098,9 +1106,15 @@ impl WebFlow {
 
     /// As [`from_settings`](WebFlow::from_settings), on `clock`.
     pub async fn with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Result<WebFlow> {
-        let client = super::providers::oauth_client(settings, clock.clone()).await?;
+        Self::with_client(&crate::Client::with_clock(settings, clock)?, settings).await
+    }
+
+    /// As [`from_settings`](WebFlow::from_settings), on a [`Client`](crate::Client)'s pool and
+    /// discovery cache (a web app makes one client for all its users).
+    pub async fn with_client(client: &crate::Client, settings: &Settings) -> Result<WebFlow> {
+        let oauth = super::providers::oauth_client(client, settings).await?;
         let store = store::open(settings, &ProcessEnv, &ConfigDir::locate(&ProcessEnv))?;
-        Self::new(settings, client, store, clock)
+        Self::new(settings, oauth, store, client.clock().clone())
     }
 
     /// The procedures over `client` and `store`.

@@ -6,10 +6,11 @@ use super::cache::{TokenCache, TokenSource};
 use super::Token;
 use crate::clock::{unix_seconds, BoxFuture, Clock};
 use crate::http::{Anonymous, Authorization, Basic, Credential, Pipeline, Request, StaticBearer};
+use crate::http::{HeaderName, HeaderValue};
 use crate::oauth::{self, ClientCredentialsSource, OAuthClient, OnBehalfOfSource};
 use crate::settings::{AuthScheme, InitiateOAuth, OAuthGrantType, TokenExpiry};
+use crate::Client;
 use crate::{Error, Result, Secret, Settings};
-use reqwest::header::{HeaderName, HeaderValue};
 use std::sync::{Arc, Mutex};
 
 /// A credential whose bearer token comes from a [`TokenCache`] (refreshed ahead of expiry, one
@@ -81,8 +82,10 @@ pub struct EpicorTokenSource {
 }
 
 impl EpicorTokenSource {
-    /// From `User` and `Password`, over a pipeline without credentials of its own.
-    pub fn from_settings(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Self> {
+    /// From `User` and `Password`, over a pipeline without credentials of its own on the
+    /// client's pool.
+    pub fn from_settings(client: &Client, settings: &Settings) -> Result<Self> {
+        let clock = client.clock().clone();
         let missing = |p: &str| {
             Error::invalid_settings(
                 p,
@@ -96,10 +99,7 @@ impl EpicorTokenSource {
             .password
             .clone()
             .ok_or_else(|| missing("Password"))?;
-        let pipeline = Pipeline::builder(settings)
-            .credential(Arc::new(Anonymous))
-            .clock(clock.clone())
-            .build()?;
+        let pipeline = client.pipeline(settings, Arc::new(Anonymous))?;
         Ok(EpicorTokenSource {
             pipeline,
             user,
@@ -154,8 +154,9 @@ impl TokenSource for EpicorTokenSource {
     }
 }
 
-/// An OAuth client for the settings: endpoints by discovery, the client credential.
-pub async fn oauth_client(settings: &Settings, clock: Arc<dyn Clock>) -> Result<OAuthClient> {
+/// An OAuth client for the settings: endpoints by discovery (read once per [`Client`]), the
+/// client credential, requests through the client's pipeline.
+pub async fn oauth_client(client: &Client, settings: &Settings) -> Result<OAuthClient> {
     let s = &settings.oauth;
     let client_id = s.client_id.clone().ok_or_else(|| {
         Error::invalid_settings(
@@ -164,12 +165,15 @@ pub async fn oauth_client(settings: &Settings, clock: Arc<dyn Clock>) -> Result<
             "set OAuthClientId to the app registration's client id",
         )
     })?;
-    let http = crate::http::oauth_client(settings)?;
     let url = oauth::discovery_url(settings.auth.scheme, s)?;
-    let endpoints = oauth::discover(&http, &url).await?;
+    let endpoints = client.discover(&url).await?;
     let credential = OAuthClient::credential_from(s)?;
     Ok(OAuthClient::new(
-        http, endpoints, client_id, credential, clock,
+        client.outside().clone(),
+        endpoints,
+        client_id,
+        credential,
+        client.clock().clone(),
     ))
 }
 
@@ -207,15 +211,13 @@ fn given_token(settings: &Settings, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Cr
     Ok(Arc::new(StaticBearer::new(&token)))
 }
 
-/// The credential for the settings' `AuthScheme` (and grant).
-pub async fn credential_for(
-    settings: &Settings,
-    clock: Arc<dyn Clock>,
-) -> Result<Arc<dyn Credential>> {
+/// The credential for the settings' `AuthScheme` (and grant), on `client`'s pool and caches.
+pub async fn credential_for(client: &Client, settings: &Settings) -> Result<Arc<dyn Credential>> {
+    let clock = client.clock().clone();
     match settings.auth.scheme {
         AuthScheme::Basic => Ok(Arc::new(Basic::from_settings(settings)?)),
         AuthScheme::Token => Ok(Arc::new(TokenCredential::new(
-            EpicorTokenSource::from_settings(settings, clock.clone())?,
+            EpicorTokenSource::from_settings(client, settings)?,
             clock,
         ))),
         AuthScheme::None => Ok(Arc::new(Anonymous)),
@@ -226,15 +228,14 @@ pub async fn credential_for(
             }
             match s.grant_type {
                 OAuthGrantType::Client => {
-                    let client = oauth_client(settings, clock.clone()).await?;
                     let source = ClientCredentialsSource {
-                        client,
+                        client: oauth_client(client, settings).await?,
                         scope: scope(settings)?,
                     };
                     Ok(Arc::new(TokenCredential::new(source, clock)))
                 }
                 OAuthGrantType::Obo => {
-                    let client = oauth_client(settings, clock.clone()).await?;
+                    let oauth = oauth_client(client, settings).await?;
                     let assertion = s.user_assertion.clone().ok_or_else(|| {
                         Error::invalid_settings(
                             "OAuthUserAssertion",
@@ -243,7 +244,7 @@ pub async fn credential_for(
                         )
                     })?;
                     let source = OnBehalfOfSource {
-                        client,
+                        client: oauth,
                         assertion,
                         scope: scope(settings)?,
                     };
@@ -253,8 +254,8 @@ pub async fn credential_for(
                 // only refreshing (REFRESH); InitiateOAuth=OFF was handled above.
                 _ => {
                     super::interactive::credential(
+                        client,
                         settings,
-                        clock,
                         Arc::new(super::interactive::SystemUserAgent),
                     )
                     .await

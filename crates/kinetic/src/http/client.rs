@@ -125,7 +125,7 @@ pub(crate) fn build_client(settings: &Settings) -> Result<reqwest::Client> {
         status: None,
         message: format!("cannot set up the HTTP client: {e}"),
         correlation_id: None,
-        source: Some(Box::new(e)),
+        source: Some(std::sync::Arc::new(e)),
     })
 }
 

@@ -14,13 +14,13 @@
 
 use std::time::Duration;
 
+use ::http::header::HeaderMap;
+use ::http::StatusCode;
 use quick_xml::events::Event;
 use quick_xml::Reader;
-use reqwest::header::HeaderMap;
-use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::error::{Error, ErrorDetail};
+use crate::error::{Error, ErrorDetail, OAuthError, OAuthErrorCode};
 
 /// How much of an error body is kept for diagnostics.
 pub const MAX_KEPT_BODY: usize = 2048;
@@ -56,6 +56,8 @@ pub struct ServerError {
     pub error_codes: Vec<i64>,
     /// The server's correlation id (body first, then headers).
     pub correlation_id: Option<String>,
+    /// The OAuth error, when the body is an OAuth error answer (`{"error": "invalid_grant", ...}`).
+    pub oauth: Option<OAuthError>,
     /// The body as received, cut at [`MAX_KEPT_BODY`] bytes.
     pub body: String,
 }
@@ -182,11 +184,19 @@ fn from_json(v: &Value) -> ServerError {
         if e.message.is_empty() {
             e.message = code.clone();
         }
-        e.error_type = Some(code);
         if let Some(Value::Array(codes)) = field(v, "error_codes") {
             e.error_codes = codes.iter().filter_map(Value::as_i64).collect();
         }
         e.correlation_id = text_field(v, "correlation_id");
+        e.oauth = Some(OAuthError {
+            code: OAuthErrorCode::parse(&code),
+            description: e.message.clone(),
+            aadsts: e.error_codes.clone(),
+            suberror: text_field(v, "suberror").filter(|s| !s.is_empty()),
+            claims: text_field(v, "claims").filter(|s| !s.is_empty()),
+            correlation_id: e.correlation_id.clone(),
+        });
+        e.error_type = Some(code);
         return e;
     }
     // Epicor (and ASP.NET's `{"Message": ...}`).
@@ -374,28 +384,34 @@ impl ServerError {
 
     /// The crate's error for this answer. `retry_after` is the answer's `Retry-After`, if any.
     ///
-    /// 401 is [`Error::Unauthorized`], 403 [`Error::Forbidden`], 404 [`Error::NotFound`], 410
-    /// [`Error::SessionExpired`] (Epicor's "session is invalid or has been deleted"), 429 and a 503
-    /// that asks to come back later or has no licence free [`Error::Throttled`], a 400 business
-    /// rule (`...BusinessObjectException`) and any 409 [`Error::Rejected`], other 5xx
-    /// [`Error::Server`], anything else [`Error::Protocol`].
+    /// 429 and a 503 that asks to come back later or has no licence free are
+    /// [`Error::Throttled`], other 5xx [`Error::Server`]; an identity provider's OAuth error
+    /// answer (any other status) is [`Error::OAuth`]; 400 and 422 are [`Error::Rejected`] (Epicor's
+    /// business rules, a query the server cannot take), 409 and 412 [`Error::Conflict`], 401
+    /// [`Error::Unauthorized`], 403 [`Error::Forbidden`], 404 [`Error::NotFound`], 410
+    /// [`Error::SessionExpired`] (Epicor's "session is invalid or has been deleted"), anything
+    /// else [`Error::Protocol`].
     pub fn into_error(self, retry_after: Option<Duration>) -> Error {
         let status = Some(self.status);
         let message = self.full_message();
         let correlation_id = self.correlation_id;
-        let business = self
-            .error_type
-            .as_deref()
-            .is_some_and(|t| t.contains("BusinessObjectException"));
+        if let Some(oauth) = self.oauth {
+            if self.status != 429 && self.status < 500 {
+                return Error::OAuth {
+                    status,
+                    error: Box::new(oauth),
+                };
+            }
+        }
         match self.status {
-            400 if business => Error::Rejected {
+            400 | 422 => Error::Rejected {
                 status,
                 message,
                 correlation_id,
                 error_type: self.error_type,
                 details: self.details,
             },
-            409 => Error::Rejected {
+            409 | 412 => Error::Conflict {
                 status,
                 message,
                 correlation_id,
@@ -525,12 +541,16 @@ mod tests {
             "rejected (HTTP 400): Customer ID is required. (Customer.CustID); Name is too long. (Customer)"
         );
         assert_eq!(err.correlation_id(), Some("7d3c"));
-        // Another 400 (an OData syntax error) is not a business rule.
+        // Another 400 (an OData syntax error) is a refusal too, with its own type.
         let odata = parse_error_body(
             400,
             br#"{"HttpStatus":400,"ErrorMessage":"$filter: expected ')'","ErrorType":"ODataException","ErrorDetails":[]}"#,
         );
-        assert!(matches!(odata.into_error(None), Error::Protocol { .. }));
+        let err = odata.into_error(None);
+        assert!(
+            matches!(&err, Error::Rejected { error_type: Some(t), .. } if t == "ODataException")
+        );
+        assert_eq!(err.kind(), crate::ErrorKind::Rejected);
     }
 
     #[test]
@@ -592,20 +612,36 @@ mod tests {
         assert_eq!(e.error_codes, vec![7000215]);
         assert_eq!(e.correlation_id.as_deref(), Some("c-9"));
         let err = e.into_error(None);
-        assert!(matches!(
-            err,
-            Error::Unauthorized {
-                status: Some(401),
-                ..
-            }
-        ));
+        let oauth = err.oauth().unwrap_or_else(|| panic!("{err:?}"));
+        assert_eq!(oauth.code, OAuthErrorCode::InvalidClient);
+        assert_eq!(oauth.aadsts, vec![7000215]);
+        assert_eq!(err.status(), Some(401));
+        assert_eq!(err.kind(), crate::ErrorKind::Unauthorized);
+        assert!(!oauth.needs_sign_in());
         assert_eq!(err.correlation_id(), Some("c-9"));
         // Without a description the code is the message, and codes are listed.
         let e = parse_error_body(400, br#"{"error":"invalid_grant","error_codes":[70008]}"#);
         assert_eq!(
             e.into_error(None).to_string(),
-            "protocol error (HTTP 400): invalid_grant (AADSTS70008)"
+            "the identity provider refused: invalid_grant (AADSTS70008) (HTTP 400)"
         );
+        // Conditional access: the claims challenge and the sub-error are kept for the sign-in.
+        let e = parse_error_body(
+            400,
+            br#"{"error":"interaction_required","error_description":"AADSTS50076: MFA needed.\r\nTrace ID: x","error_codes":[50076],"suberror":"basic_action","claims":"{\"access_token\":{\"capolids\":{\"essential\":true,\"values\":[\"p1\"]}}}"}"#,
+        )
+        .into_error(None);
+        let o = e.oauth().unwrap_or_else(|| panic!("{e:?}"));
+        assert_eq!(o.code, OAuthErrorCode::InteractionRequired);
+        assert!(o.needs_sign_in());
+        assert_eq!(o.suberror.as_deref(), Some("basic_action"));
+        assert!(o.claims.as_deref().is_some_and(|c| c.contains("capolids")));
+        assert_eq!(o.description, "AADSTS50076: MFA needed.");
+        // A provider's 5xx stays a server failure (retried), its 429 a throttle.
+        assert!(matches!(
+            parse_error_body(503, br#"{"error":"temporarily_unavailable"}"#).into_error(None),
+            Error::Server { .. }
+        ));
     }
 
     #[test]
@@ -633,10 +669,13 @@ mod tests {
         ));
         assert!(matches!(e(503, b"", None), Error::Server { .. }));
         assert!(matches!(e(502, b"", None), Error::Server { .. }));
-        // A conflict (a duplicate record, a row changed since it was read) is a refusal of the data.
-        assert!(matches!(e(409, b"", None), Error::Rejected { .. }));
-        // A 400 that is no business rule stays a protocol error.
-        assert!(matches!(e(400, b"", None), Error::Protocol { .. }));
+        // A conflict (a duplicate record, a row changed since it was read).
+        assert!(matches!(e(409, b"", None), Error::Conflict { .. }));
+        assert!(matches!(e(412, b"", None), Error::Conflict { .. }));
+        assert!(matches!(e(422, b"", None), Error::Rejected { .. }));
+        assert!(matches!(e(400, b"", None), Error::Rejected { .. }));
+        // A status with no meaning here is the server breaking the protocol.
+        assert!(matches!(e(418, b"", None), Error::Protocol { .. }));
     }
 
     #[test]
@@ -690,7 +729,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             "x-request-id",
-            reqwest::header::HeaderValue::from_static("rid-1"),
+            ::http::header::HeaderValue::from_static("rid-1"),
         );
         let err = error_from_answer(
             400,

@@ -48,8 +48,12 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
-pub use reqwest::{Method, StatusCode, Url};
+// The vocabulary types of HTTP, from the crates that define them (not the client library's
+// re-exports): the public API names no HTTP client.
+pub use ::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+pub use ::http::{Method, StatusCode};
+pub use ::url::Url;
 
 pub use client::{MAX_REDIRECTS, NO_PROXY};
 pub use credential::{
@@ -59,27 +63,8 @@ pub use errors::{parse_error_body, ServerError};
 pub use retry::RetryConfig;
 pub use tls::sha256_hex;
 
-/// An HTTP client with the settings' TLS trust, proxy and timeouts, for calls outside Epicor (the
-/// identity provider's discovery and token endpoints).
-pub(crate) fn oauth_client(settings: &crate::Settings) -> crate::Result<reqwest::Client> {
-    client::build_client(settings)
-}
+pub(crate) use client::build_client;
 
-/// A transport error for a call outside Epicor, saying why when the server's certificate was refused.
-pub(crate) fn transport_error(what: String, e: reqwest::Error) -> crate::Error {
-    let message = match tls::certificate_error(&e) {
-        Some(why) => format!(
-            "{what}: the server's certificate is not trusted ({why}); set SSLServerCert to its certificate (a PEM file) or its thumbprint"
-        ),
-        None => what,
-    };
-    crate::Error::Transport {
-        status: None,
-        message,
-        correlation_id: None,
-        source: Some(Box::new(e)),
-    }
-}
 pub use url::{encode_query, encode_segment, Api, Endpoint, Endpoints, KeyValue};
 
 use crate::clock::{Clock, SystemClock};
@@ -104,6 +89,8 @@ pub struct Request {
     body: Option<Bytes>,
     idempotent: Option<bool>,
     credentials: bool,
+    /// Values in the body (a client secret, a refresh token) kept out of errors and logs.
+    secrets: Vec<crate::Secret>,
 }
 
 impl Request {
@@ -116,6 +103,7 @@ impl Request {
             body: None,
             idempotent: None,
             credentials: true,
+            secrets: Vec::new(),
         }
     }
 
@@ -140,7 +128,7 @@ impl Request {
             status: None,
             message: format!("cannot write the request body as JSON: {e}"),
             correlation_id: None,
-            source: Some(Box::new(e)),
+            source: Some(std::sync::Arc::new(e)),
         })?;
         Ok(self.body(HeaderValue::from_static("application/json"), body))
     }
@@ -170,6 +158,13 @@ impl Request {
     /// another server (an identity provider) or that carry their own (the token service).
     pub fn without_credentials(mut self) -> Self {
         self.credentials = false;
+        self
+    }
+
+    /// Declares a value the body carries that must never show in an error or a log line (a
+    /// client secret, a refresh token, a code verifier).
+    pub fn secret(mut self, value: &crate::Secret) -> Self {
+        self.secrets.push(value.clone());
         self
     }
 
@@ -254,7 +249,7 @@ impl Response {
                 self.url.path()
             ),
             correlation_id: errors::header_correlation_id(&self.headers),
-            source: Some(Box::new(e)),
+            source: Some(std::sync::Arc::new(e)),
         })
     }
 
@@ -277,6 +272,7 @@ impl Response {
 /// Builds a [`Pipeline`] with a chosen credential, retry policy or clock.
 pub struct PipelineBuilder<'a> {
     settings: &'a Settings,
+    http: Option<reqwest::Client>,
     credential: Option<Arc<dyn Credential>>,
     retry: RetryConfig,
     clock: Arc<dyn Clock>,
@@ -284,6 +280,12 @@ pub struct PipelineBuilder<'a> {
 }
 
 impl PipelineBuilder<'_> {
+    /// The connection pool to use (a [`Client`](crate::Client)'s); by default a new one.
+    pub(crate) fn http(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
     /// The credential; by default [`simple_credential`] for the settings' `AuthScheme`.
     pub fn credential(mut self, credential: Arc<dyn Credential>) -> Self {
         self.credential = Some(credential);
@@ -322,7 +324,10 @@ impl PipelineBuilder<'_> {
         let call_settings = call_settings(s)?;
         Ok(Pipeline {
             inner: Arc::new(Inner {
-                client: client::build_client(s)?,
+                client: match self.http {
+                    Some(http) => http,
+                    None => client::build_client(s)?,
+                },
                 endpoints,
                 base,
                 credential,
@@ -462,6 +467,7 @@ impl Pipeline {
     pub fn builder(settings: &Settings) -> PipelineBuilder<'_> {
         PipelineBuilder {
             settings,
+            http: None,
             credential: None,
             retry: RetryConfig::from_settings(settings),
             clock: Arc::new(SystemClock),
@@ -529,7 +535,7 @@ impl Pipeline {
             } else {
                 None
             };
-            let secrets = self.secrets(authorization.as_ref());
+            let secrets = self.secrets(&request, authorization.as_ref());
             let outcome = self
                 .attempt(&request, &request_id, authorization.as_ref())
                 .await;
@@ -621,8 +627,8 @@ impl Pipeline {
 
     /// The values that must never appear in an error message: the credential, its token, the API
     /// key and the session id.
-    fn secrets(&self, authorization: Option<&Authorization>) -> Vec<Secret> {
-        let mut out = Vec::new();
+    fn secrets(&self, request: &Request, authorization: Option<&Authorization>) -> Vec<Secret> {
+        let mut out = request.secrets.clone();
         if let Some(a) = authorization {
             out.push(Secret::new(a.expose()));
             if let Some((_, token)) = a.expose().split_once(' ') {
@@ -820,7 +826,7 @@ fn transport_failure(e: reqwest::Error, request_id: &str) -> Attempt {
                 status: Some(redirect.status),
                 message: redirect.to_string(),
                 correlation_id: None,
-                source: Some(Box::new(e)),
+                source: Some(std::sync::Arc::new(e)),
             },
         };
     }
@@ -831,7 +837,7 @@ fn transport_failure(e: reqwest::Error, request_id: &str) -> Attempt {
                 status: None,
                 message: too_many.to_string(),
                 correlation_id: None,
-                source: Some(Box::new(e)),
+                source: Some(std::sync::Arc::new(e)),
             },
         };
     }
@@ -844,7 +850,7 @@ fn transport_failure(e: reqwest::Error, request_id: &str) -> Attempt {
                     "the server's TLS certificate is not trusted ({problem}); certificate checking cannot be turned off: set SSLServerCert to the server's CA certificate (a PEM file or text) or to the server certificate's SHA-256 thumbprint (request id {request_id})"
                 ),
                 correlation_id: None,
-                source: Some(Box::new(e)),
+                source: Some(std::sync::Arc::new(e)),
             },
         };
     }
@@ -869,7 +875,7 @@ fn transport_failure(e: reqwest::Error, request_id: &str) -> Attempt {
             status: None,
             message,
             correlation_id: None,
-            source: Some(Box::new(e)),
+            source: Some(std::sync::Arc::new(e)),
         },
     }
 }

@@ -28,9 +28,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use ::http::header::{HeaderMap, RETRY_AFTER};
+use ::http::Method;
 use rand::Rng;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::Method;
 
 use crate::settings::Settings;
 
@@ -154,7 +154,7 @@ pub(crate) fn status_is_retryable(status: u16, idempotent: bool, has_retry_after
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use ::http::header::HeaderValue;
 
     #[test]
     fn backoff_stays_within_its_bounds_and_grows() {

@@ -40,8 +40,8 @@
 
 use std::fmt;
 
+use ::url::Url;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use reqwest::Url;
 
 use crate::error::{Error, Result};
 use crate::settings::{ApiVersion, Settings};
@@ -441,7 +441,7 @@ fn parse_url(text: &str) -> Result<Url> {
         status: None,
         message: format!("cannot make an address of `{text}`: {e}"),
         correlation_id: None,
-        source: Some(Box::new(e)),
+        source: Some(std::sync::Arc::new(e)),
     })
 }
 

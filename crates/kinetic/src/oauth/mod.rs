@@ -6,6 +6,7 @@
 use crate::auth::cache::TokenSource;
 use crate::auth::Token;
 use crate::clock::{BoxFuture, Clock};
+use crate::http::{HeaderValue, Method, Pipeline, Request};
 use crate::settings::{AuthScheme, JwtCertType, OAuthSettings, ThumbprintAlgorithm};
 use crate::{Error, Result, Secret};
 use base64::Engine;
@@ -56,31 +57,36 @@ pub fn discovery_url(scheme: AuthScheme, s: &OAuthSettings) -> Result<String> {
     }
 }
 
-/// Fetches and reads the discovery document.
-pub async fn discover(http: &reqwest::Client, url: &str) -> Result<Endpoints> {
+/// Fetches and reads the discovery document, through `pipeline` (retried, bounded, without the
+/// connection's credentials).
+pub async fn discover(pipeline: &Pipeline, url: &str) -> Result<Endpoints> {
     let protocol = |message: String| Error::Protocol {
         status: None,
         message,
         correlation_id: None,
         source: None,
     };
-    let response = http.get(url).send().await.map_err(|e| {
-        crate::http::transport_error(
-            format!("cannot fetch the OpenID discovery document {url}"),
-            e,
-        )
-    })?;
-    let status = response.status().as_u16();
-    let body = response.bytes().await.map_err(|e| Error::Transport {
-        status: Some(status),
-        message: format!("reading {url}"),
-        correlation_id: None,
-        source: Some(Box::new(e)),
-    })?;
-    if !(200..300).contains(&status) {
-        return Err(crate::http::parse_error_body(status, &body).into_error(None));
-    }
-    let doc: Value = serde_json::from_slice(&body)
+    let address = crate::http::Url::parse(url)
+        .map_err(|e| protocol(format!("the discovery address {url} is not a URL: {e}")))?;
+    let response = pipeline
+        .send(Request::new(Method::GET, address).without_credentials())
+        .await
+        .map_err(|e| match e {
+            Error::Transport {
+                status,
+                message,
+                correlation_id,
+                source,
+            } => Error::Transport {
+                status,
+                message: format!("cannot fetch the OpenID discovery document {url}: {message}"),
+                correlation_id,
+                source,
+            },
+            other => other,
+        })?;
+    let body = response.body();
+    let doc: Value = serde_json::from_slice(body)
         .map_err(|e| protocol(format!("the discovery document {url} is not JSON: {e}")))?;
     let field = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
     let endpoints = Endpoints {
@@ -114,7 +120,7 @@ pub fn check_endpoints(discovery_url: &str, e: &Endpoints) -> Result<()> {
         correlation_id: None,
         source: None,
     };
-    let base = reqwest::Url::parse(discovery_url).map_err(|err| {
+    let base = crate::http::Url::parse(discovery_url).map_err(|err| {
         bad(format!(
             "the discovery address {discovery_url} is not a URL: {err}"
         ))
@@ -129,7 +135,7 @@ pub fn check_endpoints(discovery_url: &str, e: &Endpoints) -> Result<()> {
     ];
     for (name, value) in named {
         let Some(value) = value else { continue };
-        let u = reqwest::Url::parse(value).map_err(|err| {
+        let u = crate::http::Url::parse(value).map_err(|err| {
             bad(format!(
                 "the discovery document's {name} `{value}` is not a URL: {err}"
             ))
@@ -399,7 +405,7 @@ fn hex(b: &[u8]) -> String {
 /// A client of one provider's token endpoint.
 #[derive(Debug)]
 pub struct OAuthClient {
-    http: reqwest::Client,
+    pipeline: Pipeline,
     /// The provider's endpoints.
     pub endpoints: Endpoints,
     /// The app registration's client id.
@@ -409,16 +415,18 @@ pub struct OAuthClient {
 }
 
 impl OAuthClient {
-    /// A client from its parts.
+    /// A client from its parts; requests go through `pipeline` (a [`Client`](crate::Client)'s
+    /// pipeline for calls outside Epicor: retried on 429 and 5xx, bounded, scrubbed), without
+    /// the connection's credentials.
     pub fn new(
-        http: reqwest::Client,
+        pipeline: Pipeline,
         endpoints: Endpoints,
         client_id: String,
         credential: ClientCredential,
         clock: Arc<dyn Clock>,
     ) -> OAuthClient {
         OAuthClient {
-            http,
+            pipeline,
             endpoints,
             client_id,
             credential,
@@ -452,49 +460,36 @@ impl OAuthClient {
             .unwrap_or(0)
     }
 
-    /// POSTs a token request with the client's authentication added, and reads the token.
-    pub async fn request(&self, form: Vec<(&'static str, String)>) -> Result<Token> {
-        self.try_request(form)
-            .await?
-            .map_err(|refused| refused.into_error(None))
-    }
-
-    /// As [`request`](OAuthClient::request), but a refusal by the provider comes back as the
-    /// parsed [`ServerError`](crate::http::ServerError) (its `error_type` is OAuth's `error`
-    /// code), for flows that act on the code: the device flow's `authorization_pending` and
-    /// `slow_down`, a refresh token's `invalid_grant`. Transport failures are still errors.
-    pub async fn try_request(
-        &self,
-        form: Vec<(&'static str, String)>,
-    ) -> Result<std::result::Result<Token, crate::http::ServerError>> {
+    /// POSTs a token request with the client's authentication added, and reads the token. A
+    /// refusal is [`Error::OAuth`] with the provider's code (`invalid_grant`, the device flow's
+    /// `authorization_pending`, ...).
+    pub async fn request(&self, form: Vec<(&'static str, Secret)>) -> Result<Token> {
         let obtained = self.now();
         let token_endpoint = self.endpoints.token.clone();
-        let (status, bytes) = self.post_form(&token_endpoint, form).await?;
-        if !(200..300).contains(&status) {
-            return Ok(Err(crate::http::parse_error_body(status, &bytes)));
-        }
-        token_from_json(&bytes, obtained).map(Ok)
+        let response = self.post_form(&token_endpoint, form).await?;
+        token_from_json(response.body(), obtained)
     }
 
     /// POSTs a form to one of the provider's endpoints (token, device authorization) with the
-    /// client id and the client's authentication added; returns the status and the body.
+    /// client id and the client's authentication added. Every value is a [`Secret`]: the form
+    /// carries client secrets, refresh tokens, codes and verifiers, kept out of errors and logs.
     pub async fn post_form(
         &self,
         url: &str,
-        mut form: Vec<(&'static str, String)>,
-    ) -> Result<(u16, bytes::Bytes)> {
-        form.push(("client_id", self.client_id.clone()));
+        mut form: Vec<(&'static str, Secret)>,
+    ) -> Result<crate::http::Response> {
+        form.push(("client_id", Secret::new(self.client_id.as_str())));
         match &self.credential {
             ClientCredential::Public => {}
-            ClientCredential::Secret(s) => form.push(("client_secret", s.expose().to_string())),
+            ClientCredential::Secret(s) => form.push(("client_secret", s.clone())),
             ClientCredential::Certificate(c) => {
                 form.push((
                     "client_assertion_type",
-                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+                    Secret::new("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
                 ));
                 form.push((
                     "client_assertion",
-                    c.assertion(&self.client_id, &self.endpoints.token, self.now())?,
+                    Secret::new(c.assertion(&self.client_id, &self.endpoints.token, self.now())?),
                 ));
             }
         }
@@ -503,30 +498,41 @@ impl OAuthClient {
             .map(|(k, v)| {
                 format!(
                     "{k}={}",
-                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                    percent_encoding::utf8_percent_encode(
+                        v.expose(),
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
                 )
             })
             .collect::<Vec<_>>()
             .join("&");
         // The form holds secrets (client secret, refresh token, code verifier): wiped after use.
         let body = zeroize::Zeroizing::new(body);
-        let response = self
-            .http
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body.as_bytes().to_vec())
-            .send()
-            .await
-            .map_err(|e| crate::http::transport_error(format!("cannot reach {url}"), e))?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| Error::Transport {
-            status: Some(status),
-            message: format!("reading the answer of {url}"),
+        let address = crate::http::Url::parse(url).map_err(|e| Error::Protocol {
+            status: None,
+            message: format!("the identity provider's endpoint {url} is not a URL: {e}"),
             correlation_id: None,
-            source: Some(Box::new(e)),
+            source: None,
         })?;
-        Ok((status, bytes))
+        let mut request = Request::new(Method::POST, address)
+            .without_credentials()
+            .header(
+                crate::http::header::ACCEPT,
+                HeaderValue::from_static("application/json"),
+            )
+            .body(
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+                body.as_bytes().to_vec(),
+            );
+        for (name, value) in &form {
+            if !matches!(
+                *name,
+                "client_id" | "grant_type" | "scope" | "client_assertion_type"
+            ) {
+                request = request.secret(value);
+            }
+        }
+        self.pipeline.send(request).await
     }
 }
 
@@ -586,8 +592,8 @@ impl TokenSource for ClientCredentialsSource {
         Box::pin(async move {
             self.client
                 .request(vec![
-                    ("grant_type", "client_credentials".into()),
-                    ("scope", self.scope.clone()),
+                    ("grant_type", Secret::new("client_credentials")),
+                    ("scope", Secret::new(self.scope.as_str())),
                 ])
                 .await
         })
@@ -618,11 +624,11 @@ impl TokenSource for OnBehalfOfSource {
                 .request(vec![
                     (
                         "grant_type",
-                        "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+                        Secret::new("urn:ietf:params:oauth:grant-type:jwt-bearer"),
                     ),
-                    ("requested_token_use", "on_behalf_of".into()),
-                    ("assertion", self.assertion.expose().to_string()),
-                    ("scope", self.scope.clone()),
+                    ("requested_token_use", Secret::new("on_behalf_of")),
+                    ("assertion", self.assertion.clone()),
+                    ("scope", Secret::new(self.scope.as_str())),
                 ])
                 .await
         })
@@ -633,9 +639,9 @@ impl TokenSource for OnBehalfOfSource {
 pub async fn refresh(client: &OAuthClient, refresh_token: &Secret, scope: &str) -> Result<Token> {
     let mut t = client
         .request(vec![
-            ("grant_type", "refresh_token".into()),
-            ("refresh_token", refresh_token.expose().to_string()),
-            ("scope", scope.to_string()),
+            ("grant_type", Secret::new("refresh_token")),
+            ("refresh_token", refresh_token.clone()),
+            ("scope", Secret::new(scope)),
         ])
         .await?;
     // A provider that does not rotate keeps the old refresh token valid.

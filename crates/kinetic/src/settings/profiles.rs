@@ -260,7 +260,7 @@ fn read_table(files: &dyn ConfigFiles, path: &std::path::Path) -> Result<toml::T
     let text = files.read(path).map_err(|e| Error::ConfigFile {
         path: path.to_owned(),
         message: format!("cannot be read: {e}"),
-        source: Some(e),
+        source: Some(std::sync::Arc::new(e)),
     })?;
     let Some(text) = text.map(Zeroizing::new) else {
         return Ok(toml::Table::new());
@@ -298,7 +298,7 @@ fn write_table(files: &dyn ConfigFiles, path: &std::path::Path, table: &toml::Ta
         .map_err(|e| Error::ConfigFile {
             path: path.to_owned(),
             message: format!("cannot be written: {e}"),
-            source: Some(e),
+            source: Some(std::sync::Arc::new(e)),
         })
 }
 

@@ -101,7 +101,7 @@ impl FileStore {
         Error::ConfigFile {
             path: self.path.clone(),
             message: message.to_owned(),
-            source: Some(e),
+            source: Some(std::sync::Arc::new(e)),
         }
     }
 
@@ -110,7 +110,7 @@ impl FileStore {
         let lock_error = |e: io::Error| Error::ConfigFile {
             path: lock_path.clone(),
             message: "the token file's lock cannot be taken".into(),
-            source: Some(e),
+            source: Some(std::sync::Arc::new(e)),
         };
         create_private_dir(parent(&self.path)).map_err(lock_error)?;
         let file = open_private(&lock_path).map_err(lock_error)?;
@@ -133,7 +133,7 @@ impl FileStore {
                          that the file system supports locks",
                         self.lock_timeout.as_secs()
                     ),
-                    source: Some(io::ErrorKind::TimedOut.into()),
+                    source: Some(std::sync::Arc::new(io::ErrorKind::TimedOut.into())),
                 });
             }
             std::thread::sleep(pause.min(deadline - now));

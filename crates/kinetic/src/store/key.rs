@@ -136,7 +136,7 @@ impl SettingsKey {
         let io_error = |message: &str, e: std::io::Error| Error::ConfigFile {
             path: path.to_owned(),
             message: message.to_owned(),
-            source: Some(e),
+            source: Some(std::sync::Arc::new(e)),
         };
         // Only in the fallback for file systems without hard links can a reader see a key file
         // that is still being written: give the writer a moment before calling it damaged.

@@ -2,6 +2,7 @@ use std::sync::atomic::AtomicUsize;
 
 use super::*;
 use crate::clock::{unix_seconds, ManualClock};
+use crate::Error;
 
 /// A token source that counts its fetches, takes `delay` on the manual clock, fails while
 /// `failures` is above zero, and remembers the previous token it was given.
@@ -51,7 +52,7 @@ impl TokenSource for Counting {
                     status: None,
                     message: "identity provider unreachable".into(),
                     correlation_id: Some("corr-1".into()),
-                    source: Some(Box::new(std::io::Error::new(
+                    source: Some(std::sync::Arc::new(std::io::Error::new(
                         std::io::ErrorKind::ConnectionRefused,
                         "connection refused",
                     ))),

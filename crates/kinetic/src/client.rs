@@ -1,0 +1,251 @@
+//! A [`Client`]: what every connection to a server shares, built once.
+//!
+//! A client holds the HTTP connection pool (with the settings' TLS trust, proxy and timeout),
+//! the OpenID discovery documents it has read and each service's `$metadata`, each fetched once
+//! however many connections and tasks ask at the same moment (single flight). Connections made
+//! from it ([`Client::connect`]) differ only in who they are: a web server makes one client at
+//! start-up and one cheap connection per signed-in user.
+//!
+//! ```no_run
+//! use epicor_kinetic::{Client, Settings};
+//!
+//! # async fn demo() -> epicor_kinetic::Result<()> {
+//! let base = Settings::parse(
+//!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password=secret;Company=EPIC06",
+//! )?;
+//! let client = Client::new(&base)?;
+//! let first = client.connect(base.clone()).await?;
+//! let second = client.connect(base).await?; // same pool, same $metadata, no new handshake
+//! # let _ = (first, second); Ok(()) }
+//! ```
+
+use crate::clock::{Clock, SystemClock};
+use crate::http::{Anonymous, Credential, Pipeline, Request};
+use crate::settings::Settings;
+use crate::{Connection, Error, Result};
+use epicor_kinetic_odata::csdl::Metadata;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::OnceCell;
+
+/// Values fetched once per key, with one request in flight however many ask at once. A failed
+/// fetch is not kept: the next caller asks again.
+struct Once<T> {
+    cells: Mutex<HashMap<String, Arc<OnceCell<T>>>>,
+}
+
+impl<T: Clone> Once<T> {
+    fn new() -> Self {
+        Once {
+            cells: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn get<F>(&self, key: &str, fetch: F) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        let cell = self
+            .cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| fetch).await.cloned()
+    }
+
+    fn forget(&self, key: &str) {
+        self.cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+}
+
+struct Inner {
+    settings: Settings,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    /// For calls outside Epicor (the identity provider): no credentials, the same pool.
+    outside: Pipeline,
+    discovery: Once<crate::oauth::Endpoints>,
+    metadata: Once<Arc<Metadata>>,
+}
+
+/// What connections to one server share: see the [module documentation](self). Cheap to clone
+/// (clones share everything).
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("url", &self.inner.settings.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for the server and transport of `settings` (`URL`, `SSLServerCert`, the proxy,
+    /// `Timeout`). Nothing is sent yet.
+    pub fn new(settings: &Settings) -> Result<Client> {
+        Client::with_clock(settings, Arc::new(SystemClock))
+    }
+
+    /// As [`Client::new`], with an injected clock (token lifetimes, backoff waits).
+    pub fn with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Client> {
+        let http = crate::http::build_client(settings)?;
+        let outside = Pipeline::builder(settings)
+            .http(http.clone())
+            .credential(Arc::new(Anonymous))
+            .clock(clock.clone())
+            .build()?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                settings: settings.clone(),
+                http,
+                clock,
+                outside,
+                discovery: Once::new(),
+                metadata: Once::new(),
+            }),
+        })
+    }
+
+    /// The settings the client was made from.
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Opens a connection authenticated as `settings` say (see [`Connection::open`]). The
+    /// settings' transport must be the client's: a different `SSLServerCert`, proxy or `Timeout`
+    /// is an [`Error::InvalidSettings`] naming the property (make another client for it).
+    pub async fn connect(&self, settings: Settings) -> Result<Connection> {
+        self.check_transport(&settings)?;
+        let credential = crate::auth::providers::credential_for(self, &settings).await?;
+        Connection::start(self.clone(), settings, credential).await
+    }
+
+    /// As [`Client::connect`], with the credential given instead of chosen from the settings'
+    /// `AuthScheme` (for example an interactive sign-in with a user agent of the application's
+    /// own, from [`interactive::credential`](crate::auth::interactive::credential)).
+    pub async fn connect_with_credential(
+        &self,
+        settings: Settings,
+        credential: Arc<dyn Credential>,
+    ) -> Result<Connection> {
+        self.check_transport(&settings)?;
+        Connection::start(self.clone(), settings, credential).await
+    }
+
+    fn check_transport(&self, s: &Settings) -> Result<()> {
+        let mine = &self.inner.settings;
+        let differs = if format!("{:?}", s.ssl_server_cert) != format!("{:?}", mine.ssl_server_cert)
+        {
+            Some("SSLServerCert")
+        } else if s.timeout != mine.timeout {
+            Some("Timeout")
+        } else if !same_proxy(s, mine) {
+            Some("ProxyServer")
+        } else {
+            None
+        };
+        match differs {
+            Some(property) => Err(Error::invalid_settings(
+                property,
+                format!("`{property}` differs from the client's, whose connection pool is built with it"),
+                "open this connection from a client made with these settings (Client::new)",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A pipeline for `settings` on the client's pool.
+    pub(crate) fn pipeline(
+        &self,
+        settings: &Settings,
+        credential: Arc<dyn Credential>,
+    ) -> Result<Pipeline> {
+        Pipeline::builder(settings)
+            .http(self.inner.http.clone())
+            .credential(credential)
+            .clock(self.inner.clock.clone())
+            .build()
+    }
+
+    /// The pipeline for calls outside Epicor (identity providers): no credentials of the
+    /// connection, the client's pool, retry and limits.
+    pub(crate) fn outside(&self) -> &Pipeline {
+        &self.inner.outside
+    }
+
+    /// The OpenID discovery document at `url`, read once for the client's life.
+    pub async fn discover(&self, url: &str) -> Result<crate::oauth::Endpoints> {
+        self.inner
+            .discovery
+            .get(url, crate::oauth::discover(self.outside(), url))
+            .await
+    }
+
+    /// The `$metadata` of `service` on `pipeline`'s server, read once per address for the
+    /// client's life (every connection shares it).
+    pub(crate) async fn metadata(
+        &self,
+        pipeline: &Pipeline,
+        service: &str,
+    ) -> Result<Arc<Metadata>> {
+        let endpoint = pipeline.endpoints().service(service)?.segment("$metadata");
+        let url = endpoint.url()?;
+        let key = url.to_string();
+        let fetch = async {
+            let request = Request::get(&endpoint)?.header(
+                crate::http::header::ACCEPT,
+                crate::http::HeaderValue::from_static("application/xml"),
+            );
+            let response = pipeline.send(request).await?;
+            let metadata = Metadata::from_xml(&response.text()).map_err(|e| Error::Protocol {
+                status: Some(response.status().as_u16()),
+                message: format!("the $metadata of {service} does not parse: {e}"),
+                correlation_id: None,
+                source: Some(Arc::new(e)),
+            })?;
+            Ok(Arc::new(metadata))
+        };
+        self.inner.metadata.get(&key, fetch).await
+    }
+
+    /// Forgets every service's `$metadata` (after the server's customisation changed).
+    pub fn forget_metadata(&self) {
+        let keys: Vec<String> = self
+            .inner
+            .metadata
+            .cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        for k in keys {
+            self.inner.metadata.forget(&k);
+        }
+    }
+}
+
+fn same_proxy(a: &Settings, b: &Settings) -> bool {
+    match (&a.proxy, &b.proxy) {
+        (None, None) => true,
+        (Some(x), Some(y)) => {
+            x.host == y.host && x.port == y.port && x.user == y.user && x.password == y.password
+        }
+        _ => false,
+    }
+}
