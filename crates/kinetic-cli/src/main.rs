@@ -21,6 +21,11 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "kinetic", version, about, long_about, after_help = EXIT_CODES_HELP)]
 struct Cli {
+    /// Log what the connector does to standard error: -v one line per call, -vv authentication,
+    /// paging and attempts, -vvv bodies, -vvvv the transport. Secrets never appear. RUST_LOG
+    /// (e.g. `epicor_kinetic=debug`) overrides; the Logfile and Verbosity properties write a file.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -247,6 +252,9 @@ struct EmulatorArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.verbose > 0 || std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty()) {
+        epicor_kinetic::logging::install_stderr(cli.verbose.max(1));
+    }
     let result = match cli.command {
         Command::Emulator(args) => run_emulator(*args),
         Command::Token(args) => return common::run(token(args, TokenMode::Print)),

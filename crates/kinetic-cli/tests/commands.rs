@@ -1586,3 +1586,185 @@ fn a_filter_or_order_on_a_missing_column_is_a_usage_error() {
         problems.join("\n")
     );
 }
+
+/// The forms a secret could take in a log: as is, base64 (Basic's header, alone or as
+/// `user:secret`), and URL-encoded (a form body, a query).
+fn encodings(secret: &str, user: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut forms = vec![
+        secret.to_owned(),
+        b64.encode(secret),
+        b64.encode(format!("{user}:{secret}")),
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+        secret.replace(' ', "+"),
+    ];
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// Every scheme at the highest verbosity into a `Logfile`: the log says what happened (calls,
+/// statuses, tokens obtained with their expiry, pages) and holds no secret in any form: not the
+/// password, API key, client secret, authorization code, nor any token the commands printed.
+#[test]
+fn the_log_at_verbosity_5_holds_no_secret_of_any_scheme() {
+    let emu = Emulator::start();
+    let log = emu.config.path().join("kinetic.log");
+    let logged = |name: &str| format!("{};Logfile={};Verbosity=5", emu.cs(name), log.display());
+    let user = emu.info["users"][0]["user"].as_str().unwrap().to_owned();
+    let mut secrets: Vec<String> = vec![
+        emu.info["users"][0]["password"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        emu.info["api_key"].as_str().unwrap().to_owned(),
+    ];
+    for name in ["azuread_client_secret", "oauth_discovery"] {
+        let cs = emu.cs(name);
+        let secret = cs
+            .split(';')
+            .find_map(|p| p.strip_prefix("OAuthClientSecret="))
+            .unwrap()
+            .to_owned();
+        secrets.push(secret);
+    }
+    let schemes = [
+        "basic",
+        "basic_v2",
+        "basic_session",
+        "token",
+        "azuread_client_secret",
+        "azuread_client_cert",
+        "oauth_discovery",
+    ];
+    for name in schemes {
+        let cs = logged(name);
+        let rows = emu
+            .kinetic(&[
+                "get",
+                "Erp.BO.CustomerSvc/Customers",
+                "--top",
+                "3",
+                "--format",
+                "json",
+                "-c",
+                &cs,
+            ])
+            .ok()
+            .json();
+        assert_eq!(rows.as_array().map(Vec::len), Some(3), "{name}");
+        // The token each scheme uses (Basic gets one from the token service).
+        let out = emu.kinetic(&["token", "-c", &cs]).ok();
+        secrets.push(out.stdout.trim().to_owned());
+    }
+
+    // The authorization code flow, through the procedures: a code, its tokens and a refresh.
+    let store = emu.config.path().join("log-test-tokens.bin");
+    let cs = format!(
+        "{};OAuthSettingsLocation={}",
+        logged("azuread_code"),
+        store.display()
+    );
+    let authorize = emu
+        .kinetic(&["oauth", "authorization-url", "-c", &cs])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let url = emu.info["url"].as_str().unwrap().to_owned();
+    let tenant = emu.info["idp"]["tenant"].as_str().unwrap().to_owned();
+    let location = emu.rt.block_on(async {
+        let mut b = Browser::plain();
+        let (_, page, _) = b.go(&authorize, None).await;
+        b.sign_in_as_alice(&url, &tenant, &page).await.2.unwrap()
+    });
+    let code = percent_decode(
+        location
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("code="))
+            .unwrap(),
+    );
+    secrets.push(code.clone());
+    let out = emu
+        .kinetic(&["oauth", "access-token", "--verifier", &code, "-c", &cs])
+        .ok();
+    secrets.push(out.stdout.trim().to_owned());
+    let out = emu.kinetic(&["oauth", "refresh", "-c", &cs]).ok();
+    secrets.push(out.stdout.trim().to_owned());
+    emu.kinetic(&["get", "Erp.BO.CustomerSvc/Customers('EPIC06',3)", "-c", &cs])
+        .ok();
+
+    // -v logs to standard error, one line per call; RUST_LOG chooses what else.
+    let out = emu
+        .with(
+            "basic",
+            &[
+                "-v",
+                "get",
+                "Erp.BO.CustomerSvc/Customers('EPIC06',3)",
+                "--format",
+                "json",
+            ],
+        )
+        .ok();
+    assert_eq!(out.json()["CustNum"], 3, "stdout is the data alone");
+    assert!(
+        out.stderr.contains("GET ") && out.stderr.contains("-> 200"),
+        "{out:#?}"
+    );
+    assert!(!out.stderr.contains("page 1"), "paging is -vv: {out:#?}");
+    let out = run_in(
+        emu.config.path(),
+        &[
+            "get",
+            "Erp.BO.CustomerSvc/Customers",
+            "--top",
+            "2",
+            "-c",
+            &emu.cs("basic"),
+        ],
+        None,
+        &[("RUST_LOG", "epicor_kinetic::paging=debug")],
+    )
+    .ok();
+    assert!(out.stderr.contains("page 1 with 2 rows"), "{out:#?}");
+    assert!(
+        !out.stderr.contains("-> 200"),
+        "only what RUST_LOG asked: {out:#?}"
+    );
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    // The log says what happened, at every level this verbosity includes.
+    for want in [
+        "GET ",
+        "-> 200",
+        "POST ",
+        "token obtained: expires in",
+        "with a refresh token",
+        "OpenID discovery: issuer",
+        "Epicor session opened",
+        "page 1 with 3 rows",
+        "with headers: ",
+        "answer body: ",
+    ] {
+        assert!(text.contains(want), "the log has {want:?}:\n{text}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the log is the user's only");
+    }
+    for secret in secrets.iter().filter(|s| s.len() >= 6) {
+        for form in encodings(secret, &user) {
+            assert!(
+                !text.contains(&form),
+                "a secret ({} chars) is in the log, as {}",
+                secret.len(),
+                if form == *secret { "is" } else { "encoded" }
+            );
+        }
+    }
+}

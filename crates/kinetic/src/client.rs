@@ -98,6 +98,9 @@ impl Client {
 
     /// As [`Client::new`], with an injected clock (token lifetimes, backoff waits).
     pub fn with_clock(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Client> {
+        if let Some(path) = &settings.log_file {
+            crate::logging::install_file(path, settings.verbosity)?;
+        }
         let http = crate::http::build_client(settings)?;
         let outside = Pipeline::builder(settings)
             .http(http.clone())
@@ -192,7 +195,16 @@ impl Client {
     pub async fn discover(&self, url: &str) -> Result<crate::oauth::Endpoints> {
         self.inner
             .discovery
-            .get(url, crate::oauth::discover(self.outside(), url))
+            .get(url, async {
+                let endpoints = crate::oauth::discover(self.outside(), url).await?;
+                tracing::info!(
+                    target: "epicor_kinetic::auth",
+                    "OpenID discovery: issuer {}, token endpoint {}",
+                    endpoints.issuer,
+                    endpoints.token
+                );
+                Ok(endpoints)
+            })
             .await
     }
 

@@ -159,7 +159,11 @@ impl Connection {
         let pipeline = &self.inner.pipeline;
         let endpoint = pipeline.endpoints().session("Login");
         let response = pipeline
-            .send(Request::post(&endpoint)?.json(&serde_json::json!({}))?)
+            .send(
+                Request::post(&endpoint)?
+                    .json(&serde_json::json!({}))?
+                    .confidential(),
+            )
             .await?;
         let v: serde_json::Value = response.json()?;
         let id = v
@@ -174,6 +178,7 @@ impl Connection {
             })?;
         pipeline.set_session_id(Some(Secret::new(id)));
         self.inner.session.store(true, Ordering::SeqCst);
+        tracing::info!(target: "epicor_kinetic::auth", "Epicor session opened (UseSession): one licence seat until close");
         Ok(())
     }
 
@@ -189,6 +194,7 @@ impl Connection {
                 .await;
             pipeline.set_session_id(None);
             sent?;
+            tracing::info!(target: "epicor_kinetic::auth", "Epicor session closed");
         }
         Ok(())
     }

@@ -36,6 +36,7 @@ pub mod clock;
 pub mod connection;
 pub mod error;
 pub mod http;
+pub mod logging;
 pub mod oauth;
 pub mod secret;
 pub mod settings;

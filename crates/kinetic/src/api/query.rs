@@ -340,6 +340,7 @@ impl EntitySetQuery {
             page: 0,
             inflight: FuturesOrdered::new(),
             issued: 0,
+            pages: 0,
         };
         stream::try_unfold(state, |mut state| async move {
             match state.next_page().await? {
@@ -475,6 +476,8 @@ struct Paging<T> {
     inflight: FuturesOrdered<BoxFuture<'static, Result<SkipPage>>>,
     /// The offset (relative to the caller's `$skip`) the next `$skip` request starts at.
     issued: u64,
+    /// Pages handed out so far.
+    pages: u64,
 }
 
 /// A spawned page fetch, aborted when dropped.
@@ -598,6 +601,22 @@ impl<T: PageItem> Paging<T> {
                 Next::Skip
             }
         };
+        self.pages += 1;
+        tracing::debug!(
+            target: "epicor_kinetic::paging",
+            "{}/{}: page {} with {} rows ({} read, {} repeats dropped); next by {}",
+            self.query.service,
+            self.query.set,
+            self.pages,
+            rows.len(),
+            self.read,
+            self.dropped,
+            match &self.next {
+                Next::Link(_) => "the server's link",
+                Next::Skip => "$skip",
+                _ => "nothing (the end)",
+            }
+        );
         let rows = match &self.project {
             Some(project) => rows.into_iter().map(|r| project(r)).collect(),
             None => rows,

@@ -278,14 +278,30 @@ impl<S: TokenSource> TokenCache<S> {
             id,
             publish: Some(publish),
         };
+        tracing::debug!(
+            target: "epicor_kinetic::auth",
+            "asking for a token ({})",
+            if previous.is_some() { "renewal" } else { "first" }
+        );
         let fetched = self.source.fetch(previous.as_ref()).await;
         let shared = match &fetched {
             Ok(token) => {
+                let now = self.clock.now();
+                tracing::info!(
+                    target: "epicor_kinetic::auth",
+                    "token {}: expires in {}{}",
+                    if previous.is_some() { "renewed" } else { "obtained" },
+                    crate::logging::expiry_text(token, now),
+                    if token.refresh_token.is_some() { ", with a refresh token" } else { "" }
+                );
                 let cached = self.cached(token.clone());
                 self.lock().current = Some(cached);
                 Ok(token.clone())
             }
-            Err(e) => Err(e.clone()),
+            Err(e) => {
+                tracing::warn!(target: "epicor_kinetic::auth", "no token: {e}");
+                Err(e.clone())
+            }
         };
         flight.land(shared);
         fetched

@@ -399,12 +399,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn internal(message: &str) -> Error {
-    Error::Protocol {
-        status: None,
-        message: message.to_owned(),
-        correlation_id: None,
-        source: None,
-    }
+    Error::internal(message)
 }
 
 /// Whether `token` can be handed out now: not the token being replaced, not (nearly) expired.
@@ -455,6 +450,12 @@ impl Inner {
             // A stored token wins over the settings': its refresh token is the newer one.
             if let Some(t) = stored.or_else(|| self.flow.seed.clone()) {
                 if fresh(&t, previous, now) {
+                    tracing::debug!(
+                        target: "epicor_kinetic::auth",
+                        "token from {}: expires in {}",
+                        if from_store { "the token store" } else { "this process or the settings" },
+                        crate::logging::expiry_text(&t, self.clock.now())
+                    );
                     step = Some(Step::Token(t.clone()));
                     return Ok(if from_store {
                         Change::Keep
@@ -475,7 +476,13 @@ impl Inner {
                                 pending,
                             }));
                         }
-                        Err(why) => refusal = Some(why),
+                        Err(why) => {
+                            tracing::warn!(
+                                target: "epicor_kinetic::auth",
+                                "the identity provider refused the stored refresh token: {why}"
+                            );
+                            refusal = Some(why)
+                        }
                     }
                 }
             }
@@ -567,6 +574,11 @@ impl Inner {
 
     async fn interactive(&self) -> Result<Token> {
         self.flows.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            target: "epicor_kinetic::auth",
+            "signing in: OAuthGrantType={} (waiting for a person)",
+            self.flow.grant
+        );
         match self.flow.grant {
             OAuthGrantType::Device => {
                 device_flow(&self.client, &self.flow.scope, &self.clock, &*self.agent).await

@@ -127,7 +127,10 @@ impl TokenSource for EpicorTokenSource {
             let (pn, mut pv) = header("password", self.password.expose())?;
             pv.set_sensitive(true);
             let endpoint = self.pipeline.endpoints().token_resource();
-            let request = Request::post(&endpoint)?.header(un, uv).header(pn, pv);
+            let request = Request::post(&endpoint)?
+                .header(un, uv)
+                .header(pn, pv)
+                .confidential();
             let obtained = unix_seconds(self.clock.now());
             let response = self.pipeline.send(request).await?;
             let v: serde_json::Value = response.json()?;

@@ -91,6 +91,8 @@ pub struct Request {
     credentials: bool,
     /// Values in the body (a client secret, a refresh token) kept out of errors and logs.
     secrets: Vec<crate::Secret>,
+    /// The answer carries credentials (a token, a session id): its body is never logged.
+    confidential: bool,
 }
 
 impl Request {
@@ -104,6 +106,7 @@ impl Request {
             idempotent: None,
             credentials: true,
             secrets: Vec::new(),
+            confidential: false,
         }
     }
 
@@ -165,6 +168,13 @@ impl Request {
     /// client secret, a refresh token, a code verifier).
     pub fn secret(mut self, value: &crate::Secret) -> Self {
         self.secrets.push(value.clone());
+        self
+    }
+
+    /// Declares that the call's bodies carry credentials (a token service's answer, a session
+    /// id, an identity provider's tokens): they are never logged, at any verbosity.
+    pub fn confidential(mut self) -> Self {
+        self.confidential = true;
         self
     }
 
@@ -505,8 +515,54 @@ impl Pipeline {
     }
 
     /// Sends `request`, retrying as the [`retry`] rules allow, and returns the 2xx answer or the
-    /// typed error of the last attempt.
+    /// typed error of the last attempt. Logs one line per call (see [`crate::logging`]).
     pub async fn send(&self, request: Request) -> Result<Response> {
+        const TARGET: &str = "epicor_kinetic::http";
+        let started = std::time::Instant::now();
+        let method = request.method.clone();
+        let shown = crate::logging::loggable_url(&request.url);
+        let quiet = request.confidential || !request.secrets.is_empty();
+        let bodies = !quiet && tracing::enabled!(target: TARGET, tracing::Level::TRACE);
+        if bodies {
+            if let Some(body) = &request.body {
+                tracing::trace!(target: TARGET, "{method} {shown} request body: {}", self.loggable_body(body));
+            }
+        }
+        let result = self.send_inner(request).await;
+        let ms = started.elapsed().as_millis();
+        match &result {
+            Ok(r) => {
+                tracing::info!(
+                    target: TARGET,
+                    "{method} {shown} -> {} in {ms} ms ({} attempt{})",
+                    r.status.as_u16(),
+                    r.attempts,
+                    if r.attempts == 1 { "" } else { "s" }
+                );
+                if bodies {
+                    tracing::trace!(target: TARGET, "{method} {shown} answer body: {}", self.loggable_body(&r.body));
+                }
+            }
+            Err(e) => tracing::warn!(target: TARGET, "{method} {shown} failed after {ms} ms: {e}"),
+        }
+        result
+    }
+
+    /// A body as it may be logged: text, cut at 4 KiB, with the connection's API key and
+    /// session id blanked (a server may echo them).
+    fn loggable_body(&self, body: &Bytes) -> String {
+        let text = String::from_utf8_lossy(body);
+        let cut = errors::truncate(&text, 4096);
+        let secrets = self.secrets(&Request::new(Method::GET, self.inner.base.clone()), None);
+        let refs: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+        let mut out = errors::scrub(cut, &refs);
+        if cut.len() < text.len() {
+            out.push_str(&format!(" ... ({} bytes in all)", text.len()));
+        }
+        out
+    }
+
+    async fn send_inner(&self, request: Request) -> Result<Response> {
         let inner = &self.inner;
         if request.credentials && !client::same_origin(&request.url, &inner.base) {
             return Err(Error::Protocol {
@@ -555,7 +611,16 @@ impl Pipeline {
                     if retryable && retries < inner.retry.max_retries {
                         ambiguous |= matches!(kind, Failure::Ambiguous);
                         retries += 1;
-                        inner.clock.sleep(backoff.next_delay()).await;
+                        let delay = backoff.next_delay();
+                        tracing::warn!(
+                            target: "epicor_kinetic::http",
+                            "{} {}: attempt {attempts} got no answer ({error}); retry {retries} of {} in {} ms",
+                            request.method,
+                            crate::logging::loggable_url(&request.url),
+                            inner.retry.max_retries,
+                            delay.as_millis()
+                        );
+                        inner.clock.sleep(delay).await;
                         continue;
                     }
                     return Err(explain_give_up(error, kind, idempotent, attempts));
@@ -590,6 +655,10 @@ impl Pipeline {
                     if inner.credential.invalidate(rejected) {
                         // A renewed credential may pass; a refused call was not processed, so
                         // this is safe for any method. Only once: a second 401 is final.
+                        tracing::info!(
+                            target: "epicor_kinetic::auth",
+                            "the server refused the credential (401); renewing it and trying once more"
+                        );
                         reauthenticated = true;
                         continue;
                     }
@@ -612,6 +681,15 @@ impl Pipeline {
                 }
                 retries += 1;
                 let delay = backoff.next_delay().max(wait.unwrap_or_default());
+                tracing::warn!(
+                    target: "epicor_kinetic::http",
+                    "{} {}: attempt {attempts} answered {}; retry {retries} of {} in {} ms",
+                    request.method,
+                    crate::logging::loggable_url(&request.url),
+                    status.as_u16(),
+                    inner.retry.max_retries,
+                    delay.as_millis()
+                );
                 inner.clock.sleep(delay).await;
                 continue;
             }
@@ -705,7 +783,16 @@ impl Pipeline {
         authorization: Option<&Authorization>,
     ) -> Attempt {
         let headers = match self.headers(request, request_id, authorization) {
-            Ok(h) => h,
+            Ok(h) => {
+                tracing::debug!(
+                    target: "epicor_kinetic::http",
+                    "{} {} (request id {request_id}) with headers: {}",
+                    request.method,
+                    crate::logging::loggable_url(&request.url),
+                    h.keys().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+                );
+                h
+            }
             Err(error) => {
                 return Attempt::Failed {
                     kind: Failure::Permanent,

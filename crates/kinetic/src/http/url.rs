@@ -437,12 +437,9 @@ impl fmt::Display for Endpoint {
 }
 
 fn parse_url(text: &str) -> Result<Url> {
-    Url::parse(text).map_err(|e| Error::Protocol {
-        status: None,
-        message: format!("cannot make an address of `{text}`: {e}"),
-        correlation_id: None,
-        source: Some(std::sync::Arc::new(e)),
-    })
+    // The base address was validated with the settings: failing here is a bug.
+    Url::parse(text)
+        .map_err(|e| Error::internal(format!("cannot make an address of `{text}`: {e}")))
 }
 
 /// `scheme://host:port` of a URL, with the port the scheme implies when none is written: what

@@ -516,6 +516,7 @@ impl OAuthClient {
         })?;
         let mut request = Request::new(Method::POST, address)
             .without_credentials()
+            .confidential()
             .header(
                 crate::http::header::ACCEPT,
                 HeaderValue::from_static("application/json"),

@@ -282,9 +282,9 @@ pub static PROPERTIES: &[Property] = &[
         "How many pages of one query are fetched at once, when the server's paging allows it."),
     // Logging
     property!("Verbosity", [], Logging, Kind::Int { min: 1, max: 5 }, Some("1"),
-        "How much to log, from `1` (errors and a line per call) to `5` (everything, bodies included); secrets are redacted at every level."),
+        "How much `Logfile` gets: `1` errors and a line per call; `2` also authentication (tokens obtained, with their expiry), paging and each attempt with the header names sent; `3` also bodies (never those carrying credentials); `4` also the HTTP transport; `5` everything. Secrets are never written, at any level. `RUST_LOG` overrides."),
     property!("Logfile", [], Logging, Kind::Path, None,
-        "The file to append the log to; no log when unset."),
+        "The file to append the log to (created readable by its owner only); no file when unset. An application with its own `tracing` subscriber gets the same events there instead."),
 ];
 
 /// The property named `key` (by name or alias, any case, surrounding spaces ignored).
