@@ -61,7 +61,9 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
         };
         let started = Instant::now();
         let outcome = async {
-            let connection = Connection::open(Settings::parse(text)?).await?;
+            // The demo's tokens stay in memory: the emulator and its keys end with the demo.
+            let text = format!("{text};OAuthSettingsLocation=memory://demo-{key}");
+            let connection = Connection::open(Settings::parse(&text)?).await?;
             let n = connection
                 .entity_set("Erp.BO.CustomerSvc", "Customers")
                 .count()

@@ -7,8 +7,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The binary, with a configuration directory of its own (tokens it keeps stay out of the user's).
 fn kinetic() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kinetic"))
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kinetic"));
+    command.env("KINETIC_CONFIG_DIR", dir.path());
+    command
 }
 
 #[test]

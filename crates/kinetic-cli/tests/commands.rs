@@ -1768,3 +1768,53 @@ fn the_log_at_verbosity_5_holds_no_secret_of_any_scheme() {
         }
     }
 }
+
+/// A warm start makes no network call: app-only tokens (client credentials, the token service)
+/// and the discovery document are kept in the encrypted token store, so a second run within the
+/// token's life answers with the server gone.
+#[test]
+fn a_warm_token_needs_no_server() {
+    let emu = Emulator::start();
+    let schemes = ["azuread_client_secret", "token"];
+    let mut first = Vec::new();
+    for name in schemes {
+        let cs = emu.cs(name);
+        let out = emu.kinetic(&["token", "-c", &cs]).ok();
+        let token = out.stdout.trim().to_owned();
+        assert!(token.len() > 20, "{out:#?}");
+        // A second run: the same token, from the store.
+        let out = emu.kinetic(&["-vv", "token", "-c", &cs]).ok();
+        assert_eq!(out.stdout.trim(), token, "{name}: the stored token");
+        assert!(
+            out.stderr.contains("token from the token store"),
+            "{name}: {out:#?}"
+        );
+        assert!(!out.stderr.contains("-> 200"), "{name}: no call: {out:#?}");
+        first.push((cs, token));
+    }
+    let files: Vec<_> = std::fs::read_dir(emu.config.path().join("tokens"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "enc"))
+        .collect();
+    assert_eq!(files.len(), 2, "one file per identity: {files:?}");
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(bytes.starts_with(b"KNTS"), "encrypted");
+        for (_, token) in &first {
+            assert!(!String::from_utf8_lossy(&bytes).contains(&token[..20]));
+        }
+    }
+    // The server is gone: the stored tokens (and discovery document) still answer.
+    let Emulator { served, config } = emu;
+    drop(served);
+    for (cs, token) in &first {
+        let out = run_in(config.path(), &["token", "-c", cs], None, &[]).ok();
+        assert_eq!(out.stdout.trim(), token);
+    }
+    // Without the store, the same command needs the server, and says it cannot reach it.
+    let (cs, _) = &first[0];
+    let other = tempfile::tempdir().unwrap();
+    let out = run_in(other.path(), &["token", "-c", cs], None, &[]);
+    assert_eq!(out.code, Some(1), "{out:#?}");
+}

@@ -27,9 +27,7 @@ struct Inner {
     session: AtomicBool,
     /// With Basic: the token service's token for [`Connection::access_token`], kept until it
     /// nears expiry.
-    basic_token: OnceCell<
-        Arc<crate::auth::providers::TokenCredential<crate::auth::providers::EpicorTokenSource>>,
-    >,
+    basic_token: OnceCell<Arc<dyn Credential>>,
 }
 
 impl Connection {
@@ -125,27 +123,24 @@ impl Connection {
                 .inner
                 .basic_token
                 .get_or_try_init(|| async {
-                    let source = crate::auth::providers::EpicorTokenSource::from_settings(
-                        &self.inner.client,
-                        settings,
-                    )?;
-                    Ok::<_, Error>(Arc::new(crate::auth::providers::TokenCredential::new(
-                        source,
-                        self.inner.client.clock().clone(),
-                    )))
+                    let mut as_token = settings.clone();
+                    as_token.auth.scheme = crate::settings::AuthScheme::Token;
+                    crate::auth::providers::credential_for(&self.inner.client, &as_token).await
                 })
                 .await?;
-            return Ok(credential.token().await?.access_token);
+            return match credential.authorization().await? {
+                Some(a) => bearer_of(&a),
+                None => Err(Error::internal("the token service gave no token")),
+            };
         }
         match self.authorization().await? {
-            Some(a) => match a.expose().strip_prefix("Bearer ") {
-                Some(t) => Ok(Secret::new(t)),
-                None => Err(Error::invalid_settings(
+            Some(a) => bearer_of(&a).map_err(|_| {
+                Error::invalid_settings(
                     "AuthScheme",
                     format!("AuthScheme={} sends credentials, not a token", settings.auth.scheme),
                     "use AuthScheme=Token (Epicor's token service), AzureAD or OAuth to get a token",
-                )),
-            },
+                )
+            }),
             None => Err(Error::invalid_settings(
                 "AuthScheme",
                 "AuthScheme=None has no token",
@@ -198,4 +193,12 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// The token of a `Bearer` authorization.
+fn bearer_of(a: &Authorization) -> Result<Secret> {
+    a.expose()
+        .strip_prefix("Bearer ")
+        .map(Secret::new)
+        .ok_or_else(|| Error::internal("the authorization is not a bearer token"))
 }

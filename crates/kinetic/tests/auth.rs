@@ -23,11 +23,16 @@ async fn emulator(tls: bool) -> RunningEmulator {
         .unwrap()
 }
 
+/// The emulator's connection string `name`, with its tokens kept in a store of this process
+/// only (app-only tokens go to the token store too; the tests leave the user's files alone).
 fn string(e: &RunningEmulator, name: &str) -> String {
-    e.startup_info()["connection_strings"][name]
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let text = e.startup_info()["connection_strings"][name]
         .as_str()
         .unwrap_or_else(|| panic!("no connection string {name}"))
-        .to_string()
+        .to_string();
+    format!("{text};OAuthSettingsLocation=memory://auth-test-{n}")
 }
 
 async fn seats_in_use(e: &RunningEmulator) -> (u64, usize) {
@@ -158,6 +163,32 @@ async fn azure_ad_and_openid_client_credentials_over_tls() {
         text.contains("SSLServerCert") || text.contains("certificate"),
         "{text}"
     );
+    // With a token and discovery document stored by a trusting run, opening needs no call; the
+    // first call to the server still refuses its certificate.
+    let trusting = string(&e, "azuread_client_secret");
+    let store = trusting.rsplit(';').next().unwrap().to_owned();
+    Connection::open(Settings::parse(&trusting).unwrap())
+        .await
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap();
+    let untrusting: String = without
+        .split(';')
+        .filter(|p| !p.starts_with("OAuthSettingsLocation="))
+        .chain([store.as_str()])
+        .collect::<Vec<_>>()
+        .join(";");
+    let c = Connection::open(Settings::parse(&untrusting).unwrap())
+        .await
+        .unwrap();
+    assert!(c.access_token().await.is_ok(), "the stored token");
+    let err = c
+        .get_by_key("Erp.BO.PartSvc", "Parts", &["EPIC06".into(), "P-1".into()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    assert!(err.to_string().contains("SSLServerCert"), "{err}");
 }
 
 #[tokio::test]

@@ -344,8 +344,8 @@ impl StoredTokenSource {
         settings: &Settings,
         agent: Arc<dyn UserAgent>,
     ) -> Result<StoredTokenSource> {
-        let oauth = super::providers::oauth_client(client, settings).await?;
         let store = store::open(settings, &ProcessEnv, &ConfigDir::locate(&ProcessEnv))?;
+        let oauth = super::providers::oauth_client(client, settings, Some(&store)).await?;
         Self::new(settings, oauth, store, client.clock().clone(), agent)
     }
 
@@ -463,6 +463,7 @@ impl Inner {
                         Change::Write(StoredSettings {
                             token: Some(t),
                             pending,
+                            ..StoredSettings::carried(current)
                         })
                     });
                 }
@@ -474,6 +475,7 @@ impl Inner {
                             return Ok(Change::Write(StoredSettings {
                                 token: Some(new),
                                 pending,
+                                ..StoredSettings::carried(current)
                             }));
                         }
                         Err(why) => {
@@ -503,6 +505,7 @@ impl Inner {
                 return Ok(Change::Write(StoredSettings {
                     token: Some(token),
                     pending: None,
+                    ..StoredSettings::carried(current)
                 }));
             }
             if self.flow.initiate == InitiateOAuth::GetAndRefresh {
@@ -512,6 +515,7 @@ impl Inner {
                     Change::Write(StoredSettings {
                         token: None,
                         pending,
+                        ..StoredSettings::carried(current)
                     })
                 } else {
                     Change::Keep
@@ -558,6 +562,7 @@ impl Inner {
             Ok(Change::Write(StoredSettings {
                 token: Some(token.clone()),
                 pending: current.and_then(|c| c.pending.clone()),
+                ..StoredSettings::carried(current)
             }))
         })?;
         Ok(())
@@ -1124,8 +1129,8 @@ impl WebFlow {
     /// As [`from_settings`](WebFlow::from_settings), on a [`Client`](crate::Client)'s pool and
     /// discovery cache (a web app makes one client for all its users).
     pub async fn with_client(client: &crate::Client, settings: &Settings) -> Result<WebFlow> {
-        let oauth = super::providers::oauth_client(client, settings).await?;
         let store = store::open(settings, &ProcessEnv, &ConfigDir::locate(&ProcessEnv))?;
+        let oauth = super::providers::oauth_client(client, settings, Some(&store)).await?;
         Self::new(settings, oauth, store, client.clock().clone())
     }
 
@@ -1176,6 +1181,7 @@ impl WebFlow {
                 Ok(Change::Write(StoredSettings {
                     token: current.and_then(|c| c.token.clone()),
                     pending: Some(pending),
+                    ..StoredSettings::carried(current)
                 }))
             })
         })
@@ -1261,6 +1267,7 @@ impl WebFlow {
                 Ok(Change::Write(StoredSettings {
                     token: Some(token),
                     pending: None,
+                    ..StoredSettings::carried(current)
                 }))
             })?;
             out.ok_or_else(|| internal("the token store did not redeem the code"))

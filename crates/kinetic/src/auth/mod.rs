@@ -11,6 +11,7 @@ use crate::Secret;
 
 pub mod cache;
 pub mod interactive;
+pub mod persisted;
 pub mod providers;
 
 pub use cache::{RefreshPolicy, TokenCache, TokenSource};

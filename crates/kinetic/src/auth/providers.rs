@@ -3,12 +3,15 @@
 //! edge ([`credential_for`]); inside, code holds a `dyn Credential`.
 
 use super::cache::{TokenCache, TokenSource};
+use super::persisted::Persisted;
 use super::Token;
 use crate::clock::{unix_seconds, BoxFuture, Clock};
 use crate::http::{Anonymous, Authorization, Basic, Credential, Pipeline, Request, StaticBearer};
 use crate::http::{HeaderName, HeaderValue};
 use crate::oauth::{self, ClientCredentialsSource, OAuthClient, OnBehalfOfSource};
 use crate::settings::{AuthScheme, InitiateOAuth, OAuthGrantType, TokenExpiry};
+use crate::settings::{ConfigDir, ProcessEnv};
+use crate::store::{self, Change, StoredDiscovery, TokenStore};
 use crate::Client;
 use crate::{Error, Result, Secret, Settings};
 use std::sync::{Arc, Mutex};
@@ -157,9 +160,14 @@ impl TokenSource for EpicorTokenSource {
     }
 }
 
-/// An OAuth client for the settings: endpoints by discovery (read once per [`Client`]), the
-/// client credential, requests through the client's pipeline.
-pub async fn oauth_client(client: &Client, settings: &Settings) -> Result<OAuthClient> {
+/// An OAuth client for the settings: endpoints by discovery (read once per [`Client`], and kept
+/// in `store` for a day when one is given, so a warm start needs no network call), the client
+/// credential, requests through the client's pipeline.
+pub async fn oauth_client(
+    client: &Client,
+    settings: &Settings,
+    store: Option<&Arc<dyn TokenStore>>,
+) -> Result<OAuthClient> {
     let s = &settings.oauth;
     let client_id = s.client_id.clone().ok_or_else(|| {
         Error::invalid_settings(
@@ -169,7 +177,10 @@ pub async fn oauth_client(client: &Client, settings: &Settings) -> Result<OAuthC
         )
     })?;
     let url = oauth::discovery_url(settings.auth.scheme, s)?;
-    let endpoints = client.discover(&url).await?;
+    let endpoints = match store {
+        Some(store) => stored_discovery(client, store, &url).await?,
+        None => client.discover(&url).await?,
+    };
     let credential = OAuthClient::credential_from(s)?;
     Ok(OAuthClient::new(
         client.outside().clone(),
@@ -178,6 +189,77 @@ pub async fn oauth_client(client: &Client, settings: &Settings) -> Result<OAuthC
         credential,
         client.clock().clone(),
     ))
+}
+
+/// The discovery document from the store when it is young enough (checked again as if just
+/// read), else from the provider, then written to the store (a failed write is only logged).
+async fn stored_discovery(
+    client: &Client,
+    store: &Arc<dyn TokenStore>,
+    url: &str,
+) -> Result<oauth::Endpoints> {
+    let now = unix_seconds(client.clock().now());
+    let reader = store.clone();
+    let stored = tokio::task::spawn_blocking(move || reader.load())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten()
+        .and_then(|s| s.discovery)
+        .filter(|d| d.usable(url, now));
+    if let Some(d) = stored {
+        oauth::check_endpoints(url, &d.endpoints)?;
+        tracing::debug!(target: "epicor_kinetic::auth", "OpenID discovery from the token store ({url})");
+        return Ok(d.endpoints);
+    }
+    let endpoints = client.discover(url).await?;
+    let writer = store.clone();
+    let doc = StoredDiscovery::new(url.to_owned(), endpoints.clone(), now);
+    let written = tokio::task::spawn_blocking(move || {
+        writer.update(&mut |current| {
+            let mut next = current.cloned().unwrap_or_default();
+            next.discovery = Some(doc.clone());
+            Ok(Change::Write(next))
+        })
+    })
+    .await;
+    if let Ok(Err(e)) = written {
+        tracing::warn!(target: "epicor_kinetic::auth", "the discovery document could not be kept in the token store: {e}");
+    }
+    Ok(endpoints)
+}
+
+/// The token store of the settings, for app-only tokens: `None` (tokens kept in memory only, and
+/// a warning logged) when there is none to open, such as without a home directory.
+pub fn app_store(settings: &Settings) -> Option<Arc<dyn TokenStore>> {
+    match store::open(settings, &ProcessEnv, &ConfigDir::locate(&ProcessEnv)) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(target: "epicor_kinetic::auth", "app-only tokens are not kept between runs: {e}");
+            None
+        }
+    }
+}
+
+/// `source` behind the token cache, its tokens kept in `store` when there is one.
+fn cached<S: TokenSource + 'static>(
+    source: S,
+    store: Option<Arc<dyn TokenStore>>,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Arc<dyn Credential> {
+    match store {
+        Some(store) => Arc::new(TokenCredential::new(
+            Persisted::new(
+                source,
+                store,
+                clock.clone(),
+                Persisted::<S>::fingerprint(settings),
+            ),
+            clock,
+        )),
+        None => Arc::new(TokenCredential::new(source, clock)),
+    }
 }
 
 fn scope(settings: &Settings) -> Result<String> {
@@ -219,10 +301,12 @@ pub async fn credential_for(client: &Client, settings: &Settings) -> Result<Arc<
     let clock = client.clock().clone();
     match settings.auth.scheme {
         AuthScheme::Basic => Ok(Arc::new(Basic::from_settings(settings)?)),
-        AuthScheme::Token => Ok(Arc::new(TokenCredential::new(
+        AuthScheme::Token => Ok(cached(
             EpicorTokenSource::from_settings(client, settings)?,
+            app_store(settings),
+            settings,
             clock,
-        ))),
+        )),
         AuthScheme::None => Ok(Arc::new(Anonymous)),
         AuthScheme::AzureAd | AuthScheme::OAuth => {
             let s = &settings.oauth;
@@ -231,14 +315,15 @@ pub async fn credential_for(client: &Client, settings: &Settings) -> Result<Arc<
             }
             match s.grant_type {
                 OAuthGrantType::Client => {
+                    let store = app_store(settings);
                     let source = ClientCredentialsSource {
-                        client: oauth_client(client, settings).await?,
+                        client: oauth_client(client, settings, store.as_ref()).await?,
                         scope: scope(settings)?,
                     };
-                    Ok(Arc::new(TokenCredential::new(source, clock)))
+                    Ok(cached(source, store, settings, clock))
                 }
                 OAuthGrantType::Obo => {
-                    let oauth = oauth_client(client, settings).await?;
+                    let oauth = oauth_client(client, settings, None).await?;
                     let assertion = s.user_assertion.clone().ok_or_else(|| {
                         Error::invalid_settings(
                             "OAuthUserAssertion",

@@ -135,6 +135,25 @@ struct WireOut<'a> {
     token: Option<TokenOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pending: Option<PendingOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discovery: Option<DiscoveryWire>,
+}
+
+/// A discovery document as stored (no secret in it).
+#[derive(Serialize, Deserialize)]
+struct DiscoveryWire {
+    url: String,
+    issuer: String,
+    token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    authorization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device_authorization: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    prompt_values: Option<Vec<String>>,
+    fetched_at: u64,
 }
 
 #[derive(Serialize)]
@@ -173,6 +192,10 @@ struct WireIn {
     token: Option<TokenIn>,
     #[serde(default)]
     pending: Option<PendingIn>,
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    discovery: Option<DiscoveryWire>,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +238,16 @@ fn to_json(settings: &StoredSettings) -> std::io::Result<Vec<u8>> {
             state: p.state.expose(),
             redirect_uri: p.redirect_uri.as_deref(),
             created_at: p.created_at,
+        }),
+        source: settings.source.as_deref(),
+        discovery: settings.discovery.as_ref().map(|d| DiscoveryWire {
+            url: d.url.clone(),
+            issuer: d.endpoints.issuer.clone(),
+            token: d.endpoints.token.clone(),
+            authorization: d.endpoints.authorization.clone(),
+            device_authorization: d.endpoints.device_authorization.clone(),
+            prompt_values: d.endpoints.prompt_values.clone(),
+            fetched_at: d.fetched_at,
         }),
     };
     // Sized up front so the buffer never grows: a growing `Vec` would leave copies of the
@@ -278,6 +311,20 @@ fn from_json(bytes: &[u8]) -> Result<StoredSettings, Damage> {
             pending.redirect_uri = p.redirect_uri;
             pending
         }),
+        source: wire.source,
+        discovery: wire.discovery.map(|d| {
+            super::StoredDiscovery::new(
+                d.url,
+                crate::oauth::Endpoints {
+                    issuer: d.issuer,
+                    token: d.token,
+                    authorization: d.authorization,
+                    device_authorization: d.device_authorization,
+                    prompt_values: d.prompt_values,
+                },
+                d.fetched_at,
+            )
+        }),
     })
 }
 
@@ -306,6 +353,18 @@ mod tests {
         StoredSettings {
             token: Some(token),
             pending: Some(pending),
+            source: Some("client_credentials 1f2e".into()),
+            discovery: Some(super::super::StoredDiscovery::new(
+                "https://login.example/t/v2.0/.well-known/openid-configuration".into(),
+                crate::oauth::Endpoints {
+                    issuer: "https://login.example/t/v2.0".into(),
+                    token: "https://login.example/t/oauth2/v2.0/token".into(),
+                    authorization: None,
+                    device_authorization: Some("https://login.example/t/devicecode".into()),
+                    prompt_values: Some(vec!["login".into()]),
+                },
+                1_899_990_001,
+            )),
         }
     }
 

@@ -58,6 +58,11 @@ pub struct StoredSettings {
     pub token: Option<Token>,
     /// An authorization request waiting for its redirect (web sign-in).
     pub pending: Option<PendingAuthorization>,
+    /// What the token is for, when an app-only source stored it (a fingerprint of the grant,
+    /// client, scope and server): a token stored for other settings is not used.
+    pub source: Option<String>,
+    /// The identity provider's discovery document, as last read.
+    pub discovery: Option<StoredDiscovery>,
 }
 
 impl StoredSettings {
@@ -65,8 +70,49 @@ impl StoredSettings {
     pub fn with_token(token: Token) -> Self {
         StoredSettings {
             token: Some(token),
-            pending: None,
+            ..StoredSettings::default()
         }
+    }
+
+    /// Empty settings that keep what `current` holds beside tokens (the discovery document),
+    /// to build a write that replaces only the token and pending request.
+    pub fn carried(current: Option<&StoredSettings>) -> Self {
+        StoredSettings {
+            discovery: current.and_then(|c| c.discovery.clone()),
+            ..StoredSettings::default()
+        }
+    }
+}
+
+/// A discovery document kept in the store, so a warm start needs no network call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoredDiscovery {
+    /// The document's address.
+    pub url: String,
+    /// What it named.
+    pub endpoints: crate::oauth::Endpoints,
+    /// When it was read, in seconds since the Unix epoch.
+    pub fetched_at: u64,
+}
+
+impl StoredDiscovery {
+    /// How long a stored discovery document is used before it is read again (a day, as
+    /// identity providers' metadata caches do).
+    pub const LIFETIME_SECS: u64 = 24 * 3600;
+
+    /// A document read at `fetched_at`.
+    pub fn new(url: String, endpoints: crate::oauth::Endpoints, fetched_at: u64) -> Self {
+        StoredDiscovery {
+            url,
+            endpoints,
+            fetched_at,
+        }
+    }
+
+    /// Whether it is the document at `url` and young enough at `now`.
+    pub fn usable(&self, url: &str, now: u64) -> bool {
+        self.url == url && self.fetched_at <= now && now - self.fetched_at < Self::LIFETIME_SECS
     }
 }
 
