@@ -1096,7 +1096,9 @@ async fn strict_paging_with_pages_smaller_than_the_set() {
     let refused: Vec<_> = requests.iter().filter(|r| r.status != 200).collect();
     assert!(refused.is_empty(), "{refused:?}");
     assert!(
-        requests.iter().any(|r| option(r.query(), "$skiptoken").is_some()),
+        requests
+            .iter()
+            .any(|r| option(r.query(), "$skiptoken").is_some()),
         "links were followed: {:?}",
         requests.iter().map(|r| &r.uri).take(5).collect::<Vec<_>>()
     );
