@@ -72,7 +72,7 @@ pub fn start(
         Some(token) => read_token(token, self_url, raw_query)?,
     };
     // Ties alternate by page; only an order the client gave can leave ties (see the module).
-    let page = if cap > 0 { offset / cap } else { 0 };
+    let page = offset.checked_div(cap).unwrap_or(0);
     let ties = if !opts.orderby.is_empty() && page % 2 == 1 {
         Ties::KeyDescending
     } else {
