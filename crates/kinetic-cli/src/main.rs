@@ -196,13 +196,20 @@ struct EmulatorArgs {
     /// Answer capped pages with @odata.nextLink (Epicor itself does not).
     #[arg(long)]
     next_link: bool,
+    /// Strict server-driven paging, to test that a client follows next links and orders by the
+    /// whole key: capped pages link to the next with an opaque $skiptoken; a $skip where the
+    /// server pages with links (no $top, or one above the cap) is refused with 400; rows are
+    /// sorted only as $orderby asks (ties in another order on each page). Epicor itself does
+    /// not page this way.
+    #[arg(long)]
+    strict_paging: bool,
     /// Answer in the emulator's old tidy shapes (no ExtensionTables, BitFlag or RowIdent, v1
     /// SysRevID as a string, no CHAR padding or null strings, numeric TokenResource exp/iat)
     /// instead of what real Epicor servers send. Business rules, names and routes stay real.
     #[arg(long)]
     tidy: bool,
     /// Most rows per page of a BAQ's results (0: no cap). Unsettled on real servers; capped
-    /// pages carry a next link only with --next-link.
+    /// pages carry a next link only with --next-link or --strict-paging.
     #[arg(long, value_name = "ROWS")]
     baq_page_cap: Option<usize>,
     /// Accept an updatable-BAQ PATCH that leaves columns out (by default the full row as read
@@ -312,6 +319,9 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if args.next_link {
         config.next_link = true;
+    }
+    if args.strict_paging {
+        config.strict_paging = true;
     }
     if args.tidy {
         config.tidy = true;

@@ -88,6 +88,7 @@ fn help_teaches_and_bad_input_fails_clearly() {
         "--db",
         "--page-cap",
         "--next-link",
+        "--strict-paging",
         "--config",
         "Examples:",
     ] {
@@ -152,6 +153,35 @@ fn sigterm_stops_cleanly_and_removes_the_temporary_database() {
         !db.parent().unwrap().exists(),
         "temporary database folder left behind"
     );
+}
+
+#[test]
+fn strict_paging_flag_links_by_skiptoken_and_refuses_skip() {
+    let (mut child, info) = start_emulator(&["--page-cap", "7", "--strict-paging"]);
+    assert_eq!(info["strict_paging"], true);
+    let url = info["url"].as_str().unwrap();
+    let addr = url.strip_prefix("http://").unwrap();
+    let get = |query: &str| {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(stream, "GET /{}/api/v1/Erp.BO.CustomerSvc/Customers{query} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic bWFuYWdlcjpFcGljb3IxMjMh\r\nConnection: close\r\n\r\n", info["instance"].as_str().unwrap()).unwrap();
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).unwrap();
+        reply
+    };
+    let reply = get("");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let body: serde_json::Value =
+        serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let link = body["odata.nextLink"].as_str().unwrap();
+    assert!(
+        link.contains("$skiptoken=") && !link.contains("$skip="),
+        "{link}"
+    );
+    let reply = get("?$skip=7");
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("follow that link"), "{reply}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 /// Starts `kinetic emulator` and returns the child and its start-up line.

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use epicor_kinetic_emulator::EmulatorConfig;
 
@@ -237,6 +237,127 @@ fn export_is_the_same_with_next_links_and_through_faults() {
     );
 }
 
+/// The decoded value of query option `name` in the raw `query`, if present (no spaces around
+/// commas).
+fn option(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|piece| {
+        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+        (decode(k) == name).then(|| {
+            decode(v)
+                .split(',')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    })
+}
+
+/// Percent-decoding, enough for query options.
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Under strict server-driven paging (links only, `$skip` refused where the server pages with
+/// links, rows sorted only as asked) an export follows the links: the first request asks the whole
+/// key in `$orderby`, each later one is exactly the link the page before answered (asked again
+/// here), none carries `$skip`, and the file is the same as from a default server. It fails if
+/// the export ignores links (the `$skip` after the first page is refused) or leaves the key out.
+#[test]
+fn export_follows_next_links_under_strict_paging() {
+    let reference = Emu::start(config());
+    let strict = Emu::start(EmulatorConfig {
+        page_cap: 37,
+        strict_paging: true,
+        request_log: 10_000,
+        ..config()
+    });
+    let http = reqwest::Client::new();
+    let api_key = strict.0.info["api_key"].as_str().unwrap().to_owned();
+    let url = strict.0.info["url"].as_str().unwrap().to_owned();
+    for which in ["basic", "basic_v2"] {
+        let expected = ok(&run(&["export", LINES], &reference.conn(which)));
+        assert!(expected.lines().count() > 1000);
+        // Pages larger than the whole set: one chain of links covers the export.
+        let conn = format!("{};Pagesize=10000", strict.conn(which));
+        for extra in [&[][..], &["--parallelism", "4"][..]] {
+            let before = strict.0.requests().len();
+            let mut args = vec!["export", LINES];
+            args.extend_from_slice(extra);
+            let got = ok(&run(&args, &conn));
+            let differs = got.lines().zip(expected.lines()).position(|(a, b)| a != b);
+            assert!(
+                got == expected,
+                "{which} {extra:?}: {} lines, {} expected; first difference at line {differs:?}",
+                got.lines().count(),
+                expected.lines().count()
+            );
+            let pages: Vec<_> = strict.0.requests()[before..]
+                .iter()
+                .filter(|r| r.path().ends_with("/OrderDtls"))
+                .cloned()
+                .collect();
+            assert_eq!(
+                pages.len(),
+                1500usize.div_ceil(37),
+                "{which}: {:?}",
+                pages.iter().take(3).map(|p| &p.uri).collect::<Vec<_>>()
+            );
+            let first = pages[0].query();
+            assert_eq!(
+                option(first, "$orderby").as_deref(),
+                Some("Company,OrderNum,OrderLine"),
+                "{first}"
+            );
+            assert_eq!(option(first, "$skip"), None, "{first}");
+            for (i, page) in pages.iter().enumerate() {
+                assert_eq!(page.status, 200, "{page:?}");
+                let body = strict.0.rt.block_on(async {
+                    http.get(format!("{url}{}", page.uri))
+                        .basic_auth("manager", Some("Epicor123!"))
+                        .header("x-api-key", &api_key)
+                        .send()
+                        .await
+                        .unwrap()
+                        .text()
+                        .await
+                        .unwrap()
+                });
+                let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let link = answer["@odata.nextLink"]
+                    .as_str()
+                    .or(answer["odata.nextLink"].as_str());
+                match (link, pages.get(i + 1)) {
+                    (Some(link), Some(next)) => {
+                        assert_eq!(format!("{url}{}", next.uri), link, "request {}", i + 1);
+                        assert_eq!(option(next.query(), "$skip"), None, "{next:?}");
+                    }
+                    (None, None) => {}
+                    (link, next) => panic!("page {i}: link {link:?}, next request {next:?}"),
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn concurrent_inserts_during_an_export_repeat_no_key() {
     let emu = Emu::start(config());
@@ -310,6 +431,7 @@ fn a_failed_or_interrupted_export_leaves_nothing_under_the_name() {
     // Interrupted: slow pages, then SIGINT.
     let slow = Emu::start(EmulatorConfig {
         faults: epicor_kinetic_emulator::faults::parse_spec("latency:1:100ms").unwrap(),
+        request_log: 1_000,
         ..config()
     });
     let mut child = kinetic()
@@ -318,7 +440,21 @@ fn a_failed_or_interrupted_export_leaves_nothing_under_the_name() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Caught mid-export: two pages served (recorded once answered, after their 100 ms), of the
+    // 15 the export needs; the Ctrl-C handler is set up before the first page is asked for.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while slow
+        .0
+        .requests()
+        .iter()
+        .filter(|r| r.path().ends_with("/OrderDtls"))
+        .count()
+        < 2
+    {
+        assert!(child.try_wait().unwrap().is_none(), "still exporting");
+        assert!(Instant::now() < deadline, "no pages served in 60 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(child.try_wait().unwrap().is_none(), "still exporting");
     let pid = child.id().to_string();
     assert!(Command::new("kill")

@@ -19,6 +19,17 @@ pub struct EmulatorConfig {
     pub page_cap: usize,
     /// Answer capped pages with `@odata.nextLink` (v2) / `odata.nextLink` (v1).
     pub next_link: bool,
+    /// Strict server-driven paging, for tests that must fail when a client does not follow
+    /// `@odata.nextLink` or leaves the key out of `$orderby`: capped pages carry a next link (as
+    /// with `next_link`) holding an opaque `$skiptoken` instead of `$skip`; a `$skip` on a request
+    /// the server would page with links is refused (400: follow the link); rows are sorted only as
+    /// asked, with no key appended (rows that tie come in an order that changes from page to page,
+    /// as a database's parallel plans may give them); without `$orderby` the order is the store's
+    /// own (its clustered key), which stays the same between pages. Off by default.
+    pub strict_paging: bool,
+    /// Remember the last this many requests (method, path and query as sent, status) for tests
+    /// to inspect ([`crate::RunningEmulator::requests`]); 0 (the default) remembers none.
+    pub request_log: usize,
     /// Number of sales order lines to generate.
     pub scale: u64,
     /// Seed of the deterministic data generator.
@@ -513,6 +524,8 @@ impl Default for EmulatorConfig {
             }],
             page_cap: 100,
             next_link: false,
+            strict_paging: false,
+            request_log: 0,
             scale: 5_000,
             seed: 6,
             db: None,

@@ -18,11 +18,13 @@ pub mod expiring;
 pub mod faults;
 pub mod idp;
 pub mod model;
+pub mod request_log;
 pub mod throttle;
 pub mod tls;
 
 pub use config::EmulatorConfig;
 pub use db::OpenReport;
+pub use request_log::{LoggedRequest, RequestLog};
 
 use axum::response::IntoResponse;
 use axum::Router;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub idp: Option<Arc<idp::Idp>>,
     /// Failed sign-ins per user and address, shared by the REST API and the identity provider.
     pub throttle: Arc<throttle::Throttle>,
+    /// The last requests served (`request_log`; none remembered by default).
+    pub requests: Arc<RequestLog>,
 }
 
 /// Why the emulator could not start.
@@ -98,6 +102,7 @@ impl Emulator {
         Ok(Emulator {
             state: AppState {
                 tls: config.tls.enabled,
+                requests: RequestLog::new(config.request_log),
                 config: Arc::new(config),
                 db,
                 auth: Arc::new(auth),
@@ -126,6 +131,11 @@ impl Emulator {
     pub fn idp(&self) -> Option<Arc<idp::Idp>> {
         self.state.idp.clone()
     }
+
+    /// The last requests served (see `request_log` in [`EmulatorConfig`]).
+    pub fn requests(&self) -> Arc<RequestLog> {
+        self.state.requests.clone()
+    }
 }
 
 /// The REST API's routes for a configuration (opens or generates the database first).
@@ -137,13 +147,18 @@ fn app_with_state(state: AppState) -> Router {
     let faults = state.config.faults.clone();
     let instance = state.config.instance.clone();
     let limit = state.config.security.max_body_bytes;
+    let requests = state.requests.clone();
     let router = Router::new()
         .merge(idp::routes())
         .fallback(erp::dispatch)
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(no_panic));
-    faults::apply(router, &faults, &instance)
+    // Outermost: a request a fault rule answers is recorded too.
+    faults::apply(router, &faults, &instance).layer(axum::middleware::from_fn_with_state(
+        requests,
+        request_log::record,
+    ))
 }
 
 /// A handler that panics answers a generic 500 with a correlation id (the details go to stderr),
@@ -182,6 +197,7 @@ pub struct RunningEmulator {
     // Holds a generated certificate's folder (when no cert_out was given) for the server's life.
     _scratch: Option<tempfile::TempDir>,
     idp: Option<Arc<idp::Idp>>,
+    requests: Arc<RequestLog>,
 }
 
 /// Opens the store and serves on `addr` (`127.0.0.1:0` picks a free port) in a background task.
@@ -189,6 +205,12 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
     let emulator = tokio::task::spawn_blocking(move || Emulator::new(config))
         .await
         .map_err(|e| EmulatorError::Invalid(format!("start-up task failed: {e}")))??;
+    serve(emulator, addr).await
+}
+
+/// Serves an emulator already opened (e.g. [`Emulator::with_clock`], for tests that move time
+/// instead of sleeping) on `addr` in a background task, as [`spawn`] does.
+pub async fn serve(emulator: Emulator, addr: &str) -> Result<RunningEmulator, EmulatorError> {
     let bind_err = |source| EmulatorError::Bind {
         addr: addr.to_string(),
         source,
@@ -205,6 +227,7 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
         idp.set_issuer_base(format!("{scheme}://{local}"));
     }
     let idp = emulator.state.idp.clone();
+    let requests = emulator.state.requests.clone();
     let (task, tls_cert, scratch) = if config.tls.enabled {
         let scratch = tempfile::Builder::new()
             .prefix("kinetic-emulator-tls-")
@@ -259,6 +282,7 @@ pub async fn spawn(config: EmulatorConfig, addr: &str) -> Result<RunningEmulator
         tls_cert,
         _scratch: scratch,
         idp,
+        requests,
     })
 }
 
@@ -332,6 +356,17 @@ impl RunningEmulator {
 
     pub fn report(&self) -> &OpenReport {
         &self.report
+    }
+
+    /// The requests served so far, oldest first: the last `request_log` of them (none unless the
+    /// configuration sets `request_log`).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.requests.entries()
+    }
+
+    /// Forgets the requests served so far (a test's setup calls before the part it checks).
+    pub fn clear_requests(&self) {
+        self.requests.clear();
     }
 
     /// Everything a script needs, as one JSON object (the first line the `kinetic emulator` prints).
@@ -460,6 +495,7 @@ impl RunningEmulator {
             "connection_strings": strings,
             "page_cap": c.page_cap,
             "next_link": c.next_link,
+            "strict_paging": c.strict_paging,
             // How it plays what real servers do, so a test run's log says which variant it met.
             "tidy": c.tidy,
             "baq_page_cap": c.baq_page_cap,

@@ -336,6 +336,16 @@ fn chrono_like_now(delta: i64) -> i64 {
     (epicor_kinetic::clock::unix_seconds(now) as i64 + delta) * 1000
 }
 
+/// One manual time for the connector and the emulator, so a test moves both instead of sleeping.
+#[derive(Debug)]
+struct SharedTime(ManualClock);
+
+impl epicor_kinetic_emulator::clock::Clock for SharedTime {
+    fn now_secs(&self) -> i64 {
+        epicor_kinetic::clock::unix_seconds(self.0.now()) as i64
+    }
+}
+
 #[tokio::test]
 async fn short_lived_tokens_are_renewed_during_use() {
     // Epicor tokens that live 2 s: a long-running integration keeps working across several lifetimes.
@@ -344,11 +354,19 @@ async fn short_lived_tokens_are_renewed_during_use() {
         ..EmulatorConfig::default()
     };
     config.token_lifetime_secs = 2;
-    let e = epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
+    let time = ManualClock::new();
+    let server_time = Arc::new(SharedTime(time.clone()));
+    let emulator = tokio::task::spawn_blocking(move || {
+        epicor_kinetic_emulator::Emulator::with_clock(config, server_time)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let e = epicor_kinetic_emulator::serve(emulator, "127.0.0.1:0")
         .await
         .unwrap();
     let settings = Settings::parse(&string(&e, "token")).unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(epicor_kinetic::clock::SystemClock);
+    let clock: Arc<dyn Clock> = Arc::new(time.clone());
     let credential = Arc::new(TokenCredential::new(
         EpicorTokenSource::from_settings(
             &epicor_kinetic::Client::with_clock(&settings, clock.clone()).unwrap(),
@@ -378,7 +396,7 @@ async fn short_lived_tokens_are_renewed_during_use() {
             1,
             "renewed ahead of expiry, never refused"
         );
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        time.advance(Duration::from_secs(1));
     }
     assert!(
         credential.fetches() >= 3,

@@ -303,11 +303,13 @@ async fn gets_survive_dropped_connections_and_posts_survive_unprocessed_refusals
 
 #[tokio::test]
 async fn connection_refused_is_retried_for_any_method() {
-    // A port that was free a moment ago: nothing listens, the connection is refused.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-        l.local_addr().map(|a| a.port()).unwrap_or_default()
-    };
+    // A port bound for the whole test but never listened on: connections are refused, and no
+    // other program can take the port meanwhile (as it could one bound and released).
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap_or_else(|e| panic!("{e}"));
+    reserved
+        .bind("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = reserved.local_addr().map(|a| a.port()).unwrap_or_default();
     let clock = Arc::new(RecordingClock::default());
     let s = settings(&format!(
         "URL=http://127.0.0.1:{port};ERPInstance=Kinetic;User=u;Password=p;MaxRetries=2"

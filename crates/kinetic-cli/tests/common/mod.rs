@@ -35,6 +35,14 @@ impl Served {
         }
     }
 
+    /// The requests it served (its configuration's `request_log` last ones), oldest first.
+    pub fn requests(&self) -> Vec<epicor_kinetic_emulator::LoggedRequest> {
+        self.running
+            .as_ref()
+            .map(|r| r.requests())
+            .unwrap_or_default()
+    }
+
     /// A ready connection string from the start-up line (`basic`, `basic_v2`, ...).
     pub fn cs(&self, name: &str) -> String {
         self.info["connection_strings"][name]

@@ -4,6 +4,7 @@
 
 use super::entity::{self, json_response, Fixed};
 use super::error::ApiError;
+use super::paging;
 use super::query::Relation;
 use super::rows::{self, ApiVersion, RowKind};
 use super::Ctx;
@@ -357,7 +358,14 @@ async fn data(
         ));
     }
     let rel = relation(company, b, query)?;
-    let plan = entity::plan(rel, &opts, &Fixed::default(), &[], 0)?;
+    // `baq_page_cap` [?]: no source says whether BAQ results are capped; capped pages answer
+    // nextLink only when `next_link` (or `strict_paging`) is on, as entity sets do.
+    let cap = ctx.state.config.baq_page_cap as u64;
+    let strict = ctx.state.config.strict_paging;
+    let next_link_mode = ctx.state.config.next_link || strict;
+    let start = paging::start(strict, cap, &opts, &ctx.request_url, query)?;
+    let mut plan = entity::plan_with_ties(rel, &opts, &Fixed::default(), &[], 0, start.ties)?;
+    plan.skip = start.offset;
     let version = ctx.version;
     let wire = ctx.wire(RowKind::Baq);
     let count = opts.count == Some(true) || opts.inlinecount.is_some();
@@ -365,17 +373,13 @@ async fn data(
         ApiVersion::V1 => format!("{root}{}/$metadata#Results", b.id),
         ApiVersion::V2 => format!("{root}{}/$metadata#Data", b.id),
     };
-    // `baq_page_cap` [?]: no source says whether BAQ results are capped; capped pages answer
-    // nextLink only when `next_link` is on, as entity sets do.
-    let cap = ctx.state.config.baq_page_cap as u64;
-    let next_link_mode = ctx.state.config.next_link;
     let requested = plan.top;
     let limit = match (requested, cap) {
         (t, 0) => t,
         (Some(t), c) => Some(t.min(c)),
         (None, c) => Some(c),
     };
-    let capped = cap > 0 && requested.is_none_or(|t| t > cap);
+    let capped = paging::capped(cap, requested);
     let probe = if capped && next_link_mode {
         limit.map(|l| l + 1)
     } else {
@@ -403,7 +407,8 @@ async fn data(
             }
             out.extend_from_slice(&page);
             if let (true, Some(l)) = (more, limit) {
-                let next = entity::next_link(
+                let next = paging::next_link(
+                    strict,
                     &self_url,
                     &raw_query,
                     plan.skip + l,

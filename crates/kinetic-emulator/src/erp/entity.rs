@@ -1,7 +1,8 @@
 //! OData entity sets: collections with query options, entities by key, navigation, `$count`, and writes.
 
 use super::error::ApiError;
-use super::query::{Compiler, Relation};
+use super::paging;
+use super::query::{Compiler, Relation, Ties};
 use super::rows::{self, ApiVersion, KeyValues, RowKind, Wire};
 use super::seek::{self, Keyset, Shape};
 use super::Ctx;
@@ -60,6 +61,19 @@ pub fn plan(
     join: &[&'static str],
     depth: usize,
 ) -> Result<Plan, ApiError> {
+    plan_with_ties(rel, opts, fixed, join, depth, Ties::KeyAscending)
+}
+
+/// As [`plan`], with rows that `$orderby` leaves tied ordered as `ties` says (expansions keep
+/// ascending ties: they are not paged by links).
+pub fn plan_with_ties(
+    rel: Relation,
+    opts: &QueryOptions,
+    fixed: &Fixed,
+    join: &[&'static str],
+    depth: usize,
+    ties: Ties,
+) -> Result<Plan, ApiError> {
     let mut c = Compiler::new(rel.clone(), "t");
     let mut conds: Vec<String> = Vec::new();
     for col in join {
@@ -73,7 +87,7 @@ pub fn plan(
     if let Some(f) = &opts.filter {
         conds.push(c.filter(f)?);
     }
-    let order = c.order_by(&opts.orderby)?;
+    let order = c.order_by(&opts.orderby, ties)?;
     let where_sql = if conds.is_empty() {
         String::new()
     } else {
@@ -91,7 +105,8 @@ pub fn plan(
     );
     let count_sql = format!("SELECT count(*) FROM {} AS t{where_sql}", rel.from);
     let params = c.into_params();
-    let keyset = if join.is_empty() && rel.set.is_some() {
+    // The seek cache knows key order only as ascending.
+    let keyset = if join.is_empty() && rel.set.is_some() && ties == Ties::KeyAscending {
         let fixed_columns: Vec<&str> = fixed.0.iter().map(|(col, _)| *col).collect();
         seek::key_order(&rel, &opts.orderby, &fixed_columns).map(|columns| {
             let names: Vec<String> = columns
@@ -728,10 +743,25 @@ pub async fn get(
         }
         (None, Some(_)) => unreachable!("parse_entity_path requires a key before navigation"),
     };
-    let mut plan = plan(Relation::entity_set(target, svc), &opts, &fixed, &[], 0)?;
-    cap_expansions(&mut plan, limits.max_expand_rows)?;
     let page_cap = ctx.state.config.page_cap as u64;
-    let next_link_mode = ctx.state.config.next_link;
+    let strict = ctx.state.config.strict_paging;
+    let next_link_mode = ctx.state.config.next_link || strict;
+    // Only collections are paged.
+    let start = if single.is_none() && !path.count {
+        paging::start(strict, page_cap, &opts, &ctx.request_url, raw_query)?
+    } else {
+        paging::start(false, page_cap, &opts, &ctx.request_url, raw_query)?
+    };
+    let mut plan = plan_with_ties(
+        Relation::entity_set(target, svc),
+        &opts,
+        &fixed,
+        &[],
+        0,
+        start.ties,
+    )?;
+    plan.skip = start.offset;
+    cap_expansions(&mut plan, limits.max_expand_rows)?;
     let count_wanted = opts.count == Some(true) || opts.inlinecount.is_some();
     let count_only = path.count;
     let set_name = target.name;
@@ -795,7 +825,7 @@ pub async fn get(
                 (Some(t), cap) => Some(t.min(cap)),
                 (None, cap) => Some(cap),
             };
-            let capped = page_cap > 0 && requested.is_none_or(|t| t > page_cap);
+            let capped = paging::capped(page_cap, requested);
             let count = if count_wanted {
                 Some(count_rows(conn, &plan)?)
             } else {
@@ -830,7 +860,8 @@ pub async fn get(
             out.extend_from_slice(&page);
             if more {
                 let l = limit.expect("capped page has a limit");
-                let next = next_link(
+                let next = paging::next_link(
+                    strict,
                     &self_url,
                     &raw_query,
                     plan.skip + l,
@@ -907,25 +938,6 @@ pub(crate) fn last_top_level_object(page: &[u8]) -> usize {
         }
     }
     last_sep
-}
-
-/// The next page's URL: the request's URL with `$skip` (and `$top`) replaced.
-pub(crate) fn next_link(self_url: &str, raw_query: &str, skip: u64, top: Option<u64>) -> String {
-    let mut parts: Vec<String> = raw_query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .filter(|p| {
-            let key = p.split('=').next().unwrap_or("");
-            let key = percent_encoding::percent_decode_str(key).decode_utf8_lossy();
-            !matches!(key.trim_start_matches('$'), "skip" | "top")
-        })
-        .map(str::to_string)
-        .collect();
-    if let Some(t) = top {
-        parts.push(format!("$top={t}"));
-    }
-    parts.push(format!("$skip={skip}"));
-    format!("{self_url}?{}", parts.join("&"))
 }
 
 fn ensure_exists(conn: &Connection, table: &Table, key: &[Value]) -> Result<(), ApiError> {
@@ -1124,20 +1136,6 @@ mod tests {
         let page = br#"[{"a":"x,}"},{"b":[{"c":1},{"d":2}]},{"e":3}]"#;
         let cut = last_top_level_object(page);
         assert_eq!(&page[..cut], br#"[{"a":"x,}"},{"b":[{"c":1},{"d":2}]}"#);
-    }
-
-    #[test]
-    fn next_link_replaces_paging_options() {
-        let l = next_link(
-            "http://h/K/api/v2/odata/EPIC06/S/Customers",
-            "%24top=500&$filter=a&$skip=3",
-            103,
-            Some(400),
-        );
-        assert_eq!(
-            l,
-            "http://h/K/api/v2/odata/EPIC06/S/Customers?$filter=a&$top=400&$skip=103"
-        );
     }
 
     #[test]

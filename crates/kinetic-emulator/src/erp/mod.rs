@@ -8,6 +8,7 @@ pub mod error;
 pub mod guard;
 pub mod methods;
 pub mod openapi;
+pub mod paging;
 pub mod query;
 pub mod rows;
 pub mod rules;

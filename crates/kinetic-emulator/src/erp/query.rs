@@ -27,6 +27,14 @@ use epicor_kinetic_odata::{
 };
 use rusqlite::types::Value;
 
+/// The order of rows that `$orderby` leaves tied. Ascending by key unless the server plays strict
+/// paging (`strict_paging`), where ties may come either way (see [`super::paging`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ties {
+    KeyAscending,
+    KeyDescending,
+}
+
 /// Most values an `in (...)` list may hold.
 pub const MAX_IN_ITEMS: usize = 1_000;
 /// Most bound values one query may use; SQLite refuses more than 32,766, and a query needing this
@@ -253,8 +261,9 @@ impl Compiler {
         }
     }
 
-    /// `$orderby` items as an ORDER BY list, with the relation's key appended for a stable order.
-    pub fn order_by(&mut self, items: &[OrderBy]) -> Result<String, ApiError> {
+    /// `$orderby` items as an ORDER BY list, with the relation's key appended (in the direction
+    /// `ties` says) for a stable order.
+    pub fn order_by(&mut self, items: &[OrderBy], ties: Ties) -> Result<String, ApiError> {
         let mut parts = Vec::new();
         for item in items {
             let (sql, _) = self.expr(&item.expr, 0)?;
@@ -264,8 +273,12 @@ impl Compiler {
             ));
         }
         let alias = self.scopes[0].alias.clone();
+        let direction = match ties {
+            Ties::KeyAscending => "ASC",
+            Ties::KeyDescending => "DESC",
+        };
         for k in self.scopes[0].relation.key {
-            parts.push(format!("{alias}.\"{k}\" ASC"));
+            parts.push(format!("{alias}.\"{k}\" {direction}"));
         }
         Ok(parts.join(", "))
     }

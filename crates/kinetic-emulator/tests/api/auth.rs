@@ -669,8 +669,9 @@ async fn bearer_tokens_from_trusted_issuers() {
     .await
     .expect(StatusCode::NO_CONTENT);
     // Key rotation: the issuer publishes a new key; its first token fetches the keys again.
+    // Every fetch so far was awaited inside a request (the emulator fetches keys in line, never
+    // in the background), so the count is settled.
     jwks.published.lock().unwrap().push(rotated.jwk.clone());
-    tokio::time::sleep(Duration::from_millis(10)).await;
     let fetched = jwks.fetches.load(Ordering::SeqCst);
     // The refetch guard (10 s) still holds from the rogue attempts: wait it out on the real clock is
     // too slow for a test, so use a fresh emulator that has cached only the old key.
@@ -997,23 +998,27 @@ async fn call_settings_and_context_header() {
 }
 
 /// A JWKS endpoint on a real socket whose answers the test scripts: each fetch takes the next
-/// (delay, status) in turn, or the last one for ever.
+/// (held, status) in turn, or the last one for ever. A held fetch answers only once the test adds a
+/// permit to the semaphore returned (no wall-clock delay to race against).
 async fn scripted_jwks(
     keys: Vec<serde_json::Value>,
-    script: Vec<(Duration, StatusCode)>,
-) -> (String, Arc<AtomicUsize>) {
+    script: Vec<(bool, StatusCode)>,
+) -> (String, Arc<AtomicUsize>, Arc<tokio::sync::Semaphore>) {
     let fetches = Arc::new(AtomicUsize::new(0));
-    let f = fetches.clone();
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let (f, gate) = (fetches.clone(), release.clone());
     let script = Arc::new(script);
     let keys = Arc::new(keys);
     let app = Router::new().route(
         "/keys",
         axum::routing::get(move || {
-            let (f, script, keys) = (f.clone(), script.clone(), keys.clone());
+            let (f, gate, script, keys) = (f.clone(), gate.clone(), script.clone(), keys.clone());
             async move {
                 let n = f.fetch_add(1, Ordering::SeqCst);
-                let (delay, status) = script[n.min(script.len() - 1)];
-                tokio::time::sleep(delay).await;
+                let (held, status) = script[n.min(script.len() - 1)];
+                if held {
+                    gate.acquire().await.expect("the gate stays open").forget();
+                }
                 (status, axum::Json(json!({"keys": *keys})))
             }
         }),
@@ -1021,7 +1026,7 @@ async fn scripted_jwks(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/keys"), fetches)
+    (format!("http://{addr}/keys"), fetches, release)
 }
 
 fn trusting(jwks: &str) -> impl FnOnce(&mut EmulatorConfig) + '_ {
@@ -1041,9 +1046,9 @@ fn trusting(jwks: &str) -> impl FnOnce(&mut EmulatorConfig) + '_ {
 #[tokio::test]
 async fn a_failing_jwks_endpoint_is_asked_once_per_failure_period() {
     let (trusted, _, _) = keys();
-    let (url, fetches) = scripted_jwks(
+    let (url, fetches, _) = scripted_jwks(
         vec![trusted.jwk.clone()],
-        vec![(Duration::ZERO, StatusCode::INTERNAL_SERVER_ERROR)],
+        vec![(false, StatusCode::INTERNAL_SERVER_ERROR)],
     )
     .await;
     let (r, clock) = with_clock(trusting(&url));
@@ -1074,12 +1079,9 @@ async fn a_failing_jwks_endpoint_is_asked_once_per_failure_period() {
 #[tokio::test]
 async fn a_slow_jwks_fetch_does_not_hold_up_tokens_with_known_keys() {
     let (trusted, rogue, _) = keys();
-    let (url, fetches) = scripted_jwks(
+    let (url, fetches, release) = scripted_jwks(
         vec![trusted.jwk.clone()],
-        vec![
-            (Duration::ZERO, StatusCode::OK),
-            (Duration::from_secs(2), StatusCode::OK),
-        ],
+        vec![(false, StatusCode::OK), (true, StatusCode::OK)],
     )
     .await;
     let (r, clock) = with_clock(trusting(&url));
@@ -1116,10 +1118,15 @@ async fn a_slow_jwks_fetch_does_not_hold_up_tokens_with_known_keys() {
             .await
         })
     };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while fetches.load(Ordering::SeqCst) < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the refetch did not start"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // ...and meanwhile the known key answers at once (the refetch is still under way).
+    // ...and meanwhile the known key answers at once (the refetch is held until released).
     send(
         &r,
         Method::GET,
@@ -1133,6 +1140,7 @@ async fn a_slow_jwks_fetch_does_not_hold_up_tokens_with_known_keys() {
         !slow.is_finished(),
         "the known key was answered during the fetch"
     );
+    release.add_permits(1);
     slow.await
         .unwrap()
         .expect_error(StatusCode::UNAUTHORIZED, "does not publish");

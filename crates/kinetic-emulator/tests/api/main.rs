@@ -10,6 +10,7 @@ mod faults;
 mod hostile;
 mod idp;
 mod methods;
+mod paging;
 mod realism;
 mod tls;
 mod writes;

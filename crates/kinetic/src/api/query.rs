@@ -9,6 +9,8 @@
 //!   same pipeline (which refuses another origin);
 //! - a page without a link is followed by `$skip` = the caller's `$skip` + the rows read so far:
 //!   servers cap pages below the `$top` asked (Epicor: 100), so a short page does not mean the end;
+//!   but a chain of links ends the read when it served fewer rows than the `$top` that began it
+//!   (the server had no more; servers that page by links may refuse `$skip`);
 //! - reading stops at the first empty page, or when `$top` / `MaxRows` rows have been read;
 //! - a row whose key was handed out in one of the last pages is dropped: rows inserted before
 //!   the reading position during `$skip` paging shift later rows forward, and would otherwise be
@@ -341,6 +343,7 @@ impl EntitySetQuery {
             inflight: FuturesOrdered::new(),
             issued: 0,
             pages: 0,
+            chain: None,
         };
         stream::try_unfold(state, |mut state| async move {
             match state.next_page().await? {
@@ -478,6 +481,9 @@ struct Paging<T> {
     issued: u64,
     /// Pages handed out so far.
     pages: u64,
+    /// While following links: the rows read before the request that began the chain, and the
+    /// `$top` it asked (the chain serves that many rows at most).
+    chain: Option<(u64, u64)>,
 }
 
 /// A spawned page fetch, aborted when dropped.
@@ -526,6 +532,8 @@ impl<T: PageItem> Paging<T> {
             self.inflight = FuturesOrdered::new();
         }
         let pipeline = self.query.connection.pipeline();
+        // The request that may begin a chain of links: rows read before it, and its `$top`.
+        let mut asked = None;
         let (mut rows, link, response_url) = match std::mem::replace(&mut self.next, Next::Done) {
             Next::Done => return Ok(None),
             Next::Link(url) => {
@@ -540,6 +548,7 @@ impl<T: PageItem> Paging<T> {
                 self.order = stable_order(&self.query.order_by, &self.key);
                 let top = remaining.map_or(self.query.page_size, |r| r.min(self.query.page_size));
                 let url = self.query.page_url(&self.order, top, self.query.skip)?;
+                asked = Some((0, top));
                 let response = pipeline
                     .send(Request::new(crate::http::Method::GET, url))
                     .await?;
@@ -589,8 +598,25 @@ impl<T: PageItem> Paging<T> {
         if let Some(r) = remaining {
             rows.truncate(usize::try_from(r).unwrap_or(usize::MAX));
         }
+        let chain_done = link.is_none()
+            && asked.is_none()
+            && self
+                .chain
+                .is_some_and(|(start, top)| self.read - start < top);
         self.next = match (link, response_url) {
-            (Some(link), Some(page_url)) => Next::Link(next_page_url(&page_url, &link)?),
+            (Some(link), Some(page_url)) => {
+                if asked.is_some() {
+                    self.chain = asked;
+                }
+                Next::Link(next_page_url(&page_url, &link)?)
+            }
+            // A chain of links that served fewer rows than the `$top` that began it has served
+            // them all: a `$skip` after it would only find an empty page (and a server that
+            // pages by links alone refuses `$skip`).
+            _ if chain_done => {
+                self.inflight = FuturesOrdered::new();
+                Next::Done
+            }
             // Without a link, or at the end of a chain of links (which covers only the `$top`
             // asked), go on by `$skip` until an empty page.
             _ => {
