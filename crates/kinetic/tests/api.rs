@@ -1159,3 +1159,63 @@ async fn strict_paging_with_pages_smaller_than_the_set() {
         requests.iter().map(|r| &r.uri).take(5).collect::<Vec<_>>()
     );
 }
+
+/// Connections made from one `Client` share its pool and caches: eight connections opened and
+/// used at once (client credentials, so discovery is needed) cost one discovery document and one
+/// `$metadata`, counted at the server.
+#[tokio::test]
+async fn connections_from_one_client_share_discovery_and_metadata() {
+    let emu = emulator(EmulatorConfig {
+        request_log: 10_000,
+        ..config()
+    })
+    .await;
+    let text = format!(
+        "{};OAuthSettingsLocation=memory://shared-client-test",
+        emu.startup_info()["connection_strings"]["azuread_client_secret"]
+            .as_str()
+            .unwrap()
+    );
+    let settings = Settings::parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let client = epicor_kinetic::Client::new(&settings).unwrap_or_else(|e| panic!("{e}"));
+    emu.clear_requests();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let client = client.clone();
+            let settings = settings.clone();
+            tokio::spawn(async move {
+                let conn = client.connect(settings).await?;
+                conn.entity_set(SALES, "OrderDtls")
+                    .top(5)
+                    .rows()
+                    .try_collect::<Vec<Row>>()
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        let rows = t.await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rows.len(), 5);
+    }
+    let requests = emu.requests();
+    let count = |part: &str| requests.iter().filter(|r| r.uri.contains(part)).count();
+    assert_eq!(
+        count("/.well-known/openid-configuration"),
+        1,
+        "{requests:?}"
+    );
+    assert_eq!(count("/$metadata"), 1, "{requests:?}");
+    assert_eq!(count("/OrderDtls?"), 8, "{requests:?}");
+    // Another client has caches of its own.
+    let other = epicor_kinetic::Client::new(&settings).unwrap();
+    let conn = other.connect(settings.clone()).await.unwrap();
+    conn.metadata(SALES).await.unwrap();
+    let requests = emu.requests();
+    let count = |part: &str| requests.iter().filter(|r| r.uri.contains(part)).count();
+    assert_eq!(count("/$metadata"), 2);
+    // A connection whose transport differs is refused by the client, naming the property.
+    let mut slow = settings.clone();
+    slow.timeout = Some(std::time::Duration::from_secs(1));
+    let err = client.connect(slow).await.unwrap_err();
+    assert_eq!(err.property(), Some("Timeout"), "{err}");
+}
