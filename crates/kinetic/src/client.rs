@@ -6,6 +6,9 @@
 //! from it ([`Client::connect`]) differ only in who they are: a web server makes one client at
 //! start-up and one cheap connection per signed-in user.
 //!
+//! Connections are opened with [`Client::connect`] (in [`crate::connection`], which sits above
+//! `auth/`; this module sits below it).
+//!
 //! ```no_run
 //! use epicor_kinetic::{Client, Settings};
 //!
@@ -22,7 +25,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::http::{Anonymous, Credential, Pipeline, Request};
 use crate::settings::Settings;
-use crate::{Connection, Error, Result};
+use crate::{Error, Result};
 use epicor_kinetic_odata::csdl::Metadata;
 use std::collections::HashMap;
 use std::fmt;
@@ -129,49 +132,6 @@ impl Client {
         &self.inner.clock
     }
 
-    /// Opens a connection authenticated as `settings` say (see [`Connection::open`]). The
-    /// settings' transport must be the client's: a different `SSLServerCert`, proxy or `Timeout`
-    /// is an [`Error::InvalidSettings`] naming the property (make another client for it).
-    pub async fn connect(&self, settings: Settings) -> Result<Connection> {
-        self.check_transport(&settings)?;
-        let credential = crate::auth::providers::credential_for(self, &settings).await?;
-        Connection::start(self.clone(), settings, credential).await
-    }
-
-    /// As [`Client::connect`], with the credential given instead of chosen from the settings'
-    /// `AuthScheme` (for example an interactive sign-in with a user agent of the application's
-    /// own, from [`interactive::credential`](crate::auth::interactive::credential)).
-    pub async fn connect_with_credential(
-        &self,
-        settings: Settings,
-        credential: Arc<dyn Credential>,
-    ) -> Result<Connection> {
-        self.check_transport(&settings)?;
-        Connection::start(self.clone(), settings, credential).await
-    }
-
-    fn check_transport(&self, s: &Settings) -> Result<()> {
-        let mine = &self.inner.settings;
-        let differs = if format!("{:?}", s.ssl_server_cert) != format!("{:?}", mine.ssl_server_cert)
-        {
-            Some("SSLServerCert")
-        } else if s.timeout != mine.timeout {
-            Some("Timeout")
-        } else if !same_proxy(s, mine) {
-            Some("ProxyServer")
-        } else {
-            None
-        };
-        match differs {
-            Some(property) => Err(Error::invalid_settings(
-                property,
-                format!("`{property}` differs from the client's, whose connection pool is built with it"),
-                "open this connection from a client made with these settings (Client::new)",
-            )),
-            None => Ok(()),
-        }
-    }
-
     /// A pipeline for `settings` on the client's pool.
     pub(crate) fn pipeline(
         &self,
@@ -252,7 +212,7 @@ impl Client {
     }
 }
 
-fn same_proxy(a: &Settings, b: &Settings) -> bool {
+pub(crate) fn same_proxy(a: &Settings, b: &Settings) -> bool {
     match (&a.proxy, &b.proxy) {
         (None, None) => true,
         (Some(x), Some(y)) => {

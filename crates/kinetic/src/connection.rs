@@ -9,6 +9,51 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
+impl Client {
+    /// Opens a connection authenticated as `settings` say (see [`Connection::open`]). The
+    /// settings' transport must be the client's: a different `SSLServerCert`, proxy or `Timeout`
+    /// is an [`Error::InvalidSettings`] naming the property (make another client for it).
+    pub async fn connect(&self, settings: Settings) -> Result<Connection> {
+        self.check_transport(&settings)?;
+        let credential = crate::auth::scheme::credential_for(self, &settings).await?;
+        Connection::start(self.clone(), settings, credential).await
+    }
+
+    /// As [`Client::connect`], with the credential given instead of chosen from the settings'
+    /// `AuthScheme` (for example an interactive sign-in with a user agent of the application's
+    /// own, from [`interactive::credential`](crate::auth::interactive::credential)).
+    pub async fn connect_with_credential(
+        &self,
+        settings: Settings,
+        credential: Arc<dyn Credential>,
+    ) -> Result<Connection> {
+        self.check_transport(&settings)?;
+        Connection::start(self.clone(), settings, credential).await
+    }
+
+    fn check_transport(&self, s: &Settings) -> Result<()> {
+        let mine = self.settings();
+        let differs = if format!("{:?}", s.ssl_server_cert) != format!("{:?}", mine.ssl_server_cert)
+        {
+            Some("SSLServerCert")
+        } else if s.timeout != mine.timeout {
+            Some("Timeout")
+        } else if !crate::client::same_proxy(s, mine) {
+            Some("ProxyServer")
+        } else {
+            None
+        };
+        match differs {
+            Some(property) => Err(Error::invalid_settings(
+                property,
+                format!("`{property}` differs from the client's, whose connection pool is built with it"),
+                "open this connection from a client made with these settings (Client::new)",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
 /// An open connection to an Epicor server: who is calling (the credential) and its session, on a
 /// [`Client`]'s shared pool and caches. Cheap to clone: clones are the same connection (one
 /// credential, one session), so a query's stream can own one and outlive the call that made it.
@@ -125,7 +170,7 @@ impl Connection {
                 .get_or_try_init(|| async {
                     let mut as_token = settings.clone();
                     as_token.auth.scheme = crate::settings::AuthScheme::Token;
-                    crate::auth::providers::credential_for(&self.inner.client, &as_token).await
+                    crate::auth::scheme::credential_for(&self.inner.client, &as_token).await
                 })
                 .await?;
             return match credential.authorization().await? {

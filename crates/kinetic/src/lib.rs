@@ -41,6 +41,7 @@ pub mod oauth;
 pub mod secret;
 pub mod settings;
 pub mod store;
+pub mod token;
 
 pub use client::Client;
 pub use connection::Connection;

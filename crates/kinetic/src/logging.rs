@@ -146,14 +146,6 @@ pub(crate) fn loggable_url(url: &url::Url) -> String {
     shown.to_string()
 }
 
-/// A token's lifetime as it may be logged: seconds left, never the value.
-pub(crate) fn expiry_text(token: &crate::auth::Token, now: std::time::SystemTime) -> String {
-    match token.remaining(now) {
-        Some(d) => format!("{} s", d.as_secs()),
-        None => "no stated expiry".into(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

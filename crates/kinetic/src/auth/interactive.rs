@@ -31,45 +31,29 @@
 //! writes messages to standard error; tests inject one that drives the flow with an HTTP client.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::http::Url;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Handle;
 
-use super::cache::TokenSource;
+use super::loopback;
 use super::providers::TokenCredential;
-use super::Token;
 use crate::clock::{unix_seconds, BoxFuture, Clock, SystemClock};
 use crate::http::Credential;
+use crate::oauth::code::{authorization_url, random_state, redeem};
 use crate::oauth::{self, OAuthClient};
 use crate::settings::{
     AuthScheme, ConfigDir, InitiateOAuth, OAuthGrantType, ProcessEnv, TokenExpiry,
 };
 use crate::store::{self, Change, PendingAuthorization, StoredSettings, TokenStore};
-use crate::OAuthErrorCode;
+use crate::token::Token;
+use crate::token::TokenSource;
 use crate::{Error, Result, Secret, Settings};
-
-/// The device-code grant type (RFC 8628).
-const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// A stored token with less than this left is refreshed rather than used: it could expire on the
 /// way to the server.
 const MIN_REMAINING_SECS: u64 = 60;
-
-/// How long the desktop flow waits for the browser to come back.
-const BROWSER_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-
-/// How long one connection to the loopback listener may take to send its request, so a stray
-/// connection that sends nothing cannot hold up the sign-in.
-const CALLBACK_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The largest callback request read (the code and state are a few hundred bytes).
-const MAX_CALLBACK_REQUEST: usize = 16 * 1024;
 
 /// How long the PKCE verifier of a web sign-in is kept waiting for its code. Entra's codes live
 /// ten minutes; a person may take a while before reaching the consent page.
@@ -454,7 +438,7 @@ impl Inner {
                         target: "epicor_kinetic::auth",
                         "token from {}: expires in {}",
                         if from_store { "the token store" } else { "this process or the settings" },
-                        crate::logging::expiry_text(&t, self.clock.now())
+                        crate::token::expiry_text(&t, self.clock.now())
                     );
                     step = Some(Step::Token(t.clone()));
                     return Ok(if from_store {
@@ -586,7 +570,11 @@ impl Inner {
         );
         match self.flow.grant {
             OAuthGrantType::Device => {
-                device_flow(&self.client, &self.flow.scope, &self.clock, &*self.agent).await
+                let agent = self.agent.clone();
+                oauth::device::sign_in(&self.client, &self.flow.scope, &self.clock, &move |m| {
+                    agent.show(m)
+                })
+                .await
             }
             _ => {
                 desktop_code_flow(
@@ -627,141 +615,7 @@ fn nothing_usable(refusal: Option<&str>) -> Error {
     )
 }
 
-/// Redeems an authorization code.
-async fn redeem(
-    client: &OAuthClient,
-    code: &Secret,
-    redirect_uri: &str,
-    code_verifier: Option<&Secret>,
-    scope: &str,
-) -> Result<Token> {
-    let mut form = vec![
-        ("grant_type", Secret::new("authorization_code")),
-        ("code", code.clone()),
-        ("redirect_uri", Secret::new(redirect_uri)),
-        ("scope", Secret::new(scope)),
-    ];
-    if let Some(v) = code_verifier {
-        form.push(("code_verifier", v.clone()));
-    }
-    client.request(form).await
-}
-
-/// A random `state`, 128 bits, base64url.
-fn random_state() -> Secret {
-    use base64::Engine;
-    let bytes: [u8; 16] = rand::random();
-    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
-}
-
-/// The authorization request's URL.
-fn authorize_url(
-    client: &OAuthClient,
-    redirect_uri: &str,
-    scope: &str,
-    state: &Secret,
-    challenge: &str,
-    prompt: &Prompt,
-    desktop: bool,
-) -> Result<String> {
-    let prompt = prompt.value(desktop, client.endpoints.prompt_values.as_deref())?;
-    let base = client.endpoints.authorization.as_deref().ok_or_else(|| {
-        Error::invalid_settings(
-            "OAuthGrantType",
-            "the identity provider's discovery document names no authorization endpoint",
-            "use OAuthGrantType=DEVICE, or check OAuthAuthority / OAuthIssuer",
-        )
-    })?;
-    let mut url = Url::parse(base).map_err(|e| Error::Protocol {
-        status: None,
-        message: format!("the authorization endpoint {base} is not a URL: {e}"),
-        correlation_id: None,
-        source: None,
-    })?;
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("client_id", &client.client_id)
-            .append_pair("response_type", "code")
-            .append_pair("redirect_uri", redirect_uri)
-            .append_pair("response_mode", "query")
-            .append_pair("scope", scope)
-            .append_pair("state", state.expose())
-            .append_pair("code_challenge", challenge)
-            .append_pair("code_challenge_method", "S256");
-        if let Some(p) = &prompt {
-            q.append_pair("prompt", p);
-        }
-    }
-    Ok(url.into())
-}
-
 // ---- CODE, desktop ----
-
-/// Where the loopback listener binds and what redirect URI it answers to.
-struct Loopback {
-    ip: IpAddr,
-    host: String,
-    port: u16,
-    path: String,
-}
-
-fn loopback(callback_url: &str) -> Result<Loopback> {
-    let bad = |message: String| {
-        Error::invalid_settings(
-            "CallbackURL",
-            message,
-            "set CallbackURL to a loopback address such as http://localhost:33333, or, for a web app, use the web procedures (GetOAuthAuthorizationURL, GetOAuthAccessToken) or OAuthVerifier",
-        )
-    };
-    let url =
-        Url::parse(callback_url).map_err(|e| bad(format!("CallbackURL is not a URL ({e})")))?;
-    if url.scheme() != "http" {
-        return Err(bad(
-            "the desktop sign-in receives the code on a loopback http:// CallbackURL".into(),
-        ));
-    }
-    let host = url.host_str().unwrap_or("").to_owned();
-    let ip = match host.as_str() {
-        "localhost" | "127.0.0.1" => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        "[::1]" | "::1" => IpAddr::V6(Ipv6Addr::LOCALHOST),
-        other => {
-            return Err(bad(format!(
-                "CallbackURL's host {other} is not this machine's loopback address, so the connector cannot receive the code"
-            )))
-        }
-    };
-    let path = match url.path() {
-        "/" => String::new(),
-        p => p.to_owned(),
-    };
-    Ok(Loopback {
-        ip,
-        host,
-        port: url.port().unwrap_or(80),
-        path,
-    })
-}
-
-/// The loopback listeners for the redirect, and the port they share (port 0 picks a free one: the
-/// redirect names the one actually bound). `localhost` may resolve to ::1 first in the browser,
-/// so it is listened for on both loopback addresses when this machine has IPv6 loopback.
-async fn bind_loopback(lb: &Loopback) -> Result<(Vec<TcpListener>, u16)> {
-    let listener = TcpListener::bind((lb.ip, lb.port)).await.map_err(|e| {
-        Error::invalid_settings(
-            "CallbackURL",
-            format!("cannot listen on {}:{} for the sign-in redirect: {e}", lb.host, lb.port),
-            "close the program using that port, or set CallbackURL to another port (http://localhost:{port}; Entra ID accepts any port for loopback redirects)",
-        )
-    })?;
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(lb.port);
-    let mut listeners = vec![listener];
-    if lb.host.eq_ignore_ascii_case("localhost") {
-        if let Ok(v6) = TcpListener::bind((Ipv6Addr::LOCALHOST, port)).await {
-            listeners.push(v6);
-        }
-    }
-    Ok((listeners, port))
-}
 
 /// The desktop authorization-code flow with PKCE.
 async fn desktop_code_flow(
@@ -772,321 +626,30 @@ async fn desktop_code_flow(
     clock: &Arc<dyn Clock>,
     agent: &dyn UserAgent,
 ) -> Result<Token> {
-    let lb = loopback(callback_url)?;
-    let (listeners, port) = bind_loopback(&lb).await?;
+    let lb = loopback::parse(callback_url)?;
+    let (listeners, port) = loopback::bind(&lb).await?;
     let redirect_uri = format!("http://{}:{port}{}", lb.host, lb.path);
     let (verifier, challenge) = oauth::pkce();
     let state = random_state();
-    let url = authorize_url(
+    let prompt = prompt.value(true, client.endpoints.prompt_values.as_deref())?;
+    let url = authorization_url(
         client,
         &redirect_uri,
         scope,
         &state,
         &challenge,
-        prompt,
-        true,
+        prompt.as_deref(),
     )?;
     if !agent.open_browser(&url) {
         agent.show(&format!(
             "Open this address in a web browser to sign in (waiting for the redirect to {redirect_uri}):\n{url}"
         ));
     }
-    let code = receive_code(&listeners, &lb.path, &state, clock).await?;
+    let code = loopback::receive_code(&listeners, &lb.path, &state, clock).await?;
     redeem(client, &code, &redirect_uri, Some(&verifier), scope).await
 }
 
-/// What one connection to the loopback listener brought.
-enum Callback {
-    Code(Secret),
-    /// Not the redirect (a favicon, a probe): answered and ignored.
-    Ignored,
-}
-
-/// Accepts connections until the redirect arrives (or the time runs out).
-async fn receive_code(
-    listeners: &[TcpListener],
-    path: &str,
-    state: &Secret,
-    clock: &Arc<dyn Clock>,
-) -> Result<Secret> {
-    let mut deadline = clock.sleep(BROWSER_TIMEOUT);
-    loop {
-        let accept_any =
-            futures_util::future::select_all(listeners.iter().map(|l| Box::pin(l.accept())));
-        let stream = tokio::select! {
-            (accepted, _, _) = accept_any => match accepted {
-                Ok((stream, _)) => stream,
-                // A connection that failed before it was accepted: wait for the next.
-                Err(_) => continue,
-            },
-            () = &mut deadline => {
-                return Err(Error::Unauthorized {
-                    status: None,
-                    message: format!(
-                        "no sign-in came back within {} minutes",
-                        BROWSER_TIMEOUT.as_secs() / 60
-                    ),
-                    correlation_id: None,
-                })
-            }
-        };
-        let read = clock.sleep(CALLBACK_READ_TIMEOUT);
-        let handled = tokio::select! {
-            handled = handle_callback(stream, path, state) => handled,
-            () = read => continue,
-        };
-        match handled? {
-            Callback::Code(code) => return Ok(code),
-            Callback::Ignored => {}
-        }
-    }
-}
-
-fn page(title: &str, text: &str) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title></head>\
-         <body style=\"font-family:sans-serif;margin:3em\"><h1>{}</h1><p>{}</p></body></html>",
-        esc(title),
-        esc(title),
-        esc(text)
-    )
-}
-
-async fn answer(stream: &mut TcpStream, status: &str, body: &str) {
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    // The browser may already be gone; the outcome is the code, not this page.
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body.as_bytes()).await;
-    let _ = stream.shutdown().await;
-}
-
-/// Reads one request on the loopback listener and answers it.
-async fn handle_callback(mut stream: TcpStream, path: &str, state: &Secret) -> Result<Callback> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 2048];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => return Ok(Callback::Ignored),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-        if buf.len() > MAX_CALLBACK_REQUEST {
-            answer(&mut stream, "431 Request Header Fields Too Large", "").await;
-            return Ok(Callback::Ignored);
-        }
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let Ok(url) = Url::parse(&format!("http://localhost{target}")) else {
-        answer(&mut stream, "400 Bad Request", &page("Bad request", "")).await;
-        return Ok(Callback::Ignored);
-    };
-    let wanted = if path.is_empty() { "/" } else { path };
-    if method != "GET" || url.path() != wanted {
-        answer(&mut stream, "404 Not Found", &page("Not found", "")).await;
-        return Ok(Callback::Ignored);
-    }
-    let get = |k: &str| {
-        url.query_pairs()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.into_owned())
-    };
-    let (code, error) = (get("code"), get("error"));
-    if code.is_none() && error.is_none() {
-        answer(
-            &mut stream,
-            "400 Bad Request",
-            &page(
-                "Waiting for sign-in",
-                "This address receives the sign-in answer.",
-            ),
-        )
-        .await;
-        return Ok(Callback::Ignored);
-    }
-    // The CSRF guard: a redirect that does not carry this request's state was not caused by it.
-    // Compared in constant time (`Secret`'s equality).
-    if get("state").map(Secret::new).as_ref() != Some(state) {
-        answer(
-            &mut stream,
-            "400 Bad Request",
-            &page(
-                "Sign-in refused",
-                "The answer does not belong to the sign-in the application started. Start again from the application.",
-            ),
-        )
-        .await;
-        return Err(Error::Unauthorized {
-            status: None,
-            message: "the sign-in redirect's state does not match the request's (a forged or stale redirect was refused); sign in again".into(),
-            correlation_id: None,
-        });
-    }
-    if let Some(error) = error {
-        let description = get("error_description").unwrap_or_default();
-        answer(
-            &mut stream,
-            "200 OK",
-            &page("Sign-in failed", &format!("{error}: {description}")),
-        )
-        .await;
-        return Err(Error::Unauthorized {
-            status: None,
-            message: format!("sign-in failed: {error}: {description}"),
-            correlation_id: None,
-        });
-    }
-    answer(
-        &mut stream,
-        "200 OK",
-        &page(
-            "Signed in",
-            "You are signed in. You can close this window and return to the application.",
-        ),
-    )
-    .await;
-    Ok(code.map_or(Callback::Ignored, |c| Callback::Code(Secret::new(c))))
-}
-
 // ---- DEVICE ----
-
-/// The device-code flow (RFC 8628).
-async fn device_flow(
-    client: &OAuthClient,
-    scope: &str,
-    clock: &Arc<dyn Clock>,
-    agent: &dyn UserAgent,
-) -> Result<Token> {
-    let endpoint = client
-        .endpoints
-        .device_authorization
-        .clone()
-        .ok_or_else(|| {
-            Error::invalid_settings(
-                "OAuthGrantType",
-                "the identity provider's discovery document names no device authorization endpoint",
-                "use OAuthGrantType=CODE",
-            )
-        })?;
-    let response = client
-        .post_form(&endpoint, vec![("scope", Secret::new(scope))])
-        .await?;
-    let status = response.status().as_u16();
-    let body = response.body();
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| Error::Protocol {
-        status: Some(status),
-        message: format!("the device authorization answer is not JSON: {e}"),
-        correlation_id: None,
-        source: None,
-    })?;
-    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    let num = |k: &str| {
-        v.get(k).and_then(|x| {
-            x.as_u64()
-                .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
-        })
-    };
-    let device_code = text("device_code")
-        .map(Secret::new)
-        .ok_or_else(|| Error::Protocol {
-            status: Some(status),
-            message: "the device authorization answer has no device_code".into(),
-            correlation_id: None,
-            source: None,
-        })?;
-    let message = text("message").unwrap_or_else(|| {
-        format!(
-            "To sign in, open {} in a web browser and enter the code {}.",
-            text("verification_uri")
-                .or_else(|| text("verification_url"))
-                .unwrap_or_default(),
-            text("user_code").unwrap_or_default()
-        )
-    });
-    agent.show(&message);
-    // A device code lives minutes (Entra: 15); the poll interval is seconds. Larger values from a
-    // server are clamped so a broken answer neither overflows nor parks the sign-in for ever.
-    let deadline = crate::clock::saturating_add(
-        clock.now(),
-        Duration::from_secs(num("expires_in").unwrap_or(900).min(86_400)),
-    );
-    let mut interval = Duration::from_secs(num("interval").unwrap_or(5).clamp(1, 60));
-    loop {
-        clock.sleep(interval).await;
-        if clock.now() >= deadline {
-            return Err(device_error(
-                None,
-                "the device code expired before the sign-in was completed; start again",
-            ));
-        }
-        let answer = client
-            .request(vec![
-                ("grant_type", Secret::new(DEVICE_GRANT)),
-                ("device_code", device_code.clone()),
-            ])
-            .await;
-        let (status, refused) = match answer {
-            Ok(token) => return Ok(token),
-            Err(Error::OAuth { status, error }) => (status, error),
-            Err(e) => return Err(e),
-        };
-        match &refused.code {
-            OAuthErrorCode::AuthorizationPending => {}
-            // RFC 8628 §3.5: add five seconds to this and every later poll.
-            OAuthErrorCode::SlowDown => {
-                interval = (interval + Duration::from_secs(5)).min(Duration::from_secs(60))
-            }
-            OAuthErrorCode::ExpiredToken => {
-                return Err(device_error(
-                    status,
-                    "the device code expired before the sign-in was completed; start again",
-                ))
-            }
-            OAuthErrorCode::Other(c) if c == "code_expired" => {
-                return Err(device_error(
-                    status,
-                    "the device code expired before the sign-in was completed; start again",
-                ))
-            }
-            OAuthErrorCode::AccessDenied => {
-                return Err(device_error(
-                    status,
-                    "the sign-in on the other device was declined",
-                ))
-            }
-            OAuthErrorCode::Other(c) if c == "authorization_declined" => {
-                return Err(device_error(
-                    status,
-                    "the sign-in on the other device was declined",
-                ))
-            }
-            _ => {
-                return Err(Error::OAuth {
-                    status,
-                    error: refused,
-                })
-            }
-        }
-    }
-}
-
-fn device_error(status: Option<u16>, message: &str) -> Error {
-    Error::Unauthorized {
-        status,
-        message: message.to_owned(),
-        correlation_id: None,
-    }
-}
 
 // ---- wiring ----
 
@@ -1164,14 +727,17 @@ impl WebFlow {
         let (verifier, challenge) = oauth::pkce();
         let state = random_state();
         let redirect = inner.flow.callback_url.clone();
-        let url = authorize_url(
+        let prompt = inner
+            .flow
+            .prompt
+            .value(false, inner.client.endpoints.prompt_values.as_deref())?;
+        let url = authorization_url(
             &inner.client,
             &redirect,
             &inner.flow.scope,
             &state,
             &challenge,
-            &inner.flow.prompt,
-            false,
+            prompt.as_deref(),
         )?;
         let now = inner.now();
         blocking(move |_| {
@@ -1313,48 +879,6 @@ pub async fn refresh_oauth_access_token(settings: &Settings) -> Result<Token> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn loopback_callbacks_are_parsed_and_others_refused() {
-        let l = loopback("http://localhost:33333").unwrap();
-        assert_eq!(
-            (l.host.as_str(), l.port, l.path.as_str()),
-            ("localhost", 33333, "")
-        );
-        let l = loopback("http://127.0.0.1:0/cb").unwrap();
-        assert_eq!((l.port, l.path.as_str()), (0, "/cb"));
-        for bad in ["https://localhost:1", "http://example.com:1", "not a url"] {
-            assert_eq!(
-                loopback(bad)
-                    .err()
-                    .and_then(|e| e.property().map(str::to_owned))
-                    .as_deref(),
-                Some("CallbackURL"),
-                "{bad}"
-            );
-        }
-    }
-
-    /// A `localhost` redirect reaches the listener whichever loopback address the browser's
-    /// resolver gives first.
-    #[tokio::test]
-    async fn localhost_is_listened_for_on_both_loopback_addresses() {
-        let (listeners, port) = bind_loopback(&loopback("http://localhost:0").unwrap())
-            .await
-            .unwrap();
-        assert_ne!(port, 0);
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        if std::net::TcpListener::bind("[::1]:0").is_ok() {
-            assert_eq!(listeners.len(), 2, "IPv6 loopback exists here");
-            tokio::net::TcpStream::connect(("::1", port)).await.unwrap();
-        }
-        let (only_v4, _) = bind_loopback(&loopback("http://127.0.0.1:0").unwrap())
-            .await
-            .unwrap();
-        assert_eq!(only_v4.len(), 1, "an explicit address is listened on alone");
-    }
-
     /// `prompt=select_account` is Azure AD's (and MSAL's) default; other providers may refuse it
     /// ("unsupported prompt value requested"), so it is sent only where it is wanted and listed.
     #[test]
@@ -1445,11 +969,5 @@ mod tests {
         assert!(!fresh(&t, None, 1_000 - MIN_REMAINING_SECS));
         assert!(!fresh(&Token::bearer(""), None, 0));
         assert!(fresh(&Token::bearer("x"), None, u64::MAX / 2));
-    }
-
-    #[test]
-    fn pages_escape_what_the_redirect_said() {
-        let p = page("Sign-in failed", "<script>x</script>");
-        assert!(!p.contains("<script>"));
     }
 }

@@ -3,10 +3,10 @@
 //! a second run within the token's life asks no server (a shell loop of `kinetic get` does not
 //! hit the identity provider, which throttles). See [`Persisted`].
 
-use super::cache::TokenSource;
-use super::Token;
 use crate::clock::{unix_seconds, BoxFuture, Clock};
 use crate::store::{Change, StoredSettings, TokenStore};
+use crate::token::Token;
+use crate::token::TokenSource;
 use crate::{Result, Settings};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -145,7 +145,7 @@ impl<S: TokenSource> TokenSource for Persisted<S> {
                 tracing::info!(
                     target: "epicor_kinetic::auth",
                     "token from the token store: expires in {}",
-                    crate::logging::expiry_text(&token, self.clock.now())
+                    crate::token::expiry_text(&token, self.clock.now())
                 );
                 return Ok(token);
             }

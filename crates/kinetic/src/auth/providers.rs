@@ -2,16 +2,14 @@
 //! grants through the token cache, a given access token, or none. Chosen once from settings, at the
 //! edge ([`credential_for`]); inside, code holds a `dyn Credential`.
 
-use super::cache::{TokenCache, TokenSource};
-use super::persisted::Persisted;
-use super::Token;
 use crate::clock::{unix_seconds, BoxFuture, Clock};
-use crate::http::{Anonymous, Authorization, Basic, Credential, Pipeline, Request, StaticBearer};
+use crate::http::{Anonymous, Authorization, Credential, Pipeline, Request};
 use crate::http::{HeaderName, HeaderValue};
-use crate::oauth::{self, ClientCredentialsSource, OAuthClient, OnBehalfOfSource};
-use crate::settings::{AuthScheme, InitiateOAuth, OAuthGrantType, TokenExpiry};
-use crate::settings::{ConfigDir, ProcessEnv};
-use crate::store::{self, Change, StoredDiscovery, TokenStore};
+use crate::oauth::{self, CertificateAssertion, CertificateSource, ClientCredential, OAuthClient};
+use crate::settings::{AuthScheme, JwtCertType, OAuthSettings, ThumbprintAlgorithm};
+use crate::store::{Change, StoredDiscovery, TokenStore};
+use crate::token::Token;
+use crate::token::{TokenCache, TokenSource};
 use crate::Client;
 use crate::{Error, Result, Secret, Settings};
 use std::sync::{Arc, Mutex};
@@ -154,9 +152,37 @@ impl TokenSource for EpicorTokenSource {
                     e.as_u64()
                         .or_else(|| e.as_str().and_then(|s| s.parse().ok()))
                 })
-                .map(|e| crate::auth::expiry_after(obtained, e));
+                .map(|e| crate::token::expiry_after(obtained, e));
             Ok(t)
         })
+    }
+}
+
+/// The discovery document's address for the settings: Azure AD's
+/// `{authority}/{tenant}/v2.0/.well-known/openid-configuration`, or `{issuer}/.well-known/...`.
+pub fn discovery_url(settings: &Settings) -> Result<String> {
+    let s = &settings.oauth;
+    match settings.auth.scheme {
+        AuthScheme::AzureAd => {
+            let authority = s.azure_authority().ok_or_else(|| {
+                Error::invalid_settings(
+                    "AzureTenant",
+                    "Azure AD needs a tenant",
+                    "set AzureTenant to your directory (tenant) id, or OAuthAuthority to https://login.microsoftonline.com/{tenant}",
+                )
+            })?;
+            Ok(format!(
+                "{}/v2.0/.well-known/openid-configuration",
+                authority.trim_end_matches('/')
+            ))
+        }
+        _ => {
+            let base = s.issuer.clone().unwrap_or_else(|| s.authority.clone());
+            Ok(format!(
+                "{}/.well-known/openid-configuration",
+                base.trim_end_matches('/')
+            ))
+        }
     }
 }
 
@@ -176,12 +202,12 @@ pub async fn oauth_client(
             "set OAuthClientId to the app registration's client id",
         )
     })?;
-    let url = oauth::discovery_url(settings.auth.scheme, s)?;
+    let url = discovery_url(settings)?;
     let endpoints = match store {
         Some(store) => stored_discovery(client, store, &url).await?,
         None => client.discover(&url).await?,
     };
-    let credential = OAuthClient::credential_from(s)?;
+    let credential = client_credential(s)?;
     Ok(OAuthClient::new(
         client.outside().clone(),
         endpoints,
@@ -229,126 +255,100 @@ async fn stored_discovery(
     Ok(endpoints)
 }
 
-/// The token store of the settings, for app-only tokens: `None` (tokens kept in memory only, and
-/// a warning logged) when there is none to open, such as without a home directory.
-pub fn app_store(settings: &Settings) -> Option<Arc<dyn TokenStore>> {
-    match store::open(settings, &ProcessEnv, &ConfigDir::locate(&ProcessEnv)) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            tracing::warn!(target: "epicor_kinetic::auth", "app-only tokens are not kept between runs: {e}");
-            None
+/// How the application proves who it is, from the settings: `OAuthClientSecret`, a certificate
+/// (`OAuthJWTCert` and its type, password and thumbprint), or nothing (a public client).
+pub fn client_credential(s: &OAuthSettings) -> Result<ClientCredential> {
+    Ok(match (&s.client_secret, &s.jwt_cert) {
+        (Some(secret), None) => ClientCredential::Secret(secret.clone()),
+        (None, Some(_)) => ClientCredential::Certificate(Box::new(certificate(s)?)),
+        (None, None) => ClientCredential::Public,
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid_settings(
+                "OAuthClientSecret",
+                "both a client secret and a certificate are set",
+                "set only one of OAuthClientSecret and OAuthJWTCert",
+            ))
         }
-    }
-}
-
-/// `source` behind the token cache, its tokens kept in `store` when there is one.
-fn cached<S: TokenSource + 'static>(
-    source: S,
-    store: Option<Arc<dyn TokenStore>>,
-    settings: &Settings,
-    clock: Arc<dyn Clock>,
-) -> Arc<dyn Credential> {
-    match store {
-        Some(store) => Arc::new(TokenCredential::new(
-            Persisted::new(
-                source,
-                store,
-                clock.clone(),
-                Persisted::<S>::fingerprint(settings),
-            ),
-            clock,
-        )),
-        None => Arc::new(TokenCredential::new(source, clock)),
-    }
-}
-
-fn scope(settings: &Settings) -> Result<String> {
-    settings.oauth.scope.clone().ok_or_else(|| {
-        Error::invalid_settings(
-            "Scope",
-            "`Scope` is required to ask for tokens",
-            "set Scope to the Epicor server app's scope, e.g. api://{server app id}/user_impersonation (or /.default for OAuthGrantType=CLIENT)",
-        )
     })
 }
 
-/// A given access token (`OAuthAccessToken`, with `InitiateOAuth=OFF`): used as is; an error once
-/// `OAuthExpiresIn` / `OAuthTokenTimestamp` say it has expired.
-fn given_token(settings: &Settings, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Credential>> {
-    let s = &settings.oauth;
-    let token = s.access_token.clone().ok_or_else(|| {
-        Error::invalid_settings(
-            "OAuthAccessToken",
-            "InitiateOAuth=OFF uses only the given token, and none is set",
-            "set OAuthAccessToken, or InitiateOAuth=GETANDREFRESH to sign in",
+/// The certificate credential of `OAuthJWTCert` (a PEM file or text holding the private key and
+/// the certificate, or a PFX file or blob) and `OAuthJWTCertThumbprint` (SHA1: RS256 with `x5t`;
+/// SHA256: PS256 with `x5t#S256`; when given it must match the certificate).
+fn certificate(s: &OAuthSettings) -> Result<CertificateAssertion> {
+    let bad = |message: String, hint: &str| Error::invalid_settings("OAuthJWTCert", message, hint);
+    let cert = s.jwt_cert.as_ref().ok_or_else(|| {
+        bad(
+            "no certificate is set".into(),
+            "set OAuthJWTCert to a PEM file holding the private key and the certificate",
         )
     })?;
-    if let (Some(TokenExpiry::After(after)), Some(stamp)) = (&s.expires_in, s.token_timestamp) {
-        let expires = stamp + *after;
-        if clock.now() >= expires {
+    let sha256 = s
+        .jwt_cert_thumbprint
+        .as_ref()
+        .is_some_and(|t| t.algorithm == ThumbprintAlgorithm::Sha256);
+    let assertion = match s.jwt_cert_type {
+        JwtCertType::PemKeyFile | JwtCertType::PemKeyBlob => {
+            let text = if s.jwt_cert_type == JwtCertType::PemKeyFile {
+                zeroize::Zeroizing::new(std::fs::read_to_string(cert.expose()).map_err(|e| {
+                    bad(
+                        format!("cannot read the certificate file: {e}"),
+                        "check the path in OAuthJWTCert (OAuthJWTCertType=PEMKEY_FILE)",
+                    )
+                })?)
+            } else {
+                zeroize::Zeroizing::new(cert.expose().to_string())
+            };
+            CertificateAssertion::load(CertificateSource::Pem(&text), sha256)?
+        }
+        JwtCertType::PfxFile | JwtCertType::PfxBlob => {
+            use base64::Engine;
+            let data = if s.jwt_cert_type == JwtCertType::PfxFile {
+                zeroize::Zeroizing::new(std::fs::read(cert.expose()).map_err(|e| {
+                    bad(
+                        format!("cannot read the PFX file: {e}"),
+                        "check the path in OAuthJWTCert (OAuthJWTCertType=PFXFILE)",
+                    )
+                })?)
+            } else {
+                zeroize::Zeroizing::new(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(cert.expose().trim())
+                        .map_err(|_| {
+                            bad(
+                                "the PFX blob is not base64".into(),
+                                "set OAuthJWTCert to the PFX file's bytes in base64 (OAuthJWTCertType=PFXBLOB)",
+                            )
+                        })?,
+                )
+            };
+            let password = s
+                .jwt_cert_password
+                .as_ref()
+                .map(|p| p.expose())
+                .unwrap_or_default();
+            CertificateAssertion::load(
+                CertificateSource::Pfx {
+                    data: &data,
+                    password,
+                },
+                sha256,
+            )?
+        }
+    };
+    if let Some(t) = &s.jwt_cert_thumbprint {
+        let (sha1, sha256) = assertion.thumbprints();
+        let actual = match t.algorithm {
+            ThumbprintAlgorithm::Sha1 => sha1,
+            ThumbprintAlgorithm::Sha256 => sha256,
+        };
+        if actual != t.hex {
             return Err(Error::invalid_settings(
-                "OAuthAccessToken",
-                "the given access token has expired (OAuthTokenTimestamp + OAuthExpiresIn is past)",
-                "set a new OAuthAccessToken, or InitiateOAuth=GETANDREFRESH to let the connector get one",
+                "OAuthJWTCertThumbprint",
+                format!("the thumbprint does not match the certificate in OAuthJWTCert (its thumbprint is {actual})"),
+                "correct OAuthJWTCertThumbprint, or leave it out",
             ));
         }
     }
-    Ok(Arc::new(StaticBearer::new(&token)))
-}
-
-/// The credential for the settings' `AuthScheme` (and grant), on `client`'s pool and caches.
-pub async fn credential_for(client: &Client, settings: &Settings) -> Result<Arc<dyn Credential>> {
-    let clock = client.clock().clone();
-    match settings.auth.scheme {
-        AuthScheme::Basic => Ok(Arc::new(Basic::from_settings(settings)?)),
-        AuthScheme::Token => Ok(cached(
-            EpicorTokenSource::from_settings(client, settings)?,
-            app_store(settings),
-            settings,
-            clock,
-        )),
-        AuthScheme::None => Ok(Arc::new(Anonymous)),
-        AuthScheme::AzureAd | AuthScheme::OAuth => {
-            let s = &settings.oauth;
-            if s.initiate == InitiateOAuth::Off && s.grant_type.is_interactive() {
-                return given_token(settings, &clock);
-            }
-            match s.grant_type {
-                OAuthGrantType::Client => {
-                    let store = app_store(settings);
-                    let source = ClientCredentialsSource {
-                        client: oauth_client(client, settings, store.as_ref()).await?,
-                        scope: scope(settings)?,
-                    };
-                    Ok(cached(source, store, settings, clock))
-                }
-                OAuthGrantType::Obo => {
-                    let oauth = oauth_client(client, settings, None).await?;
-                    let assertion = s.user_assertion.clone().ok_or_else(|| {
-                        Error::invalid_settings(
-                            "OAuthUserAssertion",
-                            "on-behalf-of needs the user's token",
-                            "set OAuthUserAssertion to the access token your web app received for its signed-in user",
-                        )
-                    })?;
-                    let source = OnBehalfOfSource {
-                        client: oauth,
-                        assertion,
-                        scope: scope(settings)?,
-                    };
-                    Ok(Arc::new(TokenCredential::new(source, clock)))
-                }
-                // CODE and DEVICE: tokens through the token store, signing in (GETANDREFRESH) or
-                // only refreshing (REFRESH); InitiateOAuth=OFF was handled above.
-                _ => {
-                    super::interactive::credential(
-                        client,
-                        settings,
-                        Arc::new(super::interactive::SystemUserAgent),
-                    )
-                    .await
-                }
-            }
-        }
-    }
+    Ok(assertion)
 }

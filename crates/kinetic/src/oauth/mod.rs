@@ -1,405 +1,39 @@
-//! OAuth 2.0 / OpenID Connect for Azure AD (Microsoft Entra ID) and any OpenID provider: endpoint
-//! discovery, client authentication (secret, or a certificate assertion RS256 + `x5t` / PS256 +
-//! `x5t#S256`), and the token requests of the grants the connector uses, each as a [`TokenSource`]
-//! for the token cache.
+//! OAuth 2.0 / OpenID Connect for Azure AD (Microsoft Entra ID) and any OpenID provider: the
+//! protocol only. Endpoint discovery ([`discovery`]), client authentication ([`assertion`]: a
+//! secret, or a certificate assertion RS256 + `x5t` / PS256 + `x5t#S256`), and one file per grant:
+//! [`client_credentials`], [`on_behalf_of`], [`refresh`], [`code`] (authorization code with PKCE)
+//! and [`device`] (RFC 8628), each a [`TokenSource`](crate::token::TokenSource) or a function.
+//!
+//! This layer never reads [`Settings`](crate::Settings): `auth/` turns settings into the values
+//! it takes. Every request goes through the [`Pipeline`] it is given (retry on 429 and 5xx, the
+//! answer size limit, secrets scrubbed from errors and logs, the settings' TLS trust and proxy).
 
-use crate::auth::cache::TokenSource;
-use crate::auth::Token;
-use crate::clock::{BoxFuture, Clock};
+pub mod assertion;
+pub mod client_credentials;
+pub mod code;
+pub mod device;
+pub mod discovery;
+pub mod on_behalf_of;
+pub mod refresh;
+
+pub use assertion::{CertificateAssertion, CertificateSource, ClientCredential};
+pub use client_credentials::ClientCredentialsSource;
+pub use code::pkce;
+pub use discovery::{check_endpoints, discover, Endpoints};
+pub use on_behalf_of::OnBehalfOfSource;
+pub use refresh::refresh;
+
+use crate::clock::Clock;
 use crate::http::{HeaderValue, Method, Pipeline, Request};
-use crate::settings::{AuthScheme, JwtCertType, OAuthSettings, ThumbprintAlgorithm};
+use crate::token::Token;
 use crate::{Error, Result, Secret};
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::Value;
-use sha2::Digest;
 use std::sync::Arc;
 
-/// Where a provider's endpoints are, from its discovery document.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoints {
-    /// The issuer (`iss` of its tokens).
-    pub issuer: String,
-    /// The token endpoint.
-    pub token: String,
-    /// The authorization endpoint (browser sign-in), when it has one.
-    pub authorization: Option<String>,
-    /// The device authorization endpoint, when it has one.
-    pub device_authorization: Option<String>,
-    /// `prompt_values_supported`, when the document lists them.
-    pub prompt_values: Option<Vec<String>>,
-}
-
-/// The discovery document's address for the settings: Azure AD's
-/// `{authority}/{tenant}/v2.0/.well-known/openid-configuration`, or `{issuer}/.well-known/...`.
-pub fn discovery_url(scheme: AuthScheme, s: &OAuthSettings) -> Result<String> {
-    match scheme {
-        AuthScheme::AzureAd => {
-            let authority = s.azure_authority().ok_or_else(|| {
-                Error::invalid_settings(
-                    "AzureTenant",
-                    "Azure AD needs a tenant",
-                    "set AzureTenant to your directory (tenant) id, or OAuthAuthority to https://login.microsoftonline.com/{tenant}",
-                )
-            })?;
-            Ok(format!(
-                "{}/v2.0/.well-known/openid-configuration",
-                authority.trim_end_matches('/')
-            ))
-        }
-        _ => {
-            let base = s.issuer.clone().unwrap_or_else(|| s.authority.clone());
-            Ok(format!(
-                "{}/.well-known/openid-configuration",
-                base.trim_end_matches('/')
-            ))
-        }
-    }
-}
-
-/// Fetches and reads the discovery document, through `pipeline` (retried, bounded, without the
-/// connection's credentials).
-pub async fn discover(pipeline: &Pipeline, url: &str) -> Result<Endpoints> {
-    let protocol = |message: String| Error::Protocol {
-        status: None,
-        message,
-        correlation_id: None,
-        source: None,
-    };
-    let address = crate::http::Url::parse(url)
-        .map_err(|e| protocol(format!("the discovery address {url} is not a URL: {e}")))?;
-    let response = pipeline
-        .send(Request::new(Method::GET, address).without_credentials())
-        .await
-        .map_err(|e| match e {
-            Error::Transport {
-                status,
-                message,
-                correlation_id,
-                source,
-            } => Error::Transport {
-                status,
-                message: format!("cannot fetch the OpenID discovery document {url}: {message}"),
-                correlation_id,
-                source,
-            },
-            other => other,
-        })?;
-    let body = response.body();
-    let doc: Value = serde_json::from_slice(body)
-        .map_err(|e| protocol(format!("the discovery document {url} is not JSON: {e}")))?;
-    let field = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
-    let endpoints = Endpoints {
-        issuer: field("issuer").ok_or_else(|| protocol(format!("{url} names no issuer")))?,
-        token: field("token_endpoint")
-            .ok_or_else(|| protocol(format!("{url} names no token_endpoint")))?,
-        authorization: field("authorization_endpoint"),
-        device_authorization: field("device_authorization_endpoint"),
-        prompt_values: doc
-            .get("prompt_values_supported")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            }),
-    };
-    check_endpoints(url, &endpoints)?;
-    Ok(endpoints)
-}
-
-/// The endpoints a discovery document names must be on the discovery address's host, over https
-/// (plain http only when the discovery address itself is plain http, which the settings allow for
-/// loopback or a declared lab): a tampered or misconfigured document cannot send client secrets,
-/// codes or passwords to another host or in clear.
-pub fn check_endpoints(discovery_url: &str, e: &Endpoints) -> Result<()> {
-    let bad = |message: String| Error::Protocol {
-        status: None,
-        message,
-        correlation_id: None,
-        source: None,
-    };
-    let base = crate::http::Url::parse(discovery_url).map_err(|err| {
-        bad(format!(
-            "the discovery address {discovery_url} is not a URL: {err}"
-        ))
-    })?;
-    let named = [
-        ("token_endpoint", Some(&e.token)),
-        ("authorization_endpoint", e.authorization.as_ref()),
-        (
-            "device_authorization_endpoint",
-            e.device_authorization.as_ref(),
-        ),
-    ];
-    for (name, value) in named {
-        let Some(value) = value else { continue };
-        let u = crate::http::Url::parse(value).map_err(|err| {
-            bad(format!(
-                "the discovery document's {name} `{value}` is not a URL: {err}"
-            ))
-        })?;
-        let scheme_ok = u.scheme() == "https" || (u.scheme() == "http" && base.scheme() == "http");
-        if !scheme_ok || u.host_str() != base.host_str() {
-            return Err(bad(format!(
-                "the discovery document at {discovery_url} names {name} {value}, which is not https on {}: refused (a tampered or misconfigured document); check OAuthAuthority / OAuthIssuer",
-                base.host_str().unwrap_or("")
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// How the client proves who it is at the token endpoint.
-#[derive(Debug)]
-pub enum ClientCredential {
-    /// A public client (desktop, device): no credential.
-    Public,
-    /// A client secret, sent in the body.
-    Secret(Secret),
-    /// A certificate: a signed client assertion per request.
-    Certificate(Box<CertificateAssertion>),
-}
-
-/// A certificate credential: signs a fresh client assertion for every token request.
-pub struct CertificateAssertion {
-    key: EncodingKey,
-    algorithm: Algorithm,
-    /// base64url thumbprint for the header (`x5t` or `x5t#S256`).
-    thumbprint: String,
-}
-
-impl std::fmt::Debug for CertificateAssertion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateAssertion")
-            .field("algorithm", &self.algorithm)
-            .field("thumbprint", &self.thumbprint)
-            .field("key", &crate::secret::REDACTED)
-            .finish()
-    }
-}
-
-fn b64url(b: &[u8]) -> String {
+/// base64url without padding.
+pub(crate) fn b64url(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
-
-/// The PEM blocks of a text, as `(label, DER)`.
-fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut label: Option<String> = None;
-    let mut b64 = String::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(l) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        {
-            label = Some(l.to_string());
-            b64.clear();
-        } else if line.starts_with("-----END ") {
-            if let Some(l) = label.take() {
-                if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()) {
-                    out.push((l, der));
-                }
-            }
-            b64.clear();
-        } else if label.is_some() {
-            b64.push_str(line);
-        }
-    }
-    out
-}
-
-impl CertificateAssertion {
-    /// From `OAuthJWTCert` (a PEM file or PEM text holding the private key and the certificate) and
-    /// `OAuthJWTCertThumbprint` (SHA1 → RS256 with `x5t`; SHA256 → PS256 with `x5t#S256`; when the
-    /// thumbprint is given it must match the certificate).
-    pub fn from_settings(s: &OAuthSettings) -> Result<CertificateAssertion> {
-        let bad =
-            |message: String, hint: &str| Error::invalid_settings("OAuthJWTCert", message, hint);
-        let cert = s.jwt_cert.as_ref().ok_or_else(|| {
-            bad(
-                "no certificate is set".into(),
-                "set OAuthJWTCert to a PEM file holding the private key and the certificate",
-            )
-        })?;
-        let (key, der) = match s.jwt_cert_type {
-            JwtCertType::PemKeyFile | JwtCertType::PemKeyBlob => {
-                let text = if s.jwt_cert_type == JwtCertType::PemKeyFile {
-                    zeroize::Zeroizing::new(std::fs::read_to_string(cert.expose()).map_err(
-                        |e| {
-                            bad(
-                                format!("cannot read the certificate file: {e}"),
-                                "check the path in OAuthJWTCert (OAuthJWTCertType=PEMKEY_FILE)",
-                            )
-                        },
-                    )?)
-                } else {
-                    zeroize::Zeroizing::new(cert.expose().to_string())
-                };
-                pem_key_and_cert(&text)?
-            }
-            JwtCertType::PfxFile | JwtCertType::PfxBlob => {
-                let data = if s.jwt_cert_type == JwtCertType::PfxFile {
-                    zeroize::Zeroizing::new(std::fs::read(cert.expose()).map_err(|e| {
-                        bad(
-                            format!("cannot read the PFX file: {e}"),
-                            "check the path in OAuthJWTCert (OAuthJWTCertType=PFXFILE)",
-                        )
-                    })?)
-                } else {
-                    zeroize::Zeroizing::new(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(cert.expose().trim())
-                            .map_err(|_| {
-                                bad(
-                                    "the PFX blob is not base64".into(),
-                                    "set OAuthJWTCert to the PFX file's bytes in base64 (OAuthJWTCertType=PFXBLOB)",
-                                )
-                            })?,
-                    )
-                };
-                let password = s
-                    .jwt_cert_password
-                    .as_ref()
-                    .map(|p| p.expose().to_string())
-                    .unwrap_or_default();
-                pfx_key_and_cert(&data, &password)?
-            }
-        };
-        let sha1 = sha1::Sha1::digest(&der);
-        let sha256 = sha2::Sha256::digest(&der);
-        let algorithm = s.jwt_cert_thumbprint.as_ref().map(|t| t.algorithm);
-        if let Some(t) = &s.jwt_cert_thumbprint {
-            let actual = match t.algorithm {
-                ThumbprintAlgorithm::Sha1 => hex(&sha1),
-                ThumbprintAlgorithm::Sha256 => hex(&sha256),
-            };
-            if actual != t.hex {
-                return Err(Error::invalid_settings(
-                    "OAuthJWTCertThumbprint",
-                    format!("the thumbprint does not match the certificate in OAuthJWTCert (its thumbprint is {actual})"),
-                    "correct OAuthJWTCertThumbprint, or leave it out",
-                ));
-            }
-        }
-        let (algorithm, thumbprint) = match algorithm {
-            Some(ThumbprintAlgorithm::Sha256) => (Algorithm::PS256, b64url(&sha256)),
-            _ => (Algorithm::RS256, b64url(&sha1)),
-        };
-        Ok(CertificateAssertion {
-            key,
-            algorithm,
-            thumbprint,
-        })
-    }
-
-    /// A client assertion for `client_id` at `token_endpoint`, valid five minutes.
-    pub fn assertion(&self, client_id: &str, token_endpoint: &str, now: u64) -> Result<String> {
-        let mut h = Header::new(self.algorithm);
-        if self.algorithm == Algorithm::PS256 {
-            h.x5t_s256 = Some(self.thumbprint.clone());
-        } else {
-            h.x5t = Some(self.thumbprint.clone());
-        }
-        let claims = serde_json::json!({
-            "aud": token_endpoint, "iss": client_id, "sub": client_id,
-            "jti": uuid::Uuid::new_v4().to_string(), "nbf": now, "iat": now, "exp": now + 300,
-        });
-        jsonwebtoken::encode(&h, &claims, &self.key).map_err(|e| Error::Protocol {
-            status: None,
-            message: format!("cannot sign the client assertion: {e}"),
-            correlation_id: None,
-            source: None,
-        })
-    }
-}
-
-/// The RSA private key and the certificate of a PEM text holding both.
-fn pem_key_and_cert(text: &str) -> Result<(EncodingKey, Vec<u8>)> {
-    let bad = |message: &str, hint: &str| Error::invalid_settings("OAuthJWTCert", message, hint);
-    let blocks = pem_blocks(text);
-    let der = blocks
-        .iter()
-        .find(|(l, _)| l == "CERTIFICATE")
-        .map(|(_, d)| d.clone())
-        .ok_or_else(|| {
-            bad(
-                "the PEM holds no CERTIFICATE block",
-                "put the certificate after the private key in the file",
-            )
-        })?;
-    let key_pem = text
-        .split("-----BEGIN ")
-        .find(|part| {
-            part.starts_with("PRIVATE KEY-----") || part.starts_with("RSA PRIVATE KEY-----")
-        })
-        .map(|part| zeroize::Zeroizing::new(format!("-----BEGIN {part}")))
-        .ok_or_else(|| {
-            bad(
-                "the PEM holds no private key",
-                "put the PKCS#8 or PKCS#1 RSA private key in the file",
-            )
-        })?;
-    let key = EncodingKey::from_rsa_pem(key_pem.as_bytes()).map_err(|_| {
-        bad(
-            "the private key is not an RSA key in PEM",
-            "use an RSA key (PKCS#8 PRIVATE KEY or PKCS#1 RSA PRIVATE KEY)",
-        )
-    })?;
-    Ok((key, der))
-}
-
-/// The RSA private key and its certificate from a PKCS#12 (PFX) file.
-fn pfx_key_and_cert(data: &[u8], password: &str) -> Result<(EncodingKey, Vec<u8>)> {
-    use rsa::pkcs1::EncodeRsaPrivateKey;
-    use rsa::pkcs8::DecodePrivateKey;
-    let bad = |message: &str, hint: &str| Error::invalid_settings("OAuthJWTCert", message, hint);
-    let store = p12_keystore::KeyStore::from_pkcs12(
-        data,
-        password,
-        p12_keystore::Pkcs12ImportPolicy::Relaxed,
-    )
-    .map_err(|_| {
-        bad(
-            "the PFX cannot be opened",
-            "check OAuthJWTCertPassword and that OAuthJWTCert is a PKCS#12 (PFX) file",
-        )
-    })?;
-    let (_, chain) = store.private_key_chain().ok_or_else(|| {
-        bad(
-            "the PFX holds no private key",
-            "export the certificate with its private key",
-        )
-    })?;
-    let der = chain
-        .certs()
-        .first()
-        .map(|c| c.as_der().to_vec())
-        .ok_or_else(|| {
-            bad(
-                "the PFX holds no certificate for its key",
-                "export the certificate with its private key",
-            )
-        })?;
-    let private = rsa::RsaPrivateKey::from_pkcs8_der(chain.key().as_der()).map_err(|_| {
-        bad(
-            "the PFX's private key is not an RSA key",
-            "use an RSA certificate",
-        )
-    })?;
-    let pkcs1 = private.to_pkcs1_der().map_err(|_| {
-        bad(
-            "the PFX's private key cannot be used",
-            "use an RSA certificate",
-        )
-    })?;
-    Ok((EncodingKey::from_rsa_der(pkcs1.as_bytes()), der))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A client of one provider's token endpoint.
@@ -432,24 +66,6 @@ impl OAuthClient {
             credential,
             clock,
         }
-    }
-
-    /// The client credential from settings: a secret, a certificate, or none (public client).
-    pub fn credential_from(s: &OAuthSettings) -> Result<ClientCredential> {
-        Ok(match (&s.client_secret, &s.jwt_cert) {
-            (Some(secret), None) => ClientCredential::Secret(secret.clone()),
-            (None, Some(_)) => {
-                ClientCredential::Certificate(Box::new(CertificateAssertion::from_settings(s)?))
-            }
-            (None, None) => ClientCredential::Public,
-            (Some(_), Some(_)) => {
-                return Err(Error::invalid_settings(
-                    "OAuthClientSecret",
-                    "both a client secret and a certificate are set",
-                    "set only one of OAuthClientSecret and OAuthJWTCert",
-                ))
-            }
-        })
     }
 
     fn now(&self) -> u64 {
@@ -567,8 +183,8 @@ pub fn token_from_json(bytes: &[u8], obtained_at: u64) -> Result<Token> {
         .and_then(Value::as_str)
         .unwrap_or("Bearer")
         .to_string();
-    token.expires_at = num("expires_in").map(|e| crate::auth::expiry_after(obtained_at, e));
-    token.refresh_in = num("refresh_in").map(|r| r.min(crate::auth::MAX_LIFETIME_SECS));
+    token.expires_at = num("expires_in").map(|e| crate::token::expiry_after(obtained_at, e));
+    token.refresh_in = num("refresh_in").map(|r| r.min(crate::token::MAX_LIFETIME_SECS));
     token.obtained_at = Some(obtained_at);
     token.refresh_token = v
         .get("refresh_token")
@@ -579,90 +195,11 @@ pub fn token_from_json(bytes: &[u8], obtained_at: u64) -> Result<Token> {
     Ok(token)
 }
 
-/// The client-credentials grant (`OAuthGrantType=CLIENT`): no user; refreshed by asking again.
-#[derive(Debug)]
-pub struct ClientCredentialsSource {
-    /// The token endpoint's client.
-    pub client: OAuthClient,
-    /// The scope asked for (`{resource}/.default`).
-    pub scope: String,
-}
-
-impl TokenSource for ClientCredentialsSource {
-    fn fetch<'a>(&'a self, _previous: Option<&'a Token>) -> BoxFuture<'a, Result<Token>> {
-        Box::pin(async move {
-            self.client
-                .request(vec![
-                    ("grant_type", Secret::new("client_credentials")),
-                    ("scope", Secret::new(self.scope.as_str())),
-                ])
-                .await
-        })
-    }
-}
-
-/// On-behalf-of (`OAuthGrantType=OBO`): trades the user's token for one to Epicor; asks again with the
-/// same assertion when the result expires (or refreshes, when a refresh token came back).
-#[derive(Debug)]
-pub struct OnBehalfOfSource {
-    /// The token endpoint's client (the web app, a confidential client).
-    pub client: OAuthClient,
-    /// The user's token the web app received.
-    pub assertion: Secret,
-    /// The Epicor API's scope.
-    pub scope: String,
-}
-
-impl TokenSource for OnBehalfOfSource {
-    fn fetch<'a>(&'a self, previous: Option<&'a Token>) -> BoxFuture<'a, Result<Token>> {
-        Box::pin(async move {
-            if let Some(rt) = previous.and_then(|p| p.refresh_token.as_ref()) {
-                if let Ok(t) = refresh(&self.client, rt, &self.scope).await {
-                    return Ok(t);
-                }
-            }
-            self.client
-                .request(vec![
-                    (
-                        "grant_type",
-                        Secret::new("urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                    ),
-                    ("requested_token_use", Secret::new("on_behalf_of")),
-                    ("assertion", self.assertion.clone()),
-                    ("scope", Secret::new(self.scope.as_str())),
-                ])
-                .await
-        })
-    }
-}
-
-/// The refresh-token grant.
-pub async fn refresh(client: &OAuthClient, refresh_token: &Secret, scope: &str) -> Result<Token> {
-    let mut t = client
-        .request(vec![
-            ("grant_type", Secret::new("refresh_token")),
-            ("refresh_token", refresh_token.clone()),
-            ("scope", Secret::new(scope)),
-        ])
-        .await?;
-    // A provider that does not rotate keeps the old refresh token valid.
-    if t.refresh_token.is_none() {
-        t.refresh_token = Some(refresh_token.clone());
-    }
-    Ok(t)
-}
-
-/// A PKCE pair: `(verifier, S256 challenge)`.
-pub fn pkce() -> (Secret, String) {
-    let bytes: [u8; 32] = rand::random();
-    let verifier = b64url(&bytes);
-    let challenge = b64url(&sha2::Sha256::digest(verifier.as_bytes()));
-    (Secret::new(verifier), challenge)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::assertion::pem_blocks;
     use super::*;
+    use sha2::Digest;
 
     #[test]
     fn token_answers_are_read_with_their_lifetimes() {
@@ -726,18 +263,18 @@ mod tests {
             1_000,
         )
         .unwrap();
-        let max = crate::auth::MAX_LIFETIME_SECS;
+        let max = crate::token::MAX_LIFETIME_SECS;
         assert_eq!(t.expires_at, Some(1_000 + max));
         assert_eq!(t.refresh_in, Some(max));
         let now = crate::clock::from_unix_seconds(1_000);
         assert!(!t.is_expired(now));
-        let policy = crate::auth::cache::RefreshPolicy::new(
+        let policy = crate::token::RefreshPolicy::new(
             std::time::Duration::from_secs(300),
             std::time::Duration::from_secs(30),
         );
         assert!(policy.refresh_at(&t, now, 0.5).is_some());
         // A stored token whose expiry is beyond any time (a file from a broken server).
-        let stored = crate::auth::Token::bearer("x")
+        let stored = crate::token::Token::bearer("x")
             .with_expires_at(u64::MAX)
             .with_obtained_at(u64::MAX)
             .with_refresh_in(u64::MAX);

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::{PendingAuthorization, SettingsKey, StoredSettings};
-use crate::auth::Token;
+use crate::token::Token;
 use crate::Secret;
 
 /// The first bytes of every token file.

@@ -37,8 +37,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::auth::Token;
 use crate::settings::{ConfigFiles, Env};
+use crate::token::Token;
 use crate::{Error, Result, Secret, Settings};
 
 mod file;

@@ -291,7 +291,7 @@ impl<S: TokenSource> TokenCache<S> {
                     target: "epicor_kinetic::auth",
                     "token {}: expires in {}{}",
                     if previous.is_some() { "renewed" } else { "obtained" },
-                    crate::logging::expiry_text(token, now),
+                    crate::token::expiry_text(token, now),
                     if token.refresh_token.is_some() { ", with a refresh token" } else { "" }
                 );
                 let cached = self.cached(token.clone());
