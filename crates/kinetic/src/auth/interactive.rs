@@ -935,11 +935,7 @@ async fn handle_callback(mut stream: TcpStream, path: &str, state: &Secret) -> R
             &page("Sign-in failed", &format!("{error}: {description}")),
         )
         .await;
-        return Err(Error::Unauthorized {
-            status: None,
-            message: format!("sign-in failed: {error}: {description}"),
-            correlation_id: None,
-        });
+        return Err(redirect_error(&error, description));
     }
     answer(
         &mut stream,
@@ -1053,17 +1049,17 @@ async fn device_flow(
                     "the device code expired before the sign-in was completed; start again",
                 ))
             }
-            OAuthErrorCode::AccessDenied => {
-                return Err(device_error(
-                    status,
-                    "the sign-in on the other device was declined",
-                ))
-            }
-            OAuthErrorCode::Other(c) if c == "authorization_declined" => {
-                return Err(device_error(
-                    status,
-                    "the sign-in on the other device was declined",
-                ))
+            // Declined (Entra answers authorization_declined): the provider's refusal as it is,
+            // its code naming what happened.
+            OAuthErrorCode::AccessDenied | OAuthErrorCode::Other(_)
+                if refused.code == OAuthErrorCode::AccessDenied
+                    || refused.code.as_str() == "authorization_declined" =>
+            {
+                let mut error = refused;
+                if error.description.is_empty() {
+                    error.description = "the sign-in on the other device was declined".into();
+                }
+                return Err(Error::OAuth { status, error });
             }
             _ => {
                 return Err(Error::OAuth {
@@ -1072,6 +1068,19 @@ async fn device_flow(
                 })
             }
         }
+    }
+}
+
+/// The error of a sign-in the identity provider answered with an error redirect (RFC 6749
+/// 4.1.2.1: `error=access_denied` when the person cancels or declines, ...): the provider's
+/// refusal, so that it is reported as its OAuth code rather than as a wrong Epicor password.
+fn redirect_error(code: &str, description: String) -> Error {
+    Error::OAuth {
+        status: None,
+        error: Box::new(crate::OAuthError::new(
+            OAuthErrorCode::parse(code),
+            description,
+        )),
     }
 }
 
@@ -1197,14 +1206,10 @@ impl WebFlow {
                         .map(|(_, v)| v.into_owned())
                 };
                 if let Some(error) = get("error") {
-                    return Err(Error::Unauthorized {
-                        status: None,
-                        message: format!(
-                            "sign-in failed: {error}: {}",
-                            get("error_description").unwrap_or_default()
-                        ),
-                        correlation_id: None,
-                    });
+                    return Err(redirect_error(
+                        &error,
+                        get("error_description").unwrap_or_default(),
+                    ));
                 }
                 // A whole redirect must carry the request's state: a missing one is a mismatch.
                 (get("code").unwrap_or_default(), Some(get("state")))
