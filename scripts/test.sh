@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace. Used by CI (.ci/run) and by developers alike.
-# Needs the Rust toolchain (rustup, with rustfmt and clippy) and python3 with venv and pip: the MSAL
-# interop test installs its Python packages into target/interop-venv by itself.
+# Needs the Rust toolchain (rustup, with rustfmt and clippy), python3 with venv and pip, node 20+
+# with npm, and openssl: the MSAL interop test installs its Python packages into
+# target/interop-venv by itself, the node-oidc-provider one its npm packages (npm ci) into
+# tests/interop/oidc-provider/node_modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +29,9 @@ grep -c 'ok: ' target/demo-output.txt | sed 's/^/demo: authentication schemes th
 
 echo "== MSAL interop (Microsoft's client library against the emulator)"
 bash tests/interop/msal/run.sh
+
+echo "== node-oidc-provider interop (kinetic token/login/oauth against an OpenID Certified provider)"
+bash tests/interop/oidc-provider/run.sh
 
 # Last, so that cargo's own summary lines close the run.
 echo "== cargo test (every crate)"

@@ -769,14 +769,10 @@ impl WebFlow {
                         .map(|(_, v)| v.into_owned())
                 };
                 if let Some(error) = get("error") {
-                    return Err(Error::Unauthorized {
-                        status: None,
-                        message: format!(
-                            "sign-in failed: {error}: {}",
-                            get("error_description").unwrap_or_default()
-                        ),
-                        correlation_id: None,
-                    });
+                    return Err(crate::oauth::code::redirect_error(
+                        &error,
+                        get("error_description").unwrap_or_default(),
+                    ));
                 }
                 // A whole redirect must carry the request's state: a missing one is a mismatch.
                 (get("code").unwrap_or_default(), Some(get("state")))

@@ -232,11 +232,7 @@ async fn handle_callback(mut stream: TcpStream, path: &str, state: &Secret) -> R
             &page("Sign-in failed", &format!("{error}: {description}")),
         )
         .await;
-        return Err(Error::Unauthorized {
-            status: None,
-            message: format!("sign-in failed: {error}: {description}"),
-            correlation_id: None,
-        });
+        return Err(crate::oauth::code::redirect_error(&error, description));
     }
     answer(
         &mut stream,

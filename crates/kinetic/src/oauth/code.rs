@@ -81,3 +81,16 @@ pub fn authorization_url(
     }
     Ok(url.into())
 }
+
+/// The error of a sign-in the identity provider answered with an error redirect (RFC 6749
+/// 4.1.2.1: `error=access_denied` when the person cancels or declines, ...): the provider's
+/// refusal, so that it is reported as its OAuth code rather than as a wrong Epicor password.
+pub fn redirect_error(code: &str, description: String) -> Error {
+    Error::OAuth {
+        status: None,
+        error: Box::new(crate::OAuthError::new(
+            crate::OAuthErrorCode::parse(code),
+            description,
+        )),
+    }
+}

@@ -109,17 +109,17 @@ pub async fn sign_in(
                     "the device code expired before the sign-in was completed; start again",
                 ))
             }
-            OAuthErrorCode::AccessDenied => {
-                return Err(device_error(
-                    status,
-                    "the sign-in on the other device was declined",
-                ))
-            }
-            OAuthErrorCode::Other(c) if c == "authorization_declined" => {
-                return Err(device_error(
-                    status,
-                    "the sign-in on the other device was declined",
-                ))
+            // Declined (Entra answers authorization_declined): the provider's refusal as it is,
+            // its code naming what happened.
+            OAuthErrorCode::AccessDenied | OAuthErrorCode::Other(_)
+                if refused.code == OAuthErrorCode::AccessDenied
+                    || refused.code.as_str() == "authorization_declined" =>
+            {
+                let mut error = refused;
+                if error.description.is_empty() {
+                    error.description = "the sign-in on the other device was declined".into();
+                }
+                return Err(Error::OAuth { status, error });
             }
             _ => {
                 return Err(Error::OAuth {
