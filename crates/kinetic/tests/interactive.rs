@@ -74,15 +74,6 @@ fn delegated(e: &RunningEmulator, grant: &str, extra: &str) -> String {
     )
 }
 
-/// A free loopback port for CallbackURL (the settings do not take port 0).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn file_store(path: &std::path::Path) -> String {
     format!(
         "OAuthSettingsLocation={};OAuthSettingsKey={KEY_HEX}",
@@ -433,7 +424,7 @@ async fn code_desktop_flow_receives_the_code_on_loopback_and_refuses_a_forged_st
     let settings = Settings::parse(&delegated(
         &e,
         "CODE",
-        &format!("InitiateOAuth=GETANDREFRESH;CallbackURL=http://localhost:{};OAuthSettingsLocation=memory://desktop-code", free_port()),
+        "InitiateOAuth=GETANDREFRESH;CallbackURL=http://localhost:0;OAuthSettingsLocation=memory://desktop-code",
     ))
     .unwrap();
     let agent = Arc::new(TestAgent::default());
@@ -456,7 +447,7 @@ async fn code_desktop_flow_receives_the_code_on_loopback_and_refuses_a_forged_st
     let forged = Settings::parse(&delegated(
         &e,
         "CODE",
-        &format!("InitiateOAuth=GETANDREFRESH;CallbackURL=http://localhost:{};OAuthSettingsLocation=memory://desktop-forged", free_port()),
+        "InitiateOAuth=GETANDREFRESH;CallbackURL=http://localhost:0;OAuthSettingsLocation=memory://desktop-forged",
     ))
     .unwrap();
     let agent = Arc::new(TestAgent {

@@ -414,6 +414,7 @@ impl Inner {
         let now = self.now();
         let mut step = None;
         let mut refusal: Option<String> = None;
+        let mut without_refresh = false;
         let unsaved = self
             .unsaved
             .lock()
@@ -451,6 +452,7 @@ impl Inner {
                         })
                     });
                 }
+                without_refresh = t.refresh_token.is_none();
                 if let Some(refresh_token) = &t.refresh_token {
                     match rt.block_on(self.refresh(refresh_token))? {
                         Ok(new) => {
@@ -505,7 +507,7 @@ impl Inner {
                     Change::Keep
                 });
             }
-            Err(nothing_usable(refusal.as_deref()))
+            Err(nothing_usable(refusal.as_deref(), without_refresh))
         });
         match (updated, step) {
             (Ok(_), step) => {
@@ -601,11 +603,12 @@ impl Inner {
 }
 
 /// The error of `InitiateOAuth=REFRESH` when there is nothing to refresh.
-fn nothing_usable(refusal: Option<&str>) -> Error {
+fn nothing_usable(refusal: Option<&str>, without_refresh: bool) -> Error {
     let message = match refusal {
         Some(why) => format!(
             "InitiateOAuth=REFRESH never signs in, and the identity provider refused the stored refresh token ({why})"
         ),
+        None if without_refresh => "InitiateOAuth=REFRESH never signs in, and the stored access token has expired without a refresh token to renew it (identity providers give one for the offline_access scope; some, following OpenID Connect Core 11, only when the sign-in asked for consent: Prompt=consent)".to_owned(),
         None => "InitiateOAuth=REFRESH never signs in, and there is no token to refresh: the token store is empty and neither OAuthRefreshToken nor OAuthVerifier is set".to_owned(),
     };
     Error::invalid_settings(

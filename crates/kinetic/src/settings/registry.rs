@@ -236,7 +236,7 @@ pub static PROPERTIES: &[Property] = &[
     property!("OAuthJWTCertThumbprint", [], OAuth, Kind::Thumbprint, None,
         "The certificate's SHA-1 or SHA-256 thumbprint, sent as `x5t` / `x5t#S256`; computed from the certificate when unset."),
     property!("CallbackURL", ["RedirectURI"], OAuth, Kind::Url, Some("http://localhost:33333"),
-        "The redirect URI registered for the app, where the browser returns after sign-in (`CODE`); a `localhost` address is served by the connector itself."),
+        "The redirect URI registered for the app, where the browser returns after sign-in (`CODE`); a `localhost` address is served by the connector itself, and port `0` (`http://localhost:0`) picks a free port (Azure AD and RFC 8252 accept any port on a loopback redirect)."),
     property!("Prompt", [], OAuth, Kind::Enum(&["auto", "select_account", "login", "consent", "none", "omit"]), Some("auto"),
         "The `prompt` of a browser sign-in (`CODE`): `auto` sends `select_account` to Azure AD (as MSAL does) and nothing to other providers; `omit` never sends one; another value is sent as is, and refused before any sign-in when the provider's discovery document lists the prompts it supports and this is not one."),
     property!("OAuthAccessToken", [], OAuth, Kind::Secret, None,

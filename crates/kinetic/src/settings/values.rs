@@ -65,7 +65,10 @@ pub(crate) fn check(property: &Property, value: &str) -> Result<Checked, Refusal
                 refusal.must = format!("be one of {} or a GUID", values.join(", "));
                 refusal
             }),
-        Kind::Url => check_url(value).map(Checked::Url).map_err(|must| Refusal {
+        // A desktop sign-in's loopback redirect may ask for any free port (`:0`, RFC 8252 7.3).
+        Kind::Url => check_url_port(value, name == "CallbackURL")
+            .map(Checked::Url)
+            .map_err(|must| Refusal {
             hint: match (name, must.contains("user name")) {
                 ("URL", true) => "put the user name and password in User and Password instead".into(),
                 (_, true) => "remove the credentials from the address".into(),
@@ -139,7 +142,8 @@ fn choice(
 /// Checks an `http(s)://` address: a host, an optional port, an optional path, and nothing that
 /// would leak or be dropped (credentials, query, fragment). Returns it with the scheme in lower
 /// case and no trailing `/`.
-pub(crate) fn check_url(value: &str) -> Result<String, String> {
+/// Port 0 is allowed when `any_port` (the connector then picks a free one).
+fn check_url_port(value: &str, any_port: bool) -> Result<String, String> {
     let Some((scheme, rest)) = value.split_once("://") else {
         return Err("start with http:// or https://".into());
     };
@@ -179,7 +183,7 @@ pub(crate) fn check_url(value: &str) -> Result<String, String> {
         return Err("name a host".into());
     }
     if let Some(port) = port {
-        if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
+        if !matches!(port.parse::<u16>(), Ok(p) if p > 0 || any_port) {
             return Err("have a port from 1 to 65535 after the host".into());
         }
     }
@@ -221,19 +225,27 @@ mod tests {
     #[test]
     fn urls() {
         assert_eq!(
-            check_url("HTTPS://erp.example.com/").ok().as_deref(),
+            check_url_port("HTTPS://erp.example.com/", false)
+                .ok()
+                .as_deref(),
             Some("https://erp.example.com")
         );
         assert_eq!(
-            check_url("http://127.0.0.1:8040").ok().as_deref(),
+            check_url_port("http://127.0.0.1:8040", false)
+                .ok()
+                .as_deref(),
             Some("http://127.0.0.1:8040")
         );
         assert_eq!(
-            check_url("http://[::1]:8040/x/").ok().as_deref(),
+            check_url_port("http://[::1]:8040/x/", false)
+                .ok()
+                .as_deref(),
             Some("http://[::1]:8040/x")
         );
         assert_eq!(
-            check_url("https://h/proxy/path").ok().as_deref(),
+            check_url_port("https://h/proxy/path", false)
+                .ok()
+                .as_deref(),
             Some("https://h/proxy/path")
         );
         for (bad, why) in [
@@ -251,7 +263,7 @@ mod tests {
             ("https://h#f", "query"),
             ("http://[::1", "well-formed"),
         ] {
-            match check_url(bad) {
+            match check_url_port(bad, false) {
                 Ok(u) => panic!("{bad} accepted as {u}"),
                 Err(e) => assert!(e.contains(why), "{bad}: {e}"),
             }
