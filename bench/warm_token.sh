@@ -65,7 +65,7 @@ PY
 }
 time_runs "kinetic token (warm, encrypted token file)" "$bin" token -c "$cs"
 time_runs "MSAL Python acquire_token_for_client (warm, SerializableTokenCache file)" \
-  "$venv/bin/python" "$work/msal_token.py" "$work/out" "$work/msal-cache.json" "$work/ca.pem"
+  env -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE "$venv/bin/python" "$work/msal_token.py" "$work/out" "$work/msal-cache.json" "$work/ca.pem"
 # What each warm run asks the server: one of each, logged at -v.
 echo "kinetic token, warm, requests it sent (from its -v log):"
 "$bin" -v token -c "$cs" 2>&1 >/dev/null | grep -c -- ' -> ' | sed 's/^/  /'
