@@ -75,6 +75,30 @@ struct Inner {
     basic_token: OnceCell<Arc<dyn Credential>>,
 }
 
+impl Drop for Inner {
+    /// The last handle dropped with a session still open: its licence seat is given back in the
+    /// background when a Tokio runtime is running (call [`Connection::close`] to wait for it and
+    /// see its outcome).
+    fn drop(&mut self) {
+        if !self.session.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pipeline = self.pipeline.clone();
+        runtime.spawn(async move {
+            let endpoint = pipeline.endpoints().session("Logout");
+            if let Ok(request) = Request::post(&endpoint).and_then(|r| r.json(&serde_json::json!({}))) {
+                if let Err(e) = pipeline.send(request).await {
+                    tracing::warn!(target: "epicor_kinetic::auth", "the Epicor session of a dropped connection could not be closed: {e}");
+                }
+            }
+            pipeline.set_session_id(None);
+        });
+    }
+}
+
 impl Connection {
     /// Authenticates as the settings say (nothing is sent until a call needs it, except the session
     /// login with `UseSession=true`), on a new [`Client`]. To open several connections to one

@@ -79,6 +79,22 @@ async fn basic_and_basic_with_a_session() {
     );
     c.close().await.unwrap();
     assert_eq!(seats_in_use(&e).await, (0, 0), "logout freed the seat");
+    // The last handle dropped without close: the seat is given back in the background.
+    let c = Connection::open(Settings::parse(&string(&e, "basic_session")).unwrap())
+        .await
+        .unwrap();
+    let clone = c.clone();
+    drop(c);
+    assert_eq!(seats_in_use(&e).await, (1, 1), "a clone still holds it");
+    drop(clone);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while seats_in_use(&e).await != (0, 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped connection's seat came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
