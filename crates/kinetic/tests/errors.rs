@@ -189,3 +189,64 @@ async fn every_error_kind_end_to_end() {
     let copy = e.clone();
     assert_eq!((copy.kind(), copy.to_string()), (e.kind(), e.to_string()));
 }
+
+/// A provider that takes the client secret only in an HTTP Basic header (RFC 6749 2.3.1) and says
+/// so in its discovery document: the refused body secret is sent again in the header, and the
+/// token comes. The header's `id:secret` is form-encoded first, so a secret with `:` survives.
+#[tokio::test]
+async fn a_client_secret_moves_to_the_basic_header_when_the_provider_wants_it() {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, post};
+    use base64::Engine;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let posts = Arc::new(AtomicUsize::new(0));
+    let doc = serde_json::json!({
+        "issuer": base,
+        "token_endpoint": format!("{base}/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+    });
+    let counter = posts.clone();
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || async move { axum::Json(doc) }),
+        )
+        .route(
+            "/token",
+            post(move |headers: HeaderMap, body: String| async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let want = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("the%20app:s%3Ac%C3%A9ret")
+                );
+                let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+                if header == Some(want.as_str()) && !body.contains("client_secret") {
+                    (
+                        StatusCode::OK,
+                        r#"{"access_token":"from-basic","token_type":"Bearer","expires_in":3600}"#,
+                    )
+                } else {
+                    (StatusCode::UNAUTHORIZED, r#"{"error":"invalid_client"}"#)
+                }
+            }),
+        );
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let conn = open(&format!(
+        "URL={base};ERPInstance=Kinetic;AuthScheme=OAuth;OAuthIssuer={base};OAuthGrantType=CLIENT;\
+         OAuthClientId=the app;OAuthClientSecret={{s:céret}};Scope=api://x/.default;\
+         OAuthSettingsLocation=memory://basic-secret"
+    ))
+    .await;
+    let token = conn.access_token().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(token.expose(), "from-basic");
+    assert_eq!(
+        posts.load(Ordering::SeqCst),
+        2,
+        "the body secret refused, then the header"
+    );
+    server.abort();
+}

@@ -59,6 +59,15 @@ const provider = new Provider(issuer, {
       token_endpoint_auth_method: 'client_secret_post',
     },
     {
+      // The provider's default method: the secret in an HTTP Basic header (RFC 6749 2.3.1).
+      client_id: 'kinetic-daemon-basic',
+      client_secret: need('OIDC_DAEMON_SECRET'),
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
       client_id: 'kinetic-desktop',
       application_type: 'native',
       token_endpoint_auth_method: 'none',

@@ -438,6 +438,15 @@ await run('client_credentials: kinetic token', async () => {
   checkClaims('client_credentials', claims, { client_id: 'kinetic-daemon', sub: 'kinetic-daemon', lifetime: 3600 });
 });
 
+await run('client_credentials with a client registered for client_secret_basic', async () => {
+  const basic = conn({ ...BASE, OAuthGrantType: 'CLIENT', OAuthIssuer: ISSUER, OAuthClientId: 'kinetic-daemon-basic' });
+  const r = await kinetic(['-v', 'token', '-c', basic], { env: { KINETIC_OAUTHCLIENTSECRET: SECRET } });
+  expectSuccess('kinetic token', r);
+  const { claims } = verifiedClaims(r.stdout, 'client_credentials');
+  checkClaims('client_credentials', claims, { client_id: 'kinetic-daemon-basic', sub: 'kinetic-daemon-basic', lifetime: 3600 });
+  check(!r.stderr.includes(SECRET), 'the log shows the client secret');
+});
+
 // 4. Failures are the provider's OAuth errors.
 await run('client_credentials with a wrong secret: the OAuth error invalid_client', async () => {
   const wrong = `not-${SECRET.slice(0, 8)}-wrong`;

@@ -17,6 +17,8 @@ pub struct Endpoints {
     pub device_authorization: Option<String>,
     /// `prompt_values_supported`, when the document lists them.
     pub prompt_values: Option<Vec<String>>,
+    /// `token_endpoint_auth_methods_supported`, when the document lists them.
+    pub auth_methods: Option<Vec<String>>,
 }
 
 /// Fetches and reads the discovery document, through `pipeline` (retried, bounded, without the
@@ -57,18 +59,21 @@ pub async fn discover(pipeline: &Pipeline, url: &str) -> Result<Endpoints> {
             .ok_or_else(|| protocol(format!("{url} names no token_endpoint")))?,
         authorization: field("authorization_endpoint"),
         device_authorization: field("device_authorization_endpoint"),
-        prompt_values: doc
-            .get("prompt_values_supported")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            }),
+        prompt_values: strings(&doc, "prompt_values_supported"),
+        auth_methods: strings(&doc, "token_endpoint_auth_methods_supported"),
     };
     check_endpoints(url, &endpoints)?;
     Ok(endpoints)
+}
+
+/// A list of strings of the document, when it has one.
+fn strings(doc: &Value, key: &str) -> Option<Vec<String>> {
+    doc.get(key).and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    })
 }
 
 /// The endpoints a discovery document names must be on the discovery address's host, over https

@@ -29,7 +29,13 @@ use crate::token::Token;
 use crate::{Error, Result, Secret};
 use base64::Engine;
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn form_encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
 
 /// base64url without padding.
 pub(crate) fn b64url(b: &[u8]) -> String {
@@ -40,6 +46,8 @@ pub(crate) fn b64url(b: &[u8]) -> String {
 #[derive(Debug)]
 pub struct OAuthClient {
     pipeline: Pipeline,
+    /// The provider wants the client secret in the `Authorization` header (learnt from a refusal).
+    secret_in_header: AtomicBool,
     /// The provider's endpoints.
     pub endpoints: Endpoints,
     /// The app registration's client id.
@@ -61,6 +69,7 @@ impl OAuthClient {
     ) -> OAuthClient {
         OAuthClient {
             pipeline,
+            secret_in_header: AtomicBool::new(false),
             endpoints,
             client_id,
             credential,
@@ -92,13 +101,74 @@ impl OAuthClient {
     pub async fn post_form(
         &self,
         url: &str,
-        mut form: Vec<(&'static str, Secret)>,
+        form: Vec<(&'static str, Secret)>,
     ) -> Result<crate::http::Response> {
-        form.push(("client_id", Secret::new(self.client_id.as_str())));
+        let basic = self.secret_in_header.load(Ordering::Relaxed);
+        let answer = self
+            .pipeline
+            .send(self.form_request(url, &form, basic)?)
+            .await;
+        // A client secret goes in the body (what Entra expects); a provider that refuses it
+        // there and lists `client_secret_basic` (RFC 6749 2.3.1's must-have) gets it in the
+        // header instead, from then on. The refusal means the client was not authenticated, so
+        // no code or refresh token was spent: the request can be sent again.
+        let refused = matches!(&answer, Err(Error::OAuth { error, .. })
+            if error.code == crate::OAuthErrorCode::InvalidClient);
+        let can_basic = self
+            .endpoints
+            .auth_methods
+            .as_ref()
+            .is_some_and(|m| m.iter().any(|x| x == "client_secret_basic"));
+        if refused && !basic && can_basic && matches!(self.credential, ClientCredential::Secret(_))
+        {
+            tracing::info!(
+                target: "epicor_kinetic::auth",
+                "the identity provider refused the client secret in the body; sending it in the Authorization header (client_secret_basic)"
+            );
+            let again = self
+                .pipeline
+                .send(self.form_request(url, &form, true)?)
+                .await;
+            if again.is_ok() {
+                self.secret_in_header.store(true, Ordering::Relaxed);
+            }
+            return again;
+        }
+        answer
+    }
+
+    /// The form POST with the client id and the client's authentication: a secret in the body,
+    /// or (`basic`) in an HTTP Basic `Authorization` header; a certificate's fresh assertion.
+    fn form_request(
+        &self,
+        url: &str,
+        form: &[(&'static str, Secret)],
+        basic: bool,
+    ) -> Result<Request> {
+        let mut form = form.to_vec();
+        let mut authorization = None;
         match &self.credential {
-            ClientCredential::Public => {}
-            ClientCredential::Secret(s) => form.push(("client_secret", s.clone())),
+            ClientCredential::Public => {
+                form.push(("client_id", Secret::new(self.client_id.as_str())))
+            }
+            ClientCredential::Secret(s) if basic => {
+                // RFC 6749 2.3.1: each form-encoded, then `id:secret` in base64.
+                let pair = zeroize::Zeroizing::new(format!(
+                    "{}:{}",
+                    form_encode(&self.client_id),
+                    form_encode(s.expose())
+                ));
+                authorization = Some(Secret::new(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+                )));
+            }
+            ClientCredential::Secret(s) => {
+                form.push(("client_id", Secret::new(self.client_id.as_str())));
+                form.push(("client_secret", s.clone()));
+            }
             ClientCredential::Certificate(c) => {
+                form.push(("client_id", Secret::new(self.client_id.as_str())));
                 form.push((
                     "client_assertion_type",
                     Secret::new("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
@@ -111,15 +181,7 @@ impl OAuthClient {
         }
         let body: String = form
             .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    percent_encoding::utf8_percent_encode(
-                        v.expose(),
-                        percent_encoding::NON_ALPHANUMERIC
-                    )
-                )
-            })
+            .map(|(k, v)| format!("{k}={}", form_encode(v.expose())))
             .collect::<Vec<_>>()
             .join("&");
         // The form holds secrets (client secret, refresh token, code verifier): wiped after use.
@@ -141,6 +203,19 @@ impl OAuthClient {
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
                 body.as_bytes().to_vec(),
             );
+        if let Some(a) = &authorization {
+            let mut value = HeaderValue::from_str(a.expose()).map_err(|_| {
+                Error::invalid_settings(
+                    "OAuthClientSecret",
+                    "the client secret holds a character that cannot go in a header",
+                    "copy the secret again from the app registration",
+                )
+            })?;
+            value.set_sensitive(true);
+            request = request
+                .header(crate::http::header::AUTHORIZATION, value)
+                .secret(a);
+        }
         for (name, value) in &form {
             if !matches!(
                 *name,
@@ -149,7 +224,7 @@ impl OAuthClient {
                 request = request.secret(value);
             }
         }
-        self.pipeline.send(request).await
+        Ok(request)
     }
 }
 
@@ -220,6 +295,7 @@ mod tests {
             authorization: authz.map(str::to_string),
             device_authorization: None,
             prompt_values: None,
+            auth_methods: None,
         };
         let d = "https://login.example/t/v2.0/.well-known/openid-configuration";
         assert!(check_endpoints(

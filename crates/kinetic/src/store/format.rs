@@ -153,6 +153,8 @@ struct DiscoveryWire {
     device_authorization: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     prompt_values: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth_methods: Option<Vec<String>>,
     fetched_at: u64,
 }
 
@@ -247,6 +249,7 @@ fn to_json(settings: &StoredSettings) -> std::io::Result<Vec<u8>> {
             authorization: d.endpoints.authorization.clone(),
             device_authorization: d.endpoints.device_authorization.clone(),
             prompt_values: d.endpoints.prompt_values.clone(),
+            auth_methods: d.endpoints.auth_methods.clone(),
             fetched_at: d.fetched_at,
         }),
     };
@@ -321,6 +324,7 @@ fn from_json(bytes: &[u8]) -> Result<StoredSettings, Damage> {
                     authorization: d.authorization,
                     device_authorization: d.device_authorization,
                     prompt_values: d.prompt_values,
+                    auth_methods: d.auth_methods,
                 },
                 d.fetched_at,
             )
@@ -362,6 +366,7 @@ mod tests {
                     authorization: None,
                     device_authorization: Some("https://login.example/t/devicecode".into()),
                     prompt_values: Some(vec!["login".into()]),
+                    auth_methods: Some(vec!["client_secret_basic".into()]),
                 },
                 1_899_990_001,
             )),
