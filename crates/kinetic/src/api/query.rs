@@ -27,8 +27,8 @@
 //!   (the server had no more; servers that page by links may refuse `$skip`);
 //! - reading stops at the first empty page, or when `$top` / `MaxRows` rows have been read, or
 //!   after a page longer than the `$top` asked without a link (the server ignores `$top` and sent
-//!   every row); a `$skip` page that starts with the row the previous page started with is an
-//!   error (the server ignores `$skip`: paging would never end);
+//!   every row); a `$skip` page equal to the first page, row for row, is an error (the server
+//!   ignores `$skip`: paging would never end);
 //! - a row whose key was handed out in one of the last pages is dropped: rows inserted before
 //!   the reading position during `$skip` paging shift later rows forward, and would otherwise be
 //!   read twice. A `$select` that leaves out key columns gets them added to the request (the
@@ -496,7 +496,7 @@ impl EntitySetQuery {
             dropped: 0,
             key: Vec::new(),
             recent: VecDeque::new(),
-            previous_first: None,
+            first_page: None,
             order: String::new(),
             page: 0,
             inflight: FuturesOrdered::new(),
@@ -690,8 +690,9 @@ struct Paging<T> {
     key: Vec<String>,
     /// The keys of the last pages handed out, newest last.
     recent: VecDeque<HashSet<String>>,
-    /// The whole first row of the last page, to recognise a server that ignores `$skip`.
-    previous_first: Option<String>,
+    /// The first page: its first row's text, its length and a hash of its rows, to recognise a
+    /// server that ignores `$skip` (it answers every `$skip` page with the first page again).
+    first_page: Option<(String, usize, u64)>,
     /// `$orderby` of every request.
     order: String,
     /// Rows per `$skip` request: the page size, or the server's cap once a page showed it.
@@ -812,9 +813,7 @@ impl<T: PageItem> Paging<T> {
                 drop(response);
                 if link.is_none() && rows.len() as u64 > top {
                     sent_all = true;
-                } else if self.previous_first.is_some()
-                    && rows.first().map(PageItem::row_text) == self.previous_first
-                {
+                } else if self.repeats_first_page(&rows) {
                     return Err(Error::Protocol {
                         status: None,
                         message: format!(
@@ -845,8 +844,12 @@ impl<T: PageItem> Paging<T> {
             self.inflight = FuturesOrdered::new();
             return Ok(None);
         }
+        if self.pages == 0 {
+            self.first_page = rows
+                .first()
+                .map(|r| (r.row_text(), rows.len(), page_hash(&rows)));
+        }
         self.read = self.read.saturating_add(rows.len() as u64);
-        self.previous_first = rows.first().map(PageItem::row_text);
         self.drop_repeats(&mut rows);
         if let Some(r) = remaining {
             rows.truncate(usize::try_from(r).unwrap_or(usize::MAX));
@@ -900,6 +903,19 @@ impl<T: PageItem> Paging<T> {
             None => rows,
         };
         Ok(Some(rows))
+    }
+
+    /// Whether a `$skip` page is the first page again, row for row: the server ignores `$skip`
+    /// (paging would never end). Rows equal to the first page's are not enough (a BAQ without
+    /// a key may hold runs of equal rows): the whole page must be. Only a page starting with the
+    /// first page's first row is hashed.
+    fn repeats_first_page(&self, rows: &[T]) -> bool {
+        let Some((first, len, hash)) = &self.first_page else {
+            return false;
+        };
+        rows.len() == *len
+            && rows.first().is_some_and(|r| r.row_text() == *first)
+            && page_hash(rows) == *hash
     }
 
     /// Drops rows already handed out in one of the last pages. Rows inserted before the reading
@@ -977,6 +993,16 @@ impl<T: PageItem> Paging<T> {
         }
         Ok(())
     }
+}
+
+/// A hash of a page's rows (their whole text, in order).
+fn page_hash<T: PageItem>(rows: &[T]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for r in rows {
+        r.row_text().hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// The shape of a collection answer, borrowing each cell's JSON text.
