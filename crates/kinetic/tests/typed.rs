@@ -101,14 +101,16 @@ async fn typed_pages_of_an_entity_set_v1_and_v2() {
         let records = check_pages(&pages, 37, which);
         assert_eq!(records.len() as u64, count, "{which}: every row");
         assert_eq!(pages.len() as u64, count.div_ceil(37), "{which}: pages");
-        let names: Vec<&str> = pages[0]
-            .columns()
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
+        let names: Vec<&str> = pages[0].columns().iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["OrderNum", "ShipToNum", "OrderDate", "OpenOrder", "OrderAmt"],
+            [
+                "OrderNum",
+                "ShipToNum",
+                "OrderDate",
+                "OpenOrder",
+                "OrderAmt"
+            ],
             "{which}: the key column Company, asked for the repeat check, is not handed out"
         );
         let mut nums = HashSet::new();
@@ -171,7 +173,10 @@ async fn typed_pages_of_a_baq_v1_and_v2() {
             }
         }
         let (count, cust_id) = best;
-        assert!(count > 8, "{which}: a customer with orders to page: {count}");
+        assert!(
+            count > 8,
+            "{which}: a customer with orders to page: {count}"
+        );
         let query = conn
             .baq_query("zOrdersByCustomer")
             .parameter("CustID", &cust_id);
@@ -183,11 +188,7 @@ async fn typed_pages_of_a_baq_v1_and_v2() {
             .unwrap_or_else(|e| panic!("{which}: {e}"));
         let records = check_pages(&pages, 4, which);
         assert_eq!(records.len() as u64, count, "{which}: every row");
-        let names: Vec<&str> = pages[0]
-            .columns()
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
+        let names: Vec<&str> = pages[0].columns().iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
             [
@@ -340,9 +341,8 @@ async fn lying_server() -> (u16, Seen) {
                         ],
                     ),
                 ),
-                "/Kinetic/api/v1/BaqSvc/zNoKey/$metadata" | "/Kinetic/api/v1/BaqSvc/zBad/$metadata" => {
-                    (true, metadata(&[], &baq))
-                }
+                "/Kinetic/api/v1/BaqSvc/zNoKey/$metadata"
+                | "/Kinetic/api/v1/BaqSvc/zBad/$metadata" => (true, metadata(&[], &baq)),
                 "/Kinetic/api/v1/Erp.BO.TestSvc/Items" => (false, page(items(), &query)),
                 "/Kinetic/api/v1/BaqSvc/zNoKey/" => (false, page(no_key(), &query)),
                 "/Kinetic/api/v1/BaqSvc/zBad/" => (false, page(bad(), &query)),
@@ -383,7 +383,11 @@ async fn a_cell_that_breaks_its_type_is_an_error_naming_row_column_type_and_valu
     let conn = lying_connection(port).await;
     let query = conn.entity_set("Erp.BO.TestSvc", "Items");
     let mut pages = Box::pin(query.clone().pages());
-    let first = pages.next().await.expect("a page").expect("the first page is fine");
+    let first = pages
+        .next()
+        .await
+        .expect("a page")
+        .expect("the first page is fine");
     assert_eq!(first.len(), 4);
     assert_eq!(first.records()[3].values()[2].to_string(), "3.50");
     let e = pages

@@ -79,10 +79,15 @@ pub struct EntitySetQuery {
 /// What a query reads: an entity set of a service, or a BAQ's results.
 #[derive(Debug, Clone)]
 enum Source {
-    EntitySet { service: String, set: String },
+    EntitySet {
+        service: String,
+        set: String,
+    },
     /// A BAQ: its rows at `BaqSvc/{id}/` (v1) or `BaqSvc/{id}/Data` (v2), typed by the one
     /// entity set of `BaqSvc/{id}/$metadata`.
-    Baq { id: String },
+    Baq {
+        id: String,
+    },
 }
 
 impl EntitySetQuery {
@@ -306,7 +311,10 @@ impl EntitySetQuery {
                     }) as Projector<Row>
                 });
                 query
-                    .paged(Arc::new(|response: &Response, _| page_rows(response)), project)
+                    .paged(
+                        Arc::new(|response: &Response, _| page_rows(response)),
+                        project,
+                    )
                     .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
                     .try_flatten()
             })
@@ -614,9 +622,7 @@ impl Page {
     /// The values of column `i` (in [`Page::columns`] order), row by row: one column of a
     /// columnar batch. Empty when there is no column `i`.
     pub fn column(&self, i: usize) -> impl Iterator<Item = &Value> + '_ {
-        self.records
-            .iter()
-            .filter_map(move |r| r.values().get(i))
+        self.records.iter().filter_map(move |r| r.values().get(i))
     }
 }
 

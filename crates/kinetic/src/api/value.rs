@@ -127,8 +127,7 @@ impl Column {
                     .map(Value::Records)
                     .map_err(inside);
             }
-            let cells =
-                serde_json::from_str::<Cells<'_>>(text).map_err(|_| self.mismatch(text))?;
+            let cells = serde_json::from_str::<Cells<'_>>(text).map_err(|_| self.mismatch(text))?;
             return Record::from_cells(columns, &cells)
                 .map(|r| Value::Record(Box::new(r)))
                 .map_err(inside);
@@ -332,7 +331,11 @@ impl Record {
             values: columns
                 .iter()
                 .enumerate()
-                .map(|(i, c)| cells.get(i, &c.name).map_or(Ok(Value::Null), |raw| c.read(raw)))
+                .map(|(i, c)| {
+                    cells
+                        .get(i, &c.name)
+                        .map_or(Ok(Value::Null), |raw| c.read(raw))
+                })
                 .collect::<std::result::Result<_, _>>()?,
         })
     }
@@ -834,7 +837,11 @@ mod tests {
         mismatch(EdmType::String, "{\"a\":1}");
         let long = format!("\"{}\"", "x".repeat(500));
         let e = mismatch(EdmType::Int64, &long);
-        assert!(e.value.len() < 100 && e.value.ends_with("(502 bytes)"), "{}", e.value);
+        assert!(
+            e.value.len() < 100 && e.value.ends_with("(502 bytes)"),
+            "{}",
+            e.value
+        );
         // Undeclared types stay as sent.
         assert_eq!(
             read(EdmType::Other("Json".into()), "[{\"a\":1}]"),
@@ -863,8 +870,11 @@ mod tests {
                 ..Column::untyped("Lines")
             },
         ]);
-        let e = Record::from_json(&columns, r#"{"Num":"7","Lines":[{"Qty":1},{"Qty":"many"}]}"#)
-            .expect_err("a mismatch");
+        let e = Record::from_json(
+            &columns,
+            r#"{"Num":"7","Lines":[{"Qty":1},{"Qty":"many"}]}"#,
+        )
+        .expect_err("a mismatch");
         let text = e.to_string();
         assert!(
             text.contains("the row with key Num=\"7\": column Lines/Qty is declared Edm.Decimal but holds \"many\""),
