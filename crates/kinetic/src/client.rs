@@ -176,6 +176,17 @@ impl Client {
         service: &str,
     ) -> Result<Arc<Metadata>> {
         let endpoint = pipeline.endpoints().service(service)?.segment("$metadata");
+        self.metadata_at(pipeline, endpoint, service).await
+    }
+
+    /// The `$metadata` document at `endpoint` (a service's, or a BAQ's `BaqSvc/{id}/$metadata`),
+    /// cached by its address as [`Client::metadata`] is; `service` names it in errors.
+    pub(crate) async fn metadata_at(
+        &self,
+        pipeline: &Pipeline,
+        endpoint: crate::http::Endpoint,
+        service: &str,
+    ) -> Result<Arc<Metadata>> {
         let url = endpoint.url()?;
         let key = url.to_string();
         let fetch = async {

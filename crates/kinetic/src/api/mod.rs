@@ -1,18 +1,23 @@
 //! Typed calls on a [`Connection`]: entity sets (query, get by key, create, update, delete), BO
 //! methods, BAQs and Epicor Functions.
 //!
-//! Queries are built with [`Connection::entity_set`] and read as a `Stream` of JSON rows with
-//! [`EntitySetQuery::rows`], or of [`Record`]s typed from `$metadata` (exact decimals, dates,
-//! GUIDs: see [`value`]) with [`EntitySetQuery::records`], paged underneath (see [`query`] for the
-//! rules, `Parallelism` included) with memory bounded by a few pages.
+//! Queries are built with [`Connection::entity_set`] (or [`Connection::baq_query`] for a BAQ) and
+//! read as a `Stream` of JSON rows with [`EntitySetQuery::rows`], of [`Record`]s typed from
+//! `$metadata` (exact decimals, dates, GUIDs: see [`value`]) with [`EntitySetQuery::records`], or
+//! of typed [`Page`]s, one per answer of the server, with [`EntitySetQuery::pages`] (for columnar
+//! consumers: Arrow batches, DB-API `fetchmany`), paged underneath (see [`query`] for the rules,
+//! `Parallelism` included) with memory bounded by a few pages. A BAQ is typed from its own
+//! `$metadata` and paged by the same rules. Typing is strict: a cell that does not read as its
+//! column's declared type is an [`Error::Protocol`] naming the row, the column, the type and the
+//! value, never text in its place.
 
 pub mod query;
 pub mod tableset;
 pub mod value;
 
-pub use query::EntitySetQuery;
+pub use query::{EntitySetQuery, Page};
 pub use tableset::Tableset;
-pub use value::{Column, Record, Value as TypedValue};
+pub use value::{Column, Record, TypeMismatch, Value as TypedValue};
 
 use crate::http::{KeyValue, Method, Request, Response};
 use crate::{Connection, Error, Result};
@@ -120,6 +125,18 @@ impl Connection {
         EntitySetQuery::new(self, service, set)
     }
 
+    /// A query on the results of BAQ `baq_id`, read as an entity set is: typed from the BAQ's
+    /// own `$metadata` (`BaqSvc/{id}/$metadata`) with [`EntitySetQuery::pages`] and
+    /// [`EntitySetQuery::records`], or as JSON with [`EntitySetQuery::rows`], paged by the same
+    /// rules (links, `$top`/`$skip`, repeats dropped by the BAQ's key when its `$metadata` gives
+    /// one). Its parameters go with [`EntitySetQuery::parameter`]; `$filter`, `$select`,
+    /// `$orderby` apply as to entity sets. Without an order of the caller's, rows come in the
+    /// BAQ's own order (no `$orderby` is sent); [`EntitySetQuery::count`] reads the server's
+    /// inline count.
+    pub fn baq_query(&self, baq_id: &str) -> EntitySetQuery {
+        EntitySetQuery::baq(self, baq_id)
+    }
+
     /// One row by its key, in key order with `Company` first (`&["EPIC06".into(), 45.into()]`).
     /// OData annotations (`@odata.context`, `odata.metadata`) are removed. A missing row is
     /// [`Error::NotFound`].
@@ -156,8 +173,7 @@ impl Connection {
             endpoint = endpoint.query("$expand", e);
         }
         let response = self.pipeline().send(Request::get(&endpoint)?).await?;
-        Record::from_json(&columns, &response.text())
-            .map_err(|e| protocol(&response, &format!("the row is not a JSON object: {e}")))
+        Record::from_json(&columns, &response.text()).map_err(|e| in_answer(&response, e))
     }
 
     /// Creates a row as [`Connection::create`] does, and types the row the server answered with.
@@ -173,12 +189,7 @@ impl Connection {
         };
         Record::from_json(&columns, &response.text())
             .map(Some)
-            .map_err(|e| {
-                protocol(
-                    &response,
-                    &format!("the created row is not a JSON object: {e}"),
-                )
-            })
+            .map_err(|e| in_answer(&response, e))
     }
 
     /// Every column of `set` (and the navigations of `expand`), from `$metadata`.
@@ -317,66 +328,22 @@ impl Connection {
         Ok(())
     }
 
-    /// The rows of a BAQ with its parameters (`&[("CustID", "ADDIS0001")]`): v1
+    /// The rows of a BAQ with its parameters (`&[("CustID", "ADDIS0001")]`), as JSON: v1
     /// `BaqSvc/{id}/?P=V` or v2 `BaqSvc/{id}/Data?P=V`, as the connection's `ApiVersion` says.
     ///
-    /// Paged as entity sets are, since no source settles whether servers cap BAQ answers:
-    /// `$top` = `Pagesize` and `$skip` until an empty page, following `@odata.nextLink` when the
-    /// server gives one; a server that ignores `$top` (one answer with every row) ends the paging.
-    /// `MaxRows` limits the rows. Rows are in the BAQ's own order (its definition's sort).
+    /// The rows of [`Connection::baq_query`] with those parameters, collected: paged as entity
+    /// sets are, since no source settles whether servers cap BAQ answers (`$top` = `Pagesize` and
+    /// `$skip` until an empty page, following `@odata.nextLink` when the server gives one; a
+    /// server that ignores `$top`, one answer with every row, ends the paging; one that ignores
+    /// `$skip` is an error). `MaxRows` limits the rows. Rows are in the BAQ's own order (its
+    /// definition's sort). The BAQ's `$metadata` is read once (for its key).
     pub async fn baq(&self, baq_id: &str, parameters: &[(&str, &str)]) -> Result<Vec<Row>> {
-        let page_size = u64::from(self.settings().page_size.max(1));
-        let limit = self.settings().max_rows;
-        let mut rows: Vec<Row> = Vec::new();
-        let mut link: Option<crate::http::Url> = None;
-        let mut previous_first: Option<Row> = None;
-        loop {
-            // The `$top` of this request (none when following a link).
-            let mut asked = None;
-            let remaining = limit.map(|l| l.saturating_sub(rows.len() as u64));
-            if remaining == Some(0) {
-                break;
-            }
-            let response = match link.take() {
-                Some(url) => self.pipeline().send(Request::new(Method::GET, url)).await?,
-                None => {
-                    let mut endpoint = self.pipeline().endpoints().baq(baq_id)?;
-                    for (name, value) in parameters {
-                        endpoint = endpoint.query(name, value);
-                    }
-                    let top = remaining.map_or(page_size, |r| r.min(page_size));
-                    asked = Some(top);
-                    endpoint = endpoint.query("$top", &top.to_string());
-                    if !rows.is_empty() {
-                        endpoint = endpoint.query("$skip", &rows.len().to_string());
-                    }
-                    self.pipeline().send(Request::get(&endpoint)?).await?
-                }
-            };
-            let (page, next) = query::page_rows(&response)?;
-            let Some(first) = page.first().cloned() else {
-                break;
-            };
-            if previous_first.as_ref() == Some(&first) && next.is_none() {
-                return Err(protocol(
-                    &response,
-                    "the BAQ answered the same rows again for the next page (the server ignores $skip); narrow the BAQ with parameters or a filter",
-                ));
-            }
-            let n = page.len() as u64;
-            rows.extend(page);
-            previous_first = Some(first);
-            match next {
-                Some(l) => link = Some(query::next_page_url(response.url(), &l)?),
-                // More rows than asked: the server ignores `$top` and sent them all.
-                None if asked.is_some_and(|top| n > top) => break,
-                None => {}
-            }
+        use futures_util::TryStreamExt as _;
+        let mut query = self.baq_query(baq_id);
+        for (name, value) in parameters {
+            query = query.parameter(name, value);
         }
-        if let Some(l) = limit {
-            rows.truncate(usize::try_from(l).unwrap_or(usize::MAX));
-        }
-        Ok(rows)
+        query.rows().try_collect().await
     }
 
     /// Runs an Epicor Function (v2 only, whatever the connection's `ApiVersion`):
@@ -431,6 +398,21 @@ fn malformed(message: String) -> Error {
         message,
         correlation_id: None,
         source: None,
+    }
+}
+
+/// A protocol error about a row of `response`'s body, placed in that answer (its status and path).
+fn in_answer(response: &Response, error: Error) -> Error {
+    match error {
+        Error::Protocol {
+            message, source, ..
+        } => Error::Protocol {
+            status: Some(response.status().as_u16()),
+            message: format!("the answer from {}: {message}", response.url().path()),
+            correlation_id: None,
+            source,
+        },
+        other => other,
     }
 }
 

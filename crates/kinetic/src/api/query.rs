@@ -1,6 +1,20 @@
-//! Entity set queries, read as a `Stream` of rows paged underneath.
+//! Entity set and BAQ queries, read as a `Stream` paged underneath: of JSON rows
+//! ([`EntitySetQuery::rows`]), of records typed from `$metadata` ([`EntitySetQuery::records`]),
+//! or of typed [`Page`]s, one per answer of the server, sharing their columns
+//! ([`EntitySetQuery::pages`], for columnar consumers). All three go through one pager.
 //!
-//! Paging rules ([`EntitySetQuery::rows`]):
+//! Typing is strict: a cell that does not read as its column's declared EDM type ends the stream
+//! with [`Error::Protocol`] naming the row (its index in the result as the server sent it, and its
+//! key), the column, the type and the value (cut when long). What Epicor sends is not a mismatch:
+//! v1 numbers and decimals as strings (`"5"`, `"3.00"`), dates as date-times at midnight (see
+//! [`Column::read`]).
+//!
+//! A BAQ ([`Connection::baq_query`]) is typed from its own `$metadata`
+//! (`BaqSvc/{id}/$metadata`) and paged by the same rules, with two differences: without an order
+//! of the caller's no `$orderby` is sent (rows come in the BAQ's own order), and a BAQ whose
+//! `$metadata` gives no key has no row dropped as a repeat.
+//!
+//! Paging rules:
 //! - every request asks `$top` = the page size (`Pagesize`, or less when `$top`/`MaxRows` leave
 //!   fewer rows to read) and is ordered by the caller's `$orderby` followed by the entity's key
 //!   columns (from the service's `$metadata`, cached per address), so the order is total and
@@ -11,7 +25,10 @@
 //!   servers cap pages below the `$top` asked (Epicor: 100), so a short page does not mean the end;
 //!   but a chain of links ends the read when it served fewer rows than the `$top` that began it
 //!   (the server had no more; servers that page by links may refuse `$skip`);
-//! - reading stops at the first empty page, or when `$top` / `MaxRows` rows have been read;
+//! - reading stops at the first empty page, or when `$top` / `MaxRows` rows have been read, or
+//!   after a page longer than the `$top` asked without a link (the server ignores `$top` and sent
+//!   every row); a `$skip` page equal to the first page, row for row, is an error (the server
+//!   ignores `$skip`: paging would never end);
 //! - a row whose key was handed out in one of the last pages is dropped: rows inserted before
 //!   the reading position during `$skip` paging shift later rows forward, and would otherwise be
 //!   read twice. A `$select` that leaves out key columns gets them added to the request (the
@@ -24,9 +41,9 @@
 //!
 //! At most `Parallelism` + 1 pages are held in memory, whatever the total.
 
-use super::value::{Cells, Column, Record};
+use super::value::{mismatch_error, Cells, Column, Record, Value};
 use super::{strip_annotations, Row};
-use crate::http::{Request, Response, Url};
+use crate::http::{Endpoint, Request, Response, Url};
 use crate::{Connection, Error, Result};
 use epicor_kinetic_odata::csdl::{EntityType, Metadata};
 use epicor_kinetic_odata::{
@@ -41,8 +58,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct EntitySetQuery {
     connection: Connection,
-    service: String,
-    set: String,
+    source: Source,
+    /// Custom query options sent with every request (BAQ parameters: `CustID=ADDIS0001`).
+    parameters: Vec<(String, String)>,
     select: Vec<String>,
     filter: Option<String>,
     order_by: Vec<OrderBy>,
@@ -58,13 +76,46 @@ pub struct EntitySetQuery {
     request_extra: Vec<String>,
 }
 
+/// What a query reads: an entity set of a service, or a BAQ's results.
+#[derive(Debug, Clone)]
+enum Source {
+    EntitySet {
+        service: String,
+        set: String,
+    },
+    /// A BAQ: its rows at `BaqSvc/{id}/` (v1) or `BaqSvc/{id}/Data` (v2), typed by the one
+    /// entity set of `BaqSvc/{id}/$metadata`.
+    Baq {
+        id: String,
+    },
+}
+
 impl EntitySetQuery {
     pub(super) fn new(connection: &Connection, service: &str, set: &str) -> Self {
+        Self::of(
+            connection,
+            Source::EntitySet {
+                service: service.to_owned(),
+                set: set.to_owned(),
+            },
+        )
+    }
+
+    pub(super) fn baq(connection: &Connection, baq_id: &str) -> Self {
+        Self::of(
+            connection,
+            Source::Baq {
+                id: baq_id.to_owned(),
+            },
+        )
+    }
+
+    fn of(connection: &Connection, source: Source) -> Self {
         let settings = connection.settings();
         EntitySetQuery {
             connection: connection.clone(),
-            service: service.to_owned(),
-            set: set.to_owned(),
+            source,
+            parameters: Vec::new(),
             select: Vec::new(),
             filter: None,
             order_by: Vec::new(),
@@ -82,6 +133,13 @@ impl EntitySetQuery {
     /// The columns to read (`$select`); all when never called.
     pub fn select<S: AsRef<str>>(mut self, columns: impl IntoIterator<Item = S>) -> Self {
         self.select = columns.into_iter().map(|c| c.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// A custom query option sent with every request, as `?name=value`: a BAQ's parameter
+    /// (`CustID`, `ADDIS0001`). Repeat for several.
+    pub fn parameter(mut self, name: &str, value: &str) -> Self {
+        self.parameters.push((name.to_owned(), value.to_owned()));
         self
     }
 
@@ -183,37 +241,54 @@ impl EntitySetQuery {
         }
     }
 
-    /// How many rows match the filter, by the server (`{set}/$count`); `$top`, `$skip` and
+    /// How many rows match the filter, by the server (`{set}/$count`; for a BAQ, which has no
+    /// `$count` resource, the inline count of an answer with no row); `$top`, `$skip` and
     /// `MaxRows` do not apply.
     pub async fn count(&self) -> Result<u64> {
-        let mut endpoint = self
-            .connection
-            .pipeline()
-            .endpoints()
-            .service(&self.service)?
-            .segment(&self.set)
-            .segment("$count");
+        let baq = matches!(self.source, Source::Baq { .. });
+        let mut endpoint = self.endpoint()?;
+        if !baq {
+            endpoint = endpoint.segment("$count");
+        }
         if let Some(f) = &self.filter {
             endpoint = endpoint.query("$filter", f);
+        }
+        if baq {
+            endpoint = match self.connection.settings().api_version {
+                crate::settings::ApiVersion::V1 => endpoint.query("$inlinecount", "allpages"),
+                _ => endpoint.query("$count", "true"),
+            }
+            .query("$top", "0");
         }
         let response = self
             .connection
             .pipeline()
             .send(Request::get(&endpoint)?)
             .await?;
-        let text = response.text();
+        let not_a_count = |e: String| Error::Protocol {
+            status: Some(response.status().as_u16()),
+            message: format!(
+                "the answer from {} is not a row count: {e}",
+                response.url().path()
+            ),
+            correlation_id: None,
+            source: None,
+        };
+        let text = if baq {
+            // `@odata.count` is a number (v4), `odata.count` a string (v3).
+            let body: serde_json::Value = response.json()?;
+            match body.get("@odata.count").or_else(|| body.get("odata.count")) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(n @ serde_json::Value::Number(_)) => n.to_string(),
+                _ => return Err(not_a_count("no @odata.count nor odata.count".into())),
+            }
+        } else {
+            response.text()
+        };
         text.trim()
             .trim_start_matches('\u{feff}')
             .parse::<u64>()
-            .map_err(|e| Error::Protocol {
-                status: Some(response.status().as_u16()),
-                message: format!(
-                    "the answer from {} is not a row count: {e}",
-                    response.url().path()
-                ),
-                correlation_id: None,
-                source: Some(std::sync::Arc::new(e)),
-            })
+            .map_err(|e| not_a_count(e.to_string()))
     }
 
     /// The rows, as a stream paged underneath (see the [module](self) for the rules). Errors end
@@ -236,7 +311,10 @@ impl EntitySetQuery {
                     }) as Projector<Row>
                 });
                 query
-                    .pages(Arc::new(|response: &Response| page_rows(response)), project)
+                    .paged(
+                        Arc::new(|response: &Response, _| page_rows(response)),
+                        project,
+                    )
                     .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
                     .try_flatten()
             })
@@ -254,11 +332,73 @@ impl EntitySetQuery {
             .collect()
     }
 
+    /// The `$metadata` that types the query: its service's, or the BAQ's own.
+    async fn metadata(&self) -> Result<Arc<Metadata>> {
+        match &self.source {
+            Source::EntitySet { service, .. } => self.connection.metadata(service).await,
+            Source::Baq { id } => {
+                let endpoint = self
+                    .connection
+                    .pipeline()
+                    .endpoints()
+                    .service("BaqSvc")?
+                    .segment(id)
+                    .segment("$metadata");
+                self.connection
+                    .client()
+                    .metadata_at(self.connection.pipeline(), endpoint, &format!("BAQ {id}"))
+                    .await
+            }
+        }
+    }
+
+    /// The entity type of the query's rows in `metadata`: the entity set's, or for a BAQ the
+    /// type of the one entity set its `$metadata` declares (`Results` in v1, `Data` in v2).
+    fn entity<'m>(&self, metadata: &'m Metadata) -> Result<&'m EntityType> {
+        match &self.source {
+            Source::EntitySet { service, set } => Ok(entity_of(metadata, service, set)?.1),
+            Source::Baq { id } => metadata
+                .schemas
+                .iter()
+                .filter_map(|s| s.entity_container.as_ref())
+                .flat_map(|c| c.entity_sets.iter())
+                .find_map(|set| metadata.entity_type(&set.entity_type))
+                .ok_or_else(|| Error::Protocol {
+                    status: None,
+                    message: format!("the $metadata of BAQ {id} declares no entity set of rows"),
+                    correlation_id: None,
+                    source: None,
+                }),
+        }
+    }
+
+    /// The query's rows, for messages: `Erp.BO.CustomerSvc/Customers` or `BAQ zCustomerList`.
+    fn what(&self) -> String {
+        match &self.source {
+            Source::EntitySet { service, set } => format!("{service}/{set}"),
+            Source::Baq { id } => format!("BAQ {id}"),
+        }
+    }
+
+    /// The address of the rows, with the custom query options.
+    fn endpoint(&self) -> Result<Endpoint> {
+        let endpoints = self.connection.pipeline().endpoints();
+        let mut endpoint = match &self.source {
+            Source::EntitySet { service, set } => endpoints.service(service)?.segment(set),
+            Source::Baq { id } => endpoints.baq(id)?,
+        };
+        for (name, value) in &self.parameters {
+            endpoint = endpoint.query(name, value);
+        }
+        Ok(endpoint)
+    }
+
     /// The columns [`EntitySetQuery::records`] yields, in order: the `$select`ed ones (all of the
-    /// entity's when none), typed from `$metadata`, then the `$expand`ed navigations (as JSON).
+    /// entity's when none), typed from `$metadata` (a BAQ's own), then the `$expand`ed
+    /// navigations (typed from their targets).
     pub async fn columns(&self) -> Result<Arc<Vec<Column>>> {
-        let metadata = self.connection.metadata(&self.service).await?;
-        let (_, entity) = entity_of(&metadata, &self.service, &self.set)?;
+        let metadata = self.metadata().await?;
+        let entity = self.entity(&metadata)?;
         let expand = match &self.expand {
             Some(e) => parse_expand(e).unwrap_or_default(),
             None => Vec::new(),
@@ -271,7 +411,7 @@ impl EntitySetQuery {
                     hint,
                 } => Error::InvalidSettings {
                     property,
-                    message: format!("{message} ({} of {})", self.set, self.service),
+                    message: format!("{message} ({})", self.what()),
                     hint,
                 },
                 other => other,
@@ -280,9 +420,23 @@ impl EntitySetQuery {
         Ok(Arc::new(columns))
     }
 
-    /// The rows typed from `$metadata` (exact decimals, dates, GUIDs; see [`TypedValue`](super::TypedValue)), as a stream
-    /// paged like [`EntitySetQuery::rows`]. Every record shares the [`EntitySetQuery::columns`].
+    /// The rows typed from `$metadata` (exact decimals, dates, GUIDs; see
+    /// [`TypedValue`](super::TypedValue)), one at a time: the records of
+    /// [`EntitySetQuery::pages`]. Every record shares the [`EntitySetQuery::columns`]; a cell
+    /// that does not read as its column's type ends the stream with [`Error::Protocol`].
     pub fn records(self) -> impl Stream<Item = Result<Record>> + Send + 'static {
+        self.pages()
+            .map_ok(|page| stream::iter(page.into_records().into_iter().map(Ok)))
+            .try_flatten()
+    }
+
+    /// The rows typed from `$metadata`, a [`Page`] per answer of the server, in order: what a
+    /// columnar consumer (Arrow record batches, a DB-API `fetchmany`) takes. Paged as
+    /// [`EntitySetQuery::rows`] (same rules, same memory bound: at most `Parallelism` + 1 pages
+    /// held). Every page shares the [`EntitySetQuery::columns`]. Typing is strict: a cell that
+    /// does not read as its column's declared type ends the stream with [`Error::Protocol`]
+    /// naming the row (its index in the result and its key), the column, the type and the value.
+    pub fn pages(self) -> impl Stream<Item = Result<Page>> + Send + 'static {
         let query = self.clone();
         stream::once(async move {
             let columns = query.columns().await?;
@@ -302,7 +456,9 @@ impl EntitySetQuery {
         .map_ok(move |(columns, decoded, extra, key)| {
             let decode = {
                 let decoded = decoded.clone();
-                Arc::new(move |response: &Response| page_records(response, &decoded))
+                Arc::new(move |response: &Response, first: u64| {
+                    page_records(response, &decoded, first)
+                })
             };
             let project: Option<Projector<Record>> = (!extra.is_empty()).then(|| {
                 let keep: Vec<usize> = columns
@@ -315,16 +471,26 @@ impl EntitySetQuery {
             let mut query = self.clone();
             query.request_extra = extra;
             query.key = Some(key);
+            let mut handed_out = 0u64;
             query
-                .pages(decode, project)
-                .map_ok(|rows| stream::iter(rows.into_iter().map(Ok)))
-                .try_flatten()
+                .paged(decode, project)
+                // A page whose rows all repeat earlier ones is left out.
+                .try_filter(|records| futures_util::future::ready(!records.is_empty()))
+                .map_ok(move |records| {
+                    let first_row = handed_out;
+                    handed_out += records.len() as u64;
+                    Page {
+                        columns: columns.clone(),
+                        records,
+                        first_row,
+                    }
+                })
         })
         .try_flatten()
     }
 
     /// The pages of the query, each decoded by `decode` (rows and the next link).
-    fn pages<T: PageItem>(
+    fn paged<T: PageItem>(
         self,
         decode: Decoder<T>,
         project: Option<Projector<T>>,
@@ -338,6 +504,7 @@ impl EntitySetQuery {
             dropped: 0,
             key: Vec::new(),
             recent: VecDeque::new(),
+            first_page: None,
             order: String::new(),
             page: 0,
             inflight: FuturesOrdered::new(),
@@ -353,19 +520,21 @@ impl EntitySetQuery {
         })
     }
 
-    /// The key columns of the entity set, from `$metadata` (cached by the connection).
+    /// The key columns of the rows, from `$metadata` (cached by the connection). An entity set
+    /// must have one; a BAQ may have none (then no row is recognised as a repeat, and its rows
+    /// come in the BAQ's own order).
     async fn key_columns(&self) -> Result<Vec<String>> {
         if let Some(k) = &self.key {
             return Ok(k.clone());
         }
-        let metadata = self.connection.metadata(&self.service).await?;
-        let (_, entity) = entity_of(&metadata, &self.service, &self.set)?;
-        if entity.key.is_empty() {
+        let metadata = self.metadata().await?;
+        let entity = self.entity(&metadata)?;
+        if entity.key.is_empty() && matches!(self.source, Source::EntitySet { .. }) {
             return Err(Error::Protocol {
                 status: None,
                 message: format!(
-                    "the $metadata of {} gives {} no key; name it with EntitySetQuery::key",
-                    self.service, self.set
+                    "the $metadata of {} gives it no key; name it with EntitySetQuery::key",
+                    self.what()
                 ),
                 correlation_id: None,
                 source: None,
@@ -374,13 +543,19 @@ impl EntitySetQuery {
         Ok(entity.key.clone())
     }
 
+    /// The `$orderby` of every request: the caller's order followed by the key columns it does
+    /// not name. A BAQ without a caller's order is read in its own order (its definition's
+    /// sort, which is part of its meaning), so none is sent.
+    fn request_order(&self, key: &[String]) -> String {
+        if self.order_by.is_empty() && matches!(self.source, Source::Baq { .. }) {
+            return String::new();
+        }
+        stable_order(&self.order_by, key)
+    }
+
     /// The address of one `$top`/`$skip` page under `order`.
     fn page_url(&self, order: &str, top: u64, skip: u64) -> Result<Url> {
-        let pipeline = self.connection.pipeline();
-        let mut endpoint = pipeline
-            .endpoints()
-            .service(&self.service)?
-            .segment(&self.set);
+        let mut endpoint = self.endpoint()?;
         if !self.select.is_empty() {
             let mut select = self.select.clone();
             select.extend(self.request_extra.iter().cloned());
@@ -392,13 +567,62 @@ impl EntitySetQuery {
         if let Some(e) = &self.expand {
             endpoint = endpoint.query("$expand", e);
         }
-        endpoint = endpoint
-            .query("$orderby", order)
-            .query("$top", &top.to_string());
+        if !order.is_empty() {
+            endpoint = endpoint.query("$orderby", order);
+        }
+        endpoint = endpoint.query("$top", &top.to_string());
         if skip > 0 {
             endpoint = endpoint.query("$skip", &skip.to_string());
         }
         endpoint.url()
+    }
+}
+
+/// One page of a typed query ([`EntitySetQuery::pages`]): the rows of one answer of the server,
+/// typed from `$metadata`, in order, under the query's shared columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    columns: Arc<Vec<Column>>,
+    records: Vec<Record>,
+    first_row: u64,
+}
+
+impl Page {
+    /// The columns, shared by every page (and record) of the query.
+    pub fn columns(&self) -> &Arc<Vec<Column>> {
+        &self.columns
+    }
+
+    /// The rows, in order.
+    pub fn records(&self) -> &[Record] {
+        &self.records
+    }
+
+    /// The rows, taken.
+    pub fn into_records(self) -> Vec<Record> {
+        self.records
+    }
+
+    /// How many rows the page holds (never 0).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the page holds no row (pages handed out never are).
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The index of the page's first row in the whole result (counting from 0): the rows of
+    /// the pages before it.
+    pub fn first_row(&self) -> u64 {
+        self.first_row
+    }
+
+    /// The values of column `i` (in [`Page::columns`] order), row by row: one column of a
+    /// columnar batch. Empty when there is no column `i`.
+    pub fn column(&self, i: usize) -> impl Iterator<Item = &Value> + '_ {
+        self.records.iter().filter_map(move |r| r.values().get(i))
     }
 }
 
@@ -441,8 +665,9 @@ fn stable_order(order: &[OrderBy], key: &[String]) -> String {
     print_orderby(&items)
 }
 
-/// Decodes one page: its rows and its next link.
-type Decoder<T> = Arc<dyn Fn(&Response) -> Result<(Vec<T>, Option<String>)> + Send + Sync>;
+/// Decodes one page: its rows and its next link. The number is the index of the page's first
+/// row in the result, as the server sends it (for errors naming a row).
+type Decoder<T> = Arc<dyn Fn(&Response, u64) -> Result<(Vec<T>, Option<String>)> + Send + Sync>;
 
 /// Turns a decoded row into the one handed out (see [`Paging::project`]).
 type Projector<T> = Arc<dyn Fn(T) -> T + Send + Sync>;
@@ -471,6 +696,9 @@ struct Paging<T> {
     key: Vec<String>,
     /// The keys of the last pages handed out, newest last.
     recent: VecDeque<HashSet<String>>,
+    /// The first page: its first row's text, its length and a hash of its rows, to recognise a
+    /// server that ignores `$skip` (it answers every `$skip` page with the first page again).
+    first_page: Option<(String, usize, u64)>,
     /// `$orderby` of every request.
     order: String,
     /// Rows per `$skip` request: the page size, or the server's cap once a page showed it.
@@ -500,6 +728,9 @@ pub trait PageItem: Send + 'static {
     /// The text of column `name`, or `None` when the row lacks it.
     fn cell_text(&self, name: &str) -> Option<String>;
 
+    /// The whole row as one text.
+    fn row_text(&self) -> String;
+
     /// The row's key values as one text, or `None` when the row lacks a key column.
     fn key_text(&self, key: &[String]) -> Option<String> {
         let mut text = String::new();
@@ -515,11 +746,19 @@ impl PageItem for Row {
     fn cell_text(&self, name: &str) -> Option<String> {
         self.get(name).map(ToString::to_string)
     }
+
+    fn row_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 impl PageItem for Record {
     fn cell_text(&self, name: &str) -> Option<String> {
         self.get(name).map(ToString::to_string)
+    }
+
+    fn row_text(&self) -> String {
+        self.to_json_text()
     }
 }
 
@@ -534,25 +773,29 @@ impl<T: PageItem> Paging<T> {
         let pipeline = self.query.connection.pipeline();
         // The request that may begin a chain of links: rows read before it, and its `$top`.
         let mut asked = None;
+        // A page longer than the `$top` asked, without a link: the server ignores `$top` and
+        // sent every row from the page's offset on, so this page is the last.
+        let mut sent_all = false;
         let (mut rows, link, response_url) = match std::mem::replace(&mut self.next, Next::Done) {
             Next::Done => return Ok(None),
             Next::Link(url) => {
                 let response = pipeline
                     .send(Request::new(crate::http::Method::GET, url))
                     .await?;
-                let (rows, link) = (self.decode)(&response)?;
+                let (rows, link) = (self.decode)(&response, self.read)?;
                 (rows, link, Some(response.url().clone()))
             }
             Next::First => {
                 self.key = self.query.key_columns().await?;
-                self.order = stable_order(&self.query.order_by, &self.key);
+                self.order = self.query.request_order(&self.key);
                 let top = remaining.map_or(self.query.page_size, |r| r.min(self.query.page_size));
                 let url = self.query.page_url(&self.order, top, self.query.skip)?;
                 asked = Some((0, top));
                 let response = pipeline
                     .send(Request::new(crate::http::Method::GET, url))
                     .await?;
-                let (rows, link) = (self.decode)(&response)?;
+                let (rows, link) = (self.decode)(&response, 0)?;
+                sent_all = link.is_none() && rows.len() as u64 > top;
                 // A first page shorter than asked shows the server's cap (or is the only page).
                 self.page = if rows.is_empty() || rows.len() as u64 >= top {
                     self.query.page_size
@@ -572,16 +815,30 @@ impl<T: PageItem> Paging<T> {
                 // single-threaded runtime.
                 self.fill(limit)?;
                 tokio::task::yield_now().await;
-                let (rows, link) = (self.decode)(&response)?;
+                let (rows, link) = (self.decode)(&response, offset)?;
                 drop(response);
-                if !rows.is_empty() && (rows.len() as u64) != top {
-                    // Shorter than asked (the end, or a smaller cap) or longer (a server that
-                    // ignores `$top`): the pages under way start at the wrong offsets.
+                if link.is_none() && rows.len() as u64 > top {
+                    sent_all = true;
+                } else if self.repeats_first_page(&rows) {
+                    return Err(Error::Protocol {
+                        status: None,
+                        message: format!(
+                            "{} answered the same rows again for the next page (the server \
+                             ignores $skip); narrow it with parameters or a filter",
+                            self.query.what()
+                        ),
+                        correlation_id: None,
+                        source: None,
+                    });
+                }
+                if sent_all {
+                    self.inflight = FuturesOrdered::new();
+                } else if !rows.is_empty() && (rows.len() as u64) < top {
+                    // Shorter than asked (the end, or a smaller cap): the pages under way start
+                    // at the wrong offsets.
                     self.inflight = FuturesOrdered::new();
                     self.issued = offset + rows.len() as u64;
-                    if (rows.len() as u64) < top {
-                        self.page = rows.len() as u64;
-                    }
+                    self.page = rows.len() as u64;
                     self.fill(limit)?;
                     tokio::task::yield_now().await;
                 }
@@ -592,6 +849,11 @@ impl<T: PageItem> Paging<T> {
             // The end, whatever a link says (a link to an empty page would loop otherwise).
             self.inflight = FuturesOrdered::new();
             return Ok(None);
+        }
+        if self.pages == 0 {
+            self.first_page = rows
+                .first()
+                .map(|r| (r.row_text(), rows.len(), page_hash(&rows)));
         }
         self.read = self.read.saturating_add(rows.len() as u64);
         self.drop_repeats(&mut rows);
@@ -613,7 +875,7 @@ impl<T: PageItem> Paging<T> {
             // A chain of links that served fewer rows than the `$top` that began it has served
             // them all: a `$skip` after it would only find an empty page (and a server that
             // pages by links alone refuses `$skip`).
-            _ if chain_done => {
+            _ if chain_done || sent_all => {
                 self.inflight = FuturesOrdered::new();
                 Next::Done
             }
@@ -630,9 +892,8 @@ impl<T: PageItem> Paging<T> {
         self.pages += 1;
         tracing::debug!(
             target: "epicor_kinetic::paging",
-            "{}/{}: page {} with {} rows ({} read, {} repeats dropped); next by {}",
-            self.query.service,
-            self.query.set,
+            "{}: page {} with {} rows ({} read, {} repeats dropped); next by {}",
+            self.query.what(),
             self.pages,
             rows.len(),
             self.read,
@@ -650,6 +911,19 @@ impl<T: PageItem> Paging<T> {
         Ok(Some(rows))
     }
 
+    /// Whether a `$skip` page is the first page again, row for row: the server ignores `$skip`
+    /// (paging would never end). Rows equal to the first page's are not enough (a BAQ without
+    /// a key may hold runs of equal rows): the whole page must be. Only a page starting with the
+    /// first page's first row is hashed.
+    fn repeats_first_page(&self, rows: &[T]) -> bool {
+        let Some((first, len, hash)) = &self.first_page else {
+            return false;
+        };
+        rows.len() == *len
+            && rows.first().is_some_and(|r| r.row_text() == *first)
+            && page_hash(rows) == *hash
+    }
+
     /// Drops rows already handed out in one of the last pages. Rows inserted before the reading
     /// position while `$skip` paging goes on shift the later rows forward, so the next page would
     /// start with rows of the previous one: they are recognised by their key and dropped. (Rows
@@ -657,6 +931,10 @@ impl<T: PageItem> Paging<T> {
     /// server cursor: servers that page with `@odata.nextLink` handle it.)
     fn drop_repeats(&mut self, rows: &mut Vec<T>) {
         const WINDOW: usize = 3;
+        if self.key.is_empty() {
+            // A BAQ without a key: nothing tells a repeat from an equal row.
+            return;
+        }
         let mut keys = HashSet::with_capacity(rows.len());
         let before = rows.len();
         rows.retain(|row| match row.key_text(&self.key) {
@@ -723,6 +1001,16 @@ impl<T: PageItem> Paging<T> {
     }
 }
 
+/// A hash of a page's rows (their whole text, in order).
+fn page_hash<T: PageItem>(rows: &[T]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for r in rows {
+        r.row_text().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
 /// The shape of a collection answer, borrowing each cell's JSON text.
 #[derive(serde::Deserialize)]
 struct RawPage<'a> {
@@ -738,6 +1026,7 @@ struct RawPage<'a> {
 fn page_records(
     response: &Response,
     columns: &Arc<Vec<Column>>,
+    first: u64,
 ) -> Result<(Vec<Record>, Option<String>)> {
     let page: RawPage<'_> =
         serde_json::from_slice(response.body()).map_err(|e| Error::Protocol {
@@ -761,9 +1050,24 @@ fn page_records(
         });
     };
     let records = values
-        .into_iter()
-        .map(|cells| Record::from_cells(columns, &cells))
-        .collect();
+        .iter()
+        .enumerate()
+        .map(|(i, cells)| {
+            Record::from_cells(columns, cells).map_err(|e| {
+                match mismatch_error(e, Some(first + i as u64), cells, columns) {
+                    Error::Protocol {
+                        message, source, ..
+                    } => Error::Protocol {
+                        status: Some(response.status().as_u16()),
+                        message: format!("the answer from {}: {message}", response.url().path()),
+                        correlation_id: None,
+                        source,
+                    },
+                    other => other,
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let link = page.next_v4.or(page.next_v3).filter(|l| !l.is_empty());
     Ok((records, link))
 }

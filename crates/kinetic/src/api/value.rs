@@ -100,25 +100,37 @@ impl Column {
             .collect()
     }
 
-    /// Reads this column's cell from its JSON text. A value that does not read as the declared
-    /// type is kept as [`Value::Text`] (or [`Value::Json`]) rather than dropped.
-    pub fn read(&self, raw: &RawValue) -> Value {
+    /// Reads this column's cell from its JSON text, strictly: a value that does not read as the
+    /// declared type is a [`TypeMismatch`], never kept as text (a typed consumer, an Arrow
+    /// schema, must be able to trust the type). What real servers send is not a mismatch:
+    /// numbers and decimals as strings (v1: `"5"`, `"3.00"`), numbers and booleans where text is
+    /// declared (read as their JSON text), dates as date-times at midnight, date-times with or
+    /// without an offset. Null is read as null whatever the column's `Nullable`.
+    pub fn read(&self, raw: &RawValue) -> std::result::Result<Value, TypeMismatch> {
         let text = raw.get().trim();
         if text == "null" {
-            return Value::Null;
+            return Ok(Value::Null);
         }
         if let Some(columns) = &self.nested {
+            // A mismatch inside an expanded row names the path to it (`OrderDtls/OrderQty`).
+            let inside = |e: TypeMismatch| TypeMismatch {
+                column: format!("{}/{}", self.name, e.column),
+                ..e
+            };
             if text.starts_with('[') {
-                if let Ok(rows) = serde_json::from_str::<Vec<Cells<'_>>>(text) {
-                    return Value::Records(
-                        rows.iter()
-                            .map(|c| Record::from_cells(columns, c))
-                            .collect(),
-                    );
-                }
-            } else if let Ok(record) = Record::from_json(columns, text) {
-                return Value::Record(Box::new(record));
+                let rows = serde_json::from_str::<Vec<Cells<'_>>>(text)
+                    .map_err(|_| self.mismatch(text))?;
+                return rows
+                    .iter()
+                    .map(|c| Record::from_cells(columns, c))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map(Value::Records)
+                    .map_err(inside);
             }
+            let cells = serde_json::from_str::<Cells<'_>>(text).map_err(|_| self.mismatch(text))?;
+            return Record::from_cells(columns, &cells)
+                .map(|r| Value::Record(Box::new(r)))
+                .map_err(inside);
         }
         // A JSON string's content (borrowed when it has no escapes), or the bare token.
         let unquoted: Option<Cow<'_, str>> = if text.starts_with('"') {
@@ -132,15 +144,18 @@ impl Column {
             None
         };
         let scalar: &str = unquoted.as_deref().unwrap_or(text);
+        let int = |v: Option<i64>| v.map(Value::Int);
         let typed = match &self.edm_type {
             EdmType::Boolean => match scalar {
                 "true" => Some(Value::Bool(true)),
                 "false" => Some(Value::Bool(false)),
                 _ => None,
             },
-            EdmType::Byte | EdmType::Int16 | EdmType::Int32 | EdmType::Int64 => {
-                scalar.parse::<i64>().ok().map(Value::Int)
-            }
+            // Each integer type within its own range (an Arrow column of it must hold it).
+            EdmType::Byte => int(scalar.parse::<u8>().ok().map(i64::from)),
+            EdmType::Int16 => int(scalar.parse::<i16>().ok().map(i64::from)),
+            EdmType::Int32 => int(scalar.parse::<i32>().ok().map(i64::from)),
+            EdmType::Int64 => int(scalar.parse::<i64>().ok()),
             EdmType::Decimal => parse_decimal(scalar).map(Value::Decimal),
             EdmType::Double | EdmType::Single => scalar.parse::<f64>().ok().map(Value::Float),
             EdmType::Date => parse_date(scalar),
@@ -155,17 +170,61 @@ impl Column {
                     None => None,
                 }
             }
-            EdmType::Other(_) => None,
-        };
-        match typed {
-            Some(v) => v,
-            None => match unquoted {
+            // No declared scalar type (an undeclared column, a complex type): as sent.
+            EdmType::Other(_) => Some(match unquoted {
                 Some(s) => Value::Text(s.into_owned()),
                 None => serde_json::from_str(text)
                     .map(Value::Json)
                     .unwrap_or_else(|_| Value::Text(text.to_owned())),
+            }),
+        };
+        typed.ok_or_else(|| self.mismatch(text))
+    }
+
+    /// The mismatch of `text` (a cell's JSON text) with this column.
+    fn mismatch(&self, text: &str) -> TypeMismatch {
+        TypeMismatch {
+            column: self.name.clone(),
+            edm_type: if self.nested.is_some() {
+                "a navigation (an object or an array of objects)".into()
+            } else {
+                self.edm_type.as_str().to_owned()
             },
+            value: shorten(text, 64),
         }
+    }
+}
+
+/// A cell that does not read as its column's declared EDM type: the server broke the contract
+/// of its own `$metadata`. Page decoding reports it as [`Error::Protocol`], naming the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TypeMismatch {
+    /// The column (`OrderAmt`; `OrderDtls/OrderQty` inside an expanded navigation).
+    pub column: String,
+    /// The declared type (`Edm.Decimal`).
+    pub edm_type: String,
+    /// The cell's JSON text as sent, cut after 64 characters.
+    pub value: String,
+}
+
+impl fmt::Display for TypeMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "column {} is declared {} but holds {}",
+            self.column, self.edm_type, self.value
+        )
+    }
+}
+
+impl std::error::Error for TypeMismatch {}
+
+/// `text` cut after `max` characters, saying how long it was.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}... ({} bytes)", &text[..at], text.len()),
+        None => text.to_owned(),
     }
 }
 
@@ -186,7 +245,8 @@ fn parse_date(text: &str) -> Option<Value> {
         Value::DateTimeOffset(dt) if dt.naive_local().time() == NaiveTime::MIN => {
             Some(Value::Date(dt.naive_local().date()))
         }
-        other => Some(other),
+        // A time of day in a date column: not a date.
+        _ => None,
     }
 }
 
@@ -261,21 +321,35 @@ pub struct Record {
 
 impl Record {
     /// The record of `columns` from a row's cells (JSON text by name); a missing cell is null.
-    pub fn from_cells(columns: &Arc<Vec<Column>>, cells: &Cells<'_>) -> Record {
-        Record {
+    /// A cell that does not read as its column's type is a [`TypeMismatch`] (see [`Column::read`]).
+    pub fn from_cells(
+        columns: &Arc<Vec<Column>>,
+        cells: &Cells<'_>,
+    ) -> std::result::Result<Record, TypeMismatch> {
+        Ok(Record {
             columns: columns.clone(),
             values: columns
                 .iter()
                 .enumerate()
-                .map(|(i, c)| cells.get(i, &c.name).map_or(Value::Null, |raw| c.read(raw)))
-                .collect(),
-        }
+                .map(|(i, c)| {
+                    cells
+                        .get(i, &c.name)
+                        .map_or(Ok(Value::Null), |raw| c.read(raw))
+                })
+                .collect::<std::result::Result<_, _>>()?,
+        })
     }
 
-    /// The record of `columns` from one JSON object's text.
-    pub fn from_json(columns: &Arc<Vec<Column>>, json: &str) -> serde_json::Result<Record> {
-        let cells: Cells<'_> = serde_json::from_str(json)?;
-        Ok(Record::from_cells(columns, &cells))
+    /// The record of `columns` from one JSON object's text: [`Error::Protocol`] when it is not a
+    /// JSON object or a cell does not read as its column's type.
+    pub fn from_json(columns: &Arc<Vec<Column>>, json: &str) -> Result<Record> {
+        let cells: Cells<'_> = serde_json::from_str(json).map_err(|e| Error::Protocol {
+            status: None,
+            message: format!("the row is not a JSON object: {e}"),
+            correlation_id: None,
+            source: Some(Arc::new(e)),
+        })?;
+        Record::from_cells(columns, &cells).map_err(|e| mismatch_error(e, None, &cells, columns))
     }
 
     /// The record with only the values at `keep` (indices into its columns), under `columns`
@@ -421,6 +495,17 @@ pub fn columns_for(
 pub struct Cells<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl Cells<'_> {
+    /// The row's key as sent (`Company="EPIC06", OrderNum=5`), from the key columns of
+    /// `columns`; `None` when it has no key column or lacks one.
+    pub(crate) fn key_text(&self, columns: &[Column]) -> Option<String> {
+        let mut parts = Vec::new();
+        for (i, c) in columns.iter().enumerate().filter(|(_, c)| c.key) {
+            let raw = self.get(i, &c.name)?;
+            parts.push(format!("{}={}", c.name, shorten(raw.get(), 40)));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+
     /// The cell of column `name`, which is most often the `i`-th (servers write columns in
     /// their `$metadata` order).
     fn get(&self, i: usize, name: &str) -> Option<&RawValue> {
@@ -473,6 +558,32 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
             }
         }
         d.deserialize_str(Visit(std::marker::PhantomData))
+    }
+}
+
+/// The [`Error::Protocol`] of a cell that does not read as its type, naming the row: its index
+/// in the result (counting from 0) when known, and its key as sent when the row has one.
+pub(crate) fn mismatch_error(
+    mismatch: TypeMismatch,
+    index: Option<u64>,
+    cells: &Cells<'_>,
+    columns: &[Column],
+) -> Error {
+    let mut row = match index {
+        Some(i) => format!("row {i} (counting from 0)"),
+        None => "the row".to_owned(),
+    };
+    if let Some(key) = cells.key_text(columns) {
+        row.push_str(&format!(" with key {key}"));
+    }
+    Error::Protocol {
+        status: None,
+        message: format!(
+            "{row}: {mismatch}, which does not read as that type (the server's answer breaks \
+             its own $metadata)"
+        ),
+        correlation_id: None,
+        source: Some(Arc::new(mismatch)),
     }
 }
 
@@ -539,7 +650,17 @@ mod tests {
 
     fn read(ty: EdmType, json: &str) -> Value {
         let raw: Box<RawValue> = serde_json::from_str(json).expect("json");
-        col(ty).read(&raw)
+        col(ty.clone())
+            .read(&raw)
+            .unwrap_or_else(|e| panic!("{json} as {}: {e}", ty.as_str()))
+    }
+
+    fn mismatch(ty: EdmType, json: &str) -> TypeMismatch {
+        let raw: Box<RawValue> = serde_json::from_str(json).expect("json");
+        match col(ty.clone()).read(&raw) {
+            Ok(v) => panic!("{json} read as {} into {v:?}", ty.as_str()),
+            Err(e) => e,
+        }
     }
 
     #[test]
@@ -687,13 +808,78 @@ mod tests {
         assert!(Record::from_json(&columns, "[1]").is_err());
     }
 
+    /// Strict typing: a cell that does not read as its declared type is an error naming the
+    /// column, the type and the value (cut when long), never text in its place (which would
+    /// break a typed consumer's schema). This replaces the old fallback to `Value::Text`.
     #[test]
-    fn values_that_do_not_read_as_their_type_are_kept() {
-        assert_eq!(read(EdmType::Int32, "\"n/a\""), Value::Text("n/a".into()));
-        assert_eq!(read(EdmType::Decimal, "\"\""), Value::Text(String::new()));
+    fn values_that_do_not_read_as_their_type_are_errors() {
+        let e = mismatch(EdmType::Int32, "\"n/a\"");
+        assert_eq!(
+            (e.column.as_str(), e.edm_type.as_str(), e.value.as_str()),
+            ("X", "Edm.Int32", "\"n/a\"")
+        );
+        assert_eq!(
+            e.to_string(),
+            "column X is declared Edm.Int32 but holds \"n/a\""
+        );
+        mismatch(EdmType::Decimal, "\"\"");
+        mismatch(EdmType::Decimal, "true");
+        mismatch(EdmType::Int32, "5.5");
+        mismatch(EdmType::Int32, "4294967296");
+        mismatch(EdmType::Int16, "40000");
+        mismatch(EdmType::Byte, "-1");
+        mismatch(EdmType::Boolean, "1");
+        mismatch(EdmType::Boolean, "\"yes\"");
+        mismatch(EdmType::Double, "\"abc\"");
+        mismatch(EdmType::Guid, "\"not-a-guid\"");
+        mismatch(EdmType::Date, "\"2025-01-31T08:30:00\"");
+        mismatch(EdmType::DateTimeOffset, "\"yesterday\"");
+        mismatch(EdmType::String, "{\"a\":1}");
+        let long = format!("\"{}\"", "x".repeat(500));
+        let e = mismatch(EdmType::Int64, &long);
+        assert!(
+            e.value.len() < 100 && e.value.ends_with("(502 bytes)"),
+            "{}",
+            e.value
+        );
+        // Undeclared types stay as sent.
         assert_eq!(
             read(EdmType::Other("Json".into()), "[{\"a\":1}]"),
             Value::Json(serde_json::json!([{"a": 1}]))
         );
+        assert_eq!(read(EdmType::Int64, "\"-9\""), Value::Int(-9));
+    }
+
+    /// A mismatch in a row names the row by its key as sent, and inside an expanded
+    /// navigation the path to the cell.
+    #[test]
+    fn a_mismatch_in_a_row_names_its_key_and_path() {
+        let inner = Arc::new(vec![Column {
+            name: "Qty".into(),
+            ..col(EdmType::Decimal)
+        }]);
+        let columns = Arc::new(vec![
+            Column {
+                name: "Num".into(),
+                key: true,
+                ..col(EdmType::Int32)
+            },
+            Column {
+                name: "Lines".into(),
+                nested: Some(inner),
+                ..Column::untyped("Lines")
+            },
+        ]);
+        let e = Record::from_json(
+            &columns,
+            r#"{"Num":"7","Lines":[{"Qty":1},{"Qty":"many"}]}"#,
+        )
+        .expect_err("a mismatch");
+        let text = e.to_string();
+        assert!(
+            text.contains("the row with key Num=\"7\": column Lines/Qty is declared Edm.Decimal but holds \"many\""),
+            "{text}"
+        );
+        assert_eq!(e.kind(), crate::ErrorKind::Protocol);
     }
 }
