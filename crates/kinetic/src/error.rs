@@ -63,6 +63,8 @@ pub enum Error {
         message: String,
         /// The server's correlation id, to quote to its administrator.
         correlation_id: Option<String>,
+        /// The server's error type (Epicor's `ErrorType`, OData's `code`), when it gave one.
+        error_type: Option<String>,
     },
 
     /// The credentials are valid but not allowed to do this (HTTP 403).
@@ -74,6 +76,8 @@ pub enum Error {
         message: String,
         /// The server's correlation id.
         correlation_id: Option<String>,
+        /// The server's error type (Epicor's `ErrorType`, OData's `code`), when it gave one.
+        error_type: Option<String>,
     },
 
     /// The service, entity set, row, BAQ or function does not exist (HTTP 404).
@@ -85,6 +89,8 @@ pub enum Error {
         message: String,
         /// The server's correlation id.
         correlation_id: Option<String>,
+        /// The server's error type (Epicor's `ErrorType`, OData's `code`), when it gave one.
+        error_type: Option<String>,
     },
 
     /// The Epicor session named in the `License` header is no longer valid (HTTP 410: logged
@@ -97,6 +103,8 @@ pub enum Error {
         message: String,
         /// The server's correlation id.
         correlation_id: Option<String>,
+        /// The server's error type (Epicor's `ErrorType`, OData's `code`), when it gave one.
+        error_type: Option<String>,
     },
 
     /// The server asked the client to slow down (HTTP 429, or 503 with no licence seat free), and
@@ -109,6 +117,8 @@ pub enum Error {
         message: String,
         /// The server's correlation id.
         correlation_id: Option<String>,
+        /// The server's error type (Epicor's `ErrorType`, OData's `code`), when it gave one.
+        error_type: Option<String>,
         /// How long the server asked to wait (`Retry-After`).
         retry_after: Option<Duration>,
     },
@@ -168,6 +178,8 @@ pub enum Error {
         message: String,
         /// The server's correlation id.
         correlation_id: Option<String>,
+        /// The server's error type (Epicor's `ErrorType`, OData's `code`), when it gave one.
+        error_type: Option<String>,
     },
 
     /// The request did not get an answer: connection refused or dropped, TLS failure, timeout.
@@ -531,6 +543,23 @@ impl Error {
         }
     }
 
+    /// The server's error type (Epicor's `ErrorType` such as
+    /// `Ice.Common.RecordNotFoundException`, OData's `code`, the OAuth `error`), when it gave one.
+    pub fn error_type(&self) -> Option<&str> {
+        match self {
+            Error::Unauthorized { error_type, .. }
+            | Error::Forbidden { error_type, .. }
+            | Error::NotFound { error_type, .. }
+            | Error::SessionExpired { error_type, .. }
+            | Error::Throttled { error_type, .. }
+            | Error::Server { error_type, .. }
+            | Error::Rejected { error_type, .. }
+            | Error::Conflict { error_type, .. } => error_type.as_deref(),
+            Error::OAuth { error, .. } => Some(error.code.as_str()),
+            _ => None,
+        }
+    }
+
     /// The business-rule details of an [`Error::Rejected`] or [`Error::Conflict`] (empty for
     /// any other error).
     pub fn details(&self) -> &[ErrorDetail] {
@@ -579,6 +608,7 @@ mod tests {
             status: Some(404),
             message: "no such service".into(),
             correlation_id: Some("abc".into()),
+            error_type: None,
         };
         assert_eq!(e.to_string(), "not found (HTTP 404): no such service");
         assert_eq!(e.correlation_id(), Some("abc"));

@@ -160,6 +160,7 @@ async fn license_and_session_headers_reach_the_server() {
             status: Some(410),
             message,
             correlation_id,
+            error_type: _,
         }) => {
             assert!(message.contains("invalid or has been deleted"), "{message}");
             assert!(correlation_id.is_some());

@@ -342,7 +342,23 @@ async fn lying_server() -> (u16, Seen) {
                     ),
                 ),
                 "/Kinetic/api/v1/BaqSvc/zNoKey/$metadata"
-                | "/Kinetic/api/v1/BaqSvc/zBad/$metadata" => (true, metadata(&[], &baq)),
+                | "/Kinetic/api/v1/BaqSvc/zBad/$metadata"
+                | "/Kinetic/api/v1/BaqSvc/zNoSkip/$metadata"
+                | "/Kinetic/api/v1/BaqSvc/zNoTop/$metadata" => (true, metadata(&[], &baq)),
+                // Ignores `$skip`: every page is the first.
+                "/Kinetic/api/v1/BaqSvc/zNoSkip/" => {
+                    let top: String = query
+                        .split('&')
+                        .filter(|p| !p.starts_with("$skip="))
+                        .collect::<Vec<_>>()
+                        .join("&");
+                    (false, page(no_key(), &top))
+                }
+                // Ignores `$top`: everything at once, no link.
+                "/Kinetic/api/v1/BaqSvc/zNoTop/" => (
+                    false,
+                    json!({ "odata.metadata": "x", "value": no_key() }).to_string(),
+                ),
                 "/Kinetic/api/v1/Erp.BO.TestSvc/Items" => (false, page(items(), &query)),
                 "/Kinetic/api/v1/BaqSvc/zNoKey/" => (false, page(no_key(), &query)),
                 "/Kinetic/api/v1/BaqSvc/zBad/" => (false, page(bad(), &query)),
@@ -469,4 +485,39 @@ async fn a_baq_without_a_key_is_read_whole_in_its_own_order() {
     assert!(data[1].contains("$skip=4"), "{requests:?}");
     let rows = conn.baq("zNoKey", &[]).await.unwrap();
     assert_eq!(rows.len(), 7, "JSON rows too");
+}
+
+/// Servers that ignore paging: one that ignores `$top` sends everything at once, which is read
+/// whole and not asked again; one that ignores `$skip` sends its first page for every offset,
+/// which ends the read with an error rather than a loop (a BAQ without a key has no repeat check
+/// to stop it).
+#[tokio::test]
+async fn servers_that_ignore_top_or_skip_neither_loop_nor_repeat() {
+    let (port, seen) = lying_server().await;
+    let conn = lying_connection(port).await;
+    let rows = conn
+        .baq_query("zNoTop")
+        .rows()
+        .try_collect::<Vec<_>>()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows.len(), 7, "every row once");
+    let asked: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("zNoTop/?"))
+        .cloned()
+        .collect();
+    assert_eq!(asked.len(), 1, "no second page asked: {asked:?}");
+
+    let e = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        conn.baq_query("zNoSkip").rows().try_collect::<Vec<_>>(),
+    )
+    .await
+    .expect("the read ends")
+    .unwrap_err();
+    assert_eq!(e.kind(), epicor_kinetic::ErrorKind::Protocol, "{e}");
+    assert!(e.to_string().contains("$skip"), "{e}");
 }

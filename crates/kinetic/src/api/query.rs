@@ -646,6 +646,7 @@ pub(super) fn entity_of<'m>(
                 sets.join(", ")
             ),
             correlation_id: None,
+            error_type: None,
         }
     })
 }

@@ -814,6 +814,7 @@ impl WebFlow {
                             status: None,
                             message: "the redirect's state does not match the pending authorization request's (a forged or stale redirect was refused)".into(),
                             correlation_id: None,
+                            error_type: None,
                         });
                     }
                 }

@@ -119,6 +119,7 @@ pub(crate) async fn receive_code(
                         BROWSER_TIMEOUT.as_secs() / 60
                     ),
                     correlation_id: None,
+                    error_type: None,
                 })
             }
         };
@@ -222,6 +223,7 @@ async fn handle_callback(mut stream: TcpStream, path: &str, state: &Secret) -> R
             status: None,
             message: "the sign-in redirect's state does not match the request's (a forged or stale redirect was refused); sign in again".into(),
             correlation_id: None,
+            error_type: None,
         });
     }
     if let Some(error) = error {

@@ -395,6 +395,7 @@ impl ServerError {
         let status = Some(self.status);
         let message = self.full_message();
         let correlation_id = self.correlation_id;
+        // An identity provider's error answer has its code in `error_type` too; kept as is.
         if let Some(oauth) = self.oauth {
             if self.status != 429 && self.status < 500 {
                 return Error::OAuth {
@@ -422,27 +423,32 @@ impl ServerError {
                 status,
                 message,
                 correlation_id,
+                error_type: self.error_type,
             },
             403 => Error::Forbidden {
                 status,
                 message,
                 correlation_id,
+                error_type: self.error_type,
             },
             404 => Error::NotFound {
                 status,
                 message,
                 correlation_id,
+                error_type: self.error_type,
             },
             410 => Error::SessionExpired {
                 status,
                 message,
                 correlation_id,
+                error_type: self.error_type,
             },
             429 => Error::Throttled {
                 status,
                 message,
                 correlation_id,
                 retry_after,
+                error_type: self.error_type,
             },
             503 if retry_after.is_some() || message.to_ascii_lowercase().contains("licen") => {
                 Error::Throttled {
@@ -450,12 +456,14 @@ impl ServerError {
                     message,
                     correlation_id,
                     retry_after,
+                    error_type: self.error_type,
                 }
             }
             500..=599 => Error::Server {
                 status,
                 message,
                 correlation_id,
+                error_type: self.error_type,
             },
             _ => Error::Protocol {
                 status,
@@ -578,6 +586,9 @@ mod tests {
             }
         ));
         assert_eq!(err.correlation_id(), Some("abc-123"));
+        // The server's type is kept on every kind, for code that tells "no such row" from "no
+        // such route".
+        assert_eq!(err.error_type(), Some("Ice.Common.RecordNotFoundException"));
     }
 
     #[test]

@@ -136,5 +136,6 @@ fn device_error(status: Option<u16>, message: &str) -> Error {
         status,
         message: message.to_owned(),
         correlation_id: None,
+        error_type: None,
     }
 }

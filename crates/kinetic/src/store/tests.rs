@@ -121,6 +121,7 @@ fn update_sees_the_current_settings_and_keep_writes_nothing() -> Result<()> {
             status: Some(400),
             message: "invalid_grant".into(),
             correlation_id: None,
+            error_type: None,
         })
     });
     assert!(matches!(failed, Err(Error::Unauthorized { .. })));
@@ -585,6 +586,7 @@ impl RotatingIdp {
             status: None,
             message,
             correlation_id: None,
+            error_type: None,
         };
         let mut stream =
             TcpStream::connect(address).map_err(|e| failed(format!("connect: {e}")))?;
@@ -627,6 +629,7 @@ fn child_refresher(store: &FileStore, idp: &str, rounds: usize) {
                     status: None,
                     message: "no refresh token stored".into(),
                     correlation_id: None,
+                    error_type: None,
                 })?;
             let (refresh, access) = RotatingIdp::refresh(idp, refresh.expose())?;
             Ok(Change::Write(StoredSettings::with_token(token(
