@@ -187,12 +187,18 @@ pub enum OauthCommand {
     Refresh(ConnectionArgs),
 }
 
+/// What the procedures imply: the authorization-code grant, and never a sign-in of their own
+/// (the application owns the browser).
+const PROCEDURES: &[(&str, &str)] = &[("OAuthGrantType", "CODE"), ("InitiateOAuth", "REFRESH")];
+const WHY: &str = "implied by `kinetic oauth`";
+
 pub async fn oauth(command: OauthCommand) -> Result<(), Failure> {
     match command {
         OauthCommand::AuthorizationUrl(c) => {
-            let url =
-                epicor_kinetic::auth::interactive::get_oauth_authorization_url(&c.settings()?)
-                    .await?;
+            let url = epicor_kinetic::auth::interactive::get_oauth_authorization_url(
+                &c.settings_implying(PROCEDURES, WHY)?,
+            )
+            .await?;
             println!("{url}");
         }
         OauthCommand::AccessToken {
@@ -206,16 +212,17 @@ pub async fn oauth(command: OauthCommand) -> Result<(), Failure> {
                 ));
             }
             let token = epicor_kinetic::auth::interactive::get_oauth_access_token(
-                &connection.settings()?,
+                &connection.settings_implying(PROCEDURES, WHY)?,
                 verifier.trim(),
             )
             .await?;
             println!("{}", token.access_token.expose());
         }
         OauthCommand::Refresh(c) => {
-            let token =
-                epicor_kinetic::auth::interactive::refresh_oauth_access_token(&c.settings()?)
-                    .await?;
+            let token = epicor_kinetic::auth::interactive::refresh_oauth_access_token(
+                &c.settings_implying(PROCEDURES, WHY)?,
+            )
+            .await?;
             println!("{}", token.access_token.expose());
         }
     }

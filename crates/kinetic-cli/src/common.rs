@@ -192,17 +192,61 @@ pub struct ConnectionArgs {
 }
 
 impl ConnectionArgs {
-    /// The settings: `-c`, then `KINETIC_<PROPERTY>` variables, `KINETIC_CONNECTION`, the profile.
+    /// The settings: `-c`, then `KINETIC_<PROPERTY>` variables, `KINETIC_CONNECTION` (unless `-c`
+    /// or `--profile` names the connection), the profile. Notes about environment values that
+    /// hid a profile's go to standard error.
     pub fn settings(&self) -> Result<Settings, Failure> {
-        Ok(Settings::load(
+        self.settings_implying(&[], "")
+    }
+
+    /// As [`ConnectionArgs::settings`], with what the command implies where nothing says
+    /// otherwise (`login`: `InitiateOAuth=GETANDREFRESH`).
+    pub fn settings_implying(
+        &self,
+        implied: &[(&str, &str)],
+        why: &str,
+    ) -> Result<Settings, Failure> {
+        let settings = Settings::load_implying(
             self.connection.as_deref(),
             self.profile.as_deref(),
-        )?)
+            implied,
+            why,
+        )
+        .map_err(|e| {
+            if self.connection.is_none() && self.profile.is_none() {
+                no_connection_hint(e)
+            } else {
+                Failure::Kinetic(e)
+            }
+        })?;
+        for note in settings.notes() {
+            eprintln!("note: {note}");
+        }
+        Ok(settings)
     }
 
     /// An open connection.
     pub async fn open(&self) -> Result<Connection, Failure> {
         Ok(Connection::open(self.settings()?).await?)
+    }
+}
+
+/// A settings error that means no connection was given at all gets the ways to give one.
+fn no_connection_hint(e: epicor_kinetic::Error) -> Failure {
+    match &e {
+        epicor_kinetic::Error::InvalidSettings { property, .. } if property == "URL" => {
+            let no_source = ["KINETIC_CONNECTION", "KINETIC_URL", "KINETIC_PROFILE"]
+                .iter()
+                .all(|v| std::env::var_os(v).is_none_or(|x| x.is_empty()));
+            if no_source {
+                return usage(
+                    "no connection is given (`URL` is required)",
+                    "pass one with -c \"URL=...;...\", --profile NAME (`kinetic profile list`), or the KINETIC_CONNECTION environment variable; `kinetic emulator` starts a local server and prints ready connection strings",
+                );
+            }
+            Failure::Kinetic(e)
+        }
+        _ => Failure::Kinetic(e),
     }
 }
 

@@ -110,8 +110,9 @@ enum Command {
     Describe(data::DescribeArgs),
     /// CData's OAuth procedures: GetOAuthAuthorizationURL, GetOAuthAccessToken and a refresh.
     ///
-    /// For a web app or a script that drives the sign-in itself (AuthScheme=AzureAD or OAuth with
-    /// OAuthGrantType=CODE, a CallbackURL and an OAuthSettingsLocation):
+    /// For a web app or a script that drives the sign-in itself (AuthScheme=AzureAD or OAuth, a
+    /// CallbackURL and an OAuthSettingsLocation). They imply OAuthGrantType=CODE and
+    /// InitiateOAuth=REFRESH (the application owns the browser; these never open one):
     ///   kinetic oauth authorization-url -c "$CONN"           # send the user there
     ///   kinetic oauth access-token --verifier "$CODE" -c "$CONN"
     ///   kinetic oauth refresh -c "$CONN"
@@ -165,7 +166,8 @@ enum Command {
     Token(ConnectionArgs),
     /// Sign in: run the interactive flow (browser or device code) now and keep the tokens in the
     /// encrypted settings store (OAuthSettingsLocation, or a file under the config directory), so
-    /// later commands refresh silently.
+    /// later commands refresh silently. Implies InitiateOAuth=GETANDREFRESH unless the connection
+    /// sets it.
     ///
     /// Examples:
     ///   kinetic login --profile prod
@@ -429,13 +431,32 @@ enum TokenMode {
 
 /// `kinetic token` and `kinetic login`.
 async fn token(args: ConnectionArgs, mode: TokenMode) -> Result<(), common::Failure> {
-    let connection = args.open().await?;
+    use epicor_kinetic::settings::{AuthScheme, OAuthGrantType};
+    // `login` asks to sign in: unless the connection says otherwise, it may start a sign-in.
+    let settings = match mode {
+        TokenMode::Login => args.settings_implying(
+            &[("InitiateOAuth", "GETANDREFRESH")],
+            "implied by `kinetic login`",
+        )?,
+        TokenMode::Print => args.settings()?,
+    };
+    let interactive = matches!(
+        settings.auth.scheme,
+        AuthScheme::AzureAd | AuthScheme::OAuth
+    ) && matches!(
+        settings.oauth.grant_type,
+        OAuthGrantType::Code | OAuthGrantType::Device
+    );
+    let connection = epicor_kinetic::Connection::open(settings).await?;
     let token = connection.access_token().await?;
     match mode {
         TokenMode::Print => println!("{}", token.expose()),
-        TokenMode::Login => {
+        TokenMode::Login if interactive => {
             eprintln!("signed in; the tokens are kept, encrypted, in the settings store")
         }
+        TokenMode::Login => eprintln!(
+            "the credentials work; this scheme signs in on every run (no sign-in to keep): `kinetic login` is for AuthScheme=AzureAD or OAuth with OAuthGrantType=CODE or DEVICE"
+        ),
     }
     let _ = connection.close().await;
     Ok(())
@@ -447,7 +468,15 @@ fn logout(args: ConnectionArgs) -> Result<(), common::Failure> {
     let env = epicor_kinetic::settings::ProcessEnv;
     let config = epicor_kinetic::settings::ConfigDir::locate(&env);
     let store = epicor_kinetic::store::open(&settings, &env, &config)?;
-    store.update(&mut |_| Ok(epicor_kinetic::store::Change::Remove))?;
-    eprintln!("signed out; the stored tokens are deleted");
+    let mut had = false;
+    store.update(&mut |current| {
+        had = current.is_some_and(|c| c.token.is_some() || c.pending.is_some());
+        Ok(epicor_kinetic::store::Change::Remove)
+    })?;
+    if had {
+        eprintln!("signed out; the stored tokens are deleted");
+    } else {
+        eprintln!("nothing to sign out of: the settings store keeps no token for this connection");
+    }
     Ok(())
 }

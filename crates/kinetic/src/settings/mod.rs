@@ -8,7 +8,8 @@
 //!
 //! 1. the explicit connection string (what the program or the user passed);
 //! 2. `KINETIC_<PROPERTY>` environment variables, one per property (e.g. `KINETIC_PASSWORD`);
-//! 3. the `KINETIC_CONNECTION` environment variable, a whole connection string;
+//! 3. the `KINETIC_CONNECTION` environment variable, a whole connection string, **only when no
+//!    connection string and no profile are given explicitly**;
 //! 4. the named profile in `{config dir}/profiles.toml` (the profile argument, else
 //!    `KINETIC_PROFILE`);
 //!
@@ -16,9 +17,11 @@
 //! deliberate a source, the higher it ranks. A string passed explicitly is what the caller means
 //! now; a single `KINETIC_PASSWORD` is a targeted override (a secret manager injecting one value)
 //! and must beat a whole string that happens to carry an old password; a whole
-//! `KINETIC_CONNECTION` describes this environment and beats the stored, general profile. Merging
-//! per property lets a profile hold everything but the password, which comes from the
-//! environment.
+//! `KINETIC_CONNECTION` describes this environment's default connection, so a connection named
+//! explicitly (`-c`, `--profile`) replaces it rather than mixing with it (a URL from one and an API
+//! key from the other would be nobody's connection). Merging per property lets a profile hold
+//! everything but the password, which comes from the environment. [`Settings::notes`] says when an
+//! environment value hid a profile's or `KINETIC_CONNECTION` was left out.
 //!
 //! An empty value (`Company=`) unsets the property at that level, so it also hides the property of
 //! lower sources (the default then applies). Empty environment variables are ignored, as shells
@@ -84,6 +87,9 @@ pub enum Origin {
         /// The profiles file.
         path: PathBuf,
     },
+    /// What the command or program implies when no source sets it (`kinetic login` implies
+    /// `InitiateOAuth=GETANDREFRESH`): the reason.
+    Implied(String),
     /// The registry's default.
     Default,
 }
@@ -98,6 +104,7 @@ impl fmt::Display for Origin {
             Origin::EnvVar(name) => write!(f, "environment variable {name}"),
             Origin::EnvConnection => write!(f, "environment variable {CONNECTION_VAR}"),
             Origin::Profile { name, path } => write!(f, "profile `{name}` ({})", path.display()),
+            Origin::Implied(why) => write!(f, "{why}"),
             Origin::Default => f.write_str("the default"),
         }
     }
@@ -261,6 +268,7 @@ pub struct Settings {
     /// `Logfile`.
     pub log_file: Option<PathBuf>,
     origins: BTreeMap<&'static str, Origin>,
+    notes: Vec<String>,
 }
 
 /// Who the connector is to Epicor.
@@ -382,8 +390,9 @@ impl Settings {
     }
 
     /// Validated settings from every source, merged property by property in this order of
-    /// precedence: `connection` > `KINETIC_<PROPERTY>` variables > `KINETIC_CONNECTION` >
-    /// the profile (`profile`, else `KINETIC_PROFILE`; none when neither is set) > defaults.
+    /// precedence: `connection` > `KINETIC_<PROPERTY>` variables > `KINETIC_CONNECTION` (only
+    /// when neither `connection` nor `profile` is given) > the profile (`profile`, else
+    /// `KINETIC_PROFILE`; none when neither is set) > defaults.
     /// See the [module documentation](self) for why.
     ///
     /// A named profile that does not exist is an error; so is any bad value in the winning
@@ -394,31 +403,104 @@ impl Settings {
         env: &dyn Env,
         files: &dyn ConfigFiles,
     ) -> Result<Settings> {
+        Settings::resolve_implying(connection, profile, env, files, &[], "")
+    }
+
+    /// As [`Settings::resolve`], with values `implied` (property, value) that apply when no source
+    /// sets the property, above the registry's defaults: what a command means by itself (`kinetic
+    /// login` signs in: `InitiateOAuth=GETANDREFRESH`). `why` names the command in the origin.
+    pub fn resolve_implying(
+        connection: Option<&str>,
+        profile: Option<&str>,
+        env: &dyn Env,
+        files: &dyn ConfigFiles,
+        implied: &[(&str, &str)],
+        why: &str,
+    ) -> Result<Settings> {
+        let mut notes = Vec::new();
         let mut merged = match connection {
             Some(c) => layer_from_string(c, &Origin::ConnectionString)?,
             None => Layer::new(),
         };
-        merge_under(&mut merged, layer_from_env_vars(env));
+        let explicit_profile = profile.map(str::trim).filter(|p| !p.is_empty());
+        let profile_layer = match explicit_profile.map(str::to_owned).or_else(|| {
+            env.var(PROFILE_VAR)
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| p.trim().to_owned())
+        }) {
+            Some(name) => Some((profiles::load(files, &name)?, name)),
+            None => None,
+        };
+        // One targeted variable beats a stored profile (a secret manager injecting a password),
+        // and says so when it hides the profile's own value.
+        let vars = layer_from_env_vars(env);
+        if let Some((layer, name)) = &profile_layer {
+            for (property, value) in &vars {
+                if !merged.contains_key(property) && layer.contains_key(property) {
+                    if let Origin::EnvVar(var) = &value.origin {
+                        notes.push(format!(
+                            "{var} is set and used instead of profile {name}'s {property}"
+                        ));
+                    }
+                }
+            }
+        }
+        merge_under(&mut merged, vars);
+        // A whole connection string in the environment describes a connection of its own: it
+        // applies only when the command line names none (no `-c`, no `--profile`).
         if let Some(c) = env.var(CONNECTION_VAR).filter(|c| !c.trim().is_empty()) {
-            let c = Zeroizing::new(c);
-            merge_under(&mut merged, layer_from_string(&c, &Origin::EnvConnection)?);
+            if connection.is_none() && explicit_profile.is_none() {
+                let c = Zeroizing::new(c);
+                merge_under(&mut merged, layer_from_string(&c, &Origin::EnvConnection)?);
+            } else {
+                notes.push(format!(
+                    "{CONNECTION_VAR} is set but not used: the connection named on the command line ({}) wins",
+                    if connection.is_some() { "-c" } else { "--profile" }
+                ));
+            }
         }
-        let profile_name = profile
-            .map(str::to_owned)
-            .or_else(|| env.var(PROFILE_VAR).filter(|p| !p.trim().is_empty()));
-        if let Some(name) = profile_name {
-            merge_under(&mut merged, profiles::load(files, name.trim())?);
+        if let Some((layer, _)) = profile_layer {
+            merge_under(&mut merged, layer);
         }
-        Settings::from_layer(merged)
+        for (property, value) in implied {
+            if let Some(p) = lookup(property) {
+                merged.entry(p.name).or_insert(Value {
+                    text: Zeroizing::new((*value).to_owned()),
+                    origin: Origin::Implied(why.to_owned()),
+                });
+            }
+        }
+        let mut settings = Settings::from_layer(merged)?;
+        settings.notes = notes;
+        Ok(settings)
+    }
+
+    /// What the resolution wants the user to know: environment values that overrode a profile's,
+    /// or a `KINETIC_CONNECTION` left out because the command line named a connection. A command
+    /// line prints them on standard error.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// [`Settings::resolve`] with the process environment and the user's configuration directory.
     pub fn load(connection: Option<&str>, profile: Option<&str>) -> Result<Settings> {
-        Settings::resolve(
+        Settings::load_implying(connection, profile, &[], "")
+    }
+
+    /// [`Settings::resolve_implying`] with the process environment and configuration directory.
+    pub fn load_implying(
+        connection: Option<&str>,
+        profile: Option<&str>,
+        implied: &[(&str, &str)],
+        why: &str,
+    ) -> Result<Settings> {
+        Settings::resolve_implying(
             connection,
             profile,
             &ProcessEnv,
             &ConfigDir::locate(&ProcessEnv),
+            implied,
+            why,
         )
     }
 
@@ -534,6 +616,7 @@ impl Settings {
                 .unwrap_or(1),
             log_file: v.path("Logfile")?,
             origins: v.origins(),
+            notes: Vec::new(),
         };
         validate(&settings, v)?;
         Ok(settings)

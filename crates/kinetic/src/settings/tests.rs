@@ -805,18 +805,45 @@ fn precedence_is_string_then_env_vars_then_env_connection_then_profile() {
         ("KINETIC_USER", "envvar-user"),
         ("KINETIC_TIMEOUT", "10"),
         ("KINETIC_PAGESIZE", ""), // empty: ignored
+        ("KINETIC_PROFILE", "prod"),
     ]);
-    let s = Settings::resolve(Some("Timeout=5;Plant="), Some("prod"), &vars, &files)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(s.timeout, Some(Duration::from_secs(5))); // string beats everything
-    assert_eq!(s.origin("Timeout"), Some(&Origin::ConnectionString));
-    assert_eq!(s.auth.user.as_deref(), Some("envvar-user")); // env var beats KINETIC_CONNECTION
+    // No connection named on the command line: every source, in order.
+    let s = Settings::resolve(None, None, &vars, &files).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.timeout, Some(Duration::from_secs(10))); // env var beats KINETIC_CONNECTION
+    assert_eq!(s.auth.user.as_deref(), Some("envvar-user"));
     assert_eq!(
         s.origin("User"),
         Some(&Origin::EnvVar("KINETIC_USER".into()))
     );
     assert_eq!(s.company.as_deref(), Some("EPIC03")); // KINETIC_CONNECTION beats the profile
     assert_eq!(s.origin("Company"), Some(&Origin::EnvConnection));
+    assert_eq!(s.url, "https://prod.example.com"); // the profile fills the rest
+    assert_eq!(s.plant.as_deref(), Some("P1"));
+    assert!(
+        s.notes().iter().any(|n| n.contains("KINETIC_USER")),
+        "{:?}",
+        s.notes()
+    );
+
+    // A string named explicitly: it beats everything; KINETIC_CONNECTION, another connection,
+    // is left out (and said so); targeted variables and the profile fill the gaps.
+    let s = Settings::resolve(Some("Timeout=5;Plant="), Some("prod"), &vars, &files)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.timeout, Some(Duration::from_secs(5))); // string beats everything
+    assert_eq!(s.origin("Timeout"), Some(&Origin::ConnectionString));
+    assert_eq!(s.auth.user.as_deref(), Some("envvar-user")); // a targeted variable still applies
+    assert_eq!(
+        s.company.as_deref(),
+        Some("EPIC06"),
+        "the profile's, not KINETIC_CONNECTION's"
+    );
+    assert!(
+        s.notes()
+            .iter()
+            .any(|n| n.contains("KINETIC_CONNECTION is set but not used")),
+        "{:?}",
+        s.notes()
+    );
     assert_eq!(s.url, "https://prod.example.com"); // the profile fills the rest
     assert_eq!(
         s.auth.password.as_ref().map(Secret::expose),
@@ -825,8 +852,14 @@ fn precedence_is_string_then_env_vars_then_env_connection_then_profile() {
     assert_eq!(s.page_size, 50);
     assert!(s.auth.use_session);
     assert!(matches!(s.origin("URL"), Some(Origin::Profile { name, .. }) if name == "prod"));
-    assert_eq!(s.plant, None); // `Plant=` in the string unsets what KINETIC_CONNECTION said
+    assert_eq!(s.plant, None); // `Plant=` in the string unsets it
     assert_eq!(s.max_retries, 3); // default
+
+    // An explicit --profile alone: KINETIC_CONNECTION does not leak into it either.
+    let s = Settings::resolve(None, Some("prod"), &vars, &files).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.url, "https://prod.example.com");
+    assert_eq!(s.company.as_deref(), Some("EPIC06"));
+    assert_eq!(s.plant, None);
 }
 
 #[test]

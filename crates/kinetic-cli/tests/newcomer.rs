@@ -1,0 +1,164 @@
+//! The command line as a newcomer meets it (issue 13): which connection wins, what `login`,
+//! `logout` and the OAuth procedures imply, and what a command says with no connection at all.
+//! Each runs the binary against an emulator served by this process on 127.0.0.1:0.
+
+mod common;
+
+use std::io::BufReader;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn command(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kinetic"));
+    cmd.args(args);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("KINETIC_") || name.to_ascii_lowercase().ends_with("_proxy") {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    cmd.env("KINETIC_CONFIG_DIR", config)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command(config, args, env).output().unwrap();
+    (
+        status.code(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+fn without(cs: &str, property: &str) -> String {
+    cs.split(';')
+        .filter(|p| !p.starts_with(&format!("{property}=")))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// README "From the demo to your own server": step 1 exports `KINETIC_CONNECTION`, step 2 names a
+/// profile. The profile named on the command line wins, and the command says the variable was
+/// left out.
+#[test]
+fn a_connection_named_on_the_command_line_beats_the_environment() {
+    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
+        scale: 200,
+        ..Default::default()
+    });
+    let config = tempfile::tempdir().unwrap();
+    let good = emu.cs("basic");
+    let (code, _, err) = run(config.path(), &["profile", "add", "mine", &good], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let stale = good.replace("Password=Epicor123!", "Password=from-an-old-shell");
+    let env = [("KINETIC_CONNECTION", stale.as_str())];
+    let (code, out, err) = run(
+        config.path(),
+        &["services", "--profile", "mine", "--format", "json"],
+        &env,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Erp.BO.CustomerSvc"), "{out}");
+    assert!(
+        err.contains("note: KINETIC_CONNECTION is set but not used"),
+        "{err}"
+    );
+    // -c too.
+    let (code, _, err) = run(
+        config.path(),
+        &["services", "-c", &good, "--format", "json"],
+        &env,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    // Alone, KINETIC_CONNECTION is the connection (and its wrong password is refused: exit 4).
+    let (code, _, _) = run(config.path(), &["services"], &env);
+    assert_eq!(code, Some(4));
+    // A targeted variable still fills (and overrides) the profile's value, and says so.
+    let (code, _, err) = run(
+        config.path(),
+        &["services", "--profile", "mine", "--format", "json"],
+        &[("KINETIC_PAGESIZE", "7")],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, _, err) = run(
+        config.path(),
+        &["services", "--profile", "mine", "--format", "json"],
+        &[("KINETIC_PASSWORD", "Epicor123!")],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("note: KINETIC_PASSWORD is set and used instead of profile mine's Password"),
+        "{err}"
+    );
+}
+
+/// `kinetic login` signs in although `InitiateOAuth` defaults to OFF; the OAuth procedures work
+/// without `InitiateOAuth=REFRESH`; `login` with Basic and `logout` with nothing stored say what
+/// is true.
+#[test]
+fn login_logout_and_the_procedures_do_what_they_say() {
+    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
+        scale: 200,
+        ..Default::default()
+    });
+    let config = tempfile::tempdir().unwrap();
+    let device = without(&emu.cs("azuread_device"), "InitiateOAuth");
+    let mut child = command(config.path(), &["login", "-c", &device], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let line = common::wait_for_line(&mut stderr, |l| l.contains("enter the code"));
+    assert!(
+        line.contains("/devicelogin") || line.contains("code"),
+        "{line}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let code_cs = format!(
+        "{};OAuthSettingsLocation={}",
+        without(&emu.cs("azuread_code"), "InitiateOAuth"),
+        config.path().join("web.bin").display()
+    );
+    let (code, out, err) = run(
+        config.path(),
+        &["oauth", "authorization-url", "-c", &code_cs],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("code_challenge="), "{out}");
+
+    let (code, _, err) = run(config.path(), &["login", "-c", &emu.cs("basic")], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("no sign-in to keep"), "{err}");
+    assert!(!err.contains("tokens are kept"), "{err}");
+
+    let fresh = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(fresh.path(), &["logout", "-c", &emu.cs("basic")], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("nothing to sign out of"), "{err}");
+}
+
+/// No connection at all: the error names every way to give one.
+#[test]
+fn no_connection_names_the_ways_to_give_one() {
+    let config = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(config.path(), &["services"], &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(out.is_empty());
+    for want in ["-c", "--profile", "KINETIC_CONNECTION", "kinetic emulator"] {
+        assert!(err.contains(want), "{want}: {err}");
+    }
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
