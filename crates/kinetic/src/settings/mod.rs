@@ -125,6 +125,9 @@ fn layer_from_string(input: &str, origin: &Origin) -> Result<Layer> {
     let mut positions: BTreeMap<&'static str, (String, usize)> = BTreeMap::new();
     for pair in grammar::parse_pairs(input, origin)? {
         let Some(property) = lookup(&pair.key) else {
+            if registry::foreign(&pair.key).is_some() {
+                continue; // a reference-connector property with no meaning here: see `foreign_notes`
+            }
             return Err(unknown_property(&pair, origin));
         };
         if let Some((first_key, first_position)) = positions.get(property.name) {
@@ -152,6 +155,22 @@ fn layer_from_string(input: &str, origin: &Origin) -> Result<Layer> {
         );
     }
     Ok(layer)
+}
+
+/// Notes for the reference connector's properties `input` sets that are ignored here.
+fn foreign_notes(input: &str, origin: &Origin) -> Vec<String> {
+    grammar::parse_pairs(input, origin)
+        .map(|pairs| {
+            pairs
+                .iter()
+                .filter(|p| lookup(&p.key).is_none())
+                .filter_map(|p| registry::foreign(&p.key))
+                .map(|name| {
+                    format!("`{name}` in {origin} is a CData connector property with no meaning here; ignored")
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn unknown_property(pair: &grammar::Pair, origin: &Origin) -> Error {
@@ -386,7 +405,10 @@ impl Settings {
     /// Validated settings from a connection string alone (no environment variables, no
     /// profile), with defaults for what it does not set.
     pub fn parse(connection: &str) -> Result<Settings> {
-        Settings::from_layer(layer_from_string(connection, &Origin::ConnectionString)?)
+        let mut settings =
+            Settings::from_layer(layer_from_string(connection, &Origin::ConnectionString)?)?;
+        settings.notes = foreign_notes(connection, &Origin::ConnectionString);
+        Ok(settings)
     }
 
     /// Validated settings from every source, merged property by property in this order of
@@ -417,7 +439,9 @@ impl Settings {
         implied: &[(&str, &str)],
         why: &str,
     ) -> Result<Settings> {
-        let mut notes = Vec::new();
+        let mut notes = connection
+            .map(|c| foreign_notes(c, &Origin::ConnectionString))
+            .unwrap_or_default();
         let mut merged = match connection {
             Some(c) => layer_from_string(c, &Origin::ConnectionString)?,
             None => Layer::new(),
@@ -451,6 +475,7 @@ impl Settings {
         if let Some(c) = env.var(CONNECTION_VAR).filter(|c| !c.trim().is_empty()) {
             if connection.is_none() && explicit_profile.is_none() {
                 let c = Zeroizing::new(c);
+                notes.extend(foreign_notes(&c, &Origin::EnvConnection));
                 merge_under(&mut merged, layer_from_string(&c, &Origin::EnvConnection)?);
             } else {
                 notes.push(format!(

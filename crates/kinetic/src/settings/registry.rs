@@ -287,6 +287,58 @@ pub static PROPERTIES: &[Property] = &[
         "The file to append the log to (created readable by its owner only); no file when unset. An application with its own `tracing` subscriber gets the same events there instead."),
 ];
 
+/// Properties of the reference connector (CData's) that have no meaning here: a pasted CData
+/// string that sets them is accepted, each ignored with a note rather than refused. Their values
+/// are never read or shown (some, such as `FirewallPassword`, are secrets).
+pub const FOREIGN: &[&str] = &[
+    "AutoCache",
+    "BatchSize",
+    "BrowsableSchemas",
+    "CacheConnection",
+    "CacheDriver",
+    "CacheLocation",
+    "CacheMetadata",
+    "CacheTolerance",
+    "ConnectionLifeTime",
+    "ConnectOnOpen",
+    "FirewallPassword",
+    "FirewallPort",
+    "FirewallServer",
+    "FirewallType",
+    "FirewallUser",
+    "Location",
+    "LogModules",
+    "MaxLogFileCount",
+    "MaxLogFileSize",
+    "Offline",
+    "Other",
+    "PoolIdleTimeout",
+    "PoolMaxSize",
+    "PoolMinSize",
+    "PoolWaitTime",
+    "ProxyAuthScheme",
+    "ProxyAutoDetect",
+    "ProxyExceptions",
+    "ProxySSLType",
+    "PseudoColumns",
+    "Readonly",
+    "RTK",
+    "SupportEnhancedSQL",
+    "Tables",
+    "UseConnectionPooling",
+    "UserDefinedViews",
+    "Views",
+];
+
+/// The name of a reference-connector property ignored here (see [`FOREIGN`]), by `key` in any case.
+pub fn foreign(key: &str) -> Option<&'static str> {
+    let key = key.trim();
+    FOREIGN
+        .iter()
+        .copied()
+        .find(|f| f.eq_ignore_ascii_case(key))
+}
+
 /// The property named `key` (by name or alias, any case, surrounding spaces ignored).
 ///
 /// ```

@@ -1118,3 +1118,20 @@ fn no_input_panics() {
         let _ = Settings::parse(&format!("{BASE};{input}"));
     }
 }
+
+/// A CData connection string pasted as is: the reference connector's properties that mean
+/// nothing here are ignored with a note (their values never shown), not refused; a real typo
+/// still is.
+#[test]
+fn reference_connector_properties_are_ignored_with_a_note() {
+    let s = Settings::parse(&format!(
+        "{BASE};SupportEnhancedSQL=true;Location=C:\\\\cdata;firewallpassword=fw-secret-9"
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let notes = s.notes().join("\n");
+    for name in ["SupportEnhancedSQL", "Location", "FirewallPassword"] {
+        assert!(notes.contains(&format!("`{name}`")), "{notes}");
+    }
+    assert!(!notes.contains("fw-secret-9"), "{notes}");
+    assert!(Settings::parse(&format!("{BASE};SupportEnhancedSQLs=true")).is_err());
+}
