@@ -228,3 +228,126 @@ pub async fn oauth(command: OauthCommand) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// `kinetic config ...`.
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// The effective connection: every property with a value, the value (secrets redacted) and
+    /// where it came from (the connection string, an environment variable, a profile, a default).
+    ///
+    /// Examples:
+    ///   kinetic config show --profile prod
+    ///   kinetic config show --whoami
+    #[command(verbatim_doc_comment)]
+    Show(ConfigShowArgs),
+}
+
+#[derive(Args)]
+pub struct ConfigShowArgs {
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+    /// Also sign in and say who the connection is: scheme, user or application, token expiry,
+    /// licence.
+    #[arg(long)]
+    pub whoami: bool,
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+}
+
+pub async fn config(command: ConfigCommand) -> Result<(), Failure> {
+    let ConfigCommand::Show(args) = command;
+    let settings = args.connection.settings()?;
+    let properties: Vec<(&str, &str, String)> = settings
+        .effective()
+        .into_iter()
+        .map(|(name, value, origin)| (name, value, origin.to_string()))
+        .collect();
+    let who = if args.whoami {
+        Some(whoami(&settings).await?)
+    } else {
+        None
+    };
+    if args.format.table() {
+        let rows: Vec<Vec<String>> = properties
+            .iter()
+            .map(|(n, v, o)| vec![(*n).to_owned(), output::cut(v), o.clone()])
+            .collect();
+        output::table(&["property".into(), "value".into(), "from".into()], &rows);
+        if let Some(who) = &who {
+            for (k, v) in who.as_object().into_iter().flatten() {
+                println!("{k}: {}", output::cell(v));
+            }
+        }
+    } else {
+        let mut out = serde_json::Map::new();
+        out.insert(
+            "properties".into(),
+            properties
+                .iter()
+                .map(|(n, v, o)| serde_json::json!({"property": n, "value": v, "from": o}))
+                .collect(),
+        );
+        if let Some(who) = who {
+            out.insert("whoami".into(), who);
+        }
+        output::json(&serde_json::Value::Object(out));
+    }
+    Ok(())
+}
+
+/// Who the connection signs in as: the scheme, the user (or application) the token names, its
+/// expiry, and the licence claimed. The token's claims are read for display only (the server
+/// verifies them); the token itself is never printed.
+async fn whoami(settings: &epicor_kinetic::Settings) -> Result<serde_json::Value, Failure> {
+    use base64::Engine;
+    let connection = epicor_kinetic::Connection::open(settings.clone()).await?;
+    let mut who = serde_json::Map::new();
+    who.insert("scheme".into(), settings.auth.scheme.to_string().into());
+    who.insert(
+        "licence".into(),
+        settings.auth.license_type.to_string().into(),
+    );
+    if let Some(user) = &settings.auth.user {
+        who.insert("user".into(), user.clone().into());
+    }
+    if settings.auth.scheme != epicor_kinetic::settings::AuthScheme::None {
+        let token = connection.access_token().await?;
+        let claims = token
+            .expose()
+            .split('.')
+            .nth(1)
+            .and_then(|p| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p.trim_end_matches('='))
+                    .ok()
+            })
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        if let Some(c) = claims {
+            for (name, keys) in [
+                (
+                    "signed in as",
+                    &["upn", "preferred_username", "unique_name", "email", "name"][..],
+                ),
+                ("application", &["appid", "azp", "client_id"][..]),
+                ("subject", &["sub"][..]),
+            ] {
+                if let Some(v) = keys.iter().find_map(|k| c.get(*k).and_then(|v| v.as_str())) {
+                    who.insert(name.into(), v.into());
+                }
+            }
+            if let Some(exp) = c.get("exp").and_then(serde_json::Value::as_u64) {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                who.insert(
+                    "token expires in".into(),
+                    format!("{} s", exp.saturating_sub(now)).into(),
+                );
+            }
+        }
+    }
+    let _ = connection.close().await;
+    Ok(serde_json::Value::Object(who))
+}

@@ -129,6 +129,10 @@ enum Command {
     /// Named connection strings in the configuration directory (profiles.toml).
     #[command(subcommand)]
     Profile(admin::ProfileCommand),
+    /// The effective connection: each property, its value (secrets redacted) and where it came
+    /// from; with --whoami, who the connection signs in as.
+    #[command(subcommand)]
+    Config(admin::ConfigCommand),
     /// Run the embedded Epicor emulator: a REST server with demo data on this machine.
     ///
     /// The first line on stdout is one JSON object with the server's URL, instance, company, API key,
@@ -283,6 +287,7 @@ fn main() -> ExitCode {
         Command::Services(args) => return common::run(data::services(args)),
         Command::Describe(args) => return common::run(data::describe(args)),
         Command::Oauth(command) => return common::run(admin::oauth(command)),
+        Command::Config(command) => return common::run(admin::config(command)),
         Command::Props(args) => {
             return admin::props(args).map_or_else(|f| common::report(&f), |()| ExitCode::SUCCESS)
         }

@@ -162,3 +162,67 @@ fn no_connection_names_the_ways_to_give_one() {
     }
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// `kinetic config show`: every property with its value, secrets redacted, and where each came
+/// from; `--whoami` says who the connection is without printing the token.
+#[test]
+fn config_show_says_what_each_property_is_and_where_it_came_from() {
+    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
+        scale: 200,
+        ..Default::default()
+    });
+    let config = tempfile::tempdir().unwrap();
+    let cs = without(&emu.cs("basic"), "Company");
+    let (code, _, err) = run(config.path(), &["profile", "add", "mine", &cs], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = run(
+        config.path(),
+        &["config", "show", "--profile", "mine", "--format", "json"],
+        &[("KINETIC_COMPANY", "EPIC06"), ("KINETIC_PAGESIZE", "25")],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let find = |name: &str| {
+        v["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["property"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+    };
+    assert_eq!(find("Password")["value"], "[redacted]");
+    assert!(!out.contains("Epicor123!"), "{out}");
+    assert!(find("URL")["from"]
+        .as_str()
+        .unwrap()
+        .contains("profile `mine`"));
+    assert_eq!(find("Company")["value"], "EPIC06");
+    assert!(find("Company")["from"]
+        .as_str()
+        .unwrap()
+        .contains("KINETIC_COMPANY"));
+    assert_eq!(find("Pagesize")["value"], "25");
+    assert_eq!(find("MaxRetries")["from"], "the default");
+
+    let token_cs = emu.cs("azuread_client_secret");
+    let (code, out, err) = run(
+        config.path(),
+        &[
+            "config", "show", "--whoami", "-c", &token_cs, "--format", "json",
+        ],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["whoami"]["scheme"], "AzureAD", "{v}");
+    assert!(v["whoami"]["application"].is_string(), "{v}");
+    assert!(
+        v["whoami"]["token expires in"]
+            .as_str()
+            .unwrap()
+            .ends_with(" s"),
+        "{v}"
+    );
+    assert!(!out.contains("eyJ"), "no token printed: {out}");
+}

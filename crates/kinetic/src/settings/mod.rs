@@ -287,6 +287,8 @@ pub struct Settings {
     /// `Logfile`.
     pub log_file: Option<PathBuf>,
     origins: BTreeMap<&'static str, Origin>,
+    /// Each property's value as it may be shown (secrets redacted), from the sources or defaults.
+    shown: BTreeMap<&'static str, String>,
     notes: Vec<String>,
 }
 
@@ -500,6 +502,19 @@ impl Settings {
         Ok(settings)
     }
 
+    /// Every property that has a value (set by a source, or a default), in the registry's order:
+    /// `(name, value as it may be shown, origin)`. Secret values are `[redacted]`.
+    pub fn effective(&self) -> Vec<(&'static str, &str, &Origin)> {
+        PROPERTIES
+            .iter()
+            .filter_map(|p| {
+                let value = self.shown.get(p.name)?;
+                let origin = self.origins.get(p.name)?;
+                Some((p.name, value.as_str(), origin))
+            })
+            .collect()
+    }
+
     /// What the resolution wants the user to know: environment values that overrode a profile's,
     /// or a `KINETIC_CONNECTION` left out because the command line named a connection. A command
     /// line prints them on standard error.
@@ -641,6 +656,7 @@ impl Settings {
                 .unwrap_or(1),
             log_file: v.path("Logfile")?,
             origins: v.origins(),
+            shown: v.shown(),
             notes: Vec::new(),
         };
         validate(&settings, v)?;
@@ -813,6 +829,28 @@ impl Values {
             ));
         }
         Ok(tenant)
+    }
+
+    fn shown(&self) -> BTreeMap<&'static str, String> {
+        let mut shown: BTreeMap<&'static str, String> = PROPERTIES
+            .iter()
+            .filter_map(|p| p.default.map(|d| (p.name, d.to_owned())))
+            .collect();
+        for (name, value) in &self.layer {
+            if value.text.is_empty() {
+                continue;
+            }
+            let secret = lookup(name).is_some_and(|p| p.secret);
+            shown.insert(
+                name,
+                if secret {
+                    crate::secret::REDACTED.to_owned()
+                } else {
+                    value.text.to_string()
+                },
+            );
+        }
+        shown
     }
 
     fn origins(&self) -> BTreeMap<&'static str, Origin> {
