@@ -305,6 +305,8 @@ pub struct Target {
     pub name: String,
     /// The key predicate, when given: positional values, or `Name=value` pairs.
     pub keys: Option<Vec<(Option<String>, KeyValue)>>,
+    /// A navigation after the key (`SalesOrders('EPIC06',5001)/OrderDtls`): the related rows.
+    pub navigation: Option<String>,
 }
 
 /// Parses `Service/Name[(keys)]`; `what` names the second part in errors ("entity set").
@@ -328,15 +330,30 @@ pub fn parse_target(text: &str, what: &str, example: &str) -> Result<Target, Fai
     if service.is_empty() || rest.is_empty() {
         return Err(bad("the service or the name is empty"));
     }
-    let (name, keys) = match rest.find('(') {
-        None => (rest.to_owned(), None),
+    let (name, keys, navigation) = match rest.find('(') {
+        None => (rest.to_owned(), None, None),
         Some(open) => {
-            let inner = rest[open + 1..]
-                .strip_suffix(')')
-                .ok_or_else(|| bad("the key has no closing `)`"))?;
+            // `Set(keys)` or `Set(keys)/Navigation`: the key ends at the last `)` before a `/`
+            // that follows it (a quoted key may hold `/` or `)`).
+            let after = &rest[open + 1..];
+            let (inner, navigation) = match after.rfind(")/") {
+                Some(close) if !after[close + 2..].contains(['(', ')', '\'', '/']) => {
+                    (&after[..close], Some(after[close + 2..].to_owned()))
+                }
+                _ => (
+                    after
+                        .strip_suffix(')')
+                        .ok_or_else(|| bad("the key has no closing `)`"))?,
+                    None,
+                ),
+            };
+            if navigation.as_deref() == Some("") {
+                return Err(bad("the navigation after the key is empty"));
+            }
             (
                 rest[..open].to_owned(),
                 Some(parse_keys(inner).map_err(|why| bad(&why))?),
+                navigation,
             )
         }
     };
@@ -347,6 +364,7 @@ pub fn parse_target(text: &str, what: &str, example: &str) -> Result<Target, Fai
         service: service.to_owned(),
         name,
         keys,
+        navigation,
     })
 }
 

@@ -111,15 +111,34 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
     )?;
     let connection = args.connection.open().await?;
     let as_table = args.format.table();
-    if let Some(keys) = &target.keys {
+    if target.keys.is_some() && target.navigation.is_none() {
         if args.count {
             return Err(usage(
                 "--count counts the rows of an entity set, not one row",
                 "drop the key, e.g. kinetic get Erp.BO.CustomerSvc/Customers --count",
             ));
         }
+        let q = &args.query;
+        let set_only = [
+            ("--filter", q.filter.is_some()),
+            ("--orderby", q.orderby.is_some()),
+            ("--top", q.top.is_some()),
+            ("--skip", q.skip.is_some()),
+            ("--parallelism", q.parallelism.is_some()),
+        ];
+        if let Some((flag, _)) = set_only.iter().find(|(_, given)| *given) {
+            return Err(usage(
+                format!("{flag} applies to the rows of an entity set, not to one row by its key"),
+                "drop the key to query the set, e.g. kinetic get Erp.BO.CustomerSvc/Customers --filter \"State eq 'MN'\"",
+            ));
+        }
+    }
+    if let Some(keys) = &target.keys {
         let keys = ordered_keys(&connection, &target, keys).await?;
-        let record = connection
+        if let Some(navigation) = &target.navigation {
+            return print_navigation(&connection, &target, &keys, navigation, as_table).await;
+        }
+        let mut record = connection
             .get_record(
                 &target.service,
                 &target.name,
@@ -127,12 +146,36 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
                 args.query.expand.as_deref(),
             )
             .await?;
+        if let Some(select) = &args.query.select {
+            let names: Vec<&str> = select
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            record = record.select(&names).map_err(|missing| {
+                usage(
+                    format!("--select names no column `{missing}` of {}", target.name),
+                    format!(
+                        "its columns are: {}",
+                        record
+                            .columns()
+                            .iter()
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?;
+        }
         print_record(&record, as_table);
         return Ok(());
     }
     let query = args.query.query(&connection, &target)?;
     if args.count {
-        println!("{}", query.count().await?);
+        // The rows a listing would show: `$count` of the filter, less --skip, at most --top.
+        let total = query.count().await?;
+        let shown = total.saturating_sub(args.query.skip.unwrap_or(0));
+        println!("{}", args.query.top.map_or(shown, |t| shown.min(t)));
         return Ok(());
     }
     if as_table {
@@ -182,6 +225,48 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `Set(keys)/Navigation`: the related rows of one row (read with the row, `$expand`).
+async fn print_navigation(
+    connection: &Connection,
+    target: &Target,
+    keys: &[epicor_kinetic::http::KeyValue],
+    navigation: &str,
+    as_table: bool,
+) -> Result<(), Failure> {
+    let record = connection
+        .get_record(&target.service, &target.name, keys, Some(navigation))
+        .await?;
+    use epicor_kinetic::api::TypedValue;
+    let related: Vec<Record> = match record.get(navigation) {
+        Some(TypedValue::Records(rows)) => rows.clone(),
+        Some(TypedValue::Record(row)) => vec![(**row).clone()],
+        Some(TypedValue::Null) => Vec::new(),
+        _ => {
+            return Err(usage(
+                format!("{} has no navigation `{navigation}`", target.name),
+                format!(
+                    "`kinetic describe {}/{}` lists its navigations",
+                    target.service, target.name
+                ),
+            ))
+        }
+    };
+    if as_table {
+        match related.first() {
+            Some(first) => output::records_table(&first.columns().clone(), &related),
+            None => output::records_table(&[], &related),
+        }
+    } else {
+        let text: Vec<String> = related.iter().map(Record::to_json_text).collect();
+        if text.is_empty() {
+            println!("[]");
+        } else {
+            println!("[\n{}\n]", text.join(",\n"));
+        }
+    }
+    Ok(())
+}
+
 /// Prints one typed row: a two-column table, or a JSON object (decimals exact).
 fn print_record(record: &Record, as_table: bool) {
     if as_table {
@@ -200,23 +285,24 @@ pub struct CallArgs {
     /// The parameters: JSON text, @FILE, or - for standard input.
     #[arg(long, value_name = "JSON|@FILE|-")]
     pub body: Option<String>,
-    /// efx: run the library's staging (unpublished) version.
-    #[arg(long)]
-    pub staging: bool,
-    /// Output: table on a terminal when the answer holds rows, JSON otherwise.
+    /// Output: a table on a terminal (the answer's rows, or its fields), JSON otherwise.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
 
+/// `kinetic efx`: a call, and the library's version.
+#[derive(Args)]
+pub struct EfxArgs {
+    #[command(flatten)]
+    pub call: CallArgs,
+    /// Run the library's staging (unpublished) version.
+    #[arg(long)]
+    pub staging: bool,
+}
+
 pub async fn call(args: CallArgs) -> Result<(), Failure> {
-    if args.staging {
-        return Err(usage(
-            "--staging applies to Epicor Functions",
-            "use `kinetic efx Library/Function --staging`",
-        ));
-    }
     let target = parse_target(
         &args.target,
         "method",
@@ -237,7 +323,9 @@ pub async fn call(args: CallArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn efx(args: CallArgs) -> Result<(), Failure> {
+pub async fn efx(efx: EfxArgs) -> Result<(), Failure> {
+    let staging = efx.staging;
+    let args = efx.call;
     let target = parse_target(
         &args.target,
         "function",
@@ -253,7 +341,7 @@ pub async fn efx(args: CallArgs) -> Result<(), Failure> {
     }
     let connection = epicor_kinetic::Connection::open(settings).await?;
     let answer = connection
-        .function(&target.service, &target.name, &body, args.staging)
+        .function(&target.service, &target.name, &body, staging)
         .await?;
     output::answer(&answer, args.format.table());
     Ok(())
@@ -328,6 +416,30 @@ pub struct WriteArgs {
     pub connection: ConnectionArgs,
 }
 
+/// `kinetic delete`: an address, no body.
+#[derive(Args)]
+pub struct DeleteArgs {
+    /// Service/EntitySet(keys).
+    #[arg(value_name = "SERVICE/SET(KEYS)")]
+    pub target: String,
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+impl From<DeleteArgs> for WriteArgs {
+    fn from(d: DeleteArgs) -> WriteArgs {
+        WriteArgs {
+            target: d.target,
+            body: None,
+            format: d.format,
+            connection: d.connection,
+        }
+    }
+}
+
 /// Which write.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Write {
@@ -379,12 +491,6 @@ pub async fn write(args: WriteArgs, kind: Write) -> Result<(), Failure> {
                     "update"
                 }
             ),
-        ));
-    }
-    if kind == Write::Delete && !body.is_null() {
-        return Err(usage(
-            "delete takes no --body",
-            "give only the row's address",
         ));
     }
     let connection = args.connection.open().await?;

@@ -71,7 +71,7 @@ enum Command {
     ///   kinetic efx CustomerTools/GetCreditStatus --body '{"CustID": "ADDIS0001"}'
     ///   kinetic efx CustomerTools/OrderSummary --staging --body '{"OrderNum": 5001}'
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
-    Efx(data::CallArgs),
+    Efx(data::EfxArgs),
     /// Run a BAQ (Business Activity Query) with its parameters.
     ///
     /// Examples:
@@ -96,7 +96,7 @@ enum Command {
     /// Example:
     ///   kinetic delete "Erp.BO.CustomerSvc/Customers('EPIC06',45)"
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
-    Delete(data::WriteArgs),
+    Delete(data::DeleteArgs),
     /// List the server's services.
     #[command(after_help = EXIT_CODES_HELP)]
     Services(data::ServicesArgs),
@@ -283,7 +283,7 @@ fn main() -> ExitCode {
         Command::Baq(args) => return common::run(data::baq(args)),
         Command::Create(args) => return common::run(data::write(args, data::Write::Create)),
         Command::Update(args) => return common::run(data::write(args, data::Write::Update)),
-        Command::Delete(args) => return common::run(data::write(args, data::Write::Delete)),
+        Command::Delete(args) => return common::run(data::write(args.into(), data::Write::Delete)),
         Command::Services(args) => return common::run(data::services(args)),
         Command::Describe(args) => return common::run(data::describe(args)),
         Command::Oauth(command) => return common::run(admin::oauth(command)),

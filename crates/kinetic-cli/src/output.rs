@@ -53,7 +53,11 @@ pub fn json(value: &Value) {
 }
 
 /// Rows of JSON objects as a table: the columns of the first row, in order, then any others.
+/// No rows: `no rows`, not an empty box.
 pub fn rows_table(rows: &[serde_json::Map<String, Value>]) {
+    if rows.is_empty() {
+        return no_rows();
+    }
     let mut headers: Vec<String> = Vec::new();
     for row in rows {
         for k in row.keys() {
@@ -100,6 +104,9 @@ pub fn records_table(
     columns: &[epicor_kinetic::api::Column],
     records: &[epicor_kinetic::api::Record],
 ) {
+    if records.is_empty() {
+        return no_rows();
+    }
     let headers: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let cells: Vec<Vec<String>> = records
         .iter()
@@ -108,8 +115,14 @@ pub fn records_table(
     table(&headers, &cells);
 }
 
-/// A JSON answer as a table when it holds rows (`value`, or the row tables of a `returnObj`
-/// tableset), else as JSON.
+/// What an empty table prints.
+fn no_rows() {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "no rows");
+}
+
+/// A JSON answer as a table: its rows (`value`, or the row tables of a `returnObj` tableset), or
+/// its fields (nested values as compact JSON); JSON when `as_table` is false.
 pub fn answer(value: &Value, as_table: bool) {
     if !as_table {
         return json(value);
@@ -129,13 +142,16 @@ pub fn answer(value: &Value, as_table: bool) {
                     return;
                 }
             }
-            json(value)
+            object_table(map)
         }
         Value::Array(rows) => match objects(rows) {
             Some(objs) => rows_table(&objs),
-            None => json(value),
+            None => table(
+                &["value".into()],
+                &rows.iter().map(|v| vec![cell(v)]).collect::<Vec<_>>(),
+            ),
         },
-        _ => json(value),
+        other => table(&["value".into()], &[vec![cell(other)]]),
     }
 }
 

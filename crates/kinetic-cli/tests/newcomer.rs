@@ -226,3 +226,90 @@ fn config_show_says_what_each_property_is_and_where_it_came_from() {
     );
     assert!(!out.contains("eyJ"), "no token printed: {out}");
 }
+
+/// Each command accepts what it uses, and what it accepts works.
+#[test]
+fn options_do_what_they_say_or_are_refused() {
+    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
+        scale: 300,
+        ..Default::default()
+    });
+    let config = tempfile::tempdir().unwrap();
+    let basic = emu.cs("basic");
+    let env = [("KINETIC_CONNECTION", basic.as_str())];
+    let k = |args: &[&str]| run(config.path(), args, &env);
+    let one = "Erp.BO.CustomerSvc/Customers('EPIC06',3)";
+
+    // --select on one row: only those columns.
+    let (code, out, err) = k(&["get", one, "--select", "Name,CustNum", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let row: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&String> = row.as_object().unwrap().keys().collect();
+    assert_eq!(names, ["Name", "CustNum"], "{out}");
+    let (code, _, err) = k(&["get", one, "--select", "Nope"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("CustID"), "the columns are listed: {err}");
+    // Set-only options on one row are refused, not ignored.
+    for flag in [["--top", "3"], ["--filter", "CustNum eq 3"]] {
+        let (code, _, err) = k(&["get", one, flag[0], flag[1]]);
+        assert_eq!(code, Some(2), "{flag:?}: {err}");
+        assert!(err.contains(flag[0]), "{err}");
+    }
+    // --count honours --top (and --skip).
+    let (code, out, err) = k(&[
+        "get",
+        "Erp.BO.CustomerSvc/Customers",
+        "--count",
+        "--top",
+        "3",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "3");
+    // An empty table says so.
+    let (code, out, err) = k(&[
+        "get",
+        "Erp.BO.CustomerSvc/Customers",
+        "--filter",
+        "CustNum eq -1",
+        "--format",
+        "table",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "no rows");
+    // A navigation after the key: the related rows.
+    let (_, out, _) = k(&[
+        "get",
+        "Erp.BO.SalesOrderSvc/SalesOrders",
+        "--top",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let order = serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["OrderNum"].clone();
+    let nav = format!("Erp.BO.SalesOrderSvc/SalesOrders('EPIC06',{order})/OrderDtls");
+    let (code, out, err) = k(&["get", &nav, "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let lines = lines.as_array().unwrap();
+    assert!(!lines.is_empty(), "{out}");
+    assert!(lines.iter().all(|l| l["OrderNum"] == order), "{out}");
+    // call --format table prints a table.
+    let (code, out, err) = k(&[
+        "call",
+        "Erp.BO.CustomerSvc/GetByID",
+        "--body",
+        r#"{"custNum": 3}"#,
+        "--format",
+        "table",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!out.trim_start().starts_with('{'), "{out}");
+    assert!(out.contains("Customer"), "{out}");
+    // Options a command does not use are not offered.
+    let (_, out, _) = k(&["delete", "--help"]);
+    assert!(!out.contains("--body"), "{out}");
+    let (_, out, _) = k(&["call", "--help"]);
+    assert!(!out.contains("--staging"), "{out}");
+    let (_, out, _) = k(&["efx", "--help"]);
+    assert!(out.contains("--staging"), "{out}");
+}

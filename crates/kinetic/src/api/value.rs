@@ -354,6 +354,23 @@ impl Record {
 
     /// The record with only the values at `keep` (indices into its columns), under `columns`
     /// (the shared columns of those values, in the same order).
+    /// The record with only the columns `names`, in that order; `Err` names the first column
+    /// the record does not have.
+    pub fn select<S: AsRef<str>>(&self, names: &[S]) -> Result<Record, String> {
+        let mut keep = Vec::with_capacity(names.len());
+        for name in names {
+            let name = name.as_ref();
+            let i = self
+                .columns
+                .iter()
+                .position(|c| c.name == name)
+                .ok_or_else(|| name.to_owned())?;
+            keep.push(i);
+        }
+        let columns: Vec<Column> = keep.iter().map(|&i| self.columns[i].clone()).collect();
+        Ok(self.clone().project(&Arc::new(columns), &keep))
+    }
+
     pub(crate) fn project(self, columns: &Arc<Vec<Column>>, keep: &[usize]) -> Record {
         let mut values: Vec<Option<Value>> = self.values.into_iter().map(Some).collect();
         Record {
