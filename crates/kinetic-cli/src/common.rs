@@ -114,6 +114,25 @@ pub fn code(e: &epicor_kinetic::Error) -> u8 {
     }
 }
 
+/// Whether a refusal names a query option (`$filter`, `$select`, ...) or a column.
+fn names_query_option(e: &epicor_kinetic::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    [
+        "$filter", "$select", "$orderby", "$expand", "column", "property",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
+/// Whether a not-found is about a row (Epicor's `RecordNotFoundException`, "record not found").
+fn about_a_row(e: &epicor_kinetic::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    e.error_type().is_some_and(|t| t.contains("RecordNotFound"))
+        || text.contains("record not found")
+        || text.contains("no row")
+        || text.contains("not found for key")
+}
+
 /// Whether a refusal is Epicor's business rules (rather than a request the server cannot parse).
 fn business_rule(e: &epicor_kinetic::Error) -> bool {
     match e {
@@ -153,9 +172,10 @@ fn hint(e: &epicor_kinetic::Error) -> Option<&'static str> {
         K::Rejected if business_rule(e) => {
             "the server's business rules refused the data: fix the field(s) named above and resend"
         }
-        K::Rejected => {
-            "the server refused the request as malformed: `kinetic describe <Service>/<EntitySet>` lists the columns a filter, order or selection may name"
+        K::Rejected if names_query_option(e) => {
+            "the server refused the query: `kinetic describe <Service>/<EntitySet>` lists the columns a filter, order or selection may name"
         }
+        K::Rejected => return None,
         K::Conflict => {
             "the row was changed or already exists: read it again (`kinetic get`) and resend your change"
         }
@@ -167,8 +187,14 @@ fn hint(e: &epicor_kinetic::Error) -> Option<&'static str> {
         K::Forbidden => {
             "the user or the API key may not do this: check the API key's access scope and the user's security"
         }
+        K::NotFound if about_a_row(e) => {
+            "no row has that key: check the key values, or search with `kinetic get <Service>/<EntitySet> --filter ...`"
+        }
+        K::NotFound if e.to_string().to_ascii_lowercase().contains("function") => {
+            "check the library and function names (their case too) and that the library is published (or use --staging)"
+        }
         K::NotFound => {
-            "check the name's spelling and case: `kinetic services` lists the services, `kinetic describe <Service>` their entity sets"
+            "check the name's spelling and case: `kinetic services` lists the services, `kinetic describe <Service>` their entity sets, `kinetic baq --list` the BAQs"
         }
         K::SessionExpired => "run the command again for a new session",
         K::Throttled => "the server asks to slow down: wait, lower Parallelism, or raise MaxRetries",

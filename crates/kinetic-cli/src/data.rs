@@ -350,12 +350,27 @@ pub async fn efx(efx: EfxArgs) -> Result<(), Failure> {
 /// `kinetic baq`.
 #[derive(Args)]
 pub struct BaqArgs {
-    /// The BAQ's id: zCustomerList.
-    #[arg(value_name = "BAQ_ID")]
-    pub baq: String,
-    /// A parameter, repeatable: --param CustID=ADDIS0001.
+    /// The BAQ's id: zCustomerList (none with --list).
+    #[arg(value_name = "BAQ_ID", required_unless_present = "list")]
+    pub baq: Option<String>,
+    /// List the BAQs the server has (id, description, parameters).
+    #[arg(long, conflicts_with_all = ["params", "filter", "select", "top", "orderby"])]
+    pub list: bool,
+    /// A parameter, repeatable: --param CustID=ADDIS.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// Rows to read, as an OData filter on the BAQ's columns.
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Option<String>,
+    /// Columns to read, comma separated.
+    #[arg(long, value_name = "COLUMNS")]
+    pub select: Option<String>,
+    /// The order, e.g. 'Customer_Name desc'.
+    #[arg(long, value_name = "ORDER")]
+    pub orderby: Option<String>,
+    /// At most N rows.
+    #[arg(long, value_name = "N")]
+    pub top: Option<u64>,
     /// Output: table on a terminal, JSON when piped.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
@@ -364,18 +379,30 @@ pub struct BaqArgs {
 }
 
 pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
-    if args.baq.is_empty() || args.baq.contains('/') {
+    if args.list {
+        let connection = args.connection.open().await?;
+        let rows = connection.baq_list().await?;
+        if args.format.table() {
+            output::rows_table(&rows);
+        } else {
+            output::json(&Value::Array(rows.into_iter().map(Value::Object).collect()));
+        }
+        return Ok(());
+    }
+    let id = args.baq.clone().unwrap_or_default();
+    if id.is_empty() || id.contains('/') {
         return Err(usage(
-            format!("`{}` is not a BAQ id", args.baq),
-            "give the BAQ's id alone, e.g. kinetic baq zCustomerList",
+            format!("`{id}` is not a BAQ id"),
+            "give the BAQ's id alone, e.g. kinetic baq zCustomerList (kinetic baq --list lists them)",
         ));
     }
-    let mut params = Vec::new();
+    let connection = args.connection.open().await?;
+    let mut query = connection.baq_query(&id);
     for p in &args.params {
         let (name, value) = p.split_once('=').ok_or_else(|| {
             usage(
                 format!("--param {p} has no `=`"),
-                "write --param NAME=VALUE, e.g. --param CustID=ADDIS0001",
+                "write --param NAME=VALUE, e.g. --param CustID=ADDIS",
             )
         })?;
         if name.is_empty() {
@@ -384,14 +411,21 @@ pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
                 "write --param NAME=VALUE",
             ));
         }
-        params.push((name.to_owned(), value.to_owned()));
+        query = query.parameter(name, value);
     }
-    let connection = args.connection.open().await?;
-    let refs: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let rows = connection.baq(&args.baq, &refs).await?;
+    if let Some(f) = &args.filter {
+        query = query.filter_str(f)?;
+    }
+    if let Some(s) = &args.select {
+        query = query.select(s.split(',').map(str::trim).filter(|c| !c.is_empty()));
+    }
+    if let Some(o) = &args.orderby {
+        query = query.order_by_str(o)?;
+    }
+    if let Some(t) = args.top {
+        query = query.top(t);
+    }
+    let rows: Vec<epicor_kinetic::api::Row> = query.rows().try_collect().await?;
     if args.format.table() {
         output::rows_table(&rows);
     } else {
@@ -592,6 +626,64 @@ fn type_text(c: &epicor_kinetic::api::Column) -> String {
     }
 }
 
+/// `kinetic describe BaqSvc/ID`: a BAQ's parameters (from the server's list) and its columns
+/// (from its own `$metadata`).
+async fn describe_baq(connection: &Connection, id: &str, as_table: bool) -> Result<(), Failure> {
+    let listed = connection.baq_list().await?;
+    let entry = listed.iter().find(|r| {
+        r.get("QueryID")
+            .and_then(Value::as_str)
+            .is_some_and(|q| q.eq_ignore_ascii_case(id))
+    });
+    let Some(entry) = entry else {
+        let ids: Vec<&str> = listed
+            .iter()
+            .filter_map(|r| r.get("QueryID").and_then(Value::as_str))
+            .collect();
+        return Err(usage(
+            format!("the server has no BAQ `{id}`"),
+            format!("its BAQs are: {}", ids.join(", ")),
+        ));
+    };
+    let columns = connection.baq_query(id).columns().await?;
+    let parameters = entry
+        .get("Parameters")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
+    if as_table {
+        let rows: Vec<Vec<String>> = columns
+            .iter()
+            .map(|c| vec![c.name.clone(), type_text(c)])
+            .collect();
+        output::table(&["column".into(), "type".into()], &rows);
+        let params: Vec<String> = parameters
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                let name = p.get("Name").and_then(Value::as_str)?;
+                let required = p.get("Required").and_then(Value::as_bool).unwrap_or(false);
+                Some(if required {
+                    format!("{name} (required)")
+                } else {
+                    name.to_owned()
+                })
+            })
+            .collect();
+        if !params.is_empty() {
+            println!("parameters (--param NAME=VALUE): {}", params.join(", "));
+        }
+    } else {
+        output::json(&serde_json::json!({
+            "baq": id,
+            "description": entry.get("Description"),
+            "parameters": parameters,
+            "columns": columns.iter().map(column_json).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(())
+}
+
 pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
     let (service, set) = match args.target.split_once('/') {
         Some((s, e)) if !s.is_empty() && !e.is_empty() && !e.contains(['/', '(']) => {
@@ -608,6 +700,9 @@ pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
     let connection = args.connection.open().await?;
     let as_table = args.format.table();
     match set {
+        Some(baq) if service.eq_ignore_ascii_case("BaqSvc") => {
+            describe_baq(&connection, &baq, as_table).await?;
+        }
         Some(set) => {
             let info = connection.entity_set_info(&service, &set).await?;
             if as_table {

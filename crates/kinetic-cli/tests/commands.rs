@@ -796,7 +796,10 @@ fn call_efx_and_baq_run_methods_functions_and_queries() {
         &["call", "Erp.BO.CustomerSvc/GetByID", "--staging"],
     );
     assert_eq!(out.code, Some(2), "{out:#?}");
-    assert!(out.stderr.contains("unexpected argument '--staging'"), "{out:#?}");
+    assert!(
+        out.stderr.contains("unexpected argument '--staging'"),
+        "{out:#?}"
+    );
 
     // efx: a published function over REST v2
     let body = format!(r#"{{"CustID": "{cust_id}"}}"#);
@@ -1045,7 +1048,10 @@ fn create_update_and_delete_a_customer() {
     // delete takes no body: not offered (clap's usage error, exit 2).
     let out = emu.with("basic", &["delete", &address, "--body", "{}"]);
     assert_eq!(out.code, Some(2), "{out:#?}");
-    assert!(out.stderr.contains("unexpected argument '--body'"), "{out:#?}");
+    assert!(
+        out.stderr.contains("unexpected argument '--body'"),
+        "{out:#?}"
+    );
     let out = emu.with(
         "basic",
         &[

@@ -313,3 +313,90 @@ fn options_do_what_they_say_or_are_refused() {
     let (_, out, _) = k(&["efx", "--help"]);
     assert!(out.contains("--staging"), "{out}");
 }
+
+/// Finding one's way on a server one does not know: the BAQs it has, a BAQ's parameters and
+/// columns, and a BAQ read with a filter, a selection and a limit.
+#[test]
+fn baqs_are_listed_described_and_queried() {
+    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
+        scale: 300,
+        ..Default::default()
+    });
+    let config = tempfile::tempdir().unwrap();
+    let basic = emu.cs("basic");
+    let env = [("KINETIC_CONNECTION", basic.as_str())];
+    let k = |args: &[&str]| run(config.path(), args, &env);
+
+    let (code, out, err) = k(&["baq", "--list", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["QueryID"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"zCustomerList") && ids.contains(&"zOrdersByCustomer"),
+        "{out}"
+    );
+
+    let (code, out, err) = k(&["describe", "BaqSvc/zOrdersByCustomer", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(d["parameters"].to_string().contains("CustID"), "{out}");
+    assert!(!d["columns"].as_array().unwrap().is_empty(), "{out}");
+    let (code, _, err) = k(&["describe", "BaqSvc/zNope"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("zCustomerList"), "the BAQs are listed: {err}");
+
+    let (code, out, err) = k(&["baq", "zCustomerList", "--format", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let first = all[0].as_object().unwrap().clone();
+    let column = first.keys().next().unwrap().clone();
+    let (code, out, err) = k(&[
+        "baq",
+        "zCustomerList",
+        "--select",
+        &column,
+        "--top",
+        "2",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let some: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let some = some.as_array().unwrap();
+    assert_eq!(some.len(), 2, "{out}");
+    assert!(
+        some.iter()
+            .all(|r| r.as_object().unwrap().keys().all(|k| *k == column)),
+        "{out}"
+    );
+}
+
+/// Hints follow what failed: a missing row is not a misspelt service, a missing BAQ parameter
+/// is not a column to look up.
+#[test]
+fn hints_point_the_right_way() {
+    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
+        scale: 200,
+        ..Default::default()
+    });
+    let config = tempfile::tempdir().unwrap();
+    let basic = emu.cs("basic");
+    let env = [("KINETIC_CONNECTION", basic.as_str())];
+    let k = |args: &[&str]| run(config.path(), args, &env);
+    let (code, _, err) = k(&["get", "Erp.BO.CustomerSvc/Customers('EPIC06',987654)"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("no row has that key"), "{err}");
+    assert!(!err.contains("kinetic services"), "{err}");
+    let (code, _, err) = k(&["baq", "zOrdersByCustomer"]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(
+        err.contains("CustID"),
+        "the missing parameter is named: {err}"
+    );
+    assert!(!err.contains("kinetic describe"), "{err}");
+}

@@ -328,6 +328,15 @@ impl Connection {
         Ok(())
     }
 
+    /// The BAQs the server lists (`GET BaqSvc/`): each row as the server sent it (Epicor's
+    /// `QueryID`, `Description`, and its parameters where it gives them).
+    pub async fn baq_list(&self) -> Result<Vec<Row>> {
+        let endpoint = self.pipeline().endpoints().service("BaqSvc")?;
+        let response = self.pipeline().send(Request::get(&endpoint)?).await?;
+        let (rows, _) = query::page_rows(&response)?;
+        Ok(rows)
+    }
+
     /// The rows of a BAQ with its parameters (`&[("CustID", "ADDIS0001")]`), as JSON: v1
     /// `BaqSvc/{id}/?P=V` or v2 `BaqSvc/{id}/Data?P=V`, as the connection's `ApiVersion` says.
     ///
