@@ -153,17 +153,14 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
                 .filter(|c| !c.is_empty())
                 .collect();
             record = record.select(&names).map_err(|missing| {
+                let columns: Vec<&str> = record.columns().iter().map(|c| c.name.as_str()).collect();
+                let guess =
+                    epicor_kinetic::settings::registry::closest(&missing, columns.iter().copied())
+                        .map(|g| format!("did you mean {g}? "))
+                        .unwrap_or_default();
                 usage(
                     format!("--select names no column `{missing}` of {}", target.name),
-                    format!(
-                        "its columns are: {}",
-                        record
-                            .columns()
-                            .iter()
-                            .map(|c| c.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    format!("{guess}its columns are: {}", columns.join(", ")),
                 )
             })?;
         }

@@ -249,6 +249,12 @@ fn options_do_what_they_say_or_are_refused() {
     let (code, _, err) = k(&["get", one, "--select", "Nope"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("CustID"), "the columns are listed: {err}");
+    let (code, _, err) = k(&["get", one, "--select", "Nmae"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("did you mean Name?"), "{err}");
+    let (code, _, err) = k(&["get", "Erp.BO.CustomerSvc/Customer", "--top", "1"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("did you mean Customers?"), "{err}");
     // Set-only options on one row are refused, not ignored.
     for flag in [["--top", "3"], ["--filter", "CustNum eq 3"]] {
         let (code, _, err) = k(&["get", one, flag[0], flag[1]]);

@@ -366,10 +366,7 @@ pub fn suggest(key: &str) -> Option<&'static str> {
 
 /// The candidate closest to `input` by edit distance (any case), if within a typo's reach: at most
 /// a third of the input's length, and at most 3 edits.
-pub(crate) fn closest<'a>(
-    input: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn closest<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let input = input.trim().to_ascii_lowercase();
     let limit = (input.chars().count() / 3).clamp(1, 3);
     candidates
