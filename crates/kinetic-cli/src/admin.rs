@@ -13,7 +13,8 @@ pub enum ProfileCommand {
     /// KINETIC_PASSWORD and friends, or protect the file.
     ///
     /// Example:
-    ///   kinetic profile add prod "URL=https://erp.example.com;ERPInstance=Kinetic;User=svc;ApiVersion=v2;Company=EPIC06"
+    ///   kinetic profile add prod \
+    ///     "URL=https://erp.example.com;ERPInstance=Kinetic;User=svc;ApiVersion=v2;Company=EPIC06"
     #[command(verbatim_doc_comment)]
     Add {
         /// The profile's name (letters, digits, '-', '_').

@@ -30,7 +30,8 @@ pub struct QueryArgs {
     /// Skip the first N rows.
     #[arg(long, value_name = "N")]
     pub skip: Option<u64>,
-    /// Related rows to read with each row: "OrderDtls($select=OrderLine,PartNum)".
+    /// Related rows to read with each row, in single quotes (the shell expands `$` in double
+    /// quotes): 'OrderDtls($select=OrderLine,PartNum)'.
     #[arg(long, value_name = "NAVIGATION")]
     pub expand: Option<String>,
     /// Pages fetched at once (overrides the Parallelism property); rows stay in order.
@@ -39,12 +40,42 @@ pub struct QueryArgs {
 }
 
 impl QueryArgs {
+    /// Refuses what a shell leaves of an option whose `$name` it expanded (see
+    /// [`shell_leftover`]), before the OData parser's less telling message.
+    pub fn check_shell_leftovers(&self) -> Result<(), Failure> {
+        let options = [
+            ("--filter", &self.filter, false),
+            ("--select", &self.select, true),
+            ("--orderby", &self.orderby, false),
+            ("--expand", &self.expand, true),
+        ];
+        for (flag, value, navigation) in options {
+            if let Some(value) = value {
+                if let Some(left) = shell_leftover(value, navigation) {
+                    return Err(usage(
+                        format!("{flag} `{value}` has `{left}`, an option without its name"),
+                        format!(
+                            "the shell may have expanded `$...`: put the value in single quotes, e.g. {flag} '{}'",
+                            if navigation {
+                                "OrderDtls($select=PartNum)"
+                            } else {
+                                "State eq 'MN'"
+                            }
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The query on `target`'s entity set with these options (validated before sending).
     pub fn query(
         &self,
         connection: &Connection,
         target: &Target,
     ) -> Result<EntitySetQuery, Failure> {
+        self.check_shell_leftovers()?;
         let mut q = connection.entity_set(&target.service, &target.name);
         if let Some(f) = &self.filter {
             q = q.filter_str(f)?;
@@ -82,6 +113,33 @@ impl QueryArgs {
     }
 }
 
+/// What a shell leaves of a query option whose `$name` it expanded to nothing (in double quotes or
+/// none, `"OrderDtls($select=PartNum)"` arrives as `OrderDtls(=PartNum)`): an option without its
+/// name (`(=`, `;=`, `,=`, or `=` first) or, in an expansion or selection (`navigation`), empty
+/// parentheses. Text in OData string literals (`'...'`) is not looked at. The leftover found.
+fn shell_leftover(value: &str, navigation: bool) -> Option<&'static str> {
+    // The value without its string literals, spaces dropped.
+    let mut outside = String::new();
+    let mut in_literal = false;
+    for ch in value.chars() {
+        if ch == '\'' {
+            // A doubled quote in a literal closes and reopens it: the same as staying inside.
+            in_literal = !in_literal;
+        } else if !in_literal && !ch.is_whitespace() {
+            outside.push(ch);
+        }
+    }
+    if outside.starts_with('=') {
+        return Some("=");
+    }
+    for left in ["(=", ";=", ",="] {
+        if outside.contains(left) {
+            return Some(left);
+        }
+    }
+    (navigation && outside.contains("()")).then_some("()")
+}
+
 /// `kinetic get`.
 #[derive(Args)]
 pub struct GetArgs {
@@ -109,6 +167,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         "entity set",
         "Erp.BO.CustomerSvc/Customers or Erp.BO.CustomerSvc/Customers('EPIC06',45)",
     )?;
+    args.query.check_shell_leftovers()?;
     let connection = args.connection.open().await?;
     let as_table = args.format.table();
     if target.keys.is_some() && target.navigation.is_none() {
@@ -326,7 +385,7 @@ pub async fn efx(efx: EfxArgs) -> Result<(), Failure> {
     let target = parse_target(
         &args.target,
         "function",
-        "CustomerTools/GetCreditStatus --body '{\"CustID\": \"ADDIS0001\"}'",
+        "CustomerTools/GetCreditStatus --body '{\"CustID\": \"KEYST0045\"}'",
     )?;
     let body = read_body(args.body.as_deref(), "--body")?;
     let settings = args.connection.settings()?;
@@ -353,7 +412,7 @@ pub struct BaqArgs {
     /// List the BAQs the server has (id, description, parameters).
     #[arg(long, conflicts_with_all = ["params", "filter", "select", "top", "orderby"])]
     pub list: bool,
-    /// A parameter, repeatable: --param CustID=ADDIS.
+    /// A parameter, repeatable: --param CustID=KEYST0045.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// Rows to read, as an OData filter on the BAQ's columns.
@@ -399,7 +458,7 @@ pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
         let (name, value) = p.split_once('=').ok_or_else(|| {
             usage(
                 format!("--param {p} has no `=`"),
-                "write --param NAME=VALUE, e.g. --param CustID=ADDIS",
+                "write --param NAME=VALUE, e.g. --param CustID=KEYST0045",
             )
         })?;
         if name.is_empty() {

@@ -37,15 +37,20 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Read an entity set (paged underneath, rows in order) or one row by its key.
     ///
-    /// Examples:
-    ///   kinetic get Erp.BO.CustomerSvc/Customers --filter "State eq 'MN'" --select CustNum,Name --top 10
-    ///   kinetic get "Erp.BO.CustomerSvc/Customers('EPIC06',45)"
-    ///   kinetic get "Erp.BO.CustomerSvc/Customers(Company='EPIC06',CustNum=45)" --format json
-    ///   kinetic get Erp.BO.SalesOrderSvc/SalesOrders --expand "OrderDtls($select=PartNum)" --top 3
-    ///   kinetic get Erp.BO.CustomerSvc/Customers --filter "CreditHold eq true" --count
-    ///
     /// A table shows the first 50 rows unless --top says otherwise; JSON (when piped, or with
-    /// --format json) streams every row.
+    /// --format json) streams every row. Put values with `$` in single quotes, or the shell
+    /// expands `$select`.
+    ///
+    /// Examples:
+    ///   kinetic get Erp.BO.CustomerSvc/Customers \
+    ///     --filter "State eq 'MN'" --select CustNum,Name --top 10
+    ///   kinetic get "Erp.BO.CustomerSvc/Customers('EPIC06',45)"
+    ///   kinetic get --format json \
+    ///     "Erp.BO.CustomerSvc/Customers(Company='EPIC06',CustNum=45)"
+    ///   kinetic get Erp.BO.SalesOrderSvc/SalesOrders --top 3 \
+    ///     --expand 'OrderDtls($select=PartNum)'
+    ///   kinetic get Erp.BO.CustomerSvc/Customers --count \
+    ///     --filter "CreditHold eq true"
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Get(data::GetArgs),
     /// Export an entity set to CSV, NDJSON or JSON, streamed page by page (memory stays bounded),
@@ -53,42 +58,57 @@ enum Command {
     ///
     /// Examples:
     ///   kinetic export Erp.BO.SalesOrderSvc/OrderDtls -o lines.csv
-    ///   kinetic export Erp.BO.SalesOrderSvc/OrderDtls --format ndjson --parallelism 4 -o lines.ndjson
-    ///   kinetic export Erp.BO.CustomerSvc/Customers --filter "CreditHold eq true" --format json > held.json
+    ///   kinetic export Erp.BO.SalesOrderSvc/OrderDtls \
+    ///     --format ndjson --parallelism 4 -o lines.ndjson
+    ///   kinetic export Erp.BO.CustomerSvc/Customers \
+    ///     --filter "CreditHold eq true" --format json > held.json
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Export(export::ExportArgs),
     /// Call a business-object method: POST Service/Method with named parameters.
     ///
+    /// The parameters are a JSON object: --body '{...}' (in single quotes, where a quote is
+    /// written '\''), --body @FILE to read it from a file, --body - from standard input.
+    ///
     /// Examples:
-    ///   kinetic call Erp.BO.CustomerSvc/GetByID --body '{"custNum": 12}'
-    ///   kinetic call Erp.BO.CustomerSvc/GetList --body '{"whereClause": "State = 'MN'", "pageSize": 10, "absolutePage": 1}'
-    ///   kinetic call Erp.BO.CustomerSvc/Update --body @customer.json
+    ///   kinetic call Erp.BO.CustomerSvc/GetByID \
+    ///     --body '{"custNum": 12}'
+    ///   kinetic call Erp.BO.CustomerSvc/GetList --body '{
+    ///     "whereClause": "State = '\''MN'\''",
+    ///     "pageSize": 10, "absolutePage": 1}'
+    ///   kinetic call Erp.BO.CustomerSvc/GetByID \
+    ///     --body '{"custNum": 12}' --format json > customer.json
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Call(data::CallArgs),
     /// Run an Epicor Function (REST v2): POST efx/{Company}/Library/Function.
     ///
+    /// The connection must be a v2 one: ApiVersion=v2, Company and ApiKey.
+    ///
     /// Examples:
-    ///   kinetic efx CustomerTools/GetCreditStatus --body '{"CustID": "ADDIS0001"}'
-    ///   kinetic efx CustomerTools/OrderSummary --staging --body '{"OrderNum": 5001}'
+    ///   kinetic efx CustomerTools/GetCreditStatus \
+    ///     --body '{"CustID": "KEYST0045"}'
+    ///   kinetic efx CustomerTools/OrderSummary --staging \
+    ///     --body '{"OrderNum": 5001}'
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Efx(data::EfxArgs),
     /// Run a BAQ (Business Activity Query) with its parameters.
     ///
     /// Examples:
     ///   kinetic baq zCustomerList
-    ///   kinetic baq zOrdersByCustomer --param CustID=ADDIS0001
+    ///   kinetic baq zOrdersByCustomer --param CustID=KEYST0045
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Baq(data::BaqArgs),
     /// Create a row: POST to the entity set; prints the row the server made.
     ///
     /// Example:
-    ///   kinetic create Erp.BO.CustomerSvc/Customers --body '{"CustID": "NEW01", "Name": "New Co"}'
+    ///   kinetic create Erp.BO.CustomerSvc/Customers \
+    ///     --body '{"CustID": "NEW01", "Name": "New Co"}'
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Create(data::WriteArgs),
     /// Update a row: PATCH with only the columns to change.
     ///
     /// Example:
-    ///   kinetic update "Erp.BO.CustomerSvc/Customers('EPIC06',45)" --body '{"City": "Duluth"}'
+    ///   kinetic update --body '{"City": "Duluth"}' \
+    ///     "Erp.BO.CustomerSvc/Customers('EPIC06',45)"
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Update(data::WriteArgs),
     /// Delete a row by its key.
@@ -110,12 +130,15 @@ enum Command {
     Describe(data::DescribeArgs),
     /// CData's OAuth procedures: GetOAuthAuthorizationURL, GetOAuthAccessToken and a refresh.
     ///
-    /// For a web app or a script that drives the sign-in itself (AuthScheme=AzureAD or OAuth, a
-    /// CallbackURL and an OAuthSettingsLocation). They imply OAuthGrantType=CODE and
-    /// InitiateOAuth=REFRESH (the application owns the browser; these never open one):
-    ///   kinetic oauth authorization-url -c "$CONN"           # send the user there
-    ///   kinetic oauth access-token --verifier "$CODE" -c "$CONN"
-    ///   kinetic oauth refresh -c "$CONN"
+    /// For a web app or a script that drives the sign-in itself: a connection (here in
+    /// KINETIC_CONNECTION) with AuthScheme=AzureAD or OAuth, a CallbackURL and an
+    /// OAuthSettingsLocation. They imply OAuthGrantType=CODE and InitiateOAuth=REFRESH (the
+    /// application owns the browser; these never open one).
+    ///
+    /// Examples:
+    ///   kinetic oauth authorization-url    # send the user there
+    ///   kinetic oauth access-token --verifier "$CODE"
+    ///   kinetic oauth refresh
     #[command(subcommand, verbatim_doc_comment)]
     Oauth(admin::OauthCommand),
     /// The connection properties: names, types, defaults and what each is for.
@@ -123,7 +146,7 @@ enum Command {
     /// Examples:
     ///   kinetic props               # all of them
     ///   kinetic props oauth         # those about OAuth
-    ///   kinetic props --markdown    # the reference, as PROPERTIES.md
+    ///   kinetic props --markdown    # as PROPERTIES.md
     #[command(verbatim_doc_comment)]
     Props(admin::PropsArgs),
     /// Named connection strings in the configuration directory (profiles.toml).
@@ -151,8 +174,10 @@ enum Command {
     /// Examples:
     ///   kinetic emulator --port 0
     ///   kinetic emulator --scale 1000000 --db erp.db
-    ///   kinetic emulator --tls --tls-cert-out emulator-ca.pem --faults "503:0.05"
-    ///   curl -u manager:Epicor123! http://127.0.0.1:8040/Kinetic/api/v1/
+    ///   kinetic emulator --tls --tls-cert-out emulator-ca.pem \
+    ///     --faults 503:0.05
+    ///   curl -u 'manager:Epicor123!' \
+    ///     http://127.0.0.1:8040/Kinetic/api/v1/
     #[command(verbatim_doc_comment)]
     Emulator(Box<EmulatorArgs>),
     /// Print a valid access token for the connection, for use with curl and other tools.
@@ -163,9 +188,12 @@ enum Command {
     /// Secrets never appear in errors.
     ///
     /// Examples:
-    ///   kinetic token -c "URL=https://erp.example.com;ERPInstance=Kinetic;AuthScheme=Token;User=u;Password=p"
-    ///   curl -H "Authorization: Bearer $(kinetic token --profile prod)" https://erp.example.com/Kinetic/api/v1/
-    ///
+    ///   kinetic token    # for KINETIC_CONNECTION
+    ///   kinetic token -c \
+    ///     "URL=https://erp.example.com;ERPInstance=Kinetic;AuthScheme=Token;User=u;Password=p"
+    ///   TOKEN=$(kinetic token --profile prod)
+    ///   curl -H "Authorization: Bearer $TOKEN" \
+    ///     https://erp.example.com/Kinetic/api/v1/
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Token(ConnectionArgs),
     /// Sign in: run the interactive flow (browser or device code) now and keep the tokens in the
@@ -173,9 +201,12 @@ enum Command {
     /// later commands refresh silently. Implies InitiateOAuth=GETANDREFRESH unless the connection
     /// sets it.
     ///
+    /// On a machine without a browser, use OAuthGrantType=DEVICE: the message says where to enter
+    /// the code.
+    ///
     /// Examples:
     ///   kinetic login --profile prod
-    ///   kinetic login -c "...;AuthScheme=AzureAD;OAuthGrantType=DEVICE;..."   (machines without a browser)
+    ///   kinetic login --profile prod-device
     #[command(verbatim_doc_comment)]
     Login(ConnectionArgs),
     /// Sign out: delete the tokens the settings store keeps for the connection.

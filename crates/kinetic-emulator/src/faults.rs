@@ -53,7 +53,7 @@ that start with PATH after the instance, e.g. @/api/v2/.
 Examples:
   --faults 503:0.05,429:0.1:retry=2
   --faults latency:0.2:50-200ms,close:0.01,seed=7
-  --faults 502:0.5@/api/v2/,latency:1:100ms@/api/v1/";
+  --faults 502:0.5@/api/v2/,latency:1:100ms";
 
 /// Wraps `router` so that requests meet the configured faults; returns it unchanged without rules.
 pub fn apply(router: Router, config: &FaultConfig, instance: &str) -> Router {
