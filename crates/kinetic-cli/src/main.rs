@@ -42,8 +42,8 @@ enum Command {
     /// expands `$select`.
     ///
     /// Examples:
-    ///   kinetic get Erp.BO.CustomerSvc/Customers \
-    ///     --filter "State eq 'MN'" --select CustNum,Name --top 10
+    ///   kinetic get Erp.BO.CustomerSvc/Customers --filter \
+    ///     "State eq 'MN'" --select CustNum,Name --top 10
     ///   kinetic get "Erp.BO.CustomerSvc/Customers('EPIC06',45)"
     ///   kinetic get --format json \
     ///     "Erp.BO.CustomerSvc/Customers(Company='EPIC06',CustNum=45)"
