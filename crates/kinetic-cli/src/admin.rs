@@ -237,7 +237,7 @@ pub enum ConfigCommand {
     /// where it came from (the connection string, an environment variable, a profile, a default).
     ///
     /// Examples:
-    ///   kinetic config show --profile prod
+    ///   kinetic config show    # for KINETIC_CONNECTION
     ///   kinetic config show --whoami
     #[command(verbatim_doc_comment)]
     Show(ConfigShowArgs),
