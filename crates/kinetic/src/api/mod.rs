@@ -337,7 +337,7 @@ impl Connection {
         Ok(rows)
     }
 
-    /// The rows of a BAQ with its parameters (`&[("CustID", "ADDIS0001")]`), as JSON: v1
+    /// The rows of a BAQ with its parameters (`&[("CustID", "KEYST0045")]`), as JSON: v1
     /// `BaqSvc/{id}/?P=V` or v2 `BaqSvc/{id}/Data?P=V`, as the connection's `ApiVersion` says.
     ///
     /// The rows of [`Connection::baq_query`] with those parameters, collected: paged as entity

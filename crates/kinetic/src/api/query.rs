@@ -59,7 +59,7 @@ use std::sync::Arc;
 pub struct EntitySetQuery {
     connection: Connection,
     source: Source,
-    /// Custom query options sent with every request (BAQ parameters: `CustID=ADDIS0001`).
+    /// Custom query options sent with every request (BAQ parameters: `CustID=KEYST0045`).
     parameters: Vec<(String, String)>,
     select: Vec<String>,
     filter: Option<String>,
@@ -137,7 +137,7 @@ impl EntitySetQuery {
     }
 
     /// A custom query option sent with every request, as `?name=value`: a BAQ's parameter
-    /// (`CustID`, `ADDIS0001`). Repeat for several.
+    /// (`CustID`, `KEYST0045`). Repeat for several.
     pub fn parameter(mut self, name: &str, value: &str) -> Self {
         self.parameters.push((name.to_owned(), value.to_owned()));
         self
@@ -156,7 +156,7 @@ impl EntitySetQuery {
             Error::invalid_settings(
                 "$filter",
                 format!("the filter does not parse: {e}"),
-                "write an OData filter, e.g. CustID eq 'ADDIS0001' and CreditHold eq false",
+                "write an OData filter, e.g. CustID eq 'KEYST0045' and CreditHold eq false",
             )
         })?;
         self.filter = Some(print_expr(&expr));
