@@ -88,9 +88,14 @@ pub fn report(failure: &Failure) -> ExitCode {
                 Some(h) => eprintln!("error: {e}; {h}"),
                 None => eprintln!("error: {e}"),
             }
+            // A cause the message already quotes is not printed again.
+            let shown = e.to_string();
             let mut source = e.source();
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                let text = s.to_string();
+                if !shown.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                }
                 source = s.source();
             }
             if let Some(id) = e.correlation_id() {

@@ -406,3 +406,22 @@ fn hints_point_the_right_way() {
     );
     assert!(!err.contains("kinetic describe"), "{err}");
 }
+
+/// A failure is said once: causes the message already quotes are not repeated under it.
+#[test]
+fn an_unreachable_server_is_reported_once() {
+    let config = tempfile::tempdir().unwrap();
+    // A port bound for the whole test and never listened on: connections are refused.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = reserved.local_addr().unwrap().port();
+    let cs = format!("URL=http://127.0.0.1:{port};ERPInstance=K;User=u;Password=p;MaxRetries=0");
+    let (code, _, err) = run(
+        config.path(),
+        &["get", "Erp.BO.CustomerSvc/Customers", "-c", &cs],
+        &[],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    let refused = err.matches("Connection refused").count();
+    assert_eq!(refused, 1, "said once: {err}");
+}
