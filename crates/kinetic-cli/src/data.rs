@@ -348,14 +348,26 @@ pub struct CallArgs {
     pub connection: ConnectionArgs,
 }
 
-/// `kinetic efx`: a call, and the library's version.
+/// `kinetic efx`: a function call, or the list of libraries.
 #[derive(Args)]
 pub struct EfxArgs {
-    #[command(flatten)]
-    pub call: CallArgs,
-    /// Run the library's staging (unpublished) version.
+    /// Library/Function.
+    #[arg(value_name = "LIBRARY/FUNCTION", required_unless_present = "list")]
+    pub target: Option<String>,
+    /// The inputs: JSON text, @FILE, or - for standard input.
+    #[arg(long, value_name = "JSON|@FILE|-", conflicts_with = "list")]
+    pub body: Option<String>,
+    /// List the company's Function libraries with their functions, inputs and outputs.
+    #[arg(long)]
+    pub list: bool,
+    /// Use the libraries' staging (unpublished) versions.
     #[arg(long)]
     pub staging: bool,
+    /// Output: a table on a terminal, JSON otherwise.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 pub async fn call(args: CallArgs) -> Result<(), Failure> {
@@ -379,11 +391,66 @@ pub async fn call(args: CallArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn efx(efx: EfxArgs) -> Result<(), Failure> {
-    let staging = efx.staging;
-    let args = efx.call;
+pub async fn efx(args: EfxArgs) -> Result<(), Failure> {
+    let staging = args.staging;
+    if args.list {
+        let settings = args.connection.settings()?;
+        let connection = epicor_kinetic::Connection::open(settings).await?;
+        let libraries = connection.function_libraries(staging).await?;
+        if args.format.table() {
+            let rows: Vec<Vec<String>> = libraries
+                .iter()
+                .flat_map(|l| {
+                    let library = l.get("LibraryID").map(output::cell).unwrap_or_default();
+                    let functions = l
+                        .get("Functions")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    functions.into_iter().map(move |f| {
+                        let names = |k: &str| {
+                            f.get(k)
+                                .and_then(Value::as_array)
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|x| x.get("Name").and_then(Value::as_str))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                })
+                                .unwrap_or_default()
+                        };
+                        vec![
+                            library.clone(),
+                            f.get("FunctionID").map(output::cell).unwrap_or_default(),
+                            names("Inputs"),
+                            names("Outputs"),
+                        ]
+                    })
+                })
+                .collect();
+            if rows.is_empty() {
+                println!("no functions");
+            } else {
+                output::table(
+                    &[
+                        "library".into(),
+                        "function".into(),
+                        "inputs".into(),
+                        "outputs".into(),
+                    ],
+                    &rows,
+                );
+            }
+        } else {
+            output::json(&Value::Array(
+                libraries.into_iter().map(Value::Object).collect(),
+            ));
+        }
+        return Ok(());
+    }
+    let target_text = args.target.clone().unwrap_or_default();
     let target = parse_target(
-        &args.target,
+        &target_text,
         "function",
         "CustomerTools/GetCreditStatus --body '{\"CustID\": \"KEYST0045\"}'",
     )?;

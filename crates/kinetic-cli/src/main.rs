@@ -79,11 +79,13 @@ enum Command {
     ///     --body '{"custNum": 12}' --format json > customer.json
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Call(data::CallArgs),
-    /// Run an Epicor Function (REST v2): POST efx/{Company}/Library/Function.
+    /// Run an Epicor Function (REST v2): POST efx/{Company}/Library/Function, or list the
+    /// company's libraries and their functions (--list).
     ///
     /// The connection must be a v2 one: ApiVersion=v2, Company and ApiKey.
     ///
     /// Examples:
+    ///   kinetic efx --list
     ///   kinetic efx CustomerTools/GetCreditStatus \
     ///     --body '{"CustID": "KEYST0045"}'
     ///   kinetic efx CustomerTools/OrderSummary --staging \

@@ -425,3 +425,40 @@ fn an_unreachable_server_is_reported_once() {
     let refused = err.matches("Connection refused").count();
     assert_eq!(refused, 1, "said once: {err}");
 }
+
+/// The company's Function libraries, listed with their functions.
+#[test]
+fn function_libraries_are_listed() {
+    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
+        scale: 200,
+        ..Default::default()
+    });
+    let config = tempfile::tempdir().unwrap();
+    let v2 = emu.cs("basic_v2");
+    let (code, out, err) = run(
+        config.path(),
+        &["efx", "--list", "--format", "json", "-c", &v2],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let libs: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let text = libs.to_string();
+    assert!(
+        text.contains("CustomerTools") && text.contains("GetCreditStatus"),
+        "{out}"
+    );
+    assert!(
+        !text.contains("\"Published\":false"),
+        "published only: {out}"
+    );
+    let (code, out, err) = run(
+        config.path(),
+        &["efx", "--list", "--staging", "--format", "json", "-c", &v2],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("\"Published\":false") || out.contains("\"Published\": false"),
+        "staging lists unpublished: {out}"
+    );
+}

@@ -355,6 +355,16 @@ impl Connection {
         query.rows().try_collect().await
     }
 
+    /// The Epicor Function libraries of the connection's company (`GET api/v2/efx/{Company}`),
+    /// each row as the server sent it (its id, description and functions with their inputs and
+    /// outputs); `staging` lists unpublished ones too.
+    pub async fn function_libraries(&self, staging: bool) -> Result<Vec<Row>> {
+        let endpoint = self.pipeline().endpoints().function_libraries(staging)?;
+        let response = self.pipeline().send(Request::get(&endpoint)?).await?;
+        let (rows, _) = query::page_rows(&response)?;
+        Ok(rows)
+    }
+
     /// Runs an Epicor Function (v2 only, whatever the connection's `ApiVersion`):
     /// `POST api/v2/efx/{Company}/{library}/{function}`, or under `staging/` for an unpublished
     /// library. `inputs` is a JSON object (`Null` sends `{}`); the outputs come back as a JSON

@@ -329,6 +329,18 @@ impl Endpoints {
         ))
     }
 
+    /// The Function libraries of the connection's company: `api/v2/efx/[staging/]{Company}/`.
+    pub fn function_libraries(&self, staging: bool) -> Result<Endpoint> {
+        let staging = if staging { "staging/" } else { "" };
+        Ok(self.at(
+            Api::V2,
+            format!(
+                "api/v2/efx/{staging}{}/",
+                encode_segment(self.required_company()?)
+            ),
+        ))
+    }
+
     /// `Ice.Lib.SessionModSvc/{method}` on v1 (`Login`, `Logout`): sessions are a v1 service on
     /// every server.
     pub fn session(&self, method: &str) -> Endpoint {
