@@ -1,7 +1,7 @@
 //! Settings and sign-in commands: profile, props, oauth.
 
 use crate::common::{usage, ConnectionArgs, Failure, Format};
-use crate::output;
+use crate::output::{self, out, outln};
 use clap::{Args, Subcommand};
 use epicor_kinetic::settings::{profiles, ConfigDir, ProcessEnv, PROPERTIES};
 
@@ -61,12 +61,12 @@ pub fn profile(command: ProfileCommand) -> Result<(), Failure> {
                 );
             }
             for n in names {
-                println!("{n}");
+                outln!("{n}")?;
             }
         }
         ProfileCommand::Show { name } => {
             for p in profiles::show(&config, &name)? {
-                println!("{}={}", p.property, p.value);
+                outln!("{}={}", p.property, p.value)?;
             }
         }
         ProfileCommand::Remove { name } => {
@@ -98,7 +98,7 @@ pub struct PropsArgs {
 
 pub fn props(args: PropsArgs) -> Result<(), Failure> {
     if args.markdown {
-        print!("{}", epicor_kinetic::settings::reference::markdown());
+        out!("{}", epicor_kinetic::settings::reference::markdown())?;
         return Ok(());
     }
     let needle = args.search.as_deref().map(str::to_lowercase);
@@ -143,9 +143,9 @@ pub fn props(args: PropsArgs) -> Result<(), Failure> {
                 "default".into(),
             ],
             &short,
-        );
+        )?;
         for r in &rows {
-            println!("{}: {}", r[0], r[4]);
+            outln!("{}: {}", r[0], r[4])?;
         }
     } else {
         output::json(&serde_json::Value::Array(
@@ -164,7 +164,7 @@ pub fn props(args: PropsArgs) -> Result<(), Failure> {
                     })
                 })
                 .collect(),
-        ));
+        ))?;
     }
     Ok(())
 }
@@ -200,7 +200,7 @@ pub async fn oauth(command: OauthCommand) -> Result<(), Failure> {
                 &c.settings_implying(PROCEDURES, WHY)?,
             )
             .await?;
-            println!("{url}");
+            outln!("{url}")?;
         }
         OauthCommand::AccessToken {
             verifier,
@@ -217,14 +217,14 @@ pub async fn oauth(command: OauthCommand) -> Result<(), Failure> {
                 verifier.trim(),
             )
             .await?;
-            println!("{}", token.access_token.expose());
+            outln!("{}", token.access_token.expose())?;
         }
         OauthCommand::Refresh(c) => {
             let token = epicor_kinetic::auth::interactive::refresh_oauth_access_token(
                 &c.settings_implying(PROCEDURES, WHY)?,
             )
             .await?;
-            println!("{}", token.access_token.expose());
+            outln!("{}", token.access_token.expose())?;
         }
     }
     Ok(())
@@ -274,10 +274,10 @@ pub async fn config(command: ConfigCommand) -> Result<(), Failure> {
             .iter()
             .map(|(n, v, o)| vec![(*n).to_owned(), output::cut(v), o.clone()])
             .collect();
-        output::table(&["property".into(), "value".into(), "from".into()], &rows);
+        output::table(&["property".into(), "value".into(), "from".into()], &rows)?;
         if let Some(who) = &who {
             for (k, v) in who.as_object().into_iter().flatten() {
-                println!("{k}: {}", output::cell(v));
+                outln!("{k}: {}", output::cell(v))?;
             }
         }
     } else {
@@ -292,7 +292,7 @@ pub async fn config(command: ConfigCommand) -> Result<(), Failure> {
         if let Some(who) = who {
             out.insert("whoami".into(), who);
         }
-        output::json(&serde_json::Value::Object(out));
+        output::json(&serde_json::Value::Object(out))?;
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 use clap::{Args, ValueEnum};
 use epicor_kinetic::http::KeyValue;
 use epicor_kinetic::{Connection, Settings};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 
 /// Exit codes scripts can rely on (also in `kinetic --help` and the README).
@@ -22,8 +22,17 @@ pub mod exit {
     pub const AUTH: u8 = 4;
     /// The data was refused: a business rule, a duplicate, a row changed since it was read.
     pub const REJECTED: u8 = 5;
+    /// Hung up (SIGHUP: the terminal closed) during an export; nothing was left under the
+    /// output's name.
+    pub const HANGUP: u8 = 129;
     /// Interrupted (Ctrl-C); nothing was left under the output's name.
     pub const INTERRUPTED: u8 = 130;
+    /// The reader of standard output (or of a FIFO) closed it before the end, as `| head` does:
+    /// the command stops quietly, with the status of a process ended by SIGPIPE.
+    pub const CLOSED_PIPE: u8 = 141;
+    /// Terminated (SIGTERM: `kill`, a service manager) during an export; nothing was left under
+    /// the output's name.
+    pub const TERMINATED: u8 = 143;
 }
 
 /// The exit codes, for `--help`.
@@ -35,7 +44,10 @@ Exit codes:
   3    not found (service, entity set, row, BAQ, function)
   4    not signed in or not allowed (credentials refused, sign-in needed, permission missing)
   5    the data was refused (a business rule, a duplicate, a row changed since it was read)
-  130  interrupted (Ctrl-C); an export leaves no partial file under its name";
+  129  hung up (SIGHUP), during an export; it leaves no partial file
+  130  interrupted (Ctrl-C); an export leaves no partial file under its name
+  141  the reader closed the output early (e.g. `| head`); nothing more is printed
+  143  terminated (SIGTERM), during an export; it leaves no partial file";
 
 /// A command's failure: a connector error, or a usage mistake found by the command line itself.
 #[derive(Debug)]
@@ -49,8 +61,11 @@ pub enum Failure {
         what: String,
         source: std::io::Error,
     },
-    /// Ctrl-C.
-    Interrupted,
+    /// Stopped by a signal (SIGINT, SIGTERM or SIGHUP) with a partial file to remove: its
+    /// exit code (128 + the signal) and what happened ("interrupted").
+    Interrupted { code: u8, what: &'static str },
+    /// Standard output (or a FIFO) closed by its reader: a quiet exit.
+    ClosedPipe,
 }
 
 impl From<epicor_kinetic::Error> for Failure {
@@ -79,10 +94,12 @@ pub fn report(failure: &Failure) -> ExitCode {
             eprintln!("error: {what}: {source}; check the path and its permissions");
             ExitCode::from(exit::FAILED)
         }
-        Failure::Interrupted => {
-            eprintln!("interrupted");
-            ExitCode::from(exit::INTERRUPTED)
+        Failure::Interrupted { code, what } => {
+            // After SIGHUP the terminal may be gone: a failed write is no reason to panic.
+            let _ = writeln!(std::io::stderr(), "{what}");
+            ExitCode::from(*code)
         }
+        Failure::ClosedPipe => ExitCode::from(exit::CLOSED_PIPE),
         Failure::Kinetic(e) => {
             match hint(e) {
                 Some(h) => eprintln!("error: {e}; {h}"),

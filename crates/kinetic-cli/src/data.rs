@@ -3,7 +3,7 @@
 use crate::common::{
     ordered_keys, parse_target, read_body, usage, ConnectionArgs, Failure, Format, Target,
 };
-use crate::output;
+use crate::output::{self, outln};
 use clap::Args;
 use epicor_kinetic::api::{EntitySetQuery, Record};
 use epicor_kinetic::Connection;
@@ -223,7 +223,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
                 )
             })?;
         }
-        print_record(&record, as_table);
+        print_record(&record, as_table)?;
         return Ok(());
     }
     let query = args.query.query(&connection, &target)?;
@@ -231,7 +231,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         // The rows a listing would show: `$count` of the filter, less --skip, at most --top.
         let total = query.count().await?;
         let shown = total.saturating_sub(args.query.skip.unwrap_or(0));
-        println!("{}", args.query.top.map_or(shown, |t| shown.min(t)));
+        outln!("{}", args.query.top.map_or(shown, |t| shown.min(t)))?;
         return Ok(());
     }
     if as_table {
@@ -249,7 +249,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
             Some(r) => r.columns().clone(),
             None => query.columns().await?,
         };
-        output::records_table(&columns, records);
+        output::records_table(&columns, records)?;
         if more {
             eprintln!(
                 "(the first {shown} rows; --top N for more, --format json for all, or `kinetic export`)"
@@ -260,10 +260,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         let mut stream = Box::pin(query.records());
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        let io = |e: std::io::Error| Failure::Io {
-            what: "writing to standard output".into(),
-            source: e,
-        };
+        let io = output::stdout_error;
         // Nothing is printed before the first row arrives, so a query the server refuses leaves
         // standard output empty.
         let mut first = true;
@@ -311,24 +308,24 @@ async fn print_navigation(
         match related.first() {
             Some(first) => output::records_table(&first.columns().clone(), &related),
             None => output::records_table(&[], &related),
-        }
+        }?;
     } else {
         let text: Vec<String> = related.iter().map(Record::to_json_text).collect();
         if text.is_empty() {
-            println!("[]");
+            outln!("[]")?;
         } else {
-            println!("[\n{}\n]", text.join(",\n"));
+            outln!("[\n{}\n]", text.join(",\n"))?;
         }
     }
     Ok(())
 }
 
 /// Prints one typed row: a two-column table, or a JSON object (decimals exact).
-fn print_record(record: &Record, as_table: bool) {
+fn print_record(record: &Record, as_table: bool) -> Result<(), Failure> {
     if as_table {
-        output::record_table(record);
+        output::record_table(record)
     } else {
-        println!("{}", record.to_json_text());
+        outln!("{}", record.to_json_text())
     }
 }
 
@@ -387,7 +384,7 @@ pub async fn call(args: CallArgs) -> Result<(), Failure> {
     let answer = connection
         .call(&target.service, &target.name, &body)
         .await?;
-    output::answer(&answer, args.format.table());
+    output::answer(&answer, args.format.table())?;
     Ok(())
 }
 
@@ -466,7 +463,7 @@ pub async fn efx(args: EfxArgs) -> Result<(), Failure> {
     let answer = connection
         .function(&target.service, &target.name, &body, staging)
         .await?;
-    output::answer(&answer, args.format.table());
+    output::answer(&answer, args.format.table())?;
     Ok(())
 }
 
@@ -506,9 +503,9 @@ pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
         let connection = args.connection.open().await?;
         let rows = connection.baq_list().await?;
         if args.format.table() {
-            output::rows_table(&rows);
+            output::rows_table(&rows)?;
         } else {
-            output::json(&Value::Array(rows.into_iter().map(Value::Object).collect()));
+            output::json(&Value::Array(rows.into_iter().map(Value::Object).collect()))?;
         }
         return Ok(());
     }
@@ -550,9 +547,9 @@ pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
     }
     let rows: Vec<epicor_kinetic::api::Row> = query.rows().try_collect().await?;
     if args.format.table() {
-        output::rows_table(&rows);
+        output::rows_table(&rows)?;
     } else {
-        output::json(&Value::Array(rows.into_iter().map(Value::Object).collect()));
+        output::json(&Value::Array(rows.into_iter().map(Value::Object).collect()))?;
     }
     Ok(())
 }
@@ -657,7 +654,7 @@ pub async fn write(args: WriteArgs, kind: Write) -> Result<(), Failure> {
                 .create_record(&target.service, &target.name, &body)
                 .await?
             {
-                Some(record) => print_record(&record, args.format.table()),
+                Some(record) => print_record(&record, args.format.table())?,
                 None => eprintln!("created"),
             }
         }
@@ -705,14 +702,14 @@ pub async fn services(args: ServicesArgs) -> Result<(), Failure> {
             .iter()
             .map(|s| vec![s.name.clone(), s.url.clone()])
             .collect();
-        output::table(&["service".into(), "url".into()], &rows);
+        output::table(&["service".into(), "url".into()], &rows)?;
     } else {
         output::json(&Value::Array(
             services
                 .iter()
                 .map(|s| serde_json::json!({"name": s.name, "url": s.url}))
                 .collect(),
-        ));
+        ))?;
     }
     Ok(())
 }
@@ -778,7 +775,7 @@ async fn describe_baq(connection: &Connection, id: &str, as_table: bool) -> Resu
             .iter()
             .map(|c| vec![c.name.clone(), type_text(c)])
             .collect();
-        output::table(&["column".into(), "type".into()], &rows);
+        output::table(&["column".into(), "type".into()], &rows)?;
         let params: Vec<String> = parameters
             .as_array()
             .into_iter()
@@ -794,7 +791,7 @@ async fn describe_baq(connection: &Connection, id: &str, as_table: bool) -> Resu
             })
             .collect();
         if !params.is_empty() {
-            println!("parameters (--param NAME=VALUE): {}", params.join(", "));
+            outln!("parameters (--param NAME=VALUE): {}", params.join(", "))?;
         }
     } else {
         output::json(&serde_json::json!({
@@ -802,7 +799,7 @@ async fn describe_baq(connection: &Connection, id: &str, as_table: bool) -> Resu
             "description": entry.get("Description"),
             "parameters": parameters,
             "columns": columns.iter().map(column_json).collect::<Vec<_>>(),
-        }));
+        }))?;
     }
     Ok(())
 }
@@ -853,10 +850,10 @@ pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
                         "nullable".into(),
                     ],
                     &rows,
-                );
-                println!("key: ({})", info.key.join(", "));
+                )?;
+                outln!("key: ({})", info.key.join(", "))?;
                 if !info.navigation.is_empty() {
-                    println!("navigation ($expand): {}", info.navigation.join(", "));
+                    outln!("navigation ($expand): {}", info.navigation.join(", "))?;
                 }
             } else {
                 output::json(&serde_json::json!({
@@ -866,7 +863,7 @@ pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
                     "key": info.key,
                     "columns": info.columns.iter().map(column_json).collect::<Vec<_>>(),
                     "navigation": info.navigation,
-                }));
+                }))?;
             }
         }
         None => {
@@ -891,7 +888,7 @@ pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
                         "navigation".into(),
                     ],
                     &rows,
-                );
+                )?;
             } else {
                 output::json(&Value::Array(
                     sets.iter()
@@ -905,7 +902,7 @@ pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
                             })
                         })
                         .collect(),
-                ));
+                ))?;
             }
         }
     }

@@ -1,7 +1,7 @@
 //! `kinetic demo`: the emulator in process, then the connector against it, a screen at a time.
 
 use crate::common::{usage, Failure};
-use crate::output;
+use crate::output::{self, outln};
 use clap::Args;
 use epicor_kinetic::api::Record;
 use epicor_kinetic::{Connection, Settings};
@@ -16,8 +16,8 @@ pub struct DemoArgs {
     pub scale: u64,
 }
 
-fn heading(text: &str) {
-    println!("\n== {text}");
+fn heading(text: &str) -> Result<(), Failure> {
+    outln!("\n== {text}")
 }
 
 pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
@@ -37,14 +37,14 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
         .map_err(|e| usage(format!("the emulator did not start: {e}"), "try again"))?;
     let info = emulator.startup_info();
     let strings = &info["connection_strings"];
-    println!(
+    outln!(
         "The emulator serves {} (instance {}, company {}).",
         emulator.base_url(),
         info["instance"].as_str().unwrap_or_default(),
         info["company"].as_str().unwrap_or_default()
-    );
+    )?;
 
-    heading("1. One connection string per authentication scheme (each reads Customers/$count)");
+    heading("1. One connection string per authentication scheme (each reads Customers/$count)")?;
     let schemes = [
         ("basic", "Basic, REST v1"),
         ("basic_v2", "Basic + API key, REST v2"),
@@ -97,17 +97,17 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
             "time".into(),
         ],
         &rows,
-    );
-    println!(
+    )?;
+    outln!(
         "Interactive sign-in (AzureAD with OAuthGrantType=CODE or DEVICE) works the same way after\n`kinetic login`; the emulator's start-up line (`kinetic emulator`) lists those strings too."
-    );
+    )?;
 
     let connection = Connection::open(Settings::parse(
         strings["basic_v2"].as_str().unwrap_or_default(),
     )?)
     .await?;
 
-    heading("2. A query: kinetic get Erp.BO.CustomerSvc/Customers --filter \"State eq 'MN'\" --select CustNum,CustID,Name,CreditLimit --top 5");
+    heading("2. A query: kinetic get Erp.BO.CustomerSvc/Customers --filter \"State eq 'MN'\" --select CustNum,CustID,Name,CreditLimit --top 5")?;
     let records: Vec<Record> = connection
         .entity_set("Erp.BO.CustomerSvc", "Customers")
         .filter_str("State eq 'MN'")?
@@ -117,12 +117,12 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
         .try_collect()
         .await?;
     if let Some(first) = records.first() {
-        output::records_table(first.columns(), &records);
+        output::records_table(first.columns(), &records)?;
     }
 
     heading(
         "3. An export: kinetic export Erp.BO.SalesOrderSvc/OrderDtls --format csv -o lines.csv",
-    );
+    )?;
     let dir = tempfile::tempdir().map_err(|e| Failure::Io {
         what: "creating a temporary directory".into(),
         source: e,
@@ -144,7 +144,7 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
     };
     crate::export::export(export).await?;
     let text = std::fs::read_to_string(&out).unwrap_or_default();
-    println!("The first lines of {}:", out.display());
+    outln!("The first lines of {}:", out.display())?;
     for line in text.lines().take(3) {
         let shown: String = line.chars().take(100).collect();
         let more = if line.chars().count() > 100 {
@@ -152,10 +152,10 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
         } else {
             ""
         };
-        println!("  {shown}{more}");
+        outln!("  {shown}{more}")?;
     }
 
-    heading("4. A BAQ with a parameter: kinetic baq zOrdersByCustomer --param CustID=...");
+    heading("4. A BAQ with a parameter: kinetic baq zOrdersByCustomer --param CustID=...")?;
     let first: Vec<Record> = connection
         .entity_set("Erp.BO.SalesOrderSvc", "SalesOrders")
         .select(["CustNum"])
@@ -180,13 +180,13 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
         .and_then(|r| r.get("CustID"))
         .map(ToString::to_string)
         .unwrap_or_default();
-    println!("(CustID={cust_id})");
+    outln!("(CustID={cust_id})")?;
     let rows = connection
         .baq("zOrdersByCustomer", &[("CustID", &cust_id)])
         .await?;
-    output::rows_table(&rows[..rows.len().min(5)]);
+    output::rows_table(&rows[..rows.len().min(5)])?;
 
-    heading("5. An Epicor Function: kinetic efx CustomerTools/GetCreditStatus --body '{\"CustID\": ...}'");
+    heading("5. An Epicor Function: kinetic efx CustomerTools/GetCreditStatus --body '{\"CustID\": ...}'")?;
     let answer = connection
         .function(
             "CustomerTools",
@@ -195,12 +195,12 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
             false,
         )
         .await?;
-    output::answer(&answer, true);
+    output::answer(&answer, true)?;
 
-    heading("Next: your own server");
-    println!(
+    heading("Next: your own server")?;
+    outln!(
         "  kinetic profile add prod \"URL=https://erp.example.com;ERPInstance=Kinetic;User=me;ApiVersion=v2;Company=EPIC06;ApiKey=...\"\n  export KINETIC_PASSWORD=...      # secrets from the environment, not the profile\n  kinetic services --profile prod\n  kinetic describe Erp.BO.CustomerSvc/Customers --profile prod\n  kinetic export Erp.BO.SalesOrderSvc/OrderDtls --profile prod -o lines.csv"
-    );
+    )?;
     connection.close().await?;
     emulator.shutdown().await;
     Ok(())

@@ -1,8 +1,12 @@
 //! `kinetic export`: an entity set to CSV, NDJSON or JSON, streamed page by page.
 //!
-//! The file is written under a temporary name beside the output and renamed into place only when
-//! every row is written, so an interrupted or failed export never leaves a half-written file under
-//! the final name (and never replaces an older complete one).
+//! A regular file (or a new one) is written under a temporary name beside it and renamed into
+//! place only when every row is written (and synced), so an interrupted or failed export never
+//! leaves a half-written file under the final name (and never replaces an older complete one).
+//! The new file honours the umask; one replaced keeps its mode (and owner, where allowed).
+//! Symbolic links are followed: the file they lead to is replaced (a dangling link's target is
+//! made) and the links stay. Anything else (a device such as /dev/null, a FIFO, a socket) is
+//! written through and never replaced, as is standard output.
 
 use crate::common::{parse_target, usage, ConnectionArgs, Failure};
 use crate::data::QueryArgs;
@@ -37,6 +41,12 @@ pub struct ExportArgs {
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,
     /// The output file; `-` or none for standard output.
+    ///
+    /// A regular file appears under its name only when complete (written beside it under a
+    /// temporary name, synced, renamed over it); a new one gets the mode the umask gives, one
+    /// replaced keeps its mode. A symbolic link is followed: the file it leads to is replaced
+    /// (or made, for a dangling link) and the link stays. A device (/dev/null), a FIFO or a
+    /// socket is written through as it is, never replaced.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// No progress bar, even on a terminal.
@@ -58,43 +68,57 @@ pub async fn export(args: ExportArgs) -> Result<(), Failure> {
             "drop the key, or use `kinetic get` for one row",
         ));
     }
-    let to_file = args
+    let named = args
         .output
         .as_ref()
         .filter(|p| p.as_os_str() != "-")
         .cloned();
-    // Check the destination before any network call.
-    let pending = match &to_file {
-        Some(path) => Some(Pending::create(path)?),
-        None => None,
+    // Check the destination before any network call. A FIFO is opened here, before the signal
+    // handlers: its open waits for a reader, and Ctrl-C must still end that wait.
+    let destination = match &named {
+        Some(path) => Destination::open(path)?,
+        None => Destination::Stdout,
     };
-    let connection = args.connection.open().await?;
-    let query = args.query.query(&connection, &target)?;
-    let columns = query.columns().await?;
-    let show_progress = !args.no_progress && std::io::stderr().is_terminal();
-    let bar = if show_progress {
-        let total = match query.count().await {
-            Ok(n) => {
-                let after_skip = n.saturating_sub(args.query.skip.unwrap_or(0));
-                let limits = [args.query.top, connection.settings().max_rows];
-                Some(limits.iter().flatten().fold(after_skip, |t, l| t.min(*l)))
-            }
-            Err(_) => None, // no estimate; the rows still come
-        };
-        progress_bar(total)
-    } else {
-        ProgressBar::hidden()
+    // A temporary file must be removed when a signal stops the export, so the signals that
+    // would end the process are caught from before it is made; written through, nothing is
+    // left behind and the signals keep their default action.
+    let mut stops = match &destination {
+        Destination::Atomic { .. } => Some(Stops::listen()?),
+        _ => None,
+    };
+    let (pending, sink): (Option<Pending>, Box<dyn Write + Send>) = match destination {
+        Destination::Stdout => (None, Box::new(std::io::stdout())),
+        Destination::Through(sink) => (None, sink),
+        Destination::Atomic { target, existing } => {
+            let pending = Pending::create(&target, existing.as_ref())?;
+            let file = pending.file.reopen().map_err(|e| Failure::Io {
+                what: format!("opening {}", pending.temp_path().display()),
+                source: e,
+            })?;
+            (Some(pending), Box::new(file))
+        }
     };
 
-    let started = Instant::now();
-    let write = async {
-        let sink: Box<dyn Write + Send> = match &pending {
-            Some(p) => Box::new(p.file.reopen().map_err(|e| Failure::Io {
-                what: format!("opening {}", p.temp_path().display()),
-                source: e,
-            })?),
-            None => Box::new(std::io::stdout()),
-        };
+    let bar = std::cell::RefCell::new(ProgressBar::hidden());
+    let started = std::cell::Cell::new(Instant::now());
+    let work = async {
+        let connection = args.connection.open().await?;
+        let query = args.query.query(&connection, &target)?;
+        let columns = query.columns().await?;
+        let show_progress = !args.no_progress && std::io::stderr().is_terminal();
+        if show_progress {
+            let total = match query.count().await {
+                Ok(n) => {
+                    let after_skip = n.saturating_sub(args.query.skip.unwrap_or(0));
+                    let limits = [args.query.top, connection.settings().max_rows];
+                    Some(limits.iter().flatten().fold(after_skip, |t, l| t.min(*l)))
+                }
+                Err(_) => None, // no estimate; the rows still come
+            };
+            *bar.borrow_mut() = progress_bar(total);
+        }
+        let bar = bar.borrow().clone();
+        started.set(Instant::now());
         let mut writer = RowWriter::new(sink, args.format, &columns)?;
         let mut stream = Box::pin(query.records());
         let mut n: u64 = 0;
@@ -107,32 +131,34 @@ pub async fn export(args: ExportArgs) -> Result<(), Failure> {
         }
         writer.finish()?;
         bar.set_position(n);
-        Ok::<u64, Failure>(n)
+        Ok::<_, Failure>((n, connection))
     };
-    let rows = tokio::select! {
-        r = write => r,
-        _ = tokio::signal::ctrl_c() => {
-            bar.abandon();
-            // `pending` is dropped with its temporary file: nothing under the final name.
-            return Err(Failure::Interrupted);
-        }
+    let outcome = match &mut stops {
+        Some(stops) => tokio::select! {
+            r = work => r,
+            stop = stops.next() => Err(stop),
+        },
+        None => work.await,
     };
-    let rows = match rows {
-        Ok(n) => n,
+    let bar = bar.into_inner();
+    let (rows, connection) = match outcome {
+        Ok(done) => done,
         Err(e) => {
             bar.abandon();
+            // `pending` is dropped with its temporary file: nothing under the final name.
             return Err(e);
         }
     };
     bar.finish_and_clear();
-    let place = match pending {
-        Some(p) => {
-            let path = p.persist()?;
-            path.display().to_string()
+    let place = match (pending, &named) {
+        (Some(p), Some(named)) => {
+            p.persist()?;
+            named.display().to_string()
         }
-        None => "standard output".into(),
+        (_, Some(named)) => named.display().to_string(),
+        (_, None) => "standard output".into(),
     };
-    let secs = started.elapsed().as_secs_f64();
+    let secs = started.get().elapsed().as_secs_f64();
     eprintln!(
         "exported {rows} rows to {place} in {secs:.1} s ({:.0} rows/s)",
         rows as f64 / secs.max(1e-9)
@@ -165,6 +191,166 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
     bar
 }
 
+/// Where an export goes.
+enum Destination {
+    /// Standard output (no `-o`, or `-o -`).
+    Stdout,
+    /// Not a regular file (a character or block device, a FIFO, a socket), after symbolic
+    /// links: written as it is, never replaced.
+    Through(Box<dyn Write + Send>),
+    /// A regular file or a new one, after symbolic links: written under a temporary name
+    /// beside `target` and renamed over it when complete.
+    Atomic {
+        /// The file the links lead to (the name given when it is no link).
+        target: PathBuf,
+        /// The file there now, whose mode (and owner) the new one keeps.
+        existing: Option<std::fs::Metadata>,
+    },
+}
+
+impl Destination {
+    /// The destination `path` names: links followed, devices, FIFOs and sockets opened.
+    fn open(path: &Path) -> Result<Destination, Failure> {
+        let cannot = |e: std::io::Error| {
+            usage(
+                format!("cannot write to {}: {e}", path.display()),
+                "give -o a file in a directory that exists and that you may write to",
+            )
+        };
+        let target = follow_links(path).map_err(cannot)?;
+        let existing = match std::fs::metadata(&target) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Destination::Atomic {
+                    target,
+                    existing: None,
+                })
+            }
+            Err(e) => return Err(cannot(e)),
+        };
+        let kind = existing.file_type();
+        if kind.is_dir() {
+            return Err(usage(
+                format!("{} is a directory", path.display()),
+                "give a file name, e.g. -o lines.csv",
+            ));
+        }
+        if kind.is_file() {
+            return Ok(Destination::Atomic {
+                target,
+                existing: Some(existing),
+            });
+        }
+        #[cfg(unix)]
+        if std::os::unix::fs::FileTypeExt::is_socket(&kind) {
+            let socket = std::os::unix::net::UnixStream::connect(&target).map_err(cannot)?;
+            return Ok(Destination::Through(Box::new(socket)));
+        }
+        // Written in place, as a shell's `>` does: no truncation (meaningless for these), no
+        // creation (it exists).
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&target)
+            .map_err(cannot)?;
+        Ok(Destination::Through(Box::new(file)))
+    }
+}
+
+/// The path that `path` leads to through symbolic links (itself when it is none), whether
+/// that exists or not: a dangling link leads to the file to create.
+fn follow_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut at = path.to_path_buf();
+    // Linux's limit (MAXSYMLINKS) on links followed in one lookup.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&at)?;
+                at = match at.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            Ok(_) => return Ok(at),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(at),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// The signals that end an export with a temporary file to remove: SIGINT (Ctrl-C), SIGTERM
+/// (`kill`, service managers) and SIGHUP (the terminal closed). A signal ignored when the
+/// command started (`nohup`, a script's background job) stays ignored.
+struct Stops {
+    #[cfg(unix)]
+    caught: Vec<(tokio::signal::unix::Signal, u8, &'static str)>,
+}
+
+impl Stops {
+    #[cfg(unix)]
+    fn listen() -> Result<Stops, Failure> {
+        use crate::common::exit;
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut caught = Vec::new();
+        for (kind, code, what) in [
+            (SignalKind::interrupt(), exit::INTERRUPTED, "interrupted"),
+            (SignalKind::terminate(), exit::TERMINATED, "terminated"),
+            (SignalKind::hangup(), exit::HANGUP, "hung up"),
+        ] {
+            if ignored(kind.as_raw_value()) {
+                continue;
+            }
+            let s = signal(kind).map_err(|e| Failure::Io {
+                what: "setting up the signal handlers".into(),
+                source: e,
+            })?;
+            caught.push((s, code, what));
+        }
+        Ok(Stops { caught })
+    }
+
+    #[cfg(not(unix))]
+    fn listen() -> Result<Stops, Failure> {
+        Ok(Stops {})
+    }
+
+    /// The first of the signals to come, as the failure it causes.
+    async fn next(&mut self) -> Failure {
+        #[cfg(unix)]
+        {
+            if self.caught.is_empty() {
+                return std::future::pending().await;
+            }
+            let waits = self.caught.iter_mut().map(|(s, code, what)| {
+                Box::pin(async move {
+                    s.recv().await;
+                    Failure::Interrupted { code: *code, what }
+                })
+            });
+            futures_util::future::select_all(waits).await.0
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Failure::Interrupted {
+                code: crate::common::exit::INTERRUPTED,
+                what: "interrupted",
+            }
+        }
+    }
+}
+
+/// Whether `signal` is ignored (SIG_IGN), as it was inherited.
+#[cfg(unix)]
+fn ignored(signal: i32) -> bool {
+    let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: with no new action, sigaction(2) only writes the current one into `current`,
+    // which is zeroed memory of its type.
+    let read = unsafe { libc::sigaction(signal, std::ptr::null(), current.as_mut_ptr()) };
+    // SAFETY: zeroed, then filled by a successful call: a valid sigaction either way.
+    read == 0 && unsafe { current.assume_init() }.sa_sigaction == libc::SIG_IGN
+}
+
 /// An output file being written under a temporary name in its directory.
 struct Pending {
     file: tempfile::NamedTempFile,
@@ -172,31 +358,48 @@ struct Pending {
 }
 
 impl Pending {
-    fn create(target: &Path) -> Result<Pending, Failure> {
+    /// A temporary file beside `target`: with the permission bits (and owner, where allowed)
+    /// of the `existing` file, else those the umask leaves of 0666, as any new file.
+    fn create(target: &Path, existing: Option<&std::fs::Metadata>) -> Result<Pending, Failure> {
         let dir = match target.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        if target.is_dir() {
-            return Err(usage(
-                format!("{} is a directory", target.display()),
-                "give a file name, e.g. -o lines.csv",
-            ));
-        }
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "export".into());
-        let file = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".partial")
-            .tempfile_in(&dir)
-            .map_err(|e| {
-                usage(
-                    format!("cannot write in {}: {e}", dir.display()),
-                    "give -o a file in a directory that exists and that you may write to",
-                )
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".partial");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The kernel takes the umask from 0666, as for any new file (the umask is never
+            // read: reading it means changing it, for the whole process). A file replaced
+            // starts private and takes its mode below.
+            let mode = if existing.is_some() { 0o600 } else { 0o666 };
+            builder.permissions(std::fs::Permissions::from_mode(mode));
+        }
+        let file = builder.tempfile_in(&dir).map_err(|e| {
+            usage(
+                format!("cannot write in {}: {e}", dir.display()),
+                "give -o a file in a directory that exists and that you may write to",
+            )
+        })?;
+        #[cfg(unix)]
+        if let Some(existing) = existing {
+            keep_owner_and_mode(file.as_file(), existing).map_err(|e| Failure::Io {
+                what: format!(
+                    "giving {} the mode of {}",
+                    file.path().display(),
+                    target.display()
+                ),
+                source: e,
             })?;
+        }
+        #[cfg(not(unix))]
+        let _ = existing;
         Ok(Pending {
             file,
             target: target.to_path_buf(),
@@ -207,18 +410,36 @@ impl Pending {
         self.file.path()
     }
 
+    /// Renames the complete file over the target, its data and its name on disk first.
     fn persist(self) -> Result<PathBuf, Failure> {
         let target = self.target.clone();
         self.file.as_file().sync_all().map_err(|e| Failure::Io {
             what: format!("writing {}", self.file.path().display()),
             source: e,
         })?;
+        let dir = self.file.path().parent().map(Path::to_path_buf);
         self.file.persist(&target).map_err(|e| Failure::Io {
             what: format!("moving the export into place at {}", target.display()),
             source: e.error,
         })?;
+        // The rename itself, on disk (where a directory can be opened and synced).
+        if let Some(Ok(dir)) = dir.map(std::fs::File::open) {
+            let _ = dir.sync_all();
+        }
         Ok(target)
     }
+}
+
+/// Gives `file` the owner and group of `existing` where this user may (root may; anyone may
+/// keep their own uid and a group they belong to), then its permission bits (not setuid,
+/// setgid or sticky).
+#[cfg(unix)]
+fn keep_owner_and_mode(file: &std::fs::File, existing: &std::fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::{fchown, MetadataExt, PermissionsExt};
+    if fchown(file, Some(existing.uid()), Some(existing.gid())).is_err() {
+        let _ = fchown(file, None, Some(existing.gid()));
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(existing.mode() & 0o777))
 }
 
 /// Writes records in one of the formats.
@@ -231,6 +452,10 @@ struct RowWriter {
 }
 
 fn io_error(e: std::io::Error) -> Failure {
+    // Standard output or a FIFO whose reader has gone: a quiet end, as for every command.
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Failure::ClosedPipe;
+    }
     Failure::Io {
         what: "writing the export".into(),
         source: e,
@@ -238,6 +463,11 @@ fn io_error(e: std::io::Error) -> Failure {
 }
 
 fn csv_error(e: csv::Error) -> Failure {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        if io.kind() == std::io::ErrorKind::BrokenPipe {
+            return Failure::ClosedPipe;
+        }
+    }
     io_error(std::io::Error::other(e))
 }
 

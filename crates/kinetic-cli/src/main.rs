@@ -1,4 +1,7 @@
 //! `kinetic`: the command line of the kinetic connector for Epicor Kinetic.
+// Standard output goes through `output::print` (`outln!`), which ends quietly with 141 when the
+// reader has gone; `println!` would panic.
+#![warn(clippy::print_stdout)]
 
 mod admin;
 mod common;
@@ -54,7 +57,8 @@ enum Command {
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Get(data::GetArgs),
     /// Export an entity set to CSV, NDJSON or JSON, streamed page by page (memory stays bounded),
-    /// with a progress bar on a terminal. The file appears under its name only when complete.
+    /// with a progress bar on a terminal. The file appears under its name only when complete;
+    /// Ctrl-C, SIGTERM or SIGHUP leave nothing under it (see -o for links, devices and FIFOs).
     ///
     /// Examples:
     ///   kinetic export Erp.BO.SalesOrderSvc/OrderDtls -o lines.csv
@@ -331,6 +335,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The start-up line's reader has gone: as every command, quietly.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::from(common::exit::CLOSED_PIPE)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             let mut source = e.source();
@@ -431,7 +442,11 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
                 report.scale
             ),
         }
-        println!("{}", running.startup_line());
+        {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", running.startup_line()).and_then(|()| out.flush())?;
+        }
         eprintln!(
             "kinetic emulator: serving {} (Ctrl-C to stop)",
             running.base_url()
@@ -488,7 +503,7 @@ async fn token(args: ConnectionArgs, mode: TokenMode) -> Result<(), common::Fail
     let connection = epicor_kinetic::Connection::open(settings).await?;
     let token = connection.access_token().await?;
     match mode {
-        TokenMode::Print => println!("{}", token.expose()),
+        TokenMode::Print => output::outln!("{}", token.expose())?,
         TokenMode::Login if interactive => {
             eprintln!("signed in; the tokens are kept, encrypted, in the settings store")
         }

@@ -1,14 +1,57 @@
 //! Printing results: a readable table on a terminal, JSON for scripts.
+//!
+//! Everything a command prints on standard output goes through [`print`] (or the [`outln!`] and
+//! [`out!`] macros, or [`stdout_error`] for a writer of its own), never `println!`, which panics
+//! when the reader has gone (`kinetic get ... | head -1`). A closed pipe is normal: it becomes
+//! [`Failure::ClosedPipe`], a quiet exit with 141, the status a shell reports for SIGPIPE.
 
+use crate::common::Failure;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde_json::Value;
 use std::io::Write;
+
+/// The failure of a write to standard output: [`Failure::ClosedPipe`] when the reader closed
+/// it, else an I/O failure.
+pub fn stdout_error(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::ClosedPipe
+    } else {
+        Failure::Io {
+            what: "writing to standard output".into(),
+            source: e,
+        }
+    }
+}
+
+/// Writes `args` to standard output and flushes it.
+pub fn print(args: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
+/// `print!` that returns the failure (a closed pipe, quietly) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::print(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that returns the failure (a closed pipe, quietly) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::print(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+pub(crate) use {out, outln};
 
 /// The widest a table cell is shown; longer text is cut with `…` (JSON output is never cut).
 const CELL_WIDTH: usize = 60;
 
 /// A table of `headers` and `rows` on stdout.
-pub fn table(headers: &[String], rows: &[Vec<String>]) {
+pub fn table(headers: &[String], rows: &[Vec<String>]) -> Result<(), Failure> {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Disabled)
@@ -16,7 +59,7 @@ pub fn table(headers: &[String], rows: &[Vec<String>]) {
     for row in rows {
         t.add_row(row.iter().map(|c| cut(c)));
     }
-    println!("{t}");
+    outln!("{t}")
 }
 
 /// A cell's text, one line, cut to [`CELL_WIDTH`] characters.
@@ -41,20 +84,19 @@ pub fn cell(value: &Value) -> String {
 }
 
 /// JSON on stdout: pretty on a terminal, compact otherwise, one document and a newline.
-pub fn json(value: &Value) {
+pub fn json(value: &Value) -> Result<(), Failure> {
     let text = if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         serde_json::to_string_pretty(value)
     } else {
         serde_json::to_string(value)
     }
     .unwrap_or_else(|_| "null".into());
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}");
+    outln!("{text}")
 }
 
 /// Rows of JSON objects as a table: the columns of the first row, in order, then any others.
 /// No rows: `no rows`, not an empty box.
-pub fn rows_table(rows: &[serde_json::Map<String, Value>]) {
+pub fn rows_table(rows: &[serde_json::Map<String, Value>]) -> Result<(), Failure> {
     if rows.is_empty() {
         return no_rows();
     }
@@ -75,16 +117,16 @@ pub fn rows_table(rows: &[serde_json::Map<String, Value>]) {
                 .collect()
         })
         .collect();
-    table(&headers, &cells);
+    table(&headers, &cells)
 }
 
 /// One JSON object as a two-column table (name, value).
-pub fn object_table(row: &serde_json::Map<String, Value>) {
-    column_value_table(row.iter().map(|(k, v)| vec![k.clone(), cell(v)]).collect());
+pub fn object_table(row: &serde_json::Map<String, Value>) -> Result<(), Failure> {
+    column_value_table(row.iter().map(|(k, v)| vec![k.clone(), cell(v)]).collect())
 }
 
 /// One typed row as a two-column table (name, value).
-pub fn record_table(record: &epicor_kinetic::api::Record) {
+pub fn record_table(record: &epicor_kinetic::api::Record) -> Result<(), Failure> {
     column_value_table(
         record
             .columns()
@@ -92,18 +134,18 @@ pub fn record_table(record: &epicor_kinetic::api::Record) {
             .zip(record.values())
             .map(|(c, v)| vec![c.name.clone(), v.to_string()])
             .collect(),
-    );
+    )
 }
 
-fn column_value_table(rows: Vec<Vec<String>>) {
-    table(&["column".into(), "value".into()], &rows);
+fn column_value_table(rows: Vec<Vec<String>>) -> Result<(), Failure> {
+    table(&["column".into(), "value".into()], &rows)
 }
 
 /// Typed rows as a table under `columns` (their shared columns).
 pub fn records_table(
     columns: &[epicor_kinetic::api::Column],
     records: &[epicor_kinetic::api::Record],
-) {
+) -> Result<(), Failure> {
     if records.is_empty() {
         return no_rows();
     }
@@ -112,18 +154,17 @@ pub fn records_table(
         .iter()
         .map(|r| r.values().iter().map(ToString::to_string).collect())
         .collect();
-    table(&headers, &cells);
+    table(&headers, &cells)
 }
 
 /// What an empty table prints.
-fn no_rows() {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "no rows");
+fn no_rows() -> Result<(), Failure> {
+    outln!("no rows")
 }
 
 /// A JSON answer as a table: its rows (`value`, or the row tables of a `returnObj` tableset), or
 /// its fields (nested values as compact JSON); JSON when `as_table` is false.
-pub fn answer(value: &Value, as_table: bool) {
+pub fn answer(value: &Value, as_table: bool) -> Result<(), Failure> {
     if !as_table {
         return json(value);
     }
@@ -138,8 +179,8 @@ pub fn answer(value: &Value, as_table: bool) {
                 return object_table(map);
             }
             if let Some(ds) = map.get("returnObj").filter(|v| v.is_object()) {
-                if tableset_tables(ds) {
-                    return;
+                if tableset_tables(ds)? {
+                    return Ok(());
                 }
             }
             object_table(map)
@@ -157,22 +198,22 @@ pub fn answer(value: &Value, as_table: bool) {
 
 /// A BO tableset as one titled table per row table with rows (`ExtensionTables` and other
 /// members that are not row tables are left out); false when it has no rows to show.
-fn tableset_tables(ds: &Value) -> bool {
+fn tableset_tables(ds: &Value) -> Result<bool, Failure> {
     let Ok(ds) = epicor_kinetic::api::Tableset::from_value(ds.clone()) else {
-        return false;
+        return Ok(false);
     };
     let tables: Vec<(&str, &[Value])> = ds.tables().filter(|(_, rows)| !rows.is_empty()).collect();
     if tables.is_empty() {
-        return false;
+        return Ok(false);
     }
     for (name, rows) in tables {
         let n = rows.len();
-        println!("{name} ({n} row{})", if n == 1 { "" } else { "s" });
+        outln!("{name} ({n} row{})", if n == 1 { "" } else { "s" })?;
         if let Some(objs) = objects(rows) {
-            rows_table(&objs);
+            rows_table(&objs)?;
         }
     }
-    true
+    Ok(true)
 }
 
 fn objects(rows: &[Value]) -> Option<Vec<serde_json::Map<String, Value>>> {
