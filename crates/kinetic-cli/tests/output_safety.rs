@@ -328,16 +328,28 @@ fn closed_after_one_line(args: &[&str]) {
     assert!(err.is_empty(), "{args:?} is quiet: {err}");
 }
 
+/// The writing end of a pipe whose reading end is already closed.
+///
+/// Made here rather than by closing a piped child's stdout after the spawn: the tests of this
+/// file run at once, and a child forked by another test holds a copy of every descriptor until
+/// it execs, so a small output could fit in the pipe while that copy lasts.
+fn pipe_without_reader() -> std::os::fd::OwnedFd {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) writes two new descriptors into `fds`, owned here from then on.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read);
+    write
+}
+
 /// Runs `args` with its standard output already closed by the reader.
 fn closed_before_output(args: &[&str]) {
-    let mut child = kinetic()
+    let out = kinetic()
         .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+        .stdout(pipe_without_reader())
+        .output()
         .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
     assert!(err.is_empty(), "{args:?} is quiet: {err}");
