@@ -426,7 +426,7 @@ pub async fn efx(args: EfxArgs) -> Result<(), Failure> {
                 })
                 .collect();
             if rows.is_empty() {
-                println!("no functions");
+                outln!("no functions")?;
             } else {
                 output::table(
                     &[
@@ -436,12 +436,12 @@ pub async fn efx(args: EfxArgs) -> Result<(), Failure> {
                         "outputs".into(),
                     ],
                     &rows,
-                );
+                )?;
             }
         } else {
             output::json(&Value::Array(
                 libraries.into_iter().map(Value::Object).collect(),
-            ));
+            ))?;
         }
         return Ok(());
     }

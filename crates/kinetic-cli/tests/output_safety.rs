@@ -402,6 +402,7 @@ fn a_reader_that_stops_early_ends_every_command_quietly_with_141() {
             "-c",
             &v2,
         ]);
+        closed_before_output(&["efx", "--list", "--format", format, "-c", &v2]);
         closed_before_output(&["props", "oauth", "--format", format]);
     }
     closed_before_output(&["get", LINES, "--count", "-c", &basic]);
