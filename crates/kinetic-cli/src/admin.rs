@@ -258,14 +258,29 @@ pub struct ConfigShowArgs {
 
 pub async fn config(command: ConfigCommand) -> Result<(), Failure> {
     let ConfigCommand::Show(args) = command;
-    let settings = args.connection.settings()?;
-    let properties: Vec<(&str, &str, String)> = settings
-        .effective()
-        .into_iter()
-        .map(|(name, value, origin)| (name, value, origin.to_string()))
+    // What the sources say even when they do not make a connection yet (a profile whose
+    // password comes later): shown, with why it would not connect.
+    let env = ProcessEnv;
+    let explained = epicor_kinetic::settings::Settings::explain(
+        args.connection.connection.as_deref(),
+        args.connection.profile.as_deref(),
+        &env,
+        &ConfigDir::locate(&env),
+    )?;
+    for note in &explained.notes {
+        eprintln!("note: {note}");
+    }
+    let problem = explained.problem.as_ref().map(ToString::to_string);
+    if let Some(p) = &problem {
+        eprintln!("note: these settings do not make a connection yet: {p}");
+    }
+    let properties: Vec<(&str, &str, String)> = explained
+        .properties
+        .iter()
+        .map(|(name, value, origin)| (*name, value.as_str(), origin.to_string()))
         .collect();
     let who = if args.whoami {
-        Some(whoami(&settings).await?)
+        Some(whoami(&args.connection.settings()?).await?)
     } else {
         None
     };
@@ -291,6 +306,9 @@ pub async fn config(command: ConfigCommand) -> Result<(), Failure> {
         );
         if let Some(who) = who {
             out.insert("whoami".into(), who);
+        }
+        if let Some(p) = problem {
+            out.insert("problem".into(), p.into());
         }
         output::json(&serde_json::Value::Object(out))?;
     }

@@ -9,7 +9,7 @@ use futures_util::TryStreamExt;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// What a run of the binary printed, and how it ended.
 #[derive(Debug)]
@@ -72,26 +72,14 @@ impl Out {
 /// Runs the binary with `args`, the configuration directory `config`, no `KINETIC_*` variable
 /// but those in `env`, and `stdin` as standard input.
 fn run_in(config: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Out {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kinetic"));
-    cmd.args(args);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("KINETIC_") || name.to_ascii_lowercase().ends_with("_proxy") {
-            cmd.env_remove(name.as_ref());
-        }
-    }
-    cmd.env("KINETIC_CONFIG_DIR", config)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .envs(env.iter().copied())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = common::kinetic_command(config, args, env);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     if let Some(text) = stdin {
         child

@@ -14,6 +14,7 @@ fn kinetic() -> Command {
         "KINETIC_CONFIG_DIR",
         std::env::temp_dir().join("kinetic-export-tests-none"),
     );
+    common::default_signals(&mut c);
     c
 }
 

@@ -6,24 +6,15 @@ mod common;
 
 use std::io::BufReader;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-fn command(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kinetic"));
-    cmd.args(args);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("KINETIC_") || name.to_ascii_lowercase().ends_with("_proxy") {
-            cmd.env_remove(name.as_ref());
-        }
-    }
-    cmd.env("KINETIC_CONFIG_DIR", config)
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("DISPLAY")
-        .env_remove("WAYLAND_DISPLAY")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null());
-    cmd
+/// An emulator of `scale` order lines served by this process, and a configuration directory.
+fn served(scale: u64) -> (common::Served, tempfile::TempDir) {
+    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
+        scale,
+        ..Default::default()
+    });
+    (emu, tempfile::tempdir().unwrap())
 }
 
 fn run(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
@@ -31,7 +22,10 @@ fn run(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Stri
         status,
         stdout,
         stderr,
-    } = command(config, args, env).output().unwrap();
+    } = common::kinetic_command(config, args, env)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     (
         status.code(),
         String::from_utf8_lossy(&stdout).into_owned(),
@@ -51,11 +45,7 @@ fn without(cs: &str, property: &str) -> String {
 /// left out.
 #[test]
 fn a_connection_named_on_the_command_line_beats_the_environment() {
-    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
-        scale: 200,
-        ..Default::default()
-    });
-    let config = tempfile::tempdir().unwrap();
+    let (emu, config) = served(200);
     let good = emu.cs("basic");
     let (code, _, err) = run(config.path(), &["profile", "add", "mine", &good], &[]);
     assert_eq!(code, Some(0), "{err}");
@@ -106,13 +96,9 @@ fn a_connection_named_on_the_command_line_beats_the_environment() {
 /// is true.
 #[test]
 fn login_logout_and_the_procedures_do_what_they_say() {
-    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
-        scale: 200,
-        ..Default::default()
-    });
-    let config = tempfile::tempdir().unwrap();
+    let (emu, config) = served(200);
     let device = without(&emu.cs("azuread_device"), "InitiateOAuth");
-    let mut child = command(config.path(), &["login", "-c", &device], &[])
+    let mut child = common::kinetic_command(config.path(), &["login", "-c", &device], &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -167,11 +153,7 @@ fn no_connection_names_the_ways_to_give_one() {
 /// from; `--whoami` says who the connection is without printing the token.
 #[test]
 fn config_show_says_what_each_property_is_and_where_it_came_from() {
-    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
-        scale: 200,
-        ..Default::default()
-    });
-    let config = tempfile::tempdir().unwrap();
+    let (emu, config) = served(200);
     let cs = without(&emu.cs("basic"), "Company");
     let (code, _, err) = run(config.path(), &["profile", "add", "mine", &cs], &[]);
     assert_eq!(code, Some(0), "{err}");
@@ -205,6 +187,25 @@ fn config_show_says_what_each_property_is_and_where_it_came_from() {
     assert_eq!(find("Pagesize")["value"], "25");
     assert_eq!(find("MaxRetries")["from"], "the default");
 
+    // A profile that does not make a connection yet (its password comes later) is still shown,
+    // with why it would not connect.
+    let (code, _, err) = run(
+        config.path(),
+        &["profile", "add", "nopass", &without(&cs, "Password")],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = run(
+        config.path(),
+        &["config", "show", "--profile", "nopass", "--format", "json"],
+        &[],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("do not make a connection yet"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["problem"].as_str().unwrap().contains("Password"), "{v}");
+    assert!(v["properties"].to_string().contains("\"URL\""), "{v}");
+
     let token_cs = emu.cs("azuread_client_secret");
     let (code, out, err) = run(
         config.path(),
@@ -230,11 +231,7 @@ fn config_show_says_what_each_property_is_and_where_it_came_from() {
 /// Each command accepts what it uses, and what it accepts works.
 #[test]
 fn options_do_what_they_say_or_are_refused() {
-    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
-        scale: 300,
-        ..Default::default()
-    });
-    let config = tempfile::tempdir().unwrap();
+    let (emu, config) = served(300);
     let basic = emu.cs("basic");
     let env = [("KINETIC_CONNECTION", basic.as_str())];
     let k = |args: &[&str]| run(config.path(), args, &env);
@@ -324,11 +321,7 @@ fn options_do_what_they_say_or_are_refused() {
 /// columns, and a BAQ read with a filter, a selection and a limit.
 #[test]
 fn baqs_are_listed_described_and_queried() {
-    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
-        scale: 300,
-        ..Default::default()
-    });
-    let config = tempfile::tempdir().unwrap();
+    let (emu, config) = served(300);
     let basic = emu.cs("basic");
     let env = [("KINETIC_CONNECTION", basic.as_str())];
     let k = |args: &[&str]| run(config.path(), args, &env);
@@ -386,11 +379,7 @@ fn baqs_are_listed_described_and_queried() {
 /// is not a column to look up.
 #[test]
 fn hints_point_the_right_way() {
-    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
-        scale: 200,
-        ..Default::default()
-    });
-    let config = tempfile::tempdir().unwrap();
+    let (emu, config) = served(200);
     let basic = emu.cs("basic");
     let env = [("KINETIC_CONNECTION", basic.as_str())];
     let k = |args: &[&str]| run(config.path(), args, &env);
@@ -429,11 +418,7 @@ fn an_unreachable_server_is_reported_once() {
 /// The company's Function libraries, listed with their functions.
 #[test]
 fn function_libraries_are_listed() {
-    let emu = common::Served::start(epicor_kinetic_emulator::EmulatorConfig {
-        scale: 200,
-        ..Default::default()
-    });
-    let config = tempfile::tempdir().unwrap();
+    let (emu, config) = served(200);
     let v2 = emu.cs("basic_v2");
     let (code, out, err) = run(
         config.path(),

@@ -6,7 +6,6 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -30,20 +29,8 @@ fn kinetic() -> Command {
         "KINETIC_CONFIG_DIR",
         std::env::temp_dir().join("kinetic-output-tests-none"),
     );
-    default_signals(&mut c);
+    common::default_signals(&mut c);
     c
-}
-
-fn default_signals(c: &mut Command) {
-    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
-    unsafe {
-        c.pre_exec(|| {
-            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-                libc::signal(s, libc::SIG_DFL);
-            }
-            Ok(())
-        });
-    }
 }
 
 /// The binary run by `sh` under `umask`.

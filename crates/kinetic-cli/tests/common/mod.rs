@@ -199,3 +199,42 @@ pub fn wait_for_line(
         }
     }
 }
+
+/// The binary with `args`, the configuration directory `config`, no `KINETIC_*` or proxy
+/// variable but those in `env`, no display (no browser is opened), and loopback kept off proxies.
+pub fn kinetic_command(
+    config: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_kinetic"));
+    cmd.args(args);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("KINETIC_") || name.to_ascii_lowercase().ends_with("_proxy") {
+            cmd.env_remove(name.as_ref());
+        }
+    }
+    cmd.env("KINETIC_CONFIG_DIR", config)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .envs(env.iter().copied());
+    cmd
+}
+
+/// Sets SIGINT, SIGTERM and SIGHUP to their default actions in the child, whatever this test
+/// runner inherited: a runner started in the background of a script (as CI may start it) has
+/// SIGINT ignored, and the binary keeps an ignored signal ignored, as `nohup` expects.
+pub fn default_signals(c: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+    unsafe {
+        c.pre_exec(|| {
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(s, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+}

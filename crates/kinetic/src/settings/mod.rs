@@ -233,6 +233,18 @@ fn merge_under(higher: &mut Layer, lower: Layer) {
     }
 }
 
+/// What [`Settings::explain`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Explained {
+    /// Every property with a value: name, value as it may be shown (secrets redacted), origin.
+    pub properties: Vec<(&'static str, String, Origin)>,
+    /// The notes of the resolution (see [`Settings::notes`]).
+    pub notes: Vec<String>,
+    /// Why these settings do not make a connection, if they do not.
+    pub problem: Option<Error>,
+}
+
 /// Validated, typed connection settings.
 ///
 /// ```
@@ -430,17 +442,15 @@ impl Settings {
         Settings::resolve_implying(connection, profile, env, files, &[], "")
     }
 
-    /// As [`Settings::resolve`], with values `implied` (property, value) that apply when no source
-    /// sets the property, above the registry's defaults: what a command means by itself (`kinetic
-    /// login` signs in: `InitiateOAuth=GETANDREFRESH`). `why` names the command in the origin.
-    pub fn resolve_implying(
+    /// The sources merged, before the values are checked, with the notes they gave.
+    fn merge_sources(
         connection: Option<&str>,
         profile: Option<&str>,
         env: &dyn Env,
         files: &dyn ConfigFiles,
         implied: &[(&str, &str)],
         why: &str,
-    ) -> Result<Settings> {
+    ) -> Result<(Layer, Vec<String>)> {
         let mut notes = connection
             .map(|c| foreign_notes(c, &Origin::ConnectionString))
             .unwrap_or_default();
@@ -497,9 +507,58 @@ impl Settings {
                 });
             }
         }
+        Ok((merged, notes))
+    }
+
+    /// As [`Settings::resolve`], with values `implied` (property, value) that apply when no source
+    /// sets the property, above the registry's defaults: what a command means by itself (`kinetic
+    /// login` signs in: `InitiateOAuth=GETANDREFRESH`). `why` names the command in the origin.
+    pub fn resolve_implying(
+        connection: Option<&str>,
+        profile: Option<&str>,
+        env: &dyn Env,
+        files: &dyn ConfigFiles,
+        implied: &[(&str, &str)],
+        why: &str,
+    ) -> Result<Settings> {
+        let (merged, notes) =
+            Settings::merge_sources(connection, profile, env, files, implied, why)?;
         let mut settings = Settings::from_layer(merged)?;
         settings.notes = notes;
         Ok(settings)
+    }
+
+    /// What the sources say, even when they do not make a usable connection (for `kinetic config
+    /// show` on an incomplete profile): every property with a value as it may be shown (secrets
+    /// redacted) and its origin, the notes, and the settings error if there is one. A source that
+    /// cannot be read at all (a missing profile, a grammar error) is still an error.
+    pub fn explain(
+        connection: Option<&str>,
+        profile: Option<&str>,
+        env: &dyn Env,
+        files: &dyn ConfigFiles,
+    ) -> Result<Explained> {
+        let (merged, notes) = Settings::merge_sources(connection, profile, env, files, &[], "")?;
+        let values = Values {
+            layer: merged,
+            read: RefCell::default(),
+        };
+        let shown = values.shown();
+        let origins = values.origins();
+        let properties = PROPERTIES
+            .iter()
+            .filter_map(|p| {
+                let value = shown.get(p.name)?.clone();
+                let origin = origins.get(p.name)?.clone();
+                Some((p.name, value, origin))
+            })
+            .collect();
+        let problem = Settings::from_values(&values).err();
+        Ok(Explained {
+            properties,
+            notes,
+            problem,
+        })
     }
 
     /// Every property that has a value (set by a source, or a default), in the registry's order:
