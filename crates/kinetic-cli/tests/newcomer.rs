@@ -252,6 +252,9 @@ fn options_do_what_they_say_or_are_refused() {
     let (code, _, err) = k(&["get", "Erp.BO.CustomerSvc/Customer", "--top", "1"]);
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("did you mean Customers?"), "{err}");
+    let (code, _, err) = k(&["get", "Erp.BO.CustomrSvc/Customers", "--top", "1"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("did you mean Erp.BO.CustomerSvc?"), "{err}");
     // Set-only options on one row are refused, not ignored.
     for flag in [["--top", "3"], ["--filter", "CustNum eq 3"]] {
         let (code, _, err) = k(&["get", one, flag[0], flag[1]]);

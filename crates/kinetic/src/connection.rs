@@ -158,11 +158,40 @@ impl Connection {
 
     /// The `$metadata` of `service` (entity sets, columns, types, keys), read once per server
     /// and kept by the [`Client`] for every connection made from it.
+    /// A service the server does not have is [`Error::NotFound`], with the closest name it
+    /// lists when one is a typo away.
     pub async fn metadata(&self, service: &str) -> Result<Arc<Metadata>> {
-        self.inner
+        match self
+            .inner
             .client
             .metadata(&self.inner.pipeline, service)
             .await
+        {
+            Err(Error::NotFound {
+                status,
+                message,
+                correlation_id,
+                error_type,
+            }) => {
+                let names: Vec<String> = self
+                    .services()
+                    .await
+                    .map(|s| s.into_iter().map(|i| i.name).collect())
+                    .unwrap_or_default();
+                let guess =
+                    crate::settings::registry::closest(service, names.iter().map(String::as_str))
+                        .filter(|g| *g != service)
+                        .map(|g| format!("; did you mean {g}?"))
+                        .unwrap_or_default();
+                Err(Error::NotFound {
+                    status,
+                    message: format!("{message}{guess}"),
+                    correlation_id,
+                    error_type,
+                })
+            }
+            other => other,
+        }
     }
 
     /// The settings the connection was opened with.
