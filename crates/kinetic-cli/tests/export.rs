@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use epicor_kinetic_emulator::EmulatorConfig;
 
@@ -443,26 +442,7 @@ fn a_failed_or_interrupted_export_leaves_nothing_under_the_name() {
         .unwrap();
     // Caught mid-export: two pages served (recorded once answered, after their 100 ms), of the
     // 15 the export needs; the Ctrl-C handler is set up before the first page is asked for.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while slow
-        .0
-        .requests()
-        .iter()
-        .filter(|r| r.path().ends_with("/OrderDtls"))
-        .count()
-        < 2
-    {
-        assert!(child.try_wait().unwrap().is_none(), "still exporting");
-        assert!(Instant::now() < deadline, "no pages served in 60 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(child.try_wait().unwrap().is_none(), "still exporting");
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
+    common::signal_after_pages(&slow.0, &mut child, "/OrderDtls", 2, "INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "an older export\n");

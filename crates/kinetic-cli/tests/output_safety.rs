@@ -8,7 +8,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use epicor_kinetic_emulator::EmulatorConfig;
 
@@ -414,24 +413,7 @@ fn export_stopped_by(signal: &str, path: &Path) -> Output {
         .unwrap();
     // Caught mid-export: two pages served of the 15 the export needs (the handlers are set up
     // before the temporary file is made).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while slow
-        .requests()
-        .iter()
-        .filter(|r| r.path().ends_with("/OrderDtls"))
-        .count()
-        < 2
-    {
-        assert!(child.try_wait().unwrap().is_none(), "still exporting");
-        assert!(Instant::now() < deadline, "no pages served in 60 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(child.try_wait().unwrap().is_none(), "still exporting");
-    assert!(Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    common::signal_after_pages(&slow, &mut child, "/OrderDtls", 2, signal);
     child.wait_with_output().unwrap()
 }
 

@@ -238,3 +238,36 @@ pub fn default_signals(c: &mut std::process::Command) {
         });
     }
 }
+
+/// Waits until `served` has answered `pages` requests for paths ending in `suffix` while `child`
+/// still runs (a minute at most), then sends it `signal` (`INT`, `TERM`, `HUP`): an export caught
+/// in the middle, without a wall-clock guess.
+pub fn signal_after_pages(
+    served: &Served,
+    child: &mut std::process::Child,
+    suffix: &str,
+    pages: usize,
+    signal: &str,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while served
+        .requests()
+        .iter()
+        .filter(|r| r.path().ends_with(suffix))
+        .count()
+        < pages
+    {
+        assert!(child.try_wait().unwrap().is_none(), "still running");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no pages served in 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    assert!(std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
