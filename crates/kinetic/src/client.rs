@@ -59,11 +59,11 @@ impl<T: Clone> Once<T> {
         cell.get_or_try_init(|| fetch).await.cloned()
     }
 
-    fn forget(&self, key: &str) {
+    fn forget_all(&self) {
         self.cells
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+            .clear();
     }
 }
 
@@ -208,18 +208,7 @@ impl Client {
 
     /// Forgets every service's `$metadata` (after the server's customisation changed).
     pub fn forget_metadata(&self) {
-        let keys: Vec<String> = self
-            .inner
-            .metadata
-            .cells
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect();
-        for k in keys {
-            self.inner.metadata.forget(&k);
-        }
+        self.inner.metadata.forget_all();
     }
 }
 

@@ -88,13 +88,9 @@ impl Drop for Inner {
         };
         let pipeline = self.pipeline.clone();
         runtime.spawn(async move {
-            let endpoint = pipeline.endpoints().session("Logout");
-            if let Ok(request) = Request::post(&endpoint).and_then(|r| r.json(&serde_json::json!({}))) {
-                if let Err(e) = pipeline.send(request).await {
-                    tracing::warn!(target: "epicor_kinetic::auth", "the Epicor session of a dropped connection could not be closed: {e}");
-                }
+            if let Err(e) = logout(&pipeline).await {
+                tracing::warn!(target: "epicor_kinetic::auth", "the Epicor session of a dropped connection could not be closed: {e}");
             }
-            pipeline.set_session_id(None);
         });
     }
 }
@@ -280,13 +276,7 @@ impl Connection {
     /// licence per call).
     pub async fn close(&self) -> Result<()> {
         if self.inner.session.swap(false, Ordering::SeqCst) {
-            let pipeline = &self.inner.pipeline;
-            let endpoint = pipeline.endpoints().session("Logout");
-            let sent = pipeline
-                .send(Request::post(&endpoint)?.json(&serde_json::json!({}))?)
-                .await;
-            pipeline.set_session_id(None);
-            sent?;
+            logout(&self.inner.pipeline).await?;
             tracing::info!(target: "epicor_kinetic::auth", "Epicor session closed");
         }
         Ok(())
@@ -299,4 +289,15 @@ fn bearer_of(a: &Authorization) -> Result<Secret> {
         .strip_prefix("Bearer ")
         .map(Secret::new)
         .ok_or_else(|| Error::internal("the authorization is not a bearer token"))
+}
+
+/// `Ice.Lib.SessionModSvc/Logout` for the pipeline's session; later calls go without it (a
+/// licence per call) whether or not the server answered.
+async fn logout(pipeline: &Pipeline) -> Result<()> {
+    let endpoint = pipeline.endpoints().session("Logout");
+    let sent = pipeline
+        .send(Request::post(&endpoint)?.json(&serde_json::json!({}))?)
+        .await;
+    pipeline.set_session_id(None);
+    sent.map(|_| ())
 }

@@ -50,6 +50,19 @@ fn filter(verbosity: u8) -> EnvFilter {
     }
 }
 
+/// Installs the process's subscriber writing to `writer` at `verbosity`, unless one is installed.
+fn install<W>(writer: W, verbosity: u8) -> bool
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(filter(verbosity))
+        .with_writer(writer)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).is_ok()
+}
+
 /// The log file installed in this process, if any.
 static INSTALLED: OnceLock<Option<PathBuf>> = OnceLock::new();
 
@@ -69,12 +82,7 @@ pub fn install_file(path: &Path, verbosity: u8) -> Result<bool> {
         message: format!("cannot open the log file (Logfile): {e}"),
         source: Some(std::sync::Arc::new(e)),
     })?;
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter(verbosity))
-        .with_writer(Mutex::new(file))
-        .with_ansi(false)
-        .finish();
-    let installed = tracing::subscriber::set_global_default(subscriber).is_ok();
+    let installed = install(Mutex::new(file), verbosity);
     if installed {
         let _ = INSTALLED.set(Some(path.to_owned()));
     } else if INSTALLED
@@ -95,12 +103,7 @@ pub fn install_file(path: &Path, verbosity: u8) -> Result<bool> {
 /// Writes the log to standard error at `verbosity` (the command line's `-v`), unless a
 /// subscriber is already installed. Returns whether it was installed.
 pub fn install_stderr(verbosity: u8) -> bool {
-    let subscriber = tracing_subscriber::fmt()
-        .with_env_filter(filter(verbosity))
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .finish();
-    let installed = tracing::subscriber::set_global_default(subscriber).is_ok();
+    let installed = install(std::io::stderr, verbosity);
     if installed {
         let _ = INSTALLED.set(None);
     }

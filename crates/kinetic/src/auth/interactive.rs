@@ -845,8 +845,9 @@ impl WebFlow {
     /// `OAuthRefreshToken`), stored in its place. If another process refreshed a moment ago, its
     /// token is returned instead of refreshing again.
     pub async fn refresh_access_token(&self) -> Result<Token> {
-        let store = self.source.inner.store.clone();
-        let current = blocking(move |_| store.load()).await?.and_then(|s| s.token);
+        let current = store::load_blocking(&self.source.inner.store)
+            .await?
+            .and_then(|s| s.token);
         self.source.fetch(current.as_ref()).await
     }
 }

@@ -4,7 +4,7 @@
 //! hit the identity provider, which throttles). See [`Persisted`].
 
 use crate::clock::{unix_seconds, BoxFuture, Clock};
-use crate::store::{Change, StoredSettings, TokenStore};
+use crate::store::{self, Change, StoredSettings, TokenStore};
 use crate::token::Token;
 use crate::token::TokenSource;
 use crate::{Result, Settings};
@@ -89,15 +89,12 @@ impl<S: TokenSource> Persisted<S> {
 
     /// The stored token for these settings, if it is not `previous` and has time left.
     async fn stored(&self, previous: Option<&Token>) -> Option<Token> {
-        let store = self.store.clone();
-        let loaded = tokio::task::spawn_blocking(move || store.load()).await;
-        let settings = match loaded {
-            Ok(Ok(s)) => s?,
-            Ok(Err(e)) => {
+        let settings = match store::load_blocking(&self.store).await {
+            Ok(s) => s?,
+            Err(e) => {
                 tracing::warn!(target: "epicor_kinetic::auth", "the token store cannot be read ({e}); asking for a new token");
                 return None;
             }
-            Err(_) => return None,
         };
         if settings.source.as_deref() != Some(self.fingerprint.as_str()) {
             return None;
@@ -112,28 +109,24 @@ impl<S: TokenSource> Persisted<S> {
     }
 
     async fn save(&self, token: &Token) {
-        let store = self.store.clone();
         let token = token.clone();
         let fingerprint = self.fingerprint.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            store.update(&mut |current| {
-                Ok(Change::Write(StoredSettings {
-                    token: Some(token.clone()),
-                    source: Some(fingerprint.clone()),
-                    ..StoredSettings::carried(current)
-                }))
-            })
+        let written = store::update_blocking(&self.store, move |current| {
+            Ok(Change::Write(StoredSettings {
+                token: Some(token.clone()),
+                source: Some(fingerprint.clone()),
+                ..StoredSettings::carried(current)
+            }))
         })
         .await;
         match written {
-            Ok(Ok(_)) => {
+            Ok(_) => {
                 tracing::debug!(target: "epicor_kinetic::auth", "token written to the token store")
             }
-            Ok(Err(e)) => tracing::warn!(
+            Err(e) => tracing::warn!(
                 target: "epicor_kinetic::auth",
                 "the token could not be written to the token store ({e}); the next run will ask for a new one"
             ),
-            Err(_) => {}
         }
     }
 }

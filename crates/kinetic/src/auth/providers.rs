@@ -7,7 +7,7 @@ use crate::http::{Anonymous, Authorization, Credential, Pipeline, Request};
 use crate::http::{HeaderName, HeaderValue};
 use crate::oauth::{self, CertificateAssertion, CertificateSource, ClientCredential, OAuthClient};
 use crate::settings::{AuthScheme, JwtCertType, OAuthSettings, ThumbprintAlgorithm};
-use crate::store::{Change, StoredDiscovery, TokenStore};
+use crate::store::{self, Change, StoredDiscovery, TokenStore};
 use crate::token::Token;
 use crate::token::{TokenCache, TokenSource};
 use crate::Client;
@@ -225,11 +225,9 @@ async fn stored_discovery(
     url: &str,
 ) -> Result<oauth::Endpoints> {
     let now = unix_seconds(client.clock().now());
-    let reader = store.clone();
-    let stored = tokio::task::spawn_blocking(move || reader.load())
+    let stored = store::load_blocking(store)
         .await
         .ok()
-        .and_then(Result::ok)
         .flatten()
         .and_then(|s| s.discovery)
         .filter(|d| d.usable(url, now));
@@ -239,17 +237,14 @@ async fn stored_discovery(
         return Ok(d.endpoints);
     }
     let endpoints = client.discover(url).await?;
-    let writer = store.clone();
     let doc = StoredDiscovery::new(url.to_owned(), endpoints.clone(), now);
-    let written = tokio::task::spawn_blocking(move || {
-        writer.update(&mut |current| {
-            let mut next = current.cloned().unwrap_or_default();
-            next.discovery = Some(doc.clone());
-            Ok(Change::Write(next))
-        })
+    let written = store::update_blocking(store, move |current| {
+        let mut next = current.cloned().unwrap_or_default();
+        next.discovery = Some(doc.clone());
+        Ok(Change::Write(next))
     })
     .await;
-    if let Ok(Err(e)) = written {
+    if let Err(e) = written {
         tracing::warn!(target: "epicor_kinetic::auth", "the discovery document could not be kept in the token store: {e}");
     }
     Ok(endpoints)

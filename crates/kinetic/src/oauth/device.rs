@@ -97,13 +97,8 @@ pub async fn sign_in(
             OAuthErrorCode::SlowDown => {
                 interval = (interval + Duration::from_secs(5)).min(Duration::from_secs(60))
             }
-            OAuthErrorCode::ExpiredToken => {
-                return Err(device_error(
-                    status,
-                    "the device code expired before the sign-in was completed; start again",
-                ))
-            }
-            OAuthErrorCode::Other(c) if c == "code_expired" => {
+            // Entra answers code_expired.
+            code if *code == OAuthErrorCode::ExpiredToken || code.as_str() == "code_expired" => {
                 return Err(device_error(
                     status,
                     "the device code expired before the sign-in was completed; start again",
@@ -111,9 +106,8 @@ pub async fn sign_in(
             }
             // Declined (Entra answers authorization_declined): the provider's refusal as it is,
             // its code naming what happened.
-            OAuthErrorCode::AccessDenied | OAuthErrorCode::Other(_)
-                if refused.code == OAuthErrorCode::AccessDenied
-                    || refused.code.as_str() == "authorization_declined" =>
+            code if *code == OAuthErrorCode::AccessDenied
+                || code.as_str() == "authorization_declined" =>
             {
                 let mut error = refused;
                 if error.description.is_empty() {

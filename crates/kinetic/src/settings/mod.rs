@@ -299,8 +299,6 @@ pub struct Settings {
     /// `Logfile`.
     pub log_file: Option<PathBuf>,
     origins: BTreeMap<&'static str, Origin>,
-    /// Each property's value as it may be shown (secrets redacted), from the sources or defaults.
-    shown: BTreeMap<&'static str, String>,
     notes: Vec<String>,
 }
 
@@ -561,19 +559,6 @@ impl Settings {
         })
     }
 
-    /// Every property that has a value (set by a source, or a default), in the registry's order:
-    /// `(name, value as it may be shown, origin)`. Secret values are `[redacted]`.
-    pub fn effective(&self) -> Vec<(&'static str, &str, &Origin)> {
-        PROPERTIES
-            .iter()
-            .filter_map(|p| {
-                let value = self.shown.get(p.name)?;
-                let origin = self.origins.get(p.name)?;
-                Some((p.name, value.as_str(), origin))
-            })
-            .collect()
-    }
-
     /// What the resolution wants the user to know: environment values that overrode a profile's,
     /// or a `KINETIC_CONNECTION` left out because the command line named a connection. A command
     /// line prints them on standard error.
@@ -715,7 +700,6 @@ impl Settings {
                 .unwrap_or(1),
             log_file: v.path("Logfile")?,
             origins: v.origins(),
-            shown: v.shown(),
             notes: Vec::new(),
         };
         validate(&settings, v)?;

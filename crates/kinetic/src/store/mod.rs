@@ -172,6 +172,26 @@ pub trait TokenStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<StoredSettings>>;
 }
 
+/// [`TokenStore::load`] on Tokio's blocking pool: a file store reads, decrypts and may wait for
+/// a lock, which must not hold up a runtime worker.
+pub async fn load_blocking(store: &Arc<dyn TokenStore>) -> Result<Option<StoredSettings>> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.load())
+        .await
+        .map_err(|_| Error::internal("the token store task stopped before it finished"))?
+}
+
+/// [`TokenStore::update`] on Tokio's blocking pool (see [`load_blocking`]).
+pub async fn update_blocking(
+    store: &Arc<dyn TokenStore>,
+    mut change: impl FnMut(Option<&StoredSettings>) -> Result<Change> + Send + 'static,
+) -> Result<Option<StoredSettings>> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || store.update(&mut change))
+        .await
+        .map_err(|_| Error::internal("the token store task stopped before it finished"))?
+}
+
 /// Where `OAuthSettingsLocation` points.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreLocation {
