@@ -233,6 +233,21 @@ impl EntitySetQuery {
         self
     }
 
+    /// The address of the first request the query sends (what `EXPLAIN` shows): its `$select`
+    /// (with the key columns the pager adds), `$filter`, `$orderby` (the caller's order, then
+    /// the key), `$top` and `$skip`. Needs the key columns, from [`EntitySetQuery::key`] or
+    /// `$metadata` (cached by the connection).
+    pub async fn first_request(&self) -> Result<Url> {
+        let key = self.key_columns().await?;
+        let mut query = self.clone();
+        query.request_extra = query.missing_key_columns(&key);
+        let order = query.request_order(&key);
+        let top = query
+            .limit()
+            .map_or(query.page_size, |l| l.min(query.page_size));
+        query.page_url(&order, top, query.skip)
+    }
+
     /// How many rows the whole query reads, if limited: the smaller of `$top` and `MaxRows`.
     fn limit(&self) -> Option<u64> {
         match (self.top, self.max_rows) {

@@ -1,0 +1,512 @@
+//! Every service a schema, its entity sets tables; BAQs in schema `BaqSvc`; the system tables
+//! and unqualified names in the default schema.
+//!
+//! Names are matched without regard to case (as Epicor matches them). A service is a schema
+//! under its full name (`"Erp.BO.CustomerSvc"`) and its short alias (`CustomerSvc`, when no
+//! other service shares it). An unqualified table resolves to the connection's `Service` first,
+//! then to the one service that has a table of that name; a name more than one service has is
+//! an error listing them.
+
+use crate::system::SystemTables;
+use crate::table::{ODataTable, Source};
+use crate::stats::Transfer;
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider};
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result};
+use epicor_kinetic::api::ServiceInfo;
+use epicor_kinetic::{Connection, ErrorKind};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The catalog's name (`kinetic.<schema>.<table>` in fully qualified names).
+pub const CATALOG: &str = "kinetic";
+/// The default schema: system tables and unqualified names.
+pub const DEFAULT_SCHEMA: &str = "default";
+/// The schema of BAQs.
+pub const BAQ_SCHEMA: &str = "BaqSvc";
+
+/// Services searched for an unqualified table when the server lists more: beyond this, only
+/// services whose name contains the table's name are searched.
+const SEARCH_ALL_UP_TO: usize = 64;
+
+/// What the catalog knows of the server.
+#[derive(Debug)]
+pub struct Epicor {
+    pub(crate) conn: Connection,
+    /// The services the server lists, in its order (read before the first statement is
+    /// planned: see [`Epicor::load_services`]).
+    services: tokio::sync::OnceCell<Vec<ServiceInfo>>,
+    pub(crate) transfer: Transfer,
+    /// Unqualified names already resolved: lower-case name → service.
+    resolved: Mutex<HashMap<String, String>>,
+    /// The BAQ list (id → parameter names, required flags), once read.
+    baqs: tokio::sync::OnceCell<Vec<BaqInfo>>,
+}
+
+/// A BAQ from the server's list.
+#[derive(Debug, Clone)]
+pub struct BaqInfo {
+    pub id: String,
+    pub description: String,
+    /// Its parameters (name, required), as the server lists them.
+    pub parameters: Vec<(String, bool)>,
+}
+
+impl Epicor {
+    pub fn new(conn: Connection, transfer: Transfer) -> Arc<Epicor> {
+        Arc::new(Epicor {
+            conn,
+            services: tokio::sync::OnceCell::new(),
+            transfer,
+            resolved: Mutex::new(HashMap::new()),
+            baqs: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Reads the server's list of services, once (`GET api/v1/`).
+    pub async fn load_services(&self) -> epicor_kinetic::Result<&[ServiceInfo]> {
+        self.services
+            .get_or_try_init(|| self.conn.services())
+            .await
+            .map(Vec::as_slice)
+    }
+
+    /// The services, as loaded (none before [`Epicor::load_services`]).
+    pub fn services(&self) -> &[ServiceInfo] {
+        self.services.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// The service named `name` (full name or unique alias, any case).
+    pub fn service(&self, name: &str) -> Option<&str> {
+        if let Some(s) = self
+            .services()
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+        {
+            return Some(&s.name);
+        }
+        let mut by_alias = self
+            .services()
+            .iter()
+            .filter(|s| alias_of(&s.name).eq_ignore_ascii_case(name));
+        match (by_alias.next(), by_alias.next()) {
+            (Some(s), None) => Some(&s.name),
+            _ => None,
+        }
+    }
+
+    /// The alias a service is also reachable by (`CustomerSvc`), when it is unique.
+    pub fn alias<'a>(&self, service: &'a str) -> Option<&'a str> {
+        let alias = alias_of(service);
+        let unique = self
+            .services()
+            .iter()
+            .filter(|s| alias_of(&s.name).eq_ignore_ascii_case(alias))
+            .count()
+            == 1;
+        (unique && alias != service).then_some(alias)
+    }
+
+    /// The BAQs the server lists.
+    pub async fn baqs(&self) -> epicor_kinetic::Result<&[BaqInfo]> {
+        self.baqs
+            .get_or_try_init(|| async {
+                let rows = self.conn.baq_list().await?;
+                Ok(rows
+                    .iter()
+                    .filter_map(|r| {
+                        let id = r
+                            .get("QueryID")
+                            .or_else(|| r.get("Id"))
+                            .or_else(|| r.get("id"))
+                            .and_then(|v| v.as_str())?
+                            .to_owned();
+                        let description = r
+                            .get("Description")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let parameters = r
+                            .get("Parameters")
+                            .and_then(|v| v.as_array())
+                            .map(|ps| {
+                                ps.iter()
+                                    .filter_map(|p| {
+                                        let name = p.get("Name")?.as_str()?.to_owned();
+                                        let required = p
+                                            .get("Required")
+                                            .and_then(|v| v.as_bool())
+                                            .unwrap_or(false);
+                                        Some((name, required))
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        Some(BaqInfo {
+                            id,
+                            description,
+                            parameters,
+                        })
+                    })
+                    .collect())
+            })
+            .await
+            .map(Vec::as_slice)
+    }
+
+    /// The table `set` of `service` (any case), or `None` when the service has none.
+    pub async fn entity_set_table(
+        &self,
+        service: &str,
+        set: &str,
+    ) -> epicor_kinetic::Result<Option<ODataTable>> {
+        let sets = self.conn.entity_sets(service).await?;
+        let Some(info) = sets.iter().find(|s| s.name.eq_ignore_ascii_case(set)) else {
+            return Ok(None);
+        };
+        Ok(Some(ODataTable::new(
+            self.conn.clone(),
+            Source::EntitySet {
+                service: service.to_owned(),
+                set: info.name.clone(),
+            },
+            info.columns.clone(),
+            info.key.clone(),
+            self.transfer.clone(),
+        )))
+    }
+
+    /// The BAQ `id` with `parameters` as a table.
+    pub async fn baq_table(
+        &self,
+        id: &str,
+        parameters: Vec<(String, String)>,
+    ) -> epicor_kinetic::Result<ODataTable> {
+        let mut query = self.conn.baq_query(id);
+        for (n, v) in &parameters {
+            query = query.parameter(n, v);
+        }
+        let columns = query.columns().await?;
+        let key = columns
+            .iter()
+            .filter(|c| c.key)
+            .map(|c| c.name.clone())
+            .collect();
+        Ok(ODataTable::new(
+            self.conn.clone(),
+            Source::Baq {
+                id: id.to_owned(),
+                parameters,
+            },
+            columns.as_ref().clone(),
+            key,
+            self.transfer.clone(),
+        ))
+    }
+
+    /// An unqualified table: the connection's `Service` first, then the one service that has
+    /// it.
+    async fn resolve(&self, name: &str) -> Result<Option<ODataTable>> {
+        let cached = self
+            .resolved
+            .lock()
+            .expect("the resolution cache is never poisoned")
+            .get(&name.to_ascii_lowercase())
+            .cloned();
+        if let Some(service) = cached {
+            return self.entity_set_table(&service, name).await.map_err(external);
+        }
+        if let Some(service) = self.conn.settings().service.clone() {
+            let service = self.service(&service).unwrap_or(&service).to_owned();
+            if let Some(t) = self.entity_set_table(&service, name).await.map_err(external)? {
+                return Ok(Some(t));
+            }
+        }
+        let stem = name.trim_end_matches('s').to_ascii_lowercase();
+        let services = self.load_services().await.map_err(external)?;
+        let candidates: Vec<&ServiceInfo> = if services.len() <= SEARCH_ALL_UP_TO {
+            services.iter().collect()
+        } else {
+            services
+                .iter()
+                .filter(|s| s.name.to_ascii_lowercase().contains(&stem))
+                .collect()
+        };
+        let lookups: Vec<_> = candidates
+            .into_iter()
+            .map(|s| self.lookup(s.name.clone(), name.to_owned()))
+            .collect();
+        let found: Vec<(String, std::result::Result<Option<ODataTable>, String>)> = futures_util::stream::iter(lookups)
+            .buffered(8)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<epicor_kinetic::Result<Vec<_>>>()
+            .map_err(external)?;
+        let mut hits: Vec<(String, ODataTable)> = Vec::new();
+        let mut unread: Vec<String> = Vec::new();
+        for (service, t) in found {
+            match t {
+                Ok(Some(t)) => hits.push((service, t)),
+                Ok(None) => {}
+                Err(e) => unread.push(format!("{service}: {e}")),
+            }
+        }
+        if !unread.is_empty() {
+            tracing::debug!(unread = ?unread, "services whose $metadata could not be read while resolving {name}");
+        }
+        match hits.len() {
+            0 if !unread.is_empty() => Err(DataFusionError::Plan(format!(
+                "no service read has a table {name}, and {} could not be read ({}); qualify the name with its service (e.g. CustomerSvc.Customers)",
+                unread.len(),
+                unread.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+            ))),
+            0 => Ok(None),
+            1 => {
+                let (service, table) = hits.pop().expect("one hit");
+                self.resolved
+                    .lock()
+                    .expect("the resolution cache is never poisoned")
+                    .insert(name.to_ascii_lowercase(), service);
+                Ok(Some(table))
+            }
+            _ => {
+                let names: Vec<String> = hits
+                    .iter()
+                    .map(|(s, t)| format!("\"{s}\".{}", set_name(t)))
+                    .collect();
+                Err(DataFusionError::Plan(format!(
+                    "table {name} is ambiguous: {} services have it ({}); qualify it with its service, e.g. {}, or set Service=",
+                    names.len(),
+                    names.join(", "),
+                    names[0]
+                )))
+            }
+        }
+    }
+}
+
+impl Epicor {
+    /// `service`'s table `name`: `None` when it has none, an error kept aside when its
+    /// `$metadata` cannot be read for reasons of its own (not installed, not licensed, a
+    /// service without `$metadata`); sign-in and network failures end the search.
+    async fn lookup(
+        &self,
+        service: String,
+        name: String,
+    ) -> epicor_kinetic::Result<(String, std::result::Result<Option<ODataTable>, String>)> {
+        match self.entity_set_table(&service, &name).await {
+            Ok(t) => Ok((service, Ok(t))),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Unauthorized
+                        | ErrorKind::SessionExpired
+                        | ErrorKind::Transport
+                        | ErrorKind::InvalidSettings
+                        | ErrorKind::ConfigFile
+                ) =>
+            {
+                Err(e)
+            }
+            Err(e) => Ok((service, Err(e.to_string()))),
+        }
+    }
+}
+
+fn set_name(t: &ODataTable) -> String {
+    match t.source() {
+        Source::EntitySet { set, .. } => set.clone(),
+        Source::Baq { id, .. } => id.clone(),
+    }
+}
+
+/// `CustomerSvc` of `Erp.BO.CustomerSvc`.
+pub fn alias_of(service: &str) -> &str {
+    service.rsplit('.').next().unwrap_or(service)
+}
+
+pub(crate) fn external(e: epicor_kinetic::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// The catalog: one schema per service, `BaqSvc`, and the default schema.
+#[derive(Debug)]
+pub struct EpicorCatalog {
+    epicor: Arc<Epicor>,
+    system: Arc<SystemTables>,
+}
+
+impl EpicorCatalog {
+    pub fn new(epicor: Arc<Epicor>, system: Arc<SystemTables>) -> Self {
+        EpicorCatalog { epicor, system }
+    }
+}
+
+impl CatalogProvider for EpicorCatalog {
+
+    fn schema_names(&self) -> Vec<String> {
+        let mut names = vec![DEFAULT_SCHEMA.to_owned(), BAQ_SCHEMA.to_owned()];
+        names.extend(self.epicor.services().iter().map(|s| s.name.clone()));
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == DEFAULT_SCHEMA {
+            return Some(Arc::new(DefaultSchema {
+                epicor: self.epicor.clone(),
+                system: self.system.clone(),
+            }));
+        }
+        if name.eq_ignore_ascii_case(BAQ_SCHEMA) {
+            return Some(Arc::new(BaqSchema {
+                epicor: self.epicor.clone(),
+            }));
+        }
+        let service = self.epicor.service(name)?.to_owned();
+        Some(Arc::new(ServiceSchema {
+            epicor: self.epicor.clone(),
+            service,
+        }))
+    }
+}
+
+/// A service's entity sets.
+#[derive(Debug)]
+struct ServiceSchema {
+    epicor: Arc<Epicor>,
+    service: String,
+}
+
+#[async_trait]
+impl SchemaProvider for ServiceSchema {
+
+    fn table_names(&self) -> Vec<String> {
+        // Listing needs `$metadata` (a request): see `sys_tables`.
+        Vec::new()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        match self
+            .epicor
+            .entity_set_table(&self.service, name)
+            .await
+            .map_err(external)?
+        {
+            Some(t) => Ok(Some(Arc::new(t))),
+            None => {
+                let sets = self
+                    .epicor
+                    .conn
+                    .entity_sets(&self.service)
+                    .await
+                    .map_err(external)?;
+                let names: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
+                Err(DataFusionError::Plan(format!(
+                    "{} has no table {name}; its tables: {}",
+                    self.service,
+                    names.join(", ")
+                )))
+            }
+        }
+    }
+
+    fn table_exist(&self, _name: &str) -> bool {
+        false
+    }
+}
+
+/// The BAQs: `BaqSvc.zCustomerList`, and with parameters (rewritten from
+/// `BaqSvc.zOrdersByCustomer('ADDIS0001')` before planning, see [`crate::rewrite`]).
+#[derive(Debug)]
+struct BaqSchema {
+    epicor: Arc<Epicor>,
+}
+
+#[async_trait]
+impl SchemaProvider for BaqSchema {
+
+    fn table_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let (id, parameters) = crate::rewrite::decode_baq_name(name);
+        let baqs = self.epicor.baqs().await.map_err(external)?;
+        let Some(info) = baqs.iter().find(|b| b.id.eq_ignore_ascii_case(&id)) else {
+            let ids: Vec<&str> = baqs.iter().map(|b| b.id.as_str()).collect();
+            return Err(DataFusionError::Plan(format!(
+                "the server has no BAQ {id}; its BAQs: {}",
+                ids.join(", ")
+            )));
+        };
+        let missing: Vec<&str> = info
+            .parameters
+            .iter()
+            .filter(|(p, required)| {
+                *required && !parameters.iter().any(|(n, _)| n.eq_ignore_ascii_case(p))
+            })
+            .map(|(p, _)| p.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(DataFusionError::Plan(format!(
+                "BAQ {} needs the parameter{} {}: call it as a table function, e.g. SELECT * FROM BaqSvc.{}('value') or BaqSvc.{}({} => 'value')",
+                info.id,
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join(", "),
+                info.id,
+                info.id,
+                missing[0]
+            )));
+        }
+        let table = self
+            .epicor
+            .baq_table(&info.id, parameters)
+            .await
+            .map_err(external)?;
+        Ok(Some(Arc::new(table)))
+    }
+
+    fn table_exist(&self, _name: &str) -> bool {
+        false
+    }
+}
+
+/// System tables and unqualified names.
+#[derive(Debug)]
+struct DefaultSchema {
+    epicor: Arc<Epicor>,
+    system: Arc<SystemTables>,
+}
+
+#[async_trait]
+impl SchemaProvider for DefaultSchema {
+
+    fn table_names(&self) -> Vec<String> {
+        crate::system::NAMES.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(t) = self.system.table(name).await? {
+            return Ok(Some(t));
+        }
+        match self.epicor.resolve(name).await? {
+            Some(t) => Ok(Some(Arc::new(t))),
+            None => Err(DataFusionError::Plan(format!(
+                "no service has a table {name}{}; list the tables with SELECT * FROM sys_tables, or qualify the name with its service (e.g. CustomerSvc.Customers)",
+                match &self.epicor.conn.settings().service {
+                    Some(s) => format!(" (looked in Service={s} first)"),
+                    None => String::new(),
+                }
+            ))),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        crate::system::NAMES
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(name))
+    }
+}

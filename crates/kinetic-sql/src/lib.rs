@@ -1,0 +1,223 @@
+//! SQL over Epicor Kinetic, on Apache DataFusion.
+//!
+//! Every service is a schema (`"Erp.BO.CustomerSvc"`, or its alias `CustomerSvc`), its entity
+//! sets tables; BAQs are tables of schema `BaqSvc` (with parameters as table-function
+//! arguments); the reference connector's system tables (`sys_tables`, ...) describe them all.
+//! Filters, projections, `LIMIT` and `ORDER BY` become the OData request (see [`pushdown`]);
+//! joins, aggregates and window functions run here, streaming. `INSERT`, `UPDATE` and `DELETE`
+//! write through the entity sets; `EXEC`/`CALL` run the OAuth procedures, BO methods and Epicor
+//! Functions.
+//!
+//! ```no_run
+//! # async fn demo(conn: epicor_kinetic::Connection) -> Result<(), epicor_kinetic_sql::SqlError> {
+//! let session = epicor_kinetic_sql::SqlSession::new(conn).await?;
+//! let batches = session
+//!     .query("SELECT Name, State FROM Customers WHERE State = 'MN' LIMIT 5")
+//!     .await?
+//!     .collect()
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+pub mod arrow;
+pub mod catalog;
+mod dml;
+mod error;
+pub mod format;
+pub mod procedures;
+pub mod pushdown;
+pub mod rewrite;
+mod stats;
+pub mod system;
+pub mod table;
+
+pub use error::{SqlError, SqlErrorKind};
+pub use stats::Transfer;
+
+use catalog::{Epicor, EpicorCatalog, CATALOG, DEFAULT_SCHEMA};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use epicor_kinetic::Connection;
+use futures_util::TryStreamExt;
+use std::sync::Arc;
+
+/// A SQL session over one connection. Cheap to share (`Arc` inside); statements may run
+/// concurrently.
+#[derive(Clone)]
+pub struct SqlSession {
+    ctx: SessionContext,
+    epicor: Arc<Epicor>,
+    transfer: Transfer,
+}
+
+impl std::fmt::Debug for SqlSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlSession")
+            .field("url", &self.epicor.conn.settings().url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of a statement: its schema and its batches, streamed.
+pub struct QueryResult {
+    schema: SchemaRef,
+    stream: SendableRecordBatchStream,
+}
+
+impl QueryResult {
+    pub(crate) fn new(schema: SchemaRef, stream: SendableRecordBatchStream) -> Self {
+        QueryResult { schema, stream }
+    }
+
+    /// The result's columns.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The batches, one at a time (memory stays bounded by a few pages for a streaming plan).
+    pub fn stream(self) -> SendableRecordBatchStream {
+        self.stream
+    }
+
+    /// Every batch, in memory.
+    pub async fn collect(self) -> Result<Vec<RecordBatch>, SqlError> {
+        self.stream.try_collect().await.map_err(SqlError::from)
+    }
+}
+
+impl SqlSession {
+    /// A session over `conn`. Nothing is sent yet: the server's list of services is read
+    /// before the first statement is planned, each service's `$metadata` when a statement
+    /// first names one of its tables (cached by the connection's client). Procedures need
+    /// neither (`EXEC GetOAuthAuthorizationURL` works before anyone has signed in).
+    pub async fn new(conn: Connection) -> Result<SqlSession, SqlError> {
+        let transfer = Transfer::default();
+        let epicor = Epicor::new(conn, transfer.clone());
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(false)
+            .with_target_partitions(
+                std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
+            )
+            .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", false);
+        let ctx = SessionContext::new_with_config(config);
+        let system = Arc::new(system::SystemTables::new(epicor.clone()));
+        ctx.register_catalog(CATALOG, Arc::new(EpicorCatalog::new(epicor.clone(), system)));
+        Ok(SqlSession {
+            ctx,
+            epicor,
+            transfer,
+        })
+    }
+
+    /// The connection the session reads through.
+    pub fn connection(&self) -> &Connection {
+        &self.epicor.conn
+    }
+
+    /// Rows the server has sent to this session's scans (see [`Transfer`]).
+    pub fn transfer(&self) -> &Transfer {
+        &self.transfer
+    }
+
+    /// The DataFusion context (to register more tables or functions).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs one statement: a query, `EXPLAIN`, `INSERT`/`UPDATE`/`DELETE` (one row with the
+    /// count of rows affected), or `EXEC`/`CALL` of a procedure.
+    pub async fn query(&self, sql: &str) -> Result<QueryResult, SqlError> {
+        let statement = parse_one(sql)?;
+        let mut statement = match statement {
+            Parsed::Procedure(call) => return procedures::call(self, call).await,
+            Parsed::Statement(s) => s,
+        };
+        self.epicor.load_services().await?;
+        if let DFStatement::Statement(s) = &mut statement {
+            rewrite::rewrite(s, &self.epicor).await?;
+        }
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(statement).await?;
+        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let stream = frame.execute_stream().await?;
+        Ok(QueryResult::new(schema, stream))
+    }
+
+    /// The OData requests a query's scans send, as the server receives them (the first page of
+    /// each): what `EXPLAIN` summarises.
+    pub async fn requests_of(&self, sql: &str) -> Result<Vec<String>, SqlError> {
+        let mut statement = match parse_one(sql)? {
+            Parsed::Statement(s) => s,
+            Parsed::Procedure(_) => return Ok(Vec::new()),
+        };
+        self.epicor.load_services().await?;
+        if let DFStatement::Statement(s) = &mut statement {
+            rewrite::rewrite(s, &self.epicor).await?;
+        }
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(statement).await?;
+        let physical = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await?
+            .create_physical_plan()
+            .await?;
+        let mut scans = Vec::new();
+        collect_scans(&physical, &mut scans);
+        let mut out = Vec::new();
+        for scan in scans {
+            out.push(scan.first_request().await?);
+        }
+        Ok(out)
+    }
+}
+
+fn collect_scans(
+    plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    out: &mut Vec<table::ODataScanExec>,
+) {
+    if let Some(scan) = plan.downcast_ref::<table::ODataScanExec>() {
+        out.push(scan.clone());
+    }
+    for child in plan.children() {
+        collect_scans(child, out);
+    }
+}
+
+/// A statement as parsed: one for DataFusion, or a procedure call.
+enum Parsed {
+    Statement(DFStatement),
+    Procedure(procedures::Call),
+}
+
+/// Parses exactly one statement (a trailing `;` is fine).
+fn parse_one(sql: &str) -> Result<Parsed, SqlError> {
+    if let Some(call) = procedures::parse_exec(sql)? {
+        return Ok(Parsed::Procedure(call));
+    }
+    let dialect = GenericDialect {};
+    let mut statements = DFParser::parse_sql_with_dialect(sql, &dialect)
+        .map_err(|e| SqlError::invalid(format!("{e}")))?;
+    if statements.len() != 1 {
+        return Err(SqlError::invalid(format!(
+            "give one statement at a time (got {})",
+            statements.len()
+        )));
+    }
+    let statement = statements.pop_front().expect("one statement");
+    if let DFStatement::Statement(s) = &statement {
+        if let Statement::Call(function) = s.as_ref() {
+            return Ok(Parsed::Procedure(procedures::Call::from_function(function)?));
+        }
+    }
+    Ok(Parsed::Statement(statement))
+}

@@ -1,0 +1,555 @@
+//! An entity set (or a BAQ) as a DataFusion table: filters, projection, `LIMIT` and `ORDER BY`
+//! pushed into the OData request, rows streamed page by page as Arrow batches.
+
+use crate::arrow::{batch_of, schema_of};
+use crate::pushdown::{self, Exactness};
+use crate::stats::Transfer;
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use epicor_kinetic::api::{Column, EntitySetQuery};
+use epicor_kinetic::Connection;
+use epicor_kinetic_odata::{print_expr, Expr as OData, OrderBy};
+use futures_util::{StreamExt, TryStreamExt};
+use std::fmt;
+use std::sync::Arc;
+
+/// What a table reads from: an entity set of a service, or a BAQ with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    EntitySet { service: String, set: String },
+    Baq { id: String, parameters: Vec<(String, String)> },
+}
+
+impl Source {
+    fn query(&self, conn: &Connection) -> EntitySetQuery {
+        match self {
+            Source::EntitySet { service, set } => conn.entity_set(service, set),
+            Source::Baq { id, parameters } => {
+                let mut q = conn.baq_query(id);
+                for (name, value) in parameters {
+                    q = q.parameter(name, value);
+                }
+                q
+            }
+        }
+    }
+
+    /// `Erp.BO.CustomerSvc.Customers`, `BaqSvc.zCustomerList`.
+    pub fn name(&self) -> String {
+        match self {
+            Source::EntitySet { service, set } => format!("{service}.{set}"),
+            Source::Baq { id, .. } => format!("BaqSvc.{id}"),
+        }
+    }
+}
+
+/// An entity set or BAQ as a table.
+#[derive(Debug, Clone)]
+pub struct ODataTable {
+    conn: Connection,
+    source: Source,
+    columns: Arc<Vec<Column>>,
+    key: Vec<String>,
+    schema: SchemaRef,
+    transfer: Transfer,
+}
+
+impl ODataTable {
+    pub fn new(
+        conn: Connection,
+        source: Source,
+        columns: Vec<Column>,
+        key: Vec<String>,
+        transfer: Transfer,
+    ) -> Self {
+        let schema = schema_of(&columns);
+        ODataTable {
+            conn,
+            source,
+            columns: Arc::new(columns),
+            key,
+            schema,
+            transfer,
+        }
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    pub fn columns(&self) -> &Arc<Vec<Column>> {
+        &self.columns
+    }
+
+    pub fn key(&self) -> &[String] {
+        &self.key
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// A scan of the whole table reading `select` (all columns when empty) where `filter`
+    /// holds: what UPDATE and DELETE read their keys with.
+    pub(crate) fn plan(&self, select: Vec<String>, filter: Option<OData>) -> ScanSpec {
+        ScanSpec {
+            source: self.source.clone(),
+            select,
+            filter,
+            order: Vec::new(),
+            top: None,
+            key: self.key.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for ODataTable {
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| pushdown::pushdown_of(f, self.columns.as_ref()))
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let (schema, select) = match projection {
+            Some(p) => {
+                let schema = Arc::new(self.schema.project(p)?);
+                let mut select: Vec<String> = p
+                    .iter()
+                    .map(|&i| self.columns[i].name.clone())
+                    .collect();
+                if select.is_empty() {
+                    // COUNT(*) and the like: the rows, not their values. The key is the least
+                    // the server can send.
+                    select = self.key.clone();
+                    if select.is_empty() {
+                        select.push(self.columns[0].name.clone());
+                    }
+                }
+                (schema, select)
+            }
+            None => (self.schema.clone(), Vec::new()),
+        };
+        let filter = pushdown::conjunction(filters, self.columns.as_ref());
+        // Every filter exact: the server's rows are the answer, so LIMIT is the server's `$top`.
+        let exact = filters.iter().all(|f| {
+            pushdown::translate(f, self.columns.as_ref())
+                .is_some_and(|t| t.exactness == Exactness::Exact)
+        });
+        let spec = ScanSpec {
+            source: self.source.clone(),
+            select,
+            filter,
+            order: Vec::new(),
+            top: if exact { limit.map(|l| l as u64) } else { None },
+            key: self.key.clone(),
+        };
+        let partitions = self.partitions(&spec).await?;
+        Ok(Arc::new(ODataScanExec::new(
+            self.conn.clone(),
+            spec,
+            schema,
+            self.columns.clone(),
+            partitions,
+            self.transfer.clone(),
+        )))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::insert(self, input, insert_op)
+    }
+
+    async fn delete_from(
+        &self,
+        _state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::delete(self, filters)
+    }
+
+    async fn update(
+        &self,
+        _state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        crate::dml::update(self, assignments, filters)
+    }
+}
+
+impl ODataTable {
+    /// How the scan splits: `Parallelism` ranges of `$skip`/`$top` when the setting asks for
+    /// more than one and the server counts the rows (one range otherwise).
+    async fn partitions(&self, spec: &ScanSpec) -> Result<Vec<Range>> {
+        let n = self.conn.settings().parallelism.max(1) as u64;
+        if n <= 1 || spec.top.is_some() || !matches!(self.source, Source::EntitySet { .. }) {
+            return Ok(vec![Range::All]);
+        }
+        let query = spec.query(&self.conn);
+        let count = match query.count().await {
+            Ok(c) => c,
+            // No count from this server: one range, paged as usual.
+            Err(e) => {
+                tracing::debug!(error = %e, "no count for a parallel scan; one partition");
+                return Ok(vec![Range::All]);
+            }
+        };
+        let page = u64::from(self.conn.settings().page_size.max(1));
+        if count <= page {
+            return Ok(vec![Range::All]);
+        }
+        let per = count.div_ceil(n);
+        let mut ranges = Vec::new();
+        let mut start = 0;
+        while start < count {
+            let len = per.min(count - start);
+            // The last range reads to the end: rows added since the count are not lost.
+            let last = start + len >= count;
+            ranges.push(if last {
+                Range::From { skip: start }
+            } else {
+                Range::Slice { skip: start, top: len }
+            });
+            start += len;
+        }
+        Ok(ranges)
+    }
+}
+
+/// The rows one partition of a scan reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Range {
+    All,
+    Slice { skip: u64, top: u64 },
+    From { skip: u64 },
+}
+
+/// What a scan asks the server for.
+#[derive(Debug, Clone)]
+pub struct ScanSpec {
+    pub source: Source,
+    pub select: Vec<String>,
+    pub filter: Option<OData>,
+    pub order: Vec<OrderBy>,
+    pub top: Option<u64>,
+    pub key: Vec<String>,
+}
+
+impl ScanSpec {
+    pub fn query(&self, conn: &Connection) -> EntitySetQuery {
+        let mut q = self.source.query(conn).max_rows(None);
+        if !self.key.is_empty() {
+            q = q.key(self.key.iter());
+        }
+        if !self.select.is_empty() {
+            q = q.select(self.select.iter());
+        }
+        if let Some(f) = &self.filter {
+            q = q.filter(f);
+        }
+        if !self.order.is_empty() {
+            q = q.order_by(self.order.iter().cloned());
+        }
+        if let Some(t) = self.top {
+            q = q.top(t);
+        }
+        q
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.select.is_empty() {
+            parts.push(format!("$select={}", self.select.join(",")));
+        }
+        if let Some(f) = &self.filter {
+            parts.push(format!("$filter={}", print_expr(f)));
+        }
+        if !self.order.is_empty() {
+            parts.push(format!(
+                "$orderby={}",
+                epicor_kinetic_odata::print_orderby(&self.order)
+            ));
+        }
+        if let Some(t) = self.top {
+            parts.push(format!("$top={t}"));
+        }
+        parts.join("&")
+    }
+}
+
+/// The scan: streams the pages of the OData query as record batches.
+#[derive(Debug, Clone)]
+pub struct ODataScanExec {
+    conn: Connection,
+    spec: ScanSpec,
+    schema: SchemaRef,
+    columns: Arc<Vec<Column>>,
+    ranges: Vec<Range>,
+    transfer: Transfer,
+    properties: Arc<PlanProperties>,
+}
+
+impl ODataScanExec {
+    fn new(
+        conn: Connection,
+        spec: ScanSpec,
+        schema: SchemaRef,
+        columns: Arc<Vec<Column>>,
+        ranges: Vec<Range>,
+        transfer: Transfer,
+    ) -> Self {
+        let properties = Arc::new(Self::properties_of(&schema, ranges.len(), None));
+        ODataScanExec {
+            conn,
+            spec,
+            schema,
+            columns,
+            ranges,
+            transfer,
+            properties,
+        }
+    }
+
+    fn properties_of(
+        schema: &SchemaRef,
+        partitions: usize,
+        ordering: Option<LexOrdering>,
+    ) -> PlanProperties {
+        let eq = match ordering {
+            Some(o) => EquivalenceProperties::new_with_orderings(schema.clone(), [o]),
+            None => EquivalenceProperties::new(schema.clone()),
+        };
+        PlanProperties::new(
+            eq,
+            Partitioning::UnknownPartitioning(partitions.max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        )
+    }
+
+    /// The OData query this scan sends (for tests and `EXPLAIN`).
+    pub fn spec(&self) -> &ScanSpec {
+        &self.spec
+    }
+
+    /// The column of `expr` when it is a plain column of this scan's output that the server
+    /// orders as SQL does: numbers, dates and booleans that cannot be null (text collations
+    /// and the place of nulls differ).
+    fn orderable(&self, sort: &PhysicalSortExpr) -> Option<OrderBy> {
+        let col = sort
+            .expr
+            .downcast_ref::<datafusion::physical_expr::expressions::Column>()?;
+        let name = self.schema.fields().get(col.index())?.name();
+        let column = self.columns.iter().find(|c| &c.name == name)?;
+        if column.nullable || column.nested.is_some() {
+            return None;
+        }
+        use epicor_kinetic_odata::csdl::EdmType as E;
+        let orderable = matches!(
+            column.edm_type,
+            E::Boolean
+                | E::Byte
+                | E::Int16
+                | E::Int32
+                | E::Int64
+                | E::Decimal
+                | E::Double
+                | E::Single
+                | E::Date
+                | E::DateTime
+                | E::DateTimeOffset
+        );
+        orderable.then(|| OrderBy {
+            expr: OData::property(name),
+            descending: sort.options.descending,
+        })
+    }
+}
+
+impl DisplayAs for ODataScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(f, "ODataScanExec: {}", self.source_line())?;
+                if self.ranges.len() > 1 {
+                    write!(f, ", partitions={} ($skip ranges)", self.ranges.len())?;
+                }
+                Ok(())
+            }
+            DisplayFormatType::TreeRender => write!(f, "{}", self.source_line()),
+        }
+    }
+}
+
+impl ODataScanExec {
+    fn source_line(&self) -> String {
+        let q = self.spec.describe();
+        format!(
+            "GET {}{}{}",
+            self.spec.source.name(),
+            if q.is_empty() { "" } else { "?" },
+            q
+        )
+    }
+
+    /// The address of the first request, as sent (needs the key from `$metadata`, cached).
+    pub async fn first_request(&self) -> epicor_kinetic::Result<String> {
+        let url = self.spec.query(&self.conn).first_request().await?;
+        Ok(url.to_string())
+    }
+}
+
+impl ExecutionPlan for ODataScanExec {
+    fn name(&self) -> &str {
+        "ODataScanExec"
+    }
+
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "ODataScanExec has no children".into(),
+            ))
+        }
+    }
+
+    fn supports_limit_pushdown(&self) -> bool {
+        true
+    }
+
+    fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
+        // A fetch is the server's `$top` only on one partition (ranges are read in parallel).
+        if self.ranges.len() > 1 {
+            return None;
+        }
+        let mut scan = self.clone();
+        scan.spec.top = match (limit, self.spec.top) {
+            (Some(l), Some(t)) => Some((l as u64).min(t)),
+            (Some(l), None) => Some(l as u64),
+            (None, t) => t,
+        };
+        Some(Arc::new(scan))
+    }
+
+    fn fetch(&self) -> Option<usize> {
+        self.spec.top.map(|t| t as usize)
+    }
+
+    fn try_pushdown_sort(
+        &self,
+        order: &[PhysicalSortExpr],
+    ) -> Result<SortOrderPushdownResult<Arc<dyn ExecutionPlan>>> {
+        if order.is_empty() || !self.spec.order.is_empty() || self.spec.top.is_some() {
+            return Ok(SortOrderPushdownResult::Unsupported);
+        }
+        let Some(order_by) = order
+            .iter()
+            .map(|s| self.orderable(s))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(SortOrderPushdownResult::Unsupported);
+        };
+        let mut scan = self.clone();
+        scan.spec.order = order_by;
+        scan.ranges = vec![Range::All];
+        scan.properties = Arc::new(Self::properties_of(
+            &self.schema,
+            1,
+            LexOrdering::new(order.iter().cloned()),
+        ));
+        Ok(SortOrderPushdownResult::Exact {
+            inner: Arc::new(scan),
+        })
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let range = *self.ranges.get(partition).ok_or_else(|| {
+            DataFusionError::Internal(format!("ODataScanExec has no partition {partition}"))
+        })?;
+        let mut query = self.spec.query(&self.conn);
+        match range {
+            Range::All => {}
+            Range::Slice { skip, top } => query = query.skip(skip).top(top),
+            Range::From { skip } => query = query.skip(skip),
+        }
+        let schema = self.schema.clone();
+        let transfer = self.transfer.clone();
+        let stream = query
+            .pages()
+            .map_err(|e| DataFusionError::External(Box::new(e)))
+            .and_then(move |page| {
+                transfer.add_rows(page.len() as u64);
+                let batch = batch_of(&page, &schema);
+                futures_util::future::ready(batch)
+            })
+            .boxed();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
+    }
+}
