@@ -29,7 +29,7 @@ pub const BAQ_SCHEMA: &str = "BaqSvc";
 
 /// Services searched for an unqualified table when the server lists more: beyond this, only
 /// services whose name contains the table's name are searched.
-const SEARCH_ALL_UP_TO: usize = 64;
+pub(crate) const SEARCH_ALL_UP_TO: usize = 64;
 
 /// What the catalog knows of the server.
 #[derive(Debug)]
@@ -52,6 +52,8 @@ pub struct BaqInfo {
     pub description: String,
     /// Its parameters (name, required), as the server lists them.
     pub parameters: Vec<(String, bool)>,
+    /// Whether it writes back (the list's `Updatable`).
+    pub updatable: bool,
 }
 
 impl Epicor {
@@ -144,10 +146,13 @@ impl Epicor {
                                     .collect()
                             })
                             .unwrap_or_default();
+                        let updatable =
+                            r.get("Updatable").and_then(|v| v.as_bool()).unwrap_or(false);
                         Some(BaqInfo {
                             id,
                             description,
                             parameters,
+                            updatable,
                         })
                     })
                     .collect())
