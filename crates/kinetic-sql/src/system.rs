@@ -513,12 +513,43 @@ impl Which {
 #[derive(Debug)]
 pub struct SystemTables {
     epicor: Arc<Epicor>,
+    unreadable: Arc<Unreadable>,
+}
+
+/// The services whose `$metadata` failed for good (not found, forbidden, not a document) in
+/// this session: not asked again. A server error is not remembered (it may pass).
+#[derive(Debug, Default)]
+struct Unreadable(std::sync::Mutex<std::collections::BTreeMap<String, String>>);
+
+impl Unreadable {
+    fn get(&self, service: &str) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(service)
+            .cloned()
+    }
+
+    fn remember(&self, service: &str, e: &epicor_kinetic::Error) {
+        if matches!(
+            e.kind(),
+            ErrorKind::NotFound | ErrorKind::Forbidden | ErrorKind::Protocol | ErrorKind::Rejected
+        ) {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(service.to_owned(), e.to_string());
+        }
+    }
 }
 
 impl SystemTables {
     /// The system tables over what `epicor` knows of the server.
     pub fn new(epicor: Arc<Epicor>) -> Self {
-        SystemTables { epicor }
+        SystemTables {
+            epicor,
+            unreadable: Arc::default(),
+        }
     }
 
     /// The system table `name` (any case); `None` for a name that is not one (an entity set);
@@ -528,6 +559,7 @@ impl SystemTables {
             return Ok(Some(Arc::new(SystemTable {
                 which,
                 epicor: self.epicor.clone(),
+                unreadable: self.unreadable.clone(),
                 schema: which.schema(),
             })));
         }
@@ -549,6 +581,7 @@ impl SystemTables {
 struct SystemTable {
     which: Which,
     epicor: Arc<Epicor>,
+    unreadable: Arc<Unreadable>,
     schema: SchemaRef,
 }
 
@@ -620,6 +653,7 @@ impl TableProvider for SystemTable {
         Ok(Arc::new(SystemScanExec {
             which: self.which,
             epicor: self.epicor.clone(),
+            unreadable: self.unreadable.clone(),
             narrowing,
             projection: projection.cloned(),
             limit,
@@ -711,6 +745,7 @@ impl Narrowing {
 struct SystemScanExec {
     which: Which,
     epicor: Arc<Epicor>,
+    unreadable: Arc<Unreadable>,
     narrowing: Narrowing,
     projection: Option<Vec<usize>>,
     limit: Option<usize>,
@@ -779,11 +814,12 @@ impl ExecutionPlan for SystemScanExec {
         }
         let which = self.which;
         let epicor = self.epicor.clone();
+        let unreadable = self.unreadable.clone();
         let narrowing = self.narrowing.clone();
         let projection = self.projection.clone();
         let limit = self.limit;
         let stream = futures_util::stream::once(async move {
-            let rows = Rows::compute(which, &epicor, &narrowing).await?;
+            let rows = Rows::compute(which, &epicor, &unreadable, &narrowing).await?;
             let mut batch = rows.batch(which)?;
             if let Some(p) = &projection {
                 batch = batch.project(p)?;
@@ -825,7 +861,12 @@ fn so(text: Option<impl Into<String>>) -> V {
 struct Rows(Vec<Vec<V>>);
 
 impl Rows {
-    async fn compute(which: Which, epicor: &Epicor, n: &Narrowing) -> Result<Rows> {
+    async fn compute(
+        which: Which,
+        epicor: &Epicor,
+        unreadable: &Unreadable,
+        n: &Narrowing,
+    ) -> Result<Rows> {
         let mut rows = Rows::default();
         match which {
             Which::Catalogs => rows.0.push(vec![s(CATALOG)]),
@@ -834,10 +875,10 @@ impl Rows {
                     rows.0.push(vec![s(CATALOG), s(schema)]);
                 }
             }
-            Which::Tables => tables(epicor, n, &mut rows).await?,
-            Which::TableColumns => table_columns(epicor, n, &mut rows).await?,
-            Which::PrimaryKeys => primary_keys(epicor, n, &mut rows).await?,
-            Which::ForeignKeys => foreign_keys(epicor, n, &mut rows).await?,
+            Which::Tables => tables(epicor, unreadable, n, &mut rows).await?,
+            Which::TableColumns => table_columns(epicor, unreadable, n, &mut rows).await?,
+            Which::PrimaryKeys => primary_keys(epicor, unreadable, n, &mut rows).await?,
+            Which::ForeignKeys => foreign_keys(epicor, unreadable, n, &mut rows).await?,
             Which::Procedures | Which::ProcedureParameters => {
                 procedures(which, epicor, n, &mut rows).await?
             }
@@ -979,8 +1020,22 @@ struct ServiceModel {
 
 /// The entity sets of the services the narrowing asks for, [`CONCURRENCY`] services at a time;
 /// a service failing for reasons of its own is left out.
-async fn models(epicor: &Epicor, n: &Narrowing) -> Result<Vec<ServiceModel>> {
-    let services = services_for(epicor, n).await?;
+async fn models(
+    epicor: &Epicor,
+    unreadable: &Unreadable,
+    n: &Narrowing,
+) -> Result<Vec<ServiceModel>> {
+    let services: Vec<String> = services_for(epicor, n)
+        .await?
+        .into_iter()
+        .filter(|s| match unreadable.get(s) {
+            Some(why) => {
+                tracing::debug!(service = %s, %why, "left out of the system tables (its $metadata failed before)");
+                false
+            }
+            None => true,
+        })
+        .collect();
     let loads = services.into_iter().map(|service| {
         let conn = epicor.conn.clone();
         async move {
@@ -1008,6 +1063,7 @@ async fn models(epicor: &Epicor, n: &Narrowing) -> Result<Vec<ServiceModel>> {
             }),
             Err(e) if own_failure(e.kind()) => {
                 tracing::warn!(%service, error = %e, "left out of the system tables: its $metadata cannot be read");
+                unreadable.remember(&service, &e);
             }
             Err(e) => return Err(external(e)),
         }
@@ -1043,8 +1099,13 @@ fn system_tables(n: &Narrowing) -> Vec<Which> {
         .collect()
 }
 
-async fn tables(epicor: &Epicor, n: &Narrowing, rows: &mut Rows) -> Result<()> {
-    for model in models(epicor, n).await? {
+async fn tables(
+    epicor: &Epicor,
+    unreadable: &Unreadable,
+    n: &Narrowing,
+    rows: &mut Rows,
+) -> Result<()> {
+    for model in models(epicor, unreadable, n).await? {
         for set in &model.sets {
             rows.0.push(vec![
                 s(CATALOG),
@@ -1117,8 +1178,13 @@ fn column_row(
     ]
 }
 
-async fn table_columns(epicor: &Epicor, n: &Narrowing, rows: &mut Rows) -> Result<()> {
-    for model in models(epicor, n).await? {
+async fn table_columns(
+    epicor: &Epicor,
+    unreadable: &Unreadable,
+    n: &Narrowing,
+    rows: &mut Rows,
+) -> Result<()> {
+    for model in models(epicor, unreadable, n).await? {
         for set in &model.sets {
             let properties = model
                 .metadata
@@ -1202,8 +1268,13 @@ fn primary_key_name(table: &str) -> String {
     format!("PK_{table}")
 }
 
-async fn primary_keys(epicor: &Epicor, n: &Narrowing, rows: &mut Rows) -> Result<()> {
-    for model in models(epicor, n).await? {
+async fn primary_keys(
+    epicor: &Epicor,
+    unreadable: &Unreadable,
+    n: &Narrowing,
+    rows: &mut Rows,
+) -> Result<()> {
+    for model in models(epicor, unreadable, n).await? {
         for set in &model.sets {
             for (i, key) in set.key.iter().enumerate() {
                 rows.0.push(vec![
@@ -1309,14 +1380,19 @@ fn relationships(metadata: &Metadata) -> Vec<Relationship> {
     out
 }
 
-async fn foreign_keys(epicor: &Epicor, n: &Narrowing, rows: &mut Rows) -> Result<()> {
+async fn foreign_keys(
+    epicor: &Epicor,
+    unreadable: &Unreadable,
+    n: &Narrowing,
+    rows: &mut Rows,
+) -> Result<()> {
     // Both ends of a relationship are in one service; a table-name narrowing keeps the
     // relationships either end of which is asked for (the filter keeps the rows it names).
     let unnarrowed_objects = Narrowing {
         object: None,
         ..n.clone()
     };
-    for model in models(epicor, &unnarrowed_objects).await? {
+    for model in models(epicor, unreadable, &unnarrowed_objects).await? {
         for r in relationships(&model.metadata) {
             if !n.object_ok(&r.dependent) && !n.object_ok(&r.principal) {
                 continue;
@@ -1366,7 +1442,8 @@ struct FunctionInfo {
 }
 
 fn text_of<'a>(row: &'a serde_json::Map<String, Value>, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|k| row.get(*k).and_then(Value::as_str))
+    keys.iter()
+        .find_map(|k| row.get(*k).and_then(Value::as_str))
 }
 
 /// The published Epicor Functions of the company; none when the server refuses the list
@@ -1491,8 +1568,7 @@ async fn procedures(which: Which, epicor: &Epicor, n: &Narrowing, rows: &mut Row
         .schema
         .as_ref()
         .is_none_or(|s| s.iter().any(|x| !x.eq_ignore_ascii_case(DEFAULT_SCHEMA)))
-        && n
-            .object
+        && n.object
             .as_ref()
             .is_none_or(|o| o.iter().any(|x| oauth_procedure(x).is_none()));
     if !wants_functions {
@@ -1517,7 +1593,14 @@ async fn procedures(which: Which, epicor: &Epicor, n: &Narrowing, rows: &mut Row
         }
         for (i, (name, t, direction)) in f.parameters.iter().enumerate() {
             rows.0.push(parameter_row(
-                &f.library, &f.id, name, *direction, *t, false, None, i + 1,
+                &f.library,
+                &f.id,
+                name,
+                *direction,
+                *t,
+                false,
+                None,
+                i + 1,
             ));
         }
     }
@@ -1676,28 +1759,28 @@ const SQL_INFO: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::logical_expr::{col, lit};
+    use datafusion::logical_expr::{ident, lit};
 
     #[test]
     fn equalities_are_recognised() {
-        let e = col("TableName").eq(lit("Customers"));
+        let e = ident("TableName").eq(lit("Customers"));
         assert_eq!(
             equality(&e),
             Some(("TableName", vec!["Customers".to_owned()]))
         );
-        let e = lit("X").eq(col("SchemaName"));
+        let e = lit("X").eq(ident("SchemaName"));
         assert_eq!(equality(&e), Some(("SchemaName", vec!["X".to_owned()])));
-        let e = col("TableName").in_list(vec![lit("A"), lit("B")], false);
+        let e = ident("TableName").in_list(vec![lit("A"), lit("B")], false);
         assert_eq!(
             equality(&e),
             Some(("TableName", vec!["A".to_owned(), "B".to_owned()]))
         );
         assert_eq!(
-            equality(&col("TableName").in_list(vec![lit("A")], true)),
+            equality(&ident("TableName").in_list(vec![lit("A")], true)),
             None
         );
-        assert_eq!(equality(&col("TableName").like(lit("A%"))), None);
-        assert_eq!(equality(&col("Ordinal").eq(lit(3))), None);
+        assert_eq!(equality(&ident("TableName").like(lit("A%"))), None);
+        assert_eq!(equality(&ident("Ordinal").eq(lit(3))), None);
     }
 
     #[test]
@@ -1720,7 +1803,10 @@ mod tests {
                 .collect()
         };
         let url = oauth_procedure("getoauthauthorizationurl").expect("listed");
-        assert_eq!(names(url, Direction::Input), ["CallbackUrl", "Scope", "State"]);
+        assert_eq!(
+            names(url, Direction::Input),
+            ["CallbackUrl", "Scope", "State"]
+        );
         assert_eq!(names(url, Direction::Output), ["URL"]);
         let token = oauth_procedure("GetOAuthAccessToken").expect("listed");
         assert_eq!(
@@ -1747,7 +1833,10 @@ mod tests {
         assert_eq!(rows.0.len(), PROPERTIES.len());
         let shown = format!("{:?}", rows.0);
         assert!(!shown.contains("p4ss-w0rd"));
-        assert_eq!(property_value(&settings, "Pagesize").as_deref(), Some("100"));
+        assert_eq!(
+            property_value(&settings, "Pagesize").as_deref(),
+            Some("100")
+        );
         assert_eq!(property_value(&settings, "Password").as_deref(), Some(MASK));
     }
 }
