@@ -28,7 +28,7 @@ pub enum SqlErrorKind {
 pub struct SqlError {
     kind: SqlErrorKind,
     message: String,
-    connector: Option<epicor_kinetic::Error>,
+    connector: Option<Box<epicor_kinetic::Error>>,
 }
 
 impl SqlError {
@@ -40,11 +40,15 @@ impl SqlError {
         }
     }
 
-    pub(crate) fn partial(message: impl Into<String>, cause: Option<epicor_kinetic::Error>) -> SqlError {
+    #[allow(dead_code)] // Writes (dml.rs) report with it.
+    pub(crate) fn partial(
+        message: impl Into<String>,
+        cause: Option<epicor_kinetic::Error>,
+    ) -> SqlError {
         SqlError {
             kind: SqlErrorKind::Partial,
             message: message.into(),
-            connector: cause,
+            connector: cause.map(Box::new),
         }
     }
 
@@ -63,7 +67,7 @@ impl SqlError {
 
     /// The connector's error underneath, when there is one (its kind, Epicor's `ErrorType`).
     pub fn connector(&self) -> Option<&epicor_kinetic::Error> {
-        self.connector.as_ref()
+        self.connector.as_deref()
     }
 }
 
@@ -76,7 +80,7 @@ impl fmt::Display for SqlError {
 impl std::error::Error for SqlError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.connector
-            .as_ref()
+            .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
@@ -86,7 +90,7 @@ impl From<epicor_kinetic::Error> for SqlError {
         SqlError {
             kind: SqlErrorKind::Connector(e.kind()),
             message: e.to_string(),
-            connector: Some(e),
+            connector: Some(Box::new(e)),
         }
     }
 }

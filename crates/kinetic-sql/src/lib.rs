@@ -24,6 +24,7 @@ pub mod catalog;
 mod dml;
 mod error;
 pub mod format;
+mod optimizer;
 pub mod procedures;
 pub mod pushdown;
 pub mod rewrite;
@@ -107,9 +108,17 @@ impl SqlSession {
             )
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
             .set_bool("datafusion.execution.parquet.pushdown_filters", false);
-        let ctx = SessionContext::new_with_config(config);
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(optimizer::PushSortIntoScan))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let system = Arc::new(system::SystemTables::new(epicor.clone()));
-        ctx.register_catalog(CATALOG, Arc::new(EpicorCatalog::new(epicor.clone(), system)));
+        ctx.register_catalog(
+            CATALOG,
+            Arc::new(EpicorCatalog::new(epicor.clone(), system)),
+        );
         Ok(SqlSession {
             ctx,
             epicor,
@@ -175,7 +184,7 @@ impl SqlSession {
         collect_scans(&physical, &mut scans);
         let mut out = Vec::new();
         for scan in scans {
-            out.push(scan.first_request().await?);
+            out.push(scan.first_request()?.to_string());
         }
         Ok(out)
     }
@@ -216,7 +225,9 @@ fn parse_one(sql: &str) -> Result<Parsed, SqlError> {
     let statement = statements.pop_front().expect("one statement");
     if let DFStatement::Statement(s) = &statement {
         if let Statement::Call(function) = s.as_ref() {
-            return Ok(Parsed::Procedure(procedures::Call::from_function(function)?));
+            return Ok(Parsed::Procedure(procedures::Call::from_function(
+                function,
+            )?));
         }
     }
     Ok(Parsed::Statement(statement))
