@@ -155,7 +155,20 @@ impl SqlSession {
         }
         let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await?;
-        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let is_query = !matches!(
+            plan,
+            datafusion::logical_expr::LogicalPlan::Dml(_)
+                | datafusion::logical_expr::LogicalPlan::Explain(_)
+                | datafusion::logical_expr::LogicalPlan::Analyze(_)
+                | datafusion::logical_expr::LogicalPlan::Ddl(_)
+                | datafusion::logical_expr::LogicalPlan::Statement(_)
+        );
+        let mut frame = self.ctx.execute_logical_plan(plan).await?;
+        // `MaxRows` limits what a query returns, never what its scans read (a join or a sum over
+        // a truncated table would be a wrong answer, silently).
+        if let (true, Some(max)) = (is_query, self.epicor.conn.settings().max_rows) {
+            frame = frame.limit(0, Some(usize::try_from(max).unwrap_or(usize::MAX)))?;
+        }
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let stream = frame.execute_stream().await?;
         Ok(QueryResult::new(schema, stream))

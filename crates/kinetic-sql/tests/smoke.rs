@@ -111,3 +111,49 @@ async fn a_parallel_scan_reads_every_row_once() {
     assert!(got.contains(&format!("| {n} | {n} |")), "{got} vs {n}");
     assert!(got.contains(&format!("{total:.3}")), "{got} vs {total:.3}");
 }
+
+/// `MaxRows` limits what a query returns, never what its scans read.
+#[tokio::test]
+async fn max_rows_limits_the_answer_not_the_scans() {
+    let emu = emulator().await;
+    let text = emu.startup_info()["connection_strings"]["basic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let conn = Connection::open(Settings::parse(&format!("{text};MaxRows=5")).unwrap())
+        .await
+        .unwrap();
+    let s = SqlSession::new(conn).await.unwrap();
+    let rows: usize = s
+        .query("SELECT OrderNum FROM OrderDtls")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 5);
+    let got = s
+        .query("SELECT COUNT(*) AS n FROM OrderDtls")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let got = pretty_format_batches(&got).unwrap().to_string();
+    let db = rusqlite::Connection::open_with_flags(
+        &emu.report().path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let n: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM OrderDtl WHERE Company = 'EPIC06'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(n > 5 && got.contains(&format!("| {n} |")), "{got} vs {n}");
+}
