@@ -48,6 +48,15 @@ impl SqlError {
         }
     }
 
+    /// The connector's error `e` (its kind kept), with what was being done: `context: e`.
+    pub(crate) fn connector_in(context: impl fmt::Display, e: epicor_kinetic::Error) -> SqlError {
+        SqlError {
+            kind: SqlErrorKind::Connector(e.kind()),
+            message: format!("{context}: {e}"),
+            connector: Some(e),
+        }
+    }
+
     pub(crate) fn io(message: impl Into<String>) -> SqlError {
         SqlError {
             kind: SqlErrorKind::Io,

@@ -201,19 +201,19 @@ impl TableProvider for ODataTable {
 
     async fn delete_from(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::delete(self, filters)
+        crate::dml::delete(self, state, filters).await
     }
 
     async fn update(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         assignments: Vec<(String, Expr)>,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::update(self, assignments, filters)
+        crate::dml::update(self, state, assignments, filters).await
     }
 }
 
