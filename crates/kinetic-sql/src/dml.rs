@@ -35,7 +35,7 @@ use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{col, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::logical_expr::{ident, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -472,7 +472,7 @@ async fn read_plan(
     if let Some(f) = filters.into_iter().reduce(Expr::and) {
         builder = builder.filter(f)?;
     }
-    let mut projection: Vec<Expr> = table.key().iter().map(col).collect();
+    let mut projection: Vec<Expr> = table.key().iter().map(ident).collect();
     projection.extend(values);
     let plan = builder.project(projection)?.build()?;
     state.create_physical_plan(&plan).await
