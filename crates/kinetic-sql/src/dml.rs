@@ -897,7 +897,7 @@ fn decimal_text(mantissa: i128, scale: i8) -> String {
 
 /// A decimal for the wire: a JSON number when that number is the same decimal (and the API is
 /// v2), its text otherwise: never rounded through a float.
-fn decimal_json(text: String, v1: bool) -> Json {
+pub(crate) fn decimal_json(text: String, v1: bool) -> Json {
     if !v1 {
         if let Ok(f) = text.parse::<f64>() {
             if normalized(&format!("{f}")) == normalized(&text) {
