@@ -143,7 +143,12 @@ pub(crate) async fn statement(
                     plural(width)
                 )));
             }
-            let batches = session.ctx.execute_logical_plan(plan).await?.collect().await?;
+            let batches = session
+                .ctx
+                .execute_logical_plan(plan)
+                .await?
+                .collect()
+                .await?;
             let write = Write::Insert {
                 columns,
                 skip_nulls: false,
@@ -203,7 +208,12 @@ pub(crate) async fn statement(
                 update.selection.as_ref(),
             );
             let plan = plan_sql(session, &sql).await?;
-            let batches = session.ctx.execute_logical_plan(plan).await?.collect().await?;
+            let batches = session
+                .ctx
+                .execute_logical_plan(plan)
+                .await?
+                .collect()
+                .await?;
             let n = apply(&table, &Write::Update { columns }, batches).await?;
             Ok(Some(count_result(n)?))
         }
@@ -233,7 +243,12 @@ pub(crate) async fn statement(
                 delete.selection.as_ref(),
             );
             let plan = plan_sql(session, &sql).await?;
-            let batches = session.ctx.execute_logical_plan(plan).await?.collect().await?;
+            let batches = session
+                .ctx
+                .execute_logical_plan(plan)
+                .await?
+                .collect()
+                .await?;
             let n = apply(&table, &Write::Delete, batches).await?;
             Ok(Some(count_result(n)?))
         }
@@ -365,7 +380,11 @@ async fn resolve(session: &SqlSession, relation: &str) -> Result<ODataTable, Sql
 }
 
 fn count_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]))
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
 }
 
 fn count_batch(n: u64) -> Result<RecordBatch> {
@@ -378,10 +397,8 @@ fn count_batch(n: u64) -> Result<RecordBatch> {
 fn count_result(n: u64) -> Result<QueryResult, SqlError> {
     let schema = count_schema();
     let batch = count_batch(n)?;
-    let stream = RecordBatchStreamAdapter::new(
-        schema.clone(),
-        futures_util::stream::iter([Ok(batch)]),
-    );
+    let stream =
+        RecordBatchStreamAdapter::new(schema.clone(), futures_util::stream::iter([Ok(batch)]));
     Ok(QueryResult::new(schema, Box::pin(stream)))
 }
 
@@ -467,8 +484,11 @@ async fn read_plan(
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let target = writable(table, verb).map_err(plan_error)?;
     keys_of(table, &target).map_err(plan_error)?;
-    let mut builder =
-        LogicalPlanBuilder::scan(target.as_str(), provider_as_source(Arc::new(table.clone())), None)?;
+    let mut builder = LogicalPlanBuilder::scan(
+        target.as_str(),
+        provider_as_source(Arc::new(table.clone())),
+        None,
+    )?;
     if let Some(f) = filters.into_iter().reduce(Expr::and) {
         builder = builder.filter(f)?;
     }
@@ -647,7 +667,15 @@ pub(crate) async fn apply(
             let mut body = Map::new();
             for (array, column) in values.iter().zip(&value_columns) {
                 let value = json_of(array, row, column, v1)?;
-                if value.is_null() && matches!(write, Write::Insert { skip_nulls: true, .. }) {
+                if value.is_null()
+                    && matches!(
+                        write,
+                        Write::Insert {
+                            skip_nulls: true,
+                            ..
+                        }
+                    )
+                {
                     continue;
                 }
                 body.insert(column.name.clone(), value);
@@ -690,10 +718,7 @@ pub(crate) async fn apply(
                 .update(service, set, keys, &Json::Object(body.clone()))
                 .await
                 .map(|()| label.clone()),
-            Request::Delete(keys) => conn
-                .delete(service, set, keys)
-                .await
-                .map(|_| label.clone()),
+            Request::Delete(keys) => conn.delete(service, set, keys).await.map(|_| label.clone()),
         };
         match sent {
             Ok(done) => written.push(done),
@@ -721,7 +746,11 @@ fn failure(
             e,
         );
     }
-    let shown: Vec<&str> = written.iter().take(KEYS_SHOWN).map(String::as_str).collect();
+    let shown: Vec<&str> = written
+        .iter()
+        .take(KEYS_SHOWN)
+        .map(String::as_str)
+        .collect();
     let more = written.len().saturating_sub(KEYS_SHOWN);
     let not_tried = total - written.len() - 1;
     SqlError::partial(
@@ -844,9 +873,9 @@ fn json_of(array: &ArrayRef, row: usize, column: &Column, v1: bool) -> Result<Js
             } else {
                 f64::from(array.as_primitive::<Float32Type>().value(row))
             };
-            serde_json::Number::from_f64(f).map(Json::Number).ok_or_else(|| {
-                SqlError::invalid(format!("{} cannot be {f}", column.name))
-            })?
+            serde_json::Number::from_f64(f)
+                .map(Json::Number)
+                .ok_or_else(|| SqlError::invalid(format!("{} cannot be {f}", column.name)))?
         }
         DataType::Decimal128(_, scale) => {
             let text = decimal_text(array.as_primitive::<Decimal128Type>().value(row), *scale);
@@ -940,6 +969,9 @@ mod tests {
             decimal_json("12345678901234.56789".into(), false),
             Json::String("12345678901234.56789".into())
         );
-        assert_eq!(decimal_json("3.00".into(), true), Json::String("3.00".into()));
+        assert_eq!(
+            decimal_json("3.00".into(), true),
+            Json::String("3.00".into())
+        );
     }
 }

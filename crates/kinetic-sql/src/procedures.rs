@@ -167,9 +167,9 @@ impl Call {
             .0
             .iter()
             .map(|p| {
-                p.as_ident()
-                    .map(|i| i.value.clone())
-                    .ok_or_else(|| SqlError::invalid(format!("CALL {}: not a procedure name", f.name)))
+                p.as_ident().map(|i| i.value.clone()).ok_or_else(|| {
+                    SqlError::invalid(format!("CALL {}: not a procedure name", f.name))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut arguments = Vec::new();
@@ -321,7 +321,12 @@ pub(crate) fn parse_exec(sql: &str) -> Result<Option<Call>, SqlError> {
         match tokens.next() {
             Some(Token::AtSign) => match tokens.next() {
                 Some(Token::Word(w)) => param = Some(w.value),
-                other => return Err(syntax(format!("a parameter name after @, not {}", shown(other)))),
+                other => {
+                    return Err(syntax(format!(
+                        "a parameter name after @, not {}",
+                        shown(other)
+                    )))
+                }
             },
             Some(Token::Word(w)) if w.quote_style.is_some() || !is_literal_word(&w.keyword) => {
                 param = Some(w.value)
@@ -420,7 +425,9 @@ pub(crate) async fn call(session: &SqlSession, call: Call) -> Result<QueryResult
         let outputs = conn
             .function(library, function, &Json::Object(inputs), staging)
             .await
-            .map_err(|e| SqlError::connector_in(format!("Epicor Function {library}/{function}"), e))?;
+            .map_err(|e| {
+                SqlError::connector_in(format!("Epicor Function {library}/{function}"), e)
+            })?;
         return row_of_object(outputs);
     }
     let (method, service) = call.name.split_last().expect("two parts or more");
@@ -440,7 +447,10 @@ pub(crate) async fn call(session: &SqlSession, call: Call) -> Result<QueryResult
 }
 
 /// Arguments that must all be named, as a JSON object.
-fn named(full: &str, arguments: &[(Option<String>, Literal)]) -> Result<Map<String, Json>, SqlError> {
+fn named(
+    full: &str,
+    arguments: &[(Option<String>, Literal)],
+) -> Result<Map<String, Json>, SqlError> {
     let mut out = Map::new();
     for (name, value) in arguments {
         let Some(name) = name else {
@@ -490,8 +500,11 @@ fn one_row(columns: Vec<(String, ArrayRef)>) -> Result<QueryResult, SqlError> {
     let batch = if columns.is_empty() {
         RecordBatch::new_empty(schema.clone())
     } else {
-        RecordBatch::try_new(schema.clone(), columns.into_iter().map(|(_, a)| a).collect())
-            .map_err(|e| SqlError::from(datafusion::error::DataFusionError::from(e)))?
+        RecordBatch::try_new(
+            schema.clone(),
+            columns.into_iter().map(|(_, a)| a).collect(),
+        )
+        .map_err(|e| SqlError::from(datafusion::error::DataFusionError::from(e)))?
     };
     let stream =
         RecordBatchStreamAdapter::new(schema.clone(), futures_util::stream::iter([Ok(batch)]));
@@ -515,7 +528,11 @@ fn bind(
                     SqlError::invalid(format!(
                         "{} has no parameter {n}; its parameters: {}",
                         p.name,
-                        p.parameters.iter().map(|q| q.name).collect::<Vec<_>>().join(", ")
+                        p.parameters
+                            .iter()
+                            .map(|q| q.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ))
                 })?,
             None if i < p.parameters.len() => i,
@@ -621,7 +638,10 @@ fn token_row(token: &epicor_kinetic::token::Token) -> Result<QueryResult, SqlErr
     one_row(vec![
         (
             "OAuthAccessToken".into(),
-            Arc::new(StringArray::from(vec![token.access_token.expose().to_owned()])) as ArrayRef,
+            Arc::new(StringArray::from(vec![token
+                .access_token
+                .expose()
+                .to_owned()])) as ArrayRef,
         ),
         (
             "ExpiresIn".into(),
@@ -642,7 +662,10 @@ mod tests {
     fn exec_names_and_arguments() {
         let c = exec("EXEC \"Erp.BO.CustomerSvc\".GetByID @custNum = 1;");
         assert_eq!(c.name, ["Erp.BO.CustomerSvc", "GetByID"]);
-        assert_eq!(c.arguments, [(Some("custNum".into()), Literal::Number("1".into()))]);
+        assert_eq!(
+            c.arguments,
+            [(Some("custNum".into()), Literal::Number("1".into()))]
+        );
         let c = exec("execute efx.CustomerTools.GetCreditStatus CustID = N'O''Brien', x = -1.50, y = TRUE, z = null");
         assert_eq!(c.name, ["efx", "CustomerTools", "GetCreditStatus"]);
         assert_eq!(
@@ -685,7 +708,10 @@ mod tests {
         let v = bind(p, &[(Some("verifier".into()), Literal::Text("c".into()))]).unwrap();
         assert_eq!(v, [Some("c".into()), None, None]);
         let e = bind(p, &[]).unwrap_err();
-        assert!(e.to_string().contains("needs the parameter Verifier"), "{e}");
+        assert!(
+            e.to_string().contains("needs the parameter Verifier"),
+            "{e}"
+        );
         let e = bind(p, &[(Some("Nope".into()), Literal::Null)]).unwrap_err();
         assert!(e.to_string().contains("no parameter Nope"), "{e}");
     }

@@ -30,7 +30,9 @@ async fn session_of(text: &str) -> SqlSession {
     let conn = Connection::open(Settings::parse(text).unwrap())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    SqlSession::new(conn).await.unwrap_or_else(|e| panic!("{e}"))
+    SqlSession::new(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 async fn run(s: &SqlSession, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
@@ -41,7 +43,10 @@ async fn run(s: &SqlSession, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
 fn text(batches: &[RecordBatch], name: &str) -> Option<String> {
     assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
     let b = &batches[0];
-    let i = b.schema().index_of(name).unwrap_or_else(|_| panic!("no column {name} in {:?}", b.schema()));
+    let i = b
+        .schema()
+        .index_of(name)
+        .unwrap_or_else(|_| panic!("no column {name} in {:?}", b.schema()));
     let a = b.column(i).as_string::<i32>();
     a.is_valid(0).then(|| a.value(0).to_owned())
 }
@@ -78,7 +83,9 @@ async fn bo_methods_by_exec_and_call_answer_what_sqlite_has() {
         assert!((got - limit).abs() < 1e-9, "{sql}: {got} vs {limit}");
     }
     // The server's refusal keeps its kind.
-    let e = run(&s, "EXEC CustomerSvc.GetByID @custNum = 999999").await.unwrap_err();
+    let e = run(&s, "EXEC CustomerSvc.GetByID @custNum = 999999")
+        .await
+        .unwrap_err();
     assert_eq!(
         e.kind(),
         SqlErrorKind::Connector(epicor_kinetic::ErrorKind::NotFound),
@@ -86,7 +93,9 @@ async fn bo_methods_by_exec_and_call_answer_what_sqlite_has() {
     );
     assert!(e.to_string().contains("Record not found"), "{e}");
     // An unknown service is the statement's fault.
-    let e = run(&s, "CALL NoSuchSvc.GetByID(custNum => 1)").await.unwrap_err();
+    let e = run(&s, "CALL NoSuchSvc.GetByID(custNum => 1)")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), SqlErrorKind::Invalid);
     assert!(e.to_string().contains("no service NoSuchSvc"), "{e}");
     let e = run(&s, "CALL CustomerSvc.GetByID(7)").await.unwrap_err();
@@ -120,7 +129,10 @@ async fn an_epicor_function_answers_its_outputs() {
     // EXEC, and a function that writes: SQLite sees it.
     let batches = run(
         &s,
-        &format!("EXEC efx.CustomerTools.SetCreditHold @CustID = '{cust_id}', @Hold = {}", !hold),
+        &format!(
+            "EXEC efx.CustomerTools.SetCreditHold @CustID = '{cust_id}', @Hold = {}",
+            !hold
+        ),
     )
     .await
     .unwrap();
@@ -134,9 +146,12 @@ async fn an_epicor_function_answers_its_outputs() {
         .unwrap();
     assert_eq!(now, !hold);
     // An unpublished library answers under staging only.
-    let batches = run(&s, "CALL efx.staging.CustomerTools.OrderSummary(OrderNum => -1)")
-        .await
-        .unwrap();
+    let batches = run(
+        &s,
+        "CALL efx.staging.CustomerTools.OrderSummary(OrderNum => -1)",
+    )
+    .await
+    .unwrap();
     assert_eq!(text(&batches, "Found").as_deref(), Some("false"));
     let e = run(&s, "CALL efx.CustomerTools(x => 1)").await.unwrap_err();
     assert_eq!(e.kind(), SqlErrorKind::Invalid);
@@ -161,13 +176,23 @@ async fn the_oauth_web_procedures_talk_to_the_identity_provider() {
     assert!(url.starts_with(&authority), "{url} from {authority}");
     assert!(url.contains("/authorize?"), "{url}");
     assert!(url.contains("code_challenge_method=S256"), "{url}");
-    assert!(url.contains("redirect_uri=http%3A%2F%2Flocalhost%3A5000%2Fcb"), "{url}");
-    assert!(url.contains("api%3A%2F%2Fx%2Fuser_impersonation"), "the Scope given: {url}");
+    assert!(
+        url.contains("redirect_uri=http%3A%2F%2Flocalhost%3A5000%2Fcb"),
+        "{url}"
+    );
+    assert!(
+        url.contains("api%3A%2F%2Fx%2Fuser_impersonation"),
+        "the Scope given: {url}"
+    );
     // The same through CALL, default callback.
     let batches = run(&s, "CALL GetOAuthAuthorizationURL()").await.unwrap();
-    assert!(text(&batches, "URL").unwrap().contains("redirect_uri=http%3A%2F%2Flocalhost%3A33333"));
+    assert!(text(&batches, "URL")
+        .unwrap()
+        .contains("redirect_uri=http%3A%2F%2Flocalhost%3A33333"));
     // A code the identity provider never issued: its refusal, with the connector's kind.
-    let e = run(&s, "EXEC GetOAuthAccessToken @Verifier = 'not-a-code'").await.unwrap_err();
+    let e = run(&s, "EXEC GetOAuthAccessToken @Verifier = 'not-a-code'")
+        .await
+        .unwrap_err();
     assert!(matches!(e.kind(), SqlErrorKind::Connector(_)), "{e:?}");
     assert!(e.to_string().starts_with("GetOAuthAccessToken: "), "{e}");
     // Nothing stored to refresh.
@@ -176,13 +201,28 @@ async fn the_oauth_web_procedures_talk_to_the_identity_provider() {
     // The statement's faults.
     for (sql, says) in [
         ("EXEC GetOAuthAccessToken", "needs the parameter Verifier"),
-        ("EXEC GetOAuthAccessToken @Verifier = ''", "needs the parameter Verifier"),
-        ("EXEC GetOAuthAuthorizationURL @Nope = 1", "no parameter Nope"),
-        ("EXEC GetOAuthAuthorizationURL @State = 'mine'", "State cannot be chosen"),
-        ("EXEC GetOAuthAccessToken @Verifier = 'x', @AuthMode = 'APP'", "AuthMode APP"),
+        (
+            "EXEC GetOAuthAccessToken @Verifier = ''",
+            "needs the parameter Verifier",
+        ),
+        (
+            "EXEC GetOAuthAuthorizationURL @Nope = 1",
+            "no parameter Nope",
+        ),
+        (
+            "EXEC GetOAuthAuthorizationURL @State = 'mine'",
+            "State cannot be chosen",
+        ),
+        (
+            "EXEC GetOAuthAccessToken @Verifier = 'x', @AuthMode = 'APP'",
+            "AuthMode APP",
+        ),
         ("EXEC NoSuchProcedure", "no procedure NoSuchProcedure"),
         ("CALL NoSuchProcedure()", "no procedure NoSuchProcedure"),
-        ("EXEC GetOAuthAuthorizationURL @CallbackUrl = (SELECT 1)", "EXEC: "),
+        (
+            "EXEC GetOAuthAuthorizationURL @CallbackUrl = (SELECT 1)",
+            "EXEC: ",
+        ),
         ("EXEC GetOAuthAuthorizationURL @CallbackUrl 'x'", "EXEC: "),
         ("EXEC", "EXEC: "),
     ] {

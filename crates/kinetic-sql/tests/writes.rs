@@ -30,7 +30,9 @@ async fn session(emu: &RunningEmulator, which: &str) -> SqlSession {
     let conn = Connection::open(Settings::parse(&text).unwrap())
         .await
         .unwrap();
-    SqlSession::new(conn).await.unwrap_or_else(|e| panic!("{e}"))
+    SqlSession::new(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn db(emu: &RunningEmulator) -> rusqlite::Connection {
@@ -48,7 +50,12 @@ async fn run(s: &SqlSession, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
 /// The `count` of a write.
 async fn count(s: &SqlSession, sql: &str) -> u64 {
     let batches = run(s, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    assert_eq!(batches.len(), 1, "{}", pretty_format_batches(&batches).unwrap());
+    assert_eq!(
+        batches.len(),
+        1,
+        "{}",
+        pretty_format_batches(&batches).unwrap()
+    );
     let b = &batches[0];
     assert_eq!(b.num_rows(), 1);
     assert_eq!(b.schema().field(0).name(), "count");
@@ -85,7 +92,16 @@ async fn insert_values_and_select_then_read_back_from_sqlite() {
     let mut stmt = db
         .prepare("SELECT CustNum, CustID, Name, State, CreditLimit, EstDate, CreditHold, PhoneNum FROM Customer WHERE Company = ?1 AND CustNum IN (90001, 90002) ORDER BY CustNum")
         .unwrap();
-    let rows: Vec<(i64, String, String, String, f64, String, bool, Option<String>)> = stmt
+    let rows: Vec<(
+        i64,
+        String,
+        String,
+        String,
+        f64,
+        String,
+        bool,
+        Option<String>,
+    )> = stmt
         .query_map([&co], |r| {
             Ok((
                 r.get(0)?,
@@ -156,7 +172,10 @@ async fn insert_values_and_select_then_read_back_from_sqlite() {
     let batches = run(&s, "SELECT Name FROM Customers WHERE CustNum = 90002")
         .await
         .unwrap();
-    assert_eq!(batches[0].column(0).as_string::<i32>().value(0), "Insert O'Two");
+    assert_eq!(
+        batches[0].column(0).as_string::<i32>().value(0),
+        "Insert O'Two"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -189,7 +208,8 @@ async fn update_with_pushed_and_local_where_matches_sqlite() {
     assert_eq!(n, expected);
     let gets = requests(&emu, "GET");
     assert!(
-        gets.iter().any(|u| u.contains("$filter=State%20eq%20%27MN%27")),
+        gets.iter()
+            .any(|u| u.contains("$filter=State%20eq%20%27MN%27")),
         "the WHERE is pushed: {gets:?}"
     );
     assert_eq!(requests(&emu, "PATCH").len() as u64, expected);
@@ -201,11 +221,18 @@ async fn update_with_pushed_and_local_where_matches_sqlite() {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        assert!((limit - (before + 1.5)).abs() < 1e-6, "{num}: {limit} vs {before}");
+        assert!(
+            (limit - (before + 1.5)).abs() < 1e-6,
+            "{num}: {limit} vs {before}"
+        );
         assert_eq!(zip, "MN-UP");
     }
     assert_eq!(
-        sqlite_count(&db, "SELECT count(*) FROM Customer WHERE Company = ?1 AND Zip = 'MN-UP'", &co),
+        sqlite_count(
+            &db,
+            "SELECT count(*) FROM Customer WHERE Company = ?1 AND Zip = 'MN-UP'",
+            &co
+        ),
         expected,
         "no other row changed"
     );
@@ -217,11 +244,19 @@ async fn update_with_pushed_and_local_where_matches_sqlite() {
         &co,
     );
     emu.clear_requests();
-    let n = count(&s, "UPDATE Customers SET City = 'Sevens' WHERE CustNum % 7 = 3").await;
+    let n = count(
+        &s,
+        "UPDATE Customers SET City = 'Sevens' WHERE CustNum % 7 = 3",
+    )
+    .await;
     assert_eq!(n, expected);
     assert_eq!(requests(&emu, "PATCH").len() as u64, expected);
     assert_eq!(
-        sqlite_count(&db, "SELECT count(*) FROM Customer WHERE Company = ?1 AND City = 'Sevens'", &co),
+        sqlite_count(
+            &db,
+            "SELECT count(*) FROM Customer WHERE Company = ?1 AND City = 'Sevens'",
+            &co
+        ),
         expected
     );
     assert_eq!(
@@ -235,8 +270,14 @@ async fn update_with_pushed_and_local_where_matches_sqlite() {
 
     // A WHERE that matches nothing writes nothing (even one DataFusion folds to false).
     emu.clear_requests();
-    assert_eq!(count(&s, "UPDATE Customers SET City = 'Never' WHERE 1 = 0").await, 0);
-    assert_eq!(count(&s, "UPDATE Customers SET City = 'Never' WHERE CustNum < 0").await, 0);
+    assert_eq!(
+        count(&s, "UPDATE Customers SET City = 'Never' WHERE 1 = 0").await,
+        0
+    );
+    assert_eq!(
+        count(&s, "UPDATE Customers SET City = 'Never' WHERE CustNum < 0").await,
+        0
+    );
     assert!(requests(&emu, "PATCH").is_empty());
 
     // A subquery in WHERE.
@@ -253,7 +294,11 @@ async fn update_with_pushed_and_local_where_matches_sqlite() {
     .await;
     assert_eq!(n, expected);
     assert_eq!(
-        sqlite_count(&db, "SELECT count(*) FROM Customer WHERE Company = ?1 AND ResaleID = 'ORDERED'", &co),
+        sqlite_count(
+            &db,
+            "SELECT count(*) FROM Customer WHERE Company = ?1 AND ResaleID = 'ORDERED'",
+            &co
+        ),
         expected
     );
 }
@@ -275,7 +320,11 @@ async fn delete_counts_what_sqlite_lost() {
     let total = sqlite_count(&db, "SELECT count(*) FROM Customer WHERE Company = ?1", &co);
     assert_eq!(count(&s, "DELETE FROM Customers WHERE 1 = 0").await, 0);
     assert_eq!(
-        count(&s, "DELETE FROM Customers WHERE CustNum >= 91001 AND Name <> 'd2'").await,
+        count(
+            &s,
+            "DELETE FROM Customers WHERE CustNum >= 91001 AND Name <> 'd2'"
+        )
+        .await,
         2
     );
     assert_eq!(
@@ -291,9 +340,20 @@ async fn delete_counts_what_sqlite_lost() {
         .collect();
     assert_eq!(left, vec![91002]);
     // With an alias.
-    assert_eq!(count(&s, "DELETE FROM CustomerSvc.Customers c WHERE c.CustNum = 91002").await, 1);
     assert_eq!(
-        sqlite_count(&db, "SELECT count(*) FROM Customer WHERE Company = ?1 AND CustNum >= 91001", &co),
+        count(
+            &s,
+            "DELETE FROM CustomerSvc.Customers c WHERE c.CustNum = 91002"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        sqlite_count(
+            &db,
+            "SELECT count(*) FROM Customer WHERE Company = ?1 AND CustNum >= 91001",
+            &co
+        ),
         0
     );
 }
@@ -315,23 +375,41 @@ async fn rejections_keep_the_servers_message_and_kind() {
     let before = limit(1);
 
     // A business rule.
-    let e = run(&s, "UPDATE Customers SET CreditLimit = -1 WHERE CustNum = 1")
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), SqlErrorKind::Connector(ErrorKind::Rejected), "{e}");
+    let e = run(
+        &s,
+        "UPDATE Customers SET CreditLimit = -1 WHERE CustNum = 1",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        SqlErrorKind::Connector(ErrorKind::Rejected),
+        "{e}"
+    );
     assert!(e.to_string().contains("cannot be negative"), "{e}");
     assert!(e.to_string().contains("nothing was written"), "{e}");
     assert!(e.connector().is_some());
     assert_eq!(limit(1), before);
 
     // A duplicate key.
-    let e = run(&s, "INSERT INTO Customers (CustNum, CustID, Name) VALUES (1, 'DUPKEY', 'dup')")
-        .await
-        .unwrap_err();
-    assert_eq!(e.kind(), SqlErrorKind::Connector(ErrorKind::Conflict), "{e}");
+    let e = run(
+        &s,
+        "INSERT INTO Customers (CustNum, CustID, Name) VALUES (1, 'DUPKEY', 'dup')",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        SqlErrorKind::Connector(ErrorKind::Conflict),
+        "{e}"
+    );
     assert!(e.to_string().contains("already exists"), "{e}");
     assert_eq!(
-        sqlite_count(&db, "SELECT count(*) FROM Customer WHERE Company = ?1 AND CustID = 'DUPKEY'", &co),
+        sqlite_count(
+            &db,
+            "SELECT count(*) FROM Customer WHERE Company = ?1 AND CustID = 'DUPKEY'",
+            &co
+        ),
         0
     );
 }
@@ -351,9 +429,12 @@ async fn a_failure_part_way_says_what_was_written() {
         .collect();
     assert_eq!(ids.len(), 3);
     // CustID is unique per company: the first row takes it, the second is refused.
-    let e = run(&s, "UPDATE Customers SET CustID = 'SAMEID' WHERE CustNum IN (1, 2, 3)")
-        .await
-        .unwrap_err();
+    let e = run(
+        &s,
+        "UPDATE Customers SET CustID = 'SAMEID' WHERE CustNum IN (1, 2, 3)",
+    )
+    .await
+    .unwrap_err();
     let text = e.to_string();
     assert_eq!(e.kind(), SqlErrorKind::Partial, "{text}");
     let written: Vec<i64> = db
@@ -366,7 +447,10 @@ async fn a_failure_part_way_says_what_was_written() {
     assert_eq!(written.len(), 1, "{text}");
     assert!(text.contains("1 of 3 rows written"), "{text}");
     assert!(text.contains(&format!("CustNum={}", written[0])), "{text}");
-    assert!(text.contains("already exists"), "the server's message: {text}");
+    assert!(
+        text.contains("already exists"),
+        "the server's message: {text}"
+    );
     assert!(text.contains("1 row after it was not attempted"), "{text}");
     assert_eq!(
         e.connector().map(|c| c.kind()),
@@ -394,25 +478,40 @@ async fn what_cannot_be_written_is_refused_clearly() {
     let s = session(&emu, "basic").await;
     let co = company(&s);
     let db = db(&emu);
-    let e = run(&s, "UPDATE Customers SET CustNum = 5 WHERE CustNum = 4").await.unwrap_err();
+    let e = run(&s, "UPDATE Customers SET CustNum = 5 WHERE CustNum = 4")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), SqlErrorKind::Invalid);
     assert!(e.to_string().contains("CustNum is part of the key"), "{e}");
-    let e = run(&s, "DELETE FROM BaqSvc.zCustomerList WHERE CustNum = 4").await.unwrap_err();
+    let e = run(&s, "DELETE FROM BaqSvc.zCustomerList WHERE CustNum = 4")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), SqlErrorKind::Invalid);
     assert!(e.to_string().contains("BAQs are read-only"), "{e}");
-    let e = run(&s, "UPDATE Customers SET NoSuchColumn = 1").await.unwrap_err();
+    let e = run(&s, "UPDATE Customers SET NoSuchColumn = 1")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), SqlErrorKind::Invalid);
     assert!(e.to_string().contains("no column NoSuchColumn"), "{e}");
-    let e = run(&s, "INSERT INTO Customers (CustNum, Name) VALUES (1)").await.unwrap_err();
+    let e = run(&s, "INSERT INTO Customers (CustNum, Name) VALUES (1)")
+        .await
+        .unwrap_err();
     assert_eq!(e.kind(), SqlErrorKind::Invalid, "{e}");
     let e = run(&s, "INSERT INTO Customers (CustNum, CustID, Name, EstDate) VALUES (93001, 'BADDATE', 'x', 'not a date')")
         .await
         .unwrap_err();
     assert_eq!(e.kind(), SqlErrorKind::Invalid, "{e}");
     assert!(e.to_string().contains("EstDate"), "{e}");
-    assert!(emu.requests().iter().all(|r| r.method == "GET"), "nothing was sent");
+    assert!(
+        emu.requests().iter().all(|r| r.method == "GET"),
+        "nothing was sent"
+    );
     assert_eq!(
-        sqlite_count(&db, "SELECT count(*) FROM Customer WHERE Company = ?1 AND CustNum = 93001", &co),
+        sqlite_count(
+            &db,
+            "SELECT count(*) FROM Customer WHERE Company = ?1 AND CustNum = 93001",
+            &co
+        ),
         0
     );
 }
@@ -424,11 +523,17 @@ async fn datafusions_own_dml_plans_write_through_the_same_path() {
     let co = company(&s);
     let db = db(&emu);
     // EXPLAIN shows the write and the scan that reads the keys (nothing is written).
-    let plan = run(&s, "EXPLAIN UPDATE Customers SET City = 'x' WHERE CustNum = 7")
-        .await
-        .unwrap();
+    let plan = run(
+        &s,
+        "EXPLAIN UPDATE Customers SET City = 'x' WHERE CustNum = 7",
+    )
+    .await
+    .unwrap();
     let text = pretty_format_batches(&plan).unwrap().to_string();
-    assert!(text.contains("ODataWriteExec: UPDATE Erp.BO.CustomerSvc.Customers"), "{text}");
+    assert!(
+        text.contains("ODataWriteExec: UPDATE Erp.BO.CustomerSvc.Customers"),
+        "{text}"
+    );
     assert!(text.contains("CustNum eq 7"), "{text}");
     assert!(requests(&emu, "PATCH").is_empty());
     // Through the DataFusion context: TableProvider::update and delete_from.
@@ -445,9 +550,16 @@ async fn datafusions_own_dml_plans_write_through_the_same_path() {
         .collect()
         .await
         .unwrap();
-    assert_eq!(batches[0].column(0).as_primitive::<UInt64Type>().value(0), expected);
     assert_eq!(
-        sqlite_count(&db, "SELECT count(*) FROM Customer WHERE Company = ?1 AND City = 'ViaDF'", &co),
+        batches[0].column(0).as_primitive::<UInt64Type>().value(0),
+        expected
+    );
+    assert_eq!(
+        sqlite_count(
+            &db,
+            "SELECT count(*) FROM Customer WHERE Company = ?1 AND City = 'ViaDF'",
+            &co
+        ),
         expected
     );
     let batches = s
@@ -458,7 +570,10 @@ async fn datafusions_own_dml_plans_write_through_the_same_path() {
         .collect()
         .await
         .unwrap();
-    assert_eq!(batches[0].column(0).as_primitive::<UInt64Type>().value(0), 1);
+    assert_eq!(
+        batches[0].column(0).as_primitive::<UInt64Type>().value(0),
+        1
+    );
     let name: Option<String> = db
         .query_row(
             "SELECT Name FROM Customer WHERE Company = ?1 AND CustNum = 94001",
@@ -476,10 +591,17 @@ async fn datafusions_own_dml_plans_write_through_the_same_path() {
         .collect()
         .await
         .unwrap();
-    assert_eq!(batches[0].column(0).as_primitive::<UInt64Type>().value(0), 1);
+    assert_eq!(
+        batches[0].column(0).as_primitive::<UInt64Type>().value(0),
+        1
+    );
     assert!(batches[0].column(0).is_valid(0));
     assert_eq!(
-        sqlite_count(&db, "SELECT count(*) FROM Customer WHERE Company = ?1 AND CustNum = 94001", &co),
+        sqlite_count(
+            &db,
+            "SELECT count(*) FROM Customer WHERE Company = ?1 AND CustNum = 94001",
+            &co
+        ),
         0
     );
 }
