@@ -28,7 +28,8 @@ pub enum SqlErrorKind {
 pub struct SqlError {
     kind: SqlErrorKind,
     message: String,
-    connector: Option<epicor_kinetic::Error>,
+    /// Boxed: the connector's error is large, and `SqlError` travels in every `Result`.
+    connector: Option<Box<epicor_kinetic::Error>>,
 }
 
 impl SqlError {
@@ -44,7 +45,7 @@ impl SqlError {
         SqlError {
             kind: SqlErrorKind::Partial,
             message: message.into(),
-            connector: cause,
+            connector: cause.map(Box::new),
         }
     }
 
@@ -53,7 +54,7 @@ impl SqlError {
         SqlError {
             kind: SqlErrorKind::Connector(e.kind()),
             message: format!("{context}: {e}"),
-            connector: Some(e),
+            connector: Some(Box::new(e)),
         }
     }
 
@@ -72,7 +73,7 @@ impl SqlError {
 
     /// The connector's error underneath, when there is one (its kind, Epicor's `ErrorType`).
     pub fn connector(&self) -> Option<&epicor_kinetic::Error> {
-        self.connector.as_ref()
+        self.connector.as_deref()
     }
 }
 
@@ -85,7 +86,7 @@ impl fmt::Display for SqlError {
 impl std::error::Error for SqlError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.connector
-            .as_ref()
+            .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
@@ -95,7 +96,7 @@ impl From<epicor_kinetic::Error> for SqlError {
         SqlError {
             kind: SqlErrorKind::Connector(e.kind()),
             message: e.to_string(),
-            connector: Some(e),
+            connector: Some(Box::new(e)),
         }
     }
 }

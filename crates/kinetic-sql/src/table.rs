@@ -106,6 +106,8 @@ impl ODataTable {
 
     /// A scan of the whole table reading `select` (all columns when empty) where `filter`
     /// holds: what UPDATE and DELETE read their keys with.
+    // Unused: writes read their keys through a DataFusion query instead (see crate::dml).
+    #[allow(dead_code)]
     pub(crate) fn plan(&self, select: Vec<String>, filter: Option<OData>) -> ScanSpec {
         ScanSpec {
             source: self.source.clone(),

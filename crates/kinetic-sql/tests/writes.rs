@@ -9,6 +9,18 @@ use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
 use epicor_kinetic_sql::{SqlError, SqlErrorKind, SqlSession};
 use rusqlite::OptionalExtension;
 
+/// CustNum, CustID, Name, State, CreditLimit, EstDate, CreditHold, PhoneNum.
+type CustomerRow = (
+    i64,
+    String,
+    String,
+    String,
+    f64,
+    String,
+    bool,
+    Option<String>,
+);
+
 async fn emulator() -> RunningEmulator {
     epicor_kinetic_emulator::spawn(
         EmulatorConfig {
@@ -92,16 +104,7 @@ async fn insert_values_and_select_then_read_back_from_sqlite() {
     let mut stmt = db
         .prepare("SELECT CustNum, CustID, Name, State, CreditLimit, EstDate, CreditHold, PhoneNum FROM Customer WHERE Company = ?1 AND CustNum IN (90001, 90002) ORDER BY CustNum")
         .unwrap();
-    let rows: Vec<(
-        i64,
-        String,
-        String,
-        String,
-        f64,
-        String,
-        bool,
-        Option<String>,
-    )> = stmt
+    let rows: Vec<CustomerRow> = stmt
         .query_map([&co], |r| {
             Ok((
                 r.get(0)?,
