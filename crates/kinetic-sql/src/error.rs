@@ -28,6 +28,7 @@ pub enum SqlErrorKind {
 pub struct SqlError {
     kind: SqlErrorKind,
     message: String,
+    /// Boxed: the connector's error is large, and `SqlError` travels in every `Result`.
     connector: Option<Box<epicor_kinetic::Error>>,
 }
 
@@ -49,6 +50,15 @@ impl SqlError {
             kind: SqlErrorKind::Partial,
             message: message.into(),
             connector: cause.map(Box::new),
+        }
+    }
+
+    /// The connector's error `e` (its kind kept), with what was being done: `context: e`.
+    pub(crate) fn connector_in(context: impl fmt::Display, e: epicor_kinetic::Error) -> SqlError {
+        SqlError {
+            kind: SqlErrorKind::Connector(e.kind()),
+            message: format!("{context}: {e}"),
+            connector: Some(Box::new(e)),
         }
     }
 

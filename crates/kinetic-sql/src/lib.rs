@@ -153,6 +153,9 @@ impl SqlSession {
         if let DFStatement::Statement(s) = &mut statement {
             rewrite::rewrite(s, &self.epicor).await?;
         }
+        if let Some(written) = dml::statement(self, &statement).await? {
+            return Ok(written);
+        }
         let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await?;
         let is_query = !matches!(

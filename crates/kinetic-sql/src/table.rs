@@ -111,20 +111,6 @@ impl ODataTable {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
-
-    /// A scan of the whole table reading `select` (all columns when empty) where `filter`
-    /// holds: what UPDATE and DELETE read their keys with.
-    #[allow(dead_code)] // Writes (dml.rs) read keys with it.
-    pub(crate) fn plan(&self, select: Vec<String>, filter: Option<OData>) -> ScanSpec {
-        ScanSpec {
-            source: self.source.clone(),
-            select,
-            filter,
-            order: Vec::new(),
-            top: None,
-            key: self.key.clone(),
-        }
-    }
 }
 
 #[async_trait]
@@ -207,19 +193,19 @@ impl TableProvider for ODataTable {
 
     async fn delete_from(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::delete(self, filters)
+        crate::dml::delete(self, state, filters).await
     }
 
     async fn update(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         assignments: Vec<(String, Expr)>,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::update(self, assignments, filters)
+        crate::dml::update(self, state, assignments, filters).await
     }
 }
 
