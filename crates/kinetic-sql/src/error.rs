@@ -171,6 +171,16 @@ fn kind_of(e: &DataFusionError) -> SqlErrorKind {
         | DataFusionError::SchemaError(..)
         | DataFusionError::NotImplemented(_)
         | DataFusionError::Configuration(_) => SqlErrorKind::Invalid,
+        // A value of the wrong type (`WHERE CustNum = 'abc'`), found while planning or running:
+        // the statement's fault.
+        DataFusionError::ArrowError(e, _)
+            if matches!(
+                e.as_ref(),
+                datafusion::arrow::error::ArrowError::CastError(_)
+            ) =>
+        {
+            SqlErrorKind::Invalid
+        }
         _ => SqlErrorKind::Execution,
     }
 }

@@ -107,6 +107,10 @@ impl SqlSession {
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
             )
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+            // `127435.55` is an exact numeric literal (SQL's, and the only kind money wants): as a
+            // Float64 it was coerced to the decimal column's type through a float and sent as
+            // `127435.550000000008192`, which a decimal column on SQL Server never equals.
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
             .set_bool("datafusion.execution.parquet.pushdown_filters", false);
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
