@@ -447,6 +447,29 @@ impl SchemaProvider for BaqSchema {
                 ids.join(", ")
             )));
         };
+        // A parameter the BAQ does not have (when the server lists its parameters).
+        if !info.parameters.is_empty() {
+            if let Some((unknown, _)) = parameters.iter().find(|(n, _)| {
+                !info
+                    .parameters
+                    .iter()
+                    .any(|(p, _)| p.eq_ignore_ascii_case(n))
+            }) {
+                return Err(DataFusionError::Plan(format!(
+                    "BAQ {} has no parameter {unknown}; its parameters: {}",
+                    info.id,
+                    info.parameters
+                        .iter()
+                        .map(|(p, r)| if *r {
+                            format!("{p} (required)")
+                        } else {
+                            p.clone()
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
         let missing: Vec<&str> = info
             .parameters
             .iter()
