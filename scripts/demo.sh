@@ -5,9 +5,12 @@
 # Usage: bash scripts/demo.sh [--scale N]   (same as: cargo run --release -p epicor-kinetic-cli -- demo)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# KINETIC_DEMO_PROFILE=debug reuses the test build (scripts/test.sh runs the demo that way).
+# KINETIC_DEMO_PROFILE=debug reuses the test build (scripts/test.sh runs the demo that way): the
+# binary `cargo test --workspace` builds, with the same features, so that nothing (DataFusion above
+# all) is compiled a second time with another feature set.
 if [ "${KINETIC_DEMO_PROFILE:-release}" = debug ]; then
-  exec cargo run -q -p epicor-kinetic-cli -- demo "$@"
+  cargo test --workspace --no-run -q 2>/dev/null || cargo test --workspace --no-run
+  exec "${CARGO_TARGET_DIR:-target}/debug/kinetic" demo "$@"
 else
   exec cargo run --release -q -p epicor-kinetic-cli -- demo "$@"
 fi

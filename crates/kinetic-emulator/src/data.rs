@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use rusqlite::{params, Connection};
 
 /// Version of the generator and schema; a kept database (`--db`) of another version is regenerated.
-pub const DATA_VERSION: &str = "2";
+pub const DATA_VERSION: &str = "3";
 
 /// What generation produced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -174,7 +174,7 @@ pub fn generate(conn: &mut Connection, config: &EmulatorConfig) -> rusqlite::Res
             "INSERT INTO OrderHed VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,1,?13)",
         )?;
         let mut dtl =
-            tx.prepare("INSERT INTO OrderDtl VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,1,?11)")?;
+            tx.prepare("INSERT INTO OrderDtl VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,1,?12)")?;
         let mut rel =
             tx.prepare("INSERT INTO OrderRel VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,1,?10)")?;
 
@@ -353,6 +353,7 @@ pub fn generate(conn: &mut Connection, config: &EmulatorConfig) -> rusqlite::Res
                         company,
                         order_num,
                         line,
+                        cust_num as i64,
                         part_num,
                         format!("{part_num} line {line}"),
                         qty as f64,

@@ -256,6 +256,8 @@ pub static ORDERDTL: Table = Table {
         col("Company", s(8)),
         col("OrderNum", I32),
         col("OrderLine", I32),
+        // The order header's customer, as Epicor keeps it on every line (set from the header).
+        col("CustNum", I32),
         col("PartNum", s(50)),
         col("LineDesc", s(1000)),
         col("OrderQty", dec(22, 8)),

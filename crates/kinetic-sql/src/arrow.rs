@@ -292,10 +292,22 @@ mod tests {
     fn decimals_rescale_as_integers() {
         let d = Decimal::from_str("12345678901234.56789").unwrap();
         assert_eq!(mantissa_at(d, 22, 8), Some(1_234_567_890_123_456_789_000));
-        assert_eq!(mantissa_at(Decimal::from_str("3.10").unwrap(), 17, 3), Some(3100));
-        assert_eq!(mantissa_at(Decimal::from_str("3.1005").unwrap(), 17, 3), None);
-        assert_eq!(mantissa_at(Decimal::from_str("3.1000").unwrap(), 17, 3), Some(3100));
-        assert_eq!(mantissa_at(Decimal::from_str("-0.5").unwrap(), 3, 1), Some(-5));
+        assert_eq!(
+            mantissa_at(Decimal::from_str("3.10").unwrap(), 17, 3),
+            Some(3100)
+        );
+        assert_eq!(
+            mantissa_at(Decimal::from_str("3.1005").unwrap(), 17, 3),
+            None
+        );
+        assert_eq!(
+            mantissa_at(Decimal::from_str("3.1000").unwrap(), 17, 3),
+            Some(3100)
+        );
+        assert_eq!(
+            mantissa_at(Decimal::from_str("-0.5").unwrap(), 3, 1),
+            Some(-5)
+        );
         assert_eq!(mantissa_at(Decimal::from_str("1000").unwrap(), 4, 1), None);
     }
 

@@ -7,9 +7,9 @@
 //! then to the one service that has a table of that name; a name more than one service has is
 //! an error listing them.
 
+use crate::stats::Transfer;
 use crate::system::SystemTables;
 use crate::table::{ODataTable, Source};
-use crate::stats::Transfer;
 use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::datasource::TableProvider;
@@ -221,11 +221,18 @@ impl Epicor {
             .get(&name.to_ascii_lowercase())
             .cloned();
         if let Some(service) = cached {
-            return self.entity_set_table(&service, name).await.map_err(external);
+            return self
+                .entity_set_table(&service, name)
+                .await
+                .map_err(external);
         }
         if let Some(service) = self.conn.settings().service.clone() {
             let service = self.service(&service).unwrap_or(&service).to_owned();
-            if let Some(t) = self.entity_set_table(&service, name).await.map_err(external)? {
+            if let Some(t) = self
+                .entity_set_table(&service, name)
+                .await
+                .map_err(external)?
+            {
                 return Ok(Some(t));
             }
         }
@@ -243,13 +250,14 @@ impl Epicor {
             .into_iter()
             .map(|s| self.lookup(s.name.clone(), name.to_owned()))
             .collect();
-        let found: Vec<(String, std::result::Result<Option<ODataTable>, String>)> = futures_util::stream::iter(lookups)
-            .buffered(8)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<epicor_kinetic::Result<Vec<_>>>()
-            .map_err(external)?;
+        let found: Vec<(String, std::result::Result<Option<ODataTable>, String>)> =
+            futures_util::stream::iter(lookups)
+                .buffered(8)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<epicor_kinetic::Result<Vec<_>>>()
+                .map_err(external)?;
         let mut hits: Vec<(String, ODataTable)> = Vec::new();
         let mut unread: Vec<String> = Vec::new();
         for (service, t) in found {
@@ -351,7 +359,6 @@ impl EpicorCatalog {
 }
 
 impl CatalogProvider for EpicorCatalog {
-
     fn schema_names(&self) -> Vec<String> {
         let mut names = vec![DEFAULT_SCHEMA.to_owned(), BAQ_SCHEMA.to_owned()];
         names.extend(self.epicor.services().iter().map(|s| s.name.clone()));
@@ -387,7 +394,6 @@ struct ServiceSchema {
 
 #[async_trait]
 impl SchemaProvider for ServiceSchema {
-
     fn table_names(&self) -> Vec<String> {
         // Listing needs `$metadata` (a request): see `sys_tables`.
         Vec::new()
@@ -432,7 +438,6 @@ struct BaqSchema {
 
 #[async_trait]
 impl SchemaProvider for BaqSchema {
-
     fn table_names(&self) -> Vec<String> {
         Vec::new()
     }
@@ -447,6 +452,29 @@ impl SchemaProvider for BaqSchema {
                 ids.join(", ")
             )));
         };
+        // A parameter the BAQ does not have (when the server lists its parameters).
+        if !info.parameters.is_empty() {
+            if let Some((unknown, _)) = parameters.iter().find(|(n, _)| {
+                !info
+                    .parameters
+                    .iter()
+                    .any(|(p, _)| p.eq_ignore_ascii_case(n))
+            }) {
+                return Err(DataFusionError::Plan(format!(
+                    "BAQ {} has no parameter {unknown}; its parameters: {}",
+                    info.id,
+                    info.parameters
+                        .iter()
+                        .map(|(p, r)| if *r {
+                            format!("{p} (required)")
+                        } else {
+                            p.clone()
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
         let missing: Vec<&str> = info
             .parameters
             .iter()
@@ -488,7 +516,6 @@ struct DefaultSchema {
 
 #[async_trait]
 impl SchemaProvider for DefaultSchema {
-
     fn table_names(&self) -> Vec<String> {
         crate::system::NAMES.iter().map(|s| s.to_string()).collect()
     }

@@ -1,28 +1,977 @@
 //! INSERT, UPDATE and DELETE on entity sets.
+//!
+//! - `INSERT INTO t (cols) VALUES (...), (...)` and `INSERT INTO t (cols) SELECT ...`: the rows
+//!   are computed first (all of them), then `POST`ed one at a time to the entity set.
+//! - `UPDATE t SET c = expr WHERE ...` and `DELETE FROM t WHERE ...`: the keys of the rows that
+//!   match (and the new values, computed per row) are read first, through an ordinary scan whose
+//!   `WHERE` is pushed down as OData where it can be and re-applied here where it cannot; then
+//!   each row is `PATCH`ed (only the columns set) or `DELETE`d by its key.
+//!
+//! Every statement answers one row with the column `count` (`UInt64`): the rows written, as
+//! DataFusion's own DML does. Epicor has no transactions over REST: when a row fails after
+//! others were written, the error is [`SqlErrorKind::Partial`](crate::SqlErrorKind::Partial) and
+//! says how many were written, the keys of the first of them, the key of the failing row and
+//! the server's message. When the first row fails, nothing was written and the error keeps the
+//! connector's kind (a business-rule rejection is `Connector(Rejected)`).
+//!
+//! Values go to Epicor as it writes them: decimals exactly (numeric literals of a DML statement
+//! are read as decimals, never as floats; a decimal is sent as a JSON number only when that
+//! number is the same decimal, as text otherwise, and always as text to `ApiVersion=v1`, which
+//! is OData v3), dates as `2025-01-31T00:00:00`, date-times with an offset in UTC (`...Z`).
+//!
+//! BAQs are read-only here; key columns cannot be updated (delete and insert the row instead).
 
-use crate::table::ODataTable;
+use crate::table::{ODataTable, Source};
+use crate::{QueryResult, SqlError, SqlSession};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::compute::{cast_with_options, CastOptions};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int32Type, Int64Type,
+    Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::Expr;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::logical_expr::{ident, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::sqlparser::ast::{
+    AssignmentTarget, FromTable, ObjectName, Statement, TableObject, TableWithJoins,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use epicor_kinetic::api::Column;
+use epicor_kinetic::http::KeyValue;
+use epicor_kinetic::settings::ApiVersion;
+use epicor_kinetic_odata::csdl::EdmType;
+use serde_json::{Map, Value as Json};
+use std::fmt;
 use std::sync::Arc;
 
+/// Keys of written rows named in a partial failure's message.
+const KEYS_SHOWN: usize = 5;
+
+/// What a write does with each row of its input.
+#[derive(Debug, Clone)]
+pub(crate) enum Write {
+    /// `POST` each row; the input's columns are the values of `columns`, in order. With
+    /// `skip_nulls`, a null is not sent (the server's default applies): the rows DataFusion
+    /// plans for an `INSERT` carry nulls for the columns the statement did not name.
+    Insert {
+        columns: Vec<String>,
+        skip_nulls: bool,
+    },
+    /// `PATCH` each row: the input's columns are the key, then the new values of `columns`.
+    Update { columns: Vec<String> },
+    /// `DELETE` each row: the input's columns are the key.
+    Delete,
+}
+
+impl Write {
+    fn verb(&self) -> &'static str {
+        match self {
+            Write::Insert { .. } => "INSERT",
+            Write::Update { .. } => "UPDATE",
+            Write::Delete => "DELETE",
+        }
+    }
+}
+
+// ---- the statements, from SqlSession::query ----
+
+/// Runs an `INSERT`, `UPDATE` or `DELETE` of a session (`None` for any other statement).
+///
+/// The statement is turned into the query that reads what it writes (the rows to insert; the
+/// keys and new values of the rows to change), planned and run by DataFusion as any query, so
+/// that its `WHERE` means exactly what SQL says (subqueries, constant conditions, three-valued
+/// logic) and is pushed down as far as it can be.
+pub(crate) async fn statement(
+    session: &SqlSession,
+    statement: &DFStatement,
+) -> Result<Option<QueryResult>, SqlError> {
+    let DFStatement::Statement(s) = statement else {
+        return Ok(None);
+    };
+    match s.as_ref() {
+        Statement::Insert(insert) => {
+            if insert.overwrite
+                || insert.or.is_some()
+                || insert.on.is_some()
+                || insert.returning.is_some()
+                || insert.replace_into
+                || !insert.assignments.is_empty()
+                || insert.partitioned.is_some()
+            {
+                return Err(SqlError::invalid(
+                    "only INSERT INTO table [(columns)] VALUES ... or SELECT ... is supported (no OVERWRITE, OR REPLACE, ON CONFLICT, RETURNING or SET)",
+                ));
+            }
+            let TableObject::TableName(name) = &insert.table else {
+                return Err(SqlError::invalid("INSERT needs a table name"));
+            };
+            let Some(source) = &insert.source else {
+                return Err(SqlError::invalid(
+                    "INSERT needs its rows: VALUES (...) or a SELECT",
+                ));
+            };
+            let table = resolve(session, &name.to_string()).await?;
+            let target = writable(&table, "INSERT into")?;
+            let columns: Vec<String> = if insert.columns.is_empty() {
+                table.columns().iter().map(|c| c.name.clone()).collect()
+            } else {
+                insert
+                    .columns
+                    .iter()
+                    .map(|c| column_named(&table, &last_part(c)).map(|c| c.name.clone()))
+                    .collect::<Result<_, _>>()?
+            };
+            let plan = plan_sql(session, &source.to_string()).await?;
+            let width = plan.schema().fields().len();
+            if width != columns.len() {
+                return Err(SqlError::invalid(format!(
+                    "INSERT into {target} names {} column{} but its rows have {width} value{}",
+                    columns.len(),
+                    plural(columns.len()),
+                    plural(width)
+                )));
+            }
+            let batches = session
+                .ctx
+                .execute_logical_plan(plan)
+                .await?
+                .collect()
+                .await?;
+            let write = Write::Insert {
+                columns,
+                skip_nulls: false,
+            };
+            let n = apply(&table, &write, batches).await?;
+            Ok(Some(count_result(n)?))
+        }
+        Statement::Update(update) => {
+            if update.from.is_some()
+                || update.returning.is_some()
+                || update.output.is_some()
+                || update.limit.is_some()
+                || !update.order_by.is_empty()
+                || update.or.is_some()
+            {
+                return Err(SqlError::invalid(
+                    "only UPDATE table SET column = expression, ... [WHERE ...] is supported (no FROM, RETURNING, ORDER BY or LIMIT: use a subquery in WHERE)",
+                ));
+            }
+            let relation = single_table(std::slice::from_ref(&update.table), "UPDATE")?;
+            let table = resolve(session, &relation).await?;
+            let target = writable(&table, "UPDATE")?;
+            let mut columns = Vec::new();
+            let mut values = Vec::new();
+            for a in &update.assignments {
+                let AssignmentTarget::ColumnName(name) = &a.target else {
+                    return Err(SqlError::invalid(
+                        "UPDATE sets one column at a time: SET a = 1, b = 2",
+                    ));
+                };
+                let column = column_named(&table, &last_part(name))?;
+                if column.key {
+                    return Err(SqlError::invalid(format!(
+                        "{} is part of the key of {target} ({}): a key cannot be updated; DELETE the row and INSERT it with the new key",
+                        column.name,
+                        table.key().join(", ")
+                    )));
+                }
+                if columns.contains(&column.name) {
+                    return Err(SqlError::invalid(format!(
+                        "UPDATE sets {} twice",
+                        column.name
+                    )));
+                }
+                columns.push(column.name.clone());
+                values.push(a.value.to_string());
+            }
+            let mut select: Vec<String> = keys_of(&table, &target)?;
+            select.extend(
+                values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| format!("({v}) AS \"__value{i}\"")),
+            );
+            let sql = with_where(
+                format!("SELECT {} FROM {relation}", select.join(", ")),
+                update.selection.as_ref(),
+            );
+            let plan = plan_sql(session, &sql).await?;
+            let batches = session
+                .ctx
+                .execute_logical_plan(plan)
+                .await?
+                .collect()
+                .await?;
+            let n = apply(&table, &Write::Update { columns }, batches).await?;
+            Ok(Some(count_result(n)?))
+        }
+        Statement::Delete(delete) => {
+            if delete.using.is_some()
+                || delete.returning.is_some()
+                || delete.output.is_some()
+                || delete.limit.is_some()
+                || !delete.order_by.is_empty()
+                || !delete.tables.is_empty()
+            {
+                return Err(SqlError::invalid(
+                    "only DELETE FROM table [WHERE ...] is supported (no USING, RETURNING, ORDER BY or LIMIT: use a subquery in WHERE)",
+                ));
+            }
+            let from = match &delete.from {
+                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+            };
+            let relation = single_table(from, "DELETE")?;
+            let table = resolve(session, &relation).await?;
+            let target = writable(&table, "DELETE from")?;
+            let sql = with_where(
+                format!(
+                    "SELECT {} FROM {relation}",
+                    keys_of(&table, &target)?.join(", ")
+                ),
+                delete.selection.as_ref(),
+            );
+            let plan = plan_sql(session, &sql).await?;
+            let batches = session
+                .ctx
+                .execute_logical_plan(plan)
+                .await?
+                .collect()
+                .await?;
+            let n = apply(&table, &Write::Delete, batches).await?;
+            Ok(Some(count_result(n)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn with_where(sql: String, selection: Option<&datafusion::sql::sqlparser::ast::Expr>) -> String {
+    match selection {
+        Some(w) => format!("{sql} WHERE {w}"),
+        None => sql,
+    }
+}
+
+/// The one table a statement writes (`Customers`, `CustomerSvc.Customers AS c`), as SQL text.
+fn single_table(from: &[TableWithJoins], verb: &str) -> Result<String, SqlError> {
+    match from {
+        [t] if t.joins.is_empty() => Ok(t.to_string()),
+        _ => Err(SqlError::invalid(format!(
+            "{verb} writes one table, without joins (use a subquery in WHERE to match rows of other tables)"
+        ))),
+    }
+}
+
+fn last_part(name: &ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.clone())
+        .unwrap_or_else(|| name.to_string())
+}
+
+/// The column `name` of `table`: as spelled, or the one column of that name in another case.
+fn column_named<'a>(table: &'a ODataTable, name: &str) -> Result<&'a Column, SqlError> {
+    let columns = table.columns();
+    if let Some(c) = columns.iter().find(|c| c.name == name) {
+        return Ok(c);
+    }
+    let mut other = columns.iter().filter(|c| c.name.eq_ignore_ascii_case(name));
+    match (other.next(), other.next()) {
+        (Some(c), None) => Ok(c),
+        _ => Err(SqlError::invalid(format!(
+            "{} has no column {name}; its columns: {}",
+            table.source().name(),
+            columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The key columns as SQL (quoted), or an error when the table has none.
+fn keys_of(table: &ODataTable, target: &str) -> Result<Vec<String>, SqlError> {
+    if table.key().is_empty() {
+        return Err(SqlError::invalid(format!(
+            "{target} declares no key in its $metadata: its rows cannot be addressed one by one"
+        )));
+    }
+    Ok(table
+        .key()
+        .iter()
+        .map(|k| format!("\"{}\"", k.replace('"', "\"\"")))
+        .collect())
+}
+
+/// The table's name when it can be written; BAQs cannot.
+fn writable(table: &ODataTable, verb: &str) -> Result<String, SqlError> {
+    match table.source() {
+        Source::EntitySet { .. } => Ok(table.source().name()),
+        Source::Baq { id, .. } => Err(SqlError::invalid(format!(
+            "cannot {verb} BaqSvc.{id}: BAQs are read-only in SQL; write to the entity set of the service the BAQ reads (e.g. CustomerSvc.Customers)"
+        ))),
+    }
+}
+
+/// Parses and plans one query of a DML statement with the session's rewrites, numeric
+/// literals read as decimals (`SET CreditLimit = 1234.56` never passes through a float).
+async fn plan_sql(session: &SqlSession, sql: &str) -> Result<LogicalPlan, SqlError> {
+    let dialect = GenericDialect {};
+    let mut statements = DFParser::parse_sql_with_dialect(sql, &dialect)
+        .map_err(|e| SqlError::invalid(format!("{e}")))?;
+    let mut statement = match (statements.pop_front(), statements.is_empty()) {
+        (Some(s), true) => s,
+        _ => return Err(SqlError::invalid(format!("not one query: {sql}"))),
+    };
+    if let DFStatement::Statement(s) = &mut statement {
+        crate::rewrite::rewrite(s, &session.epicor).await?;
+    }
+    let mut state = session.ctx.state();
+    state
+        .config_mut()
+        .options_mut()
+        .sql_parser
+        .parse_float_as_decimal = true;
+    Ok(state.statement_to_plan(statement).await?)
+}
+
+/// The entity set (or BAQ) `relation` names, as the session resolves it.
+async fn resolve(session: &SqlSession, relation: &str) -> Result<ODataTable, SqlError> {
+    session.epicor.load_services().await?;
+    let plan = plan_sql(session, &format!("SELECT * FROM {relation}")).await?;
+    let mut found = None;
+    plan.apply(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            if let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source) {
+                if let Some(t) = provider.downcast_ref::<ODataTable>() {
+                    found = Some(t.clone());
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    found.ok_or_else(|| {
+        SqlError::invalid(format!(
+            "{relation} is not an entity set of Epicor: only entity sets can be written"
+        ))
+    })
+}
+
+fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+fn count_batch(n: u64) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(
+        count_schema(),
+        vec![Arc::new(UInt64Array::from(vec![n]))],
+    )?)
+}
+
+fn count_result(n: u64) -> Result<QueryResult, SqlError> {
+    let schema = count_schema();
+    let batch = count_batch(n)?;
+    let stream =
+        RecordBatchStreamAdapter::new(schema.clone(), futures_util::stream::iter([Ok(batch)]));
+    Ok(QueryResult::new(schema, Box::pin(stream)))
+}
+
+// ---- the TableProvider hooks (for plans made by DataFusion, e.g. through SessionContext::sql) ----
+
 pub(crate) fn insert(
-    _table: &ODataTable,
-    _input: Arc<dyn ExecutionPlan>,
-    _op: InsertOp,
+    table: &ODataTable,
+    input: Arc<dyn ExecutionPlan>,
+    op: InsertOp,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    Err(DataFusionError::NotImplemented("INSERT".into()))
+    if op != InsertOp::Append {
+        return Err(DataFusionError::NotImplemented(format!(
+            "INSERT {op} into {}: Epicor's entity sets take INSERT INTO only",
+            table.source().name()
+        )));
+    }
+    writable(table, "INSERT into").map_err(plan_error)?;
+    let columns = input
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    Ok(Arc::new(DmlExec::new(
+        table.clone(),
+        Write::Insert {
+            columns,
+            skip_nulls: true,
+        },
+        input,
+    )))
 }
 
-pub(crate) fn delete(_table: &ODataTable, _filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
-    Err(DataFusionError::NotImplemented("DELETE".into()))
+pub(crate) async fn delete(
+    table: &ODataTable,
+    state: &dyn Session,
+    filters: Vec<Expr>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let input = read_plan(table, state, Vec::new(), filters, "DELETE from").await?;
+    Ok(Arc::new(DmlExec::new(table.clone(), Write::Delete, input)))
 }
 
-pub(crate) fn update(
-    _table: &ODataTable,
-    _assignments: Vec<(String, Expr)>,
-    _filters: Vec<Expr>,
+pub(crate) async fn update(
+    table: &ODataTable,
+    state: &dyn Session,
+    assignments: Vec<(String, Expr)>,
+    filters: Vec<Expr>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    Err(DataFusionError::NotImplemented("UPDATE".into()))
+    let target = writable(table, "UPDATE").map_err(plan_error)?;
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for (i, (name, value)) in assignments.into_iter().enumerate() {
+        let column = column_named(table, &name).map_err(plan_error)?;
+        if column.key {
+            return Err(DataFusionError::Plan(format!(
+                "{} is part of the key of {target} ({}): a key cannot be updated; DELETE the row and INSERT it with the new key",
+                column.name,
+                table.key().join(", ")
+            )));
+        }
+        columns.push(column.name.clone());
+        values.push(value.alias(format!("__value{i}")));
+    }
+    let input = read_plan(table, state, values, filters, "UPDATE").await?;
+    Ok(Arc::new(DmlExec::new(
+        table.clone(),
+        Write::Update { columns },
+        input,
+    )))
+}
+
+fn plan_error(e: SqlError) -> DataFusionError {
+    DataFusionError::Plan(e.to_string())
+}
+
+/// The scan of `table`'s keys (and `values`) where every filter holds.
+async fn read_plan(
+    table: &ODataTable,
+    state: &dyn Session,
+    values: Vec<Expr>,
+    filters: Vec<Expr>,
+    verb: &str,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let target = writable(table, verb).map_err(plan_error)?;
+    keys_of(table, &target).map_err(plan_error)?;
+    let mut builder = LogicalPlanBuilder::scan(
+        target.as_str(),
+        provider_as_source(Arc::new(table.clone())),
+        None,
+    )?;
+    if let Some(f) = filters.into_iter().reduce(Expr::and) {
+        builder = builder.filter(f)?;
+    }
+    let mut projection: Vec<Expr> = table.key().iter().map(ident).collect();
+    projection.extend(values);
+    let plan = builder.project(projection)?.build()?;
+    state.create_physical_plan(&plan).await
+}
+
+/// A write: reads all of its input, then sends one request per row; answers `count`.
+#[derive(Debug)]
+struct DmlExec {
+    table: ODataTable,
+    write: Write,
+    input: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
+}
+
+impl DmlExec {
+    fn new(table: ODataTable, write: Write, input: Arc<dyn ExecutionPlan>) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(count_schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        DmlExec {
+            table,
+            write,
+            input,
+            properties,
+        }
+    }
+}
+
+impl DisplayAs for DmlExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let how = match &self.write {
+            Write::Insert { .. } => "POST per row",
+            Write::Update { .. } => "PATCH per row, by key",
+            Write::Delete => "DELETE per row, by key",
+        };
+        write!(
+            f,
+            "ODataWriteExec: {} {} ({how})",
+            self.write.verb(),
+            self.table.source().name()
+        )
+    }
+}
+
+impl ExecutionPlan for DmlExec {
+    fn name(&self) -> &str {
+        "ODataWriteExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match (children.pop(), children.is_empty()) {
+            (Some(input), true) => Ok(Arc::new(DmlExec::new(
+                self.table.clone(),
+                self.write.clone(),
+                input,
+            ))),
+            _ => Err(DataFusionError::Internal(
+                "ODataWriteExec has one child".into(),
+            )),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "ODataWriteExec has no partition {partition}"
+            )));
+        }
+        let input = self.input.clone();
+        let table = self.table.clone();
+        let write = self.write.clone();
+        let run = async move {
+            let batches = datafusion::physical_plan::collect(input, context).await?;
+            let n = apply(&table, &write, batches)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            count_batch(n)
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            futures_util::stream::once(run),
+        )))
+    }
+}
+
+// ---- sending the rows ----
+
+/// One request to send.
+enum Request {
+    Post(Map<String, Json>),
+    Patch(Vec<KeyValue>, Map<String, Json>),
+    Delete(Vec<KeyValue>),
+}
+
+/// Sends `write` for every row of `batches` (read in full before anything is sent); the rows
+/// written.
+pub(crate) async fn apply(
+    table: &ODataTable,
+    write: &Write,
+    batches: Vec<RecordBatch>,
+) -> Result<u64, SqlError> {
+    let target = writable(table, write.verb())?;
+    let Source::EntitySet { service, set } = table.source() else {
+        unreachable!("writable() refuses BAQs")
+    };
+    let v1 = table.connection().settings().api_version == ApiVersion::V1;
+    let key_columns: Vec<&Column> = table
+        .key()
+        .iter()
+        .map(|k| column_named(table, k))
+        .collect::<Result<_, _>>()?;
+    // Every request is built before the first is sent: a value that does not convert stops
+    // the statement before anything is written.
+    let mut requests: Vec<(String, Request)> = Vec::new();
+    for batch in &batches {
+        let (values_from, value_columns): (usize, Vec<&Column>) = match write {
+            Write::Insert { columns, .. } => (
+                0,
+                columns
+                    .iter()
+                    .map(|c| column_named(table, c))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Write::Update { columns } => (
+                key_columns.len(),
+                columns
+                    .iter()
+                    .map(|c| column_named(table, c))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Write::Delete => (key_columns.len(), Vec::new()),
+        };
+        if batch.num_columns() != values_from + value_columns.len() {
+            return Err(SqlError::invalid(format!(
+                "{} {target}: the rows read have {} columns, {} expected (an internal error: please report it)",
+                write.verb(),
+                batch.num_columns(),
+                values_from + value_columns.len()
+            )));
+        }
+        let values: Vec<ArrayRef> = value_columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| cast_to(batch.column(values_from + i), c))
+            .collect::<Result<_, _>>()?;
+        for row in 0..batch.num_rows() {
+            let mut body = Map::new();
+            for (array, column) in values.iter().zip(&value_columns) {
+                let value = json_of(array, row, column, v1)?;
+                if value.is_null()
+                    && matches!(
+                        write,
+                        Write::Insert {
+                            skip_nulls: true,
+                            ..
+                        }
+                    )
+                {
+                    continue;
+                }
+                body.insert(column.name.clone(), value);
+            }
+            let (label, request) = match write {
+                Write::Insert { .. } => (describe_json(&key_columns, &body), Request::Post(body)),
+                Write::Update { .. } | Write::Delete => {
+                    let keys: Vec<KeyValue> = key_columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| key_of(batch.column(i), row, c))
+                        .collect::<Result<_, _>>()?;
+                    let label = describe_keys(&key_columns, &keys);
+                    if matches!(write, Write::Delete) {
+                        (label, Request::Delete(keys))
+                    } else {
+                        (label, Request::Patch(keys, body))
+                    }
+                }
+            };
+            requests.push((label, request));
+        }
+    }
+    let conn = table.connection();
+    let total = requests.len();
+    let mut written: Vec<String> = Vec::new();
+    for (label, request) in requests {
+        let sent = match &request {
+            Request::Post(body) => conn
+                .create(service, set, &Json::Object(body.clone()))
+                .await
+                .map(|answer| {
+                    // The key the server gave the row (it may number it itself).
+                    answer
+                        .map(|row| describe_json(&key_columns, &row))
+                        .filter(|l| !l.contains("?"))
+                        .unwrap_or(label.clone())
+                }),
+            Request::Patch(keys, body) => conn
+                .update(service, set, keys, &Json::Object(body.clone()))
+                .await
+                .map(|()| label.clone()),
+            Request::Delete(keys) => conn.delete(service, set, keys).await.map(|_| label.clone()),
+        };
+        match sent {
+            Ok(done) => written.push(done),
+            Err(e) => return Err(failure(write.verb(), &target, &written, total, &label, e)),
+        }
+    }
+    Ok(written.len() as u64)
+}
+
+/// The error of a row that failed: the connector's when nothing was written, partial after.
+fn failure(
+    verb: &str,
+    target: &str,
+    written: &[String],
+    total: usize,
+    label: &str,
+    e: epicor_kinetic::Error,
+) -> SqlError {
+    if written.is_empty() {
+        return SqlError::connector_in(
+            format!(
+                "{verb} {target}: the row {label} failed, nothing was written ({total} row{} to write)",
+                plural(total)
+            ),
+            e,
+        );
+    }
+    let shown: Vec<&str> = written
+        .iter()
+        .take(KEYS_SHOWN)
+        .map(String::as_str)
+        .collect();
+    let more = written.len().saturating_sub(KEYS_SHOWN);
+    let not_tried = total - written.len() - 1;
+    SqlError::partial(
+        format!(
+            "{verb} {target} stopped part way: {} of {total} row{} written ({}{}) before the row {label} failed: {e}. {} row{} after it {} not attempted. Epicor has no transaction over REST: the rows written stay written; check them and run the statement again for the rest",
+            written.len(),
+            plural(total),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            not_tried,
+            plural(not_tried),
+            if not_tried == 1 { "was" } else { "were" },
+        ),
+        Some(e),
+    )
+}
+
+/// `(Company='EPIC06', CustNum=4)`.
+fn describe_keys(columns: &[&Column], keys: &[KeyValue]) -> String {
+    let parts: Vec<String> = columns
+        .iter()
+        .zip(keys)
+        .map(|(c, k)| match k {
+            KeyValue::Str(s) => format!("{}='{}'", c.name, s.replace('\'', "''")),
+            KeyValue::Int(i) => format!("{}={i}", c.name),
+            KeyValue::Guid(g) => format!("{}={g}", c.name),
+            other => format!("{}={other:?}", c.name),
+        })
+        .collect();
+    format!("({})", parts.join(", "))
+}
+
+/// The key of a row given as JSON (`?` for a key column it does not have).
+fn describe_json(columns: &[&Column], row: &Map<String, Json>) -> String {
+    let parts: Vec<String> = columns
+        .iter()
+        .map(|c| match row.get(&c.name) {
+            Some(Json::String(s)) => format!("{}='{}'", c.name, s.replace('\'', "''")),
+            Some(v) => format!("{}={v}", c.name),
+            None => format!("{}=?", c.name),
+        })
+        .collect();
+    format!("({})", parts.join(", "))
+}
+
+/// `array` as `column`'s Arrow type (what the server reads it as).
+fn cast_to(array: &ArrayRef, column: &Column) -> Result<ArrayRef, SqlError> {
+    let to = crate::arrow::data_type(&column.edm_type, column.precision, column.scale);
+    if array.data_type() == &to {
+        return Ok(array.clone());
+    }
+    let options = CastOptions {
+        safe: false,
+        ..Default::default()
+    };
+    cast_with_options(array, &to, &options).map_err(|e| {
+        SqlError::invalid(format!(
+            "a value for {} ({}) does not convert to its type {} ({to}): {e}",
+            column.name,
+            array.data_type(),
+            column.edm_type.as_str()
+        ))
+    })
+}
+
+/// The key value of `row` for a URL (`Customers('EPIC06',4)`).
+fn key_of(array: &ArrayRef, row: usize, column: &Column) -> Result<KeyValue, SqlError> {
+    if array.is_null(row) {
+        return Err(SqlError::invalid(format!(
+            "a row read has no value for the key column {}: it cannot be addressed",
+            column.name
+        )));
+    }
+    let unsupported = || {
+        SqlError::invalid(format!(
+            "the key column {} is of type {}, which this connector cannot put in a URL (strings, whole numbers and GUIDs only)",
+            column.name,
+            column.edm_type.as_str()
+        ))
+    };
+    Ok(match array.data_type() {
+        DataType::Int32 => KeyValue::Int(array.as_primitive::<Int32Type>().value(row).into()),
+        DataType::Int64 => KeyValue::Int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Utf8 => {
+            let s = array.as_string::<i32>().value(row).to_owned();
+            match column.edm_type {
+                EdmType::Guid => KeyValue::Guid(s),
+                EdmType::String => KeyValue::Str(s),
+                _ => return Err(unsupported()),
+            }
+        }
+        _ => return Err(unsupported()),
+    })
+}
+
+/// The JSON Epicor reads for the value at `row` of `array` (already of `column`'s Arrow type).
+fn json_of(array: &ArrayRef, row: usize, column: &Column, v1: bool) -> Result<Json, SqlError> {
+    if array.is_null(row) {
+        return Ok(Json::Null);
+    }
+    Ok(match array.data_type() {
+        DataType::Boolean => Json::Bool(array.as_boolean().value(row)),
+        DataType::Int32 => Json::from(array.as_primitive::<Int32Type>().value(row)),
+        DataType::Int64 => {
+            let i = array.as_primitive::<Int64Type>().value(row);
+            // OData v3 JSON writes Int64 as a string.
+            if v1 {
+                Json::String(i.to_string())
+            } else {
+                Json::from(i)
+            }
+        }
+        DataType::Float64 | DataType::Float32 => {
+            let f = if array.data_type() == &DataType::Float64 {
+                array.as_primitive::<Float64Type>().value(row)
+            } else {
+                f64::from(array.as_primitive::<Float32Type>().value(row))
+            };
+            serde_json::Number::from_f64(f)
+                .map(Json::Number)
+                .ok_or_else(|| SqlError::invalid(format!("{} cannot be {f}", column.name)))?
+        }
+        DataType::Decimal128(_, scale) => {
+            let text = decimal_text(array.as_primitive::<Decimal128Type>().value(row), *scale);
+            decimal_json(text, v1)
+        }
+        DataType::Date32 => {
+            let days = array.as_primitive::<Date32Type>().value(row);
+            let date = chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163)
+                .ok_or_else(|| SqlError::invalid(format!("{}: no such date", column.name)))?;
+            Json::String(date.format("%Y-%m-%dT00:00:00").to_string())
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            let micros = array.as_primitive::<TimestampMicrosecondType>().value(row);
+            let at = chrono::DateTime::from_timestamp_micros(micros)
+                .ok_or_else(|| SqlError::invalid(format!("{}: no such time", column.name)))?
+                .naive_utc();
+            let mut text = at.format("%Y-%m-%dT%H:%M:%S%.f").to_string();
+            if tz.is_some() {
+                text.push('Z');
+            }
+            Json::String(text)
+        }
+        DataType::Utf8 => Json::String(array.as_string::<i32>().value(row).to_owned()),
+        other => {
+            return Err(SqlError::invalid(format!(
+                "{}: values of type {other} cannot be written",
+                column.name
+            )))
+        }
+    })
+}
+
+/// The decimal `mantissa × 10^-scale` as text, exactly (`-12.50`).
+fn decimal_text(mantissa: i128, scale: i8) -> String {
+    if scale <= 0 {
+        let mut s = mantissa.to_string();
+        if mantissa != 0 {
+            s.extend(std::iter::repeat_n('0', scale.unsigned_abs() as usize));
+        }
+        return s;
+    }
+    let scale = scale as usize;
+    let digits = mantissa.unsigned_abs().to_string();
+    let digits = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = digits.split_at(digits.len() - scale);
+    format!("{}{int}.{frac}", if mantissa < 0 { "-" } else { "" })
+}
+
+/// A decimal for the wire: a JSON number when that number is the same decimal (and the API is
+/// v2), its text otherwise: never rounded through a float.
+pub(crate) fn decimal_json(text: String, v1: bool) -> Json {
+    if !v1 {
+        if let Ok(f) = text.parse::<f64>() {
+            if normalized(&format!("{f}")) == normalized(&text) {
+                if let Some(n) = serde_json::Number::from_f64(f) {
+                    return Json::Number(n);
+                }
+            }
+        }
+    }
+    Json::String(text)
+}
+
+/// A decimal's text without trailing fraction zeros (`12.50` → `12.5`, `3.00` → `3`).
+fn normalized(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_exact_text() {
+        assert_eq!(decimal_text(1250, 2), "12.50");
+        assert_eq!(decimal_text(-5, 3), "-0.005");
+        assert_eq!(decimal_text(0, 2), "0.00");
+        assert_eq!(decimal_text(7, -2), "700");
+        assert_eq!(decimal_text(i128::MAX, 0), i128::MAX.to_string());
+    }
+
+    #[test]
+    fn a_decimal_is_a_number_only_when_the_number_is_the_same_decimal() {
+        assert_eq!(decimal_json("12.50".into(), false), serde_json::json!(12.5));
+        assert_eq!(decimal_json("0.10".into(), false), serde_json::json!(0.1));
+        assert_eq!(
+            decimal_json("12345678901234.56789".into(), false),
+            Json::String("12345678901234.56789".into())
+        );
+        assert_eq!(
+            decimal_json("3.00".into(), true),
+            Json::String("3.00".into())
+        );
+    }
 }

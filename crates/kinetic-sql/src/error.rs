@@ -28,7 +28,8 @@ pub enum SqlErrorKind {
 pub struct SqlError {
     kind: SqlErrorKind,
     message: String,
-    connector: Option<epicor_kinetic::Error>,
+    /// Boxed: the connector's error is large, and `SqlError` travels in every `Result`.
+    connector: Option<Box<epicor_kinetic::Error>>,
 }
 
 impl SqlError {
@@ -40,11 +41,24 @@ impl SqlError {
         }
     }
 
-    pub(crate) fn partial(message: impl Into<String>, cause: Option<epicor_kinetic::Error>) -> SqlError {
+    #[allow(dead_code)] // Writes (dml.rs) report with it.
+    pub(crate) fn partial(
+        message: impl Into<String>,
+        cause: Option<epicor_kinetic::Error>,
+    ) -> SqlError {
         SqlError {
             kind: SqlErrorKind::Partial,
             message: message.into(),
-            connector: cause,
+            connector: cause.map(Box::new),
+        }
+    }
+
+    /// The connector's error `e` (its kind kept), with what was being done: `context: e`.
+    pub(crate) fn connector_in(context: impl fmt::Display, e: epicor_kinetic::Error) -> SqlError {
+        SqlError {
+            kind: SqlErrorKind::Connector(e.kind()),
+            message: format!("{context}: {e}"),
+            connector: Some(Box::new(e)),
         }
     }
 
@@ -63,7 +77,7 @@ impl SqlError {
 
     /// The connector's error underneath, when there is one (its kind, Epicor's `ErrorType`).
     pub fn connector(&self) -> Option<&epicor_kinetic::Error> {
-        self.connector.as_ref()
+        self.connector.as_deref()
     }
 }
 
@@ -76,7 +90,7 @@ impl fmt::Display for SqlError {
 impl std::error::Error for SqlError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.connector
-            .as_ref()
+            .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
@@ -86,7 +100,7 @@ impl From<epicor_kinetic::Error> for SqlError {
         SqlError {
             kind: SqlErrorKind::Connector(e.kind()),
             message: e.to_string(),
-            connector: Some(e),
+            connector: Some(Box::new(e)),
         }
     }
 }
@@ -157,6 +171,16 @@ fn kind_of(e: &DataFusionError) -> SqlErrorKind {
         | DataFusionError::SchemaError(..)
         | DataFusionError::NotImplemented(_)
         | DataFusionError::Configuration(_) => SqlErrorKind::Invalid,
+        // A value of the wrong type (`WHERE CustNum = 'abc'`), found while planning or running:
+        // the statement's fault.
+        DataFusionError::ArrowError(e, _)
+            if matches!(
+                e.as_ref(),
+                datafusion::arrow::error::ArrowError::CastError(_)
+            ) =>
+        {
+            SqlErrorKind::Invalid
+        }
         _ => SqlErrorKind::Execution,
     }
 }

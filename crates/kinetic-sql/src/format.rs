@@ -160,12 +160,7 @@ pub fn table_text(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<String,
             .collect::<Result<Vec<_>, _>>()
             .map_err(io)?;
         for r in 0..batch.num_rows() {
-            rows.push(
-                formatters
-                    .iter()
-                    .map(|f| f.value(r).to_string())
-                    .collect(),
-            );
+            rows.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
         }
     }
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();

@@ -24,6 +24,7 @@ pub mod catalog;
 mod dml;
 mod error;
 pub mod format;
+mod optimizer;
 pub mod procedures;
 pub mod pushdown;
 pub mod rewrite;
@@ -106,10 +107,22 @@ impl SqlSession {
                 std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
             )
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+            // `127435.55` is an exact numeric literal (SQL's, and the only kind money wants): as a
+            // Float64 it was coerced to the decimal column's type through a float and sent as
+            // `127435.550000000008192`, which a decimal column on SQL Server never equals.
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
             .set_bool("datafusion.execution.parquet.pushdown_filters", false);
-        let ctx = SessionContext::new_with_config(config);
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(optimizer::PushSortIntoScan))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         let system = Arc::new(system::SystemTables::new(epicor.clone()));
-        ctx.register_catalog(CATALOG, Arc::new(EpicorCatalog::new(epicor.clone(), system)));
+        ctx.register_catalog(
+            CATALOG,
+            Arc::new(EpicorCatalog::new(epicor.clone(), system)),
+        );
         Ok(SqlSession {
             ctx,
             epicor,
@@ -144,9 +157,25 @@ impl SqlSession {
         if let DFStatement::Statement(s) = &mut statement {
             rewrite::rewrite(s, &self.epicor).await?;
         }
+        if let Some(written) = dml::statement(self, &statement).await? {
+            return Ok(written);
+        }
         let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await?;
-        let frame = self.ctx.execute_logical_plan(plan).await?;
+        let is_query = !matches!(
+            plan,
+            datafusion::logical_expr::LogicalPlan::Dml(_)
+                | datafusion::logical_expr::LogicalPlan::Explain(_)
+                | datafusion::logical_expr::LogicalPlan::Analyze(_)
+                | datafusion::logical_expr::LogicalPlan::Ddl(_)
+                | datafusion::logical_expr::LogicalPlan::Statement(_)
+        );
+        let mut frame = self.ctx.execute_logical_plan(plan).await?;
+        // `MaxRows` limits what a query returns, never what its scans read (a join or a sum over
+        // a truncated table would be a wrong answer, silently).
+        if let (true, Some(max)) = (is_query, self.epicor.conn.settings().max_rows) {
+            frame = frame.limit(0, Some(usize::try_from(max).unwrap_or(usize::MAX)))?;
+        }
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let stream = frame.execute_stream().await?;
         Ok(QueryResult::new(schema, stream))
@@ -175,7 +204,7 @@ impl SqlSession {
         collect_scans(&physical, &mut scans);
         let mut out = Vec::new();
         for scan in scans {
-            out.push(scan.first_request().await?);
+            out.push(scan.first_request()?.to_string());
         }
         Ok(out)
     }
@@ -216,7 +245,9 @@ fn parse_one(sql: &str) -> Result<Parsed, SqlError> {
     let statement = statements.pop_front().expect("one statement");
     if let DFStatement::Statement(s) = &statement {
         if let Statement::Call(function) = s.as_ref() {
-            return Ok(Parsed::Procedure(procedures::Call::from_function(function)?));
+            return Ok(Parsed::Procedure(procedures::Call::from_function(
+                function,
+            )?));
         }
     }
     Ok(Parsed::Statement(statement))

@@ -13,7 +13,9 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr,
+};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -31,8 +33,14 @@ use std::sync::Arc;
 /// What a table reads from: an entity set of a service, or a BAQ with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    EntitySet { service: String, set: String },
-    Baq { id: String, parameters: Vec<(String, String)> },
+    EntitySet {
+        service: String,
+        set: String,
+    },
+    Baq {
+        id: String,
+        parameters: Vec<(String, String)>,
+    },
 }
 
 impl Source {
@@ -103,24 +111,10 @@ impl ODataTable {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
-
-    /// A scan of the whole table reading `select` (all columns when empty) where `filter`
-    /// holds: what UPDATE and DELETE read their keys with.
-    pub(crate) fn plan(&self, select: Vec<String>, filter: Option<OData>) -> ScanSpec {
-        ScanSpec {
-            source: self.source.clone(),
-            select,
-            filter,
-            order: Vec::new(),
-            top: None,
-            key: self.key.clone(),
-        }
-    }
 }
 
 #[async_trait]
 impl TableProvider for ODataTable {
-
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }
@@ -149,10 +143,8 @@ impl TableProvider for ODataTable {
         let (schema, select) = match projection {
             Some(p) => {
                 let schema = Arc::new(self.schema.project(p)?);
-                let mut select: Vec<String> = p
-                    .iter()
-                    .map(|&i| self.columns[i].name.clone())
-                    .collect();
+                let mut select: Vec<String> =
+                    p.iter().map(|&i| self.columns[i].name.clone()).collect();
                 if select.is_empty() {
                     // COUNT(*) and the like: the rows, not their values. The key is the least
                     // the server can send.
@@ -201,19 +193,19 @@ impl TableProvider for ODataTable {
 
     async fn delete_from(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::delete(self, filters)
+        crate::dml::delete(self, state, filters).await
     }
 
     async fn update(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         assignments: Vec<(String, Expr)>,
         filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::update(self, assignments, filters)
+        crate::dml::update(self, state, assignments, filters).await
     }
 }
 
@@ -248,7 +240,10 @@ impl ODataTable {
             ranges.push(if last {
                 Range::From { skip: start }
             } else {
-                Range::Slice { skip: start, top: len }
+                Range::Slice {
+                    skip: start,
+                    top: len,
+                }
             });
             start += len;
         }
@@ -422,20 +417,32 @@ impl DisplayAs for ODataScanExec {
 }
 
 impl ODataScanExec {
+    /// `GET <path>?<query>` of the first request, percent-decoded to be read (`EXPLAIN`).
     fn source_line(&self) -> String {
-        let q = self.spec.describe();
-        format!(
-            "GET {}{}{}",
-            self.spec.source.name(),
-            if q.is_empty() { "" } else { "?" },
-            q
-        )
+        match self.first_request() {
+            Ok(url) => {
+                let text = match url.query() {
+                    Some(q) => format!("{}?{q}", url.path()),
+                    None => url.path().to_owned(),
+                };
+                format!(
+                    "GET {}",
+                    percent_encoding::percent_decode_str(&text).decode_utf8_lossy()
+                )
+            }
+            Err(e) => format!("{} ({e})", self.spec.describe()),
+        }
     }
 
-    /// The address of the first request, as sent (needs the key from `$metadata`, cached).
-    pub async fn first_request(&self) -> epicor_kinetic::Result<String> {
-        let url = self.spec.query(&self.conn).first_request().await?;
-        Ok(url.to_string())
+    /// The address of the first request the scan sends (of its first partition), as sent.
+    pub fn first_request(&self) -> epicor_kinetic::Result<epicor_kinetic::http::Url> {
+        let mut query = self.spec.query(&self.conn);
+        match self.ranges.first() {
+            Some(Range::Slice { skip, top }) => query = query.skip(*skip).top(*top),
+            Some(Range::From { skip }) => query = query.skip(*skip),
+            _ => {}
+        }
+        query.first_request()
     }
 }
 
@@ -443,7 +450,6 @@ impl ExecutionPlan for ODataScanExec {
     fn name(&self) -> &str {
         "ODataScanExec"
     }
-
 
     fn properties(&self) -> &Arc<PlanProperties> {
         &self.properties

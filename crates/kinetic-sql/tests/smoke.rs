@@ -22,8 +22,12 @@ async fn session(emu: &RunningEmulator, which: &str) -> SqlSession {
         .as_str()
         .unwrap()
         .to_owned();
-    let conn = Connection::open(Settings::parse(&text).unwrap()).await.unwrap();
-    SqlSession::new(conn).await.unwrap_or_else(|e| panic!("{e}"))
+    let conn = Connection::open(Settings::parse(&text).unwrap())
+        .await
+        .unwrap();
+    SqlSession::new(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test]
@@ -31,9 +35,125 @@ async fn a_query_runs() {
     let emu = emulator().await;
     let s = session(&emu, "basic").await;
     let sql = "SELECT CustNum, Name, State FROM Customers WHERE State = 'MN' AND CustNum < 50 ORDER BY CustNum LIMIT 5";
-    let batches = s.query(sql).await.unwrap_or_else(|e| panic!("{e}")).collect().await.unwrap();
+    let batches = s
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .collect()
+        .await
+        .unwrap();
     println!("{}", pretty_format_batches(&batches).unwrap());
     println!("{:?}", s.requests_of(sql).await.unwrap());
-    let plan = s.query(&format!("EXPLAIN {sql}")).await.unwrap().collect().await.unwrap();
+    let plan = s
+        .query(&format!("EXPLAIN {sql}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
     println!("{}", pretty_format_batches(&plan).unwrap());
+}
+
+#[tokio::test]
+async fn explain_shows_order_and_limit_pushed() {
+    let emu = emulator().await;
+    let s = session(&emu, "basic").await;
+    for sql in [
+        "SELECT OrderNum, OrderLine, DocExtPriceDtl FROM OrderDtls ORDER BY OrderNum DESC LIMIT 3",
+        "SELECT OrderNum, PartNum FROM OrderDtls WHERE PartNum LIKE 'A%' ORDER BY OrderNum DESC LIMIT 3",
+        "SELECT Name FROM Customers ORDER BY Name LIMIT 3",
+    ] {
+        let plan = s.query(&format!("EXPLAIN {sql}")).await.unwrap().collect().await.unwrap();
+        println!("{}", pretty_format_batches(&plan).unwrap());
+        s.transfer().reset();
+        let batches = s.query(sql).await.unwrap().collect().await.unwrap();
+        println!("{}\ntransferred {}", pretty_format_batches(&batches).unwrap(), s.transfer().rows());
+    }
+}
+
+/// With `Parallelism=3` a scan splits into `$skip` ranges read at once; the answer is the same.
+#[tokio::test]
+async fn a_parallel_scan_reads_every_row_once() {
+    let emu = emulator().await;
+    let text = emu.startup_info()["connection_strings"]["basic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let conn =
+        Connection::open(Settings::parse(&format!("{text};Parallelism=3;Pagesize=40")).unwrap())
+            .await
+            .unwrap();
+    let s = SqlSession::new(conn).await.unwrap();
+    let sql = "SELECT COUNT(*) AS n, COUNT(DISTINCT OrderNum * 1000 + OrderLine) AS k, SUM(DocExtPriceDtl) AS total FROM OrderDtls";
+    let plan = s
+        .query(&format!("EXPLAIN {sql}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let plan = pretty_format_batches(&plan).unwrap().to_string();
+    assert!(plan.contains("partitions=3 ($skip ranges)"), "{plan}");
+    let got = s.query(sql).await.unwrap().collect().await.unwrap();
+    let got = pretty_format_batches(&got).unwrap().to_string();
+    let db = rusqlite::Connection::open_with_flags(
+        &emu.report().path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let (n, total): (i64, f64) = db
+        .query_row(
+            "SELECT COUNT(*), SUM(DocExtPriceDtl) FROM OrderDtl WHERE Company = 'EPIC06'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(got.contains(&format!("| {n} | {n} |")), "{got} vs {n}");
+    assert!(got.contains(&format!("{total:.3}")), "{got} vs {total:.3}");
+}
+
+/// `MaxRows` limits what a query returns, never what its scans read.
+#[tokio::test]
+async fn max_rows_limits_the_answer_not_the_scans() {
+    let emu = emulator().await;
+    let text = emu.startup_info()["connection_strings"]["basic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let conn = Connection::open(Settings::parse(&format!("{text};MaxRows=5")).unwrap())
+        .await
+        .unwrap();
+    let s = SqlSession::new(conn).await.unwrap();
+    let rows: usize = s
+        .query("SELECT OrderNum FROM OrderDtls")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(rows, 5);
+    let got = s
+        .query("SELECT COUNT(*) AS n FROM OrderDtls")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let got = pretty_format_batches(&got).unwrap().to_string();
+    let db = rusqlite::Connection::open_with_flags(
+        &emu.report().path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let n: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM OrderDtl WHERE Company = 'EPIC06'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(n > 5 && got.contains(&format!("| {n} |")), "{got} vs {n}");
 }

@@ -26,8 +26,9 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 
 if [ -z "${KINETIC_BIN:-}" ]; then
-  # Cheap when cargo test has just built it; makes sure the binary is not stale.
-  cargo build --quiet -p epicor-kinetic-cli
+  # The binary of the test build (cheap when scripts/test.sh has just built it): the same feature
+  # set as `cargo test --workspace`, so nothing is compiled twice.
+  (cd "$root" && cargo test --workspace --no-run --quiet)
   export KINETIC_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/kinetic"
 fi
 

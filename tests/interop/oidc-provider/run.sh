@@ -32,8 +32,9 @@ if [ ! -f "$here/node_modules/oidc-provider/package.json" ] || [ "$(cat "$stamp"
 fi
 
 if [ -z "${KINETIC_BIN:-}" ]; then
-  # Cheap when scripts/test.sh has just built it; makes sure the binary is not stale.
-  cargo build --quiet -p epicor-kinetic-cli
+  # The binary of the test build (cheap when scripts/test.sh has just built it): the same feature
+  # set as `cargo test --workspace`, so nothing is compiled twice.
+  (cd "$root" && cargo test --workspace --no-run --quiet)
   KINETIC_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/kinetic"
 fi
 export KINETIC_BIN

@@ -519,6 +519,9 @@ pub fn insert_row(
             .clone()
         })
         .collect();
+    if table.name == "OrderDtl" {
+        header_customer(tx, table, &mut values)?;
+    }
     if current_rev(tx, table, &key)?.is_some() {
         return Err(ApiError::conflict(
             format!(
@@ -574,6 +577,10 @@ pub fn update_row(
             }
             continue;
         }
+        if table.name == "OrderDtl" && name == "CustNum" {
+            // A line's customer is its order's: kept from the header, whatever is sent.
+            continue;
+        }
         if let Some(pos) = table.key.iter().position(|k| *k == name) {
             if value != key[pos] {
                 return Err(ApiError::business(
@@ -609,6 +616,43 @@ pub fn update_row(
     );
     tx.prepare_cached(&sql)?
         .execute(rusqlite::params_from_iter(params.iter()))?;
+    if table.name == "OrderHed" && row.contains_key("CustNum") {
+        // The lines follow their order to its new customer.
+        tx.prepare_cached(
+            "UPDATE OrderDtl SET CustNum = (SELECT h.CustNum FROM OrderHed AS h WHERE h.Company = ?1 AND h.OrderNum = ?2) WHERE Company = ?1 AND OrderNum = ?2",
+        )?
+        .execute(rusqlite::params_from_iter(key.iter()))?;
+    }
+    Ok(())
+}
+
+/// Sets an OrderDtl row's `CustNum` (in `values`, the table's column order) to its order
+/// header's customer, as Epicor does; left as given when the header does not exist.
+fn header_customer(
+    tx: &Transaction<'_>,
+    table: &Table,
+    values: &mut [Value],
+) -> rusqlite::Result<()> {
+    let at = |name: &str| {
+        table
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .expect("OrderDtl column")
+    };
+    let customer: Option<i64> = tx
+        .prepare_cached("SELECT CustNum FROM OrderHed WHERE Company = ?1 AND OrderNum = ?2")?
+        .query_row([&values[at("Company")], &values[at("OrderNum")]], |r| {
+            r.get(0)
+        })
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    if let Some(customer) = customer {
+        values[at("CustNum")] = Value::Integer(customer);
+    }
     Ok(())
 }
 

@@ -292,3 +292,57 @@ async fn a_kept_database_is_reused_and_a_foreign_file_refused() {
     );
     assert_eq!(std::fs::read(&foreign).unwrap(), b"precious data");
 }
+
+/// An order line's `CustNum` is its order's, as Epicor keeps it: in the generated data, on a new
+/// line (whatever is sent), and after the order moves to another customer.
+#[tokio::test]
+async fn order_lines_carry_their_orders_customer() {
+    const ORDERS: &str = "api/v2/odata/EPIC06/Erp.BO.SalesOrderSvc/SalesOrders";
+    const LINES: &str = "api/v2/odata/EPIC06/Erp.BO.SalesOrderSvc/OrderDtls";
+    let r = fresh(|c| c.scale = 200);
+    let orders = get(&r, &format!("{ORDERS}?$top=20&$select=OrderNum,CustNum&$expand=OrderDtls($select=OrderLine,CustNum)"))
+        .await
+        .expect(StatusCode::OK)
+        .rows();
+    assert_eq!(orders.len(), 20);
+    for o in &orders {
+        let lines = o["OrderDtls"].as_array().unwrap();
+        assert!(!lines.is_empty(), "{o}");
+        assert!(lines.iter().all(|l| l["CustNum"] == o["CustNum"]), "{o}");
+    }
+    let order = &orders[0];
+    let num = order["OrderNum"].as_i64().unwrap();
+    let cust = order["CustNum"].as_i64().unwrap();
+    let line = post(
+        &r,
+        LINES,
+        json!({"OrderNum": num, "CustNum": cust + 1, "PartNum": "X", "OrderQty": 1, "UnitPrice": 2}),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json();
+    assert_eq!(
+        line["CustNum"], cust,
+        "the header's customer, not the one sent"
+    );
+
+    let other = if cust == 1 { 2 } else { 1 };
+    send(
+        &r,
+        Method::PATCH,
+        &format!("{ORDERS}('EPIC06',{num})"),
+        &[],
+        Some(json!({"CustNum": other})),
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    let lines = get(
+        &r,
+        &format!("{LINES}?$filter=OrderNum%20eq%20{num}&$select=CustNum"),
+    )
+    .await
+    .expect(StatusCode::OK)
+    .rows();
+    assert!(lines.len() >= 2);
+    assert!(lines.iter().all(|l| l["CustNum"] == other), "{lines:?}");
+}

@@ -193,7 +193,14 @@ pub fn translate(expr: &Expr, columns: &dyn Columns) -> Option<Translated> {
                 // Both halves must translate: half a BETWEEN is still a superset, but a clearer
                 // plan keeps the whole.
                 let t = translate(&both, columns)?;
-                matches!(t.filter, OData::Binary { op: BinaryOp::And, .. }).then_some(t)
+                matches!(
+                    t.filter,
+                    OData::Binary {
+                        op: BinaryOp::And,
+                        ..
+                    }
+                )
+                .then_some(t)
             }
         }
         Expr::InList(list) => {
@@ -279,7 +286,12 @@ fn mentions_nullable(expr: &Expr, columns: &dyn Columns) -> bool {
 }
 
 /// `a op b` with a column (or a function of one) on one side and a literal on the other.
-fn comparison(left: &Expr, op: Operator, right: &Expr, columns: &dyn Columns) -> Option<Translated> {
+fn comparison(
+    left: &Expr,
+    op: Operator,
+    right: &Expr,
+    columns: &dyn Columns,
+) -> Option<Translated> {
     let (operand, literal, op) = match (operand(left, columns), operand(right, columns)) {
         (Some(o), None) => (o, right, op),
         (None, Some(o)) => (o, left, op.swap()?),
@@ -497,7 +509,9 @@ fn call(function: Function, operand: OData, text: &str) -> OData {
 fn string_literal(expr: &Expr) -> Option<&str> {
     match expr {
         Expr::Literal(
-            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)),
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
             _,
         ) => Some(s),
         _ => None,
@@ -567,7 +581,10 @@ fn timestamp(micros: i64, _zoned: bool) -> Option<Literal> {
 /// The canonical text of a decimal mantissa at a scale: `31415, 4` is `3.1415`.
 fn decimal_text(mantissa: i128, scale: i8) -> Option<String> {
     if scale < 0 {
-        return Some((mantissa.checked_mul(10i128.checked_pow(u32::from(scale.unsigned_abs()))?)?).to_string());
+        return Some(
+            (mantissa.checked_mul(10i128.checked_pow(u32::from(scale.unsigned_abs()))?)?)
+                .to_string(),
+        );
     }
     let scale = scale as usize;
     let negative = mantissa < 0;

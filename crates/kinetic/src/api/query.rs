@@ -235,10 +235,10 @@ impl EntitySetQuery {
 
     /// The address of the first request the query sends (what `EXPLAIN` shows): its `$select`
     /// (with the key columns the pager adds), `$filter`, `$orderby` (the caller's order, then
-    /// the key), `$top` and `$skip`. Needs the key columns, from [`EntitySetQuery::key`] or
-    /// `$metadata` (cached by the connection).
-    pub async fn first_request(&self) -> Result<Url> {
-        let key = self.key_columns().await?;
+    /// the key), `$top` and `$skip`. The key columns are those given to [`EntitySetQuery::key`]
+    /// (without them, the pager reads them from `$metadata` first and this address lacks them).
+    pub fn first_request(&self) -> Result<Url> {
+        let key = self.key.clone().unwrap_or_default();
         let mut query = self.clone();
         query.request_extra = query.missing_key_columns(&key);
         let order = query.request_order(&key);

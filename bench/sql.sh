@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# SQL benchmark (prints figures; not a test). At --scale SCALE (default 1,000,000 order lines):
+#   1. memory: `kinetic sql "SELECT * FROM OrderDtls" --format csv` streams every line to a file;
+#      peak RSS must stay under 64 MiB;
+#   2. five representative queries, each run by `kinetic sql --stats` (rows the server sent against
+#      rows returned, requests, wall time) and answered again the way one would by hand with the
+#      `kinetic get` family: `kinetic export` calls (the same reads as `kinetic get`, as CSV), with
+#      filters, order and top written by hand, piped into a few lines of Python that join and
+#      aggregate; both answers are compared.
+#
+# Usage: bash bench/sql.sh [SCALE]      Files: target/bench/ (the database is cached per scale).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale=${1:-1000000}
+case $scale in '' | *[!0-9]*) echo "usage: bash bench/sql.sh [SCALE]" >&2; exit 2 ;; esac
+bin=${CARGO_TARGET_DIR:-target}/release/kinetic
+out=target/bench
+mkdir -p "$out"
+command -v python3 >/dev/null || { echo "bench/sql.sh needs python3" >&2; exit 1; }
+
+echo "== cargo build --release -p epicor-kinetic-cli"
+cargo build --release -q -p epicor-kinetic-cli
+
+# One company, so that every line is visible to the connection (as bench/export.sh does).
+cfg=$out/export-1co.toml
+cat >"$cfg" <<EOF
+page_cap = 100
+[[companies]]
+id = "EPIC06"
+name = "Epicor Education"
+EOF
+db=$out/export-1co-$scale.db
+pid=
+cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; }
+trap cleanup EXIT
+: >"$out/sql-emulator.out"
+[ -e "$db" ] && echo "== emulator: reusing $db" || echo "== emulator: generating $scale order lines into $db (once)"
+"$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg" >"$out/sql-emulator.out" 2>"$out/sql-emulator.err" &
+pid=$!
+while [ ! -s "$out/sql-emulator.out" ]; do
+  kill -0 "$pid" 2>/dev/null || { cat "$out/sql-emulator.err" >&2; exit 1; }
+  sleep 0.1
+done
+conn=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["connection_strings"]["basic"])' "$out/sql-emulator.out")
+export KINETIC_CONNECTION="$conn"
+
+# run NAME CMD...: wall seconds and peak RSS (KiB) of CMD into $out/NAME.{time,stdout,stderr}.
+run() {
+  local name=$1; shift
+  local t0 t1 rc=0
+  t0=$(date +%s.%N)
+  /usr/bin/time -f %M -o "$out/$name.rss" "$@" >"$out/$name.stdout" 2>"$out/$name.stderr" || rc=$?
+  t1=$(date +%s.%N)
+  echo "$(python3 -c "print(round($t1 - $t0, 3))") $(tail -n1 "$out/$name.rss") $rc" >"$out/$name.time"
+  if [ $rc -ne 0 ]; then echo "FAILED ($rc): $*" >&2; tail -5 "$out/$name.stderr" >&2; fi
+}
+
+echo
+echo "== 1. memory: every order line to CSV through SQL"
+run sql_all "$bin" sql "SELECT * FROM OrderDtls" --format csv -o "$out/sql-all.csv" --stats
+read -r wall kib rc <"$out/sql_all.time"
+lines=$(($(wc -l <"$out/sql-all.csv") - 1))
+echo "rows $lines, wall ${wall}s, peak $((kib / 1024)) MiB (target: under 64 MiB) $([ "$kib" -lt 65536 ] && echo OK || echo OVER)"
+grep '^sql:' "$out/sql_all.stderr" || true
+
+echo
+echo "== 2. five queries: kinetic sql against hand-written kinetic get calls"
+# Each: name | SQL | the hand-written way (a shell pipeline printing the same answer as CSV).
+agg='import csv,sys,collections,decimal
+rows=csv.DictReader(sys.stdin)'
+queries=(
+  "range|SELECT OrderNum, OrderLine, PartNum, DocExtPriceDtl FROM OrderDtls WHERE OrderNum BETWEEN 5000 AND 5100 ORDER BY OrderNum, OrderLine|$bin export Erp.BO.SalesOrderSvc/OrderDtls --filter 'OrderNum ge 5000 and OrderNum le 5100' --select OrderNum,OrderLine,PartNum,DocExtPriceDtl --orderby OrderNum,OrderLine --format csv --no-progress"
+  "topn|SELECT OrderNum, OrderLine, DocExtPriceDtl FROM OrderDtls ORDER BY OrderNum DESC LIMIT 10|$bin export Erp.BO.SalesOrderSvc/OrderDtls --select OrderNum,OrderLine,DocExtPriceDtl --orderby 'OrderNum desc,OrderLine' --top 10 --format csv --no-progress"
+  "groupby|SELECT PartNum, COUNT(*) AS lines, SUM(DocExtPriceDtl) AS revenue FROM OrderDtls WHERE OrderNum < 20000 GROUP BY PartNum ORDER BY PartNum|$bin export Erp.BO.SalesOrderSvc/OrderDtls --filter 'OrderNum lt 20000' --select PartNum,DocExtPriceDtl --format csv --no-progress | python3 -c '$agg
+n=collections.Counter(); s=collections.defaultdict(decimal.Decimal)
+for r in rows: n[r[\"PartNum\"]]+=1; s[r[\"PartNum\"]]+=decimal.Decimal(r[\"DocExtPriceDtl\"])
+print(\"PartNum,lines,revenue\")
+[print(f\"{p},{n[p]},{s[p]}\") for p in sorted(n)]'"
+  "join|SELECT c.Name, SUM(d.DocExtPriceDtl) AS total FROM Customers c JOIN OrderDtls d ON d.Company = c.Company AND d.CustNum = c.CustNum WHERE c.State = 'MN' GROUP BY c.Name ORDER BY c.Name|{ $bin export Erp.BO.CustomerSvc/Customers --filter \"State eq 'MN'\" --select CustNum,Name --format csv --no-progress; echo ---; $bin export Erp.BO.SalesOrderSvc/OrderDtls --select CustNum,DocExtPriceDtl --format csv --no-progress; } | python3 -c 'import sys,csv,decimal,collections
+text=sys.stdin.read().split(\"---\\n\"); cust={r[\"CustNum\"]:r[\"Name\"] for r in csv.DictReader(text[0].splitlines())}
+t=collections.defaultdict(decimal.Decimal)
+for r in csv.DictReader(text[1].splitlines()):
+  if r[\"CustNum\"] in cust: t[cust[r[\"CustNum\"]]]+=decimal.Decimal(r[\"DocExtPriceDtl\"])
+print(\"Name,total\"); [print(f\"{k},{t[k]}\") for k in sorted(t)]'"
+  "like|SELECT CustID, Name FROM Customers WHERE Name LIKE '%Electric%' AND CreditHold = false ORDER BY CustID|$bin export Erp.BO.CustomerSvc/Customers --filter \"contains(Name,'Electric') and CreditHold eq false\" --select CustID,Name --orderby CustID --format csv --no-progress"
+)
+printf '%-8s %12s %12s %9s %9s %10s %10s  %s\n' query returned transferred requests sql_s get_s speedup same
+for q in "${queries[@]}"; do
+  IFS='|' read -r name sql hand <<<"$q"
+  run "sql_$name" "$bin" sql "$sql" --format csv --stats
+  run "get_$name" bash -c "$hand"
+  read -r swall _ _ <"$out/sql_$name.time"
+  read -r gwall _ _ <"$out/get_$name.time"
+  stats=$(grep '^sql:' "$out/sql_$name.stderr" || echo "sql: ? ? ?")
+  returned=$(sed -n 's/.* \([0-9]*\) rows returned.*/\1/p' <<<"$stats")
+  transferred=$(sed -n 's/.* \([0-9]*\) rows transferred.*/\1/p' <<<"$stats")
+  requests=$(sed -n 's/.* \([0-9]*\) requests.*/\1/p' <<<"$stats")
+  same=$(python3 - "$out/sql_$name.stdout" "$out/get_$name.stdout" <<'EOF'
+import csv, sys, decimal
+def norm(path):
+    rows = list(csv.reader(open(path)))[1:]
+    out = []
+    for r in rows:
+        cells = []
+        for c in r:
+            try:
+                cells.append(str(decimal.Decimal(c).normalize()))
+            except Exception:
+                cells.append(c.strip())
+        out.append(tuple(cells))
+    return sorted(out)
+print("yes" if norm(sys.argv[1]) == norm(sys.argv[2]) else "NO")
+EOF
+)
+  printf '%-8s %12s %12s %9s %9s %10s %10s  %s\n' "$name" "$returned" "$transferred" "$requests" "$swall" "$gwall" \
+    "$(python3 -c "print(f'{$gwall / max($swall, 0.001):.2f}x')")" "$same"
+done
