@@ -146,8 +146,10 @@ impl Epicor {
                                     .collect()
                             })
                             .unwrap_or_default();
-                        let updatable =
-                            r.get("Updatable").and_then(|v| v.as_bool()).unwrap_or(false);
+                        let updatable = r
+                            .get("Updatable")
+                            .and_then(|v| v.as_bool())
+                            .unwrap_or(false);
                         Some(BaqInfo {
                             id,
                             description,

@@ -18,6 +18,7 @@
 //! searches the services whose name contains the table's (as unqualified table names resolve).
 
 use crate::catalog::{external, Epicor, BAQ_SCHEMA, CATALOG, DEFAULT_SCHEMA};
+use crate::procedures::OAUTH_PROCEDURES;
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, BooleanBuilder, Int32Builder, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -65,11 +66,34 @@ pub const CONCURRENCY: usize = 8;
 /// What a secret's value is shown as in `sys_connection_props` when it is set.
 pub const MASK: &str = "********";
 
+/// The first part of an Epicor Function's schema (`efx.CustomerTools`).
+pub const EFX: &str = "efx";
+
+/// The type of an output column of an OAuth procedure (as `crate::procedures` answers them:
+/// `ExpiresIn` a 64-bit count of seconds, the rest text).
+fn oauth_output_type(column: &str) -> SqlType {
+    if column.eq_ignore_ascii_case("ExpiresIn") {
+        SqlType::BigInt
+    } else {
+        SqlType::Varchar
+    }
+}
+
+fn oauth_output_description(column: &str) -> &'static str {
+    match column {
+        "URL" => "The authorization address to open in a browser.",
+        "OAuthAccessToken" => "The access token.",
+        "ExpiresIn" => "Seconds the access token stays valid (NULL when the issuer did not say).",
+        _ => "",
+    }
+}
+
 /// The `ProcedureType` of every procedure listed.
 const PROCEDURE_TYPE: &str = "STORED PROCEDURE";
 
 // -------------------------------------------------------------------------------------------------
-// Procedures: the one description of the fixed ones
+// Procedures: types and directions (the OAuth procedures are described once, in
+// `crate::procedures::OAUTH_PROCEDURES`, which runs them)
 
 /// A SQL type as the system tables show it: a name (`DataTypeName`) and the JDBC/ODBC type code
 /// the reference gives (`DataType`).
@@ -201,116 +225,6 @@ impl Direction {
         }
     }
 }
-
-/// A parameter of a fixed procedure.
-#[derive(Debug, Clone, Copy)]
-pub struct ParameterDef {
-    /// Its name, as the reference spells it (`CallbackUrl`).
-    pub name: &'static str,
-    /// In or out.
-    pub direction: Direction,
-    /// Its type.
-    pub sql_type: SqlType,
-    /// Whether a call must give it (inputs only).
-    pub required: bool,
-    /// What it is.
-    pub description: &'static str,
-}
-
-/// A procedure whose description is fixed (the OAuth ones): what `sys_procedures` and
-/// `sys_procedureparameters` list, and what [`crate::procedures`] checks calls against.
-#[derive(Debug, Clone, Copy)]
-pub struct ProcedureDef {
-    /// Its name, as the reference spells it.
-    pub name: &'static str,
-    /// What it does.
-    pub description: &'static str,
-    /// Its inputs and outputs, in order.
-    pub parameters: &'static [ParameterDef],
-}
-
-impl ProcedureDef {
-    /// The inputs.
-    pub fn inputs(&self) -> impl Iterator<Item = &ParameterDef> {
-        self.parameters
-            .iter()
-            .filter(|p| p.direction == Direction::Input)
-    }
-
-    /// The outputs (the columns of the result).
-    pub fn outputs(&self) -> impl Iterator<Item = &ParameterDef> {
-        self.parameters
-            .iter()
-            .filter(|p| p.direction == Direction::Output)
-    }
-}
-
-/// The OAuth procedure named `name` (any case).
-pub fn oauth_procedure(name: &str) -> Option<&'static ProcedureDef> {
-    OAUTH_PROCEDURES
-        .iter()
-        .find(|p| p.name.eq_ignore_ascii_case(name))
-}
-
-const fn input(
-    name: &'static str,
-    sql_type: SqlType,
-    required: bool,
-    description: &'static str,
-) -> ParameterDef {
-    ParameterDef {
-        name,
-        direction: Direction::Input,
-        sql_type,
-        required,
-        description,
-    }
-}
-
-const fn output(name: &'static str, sql_type: SqlType, description: &'static str) -> ParameterDef {
-    ParameterDef {
-        name,
-        direction: Direction::Output,
-        sql_type,
-        required: false,
-        description,
-    }
-}
-
-/// The reference connector's OAuth procedures, with its parameter names. They live in the
-/// default schema (`EXEC GetOAuthAccessToken ...`).
-pub const OAUTH_PROCEDURES: &[ProcedureDef] = &[
-    ProcedureDef {
-        name: "GetOAuthAuthorizationURL",
-        description: "Gets the address a user opens in a browser to sign in and grant this application access (for web applications that run the sign-in themselves); the identity provider then redirects to CallbackUrl with the code to give GetOAuthAccessToken as Verifier.",
-        parameters: &[
-            input("CallbackUrl", SqlType::Varchar, false, "The address the identity provider redirects to after the sign-in; it must be registered with the application. Default: the connection's CallbackURL."),
-            input("Scope", SqlType::Varchar, false, "The scopes to request, separated by spaces. Default: the connection's Scope."),
-            input("State", SqlType::Varchar, false, "Any text, sent back unchanged with the redirect (to tie it to the request)."),
-            output("URL", SqlType::Varchar, "The authorization address to open in a browser."),
-        ],
-    },
-    ProcedureDef {
-        name: "GetOAuthAccessToken",
-        description: "Gets an OAuth access token: with AuthMode=APP the connector runs the sign-in itself (a browser on this machine); with AuthMode=WEB it redeems the Verifier a web application received at its CallbackUrl.",
-        parameters: &[
-            input("AuthMode", SqlType::Varchar, false, "APP (the connector signs in through a browser on this machine) or WEB (redeem Verifier). Default: APP."),
-            input("Verifier", SqlType::Varchar, false, "The authorization code the identity provider sent to CallbackUrl (AuthMode=WEB)."),
-            input("CallbackUrl", SqlType::Varchar, false, "The redirect address used to get Verifier; it must be the one given to GetOAuthAuthorizationURL. Default: the connection's CallbackURL."),
-            output("OAuthAccessToken", SqlType::Varchar, "The access token."),
-            output("ExpiresIn", SqlType::Int, "Seconds the access token stays valid."),
-        ],
-    },
-    ProcedureDef {
-        name: "RefreshOAuthAccessToken",
-        description: "Gets a new OAuth access token with a refresh token.",
-        parameters: &[
-            input("OAuthRefreshToken", SqlType::Varchar, true, "The refresh token obtained with the previous access token."),
-            output("OAuthAccessToken", SqlType::Varchar, "The new access token."),
-            output("ExpiresIn", SqlType::Int, "Seconds the new access token stays valid."),
-        ],
-    },
-];
 
 // -------------------------------------------------------------------------------------------------
 // The tables' shapes
@@ -1538,6 +1452,27 @@ async fn procedures(which: Which, epicor: &Epicor, n: &Narrowing, rows: &mut Row
     }
     if n.schema_ok(DEFAULT_SCHEMA) {
         for p in OAUTH_PROCEDURES.iter().filter(|p| n.object_ok(p.name)) {
+            let parameters = p
+                .parameters
+                .iter()
+                .map(|a| {
+                    (
+                        a.name,
+                        Direction::Input,
+                        SqlType::Varchar,
+                        a.required,
+                        a.description,
+                    )
+                })
+                .chain(p.columns.iter().map(|c| {
+                    (
+                        *c,
+                        Direction::Output,
+                        oauth_output_type(c),
+                        false,
+                        oauth_output_description(c),
+                    )
+                }));
             if which == Which::Procedures {
                 rows.0.push(vec![
                     s(CATALOG),
@@ -1548,40 +1483,46 @@ async fn procedures(which: Which, epicor: &Epicor, n: &Narrowing, rows: &mut Row
                 ]);
                 continue;
             }
-            for (i, a) in p.parameters.iter().enumerate() {
+            for (i, (name, direction, t, required, description)) in parameters.enumerate() {
                 rows.0.push(parameter_row(
                     DEFAULT_SCHEMA,
                     p.name,
-                    a.name,
-                    a.direction,
-                    a.sql_type,
-                    a.required,
-                    Some(a.description),
+                    name,
+                    direction,
+                    t,
+                    required,
+                    Some(description),
                     i + 1,
                 ));
             }
         }
     }
-    // Epicor Functions: schema the library, name the function (`CustomerTools.GetCreditStatus`).
+    // Epicor Functions: schema `efx.{library}`, name the function, as they are called
+    // (`CALL efx.CustomerTools.GetCreditStatus(CustID => '...')`, see `crate::procedures`).
     // The list is read only when the filters may want one.
     let wants_functions = n
         .schema
         .as_ref()
         .is_none_or(|s| s.iter().any(|x| !x.eq_ignore_ascii_case(DEFAULT_SCHEMA)))
-        && n.object
-            .as_ref()
-            .is_none_or(|o| o.iter().any(|x| oauth_procedure(x).is_none()));
+        && n.object.as_ref().is_none_or(|o| {
+            o.iter().any(|x| {
+                !OAUTH_PROCEDURES
+                    .iter()
+                    .any(|p| p.name.eq_ignore_ascii_case(x))
+            })
+        });
     if !wants_functions {
         return Ok(());
     }
     for f in functions(epicor).await? {
-        if !n.schema_ok(&f.library) || !n.object_ok(&f.id) {
+        let schema = format!("{EFX}.{}", f.library);
+        if !n.schema_ok(&schema) || !n.object_ok(&f.id) {
             continue;
         }
         if which == Which::Procedures {
             rows.0.push(vec![
                 s(CATALOG),
-                s(&f.library),
+                s(&schema),
                 s(&f.id),
                 V::S(Some(match &f.description {
                     Some(d) => format!("Epicor Function {}/{}: {d}", f.library, f.id),
@@ -1593,7 +1534,7 @@ async fn procedures(which: Which, epicor: &Epicor, n: &Narrowing, rows: &mut Row
         }
         for (i, (name, t, direction)) in f.parameters.iter().enumerate() {
             rows.0.push(parameter_row(
-                &f.library,
+                &schema,
                 &f.id,
                 name,
                 *direction,
@@ -1791,35 +1732,6 @@ mod tests {
             assert!(!which.columns().is_empty());
             assert_eq!(Which::of(&name.to_ascii_uppercase()), Some(which));
         }
-    }
-
-    #[test]
-    fn oauth_procedures_have_the_reference_parameters() {
-        let names = |p: &ProcedureDef, d: Direction| -> Vec<&str> {
-            p.parameters
-                .iter()
-                .filter(|a| a.direction == d)
-                .map(|a| a.name)
-                .collect()
-        };
-        let url = oauth_procedure("getoauthauthorizationurl").expect("listed");
-        assert_eq!(
-            names(url, Direction::Input),
-            ["CallbackUrl", "Scope", "State"]
-        );
-        assert_eq!(names(url, Direction::Output), ["URL"]);
-        let token = oauth_procedure("GetOAuthAccessToken").expect("listed");
-        assert_eq!(
-            names(token, Direction::Input),
-            ["AuthMode", "Verifier", "CallbackUrl"]
-        );
-        assert_eq!(
-            names(token, Direction::Output),
-            ["OAuthAccessToken", "ExpiresIn"]
-        );
-        let refresh = oauth_procedure("RefreshOAuthAccessToken").expect("listed");
-        assert_eq!(names(refresh, Direction::Input), ["OAuthRefreshToken"]);
-        assert!(refresh.inputs().all(|p| p.required));
     }
 
     #[test]

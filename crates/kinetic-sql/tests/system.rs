@@ -8,7 +8,8 @@ use epicor_kinetic::{Connection, Settings};
 use epicor_kinetic_emulator::erp::{baq::BAQS, efx::LIBRARIES};
 use epicor_kinetic_emulator::model::{ColType, SERVICES};
 use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
-use epicor_kinetic_sql::system::{SqlType, MASK, NAMES, OAUTH_PROCEDURES};
+use epicor_kinetic_sql::procedures::OAUTH_PROCEDURES;
+use epicor_kinetic_sql::system::{SqlType, MASK, NAMES};
 use epicor_kinetic_sql::{SqlErrorKind, SqlSession};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -413,11 +414,11 @@ async fn sys_procedures_list_the_oauth_procedures_and_the_functions() {
         .collect();
     for l in LIBRARIES {
         for f in l.functions.iter().filter(|f| f.published) {
-            expected.insert((l.id.to_owned(), f.id.to_owned()));
+            expected.insert((format!("efx.{}", l.id), f.id.to_owned()));
         }
     }
     assert_eq!(names, expected);
-    assert!(expected.iter().any(|(s, _)| s == "CustomerTools"));
+    assert!(expected.iter().any(|(s, _)| s == "efx.CustomerTools"));
     assert!(procedures
         .iter()
         .all(|r| get(r, "Description").is_some() && get(r, "ProcedureType").is_some()));
@@ -442,35 +443,75 @@ async fn sys_procedures_list_the_oauth_procedures_and_the_functions() {
             })
             .collect()
     };
-    let t = |s: &str| s.to_owned();
-    assert_eq!(
-        of("default", "GetOAuthAuthorizationURL"),
-        [
-            (t("CallbackUrl"), t("1"), t("varchar")),
-            (t("Scope"), t("1"), t("varchar")),
-            (t("State"), t("1"), t("varchar")),
-            (t("URL"), t("4"), t("varchar")),
-        ]
-    );
-    assert_eq!(
-        of("default", "GetOAuthAccessToken")
-            .into_iter()
-            .map(|(n, d, _)| (n, d))
-            .collect::<Vec<_>>(),
-        [
-            (t("AuthMode"), t("1")),
-            (t("Verifier"), t("1")),
-            (t("CallbackUrl"), t("1")),
-            (t("OAuthAccessToken"), t("4")),
-            (t("ExpiresIn"), t("4")),
-        ]
-    );
-    let refresh: Vec<&Row> = parameters
-        .iter()
-        .filter(|r| get(r, "ProcedureName") == Some("RefreshOAuthAccessToken"))
-        .collect();
-    assert_eq!(text(refresh[0], "ColumnName"), "OAuthRefreshToken");
-    assert_eq!(get(refresh[0], "IsRequired"), Some("true"));
+    // The reference's parameter names, inputs (1) and outputs (4).
+    let reference: [(&str, &[&str], &[&str]); 3] = [
+        (
+            "GetOAuthAuthorizationURL",
+            &["CallbackUrl", "Scope", "State"],
+            &["URL"],
+        ),
+        (
+            "GetOAuthAccessToken",
+            &["AuthMode", "Verifier", "CallbackUrl"],
+            &["OAuthAccessToken", "ExpiresIn"],
+        ),
+        (
+            "RefreshOAuthAccessToken",
+            &["OAuthRefreshToken"],
+            &["OAuthAccessToken", "ExpiresIn"],
+        ),
+    ];
+    for (name, inputs, outputs) in reference {
+        let listed = of("default", name);
+        let with = |d: &str| -> BTreeSet<String> {
+            listed
+                .iter()
+                .filter(|(_, dir, _)| dir == d)
+                .map(|(n, _, _)| n.clone())
+                .collect()
+        };
+        assert_eq!(
+            with("1"),
+            inputs.iter().map(|s| s.to_string()).collect(),
+            "{name}"
+        );
+        assert_eq!(
+            with("4"),
+            outputs.iter().map(|s| s.to_string()).collect(),
+            "{name}"
+        );
+        // In the order and with the required flags the procedure binds them.
+        let p = OAUTH_PROCEDURES
+            .iter()
+            .find(|p| p.name == name)
+            .expect("an OAuth procedure");
+        let order: Vec<&str> = p
+            .parameters
+            .iter()
+            .map(|a| a.name)
+            .chain(p.columns.iter().copied())
+            .collect();
+        assert_eq!(
+            listed
+                .iter()
+                .map(|(n, _, _)| n.as_str())
+                .collect::<Vec<_>>(),
+            order
+        );
+        for a in p.parameters {
+            let row = parameters
+                .iter()
+                .find(|r| {
+                    get(r, "ProcedureName") == Some(name) && get(r, "ColumnName") == Some(a.name)
+                })
+                .expect("listed");
+            assert_eq!(
+                get(row, "IsRequired"),
+                Some(a.required.to_string().as_str())
+            );
+            assert_eq!(get(row, "Description"), Some(a.description));
+        }
+    }
     for l in LIBRARIES {
         for f in l.functions.iter().filter(|f| f.published) {
             let expected: Vec<(String, String, String)> = f
@@ -491,7 +532,13 @@ async fn sys_procedures_list_the_oauth_procedures_and_the_functions() {
                     )
                 }))
                 .collect();
-            assert_eq!(of(l.id, f.id), expected, "{}/{}", l.id, f.id);
+            assert_eq!(
+                of(&format!("efx.{}", l.id), f.id),
+                expected,
+                "{}/{}",
+                l.id,
+                f.id
+            );
         }
     }
     // A decimal output is a decimal.
