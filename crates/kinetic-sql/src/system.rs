@@ -477,7 +477,10 @@ impl SystemTables {
                 schema: which.schema(),
             })));
         }
-        if name.len() > 4 && name[..4].eq_ignore_ascii_case("sys_") {
+        if name
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case("sys_"))
+        {
             let hint = epicor_kinetic::settings::registry::closest(name, NAMES.iter().copied())
                 .map(|n| format!("did you mean {n}? "))
                 .unwrap_or_default();

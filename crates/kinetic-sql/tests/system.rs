@@ -336,9 +336,20 @@ async fn sys_primarykeys_are_the_model_keys() {
 }
 
 #[tokio::test]
-async fn sys_foreignkeys_follow_the_navigations() {
+async fn sys_foreignkeys_follow_the_navigations_v1() {
+    foreign_keys("basic").await;
+}
+
+#[tokio::test]
+async fn sys_foreignkeys_follow_the_navigations_v2() {
+    foreign_keys("basic_v2").await;
+}
+
+/// Over `which` connection: v1 serves CSDL v3 (associations), v2 CSDL v4 (referential
+/// constraints and navigation bindings).
+async fn foreign_keys(which: &str) {
     let emu = emulator().await;
-    let s = session(&emu, "basic").await;
+    let s = session(&emu, which).await;
     let all = rows(&s, "SELECT * FROM sys_foreignkeys").await;
     let mut expected_imports = BTreeSet::new();
     for svc in SERVICES {
@@ -783,4 +794,82 @@ async fn system_table_names_match_in_any_case_and_unknown_ones_are_named() {
     let message = e.to_string();
     assert!(message.contains("sys_tabels"), "{message}");
     assert!(message.contains("did you mean sys_tables"), "{message}");
+
+    // A name whose fourth byte is inside a character is an unknown table, not a crash.
+    let e = match s.query("SELECT * FROM \"sysé_tables\"").await {
+        Ok(r) => match r.collect().await {
+            Ok(_) => panic!("there is no table sysé_tables"),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    assert!(e.to_string().contains("sysé_tables"), "{e}");
+}
+
+async fn emulator_with_fault(kind: &str, path: &str) -> RunningEmulator {
+    let mut config = EmulatorConfig {
+        scale: 50,
+        request_log: 10_000,
+        ..Default::default()
+    };
+    config
+        .faults
+        .rules
+        .push(epicor_kinetic_emulator::config::FaultRule {
+            kind: kind.into(),
+            rate: 1.0,
+            path: Some(path.into()),
+            min_ms: 0,
+            max_ms: 0,
+            retry_after_secs: None,
+        });
+    epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("emulator: {e}"))
+}
+
+#[tokio::test]
+async fn a_service_whose_metadata_fails_on_its_own_is_left_out() {
+    let emu = emulator_with_fault("502", "/api/v1/Erp.BO.PartSvc/$metadata").await;
+    let s = session_with(&format!(
+        "{};MaxRetries=0",
+        connection_string(&emu, "basic")
+    ))
+    .await;
+    let schemas: BTreeSet<String> = rows(
+        &s,
+        "SELECT DISTINCT SchemaName FROM sys_tables WHERE TableType = 'TABLE'",
+    )
+    .await
+    .iter()
+    .map(|r| text(r, "SchemaName"))
+    .collect();
+    let expected: BTreeSet<String> = SERVICES
+        .iter()
+        .map(|s| s.name.to_owned())
+        .filter(|n| n != "Erp.BO.PartSvc")
+        .collect();
+    assert_eq!(schemas, expected);
+}
+
+#[tokio::test]
+async fn a_network_failure_ends_the_query() {
+    let emu = emulator_with_fault("close", "/api/v1/Erp.BO.PartSvc/$metadata").await;
+    let s = session_with(&format!(
+        "{};MaxRetries=0",
+        connection_string(&emu, "basic")
+    ))
+    .await;
+    let e = match s.query("SELECT * FROM sys_tables").await {
+        Ok(r) => match r.collect().await {
+            Ok(rows) => panic!("PartSvc cannot be read, yet: {rows:?}"),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    assert_eq!(
+        e.kind(),
+        SqlErrorKind::Connector(epicor_kinetic::ErrorKind::Transport),
+        "{e}"
+    );
 }
