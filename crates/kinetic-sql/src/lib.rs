@@ -162,6 +162,7 @@ impl SqlSession {
         }
         let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await?;
+        only_reads(&plan)?;
         let is_query = !matches!(
             plan,
             datafusion::logical_expr::LogicalPlan::Dml(_)
@@ -194,6 +195,7 @@ impl SqlSession {
         }
         let state = self.ctx.state();
         let plan = state.statement_to_plan(statement).await?;
+        only_reads(&plan)?;
         let physical = self
             .ctx
             .execute_logical_plan(plan)
@@ -208,6 +210,24 @@ impl SqlSession {
         }
         Ok(out)
     }
+}
+
+/// What DataFusion itself may run: queries and `EXPLAIN`. Its own DDL (`CREATE EXTERNAL TABLE`
+/// reads any local file), `COPY ... TO` (writes one) and `SET` (changes how names resolve) are
+/// refused: SQL may come from a web form, and the session's reach is the Epicor server only.
+/// Writes to Epicor go through [`dml`], which never hands DataFusion a DML plan.
+fn only_reads(plan: &datafusion::logical_expr::LogicalPlan) -> Result<(), SqlError> {
+    datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(plan)
+        .map_err(|e| {
+            SqlError::invalid(format!(
+                "{}: only queries, EXPLAIN, INSERT, UPDATE, DELETE and EXEC/CALL run here",
+                e.message()
+            ))
+        })
 }
 
 fn collect_scans(

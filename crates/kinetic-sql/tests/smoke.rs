@@ -157,3 +157,37 @@ async fn max_rows_limits_the_answer_not_the_scans() {
         .unwrap();
     assert!(n > 5 && got.contains(&format!("| {n} |")), "{got} vs {n}");
 }
+
+/// SQL may come from a web form: nothing reaches beyond the Epicor server. DataFusion's own
+/// file tables, `COPY ... TO` and `SET` are refused as the statement's fault.
+#[tokio::test]
+async fn local_files_and_settings_are_out_of_reach() {
+    let emu = emulator().await;
+    let s = session(&emu, "basic").await;
+    let dir = std::env::temp_dir().join(format!("kinetic-sql-reach-{}", std::process::id()));
+    let target = dir.join("out.csv");
+    for sql in [
+        "CREATE EXTERNAL TABLE pw (line VARCHAR) STORED AS CSV LOCATION '/etc/passwd'".to_owned(),
+        format!(
+            "COPY (SELECT CustNum FROM Customers) TO '{}' STORED AS CSV",
+            target.display()
+        ),
+        "SET datafusion.sql_parser.enable_ident_normalization = true".to_owned(),
+        "CREATE VIEW v AS SELECT 1".to_owned(),
+        "DROP TABLE Customers".to_owned(),
+    ] {
+        let e = match s.query(&sql).await {
+            Ok(r) => match r.collect().await {
+                Ok(_) => panic!("{sql} ran"),
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        assert_eq!(
+            e.kind(),
+            epicor_kinetic_sql::SqlErrorKind::Invalid,
+            "{sql}: {e}"
+        );
+    }
+    assert!(!target.exists(), "COPY wrote {}", target.display());
+}
