@@ -83,12 +83,15 @@ enum Command {
     /// exits 2.
     ///
     /// Examples:
-    ///   kinetic sql "SELECT CustID, Name, State FROM Customers WHERE State = 'MN' LIMIT 5"
-    ///   kinetic sql "SELECT State, COUNT(*) AS customers FROM Customers \
-    ///     GROUP BY State ORDER BY customers DESC" --format csv > states.csv
-    ///   kinetic sql -o lines.parquet \
-    ///     "SELECT OrderNum, OrderLine, PartNum, DocExtPriceDtl FROM OrderDtls"
-    ///   kinetic sql --explain "SELECT Name FROM Customers WHERE CreditHold = true"
+    ///   kinetic sql "SELECT CustID, Name FROM Customers \
+    ///     WHERE State = 'MN' LIMIT 5"
+    ///   kinetic sql --format csv > states.csv \
+    ///     "SELECT State, COUNT(*) AS n FROM Customers \
+    ///     GROUP BY State ORDER BY n DESC"
+    ///   kinetic sql -o lines.parquet "SELECT OrderNum, \
+    ///     OrderLine, PartNum, DocExtPriceDtl FROM OrderDtls"
+    ///   kinetic sql --explain \
+    ///     "SELECT Name FROM Customers WHERE CreditHold = true"
     ///   kinetic sql    # the shell
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Sql(sql::SqlArgs),
