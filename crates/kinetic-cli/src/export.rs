@@ -235,7 +235,9 @@ impl Output {
 
     /// The writer (once).
     pub fn take_sink(&mut self) -> Box<dyn Write + Send> {
-        self.sink.take().unwrap_or_else(|| Box::new(std::io::sink()))
+        self.sink
+            .take()
+            .unwrap_or_else(|| Box::new(std::io::sink()))
     }
 
     /// Runs `work`, ended early by SIGINT, SIGTERM or SIGHUP while a temporary file is open.

@@ -519,9 +519,8 @@ impl Lines {
             .build();
         let mut editor = rustyline::DefaultEditor::with_config(config).map_err(editor_failure)?;
         use epicor_kinetic::settings::ConfigFiles as _;
-        let config_dir = epicor_kinetic::settings::ConfigDir::locate(
-            &epicor_kinetic::settings::ProcessEnv,
-        );
+        let config_dir =
+            epicor_kinetic::settings::ConfigDir::locate(&epicor_kinetic::settings::ProcessEnv);
         let history = config_dir.dir().map(|d| d.join("sql_history"));
         let mut entries = Vec::new();
         if let Some(path) = &history {
@@ -584,14 +583,10 @@ impl Lines {
             use epicor_kinetic::settings::ConfigFiles as _;
             let mut text = entries.join("\n");
             text.push('\n');
-            let dir = epicor_kinetic::settings::ConfigDir::locate(
-                &epicor_kinetic::settings::ProcessEnv,
-            );
+            let dir =
+                epicor_kinetic::settings::ConfigDir::locate(&epicor_kinetic::settings::ProcessEnv);
             if let Err(e) = dir.write_private(path, &text) {
-                eprintln!(
-                    "note: the history is not saved to {}: {e}",
-                    path.display()
-                );
+                eprintln!("note: the history is not saved to {}: {e}", path.display());
                 *history = None;
             }
         }
@@ -773,7 +768,10 @@ async fn describe(session: &SqlSession, name: &str) -> Result<(), Failure> {
             "write it as in FROM, e.g. \\d Customers or \\d \"Erp.BO.CustomerSvc\".Customers",
         ));
     }
-    let e = match session.query(&format!("SELECT * FROM {name} LIMIT 0")).await {
+    let e = match session
+        .query(&format!("SELECT * FROM {name} LIMIT 0"))
+        .await
+    {
         Ok(result) => {
             let rows: Vec<Vec<String>> = result
                 .schema()
@@ -819,10 +817,7 @@ async fn describe(session: &SqlSession, name: &str) -> Result<(), Failure> {
                 .iter()
                 .map(|s| vec![service.name.clone(), s.name.clone(), s.key.join(", ")])
                 .collect();
-            return crate::output::table(
-                &["schema".into(), "table".into(), "key".into()],
-                &rows,
-            );
+            return crate::output::table(&["schema".into(), "table".into(), "key".into()], &rows);
         }
     }
     Err(failure(e, &AtomicBool::new(false)))
@@ -874,10 +869,7 @@ mod tests {
     #[test]
     fn explain_is_recognised() {
         assert_eq!(strip_explain("explain  SELECT 1"), Some("SELECT 1"));
-        assert_eq!(
-            strip_explain("EXPLAIN ANALYZE SELECT 1"),
-            Some("SELECT 1")
-        );
+        assert_eq!(strip_explain("EXPLAIN ANALYZE SELECT 1"), Some("SELECT 1"));
         assert_eq!(strip_explain("EXPLAINED"), None);
         assert_eq!(strip_explain("SELECT 1"), None);
     }
@@ -888,7 +880,10 @@ mod tests {
             choose_format(None, Some(Path::new("a.PARQUET"))),
             Format::Parquet
         );
-        assert_eq!(choose_format(None, Some(Path::new("a.ndjson"))), Format::Ndjson);
+        assert_eq!(
+            choose_format(None, Some(Path::new("a.ndjson"))),
+            Format::Ndjson
+        );
         assert_eq!(choose_format(None, Some(Path::new("a.out"))), Format::Csv);
         assert_eq!(
             choose_format(Some(SqlFormat::Json), Some(Path::new("a.csv"))),

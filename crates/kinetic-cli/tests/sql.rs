@@ -182,10 +182,7 @@ fn each_format_gives_the_rows_sqlite_has() {
     for (_, id, _) in &want {
         assert!(table.contains(id.as_str()), "{id} in\n{table}");
     }
-    assert!(
-        table.contains(&format!("({} rows)", want.len())),
-        "{table}"
-    );
+    assert!(table.contains(&format!("({} rows)", want.len())), "{table}");
 
     // Parquet, by the file's extension: read back, typed.
     let pq = dir.path().join("mn.parquet");
@@ -198,7 +195,10 @@ fn each_format_gives_the_rows_sqlite_has() {
     );
     let (types, csv_again) = parquet_as_csv(&emu, &pq);
     assert_eq!(types[0], "Int32", "CustNum: {types:?}");
-    assert!(types[3].starts_with("Decimal128("), "CreditLimit: {types:?}");
+    assert!(
+        types[3].starts_with("Decimal128("),
+        "CreditLimit: {types:?}"
+    );
     assert_eq!(csv_again, text, "the Parquet file holds what the CSV shows");
 }
 
@@ -222,7 +222,12 @@ fn parquet_as_csv(emu: &common::Served, path: &Path) -> (Vec<String>, String) {
     let result = QueryResult::from_batches(schema, futures_util::stream::iter(batches));
     let (csv, _) = emu
         .rt
-        .block_on(format::write(result, format::Format::Csv, Vec::new(), |_| {}))
+        .block_on(format::write(
+            result,
+            format::Format::Csv,
+            Vec::new(),
+            |_| {},
+        ))
         .unwrap();
     (types, String::from_utf8(csv).unwrap())
 }
@@ -236,7 +241,10 @@ fn mistakes_in_the_statement_exit_2_and_name_what_is_wrong() {
         ("SELECT * FROM NoSuchTable", "NoSuchTable"),
         ("SELECT NoSuchColumn FROM Customers", "NoSuchColumn"),
         ("SELEC Name FROM Customers", "SELEC"),
-        ("SELECT Name FROM Customers WHERE CustNum = 'abc' + 1", "Utf8 + Int64"),
+        (
+            "SELECT Name FROM Customers WHERE CustNum = 'abc' + 1",
+            "Utf8 + Int64",
+        ),
     ] {
         let out = run(dir.path(), &["sql", statement], &conn);
         let err = stderr(&out);
@@ -248,7 +256,11 @@ fn mistakes_in_the_statement_exit_2_and_name_what_is_wrong() {
     }
     // Signed in with a wrong password: 4, as every command.
     let wrong = conn.replace("Password=", "Password=wrong");
-    let out = run(dir.path(), &["sql", "SELECT Name FROM Customers LIMIT 1"], &wrong);
+    let out = run(
+        dir.path(),
+        &["sql", "SELECT Name FROM Customers LIMIT 1"],
+        &wrong,
+    );
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
 }
 
@@ -278,7 +290,12 @@ fn output_files_appear_complete_with_the_usual_modes() {
     std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o640)).unwrap();
     let out = run(
         dir.path(),
-        &["sql", "SELECT Nope FROM Customers", "-o", kept.to_str().unwrap()],
+        &[
+            "sql",
+            "SELECT Nope FROM Customers",
+            "-o",
+            kept.to_str().unwrap(),
+        ],
         &conn,
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
@@ -291,7 +308,11 @@ fn output_files_appear_complete_with_the_usual_modes() {
     assert_eq!(mode(&kept), 0o640);
     let rows: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&kept).unwrap()).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), minnesota(&emu).len(), "JSON by extension");
+    assert_eq!(
+        rows.as_array().unwrap().len(),
+        minnesota(&emu).len(),
+        "JSON by extension"
+    );
 
     // A symbolic link is followed: its target is replaced, the link stays.
     let target = dir.path().join("target.csv");
@@ -364,7 +385,11 @@ fn statements_come_from_standard_input_and_files() {
     assert_eq!(text, format!("n\n{}\ntwo\n2\n", minnesota(&emu).len()));
 
     // A file stops at its first failing statement, with that statement's exit code.
-    std::fs::write(&file, "SELECT 1 AS one;\nSELECT * FROM Nope;\nSELECT 3 AS three;\n").unwrap();
+    std::fs::write(
+        &file,
+        "SELECT 1 AS one;\nSELECT * FROM Nope;\nSELECT 3 AS three;\n",
+    )
+    .unwrap();
     let out = run(dir.path(), &["sql", "-f", file.to_str().unwrap()], &conn);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n1\n");
@@ -417,7 +442,11 @@ fn explain_shows_the_odata_request() {
     let dir = tempfile::tempdir().unwrap();
     let text = ok(&run(
         dir.path(),
-        &["sql", "--explain", "SELECT Name FROM Customers WHERE State = 'MN'"],
+        &[
+            "sql",
+            "--explain",
+            "SELECT Name FROM Customers WHERE State = 'MN'",
+        ],
         &conn,
     ));
     assert!(text.contains("OData requests"), "{text}");

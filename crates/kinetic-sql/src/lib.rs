@@ -231,9 +231,8 @@ impl QueryResult {
         S: futures_util::Stream<Item = Result<RecordBatch, SqlError>> + Send + 'static,
     {
         use futures_util::StreamExt;
-        let stream = batches.map(|b| {
-            b.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))
-        });
+        let stream = batches
+            .map(|b| b.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e))));
         QueryResult::new(
             schema.clone(),
             Box::pin(
