@@ -598,3 +598,210 @@ fn cents(text: &str) -> i128 {
         v
     }
 }
+
+/// The binary on a new pseudo-terminal (its session's controlling terminal: standard input,
+/// output and error), and the terminal's other end, read by a thread into the returned text.
+struct OnTerminal {
+    child: std::process::Child,
+    master: std::fs::File,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl OnTerminal {
+    fn start(mut cmd: Command) -> OnTerminal {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::process::CommandExt;
+        // SAFETY: plain libc calls on a descriptor this function owns; ptsname_r writes at most
+        // the buffer's length.
+        let (master, slave) = unsafe {
+            let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            assert!(fd >= 0, "posix_openpt");
+            assert_eq!(libc::grantpt(fd), 0);
+            assert_eq!(libc::unlockpt(fd), 0);
+            let mut name = [0 as libc::c_char; 128];
+            assert_eq!(libc::ptsname_r(fd, name.as_mut_ptr(), name.len()), 0);
+            let path = std::ffi::CStr::from_ptr(name.as_ptr())
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (
+                std::fs::File::from_raw_fd(fd),
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(path)
+                    .unwrap(),
+            )
+        };
+        cmd.stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        // SAFETY: setsid(2) and ioctl(2) are async-signal-safe, as pre_exec requires.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                libc::ioctl(0, libc::TIOCSCTTY, 0);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        drop(cmd);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut reader = master.try_clone().unwrap();
+        let into = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                into.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        OnTerminal {
+            child,
+            master,
+            seen,
+        }
+    }
+
+    fn type_in(&mut self, text: &str) {
+        self.master.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Waits until the terminal has shown `text` `times` times in all.
+    fn wait_for(&self, text: &str, times: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let seen = self.seen.lock().unwrap().clone();
+            if seen.matches(text).count() >= times {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited 60 s for {text:?} ×{times}; the terminal shows:\n{seen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn wait(mut self) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(std::time::Instant::now() < deadline, "still running");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let seen = self.seen.lock().unwrap().clone();
+        (status.code(), seen)
+    }
+}
+
+#[test]
+fn the_shell_on_a_terminal_keeps_history_and_ctrl_c_cancels_a_statement() {
+    use std::os::unix::fs::PermissionsExt;
+    let emu = common::Served::start(EmulatorConfig {
+        scale: 20_000,
+        request_log: 10_000,
+        ..Default::default()
+    });
+    let conn = emu.cs("basic");
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut t = OnTerminal::start(kinetic(dir.path(), &["sql"], &conn));
+    t.wait_for("kinetic> ", 1);
+    // A table on a terminal; a statement over two lines.
+    t.type_in("SELECT 1 AS one\r");
+    t.wait_for("..> ", 1);
+    t.type_in(";\r");
+    t.wait_for("(1 row)", 1);
+    // Ctrl-C while a long scan runs: the statement stops, the shell stays.
+    let before = emu.requests().len();
+    t.type_in("SELECT COUNT(*) AS n FROM OrderDtls WHERE PartNum <> 'none';\r");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !emu.requests()[before.min(emu.requests().len())..]
+        .iter()
+        .any(|r| r.path().ends_with("OrderDtls"))
+    {
+        assert!(std::time::Instant::now() < deadline, "the scan never began");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    t.type_in("\x03");
+    t.wait_for("cancelled", 1);
+    t.type_in("SELECT 2 AS two;\r");
+    t.wait_for("(1 row)", 2);
+    // A mistake prints its error and the shell goes on; Ctrl-D quits with 0.
+    t.type_in("SELECT * FROM Nope;\r");
+    t.wait_for("Nope", 2);
+    t.type_in("\x04");
+    let (code, seen) = t.wait();
+    assert_eq!(code, Some(0), "{seen}");
+    assert!(!seen.contains("panicked"), "{seen}");
+    assert!(
+        !seen.contains("\nn\n") && !seen.contains("| n"),
+        "the cancelled count printed nothing: {seen}"
+    );
+
+    // The history: in the configuration directory, the owner's only.
+    let history = dir.path().join("sql_history");
+    let text = std::fs::read_to_string(&history).unwrap();
+    assert!(text.contains("SELECT 1 AS one;"), "{text}");
+    assert!(text.contains("SELECT 2 AS two;"), "{text}");
+    assert_eq!(
+        std::fs::metadata(&history).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Parquet is not written to a terminal.
+    let t = OnTerminal::start(kinetic(
+        dir.path(),
+        &["sql", "SELECT 1 AS one", "--format", "parquet"],
+        &conn,
+    ));
+    let (code, seen) = t.wait();
+    assert_eq!(code, Some(2), "{seen}");
+    assert!(seen.contains("not written to a terminal"), "{seen}");
+}
+
+#[test]
+fn an_interrupted_output_leaves_nothing_under_its_name() {
+    let emu = common::Served::start(EmulatorConfig {
+        scale: 20_000,
+        request_log: 10_000,
+        ..Default::default()
+    });
+    let conn = emu.cs("basic");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lines.csv");
+    std::fs::write(&out, "old\n").unwrap();
+    let mut child = kinetic(
+        dir.path(),
+        &[
+            "sql",
+            "SELECT * FROM OrderDtls",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &conn,
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    common::signal_after_pages(&emu, &mut child, "OrderDtls", 3, "TERM");
+    let result = child.wait_with_output().unwrap();
+    assert_eq!(result.status.code(), Some(143), "{}", stderr(&result));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old\n");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
