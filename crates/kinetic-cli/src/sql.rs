@@ -80,7 +80,7 @@ pub struct SqlArgs {
 pub async fn sql(args: SqlArgs) -> Result<(), Failure> {
     let script = match (&args.statement, &args.file) {
         (Some(s), _) if s == "-" => Some((read_stdin()?, "standard input".to_owned())),
-        (Some(s), _) => Some((s.clone(), "the statement".to_owned())),
+        (Some(s), _) => Some((s.clone(), "the STATEMENT argument".to_owned())),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 usage(
@@ -227,7 +227,7 @@ async fn run(
         let mut out = out;
         return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             Ok(()) => Ok(0),
-            Err(e) => Err(crate::output::stdout_error(e)),
+            Err(e) => Err(write_error(e)),
         };
     }
     let result = session
@@ -237,8 +237,23 @@ async fn run(
     let (mut out, written) = format::write(result, format, out, |n| bar.set_position(n))
         .await
         .map_err(|e| failure(e, &broken))?;
-    out.flush().map_err(crate::output::stdout_error)?;
+    // The JSON array ends its line, as every other format's text does.
+    if format == Format::Json {
+        out.write_all(b"\n").map_err(write_error)?;
+    }
+    out.flush().map_err(write_error)?;
     Ok(written.rows)
+}
+
+/// A failed write of a result: a closed pipe is a quiet end, as for every command.
+fn write_error(e: std::io::Error) -> Failure {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return Failure::ClosedPipe;
+    }
+    Failure::Io {
+        what: "writing the result".into(),
+        source: e,
+    }
 }
 
 /// The statement after a leading `EXPLAIN` (and its `ANALYZE`/`VERBOSE`), when it has one.
