@@ -405,7 +405,7 @@ fn the_shell_reads_piped_lines() {
     let emu = emulator();
     let conn = emu.cs("basic");
     let dir = tempfile::tempdir().unwrap();
-    let input = "\\d Customers\n\
+    let input = "\\d\n\\d Customers\n\
                  SELECT CustID\n  FROM Customers\n  WHERE CustNum = 1;\n\
                  SELECT * FROM Nope;\n\
                  \\nonsense\n\
@@ -415,6 +415,8 @@ fn the_shell_reads_piped_lines() {
     let out = run_with_stdin(dir.path(), &["sql"], &conn, input);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let err = stderr(&out);
+    // \d: the tables (from sys_tables) or, before it exists, the services (each a schema).
+    assert!(text.contains("Erp.BO.SalesOrderSvc"), "{text}");
     // \d TABLE: the columns, types and key.
     assert!(text.contains("CustNum"), "{text}");
     assert!(text.contains("key"), "{text}");
