@@ -66,6 +66,13 @@ pub enum Failure {
     Interrupted { code: u8, what: &'static str },
     /// Standard output (or a FIFO) closed by its reader: a quiet exit.
     ClosedPipe,
+    /// Any other failure with its own exit code (a SQL statement that stopped part way, the
+    /// engine's failure): what failed, what to do.
+    Other {
+        message: String,
+        hint: Option<String>,
+        code: u8,
+    },
 }
 
 impl From<epicor_kinetic::Error> for Failure {
@@ -84,22 +91,38 @@ pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Failure {
 
 /// Prints the failure (one line, then its causes, each on a line) and returns its exit code.
 pub fn report(failure: &Failure) -> ExitCode {
+    ExitCode::from(report_code(failure))
+}
+
+/// As [`report`], with the exit code as a number (the SQL shell keeps it for its own exit).
+pub fn report_code(failure: &Failure) -> u8 {
     use std::error::Error as _;
     match failure {
         Failure::Usage { message, hint } => {
             eprintln!("error: {message}; {hint}");
-            ExitCode::from(exit::USAGE)
+            exit::USAGE
         }
         Failure::Io { what, source } => {
             eprintln!("error: {what}: {source}; check the path and its permissions");
-            ExitCode::from(exit::FAILED)
+            exit::FAILED
         }
         Failure::Interrupted { code, what } => {
             // After SIGHUP the terminal may be gone: a failed write is no reason to panic.
             let _ = writeln!(std::io::stderr(), "{what}");
-            ExitCode::from(*code)
+            *code
         }
-        Failure::ClosedPipe => ExitCode::from(exit::CLOSED_PIPE),
+        Failure::ClosedPipe => exit::CLOSED_PIPE,
+        Failure::Other {
+            message,
+            hint,
+            code,
+        } => {
+            match hint {
+                Some(h) => eprintln!("error: {message}; {h}"),
+                None => eprintln!("error: {message}"),
+            }
+            *code
+        }
         Failure::Kinetic(e) => {
             match hint(e) {
                 Some(h) => eprintln!("error: {e}; {h}"),
@@ -118,7 +141,7 @@ pub fn report(failure: &Failure) -> ExitCode {
             if let Some(id) = e.correlation_id() {
                 eprintln!("  correlation id: {id} (quote it to the server's administrator)");
             }
-            ExitCode::from(code(e))
+            code(e)
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `kinetic export`: an entity set to CSV, NDJSON or JSON, streamed page by page.
+//! `kinetic export`: an entity set to CSV, NDJSON, JSON or Parquet, streamed page by page.
 //!
 //! A regular file (or a new one) is written under a temporary name beside it and renamed into
 //! place only when every row is written (and synced), so an interrupted or failed export never
@@ -12,7 +12,7 @@ use crate::common::{parse_target, usage, ConnectionArgs, Failure};
 use crate::data::QueryArgs;
 use clap::{Args, ValueEnum};
 use epicor_kinetic::api::{Record, TypedValue};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,9 @@ pub enum ExportFormat {
     Ndjson,
     /// One JSON array of objects.
     Json,
+    /// Apache Parquet (Snappy), columns typed from `$metadata` (decimals exact); a file or a
+    /// pipe, never a terminal; not with --expand.
+    Parquet,
 }
 
 /// `kinetic export`.
@@ -68,37 +71,18 @@ pub async fn export(args: ExportArgs) -> Result<(), Failure> {
             "drop the key, or use `kinetic get` for one row",
         ));
     }
-    let named = args
-        .output
-        .as_ref()
-        .filter(|p| p.as_os_str() != "-")
-        .cloned();
-    // Check the destination before any network call. A FIFO is opened here, before the signal
-    // handlers: its open waits for a reader, and Ctrl-C must still end that wait.
-    let destination = match &named {
-        Some(path) => Destination::open(path)?,
-        None => Destination::Stdout,
-    };
-    // A temporary file must be removed when a signal stops the export, so the signals that
-    // would end the process are caught from before it is made; written through, nothing is
-    // left behind and the signals keep their default action.
-    let mut stops = match &destination {
-        Destination::Atomic { .. } => Some(Stops::listen()?),
-        _ => None,
-    };
-    let (pending, sink): (Option<Pending>, Box<dyn Write + Send>) = match destination {
-        Destination::Stdout => (None, Box::new(std::io::stdout())),
-        Destination::Through(sink) => (None, sink),
-        Destination::Atomic { target, existing } => {
-            let pending = Pending::create(&target, existing.as_ref())?;
-            let file = pending.file.reopen().map_err(|e| Failure::Io {
-                what: format!("opening {}", pending.temp_path().display()),
-                source: e,
-            })?;
-            (Some(pending), Box::new(file))
-        }
-    };
-
+    if args.format == ExportFormat::Parquet && args.query.expand.is_some() {
+        return Err(usage(
+            "--expand cannot go with --format parquet: a Parquet file holds flat columns",
+            "export the related entity set on its own (e.g. kinetic export Erp.BO.SalesOrderSvc/OrderDtls --format parquet -o lines.parquet), or use --format ndjson or json for nested rows",
+        ));
+    }
+    // Check the destination before any network call (see `Output::open`).
+    let mut output = Output::open(args.output.as_deref())?;
+    if args.format == ExportFormat::Parquet && output.terminal {
+        return Err(parquet_to_terminal());
+    }
+    let sink = output.take_sink();
     let bar = std::cell::RefCell::new(ProgressBar::hidden());
     let started = std::cell::Cell::new(Instant::now());
     let work = async {
@@ -119,6 +103,10 @@ pub async fn export(args: ExportArgs) -> Result<(), Failure> {
         }
         let bar = bar.borrow().clone();
         started.set(Instant::now());
+        if args.format == ExportFormat::Parquet {
+            let n = write_parquet(query, &columns, sink, &bar).await?;
+            return Ok::<_, Failure>((n, connection));
+        }
         let mut writer = RowWriter::new(sink, args.format, &columns)?;
         let mut stream = Box::pin(query.records());
         let mut n: u64 = 0;
@@ -133,31 +121,18 @@ pub async fn export(args: ExportArgs) -> Result<(), Failure> {
         bar.set_position(n);
         Ok::<_, Failure>((n, connection))
     };
-    let outcome = match &mut stops {
-        Some(stops) => tokio::select! {
-            r = work => r,
-            stop = stops.next() => Err(stop),
-        },
-        None => work.await,
-    };
+    let outcome = output.guard(work).await;
     let bar = bar.into_inner();
     let (rows, connection) = match outcome {
         Ok(done) => done,
         Err(e) => {
             bar.abandon();
-            // `pending` is dropped with its temporary file: nothing under the final name.
+            // `output` is dropped with its temporary file: nothing under the final name.
             return Err(e);
         }
     };
     bar.finish_and_clear();
-    let place = match (pending, &named) {
-        (Some(p), Some(named)) => {
-            p.persist()?;
-            named.display().to_string()
-        }
-        (_, Some(named)) => named.display().to_string(),
-        (_, None) => "standard output".into(),
-    };
+    let place = output.finish()?;
     let secs = started.get().elapsed().as_secs_f64();
     eprintln!(
         "exported {rows} rows to {place} in {secs:.1} s ({:.0} rows/s)",
@@ -167,7 +142,133 @@ pub async fn export(args: ExportArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn progress_bar(total: Option<u64>) -> ProgressBar {
+/// Parquet is binary: never onto a terminal.
+pub(crate) fn parquet_to_terminal() -> Failure {
+    usage(
+        "Parquet is a binary format: it is not written to a terminal",
+        "give -o FILE.parquet, or redirect standard output to a file (> FILE.parquet)",
+    )
+}
+
+/// The export as Parquet: each page decoded into an Arrow batch as the SQL scans decode it
+/// (`epicor_kinetic_sql::arrow`: decimals exact, dates and timestamps typed from `$metadata`),
+/// written by the SQL layer's Parquet writer. The query is the one the other formats send.
+async fn write_parquet(
+    query: epicor_kinetic::api::EntitySetQuery,
+    columns: &[epicor_kinetic::api::Column],
+    sink: Box<dyn Write + Send>,
+    bar: &ProgressBar,
+) -> Result<u64, Failure> {
+    use epicor_kinetic_sql::{arrow, format, QueryResult, SqlError};
+    let schema = arrow::schema_of(columns);
+    let page_schema = schema.clone();
+    let batches = query.pages().map(move |page| {
+        let page = page.map_err(SqlError::from)?;
+        arrow::batch_of(&page, &page_schema).map_err(SqlError::from)
+    });
+    let result = QueryResult::from_batches(schema, batches);
+    let (sink, broken) = crate::sql::Watched::new(sink);
+    let (mut out, written) = format::write(result, format::Format::Parquet, sink, |n| {
+        bar.set_position(n)
+    })
+    .await
+    .map_err(|e| crate::sql::failure(e, &broken))?;
+    out.flush().map_err(io_error)?;
+    bar.set_position(written.rows);
+    Ok(written.rows)
+}
+
+/// An output of a command that writes a result (`export`, `sql`): standard output, a file
+/// written through (a device, a FIFO, a socket), or a regular file written under a temporary
+/// name and renamed into place when complete, with the signals that would leave the temporary
+/// file behind caught while it is written.
+pub(crate) struct Output {
+    sink: Option<Box<dyn Write + Send>>,
+    pending: Option<Pending>,
+    named: Option<PathBuf>,
+    stops: Option<Stops>,
+    /// The output is a terminal (standard output, or `-o /dev/tty`).
+    pub terminal: bool,
+}
+
+impl Output {
+    /// The output `path` names (`None` or `-`: standard output). A FIFO is opened here, before
+    /// the signal handlers: its open waits for a reader, and Ctrl-C must still end that wait.
+    pub fn open(path: Option<&Path>) -> Result<Output, Failure> {
+        let named = path.filter(|p| p.as_os_str() != "-").map(Path::to_path_buf);
+        let destination = match &named {
+            Some(path) => Destination::open(path)?,
+            None => Destination::Stdout,
+        };
+        // A temporary file must be removed when a signal stops the command, so the signals that
+        // would end the process are caught from before it is made; written through, nothing is
+        // left behind and the signals keep their default action.
+        let stops = match &destination {
+            Destination::Atomic { .. } => Some(Stops::listen()?),
+            _ => None,
+        };
+        let (pending, sink, terminal): (Option<Pending>, Box<dyn Write + Send>, bool) =
+            match destination {
+                Destination::Stdout => (
+                    None,
+                    Box::new(std::io::stdout()),
+                    std::io::stdout().is_terminal(),
+                ),
+                Destination::Through(sink, terminal) => (None, sink, terminal),
+                Destination::Atomic { target, existing } => {
+                    let pending = Pending::create(&target, existing.as_ref())?;
+                    let file = pending.file.reopen().map_err(|e| Failure::Io {
+                        what: format!("opening {}", pending.temp_path().display()),
+                        source: e,
+                    })?;
+                    (Some(pending), Box::new(file), false)
+                }
+            };
+        Ok(Output {
+            sink: Some(sink),
+            pending,
+            named,
+            stops,
+            terminal,
+        })
+    }
+
+    /// The writer (once).
+    pub fn take_sink(&mut self) -> Box<dyn Write + Send> {
+        self.sink
+            .take()
+            .unwrap_or_else(|| Box::new(std::io::sink()))
+    }
+
+    /// Runs `work`, ended early by SIGINT, SIGTERM or SIGHUP while a temporary file is open.
+    pub async fn guard<T>(
+        &mut self,
+        work: impl std::future::Future<Output = Result<T, Failure>>,
+    ) -> Result<T, Failure> {
+        match &mut self.stops {
+            Some(stops) => tokio::select! {
+                r = work => r,
+                stop = stops.next() => Err(stop),
+            },
+            None => work.await,
+        }
+    }
+
+    /// Moves a complete temporary file into place; returns where the output went, for a
+    /// message. (Dropped without this, the temporary file is removed.)
+    pub fn finish(self) -> Result<String, Failure> {
+        Ok(match (self.pending, &self.named) {
+            (Some(p), Some(named)) => {
+                p.persist()?;
+                named.display().to_string()
+            }
+            (_, Some(named)) => named.display().to_string(),
+            (_, None) => "standard output".into(),
+        })
+    }
+}
+
+pub(crate) fn progress_bar(total: Option<u64>) -> ProgressBar {
     let bar = match total {
         Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
@@ -196,8 +297,8 @@ enum Destination {
     /// Standard output (no `-o`, or `-o -`).
     Stdout,
     /// Not a regular file (a character or block device, a FIFO, a socket), after symbolic
-    /// links: written as it is, never replaced.
-    Through(Box<dyn Write + Send>),
+    /// links: written as it is, never replaced (and whether it is a terminal).
+    Through(Box<dyn Write + Send>, bool),
     /// A regular file or a new one, after symbolic links: written under a temporary name
     /// beside `target` and renamed over it when complete.
     Atomic {
@@ -244,7 +345,7 @@ impl Destination {
         #[cfg(unix)]
         if std::os::unix::fs::FileTypeExt::is_socket(&kind) {
             let socket = std::os::unix::net::UnixStream::connect(&target).map_err(cannot)?;
-            return Ok(Destination::Through(Box::new(socket)));
+            return Ok(Destination::Through(Box::new(socket), false));
         }
         // Written in place, as a shell's `>` does: no truncation (meaningless for these), no
         // creation (it exists).
@@ -252,7 +353,8 @@ impl Destination {
             .write(true)
             .open(&target)
             .map_err(cannot)?;
-        Ok(Destination::Through(Box::new(file)))
+        let terminal = file.is_terminal();
+        Ok(Destination::Through(Box::new(file), terminal))
     }
 }
 
@@ -342,7 +444,7 @@ impl Stops {
 
 /// Whether `signal` is ignored (SIG_IGN), as it was inherited.
 #[cfg(unix)]
-fn ignored(signal: i32) -> bool {
+pub(crate) fn ignored(signal: i32) -> bool {
     let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
     // SAFETY: with no new action, sigaction(2) only writes the current one into `current`,
     // which is zeroed memory of its type.
@@ -494,7 +596,7 @@ impl RowWriter {
                     .map_err(csv_error)?;
                 w.csv = Some(csv);
             }
-            ExportFormat::Ndjson | ExportFormat::Json => {
+            ExportFormat::Ndjson | ExportFormat::Json | ExportFormat::Parquet => {
                 let mut plain = std::io::BufWriter::with_capacity(1 << 20, sink);
                 if format == ExportFormat::Json {
                     plain.write_all(b"[").map_err(io_error)?;

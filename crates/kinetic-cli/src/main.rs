@@ -9,6 +9,7 @@ mod data;
 mod demo;
 mod export;
 mod output;
+mod sql;
 
 use clap::{Args, Parser, Subcommand};
 use common::{ConnectionArgs, EXIT_CODES_HELP};
@@ -56,7 +57,7 @@ enum Command {
     ///     --filter "CreditHold eq true"
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Get(data::GetArgs),
-    /// Export an entity set to CSV, NDJSON or JSON, streamed page by page (memory stays bounded),
+    /// Export an entity set to CSV, NDJSON, JSON or Parquet, streamed page by page (memory stays bounded),
     /// with a progress bar on a terminal. The file appears under its name only when complete;
     /// Ctrl-C, SIGTERM or SIGHUP leave nothing under it (see -o for links, devices and FIFOs).
     ///
@@ -66,8 +67,34 @@ enum Command {
     ///     --format ndjson --parallelism 4 -o lines.ndjson
     ///   kinetic export Erp.BO.CustomerSvc/Customers \
     ///     --filter "CreditHold eq true" --format json > held.json
+    ///   kinetic export Erp.BO.SalesOrderSvc/OrderDtls \
+    ///     --format parquet -o lines.parquet
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
     Export(export::ExportArgs),
+    /// Run SQL over the connection: every service a schema, its entity sets tables, BAQs in
+    /// schema BaqSvc; filters, columns, LIMIT and ORDER BY become the OData request, the rest
+    /// (joins, aggregates) runs here. One statement, a file of them (-f), or, with none, an
+    /// interactive shell (history, multi-line statements ended by `;`, \d lists the tables,
+    /// \d TABLE a table's columns, \q or Ctrl-D quits, Ctrl-C cancels the running statement).
+    ///
+    /// Output: a table on a terminal, CSV when piped; --format csv|json|ndjson|parquet|table,
+    /// or -o FILE (format from its extension), written as `kinetic export -o` writes: complete
+    /// or not at all. A statement's mistake (bad SQL, an unknown table or column, a type error)
+    /// exits 2.
+    ///
+    /// Examples:
+    ///   kinetic sql "SELECT CustID, Name FROM Customers \
+    ///     WHERE State = 'MN' LIMIT 5"
+    ///   kinetic sql --format csv > states.csv \
+    ///     "SELECT State, COUNT(*) AS n FROM Customers \
+    ///     GROUP BY State ORDER BY n DESC"
+    ///   kinetic sql -o lines.parquet "SELECT OrderNum, \
+    ///     OrderLine, PartNum, DocExtPriceDtl FROM OrderDtls"
+    ///   kinetic sql --explain \
+    ///     "SELECT Name FROM Customers WHERE CreditHold = true"
+    ///   kinetic sql    # the shell
+    #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
+    Sql(sql::SqlArgs),
     /// Call a business-object method: POST Service/Method with named parameters.
     ///
     /// The parameters are a JSON object: --body '{...}' (in single quotes, where a quote is
@@ -315,6 +342,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => return common::run(demo::demo(args)),
         Command::Get(args) => return common::run(data::get(args)),
         Command::Export(args) => return common::run(export::export(args)),
+        Command::Sql(args) => return common::run(sql::sql(args)),
         Command::Call(args) => return common::run(data::call(args)),
         Command::Efx(args) => return common::run(data::efx(args)),
         Command::Baq(args) => return common::run(data::baq(args)),

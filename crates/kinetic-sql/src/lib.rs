@@ -272,3 +272,23 @@ fn parse_one(sql: &str) -> Result<Parsed, SqlError> {
     }
     Ok(Parsed::Statement(statement))
 }
+
+impl QueryResult {
+    /// A result from batches made outside a statement, so that [`format::write`] writes them:
+    /// the command line's `kinetic export --format parquet` decodes an OData query's pages with
+    /// [`arrow::batch_of`] (the scans' own decoding) and writes them through this.
+    pub fn from_batches<S>(schema: SchemaRef, batches: S) -> QueryResult
+    where
+        S: futures_util::Stream<Item = Result<RecordBatch, SqlError>> + Send + 'static,
+    {
+        use futures_util::StreamExt;
+        let stream = batches
+            .map(|b| b.map_err(|e| datafusion::error::DataFusionError::External(Box::new(e))));
+        QueryResult::new(
+            schema.clone(),
+            Box::pin(
+                datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(schema, stream),
+            ),
+        )
+    }
+}

@@ -43,6 +43,16 @@ impl Served {
             .unwrap_or_default()
     }
 
+    /// The emulator's SQLite database (to ask it the questions the binary answered).
+    pub fn db_path(&self) -> std::path::PathBuf {
+        self.running
+            .as_ref()
+            .expect("running")
+            .report()
+            .path
+            .clone()
+    }
+
     /// A ready connection string from the start-up line (`basic`, `basic_v2`, ...).
     pub fn cs(&self, name: &str) -> String {
         self.info["connection_strings"][name]
