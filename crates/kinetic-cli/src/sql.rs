@@ -72,6 +72,11 @@ pub struct SqlArgs {
     /// No progress line while writing to a file, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// After each statement, print on standard error what it cost: rows returned, rows the
+    /// server sent, pages requested, seconds (`sql: 10 rows returned, 10 rows transferred in 1
+    /// requests, 0.05 s`): how much of the work the server did.
+    #[arg(long)]
+    pub stats: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -132,6 +137,7 @@ pub async fn sql(args: SqlArgs) -> Result<(), Failure> {
     let mut sink = Some(output.take_sink());
     let started = Instant::now();
     let explain = args.explain;
+    let stats = args.stats;
     let work = async {
         let session = open(&args.connection).await?;
         let mut rows = 0;
@@ -144,9 +150,20 @@ pub async fn sql(args: SqlArgs) -> Result<(), Failure> {
             } else {
                 ProgressBar::hidden()
             };
+            session.transfer().reset();
+            let began = Instant::now();
             let result = run(&session, statement, format, explain, out, &bar).await;
             bar.finish_and_clear();
             rows = result?;
+            if stats {
+                let t = session.transfer();
+                eprintln!(
+                    "sql: {rows} rows returned, {} rows transferred in {} requests, {:.3} s",
+                    t.rows(),
+                    t.pages(),
+                    began.elapsed().as_secs_f64()
+                );
+            }
         }
         let _ = session.connection().close().await;
         Ok::<u64, Failure>(rows)

@@ -807,3 +807,42 @@ fn an_interrupted_output_leaves_nothing_under_its_name() {
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
+
+/// `--stats` says how much the server did: a query whose filter is pushed whole transfers the
+/// rows it returns, no more.
+#[test]
+fn stats_show_rows_transferred_against_rows_returned() {
+    let emu = emulator();
+    let conn = emu.cs("basic");
+    let dir = tempfile::tempdir().unwrap();
+    let want = minnesota(&emu).len();
+    let out = run(
+        dir.path(),
+        &[
+            "sql",
+            "SELECT CustNum FROM Customers WHERE State = 'MN' AND CustNum > 0",
+            "--stats",
+        ],
+        &conn,
+    );
+    ok(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "sql: {want} rows returned, {want} rows transferred in "
+        )),
+        "{err}"
+    );
+    // An aggregate over the whole table returns one row from every row.
+    let out = run(
+        dir.path(),
+        &["sql", "SELECT COUNT(*) FROM Customers", "--stats"],
+        &conn,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("sql: 1 rows returned, "), "{err}");
+    assert!(
+        !err.contains("sql: 1 rows returned, 1 rows transferred"),
+        "{err}"
+    );
+}

@@ -548,7 +548,7 @@ impl ExecutionPlan for ODataScanExec {
             .pages()
             .map_err(|e| DataFusionError::External(Box::new(e)))
             .and_then(move |page| {
-                transfer.add_rows(page.len() as u64);
+                transfer.add_page(page.len() as u64);
                 let batch = batch_of(&page, &schema);
                 futures_util::future::ready(batch)
             })
