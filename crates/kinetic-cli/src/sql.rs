@@ -606,6 +606,11 @@ impl Lines {
             return;
         };
         let entry = entry.split_whitespace().collect::<Vec<_>>().join(" ");
+        // A statement that carries a credential (an authorization code, a refresh token) is
+        // never written down.
+        if carries_credential(&entry) {
+            return;
+        }
         let _ = editor.add_history_entry(entry.as_str());
         entries.push(entry);
         if entries.len() > HISTORY {
@@ -623,6 +628,13 @@ impl Lines {
             }
         }
     }
+}
+
+/// Whether a statement passes a credential to a procedure (`GetOAuthAccessToken`'s verifier,
+/// `RefreshOAuthAccessToken`'s refresh token): such statements stay out of the history.
+fn carries_credential(statement: &str) -> bool {
+    let lower = statement.to_ascii_lowercase();
+    lower.contains("getoauthaccesstoken") || lower.contains("refreshoauthaccesstoken")
 }
 
 fn editor_failure(e: rustyline::error::ReadlineError) -> Failure {
@@ -896,6 +908,17 @@ mod tests {
         assert_eq!(meta("\\d Customers;"), Meta::Describe("Customers".into()));
         assert_eq!(meta("\\?"), Meta::Help);
         assert_eq!(meta("\\x"), Meta::Unknown("\\x".into()));
+    }
+
+    #[test]
+    fn credentials_stay_out_of_the_history() {
+        assert!(carries_credential(
+            "EXEC GetOAuthAccessToken @Verifier = 'code-123'"
+        ));
+        assert!(carries_credential(
+            "call refreshoauthaccesstoken(OAuthRefreshToken => 'x')"
+        ));
+        assert!(!carries_credential("SELECT * FROM Customers"));
     }
 
     #[test]

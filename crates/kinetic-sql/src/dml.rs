@@ -29,20 +29,10 @@ use datafusion::arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Field, Float32Type, Float64Type, Int32Type, Int64Type,
     Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
-use datafusion::catalog::Session;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
-use datafusion::datasource::provider_as_source;
-use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::TaskContext;
-use datafusion::logical_expr::dml::InsertOp;
-use datafusion::logical_expr::{ident, Expr, LogicalPlan, LogicalPlanBuilder};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::error::Result;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-    SendableRecordBatchStream,
-};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::ast::{
     AssignmentTarget, FromTable, ObjectName, Statement, TableObject, TableWithJoins,
@@ -53,7 +43,6 @@ use epicor_kinetic::http::KeyValue;
 use epicor_kinetic::settings::ApiVersion;
 use epicor_kinetic_odata::csdl::EdmType;
 use serde_json::{Map, Value as Json};
-use std::fmt;
 use std::sync::Arc;
 
 /// Keys of written rows named in a partial failure's message.
@@ -401,209 +390,6 @@ fn count_result(n: u64) -> Result<QueryResult, SqlError> {
         RecordBatchStreamAdapter::new(schema.clone(), futures_util::stream::iter([Ok(batch)]));
     Ok(QueryResult::new(schema, Box::pin(stream)))
 }
-
-// ---- the TableProvider hooks (for plans made by DataFusion, e.g. through SessionContext::sql) ----
-
-pub(crate) fn insert(
-    table: &ODataTable,
-    input: Arc<dyn ExecutionPlan>,
-    op: InsertOp,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    if op != InsertOp::Append {
-        return Err(DataFusionError::NotImplemented(format!(
-            "INSERT {op} into {}: Epicor's entity sets take INSERT INTO only",
-            table.source().name()
-        )));
-    }
-    writable(table, "INSERT into").map_err(plan_error)?;
-    let columns = input
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    Ok(Arc::new(DmlExec::new(
-        table.clone(),
-        Write::Insert {
-            columns,
-            skip_nulls: true,
-        },
-        input,
-    )))
-}
-
-pub(crate) async fn delete(
-    table: &ODataTable,
-    state: &dyn Session,
-    filters: Vec<Expr>,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let input = read_plan(table, state, Vec::new(), filters, "DELETE from").await?;
-    Ok(Arc::new(DmlExec::new(table.clone(), Write::Delete, input)))
-}
-
-pub(crate) async fn update(
-    table: &ODataTable,
-    state: &dyn Session,
-    assignments: Vec<(String, Expr)>,
-    filters: Vec<Expr>,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let target = writable(table, "UPDATE").map_err(plan_error)?;
-    let mut columns = Vec::new();
-    let mut values = Vec::new();
-    for (i, (name, value)) in assignments.into_iter().enumerate() {
-        let column = column_named(table, &name).map_err(plan_error)?;
-        if column.key {
-            return Err(DataFusionError::Plan(format!(
-                "{} is part of the key of {target} ({}): a key cannot be updated; DELETE the row and INSERT it with the new key",
-                column.name,
-                table.key().join(", ")
-            )));
-        }
-        columns.push(column.name.clone());
-        values.push(value.alias(format!("__value{i}")));
-    }
-    let input = read_plan(table, state, values, filters, "UPDATE").await?;
-    Ok(Arc::new(DmlExec::new(
-        table.clone(),
-        Write::Update { columns },
-        input,
-    )))
-}
-
-fn plan_error(e: SqlError) -> DataFusionError {
-    DataFusionError::Plan(e.to_string())
-}
-
-/// The scan of `table`'s keys (and `values`) where every filter holds.
-async fn read_plan(
-    table: &ODataTable,
-    state: &dyn Session,
-    values: Vec<Expr>,
-    filters: Vec<Expr>,
-    verb: &str,
-) -> Result<Arc<dyn ExecutionPlan>> {
-    let target = writable(table, verb).map_err(plan_error)?;
-    keys_of(table, &target).map_err(plan_error)?;
-    let mut builder = LogicalPlanBuilder::scan(
-        target.as_str(),
-        provider_as_source(Arc::new(table.clone())),
-        None,
-    )?;
-    if let Some(f) = filters.into_iter().reduce(Expr::and) {
-        builder = builder.filter(f)?;
-    }
-    let mut projection: Vec<Expr> = table.key().iter().map(ident).collect();
-    projection.extend(values);
-    let plan = builder.project(projection)?.build()?;
-    state.create_physical_plan(&plan).await
-}
-
-/// A write: reads all of its input, then sends one request per row; answers `count`.
-#[derive(Debug)]
-struct DmlExec {
-    table: ODataTable,
-    write: Write,
-    input: Arc<dyn ExecutionPlan>,
-    properties: Arc<PlanProperties>,
-}
-
-impl DmlExec {
-    fn new(table: ODataTable, write: Write, input: Arc<dyn ExecutionPlan>) -> Self {
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(count_schema()),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Final,
-            Boundedness::Bounded,
-        ));
-        DmlExec {
-            table,
-            write,
-            input,
-            properties,
-        }
-    }
-}
-
-impl DisplayAs for DmlExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let how = match &self.write {
-            Write::Insert { .. } => "POST per row",
-            Write::Update { .. } => "PATCH per row, by key",
-            Write::Delete => "DELETE per row, by key",
-        };
-        write!(
-            f,
-            "ODataWriteExec: {} {} ({how})",
-            self.write.verb(),
-            self.table.source().name()
-        )
-    }
-}
-
-impl ExecutionPlan for DmlExec {
-    fn name(&self) -> &str {
-        "ODataWriteExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(input), true) => Ok(Arc::new(DmlExec::new(
-                self.table.clone(),
-                self.write.clone(),
-                input,
-            ))),
-            _ => Err(DataFusionError::Internal(
-                "ODataWriteExec has one child".into(),
-            )),
-        }
-    }
-
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!(
-                "ODataWriteExec has no partition {partition}"
-            )));
-        }
-        let input = self.input.clone();
-        let table = self.table.clone();
-        let write = self.write.clone();
-        let run = async move {
-            let batches = datafusion::physical_plan::collect(input, context).await?;
-            let n = apply(&table, &write, batches)
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            count_batch(n)
-        };
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            count_schema(),
-            futures_util::stream::once(run),
-        )))
-    }
-}
-
-// ---- sending the rows ----
 
 /// One request to send.
 enum Request {

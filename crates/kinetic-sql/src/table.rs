@@ -182,31 +182,41 @@ impl TableProvider for ODataTable {
         )))
     }
 
+    // DataFusion's own DML planning is refused: it rebuilds an UPDATE's or DELETE's WHERE from
+    // what is left after optimization, so a WHERE simplified away (`WHERE 1 = 0`) could reach
+    // here as no filter at all, i.e. every row. Writes go through `SqlSession::query` (see
+    // `crate::dml`), which reads the matching keys with an ordinary query first.
     async fn insert_into(
         &self,
         _state: &dyn Session,
-        input: Arc<dyn ExecutionPlan>,
-        insert_op: InsertOp,
+        _input: Arc<dyn ExecutionPlan>,
+        _insert_op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::insert(self, input, insert_op)
+        Err(direct_write("INSERT"))
     }
 
     async fn delete_from(
         &self,
-        state: &dyn Session,
-        filters: Vec<Expr>,
+        _state: &dyn Session,
+        _filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::delete(self, state, filters).await
+        Err(direct_write("DELETE"))
     }
 
     async fn update(
         &self,
-        state: &dyn Session,
-        assignments: Vec<(String, Expr)>,
-        filters: Vec<Expr>,
+        _state: &dyn Session,
+        _assignments: Vec<(String, Expr)>,
+        _filters: Vec<Expr>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::dml::update(self, state, assignments, filters).await
+        Err(direct_write("UPDATE"))
     }
+}
+
+fn direct_write(what: &str) -> DataFusionError {
+    DataFusionError::Plan(format!(
+        "{what} runs through SqlSession::query (kinetic sql), which reads the keys of the rows it writes first; DataFusion's own {what} plans (and EXPLAIN of a write) are not run against Epicor"
+    ))
 }
 
 impl ODataTable {
