@@ -8,18 +8,20 @@
 #      filters, order and top written by hand, piped into a few lines of Python that join and
 #      aggregate; both answers are compared.
 #
-# Usage: bash bench/sql.sh [SCALE]      Files: target/bench/ (the database is cached per scale).
+# Usage: [KINETIC_BIN=path] bash bench/sql.sh [SCALE]      Files: target/bench/ (the database is cached per scale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-1000000}
 case $scale in '' | *[!0-9]*) echo "usage: bash bench/sql.sh [SCALE]" >&2; exit 2 ;; esac
-bin=${CARGO_TARGET_DIR:-target}/release/kinetic
+bin=${KINETIC_BIN:-${CARGO_TARGET_DIR:-target}/release/kinetic}
 out=target/bench
 mkdir -p "$out"
 command -v python3 >/dev/null || { echo "bench/sql.sh needs python3" >&2; exit 1; }
 
-echo "== cargo build --release -p epicor-kinetic-cli"
-cargo build --release -q -p epicor-kinetic-cli
+if [ -z "${KINETIC_BIN:-}" ]; then # KINETIC_BIN=path: benchmark that binary, no build
+  echo "== cargo build --release -p epicor-kinetic-cli"
+  cargo build --release -q -p epicor-kinetic-cli
+fi
 
 # One company, so that every line is visible to the connection (as bench/export.sh does).
 cfg=$out/export-1co.toml
@@ -64,31 +66,46 @@ echo "rows $lines, wall ${wall}s, peak $((kib / 1024)) MiB (target: under 64 MiB
 grep '^sql:' "$out/sql_all.stderr" || true
 
 echo
-echo "== 2. five queries: kinetic sql against hand-written kinetic get calls"
-# Each: name | SQL | the hand-written way (a shell pipeline printing the same answer as CSV).
-agg='import csv,sys,collections,decimal
-rows=csv.DictReader(sys.stdin)'
+echo "== 2. five queries: kinetic sql against hand-written kinetic export calls + Python"
+# Each query: its SQL, and the hand-written way (a function printing the same answer as CSV).
+cat >"$out/sql-groupby.py" <<'EOF'
+import collections, csv, decimal, sys
+n = collections.Counter(); s = collections.defaultdict(decimal.Decimal)
+for r in csv.DictReader(sys.stdin):
+    n[r["PartNum"]] += 1; s[r["PartNum"]] += decimal.Decimal(r["DocExtPriceDtl"])
+print("PartNum,lines,revenue")
+for p in sorted(n): print(f"{p},{n[p]},{s[p]}")
+EOF
+cat >"$out/sql-join.py" <<'EOF'
+import collections, csv, decimal, sys
+customers, lines = sys.stdin.read().split("---\n")
+name = {r["CustNum"]: r["Name"] for r in csv.DictReader(customers.splitlines())}
+t = collections.defaultdict(decimal.Decimal)
+for r in csv.DictReader(lines.splitlines()):
+    if r["CustNum"] in name: t[name[r["CustNum"]]] += decimal.Decimal(r["DocExtPriceDtl"])
+print("Name,total")
+for k in sorted(t): print(f"{k},{t[k]}")
+EOF
+ex() { "$bin" export "$@" --format csv --no-progress; }
+hand_range() { ex Erp.BO.SalesOrderSvc/OrderDtls --filter 'OrderNum ge 5000 and OrderNum le 5100' --select OrderNum,OrderLine,PartNum,DocExtPriceDtl --orderby OrderNum,OrderLine; }
+hand_topn() { ex Erp.BO.SalesOrderSvc/OrderDtls --select OrderNum,OrderLine,DocExtPriceDtl --orderby 'OrderNum desc,Company,OrderLine' --top 10; }
+hand_groupby() { ex Erp.BO.SalesOrderSvc/OrderDtls --filter 'OrderNum lt 20000' --select PartNum,DocExtPriceDtl | python3 "$out/sql-groupby.py"; }
+hand_join() { { ex Erp.BO.CustomerSvc/Customers --filter "State eq 'MN'" --select CustNum,Name; echo ---; ex Erp.BO.SalesOrderSvc/OrderDtls --select CustNum,DocExtPriceDtl; } | python3 "$out/sql-join.py"; }
+hand_like() { ex Erp.BO.CustomerSvc/Customers --filter "contains(Name,'Electric') and CreditHold eq false" --select CustID,Name --orderby CustID; }
+export -f ex hand_range hand_topn hand_groupby hand_join hand_like
+export bin out
 queries=(
-  "range|SELECT OrderNum, OrderLine, PartNum, DocExtPriceDtl FROM OrderDtls WHERE OrderNum BETWEEN 5000 AND 5100 ORDER BY OrderNum, OrderLine|$bin export Erp.BO.SalesOrderSvc/OrderDtls --filter 'OrderNum ge 5000 and OrderNum le 5100' --select OrderNum,OrderLine,PartNum,DocExtPriceDtl --orderby OrderNum,OrderLine --format csv --no-progress"
-  "topn|SELECT OrderNum, OrderLine, DocExtPriceDtl FROM OrderDtls ORDER BY OrderNum DESC LIMIT 10|$bin export Erp.BO.SalesOrderSvc/OrderDtls --select OrderNum,OrderLine,DocExtPriceDtl --orderby 'OrderNum desc,OrderLine' --top 10 --format csv --no-progress"
-  "groupby|SELECT PartNum, COUNT(*) AS lines, SUM(DocExtPriceDtl) AS revenue FROM OrderDtls WHERE OrderNum < 20000 GROUP BY PartNum ORDER BY PartNum|$bin export Erp.BO.SalesOrderSvc/OrderDtls --filter 'OrderNum lt 20000' --select PartNum,DocExtPriceDtl --format csv --no-progress | python3 -c '$agg
-n=collections.Counter(); s=collections.defaultdict(decimal.Decimal)
-for r in rows: n[r[\"PartNum\"]]+=1; s[r[\"PartNum\"]]+=decimal.Decimal(r[\"DocExtPriceDtl\"])
-print(\"PartNum,lines,revenue\")
-[print(f\"{p},{n[p]},{s[p]}\") for p in sorted(n)]'"
-  "join|SELECT c.Name, SUM(d.DocExtPriceDtl) AS total FROM Customers c JOIN OrderDtls d ON d.Company = c.Company AND d.CustNum = c.CustNum WHERE c.State = 'MN' GROUP BY c.Name ORDER BY c.Name|{ $bin export Erp.BO.CustomerSvc/Customers --filter \"State eq 'MN'\" --select CustNum,Name --format csv --no-progress; echo ---; $bin export Erp.BO.SalesOrderSvc/OrderDtls --select CustNum,DocExtPriceDtl --format csv --no-progress; } | python3 -c 'import sys,csv,decimal,collections
-text=sys.stdin.read().split(\"---\\n\"); cust={r[\"CustNum\"]:r[\"Name\"] for r in csv.DictReader(text[0].splitlines())}
-t=collections.defaultdict(decimal.Decimal)
-for r in csv.DictReader(text[1].splitlines()):
-  if r[\"CustNum\"] in cust: t[cust[r[\"CustNum\"]]]+=decimal.Decimal(r[\"DocExtPriceDtl\"])
-print(\"Name,total\"); [print(f\"{k},{t[k]}\") for k in sorted(t)]'"
-  "like|SELECT CustID, Name FROM Customers WHERE Name LIKE '%Electric%' AND CreditHold = false ORDER BY CustID|$bin export Erp.BO.CustomerSvc/Customers --filter \"contains(Name,'Electric') and CreditHold eq false\" --select CustID,Name --orderby CustID --format csv --no-progress"
+  "range|SELECT OrderNum, OrderLine, PartNum, DocExtPriceDtl FROM OrderDtls WHERE OrderNum BETWEEN 5000 AND 5100 ORDER BY OrderNum, OrderLine"
+  "topn|SELECT OrderNum, OrderLine, DocExtPriceDtl FROM OrderDtls ORDER BY OrderNum DESC LIMIT 10"
+  "groupby|SELECT PartNum, COUNT(*) AS lines, SUM(DocExtPriceDtl) AS revenue FROM OrderDtls WHERE OrderNum < 20000 GROUP BY PartNum ORDER BY PartNum"
+  "join|SELECT c.Name, SUM(d.DocExtPriceDtl) AS total FROM Customers c JOIN OrderDtls d ON d.Company = c.Company AND d.CustNum = c.CustNum WHERE c.State = 'MN' GROUP BY c.Name ORDER BY c.Name"
+  "like|SELECT CustID, Name FROM Customers WHERE Name LIKE '%Electric%' AND CreditHold = false ORDER BY CustID"
 )
-printf '%-8s %12s %12s %9s %9s %10s %10s  %s\n' query returned transferred requests sql_s get_s speedup same
+printf '%-8s %12s %12s %9s %9s %10s %10s  %s\n' query returned transferred requests sql_s export_s speedup same
 for q in "${queries[@]}"; do
-  IFS='|' read -r name sql hand <<<"$q"
+  name=${q%%|*} sql=${q#*|}
   run "sql_$name" "$bin" sql "$sql" --format csv --stats
-  run "get_$name" bash -c "$hand"
+  run "get_$name" bash -c "hand_$name"
   read -r swall _ _ <"$out/sql_$name.time"
   read -r gwall _ _ <"$out/get_$name.time"
   stats=$(grep '^sql:' "$out/sql_$name.stderr" || echo "sql: ? ? ?")
