@@ -3,36 +3,21 @@
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::record_batch::RecordBatch;
-use epicor_kinetic::{Connection, Settings};
-use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use epicor_kinetic_emulator::RunningEmulator;
 use epicor_kinetic_sql::{SqlError, SqlErrorKind, SqlSession};
 
+mod common;
+
 async fn emulator() -> RunningEmulator {
-    epicor_kinetic_emulator::spawn(
-        EmulatorConfig {
-            scale: 200,
-            ..Default::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("emulator: {e}"))
+    common::emulator(200).await
 }
 
 fn connection_string(emu: &RunningEmulator, which: &str) -> String {
-    emu.startup_info()["connection_strings"][which]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    common::connection_string(emu, which)
 }
 
 async fn session_of(text: &str) -> SqlSession {
-    let conn = Connection::open(Settings::parse(text).unwrap())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    SqlSession::new(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    common::session_with(text).await
 }
 
 async fn run(s: &SqlSession, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {

@@ -2,32 +2,17 @@
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use epicor_kinetic::{Connection, Settings};
-use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use epicor_kinetic_emulator::RunningEmulator;
 use epicor_kinetic_sql::SqlSession;
 
+mod common;
+
 async fn emulator() -> RunningEmulator {
-    epicor_kinetic_emulator::spawn(
-        EmulatorConfig {
-            scale: 500,
-            ..Default::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("emulator: {e}"))
+    common::emulator(500).await
 }
 
 async fn session(emu: &RunningEmulator, which: &str) -> SqlSession {
-    let text = emu.startup_info()["connection_strings"][which]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let conn = Connection::open(Settings::parse(&text).unwrap())
-        .await
-        .unwrap();
-    SqlSession::new(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    common::session(emu, which).await
 }
 
 #[tokio::test]

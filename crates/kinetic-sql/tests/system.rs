@@ -4,7 +4,7 @@
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::array_value_to_string;
-use epicor_kinetic::{Connection, Settings};
+use epicor_kinetic::Settings;
 use epicor_kinetic_emulator::erp::{baq::BAQS, efx::LIBRARIES};
 use epicor_kinetic_emulator::model::{ColType, SERVICES};
 use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
@@ -15,33 +15,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 type Row = BTreeMap<String, Option<String>>;
 
+mod common;
+
 async fn emulator() -> RunningEmulator {
-    epicor_kinetic_emulator::spawn(
-        EmulatorConfig {
-            scale: 50,
-            request_log: 10_000,
-            ..Default::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("emulator: {e}"))
+    common::emulator(50).await
 }
 
 fn connection_string(emu: &RunningEmulator, which: &str) -> String {
-    emu.startup_info()["connection_strings"][which]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {which} connection string"))
-        .to_owned()
+    common::connection_string(emu, which)
 }
 
 async fn session_with(text: &str) -> SqlSession {
-    let conn = Connection::open(Settings::parse(text).unwrap_or_else(|e| panic!("{e}")))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    SqlSession::new(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    common::session_with(text).await
 }
 
 async fn session(emu: &RunningEmulator, which: &str) -> SqlSession {

@@ -4,8 +4,8 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use epicor_kinetic::{Connection, ErrorKind, Settings};
-use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use epicor_kinetic::ErrorKind;
+use epicor_kinetic_emulator::RunningEmulator;
 use epicor_kinetic_sql::{SqlError, SqlErrorKind, SqlSession};
 
 /// CustNum, CustID, Name, State, CreditLimit, EstDate, CreditHold, PhoneNum.
@@ -20,30 +20,14 @@ type CustomerRow = (
     Option<String>,
 );
 
+mod common;
+
 async fn emulator() -> RunningEmulator {
-    epicor_kinetic_emulator::spawn(
-        EmulatorConfig {
-            scale: 300,
-            request_log: 10_000,
-            ..Default::default()
-        },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("emulator: {e}"))
+    common::emulator(300).await
 }
 
 async fn session(emu: &RunningEmulator, which: &str) -> SqlSession {
-    let text = emu.startup_info()["connection_strings"][which]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let conn = Connection::open(Settings::parse(&text).unwrap())
-        .await
-        .unwrap();
-    SqlSession::new(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    common::session(emu, which).await
 }
 
 fn db(emu: &RunningEmulator) -> rusqlite::Connection {
