@@ -33,11 +33,10 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     AssignmentTarget, FromTable, ObjectName, Statement, TableObject, TableWithJoins,
 };
-use datafusion::sql::sqlparser::dialect::GenericDialect;
 use epicor_kinetic::api::Column;
 use epicor_kinetic::http::KeyValue;
 use epicor_kinetic::settings::ApiVersion;
@@ -132,12 +131,7 @@ pub(crate) async fn statement(
                     plural(width)
                 )));
             }
-            let batches = session
-                .ctx
-                .execute_logical_plan(plan)
-                .await?
-                .collect()
-                .await?;
+            let batches = read_all(session, plan).await?;
             let write = Write::Insert {
                 columns,
                 skip_nulls: false,
@@ -197,12 +191,7 @@ pub(crate) async fn statement(
                 update.selection.as_ref(),
             );
             let plan = plan_sql(session, &sql).await?;
-            let batches = session
-                .ctx
-                .execute_logical_plan(plan)
-                .await?
-                .collect()
-                .await?;
+            let batches = read_all(session, plan).await?;
             let n = apply(&table, &Write::Update { columns }, batches).await?;
             Ok(Some(count_result(n)?))
         }
@@ -232,12 +221,7 @@ pub(crate) async fn statement(
                 delete.selection.as_ref(),
             );
             let plan = plan_sql(session, &sql).await?;
-            let batches = session
-                .ctx
-                .execute_logical_plan(plan)
-                .await?
-                .collect()
-                .await?;
+            let batches = read_all(session, plan).await?;
             let n = apply(&table, &Write::Delete, batches).await?;
             Ok(Some(count_result(n)?))
         }
@@ -326,23 +310,19 @@ fn writable(table: &ODataTable, verb: &str) -> Result<String, SqlError> {
 /// Parses and plans one query of a DML statement with the session's rewrites, numeric
 /// literals read as decimals (`SET CreditLimit = 1234.56` never passes through a float).
 async fn plan_sql(session: &SqlSession, sql: &str) -> Result<LogicalPlan, SqlError> {
-    let dialect = GenericDialect {};
-    let mut statements = DFParser::parse_sql_with_dialect(sql, &dialect)
-        .map_err(|e| SqlError::invalid(format!("{e}")))?;
-    let mut statement = match (statements.pop_front(), statements.is_empty()) {
-        (Some(s), true) => s,
-        _ => return Err(SqlError::invalid(format!("not one query: {sql}"))),
-    };
-    if let DFStatement::Statement(s) = &mut statement {
-        crate::rewrite::rewrite(s, &session.epicor).await?;
-    }
-    let mut state = session.ctx.state();
-    state
-        .config_mut()
-        .options_mut()
-        .sql_parser
-        .parse_float_as_decimal = true;
-    Ok(state.statement_to_plan(statement).await?)
+    let mut statement = crate::parse_single(sql)?;
+    session.prepare(&mut statement).await?;
+    session.plan(statement).await
+}
+
+/// Every row `plan` gives (what a write reads before its first request).
+async fn read_all(session: &SqlSession, plan: LogicalPlan) -> Result<Vec<RecordBatch>, SqlError> {
+    Ok(session
+        .ctx
+        .execute_logical_plan(plan)
+        .await?
+        .collect()
+        .await?)
 }
 
 /// The entity set (or BAQ) `relation` names, as the session resolves it.

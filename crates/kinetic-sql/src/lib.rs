@@ -153,16 +153,11 @@ impl SqlSession {
             Parsed::Procedure(call) => return procedures::call(self, call).await,
             Parsed::Statement(s) => s,
         };
-        self.epicor.load_services().await?;
-        if let DFStatement::Statement(s) = &mut statement {
-            rewrite::rewrite(s, &self.epicor).await?;
-        }
+        self.prepare(&mut statement).await?;
         if let Some(written) = dml::statement(self, &statement).await? {
             return Ok(written);
         }
-        let state = self.ctx.state();
-        let plan = state.statement_to_plan(statement).await?;
-        only_reads(&plan)?;
+        let plan = self.plan(statement).await?;
         let is_query = !matches!(
             plan,
             datafusion::logical_expr::LogicalPlan::Dml(_)
@@ -189,13 +184,8 @@ impl SqlSession {
             Parsed::Statement(s) => s,
             Parsed::Procedure(_) => return Ok(Vec::new()),
         };
-        self.epicor.load_services().await?;
-        if let DFStatement::Statement(s) = &mut statement {
-            rewrite::rewrite(s, &self.epicor).await?;
-        }
-        let state = self.ctx.state();
-        let plan = state.statement_to_plan(statement).await?;
-        only_reads(&plan)?;
+        self.prepare(&mut statement).await?;
+        let plan = self.plan(statement).await?;
         let physical = self
             .ctx
             .execute_logical_plan(plan)
@@ -209,6 +199,29 @@ impl SqlSession {
             out.push(scan.first_request()?.to_string());
         }
         Ok(out)
+    }
+}
+
+impl SqlSession {
+    /// Makes `statement` ready to plan: the server's services listed (once), dotted service
+    /// names and BAQ calls rewritten (see [`rewrite`]).
+    pub(crate) async fn prepare(&self, statement: &mut DFStatement) -> Result<(), SqlError> {
+        self.epicor.load_services().await?;
+        if let DFStatement::Statement(s) = statement {
+            rewrite::rewrite(s, &self.epicor).await?;
+        }
+        Ok(())
+    }
+
+    /// The logical plan of a prepared statement, refused unless it only reads (see
+    /// [`only_reads`]).
+    pub(crate) async fn plan(
+        &self,
+        statement: DFStatement,
+    ) -> Result<datafusion::logical_expr::LogicalPlan, SqlError> {
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        only_reads(&plan)?;
+        Ok(plan)
     }
 }
 
@@ -253,16 +266,7 @@ fn parse_one(sql: &str) -> Result<Parsed, SqlError> {
     if let Some(call) = procedures::parse_exec(sql)? {
         return Ok(Parsed::Procedure(call));
     }
-    let dialect = GenericDialect {};
-    let mut statements = DFParser::parse_sql_with_dialect(sql, &dialect)
-        .map_err(|e| SqlError::invalid(format!("{e}")))?;
-    if statements.len() != 1 {
-        return Err(SqlError::invalid(format!(
-            "give one statement at a time (got {})",
-            statements.len()
-        )));
-    }
-    let statement = statements.pop_front().expect("one statement");
+    let statement = parse_single(sql)?;
     if let DFStatement::Statement(s) = &statement {
         if let Statement::Call(function) = s.as_ref() {
             return Ok(Parsed::Procedure(procedures::Call::from_function(
@@ -271,6 +275,19 @@ fn parse_one(sql: &str) -> Result<Parsed, SqlError> {
         }
     }
     Ok(Parsed::Statement(statement))
+}
+
+/// Exactly one statement of `sql` (a trailing `;` is fine), parsed.
+pub(crate) fn parse_single(sql: &str) -> Result<DFStatement, SqlError> {
+    let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
+        .map_err(|e| SqlError::invalid(format!("{e}")))?;
+    match (statements.pop_front(), statements.len()) {
+        (Some(statement), 0) => Ok(statement),
+        (first, rest) => Err(SqlError::invalid(format!(
+            "give one statement at a time (got {})",
+            rest + usize::from(first.is_some())
+        ))),
+    }
 }
 
 impl QueryResult {

@@ -1,7 +1,6 @@
 //! First light: a query, pushdown visible, against the emulator in process.
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use epicor_kinetic::{Connection, Settings};
 use epicor_kinetic_emulator::RunningEmulator;
 use epicor_kinetic_sql::SqlSession;
 
@@ -60,15 +59,8 @@ async fn explain_shows_order_and_limit_pushed() {
 #[tokio::test]
 async fn a_parallel_scan_reads_every_row_once() {
     let emu = emulator().await;
-    let text = emu.startup_info()["connection_strings"]["basic"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let conn =
-        Connection::open(Settings::parse(&format!("{text};Parallelism=3;Pagesize=40")).unwrap())
-            .await
-            .unwrap();
-    let s = SqlSession::new(conn).await.unwrap();
+    let text = common::connection_string(&emu, "basic");
+    let s = common::session_with(&format!("{text};Parallelism=3;Pagesize=40")).await;
     let sql = "SELECT COUNT(*) AS n, COUNT(DISTINCT OrderNum * 1000 + OrderLine) AS k, SUM(DocExtPriceDtl) AS total FROM OrderDtls";
     let plan = s
         .query(&format!("EXPLAIN {sql}"))
@@ -81,11 +73,7 @@ async fn a_parallel_scan_reads_every_row_once() {
     assert!(plan.contains("partitions=3 ($skip ranges)"), "{plan}");
     let got = s.query(sql).await.unwrap().collect().await.unwrap();
     let got = pretty_format_batches(&got).unwrap().to_string();
-    let db = rusqlite::Connection::open_with_flags(
-        &emu.report().path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let db = common::sqlite(&emu);
     let (n, total): (i64, f64) = db
         .query_row(
             "SELECT COUNT(*), SUM(DocExtPriceDtl) FROM OrderDtl WHERE Company = 'EPIC06'",
@@ -101,14 +89,8 @@ async fn a_parallel_scan_reads_every_row_once() {
 #[tokio::test]
 async fn max_rows_limits_the_answer_not_the_scans() {
     let emu = emulator().await;
-    let text = emu.startup_info()["connection_strings"]["basic"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let conn = Connection::open(Settings::parse(&format!("{text};MaxRows=5")).unwrap())
-        .await
-        .unwrap();
-    let s = SqlSession::new(conn).await.unwrap();
+    let text = common::connection_string(&emu, "basic");
+    let s = common::session_with(&format!("{text};MaxRows=5")).await;
     let rows: usize = s
         .query("SELECT OrderNum FROM OrderDtls")
         .await
@@ -128,11 +110,7 @@ async fn max_rows_limits_the_answer_not_the_scans() {
         .await
         .unwrap();
     let got = pretty_format_batches(&got).unwrap().to_string();
-    let db = rusqlite::Connection::open_with_flags(
-        &emu.report().path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let db = common::sqlite(&emu);
     let n: i64 = db
         .query_row(
             "SELECT COUNT(*) FROM OrderDtl WHERE Company = 'EPIC06'",
