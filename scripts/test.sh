@@ -3,7 +3,8 @@
 # Needs the Rust toolchain (rustup, with rustfmt and clippy), python3 with venv and pip, node 20+
 # with npm, and openssl: the MSAL interop test installs its Python packages into
 # target/interop-venv by itself, the node-oidc-provider one its npm packages (npm ci) into
-# tests/interop/oidc-provider/node_modules.
+# tests/interop/oidc-provider/node_modules, the Python module's tests theirs (pytest, pyarrow,
+# pandas, polars, duckdb, SQLAlchemy, maturin) into target/py-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,8 +20,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-echo "== build every test (once: the demo and the interop tests run the binary built here)"
-cargo test --workspace --no-run --quiet
+echo "== build every crate and test (once: the demo, the interop and the Python tests use what is built here)"
+# --all-targets builds what `cargo test` runs, with the same features, and the Python module's
+# cdylib (target/debug/libepicor_kinetic_py.so) beside it: one DataFusion build for everything.
+cargo build --workspace --all-targets --quiet
 
 echo "== OData conformance (the committee's grammar cases)"
 cargo test --workspace --test conformance -- --nocapture 2>&1 | grep -E "^conformance:|FAILED|panicked" || true
@@ -35,6 +38,9 @@ bash tests/interop/msal/run.sh
 
 echo "== node-oidc-provider interop (kinetic token/login/oauth against an OpenID Certified provider)"
 bash tests/interop/oidc-provider/run.sh
+
+echo "== Python module (pytest in target/py-venv, against the emulator started from Python)"
+bash scripts/python-tests.sh
 
 # Last, so that cargo's own summary lines close the run.
 echo "== cargo test (every crate)"

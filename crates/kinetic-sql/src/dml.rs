@@ -35,7 +35,8 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, FromTable, ObjectName, Statement, TableObject, TableWithJoins,
+    AssignmentTarget, Expr, FromTable, Ident, ObjectName, SelectItem, SetExpr, Statement,
+    TableObject, TableWithJoins,
 };
 use epicor_kinetic::api::Column;
 use epicor_kinetic::http::KeyValue;
@@ -121,7 +122,12 @@ pub(crate) async fn statement(
                     .map(|c| column_named(&table, &last_part(c)).map(|c| c.name.clone()))
                     .collect::<Result<_, _>>()?
             };
-            let plan = plan_sql(session, &source.to_string()).await?;
+            // The rows' query as parsed (parameters bound in it stay values, never text).
+            let plan = plan_statement(
+                session,
+                DFStatement::Statement(Box::new(Statement::Query(source.clone()))),
+            )
+            .await?;
             let width = plan.schema().fields().len();
             if width != columns.len() {
                 return Err(SqlError::invalid(format!(
@@ -177,20 +183,18 @@ pub(crate) async fn statement(
                     )));
                 }
                 columns.push(column.name.clone());
-                values.push(a.value.to_string());
+                values.push(SelectItem::ExprWithAlias {
+                    expr: a.value.clone(),
+                    alias: Ident::with_quote('"', format!("__value{}", values.len())),
+                });
             }
-            let mut select: Vec<String> = keys_of(&table, &target)?;
-            select.extend(
-                values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| format!("({v}) AS \"__value{i}\"")),
-            );
-            let sql = with_where(
-                format!("SELECT {} FROM {relation}", select.join(", ")),
+            let select = keys_select(
+                &relation,
+                &keys_of(&table, &target)?,
+                values,
                 update.selection.as_ref(),
-            );
-            let plan = plan_sql(session, &sql).await?;
+            )?;
+            let plan = plan_statement(session, select).await?;
             let batches = read_all(session, plan).await?;
             let n = apply(&table, &Write::Update { columns }, batches).await?;
             Ok(Some(count_result(n)?))
@@ -213,14 +217,13 @@ pub(crate) async fn statement(
             let relation = single_table(from, "DELETE")?;
             let table = resolve(session, &relation).await?;
             let target = writable(&table, "DELETE from")?;
-            let sql = with_where(
-                format!(
-                    "SELECT {} FROM {relation}",
-                    keys_of(&table, &target)?.join(", ")
-                ),
+            let select = keys_select(
+                &relation,
+                &keys_of(&table, &target)?,
+                Vec::new(),
                 delete.selection.as_ref(),
-            );
-            let plan = plan_sql(session, &sql).await?;
+            )?;
+            let plan = plan_statement(session, select).await?;
             let batches = read_all(session, plan).await?;
             let n = apply(&table, &Write::Delete, batches).await?;
             Ok(Some(count_result(n)?))
@@ -237,11 +240,30 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-fn with_where(sql: String, selection: Option<&datafusion::sql::sqlparser::ast::Expr>) -> String {
-    match selection {
-        Some(w) => format!("{sql} WHERE {w}"),
-        None => sql,
-    }
+/// `SELECT keys, values FROM relation WHERE selection`: what an UPDATE or DELETE reads first.
+/// The keys and the relation are names (text the session wrote or the statement named); the
+/// values and the WHERE are the statement's own expressions, moved as parsed (a bound parameter
+/// stays a value, never SQL text).
+fn keys_select(
+    relation: &str,
+    keys: &[String],
+    values: Vec<SelectItem>,
+    selection: Option<&Expr>,
+) -> Result<DFStatement, SqlError> {
+    let mut statement =
+        crate::parse_single(&format!("SELECT {} FROM {relation}", keys.join(", ")))?;
+    let DFStatement::Statement(s) = &mut statement else {
+        return Err(SqlError::invalid(format!("{relation} is not a table")));
+    };
+    let Statement::Query(query) = s.as_mut() else {
+        return Err(SqlError::invalid(format!("{relation} is not a table")));
+    };
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Err(SqlError::invalid(format!("{relation} is not a table")));
+    };
+    select.projection.extend(values);
+    select.selection = selection.cloned();
+    Ok(statement)
 }
 
 /// The one table a statement writes (`Customers`, `CustomerSvc.Customers AS c`), as SQL text.
@@ -310,7 +332,14 @@ fn writable(table: &ODataTable, verb: &str) -> Result<String, SqlError> {
 /// Parses and plans one query of a DML statement with the session's rewrites, numeric
 /// literals read as decimals (`SET CreditLimit = 1234.56` never passes through a float).
 async fn plan_sql(session: &SqlSession, sql: &str) -> Result<LogicalPlan, SqlError> {
-    let mut statement = crate::parse_single(sql)?;
+    plan_statement(session, crate::parse_single(sql)?).await
+}
+
+/// Plans one parsed query of a DML statement (see [`plan_sql`]).
+async fn plan_statement(
+    session: &SqlSession,
+    mut statement: DFStatement,
+) -> Result<LogicalPlan, SqlError> {
     session.prepare(&mut statement).await?;
     session.plan(statement).await
 }
@@ -368,7 +397,7 @@ fn count_result(n: u64) -> Result<QueryResult, SqlError> {
     let batch = count_batch(n)?;
     let stream =
         RecordBatchStreamAdapter::new(schema.clone(), futures_util::stream::iter([Ok(batch)]));
-    Ok(QueryResult::new(schema, Box::pin(stream)))
+    Ok(QueryResult::new(schema, Box::pin(stream)).with_rows_affected(n))
 }
 
 /// One request to send.

@@ -25,6 +25,7 @@ mod dml;
 mod error;
 pub mod format;
 mod optimizer;
+pub mod params;
 pub mod procedures;
 pub mod pushdown;
 pub mod rewrite;
@@ -32,7 +33,10 @@ mod stats;
 pub mod system;
 pub mod table;
 
+/// The engine, for code that handles its streams and plans.
+pub use datafusion;
 pub use error::{SqlError, SqlErrorKind};
+pub use params::Param;
 pub use stats::Transfer;
 
 use catalog::{Epicor, EpicorCatalog, CATALOG, DEFAULT_SCHEMA};
@@ -68,11 +72,27 @@ impl std::fmt::Debug for SqlSession {
 pub struct QueryResult {
     schema: SchemaRef,
     stream: SendableRecordBatchStream,
+    affected: Option<u64>,
 }
 
 impl QueryResult {
     pub(crate) fn new(schema: SchemaRef, stream: SendableRecordBatchStream) -> Self {
-        QueryResult { schema, stream }
+        QueryResult {
+            schema,
+            stream,
+            affected: None,
+        }
+    }
+
+    /// For `INSERT`, `UPDATE` and `DELETE`: how many rows were written (the result is then one
+    /// row holding that count). `None` for queries and procedures.
+    pub fn rows_affected(&self) -> Option<u64> {
+        self.affected
+    }
+
+    pub(crate) fn with_rows_affected(mut self, n: u64) -> Self {
+        self.affected = Some(n);
+        self
     }
 
     /// The result's columns.
@@ -148,7 +168,13 @@ impl SqlSession {
     /// Runs one statement: a query, `EXPLAIN`, `INSERT`/`UPDATE`/`DELETE` (one row with the
     /// count of rows affected), or `EXEC`/`CALL` of a procedure.
     pub async fn query(&self, sql: &str) -> Result<QueryResult, SqlError> {
-        let statement = parse_one(sql)?;
+        self.query_with(sql, &[]).await
+    }
+
+    /// Runs one statement with `params` bound to its `?` markers, in the order they appear
+    /// (see [`params`]): one value per marker, each a literal of the statement, never SQL text.
+    pub async fn query_with(&self, sql: &str, params: &[Param]) -> Result<QueryResult, SqlError> {
+        let statement = parse_one(sql, params)?;
         let mut statement = match statement {
             Parsed::Procedure(call) => return procedures::call(self, call).await,
             Parsed::Statement(s) => s,
@@ -180,7 +206,7 @@ impl SqlSession {
     /// The OData requests a query's scans send, as the server receives them (the first page of
     /// each): what `EXPLAIN` summarises.
     pub async fn requests_of(&self, sql: &str) -> Result<Vec<String>, SqlError> {
-        let mut statement = match parse_one(sql)? {
+        let mut statement = match parse_one(sql, &[])? {
             Parsed::Statement(s) => s,
             Parsed::Procedure(_) => return Ok(Vec::new()),
         };
@@ -261,12 +287,13 @@ enum Parsed {
     Procedure(procedures::Call),
 }
 
-/// Parses exactly one statement (a trailing `;` is fine).
-fn parse_one(sql: &str) -> Result<Parsed, SqlError> {
-    if let Some(call) = procedures::parse_exec(sql)? {
+/// Parses exactly one statement (a trailing `;` is fine), `params` bound to its markers.
+fn parse_one(sql: &str, params: &[Param]) -> Result<Parsed, SqlError> {
+    if let Some(call) = procedures::parse_exec(sql, params)? {
         return Ok(Parsed::Procedure(call));
     }
-    let statement = parse_single(sql)?;
+    let mut statement = parse_single(sql)?;
+    params::bind(&mut statement, params)?;
     if let DFStatement::Statement(s) = &statement {
         if let Statement::Call(function) = s.as_ref() {
             return Ok(Parsed::Procedure(procedures::Call::from_function(

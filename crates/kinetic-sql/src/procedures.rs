@@ -23,12 +23,12 @@
 //!   Functions API), so the names cannot collide. One row: a column per output parameter, as
 //!   text (as BO methods).
 
-use crate::{QueryResult, SqlError, SqlSession};
+use crate::{Param, QueryResult, SqlError, SqlSession};
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator, Value,
+    DataType, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArguments, UnaryOperator, Value,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -232,6 +232,22 @@ fn literal_of(e: &Expr) -> Result<Literal, SqlError> {
                 "{other} is not an argument a procedure takes (numbers, 'text', TRUE, FALSE, NULL)"
             ))),
         },
+        // What a bound float, date or timestamp parameter becomes (see `params`).
+        Expr::Cast {
+            expr: inner,
+            data_type,
+            ..
+        } => match (literal_of(inner)?, data_type) {
+            (Literal::Text(t), DataType::Double(_))
+                if t.parse::<f64>().is_ok_and(f64::is_finite) =>
+            {
+                Ok(Literal::Number(t))
+            }
+            (Literal::Text(t), DataType::Date | DataType::Timestamp(..)) => Ok(Literal::Text(t)),
+            _ => Err(SqlError::invalid(format!(
+                "{e} is not a literal: procedure arguments are numbers, 'text', TRUE, FALSE or NULL"
+            ))),
+        },
         Expr::UnaryOp {
             op: UnaryOperator::Minus,
             expr,
@@ -246,7 +262,8 @@ fn literal_of(e: &Expr) -> Result<Literal, SqlError> {
 }
 
 /// `EXEC ...`/`EXECUTE ...`, or `None` for any other statement.
-pub(crate) fn parse_exec(sql: &str) -> Result<Option<Call>, SqlError> {
+/// `params` are bound to its `?` markers, in order.
+pub(crate) fn parse_exec(sql: &str, params: &[Param]) -> Result<Option<Call>, SqlError> {
     let dialect = GenericDialect {};
     let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize() else {
         // Not for us to judge: the SQL parser says what is wrong.
@@ -287,6 +304,7 @@ pub(crate) fn parse_exec(sql: &str) -> Result<Option<Call>, SqlError> {
         }
     }
     let mut arguments = Vec::new();
+    let mut markers = 0;
     loop {
         match tokens.peek() {
             None | Some(Token::EOF) => break,
@@ -350,6 +368,18 @@ pub(crate) fn parse_exec(sql: &str) -> Result<Option<Call>, SqlError> {
             None => tokens.next(),
         };
         let value = match first {
+            Some(Token::Placeholder(p)) if p == "?" => {
+                markers += 1;
+                match params.get(markers - 1) {
+                    Some(v) => v.literal()?,
+                    None => Literal::Null, // The count is checked below.
+                }
+            }
+            Some(Token::Placeholder(p)) => {
+                return Err(syntax(format!(
+                    "parameter marker {p}: markers are ? (paramstyle qmark)"
+                )))
+            }
             Some(Token::Number(n, _)) => Literal::Number(n),
             Some(Token::Minus) => match tokens.next() {
                 Some(Token::Number(n, _)) => Literal::Number(format!("-{n}")),
@@ -377,6 +407,7 @@ pub(crate) fn parse_exec(sql: &str) -> Result<Option<Call>, SqlError> {
         let param = param.map(|p| p.trim_start_matches('@').to_owned());
         arguments.push((param, value));
     }
+    crate::params::check_count(markers, params.len())?;
     Ok(Some(Call { name, arguments }))
 }
 
@@ -655,7 +686,7 @@ mod tests {
     use super::*;
 
     fn exec(sql: &str) -> Call {
-        parse_exec(sql).unwrap().unwrap()
+        parse_exec(sql, &[]).unwrap().unwrap()
     }
 
     #[test]
@@ -681,8 +712,8 @@ mod tests {
         assert!(c.arguments.is_empty());
         let c = exec("EXEC GetOAuthAccessToken 'code', 'WEB'");
         assert_eq!(c.arguments[1], (None, Literal::Text("WEB".into())));
-        assert!(parse_exec("SELECT 1").unwrap().is_none());
-        assert!(parse_exec("EXPLAIN SELECT 1").unwrap().is_none());
+        assert!(parse_exec("SELECT 1", &[]).unwrap().is_none());
+        assert!(parse_exec("EXPLAIN SELECT 1", &[]).unwrap().is_none());
     }
 
     #[test]
@@ -696,7 +727,7 @@ mod tests {
             "EXEC p @a = 1; SELECT 2",
             "EXEC 'p'",
         ] {
-            let e = parse_exec(bad).unwrap_err();
+            let e = parse_exec(bad, &[]).unwrap_err();
             assert_eq!(e.kind(), crate::SqlErrorKind::Invalid, "{bad}");
             assert!(e.to_string().starts_with("EXEC: "), "{bad}: {e}");
         }

@@ -404,6 +404,17 @@ pub struct ProxySettings {
     pub password: Option<Secret>,
 }
 
+/// Appends `key={value}` to a connection string (braces quote anything; `}` is doubled).
+fn push_pair(text: &mut String, key: &str, value: &str) {
+    if !text.is_empty() {
+        text.push(';');
+    }
+    text.push_str(key);
+    text.push_str("={");
+    text.push_str(&value.replace('}', "}}"));
+    text.push('}');
+}
+
 /// The tenant segment of an authority URL (`https://login.microsoftonline.com/{tenant}`).
 fn authority_tenant(authority: &str) -> Option<&str> {
     let after_scheme = authority.split_once("://").map_or(authority, |(_, r)| r);
@@ -421,6 +432,54 @@ impl Settings {
             Settings::from_layer(layer_from_string(connection, &Origin::ConnectionString)?)?;
         settings.notes = foreign_notes(connection, &Origin::ConnectionString);
         Ok(settings)
+    }
+
+    /// [`Settings::parse`] of `connection` with `properties` set on top: each replaces the
+    /// string's pair for the same property (whatever spelling or alias either uses) or is added.
+    /// What the Python module's `connect("...", User="u")` does. Unknown names are errors, as in
+    /// the string.
+    ///
+    /// ```
+    /// use epicor_kinetic::settings::Settings;
+    /// let s = Settings::parse_with(
+    ///     "URL=https://erp.example.com;ERPInstance=Kinetic;user=a;Password=x",
+    ///     &[("User", "b"), ("Company", "EPIC06")],
+    /// )?;
+    /// assert_eq!(s.auth.user.as_deref(), Some("b"));
+    /// assert_eq!(s.company.as_deref(), Some("EPIC06"));
+    /// # Ok::<(), epicor_kinetic::Error>(())
+    /// ```
+    pub fn parse_with(connection: &str, properties: &[(&str, &str)]) -> Result<Settings> {
+        let mut replaced = Vec::new();
+        for (key, _) in properties {
+            match registry::lookup(key) {
+                Some(p) => replaced.push(p.name),
+                // A reference-connector property with no meaning here: noted, as in a string.
+                None if registry::foreign(key).is_some() => {}
+                None => {
+                    let hint = match registry::suggest(key) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "see the property reference (PROPERTIES.md) for every name".into(),
+                    };
+                    return Err(Error::invalid_settings(
+                        key.trim(),
+                        format!("`{}` is not a connection property", key.trim()),
+                        hint,
+                    ));
+                }
+            }
+        }
+        let mut text = zeroize::Zeroizing::new(String::new());
+        for pair in grammar::parse_pairs(connection, &Origin::ConnectionString)? {
+            if registry::lookup(&pair.key).is_some_and(|p| replaced.contains(&p.name)) {
+                continue;
+            }
+            push_pair(&mut text, &pair.key, &pair.value);
+        }
+        for (key, value) in properties {
+            push_pair(&mut text, key.trim(), value);
+        }
+        Settings::parse(&text)
     }
 
     /// Validated settings from every source, merged property by property in this order of

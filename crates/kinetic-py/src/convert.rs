@@ -1,0 +1,388 @@
+//! Arrow values to Python objects (rows for the DB-API), and Python objects to parameters.
+//!
+//! Decimals become `decimal.Decimal` (from the exact mantissa, never a float), `Edm.Date`
+//! `datetime.date`, `Edm.DateTimeOffset` an aware `datetime.datetime` in UTC, naive timestamps
+//! naive datetimes, GUIDs (`Edm.Guid` in the field's metadata) `uuid.UUID`, text `str`.
+
+use crate::errors::{NotSupportedError, ProgrammingError};
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Field, Float64Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType, UInt64Type,
+};
+use arrow::record_batch::RecordBatch;
+use chrono::{Datelike, NaiveDate, Timelike};
+use epicor_kinetic_sql::Param;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyList, PyString, PyTuple};
+
+/// What a column's values become in Python.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PyKind {
+    Bool,
+    Int,
+    Float,
+    Decimal,
+    Str,
+    Uuid,
+    Date,
+    /// Aware, UTC.
+    DateTimeUtc,
+    /// Naive.
+    DateTime,
+    Bytes,
+    /// No values (`NULL` typed column).
+    None,
+}
+
+impl PyKind {
+    /// The kind for a field (what `Cursor.description` names too).
+    pub fn of(field: &Field) -> PyKind {
+        match field.data_type() {
+            DataType::Boolean => PyKind::Bool,
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => PyKind::Int,
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => PyKind::Float,
+            DataType::Decimal32(..)
+            | DataType::Decimal64(..)
+            | DataType::Decimal128(..)
+            | DataType::Decimal256(..) => PyKind::Decimal,
+            DataType::Date32 | DataType::Date64 => PyKind::Date,
+            DataType::Timestamp(_, Some(_)) => PyKind::DateTimeUtc,
+            DataType::Timestamp(_, None) => PyKind::DateTime,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => PyKind::Bytes,
+            DataType::Null => PyKind::None,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                if field.metadata().get("edm_type").map(String::as_str) == Some("Edm.Guid") =>
+            {
+                PyKind::Uuid
+            }
+            _ => PyKind::Str,
+        }
+    }
+
+    /// Its name in `Cursor.description` (the Python package maps it to a type object).
+    pub fn name(self) -> &'static str {
+        match self {
+            PyKind::Bool => "bool",
+            PyKind::Int => "int",
+            PyKind::Float => "float",
+            PyKind::Decimal => "decimal",
+            PyKind::Str => "str",
+            PyKind::Uuid => "uuid",
+            PyKind::Date => "date",
+            PyKind::DateTimeUtc | PyKind::DateTime => "datetime",
+            PyKind::Bytes => "bytes",
+            PyKind::None => "none",
+        }
+    }
+}
+
+/// Precision and scale of a decimal field.
+pub fn precision_scale(field: &Field) -> (Option<u8>, Option<i8>) {
+    match field.data_type() {
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => (Some(*p), Some(*s)),
+        _ => (None, None),
+    }
+}
+
+struct Classes {
+    decimal: Py<PyAny>,
+    date: Py<PyAny>,
+    datetime: Py<PyAny>,
+    utc: Py<PyAny>,
+    uuid: Py<PyAny>,
+}
+
+static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
+
+fn classes(py: Python<'_>) -> PyResult<&Classes> {
+    CLASSES.get_or_try_init(py, || {
+        let datetime = py.import("datetime")?;
+        Ok(Classes {
+            decimal: py.import("decimal")?.getattr("Decimal")?.unbind(),
+            date: datetime.getattr("date")?.unbind(),
+            datetime: datetime.getattr("datetime")?.unbind(),
+            utc: datetime.getattr("timezone")?.getattr("utc")?.unbind(),
+            uuid: py.import("uuid")?.getattr("UUID")?.unbind(),
+        })
+    })
+}
+
+/// A column ready to convert: its array, in the form the kind reads.
+struct Column {
+    kind: PyKind,
+    array: ArrayRef,
+    scale: i8,
+}
+
+fn prepare(field: &Field, array: &ArrayRef) -> PyResult<Column> {
+    let kind = PyKind::of(field);
+    let cast = |to: DataType| {
+        arrow::compute::cast(array, &to)
+            .map_err(|e| crate::errors::DataError::new_err(format!("column {}: {e}", field.name())))
+    };
+    let (array, scale) = match (kind, array.data_type()) {
+        (PyKind::Decimal, DataType::Decimal128(_, s)) => (array.clone(), *s),
+        (PyKind::Decimal, DataType::Decimal32(_, s) | DataType::Decimal64(_, s)) => {
+            (cast(DataType::Decimal128(38, *s))?, *s)
+        }
+        // Decimal256 values wider than 38 digits come out as text (exact still).
+        (PyKind::Decimal, _) => (cast(DataType::Utf8)?, 0),
+        (PyKind::Int, DataType::UInt64) => (array.clone(), 0),
+        (PyKind::Int, _) => (cast(DataType::Int64)?, 0),
+        (PyKind::Float, _) => (cast(DataType::Float64)?, 0),
+        (PyKind::Date, _) => (cast(DataType::Date32)?, 0),
+        (PyKind::DateTimeUtc, DataType::Timestamp(_, tz)) => (
+            cast(DataType::Timestamp(TimeUnit::Microsecond, tz.clone()))?,
+            0,
+        ),
+        (PyKind::DateTime, _) => (cast(DataType::Timestamp(TimeUnit::Microsecond, None))?, 0),
+        (PyKind::Bytes, _) => (cast(DataType::LargeBinary)?, 0),
+        (PyKind::Str | PyKind::Uuid, DataType::LargeUtf8) => (array.clone(), 0),
+        (PyKind::Str | PyKind::Uuid, _) => (cast(DataType::LargeUtf8)?, 0),
+        _ => (array.clone(), 0),
+    };
+    Ok(Column { kind, array, scale })
+}
+
+/// The text of a decimal from its mantissa and scale (`12345`, 2 → `123.45`).
+fn decimal_text(mantissa: i128, scale: i8) -> String {
+    if scale <= 0 {
+        let mut s = mantissa.to_string();
+        if mantissa != 0 {
+            s.extend(std::iter::repeat_n('0', (-scale) as usize));
+        }
+        return s;
+    }
+    let digits = mantissa.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let sign = if mantissa < 0 { "-" } else { "" };
+    if digits.len() > scale {
+        let (whole, fraction) = digits.split_at(digits.len() - scale);
+        format!("{sign}{whole}.{fraction}")
+    } else {
+        format!("{sign}0.{}{digits}", "0".repeat(scale - digits.len()))
+    }
+}
+
+fn value(py: Python<'_>, c: &Column, classes: &Classes, i: usize) -> PyResult<Py<PyAny>> {
+    if c.array.is_null(i) {
+        return Ok(py.None());
+    }
+    let a = &c.array;
+    Ok(match c.kind {
+        PyKind::None => py.None(),
+        PyKind::Bool => a
+            .as_boolean()
+            .value(i)
+            .into_pyobject(py)?
+            .to_owned()
+            .into_any()
+            .unbind(),
+        PyKind::Int => match a.data_type() {
+            DataType::UInt64 => a
+                .as_primitive::<UInt64Type>()
+                .value(i)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            _ => a
+                .as_primitive::<Int64Type>()
+                .value(i)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+        },
+        PyKind::Float => a
+            .as_primitive::<Float64Type>()
+            .value(i)
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        PyKind::Decimal => match a.data_type() {
+            DataType::Decimal128(..) => {
+                let text = decimal_text(a.as_primitive::<Decimal128Type>().value(i), c.scale);
+                classes.decimal.call1(py, (text,))?
+            }
+            _ => classes
+                .decimal
+                .call1(py, (a.as_string::<i64>().value(i),))?,
+        },
+        PyKind::Str => PyString::new(py, a.as_string::<i64>().value(i))
+            .into_any()
+            .unbind(),
+        PyKind::Uuid => {
+            let text = a.as_string::<i64>().value(i);
+            // A server's malformed GUID stays text rather than failing the fetch.
+            match classes.uuid.call1(py, (text,)) {
+                Ok(u) => u,
+                Err(_) => PyString::new(py, text).into_any().unbind(),
+            }
+        }
+        PyKind::Date => {
+            let days = a.as_primitive::<Date32Type>().value(i);
+            let d = NaiveDate::from_num_days_from_ce_opt(days + 719_163).ok_or_else(|| {
+                crate::errors::DataError::new_err(format!(
+                    "{days} days after 1970-01-01 is not a date Python can hold"
+                ))
+            })?;
+            classes.date.call1(py, (d.year(), d.month(), d.day()))?
+        }
+        PyKind::DateTimeUtc | PyKind::DateTime => {
+            let micros = a.as_primitive::<TimestampMicrosecondType>().value(i);
+            let t = chrono::DateTime::from_timestamp_micros(micros)
+                .ok_or_else(|| {
+                    crate::errors::DataError::new_err(format!(
+                        "{micros} µs after 1970 is not a time Python can hold"
+                    ))
+                })?
+                .naive_utc();
+            let args = (
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+                t.nanosecond() / 1000,
+            );
+            if c.kind == PyKind::DateTimeUtc {
+                // An instant: whatever zone the column names, the same instant in UTC.
+                let kwargs = pyo3::types::PyDict::new(py);
+                kwargs.set_item("tzinfo", classes.utc.bind(py))?;
+                classes
+                    .datetime
+                    .bind(py)
+                    .call(args, Some(&kwargs))?
+                    .unbind()
+            } else {
+                classes.datetime.call1(py, args)?
+            }
+        }
+        PyKind::Bytes => pyo3::types::PyBytes::new(py, a.as_binary::<i64>().value(i))
+            .into_any()
+            .unbind(),
+    })
+}
+
+/// Rows `start..start + len` of `batch` as tuples, appended to `out`.
+pub fn rows(
+    py: Python<'_>,
+    batch: &RecordBatch,
+    start: usize,
+    len: usize,
+    out: &Bound<'_, PyList>,
+) -> PyResult<()> {
+    let classes = classes(py)?;
+    let schema = batch.schema();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(f, a)| prepare(f, a))
+        .collect::<PyResult<Vec<_>>>()?;
+    let mut row = Vec::with_capacity(columns.len());
+    for i in start..start + len {
+        row.clear();
+        for c in &columns {
+            row.push(value(py, c, classes, i)?);
+        }
+        out.append(PyTuple::new(py, row.drain(..))?)?;
+    }
+    Ok(())
+}
+
+/// A Python value as a parameter (the `?` it is bound to is `index`, from 1, for messages).
+pub fn param(py: Python<'_>, index: usize, v: &Bound<'_, PyAny>) -> PyResult<Param> {
+    use pyo3::types::{PyBool, PyFloat, PyInt};
+    let classes = classes(py)?;
+    if v.is_none() {
+        return Ok(Param::Null);
+    }
+    // bool before int: True is an int in Python.
+    if v.is_instance_of::<PyBool>() {
+        return Ok(Param::Bool(v.extract()?));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return v.extract::<i64>().map(Param::Int).or_else(|_| {
+            // Wider than 64 bits: exact, as a decimal.
+            Ok(Param::Decimal(v.str()?.to_string()))
+        });
+    }
+    if v.is_instance_of::<PyFloat>() {
+        return Ok(Param::Float(v.extract()?));
+    }
+    if v.is_instance(classes.decimal.bind(py))? {
+        if !v.call_method0("is_finite")?.extract::<bool>()? {
+            return Err(crate::errors::DataError::new_err(format!(
+                "parameter {index}: {} is not a number SQL can hold",
+                v.str()?
+            )));
+        }
+        // Fixed-point text: `Decimal('1E+3')` is `1000`.
+        let text: String = py
+            .import("builtins")?
+            .getattr("format")?
+            .call1((v, "f"))?
+            .extract()?;
+        return Ok(Param::Decimal(text));
+    }
+    if v.is_instance_of::<PyString>() {
+        return Ok(Param::Text(v.extract()?));
+    }
+    // datetime before date: a datetime is a date in Python.
+    if v.is_instance(classes.datetime.bind(py))? {
+        let aware = !v.call_method0("utcoffset")?.is_none();
+        let t = if aware {
+            v.call_method1("astimezone", (classes.utc.bind(py),))?
+        } else {
+            v.clone()
+        };
+        let get = |name: &str| -> PyResult<u32> { t.getattr(name)?.extract() };
+        let naive =
+            NaiveDate::from_ymd_opt(t.getattr("year")?.extract()?, get("month")?, get("day")?)
+                .and_then(|d| {
+                    d.and_hms_micro_opt(
+                        get("hour").ok()?,
+                        get("minute").ok()?,
+                        get("second").ok()?,
+                        get("microsecond").ok()?,
+                    )
+                })
+                .ok_or_else(|| {
+                    ProgrammingError::new_err(format!("parameter {index}: not a valid datetime"))
+                })?;
+        return Ok(if aware {
+            Param::Timestamp(naive.and_utc())
+        } else {
+            Param::LocalTimestamp(naive)
+        });
+    }
+    if v.is_instance(classes.date.bind(py))? {
+        let d = NaiveDate::from_ymd_opt(
+            v.getattr("year")?.extract()?,
+            v.getattr("month")?.extract()?,
+            v.getattr("day")?.extract()?,
+        )
+        .ok_or_else(|| ProgrammingError::new_err(format!("parameter {index}: not a valid date")))?;
+        return Ok(Param::Date(d));
+    }
+    if v.is_instance(classes.uuid.bind(py))? {
+        return Ok(Param::Text(v.str()?.to_string()));
+    }
+    Err(NotSupportedError::new_err(format!(
+        "parameter {index}: a {} cannot be bound; use None, bool, int, float, decimal.Decimal, str, datetime.date, datetime.datetime or uuid.UUID",
+        v.get_type().name()?
+    )))
+}

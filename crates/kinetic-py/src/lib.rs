@@ -1,0 +1,443 @@
+//! `epicor_kinetic._internal`: the native half of the Python module. The DB-API surface
+//! (`connect`, `Connection`, `Cursor`) is plain Python in `python/epicor_kinetic/`, over the
+//! classes here: [`Session`] (a connection and its SQL session), [`Statement`] (a running
+//! statement's rows, fetched as tuples or handed over as an Arrow C stream) and [`Emulator`].
+//!
+//! Every wait on the network releases the GIL and hears Ctrl-C (see [`runtime::wait`]).
+
+mod convert;
+mod errors;
+mod runtime;
+
+use arrow::array::RecordBatchReader;
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::ffi_stream::FFI_ArrowArrayStream;
+use arrow::record_batch::RecordBatch;
+use epicor_kinetic::{Connection, Settings};
+use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use epicor_kinetic_sql::datafusion::physical_plan::SendableRecordBatchStream;
+use epicor_kinetic_sql::{SqlError, SqlSession};
+use errors::{core_error, sql_error, InterfaceError, ProgrammingError};
+use futures_util::StreamExt;
+use pyo3::prelude::*;
+use pyo3::types::{PyCapsule, PyList};
+use std::sync::Mutex;
+
+/// A connection: settings, the connector's client (token cache included) and a SQL session.
+#[pyclass(module = "epicor_kinetic._internal", frozen)]
+struct Session {
+    sql: SqlSession,
+    pid: u32,
+    shown: String,
+}
+
+fn settings_from(
+    py: Python<'_>,
+    connection_string: &str,
+    properties: Vec<(String, String)>,
+) -> PyResult<Settings> {
+    let pairs: Vec<(&str, &str)> = properties
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    Settings::parse_with(connection_string, &pairs).map_err(|e| core_error(py, &e))
+}
+
+async fn open(settings: Settings) -> Result<Connection, epicor_kinetic::Error> {
+    Connection::open(settings).await
+}
+
+#[pymethods]
+impl Session {
+    /// Opens a connection: `connection_string` with `properties` (name, value) on top.
+    #[new]
+    fn new(
+        py: Python<'_>,
+        connection_string: &str,
+        properties: Vec<(String, String)>,
+    ) -> PyResult<Self> {
+        let settings = settings_from(py, connection_string, properties)?;
+        let shown = format!(
+            "URL={}; AuthScheme={:?}; User={}; Company={}",
+            settings.url,
+            settings.auth.scheme,
+            settings.auth.user.as_deref().unwrap_or(""),
+            settings.company.as_deref().unwrap_or("")
+        );
+        let conn = runtime::wait(py, open(settings))?.map_err(|e| core_error(py, &e))?;
+        let sql = runtime::wait(py, SqlSession::new(conn))?.map_err(|e| sql_error(py, &e))?;
+        Ok(Session {
+            sql,
+            pid: runtime::pid(),
+            shown,
+        })
+    }
+
+    /// Runs one statement with `params` bound to its `?` markers.
+    fn execute(
+        &self,
+        py: Python<'_>,
+        sql: &str,
+        params: Vec<Bound<'_, PyAny>>,
+    ) -> PyResult<Statement> {
+        runtime::check_process(self.pid, "connection")?;
+        let params = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| convert::param(py, i + 1, p))
+            .collect::<PyResult<Vec<_>>>()?;
+        let session = self.sql.clone();
+        let sql = sql.to_owned();
+        let result = runtime::wait(py, async move { session.query_with(&sql, &params).await })?
+            .map_err(|e| sql_error(py, &e))?;
+        let affected = result.rows_affected();
+        let schema = result.schema().clone();
+        Ok(Statement {
+            schema,
+            affected,
+            pid: self.pid,
+            state: Mutex::new(Pending {
+                stream: Some(result.stream()),
+                batch: None,
+                offset: 0,
+                fetched: 0,
+            }),
+        })
+    }
+
+    /// An access token for this connection (see `epicor_kinetic.token`).
+    fn access_token(&self, py: Python<'_>) -> PyResult<String> {
+        runtime::check_process(self.pid, "connection")?;
+        let conn = self.sql.connection().clone();
+        let token = runtime::wait(py, async move { conn.access_token().await })?
+            .map_err(|e| core_error(py, &e))?;
+        Ok(token.expose().to_owned())
+    }
+
+    /// Rows the server has sent to this connection's queries, and the pages they came in.
+    fn transfer(&self) -> (u64, u64) {
+        let t = self.sql.transfer();
+        (t.rows(), t.pages())
+    }
+
+    /// Ends the connection: an Epicor session (`UseSession`) is signed out.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if runtime::pid() != self.pid {
+            return Ok(()); // The parent's connection: nothing of it to end here.
+        }
+        let conn = self.sql.connection().clone();
+        runtime::wait(py, async move { conn.close().await })?.map_err(|e| core_error(py, &e))
+    }
+
+    /// The connection's server, scheme, user and company (never a secret).
+    #[getter]
+    fn shown(&self) -> String {
+        self.shown.clone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<epicor_kinetic._internal.Session {}>", self.shown)
+    }
+}
+
+/// What is left of a statement's result.
+struct Pending {
+    stream: Option<SendableRecordBatchStream>,
+    /// The batch being read, and the next row of it.
+    batch: Option<RecordBatch>,
+    offset: usize,
+    fetched: u64,
+}
+
+/// A statement's result: rows fetched as tuples, or handed over as an Arrow C stream.
+#[pyclass(module = "epicor_kinetic._internal", frozen)]
+struct Statement {
+    schema: SchemaRef,
+    affected: Option<u64>,
+    pid: u32,
+    state: Mutex<Pending>,
+}
+
+impl Statement {
+    fn pending(&self) -> PyResult<std::sync::MutexGuard<'_, Pending>> {
+        runtime::check_process(self.pid, "cursor")?;
+        self.state.try_lock().map_err(|_| {
+            ProgrammingError::new_err(
+                "this cursor is in use by another thread: give each thread its own cursor (threadsafety 2)",
+            )
+        })
+    }
+}
+
+#[pymethods]
+impl Statement {
+    /// (name, kind, precision, scale) of each column.
+    fn columns(&self) -> Vec<(String, &'static str, Option<u8>, Option<i8>)> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let (p, s) = convert::precision_scale(f);
+                (f.name().clone(), convert::PyKind::of(f).name(), p, s)
+            })
+            .collect()
+    }
+
+    /// Rows written by INSERT, UPDATE or DELETE; `None` for queries.
+    #[getter]
+    fn rows_affected(&self) -> Option<u64> {
+        self.affected
+    }
+
+    /// Rows fetched so far, and whether the result is exhausted.
+    fn progress(&self) -> PyResult<(u64, bool)> {
+        let p = self.pending()?;
+        let rest = p.batch.as_ref().is_some_and(|b| p.offset < b.num_rows());
+        Ok((p.fetched, p.stream.is_none() && !rest))
+    }
+
+    /// Up to `n` more rows (all of them when `n` is None), as tuples.
+    #[pyo3(signature = (n=None))]
+    fn fetch<'py>(&self, py: Python<'py>, n: Option<usize>) -> PyResult<Bound<'py, PyList>> {
+        let mut p = self.pending()?;
+        let out = PyList::empty(py);
+        let mut want = n.unwrap_or(usize::MAX);
+        while want > 0 {
+            if let Some(batch) = &p.batch {
+                let left = batch.num_rows() - p.offset;
+                if left > 0 {
+                    let take = left.min(want);
+                    convert::rows(py, batch, p.offset, take, &out)?;
+                    p.offset += take;
+                    p.fetched += take as u64;
+                    want -= take;
+                    continue;
+                }
+            }
+            p.batch = None;
+            let Some(stream) = p.stream.as_mut() else {
+                break;
+            };
+            match runtime::wait(py, stream.next())? {
+                None => p.stream = None,
+                Some(Ok(batch)) => {
+                    p.batch = Some(batch);
+                    p.offset = 0;
+                }
+                Some(Err(e)) => {
+                    p.stream = None;
+                    return Err(sql_error(py, &SqlError::from(e)));
+                }
+            }
+            // Converting a large result takes a while with the GIL held: hear Ctrl-C.
+            py.check_signals()?;
+        }
+        Ok(out)
+    }
+
+    /// The rest of the result as an Arrow C stream (PyCapsule `arrow_array_stream`): what
+    /// `__arrow_c_stream__` answers. The stream owns the rows; the cursor is then exhausted.
+    #[pyo3(signature = (requested_schema=None))]
+    fn arrow_stream<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        // A requested schema is a request the producer may decline (the PyCapsule interface):
+        // the result's own types are its exact ones.
+        let _ = requested_schema;
+        let mut p = self.pending()?;
+        let first = p.batch.take().and_then(|b| {
+            let left = b.num_rows() - p.offset;
+            (left > 0).then(|| b.slice(p.offset, left))
+        });
+        let reader = Reader {
+            schema: self.schema.clone(),
+            first,
+            stream: p.stream.take(),
+            runtime: runtime::runtime()?,
+        };
+        let stream = FFI_ArrowArrayStream::new(Box::new(reader));
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+
+    /// Stops the statement: its remaining rows are not read.
+    fn close(&self) -> PyResult<()> {
+        if let Ok(mut p) = self.state.try_lock() {
+            p.stream = None;
+            p.batch = None;
+        }
+        Ok(())
+    }
+}
+
+/// The rows of a statement as an Arrow record batch reader (for the C stream interface).
+struct Reader {
+    schema: SchemaRef,
+    first: Option<RecordBatch>,
+    stream: Option<SendableRecordBatchStream>,
+    runtime: &'static tokio::runtime::Runtime,
+}
+
+impl Iterator for Reader {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(b) = self.first.take() {
+            return Some(Ok(b));
+        }
+        let stream = self.stream.as_mut()?;
+        match self.runtime.block_on(stream.next()) {
+            None => {
+                self.stream = None;
+                None
+            }
+            Some(Ok(b)) => Some(Ok(b)),
+            Some(Err(e)) => {
+                self.stream = None;
+                Some(Err(ArrowError::ExternalError(Box::new(SqlError::from(e)))))
+            }
+        }
+    }
+}
+
+impl RecordBatchReader for Reader {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+}
+
+/// An access token for a connection string: what code that calls Epicor itself sends as
+/// `Authorization: Bearer ...` (see `Connection::access_token` in the Rust crate).
+#[pyfunction]
+fn access_token(
+    py: Python<'_>,
+    connection_string: &str,
+    properties: Vec<(String, String)>,
+) -> PyResult<String> {
+    let settings = settings_from(py, connection_string, properties)?;
+    let token = runtime::wait(py, async move {
+        let conn = open(settings).await?;
+        conn.access_token().await
+    })?
+    .map_err(|e| core_error(py, &e))?;
+    Ok(token.expose().to_owned())
+}
+
+/// The emulator, serving on 127.0.0.1 (a free port) from this process.
+#[pyclass(module = "epicor_kinetic._internal", frozen)]
+struct Emulator {
+    running: Mutex<Option<RunningEmulator>>,
+    url: String,
+    startup: String,
+    pid: u32,
+}
+
+#[pymethods]
+impl Emulator {
+    #[new]
+    #[pyo3(signature = (scale=5000, seed=None, tls=false, strict_paging=false, token_lifetime_secs=None, request_log=0, config=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        scale: u64,
+        seed: Option<u64>,
+        tls: bool,
+        strict_paging: bool,
+        token_lifetime_secs: Option<u64>,
+        request_log: usize,
+        config: Option<std::path::PathBuf>,
+    ) -> PyResult<Self> {
+        let mut c = match config {
+            Some(path) => EmulatorConfig::from_file(&path)
+                .map_err(|e| InterfaceError::new_err(format!("{}: {e}", path.display())))?,
+            None => EmulatorConfig::default(),
+        };
+        c.scale = scale;
+        if let Some(seed) = seed {
+            c.seed = seed;
+        }
+        c.tls.enabled = tls || c.tls.enabled;
+        c.strict_paging = strict_paging || c.strict_paging;
+        if let Some(secs) = token_lifetime_secs {
+            c.token_lifetime_secs = secs;
+            c.idp.token_lifetime_secs = secs;
+        }
+        c.request_log = request_log;
+        let running = runtime::wait(py, epicor_kinetic_emulator::spawn(c, "127.0.0.1:0"))?
+            .map_err(|e| InterfaceError::new_err(format!("the emulator did not start: {e}")))?;
+        Ok(Emulator {
+            url: running.url(),
+            startup: running.startup_info().to_string(),
+            running: Mutex::new(Some(running)),
+            pid: runtime::pid(),
+        })
+    }
+
+    /// `http://127.0.0.1:port` (or https).
+    #[getter]
+    fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// What `kinetic emulator` prints first: URLs, users, connection strings (JSON text).
+    #[getter]
+    fn startup_info(&self) -> String {
+        self.startup.clone()
+    }
+
+    /// The requests served so far (when started with `request_log`): (method, uri, status).
+    fn requests(&self) -> PyResult<Vec<(String, String, u16)>> {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(r) = running.as_ref() else {
+            return Err(InterfaceError::new_err("the emulator was stopped"));
+        };
+        Ok(r.requests()
+            .into_iter()
+            .map(|q| (q.method, q.uri, q.status))
+            .collect())
+    }
+
+    /// Forgets the requests served so far.
+    fn clear_requests(&self) {
+        if let Some(r) = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            r.clear_requests();
+        }
+    }
+
+    /// Stops serving (idempotent).
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let running = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        match running {
+            Some(r) if self.pid == runtime::pid() => runtime::wait(py, r.shutdown()),
+            // A forked child holds a copy of the parent's emulator: the parent stops it.
+            Some(r) => {
+                std::mem::forget(r);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+#[pymodule]
+#[pyo3(name = "_internal")]
+fn internal(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add_class::<Session>()?;
+    m.add_class::<Statement>()?;
+    m.add_class::<Emulator>()?;
+    m.add_function(wrap_pyfunction!(access_token, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,99 @@
+"""The SQLAlchemy dialect: the entry point, reflection from the system tables, queries, and
+pandas.read_sql on an engine."""
+
+import decimal
+import importlib.metadata
+import urllib.parse
+
+import pytest
+
+sa = pytest.importorskip("sqlalchemy")
+
+
+def engine_url(cs, sep=";"):
+    # The connection string as the URL's query: ';' kept, or '&' between properties.
+    if sep == ";":
+        return "kinetic:///?" + urllib.parse.quote(cs, safe="=;:/!")
+    pairs = [tuple(p.split("=", 1)) for p in cs.split(";") if p]
+    return "kinetic:///?" + urllib.parse.urlencode(pairs)
+
+
+@pytest.fixture(scope="module")
+def engine(basic):
+    # The password in the URL's password part, where SQLAlchemy masks it (repr, logs).
+    props = dict(p.split("=", 1) for p in basic.split(";") if p)
+    user, password = props.pop("User"), props.pop("Password")
+    url = sa.URL.create("kinetic", username=user, password=password, query=props)
+    e = sa.create_engine(url)
+    assert password not in repr(e) and password not in str(e.url)
+    yield e
+    e.dispose()
+
+
+def test_the_entry_point_is_registered():
+    eps = importlib.metadata.entry_points(group="sqlalchemy.dialects")
+    ours = [e for e in eps if e.name == "kinetic"]
+    assert len(ours) == 1 and ours[0].value == "epicor_kinetic.sqlalchemy:KineticDialect"
+
+
+@pytest.mark.parametrize("sep", [";", "&"])
+def test_both_url_forms_connect(basic, sep):
+    e = sa.create_engine(engine_url(basic, sep))
+    with e.connect() as c:
+        assert c.execute(sa.text("SELECT COUNT(*) FROM Customers")).scalar() > 0
+    e.dispose()
+
+
+def test_reflection(engine):
+    insp = sa.inspect(engine)
+    schemas = insp.get_schema_names()
+    assert "Erp.BO.CustomerSvc" in schemas and "BaqSvc" in schemas
+    tables = insp.get_table_names(schema="Erp.BO.CustomerSvc")
+    assert "Customers" in tables
+    cols = {c["name"]: c for c in insp.get_columns("Customers", schema="Erp.BO.CustomerSvc")}
+    assert isinstance(cols["CreditLimit"]["type"], sa.Numeric)
+    assert (cols["CreditLimit"]["type"].precision, cols["CreditLimit"]["type"].scale) == (17, 3)
+    assert isinstance(cols["CustNum"]["type"], sa.Integer)
+    assert isinstance(cols["EstDate"]["type"], sa.DateTime)
+    pk = insp.get_pk_constraint("Customers", schema="Erp.BO.CustomerSvc")
+    assert pk["constrained_columns"] == ["Company", "CustNum"]
+    assert insp.has_table("Customers", schema="Erp.BO.CustomerSvc")
+    assert not insp.has_table("NoSuchTable", schema="Erp.BO.CustomerSvc")
+    fks = insp.get_foreign_keys("OrderHeds", schema="Erp.BO.SalesOrderSvc")
+    assert isinstance(fks, list)
+    assert insp.get_view_names(schema="BaqSvc")
+
+
+def test_core_queries_on_a_reflected_table(engine):
+    md = sa.MetaData()
+    customers = sa.Table("Customers", md, schema="Erp.BO.CustomerSvc", autoload_with=engine)
+    q = (
+        sa.select(customers.c.CustNum, customers.c.Name, customers.c.CreditLimit)
+        .where(customers.c.State == "MN")
+        .order_by(customers.c.CustNum)
+        .limit(3)
+    )
+    with engine.connect() as c:
+        rows = c.execute(q).fetchall()
+        assert 0 < len(rows) <= 3
+        assert all(isinstance(r.CreditLimit, decimal.Decimal) for r in rows)
+        n = c.execute(sa.select(sa.func.count()).select_from(customers).where(customers.c.State == "MN")).scalar()
+        assert n >= len(rows)
+
+
+def test_pandas_read_sql(engine):
+    pd = pytest.importorskip("pandas")
+    # coerce_float=False: pandas' default turns decimal.Decimal into float64.
+    df = pd.read_sql(
+        sa.text("SELECT CustNum, CreditLimit FROM Customers WHERE State = :s ORDER BY CustNum"),
+        engine,
+        params={"s": "MN"},
+        coerce_float=False,
+    )
+    assert len(df) > 0
+    assert isinstance(df["CreditLimit"].iloc[0], decimal.Decimal)
+    # Through the table name (reflection).
+    # (read_sql_table turns Numeric columns into float64 by itself: pandas' choice.)
+    whole = pd.read_sql_table("Customers", engine, schema="Erp.BO.CustomerSvc")
+    assert list(whole.columns)[:3] == ["Company", "CustNum", "CustID"]
+    assert len(whole) >= len(df)
