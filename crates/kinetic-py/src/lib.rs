@@ -238,24 +238,41 @@ impl Statement {
 
     /// The rest of the result as an Arrow C stream (PyCapsule `arrow_array_stream`): what
     /// `__arrow_c_stream__` answers. The stream owns the rows; the cursor is then exhausted.
-    #[pyo3(signature = (requested_schema=None))]
+    /// `collect`: read every batch first, here, with Ctrl-C heard (for a consumer that keeps the
+    /// whole result anyway, as `fetch_arrow_table` does); otherwise the consumer pulls the
+    /// batches one by one (streaming, but a pull waits without hearing Ctrl-C).
+    #[pyo3(signature = (requested_schema=None, collect=false))]
     fn arrow_stream<'py>(
         &self,
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyAny>>,
+        collect: bool,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         // A requested schema is a request the producer may decline (the PyCapsule interface):
         // the result's own types are its exact ones.
         let _ = requested_schema;
         let mut p = self.pending()?;
-        let first = p.batch.take().and_then(|b| {
+        let mut ready = std::collections::VecDeque::new();
+        if let Some(b) = p.batch.take() {
             let left = b.num_rows() - p.offset;
-            (left > 0).then(|| b.slice(p.offset, left))
-        });
+            if left > 0 {
+                ready.push_back(b.slice(p.offset, left));
+            }
+        }
+        let mut stream = p.stream.take();
+        if collect {
+            while let Some(s) = stream.as_mut() {
+                match runtime::wait(py, s.next())? {
+                    None => stream = None,
+                    Some(Ok(b)) => ready.push_back(b),
+                    Some(Err(e)) => return Err(sql_error(py, &SqlError::from(e))),
+                }
+            }
+        }
         let reader = Reader {
             schema: self.schema.clone(),
-            first,
-            stream: p.stream.take(),
+            ready,
+            stream,
             runtime: runtime::runtime()?,
         };
         let stream = FFI_ArrowArrayStream::new(Box::new(reader));
@@ -275,7 +292,8 @@ impl Statement {
 /// The rows of a statement as an Arrow record batch reader (for the C stream interface).
 struct Reader {
     schema: SchemaRef,
-    first: Option<RecordBatch>,
+    /// Batches already read.
+    ready: std::collections::VecDeque<RecordBatch>,
     stream: Option<SendableRecordBatchStream>,
     runtime: &'static tokio::runtime::Runtime,
 }
@@ -284,7 +302,7 @@ impl Iterator for Reader {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some(b) = self.first.take() {
+        if let Some(b) = self.ready.pop_front() {
             return Some(Ok(b));
         }
         let stream = self.stream.as_mut()?;

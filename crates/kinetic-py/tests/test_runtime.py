@@ -200,3 +200,40 @@ def test_emulator_helper(emu):
     uris = [u for m, u, s in emu.requests() if "/Customers" in u]
     # The filter and the limit went to the server as OData.
     assert any("$filter=" in u and "$top=2" in u for u in uris), uris
+
+
+SLOW_FETCH = """
+import sys, time, tempfile, epicor_kinetic as ek
+from epicor_kinetic import emulator
+cfg = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+cfg.write('''
+[[faults.rules]]
+kind = "latency"
+rate = 1.0
+path = "/api/v1/Erp.BO.SalesOrderSvc/OrderDtls"
+min_ms = 3000
+max_ms = 3000
+''')
+cfg.close()
+emu = emulator.start(2000, config=cfg.name)
+cur = ek.connect(emu.connection_string("basic")).cursor().execute("SELECT * FROM OrderDtls")
+print("ready", flush=True)
+start = time.monotonic()
+try:
+    cur.fetchall() if sys.argv[1] == "fetchall" else cur.fetch_arrow_table()
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted after %.1f s" % (time.monotonic() - start), flush=True)
+"""
+
+
+@pytest.mark.parametrize("way", ["fetchall", "arrow"])
+def test_ctrl_c_interrupts_a_long_fetch(way):
+    # Every page of order lines takes 3 s to come: Ctrl-C after 1 s stops the fetch at once.
+    p = subprocess.Popen([sys.executable, "-c", SLOW_FETCH, way], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=60)
+    assert "interrupted after" in out, out
+    assert float(out.split()[2]) < 2.5, out

@@ -399,8 +399,13 @@ class Cursor:
 
     def fetch_arrow_table(self) -> Any:
         """The rest of the result as a ``pyarrow.Table``: decimals stay ``decimal128``, dates
-        ``date32``, Epicor's instants ``timestamp[us, tz=UTC]``."""
-        return self.fetch_record_batches().read_all()
+        ``date32``, Epicor's instants ``timestamp[us, tz=UTC]``. (Read here first, so that Ctrl-C
+        interrupts a long fetch.)"""
+        import pyarrow as pa
+
+        return pa.RecordBatchReader.from_stream(
+            _Stream(self._result().arrow_stream(None, True))
+        ).read_all()
 
     def fetch_df(self) -> Any:
         """The rest of the result as a pandas ``DataFrame`` (through Arrow: decimals stay
@@ -424,6 +429,19 @@ class Cursor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Stream:
+    """An Arrow C stream capsule, offered once through the PyCapsule interface."""
+
+    def __init__(self, capsule: Any) -> None:
+        self._capsule = capsule
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        capsule, self._capsule = self._capsule, None
+        if capsule is None:
+            raise InterfaceError("this Arrow stream was already read")
+        return capsule
 
 
 def _parameters(parameters: Any) -> list[Any]:
