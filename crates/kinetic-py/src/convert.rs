@@ -248,26 +248,15 @@ fn value(py: Python<'_>, c: &Column, classes: &Classes, i: usize) -> PyResult<Py
                     ))
                 })?
                 .naive_utc();
-            let args = (
-                t.year(),
-                t.month(),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                t.nanosecond() / 1000,
-            );
+            let (y, mo, d) = (t.year(), t.month(), t.day());
+            let (h, mi, s, us) = (t.hour(), t.minute(), t.second(), t.nanosecond() / 1000);
             if c.kind == PyKind::DateTimeUtc {
-                // An instant: whatever zone the column names, the same instant in UTC.
-                let kwargs = pyo3::types::PyDict::new(py);
-                kwargs.set_item("tzinfo", classes.utc.bind(py))?;
-                classes
-                    .datetime
-                    .bind(py)
-                    .call(args, Some(&kwargs))?
-                    .unbind()
+                // An instant: whatever zone the column names, the same instant in UTC
+                // (`tzinfo` is datetime's eighth positional argument).
+                let utc = classes.utc.bind(py);
+                classes.datetime.call1(py, (y, mo, d, h, mi, s, us, utc))?
             } else {
-                classes.datetime.call1(py, args)?
+                classes.datetime.call1(py, (y, mo, d, h, mi, s, us))?
             }
         }
         PyKind::Bytes => pyo3::types::PyBytes::new(py, a.as_binary::<i64>().value(i))
