@@ -357,6 +357,22 @@ def test_callproc_bo_method(cur):
         assert cust_id in row[names.index("returnObj")]
 
 
+def test_callproc_epicor_function(emu):
+    # Epicor Functions are served on the v2 API.
+    with ek.connect(emu.connection_string("basic_v2")) as c:
+        cur = c.cursor()
+        cur.execute("SELECT CustID FROM Customers ORDER BY CustNum LIMIT 1")
+        (cust_id,) = cur.fetchone()
+        cur.callproc("efx.CustomerTools.GetCreditStatus", {"CustID": cust_id})
+        row = cur.fetchone()
+        assert row is not None and len(row) == len(cur.description) > 0
+        assert [d[0] for d in cur.description][:2] == ["Found", "CreditHold"]
+        assert row[0] == "true"
+        with pytest.raises(ek.ProgrammingError) as e:
+            cur.callproc("efx.CustomerTools.NoSuchFunction", {"CustID": cust_id})
+        assert e.value.kind == "not_found" and e.value.status == 404
+
+
 def test_callproc_oauth_procedure(emu):
     with ek.connect(emu.connection_string("azuread_code")) as c:
         cur = c.cursor()
