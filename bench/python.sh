@@ -3,7 +3,8 @@
 #   a. by the DB-API, cursor.fetchall()            (tuples of decimal.Decimal, datetime, ...)
 #   b. by the DB-API, a cursor.fetchmany(10000) loop (streaming: memory bounded by the batch)
 #   c. by Arrow, cursor.fetch_arrow_table()        (columnar, no Python object per value)
-#   d. by a plain `requests` $top/$skip loop       (what users write today: dicts of JSON values)
+#   d. the same with Parallelism=4                 (four $skip ranges read at once)
+#   e. by a plain `requests` $top/$skip loop       (what users write today: dicts of JSON values)
 # each in its own process, against one emulator (its own process too), one after the other;
 # rows/s, wall and peak RSS for each, and the ratios.
 #
@@ -58,7 +59,7 @@ conn=$("$py" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())
 base=$("$py" -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); print(d["url"] + "/" + d["instance"] + "/api/v1/")' "$out/python-emulator.out")
 
 printf '\n%-10s %10s %9s %12s %10s\n' way rows wall_s rows_per_s peak_MiB
-for way in fetchall fetchmany arrow requests; do
+for way in fetchall fetchmany arrow arrow_p4 requests; do
   /usr/bin/time -f %M -o "$out/python-$way.rss" "$py" bench/python_fetch.py "$way" "$conn" "$base" >"$out/python-$way.out" 2>"$out/python-$way.err" || {
     echo "$way FAILED:"; tail -5 "$out/python-$way.err"; continue; }
   read -r rows secs <"$out/python-$way.out"
@@ -70,14 +71,14 @@ echo
 import sys
 out = sys.argv[1]
 t = {}
-for way in ("fetchall", "fetchmany", "arrow", "requests"):
+for way in ("fetchall", "fetchmany", "arrow", "arrow_p4", "requests"):
     try:
         rows, secs = open(f"{out}/python-{way}.out").read().split()
         t[way] = float(secs)
     except Exception:
         pass
 if "requests" in t:
-    for way in ("fetchall", "fetchmany", "arrow"):
+    for way in ("fetchall", "fetchmany", "arrow", "arrow_p4"):
         if way in t:
             print(f"{way}: {t['requests'] / t[way]:.1f}x faster than the requests loop")
 PY

@@ -2,7 +2,7 @@
 """One way of bringing every order line into Python (bench/python.sh runs each in its own process).
 
 Usage: python_fetch.py WAY CONNECTION_STRING REST_V1_BASE
-  WAY: fetchall | fetchmany | arrow | requests
+  WAY: fetchall | fetchmany | arrow | arrow_p4 (Parallelism=4) | requests
 Prints: rows seconds (the fetch alone, after the import and the connection).
 """
 
@@ -36,6 +36,8 @@ def main() -> int:
     else:
         import epicor_kinetic
 
+        if way == "arrow_p4":
+            cs, way = cs + ";Parallelism=4", "arrow"
         conn = epicor_kinetic.connect(cs)
         cur = conn.cursor()
         t0 = time.perf_counter()

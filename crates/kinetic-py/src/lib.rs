@@ -274,6 +274,7 @@ impl Statement {
             ready,
             stream,
             runtime: runtime::runtime()?,
+            failed: None,
         };
         let stream = FFI_ArrowArrayStream::new(Box::new(reader));
         PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
@@ -289,6 +290,11 @@ impl Statement {
     }
 }
 
+/// Rows per batch handed to an Arrow consumer: the server's pages (about 100 rows each) are
+/// joined up to this, as importing a batch costs the consumer per column, not per row (ten
+/// thousand 100-row batches made `fetch_arrow_table` slower than fetching tuples).
+const ARROW_BATCH_ROWS: usize = 65_536;
+
 /// The rows of a statement as an Arrow record batch reader (for the C stream interface).
 struct Reader {
     schema: SchemaRef,
@@ -296,12 +302,13 @@ struct Reader {
     ready: std::collections::VecDeque<RecordBatch>,
     stream: Option<SendableRecordBatchStream>,
     runtime: &'static tokio::runtime::Runtime,
+    /// An error met after rows that were handed out first.
+    failed: Option<ArrowError>,
 }
 
-impl Iterator for Reader {
-    type Item = Result<RecordBatch, ArrowError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl Reader {
+    /// The next batch as it came, or an error.
+    fn pull(&mut self) -> Option<Result<RecordBatch, ArrowError>> {
         if let Some(b) = self.ready.pop_front() {
             return Some(Ok(b));
         }
@@ -316,6 +323,34 @@ impl Iterator for Reader {
                 self.stream = None;
                 Some(Err(ArrowError::ExternalError(Box::new(SqlError::from(e)))))
             }
+        }
+    }
+}
+
+impl Iterator for Reader {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut parts = Vec::new();
+        let mut rows = 0;
+        while rows < ARROW_BATCH_ROWS {
+            match self.pull() {
+                None => break,
+                Some(Ok(b)) => {
+                    rows += b.num_rows();
+                    parts.push(b);
+                }
+                Some(Err(e)) if parts.is_empty() => return Some(Err(e)),
+                Some(Err(e)) => {
+                    self.failed = Some(e);
+                    break;
+                }
+            }
+        }
+        match parts.len() {
+            0 => self.failed.take().map(Err),
+            1 => parts.pop().map(Ok),
+            _ => Some(arrow::compute::concat_batches(&self.schema, &parts)),
         }
     }
 }

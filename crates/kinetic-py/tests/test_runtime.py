@@ -237,3 +237,21 @@ def test_ctrl_c_interrupts_a_long_fetch(way):
     out, _ = p.communicate(timeout=60)
     assert "interrupted after" in out, out
     assert float(out.split()[2]) < 2.5, out
+
+
+def test_a_fetch_leaves_the_garbage_collector_as_it_was(cur):
+    import gc
+
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            cur.execute("SELECT CustNum, SysRowID FROM Customers")
+            assert len(cur.fetchall()) > 0
+            assert gc.isenabled() is state
+            # An error in the middle of a fetch too.
+            with pytest.raises(ek.DataError):
+                cur.execute("SELECT CustNum / (CustNum - CustNum) FROM Customers").fetchall()
+            assert gc.isenabled() is state
+    finally:
+        (gc.enable if was else gc.disable)()
