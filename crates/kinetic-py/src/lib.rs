@@ -141,6 +141,17 @@ impl Session {
     }
 }
 
+/// In a forked child, the parent's connection is leaked, never dropped: its pools and tasks
+/// belong to the parent's runtime, whose threads (and whatever locks they held at the fork) do not
+/// exist in the child.
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.pid != runtime::pid() {
+            std::mem::forget(self.sql.clone());
+        }
+    }
+}
+
 /// What is left of a statement's result.
 struct Pending {
     stream: Option<SendableRecordBatchStream>,
@@ -294,6 +305,16 @@ impl Statement {
 /// joined up to this, as importing a batch costs the consumer per column, not per row (ten
 /// thousand 100-row batches made `fetch_arrow_table` slower than fetching tuples).
 const ARROW_BATCH_ROWS: usize = 65_536;
+
+/// As for [`Session`]: a forked child leaks the parent's stream rather than drop it.
+impl Drop for Statement {
+    fn drop(&mut self) {
+        if self.pid != runtime::pid() {
+            let mut p = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::forget(p.stream.take());
+        }
+    }
+}
 
 /// The rows of a statement as an Arrow record batch reader (for the C stream interface).
 struct Reader {

@@ -41,21 +41,6 @@ pub enum Param {
 }
 
 impl Param {
-    /// What the parameter is, for messages (never its value: it may be a secret).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Param::Null => "NULL",
-            Param::Bool(_) => "a boolean",
-            Param::Int(_) => "an integer",
-            Param::Float(_) => "a float",
-            Param::Decimal(_) => "a decimal",
-            Param::Text(_) => "text",
-            Param::Date(_) => "a date",
-            Param::Timestamp(_) => "a timestamp",
-            Param::LocalTimestamp(_) => "a timestamp",
-        }
-    }
-
     /// The literal expression the marker becomes.
     fn expr(&self) -> Result<Expr, SqlError> {
         Ok(match self {

@@ -443,10 +443,13 @@ impl Settings {
     /// use epicor_kinetic::settings::Settings;
     /// let s = Settings::parse_with(
     ///     "URL=https://erp.example.com;ERPInstance=Kinetic;user=a;Password=x",
-    ///     &[("User", "b"), ("Company", "EPIC06")],
+    ///     &[("User", "b"), ("Company", "EPIC06"), ("password", "p;w}=d")],
     /// )?;
     /// assert_eq!(s.auth.user.as_deref(), Some("b"));
     /// assert_eq!(s.company.as_deref(), Some("EPIC06"));
+    /// assert_eq!(s.auth.password.as_ref().map(|p| p.expose()), Some("p;w}=d"));
+    /// let e = Settings::parse_with("URL=https://erp.example.com", &[("Pasword", "x")]).unwrap_err();
+    /// assert!(e.to_string().contains("did you mean `Password`?"));
     /// # Ok::<(), epicor_kinetic::Error>(())
     /// ```
     pub fn parse_with(connection: &str, properties: &[(&str, &str)]) -> Result<Settings> {
