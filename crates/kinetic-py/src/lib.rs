@@ -35,13 +35,18 @@ struct Session {
 fn settings_from(
     py: Python<'_>,
     connection_string: &str,
-    properties: Vec<(String, String)>,
+    mut properties: Vec<(String, String)>,
 ) -> PyResult<Settings> {
     let pairs: Vec<(&str, &str)> = properties
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    Settings::parse_with(connection_string, &pairs).map_err(|e| core_error(py, &e))
+    let settings = Settings::parse_with(connection_string, &pairs);
+    // The values may be secrets: this copy is wiped (the settings keep their own, wiped on drop).
+    for (_, v) in &mut properties {
+        zeroize::Zeroize::zeroize(v);
+    }
+    settings.map_err(|e| core_error(py, &e))
 }
 
 async fn open(settings: Settings) -> Result<Connection, epicor_kinetic::Error> {

@@ -81,6 +81,10 @@ def test_repr_and_errors_never_show_the_password(emu, basic):
     with ek.connect(basic) as c:
         assert "Epicor123!" not in repr(c)
         assert "manager" in repr(c)
+    # A URL carrying credentials is refused, without repeating them.
+    with pytest.raises(ek.InterfaceError) as e:
+        ek.connect(f"URL=http://u:pw-in-url@127.0.0.1:1;ERPInstance=Kinetic;User=a;Password=b")
+    assert "pw-in-url" not in str(e.value)
     secret = "S3cret-never-shown"
     with pytest.raises(ek.OperationalError) as e:
         ek.connect(basic, Password=secret).execute("SELECT COUNT(*) FROM Customers")
