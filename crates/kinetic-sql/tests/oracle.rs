@@ -36,6 +36,8 @@ use epicor_kinetic_sql::{SqlErrorKind, SqlSession};
 use rusqlite::types::Value;
 use rusqlite::OpenFlags;
 
+mod common;
+
 /// The data set's size: order lines in all (three quarters in the connection's company).
 const SCALE: u64 = 1500;
 
@@ -243,13 +245,7 @@ impl Oracle {
 
     /// The error of a statement that must fail.
     async fn error_of(&self, sql: &str) -> epicor_kinetic_sql::SqlError {
-        match self.session.query(sql).await {
-            Ok(r) => match r.collect().await {
-                Ok(b) => panic!("{sql} should fail; it returned {} batches", b.len()),
-                Err(e) => e,
-            },
-            Err(e) => e,
-        }
+        common::error_of(&self.session, sql).await
     }
 }
 

@@ -4,9 +4,10 @@
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use epicor_kinetic_emulator::RunningEmulator;
-use epicor_kinetic_sql::{SqlError, SqlErrorKind, SqlSession};
+use epicor_kinetic_sql::{SqlErrorKind, SqlSession};
 
 mod common;
+use common::run;
 
 async fn emulator() -> RunningEmulator {
     common::emulator(200).await
@@ -18,10 +19,6 @@ fn connection_string(emu: &RunningEmulator, which: &str) -> String {
 
 async fn session_of(text: &str) -> SqlSession {
     common::session_with(text).await
-}
-
-async fn run(s: &SqlSession, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
-    s.query(sql).await?.collect().await
 }
 
 /// The text of column `name` in the one row answered.

@@ -139,13 +139,7 @@ async fn local_files_and_settings_are_out_of_reach() {
         "CREATE VIEW v AS SELECT 1".to_owned(),
         "DROP TABLE Customers".to_owned(),
     ] {
-        let e = match s.query(&sql).await {
-            Ok(r) => match r.collect().await {
-                Ok(_) => panic!("{sql} ran"),
-                Err(e) => e,
-            },
-            Err(e) => e,
-        };
+        let e = common::error_of(&s, &sql).await;
         assert_eq!(
             e.kind(),
             epicor_kinetic_sql::SqlErrorKind::Invalid,

@@ -768,26 +768,14 @@ async fn system_table_names_match_in_any_case_and_unknown_ones_are_named() {
     assert_eq!(n.len(), 1);
     assert_eq!(get(&n[0], "VALUE"), Some("YES"));
 
-    let e = match s.query("SELECT * FROM sys_tabels").await {
-        Ok(r) => match r.collect().await {
-            Ok(_) => panic!("sys_tabels is not a system table"),
-            Err(e) => e,
-        },
-        Err(e) => e,
-    };
+    let e = common::error_of(&s, "SELECT * FROM sys_tabels").await;
     assert_eq!(e.kind(), SqlErrorKind::Invalid, "{e}");
     let message = e.to_string();
     assert!(message.contains("sys_tabels"), "{message}");
     assert!(message.contains("did you mean sys_tables"), "{message}");
 
     // A name whose fourth byte is inside a character is an unknown table, not a crash.
-    let e = match s.query("SELECT * FROM \"sysé_tables\"").await {
-        Ok(r) => match r.collect().await {
-            Ok(_) => panic!("there is no table sysé_tables"),
-            Err(e) => e,
-        },
-        Err(e) => e,
-    };
+    let e = common::error_of(&s, "SELECT * FROM \"sysé_tables\"").await;
     assert!(e.to_string().contains("sysé_tables"), "{e}");
 }
 
@@ -845,13 +833,7 @@ async fn a_network_failure_ends_the_query() {
         connection_string(&emu, "basic")
     ))
     .await;
-    let e = match s.query("SELECT * FROM sys_tables").await {
-        Ok(r) => match r.collect().await {
-            Ok(rows) => panic!("PartSvc cannot be read, yet: {rows:?}"),
-            Err(e) => e,
-        },
-        Err(e) => e,
-    };
+    let e = common::error_of(&s, "SELECT * FROM sys_tables").await;
     assert_eq!(
         e.kind(),
         SqlErrorKind::Connector(epicor_kinetic::ErrorKind::Transport),

@@ -2,11 +2,10 @@
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::UInt64Type;
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use epicor_kinetic::ErrorKind;
 use epicor_kinetic_emulator::RunningEmulator;
-use epicor_kinetic_sql::{SqlError, SqlErrorKind, SqlSession};
+use epicor_kinetic_sql::{SqlErrorKind, SqlSession};
 
 /// CustNum, CustID, Name, State, CreditLimit, EstDate, CreditHold, PhoneNum.
 type CustomerRow = (
@@ -21,6 +20,7 @@ type CustomerRow = (
 );
 
 mod common;
+use common::run;
 
 async fn emulator() -> RunningEmulator {
     common::emulator(300).await
@@ -36,10 +36,6 @@ fn db(emu: &RunningEmulator) -> rusqlite::Connection {
 
 fn company(s: &SqlSession) -> String {
     s.connection().settings().company.clone().unwrap()
-}
-
-async fn run(s: &SqlSession, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
-    s.query(sql).await?.collect().await
 }
 
 /// The `count` of a write.

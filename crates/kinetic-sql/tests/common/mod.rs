@@ -2,9 +2,10 @@
 //! strings, and its SQLite database (the oracle).
 #![allow(dead_code)] // Each test file uses its own part.
 
+use datafusion::arrow::record_batch::RecordBatch;
 use epicor_kinetic::{Connection, Settings};
 use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
-use epicor_kinetic_sql::SqlSession;
+use epicor_kinetic_sql::{SqlError, SqlSession};
 
 /// An emulator with `scale` order lines and a request log (for tests that count requests).
 pub async fn emulator(scale: u64) -> RunningEmulator {
@@ -49,4 +50,17 @@ pub async fn session(emu: &RunningEmulator, which: &str) -> SqlSession {
 /// The emulator's SQLite database.
 pub fn sqlite(emu: &RunningEmulator) -> rusqlite::Connection {
     rusqlite::Connection::open(&emu.report().path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every batch `sql` answers, or its error (met while planning or while running).
+pub async fn run(s: &SqlSession, sql: &str) -> Result<Vec<RecordBatch>, SqlError> {
+    s.query(sql).await?.collect().await
+}
+
+/// The error of a statement that must fail, met while planning or while running.
+pub async fn error_of(s: &SqlSession, sql: &str) -> SqlError {
+    match run(s, sql).await {
+        Ok(b) => panic!("{sql} should fail; it returned {} batches", b.len()),
+        Err(e) => e,
+    }
 }
