@@ -18,6 +18,7 @@ fn kinetic() -> Command {
 }
 
 mod common;
+use common::ok;
 
 /// An emulator in this process (see `common::Served`).
 struct Emu(common::Served);
@@ -43,17 +44,6 @@ fn run(args: &[&str], conn: &str) -> Output {
     kinetic().args(args).args(["-c", conn]).output().unwrap()
 }
 
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 /// The (Company, OrderNum, OrderLine) of each CSV data row, checking the header.
 fn csv_keys(text: &str) -> Vec<String> {
     let mut lines = text.lines();
@@ -68,11 +58,7 @@ fn csv_keys(text: &str) -> Vec<String> {
 }
 
 fn no_leftovers(dir: &Path) {
-    let left: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("partial"))
-        .collect();
+    let left = common::partials(dir);
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
 

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use epicor_kinetic_emulator::EmulatorConfig;
 
 mod common;
+use common::partials;
 
 const LINES: &str = "Erp.BO.SalesOrderSvc/OrderDtls";
 
@@ -84,15 +85,6 @@ fn export_to(path: &Path, emu: &common::Served) -> Output {
         .args(["-c", &emu.cs("basic")])
         .output()
         .unwrap()
-}
-
-/// Names in `dir` of temporary files an export leaves when it fails to clean up.
-fn partials(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("partial"))
-        .collect()
 }
 
 fn mkfifo(path: &Path) {

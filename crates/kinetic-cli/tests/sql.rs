@@ -2,6 +2,7 @@
 //! started in this test process, its answers checked against the emulator's SQLite database.
 
 mod common;
+use common::ok;
 
 use epicor_kinetic_emulator::EmulatorConfig;
 use std::io::Write as _;
@@ -52,17 +53,6 @@ fn run_with_stdin(config: &Path, args: &[&str], conn: &str, input: &str) -> Outp
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -349,11 +339,7 @@ fn output_files_appear_complete_with_the_usual_modes() {
     assert!(stderr(&out).contains("2 statements"), "{}", stderr(&out));
     assert!(!two.exists());
 
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("partial"))
-        .collect();
+    let left = common::partials(dir.path());
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
 
@@ -800,11 +786,7 @@ fn an_interrupted_output_leaves_nothing_under_its_name() {
     let result = child.wait_with_output().unwrap();
     assert_eq!(result.status.code(), Some(143), "{}", stderr(&result));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "old\n");
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("partial"))
-        .collect();
+    let left = common::partials(dir.path());
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
 

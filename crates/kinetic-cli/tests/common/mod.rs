@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Output;
 
 /// An emulator started in this process on 127.0.0.1:0, served by its own runtime's workers while
 /// the test's thread waits for the binary; stopped when dropped.
@@ -280,4 +282,26 @@ pub fn signal_after_pages(
         .status()
         .unwrap()
         .success());
+}
+
+/// A finished command's standard output, after checking that it exited 0 (its exit code and both
+/// outputs in the panic otherwise).
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Names in `dir` of the temporary files a write leaves when it fails to clean up.
+pub fn partials(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect()
 }
