@@ -102,6 +102,9 @@ struct Classes {
     datetime: Py<PyAny>,
     utc: Py<PyAny>,
     uuid: Py<PyAny>,
+    gc_isenabled: Py<PyAny>,
+    gc_disable: Py<PyAny>,
+    gc_enable: Py<PyAny>,
 }
 
 static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
@@ -109,7 +112,11 @@ static CLASSES: PyOnceLock<Classes> = PyOnceLock::new();
 fn classes(py: Python<'_>) -> PyResult<&Classes> {
     CLASSES.get_or_try_init(py, || {
         let datetime = py.import("datetime")?;
+        let gc = py.import("gc")?;
         Ok(Classes {
+            gc_isenabled: gc.getattr("isenabled")?.unbind(),
+            gc_disable: gc.getattr("disable")?.unbind(),
+            gc_enable: gc.getattr("enable")?.unbind(),
             decimal: py.import("decimal")?.getattr("Decimal")?.unbind(),
             date: datetime.getattr("date")?.unbind(),
             datetime: datetime.getattr("datetime")?.unbind(),
@@ -265,47 +272,68 @@ fn value(py: Python<'_>, c: &Column, classes: &Classes, i: usize) -> PyResult<Py
     })
 }
 
-/// Rows `start..start + len` of `batch` as tuples, appended to `out`.
-pub fn rows(
-    py: Python<'_>,
-    batch: &RecordBatch,
-    start: usize,
-    len: usize,
-    out: &Bound<'_, PyList>,
-) -> PyResult<()> {
-    let classes = classes(py)?;
-    let schema = batch.schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .zip(batch.columns())
-        .map(|(f, a)| prepare(f, a))
-        .collect::<PyResult<Vec<_>>>()?;
-    // Python's cyclic garbage collector would otherwise run every few hundred tuples made here
-    // and walk the rows kept so far (a third of a million-row fetchall's time, measured). The
-    // rows hold no cycles: the collector is paused for the batch and resumed after it, as it
-    // was. (Another thread may run meanwhile, when uuid.UUID's Python code lets the GIL go: its
-    // garbage is only collected a batch later.)
-    let gc = py.import("gc")?;
-    let was_enabled: bool = gc.call_method0("isenabled")?.extract()?;
-    if was_enabled {
-        gc.call_method0("disable")?;
+/// A batch ready to become rows: each column cast once to the form its Python values are read
+/// from (not again for every `fetchone`).
+pub struct Rows {
+    batch: RecordBatch,
+    columns: Vec<Column>,
+}
+
+impl Rows {
+    pub fn new(batch: RecordBatch) -> PyResult<Rows> {
+        let schema = batch.schema();
+        let columns = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, a)| prepare(f, a))
+            .collect::<PyResult<Vec<_>>>()?;
+        Ok(Rows { batch, columns })
     }
-    let made = (|| {
-        let mut row = Vec::with_capacity(columns.len());
-        for i in start..start + len {
-            row.clear();
-            for c in &columns {
-                row.push(value(py, c, classes, i)?);
-            }
-            out.append(PyTuple::new(py, row.drain(..))?)?;
+
+    /// The batch as it came.
+    pub fn batch(&self) -> &RecordBatch {
+        &self.batch
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// Rows `start..start + len` as tuples, appended to `out`.
+    pub fn append(
+        &self,
+        py: Python<'_>,
+        start: usize,
+        len: usize,
+        out: &Bound<'_, PyList>,
+    ) -> PyResult<()> {
+        let classes = classes(py)?;
+        // Python's cyclic garbage collector would otherwise run every few hundred tuples made
+        // here and walk the rows kept so far (a third of a million-row fetchall's time,
+        // measured). The rows hold no cycles: the collector is paused for the batch and resumed
+        // after it, as it was. (Another thread may run meanwhile, when uuid.UUID's Python code
+        // lets the GIL go: its garbage is only collected a batch later.)
+        let was_enabled: bool = classes.gc_isenabled.call0(py)?.extract(py)?;
+        if was_enabled {
+            classes.gc_disable.call0(py)?;
         }
-        Ok(())
-    })();
-    if was_enabled {
-        gc.call_method0("enable")?;
+        let made = (|| {
+            let mut row = Vec::with_capacity(self.columns.len());
+            for i in start..start + len {
+                row.clear();
+                for c in &self.columns {
+                    row.push(value(py, c, classes, i)?);
+                }
+                out.append(PyTuple::new(py, row.drain(..))?)?;
+            }
+            Ok(())
+        })();
+        if was_enabled {
+            classes.gc_enable.call0(py)?;
+        }
+        made
     }
-    made
 }
 
 /// A Python value as a parameter (the `?` it is bound to is `index`, from 1, for messages).

@@ -112,7 +112,6 @@ fn class_of(py: Python<'_>, kind: ErrorKind) -> Bound<'_, pyo3::types::PyType> {
 }
 
 fn build(
-    _py: Python<'_>,
     class: Bound<'_, pyo3::types::PyType>,
     message: String,
     kind: &str,
@@ -137,7 +136,6 @@ fn build(
 /// The exception for a core error.
 pub fn core_error(py: Python<'_>, e: &epicor_kinetic::Error) -> PyErr {
     build(
-        py,
         class_of(py, e.kind()),
         e.to_string(),
         kind_name(e.kind()),
@@ -149,26 +147,16 @@ pub fn core_error(py: Python<'_>, e: &epicor_kinetic::Error) -> PyErr {
 pub fn sql_error(py: Python<'_>, e: &SqlError) -> PyErr {
     let message = e.to_string();
     match e.kind() {
-        SqlErrorKind::Invalid => build(
-            py,
-            py.get_type::<ProgrammingError>(),
-            message,
-            "invalid",
-            None,
-        ),
-        SqlErrorKind::Connector(kind) => build(
-            py,
-            class_of(py, kind),
-            message,
-            kind_name(kind),
-            e.connector(),
-        ),
+        SqlErrorKind::Invalid => build(py.get_type::<ProgrammingError>(), message, "invalid", None),
+        SqlErrorKind::Connector(kind) => {
+            build(class_of(py, kind), message, kind_name(kind), e.connector())
+        }
         SqlErrorKind::Partial => {
             let (class, kind) = match e.connector() {
                 Some(c) => (class_of(py, c.kind()), kind_name(c.kind())),
                 None => (py.get_type::<DatabaseError>(), "partial"),
             };
-            let err = build(py, class, message, kind, e.connector());
+            let err = build(class, message, kind, e.connector());
             let _ = err.value(py).setattr("partial", true);
             err
         }
@@ -179,10 +167,10 @@ pub fn sql_error(py: Python<'_>, e: &SqlError) -> PyErr {
             } else {
                 py.get_type::<DataError>()
             };
-            build(py, class, message, "execution", None)
+            build(class, message, "execution", None)
         }
-        SqlErrorKind::Io => build(py, py.get_type::<OperationalError>(), message, "io", None),
-        _ => build(py, py.get_type::<DatabaseError>(), message, "other", None),
+        SqlErrorKind::Io => build(py.get_type::<OperationalError>(), message, "io", None),
+        _ => build(py.get_type::<DatabaseError>(), message, "other", None),
     }
 }
 

@@ -49,10 +49,6 @@ fn settings_from(
     settings.map_err(|e| core_error(py, &e))
 }
 
-async fn open(settings: Settings) -> Result<Connection, epicor_kinetic::Error> {
-    Connection::open(settings).await
-}
-
 #[pymethods]
 impl Session {
     /// Opens a connection: `connection_string` with `properties` (name, value) on top.
@@ -70,7 +66,8 @@ impl Session {
             settings.auth.user.as_deref().unwrap_or(""),
             settings.company.as_deref().unwrap_or("")
         );
-        let conn = runtime::wait(py, open(settings))?.map_err(|e| core_error(py, &e))?;
+        let conn =
+            runtime::wait(py, Connection::open(settings))?.map_err(|e| core_error(py, &e))?;
         let sql = runtime::wait(py, SqlSession::new(conn))?.map_err(|e| sql_error(py, &e))?;
         Ok(Session {
             sql,
@@ -161,7 +158,7 @@ impl Drop for Session {
 struct Pending {
     stream: Option<SendableRecordBatchStream>,
     /// The batch being read, and the next row of it.
-    batch: Option<RecordBatch>,
+    batch: Option<convert::Rows>,
     offset: usize,
     fetched: u64,
 }
@@ -209,7 +206,7 @@ impl Statement {
     /// Rows fetched so far, and whether the result is exhausted.
     fn progress(&self) -> PyResult<(u64, bool)> {
         let p = self.pending()?;
-        let rest = p.batch.as_ref().is_some_and(|b| p.offset < b.num_rows());
+        let rest = p.batch.as_ref().is_some_and(|b| p.offset < b.len());
         Ok((p.fetched, p.stream.is_none() && !rest))
     }
 
@@ -221,10 +218,10 @@ impl Statement {
         let mut want = n.unwrap_or(usize::MAX);
         while want > 0 {
             if let Some(batch) = &p.batch {
-                let left = batch.num_rows() - p.offset;
+                let left = batch.len() - p.offset;
                 if left > 0 {
                     let take = left.min(want);
-                    convert::rows(py, batch, p.offset, take, &out)?;
+                    batch.append(py, p.offset, take, &out)?;
                     p.offset += take;
                     p.fetched += take as u64;
                     want -= take;
@@ -238,7 +235,7 @@ impl Statement {
             match runtime::wait(py, stream.next())? {
                 None => p.stream = None,
                 Some(Ok(batch)) => {
-                    p.batch = Some(batch);
+                    p.batch = Some(convert::Rows::new(batch)?);
                     p.offset = 0;
                 }
                 Some(Err(e)) => {
@@ -270,9 +267,9 @@ impl Statement {
         let mut p = self.pending()?;
         let mut ready = std::collections::VecDeque::new();
         if let Some(b) = p.batch.take() {
-            let left = b.num_rows() - p.offset;
+            let left = b.len() - p.offset;
             if left > 0 {
-                ready.push_back(b.slice(p.offset, left));
+                ready.push_back(b.batch().slice(p.offset, left));
             }
         }
         let mut stream = p.stream.take();
@@ -397,7 +394,7 @@ fn access_token(
 ) -> PyResult<String> {
     let settings = settings_from(py, connection_string, properties)?;
     let token = runtime::wait(py, async move {
-        let conn = open(settings).await?;
+        let conn = Connection::open(settings).await?;
         conn.access_token().await
     })?
     .map_err(|e| core_error(py, &e))?;
