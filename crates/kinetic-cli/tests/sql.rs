@@ -16,6 +16,16 @@ fn emulator() -> common::Served {
     })
 }
 
+/// An emulator with enough order lines that a statement reading them all is still running when a
+/// test interrupts it (its request log says how far it got).
+fn slow_enough_to_interrupt() -> common::Served {
+    common::Served::start(EmulatorConfig {
+        scale: 20_000,
+        request_log: 10_000,
+        ..Default::default()
+    })
+}
+
 /// The binary with the umask 022 (what the file modes below expect) and default signals.
 fn kinetic(config: &Path, args: &[&str], conn: &str) -> Command {
     let mut c = common::kinetic_command(config, args, &[]);
@@ -693,11 +703,7 @@ impl OnTerminal {
 #[test]
 fn the_shell_on_a_terminal_keeps_history_and_ctrl_c_cancels_a_statement() {
     use std::os::unix::fs::PermissionsExt;
-    let emu = common::Served::start(EmulatorConfig {
-        scale: 20_000,
-        request_log: 10_000,
-        ..Default::default()
-    });
+    let emu = slow_enough_to_interrupt();
     let conn = emu.cs("basic");
     let dir = tempfile::tempdir().unwrap();
 
@@ -758,11 +764,7 @@ fn the_shell_on_a_terminal_keeps_history_and_ctrl_c_cancels_a_statement() {
 
 #[test]
 fn an_interrupted_output_leaves_nothing_under_its_name() {
-    let emu = common::Served::start(EmulatorConfig {
-        scale: 20_000,
-        request_log: 10_000,
-        ..Default::default()
-    });
+    let emu = slow_enough_to_interrupt();
     let conn = emu.cs("basic");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lines.csv");
