@@ -104,6 +104,7 @@ impl Session {
                 batch: None,
                 offset: 0,
                 fetched: 0,
+                handed_over: false,
             }),
         })
     }
@@ -161,6 +162,8 @@ struct Pending {
     batch: Option<convert::Rows>,
     offset: usize,
     fetched: u64,
+    /// The rest went to an Arrow consumer (which counts its rows itself).
+    handed_over: bool,
 }
 
 /// A statement's result: rows fetched as tuples, or handed over as an Arrow C stream.
@@ -203,11 +206,12 @@ impl Statement {
         self.affected
     }
 
-    /// Rows fetched so far, and whether the result is exhausted.
+    /// Rows fetched as tuples so far, and whether that is all of them (not when the rest went
+    /// to Arrow: then the count is not known here).
     fn progress(&self) -> PyResult<(u64, bool)> {
         let p = self.pending()?;
         let rest = p.batch.as_ref().is_some_and(|b| p.offset < b.len());
-        Ok((p.fetched, p.stream.is_none() && !rest))
+        Ok((p.fetched, p.stream.is_none() && !rest && !p.handed_over))
     }
 
     /// Up to `n` more rows (all of them when `n` is None), as tuples.
@@ -265,6 +269,7 @@ impl Statement {
         // the result's own types are its exact ones.
         let _ = requested_schema;
         let mut p = self.pending()?;
+        p.handed_over = true;
         let mut ready = std::collections::VecDeque::new();
         if let Some(b) = p.batch.take() {
             let left = b.len() - p.offset;

@@ -37,8 +37,10 @@ def test_pyarrow_reads_the_capsule(cur):
     assert table.num_rows == cur.connection.cursor().execute("SELECT COUNT(*) FROM Customers").fetchone()[0] > 0
     # The metadata of $metadata rides along.
     assert table.schema.field("SysRowID").metadata[b"edm_type"] == b"Edm.Guid"
-    # The cursor is exhausted: its rows went to Arrow.
+    # The cursor is exhausted: its rows went to Arrow, which counts them (rowcount says -1,
+    # not the 0 tuples fetched).
     assert cur.fetchall() == []
+    assert cur.rowcount == -1
 
 
 def test_arrow_rows_equal_dbapi_rows(conn):
