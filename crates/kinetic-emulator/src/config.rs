@@ -274,6 +274,11 @@ impl Default for IdpConfig {
                     redirect_uris: vec![
                         "http://localhost:5000/callback".into(),
                         "http://localhost".into(),
+                        // examples/webapp on any loopback port: its callback, and where
+                        // sign-out comes back to.
+                        "http://127.0.0.1/auth/callback".into(),
+                        "http://localhost/auth/callback".into(),
+                        "http://127.0.0.1".into(),
                     ],
                     app_id_uri: Some(format!("api://{WEB_APP}")),
                     scopes: vec!["access_as_user".into()],
@@ -428,9 +433,13 @@ pub struct UserConfig {
     pub password_hash: Option<String>,
     #[serde(default)]
     pub name: String,
-    /// The company used when a call names none (defaults to the first company).
+    /// The company used when a call names none (defaults to the first company the user may use).
     #[serde(default)]
     pub default_company: Option<String>,
+    /// The companies the user may use (Epicor's user-company list); empty: every company. A call
+    /// naming another company is refused (403).
+    #[serde(default)]
+    pub companies: Vec<String>,
     /// A disabled account is refused with its own message.
     #[serde(default)]
     pub disabled: bool,
@@ -499,6 +508,7 @@ impl Default for EmulatorConfig {
                     password_hash: None,
                     name: "Demo Manager".into(),
                     default_company: None,
+                    companies: Vec::new(),
                     disabled: false,
                     password_expires: None,
                     external_ids: vec![seed::ALICE_OID.into()],
@@ -510,6 +520,7 @@ impl Default for EmulatorConfig {
                     password_hash: None,
                     name: "Integration User".into(),
                     default_company: None,
+                    companies: Vec::new(),
                     disabled: false,
                     password_expires: None,
                     external_ids: vec![seed::BOB_OID.into()],
@@ -591,6 +602,14 @@ impl EmulatorConfig {
         for c in &self.companies {
             if c.id.is_empty() || c.id.len() > 8 {
                 return Err(format!("company id `{}` must be 1 to 8 characters", c.id));
+            }
+        }
+        for u in &self.users {
+            if let Some(c) = u.companies.iter().find(|c| !self.has_company(c)) {
+                return Err(format!(
+                    "user `{}`: company `{c}` in companies is not one of the server's [[companies]]",
+                    u.id
+                ));
             }
         }
         let rfc3339 = |what: &str, v: &Option<String>| -> Result<(), String> {

@@ -28,6 +28,8 @@ pub struct User {
     pub name: String,
     pub password_hash: String,
     pub default_company: Option<String>,
+    /// The companies the user may use; empty: every company.
+    pub companies: Vec<String>,
     pub disabled: bool,
     pub password_expires: Option<i64>,
     pub external_ids: Vec<String>,
@@ -48,6 +50,8 @@ pub enum Via {
 pub struct Principal {
     pub user: String,
     pub default_company: Option<String>,
+    /// The companies the user may use; empty: every company.
+    pub companies: Vec<String>,
     pub via: Via,
     /// An administrator of the emulator (`admin = true` on the user).
     pub admin: bool,
@@ -262,7 +266,11 @@ impl Authenticator {
         }
         Ok(Principal {
             user: u.id.clone(),
-            default_company: u.default_company.clone(),
+            default_company: u
+                .default_company
+                .clone()
+                .or_else(|| u.companies.first().cloned()),
+            companies: u.companies.clone(),
             via: Via::Basic,
             admin: u.admin,
         })
@@ -278,7 +286,11 @@ impl Authenticator {
         }
         Ok(Principal {
             user: u.id.clone(),
-            default_company: u.default_company.clone(),
+            default_company: u
+                .default_company
+                .clone()
+                .or_else(|| u.companies.first().cloned()),
+            companies: u.companies.clone(),
             via,
             admin: u.admin,
         })
@@ -418,6 +430,7 @@ fn user_from_config(u: &UserConfig) -> Result<User, String> {
         name: u.name.clone(),
         password_hash,
         default_company: u.default_company.clone(),
+        companies: u.companies.clone(),
         disabled: u.disabled,
         password_expires: u.password_expires.as_deref().and_then(parse_rfc3339),
         external_ids: u.external_ids.clone(),

@@ -239,6 +239,7 @@ async fn route(
             let admitted =
                 guard::admit(&mut ctx, query, &target, false, !is_session_call(tail)).await?;
             ctx.company = v1_company(&ctx, query)?;
+            user_may_use(&ctx)?;
             let response = api(&ctx, method, tail, query, body, &admitted).await?;
             Ok(admitted.finish(response))
         }
@@ -251,6 +252,7 @@ async fn route(
             let admitted =
                 guard::admit(&mut ctx, query, &target, true, !is_session_call(tail)).await?;
             ctx.company = valid_company(&ctx, company)?;
+            user_may_use(&ctx)?;
             let response = api(&ctx, method, tail, query, body, &admitted).await?;
             Ok(admitted.finish(response))
         }
@@ -348,6 +350,29 @@ async fn admin(ctx: &mut Ctx, method: Method, tail: &[&str]) -> Result<Response,
         _ => Err(ApiError::route_not_found(
             "admin routes: GET admin/sessions, DELETE admin/sessions/{id}",
         )),
+    }
+}
+
+/// Refuses a company the signed-in user may not use (their user-company list), as Epicor does.
+fn user_may_use(ctx: &Ctx) -> Result<(), ApiError> {
+    match &ctx.principal {
+        Some(p)
+            if !p.companies.is_empty()
+                && !p
+                    .companies
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(&ctx.company)) =>
+        {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                error::kind::UNAUTHORIZED,
+                format!(
+                    "User {} does not have access to company '{}'.",
+                    p.user, ctx.company
+                ),
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

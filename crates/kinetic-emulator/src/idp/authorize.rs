@@ -129,6 +129,31 @@ pub async fn rotate_keys(
     }
 }
 
+/// `GET /{tenant}/admin/stats` (the emulator's own; an administrator's credentials): tokens issued
+/// by grant, and on-behalf-of exchanges by user object id, since start.
+pub async fn stats(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
+) -> Response {
+    let principal = match state
+        .auth
+        .authenticate(&headers, ClientAddr::from_extensions(&ext))
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = crate::auth::require_admin(&principal) {
+        return e.into_response();
+    }
+    match idp_arc(&state).and_then(|i| check_tenant(&i, &tenant).map(|_| i.stats())) {
+        Ok(s) => axum::Json(s).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\

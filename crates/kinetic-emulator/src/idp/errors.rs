@@ -11,6 +11,9 @@ pub struct AadError {
     pub code: u32,
     pub description: String,
     pub status: StatusCode,
+    /// Entra's `suberror` (`consent_required`, `basic_action`, ...), for clients that tell the user
+    /// what to do.
+    pub suberror: Option<&'static str>,
 }
 
 impl AadError {
@@ -25,6 +28,7 @@ impl AadError {
             code,
             description: description.into(),
             status,
+            suberror: None,
         }
     }
     /// AADSTS900144: a required parameter is missing.
@@ -58,7 +62,7 @@ impl AadError {
         let trace = uuid::Uuid::new_v4();
         let correlation = uuid::Uuid::new_v4();
         let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.error,
             "error_description": format!(
                 "AADSTS{}: {}\r\nTrace ID: {trace}\r\nCorrelation ID: {correlation}\r\nTimestamp: {timestamp}",
@@ -69,7 +73,11 @@ impl AadError {
             "trace_id": trace,
             "correlation_id": correlation,
             "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
-        })
+        });
+        if let Some(sub) = self.suberror {
+            body["suberror"] = serde_json::json!(sub);
+        }
+        body
     }
 }
 

@@ -711,6 +711,8 @@ fn consent_error(user: &User, client: &App, resource: &App) -> AadError {
     );
     let _ = user;
     e.error = "invalid_grant";
+    // As Entra answers a non-interactive grant (on-behalf-of, refresh) that lacks consent.
+    e.suberror = Some("consent_required");
     e
 }
 
@@ -749,6 +751,10 @@ pub async fn token(
     }
     match token_inner(&state, &tenant, &headers, &body) {
         Ok(v) => {
+            if let Some(i) = &state.idp {
+                let form = Form::parse(&body);
+                i.count_grant(form.get("grant_type").unwrap_or(""));
+            }
             let mut r = axum::Json(v).into_response();
             r.headers_mut().insert(
                 header::CACHE_CONTROL,
@@ -1107,6 +1113,7 @@ fn token_inner(
                 client_info,
             };
             let (mut out, _) = mint.user_response(user, &scopes, &granted, extras, &requested);
+            idp.count_on_behalf_of(&user.object_id);
             if exchange {
                 out["issued_token_type"] = json!(ACCESS_TOKEN_TYPE);
             }

@@ -301,6 +301,17 @@ pub struct Idp {
     scratch: tempfile::TempDir,
     /// Key of the CSRF tokens: a form's token is an HMAC of the browser's cookie under it.
     csrf_key: [u8; 32],
+    /// Tokens issued, by grant and by on-behalf-of user (`GET /{tenant}/admin/stats`).
+    stats: Mutex<Stats>,
+}
+
+/// Tokens issued since start: by grant type, and on-behalf-of exchanges by user object id.
+/// Bounded: grant types are counted only when a token was issued (so by the grants this provider
+/// serves), users only when they exist.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Stats {
+    pub tokens_by_grant: std::collections::BTreeMap<String, u64>,
+    pub on_behalf_of_by_user: std::collections::BTreeMap<String, u64>,
 }
 
 /// Users, apps and the signing keys.
@@ -344,6 +355,7 @@ impl Idp {
             store: Mutex::new(store),
             scratch,
             csrf_key: rand::random(),
+            stats: Mutex::new(Stats::default()),
         })
     }
 
@@ -539,6 +551,35 @@ impl Idp {
     }
 
     /// Whether `tenant` (from a path) names this tenant; `common` and `organizations` do too.
+    /// Counts a token issued by `grant_type` (its short name for the URN grants).
+    pub fn count_grant(&self, grant_type: &str) {
+        let name = match grant_type {
+            grants::JWT_BEARER => "on_behalf_of",
+            grants::TOKEN_EXCHANGE => "token_exchange",
+            grants::DEVICE_CODE => "device_code",
+            other => other,
+        };
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        // Only names that issued a token reach here; still, cap a pathological config.
+        if stats.tokens_by_grant.len() < 32 || stats.tokens_by_grant.contains_key(name) {
+            *stats.tokens_by_grant.entry(name.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Counts an on-behalf-of exchange for the user with object id `oid`.
+    pub fn count_on_behalf_of(&self, oid: &str) {
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        *stats
+            .on_behalf_of_by_user
+            .entry(oid.to_ascii_lowercase())
+            .or_default() += 1;
+    }
+
+    /// What was issued since start.
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn is_tenant(&self, tenant: &str) -> bool {
         tenant.eq_ignore_ascii_case(&self.cfg.tenant)
             || matches!(tenant, "common" | "organizations")
@@ -603,5 +644,6 @@ pub fn routes() -> Router<crate::AppState> {
             get(authorize::logout).post(authorize::logout),
         )
         .route("/{tenant}/admin/rotate-keys", post(authorize::rotate_keys))
+        .route("/{tenant}/admin/stats", get(authorize::stats))
         .layer(axum::middleware::map_response(authorize::page_headers))
 }

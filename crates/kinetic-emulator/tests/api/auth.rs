@@ -54,6 +54,7 @@ async fn try_write(r: &Router, headers: &[(&str, &str)]) -> Reply {
 async fn basic_auth_refusals() {
     let (r, _) = with_clock(|c| {
         c.users.push(epicor_kinetic_emulator::config::UserConfig {
+            companies: Vec::new(),
             id: "gone".into(),
             password: "pw".into(),
             password_hash: None,
@@ -65,6 +66,7 @@ async fn basic_auth_refusals() {
             admin: false,
         });
         c.users.push(epicor_kinetic_emulator::config::UserConfig {
+            companies: Vec::new(),
             id: "stale".into(),
             password: "pw".into(),
             password_hash: None,

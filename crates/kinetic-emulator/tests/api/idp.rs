@@ -1215,6 +1215,120 @@ async fn on_behalf_of_and_token_exchange() {
         "invalid_grant",
         65001,
     );
+    // Entra's suberror tells the web app to send the user to consent.
+    let refused = token(
+        &t2.r,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("client_id", WEB_APP),
+            ("client_secret", WEB_APP_SECRET),
+            ("assertion", &user_token),
+            ("requested_token_use", "on_behalf_of"),
+            ("scope", &server_scope()),
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(refused["suberror"], "consent_required");
+    // The administrator's counters: the first provider issued two on-behalf-of tokens for Alice
+    // (the jwt-bearer grant and the token exchange); refusals are not counted.
+    let stats_path = format!("/{T}/admin/stats");
+    let stats = call(
+        &t.r,
+        Method::GET,
+        &stats_path,
+        &[("authorization", BASIC_MANAGER)],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    assert_eq!(stats["on_behalf_of_by_user"][ALICE_OID], 2, "{stats}");
+    assert_eq!(stats["tokens_by_grant"]["on_behalf_of"], 1, "{stats}");
+    assert_eq!(stats["tokens_by_grant"]["token_exchange"], 1, "{stats}");
+    assert_eq!(stats["tokens_by_grant"]["authorization_code"], 1, "{stats}");
+    let stats2 = call(
+        &t2.r,
+        Method::GET,
+        &stats_path,
+        &[("authorization", BASIC_MANAGER)],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    assert_eq!(stats2["on_behalf_of_by_user"], json!({}), "{stats2}");
+    // Administrators only.
+    let bob = basic("integration", "Integration123!");
+    call(
+        &t.r,
+        Method::GET,
+        &stats_path,
+        &[("authorization", &bob)],
+        None,
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+    call(&t.r, Method::GET, &stats_path, &[], None)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+}
+
+/// A user limited to some companies (Epicor's user-company list) is refused the others, on v1
+/// (query, CallSettings, default) and v2 (the address), however they signed in.
+#[tokio::test]
+async fn user_companies_limit_what_a_user_sees() {
+    let t = idp_with(|c| {
+        let manager = c.users.iter_mut().find(|u| u.id == "manager").unwrap();
+        manager.companies = vec!["EPIC03".into()];
+    });
+    let v1 = "api/v1/Erp.BO.CustomerSvc/Customers?$top=1&$select=Company";
+    let own = send(&t.r, Method::GET, v1, &[], None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        own["value"][0]["Company"], "EPIC03",
+        "the default is the user's first company"
+    );
+    for (uri, headers) in [
+        (format!("{v1}&Company=EPIC06"), vec![]),
+        (
+            v1.to_string(),
+            vec![("CallSettings", r#"{"Company":"EPIC06"}"#)],
+        ),
+        (V2_PARTS.to_string(), vec![]),
+    ] {
+        send(&t.r, Method::GET, &uri, &headers, None)
+            .await
+            .expect_error(
+                StatusCode::FORBIDDEN,
+                "does not have access to company 'EPIC06'",
+            );
+    }
+    // Alice's token maps to manager: the same limits.
+    let user_token = web_app_user_token(&t).await;
+    let obo = token(
+        &t.r,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("client_id", WEB_APP),
+            ("client_secret", WEB_APP_SECRET),
+            ("assertion", &user_token),
+            ("requested_token_use", "on_behalf_of"),
+            ("scope", &server_scope()),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    rest_with(&t.r, obo["access_token"].as_str().unwrap())
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    // An unknown company in a user's list is a configuration error.
+    let mut bad = EmulatorConfig::default();
+    bad.users[0].companies = vec!["NOPE".into()];
+    assert!(bad.validate().unwrap_err().contains("company `NOPE`"));
 }
 
 #[tokio::test]
