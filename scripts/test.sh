@@ -4,7 +4,8 @@
 # with npm, and openssl: the MSAL interop test installs its Python packages into
 # target/interop-venv by itself, the node-oidc-provider one its npm packages (npm ci) into
 # tests/interop/oidc-provider/node_modules, the Python module's tests theirs (pytest, pyarrow,
-# pandas, polars, duckdb, SQLAlchemy, maturin) into target/py-venv.
+# pandas, polars, duckdb, SQLAlchemy, maturin) into target/py-venv; Redis and Chromium come from
+# Debian's packages (scripts/system-packages.sh, apt-get as root or with sudo) when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,9 @@ if [ ! -f ../shared/conformance/odata-abnf/odata-abnf-testcases.json ]; then
   echo "error: ../shared/conformance/odata-abnf/odata-abnf-testcases.json is missing (shared/ must sit beside the checkout)" >&2
   exit 1
 fi
+
+echo "== system packages (redis-server, chromium)"
+bash scripts/system-packages.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -113,7 +113,7 @@ pub async fn export(args: ExportArgs) -> Result<(), Failure> {
         while let Some(record) = stream.try_next().await? {
             writer.write(&record)?;
             n += 1;
-            if n % 256 == 0 {
+            if n.is_multiple_of(256) {
                 bar.set_position(n);
             }
         }

@@ -362,7 +362,7 @@ pub(crate) fn decode_base64(s: &str) -> Result<Vec<u8>, usize> {
     let b = s.as_bytes();
     let data_len = b.iter().rposition(|&c| c != b'=').map_or(0, |p| p + 1);
     let padding = b.len() - data_len;
-    if padding > 2 || (padding > 0 && b.len() % 4 != 0) || data_len % 4 == 1 {
+    if padding > 2 || (padding > 0 && !b.len().is_multiple_of(4)) || data_len % 4 == 1 {
         return Err(data_len);
     }
     let mut out = Vec::with_capacity(data_len * 3 / 4);

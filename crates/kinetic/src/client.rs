@@ -75,6 +75,8 @@ struct Inner {
     outside: Pipeline,
     discovery: Once<crate::oauth::Endpoints>,
     metadata: Once<Arc<Metadata>>,
+    /// Per-user tokens of a web application ([`Client::user_tokens`]), made on first use.
+    users: OnceCell<Arc<crate::store::UserTokenCache>>,
 }
 
 /// What connections to one server share: see the [module documentation](self). Cheap to clone
@@ -118,6 +120,7 @@ impl Client {
                 outside,
                 discovery: Once::new(),
                 metadata: Once::new(),
+                users: OnceCell::new(),
             }),
         })
     }
@@ -204,6 +207,26 @@ impl Client {
             Ok(Arc::new(metadata))
         };
         self.inner.metadata.get(&key, fetch).await
+    }
+
+    /// The per-user token cache of a web application (what [`Client::on_behalf_of`] keeps its
+    /// users' Epicor tokens in): in this process, and in Redis too when `OAuthSettingsLocation`
+    /// names one (`redis://...`), shared by every instance. Made on first use; a Redis location
+    /// needs `OAuthSettingsKey` (or `KINETIC_SETTINGS_KEY`), the same on every instance.
+    pub async fn user_tokens(&self) -> Result<Arc<crate::store::UserTokenCache>> {
+        self.inner
+            .users
+            .get_or_try_init(|| async {
+                let env = crate::settings::ProcessEnv;
+                let shared = crate::store::open_shared(
+                    &self.inner.settings,
+                    &env,
+                    &crate::settings::ConfigDir::locate(&env),
+                )?;
+                crate::store::UserTokenCache::new(shared, self.inner.clock.clone())
+            })
+            .await
+            .cloned()
     }
 
     /// Forgets every service's `$metadata` (after the server's customisation changed).

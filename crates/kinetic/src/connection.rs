@@ -31,6 +31,29 @@ impl Client {
         Connection::start(self.clone(), settings, credential).await
     }
 
+    /// A connection that calls Epicor as the signed-in user of a web application, from their
+    /// access token to the application (its audience is the app; see
+    /// [`auth::web`](crate::auth::web)). The client's settings name the app registration
+    /// (`AuthScheme=AzureAD` or `OAuth`, `OAuthClientId`, `OAuthClientSecret` or `OAuthJWTCert`)
+    /// and the Epicor API's `Scope`. Cheap: nothing is sent until a call needs a token, and then
+    /// the user's Epicor token comes from the client's cache ([`Client::user_tokens`]: this
+    /// process, and Redis with `OAuthSettingsLocation=redis://...`), exchanged on behalf of the
+    /// user only when no instance holds a fresh one. An answer that needs the user to sign in
+    /// again is [`Error::OAuth`] with [`needs_sign_in`](crate::OAuthError::needs_sign_in).
+    pub async fn on_behalf_of(&self, user_access_token: &Secret) -> Result<Connection> {
+        let (settings, credential) =
+            crate::auth::web::on_behalf_of_credential(self, user_access_token).await?;
+        Connection::start(self.clone(), settings, credential).await
+    }
+
+    /// Signs `user` (`{tenant}.{object id}`, as [`SignedIn::user`](crate::auth::web::SignedIn)
+    /// names them) out of the application on every instance: their Epicor tokens are deleted
+    /// here and in Redis, and the other instances drop theirs (see
+    /// [`UserTokenCache::sign_out`](crate::store::UserTokenCache::sign_out)).
+    pub async fn sign_out_user(&self, user: &str) -> Result<()> {
+        self.user_tokens().await?.sign_out(user).await
+    }
+
     fn check_transport(&self, s: &Settings) -> Result<()> {
         let mine = self.settings();
         let differs = if format!("{:?}", s.ssl_server_cert) != format!("{:?}", mine.ssl_server_cert)

@@ -481,7 +481,7 @@ fn numeric_date(v: &Value) -> Option<i64> {
 /// Hex text to bytes; anything else (odd length, non-hex, non-ASCII) is an error, never a panic.
 fn hex_decode(s: &str) -> Result<Vec<u8>, ()> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return Err(());
     }
     let digit = |c: u8| (c as char).to_digit(16).ok_or(());

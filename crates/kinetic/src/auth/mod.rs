@@ -12,6 +12,7 @@ pub mod loopback;
 pub mod persisted;
 pub mod providers;
 pub mod scheme;
+pub mod web;
 
 pub use crate::token::{
     cache, expiry_after, RefreshPolicy, Token, TokenCache, TokenSource, MAX_LIFETIME_SECS,

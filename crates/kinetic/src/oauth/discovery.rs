@@ -19,6 +19,8 @@ pub struct Endpoints {
     pub prompt_values: Option<Vec<String>>,
     /// `token_endpoint_auth_methods_supported`, when the document lists them.
     pub auth_methods: Option<Vec<String>>,
+    /// `end_session_endpoint` (RP-initiated logout), when it has one.
+    pub end_session: Option<String>,
 }
 
 /// Fetches and reads the discovery document, through `pipeline` (retried, bounded, without the
@@ -61,6 +63,7 @@ pub async fn discover(pipeline: &Pipeline, url: &str) -> Result<Endpoints> {
         device_authorization: field("device_authorization_endpoint"),
         prompt_values: strings(&doc, "prompt_values_supported"),
         auth_methods: strings(&doc, "token_endpoint_auth_methods_supported"),
+        end_session: field("end_session_endpoint"),
     };
     check_endpoints(url, &endpoints)?;
     Ok(endpoints)
@@ -99,6 +102,7 @@ pub fn check_endpoints(discovery_url: &str, e: &Endpoints) -> Result<()> {
             "device_authorization_endpoint",
             e.device_authorization.as_ref(),
         ),
+        ("end_session_endpoint", e.end_session.as_ref()),
     ];
     for (name, value) in named {
         let Some(value) = value else { continue };

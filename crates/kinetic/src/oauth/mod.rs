@@ -296,6 +296,7 @@ mod tests {
             device_authorization: None,
             prompt_values: None,
             auth_methods: None,
+            end_session: None,
         };
         let d = "https://login.example/t/v2.0/.well-known/openid-configuration";
         assert!(check_endpoints(

@@ -368,6 +368,8 @@ pub struct OAuthSettings {
     pub settings_location: Option<PathBuf>,
     /// `OAuthSettingsKey`.
     pub settings_key: Option<Secret>,
+    /// `OAuthSettingsPassword`: the Redis store's password.
+    pub settings_password: Option<Secret>,
 }
 
 impl OAuthSettings {
@@ -723,6 +725,7 @@ impl Settings {
                 }),
                 settings_location: v.path("OAuthSettingsLocation")?,
                 settings_key: v.secret("OAuthSettingsKey")?,
+                settings_password: v.secret("OAuthSettingsPassword")?,
             },
             ssl_server_cert: v.text("SSLServerCert")?.map(|t| ServerCert::parse(&t)),
             proxy: match v.text("ProxyServer")? {
@@ -1153,11 +1156,6 @@ fn validate_oauth(s: &Settings, v: &Values) -> Result<()> {
             "OAuthClientSecret",
             "OAuthGrantType=CLIENT needs a client credential: `OAuthClientSecret` or `OAuthJWTCert`",
             "set OAuthClientSecret to the app's secret, or OAuthJWTCert to its certificate",
-        )),
-        OAuthGrantType::Obo if o.user_assertion.is_none() => Err(settings_error(
-            "OAuthUserAssertion",
-            "OAuthGrantType=OBO needs `OAuthUserAssertion`, the signed-in user's token to your app",
-            "set OAuthUserAssertion to the access token your web app received",
         )),
         OAuthGrantType::Obo if !has_client_credential => Err(settings_error(
             "OAuthClientSecret",

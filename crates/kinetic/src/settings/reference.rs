@@ -43,7 +43,7 @@ pub fn markdown() -> String {
          - `URL` and `ERPInstance` are always required; `ApiVersion=v2` requires `Company` (and the server usually requires `ApiKey`).\n\
          - `AuthScheme` `Basic` and `Token` require `User` and `Password`.\n\
          - `AuthScheme` `AzureAD` and `OAuth`: with `InitiateOAuth=OFF` and a `CODE` or `DEVICE` grant the connector only uses `OAuthAccessToken`, which is then required. Otherwise (it gets tokens itself; `CLIENT` and `OBO` always do, as they need no person) `OAuthClientId` and `Scope` are required, plus `AzureTenant` (or a tenant at the end of `OAuthAuthority`) for `AzureAD`, or `OAuthIssuer` (or `OAuthAuthority`) for `OAuth`. `Scope` has no default: it names your Epicor server's app registration.\n\
-         - `OAuthGrantType=CLIENT` requires `OAuthClientSecret` or `OAuthJWTCert` (not both); `OBO` requires `OAuthUserAssertion` and one of them too. `InitiateOAuth=REFRESH` with `CODE` or `DEVICE` requires `OAuthRefreshToken`, `OAuthSettingsLocation` or `OAuthVerifier`.\n\
+         - `OAuthGrantType=CLIENT` requires `OAuthClientSecret` or `OAuthJWTCert` (not both); `OBO` requires one of them too, and `OAuthUserAssertion` to open a connection by itself (a web app's client settings leave it out: `Client::on_behalf_of` takes each user's token). `InitiateOAuth=REFRESH` with `CODE` or `DEVICE` requires `OAuthRefreshToken`, `OAuthSettingsLocation` or `OAuthVerifier`.\n\
          - `OAuthJWTCertType`, `OAuthJWTCertPassword` and `OAuthJWTCertThumbprint` require `OAuthJWTCert`.\n\
          - `ProxyPort`, `ProxyUser` and `ProxyPassword` require `ProxyServer`; `ProxyUser` and `ProxyPassword` go together.\n"
     );

@@ -252,7 +252,9 @@ pub static PROPERTIES: &[Property] = &[
     property!("OAuthTokenTimestamp", [], OAuth, Kind::Int { min: 0, max: i64::MAX }, None,
         "When `OAuthAccessToken` was issued, in milliseconds since 1970-01-01 UTC."),
     property!("OAuthSettingsLocation", [], OAuth, Kind::Path, None,
-        "Where tokens are kept between runs: a file (encrypted with `OAuthSettingsKey`, locked so that processes sharing it refresh once), or `memory://name` for the life of the process. When unset, a file under the configuration directory, one per URL, instance, client and user (`tokens/{hash}.json.enc`)."),
+        "Where tokens are kept between runs: a file (encrypted with `OAuthSettingsKey`, locked so that processes sharing it refresh once), `memory://name` for the life of the process, or Redis (`redis://host:6379/0`, `rediss://host:6380/0` over TLS, optional `?ca=/path/ca.pem&prefix=name`; encrypted with `OAuthSettingsKey`, shared by every server instance, and where a web app keeps its users' tokens). When unset, a file under the configuration directory, one per URL, instance, client and user (`tokens/{hash}.json.enc`)."),
+    property!("OAuthSettingsPassword", [], OAuth, Kind::Secret, None,
+        "The password of a Redis `OAuthSettingsLocation` (`requirepass`), kept out of the URL so that it never shows with the location."),
     property!("OAuthSettingsKey", [], OAuth, Kind::Secret, None,
         "The key that encrypts the token file (`OAuthSettingsLocation`, or the default one); else `KINETIC_SETTINGS_KEY`, else a per-user key file created on first use."),
     // SSL

@@ -643,9 +643,15 @@ fn client_grant_needs_one_client_credential_whatever_initiate_says() {
 }
 
 #[test]
-fn obo_needs_a_user_assertion_and_a_client_credential() {
+fn obo_needs_a_client_credential() {
     let base = "URL=https://h;ERPInstance=K;AuthScheme=AzureAD;OAuthGrantType=OBO;OAuthClientId=c;AzureTenant=t;Scope=s";
-    assert!(err_naming(base, "OAuthUserAssertion").contains("OAuthGrantType=OBO"));
+    // Without OAuthUserAssertion: a web app's client settings, whose users' tokens come per call
+    // (Client::on_behalf_of); opening a connection from them alone asks for it (tests/web.rs).
+    assert!(err_naming(base, "OAuthClientSecret").contains("OBO"));
+    assert!(ok(&format!("{base};OAuthClientSecret=s"))
+        .oauth
+        .user_assertion
+        .is_none());
     assert!(err_naming(
         &format!("{base};OAuthUserAssertion=ua"),
         "OAuthClientSecret"

@@ -72,6 +72,21 @@ impl std::fmt::Display for Damage {
 
 /// Encrypts `settings` under `key` into a file's bytes.
 pub(crate) fn seal(settings: &StoredSettings, key: &SettingsKey) -> std::io::Result<Vec<u8>> {
+    seal_bound(settings, key, &[])
+}
+
+/// Decrypts and parses a file's bytes.
+pub(crate) fn open(bytes: &[u8], key: &SettingsKey) -> Result<StoredSettings, Damage> {
+    open_bound(bytes, key, &[])
+}
+
+/// As [`seal`], with `context` (where the bytes are kept: a Redis key) authenticated too, so
+/// the bytes open only under the same context. An empty context is the file format exactly.
+pub(crate) fn seal_bound(
+    settings: &StoredSettings,
+    key: &SettingsKey,
+    context: &[u8],
+) -> std::io::Result<Vec<u8>> {
     let plaintext = Zeroizing::new(to_json(settings)?);
     let nonce = XNonce::generate();
     let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
@@ -79,6 +94,7 @@ pub(crate) fn seal(settings: &StoredSettings, key: &SettingsKey) -> std::io::Res
     out.push(VERSION);
     out.extend_from_slice(nonce.as_slice());
     let cipher = XChaCha20Poly1305::new(key.cipher_key());
+    let aad = [&out[..], context].concat();
     // Fails only for a message longer than the cipher allows (256 GiB); settings are a few
     // kilobytes. Reported rather than ignored all the same, so nothing half-made is written.
     let ciphertext = cipher
@@ -86,7 +102,7 @@ pub(crate) fn seal(settings: &StoredSettings, key: &SettingsKey) -> std::io::Res
             &nonce,
             Payload {
                 msg: &plaintext,
-                aad: &out,
+                aad: &aad,
             },
         )
         .map_err(|_| std::io::Error::other("the token settings could not be encrypted"))?;
@@ -94,8 +110,12 @@ pub(crate) fn seal(settings: &StoredSettings, key: &SettingsKey) -> std::io::Res
     Ok(out)
 }
 
-/// Decrypts and parses a file's bytes.
-pub(crate) fn open(bytes: &[u8], key: &SettingsKey) -> Result<StoredSettings, Damage> {
+/// As [`open`], for bytes sealed with `context` ([`seal_bound`]).
+pub(crate) fn open_bound(
+    bytes: &[u8],
+    key: &SettingsKey,
+    context: &[u8],
+) -> Result<StoredSettings, Damage> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         // A prefix of the magic is a file cut short, not a foreign one.
         return Err(if !bytes.is_empty() && MAGIC.starts_with(bytes) {
@@ -115,12 +135,13 @@ pub(crate) fn open(bytes: &[u8], key: &SettingsKey) -> Result<StoredSettings, Da
     let (header, ciphertext) = bytes.split_at(HEADER_LEN);
     let nonce = XNonce::try_from(&header[MAGIC.len() + 1..]).map_err(|_| Damage::Truncated)?;
     let cipher = XChaCha20Poly1305::new(key.cipher_key());
+    let aad = [header, context].concat();
     let plaintext = cipher
         .decrypt(
             &nonce,
             Payload {
                 msg: ciphertext,
-                aad: header,
+                aad: &aad,
             },
         )
         .map(Zeroizing::new)
@@ -155,6 +176,8 @@ struct DiscoveryWire {
     prompt_values: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     auth_methods: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_session: Option<String>,
     fetched_at: u64,
 }
 
@@ -250,6 +273,7 @@ fn to_json(settings: &StoredSettings) -> std::io::Result<Vec<u8>> {
             device_authorization: d.endpoints.device_authorization.clone(),
             prompt_values: d.endpoints.prompt_values.clone(),
             auth_methods: d.endpoints.auth_methods.clone(),
+            end_session: d.endpoints.end_session.clone(),
             fetched_at: d.fetched_at,
         }),
     };
@@ -325,6 +349,7 @@ fn from_json(bytes: &[u8]) -> Result<StoredSettings, Damage> {
                     device_authorization: d.device_authorization,
                     prompt_values: d.prompt_values,
                     auth_methods: d.auth_methods,
+                    end_session: d.end_session,
                 },
                 d.fetched_at,
             )
@@ -367,6 +392,7 @@ mod tests {
                     device_authorization: Some("https://login.example/t/devicecode".into()),
                     prompt_values: Some(vec!["login".into()]),
                     auth_methods: Some(vec!["client_secret_basic".into()]),
+                    end_session: Some("https://login.example/t/oauth2/v2.0/logout".into()),
                 },
                 1_899_990_001,
             )),

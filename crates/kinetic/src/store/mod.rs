@@ -45,10 +45,14 @@ mod file;
 mod format;
 mod key;
 mod memory;
+pub mod redis;
+pub mod users;
 
 pub use file::FileStore;
 pub use key::{SettingsKey, KEY_FILE_NAME, SETTINGS_KEY_VAR};
 pub use memory::MemoryStore;
+pub use redis::{RedisSlot, RedisStats, RedisStore};
+pub use users::{UserCacheStats, UserKey, UserTokenCache};
 
 /// What an `OAuthSettingsLocation` keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -199,6 +203,8 @@ pub enum StoreLocation {
     Memory(String),
     /// A file.
     File(PathBuf),
+    /// `redis://...` or `rediss://...` (TLS): a [`RedisStore`].
+    Redis(String),
 }
 
 /// The prefix that makes an `OAuthSettingsLocation` a [`MemoryStore`].
@@ -211,6 +217,9 @@ impl StoreLocation {
             let prefix = text.get(..MEMORY_PREFIX.len());
             if prefix.is_some_and(|p| p.eq_ignore_ascii_case(MEMORY_PREFIX)) {
                 return StoreLocation::Memory(text[MEMORY_PREFIX.len()..].to_owned());
+            }
+            if redis::is_redis(text) {
+                return StoreLocation::Redis(text.to_owned());
             }
         }
         StoreLocation::File(location.to_owned())
@@ -258,7 +267,39 @@ fn identity_hash(url: &str, instance: &str, client: &str, user: &str) -> String 
         .collect()
 }
 
-/// The store the settings name: `memory://name`, the `OAuthSettingsLocation` file, or the
+/// The shared Redis store the settings name (`OAuthSettingsLocation=redis://...`), if they name
+/// one: what a web application's per-user tokens are kept in ([`crate::Client::on_behalf_of`]).
+pub fn open_shared(
+    settings: &Settings,
+    env: &dyn Env,
+    config: &dyn ConfigFiles,
+) -> Result<Option<Arc<RedisStore>>> {
+    match settings
+        .oauth
+        .settings_location
+        .as_deref()
+        .map(StoreLocation::parse)
+    {
+        Some(StoreLocation::Redis(location)) => {
+            if settings.oauth.settings_key.is_none() && env.var(SETTINGS_KEY_VAR).is_none() {
+                return Err(Error::invalid_settings(
+                    "OAuthSettingsKey",
+                    "a Redis token store is shared by every instance of the application, and they must all encrypt with one key",
+                    format!("set OAuthSettingsKey (or {SETTINGS_KEY_VAR}) to the same 64 hex digits on every instance (`openssl rand -hex 32` makes one)"),
+                ));
+            }
+            let key = SettingsKey::resolve(settings.oauth.settings_key.as_ref(), env, config)?;
+            Ok(Some(redis::shared(
+                &location,
+                key,
+                settings.oauth.settings_password.as_ref(),
+            )?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The store the settings name: `memory://name`, `redis://...`, the `OAuthSettingsLocation` file, or the
 /// [`default_path`] file. A file's key comes from `OAuthSettingsKey`, else
 /// [`SETTINGS_KEY_VAR`], else the per-user key file (created on first use); see
 /// [`SettingsKey::resolve`].
@@ -276,6 +317,21 @@ pub fn open(
         StoreLocation::File(path) => {
             let key = SettingsKey::resolve(settings.oauth.settings_key.as_ref(), env, config)?;
             Arc::new(FileStore::new(path, key))
+        }
+        StoreLocation::Redis(location) => {
+            let key = SettingsKey::resolve(settings.oauth.settings_key.as_ref(), env, config)?;
+            let store = redis::shared(&location, key, settings.oauth.settings_password.as_ref())?;
+            // One slot per identity, as the default file is one per identity.
+            let name = format!(
+                "slot:{}",
+                identity_hash(
+                    &settings.url,
+                    &settings.erp_instance,
+                    settings.oauth.client_id.as_deref().unwrap_or(""),
+                    settings.auth.user.as_deref().unwrap_or(""),
+                )
+            );
+            Arc::new(store.slot(&name))
         }
     })
 }

@@ -1,5 +1,8 @@
 //! Helpers shared by the connector's end-to-end test binaries.
 
+pub mod browser;
+pub mod redis;
+
 use epicor_kinetic::http::Request;
 use epicor_kinetic::Connection;
 

@@ -1,0 +1,539 @@
+//! Per-user tokens of a web application: the Epicor tokens its server obtained on behalf of its
+//! signed-in users ([`crate::Client::on_behalf_of`]), kept in two levels.
+//!
+//! - **First level**: in the process, for [`UserTokenCache::L1_TTL`] at most, so a busy page costs
+//!   no Redis call; bounded in entries (in all and per user).
+//! - **Second level**: a [`RedisStore`] shared by every instance of the application, when
+//!   `OAuthSettingsLocation` names one: an instance that has never seen a user finds the token
+//!   another obtained. Entries expire with their tokens and are capped per user.
+//!
+//! A token is renewed before it expires (5 minutes ahead, or at half the lifetime of a
+//! shorter-lived one) by whichever instance asks first: it takes a lock in Redis (with a timeout,
+//! so an instance that dies holding it delays the others by at most [`RedisStore::LOCK_TTL`]),
+//! looks again, and only then asks the identity provider; the others wait for its entry. Within
+//! one instance, one request per user asks and the others wait for it (single flight).
+//!
+//! Redis failing is never a failed request: every Redis error is a miss (counted in
+//! [`UserCacheStats::shared_errors`] and logged), and the identity provider is asked instead.
+//!
+//! Signing a user out ([`UserTokenCache::sign_out`]) deletes their entries in Redis and tells
+//! every instance (Redis publish) to drop its first-level entries; an instance that lost its
+//! subscription drops all of them when it is back, and no first-level entry lives longer than
+//! [`UserTokenCache::L1_TTL`] in any case.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::redis::RedisStore;
+use super::StoredSettings;
+use crate::clock::{unix_seconds, Clock};
+use crate::token::{Token, TokenSource};
+use crate::{Error, Result, Secret};
+
+/// Which user a token belongs to and which entry holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct UserKey {
+    /// `{tenant}.{object id}` of the signed-in user, from their token; `unknown` when it is not a
+    /// JWT with both.
+    pub user: String,
+    /// The entry's name: the user, then a hash of what the token is for (client, server, scope)
+    /// and of the incoming token itself (never the token).
+    pub entry: String,
+}
+
+impl UserKey {
+    /// The key for `assertion` (the user's token to the web app) exchanged for `scope` by
+    /// `client_id` against the Epicor server `server`.
+    pub fn for_assertion(assertion: &Secret, client_id: &str, server: &str, scope: &str) -> Self {
+        let user = user_of(assertion.expose()).unwrap_or_else(|| "unknown".to_owned());
+        let mut hash = Sha256::new();
+        for field in [
+            client_id.as_bytes(),
+            server.to_ascii_lowercase().as_bytes(),
+            scope.as_bytes(),
+            &Sha256::digest(assertion.expose().as_bytes())[..],
+        ] {
+            hash.update((field.len() as u64).to_be_bytes());
+            hash.update(field);
+        }
+        let digest: String = hash.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        UserKey {
+            entry: format!("obo:{user}:{digest}"),
+            user,
+        }
+    }
+}
+
+/// `{tid}.{oid}` from a JWT's payload, read without checking its signature: it only groups entries
+/// (the identity provider checks the token before it issues anything for it, and the entry name
+/// hashes the whole token, so a forged one never reaches another user's entry).
+pub fn user_of(jwt: &str) -> Option<String> {
+    let claims = jwt_claims(jwt)?;
+    let part = |k: &str| {
+        claims
+            .get(k)
+            .and_then(|v| v.as_str())
+            .filter(|s| {
+                !s.is_empty()
+                    && s.len() <= 64
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .map(str::to_ascii_lowercase)
+    };
+    Some(format!("{}.{}", part("tid")?, part("oid")?))
+}
+
+/// A JWT's claims, read without checking anything.
+pub(crate) fn jwt_claims(jwt: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// What a [`UserTokenCache`] did since it was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserCacheStats {
+    /// Tokens served from the first level.
+    pub l1_hits: u64,
+    /// Tokens served from the second level (Redis).
+    pub l2_hits: u64,
+    /// Tokens obtained from the identity provider (exchanges and refreshes).
+    pub fetches: u64,
+    /// Times this instance waited for another's renewal.
+    pub waits: u64,
+    /// Redis calls that failed or were skipped (each one a miss).
+    pub shared_errors: u64,
+}
+
+struct L1Entry {
+    token: Token,
+    user: String,
+    stored: Instant,
+}
+
+/// Per-user tokens in two levels: see the [module documentation](self).
+pub struct UserTokenCache {
+    l1: Mutex<HashMap<String, L1Entry>>,
+    l1_ttl: Duration,
+    shared: Option<Arc<RedisStore>>,
+    flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Users signed out (user → when, Unix seconds), as this instance heard.
+    signed_out: Mutex<HashMap<String, (u64, Instant)>>,
+    /// Users found not signed out in Redis, and when that was checked.
+    checked: Mutex<HashMap<String, Instant>>,
+    clock: Arc<dyn Clock>,
+    l1_hits: AtomicU64,
+    l2_hits: AtomicU64,
+    fetches: AtomicU64,
+    waits: AtomicU64,
+    shared_errors: AtomicU64,
+}
+
+impl std::fmt::Debug for UserTokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserTokenCache")
+            .field("shared", &self.shared)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserTokenCache {
+    /// The longest a first-level entry is used without looking at Redis again.
+    pub const L1_TTL: Duration = Duration::from_secs(30);
+    /// First-level entries in all; beyond, the oldest go.
+    pub const L1_CAP: usize = 10_000;
+    /// Live entries per user (first level and Redis): a user signed in on several devices has one
+    /// per incoming token; beyond this, the soonest-expiring go.
+    pub const PER_USER_CAP: usize = 8;
+    /// How long a sign-out is remembered (in Redis): sessions older than it are refused.
+    pub const SIGN_OUT_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+    /// A cache over `shared` (none: first level only), on `clock`. With a shared store, listens
+    /// for other instances' sign-outs.
+    pub fn new(shared: Option<Arc<RedisStore>>, clock: Arc<dyn Clock>) -> Result<Arc<Self>> {
+        let cache = Arc::new(UserTokenCache {
+            l1: Mutex::new(HashMap::new()),
+            l1_ttl: Self::L1_TTL,
+            shared,
+            flights: Mutex::new(HashMap::new()),
+            signed_out: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
+            clock,
+            l1_hits: AtomicU64::new(0),
+            l2_hits: AtomicU64::new(0),
+            fetches: AtomicU64::new(0),
+            waits: AtomicU64::new(0),
+            shared_errors: AtomicU64::new(0),
+        });
+        if let Some(store) = &cache.shared {
+            let weak = Arc::downgrade(&cache);
+            let on_reconnect = Arc::downgrade(&cache);
+            store.subscribe(
+                Box::new(move |message| {
+                    if let Some(cache) = weak.upgrade() {
+                        cache.heard(message);
+                    }
+                }),
+                Box::new(move || {
+                    if let Some(cache) = on_reconnect.upgrade() {
+                        tracing::info!(target: "epicor_kinetic::auth", "the token store is back: first-level user tokens dropped (sign-outs may have been missed)");
+                        lock(&cache.l1).clear();
+                        lock(&cache.checked).clear();
+                    }
+                }),
+            )?;
+        }
+        Ok(cache)
+    }
+
+    /// The counters since the cache was made.
+    pub fn stats(&self) -> UserCacheStats {
+        UserCacheStats {
+            l1_hits: self.l1_hits.load(Ordering::Relaxed),
+            l2_hits: self.l2_hits.load(Ordering::Relaxed),
+            fetches: self.fetches.load(Ordering::Relaxed),
+            waits: self.waits.load(Ordering::Relaxed),
+            shared_errors: self.shared_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The shared store, when there is one.
+    pub fn shared(&self) -> Option<&Arc<RedisStore>> {
+        self.shared.as_ref()
+    }
+
+    fn now(&self) -> u64 {
+        unix_seconds(self.clock.now())
+    }
+
+    /// Whether `token` can be handed out now: not within its renewal window (5 minutes before
+    /// expiry, or half the lifetime of a shorter-lived token).
+    fn fresh(&self, token: &Token) -> bool {
+        let Some(expires) = token.expires_at else {
+            return true;
+        };
+        let now = self.now();
+        let lifetime = expires.saturating_sub(token.obtained_at.unwrap_or(now.min(expires)));
+        let margin = (lifetime / 2).min(300);
+        now.saturating_add(margin) < expires
+    }
+
+    fn in_l1(&self, key: &UserKey, previous: Option<&Token>) -> Option<Token> {
+        let l1 = lock(&self.l1);
+        let e = l1.get(&key.entry)?;
+        let usable = e.stored.elapsed() < self.l1_ttl
+            && self.fresh(&e.token)
+            && previous.is_none_or(|p| p.access_token != e.token.access_token);
+        usable.then(|| e.token.clone())
+    }
+
+    fn keep_l1(&self, key: &UserKey, token: &Token) {
+        let mut l1 = lock(&self.l1);
+        if l1.len() >= Self::L1_CAP {
+            let ttl = self.l1_ttl;
+            l1.retain(|_, e| e.stored.elapsed() < ttl);
+            if l1.len() >= Self::L1_CAP {
+                if let Some(oldest) = l1
+                    .iter()
+                    .min_by_key(|(_, e)| e.stored)
+                    .map(|(k, _)| k.clone())
+                {
+                    l1.remove(&oldest);
+                }
+            }
+        }
+        let mine: Vec<(String, Instant)> = l1
+            .iter()
+            .filter(|(k, e)| e.user == key.user && **k != key.entry)
+            .map(|(k, e)| (k.clone(), e.stored))
+            .collect();
+        if mine.len() >= Self::PER_USER_CAP {
+            let mut mine = mine;
+            mine.sort_by_key(|(_, t)| *t);
+            for (k, _) in mine.iter().take(mine.len() + 1 - Self::PER_USER_CAP) {
+                l1.remove(k);
+            }
+        }
+        l1.insert(
+            key.entry.clone(),
+            L1Entry {
+                token: token.clone(),
+                user: key.user.clone(),
+                stored: Instant::now(),
+            },
+        );
+    }
+
+    /// Runs a Redis call on the blocking pool; an error is counted, logged by the store, and
+    /// returned for the caller to treat as a miss.
+    async fn redis<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&RedisStore) -> Result<T> + Send + 'static,
+    ) -> Option<Result<T>> {
+        let store = self.shared.clone()?;
+        let out = tokio::task::spawn_blocking(move || call(&store))
+            .await
+            .unwrap_or_else(|_| Err(Error::internal("a token store task stopped")));
+        if out.is_err() {
+            self.shared_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(out)
+    }
+
+    /// The token of `key`, from the first level, else Redis, else `source` (the exchange), which
+    /// is given the best stale token known (to refresh with its refresh token). `previous` is a
+    /// token the server refused: never handed out again.
+    pub async fn get(
+        &self,
+        key: &UserKey,
+        previous: Option<&Token>,
+        source: &dyn TokenSource,
+    ) -> Result<Token> {
+        if let Some(t) = self.in_l1(key, previous) {
+            self.l1_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(t);
+        }
+        let flight = lock(&self.flights)
+            .entry(key.entry.clone())
+            .or_default()
+            .clone();
+        let result = {
+            let _one = flight.lock().await;
+            self.get_flying(key, previous, source).await
+        };
+        drop(flight);
+        // The flight's entry goes with its last user.
+        lock(&self.flights).retain(|_, f| Arc::strong_count(f) > 1);
+        result
+    }
+
+    async fn get_flying(
+        &self,
+        key: &UserKey,
+        previous: Option<&Token>,
+        source: &dyn TokenSource,
+    ) -> Result<Token> {
+        // Another request of this instance may have just fetched it.
+        if let Some(t) = self.in_l1(key, previous) {
+            self.l1_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(t);
+        }
+        let mut stale = previous
+            .cloned()
+            .or_else(|| lock(&self.l1).get(&key.entry).map(|e| e.token.clone()));
+        let Some(store) = self.shared.clone() else {
+            return self.fetch(key, stale.as_ref(), source, None).await;
+        };
+        let deadline = Instant::now() + RedisStore::LOCK_TTL;
+        loop {
+            let entry = key.entry.clone();
+            let found = match self.redis(move |s| s.get(&entry)).await {
+                Some(Ok(found)) => found.and_then(|s| s.token),
+                // Redis is down: the identity provider instead.
+                _ => return self.fetch(key, stale.as_ref(), source, None).await,
+            };
+            if let Some(t) = found {
+                let refused = previous.is_some_and(|p| p.access_token == t.access_token);
+                if self.fresh(&t) && !refused {
+                    self.l2_hits.fetch_add(1, Ordering::Relaxed);
+                    self.keep_l1(key, &t);
+                    return Ok(t);
+                }
+                if !refused {
+                    stale = Some(t);
+                }
+            }
+            let entry = key.entry.clone();
+            match self
+                .redis(move |s| s.try_lock(&entry, RedisStore::LOCK_TTL))
+                .await
+            {
+                Some(Ok(Some(held))) => {
+                    // Look once more under the lock: another instance may have renewed it
+                    // between our read and our lock.
+                    let entry = key.entry.clone();
+                    if let Some(Ok(Some(t))) = self
+                        .redis(move |s| s.get(&entry))
+                        .await
+                        .map(|r| r.map(|s| s.and_then(|s| s.token)))
+                    {
+                        let refused = previous.is_some_and(|p| p.access_token == t.access_token);
+                        if self.fresh(&t) && !refused {
+                            let _ = self.redis(move |s| s.unlock(held)).await;
+                            self.l2_hits.fetch_add(1, Ordering::Relaxed);
+                            self.keep_l1(key, &t);
+                            return Ok(t);
+                        }
+                    }
+                    let out = self.fetch(key, stale.as_ref(), source, Some(&store)).await;
+                    let _ = self.redis(move |s| s.unlock(held)).await;
+                    return out;
+                }
+                Some(Ok(None)) if Instant::now() < deadline => {
+                    // Another instance is renewing it: wait for its entry.
+                    self.waits.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                // Waited as long as a lock lives (its holder is gone): ask ourselves.
+                Some(Ok(None)) => {
+                    return self.fetch(key, stale.as_ref(), source, Some(&store)).await
+                }
+                // Redis failed: ask ourselves, keep it here only.
+                _ => return self.fetch(key, stale.as_ref(), source, None).await,
+            }
+        }
+    }
+
+    /// Asks `source`, keeps the token in the first level and, when `store` is given (we hold
+    /// the lock), in Redis.
+    async fn fetch(
+        &self,
+        key: &UserKey,
+        stale: Option<&Token>,
+        source: &dyn TokenSource,
+        store: Option<&Arc<RedisStore>>,
+    ) -> Result<Token> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let token = source.fetch(stale).await?;
+        let mut token = token;
+        if token.obtained_at.is_none() {
+            token.obtained_at = Some(self.now());
+        }
+        self.keep_l1(key, &token);
+        if store.is_some() {
+            let ttl = token
+                .expires_at
+                .map(|e| Duration::from_secs(e.saturating_sub(self.now()).max(1)))
+                .unwrap_or(Duration::from_secs(3600));
+            let (entry, user, value) = (
+                key.entry.clone(),
+                key.user.clone(),
+                StoredSettings::with_token(token.clone()),
+            );
+            let _ = self
+                .redis(move |s| s.put(&entry, &value, ttl, Some((&user, Self::PER_USER_CAP))))
+                .await;
+        }
+        Ok(token)
+    }
+
+    /// Forgets `token` of `key` if it is still the one kept (the server refused it).
+    pub async fn invalidate(&self, key: &UserKey, token: &Secret) {
+        {
+            let mut l1 = lock(&self.l1);
+            if l1
+                .get(&key.entry)
+                .is_some_and(|e| e.token.access_token == *token)
+            {
+                l1.remove(&key.entry);
+            }
+        }
+        let (entry, token) = (key.entry.clone(), token.clone());
+        let _ = self
+            .redis(move |s| {
+                if s.get(&entry)?
+                    .and_then(|v| v.token)
+                    .is_some_and(|t| t.access_token == token)
+                {
+                    s.remove(&entry)?;
+                }
+                Ok(())
+            })
+            .await;
+    }
+
+    /// Signs `user` (`{tenant}.{object id}`, [`user_of`] a token of theirs) out of every instance:
+    /// their tokens are deleted here and in Redis, the other instances drop theirs, and
+    /// [`UserTokenCache::signed_out_at`] answers when, for [`Self::SIGN_OUT_MEMORY`]. A Redis
+    /// failure is returned (this instance has forgotten the user all the same).
+    pub async fn sign_out(&self, user: &str) -> Result<()> {
+        let at = self.now();
+        self.forget(user, at);
+        let user = user.to_owned();
+        match self
+            .redis(move |s| {
+                s.remove_group(&user)?;
+                s.set_plain(
+                    &format!("out:{user}"),
+                    &at.to_string(),
+                    Self::SIGN_OUT_MEMORY,
+                )?;
+                s.publish(&format!("out {user} {at}"))
+            })
+            .await
+        {
+            None | Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(e),
+        }
+    }
+
+    fn forget(&self, user: &str, at: u64) {
+        lock(&self.l1).retain(|_, e| e.user != user);
+        lock(&self.checked).remove(user);
+        let mut out = lock(&self.signed_out);
+        let horizon = Self::SIGN_OUT_MEMORY;
+        out.retain(|_, (_, heard)| heard.elapsed() < horizon);
+        if out.len() < Self::L1_CAP {
+            out.insert(user.to_owned(), (at, Instant::now()));
+        }
+    }
+
+    /// A message from another instance.
+    fn heard(&self, message: &str) {
+        let mut parts = message.split(' ');
+        if let (Some("out"), Some(user), Some(at)) = (parts.next(), parts.next(), parts.next()) {
+            if let Ok(at) = at.parse() {
+                self.forget(user, at);
+            }
+        }
+    }
+
+    /// When `user` last signed out of the application on any instance (Unix seconds), if within
+    /// [`Self::SIGN_OUT_MEMORY`]. Looks in Redis at most once per [`Self::L1_TTL`] per user;
+    /// sign-outs published meanwhile arrive at once. With Redis down, only what this instance heard.
+    pub async fn signed_out_at(&self, user: &str) -> Option<u64> {
+        if let Some((at, _)) = lock(&self.signed_out).get(user) {
+            return Some(*at);
+        }
+        let recent = lock(&self.checked)
+            .get(user)
+            .is_some_and(|t| t.elapsed() < self.l1_ttl);
+        if recent || self.shared.is_none() {
+            return None;
+        }
+        let name = format!("out:{user}");
+        match self.redis(move |s| s.get_plain(&name)).await {
+            Some(Ok(Some(at))) => {
+                let at = at.parse().ok()?;
+                self.forget(user, at);
+                Some(at)
+            }
+            Some(Ok(None)) => {
+                let mut checked = lock(&self.checked);
+                if checked.len() >= Self::L1_CAP {
+                    checked.clear();
+                }
+                checked.insert(user.to_owned(), Instant::now());
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

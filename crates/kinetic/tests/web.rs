@@ -1,0 +1,506 @@
+//! Web applications: users sign in to the app (authorization code + PKCE, confidential client),
+//! and the server calls Epicor on their behalf through `Client::on_behalf_of`, with the users'
+//! Epicor tokens kept per user in this process and in a real Redis shared by "instances" (two
+//! `Client`s, as two servers would have). The emulator (in process) counts the on-behalf-of
+//! exchanges; Redis is Debian's `redis-server` on a loopback port of its own.
+
+mod common;
+use common::browser::Browser;
+use common::parts;
+use common::redis::RedisServer;
+
+use epicor_kinetic::auth::web::{SignedIn, WebSignIn};
+use epicor_kinetic::store::UserTokenCache;
+use epicor_kinetic::{Client, Error, Secret, Settings};
+use epicor_kinetic_emulator::config::seed;
+use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use std::time::Duration;
+
+const KEY_HEX: &str = "7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b";
+const CALLBACK: &str = "http://127.0.0.1:5999/auth/callback";
+
+async fn emulator_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> RunningEmulator {
+    let mut config = EmulatorConfig {
+        scale: 150,
+        ..EmulatorConfig::default()
+    };
+    tweak(&mut config);
+    epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
+        .await
+        .unwrap()
+}
+
+/// The web app's settings: the emulator's Azure AD string with the web app's client and the
+/// Epicor scope, and `extra` (the token store).
+fn web_settings(e: &RunningEmulator, extra: &str) -> Settings {
+    Settings::parse(&web_string(e, extra)).unwrap()
+}
+
+/// The text of [`web_settings`].
+fn web_string(e: &RunningEmulator, extra: &str) -> String {
+    let info = e.startup_info();
+    let base: Vec<&str> = info["connection_strings"]["azuread_client_secret"]
+        .as_str()
+        .unwrap()
+        .split(';')
+        .filter(|p| {
+            ![
+                "OAuthGrantType=",
+                "OAuthClientId=",
+                "OAuthClientSecret=",
+                "Scope=",
+            ]
+            .iter()
+            .any(|k| p.starts_with(k))
+        })
+        .collect();
+    let web = &info["idp"]["apps"]["web_app"];
+    format!(
+        "{};OAuthGrantType=OBO;OAuthClientId={};OAuthClientSecret={};Scope={};{extra}",
+        base.join(";"),
+        web["client_id"].as_str().unwrap(),
+        web["client_secret"].as_str().unwrap(),
+        info["idp"]["apps"]["epicor_server"]["scope"]
+            .as_str()
+            .unwrap(),
+    )
+}
+
+fn shared(redis: &RedisServer) -> String {
+    format!(
+        "OAuthSettingsLocation={};OAuthSettingsKey={KEY_HEX}",
+        redis.url()
+    )
+}
+
+/// Signs `upn` in to the web app through the emulator's pages; who signed in and their tokens.
+async fn sign_in(client: &Client, upn: &str, password: &str) -> SignedIn {
+    let web = WebSignIn::new(client, CALLBACK).await.unwrap();
+    let app_scope = format!("api://{}/access_as_user", seed::WEB_APP);
+    let (url, pending) = web.begin(&app_scope, None, None).unwrap();
+    assert!(url.contains("code_challenge_method=S256") && url.contains("nonce="));
+    let mut b = Browser::new();
+    let (_, page, _) = b.get(&url).await;
+    let login = format!("{}/login", url.split("/authorize").next().unwrap());
+    let (status, text, location) = b.sign_in_as(&login, &page, upn, password).await;
+    assert_eq!(status, 302, "{text}");
+    let back = url::Url::parse(&location.unwrap()).unwrap();
+    let q = |k: &str| {
+        back.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    // A forged state is refused before the code is redeemed.
+    let forged = web
+        .finish(&pending, "forged", &Secret::new(q("code")))
+        .await
+        .unwrap_err();
+    assert!(forged.to_string().contains("state"), "{forged}");
+    web.finish(&pending, &q("state"), &Secret::new(q("code")))
+        .await
+        .unwrap()
+}
+
+/// The emulator's counters: (on-behalf-of exchanges of `oid`, refresh-token grants).
+async fn exchanges(e: &RunningEmulator, oid: &str) -> (u64, u64) {
+    let info = e.startup_info();
+    let stats: serde_json::Value = reqwest::Client::new()
+        .get(format!(
+            "{}/admin/stats",
+            info["idp"]["authority"].as_str().unwrap()
+        ))
+        .basic_auth("manager", Some("Epicor123!"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        stats["on_behalf_of_by_user"][oid].as_u64().unwrap_or(0),
+        stats["tokens_by_grant"]["refresh_token"]
+            .as_u64()
+            .unwrap_or(0),
+    )
+}
+
+/// Two instances sharing one Redis: the user signs in through one, the other serves them with no
+/// new exchange; many requests at once on both make one exchange; the token is renewed before
+/// it expires by one instance for both; sign-out on one reaches the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_share_one_users_tokens_through_redis() {
+    let redis = RedisServer::start(&[]);
+    // Tokens live 8 s: renewed at half their life.
+    let e = emulator_with(|c| c.idp.token_lifetime_secs = 8).await;
+    let settings = web_settings(&e, &shared(&redis));
+    let a = Client::new(&settings).unwrap();
+    let b = Client::new(&settings).unwrap();
+    let alice = sign_in(&a, seed::ALICE, "Alice123!").await;
+    assert_eq!(alice.user, format!("{}.{}", seed::TENANT, seed::ALICE_OID));
+    assert_eq!(alice.username, seed::ALICE);
+    let assertion = &alice.token.access_token;
+
+    // Instance A exchanges once; B finds it in Redis; A again in its first level.
+    assert_eq!(parts(&a.on_behalf_of(assertion).await.unwrap()).await, 200);
+    assert_eq!(exchanges(&e, seed::ALICE_OID).await.0, 1);
+    assert_eq!(parts(&b.on_behalf_of(assertion).await.unwrap()).await, 200);
+    assert_eq!(parts(&a.on_behalf_of(assertion).await.unwrap()).await, 200);
+    assert_eq!(
+        exchanges(&e, seed::ALICE_OID).await.0,
+        1,
+        "no second exchange"
+    );
+    let (sa, sb) = (
+        a.user_tokens().await.unwrap().stats(),
+        b.user_tokens().await.unwrap().stats(),
+    );
+    assert_eq!((sa.fetches, sa.l1_hits), (1, 1), "{sa:?}");
+    assert_eq!((sb.fetches, sb.l2_hits), (0, 1), "{sb:?}");
+    // The Epicor token acts as Alice's Epicor user.
+    let token = a
+        .on_behalf_of(assertion)
+        .await
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap();
+    assert!(!token.expose().is_empty());
+
+    // Bob, signed in just now: 16 requests at once over both instances, one exchange.
+    let bob = sign_in(&a, seed::BOB, "Bob123!").await;
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let client = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let assertion = bob.token.access_token.clone();
+        tasks.push(tokio::spawn(async move {
+            parts(&client.on_behalf_of(&assertion).await.unwrap()).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(
+        exchanges(&e, seed::BOB_OID).await.0,
+        1,
+        "one exchange for 16 requests on two instances"
+    );
+
+    // Past half the token's life both renew it, one of them asking, once.
+    tokio::time::sleep(Duration::from_millis(4_600)).await;
+    let before = exchanges(&e, seed::ALICE_OID).await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let client = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let assertion = assertion.clone();
+        tasks.push(tokio::spawn(async move {
+            parts(&client.on_behalf_of(&assertion).await.unwrap()).await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let after = exchanges(&e, seed::ALICE_OID).await;
+    assert_eq!(
+        (after.0 - before.0) + (after.1 - before.1),
+        1,
+        "renewed once for both instances: {before:?} -> {after:?}"
+    );
+
+    // Sign-out on B: A hears it (Redis publish) and drops Alice's tokens; Redis has none left.
+    b.sign_out_user(&alice.user).await.unwrap();
+    let mut raw = redis.raw(None);
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg("kinetic:obo:*")
+        .query(&mut raw)
+        .unwrap();
+    assert!(
+        left.iter().all(|k| !k.contains(seed::ALICE_OID)),
+        "{left:?}"
+    );
+    let heard = a.user_tokens().await.unwrap();
+    let mut waited = 0;
+    while heard.signed_out_at(&alice.user).await.is_none() && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert!(
+        heard.signed_out_at(&alice.user).await.is_some(),
+        "A heard the sign-out"
+    );
+    let before = exchanges(&e, seed::ALICE_OID).await.0;
+    assert_eq!(parts(&a.on_behalf_of(assertion).await.unwrap()).await, 200);
+    assert_eq!(
+        exchanges(&e, seed::ALICE_OID).await.0,
+        before + 1,
+        "A's first level did not outlive the sign-out"
+    );
+    // A third instance, started afterwards, learns of the sign-out from Redis.
+    let c = Client::new(&settings).unwrap();
+    assert!(c
+        .user_tokens()
+        .await
+        .unwrap()
+        .signed_out_at(&alice.user)
+        .await
+        .is_some());
+    assert!(c
+        .user_tokens()
+        .await
+        .unwrap()
+        .signed_out_at(&bob.user)
+        .await
+        .is_none());
+}
+
+/// Redis is a cache: stopped, pages still work (each instance asks the identity provider itself),
+/// and the failures are counted; restarted, it is used again without restarting the app.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_outage_is_a_cache_miss_and_a_restart_is_picked_up() {
+    let mut redis = RedisServer::start(&[]);
+    let e = emulator_with(|_| {}).await;
+    let settings = web_settings(&e, &shared(&redis));
+    let a = Client::new(&settings).unwrap();
+    let alice = sign_in(&a, seed::ALICE, "Alice123!").await;
+    redis.stop();
+    let b = Client::new(&settings).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            parts(&b.on_behalf_of(&alice.token.access_token).await.unwrap()).await,
+            200
+        );
+    }
+    let s = b.user_tokens().await.unwrap().stats();
+    assert!(s.shared_errors >= 1, "{s:?}");
+    assert_eq!(s.fetches, 1, "one exchange, then its first level: {s:?}");
+    let store = b.user_tokens().await.unwrap().shared().unwrap().stats();
+    assert!(store.errors >= 1, "{store:?}");
+
+    redis.restart();
+    tokio::time::sleep(epicor_kinetic::store::RedisStore::RETRY_AFTER + Duration::from_millis(300))
+        .await;
+    // Bob signs in: B exchanges and writes to Redis again; a fresh instance finds it there.
+    let bob = sign_in(&a, seed::BOB, "Bob123!").await;
+    assert_eq!(
+        parts(&b.on_behalf_of(&bob.token.access_token).await.unwrap()).await,
+        200
+    );
+    let c = Client::new(&settings).unwrap();
+    assert_eq!(
+        parts(&c.on_behalf_of(&bob.token.access_token).await.unwrap()).await,
+        200
+    );
+    let s = c.user_tokens().await.unwrap().stats();
+    assert_eq!((s.fetches, s.l2_hits), (0, 1), "{s:?}");
+    assert_eq!(exchanges(&e, seed::BOB_OID).await.0, 1);
+}
+
+/// What Redis holds: encrypted values bound to their key (one user's entry copied under another
+/// user's name is not used), a lifetime on every key, and at most 8 entries per user.
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_entries_are_encrypted_bound_expiring_and_capped() {
+    let redis = RedisServer::start(&[]);
+    let e = emulator_with(|_| {}).await;
+    let settings = web_settings(&e, &shared(&redis));
+    let a = Client::new(&settings).unwrap();
+    let alice = sign_in(&a, seed::ALICE, "Alice123!").await;
+    let bob = sign_in(&a, seed::BOB, "Bob123!").await;
+    let token = a
+        .on_behalf_of(&alice.token.access_token)
+        .await
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap();
+    a.on_behalf_of(&bob.token.access_token)
+        .await
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap();
+    let mut raw = redis.raw(None);
+    let keys: Vec<String> = redis::cmd("KEYS").arg("kinetic:*").query(&mut raw).unwrap();
+    let alice_key = keys
+        .iter()
+        .find(|k| k.starts_with("kinetic:obo:") && k.contains(seed::ALICE_OID))
+        .unwrap();
+    let bob_key = keys
+        .iter()
+        .find(|k| k.starts_with("kinetic:obo:") && k.contains(seed::BOB_OID))
+        .unwrap();
+    for k in &keys {
+        let ttl: i64 = redis::cmd("PTTL").arg(k).query(&mut raw).unwrap();
+        assert!(ttl > 0, "{k} has no lifetime");
+        let value: Vec<u8> = redis::cmd("GET").arg(k).query(&mut raw).unwrap_or_default();
+        let text = String::from_utf8_lossy(&value);
+        assert!(
+            !text.contains(token.expose()) && !text.contains("eyJ"),
+            "{k} holds a token in clear"
+        );
+    }
+    // Alice's entry copied over Bob's: Bob's next instance does not use it.
+    let alice_value: Vec<u8> = redis::cmd("GET").arg(alice_key).query(&mut raw).unwrap();
+    redis::cmd("SET")
+        .arg(bob_key)
+        .arg(alice_value)
+        .query::<()>(&mut raw)
+        .unwrap();
+    let b = Client::new(&settings).unwrap();
+    let bobs = b
+        .on_behalf_of(&bob.token.access_token)
+        .await
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap();
+    assert_ne!(bobs, token, "another user's entry was used");
+    assert!(b.user_tokens().await.unwrap().stats().shared_errors >= 1);
+
+    // Ten incoming tokens of one user (ten devices): at most 8 entries kept.
+    for _ in 0..10 {
+        let again = sign_in(&a, seed::ALICE, "Alice123!").await;
+        a.on_behalf_of(&again.token.access_token)
+            .await
+            .unwrap()
+            .access_token()
+            .await
+            .unwrap();
+    }
+    let group = format!("kinetic:group:{}", alice.user);
+    let n: u64 = redis::cmd("ZCARD").arg(&group).query(&mut raw).unwrap();
+    assert_eq!(n as usize, UserTokenCache::PER_USER_CAP);
+    let mine: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("kinetic:obo:{}:*", alice.user))
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(mine.len(), UserTokenCache::PER_USER_CAP, "{mine:?}");
+}
+
+/// A Redis with a password (OAuthSettingsPassword, never in the URL) and one over TLS with a CA of
+/// its own (`rediss://...?ca=`).
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_with_a_password_and_over_tls() {
+    let redis = RedisServer::start(&["--requirepass", "s3cret-redis"]);
+    let e = emulator_with(|_| {}).await;
+    let in_url = Settings::parse(&web_string(
+        &e,
+        &format!(
+            "OAuthSettingsLocation=redis://:s3cret-redis@127.0.0.1:{}/0;OAuthSettingsKey={KEY_HEX}",
+            redis.port
+        ),
+    ));
+    let err = match in_url {
+        Ok(s) => Client::new(&s).unwrap().user_tokens().await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert!(err.to_string().contains("OAuthSettingsPassword"), "{err}");
+    assert!(!err.to_string().contains("s3cret-redis"), "{err}");
+
+    let good = web_settings(
+        &e,
+        &format!("{};OAuthSettingsPassword=s3cret-redis", shared(&redis)),
+    );
+    let a = Client::new(&good).unwrap();
+    let alice = sign_in(&a, seed::ALICE, "Alice123!").await;
+    assert_eq!(
+        parts(&a.on_behalf_of(&alice.token.access_token).await.unwrap()).await,
+        200
+    );
+    let b = Client::new(&good).unwrap();
+    assert_eq!(
+        parts(&b.on_behalf_of(&alice.token.access_token).await.unwrap()).await,
+        200
+    );
+    assert_eq!(b.user_tokens().await.unwrap().stats().l2_hits, 1);
+    assert!(
+        !format!("{good:?}").contains("s3cret-redis"),
+        "the password shows in the settings"
+    );
+    // A wrong password: Redis refuses, requests still succeed (a miss).
+    let wrong = web_settings(
+        &e,
+        &format!("{};OAuthSettingsPassword=wrong", shared(&redis)),
+    );
+    let c = Client::new(&wrong).unwrap();
+    assert_eq!(
+        parts(&c.on_behalf_of(&alice.token.access_token).await.unwrap()).await,
+        200
+    );
+    assert!(c.user_tokens().await.unwrap().stats().shared_errors >= 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (tls, ca) = RedisServer::start_tls(dir.path());
+    let over_tls = web_settings(
+        &e,
+        &format!(
+            "OAuthSettingsLocation=rediss://127.0.0.1:{}/0?ca={};OAuthSettingsKey={KEY_HEX}",
+            tls.port,
+            ca.display()
+        ),
+    );
+    let d = Client::new(&over_tls).unwrap();
+    assert_eq!(
+        parts(&d.on_behalf_of(&alice.token.access_token).await.unwrap()).await,
+        200
+    );
+    let f = Client::new(&over_tls).unwrap();
+    assert_eq!(
+        parts(&f.on_behalf_of(&alice.token.access_token).await.unwrap()).await,
+        200
+    );
+    let s = f.user_tokens().await.unwrap().stats();
+    assert_eq!((s.l2_hits, s.shared_errors), (1, 0), "{s:?}");
+}
+
+/// The identity provider needs the user (consent for the Epicor API missing): a typed error the
+/// app turns into "sign in again", with Entra's suberror; no token is cached.
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_consent_is_a_typed_sign_in_again_error() {
+    let e = emulator_with(|c| {
+        let server = c
+            .idp
+            .apps
+            .iter_mut()
+            .find(|a| a.name == "epicor_server")
+            .unwrap();
+        server.known_client_applications.clear();
+    })
+    .await;
+    let settings = web_settings(&e, "");
+    let a = Client::new(&settings).unwrap();
+    let alice = sign_in(&a, seed::ALICE, "Alice123!").await;
+    let c = a.on_behalf_of(&alice.token.access_token).await.unwrap();
+    let err = c.access_token().await.unwrap_err();
+    let Error::OAuth { error, .. } = &err else {
+        panic!("not an OAuth error: {err:?}");
+    };
+    assert!(error.needs_sign_in(), "{err}");
+    assert_eq!(error.suberror.as_deref(), Some("consent_required"));
+    assert_eq!(error.aadsts, vec![65001]);
+    // The web app's settings alone are no connection: the user's token is missing.
+    let err = a.connect(settings.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("OAuthUserAssertion"), "{err}");
+    // Without a web app registration the client cannot exchange at all: a settings error.
+    let basic = Settings::parse(
+        e.startup_info()["connection_strings"]["basic"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let err = Client::new(&basic)
+        .unwrap()
+        .on_behalf_of(&alice.token.access_token)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("AuthScheme"), "{err}");
+    // A Redis location without an explicit key: refused (the instances would not share a key).
+    let no_key = web_settings(&e, "OAuthSettingsLocation=redis://127.0.0.1:1/0");
+    if std::env::var_os("KINETIC_SETTINGS_KEY").is_none() {
+        let err = Client::new(&no_key)
+            .unwrap()
+            .user_tokens()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("OAuthSettingsKey"), "{err}");
+    }
+}
