@@ -353,22 +353,37 @@ async fn admin(ctx: &mut Ctx, method: Method, tail: &[&str]) -> Result<Response,
     }
 }
 
+/// Refuses an entity addressed by a key whose company the user may not use
+/// (`Customers('EPIC03',12)` for a user of EPIC06 only): the same refusal as naming the company.
+fn key_company_allowed(ctx: &Ctx, path: &entity::EntityPath) -> Result<(), ApiError> {
+    let table = path.set.table;
+    let Some(pos) = table.key.iter().position(|k| *k == "Company") else {
+        return Ok(());
+    };
+    let Some(rusqlite::types::Value::Text(company)) = path.key.as_ref().and_then(|k| k.get(pos))
+    else {
+        return Ok(());
+    };
+    company_allowed(ctx, company)
+}
+
 /// Refuses a company the signed-in user may not use (their user-company list), as Epicor does.
 fn user_may_use(ctx: &Ctx) -> Result<(), ApiError> {
+    company_allowed(ctx, &ctx.company)
+}
+
+fn company_allowed(ctx: &Ctx, company: &str) -> Result<(), ApiError> {
     match &ctx.principal {
         Some(p)
             if !p.companies.is_empty()
-                && !p
-                    .companies
-                    .iter()
-                    .any(|c| c.eq_ignore_ascii_case(&ctx.company)) =>
+                && !p.companies.iter().any(|c| c.eq_ignore_ascii_case(company)) =>
         {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 error::kind::UNAUTHORIZED,
                 format!(
-                    "User {} does not have access to company '{}'.",
-                    p.user, ctx.company
+                    "User {} does not have access to company '{company}'.",
+                    p.user
                 ),
             ))
         }
@@ -542,6 +557,7 @@ async fn service_route(
         _ => {}
     }
     if let Some(path) = entity::parse_entity_path(svc, rest)? {
+        key_company_allowed(ctx, &path)?;
         return match method {
             Method::GET | Method::HEAD => entity::get(ctx, svc, path, query).await,
             Method::POST => entity::create(ctx, svc, path, body).await,

@@ -1298,6 +1298,11 @@ async fn user_companies_limit_what_a_user_sees() {
             vec![("CallSettings", r#"{"Company":"EPIC06"}"#)],
         ),
         (V2_PARTS.to_string(), vec![]),
+        // A key naming the other company, read or written.
+        (
+            "api/v1/Erp.BO.CustomerSvc/Customers('EPIC06',1)".to_string(),
+            vec![],
+        ),
     ] {
         send(&t.r, Method::GET, &uri, &headers, None)
             .await
@@ -1306,6 +1311,18 @@ async fn user_companies_limit_what_a_user_sees() {
                 "does not have access to company 'EPIC06'",
             );
     }
+    send(
+        &t.r,
+        Method::PATCH,
+        "api/v1/Erp.BO.CustomerSvc/Customers('EPIC06',1)",
+        &[],
+        Some(json!({"Name": "Taken over"})),
+    )
+    .await
+    .expect_error(
+        StatusCode::FORBIDDEN,
+        "does not have access to company 'EPIC06'",
+    );
     // Alice's token maps to manager: the same limits.
     let user_token = web_app_user_token(&t).await;
     let obo = token(
