@@ -3,7 +3,8 @@
 # Needs the Rust toolchain (rustup, with rustfmt and clippy), python3 with venv and pip, node 20+
 # with npm, and openssl: the MSAL interop test installs its Python packages into
 # target/interop-venv by itself, the node-oidc-provider one its npm packages (npm ci) into
-# tests/interop/oidc-provider/node_modules, the Python module's tests theirs (pytest, pyarrow,
+# tests/interop/oidc-provider/node_modules, the web app's browser test playwright-core into
+# tests/webapp/node_modules, the Python module's tests theirs (pytest, pyarrow,
 # pandas, polars, duckdb, SQLAlchemy, maturin) into target/py-venv; Redis and Chromium come from
 # Debian's packages (scripts/system-packages.sh, apt-get as root or with sudo) when missing.
 set -euo pipefail
@@ -42,6 +43,9 @@ bash tests/interop/msal/run.sh
 
 echo "== node-oidc-provider interop (kinetic token/login/oauth against an OpenID Certified provider)"
 bash tests/interop/oidc-provider/run.sh
+
+echo "== the web application in a browser (examples/webapp: Chromium, Playwright, Redis, two instances)"
+bash tests/webapp/run.sh
 
 echo "== Python module (pytest in target/py-venv, against the emulator started from Python)"
 bash scripts/python-tests.sh
