@@ -2,7 +2,7 @@
 //! strings for each scheme open a connection that can call the REST API.
 
 mod common;
-use common::parts;
+use common::{parts, SharedTime};
 
 use epicor_kinetic::auth::providers::{EpicorTokenSource, TokenCredential};
 use epicor_kinetic::clock::{Clock, ManualClock};
@@ -350,16 +350,6 @@ async fn a_given_token_is_used_until_it_expires() {
 fn chrono_like_now(delta: i64) -> i64 {
     let now = epicor_kinetic::clock::SystemClock.now();
     (epicor_kinetic::clock::unix_seconds(now) as i64 + delta) * 1000
-}
-
-/// One manual time for the connector and the emulator, so a test moves both instead of sleeping.
-#[derive(Debug)]
-struct SharedTime(ManualClock);
-
-impl epicor_kinetic_emulator::clock::Clock for SharedTime {
-    fn now_secs(&self) -> i64 {
-        epicor_kinetic::clock::unix_seconds(self.0.now()) as i64
-    }
 }
 
 #[tokio::test]

@@ -6,14 +6,16 @@
 
 mod common;
 use common::browser::Browser;
-use common::parts;
 use common::redis::RedisServer;
+use common::{parts, SharedTime};
 
 use epicor_kinetic::auth::web::{SignedIn, WebSignIn};
+use epicor_kinetic::clock::{Clock, ManualClock};
 use epicor_kinetic::store::UserTokenCache;
 use epicor_kinetic::{Client, Error, Secret, Settings};
 use epicor_kinetic_emulator::config::seed;
 use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use std::sync::Arc;
 use std::time::Duration;
 
 const KEY_HEX: &str = "7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b";
@@ -503,4 +505,125 @@ async fn missing_consent_is_a_typed_sign_in_again_error() {
             .unwrap_err();
         assert!(err.to_string().contains("OAuthSettingsKey"), "{err}");
     }
+}
+
+/// An instance that dies holding the renewal lock blocks nobody for longer than the lock lives:
+/// the others wait for it to expire, then take it and renew.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_left_by_a_dead_instance_expires() {
+    let redis = RedisServer::start(&[]);
+    let e = emulator_with(|_| {}).await;
+    let settings = web_settings(&e, &shared(&redis));
+    let a = Client::new(&settings).unwrap();
+    let alice = sign_in(&a, seed::ALICE, "Alice123!").await;
+    let key = epicor_kinetic::store::UserKey::for_assertion(
+        &alice.token.access_token,
+        seed::WEB_APP,
+        &format!("{}/{}", settings.url, settings.erp_instance),
+        settings.oauth.scope.as_deref().unwrap(),
+    );
+    // The dead instance's lock: someone else's token, 1.5 s left.
+    let mut raw = redis.raw(None);
+    redis::cmd("SET")
+        .arg(format!("kinetic:lock:{}", key.entry))
+        .arg("dead-instance")
+        .arg("PX")
+        .arg(1_500)
+        .query::<()>(&mut raw)
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        parts(&a.on_behalf_of(&alice.token.access_token).await.unwrap()).await,
+        200
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_000) && waited < Duration::from_secs(10),
+        "{waited:?}"
+    );
+    let s = a.user_tokens().await.unwrap().stats();
+    assert!(s.waits >= 1 && s.fetches == 1, "{s:?}");
+    assert_eq!(exchanges(&e, seed::ALICE_OID).await.0, 1);
+}
+
+/// The figure of the issue: on-behalf-of exchanges per user per hour across two instances, with
+/// Entra's one-hour tokens and the web app's renewal rule (its token to the app renewed when the
+/// Epicor token made from it is: 5 minutes before expiry). Two simulated hours (one clock for the
+/// emulator and both instances), three users, each making a request every 30 s on alternate
+/// instances.
+#[tokio::test(flavor = "multi_thread")]
+async fn about_one_exchange_per_user_per_hour_across_two_instances() {
+    let redis = RedisServer::start(&[]);
+    let mut config = EmulatorConfig {
+        scale: 150,
+        ..EmulatorConfig::default()
+    };
+    config.idp.token_lifetime_secs = 3600;
+    let time = ManualClock::new();
+    let server_time = Arc::new(SharedTime(time.clone()));
+    let emulator = tokio::task::spawn_blocking(move || {
+        epicor_kinetic_emulator::Emulator::with_clock(config, server_time)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let e = epicor_kinetic_emulator::serve(emulator, "127.0.0.1:0")
+        .await
+        .unwrap();
+    let settings = web_settings(&e, &shared(&redis));
+    let clock: Arc<dyn Clock> = Arc::new(time.clone());
+    let instances = [
+        Client::with_clock(&settings, clock.clone()).unwrap(),
+        Client::with_clock(&settings, clock.clone()).unwrap(),
+    ];
+    let web = WebSignIn::new(&instances[0], CALLBACK).await.unwrap();
+    let app_scope = format!("api://{}/access_as_user", seed::WEB_APP);
+    let mut users = vec![
+        sign_in(&instances[0], seed::ALICE, "Alice123!").await,
+        sign_in(&instances[1], seed::BOB, "Bob123!").await,
+        sign_in(&instances[0], seed::ALICE, "Alice123!").await, // Alice on a second device
+    ];
+    let now = || epicor_kinetic::clock::unix_seconds(time.now());
+    let mut renewals = 0;
+    let hours = 2;
+    for step in 0..(hours * 3600 / 30) {
+        for (i, u) in users.iter_mut().enumerate() {
+            // The web app's rule (examples/webapp): renew when the Epicor token would be.
+            let t = &u.token;
+            let (exp, got) = (t.expires_at.unwrap(), t.obtained_at.unwrap());
+            if now() + ((exp - got) / 2).min(300) >= exp {
+                let mut fresh = web
+                    .refresh(t.refresh_token.as_ref().unwrap(), &app_scope)
+                    .await
+                    .unwrap();
+                if fresh.refresh_token.is_none() {
+                    fresh.refresh_token = t.refresh_token.clone();
+                }
+                u.token = fresh;
+                renewals += 1;
+            }
+            let instance = &instances[(step + i) % 2];
+            assert_eq!(
+                parts(&instance.on_behalf_of(&u.token.access_token).await.unwrap()).await,
+                200
+            );
+        }
+        time.advance(Duration::from_secs(30));
+    }
+    let (alice, _) = exchanges(&e, seed::ALICE_OID).await;
+    let (bob, _) = exchanges(&e, seed::BOB_OID).await;
+    let per_user_hour = (alice + bob) as f64 / 3.0 / hours as f64;
+    eprintln!(
+        "on-behalf-of exchanges over {hours} simulated hours, 3 users (one on two devices), 2 instances, \
+         one request per user every 30 s ({} requests): Alice {alice} (two devices), Bob {bob}; \
+         {per_user_hour:.2} per user-device per hour; {renewals} renewals of tokens to the app",
+        3 * hours * 3600 / 30
+    );
+    // One exchange at sign-in and one per renewal of the token to the app (every 55 minutes).
+    assert_eq!(
+        alice + bob,
+        3 + renewals,
+        "Alice {alice}, Bob {bob}, renewals {renewals}"
+    );
+    assert!(per_user_hour <= 1.7, "{per_user_hour}");
 }

@@ -22,3 +22,14 @@ pub async fn parts(c: &Connection) -> u16 {
         .status()
         .as_u16()
 }
+
+/// One manual time for the connector and the emulator, so a test moves both instead of sleeping.
+#[derive(Debug)]
+pub struct SharedTime(pub epicor_kinetic::clock::ManualClock);
+
+impl epicor_kinetic_emulator::clock::Clock for SharedTime {
+    fn now_secs(&self) -> i64 {
+        use epicor_kinetic::clock::Clock;
+        epicor_kinetic::clock::unix_seconds(self.0.now()) as i64
+    }
+}
