@@ -237,6 +237,11 @@ async fn two_instances_share_one_users_tokens_through_redis() {
         before + 1,
         "A's first level did not outlive the sign-out"
     );
+    // The subscriptions held all along (read timeouts are not breaks).
+    for c in [&a, &b] {
+        let s = c.user_tokens().await.unwrap().stats();
+        assert_eq!(s.resubscriptions, 0, "{s:?}");
+    }
     // A third instance, started afterwards, learns of the sign-out from Redis.
     let c = Client::new(&settings).unwrap();
     assert!(c
@@ -578,7 +583,7 @@ async fn about_one_exchange_per_user_per_hour_across_two_instances() {
     ];
     let web = WebSignIn::new(&instances[0], CALLBACK).await.unwrap();
     let app_scope = format!("api://{}/access_as_user", seed::WEB_APP);
-    let mut users = vec![
+    let mut users = [
         sign_in(&instances[0], seed::ALICE, "Alice123!").await,
         sign_in(&instances[1], seed::BOB, "Bob123!").await,
         sign_in(&instances[0], seed::ALICE, "Alice123!").await, // Alice on a second device

@@ -93,9 +93,13 @@ struct App {
 }
 
 fn now() -> u64 {
+    now_ms() / 1000
+}
+
+fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn env(name: &str) -> Option<String> {
@@ -267,17 +271,18 @@ impl App {
             "Your session cookie is not valid here; sign in again.",
         ))?;
         let now = now();
-        if now >= s.created + SESSION_SECS {
+        if now >= s.created_ms / 1000 + SESSION_SECS {
             return Err(NoSession::Ended("Your session has expired; sign in again."));
         }
         let users =
             self.client.user_tokens().await.map_err(|_| {
                 NoSession::Ended("The server cannot check sessions; sign in again.")
             })?;
+        let created = UNIX_EPOCH + std::time::Duration::from_millis(s.created_ms);
         if users
             .signed_out_at(&s.user)
             .await
-            .is_some_and(|at| at >= s.created)
+            .is_some_and(|at| at >= created)
         {
             return Err(NoSession::Ended("You signed out; sign in again."));
         }
@@ -308,7 +313,7 @@ impl App {
     }
 
     fn session_cookie(&self, s: &Session) -> String {
-        let left = (s.created + SESSION_SECS).saturating_sub(now());
+        let left = (s.created_ms / 1000 + SESSION_SECS).saturating_sub(now());
         session::set_cookie(SESSION, &self.sealer.seal(SESSION, s), left, self.secure)
     }
 
@@ -551,7 +556,7 @@ async fn callback(
             .map(|r| r.expose().to_owned()),
         expires_at: signed.token.expires_at.unwrap_or(now + 3600),
         obtained_at: signed.token.obtained_at.unwrap_or(now),
-        created: now,
+        created_ms: now_ms(),
         csrf: b64(&csrf),
     };
     tracing::info!("session {} signed in ({})", s.sid, s.username);
@@ -610,10 +615,18 @@ where
     F: FnOnce(epicor_kinetic::Connection, Session) -> Fut,
     Fut: std::future::Future<Output = (Session, Result<Response, Error>)>,
 {
-    let (s, renewed) = match app.session(headers).await {
-        Ok(x) => x,
-        Err(why) => return app.no_session(why),
-    };
+    match app.session(headers).await {
+        Ok(session) => with_session(app, session, f).await,
+        Err(why) => app.no_session(why),
+    }
+}
+
+/// As [`with_epicor`], for a session already read (and renewed: then its cookie is written).
+async fn with_session<F, Fut>(app: &App, (s, renewed): (Session, bool), f: F) -> Response
+where
+    F: FnOnce(epicor_kinetic::Connection, Session) -> Fut,
+    Fut: std::future::Future<Output = (Session, Result<Response, Error>)>,
+{
     let cookie = renewed.then(|| app.session_cookie(&s));
     let connection = match app
         .client
@@ -797,12 +810,12 @@ async fn edit_save(
             .respond(StatusCode::BAD_REQUEST);
     }
     // The CSRF check comes before any call to Epicor.
-    match app.session(&headers).await {
+    let session = match app.session(&headers).await {
         Ok((s, _)) if !post_allowed(&app, &headers, &s, &f.csrf) => return csrf_refused(&app),
-        Ok(_) => {}
+        Ok(session) => session,
         Err(why) => return app.no_session(why),
-    }
-    with_epicor(&app, &headers, |c, s| async move {
+    };
+    with_session(&app, session, |c, s| async move {
         let out = c
             .update(
                 "Erp.BO.CustomerSvc",

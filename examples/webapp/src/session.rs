@@ -33,8 +33,8 @@ pub struct Session {
     /// When the access token expires and when it was obtained (Unix seconds).
     pub expires_at: u64,
     pub obtained_at: u64,
-    /// When the user signed in (Unix seconds).
-    pub created: u64,
+    /// When the user signed in (Unix milliseconds: a sign-out in the same second still ends it).
+    pub created_ms: u64,
     /// The CSRF token of this session's forms.
     pub csrf: String,
 }

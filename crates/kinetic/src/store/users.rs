@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
@@ -115,6 +115,9 @@ pub struct UserCacheStats {
     pub waits: u64,
     /// Redis calls that failed or were skipped (each one a miss).
     pub shared_errors: u64,
+    /// Times the subscription to other instances' sign-outs was made again after a break (Redis
+    /// restarted or unreachable), each dropping the first level.
+    pub resubscriptions: u64,
 }
 
 struct L1Entry {
@@ -129,7 +132,7 @@ pub struct UserTokenCache {
     l1_ttl: Duration,
     shared: Option<Arc<RedisStore>>,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Users signed out (user → when, Unix seconds), as this instance heard.
+    /// Users signed out (user → when, Unix milliseconds), as this instance heard.
     signed_out: Mutex<HashMap<String, (u64, Instant)>>,
     /// Users found not signed out in Redis, and when that was checked.
     checked: Mutex<HashMap<String, Instant>>,
@@ -139,6 +142,7 @@ pub struct UserTokenCache {
     fetches: AtomicU64,
     waits: AtomicU64,
     shared_errors: AtomicU64,
+    resubscriptions: AtomicU64,
 }
 
 impl std::fmt::Debug for UserTokenCache {
@@ -177,6 +181,7 @@ impl UserTokenCache {
             fetches: AtomicU64::new(0),
             waits: AtomicU64::new(0),
             shared_errors: AtomicU64::new(0),
+            resubscriptions: AtomicU64::new(0),
         });
         if let Some(store) = &cache.shared {
             let weak = Arc::downgrade(&cache);
@@ -189,6 +194,7 @@ impl UserTokenCache {
                 }),
                 Box::new(move || {
                     if let Some(cache) = on_reconnect.upgrade() {
+                        cache.resubscriptions.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(target: "epicor_kinetic::auth", "the token store is back: first-level user tokens dropped (sign-outs may have been missed)");
                         lock(&cache.l1).clear();
                         lock(&cache.checked).clear();
@@ -207,6 +213,7 @@ impl UserTokenCache {
             fetches: self.fetches.load(Ordering::Relaxed),
             waits: self.waits.load(Ordering::Relaxed),
             shared_errors: self.shared_errors.load(Ordering::Relaxed),
+            resubscriptions: self.resubscriptions.load(Ordering::Relaxed),
         }
     }
 
@@ -460,7 +467,8 @@ impl UserTokenCache {
     /// [`UserTokenCache::signed_out_at`] answers when, for [`Self::SIGN_OUT_MEMORY`]. A Redis
     /// failure is returned (this instance has forgotten the user all the same).
     pub async fn sign_out(&self, user: &str) -> Result<()> {
-        let at = self.now();
+        // Milliseconds: a session made in the same second as a sign-out is not taken for older.
+        let at = unix_millis(self.clock.now());
         self.forget(user, at);
         let user = user.to_owned();
         match self
@@ -501,12 +509,14 @@ impl UserTokenCache {
         }
     }
 
-    /// When `user` last signed out of the application on any instance (Unix seconds), if within
-    /// [`Self::SIGN_OUT_MEMORY`]. Looks in Redis at most once per [`Self::L1_TTL`] per user;
-    /// sign-outs published meanwhile arrive at once. With Redis down, only what this instance heard.
-    pub async fn signed_out_at(&self, user: &str) -> Option<u64> {
+    /// When `user` last signed out of the application on any instance, if within
+    /// [`Self::SIGN_OUT_MEMORY`]: a session made before then is over. Looks in Redis at most once
+    /// per [`Self::L1_TTL`] per user; sign-outs published meanwhile arrive at once. With Redis
+    /// down, only what this instance heard.
+    pub async fn signed_out_at(&self, user: &str) -> Option<SystemTime> {
+        let time = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
         if let Some((at, _)) = lock(&self.signed_out).get(user) {
-            return Some(*at);
+            return Some(time(*at));
         }
         let recent = lock(&self.checked)
             .get(user)
@@ -519,7 +529,7 @@ impl UserTokenCache {
             Some(Ok(Some(at))) => {
                 let at = at.parse().ok()?;
                 self.forget(user, at);
-                Some(at)
+                Some(time(at))
             }
             Some(Ok(None)) => {
                 let mut checked = lock(&self.checked);
@@ -532,6 +542,11 @@ impl UserTokenCache {
             _ => None,
         }
     }
+}
+
+fn unix_millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -24,6 +24,7 @@ pub async fn parts(c: &Connection) -> u16 {
 }
 
 /// One manual time for the connector and the emulator, so a test moves both instead of sleeping.
+#[allow(dead_code)] // not every test binary moves time
 #[derive(Debug)]
 pub struct SharedTime(pub epicor_kinetic::clock::ManualClock);
 
