@@ -2,7 +2,7 @@
 //! strings for each scheme open a connection that can call the REST API.
 
 mod common;
-use common::{parts, SharedTime};
+use common::parts;
 
 use epicor_kinetic::auth::providers::{EpicorTokenSource, TokenCredential};
 use epicor_kinetic::clock::{Clock, ManualClock};
@@ -361,16 +361,7 @@ async fn short_lived_tokens_are_renewed_during_use() {
     };
     config.token_lifetime_secs = 2;
     let time = ManualClock::new();
-    let server_time = Arc::new(SharedTime(time.clone()));
-    let emulator = tokio::task::spawn_blocking(move || {
-        epicor_kinetic_emulator::Emulator::with_clock(config, server_time)
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let e = epicor_kinetic_emulator::serve(emulator, "127.0.0.1:0")
-        .await
-        .unwrap();
+    let e = common::emulator_at(config, &time).await;
     let settings = Settings::parse(&string(&e, "token")).unwrap();
     let clock: Arc<dyn Clock> = Arc::new(time.clone());
     let credential = Arc::new(TokenCredential::new(

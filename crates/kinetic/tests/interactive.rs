@@ -4,7 +4,7 @@
 
 mod common;
 use common::browser::{hidden, sign_in, Browser};
-use common::parts;
+use common::{azure_base, parts};
 
 use epicor_kinetic::auth::interactive::{StoredTokenSource, UserAgent, WebFlow};
 use epicor_kinetic::auth::providers::TokenCredential;
@@ -38,26 +38,6 @@ async fn emulator_with(tweak: impl FnOnce(&mut EmulatorConfig)) -> RunningEmulat
     epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
         .await
         .unwrap()
-}
-
-/// The emulator's Azure AD connection string without its grant, client and scope.
-fn azure_base(info: &serde_json::Value) -> String {
-    info["connection_strings"]["azuread_client_secret"]
-        .as_str()
-        .unwrap()
-        .split(';')
-        .filter(|p| {
-            ![
-                "OAuthGrantType=",
-                "OAuthClientId=",
-                "OAuthClientSecret=",
-                "Scope=",
-            ]
-            .iter()
-            .any(|k| p.starts_with(k))
-        })
-        .collect::<Vec<_>>()
-        .join(";")
 }
 
 /// The connection string of a delegated sign-in with the desktop (public) client.

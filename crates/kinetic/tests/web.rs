@@ -7,7 +7,7 @@
 mod common;
 use common::browser::Browser;
 use common::redis::RedisServer;
-use common::{parts, SharedTime};
+use common::{azure_base, parts};
 
 use epicor_kinetic::auth::web::{SignedIn, WebSignIn};
 use epicor_kinetic::clock::{Clock, ManualClock};
@@ -41,25 +41,10 @@ fn web_settings(e: &RunningEmulator, extra: &str) -> Settings {
 /// The text of [`web_settings`].
 fn web_string(e: &RunningEmulator, extra: &str) -> String {
     let info = e.startup_info();
-    let base: Vec<&str> = info["connection_strings"]["azuread_client_secret"]
-        .as_str()
-        .unwrap()
-        .split(';')
-        .filter(|p| {
-            ![
-                "OAuthGrantType=",
-                "OAuthClientId=",
-                "OAuthClientSecret=",
-                "Scope=",
-            ]
-            .iter()
-            .any(|k| p.starts_with(k))
-        })
-        .collect();
     let web = &info["idp"]["apps"]["web_app"];
     format!(
         "{};OAuthGrantType=OBO;OAuthClientId={};OAuthClientSecret={};Scope={};{extra}",
-        base.join(";"),
+        azure_base(&info),
         web["client_id"].as_str().unwrap(),
         web["client_secret"].as_str().unwrap(),
         info["idp"]["apps"]["epicor_server"]["scope"]
@@ -565,16 +550,7 @@ async fn about_one_exchange_per_user_per_hour_across_two_instances() {
     };
     config.idp.token_lifetime_secs = 3600;
     let time = ManualClock::new();
-    let server_time = Arc::new(SharedTime(time.clone()));
-    let emulator = tokio::task::spawn_blocking(move || {
-        epicor_kinetic_emulator::Emulator::with_clock(config, server_time)
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let e = epicor_kinetic_emulator::serve(emulator, "127.0.0.1:0")
-        .await
-        .unwrap();
+    let e = common::emulator_at(config, &time).await;
     let settings = web_settings(&e, &shared(&redis));
     let clock: Arc<dyn Clock> = Arc::new(time.clone());
     let instances = [

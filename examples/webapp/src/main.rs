@@ -672,70 +672,106 @@ fn cell(row: &serde_json::Map<String, serde_json::Value>, k: &str) -> String {
     }
 }
 
-async fn customers(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+/// A signed-in page listing `rows` of an entity set as a table: `cells` gives each row's cells
+/// (HTML, escaped).
+struct Listing {
+    service: &'static str,
+    set: &'static str,
+    select: &'static [&'static str],
+    filter: Option<&'static str>,
+    title: &'static str,
+    heading: &'static str,
+    id: &'static str,
+    columns: &'static [&'static str],
+    cells: fn(&serde_json::Map<String, serde_json::Value>) -> Vec<String>,
+}
+
+async fn listing(app: Arc<App>, headers: HeaderMap, l: Listing) -> Response {
     let a = app.clone();
     with_epicor(&app, &headers, |c, s| async move {
-        let out = rows(
-            &c,
-            "Erp.BO.CustomerSvc",
-            "Customers",
-            &["Company", "CustNum", "CustID", "Name", "City", "State"],
-            None,
-            25,
-        )
-        .await
-        .map(|list| {
-            let mut table = String::from("<table id=\"customers\"><tr><th>Company</th><th>Customer</th><th>Name</th><th>City</th><th></th></tr>");
-            for r in &list {
-                let (company, num) = (cell(r, "Company"), cell(r, "CustNum"));
-                table.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td class=\"name\">{}</td><td>{}, {}</td><td><a href=\"/customers/{}/{}/edit\">Edit</a></td></tr>",
-                    esc(&company), esc(&cell(r, "CustID")), esc(&cell(r, "Name")), esc(&cell(r, "City")), esc(&cell(r, "State")),
-                    pages::path_segment(&company), pages::path_segment(&num)
-                ));
-            }
-            table.push_str("</table>");
-            let body = format!(
-                "<p id=\"who\">Signed in as {} ({})</p>{}<h2>Your customers</h2>{table}",
-                esc(&s.name), esc(&s.username), pages::nav(&s.csrf)
-            );
-            a.page("Customers").body(&body).respond(StatusCode::OK)
-        });
+        let out = rows(&c, l.service, l.set, l.select, l.filter, 25)
+            .await
+            .map(|list| {
+                let head: String = l.columns.iter().map(|h| format!("<th>{h}</th>")).collect();
+                let mut table = format!("<table id=\"{}\"><tr>{head}</tr>", l.id);
+                for r in &list {
+                    let cells: String = (l.cells)(r)
+                        .iter()
+                        .map(|c| format!("<td>{c}</td>"))
+                        .collect();
+                    table.push_str(&format!("<tr>{cells}</tr>"));
+                }
+                table.push_str("</table>");
+                let body = format!(
+                    "<p id=\"who\">Signed in as {} ({})</p>{}<h2>{}</h2>{table}",
+                    esc(&s.name),
+                    esc(&s.username),
+                    pages::nav(&s.csrf),
+                    l.heading
+                );
+                a.page(l.title).body(&body).respond(StatusCode::OK)
+            });
         (s, out)
     })
     .await
 }
 
+async fn customers(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    listing(
+        app,
+        headers,
+        Listing {
+            service: "Erp.BO.CustomerSvc",
+            set: "Customers",
+            select: &["Company", "CustNum", "CustID", "Name", "City", "State"],
+            filter: None,
+            title: "Customers",
+            heading: "Your customers",
+            id: "customers",
+            columns: &["Company", "Customer", "Name", "City", ""],
+            cells: |r| {
+                let (company, num) = (cell(r, "Company"), cell(r, "CustNum"));
+                vec![
+                    esc(&company),
+                    esc(&cell(r, "CustID")),
+                    esc(&cell(r, "Name")),
+                    format!("{}, {}", esc(&cell(r, "City")), esc(&cell(r, "State"))),
+                    format!(
+                        "<a href=\"/customers/{}/{}/edit\">Edit</a>",
+                        pages::path_segment(&company),
+                        pages::path_segment(&num)
+                    ),
+                ]
+            },
+        },
+    )
+    .await
+}
+
 async fn orders(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let a = app.clone();
-    with_epicor(&app, &headers, |c, s| async move {
-        let out = rows(
-            &c,
-            "Erp.BO.SalesOrderSvc",
-            "SalesOrders",
-            &["Company", "OrderNum", "CustNum", "OrderDate", "OrderAmt"],
-            Some("OpenOrder eq true"),
-            25,
-        )
-        .await
-        .map(|list| {
-            let mut table = String::from("<table id=\"orders\"><tr><th>Company</th><th>Order</th><th>Customer</th><th>Date</th><th>Amount</th></tr>");
-            for r in &list {
-                table.push_str(&format!(
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&cell(r, "Company")), esc(&cell(r, "OrderNum")), esc(&cell(r, "CustNum")),
-                    esc(cell(r, "OrderDate").get(..10).unwrap_or("")), esc(&cell(r, "OrderAmt"))
-                ));
-            }
-            table.push_str("</table>");
-            let body = format!(
-                "<p id=\"who\">Signed in as {} ({})</p>{}<h2>Your open orders</h2>{table}",
-                esc(&s.name), esc(&s.username), pages::nav(&s.csrf)
-            );
-            a.page("Open orders").body(&body).respond(StatusCode::OK)
-        });
-        (s, out)
-    })
+    listing(
+        app,
+        headers,
+        Listing {
+            service: "Erp.BO.SalesOrderSvc",
+            set: "SalesOrders",
+            select: &["Company", "OrderNum", "CustNum", "OrderDate", "OrderAmt"],
+            filter: Some("OpenOrder eq true"),
+            title: "Open orders",
+            heading: "Your open orders",
+            id: "orders",
+            columns: &["Company", "Order", "Customer", "Date", "Amount"],
+            cells: |r| {
+                vec![
+                    esc(&cell(r, "Company")),
+                    esc(&cell(r, "OrderNum")),
+                    esc(&cell(r, "CustNum")),
+                    esc(cell(r, "OrderDate").get(..10).unwrap_or("")),
+                    esc(&cell(r, "OrderAmt")),
+                ]
+            },
+        },
+    )
     .await
 }
 

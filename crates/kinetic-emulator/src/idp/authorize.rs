@@ -105,16 +105,8 @@ pub async fn rotate_keys(
     headers: HeaderMap,
     ext: Extensions,
 ) -> Response {
-    let principal = match state
-        .auth
-        .authenticate(&headers, ClientAddr::from_extensions(&ext))
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    if let Err(e) = crate::auth::require_admin(&principal) {
-        return e.into_response();
+    if let Err(refused) = administrator(&state, &headers, &ext).await {
+        return refused;
     }
     let result = async {
         let i = idp_arc(&state)?;
@@ -129,6 +121,20 @@ pub async fn rotate_keys(
     }
 }
 
+/// Refuses a caller who is not one of the emulator's administrators (401 or 403).
+async fn administrator(
+    state: &AppState,
+    headers: &HeaderMap,
+    ext: &Extensions,
+) -> Result<(), Response> {
+    let principal = state
+        .auth
+        .authenticate(headers, ClientAddr::from_extensions(ext))
+        .await
+        .map_err(IntoResponse::into_response)?;
+    crate::auth::require_admin(&principal).map_err(IntoResponse::into_response)
+}
+
 /// `GET /{tenant}/admin/stats` (the emulator's own; an administrator's credentials): tokens issued
 /// by grant, and on-behalf-of exchanges by user object id, since start.
 pub async fn stats(
@@ -137,16 +143,8 @@ pub async fn stats(
     headers: HeaderMap,
     ext: Extensions,
 ) -> Response {
-    let principal = match state
-        .auth
-        .authenticate(&headers, ClientAddr::from_extensions(&ext))
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    if let Err(e) = crate::auth::require_admin(&principal) {
-        return e.into_response();
+    if let Err(refused) = administrator(&state, &headers, &ext).await {
+        return refused;
     }
     match idp_arc(&state).and_then(|i| check_tenant(&i, &tenant).map(|_| i.stats())) {
         Ok(s) => axum::Json(s).into_response(),

@@ -1097,25 +1097,31 @@ async fn web_app_user_token(t: &Idp) -> String {
     j["access_token"].as_str().unwrap().to_string()
 }
 
-#[tokio::test]
-async fn on_behalf_of_and_token_exchange() {
-    let t = idp_with(|_| {});
-    let user_token = web_app_user_token(&t).await;
-    assert_eq!(claims(&user_token)["aud"], WEB_APP);
-    let obo = token(
-        &t.r,
+/// The web app's on-behalf-of request for the Epicor scope with `assertion`.
+async fn obo_request(r: &Router, assertion: &str) -> Reply {
+    token(
+        r,
         &[
             ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
             ("client_id", WEB_APP),
             ("client_secret", WEB_APP_SECRET),
-            ("assertion", &user_token),
+            ("assertion", assertion),
             ("requested_token_use", "on_behalf_of"),
             ("scope", &server_scope()),
         ],
     )
     .await
-    .expect(StatusCode::OK)
-    .json();
+}
+
+#[tokio::test]
+async fn on_behalf_of_and_token_exchange() {
+    let t = idp_with(|_| {});
+    let user_token = web_app_user_token(&t).await;
+    assert_eq!(claims(&user_token)["aud"], WEB_APP);
+    let obo = obo_request(&t.r, &user_token)
+        .await
+        .expect(StatusCode::OK)
+        .json();
     let c = claims(obo["access_token"].as_str().unwrap());
     assert_eq!(c["aud"], EPICOR_SERVER);
     assert_eq!(c["oid"], ALICE_OID, "the user is kept");
@@ -1155,18 +1161,7 @@ async fn on_behalf_of_and_token_exchange() {
     // The assertion must be a user token whose audience is the calling app.
     let obo_token = obo["access_token"].as_str().unwrap();
     aad_error(
-        &token(
-            &t.r,
-            &[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("client_id", WEB_APP),
-                ("client_secret", WEB_APP_SECRET),
-                ("assertion", obo_token),
-                ("requested_token_use", "on_behalf_of"),
-                ("scope", &server_scope()),
-            ],
-        )
-        .await,
+        &obo_request(&t.r, obo_token).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
         50013,
@@ -1199,36 +1194,13 @@ async fn on_behalf_of_and_token_exchange() {
     });
     let user_token = web_app_user_token(&t2).await;
     aad_error(
-        &token(
-            &t2.r,
-            &[
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-                ("client_id", WEB_APP),
-                ("client_secret", WEB_APP_SECRET),
-                ("assertion", &user_token),
-                ("requested_token_use", "on_behalf_of"),
-                ("scope", &server_scope()),
-            ],
-        )
-        .await,
+        &obo_request(&t2.r, &user_token).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
         65001,
     );
     // Entra's suberror tells the web app to send the user to consent.
-    let refused = token(
-        &t2.r,
-        &[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("client_id", WEB_APP),
-            ("client_secret", WEB_APP_SECRET),
-            ("assertion", &user_token),
-            ("requested_token_use", "on_behalf_of"),
-            ("scope", &server_scope()),
-        ],
-    )
-    .await
-    .json();
+    let refused = obo_request(&t2.r, &user_token).await.json();
     assert_eq!(refused["suberror"], "consent_required");
     // The administrator's counters: the first provider issued two on-behalf-of tokens for Alice
     // (the jwt-bearer grant and the token exchange); refusals are not counted.
@@ -1325,20 +1297,10 @@ async fn user_companies_limit_what_a_user_sees() {
     );
     // Alice's token maps to manager: the same limits.
     let user_token = web_app_user_token(&t).await;
-    let obo = token(
-        &t.r,
-        &[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("client_id", WEB_APP),
-            ("client_secret", WEB_APP_SECRET),
-            ("assertion", &user_token),
-            ("requested_token_use", "on_behalf_of"),
-            ("scope", &server_scope()),
-        ],
-    )
-    .await
-    .expect(StatusCode::OK)
-    .json();
+    let obo = obo_request(&t.r, &user_token)
+        .await
+        .expect(StatusCode::OK)
+        .json();
     rest_with(&t.r, obo["access_token"].as_str().unwrap())
         .await
         .expect(StatusCode::FORBIDDEN);

@@ -267,6 +267,17 @@ fn identity_hash(url: &str, instance: &str, client: &str, user: &str) -> String 
         .collect()
 }
 
+/// The Redis store at `location`, with the settings' key and password (one per process).
+fn redis_store(
+    settings: &Settings,
+    location: &str,
+    env: &dyn Env,
+    config: &dyn ConfigFiles,
+) -> Result<Arc<RedisStore>> {
+    let key = SettingsKey::resolve(settings.oauth.settings_key.as_ref(), env, config)?;
+    redis::shared(location, key, settings.oauth.settings_password.as_ref())
+}
+
 /// The shared Redis store the settings name (`OAuthSettingsLocation=redis://...`), if they name
 /// one: what a web application's per-user tokens are kept in ([`crate::Client::on_behalf_of`]).
 pub fn open_shared(
@@ -288,12 +299,7 @@ pub fn open_shared(
                     format!("set OAuthSettingsKey (or {SETTINGS_KEY_VAR}) to the same 64 hex digits on every instance (`openssl rand -hex 32` makes one)"),
                 ));
             }
-            let key = SettingsKey::resolve(settings.oauth.settings_key.as_ref(), env, config)?;
-            Ok(Some(redis::shared(
-                &location,
-                key,
-                settings.oauth.settings_password.as_ref(),
-            )?))
+            Ok(Some(redis_store(settings, &location, env, config)?))
         }
         _ => Ok(None),
     }
@@ -319,8 +325,7 @@ pub fn open(
             Arc::new(FileStore::new(path, key))
         }
         StoreLocation::Redis(location) => {
-            let key = SettingsKey::resolve(settings.oauth.settings_key.as_ref(), env, config)?;
-            let store = redis::shared(&location, key, settings.oauth.settings_password.as_ref())?;
+            let store = redis_store(settings, &location, env, config)?;
             // One slot per identity, as the default file is one per identity.
             let name = format!(
                 "slot:{}",

@@ -120,6 +120,13 @@ pub struct UserCacheStats {
     pub resubscriptions: u64,
 }
 
+/// A Redis entry, as [`UserTokenCache::l2_hit`] judges it.
+enum Found {
+    Hit(Token),
+    Stale(Token),
+    Refused,
+}
+
 struct L1Entry {
     token: Token,
     user: String,
@@ -238,13 +245,31 @@ impl UserTokenCache {
         now.saturating_add(margin) < expires
     }
 
-    fn in_l1(&self, key: &UserKey, previous: Option<&Token>) -> Option<Token> {
+    /// The first level's token of `key` when it can be handed out (counted as a hit).
+    fn l1_hit(&self, key: &UserKey, previous: Option<&Token>) -> Option<Token> {
         let l1 = lock(&self.l1);
         let e = l1.get(&key.entry)?;
         let usable = e.stored.elapsed() < self.l1_ttl
             && self.fresh(&e.token)
             && previous.is_none_or(|p| p.access_token != e.token.access_token);
-        usable.then(|| e.token.clone())
+        usable.then(|| {
+            self.l1_hits.fetch_add(1, Ordering::Relaxed);
+            e.token.clone()
+        })
+    }
+
+    /// What `found` in Redis is: handed out (kept in the first level, counted as a hit), the
+    /// stale token to renew, or one the server refused.
+    fn l2_hit(&self, key: &UserKey, found: Token, previous: Option<&Token>) -> Found {
+        if previous.is_some_and(|p| p.access_token == found.access_token) {
+            return Found::Refused;
+        }
+        if !self.fresh(&found) {
+            return Found::Stale(found);
+        }
+        self.l2_hits.fetch_add(1, Ordering::Relaxed);
+        self.keep_l1(key, &found);
+        Found::Hit(found)
     }
 
     fn keep_l1(&self, key: &UserKey, token: &Token) {
@@ -309,8 +334,7 @@ impl UserTokenCache {
         previous: Option<&Token>,
         source: &dyn TokenSource,
     ) -> Result<Token> {
-        if let Some(t) = self.in_l1(key, previous) {
-            self.l1_hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = self.l1_hit(key, previous) {
             return Ok(t);
         }
         let flight = lock(&self.flights)
@@ -334,8 +358,7 @@ impl UserTokenCache {
         source: &dyn TokenSource,
     ) -> Result<Token> {
         // Another request of this instance may have just fetched it.
-        if let Some(t) = self.in_l1(key, previous) {
-            self.l1_hits.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = self.l1_hit(key, previous) {
             return Ok(t);
         }
         let mut stale = previous
@@ -353,14 +376,10 @@ impl UserTokenCache {
                 _ => return self.fetch(key, stale.as_ref(), source, None).await,
             };
             if let Some(t) = found {
-                let refused = previous.is_some_and(|p| p.access_token == t.access_token);
-                if self.fresh(&t) && !refused {
-                    self.l2_hits.fetch_add(1, Ordering::Relaxed);
-                    self.keep_l1(key, &t);
-                    return Ok(t);
-                }
-                if !refused {
-                    stale = Some(t);
+                match self.l2_hit(key, t, previous) {
+                    Found::Hit(t) => return Ok(t),
+                    Found::Stale(old) => stale = Some(old),
+                    Found::Refused => {}
                 }
             }
             let entry = key.entry.clone();
@@ -377,11 +396,8 @@ impl UserTokenCache {
                         .await
                         .map(|r| r.map(|s| s.and_then(|s| s.token)))
                     {
-                        let refused = previous.is_some_and(|p| p.access_token == t.access_token);
-                        if self.fresh(&t) && !refused {
+                        if let Found::Hit(t) = self.l2_hit(key, t, previous) {
                             let _ = self.redis(move |s| s.unlock(held)).await;
-                            self.l2_hits.fetch_add(1, Ordering::Relaxed);
-                            self.keep_l1(key, &t);
                             return Ok(t);
                         }
                     }
