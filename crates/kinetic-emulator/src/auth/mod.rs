@@ -252,28 +252,14 @@ impl Authenticator {
                 .insert(now, digest, (), now + VERIFIED_TTL_SECS, 64);
         }
         let u = known.ok_or_else(bad)?;
-        if u.disabled {
-            return Err(unauthorized(format!(
-                "User account {} is disabled; ask an administrator to enable it",
-                u.id
-            )));
-        }
+        let principal = self.principal_for(u, Via::Basic)?;
         if u.password_expires.is_some_and(|t| t <= now) {
             return Err(unauthorized(format!(
                 "The password of {} has expired; change it in Epicor before connecting",
                 u.id
             )));
         }
-        Ok(Principal {
-            user: u.id.clone(),
-            default_company: u
-                .default_company
-                .clone()
-                .or_else(|| u.companies.first().cloned()),
-            companies: u.companies.clone(),
-            via: Via::Basic,
-            admin: u.admin,
-        })
+        Ok(principal)
     }
 
     /// Checks that a mapped user may sign in (enabled).
@@ -286,10 +272,7 @@ impl Authenticator {
         }
         Ok(Principal {
             user: u.id.clone(),
-            default_company: u
-                .default_company
-                .clone()
-                .or_else(|| u.companies.first().cloned()),
+            default_company: u.default_company.clone(),
             companies: u.companies.clone(),
             via,
             admin: u.admin,
@@ -429,7 +412,11 @@ fn user_from_config(u: &UserConfig) -> Result<User, String> {
         id: u.id.clone(),
         name: u.name.clone(),
         password_hash,
-        default_company: u.default_company.clone(),
+        // The configured default, else the first company the user may use.
+        default_company: u
+            .default_company
+            .clone()
+            .or_else(|| u.companies.first().cloned()),
         companies: u.companies.clone(),
         disabled: u.disabled,
         password_expires: u.password_expires.as_deref().and_then(parse_rfc3339),

@@ -751,10 +751,6 @@ pub async fn token(
     }
     match token_inner(&state, &tenant, &headers, &body) {
         Ok(v) => {
-            if let Some(i) = &state.idp {
-                let form = Form::parse(&body);
-                i.count_grant(form.get("grant_type").unwrap_or(""));
-            }
             let mut r = axum::Json(v).into_response();
             r.headers_mut().insert(
                 header::CACHE_CONTROL,
@@ -813,7 +809,7 @@ fn token_inner(
         client,
         authn,
     };
-    match grant_type.as_str() {
+    let issued = match grant_type.as_str() {
         "authorization_code" => {
             let code = form.require("code")?;
             let redirect_uri = form.require("redirect_uri")?;
@@ -1205,7 +1201,11 @@ fn token_inner(
             70003,
             format!("The app requested an unsupported grant type '{other}'."),
         )),
+    };
+    if issued.is_ok() {
+        idp.count_grant(&grant_type);
     }
+    issued
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.

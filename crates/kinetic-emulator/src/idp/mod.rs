@@ -550,7 +550,6 @@ impl Idp {
             .collect()
     }
 
-    /// Whether `tenant` (from a path) names this tenant; `common` and `organizations` do too.
     /// Counts a token issued by `grant_type` (its short name for the URN grants).
     pub fn count_grant(&self, grant_type: &str) {
         let name = match grant_type {
@@ -580,6 +579,7 @@ impl Idp {
         self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Whether `tenant` (from a path) names this tenant; `common` and `organizations` do too.
     pub fn is_tenant(&self, tenant: &str) -> bool {
         tenant.eq_ignore_ascii_case(&self.cfg.tenant)
             || matches!(tenant, "common" | "organizations")
