@@ -29,6 +29,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use epicor_kinetic::auth::web::{PendingSignIn, WebSignIn};
 use epicor_kinetic::http::KeyValue;
+use epicor_kinetic::token::RefreshPolicy;
 use epicor_kinetic::{Client, Error, ErrorKind, Secret, Settings};
 use serde::Deserialize;
 
@@ -288,8 +289,10 @@ impl App {
         }
         // Renew the token to this app when the connector renews the Epicor token made from it (5
         // minutes ahead, or at half a shorter life): one exchange per user per token lifetime.
-        let margin = (s.expires_at.saturating_sub(s.obtained_at) / 2).min(300);
-        if now + margin < s.expires_at {
+        let secs = |t: u64| UNIX_EPOCH + std::time::Duration::from_secs(t);
+        let renew_at =
+            RefreshPolicy::default().ahead_of_expiry(secs(s.expires_at), secs(s.obtained_at));
+        if SystemTime::now() < renew_at {
             return Ok((s, false));
         }
         let Some(rt) = s.refresh_token.clone() else {

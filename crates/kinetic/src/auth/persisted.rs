@@ -8,7 +8,6 @@ use crate::store::{self, Change, StoredSettings, TokenStore};
 use crate::token::Token;
 use crate::token::TokenSource;
 use crate::{Result, Settings};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// A stored token is used only with at least this long left (the cache renews 5 minutes ahead).
@@ -55,12 +54,7 @@ impl<S: TokenSource> Persisted<S> {
     /// other credentials, such as before a password change, or a wrong password now, is not used.
     pub fn fingerprint(settings: &Settings) -> String {
         let o = &settings.oauth;
-        let mut hash = Sha256::new();
-        let mut put = |field: &[u8]| {
-            hash.update((field.len() as u64).to_be_bytes());
-            hash.update(field);
-        };
-        for field in [
+        let text = [
             settings.auth.scheme.to_string(),
             o.grant_type.to_string(),
             settings.url.to_ascii_lowercase(),
@@ -70,21 +64,20 @@ impl<S: TokenSource> Persisted<S> {
             o.client_id.clone().unwrap_or_default(),
             o.scope.clone().unwrap_or_default(),
             settings.auth.user.clone().unwrap_or_default(),
-        ] {
-            put(field.as_bytes());
-        }
-        for secret in [
+        ];
+        let secrets = [
             &settings.auth.password,
             &o.client_secret,
             &o.jwt_cert,
             &o.jwt_cert_password,
-        ] {
-            put(secret.as_ref().map_or(&b""[..], |s| s.expose().as_bytes()));
-        }
-        hash.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        ];
+        store::fields_digest(
+            text.iter().map(|t| t.as_bytes()).chain(
+                secrets
+                    .into_iter()
+                    .map(|s| s.as_ref().map_or(&b""[..], |s| s.expose().as_bytes())),
+            ),
+        )
     }
 
     /// The stored token for these settings, if it is not `previous` and has time left.

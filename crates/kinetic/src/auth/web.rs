@@ -96,15 +96,11 @@ fn obo_settings(settings: &Settings, assertion: &Secret) -> Result<Settings> {
             "make the client with AuthScheme=AzureAD (or OAuth), your web app's OAuthClientId and OAuthClientSecret (or OAuthJWTCert), and the Epicor API's Scope",
         ));
     }
-    let o = &settings.oauth;
-    if o.client_secret.is_none() && o.jwt_cert.is_none() {
-        return Err(Error::invalid_settings(
-            "OAuthClientSecret",
-            "on-behalf-of needs the web app's client credential",
-            "set OAuthClientSecret to your web app's secret, or OAuthJWTCert to its certificate",
-        ));
-    }
-    if o.scope.is_none() {
+    confidential(
+        settings,
+        "on-behalf-of needs the web app's client credential",
+    )?;
+    if settings.oauth.scope.is_none() {
         return Err(Error::invalid_settings(
             "Scope",
             "on-behalf-of needs the Epicor API's scope",
@@ -115,6 +111,19 @@ fn obo_settings(settings: &Settings, assertion: &Secret) -> Result<Settings> {
     s.oauth.grant_type = crate::settings::OAuthGrantType::Obo;
     s.oauth.user_assertion = Some(assertion.clone());
     Ok(s)
+}
+
+/// Refuses settings without a client credential (`why` says what needs one).
+fn confidential(settings: &Settings, why: &str) -> Result<()> {
+    let o = &settings.oauth;
+    if o.client_secret.is_none() && o.jwt_cert.is_none() {
+        return Err(Error::invalid_settings(
+            "OAuthClientSecret",
+            why,
+            "set OAuthClientSecret to your web app's secret, or OAuthJWTCert to its certificate",
+        ));
+    }
+    Ok(())
 }
 
 /// The credential [`Client::on_behalf_of`](crate::Client::on_behalf_of) opens its connection with.
@@ -187,13 +196,10 @@ impl WebSignIn {
     /// with the identity provider).
     pub async fn new(client: &Client, redirect_uri: &str) -> Result<WebSignIn> {
         let settings = client.settings();
-        if settings.oauth.client_secret.is_none() && settings.oauth.jwt_cert.is_none() {
-            return Err(Error::invalid_settings(
-                "OAuthClientSecret",
-                "a web app signs users in as a confidential client",
-                "set OAuthClientSecret to your web app's secret, or OAuthJWTCert to its certificate",
-            ));
-        }
+        confidential(
+            settings,
+            "a web app signs users in as a confidential client",
+        )?;
         Ok(WebSignIn {
             oauth: oauth_client(client, settings, None).await?,
             redirect_uri: redirect_uri.to_owned(),

@@ -211,11 +211,11 @@ pub enum StoreLocation {
 pub const MEMORY_PREFIX: &str = "memory://";
 
 impl StoreLocation {
-    /// Reads an `OAuthSettingsLocation` value: `memory://name` (prefix in any case) or a path.
+    /// Reads an `OAuthSettingsLocation` value: `memory://name`, `redis://...` or `rediss://...`
+    /// (prefixes in any case), or a path.
     pub fn parse(location: &Path) -> Self {
         if let Some(text) = location.to_str() {
-            let prefix = text.get(..MEMORY_PREFIX.len());
-            if prefix.is_some_and(|p| p.eq_ignore_ascii_case(MEMORY_PREFIX)) {
+            if starts_with_ignore_case(text, MEMORY_PREFIX) {
                 return StoreLocation::Memory(text[MEMORY_PREFIX.len()..].to_owned());
             }
             if redis::is_redis(text) {
@@ -224,6 +224,12 @@ impl StoreLocation {
         }
         StoreLocation::File(location.to_owned())
     }
+}
+
+/// Whether `text` starts with `prefix`, ignoring ASCII case.
+pub(crate) fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
 /// The token file used when `OAuthSettingsLocation` is not set:
@@ -248,23 +254,29 @@ pub fn default_path(config: &dyn ConfigFiles, settings: &Settings) -> Result<Pat
     )))
 }
 
-/// The first 128 bits of SHA-256 over the fields, each length-prefixed so that no two different
-/// field lists hash the same text; URL and instance are compared without case, as servers do.
-fn identity_hash(url: &str, instance: &str, client: &str, user: &str) -> String {
+/// The first 128 bits of SHA-256 over `fields`, each length-prefixed so that no two different
+/// field lists hash the same text, in hex: the one way the store names and fingerprints things
+/// (token files, Redis entries, what a stored token was obtained for).
+pub fn fields_digest<'a>(fields: impl IntoIterator<Item = &'a [u8]>) -> String {
     let mut hash = Sha256::new();
-    for field in [
-        url.to_ascii_lowercase(),
-        instance.to_ascii_lowercase(),
-        client.to_owned(),
-        user.to_owned(),
-    ] {
+    for field in fields {
         hash.update((field.len() as u64).to_be_bytes());
-        hash.update(field.as_bytes());
+        hash.update(field);
     }
     hash.finalize()[..16]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// [`fields_digest`] of an identity; URL and instance are compared without case, as servers do.
+fn identity_hash(url: &str, instance: &str, client: &str, user: &str) -> String {
+    fields_digest([
+        url.to_ascii_lowercase().as_bytes(),
+        instance.to_ascii_lowercase().as_bytes(),
+        client.as_bytes(),
+        user.as_bytes(),
+    ])
 }
 
 /// The Redis store at `location`, with the settings' key and password (one per process).

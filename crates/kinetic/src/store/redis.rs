@@ -34,11 +34,9 @@ pub const REDIS_PREFIXES: [&str; 2] = ["redis://", "rediss://"];
 
 /// Whether `location` names a Redis store.
 pub fn is_redis(location: &str) -> bool {
-    REDIS_PREFIXES.iter().any(|p| {
-        location
-            .get(..p.len())
-            .is_some_and(|x| x.eq_ignore_ascii_case(p))
-    })
+    REDIS_PREFIXES
+        .iter()
+        .any(|p| super::starts_with_ignore_case(location, p))
 }
 
 /// Counters of a [`RedisStore`] since it was opened.

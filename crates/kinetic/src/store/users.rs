@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 
 use super::redis::RedisStore;
 use super::StoredSettings;
-use crate::clock::{unix_seconds, Clock};
-use crate::token::{Token, TokenSource};
+use crate::clock::{from_unix_seconds, unix_seconds, Clock};
+use crate::token::{RefreshPolicy, Token, TokenSource};
 use crate::{Error, Result, Secret};
 
 /// Which user a token belongs to and which entry holds it.
@@ -50,20 +50,13 @@ impl UserKey {
     /// `client_id` against the Epicor server `server`.
     pub fn for_assertion(assertion: &Secret, client_id: &str, server: &str, scope: &str) -> Self {
         let user = user_of(assertion.expose()).unwrap_or_else(|| "unknown".to_owned());
-        let mut hash = Sha256::new();
-        for field in [
+        let server = server.to_ascii_lowercase();
+        let digest = super::fields_digest([
             client_id.as_bytes(),
-            server.to_ascii_lowercase().as_bytes(),
+            server.as_bytes(),
             scope.as_bytes(),
             &Sha256::digest(assertion.expose().as_bytes())[..],
-        ] {
-            hash.update((field.len() as u64).to_be_bytes());
-            hash.update(field);
-        }
-        let digest: String = hash.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        ]);
         UserKey {
             entry: format!("obo:{user}:{digest}"),
             user,
@@ -234,15 +227,15 @@ impl UserTokenCache {
     }
 
     /// Whether `token` can be handed out now: not within its renewal window (5 minutes before
-    /// expiry, or half the lifetime of a shorter-lived token).
+    /// expiry, or half the lifetime of a shorter-lived token: [`RefreshPolicy::ahead_of_expiry`],
+    /// without jitter, which the lock across instances makes unneeded).
     fn fresh(&self, token: &Token) -> bool {
-        let Some(expires) = token.expires_at else {
+        let Some(expiry) = token.expiry() else {
             return true;
         };
-        let now = self.now();
-        let lifetime = expires.saturating_sub(token.obtained_at.unwrap_or(now.min(expires)));
-        let margin = (lifetime / 2).min(300);
-        now.saturating_add(margin) < expires
+        let now = self.clock.now();
+        let received = token.obtained_at.map_or(now.min(expiry), from_unix_seconds);
+        now < RefreshPolicy::default().ahead_of_expiry(expiry, received)
     }
 
     /// The first level's token of `key` when it can be handed out (counted as a hit).

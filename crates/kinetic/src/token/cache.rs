@@ -77,6 +77,14 @@ impl RefreshPolicy {
         }
     }
 
+    /// When a token expiring at `expiry`, received at `received_at`, enters its refresh window:
+    /// `refresh_ahead` before expiry, or half its lifetime before it when that is shorter (no
+    /// jitter, no `refresh_in` advice).
+    pub fn ahead_of_expiry(&self, expiry: SystemTime, received_at: SystemTime) -> SystemTime {
+        let lifetime = expiry.duration_since(received_at).unwrap_or(Duration::ZERO);
+        expiry - self.refresh_ahead.min(lifetime / 2)
+    }
+
     /// When to replace `token`, received at `received_at`, with `fraction` (in `[0, 1)`) of the
     /// jitter applied; `None` for a token without expiry or advice, which is kept until
     /// invalidated.
@@ -86,10 +94,9 @@ impl RefreshPolicy {
         received_at: SystemTime,
         fraction: f64,
     ) -> Option<SystemTime> {
-        let ahead_of_expiry = token.expiry().map(|expiry| {
-            let lifetime = expiry.duration_since(received_at).unwrap_or(Duration::ZERO);
-            expiry - self.refresh_ahead.min(lifetime / 2)
-        });
+        let ahead_of_expiry = token
+            .expiry()
+            .map(|expiry| self.ahead_of_expiry(expiry, received_at));
         // `refresh_in` counts from when the issuer issued the token, which a stored token may
         // have been long before this process received it.
         let advised = token.refresh_in.map(|secs| {
