@@ -54,14 +54,10 @@ fn config() -> EmulatorConfig {
     }
 }
 
+/// A finished command's standard error, after checking that it exited 0 ([`common::ok`]): what
+/// these commands report (their output goes to files).
 fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ok(out);
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
