@@ -16,6 +16,14 @@ if [ ! -f ../shared/conformance/odata-abnf/odata-abnf-testcases.json ]; then
   exit 1
 fi
 
+# A full build and its tests take about 5 GB under target/ (more with incremental compilation):
+# say so at once rather than fail an hour in with "No space left on device".
+free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+echo "== disk: $((free_kb / 1024 / 1024)) GB free where target/ goes"
+if [ "${free_kb:-0}" -lt $((6 * 1024 * 1024)) ]; then
+  echo "warning: under 6 GB free; the build may run out of space (cargo clean elsewhere, or free /tmp)" >&2
+fi
+
 echo "== system packages (redis-server, chromium)"
 bash scripts/system-packages.sh
 
