@@ -36,7 +36,7 @@ use epicor_kinetic_sql::{SqlErrorKind, SqlSession};
 use rusqlite::types::Value;
 use rusqlite::OpenFlags;
 
-mod common;
+use crate::common;
 
 /// The data set's size: order lines in all (three quarters in the connection's company).
 const SCALE: u64 = 1500;

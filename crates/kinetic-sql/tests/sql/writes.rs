@@ -19,7 +19,7 @@ type CustomerRow = (
     Option<String>,
 );
 
-mod common;
+use crate::common;
 use common::run;
 
 async fn emulator() -> RunningEmulator {

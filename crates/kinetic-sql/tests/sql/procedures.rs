@@ -6,7 +6,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use epicor_kinetic_emulator::RunningEmulator;
 use epicor_kinetic_sql::{SqlErrorKind, SqlSession};
 
-mod common;
+use crate::common;
 use common::run;
 
 async fn emulator() -> RunningEmulator {

@@ -4,7 +4,7 @@ use datafusion::arrow::util::pretty::pretty_format_batches;
 use epicor_kinetic_emulator::RunningEmulator;
 use epicor_kinetic_sql::SqlSession;
 
-mod common;
+use crate::common;
 
 async fn emulator() -> RunningEmulator {
     common::emulator(500).await

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 type Row = BTreeMap<String, Option<String>>;
 
-mod common;
+use crate::common;
 
 async fn emulator() -> RunningEmulator {
     common::emulator(50).await
