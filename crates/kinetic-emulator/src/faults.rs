@@ -227,7 +227,9 @@ impl Faults {
             ),
             Outcome::Close => {
                 let head = req.method() == Method::HEAD;
-                cut_short(next.run(req).await, head).await
+                let mut cut = cut_short(next.run(req).await, head).await;
+                cut.extensions_mut().insert(crate::request_log::Dropped);
+                cut
             }
         }
     }

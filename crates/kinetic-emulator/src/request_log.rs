@@ -14,7 +14,13 @@ pub struct LoggedRequest {
     pub uri: String,
     /// The status answered (a dropped connection from a fault rule: the status it stood for).
     pub status: u16,
+    /// Whether a fault rule (`close`) cut the connection in the middle of this answer.
+    pub dropped: bool,
 }
+
+/// Set on a response whose connection a fault rule cuts, so that the log can say so.
+#[derive(Debug, Clone, Copy)]
+pub struct Dropped;
 
 impl LoggedRequest {
     /// The query, without the `?` ("" when none).
@@ -85,6 +91,7 @@ pub async fn record(
         method,
         uri,
         status: response.status().as_u16(),
+        dropped: response.extensions().get::<Dropped>().is_some(),
     });
     response
 }
@@ -101,6 +108,7 @@ mod tests {
                 method: "GET".into(),
                 uri: format!("/K/x?$top={i}"),
                 status: 200,
+                dropped: false,
             });
         }
         let e = log.entries();
