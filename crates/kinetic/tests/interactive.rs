@@ -466,9 +466,9 @@ fn child_refresher() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn eight_processes_share_one_file_and_never_reuse_a_refresh_token() {
-    const PROCESSES: usize = 8;
-    const ROUNDS: u64 = 10;
+async fn sixteen_processes_share_one_file_and_never_reuse_a_refresh_token() {
+    const PROCESSES: usize = 16;
+    const ROUNDS: u64 = 100;
     // Reuse detection on (Okta/Auth0-style rotation; Entra itself does not revoke): any process
     // that refreshed with a token another had already used would revoke the family and fail.
     let e = emulator_with(|c| c.idp.refresh_reuse_detection = true).await;

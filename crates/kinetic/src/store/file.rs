@@ -97,10 +97,12 @@ impl FileStore {
         }
     }
 
+    /// `message` with the system's reason (a full disk, a permission) in the text itself, so that
+    /// whoever shows only the message still says why.
     fn io_error(&self, message: &str, e: io::Error) -> Error {
         Error::ConfigFile {
             path: self.path.clone(),
-            message: message.to_owned(),
+            message: format!("{message}: {e}"),
             source: Some(std::sync::Arc::new(e)),
         }
     }

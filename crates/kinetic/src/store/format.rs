@@ -302,7 +302,7 @@ fn to_json(settings: &StoredSettings) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-fn from_json(bytes: &[u8]) -> Result<StoredSettings, Damage> {
+pub(crate) fn from_json(bytes: &[u8]) -> Result<StoredSettings, Damage> {
     // Only the error's category and position are reported: serde_json's messages can quote the
     // offending value, which here may be a token.
     let wire: WireIn = serde_json::from_slice(bytes).map_err(|e| {

@@ -48,6 +48,24 @@ mod memory;
 pub mod redis;
 pub mod users;
 
+/// Entry points for the fuzz targets (`fuzz/`): the token file's reader on any bytes. Not part of
+/// the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::{format, SettingsKey};
+
+    /// Reads `bytes` as a token file under a fixed key; whether they opened.
+    pub fn open_file_bytes(bytes: &[u8]) -> bool {
+        format::open(bytes, &SettingsKey::from_bytes([7; 32])).is_ok()
+    }
+
+    /// Parses `plaintext` as a decrypted token file's contents; whether they parsed. (Random bytes
+    /// never pass the cipher's tag, so this is how a fuzzer reaches the parser behind it.)
+    pub fn open_plaintext(plaintext: &[u8]) -> bool {
+        format::from_json(plaintext).is_ok()
+    }
+}
+
 pub use file::FileStore;
 pub use key::{SettingsKey, KEY_FILE_NAME, SETTINGS_KEY_VAR};
 pub use memory::MemoryStore;

@@ -356,6 +356,14 @@ fn child_process_entry() {
     let store = FileStore::new(var(CHILD_PATH), key);
     match role.as_str() {
         "writer" => child_writer(&store),
+        "filler" => {
+            // Under a file-size limit (the parent's stand-in for a full disk): the write fails.
+            let big = "f".repeat(256 * 1024);
+            match write(&store, StoredSettings::with_token(token(&big, "r-big"))) {
+                Err(e) => println!("{e}"),
+                Ok(_) => panic!("a 256 KiB write under a 64 KiB limit succeeded"),
+            }
+        }
         "refresher" => {
             let rounds = var(CHILD_ROUNDS).parse().unwrap_or(1);
             child_refresher(&store, &var(CHILD_IDP), rounds);
@@ -436,7 +444,7 @@ fn child_writer(store: &FileStore) {
 
 #[test]
 fn kill_9_during_writes_leaves_a_readable_file() -> Result<()> {
-    const KILLS: usize = 20;
+    const KILLS: usize = 100;
     let dir = temp_dir();
     let path = dir.path().join("t.json.enc");
     let key_hex = "5a".repeat(32);
@@ -646,8 +654,8 @@ fn child_refresher(store: &FileStore, idp: &str, rounds: usize) {
 
 #[test]
 fn processes_sharing_a_file_use_each_rotating_refresh_token_once() -> Result<()> {
-    const PROCESSES: usize = 8;
-    const ROUNDS: usize = 25;
+    const PROCESSES: usize = 16;
+    const ROUNDS: usize = 100;
     let dir = temp_dir();
     let path = dir.path().join("shared.json.enc");
     let key_hex = "c3".repeat(32);
@@ -703,6 +711,106 @@ fn processes_sharing_a_file_use_each_rotating_refresh_token_once() -> Result<()>
         "shared file: {PROCESSES} processes x {ROUNDS} refreshes = {issued} refreshes, 0 reused, \
          {:.2} s",
         elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A 64 KiB tmpfs mounted over a folder (root only), unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &Path) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).unwrap_or_else(|e| panic!("{e}"));
+        // KINETIC_TEST_NO_MOUNT=1 takes the path of a machine where this is not root.
+        if std::env::var_os("KINETIC_TEST_NO_MOUNT").is_some() {
+            return None;
+        }
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+            .arg(at)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| SmallDisk(at.to_owned()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The disk fills up in the middle of a write: a clear error naming the file, the old file intact
+/// and readable, no temporary file left. On a 64 KiB tmpfs when this runs as root (CI); otherwise
+/// in a child under a 64 KiB file-size limit (`ulimit -f`, SIGXFSZ ignored), which fails the same
+/// write the same way (EFBIG instead of ENOSPC).
+#[test]
+fn a_full_disk_mid_write_is_a_clear_error_and_the_old_file_survives() -> Result<()> {
+    let dir = temp_dir();
+    let small = dir.path().join("small");
+    let disk = SmallDisk::mount(&small);
+    if disk.is_none() {
+        std::fs::create_dir_all(&small).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let path = small.join("tokens.enc");
+    let store = FileStore::new(&path, key(0x42));
+    write(
+        &store,
+        StoredSettings::with_token(token("v-1-old", "r-old")),
+    )?;
+    let message = if disk.is_some() {
+        let big = "f".repeat(256 * 1024);
+        error_text(write(
+            &store,
+            StoredSettings::with_token(token(&big, "r-big")),
+        ))
+    } else {
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"")
+            .arg(exe)
+            .args([
+                "store::tests::child_process_entry",
+                "--exact",
+                "--nocapture",
+                "-q",
+            ])
+            .env(CHILD_ROLE, "filler")
+            .env(CHILD_PATH, path.display().to_string())
+            .env(CHILD_KEY, "42".repeat(32))
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        message.contains("No space left on device") || message.contains("File too large"),
+        "{message}"
+    );
+    assert!(
+        message.contains("tokens.enc"),
+        "the message names the file: {message}"
+    );
+    let kept = store.load()?.expect("the old file");
+    assert_eq!(version_of(&kept), 1, "the old token is intact");
+    assert!(temp_files(&small).is_empty(), "{:?}", temp_files(&small));
+    eprintln!(
+        "full disk ({}): {}",
+        if disk.is_some() {
+            "64 KiB tmpfs"
+        } else {
+            "64 KiB file-size limit"
+        },
+        message
+            .lines()
+            .find(|l| l.contains("tokens.enc"))
+            .unwrap_or_default()
     );
     Ok(())
 }
