@@ -1815,3 +1815,328 @@ fn a_warm_token_needs_no_server() {
     let out = run_in(other.path(), &["token", "-c", cs], None, &[]);
     assert_eq!(out.code, Some(1), "{out:#?}");
 }
+
+/// Every file under `dir`, recursively, with its bytes.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                found.push((path, bytes));
+            }
+        }
+    }
+    found
+}
+
+/// The secrets scan: every command of `kinetic --help`, at the highest verbosity (`-vvvv` and a
+/// `Logfile` at `Verbosity=5`), with known secrets (passwords, the API key, client secrets, the
+/// certificate's private key, and every token and code the run obtains), for Basic with an API
+/// key and for Azure AD client credentials. Searched: standard output and error of every run, the
+/// log, and every file left in the configuration and working folders, for each secret as is,
+/// base64-encoded (alone and as Basic's `user:secret`) and URL-encoded. The only places a secret
+/// may appear are where it is the command's answer (`token` and `oauth access-token`/`refresh`
+/// print a token; `emulator` prints its own demo credentials) and `profiles.toml`, which keeps
+/// connection strings as given (mode 0600, checked). A command added to the binary and not to
+/// this scan fails it.
+#[test]
+fn every_command_at_the_highest_verbosity_leaks_no_secret() {
+    let emu = Emulator::start();
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("kinetic.log");
+    let user = emu.info["users"][0]["user"].as_str().unwrap().to_owned();
+    let mut secrets: Vec<String> = emu.info["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["password"].as_str().unwrap().to_owned())
+        .collect();
+    secrets.push(emu.info["api_key"].as_str().unwrap().to_owned());
+    let cs_value = |name: &str, property: &str| {
+        emu.cs(name)
+            .split(';')
+            .find_map(|p| p.strip_prefix(&format!("{property}=")).map(str::to_owned))
+    };
+    secrets.push(cs_value("azuread_client_secret", "OAuthClientSecret").unwrap());
+    // The certificate's private key: a line of its base64 body stands for all of it.
+    let pem =
+        std::fs::read_to_string(cs_value("azuread_client_cert", "OAuthJWTCert").unwrap()).unwrap();
+    let key_line = pem
+        .lines()
+        .skip_while(|l| !l.contains("PRIVATE KEY"))
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    secrets.push(key_line);
+
+    // (command, stdout may hold a secret by design, arguments)
+    let mut outputs: Vec<(String, bool, String, String)> = Vec::new();
+    let mut covered = std::collections::BTreeSet::new();
+    let run = |args: &[&str], env: &[(&str, &str)]| run_in(emu.config.path(), args, None, env);
+    let mut record = |outputs: &mut Vec<(String, bool, String, String)>,
+                      args: &[&str],
+                      answer_is_secret: bool,
+                      out: Out| {
+        covered.insert(args[0].to_owned());
+        outputs.push((args.join(" "), answer_is_secret, out.stdout, out.stderr));
+    };
+    let out_csv = work.path().join("out.csv");
+    let out_csv = out_csv.to_str().unwrap();
+    for scheme in ["basic_v2", "azuread_client_secret"] {
+        let cs = format!("{};Logfile={};Verbosity=5", emu.cs(scheme), log.display());
+        let key = if scheme == "basic_v2" {
+            991_001
+        } else {
+            991_002
+        };
+        let row = format!("Erp.BO.CustomerSvc/Customers('EPIC06',{key})");
+        let body = format!(r#"{{"CustNum": {key}, "CustID": "SCAN{key}", "Name": "Scan"}}"#);
+        let commands: Vec<(Vec<&str>, bool)> = vec![
+            (
+                vec!["get", "Erp.BO.CustomerSvc/Customers", "--top", "3"],
+                false,
+            ),
+            (
+                vec!["export", "Erp.BO.CustomerSvc/Customers", "-o", out_csv],
+                false,
+            ),
+            (
+                vec!["sql", "SELECT CustID, Name FROM Customers LIMIT 2"],
+                false,
+            ),
+            (
+                vec![
+                    "call",
+                    "Erp.BO.CustomerSvc/GetByID",
+                    "--body",
+                    r#"{"custNum": 3}"#,
+                ],
+                false,
+            ),
+            (vec!["efx", "--list"], false),
+            (vec!["baq", "zCustomerList"], false),
+            (
+                vec!["create", "Erp.BO.CustomerSvc/Customers", "--body", &body],
+                false,
+            ),
+            (
+                vec!["update", &row, "--body", r#"{"City": "Duluth"}"#],
+                false,
+            ),
+            (vec!["delete", &row], false),
+            (vec!["services"], false),
+            (vec!["describe", "Erp.BO.CustomerSvc"], false),
+            (vec!["config", "show"], false),
+            (vec!["config", "show", "--whoami"], false),
+            (vec!["token"], true),
+            (vec!["login"], false),
+        ];
+        for (args, answer_is_secret) in commands {
+            let mut all = args.clone();
+            all.extend(["-vvvv", "-c", cs.as_str()]);
+            let out = run(&all, &[]);
+            // Client credentials need no sign-in: `login` says so, and that is what is scanned.
+            assert!(
+                out.code == Some(0) || args[0] == "login",
+                "{args:?} ({scheme}): {out:#?}"
+            );
+            if args[0] == "token" {
+                secrets.push(out.stdout.trim().to_owned());
+            }
+            record(&mut outputs, &args, answer_is_secret, out);
+        }
+    }
+
+    // The OAuth procedures, through a person's sign-in: a code, its tokens and a refresh.
+    let store = work.path().join("scan-tokens.bin");
+    let cs = format!(
+        "{};OAuthSettingsLocation={};Logfile={};Verbosity=5",
+        emu.cs("azuread_code"),
+        store.display(),
+        log.display()
+    );
+    let out = run(&["oauth", "authorization-url", "-vvvv", "-c", &cs], &[]).ok();
+    let authorize = out.stdout.trim().to_owned();
+    record(&mut outputs, &["oauth", "authorization-url"], false, out);
+    let url = emu.info["url"].as_str().unwrap().to_owned();
+    let tenant = emu.info["idp"]["tenant"].as_str().unwrap().to_owned();
+    let location = emu.rt.block_on(async {
+        let mut b = Browser::plain();
+        let (_, page, _) = b.go(&authorize, None).await;
+        b.sign_in_as_alice(&url, &tenant, &page).await.2.unwrap()
+    });
+    let code = percent_decode(
+        location
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("code="))
+            .unwrap(),
+    );
+    secrets.push(code.clone());
+    let out = run(
+        &[
+            "oauth",
+            "-vvvv",
+            "access-token",
+            "--verifier",
+            &code,
+            "-c",
+            &cs,
+        ],
+        &[],
+    )
+    .ok();
+    secrets.push(out.stdout.trim().to_owned());
+    record(&mut outputs, &["oauth", "access-token"], true, out);
+    let out = run(&["oauth", "refresh", "-vvvv", "-c", &cs], &[]).ok();
+    secrets.push(out.stdout.trim().to_owned());
+    record(&mut outputs, &["oauth", "refresh"], true, out);
+    // A call with the stored tokens, then signing out (which forgets them).
+    let out = run(&["services", "-vvvv", "-c", &cs], &[]).ok();
+    record(&mut outputs, &["services"], false, out);
+    let out = run(&["logout", "-vvvv", "-c", &cs], &[]).ok();
+    record(&mut outputs, &["logout"], false, out);
+
+    // Commands without a connection.
+    let basic = emu.cs("basic_v2");
+    for args in [
+        vec!["props"],
+        vec!["props", "Password"],
+        vec!["profile", "add", "scan", basic.as_str()],
+        vec!["profile", "list"],
+        vec!["profile", "show", "scan"],
+        vec!["profile", "remove", "scan"],
+        vec!["demo", "--scale", "200"],
+    ] {
+        let mut all = args.clone();
+        all.push("-vvvv");
+        let out = run(&all, &[]).ok();
+        record(&mut outputs, &args, false, out);
+    }
+    // The emulator: its start-up line is its own demo credentials (its answer); its log is not.
+    {
+        let mut child = common::kinetic_command(
+            emu.config.path(),
+            &["emulator", "-vvvv", "--port", "0", "--scale", "200"],
+            &[],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        let start: Value = serde_json::from_str(&line).unwrap();
+        let cs = start["connection_strings"]["basic"].as_str().unwrap();
+        // One call against it, so that its log has something to say.
+        let out = run(
+            &[
+                "get",
+                "-vvvv",
+                "Erp.BO.CustomerSvc/Customers",
+                "--top",
+                "1",
+                "-c",
+                cs,
+            ],
+            &[],
+        )
+        .ok();
+        record(&mut outputs, &["get"], false, out);
+        let _ = std::process::Command::new("kill")
+            .arg(child.id().to_string())
+            .status();
+        let out = child.wait_with_output().unwrap();
+        record(
+            &mut outputs,
+            &["emulator"],
+            true,
+            Out {
+                args: vec!["emulator".into()],
+                code: out.status.code(),
+                stdout: line,
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            },
+        );
+    }
+
+    // Every command of the binary was run.
+    let help = run(&["--help"], &[]).ok().stdout;
+    let commands: Vec<String> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 20, "{help}");
+    let missing: Vec<&String> = commands.iter().filter(|c| !covered.contains(*c)).collect();
+    assert!(
+        missing.is_empty(),
+        "commands the scan does not run: {missing:?}"
+    );
+
+    // The search.
+    let secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 8).collect();
+    let forms: Vec<(String, String)> = secrets
+        .iter()
+        .flat_map(|s| encodings(s, &user).into_iter().map(move |f| (s.clone(), f)))
+        .collect();
+    let mut leaks = Vec::new();
+    let mut searched = 0usize;
+    for (command, answer_is_secret, stdout, stderr) in &outputs {
+        for (stream, text) in [("stdout", stdout), ("stderr", stderr)] {
+            if stream == "stdout" && *answer_is_secret {
+                continue;
+            }
+            searched += text.len();
+            for (secret, form) in &forms {
+                if text.contains(form.as_str()) {
+                    leaks.push(format!("`kinetic {command}` {stream}: {}…", &secret[..4]));
+                }
+            }
+        }
+    }
+    let mut files = files_under(emu.config.path());
+    files.extend(files_under(work.path()));
+    assert!(files.iter().any(|(p, _)| p == &log), "the log was written");
+    for (path, bytes) in &files {
+        if path.file_name().is_some_and(|n| n == "profiles.toml") {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", path.display());
+            }
+            continue;
+        }
+        searched += bytes.len();
+        let text = String::from_utf8_lossy(bytes);
+        for (secret, form) in &forms {
+            if text.contains(form.as_str()) {
+                leaks.push(format!("{}: {}…", path.display(), &secret[..4]));
+            }
+        }
+    }
+    eprintln!(
+        "secrets scan: {} runs of {} commands, {} files, {} KiB searched for {} secrets in {} \
+         forms: {} leaks",
+        outputs.len(),
+        covered.len(),
+        files.len(),
+        searched / 1024,
+        secrets.len(),
+        forms.len(),
+        leaks.len()
+    );
+    assert!(leaks.is_empty(), "secrets found:\n{}", leaks.join("\n"));
+}
