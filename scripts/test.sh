@@ -38,6 +38,9 @@ echo "== build every crate and test (once: the demo, the interop and the Python 
 # cdylib (target/debug/libepicor_kinetic_py.so) beside it: one DataFusion build for everything.
 cargo build --workspace --all-targets --quiet
 
+echo "== fuzzing (every cargo-fuzz target, 15 s each: no panic, no hang)"
+bash fuzz/run.sh "${KINETIC_FUZZ_SECONDS:-15}"
+
 echo "== OData conformance (the committee's grammar cases)"
 cargo test --workspace --test conformance -- --nocapture 2>&1 | grep -E "^conformance:|FAILED|panicked" || true
 
