@@ -55,6 +55,9 @@ bash tests/interop/msal/run.sh
 echo "== node-oidc-provider interop (kinetic token/login/oauth against an OpenID Certified provider)"
 bash tests/interop/oidc-provider/run.sh
 
+echo "== schemathesis (an outside OpenAPI fuzzer) against the emulator's OpenAPI documents"
+bash tests/schemathesis/run.sh "${KINETIC_SCHEMATHESIS_EXAMPLES:-10}"
+
 echo "== the web application in a browser (examples/webapp: Chromium, Playwright, Redis, two instances)"
 bash tests/webapp/run.sh
 

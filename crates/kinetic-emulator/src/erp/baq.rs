@@ -282,15 +282,17 @@ pub async fn route(
             Method::PATCH | Method::PUT | Method::POST => {
                 update(ctx, b, &company, query, body).await
             }
-            other => Err(ApiError::method_not_allowed(format!(
-                "{other} is not allowed on BAQ data; use GET or PATCH"
-            ))),
+            other => Err(ApiError::method_not_allowed(
+                format!("{other} is not allowed on BAQ data; use GET or PATCH"),
+                "GET, HEAD, PATCH, PUT, POST",
+            )),
         },
         (ApiVersion::V2, [m]) if m.eq_ignore_ascii_case("GetNew") => match method {
             Method::GET | Method::HEAD | Method::POST => get_new(ctx, b, &company),
-            other => Err(ApiError::method_not_allowed(format!(
-                "{other} is not allowed on BAQ GetNew; use GET"
-            ))),
+            other => Err(ApiError::method_not_allowed(
+                format!("{other} is not allowed on BAQ GetNew; use GET"),
+                "GET, HEAD, POST",
+            )),
         },
         (ApiVersion::V2, []) => Err(ApiError::route_not_found(format!(
             "v2 BAQ results are at {root}{}/Data",

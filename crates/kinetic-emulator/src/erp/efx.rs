@@ -220,9 +220,12 @@ pub async fn route(
                 ApiError::route_not_found(format!("Function {lib}/{function} is not found{hint}"))
             })?;
             if method != Method::POST {
-                return Err(ApiError::method_not_allowed(format!(
-                    "Epicor Functions are called with POST and a JSON object of inputs, e.g. {{}}; not {method}"
-                )));
+                return Err(ApiError::method_not_allowed(
+                    format!(
+                        "Epicor Functions are called with POST and a JSON object of inputs, e.g. {{}}; not {method}"
+                    ),
+                    "POST",
+                ));
             }
             let inputs = if body.iter().all(u8::is_ascii_whitespace) {
                 Map::new()

@@ -496,6 +496,29 @@ pub struct EntityPath {
     pub count: bool,
 }
 
+/// The methods an entity (one row, by its key) takes, for `Allow`.
+pub const ENTITY_METHODS: &str = "GET, HEAD, PATCH, PUT, DELETE";
+/// The methods a collection (an entity set, a navigation from a row) takes, for `Allow`.
+pub const COLLECTION_METHODS: &str = "GET, HEAD, POST";
+
+impl EntityPath {
+    /// The methods this path takes: those of one row when it names one by its key, else those of
+    /// a collection.
+    pub fn allowed_methods(&self) -> &'static str {
+        let one = match &self.nav {
+            None => self.key.is_some(),
+            Some((_, _, child_key)) => child_key.is_some(),
+        };
+        if one && !self.count {
+            ENTITY_METHODS
+        } else if self.count {
+            "GET, HEAD"
+        } else {
+            COLLECTION_METHODS
+        }
+    }
+}
+
 /// Splits `Name(keys)` into the name and the key text inside the parentheses.
 pub fn split_key(segment: &str) -> Result<(&str, Option<&str>), ApiError> {
     match segment.find('(') {
@@ -1048,6 +1071,7 @@ pub async fn create(
         _ => {
             return Err(ApiError::method_not_allowed(
                 "POST creates rows in an entity set or a navigation collection",
+                ENTITY_METHODS,
             ))
         }
     };
@@ -1097,6 +1121,7 @@ fn addressed(path: &EntityPath) -> Result<(&'static Table, KeyValues), ApiError>
         (Some(_), Some((_, target, Some(ck)))) => Ok((target.table, ck.clone())),
         _ => Err(ApiError::method_not_allowed(
             "PATCH and DELETE address one entity by its key, e.g. Customers('EPIC06',45)",
+            COLLECTION_METHODS,
         )),
     }
 }

@@ -98,8 +98,12 @@ impl ApiError {
     pub fn route_not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, kind::API, message)
     }
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, kind::API, message)
+    /// 405 with the `Allow` header RFC 9110 requires: the methods the resource does take.
+    pub fn method_not_allowed(message: impl Into<String>, allow: &'static str) -> Self {
+        let mut e = Self::new(StatusCode::METHOD_NOT_ALLOWED, kind::API, message);
+        e.headers
+            .push((header::ALLOW, HeaderValue::from_static(allow)));
+        e
     }
     pub fn conflict(message: impl Into<String>, table: &str) -> Self {
         let mut e = Self::business(message, table);

@@ -93,16 +93,17 @@ pub async fn call(
     query: &str,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let readonly = matches!(
-        name,
-        "GetByID" | "GetList" | "GetRows" | "GetBySysRowID" | "GetBySysRowIDs"
-    );
+    // The read-only methods with scalar parameters also take GET, their parameters in the query.
+    let readonly = matches!(name, "GetByID" | "GetList" | "GetRows" | "GetBySysRowID");
     if method != Method::POST && !(readonly && (method == Method::GET || method == Method::HEAD)) {
-        return Err(ApiError::method_not_allowed(format!(
-            "{}/{name} is called with POST{}",
-            svc.name,
-            if readonly { " or GET" } else { "" }
-        )));
+        return Err(ApiError::method_not_allowed(
+            format!(
+                "{}/{name} is called with POST{}",
+                svc.name,
+                if readonly { " or GET" } else { "" }
+            ),
+            if readonly { "GET, HEAD, POST" } else { "POST" },
+        ));
     }
     let p = params_of(&method, query, body)?;
     let body = match name {

@@ -295,6 +295,7 @@ async fn token_resource(ctx: &Ctx, method: Method) -> Result<Response, ApiError>
     if method != Method::POST {
         return Err(ApiError::method_not_allowed(
             "TokenResource.svc issues tokens on POST (credentials as username/password headers or Basic auth)",
+            "POST",
         ));
     }
     let auth = &ctx.state.auth;
@@ -482,9 +483,10 @@ fn session_method(
     admitted: &guard::Admitted,
 ) -> Result<Response, ApiError> {
     if method != Method::POST {
-        return Err(ApiError::method_not_allowed(format!(
-            "Ice.Lib.SessionModSvc/{name} is called with POST"
-        )));
+        return Err(ApiError::method_not_allowed(
+            format!("Ice.Lib.SessionModSvc/{name} is called with POST"),
+            "POST",
+        ));
     }
     let licensing = &ctx.state.licensing;
     let body = match name.to_ascii_lowercase().as_str() {
@@ -522,9 +524,10 @@ fn only_get(method: &Method) -> Result<(), ApiError> {
     if method == Method::GET || method == Method::HEAD {
         Ok(())
     } else {
-        Err(ApiError::method_not_allowed(format!(
-            "{method} is not allowed here; use GET"
-        )))
+        Err(ApiError::method_not_allowed(
+            format!("{method} is not allowed here; use GET"),
+            "GET, HEAD",
+        ))
     }
 }
 
@@ -563,9 +566,10 @@ async fn service_route(
             Method::POST => entity::create(ctx, svc, path, body).await,
             Method::PATCH | Method::PUT => entity::update(ctx, path, body).await,
             Method::DELETE => entity::delete(ctx, svc, path).await,
-            other => Err(ApiError::method_not_allowed(format!(
-                "{other} is not allowed on an entity set"
-            ))),
+            other => Err(ApiError::method_not_allowed(
+                format!("{other} is not allowed on an entity set"),
+                path.allowed_methods(),
+            )),
         };
     }
     let name = &rest[0];

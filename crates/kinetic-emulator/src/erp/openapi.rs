@@ -60,9 +60,20 @@ fn security(version: &str) -> (J, J) {
     (schemes, J::Array(requirement))
 }
 
-/// The JSON schema of one column.
-pub fn column_schema(c: &Column) -> J {
+/// The JSON schema of one column in a `version` answer. OData v3's JSON (v1) writes Edm.Int64 and
+/// Edm.Decimal as strings, so that no digit is lost to a client's floating point; v1 reads either.
+pub fn column_schema(c: &Column, version: &str) -> J {
+    let as_text = |number: J, pattern: &str| json!({"anyOf": [number, {"type": "string", "pattern": pattern}]});
     let mut s = match c.ty {
+        ColType::Int64 if version == "v1" => {
+            as_text(json!({"type": "integer", "format": "int64"}), "^-?[0-9]+$")
+        }
+        ColType::Decimal { precision, scale } if version == "v1" => {
+            let mut s = as_text(json!({"type": "number"}), "^-?[0-9]+(\\.[0-9]+)?$");
+            s["x-precision"] = json!(precision);
+            s["x-scale"] = json!(scale);
+            s
+        }
         ColType::String { max_len } => json!({"type": "string", "maxLength": max_len}),
         ColType::Int32 => json!({"type": "integer", "format": "int32"}),
         ColType::Int64 => json!({"type": "integer", "format": "int64"}),
@@ -70,7 +81,12 @@ pub fn column_schema(c: &Column) -> J {
             json!({"type": "number", "format": "decimal", "x-precision": precision, "x-scale": scale})
         }
         ColType::Boolean => json!({"type": "boolean"}),
-        ColType::Date => json!({"type": "string", "format": "date-time"}),
+        // Epicor writes its timestamps without an offset (the server's local time), which is not
+        // an RFC 3339 `date-time`; it reads either form.
+        ColType::Date => json!({"type": "string", "anyOf": [
+            {"format": "date-time"},
+            {"pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?$"}],
+            "description": "A timestamp; answers carry no offset (e.g. 2024-01-31T00:00:00)"}),
         ColType::Guid => json!({"type": "string", "format": "uuid"}),
     };
     if c.nullable {
@@ -79,11 +95,11 @@ pub fn column_schema(c: &Column) -> J {
     s
 }
 
-fn row_schema(t: &Table) -> J {
+fn row_schema(t: &Table, version: &str) -> J {
     let props: Map<String, J> = t
         .columns
         .iter()
-        .map(|c| (c.name.to_string(), column_schema(c)))
+        .map(|c| (c.name.to_string(), column_schema(c, version)))
         .collect();
     json!({"type": "object", "properties": props})
 }
@@ -100,7 +116,8 @@ fn error_schema() -> J {
 
 fn error_responses() -> J {
     let e = json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    json!({"400": e, "401": e, "404": e})
+    // 403: a company the user may not use; 409: a duplicate key or a changed row (SysRevID).
+    json!({"400": e, "401": e, "403": e, "404": e, "409": e})
 }
 
 fn query_parameters() -> J {
@@ -109,22 +126,22 @@ fn query_parameters() -> J {
         p(
             "$select",
             "Properties to return, comma separated",
-            json!({"type": "string"})
+            json!({"type": "string", "minLength": 1})
         ),
         p(
             "$filter",
             "OData filter expression, e.g. State eq 'MN'",
-            json!({"type": "string"})
+            json!({"type": "string", "minLength": 1})
         ),
         p(
             "$orderby",
             "Sort order, e.g. Name desc",
-            json!({"type": "string"})
+            json!({"type": "string", "minLength": 1})
         ),
         p(
             "$expand",
             "Navigation properties to include",
-            json!({"type": "string"})
+            json!({"type": "string", "minLength": 1})
         ),
         p(
             "$top",
@@ -156,7 +173,7 @@ fn key_path(t: &Table) -> (String, Vec<J>) {
     let params = t
         .key_columns()
         .map(
-            |c| json!({"name": c.name, "in": "path", "required": true, "schema": column_schema(c)}),
+            |c| json!({"name": c.name, "in": "path", "required": true, "schema": column_schema(c, "v2")}),
         )
         .collect();
     (parts.join(","), params)
@@ -169,7 +186,7 @@ fn odata_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
     for es in svc.entity_sets {
         let t = es.table;
         let row = t.entity_type();
-        schemas.insert(row.clone(), row_schema(t));
+        schemas.insert(row.clone(), row_schema(t, version));
         let r = json!({"$ref": format!("#/components/schemas/{row}")});
         let list =
             json!({"type": "object", "properties": {"value": {"type": "array", "items": r}}});
@@ -191,6 +208,9 @@ fn odata_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
             "patch": {"summary": format!("Update a {} row (partial)", t.name), "operationId": format!("Update{}", t.name),
                       "requestBody": {"required": true, "content": {"application/json": {"schema": r}}},
                       "responses": {"204": {"description": "Updated"}}},
+            "put": {"summary": format!("Update a {} row (as PATCH: the columns given)", t.name), "operationId": format!("Replace{}", t.name),
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": r}}},
+                    "responses": {"204": {"description": "Updated"}}},
             "delete": {"summary": format!("Delete a {} row", t.name), "operationId": format!("Delete{}", t.name),
                        "responses": {"204": {"description": "Deleted"}}}
         });
@@ -230,7 +250,7 @@ fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
     schemas.insert("Error".into(), error_schema());
     let mut tableset = Map::new();
     for es in svc.entity_sets {
-        schemas.insert(es.table.entity_type(), row_schema(es.table));
+        schemas.insert(es.table.entity_type(), row_schema(es.table, version));
         tableset.insert(
             es.table.name.to_string(),
             json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{}", es.table.entity_type())}}),
@@ -250,7 +270,7 @@ fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
         .id_params
         .iter()
         .zip(primary.key_columns().skip(1))
-        .map(|(p, c)| (p.to_string(), column_schema(c)))
+        .map(|(p, c)| (p.to_string(), column_schema(c, version)))
         .collect();
     let id_body = json!({"type": "object", "required": svc.id_params, "properties": id_props});
     let rows_body = json!({"type": "object", "properties": {
@@ -265,21 +285,54 @@ fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
         merge_errors(&mut o);
         o
     };
+    // A read-only method with scalar parameters is also served on GET, its parameters in the query.
+    let with_get = |mut o: J, body: &J| {
+        let required: Vec<&str> = body["required"]
+            .as_array()
+            .map(|r| r.iter().filter_map(J::as_str).collect())
+            .unwrap_or_default();
+        let params: Vec<J> = body["properties"]
+            .as_object()
+            .map(|props| {
+                props
+                    .iter()
+                    .map(|(name, schema)| {
+                        json!({"name": name, "in": "query",
+                        "required": required.contains(&name.as_str()), "schema": schema})
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut get = o["post"].clone();
+        if let Some(get) = get.as_object_mut() {
+            get.remove("requestBody");
+            get.insert("parameters".into(), J::Array(params));
+        }
+        o["get"] = get;
+        o
+    };
     let ret = |schema: J| json!({"type": "object", "properties": {"returnObj": schema, "parameters": {"type": "object"}}});
     paths.insert(
         "/GetByID".into(),
-        op(
-            "Get a record with its child rows",
-            id_body.clone(),
-            ret(ds.clone()),
+        with_get(
+            op(
+                "Get a record with its child rows",
+                id_body.clone(),
+                ret(ds.clone()),
+            ),
+            &id_body,
         ),
     );
+    let by_row_id = json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string", "format": "uuid"}}});
     paths.insert(
         "/GetBySysRowID".into(),
-        op(
-            "Get a record with its child rows by its SysRowID",
-            json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string", "format": "uuid"}}}),
-            ret(ds.clone()),
+        with_get(
+            op(
+                "Get a record with its child rows by its SysRowID",
+                by_row_id.clone(),
+                ret(ds.clone()),
+            ),
+            &by_row_id,
         ),
     );
     paths.insert(
@@ -300,19 +353,25 @@ fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
     );
     paths.insert(
         "/GetRows".into(),
-        op(
-            "Get a page of records with child rows",
-            rows_body.clone(),
-            ret(ds.clone()),
+        with_get(
+            op(
+                "Get a page of records with child rows",
+                rows_body.clone(),
+                ret(ds.clone()),
+            ),
+            &rows_body,
         ),
     );
     paths.insert(
         "/GetList".into(),
-        op(
-            "Get a page of list rows",
-            rows_body,
-            ret(json!({"type": "object", "properties": {
-            format!("{}List", primary.name): {"type": "array", "items": {"type": "object"}}}})),
+        with_get(
+            op(
+                "Get a page of list rows",
+                rows_body.clone(),
+                ret(json!({"type": "object", "properties": {
+                format!("{}List", primary.name): {"type": "array", "items": {"type": "object"}}}})),
+            ),
+            &rows_body,
         ),
     );
     let ds_body = json!({"type": "object", "required": ["ds"], "properties": {"ds": ds}});

@@ -303,3 +303,62 @@ async fn other_services_answer_their_methods() {
         "no entity set or method named 'Frobnicate'",
     );
 }
+
+/// Every 405 names, in `Allow`, the methods the resource does take (RFC 9110 15.5.6), and each
+/// of those is indeed not refused with 405; GetBySysRowIDs (an array parameter) is POST only.
+#[tokio::test]
+async fn method_not_allowed_says_which_methods_are() {
+    // Its own database: the methods in Allow are tried, DELETE among them.
+    let r = fresh(|_| {});
+    for (method, uri, allow) in [
+        (
+            Method::TRACE,
+            "api/v1/Erp.BO.CustomerSvc/Customers",
+            "GET, HEAD, POST",
+        ),
+        (
+            Method::POST,
+            "api/v1/Erp.BO.CustomerSvc/Customers('EPIC06',1)",
+            "GET, HEAD, PATCH, PUT, DELETE",
+        ),
+        (
+            Method::DELETE,
+            "api/v1/Erp.BO.CustomerSvc/GetByID",
+            "GET, HEAD, POST",
+        ),
+        (
+            Method::GET,
+            "api/v1/Erp.BO.CustomerSvc/GetBySysRowIDs",
+            "POST",
+        ),
+        (Method::GET, "api/v1/Erp.BO.CustomerSvc/Update", "POST"),
+        (
+            Method::POST,
+            "api/v1/Erp.BO.CustomerSvc/$metadata",
+            "GET, HEAD",
+        ),
+        (Method::GET, "TokenResource.svc/", "POST"),
+    ] {
+        let reply = send(&r, method.clone(), uri, &[], None).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri}"
+        );
+        assert_eq!(
+            reply.headers.get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {uri}"
+        );
+        for allowed in allow.split(", ") {
+            let m = Method::from_bytes(allowed.as_bytes()).unwrap();
+            let body = (m != Method::GET && m != Method::HEAD).then(|| json!({}));
+            let reply = send(&r, m.clone(), uri, &[], body).await;
+            assert_ne!(
+                reply.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{m} {uri} is in Allow"
+            );
+        }
+    }
+}
