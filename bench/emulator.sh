@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Emulator benchmark (prints figures; not a test):
 #  1. generation time and database size at --scale (default 1,000,000 order lines);
-#  2. requests/s and latency of GET .../Customers?$top=100&$filter=... under wrk, 32 connections, 20 s.
+#  2. requests/s and latency of a filtered read, GET .../Customers?$top=100&$filter=..., under wrk
+#     (32 connections, DURATION each, default 20 s) for each scheme: Basic (user and password on every
+#     call), an Epicor token (TokenResource.svc) and an Azure AD token (client credentials from the
+#     emulator's identity provider), each with the API key on v2; over plain HTTP and over HTTPS
+#     (--tls; wrk's connections are kept alive, so the TLS handshakes are the 32 at the start).
 # Usage: bash bench/emulator.sh [SCALE] [DURATION]
+#        KINETIC_BIN=path: that binary, no release build (the test command's short form).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-1000000}
@@ -11,27 +16,84 @@ if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)..." >&2
   (apt-get update -qq && apt-get install -y -qq wrk) >/dev/null
 fi
-cargo build --release -q -p epicor-kinetic-cli
-work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+bin=${KINETIC_BIN:-target/release/kinetic}
+[ -n "${KINETIC_BIN:-}" ] || cargo build --release -q -p epicor-kinetic-cli
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start NAME ARGS...: an emulator on the shared database; waits for its start-up line.
+start() {
+  local name=$1; shift
+  TMPDIR="$work" "$bin" emulator --port 0 --scale "$scale" --db "$work/erp.db" "$@" \
+    >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=($!)
+  while [ ! -s "$work/$name.out" ]; do
+    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$work/$name.err" >&2; exit 1; }
+    sleep 0.05
+  done
+}
 
 echo "== generation: --scale $scale"
-start=$(date +%s.%N)
-target/release/kinetic emulator --port 0 --scale "$scale" --db "$work/erp.db" >"$work/out" 2>"$work/err" & pid=$!
-while [ ! -s "$work/out" ]; do
-  kill -0 $pid 2>/dev/null || { cat "$work/err" >&2; exit 1; }
-  sleep 0.05
-done
-ready=$(date +%s.%N)
-grep generated "$work/err" || true
-printf 'start-up to first line: %.1f s; database: %s\n' "$(echo "$ready - $start" | bc)" "$(du -h "$work/erp.db" | cut -f1)"
+t0=$(date +%s%N)
+start plain
+t1=$(date +%s%N)
+grep generated "$work/plain.err" || true
+printf 'start-up to first line: %.1f s; database: %s\n' "$(( (t1 - t0) / 1000000 ))e-3" "$(du -h "$work/erp.db" | cut -f1)"
+start tls --tls --tls-cert-out "$work/ca.pem"
+echo "machine: $(nproc) CPUs (wrk and the emulator share them), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
-url=$(python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); print(d["url"]+"/"+d["instance"])' "$work/out")
-auth=$(python3 -c 'import json,sys,base64; d=json.loads(open(sys.argv[1]).readline()); u=d["users"][0]; print(base64.b64encode((u["user"]+":"+u["password"]).encode()).decode())' "$work/out")
-key=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["api_key"])' "$work/out")
 path="/api/v2/odata/EPIC06/Erp.BO.CustomerSvc/Customers?\$top=100&\$filter=State%20eq%20'MN'%20and%20CreditLimit%20ge%201000"
-echo "== wrk: 32 connections, $duration, GET ${path}"
-curl -sS -o /dev/null -H "Authorization: Basic $auth" -H "x-api-key: $key" \
-  -w 'one request: HTTP %{http_code}, %{size_download} bytes, %{time_total} s\n' "$url$path"
-wrk -t2 -c32 -d"$duration" --latency -H "Authorization: Basic $auth" -H "x-api-key: $key" "$url$path" | tee "$work/wrk"
-non2xx=$(grep -E "Non-2xx|Socket errors" "$work/wrk" || true)
-echo "errors: ${non2xx:-none}"
+printf '%-8s %-14s %10s %9s %9s %9s  %s\n' transport scheme "req/s" "p50 ms" "p99 ms" "max ms" errors
+for transport in plain tls; do
+  # The credentials of each scheme, from the start-up line (python3: always here).
+  python3 - "$work/$transport.out" "$work/$transport.creds" <<'PY'
+import json, sys
+d = json.loads(open(sys.argv[1]).readline())
+u = d["users"][0]
+cs = dict(p.split("=", 1) for p in d["connection_strings"]["azuread_client_secret"].split(";"))
+with open(sys.argv[2], "w") as f:
+    f.write("\n".join([d["url"] + "/" + d["instance"], u["user"], u["password"], d["api_key"],
+                       cs["OAuthAuthority"] + "/" + cs["AzureTenant"] + "/oauth2/v2.0/token",
+                       cs["OAuthClientId"], cs["OAuthClientSecret"], cs["Scope"]]) + "\n")
+PY
+  { read -r base; read -r user; read -r password; read -r key; read -r idp_token; read -r client; read -r secret; read -r scope; } <"$work/$transport.creds"
+  curl_tls=(); [ "$transport" = tls ] && curl_tls=(--cacert "$work/ca.pem")
+  basic="Basic $(printf '%s:%s' "$user" "$password" | base64 -w0)"
+  epicor=$(curl -sS --fail "${curl_tls[@]}" -X POST -H "Accept: application/json" -H "Authorization: $basic" "$base/TokenResource.svc/" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["AccessToken"])')
+  azure=$(curl -sS --fail "${curl_tls[@]}" --data-urlencode grant_type=client_credentials \
+    --data-urlencode "client_id=$client" --data-urlencode "client_secret=$secret" \
+    --data-urlencode "scope=$scope" "$idp_token" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  for scheme in basic epicor_token azure_ad_token; do
+    case $scheme in
+      basic) auth=$basic ;;
+      epicor_token) auth="Bearer $epicor" ;;
+      azure_ad_token) auth="Bearer $azure" ;;
+    esac
+    code=$(curl -sS -o /dev/null -w '%{http_code}' "${curl_tls[@]}" -H "Authorization: $auth" -H "x-api-key: $key" "$base$path")
+    [ "$code" = 200 ] || { echo "$transport $scheme: one request answered $code, not 200" >&2; exit 1; }
+    wrk -t2 -c32 -d"$duration" --latency -H "Authorization: $auth" -H "x-api-key: $key" "$base$path" >"$work/wrk" 2>&1
+    python3 - "$work/wrk" "$transport" "$scheme" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+def ms(label):
+    m = re.search(r"^\s*" + re.escape(label) + r"\s+([\d.]+)(us|ms|s)\b", text, re.M)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
+rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+mx = re.search(r"^\s*Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", text, re.M)
+mx = float(mx.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[mx.group(2)] if mx else float("nan")
+errors = [l.strip() for l in text.splitlines() if "Non-2xx" in l or "Socket errors" in l]
+print(f"{sys.argv[2]:<8} {sys.argv[3]:<14} {float(rps.group(1)) if rps else 0:>10,.0f} {ms('50%'):>9.2f} "
+      f"{ms('99%'):>9.2f} {mx:>9.2f}  {'; '.join(errors) or 'none'}")
+PY
+  done
+done

@@ -4,12 +4,12 @@
 # identity provider over TLS; one cold run each to fill the caches, then N warm runs, each a new
 # process, timed from start to exit; the median and the requests the server saw per warm run.
 # MSAL is the interop test's (tests/interop/msal: its venv is made if missing).
-# Usage: bash bench/warm_token.sh [N]   (default 10)
+# Usage: bash bench/warm_token.sh [N]   (default 10); KINETIC_BIN=path: that binary, no release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10}
-cargo build --release -q -p epicor-kinetic-cli
 bin="${KINETIC_BIN:-target/release/kinetic}"
+[ -n "${KINETIC_BIN:-}" ] || cargo build --release -q -p epicor-kinetic-cli
 venv=target/interop-venv
 if [ ! -x "$venv/bin/python" ]; then
   KINETIC_BIN="$bin" bash tests/interop/msal/run.sh >/dev/null 2>&1 || true
@@ -45,7 +45,8 @@ PY
 cs=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["connection_strings"]["azuread_client_secret"])' "$work/out")
 cs="$cs;OAuthSettingsLocation=$work/kinetic-tokens.bin;OAuthSettingsKey=0000000000000000000000000000000000000000000000000000000000000001"
 admin() { curl -sS --cacert "$work/ca.pem" "$1"; }
-time_runs() { # label, command...
+runs=0
+time_runs() { # label, command... (the median goes to $work/median-1, -2, ...)
   local label=$1; shift
   "$@" >/dev/null  # cold: fills the cache
   : >"$work/times"
@@ -62,10 +63,18 @@ import statistics, sys
 t = sorted(float(x) for x in open(sys.argv[2]))
 print(f"{sys.argv[1]}: median {statistics.median(t):.1f} ms, min {t[0]:.1f}, max {t[-1]:.1f} (n={len(t)})")
 PY
+  runs=$((runs + 1))
+  python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in open(sys.argv[1])))' "$work/times" >"$work/median-$runs"
 }
 time_runs "kinetic token (warm, encrypted token file)" "$bin" token -c "$cs"
 time_runs "MSAL Python acquire_token_for_client (warm, SerializableTokenCache file)" \
   env -u REQUESTS_CA_BUNDLE -u CURL_CA_BUNDLE "$venv/bin/python" "$work/msal_token.py" "$work/out" "$work/msal-cache.json" "$work/ca.pem"
+python3 - "$work/median-1" "$work/median-2" <<'PY'
+import sys
+k, m = (float(open(p).read()) for p in sys.argv[1:3])
+print(f"MSAL / kinetic: {m / k:.1f}x (target: 20x)  {'ok' if m / k >= 20 else 'MISSED'}")
+PY
 # What each warm run asks the server: one of each, logged at -v.
 echo "kinetic token, warm, requests it sent (from its -v log):"
-"$bin" -v token -c "$cs" 2>&1 >/dev/null | grep -c -- ' -> ' | sed 's/^/  /'
+sent=$("$bin" -v token -c "$cs" 2>&1 >/dev/null | grep -c -- ' -> ' || true)
+echo "  $sent"

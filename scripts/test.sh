@@ -64,6 +64,10 @@ bash tests/webapp/run.sh
 echo "== Python module (pytest in target/py-venv, against the emulator started from Python)"
 bash scripts/python-tests.sh
 
+echo "== benchmarks, short form (every bench/ script on the debug build, small sizes: they run and their checks hold)"
+bash bench/run.sh --short > target/bench-short.txt 2>&1 || { cat target/bench-short.txt; exit 1; }
+grep -E "^bench:|^\(bench:" target/bench-short.txt
+
 # Last, so that cargo's own summary lines close the run.
 echo "== cargo test (every crate)"
 cargo test --workspace

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Every benchmark in one run, figures printed one after the other (see bench/README.md).
+#   bash bench/run.sh            the long form, by hand: release builds, the issue's sizes (1,000,000
+#                                order lines; memory at 100k, 1M and 3M; 10 warm token runs; 20 s of
+#                                wrk per scheme); about an hour on 2 cores, plus the release builds.
+#   bash bench/run.sh --short    the test command's form: the debug build, small sizes. It proves that
+#                                every script runs and that every correctness check holds (same rows,
+#                                no duplicates, no failed run); its speed figures mean little.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+short=false
+[ "${1:-}" = --short ] && short=true
+log=target/bench-run.log
+mkdir -p target
+: >"$log"
+step() { # title, command...
+  local title=$1; shift
+  echo "== bench: $title" | tee -a "$log"
+  local t0=$(date +%s)
+  if ! "$@" 2>&1 | tee -a "$log"; then
+    echo "bench: $title FAILED" | tee -a "$log"
+    exit 1
+  fi
+  echo "(bench: $title: $(( $(date +%s) - t0 )) s)" | tee -a "$log"
+}
+if $short; then
+  export KINETIC_BIN=target/debug/kinetic
+  [ -x "$KINETIC_BIN" ] || cargo build --quiet -p epicor-kinetic-cli
+  step "export (5,000 lines, once each)" env REPEAT=1 bash bench/export.sh 5000
+  step "memory against rows (2,000 and 8,000 lines)" bash bench/memory.sh 2000 8000
+  step "warm token vs MSAL (3 runs)" bash bench/warm_token.sh 3
+  step "emulator under wrk (2 s per scheme)" bash bench/emulator.sh 5000 2s
+  step "SQL (5,000 lines)" bash bench/sql.sh 5000
+  if [ -x target/py-venv/bin/python ] && target/py-venv/bin/python -c 'import epicor_kinetic' 2>/dev/null; then
+    step "Python (5,000 lines, the test venv's debug module)" env PY_VENV=target/py-venv bash bench/python.sh 5000
+  else
+    echo "bench: Python: no target/py-venv with the module yet (scripts/python-tests.sh makes it)" | tee -a "$log"
+    exit 1
+  fi
+else
+  step "export (1,000,000 lines, median of 3)" env REPEAT=3 bash bench/export.sh 1000000
+  step "memory against rows (100k, 1M, 3M)" bash bench/memory.sh 100000 1000000 3000000
+  step "warm token vs MSAL (10 runs)" bash bench/warm_token.sh 10
+  step "emulator under wrk (20 s per scheme)" bash bench/emulator.sh 1000000 20s
+  step "SQL (1,000,000 lines)" bash bench/sql.sh 1000000
+  step "Python (1,000,000 lines)" bash bench/python.sh 1000000
+fi
+# A run that failed, or a correctness check that missed, fails the whole (speed targets only print).
+if grep -E "FAILED" "$log" >/dev/null; then
+  echo "bench: a run failed (see $log)"; exit 1
+fi
+if awk '/^correctness/ {c=1} /^$/ {c=0} c && /MISSED/ {found=1} END {exit !found}' "$log"; then
+  echo "bench: a correctness check missed (see $log)"; exit 1
+fi
+if grep -E "^(range|topn|groupby|join|like) .* no$" "$log" >/dev/null; then
+  echo "bench: SQL gave another answer than the hand-written export (see $log)"; exit 1
+fi
+echo "bench: every script ran; the figures are in $log"
