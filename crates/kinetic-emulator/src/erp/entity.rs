@@ -509,10 +509,10 @@ impl EntityPath {
             None => self.key.is_some(),
             Some((_, _, child_key)) => child_key.is_some(),
         };
-        if one && !self.count {
-            ENTITY_METHODS
-        } else if self.count {
+        if self.count {
             "GET, HEAD"
+        } else if one {
+            ENTITY_METHODS
         } else {
             COLLECTION_METHODS
         }
