@@ -1584,6 +1584,24 @@ fn a_filter_or_order_on_a_missing_column_is_a_usage_error() {
     );
 }
 
+/// Alice signs in at `authorize` (an authorization URL of `emu`'s identity provider) in a browser;
+/// the code the redirect carries.
+fn alice_signs_in(emu: &Emulator, authorize: &str) -> String {
+    let url = emu.info["url"].as_str().unwrap().to_owned();
+    let tenant = emu.info["idp"]["tenant"].as_str().unwrap().to_owned();
+    let location = emu.rt.block_on(async {
+        let mut b = Browser::plain();
+        let (_, page, _) = b.go(authorize, None).await;
+        b.sign_in_as_alice(&url, &tenant, &page).await.2.unwrap()
+    });
+    percent_decode(
+        location
+            .split(['?', '&'])
+            .find_map(|p| p.strip_prefix("code="))
+            .unwrap(),
+    )
+}
+
 /// The forms a secret could take in a log: as is, base64 (Basic's header, alone or as
 /// `user:secret`), and URL-encoded (a form body, a query).
 fn encodings(secret: &str, user: &str) -> Vec<String> {
@@ -1670,19 +1688,7 @@ fn the_log_at_verbosity_5_holds_no_secret_of_any_scheme() {
         .stdout
         .trim()
         .to_owned();
-    let url = emu.info["url"].as_str().unwrap().to_owned();
-    let tenant = emu.info["idp"]["tenant"].as_str().unwrap().to_owned();
-    let location = emu.rt.block_on(async {
-        let mut b = Browser::plain();
-        let (_, page, _) = b.go(&authorize, None).await;
-        b.sign_in_as_alice(&url, &tenant, &page).await.2.unwrap()
-    });
-    let code = percent_decode(
-        location
-            .split(['?', '&'])
-            .find_map(|p| p.strip_prefix("code="))
-            .unwrap(),
-    );
+    let code = alice_signs_in(&emu, &authorize);
     secrets.push(code.clone());
     let out = emu
         .kinetic(&["oauth", "access-token", "--verifier", &code, "-c", &cs])
@@ -1965,19 +1971,7 @@ fn every_command_at_the_highest_verbosity_leaks_no_secret() {
     let out = run(&["oauth", "authorization-url", "-vvvv", "-c", &cs], &[]).ok();
     let authorize = out.stdout.trim().to_owned();
     record(&mut outputs, &["oauth", "authorization-url"], false, out);
-    let url = emu.info["url"].as_str().unwrap().to_owned();
-    let tenant = emu.info["idp"]["tenant"].as_str().unwrap().to_owned();
-    let location = emu.rt.block_on(async {
-        let mut b = Browser::plain();
-        let (_, page, _) = b.go(&authorize, None).await;
-        b.sign_in_as_alice(&url, &tenant, &page).await.2.unwrap()
-    });
-    let code = percent_decode(
-        location
-            .split(['?', '&'])
-            .find_map(|p| p.strip_prefix("code="))
-            .unwrap(),
-    );
+    let code = alice_signs_in(&emu, &authorize);
     secrets.push(code.clone());
     let out = run(
         &[

@@ -329,6 +329,18 @@ fn emulator_process(config_dir: &Path, tmp: &Path, port: u16, db: &Path) -> Chil
     child
 }
 
+/// `kinetic export LINES -o file -c conn` in the background, its standard error kept.
+fn spawn_export(config_dir: &Path, file: &Path, conn: &str) -> Child {
+    kinetic(config_dir)
+        .args(["export", LINES, "-o"])
+        .arg(file)
+        .args(["-c", conn])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 fn kill_9(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
@@ -357,14 +369,11 @@ fn the_emulator_restarted_mid_export_means_a_complete_file_or_a_clear_error() {
     // Retries on: the export waits out the restart and completes.
     let file = dir.path().join("resumed.csv");
     let started = Instant::now();
-    let exporting = kinetic(dir.path())
-        .args(["export", LINES, "-o"])
-        .arg(&file)
-        .args(["-c", &format!("{};MaxRetries=10", conn_for(port))])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let exporting = spawn_export(
+        dir.path(),
+        &file,
+        &format!("{};MaxRetries=10", conn_for(port)),
+    );
     std::thread::sleep(Duration::from_millis(700));
     kill_9(&mut emulator);
     let down = Instant::now();
@@ -391,14 +400,11 @@ fn the_emulator_restarted_mid_export_means_a_complete_file_or_a_clear_error() {
 
     // Retries off: the export stops with an error that says what failed, and leaves no file.
     let file = dir.path().join("stopped.csv");
-    let exporting = kinetic(dir.path())
-        .args(["export", LINES, "-o"])
-        .arg(&file)
-        .args(["-c", &format!("{};MaxRetries=0", conn_for(port))])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let exporting = spawn_export(
+        dir.path(),
+        &file,
+        &format!("{};MaxRetries=0", conn_for(port)),
+    );
     std::thread::sleep(Duration::from_millis(700));
     kill_9(&mut emulator);
     let out = exporting.wait_with_output().unwrap();
