@@ -173,6 +173,7 @@ fn key_path(t: &Table) -> (String, Vec<J>) {
     let params = t
         .key_columns()
         .map(
+            // A key in the path is written as a number in either version ("v2": no string forms).
             |c| json!({"name": c.name, "in": "path", "required": true, "schema": column_schema(c, "v2")}),
         )
         .collect();
@@ -244,6 +245,32 @@ fn merge_errors(path_item: &mut J) {
     }
 }
 
+/// Adds to a method's path item a GET twin of its POST, the body's properties as query parameters.
+fn also_on_get(item: &mut J) {
+    let body = &item["post"]["requestBody"]["content"]["application/json"]["schema"];
+    let required = &body["required"];
+    let params: Vec<J> = body["properties"]
+        .as_object()
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, schema)| {
+                    let required = required
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|n| n == name.as_str()));
+                    json!({"name": name, "in": "query", "required": required, "schema": schema})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut get = item["post"].clone();
+    if let Some(get) = get.as_object_mut() {
+        get.remove("requestBody");
+        get.insert("parameters".into(), J::Array(params));
+    }
+    item["get"] = get;
+}
+
 fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
     let primary = svc.primary().table;
     let mut schemas = Map::new();
@@ -285,54 +312,21 @@ fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
         merge_errors(&mut o);
         o
     };
-    // A read-only method with scalar parameters is also served on GET, its parameters in the query.
-    let with_get = |mut o: J, body: &J| {
-        let required: Vec<&str> = body["required"]
-            .as_array()
-            .map(|r| r.iter().filter_map(J::as_str).collect())
-            .unwrap_or_default();
-        let params: Vec<J> = body["properties"]
-            .as_object()
-            .map(|props| {
-                props
-                    .iter()
-                    .map(|(name, schema)| {
-                        json!({"name": name, "in": "query",
-                        "required": required.contains(&name.as_str()), "schema": schema})
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut get = o["post"].clone();
-        if let Some(get) = get.as_object_mut() {
-            get.remove("requestBody");
-            get.insert("parameters".into(), J::Array(params));
-        }
-        o["get"] = get;
-        o
-    };
     let ret = |schema: J| json!({"type": "object", "properties": {"returnObj": schema, "parameters": {"type": "object"}}});
     paths.insert(
         "/GetByID".into(),
-        with_get(
-            op(
-                "Get a record with its child rows",
-                id_body.clone(),
-                ret(ds.clone()),
-            ),
-            &id_body,
+        op(
+            "Get a record with its child rows",
+            id_body.clone(),
+            ret(ds.clone()),
         ),
     );
-    let by_row_id = json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string", "format": "uuid"}}});
     paths.insert(
         "/GetBySysRowID".into(),
-        with_get(
-            op(
-                "Get a record with its child rows by its SysRowID",
-                by_row_id.clone(),
-                ret(ds.clone()),
-            ),
-            &by_row_id,
+        op(
+            "Get a record with its child rows by its SysRowID",
+            json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string", "format": "uuid"}}}),
+            ret(ds.clone()),
         ),
     );
     paths.insert(
@@ -353,25 +347,19 @@ fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
     );
     paths.insert(
         "/GetRows".into(),
-        with_get(
-            op(
-                "Get a page of records with child rows",
-                rows_body.clone(),
-                ret(ds.clone()),
-            ),
-            &rows_body,
+        op(
+            "Get a page of records with child rows",
+            rows_body.clone(),
+            ret(ds.clone()),
         ),
     );
     paths.insert(
         "/GetList".into(),
-        with_get(
-            op(
-                "Get a page of list rows",
-                rows_body.clone(),
-                ret(json!({"type": "object", "properties": {
-                format!("{}List", primary.name): {"type": "array", "items": {"type": "object"}}}})),
-            ),
-            &rows_body,
+        op(
+            "Get a page of list rows",
+            rows_body,
+            ret(json!({"type": "object", "properties": {
+            format!("{}List", primary.name): {"type": "array", "items": {"type": "object"}}}})),
         ),
     );
     let ds_body = json!({"type": "object", "required": ["ds"], "properties": {"ds": ds}});
@@ -396,6 +384,11 @@ fn methods_document(ctx: &Ctx, svc: &Service, version: &str) -> J {
                 json!({"type": "object"}),
             ),
         );
+    }
+    for name in super::methods::READ_ON_GET {
+        if let Some(item) = paths.get_mut(&format!("/{name}")) {
+            also_on_get(item);
+        }
     }
     let (schemes, requirement) = security(version);
     json!({
