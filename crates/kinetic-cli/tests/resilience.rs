@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use epicor_kinetic::http::Request;
 use epicor_kinetic::{Connection, Settings};
 use epicor_kinetic_emulator::config::CompanyConfig;
-use epicor_kinetic_emulator::{faults, EmulatorConfig};
+use epicor_kinetic_emulator::{faults, EmulatorConfig, LoggedRequest};
 use sha2::{Digest, Sha256};
 
 mod common;
@@ -102,10 +102,10 @@ fn digest(file: &Path) -> Digest1 {
     }
 }
 
-/// How many requests the emulator answered with each status.
-fn statuses(served: &Served) -> HashMap<u16, usize> {
+/// How many requests of `log` were answered with each status.
+fn statuses(log: &[LoggedRequest]) -> HashMap<u16, usize> {
     let mut by = HashMap::new();
-    for r in served.requests() {
+    for r in log {
         *by.entry(r.status).or_default() += 1;
     }
     by
@@ -148,9 +148,10 @@ fn an_export_through_faults_has_exactly_the_rows_of_a_fault_free_one() {
         ));
         let wall = started.elapsed();
         let got = digest(&file);
-        let by = statuses(&served);
+        let log = served.requests();
+        let by = statuses(&log);
         let faults_met = by.get(&503).copied().unwrap_or(0) + by.get(&429).copied().unwrap_or(0);
-        let dropped = served.requests().iter().filter(|r| r.dropped).count();
+        let dropped = log.iter().filter(|r| r.dropped).count();
         eprintln!(
             "faults soak (P={parallelism}): {} rows, sha256 {}..., {} duplicates, {:.1} s; the \
              server answered {} requests: {} 503, {} 429, {} connections dropped (statuses {:?})",
@@ -205,13 +206,13 @@ fn tokens_that_expire_every_few_seconds_are_renewed_during_a_long_export() {
     let served = Served::start(config);
     for (scheme, which) in [("token", "v1"), ("azuread_client_secret", "v2")] {
         let before = token_requests(&served);
-        let refused_before = statuses(&served).get(&401).copied().unwrap_or(0);
+        let refused_before = statuses(&served.requests()).get(&401).copied().unwrap_or(0);
         let file = dir.path().join(format!("{scheme}.csv"));
         let started = Instant::now();
         ok(&export(dir.path(), &served.cs(scheme), &file, &[]));
         let wall = started.elapsed().as_secs_f64();
         let tokens = token_requests(&served) - before;
-        let refused = statuses(&served).get(&401).copied().unwrap_or(0) - refused_before;
+        let refused = statuses(&served.requests()).get(&401).copied().unwrap_or(0) - refused_before;
         let got = digest(&file);
         let want = &reference[which];
         // At least one token per lifetime the export lasted; at most one per quarter of it (the
