@@ -30,6 +30,8 @@ const WEB_SECRET = 'webapp-secret-0123456789abcdef';
 const EPICOR = 'e91c0d4f-6a3b-4c2d-9e8f-1a2b3c4d5e6f';
 const ALICE = { upn: 'alice@kinetic.example', password: 'Alice123!', oid: '0a11ce00-0000-4000-8000-00000000a11c' };
 const BOB = { upn: 'bob@kinetic.example', password: 'Bob123!', oid: '00b0b000-0000-4000-8000-000000000b0b' };
+const CAROL = { upn: 'carol@kinetic.example', password: 'Carol123!', oid: '0ca501a0-0000-4000-8000-0000000ca501', code: '246810' };
+const MFA_POLICY = '9ab03e19-ed42-4168-b6b7-7001fb3e933a';
 const LIFETIME = 20;
 
 let passed = 0;
@@ -132,8 +134,47 @@ name = "Integration User"
 external_ids = ["${BOB.oid}"]
 companies = ["EPIC03"]
 
+[[users]]
+id = "carol"
+password = "Carol123!"
+name = "Carol Example"
+external_ids = ["${CAROL.oid}"]
+companies = ["EPIC06"]
+
 [idp]
 token_lifetime_secs = ${LIFETIME}
+
+[[idp.users]]
+upn = "${ALICE.upn}"
+password = "${ALICE.password}"
+display_name = "Alice Example"
+object_id = "${ALICE.oid}"
+
+[[idp.users]]
+upn = "${BOB.upn}"
+password = "${BOB.password}"
+display_name = "Bob Example"
+object_id = "${BOB.oid}"
+
+[[idp.users]]
+upn = "${CAROL.upn}"
+password = "${CAROL.password}"
+display_name = "Carol Example"
+object_id = "${CAROL.oid}"
+mfa_code = "${CAROL.code}"
+
+# Conditional Access: Carol needs a second factor for Epicor (she has consented already).
+[[idp.conditional_access]]
+id = "${MFA_POLICY}"
+name = "MFA for Epicor"
+users = ["${CAROL.upn}"]
+resources = ["api://${EPICOR}"]
+
+[[idp.consents]]
+user = "${CAROL.upn}"
+client_id = "${WEB_APP}"
+resource = "${EPICOR}"
+scopes = ["user_impersonation"]
 
 [[idp.apps]]
 name = "epicor_server"
@@ -349,6 +390,41 @@ async function main() {
     body: `name=Bob+was+here&csrf=${encodeURIComponent(csrf)}`,
   });
   check("Alice's CSRF token does not work in Bob's session", aliceCsrfWithBob.status === 403, String(aliceCsrfWithBob.status));
+
+  // ---- 5b. Carol: Conditional Access wants a second factor for Epicor. The on-behalf-of exchange
+  // answers interaction_required with a claims challenge; the app asks her to confirm, sends the
+  // challenge back with a new sign-in; the identity provider asks for her code; then her data shows.
+  console.log('webapp e2e: Conditional Access step-up');
+  const carolCtx = await browser.newContext();
+  const pcar = await carolCtx.newPage();
+  watch(pcar);
+  const carolAuthorize = [];
+  pcar.on('request', (r) => { if (r.url().includes('/oauth2/v2.0/authorize')) carolAuthorize.push(new URL(r.url())); });
+  await signIn(pcar, CAROL);
+  check('after a password-only sign-in, the app says a second step is needed', await pcar.locator('#step-up').count() === 1, pcar.url());
+  await shot(pcar, 'step-up-needed', 'Epicor answered interaction_required (Conditional Access): the app asks Carol to confirm it is her');
+  check('the claims challenge is kept in an HttpOnly cookie, not in the page', (await carolCtx.cookies(publicUrl)).some((c) => c.name === 'kinetic_step_up' && c.httpOnly)
+    && !(await pcar.content()).includes(MFA_POLICY));
+  await pcar.click('#verify-identity');
+  await pcar.waitForSelector('#otc');
+  check('the identity provider asks for the code, not the password again', await pcar.locator('#passwd').count() === 0);
+  const stepUpRequest = carolAuthorize[carolAuthorize.length - 1];
+  check("the step-up sign-in sent the provider's claims challenge back, with PKCE and a state",
+    (stepUpRequest.searchParams.get('claims') || '').includes(MFA_POLICY) && stepUpRequest.searchParams.get('code_challenge_method') === 'S256' && Boolean(stepUpRequest.searchParams.get('state')));
+  await pcar.fill('#otc', '000000');
+  await pcar.click('#idSubmit_SAOTCC_Continue');
+  await pcar.waitForSelector('#otc');
+  check('a wrong code is refused in plain words', (await pcar.textContent('#error')).includes('not valid'));
+  await shot(pcar, 'idp-verify', "the identity provider's second-factor page (a wrong code refused)");
+  await pcar.fill('#otc', CAROL.code);
+  await pcar.click('#idSubmit_SAOTCC_Continue');
+  await pcar.waitForSelector('#customers');
+  await shot(pcar, 'step-up-customers', "Carol's customers after the second factor");
+  const carolCompanies = await pcar.$$eval('#customers tr td:first-child', (tds) => [...new Set(tds.map((t) => t.textContent))]);
+  check("after the second factor Carol sees her company's customers", carolCompanies.length > 0 && carolCompanies.every((c) => c === 'EPIC06'), carolCompanies.join(','));
+  check('one on-behalf-of exchange for Carol (the refused one is not counted)', (await obo(CAROL)) === 1, String(await obo(CAROL)));
+  check('the step-up cookie is gone', !(await carolCtx.cookies(publicUrl)).some((c) => c.name === 'kinetic_step_up'));
+  await carolCtx.close();
 
   // ---- 6. Past the token lifetime: the pages still work (renewed without signing in).
   console.log(`webapp e2e: waiting past the ${LIFETIME} s token lifetime`);

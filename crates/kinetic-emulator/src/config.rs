@@ -139,6 +139,25 @@ pub struct IdpConfig {
     pub apps: Vec<AppRegistration>,
     /// Users' consents: which client may use which scopes of which resource on their behalf.
     pub consents: Vec<ConsentConfig>,
+    /// Conditional Access policies demanding multi-factor authentication for some users on some
+    /// resources. A token for such a resource is issued only to a sign-in that passed the second
+    /// factor; an on-behalf-of or refresh grant without it is answered `interaction_required` with a
+    /// claims challenge (AADSTS50076), as Entra does.
+    pub conditional_access: Vec<ConditionalAccessPolicy>,
+}
+
+/// A Conditional Access policy: these users need multi-factor authentication for these resources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionalAccessPolicy {
+    /// The policy id (a GUID), named in the claims challenge (`polids`).
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// UPNs, or `"All"` for every user.
+    pub users: Vec<String>,
+    /// Resources (client ids or App ID URIs) the policy protects.
+    pub resources: Vec<String>,
 }
 
 /// A user of the tenant.
@@ -152,6 +171,11 @@ pub struct IdpUser {
     pub display_name: String,
     /// The object id (a GUID).
     pub object_id: String,
+    /// The code the sign-in's verification page accepts for this user, standing in for an
+    /// authenticator app. Without one, a policy demanding multi-factor authentication cannot be met
+    /// (AADSTS50079: the user must enrol).
+    #[serde(default)]
+    pub mfa_code: Option<String>,
 }
 
 /// An app registration.
@@ -238,12 +262,14 @@ impl Default for IdpConfig {
                     password: "Alice123!".into(),
                     display_name: "Alice Example".into(),
                     object_id: ALICE_OID.into(),
+                    mfa_code: None,
                 },
                 IdpUser {
                     upn: BOB.into(),
                     password: "Bob123!".into(),
                     display_name: "Bob Example".into(),
                     object_id: BOB_OID.into(),
+                    mfa_code: None,
                 },
             ],
             apps: vec![
@@ -303,6 +329,7 @@ impl Default for IdpConfig {
                 resource: EPICOR_SERVER.into(),
                 scopes: vec!["user_impersonation".into()],
             }],
+            conditional_access: Vec::new(),
         }
     }
 }

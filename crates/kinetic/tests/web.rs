@@ -497,6 +497,92 @@ async fn missing_consent_is_a_typed_sign_in_again_error() {
     }
 }
 
+/// Conditional Access wants a second factor for Epicor: the exchange fails with a typed
+/// `interaction_required` error carrying Entra's claims challenge; sent back through
+/// `WebSignIn::begin`, it makes the identity provider ask for the second factor, and the new
+/// token is exchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_factor_demanded_is_a_typed_error_with_its_claims_challenge() {
+    let policy = "9ab03e19-ed42-4168-b6b7-7001fb3e933a";
+    let e = emulator_with(|c| {
+        let alice = c
+            .idp
+            .users
+            .iter_mut()
+            .find(|u| u.upn == seed::ALICE)
+            .unwrap();
+        alice.mfa_code = Some("246810".into());
+        c.idp
+            .conditional_access
+            .push(epicor_kinetic_emulator::config::ConditionalAccessPolicy {
+                id: policy.into(),
+                name: "MFA for Epicor".into(),
+                users: vec![seed::ALICE.into()],
+                resources: vec![seed::EPICOR_SERVER.into()],
+            });
+    })
+    .await;
+    let a = Client::new(&web_settings(&e, "")).unwrap();
+    let alice = sign_in(&a, seed::ALICE, "Alice123!").await;
+    let err = a
+        .on_behalf_of(&alice.token.access_token)
+        .await
+        .unwrap()
+        .access_token()
+        .await
+        .unwrap_err();
+    let Error::OAuth { error, .. } = &err else {
+        panic!("not an OAuth error: {err:?}");
+    };
+    assert!(error.needs_sign_in(), "{err}");
+    assert_eq!(
+        error.code,
+        epicor_kinetic::OAuthErrorCode::InteractionRequired
+    );
+    assert_eq!(error.aadsts, vec![50076]);
+    let claims = error.claims.clone().expect("a claims challenge");
+    assert!(claims.contains(policy), "{claims}");
+    assert_eq!(
+        exchanges(&e, seed::ALICE_OID).await.0,
+        0,
+        "a refusal is no exchange"
+    );
+    // The challenge sent back: after the password, the provider asks for the second factor.
+    let web = WebSignIn::new(&a, CALLBACK).await.unwrap();
+    let app_scope = format!("api://{}/access_as_user", seed::WEB_APP);
+    let (url, pending) = web.begin(&app_scope, None, Some(&claims)).unwrap();
+    let mut b = Browser::new();
+    let (_, page, _) = b.get(&url).await;
+    let base = url.split("/authorize").next().unwrap().to_string();
+    let (status, verify, _) = b
+        .sign_in_as(&format!("{base}/login"), &page, seed::ALICE, "Alice123!")
+        .await;
+    assert_eq!(status, 200);
+    assert!(verify.contains("id=\"verify\""), "{verify}");
+    let request = common::browser::hidden(&verify, "request");
+    let (status, text, location) = b
+        .post(
+            &format!("{base}/verify"),
+            &[("request", &request), ("otc", "246810")],
+        )
+        .await;
+    assert_eq!(status, 302, "{text}");
+    let back = url::Url::parse(&location.unwrap()).unwrap();
+    let q = |k: &str| {
+        back.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let stepped = web
+        .finish(&pending, &q("state"), &Secret::new(q("code")))
+        .await
+        .unwrap();
+    let c = a.on_behalf_of(&stepped.token.access_token).await.unwrap();
+    c.access_token().await.unwrap();
+    assert_eq!(exchanges(&e, seed::ALICE_OID).await.0, 1);
+}
+
 /// An instance that dies holding the renewal lock blocks nobody for longer than the lock lives:
 /// the others wait for it to expire, then take it and renew.
 #[tokio::test(flavor = "multi_thread")]

@@ -34,7 +34,9 @@ use epicor_kinetic::{Client, Error, ErrorKind, Secret, Settings};
 use serde::Deserialize;
 
 use pages::{esc, Page};
-use session::{Pending, Sealer, Session, PENDING, PENDING_SECS, SESSION, SESSION_SECS};
+use session::{
+    Pending, Sealer, Session, StepUp, PENDING, PENDING_SECS, SESSION, SESSION_SECS, STEP_UP,
+};
 
 const HELP: &str = "kinetic-webapp: an example web application. Users sign in with Azure AD; the
 server calls Epicor Kinetic on their behalf (on-behalf-of), with their Epicor tokens cached per user
@@ -198,6 +200,7 @@ async fn run() -> Result<(), String> {
         .route("/", get(home))
         .route("/auth/sign-in", get(sign_in))
         .route("/auth/consent", get(consent))
+        .route("/auth/step-up", get(step_up))
         .route("/auth/callback", get(callback))
         .route("/auth/sign-out", post(sign_out))
         .route("/customers", get(customers))
@@ -352,6 +355,31 @@ impl App {
             if error.needs_sign_in() {
                 let consent = error.suberror.as_deref() == Some("consent_required")
                     || error.aadsts.contains(&65001);
+                if let (false, Some(claims)) = (consent, &error.claims) {
+                    // Conditional Access wants a stronger sign-in: the challenge goes back to the
+                    // identity provider with the next sign-in (sealed in a cookie, not in a URL).
+                    let body = format!(
+                        "<p class=\"error\" id=\"step-up\">Your organisation asks you to confirm it is you (a second sign-in step) before this app may use Epicor as you.</p>\
+                         <p><a href=\"/auth/step-up\" id=\"verify-identity\">Continue</a></p>{}",
+                        pages::nav(&s.csrf)
+                    );
+                    let pending = StepUp {
+                        claims: claims.clone(),
+                        created: now(),
+                    };
+                    let cookie = session::set_cookie(
+                        STEP_UP,
+                        &self.sealer.seal(STEP_UP, &pending),
+                        PENDING_SECS,
+                        self.secure,
+                    );
+                    return with_cookie(
+                        self.page("Sign-in needed")
+                            .body(&body)
+                            .respond(StatusCode::FORBIDDEN),
+                        Some(cookie),
+                    );
+                }
                 let body = if consent {
                     format!(
                         "<p class=\"error\" id=\"consent-missing\">Epicor needs your consent before this app may use it as you.</p>\
@@ -422,8 +450,14 @@ async fn home(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 
 /// Starts a sign-in: the pending state in its own short-lived cookie, the browser to the
 /// identity provider.
-async fn start(app: &App, scope: &str, prompt: Option<&str>, purpose: &str) -> Response {
-    let (url, p): (String, PendingSignIn) = match app.web.begin(scope, prompt, None) {
+async fn start(
+    app: &App,
+    scope: &str,
+    prompt: Option<&str>,
+    claims: Option<&str>,
+    purpose: &str,
+) -> Response {
+    let (url, p): (String, PendingSignIn) = match app.web.begin(scope, prompt, claims) {
         Ok(x) => x,
         Err(e) => {
             return app
@@ -453,7 +487,7 @@ async fn start(app: &App, scope: &str, prompt: Option<&str>, purpose: &str) -> R
 }
 
 async fn sign_in(State(app): State<Arc<App>>) -> Response {
-    start(&app, &app.scope, None, "sign-in").await
+    start(&app, &app.scope, None, None, "sign-in").await
 }
 
 /// Sends a signed-in user to consent to Epicor's scope for this app (the answer to
@@ -469,7 +503,26 @@ async fn consent(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         .scope
         .clone()
         .unwrap_or_default();
-    start(&app, &epicor, Some("consent"), "consent").await
+    start(&app, &epicor, Some("consent"), None, "consent").await
+}
+
+/// Signs a signed-in user in again with the identity provider's claims challenge (the answer to
+/// `interaction_required` from Conditional Access): the provider asks for the second factor, and
+/// the new session's token carries it.
+async fn step_up(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if let Err(why) = app.session(&headers).await {
+        return app.no_session(why);
+    }
+    let pending: Option<StepUp> = session::cookie(&headers, STEP_UP)
+        .and_then(|t| app.sealer.open(STEP_UP, t))
+        .filter(|p: &StepUp| now() < p.created + PENDING_SECS);
+    let Some(pending) = pending else {
+        return redirect("/customers", vec![app.clear(STEP_UP)]);
+    };
+    with_cookie(
+        start(&app, &app.scope, None, Some(&pending.claims), "sign-in").await,
+        Some(app.clear(STEP_UP)),
+    )
 }
 
 #[derive(Deserialize)]

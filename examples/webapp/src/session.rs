@@ -13,6 +13,9 @@ use zeroize::Zeroize;
 pub const SESSION: &str = "kinetic_session";
 /// The cookie of a sign-in in progress (state, PKCE verifier, nonce).
 pub const PENDING: &str = "kinetic_signin";
+/// The cookie carrying an identity provider's claims challenge (Conditional Access asking for a
+/// second factor) to the step-up sign-in.
+pub const STEP_UP: &str = "kinetic_step_up";
 /// How long a session lasts at most, in seconds (8 hours), however often its tokens are renewed.
 pub const SESSION_SECS: u64 = 8 * 3600;
 /// How long a sign-in may take, in seconds.
@@ -67,6 +70,13 @@ impl Drop for Pending {
         self.state.zeroize();
         self.nonce.zeroize();
     }
+}
+
+/// A claims challenge waiting for the user to sign in again (`interaction_required`).
+#[derive(Serialize, Deserialize)]
+pub struct StepUp {
+    pub claims: String,
+    pub created: u64,
 }
 
 /// Seals and opens cookies under one key.

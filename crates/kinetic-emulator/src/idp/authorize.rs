@@ -5,6 +5,10 @@
 //! into a typed [`AuthRequest`], and each step after it (sign-in, consent, device approval) is an
 //! [`Interaction`] bound to the browser that started it (its cookie) and to the signed-in user. Every
 //! form carries a CSRF token derived from that cookie, and every POST checks both.
+//!
+//! A Conditional Access policy (or a claims challenge in the request) asks for a second factor
+//! after the password: the verification step, whose success starts a new browser session marked
+//! as having passed it; tokens then carry `amr: ["pwd", "mfa"]`.
 
 use super::grants::{self, check_tenant, idp, issue_code, resolve_scopes, Form};
 use super::{
@@ -372,6 +376,69 @@ fn session_user<'a>(idp: &Idp, ready: &'a Ready, browser: &str) -> Option<&'a Us
     ready.users.get(&upn)
 }
 
+/// Whether this browser's sign-in passed a second factor.
+fn session_mfa(idp: &Idp, browser: &str) -> bool {
+    let now = idp.clock.now_secs();
+    idp.store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .sessions
+        .get(now, &browser.to_string())
+        .is_some_and(|s| s.mfa)
+}
+
+fn verify_page(
+    interaction: &str,
+    csrf: &str,
+    tenant: &str,
+    user: &User,
+    error: Option<&str>,
+) -> Response {
+    let err = error
+        .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    let body = format!(
+        "<p>Signed in as <strong>{user}</strong>.</p><p>Your organisation needs more information to keep your account secure: \
+         enter the code from your authenticator app.</p>{err}\
+         <form method=\"post\" action=\"/{tenant}/oauth2/v2.0/verify\" id=\"verify\">{hidden}\
+         <label for=\"otc\">Code</label><input id=\"otc\" name=\"otc\" inputmode=\"numeric\" autocomplete=\"one-time-code\">\
+         <button type=\"submit\" id=\"idSubmit_SAOTCC_Continue\">Verify</button></form>",
+        user = esc(&user.upn),
+        tenant = esc(tenant),
+        hidden = hidden_fields(Some(interaction), csrf),
+    );
+    Html(page("Verify your identity", &body)).into_response()
+}
+
+/// The second-factor step of `flow` for `user` on this browser; a user with no second factor
+/// cannot pass it (Entra would ask them to enrol).
+fn verify_step(idp: &Idp, tenant: &str, browser: &str, flow: Flow, user: &User) -> Response {
+    if user.mfa_code.is_none() {
+        let e = AadError::new(
+            "interaction_required",
+            50079,
+            format!(
+                "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication. The user {} has no second factor (the emulator: give it mfa_code).",
+                user.upn
+            ),
+        );
+        return match &flow {
+            Flow::Authorize(req) => redirect_error(req, &e),
+            Flow::Device { .. } => error_page(&e),
+        };
+    }
+    let id = remember(
+        idp,
+        Interaction {
+            browser: browser.to_string(),
+            flow,
+            user: Some(user.upn.to_ascii_lowercase()),
+            verify: true,
+        },
+    );
+    verify_page(&id, &idp.csrf_token(browser), tenant, user, None)
+}
+
 fn sign_in_page(
     interaction: &str,
     csrf: &str,
@@ -604,10 +671,18 @@ fn check_request<'a>(
         code_challenge: None,
         response_mode,
         force_consent: params.get("prompt") == Some("consent"),
+        step_up: false,
     };
     // From here on, errors go back to the client's redirect URI.
     let back = |req: &AuthRequest, e| Err((Some(req.clone()), e));
-    for name in ["state", "nonce", "scope", "login_hint", "code_challenge"] {
+    for name in [
+        "state",
+        "nonce",
+        "scope",
+        "login_hint",
+        "code_challenge",
+        "claims",
+    ] {
         if params.get(name).is_some_and(|v| v.len() > MAX_PARAM) {
             return back(&req, too_long(name));
         }
@@ -624,6 +699,20 @@ fn check_request<'a>(
     }
     req.scope = scope.to_string();
     req.nonce = params.get("nonce").map(str::to_string);
+    if let Some(claims) = params.get("claims") {
+        match step_up_requested(claims) {
+            Some(step_up) => req.step_up = step_up,
+            None => {
+                return back(
+                    &req,
+                    AadError::invalid_request(
+                        90015,
+                        "The 'claims' parameter is not a JSON object (OpenID Connect Core 5.5).",
+                    ),
+                )
+            }
+        }
+    }
     match (
         params.get("code_challenge"),
         params.get("code_challenge_method"),
@@ -648,6 +737,21 @@ fn check_request<'a>(
         (c, _) => req.code_challenge = c.map(str::to_string),
     }
     Ok((req, client))
+}
+
+/// Whether a `claims` request (a claims challenge sent back) asks for a stronger sign-in: a
+/// Conditional Access policy (`polids`, `capolids`), an authentication context (`acrs`) or a method
+/// (`amr`). `None` when it is not a JSON object.
+fn step_up_requested(claims: &str) -> Option<bool> {
+    let v: serde_json::Value = serde_json::from_str(claims).ok()?;
+    let object = v.as_object()?;
+    Some(["access_token", "id_token"].iter().any(|t| {
+        object.get(*t).and_then(|c| c.as_object()).is_some_and(|c| {
+            ["polids", "capolids", "acrs", "amr"]
+                .iter()
+                .any(|k| c.contains_key(*k))
+        })
+    }))
 }
 
 async fn start(state: &AppState, tenant: &str, params: Form, headers: &HeaderMap) -> Response {
@@ -706,6 +810,7 @@ async fn start(state: &AppState, tenant: &str, params: Form, headers: &HeaderMap
                     browser: browser.id.clone(),
                     flow: Flow::Authorize(req),
                     user: None,
+                    verify: false,
                 },
             );
             sign_in_page(
@@ -739,6 +844,20 @@ fn after_sign_in(
         Ok(s) => s,
         Err(e) => return redirect_error(&req, &e),
     };
+    let mfa = session_mfa(idp, browser);
+    if !mfa && (req.step_up || grants::mfa_policy(idp, user, scopes.resource).is_some()) {
+        if silent {
+            return redirect_error(
+                &req,
+                &AadError::new(
+                    "interaction_required",
+                    50076,
+                    "A silent sign-in request was sent but the user must use multi-factor authentication.",
+                ),
+            );
+        }
+        return verify_step(idp, tenant, browser, Flow::Authorize(req), user);
+    }
     let needs_consent = match scopes.resource {
         Some(r) => grants::consented(idp, user, client, r, &scopes.names).is_none(),
         None => false,
@@ -761,6 +880,7 @@ fn after_sign_in(
                 browser: browser.to_string(),
                 flow: Flow::Authorize(req),
                 user: Some(user.upn.to_ascii_lowercase()),
+                verify: false,
             },
         );
         return consent_page(
@@ -773,10 +893,10 @@ fn after_sign_in(
             &names,
         );
     }
-    finish_code(idp, &req, user, client)
+    finish_code(idp, &req, user, client, mfa)
 }
 
-fn finish_code(idp: &Idp, req: &AuthRequest, user: &User, client: &App) -> Response {
+fn finish_code(idp: &Idp, req: &AuthRequest, user: &User, client: &App, mfa: bool) -> Response {
     let code = issue_code(
         idp,
         AuthCode {
@@ -786,6 +906,7 @@ fn finish_code(idp: &Idp, req: &AuthRequest, user: &User, client: &App) -> Respo
             user: user.upn.clone(),
             scopes: req.scope.split_whitespace().map(str::to_string).collect(),
             nonce: req.nonce.clone(),
+            mfa,
             expires: idp.clock.now_secs() + CODE_LIFETIME,
             redeemed: false,
             issued: Default::default(),
@@ -802,7 +923,7 @@ fn finish_code(idp: &Idp, req: &AuthRequest, user: &User, client: &App) -> Respo
 
 /// Signs `user` in on this browser: a new cookie value (so a value planted before sign-in is
 /// worth nothing after it), the old session ended.
-fn begin_session(idp: &Idp, old: &str, user: &User) -> String {
+fn begin_session(idp: &Idp, old: &str, user: &User, mfa: bool) -> String {
     let id = new_browser_id();
     let now = idp.clock.now_secs();
     let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
@@ -813,6 +934,7 @@ fn begin_session(idp: &Idp, old: &str, user: &User) -> String {
         id.clone(),
         BrowserSession {
             user: user.upn.to_ascii_lowercase(),
+            mfa,
         },
         now + SESSION_LIFETIME,
         weight,
@@ -907,7 +1029,7 @@ pub async fn login(
         .unwrap_or_else(|p| p.into_inner())
         .interactions
         .remove(&step_id);
-    let new_browser = begin_session(&idp, &browser, user);
+    let new_browser = begin_session(&idp, &browser, user, false);
     let mut response = match step.flow {
         Flow::Device { device_code } => {
             device_approval(&idp, ready, &tenant, &new_browser, device_code, user)
@@ -939,7 +1061,7 @@ pub async fn consent(
     let signed_in = session_user(&idp, ready, &browser);
     let user =
         match (&step.user, signed_in) {
-            (Some(u), Some(s)) if s.upn.eq_ignore_ascii_case(u) => s,
+            (Some(u), Some(s)) if !step.verify && s.upn.eq_ignore_ascii_case(u) => s,
             _ => return refused(
                 50059,
                 "This consent request is not for the user signed in on this browser; start again.",
@@ -955,6 +1077,7 @@ pub async fn consent(
     match step.flow {
         Flow::Device { device_code } => {
             let now = idp.clock.now_secs();
+            let mfa = session_mfa(&idp, &browser);
             let client_id = {
                 let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
                 match store.devices.get_mut(now, &device_code) {
@@ -962,6 +1085,7 @@ pub async fn consent(
                         g.state = if accepted {
                             DeviceState::Approved {
                                 user: user.upn.clone(),
+                                mfa,
                             }
                         } else {
                             DeviceState::Declined
@@ -1017,9 +1141,75 @@ pub async fn consent(
                     grants::grant_consent(&idp, user, client, r, &scopes.names);
                 }
             }
-            finish_code(&idp, &req, user, client)
+            finish_code(&idp, &req, user, client, session_mfa(&idp, &browser))
         }
     }
+}
+
+/// `POST /{tenant}/oauth2/v2.0/verify`: the second factor's code. Its success starts a new browser
+/// session that has passed it, then the flow goes on (consent, the code, the device's approval).
+pub async fn verify(
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    ext: Extensions,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let posted = match Posted::read(&state, &headers, body, "verification", true).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (form, idp, browser, step) = (posted.form, posted.idp, posted.browser, posted.step);
+    let Ok(ready) = idp.ready() else {
+        return busy();
+    };
+    let (step_id, step) = step.expect("asked for the step");
+    // The verification step belongs to the user signed in on this very browser, now.
+    let user = match (&step.user, session_user(&idp, ready, &browser)) {
+        (Some(u), Some(s)) if step.verify && s.upn.eq_ignore_ascii_case(u) => s,
+        _ => {
+            return refused(
+                50059,
+                "This verification is not for the user signed in on this browser; start again.",
+            )
+        }
+    };
+    let throttle_key = format!("mfa:{}", user.upn.to_ascii_lowercase());
+    let addr = ClientAddr::from_extensions(&ext);
+    let csrf = idp.csrf_token(&browser);
+    let again = |error: &str, status: StatusCode| {
+        let mut r = verify_page(&step_id, &csrf, &tenant, user, Some(error));
+        *r.status_mut() = status;
+        r
+    };
+    if let Err(Refusal::Throttled { retry_after }) = state.throttle.check(&throttle_key, addr) {
+        return again(&throttled_text(retry_after), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let entered = form.get("otc").unwrap_or("").trim();
+    let expected = user.mfa_code.as_deref().unwrap_or("");
+    if expected.is_empty() || !grants::constant_time_eq(entered.as_bytes(), expected.as_bytes()) {
+        state.throttle.failed(&throttle_key, addr);
+        return again(
+            "AADSTS50181: The code you entered is not valid. Check it and try again.",
+            StatusCode::OK,
+        );
+    }
+    state.throttle.succeeded(&throttle_key);
+    idp.store
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .interactions
+        .remove(&step_id);
+    // A stronger sign-in is a new session: a cookie value known before it is worth nothing after.
+    let new_browser = begin_session(&idp, &browser, user, true);
+    let mut response = match step.flow {
+        Flow::Device { device_code } => {
+            device_approval(&idp, ready, &tenant, &new_browser, device_code, user)
+        }
+        Flow::Authorize(req) => after_sign_in(&idp, ready, &tenant, &new_browser, req, user, false),
+    };
+    set_cookie(&mut response, &new_browser, state.tls);
+    response
 }
 
 /// `GET /{tenant}/oauth2/v2.0/devicelogin`: enter the code.
@@ -1124,6 +1314,7 @@ pub async fn device_post(
                     browser: browser.clone(),
                     flow: Flow::Device { device_code },
                     user: None,
+                    verify: false,
                 },
             );
             sign_in_page(&id, &csrf, &tenant, client, "", None)
@@ -1157,12 +1348,16 @@ fn device_approval(
     let scopes = resolve_scopes(ready, &scope).ok();
     let names = scopes.as_ref().map(|s| s.names.clone()).unwrap_or_default();
     let resource = scopes.and_then(|s| s.resource);
+    if grants::mfa_policy(idp, user, resource).is_some() && !session_mfa(idp, browser) {
+        return verify_step(idp, tenant, browser, Flow::Device { device_code }, user);
+    }
     let id = remember(
         idp,
         Interaction {
             browser: browser.to_string(),
             flow: Flow::Device { device_code },
             user: Some(user.upn.to_ascii_lowercase()),
+            verify: false,
         },
     );
     consent_page(

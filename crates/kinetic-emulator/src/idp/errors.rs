@@ -14,6 +14,9 @@ pub struct AadError {
     /// Entra's `suberror` (`consent_required`, `basic_action`, ...), for clients that tell the user
     /// what to do.
     pub suberror: Option<&'static str>,
+    /// A claims challenge (`interaction_required`): JSON the client sends back as the `claims`
+    /// parameter of its next authorization request.
+    pub claims: Option<String>,
 }
 
 impl AadError {
@@ -29,6 +32,7 @@ impl AadError {
             description: description.into(),
             status,
             suberror: None,
+            claims: None,
         }
     }
     /// AADSTS900144: a required parameter is missing.
@@ -76,6 +80,9 @@ impl AadError {
         });
         if let Some(sub) = self.suberror {
             body["suberror"] = serde_json::json!(sub);
+        }
+        if let Some(claims) = &self.claims {
+            body["claims"] = serde_json::json!(claims);
         }
         body
     }

@@ -4,6 +4,7 @@ use super::{
     AadError, App, AuthCode, DeviceGrant, DeviceState, Idp, Issued, Ready, RefreshRecord, User,
     OIDC_SCOPES, REMEMBER_SPENT,
 };
+use crate::config::ConditionalAccessPolicy;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -342,7 +343,7 @@ fn public_with_credential() -> AadError {
     )
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -530,6 +531,7 @@ impl Mint<'_> {
         user: &User,
         resource: Option<&App>,
         scopes: &[String],
+        mfa: bool,
     ) -> (String, String, String) {
         let now = self.now();
         let uti = random_token(16);
@@ -540,7 +542,7 @@ impl Mint<'_> {
         let claims = json!({
             "aud": aud, "iss": self.issuer, "iat": now, "nbf": now,
             "exp": now + self.idp.cfg.token_lifetime_secs as i64,
-            "aio": random_token(12), "azp": self.client.reg.client_id, "azpacr": self.authn.to_string(),
+            "aio": random_token(12), "amr": amr(mfa), "azp": self.client.reg.client_id, "azpacr": self.authn.to_string(),
             "name": user.display_name, "oid": user.object_id, "preferred_username": user.upn,
             "rh": "0.kinetic", "scp": scp, "sub": pairwise(&user.object_id, &self.client.reg.client_id),
             "tid": self.idp.cfg.tenant, "uti": uti, "ver": "2.0",
@@ -563,10 +565,10 @@ impl Mint<'_> {
         (self.sign(&claims), granted, uti)
     }
 
-    fn id_token(&self, user: &User, nonce: Option<&str>) -> String {
+    fn id_token(&self, user: &User, nonce: Option<&str>, mfa: bool) -> String {
         let now = self.now();
         let mut claims = json!({
-            "aud": self.client.reg.client_id, "iss": self.issuer, "iat": now, "nbf": now,
+            "aud": self.client.reg.client_id, "amr": amr(mfa), "iss": self.issuer, "iat": now, "nbf": now,
             "exp": now + self.idp.cfg.token_lifetime_secs as i64,
             "name": user.display_name, "oid": user.object_id, "preferred_username": user.upn,
             "sub": pairwise(&user.object_id, &self.client.reg.client_id), "tid": self.idp.cfg.tenant,
@@ -592,6 +594,7 @@ impl Mint<'_> {
         user: &User,
         scopes: &[String],
         family: Option<String>,
+        mfa: bool,
     ) -> (String, String) {
         let token = format!("1.{}", random_token(48));
         let family = family.unwrap_or_else(|| random_token(12));
@@ -604,6 +607,7 @@ impl Mint<'_> {
             scopes: scopes.to_vec(),
             expires,
             used: false,
+            mfa,
         };
         let weight = token.len()
             + family.len()
@@ -628,7 +632,8 @@ impl Mint<'_> {
         extras: Extras<'_>,
         requested: &[String],
     ) -> (Value, Issued) {
-        let (access, granted, uti) = self.user_access_token(user, scopes.resource, granted_names);
+        let (access, granted, uti) =
+            self.user_access_token(user, scopes.resource, granted_names, extras.mfa);
         let mut issued = Issued {
             family: None,
             access_uti: Some(uti),
@@ -655,12 +660,12 @@ impl Mint<'_> {
             out["refresh_in"] = json!(life / 2);
         }
         if scopes.offline() {
-            let (token, family) = self.refresh_token(user, requested, extras.family);
+            let (token, family) = self.refresh_token(user, requested, extras.family, extras.mfa);
             out["refresh_token"] = json!(token);
             issued.family = Some(family);
         }
         if scopes.openid() {
-            out["id_token"] = json!(self.id_token(user, extras.nonce));
+            out["id_token"] = json!(self.id_token(user, extras.nonce, extras.mfa));
         }
         if extras.client_info {
             let ci = json!({"uid": user.object_id, "utid": self.idp.cfg.tenant});
@@ -677,6 +682,56 @@ struct Extras<'a> {
     family: Option<String>,
     /// Return `client_info` (MSAL asks with `client_info=1`).
     client_info: bool,
+    /// The sign-in behind it passed a second factor.
+    mfa: bool,
+}
+
+/// How the user signed in, as Entra's `amr` claim says it.
+fn amr(mfa: bool) -> Value {
+    if mfa {
+        json!(["pwd", "mfa"])
+    } else {
+        json!(["pwd"])
+    }
+}
+
+/// The Conditional Access policy that demands a second factor of `user` for `resource`, if any.
+pub fn mfa_policy<'a>(
+    idp: &'a Idp,
+    user: &User,
+    resource: Option<&App>,
+) -> Option<&'a ConditionalAccessPolicy> {
+    let resource = resource?;
+    idp.cfg.conditional_access.iter().find(|p| {
+        p.users
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case("all") || u.eq_ignore_ascii_case(&user.upn))
+            && p.resources.iter().any(|r| resource.is_resource(r))
+    })
+}
+
+/// Refuses a non-interactive grant for a resource whose policy wants a second factor the sign-in
+/// behind the grant did not pass: Entra's `interaction_required` (AADSTS50076) with a claims
+/// challenge naming the policy, which the client sends back as `claims` when it signs the user in.
+fn require_mfa(idp: &Idp, user: &User, scopes: &Scopes<'_>, mfa: bool) -> Result<(), AadError> {
+    match (mfa_policy(idp, user, scopes.resource), scopes.resource) {
+        (Some(policy), Some(resource)) if !mfa => {
+            let mut e = AadError::new(
+                "interaction_required",
+                50076,
+                format!(
+                    "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '{}'.",
+                    resource.reg.client_id
+                ),
+            );
+            e.claims = Some(
+                json!({"access_token": {"polids": {"essential": true, "values": [policy.id]}}})
+                    .to_string(),
+            );
+            Err(e)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A per-app subject, as Entra's `sub` is pairwise.
@@ -864,6 +919,7 @@ fn token_inner(
             let user = user(ready, &record.user)?;
             let scope_text = record.scopes.join(" ");
             let (scopes, granted) = delegated(idp, ready, user, client, &scope_text)?;
+            require_mfa(idp, user, &scopes, record.mfa)?;
             let (out, issued) = mint.user_response(
                 user,
                 &scopes,
@@ -872,6 +928,7 @@ fn token_inner(
                     nonce: record.nonce.as_deref(),
                     family: None,
                     client_info,
+                    mfa: record.mfa,
                 },
                 &record.scopes,
             );
@@ -956,6 +1013,7 @@ fn token_inner(
                 // A refresh keeps the sign-in's offline access.
                 requested.push("offline_access".into());
             }
+            require_mfa(idp, user, &scopes, record.mfa)?;
             let mut scopes = scopes;
             if !scopes.offline() {
                 scopes.oidc.push("offline_access".into());
@@ -969,6 +1027,7 @@ fn token_inner(
                         nonce: None,
                         family: Some(record.family),
                         client_info,
+                        mfa: record.mfa,
                     },
                     &requested,
                 )
@@ -1101,12 +1160,20 @@ fn token_inner(
                 _ => return Err(AadError::missing("scope")),
             };
             let (scopes, granted) = delegated(idp, ready, user, client, &scope_text)?;
+            // The second factor travels with the sign-in: the assertion's `amr` says whether the
+            // user passed one.
+            let mfa = claims
+                .get("amr")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|m| m.as_str() == Some("mfa")));
+            require_mfa(idp, user, &scopes, mfa)?;
             let requested: Vec<String> =
                 scope_text.split_whitespace().map(str::to_string).collect();
             let extras = Extras {
                 nonce: None,
                 family: None,
                 client_info,
+                mfa,
             };
             let (mut out, _) = mint.user_response(user, &scopes, &granted, extras, &requested);
             idp.count_on_behalf_of(&user.object_id);
@@ -1176,12 +1243,13 @@ fn token_inner(
                 g.state = DeviceState::Redeemed;
                 granted
             };
-            let DeviceState::Approved { user: upn } = &grant.state else {
+            let DeviceState::Approved { user: upn, mfa } = &grant.state else {
                 return Err(AadError::server("device grant in an unexpected state"));
             };
             let user = user(ready, upn)?;
             let scope_text = grant.scopes.join(" ");
             let (scopes, granted) = delegated(idp, ready, user, client, &scope_text)?;
+            require_mfa(idp, user, &scopes, *mfa)?;
             Ok(mint
                 .user_response(
                     user,
@@ -1191,6 +1259,7 @@ fn token_inner(
                         nonce: None,
                         family: None,
                         client_info,
+                        mfa: *mfa,
                     },
                     &grant.scopes,
                 )

@@ -31,6 +31,8 @@ pub struct User {
     pub display_name: String,
     pub object_id: String,
     pub password_hash: String,
+    /// The second factor's code (see [`IdpUser::mfa_code`]).
+    pub mfa_code: Option<String>,
 }
 
 /// A registered certificate credential.
@@ -66,6 +68,8 @@ pub struct AuthCode {
     pub user: String,
     pub scopes: Vec<String>,
     pub nonce: Option<String>,
+    /// The sign-in passed a second factor (`amr` has `mfa`).
+    pub mfa: bool,
     pub expires: i64,
     pub redeemed: bool,
     /// What its redemption issued: revoked if the code is presented again (RFC 6749 §4.1.2).
@@ -93,6 +97,8 @@ pub struct RefreshRecord {
     pub scopes: Vec<String>,
     pub expires: i64,
     pub used: bool,
+    /// The sign-in it continues passed a second factor.
+    pub mfa: bool,
 }
 
 /// A device authorization in progress.
@@ -110,7 +116,7 @@ pub struct DeviceGrant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceState {
     Pending,
-    Approved { user: String },
+    Approved { user: String, mfa: bool },
     Declined,
     Redeemed,
 }
@@ -135,6 +141,9 @@ pub struct AuthRequest {
     pub response_mode: ResponseMode,
     /// `prompt=consent`: ask even when consent was given.
     pub force_consent: bool,
+    /// A claims challenge asked for a stronger sign-in (`claims` naming `polids`, `acrs` or `amr`):
+    /// the second factor is asked for even when no policy covers the resource.
+    pub step_up: bool,
 }
 
 impl AuthRequest {
@@ -165,8 +174,10 @@ pub struct Interaction {
     /// The browser (cookie) it belongs to: only that browser may continue it.
     pub browser: String,
     pub flow: Flow,
-    /// The signed-in user (UPN, lower case) once past sign-in: the consent step.
+    /// The signed-in user (UPN, lower case) once past sign-in: the consent or verification step.
     pub user: Option<String>,
+    /// The step waits for the second factor's code (not for consent).
+    pub verify: bool,
 }
 
 impl Interaction {
@@ -185,6 +196,8 @@ impl Interaction {
 pub struct BrowserSession {
     /// The user's UPN, lower case.
     pub user: String,
+    /// The sign-in passed a second factor.
+    pub mfa: bool,
 }
 
 /// Bounds of the stores a client can grow. Each entry's size is bounded by the input limits at the
@@ -380,6 +393,7 @@ impl Idp {
                         display_name: u.display_name.clone(),
                         object_id: u.object_id.clone(),
                         password_hash: crate::auth::hash_password(&u.password),
+                        mfa_code: u.mfa_code.clone(),
                     },
                 )
             })
@@ -633,6 +647,7 @@ pub fn routes() -> Router<crate::AppState> {
         )
         .route("/{tenant}/oauth2/v2.0/login", post(authorize::login))
         .route("/{tenant}/oauth2/v2.0/consent", post(authorize::consent))
+        .route("/{tenant}/oauth2/v2.0/verify", post(authorize::verify))
         .route("/{tenant}/oauth2/v2.0/token", post(grants::token))
         .route("/{tenant}/oauth2/v2.0/devicecode", post(grants::devicecode))
         .route(

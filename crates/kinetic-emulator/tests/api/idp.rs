@@ -1616,3 +1616,371 @@ async fn refresh_token_reuse_detection_when_turned_on() {
         50173,
     );
 }
+
+const MFA_POLICY: &str = "9ab03e19-ed42-4168-b6b7-7001fb3e933a";
+
+/// A provider whose Conditional Access policy demands a second factor of Alice for Epicor.
+fn idp_with_mfa_for_alice() -> Idp {
+    idp_with(|c| {
+        let alice = c.idp.users.iter_mut().find(|u| u.upn == ALICE).unwrap();
+        alice.mfa_code = Some("246810".into());
+        c.idp
+            .conditional_access
+            .push(epicor_kinetic_emulator::config::ConditionalAccessPolicy {
+                id: MFA_POLICY.into(),
+                name: "MFA for Epicor".into(),
+                users: vec![ALICE.into()],
+                resources: vec![format!("api://{EPICOR_SERVER}")],
+            });
+    })
+}
+
+/// Redeems a web-app code at the token endpoint.
+async fn web_app_redeem(t: &Idp, code: &str) -> Value {
+    token(
+        &t.r,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", WEB_APP),
+            ("client_secret", WEB_APP_SECRET),
+            ("code", code),
+            ("redirect_uri", "http://localhost:5000/callback"),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json()
+}
+
+/// Conditional Access: a web app's on-behalf-of request for a user who has not passed the second
+/// factor is `interaction_required` with a claims challenge (as Entra answers, AADSTS50076); the app
+/// sends it back as `claims`, the provider asks for the code, and the tokens then say `mfa`, which the
+/// exchange and the refresh carry on. Every way to a token for Epicor asks for it.
+#[tokio::test]
+async fn conditional_access_steps_up_to_a_second_factor() {
+    let t = idp_with_mfa_for_alice();
+    let app_scope = format!("api://{WEB_APP}/access_as_user offline_access");
+    let mut b = Browser::new();
+    let path = authorize_path(
+        WEB_APP,
+        "http://localhost:5000/callback",
+        &app_scope,
+        None,
+        "",
+    );
+    // Signing in to the web app itself needs no second factor (the policy is on Epicor).
+    let back = sign_in(&t, &mut b, &path, ALICE, "Alice123!").await;
+    let first = web_app_redeem(&t, &location_param(&back, "code").unwrap()).await;
+    let user_token = first["access_token"].as_str().unwrap();
+    assert_eq!(claims(user_token)["amr"], json!(["pwd"]));
+    let refused = aad_error(
+        &obo_request(&t.r, user_token).await,
+        StatusCode::BAD_REQUEST,
+        "interaction_required",
+        50076,
+    );
+    let asked: Value = serde_json::from_str(refused["claims"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        asked,
+        json!({"access_token": {"polids": {"essential": true, "values": [MFA_POLICY]}}})
+    );
+    // Nor does a refresh of that sign-in reach Epicor.
+    let old_refresh = first["refresh_token"].as_str().unwrap();
+    aad_error(
+        &token(
+            &t.r,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", WEB_APP),
+                ("client_secret", WEB_APP_SECRET),
+                ("refresh_token", old_refresh),
+                ("scope", &server_scope()),
+            ],
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "interaction_required",
+        50076,
+    );
+    // The claims challenge sent back: the signed-in browser is asked for the code, not the password.
+    let claims_param = format!("&claims={}", enc_form(refused["claims"].as_str().unwrap()));
+    let path = authorize_path(
+        WEB_APP,
+        "http://localhost:5000/callback",
+        &app_scope,
+        None,
+        &claims_param,
+    );
+    let page = b
+        .go(&t.r, Method::GET, &path, None)
+        .await
+        .expect(StatusCode::OK);
+    assert!(page.text.contains("id=\"verify\""), "{}", page.text);
+    let request = hidden(&page.text, "request");
+    let verify = format!("/{T}/oauth2/v2.0/verify");
+    // The step is not a consent step: posted there, it is refused.
+    let consent = b
+        .go(
+            &t.r,
+            Method::POST,
+            &format!("/{T}/oauth2/v2.0/consent"),
+            Some(&[("request", &request), ("decision", "accept")]),
+        )
+        .await;
+    assert!(consent.text.contains("AADSTS50059"), "{}", consent.text);
+    // Another browser cannot answer it.
+    let mut other = Browser::new();
+    other
+        .go(&t.r, Method::GET, &path, None)
+        .await
+        .expect(StatusCode::OK);
+    let stolen = other
+        .go(
+            &t.r,
+            Method::POST,
+            &verify,
+            Some(&[("request", &request), ("otc", "246810")]),
+        )
+        .await;
+    assert!(stolen.text.contains("AADSTS50059"), "{}", stolen.text);
+    // A wrong code: the page again, with Entra's words.
+    let wrong = b
+        .go(
+            &t.r,
+            Method::POST,
+            &verify,
+            Some(&[("request", &request), ("otc", "000000")]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(wrong.text.contains("AADSTS50181"), "{}", wrong.text);
+    let cookie_before = b.cookie.clone();
+    let back = b
+        .go(
+            &t.r,
+            Method::POST,
+            &verify,
+            Some(&[("request", &request), ("otc", "246810")]),
+        )
+        .await;
+    assert_eq!(back.status, StatusCode::FOUND, "{}", back.text);
+    assert_ne!(
+        b.cookie, cookie_before,
+        "a stronger sign-in is a new session"
+    );
+    let stepped = web_app_redeem(&t, &location_param(&back, "code").unwrap()).await;
+    let user_token = stepped["access_token"].as_str().unwrap();
+    assert_eq!(claims(user_token)["amr"], json!(["pwd", "mfa"]));
+    let obo = obo_request(&t.r, user_token)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let epicor = obo["access_token"].as_str().unwrap();
+    assert_eq!(claims(epicor)["amr"], json!(["pwd", "mfa"]));
+    rest_with(&t.r, epicor).await.expect(StatusCode::OK);
+    // The refresh of the stronger sign-in reaches Epicor; its tokens keep the factor.
+    let refreshed = token(
+        &t.r,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", WEB_APP),
+            ("client_secret", WEB_APP_SECRET),
+            ("refresh_token", stepped["refresh_token"].as_str().unwrap()),
+            ("scope", &server_scope()),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    assert_eq!(
+        claims(refreshed["access_token"].as_str().unwrap())["amr"],
+        json!(["pwd", "mfa"])
+    );
+    // The same browser is not asked again (its session passed the factor).
+    let again = b.go(&t.r, Method::GET, &path, None).await;
+    assert_eq!(again.status, StatusCode::FOUND, "{}", again.text);
+    // Guessing codes is throttled as guessing passwords is: after five wrong codes even the right
+    // one waits.
+    let mut guesser = Browser::new();
+    let page = guesser.go(&t.r, Method::GET, &path, None).await;
+    let step = guesser
+        .go(
+            &t.r,
+            Method::POST,
+            &format!("/{T}/oauth2/v2.0/login"),
+            Some(&[
+                ("request", &hidden(&page.text, "request")),
+                ("login", ALICE),
+                ("passwd", "Alice123!"),
+            ]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let request = hidden(&step.text, "request");
+    for _ in 0..5 {
+        guesser
+            .go(
+                &t.r,
+                Method::POST,
+                &verify,
+                Some(&[("request", &request), ("otc", "111111")]),
+            )
+            .await
+            .expect(StatusCode::OK);
+    }
+    let throttled = guesser
+        .go(
+            &t.r,
+            Method::POST,
+            &verify,
+            Some(&[("request", &request), ("otc", "246810")]),
+        )
+        .await;
+    assert_eq!(
+        throttled.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        throttled.text
+    );
+    assert!(throttled.text.contains("AADSTS50053"), "{}", throttled.text);
+    // A malformed claims parameter goes back to the app as invalid_request.
+    let bad = b
+        .go(
+            &t.r,
+            Method::GET,
+            &authorize_path(
+                WEB_APP,
+                "http://localhost:5000/callback",
+                &app_scope,
+                None,
+                "&claims=%7Bnope",
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        location_param(&bad, "error").as_deref(),
+        Some("invalid_request")
+    );
+    // Bob, whom the policy does not name, is never asked; a policy on a user with no second
+    // factor cannot be met (AADSTS50079, sent back to the app).
+    let t2 = idp_with(|c| {
+        c.idp
+            .conditional_access
+            .push(epicor_kinetic_emulator::config::ConditionalAccessPolicy {
+                id: MFA_POLICY.into(),
+                name: String::new(),
+                users: vec!["All".into()],
+                resources: vec![EPICOR_SERVER.into()],
+            });
+    });
+    let desktop = authorize_path(
+        DESKTOP,
+        "http://localhost:40123",
+        &server_scope(),
+        Some(&challenge()),
+        "",
+    );
+    let mut b2 = Browser::new();
+    let no_factor = sign_in(&t2, &mut b2, &desktop, ALICE, "Alice123!").await;
+    assert_eq!(
+        location_param(&no_factor, "error").as_deref(),
+        Some("interaction_required")
+    );
+    assert!(location_param(&no_factor, "error_description")
+        .unwrap()
+        .starts_with("AADSTS50079"));
+    let mut b3 = Browser::new();
+    let bob = sign_in(&t, &mut b3, &desktop, BOB, "Bob123!").await;
+    assert!(bob.text.contains("id=\"consent\""), "{}", bob.text);
+}
+
+/// The device flow asks for the second factor too, and its tokens carry it.
+#[tokio::test]
+async fn conditional_access_in_the_device_flow() {
+    let t = idp_with_mfa_for_alice();
+    let start = call(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/devicecode"),
+        &[],
+        Some(&[("client_id", DESKTOP), ("scope", &server_scope())]),
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    let verification = start["verification_uri"]
+        .as_str()
+        .unwrap()
+        .replace("http://login.test", "");
+    let mut b = Browser::new();
+    b.go(&t.r, Method::GET, &verification, None)
+        .await
+        .expect(StatusCode::OK);
+    let signin = b
+        .go(
+            &t.r,
+            Method::POST,
+            &verification,
+            Some(&[("otc", start["user_code"].as_str().unwrap())]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    let after_password = b
+        .go(
+            &t.r,
+            Method::POST,
+            &format!("/{T}/oauth2/v2.0/login"),
+            Some(&[
+                ("request", &hidden(&signin.text, "request")),
+                ("login", ALICE),
+                ("passwd", "Alice123!"),
+            ]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(
+        after_password.text.contains("id=\"verify\""),
+        "{}",
+        after_password.text
+    );
+    let approve = b
+        .go(
+            &t.r,
+            Method::POST,
+            &format!("/{T}/oauth2/v2.0/verify"),
+            Some(&[
+                ("request", &hidden(&after_password.text, "request")),
+                ("otc", "246810"),
+            ]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    assert!(approve.text.contains("id=\"consent\""), "{}", approve.text);
+    b.go(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/consent"),
+        Some(&[
+            ("request", &hidden(&approve.text, "request")),
+            ("decision", "accept"),
+        ]),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let j = token(
+        &t.r,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("client_id", DESKTOP),
+            ("device_code", start["device_code"].as_str().unwrap()),
+        ],
+    )
+    .await
+    .expect(StatusCode::OK)
+    .json();
+    assert_eq!(
+        claims(j["access_token"].as_str().unwrap())["amr"],
+        json!(["pwd", "mfa"])
+    );
+}
