@@ -3,10 +3,12 @@
 //
 // Starts, all on 127.0.0.1 and ports the OS picks: Redis (Debian's redis-server), the emulator
 // (`kinetic emulator`, with 20-second tokens, consent needed for Epicor, Alice limited to company
-// EPIC06 and Bob to EPIC03), two instances of the web app sharing the Redis and the cookie key,
-// and a round-robin proxy in front of them (each request to the next instance). Then a person
-// signs in, consents, reads, updates, waits past the token lifetime, survives a Redis outage and
-// restart, signs out; with the security checks of the issue along the way. Screenshots of each
+// EPIC06 and Bob to EPIC03, Carol held to a second factor for Epicor by a Conditional Access
+// policy), two instances of the web app sharing the Redis and the cookie key (A proving the app with
+// its secret, B with its certificate), and a round-robin proxy in front of them (each request to the
+// next instance). Then a person signs in, consents, reads, updates, waits past the token lifetime,
+// survives a Redis outage and restart, signs out; Carol steps up to the second factor; with the
+// security checks of the issue along the way. Screenshots of each
 // step go to target/webapp-e2e/. Prints `webapp e2e: N passed, M failed` and the figures last.
 //
 // Environment: KINETIC_BIN (the kinetic binary), WEBAPP_BIN (kinetic-webapp), CHROMIUM
@@ -186,6 +188,7 @@ scopes = ["user_impersonation"]
 name = "web_app"
 client_id = "${WEB_APP}"
 secrets = [{ value = "${WEB_SECRET}" }]
+generate_certificate = true
 redirect_uris = ["http://127.0.0.1/auth/callback", "http://127.0.0.1"]
 app_id_uri = "api://${WEB_APP}"
 scopes = ["access_as_user"]
@@ -202,13 +205,17 @@ async function main() {
   const authority = emu.idp.authority;
   const proxyPort = await freePort();
   const publicUrl = `http://127.0.0.1:${proxyPort}`;
-  const connection = `URL=${emu.url};ERPInstance=${emu.instance};ApiKey=${emu.api_key};AuthScheme=AzureAD;AzureTenant=${TENANT};` +
-    `OAuthAuthority=${new URL(authority).origin};OAuthGrantType=OBO;OAuthClientId=${WEB_APP};OAuthClientSecret=${WEB_SECRET};` +
+  // Instance A proves the app with its client secret, B with its certificate (a client assertion
+  // signed with the key the emulator made for the registration): both confidential-client forms.
+  const webCert = path.join(path.dirname(emu.idp.apps.web_app.certificate), 'web_app-key-and-cert.pem');
+  const credentials = { A: `OAuthClientSecret=${WEB_SECRET}`, B: `OAuthJWTCert=${webCert};OAuthJWTCertType=PEMKEY_FILE` };
+  const connection = (name) => `URL=${emu.url};ERPInstance=${emu.instance};ApiKey=${emu.api_key};AuthScheme=AzureAD;AzureTenant=${TENANT};` +
+    `OAuthAuthority=${new URL(authority).origin};OAuthGrantType=OBO;OAuthClientId=${WEB_APP};${credentials[name]};` +
     `Scope=api://${EPICOR}/user_impersonation;OAuthSettingsLocation=redis://127.0.0.1:${redis.port}/0;OAuthSettingsKey=${'3c'.repeat(32)}`;
   const appEnv = (name) => ({
     KINETIC_WEBAPP_LISTEN: '127.0.0.1:0',
     KINETIC_WEBAPP_URL: publicUrl,
-    KINETIC_WEBAPP_CONNECTION: connection,
+    KINETIC_WEBAPP_CONNECTION: connection(name),
     KINETIC_WEBAPP_COOKIE_KEY: '5e'.repeat(32),
     KINETIC_WEBAPP_INSTANCE: name,
     RUST_LOG: 'info,epicor_kinetic=debug',
@@ -528,7 +535,9 @@ async function main() {
   check("no token in the instances' logs", !jwt.test(logs.A) && !jwt.test(logs.B) && !logs.A.includes(WEB_SECRET) && !logs.B.includes(WEB_SECRET), `${logs.A.length + logs.B.length} bytes`);
   check('the logs show the Redis outage', /token store .* failed/.test(logs.A + logs.B));
 
-  figures.push(`requests served: A ${proxy.served.A}, B ${proxy.served.B}`);
+  const byCredential = (await stats()).tokens_by_client_credential;
+  check('tokens went to the app proving itself with its secret (A) and with its certificate (B)', byCredential.secret > 0 && byCredential.certificate > 0, JSON.stringify(byCredential));
+  figures.push(`requests served: A ${proxy.served.A}, B ${proxy.served.B}; tokens issued to the app by credential: ${JSON.stringify(byCredential)}`);
   await browser.close();
   proxy.server.close();
   fs.rmSync(work, { recursive: true, force: true });

@@ -1272,7 +1272,7 @@ fn token_inner(
         )),
     };
     if issued.is_ok() {
-        idp.count_grant(&grant_type);
+        idp.count_grant(&grant_type, authn);
     }
     issued
 }

@@ -324,6 +324,9 @@ pub struct Idp {
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Stats {
     pub tokens_by_grant: std::collections::BTreeMap<String, u64>,
+    /// Tokens issued by how the client proved itself: `none` (a public client), `secret`,
+    /// `certificate` (a client assertion).
+    pub tokens_by_client_credential: std::collections::BTreeMap<String, u64>,
     pub on_behalf_of_by_user: std::collections::BTreeMap<String, u64>,
 }
 
@@ -564,8 +567,9 @@ impl Idp {
             .collect()
     }
 
-    /// Counts a token issued by `grant_type` (its short name for the URN grants).
-    pub fn count_grant(&self, grant_type: &str) {
+    /// Counts a token issued by `grant_type` (its short name for the URN grants) to a client that
+    /// proved itself with `credential` (Entra's `azpacr`: 0 none, 1 secret, 2 certificate).
+    pub fn count_grant(&self, grant_type: &str, credential: u8) {
         let name = match grant_type {
             grants::JWT_BEARER => "on_behalf_of",
             grants::TOKEN_EXCHANGE => "token_exchange",
@@ -577,6 +581,15 @@ impl Idp {
         if stats.tokens_by_grant.len() < 32 || stats.tokens_by_grant.contains_key(name) {
             *stats.tokens_by_grant.entry(name.to_owned()).or_default() += 1;
         }
+        let credential = match credential {
+            0 => "none",
+            1 => "secret",
+            _ => "certificate",
+        };
+        *stats
+            .tokens_by_client_credential
+            .entry(credential.to_owned())
+            .or_default() += 1;
     }
 
     /// Counts an on-behalf-of exchange for the user with object id `oid`.

@@ -1219,6 +1219,11 @@ async fn on_behalf_of_and_token_exchange() {
     assert_eq!(stats["tokens_by_grant"]["on_behalf_of"], 1, "{stats}");
     assert_eq!(stats["tokens_by_grant"]["token_exchange"], 1, "{stats}");
     assert_eq!(stats["tokens_by_grant"]["authorization_code"], 1, "{stats}");
+    assert_eq!(
+        stats["tokens_by_client_credential"],
+        json!({"secret": 3}),
+        "{stats}"
+    );
     let stats2 = call(
         &t2.r,
         Method::GET,
