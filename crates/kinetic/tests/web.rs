@@ -71,22 +71,28 @@ async fn sign_in(client: &Client, upn: &str, password: &str) -> SignedIn {
     let login = format!("{}/login", url.split("/authorize").next().unwrap());
     let (status, text, location) = b.sign_in_as(&login, &page, upn, password).await;
     assert_eq!(status, 302, "{text}");
-    let back = url::Url::parse(&location.unwrap()).unwrap();
+    let (code, state) = code_and_state(location);
+    // A forged state is refused before the code is redeemed.
+    let forged = web
+        .finish(&pending, "forged", &Secret::new(code.clone()))
+        .await
+        .unwrap_err();
+    assert!(forged.to_string().contains("state"), "{forged}");
+    web.finish(&pending, &state, &Secret::new(code))
+        .await
+        .unwrap()
+}
+
+/// The code and the state of the identity provider's redirect back to the app.
+fn code_and_state(location: Option<String>) -> (String, String) {
+    let back = url::Url::parse(&location.expect("a redirect")).unwrap();
     let q = |k: &str| {
         back.query_pairs()
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.into_owned())
-            .unwrap()
+            .unwrap_or_else(|| panic!("no {k} in {back}"))
     };
-    // A forged state is refused before the code is redeemed.
-    let forged = web
-        .finish(&pending, "forged", &Secret::new(q("code")))
-        .await
-        .unwrap_err();
-    assert!(forged.to_string().contains("state"), "{forged}");
-    web.finish(&pending, &q("state"), &Secret::new(q("code")))
-        .await
-        .unwrap()
+    (q("code"), q("state"))
 }
 
 /// The emulator's counters: (on-behalf-of exchanges of `oid`, refresh-token grants).
@@ -567,15 +573,9 @@ async fn a_second_factor_demanded_is_a_typed_error_with_its_claims_challenge() {
         )
         .await;
     assert_eq!(status, 302, "{text}");
-    let back = url::Url::parse(&location.unwrap()).unwrap();
-    let q = |k: &str| {
-        back.query_pairs()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.into_owned())
-            .unwrap()
-    };
+    let (code, state) = code_and_state(location);
     let stepped = web
-        .finish(&pending, &q("state"), &Secret::new(q("code")))
+        .finish(&pending, &state, &Secret::new(code))
         .await
         .unwrap();
     let c = a.on_behalf_of(&stepped.token.access_token).await.unwrap();

@@ -1024,17 +1024,37 @@ pub async fn login(
         );
     };
     state.throttle.succeeded(&login);
+    passed(
+        &state, &idp, ready, &tenant, &browser, &step_id, step.flow, user, false,
+    )
+}
+
+/// A sign-in step passed (the password, or the second factor when `mfa`): the step is spent, the
+/// browser gets a new session (a cookie value known before is worth nothing after), and the flow
+/// goes on (the second factor or consent when needed, then the code or the device's approval).
+#[allow(clippy::too_many_arguments)]
+fn passed(
+    state: &AppState,
+    idp: &Idp,
+    ready: &Ready,
+    tenant: &str,
+    browser: &str,
+    step_id: &str,
+    flow: Flow,
+    user: &User,
+    mfa: bool,
+) -> Response {
     idp.store
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .interactions
-        .remove(&step_id);
-    let new_browser = begin_session(&idp, &browser, user, false);
-    let mut response = match step.flow {
+        .remove(&step_id.to_string());
+    let new_browser = begin_session(idp, browser, user, mfa);
+    let mut response = match flow {
         Flow::Device { device_code } => {
-            device_approval(&idp, ready, &tenant, &new_browser, device_code, user)
+            device_approval(idp, ready, tenant, &new_browser, device_code, user)
         }
-        Flow::Authorize(req) => after_sign_in(&idp, ready, &tenant, &new_browser, req, user, false),
+        Flow::Authorize(req) => after_sign_in(idp, ready, tenant, &new_browser, req, user, false),
     };
     set_cookie(&mut response, &new_browser, state.tls);
     response
@@ -1195,21 +1215,9 @@ pub async fn verify(
         );
     }
     state.throttle.succeeded(&throttle_key);
-    idp.store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .interactions
-        .remove(&step_id);
-    // A stronger sign-in is a new session: a cookie value known before it is worth nothing after.
-    let new_browser = begin_session(&idp, &browser, user, true);
-    let mut response = match step.flow {
-        Flow::Device { device_code } => {
-            device_approval(&idp, ready, &tenant, &new_browser, device_code, user)
-        }
-        Flow::Authorize(req) => after_sign_in(&idp, ready, &tenant, &new_browser, req, user, false),
-    };
-    set_cookie(&mut response, &new_browser, state.tls);
-    response
+    passed(
+        &state, &idp, ready, &tenant, &browser, &step_id, step.flow, user, true,
+    )
 }
 
 /// `GET /{tenant}/oauth2/v2.0/devicelogin`: enter the code.

@@ -1315,6 +1315,39 @@ async fn user_companies_limit_what_a_user_sees() {
     assert!(bad.validate().unwrap_err().contains("company `NOPE`"));
 }
 
+/// On the device page `verification`: enters the code of `start` (the devicecode answer), then
+/// signs in as `user`; the page that follows (consent, or the second factor).
+async fn device_sign_in(
+    t: &Idp,
+    b: &mut Browser,
+    verification: &str,
+    start: &Value,
+    user: &str,
+    password: &str,
+) -> Reply {
+    let signin = b
+        .go(
+            &t.r,
+            Method::POST,
+            verification,
+            Some(&[("otc", start["user_code"].as_str().unwrap())]),
+        )
+        .await
+        .expect(StatusCode::OK);
+    b.go(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/login"),
+        Some(&[
+            ("request", &hidden(&signin.text, "request")),
+            ("login", user),
+            ("passwd", password),
+        ]),
+    )
+    .await
+    .expect(StatusCode::OK)
+}
+
 #[tokio::test]
 async fn device_code_flow() {
     let t = idp_with(|_| {});
@@ -1389,28 +1422,7 @@ async fn device_code_flow() {
         )
         .await;
     assert!(wrong.text.contains("not valid"), "{}", wrong.text);
-    let signin = b
-        .go(
-            &t.r,
-            Method::POST,
-            &verification,
-            Some(&[("otc", start["user_code"].as_str().unwrap())]),
-        )
-        .await
-        .expect(StatusCode::OK);
-    let approve = b
-        .go(
-            &t.r,
-            Method::POST,
-            &format!("/{T}/oauth2/v2.0/login"),
-            Some(&[
-                ("request", &hidden(&signin.text, "request")),
-                ("login", BOB),
-                ("passwd", "Bob123!"),
-            ]),
-        )
-        .await
-        .expect(StatusCode::OK);
+    let approve = device_sign_in(&t, &mut b, &verification, &start, BOB, "Bob123!").await;
     assert!(approve.text.contains("id=\"consent\""), "{}", approve.text);
     let done = b
         .go(
@@ -1922,28 +1934,8 @@ async fn conditional_access_in_the_device_flow() {
     b.go(&t.r, Method::GET, &verification, None)
         .await
         .expect(StatusCode::OK);
-    let signin = b
-        .go(
-            &t.r,
-            Method::POST,
-            &verification,
-            Some(&[("otc", start["user_code"].as_str().unwrap())]),
-        )
-        .await
-        .expect(StatusCode::OK);
-    let after_password = b
-        .go(
-            &t.r,
-            Method::POST,
-            &format!("/{T}/oauth2/v2.0/login"),
-            Some(&[
-                ("request", &hidden(&signin.text, "request")),
-                ("login", ALICE),
-                ("passwd", "Alice123!"),
-            ]),
-        )
-        .await
-        .expect(StatusCode::OK);
+    let after_password =
+        device_sign_in(&t, &mut b, &verification, &start, ALICE, "Alice123!").await;
     assert!(
         after_password.text.contains("id=\"verify\""),
         "{}",
