@@ -1860,6 +1860,27 @@ async fn conditional_access_steps_up_to_a_second_factor() {
         throttled.text
     );
     assert!(throttled.text.contains("AADSTS50053"), "{}", throttled.text);
+    // A silent request from that browser (signed in, without the factor) cannot ask for it.
+    let silent = guesser
+        .go(
+            &t.r,
+            Method::GET,
+            &authorize_path(
+                WEB_APP,
+                "http://localhost:5000/callback",
+                &app_scope,
+                None,
+                &format!("{claims_param}&prompt=none"),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        location_param(&silent, "error").as_deref(),
+        Some("interaction_required"),
+        "{:?}",
+        silent.headers
+    );
     // A malformed claims parameter goes back to the app as invalid_request.
     let bad = b
         .go(
