@@ -362,29 +362,31 @@ fn clear_cookie(response: &mut Response, tls: bool) {
     }
 }
 
-/// The user a browser is signed in as.
-fn session_user<'a>(idp: &Idp, ready: &'a Ready, browser: &str) -> Option<&'a User> {
+/// A browser and the user signed in on it: read once from its session, then passed along.
+#[derive(Clone, Copy)]
+struct Signed<'a> {
+    /// The browser's cookie value.
+    browser: &'a str,
+    user: &'a User,
+    /// The sign-in passed a second factor.
+    mfa: bool,
+}
+
+/// Who is signed in on `browser`, if anyone.
+fn signed_in<'a>(idp: &Idp, ready: &'a Ready, browser: &'a str) -> Option<Signed<'a>> {
     let now = idp.clock.now_secs();
-    let upn = idp
+    let session = idp
         .store
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .sessions
         .get(now, &browser.to_string())?
-        .user
         .clone();
-    ready.users.get(&upn)
-}
-
-/// Whether this browser's sign-in passed a second factor.
-fn session_mfa(idp: &Idp, browser: &str) -> bool {
-    let now = idp.clock.now_secs();
-    idp.store
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .sessions
-        .get(now, &browser.to_string())
-        .is_some_and(|s| s.mfa)
+    ready.users.get(&session.user).map(|user| Signed {
+        browser,
+        user,
+        mfa: session.mfa,
+    })
 }
 
 fn verify_page(
@@ -410,9 +412,10 @@ fn verify_page(
     Html(page("Verify your identity", &body)).into_response()
 }
 
-/// The second-factor step of `flow` for `user` on this browser; a user with no second factor
-/// cannot pass it (Entra would ask them to enrol).
-fn verify_step(idp: &Idp, tenant: &str, browser: &str, flow: Flow, user: &User) -> Response {
+/// The second-factor step of `flow` for the user signed in on the browser; a user with no second
+/// factor cannot pass it (Entra would ask them to enrol).
+fn verify_step(idp: &Idp, tenant: &str, who: Signed<'_>, flow: Flow) -> Response {
+    let Signed { browser, user, .. } = who;
     if user.mfa_code.is_none() {
         let e = AadError::new(
             "interaction_required",
@@ -777,18 +780,10 @@ async fn start(state: &AppState, tenant: &str, params: Form, headers: &HeaderMap
     };
     let prompt = params.get("prompt").unwrap_or("");
     let browser = Browser::of(headers);
-    let signed_in = session_user(&idp, ready, &browser.id)
+    let signed = signed_in(&idp, ready, &browser.id)
         .filter(|_| !matches!(prompt, "login" | "select_account"));
-    let response = match signed_in {
-        Some(user) => after_sign_in(
-            &idp,
-            ready,
-            tenant,
-            &browser.id,
-            req,
-            user,
-            prompt == "none",
-        ),
+    let response = match signed {
+        Some(who) => after_sign_in(&idp, ready, tenant, who, req, prompt == "none"),
         None if prompt == "none" => redirect_error(
             &req,
             &AadError::new(
@@ -831,11 +826,11 @@ fn after_sign_in(
     idp: &Idp,
     ready: &Ready,
     tenant: &str,
-    browser: &str,
+    who: Signed<'_>,
     req: AuthRequest,
-    user: &User,
     silent: bool,
 ) -> Response {
+    let Signed { browser, user, mfa } = who;
     let client = match grants::app(ready, &req.client_id) {
         Ok(c) => c,
         Err(e) => return error_page(&e),
@@ -844,7 +839,6 @@ fn after_sign_in(
         Ok(s) => s,
         Err(e) => return redirect_error(&req, &e),
     };
-    let mfa = session_mfa(idp, browser);
     if !mfa && (req.step_up || grants::mfa_policy(idp, user, scopes.resource).is_some()) {
         if silent {
             return redirect_error(
@@ -856,7 +850,7 @@ fn after_sign_in(
                 ),
             );
         }
-        return verify_step(idp, tenant, browser, Flow::Authorize(req), user);
+        return verify_step(idp, tenant, who, Flow::Authorize(req));
     }
     let needs_consent = match scopes.resource {
         Some(r) => grants::consented(idp, user, client, r, &scopes.names).is_none(),
@@ -1024,37 +1018,40 @@ pub async fn login(
         );
     };
     state.throttle.succeeded(&login);
-    passed(
-        &state, &idp, ready, &tenant, &browser, &step_id, step.flow, user, false,
-    )
+    let who = Signed {
+        browser: &browser,
+        user,
+        mfa: false,
+    };
+    passed(&state, &idp, ready, &tenant, &step_id, step.flow, who)
 }
 
-/// A sign-in step passed (the password, or the second factor when `mfa`): the step is spent, the
-/// browser gets a new session (a cookie value known before is worth nothing after), and the flow
-/// goes on (the second factor or consent when needed, then the code or the device's approval).
-#[allow(clippy::too_many_arguments)]
+/// A sign-in step passed (the password, or the second factor when `who.mfa`): the step is spent,
+/// the browser gets a new session in place of `who.browser` (a cookie value known before is worth
+/// nothing after), and the flow goes on (the second factor or consent when needed, then the code
+/// or the device's approval).
 fn passed(
     state: &AppState,
     idp: &Idp,
     ready: &Ready,
     tenant: &str,
-    browser: &str,
     step_id: &str,
     flow: Flow,
-    user: &User,
-    mfa: bool,
+    who: Signed<'_>,
 ) -> Response {
     idp.store
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .interactions
         .remove(&step_id.to_string());
-    let new_browser = begin_session(idp, browser, user, mfa);
+    let new_browser = begin_session(idp, who.browser, who.user, who.mfa);
+    let who = Signed {
+        browser: &new_browser,
+        ..who
+    };
     let mut response = match flow {
-        Flow::Device { device_code } => {
-            device_approval(idp, ready, tenant, &new_browser, device_code, user)
-        }
-        Flow::Authorize(req) => after_sign_in(idp, ready, tenant, &new_browser, req, user, false),
+        Flow::Device { device_code } => device_approval(idp, ready, tenant, who, device_code),
+        Flow::Authorize(req) => after_sign_in(idp, ready, tenant, who, req, false),
     };
     set_cookie(&mut response, &new_browser, state.tls);
     response
@@ -1078,15 +1075,15 @@ pub async fn consent(
     };
     let (step_id, step) = step.expect("asked for the step");
     // The consent step belongs to the user signed in on this very browser, now.
-    let signed_in = session_user(&idp, ready, &browser);
-    let user =
-        match (&step.user, signed_in) {
-            (Some(u), Some(s)) if !step.verify && s.upn.eq_ignore_ascii_case(u) => s,
-            _ => return refused(
+    let (user, mfa) = match (&step.user, signed_in(&idp, ready, &browser)) {
+        (Some(u), Some(s)) if !step.verify && s.user.upn.eq_ignore_ascii_case(u) => (s.user, s.mfa),
+        _ => {
+            return refused(
                 50059,
                 "This consent request is not for the user signed in on this browser; start again.",
-            ),
-        };
+            )
+        }
+    };
     // Single use.
     idp.store
         .lock()
@@ -1097,7 +1094,6 @@ pub async fn consent(
     match step.flow {
         Flow::Device { device_code } => {
             let now = idp.clock.now_secs();
-            let mfa = session_mfa(&idp, &browser);
             let client_id = {
                 let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
                 match store.devices.get_mut(now, &device_code) {
@@ -1161,7 +1157,7 @@ pub async fn consent(
                     grants::grant_consent(&idp, user, client, r, &scopes.names);
                 }
             }
-            finish_code(&idp, &req, user, client, session_mfa(&idp, &browser))
+            finish_code(&idp, &req, user, client, mfa)
         }
     }
 }
@@ -1185,8 +1181,8 @@ pub async fn verify(
     };
     let (step_id, step) = step.expect("asked for the step");
     // The verification step belongs to the user signed in on this very browser, now.
-    let user = match (&step.user, session_user(&idp, ready, &browser)) {
-        (Some(u), Some(s)) if step.verify && s.upn.eq_ignore_ascii_case(u) => s,
+    let user = match (&step.user, signed_in(&idp, ready, &browser)) {
+        (Some(u), Some(s)) if step.verify && s.user.upn.eq_ignore_ascii_case(u) => s.user,
         _ => {
             return refused(
                 50059,
@@ -1215,9 +1211,12 @@ pub async fn verify(
         );
     }
     state.throttle.succeeded(&throttle_key);
-    passed(
-        &state, &idp, ready, &tenant, &browser, &step_id, step.flow, user, true,
-    )
+    let who = Signed {
+        browser: &browser,
+        user,
+        mfa: true,
+    };
+    passed(&state, &idp, ready, &tenant, &step_id, step.flow, who)
 }
 
 /// `GET /{tenant}/oauth2/v2.0/devicelogin`: enter the code.
@@ -1310,8 +1309,8 @@ pub async fn device_post(
         ))
         .into_response();
     };
-    match session_user(&idp, ready, &browser) {
-        Some(user) => device_approval(&idp, ready, &tenant, &browser, device_code, user),
+    match signed_in(&idp, ready, &browser) {
+        Some(who) => device_approval(&idp, ready, &tenant, who, device_code),
         None => {
             let Ok(client) = grants::app(ready, &client_id) else {
                 return error_page(&AadError::missing("client_id"));
@@ -1335,10 +1334,10 @@ fn device_approval(
     idp: &Idp,
     ready: &Ready,
     tenant: &str,
-    browser: &str,
+    who: Signed<'_>,
     device_code: String,
-    user: &User,
 ) -> Response {
+    let Signed { browser, user, mfa } = who;
     let now = idp.clock.now_secs();
     let grant = idp
         .store
@@ -1356,8 +1355,8 @@ fn device_approval(
     let scopes = resolve_scopes(ready, &scope).ok();
     let names = scopes.as_ref().map(|s| s.names.clone()).unwrap_or_default();
     let resource = scopes.and_then(|s| s.resource);
-    if grants::mfa_policy(idp, user, resource).is_some() && !session_mfa(idp, browser) {
-        return verify_step(idp, tenant, browser, Flow::Device { device_code }, user);
+    if !mfa && grants::mfa_policy(idp, user, resource).is_some() {
+        return verify_step(idp, tenant, who, Flow::Device { device_code });
     }
     let id = remember(
         idp,
