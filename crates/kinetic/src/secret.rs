@@ -68,13 +68,10 @@ impl PartialEq for Secret {
     /// Compares in time that depends on the lengths only, not on where the values first differ, so
     /// a comparison against a guess does not leak how much of the guess was right.
     fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        if a.len() != b.len() {
-            return false;
-        }
-        let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-        // `black_box` keeps the optimiser from turning the fold into an early-exit comparison.
-        std::hint::black_box(diff) == 0
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            self.0.as_bytes(),
+            other.0.as_bytes(),
+        ))
     }
 }
 

@@ -6,6 +6,7 @@ use crate::clock::parse_rfc3339;
 use crate::config::{ApiKeyConfig, ApiKeyScope};
 use crate::erp::error::{kind, ApiError};
 use axum::http::{HeaderMap, StatusCode};
+use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone)]
 struct Key {
@@ -112,7 +113,7 @@ impl ApiKeys {
         let key = self
             .keys
             .iter()
-            .find(|k| constant_time_eq(k.key.as_bytes(), p.as_bytes()))
+            .find(|k| bool::from(k.key.as_bytes().ct_eq(p.as_bytes())))
             .ok_or_else(|| {
                 unauthorized("The API key is not valid for this server; check ApiKey")
             })?;
@@ -153,13 +154,6 @@ impl KeyGrant {
             )),
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

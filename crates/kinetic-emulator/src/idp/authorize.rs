@@ -25,6 +25,7 @@ use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 
 /// The browser's cookie: a random id, nothing else. What it is signed in as stays on the server.
 const COOKIE: &str = "kinetic_idp_browser";
@@ -1203,7 +1204,7 @@ pub async fn verify(
     }
     let entered = form.get("otc").unwrap_or("").trim();
     let expected = user.mfa_code.as_deref().unwrap_or("");
-    if expected.is_empty() || !grants::constant_time_eq(entered.as_bytes(), expected.as_bytes()) {
+    if expected.is_empty() || !bool::from(entered.as_bytes().ct_eq(expected.as_bytes())) {
         state.throttle.failed(&throttle_key, addr);
         return again(
             "AADSTS50181: The code you entered is not valid. Check it and try again.",

@@ -15,6 +15,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 use std::collections::HashSet;
+use subtle::ConstantTimeEq;
 
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -309,7 +310,7 @@ fn authenticate_client<'a>(
             .reg
             .secrets
             .iter()
-            .find(|s| constant_time_eq(s.value.as_bytes(), secret.as_bytes()));
+            .find(|s| bool::from(s.value.as_bytes().ct_eq(secret.as_bytes())));
         return match matching {
             None => Err(AadError::invalid_client(
                 7000215,
@@ -341,10 +342,6 @@ fn public_with_credential() -> AadError {
         700025,
         "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.",
     )
-}
-
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A certificate client assertion: RS256 with `x5t` (SHA-1) or PS256 with `x5t#S256`, signed by a
