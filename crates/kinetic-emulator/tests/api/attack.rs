@@ -5,8 +5,9 @@
 //! bounded memory under floods. Hostile OData and whereClause input is in `hostile.rs`.
 
 use super::idp::{
-    aad_error, authorize_path, call, challenge, claims, hidden, idp_with, location_param,
-    refresh_desktop, rest_with, server_scope, sign_in, token, Browser, Idp, T, VERIFIER,
+    aad_error, accept_consent, authorize_path, call, challenge, claims, hidden, idp_with,
+    location_param, refresh_desktop, rest_with, server_scope, sign_in, token, Browser, Idp, T,
+    VERIFIER,
 };
 use super::*;
 use base64::Engine;
@@ -278,17 +279,7 @@ async fn forms_need_the_browsers_own_cookie_and_csrf_token() {
     );
     let mut alice = Browser::new();
     sign_in(&t, &mut alice, &consent_path, ALICE, ALICE_PW).await;
-    let r = alice
-        .go(
-            &t.r,
-            Method::POST,
-            &format!("/{T}/oauth2/v2.0/consent"),
-            Some(&[
-                ("request", &hidden(&bob_consent.text, "request")),
-                ("decision", "accept"),
-            ]),
-        )
-        .await;
+    let r = accept_consent(&t, &mut alice, &bob_consent.text).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     assert!(r.headers.get("location").is_none());
     // The device-code form too.

@@ -1014,17 +1014,7 @@ async fn authorize_refusals_and_consent() {
         .go(&t.r, Method::GET, &path, None)
         .await
         .expect(StatusCode::OK);
-    let accepted = b
-        .go(
-            &t.r,
-            Method::POST,
-            &format!("/{T}/oauth2/v2.0/consent"),
-            Some(&[
-                ("request", &hidden(&consent.text, "request")),
-                ("decision", "accept"),
-            ]),
-        )
-        .await;
+    let accepted = accept_consent(&t, &mut b, &consent.text).await;
     assert!(
         location_param(&accepted, "code").is_some(),
         "{:?}",
@@ -1315,6 +1305,20 @@ async fn user_companies_limit_what_a_user_sees() {
     assert!(bad.validate().unwrap_err().contains("company `NOPE`"));
 }
 
+/// Accepts the consent step shown on `page` (its request id), from browser `b`.
+pub(crate) async fn accept_consent(t: &Idp, b: &mut Browser, page: &str) -> Reply {
+    b.go(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/consent"),
+        Some(&[
+            ("request", &hidden(page, "request")),
+            ("decision", "accept"),
+        ]),
+    )
+    .await
+}
+
 /// On the device page `verification`: enters the code of `start` (the devicecode answer), then
 /// signs in as `user`; the page that follows (consent, or the second factor).
 async fn device_sign_in(
@@ -1424,16 +1428,7 @@ async fn device_code_flow() {
     assert!(wrong.text.contains("not valid"), "{}", wrong.text);
     let approve = device_sign_in(&t, &mut b, &verification, &start, BOB, "Bob123!").await;
     assert!(approve.text.contains("id=\"consent\""), "{}", approve.text);
-    let done = b
-        .go(
-            &t.r,
-            Method::POST,
-            &format!("/{T}/oauth2/v2.0/consent"),
-            Some(&[
-                ("request", &hidden(&approve.text, "request")),
-                ("decision", "accept"),
-            ]),
-        )
+    let done = accept_consent(&t, &mut b, &approve.text)
         .await
         .expect(StatusCode::OK);
     assert!(done.text.contains("You may now close this window"));
@@ -1975,17 +1970,9 @@ async fn conditional_access_in_the_device_flow() {
         .await
         .expect(StatusCode::OK);
     assert!(approve.text.contains("id=\"consent\""), "{}", approve.text);
-    b.go(
-        &t.r,
-        Method::POST,
-        &format!("/{T}/oauth2/v2.0/consent"),
-        Some(&[
-            ("request", &hidden(&approve.text, "request")),
-            ("decision", "accept"),
-        ]),
-    )
-    .await
-    .expect(StatusCode::OK);
+    accept_consent(&t, &mut b, &approve.text)
+        .await
+        .expect(StatusCode::OK);
     let j = token(
         &t.r,
         &[
