@@ -1647,6 +1647,17 @@ fn idp_with_mfa_for_alice() -> Idp {
     })
 }
 
+/// Posts `code` to the second-factor step `request`, from browser `b`.
+async fn enter_code(t: &Idp, b: &mut Browser, request: &str, code: &str) -> Reply {
+    b.go(
+        &t.r,
+        Method::POST,
+        &format!("/{T}/oauth2/v2.0/verify"),
+        Some(&[("request", request), ("otc", code)]),
+    )
+    .await
+}
+
 /// Redeems a web-app code at the token endpoint.
 async fn web_app_redeem(t: &Idp, code: &str) -> Value {
     token(
@@ -1729,7 +1740,6 @@ async fn conditional_access_steps_up_to_a_second_factor() {
         .expect(StatusCode::OK);
     assert!(page.text.contains("id=\"verify\""), "{}", page.text);
     let request = hidden(&page.text, "request");
-    let verify = format!("/{T}/oauth2/v2.0/verify");
     // The step is not a consent step: posted there, it is refused.
     let consent = b
         .go(
@@ -1746,35 +1756,15 @@ async fn conditional_access_steps_up_to_a_second_factor() {
         .go(&t.r, Method::GET, &path, None)
         .await
         .expect(StatusCode::OK);
-    let stolen = other
-        .go(
-            &t.r,
-            Method::POST,
-            &verify,
-            Some(&[("request", &request), ("otc", "246810")]),
-        )
-        .await;
+    let stolen = enter_code(&t, &mut other, &request, "246810").await;
     assert!(stolen.text.contains("AADSTS50059"), "{}", stolen.text);
     // A wrong code: the page again, with Entra's words.
-    let wrong = b
-        .go(
-            &t.r,
-            Method::POST,
-            &verify,
-            Some(&[("request", &request), ("otc", "000000")]),
-        )
+    let wrong = enter_code(&t, &mut b, &request, "000000")
         .await
         .expect(StatusCode::OK);
     assert!(wrong.text.contains("AADSTS50181"), "{}", wrong.text);
     let cookie_before = b.cookie.clone();
-    let back = b
-        .go(
-            &t.r,
-            Method::POST,
-            &verify,
-            Some(&[("request", &request), ("otc", "246810")]),
-        )
-        .await;
+    let back = enter_code(&t, &mut b, &request, "246810").await;
     assert_eq!(back.status, StatusCode::FOUND, "{}", back.text);
     assert_ne!(
         b.cookie, cookie_before,
@@ -1830,24 +1820,11 @@ async fn conditional_access_steps_up_to_a_second_factor() {
         .expect(StatusCode::OK);
     let request = hidden(&step.text, "request");
     for _ in 0..5 {
-        guesser
-            .go(
-                &t.r,
-                Method::POST,
-                &verify,
-                Some(&[("request", &request), ("otc", "111111")]),
-            )
+        enter_code(&t, &mut guesser, &request, "111111")
             .await
             .expect(StatusCode::OK);
     }
-    let throttled = guesser
-        .go(
-            &t.r,
-            Method::POST,
-            &verify,
-            Some(&[("request", &request), ("otc", "246810")]),
-        )
-        .await;
+    let throttled = enter_code(&t, &mut guesser, &request, "246810").await;
     assert_eq!(
         throttled.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -1957,16 +1934,8 @@ async fn conditional_access_in_the_device_flow() {
         "{}",
         after_password.text
     );
-    let approve = b
-        .go(
-            &t.r,
-            Method::POST,
-            &format!("/{T}/oauth2/v2.0/verify"),
-            Some(&[
-                ("request", &hidden(&after_password.text, "request")),
-                ("otc", "246810"),
-            ]),
-        )
+    let request = hidden(&after_password.text, "request");
+    let approve = enter_code(&t, &mut b, &request, "246810")
         .await
         .expect(StatusCode::OK);
     assert!(approve.text.contains("id=\"consent\""), "{}", approve.text);
