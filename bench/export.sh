@@ -186,7 +186,10 @@ if "$bin" export --help >/dev/null 2>&1; then
   result kinetic_csv_p4 "$(csv_rows "$out/kinetic-p4.csv" 2>/dev/null || echo -)"
 else
   echo "== a, b, c: kinetic export not available ($bin export --help fails): skipped"
-  for n in kinetic_csv kinetic_ndjson kinetic_csv_p4; do skipped $n "kinetic export not available"; done
+  # (a failure when the runs were asked for: the correctness check below counts it)
+  for n in kinetic_csv kinetic_ndjson kinetic_csv_p4; do
+    if wanted $n; then skipped $n "kinetic export not available"; else skipped $n "not run (RUNS)"; fi
+  done
 fi
 
 # --- d: the Python requests loop -----------------------------------------------------------------
@@ -267,7 +270,8 @@ fi
 
 # --- report --------------------------------------------------------------------------------------
 echo
-REPEAT=$repeat python3 - "$out" "$count" "$pages" "$scale" <<'EOF'
+report_rc=0
+REPEAT=$repeat python3 - "$out" "$count" "$pages" "$scale" <<'EOF' || report_rc=$?
 import csv, os, statistics, sys
 
 out, count, pages, scale = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
@@ -351,50 +355,91 @@ print("\nserver time per page (curl -w)")
 page_stats("curl_serial")
 page_stats("curl_keyset")
 
-# Correctness: CSV record counts, duplicate keys, and the same key set in kinetic's and Python's files.
+# Correctness: every run that ran exited 0; each output file holds $count rows, no key twice, and
+# the same key set as the Python requests loop's file (paged by its own code, not kinetic's); the
+# curl floors got every page with 200. Any miss makes the script exit 1.
 print("\ncorrectness")
 KEY = ("Company", "OrderNum", "OrderLine")
-def scan(path):
-    if not os.path.exists(path) or os.path.getsize(path) == 0:
-        return None
+missed = []
+def verdict(label, good, why):
+    if not good:
+        missed.append(f"{label}: {why}")
+    return "ok" if good else "MISSED"
+def ran(name):  # the run was asked for (RUNS) and could be run
+    r = rows.get(name)
+    return r is not None and not r["note"].startswith(("not run", "kinetic export not available", "curl ", "needs "))
+for name, r in rows.items():
+    if "FAILED" in r["note"]:
+        print(f"  {labels.get(name, name):<16} the run failed  {verdict(labels.get(name, name), False, 'the run failed (see its .stderr)')}")
+    elif r["note"].startswith("kinetic export not available"):
+        print(f"  {labels.get(name, name):<16} not run: kinetic export not available  "
+              f"{verdict(labels.get(name, name), False, 'asked for, but `kinetic export --help` fails (leave it out of RUNS to measure a binary without export)')}")
+def scan(path, key_of):
+    """Rows, duplicate keys and an order-independent fingerprint of the key set (hash() is the same
+    within this process, so fingerprints of different files can be compared)."""
+    seen, dups, n, digest = set(), 0, 0, 0
+    for key in key_of(path):
+        n += 1
+        if key in seen:
+            dups += 1
+        else:
+            seen.add(key)
+            digest = (digest + hash(key)) & (2**64 - 1)
+    return dict(n=n, dups=dups, digest=digest)
+def csv_keys(path):
     with open(path, newline="", encoding="utf-8") as f:
         rd = csv.reader(f)
         header = next(rd, [])
         if not all(k in header for k in KEY):
-            return dict(n=sum(1 for _ in rd), dups=None, digest=None, why=f"no key columns in header {header[:6]}")
+            raise ValueError(f"no key columns in header {header[:6]}")
         idx = [header.index(k) for k in KEY]
-        seen, dups, n, digest = set(), 0, 0, 0
         for rec in rd:
-            key = "\x1f".join(rec[i] for i in idx)
-            n += 1
-            if key in seen:
-                dups += 1
-            else:
-                seen.add(key)
-                digest = (digest + hash(key)) & (2**64 - 1)  # order-independent fingerprint of the key set
-        return dict(n=n, dups=dups, digest=digest, why="")
+            yield "\x1f".join(rec[i] for i in idx)
+def ndjson_keys(path):
+    import json
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                d = json.loads(line)
+                yield "\x1f".join(str(d[k]) for k in KEY)
 scans = {}
-for name, file in (("kinetic csv", "kinetic.csv"), ("kinetic csv P=4", "kinetic-p4.csv"), ("python", "python.csv"), ("python httpx", "python-httpx.csv")):
-    s = scans[name] = scan(os.path.join(out, file))
-    if s is None:
-        print(f"  {name:<16} no file")
-    elif s["dups"] is None:
-        print(f"  {name:<16} {s['n']} data rows; {s['why']}  MISSED")
-    else:
-        verdict = "ok" if s["dups"] == 0 and s["n"] == count else "MISSED"
-        print(f"  {name:<16} {s['n']} data rows (expected {count}), {s['dups']} duplicate keys  {verdict}")
-nd = os.path.join(out, "kinetic.ndjson")
-if os.path.exists(nd):
-    n = sum(1 for line in open(nd, encoding="utf-8") if line.strip())
-    print(f"  {'kinetic ndjson':<16} {n} lines (expected {count})  {'ok' if n == count else 'MISSED'}")
+files = (("kinetic_csv", "kinetic csv", "kinetic.csv", csv_keys), ("kinetic_ndjson", "kinetic ndjson", "kinetic.ndjson", ndjson_keys),
+         ("kinetic_csv_p4", "kinetic csv P=4", "kinetic-p4.csv", csv_keys), ("python", "python", "python.csv", csv_keys),
+         ("python_httpx4", "python httpx", "python-httpx.csv", csv_keys))
+for run, name, file, key_of in files:
+    if not ran(run):
+        continue
+    path = os.path.join(out, file)
+    if not os.path.exists(path) or os.path.getsize(path) == 0:
+        print(f"  {name:<16} no file  {verdict(name, False, f'no output file {path}')}")
+        continue
+    try:
+        s = scans[name] = scan(path, key_of)
+    except (ValueError, KeyError) as e:
+        print(f"  {name:<16} unreadable: {e}  {verdict(name, False, f'cannot read its keys: {e}')}")
+        continue
+    good = s["dups"] == 0 and s["n"] == count
+    why = "%d rows (expected %d), %d duplicate keys" % (s["n"], count, s["dups"])
+    print(f"  {name:<16} {s['n']} data rows (expected {count}), {s['dups']} duplicate keys  {verdict(name, good, why)}")
 py_s = scans.get("python")
-for name in ("kinetic csv", "kinetic csv P=4", "python httpx"):
+if py_s is None and any(name in scans for name in ("kinetic csv", "kinetic ndjson", "kinetic csv P=4", "python httpx")):
+    print("  (no Python requests file: the key sets are not compared; RUNS must include python for that)")
+for name in ("kinetic csv", "kinetic ndjson", "kinetic csv P=4", "python httpx"):
     s = scans.get(name)
-    if s and py_s and s["digest"] is not None and py_s["digest"] is not None:
+    if s and py_s:
         same_n = s["n"] == py_s["n"]
         same_keys = s["digest"] == py_s["digest"] and s["dups"] == py_s["dups"]
         print(f"  {name} vs python: same row count {'yes' if same_n else 'NO'}, same key set {'yes' if same_keys else 'NO'}"
-              f"  {'ok' if same_n and same_keys else 'MISSED'}")
+              f"  {verdict(name + ' vs python', same_n and same_keys, 'another row count or key set than the Python loop')}")
+for name in ("curl_serial", "curl_parallel4", "curl_keyset"):
+    r = rows.get(name)
+    if ran(name) and "FAILED" not in r["note"]:
+        print(f"  {labels[name]:<16} every page answered 200  "
+              f"{verdict(labels[name], r['rows'] is not None, 'not every page answered 200 (see its .stdout)')}")
+if missed:
+    print("\nexport.sh: WRONG: " + "; ".join(missed))
+    sys.exit(1)
 EOF
 echo
 echo "files: $out/ (*.stderr: each run's messages; emulator.err: the server's)"
+exit "$report_rc"

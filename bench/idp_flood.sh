@@ -5,13 +5,15 @@
 # bytes, so the peak must level off however large N is.
 # Usage: bash bench/idp_flood.sh [N]   (default 20000); KINETIC_BIN=path measures another build
 # (e.g. an older commit's release binary) instead of building this tree's.
+# Exits 1 unless every call answered 200 (the memory figures are printed, not judged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20000}
+case $n in '' | *[!0-9]* | [0-3]) echo "usage: bash bench/idp_flood.sh [N] (N >= 4)" >&2; exit 2 ;; esac
 [ -n "${KINETIC_BIN:-}" ] || cargo build --release -q -p epicor-kinetic-cli
 work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 "${KINETIC_BIN:-target/release/kinetic}" emulator --port 0 --scale 200 >"$work/out" 2>"$work/err" & pid=$!
-while [ "$(wc -l <"$work/out")" -lt 1 ]; do
+while [ "$(cat "$work/out" 2>/dev/null | wc -l)" -lt 1 ]; do # (the file may not exist yet)
   kill -0 $pid 2>/dev/null || { cat "$work/err" >&2; exit 1; }
   sleep 0.05
 done
@@ -49,4 +51,6 @@ for i in range(n):
         print(f"after {i + 1:>6} /authorize + {i + 1:>6} /devicecode: RSS {rss} MiB, peak {peak} MiB")
 elapsed = time.time() - started
 print(f"{2 * n} calls in {elapsed:.1f} s ({2 * n / elapsed:.0f}/s), {bad} not 200")
+if bad:
+    sys.exit(f"idp_flood.sh: WRONG: {bad} of {2 * n} calls did not answer 200")
 PY

@@ -3,11 +3,25 @@
 
 Usage: python_fetch.py WAY CONNECTION_STRING REST_V1_BASE
   WAY: fetchall | fetchmany | arrow | arrow_p4 (Parallelism=4) | requests
-Prints: rows seconds (the fetch alone, after the import and the connection).
+Prints: rows seconds fingerprint. Seconds: the fetch alone, after the import and the connection
+(the fingerprint's own time left out). Fingerprint: of the rows' keys (OrderNum, OrderLine), the
+same whatever their order (a sum of tuple hashes: ints hash alike in every process), so that
+bench/python.sh can check that every way brought the rows the requests loop did.
 """
 
 import sys
 import time
+
+MASK = 2**64 - 1
+
+
+def fingerprint(pairs):
+    return sum(hash((int(n), int(line))) & MASK for n, line in pairs) & MASK
+
+
+def columns(cur):
+    names = [d[0] for d in cur.description]
+    return names.index("OrderNum"), names.index("OrderLine")
 
 
 def main() -> int:
@@ -32,7 +46,8 @@ def main() -> int:
                 break
             rows.extend(page)
             skip += len(page)
-        n = len(rows)
+        t1 = time.perf_counter()
+        n, fp, extra = len(rows), fingerprint((r["OrderNum"], r["OrderLine"]) for r in rows), 0.0
     else:
         import epicor_kinetic
 
@@ -42,20 +57,34 @@ def main() -> int:
         cur = conn.cursor()
         t0 = time.perf_counter()
         cur.execute(sql)
+        extra = 0.0  # time spent on the fingerprint inside the timed loop, taken out
         if way == "fetchall":
-            n = len(cur.fetchall())
+            rows = cur.fetchall()
+            t1 = time.perf_counter()
+            i, j = columns(cur)
+            n, fp = len(rows), fingerprint((r[i], r[j]) for r in rows)
         elif way == "fetchmany":
-            n = 0
+            n, fp = 0, 0
             while True:
                 batch = cur.fetchmany(10_000)
                 if not batch:
                     break
                 n += len(batch)
+                f0 = time.perf_counter()
+                i, j = columns(cur)
+                fp = (fp + fingerprint((r[i], r[j]) for r in batch)) & MASK
+                extra += time.perf_counter() - f0
+            t1 = time.perf_counter()
         elif way == "arrow":
-            n = cur.fetch_arrow_table().num_rows
+            table = cur.fetch_arrow_table()
+            t1 = time.perf_counter()
+            n, fp = table.num_rows, 0
+            for b in table.to_batches():  # a batch at a time: no list of every row
+                on, ol = b.column(b.schema.get_field_index("OrderNum")), b.column(b.schema.get_field_index("OrderLine"))
+                fp = (fp + fingerprint(zip(on.to_pylist(), ol.to_pylist()))) & MASK
         else:
             raise SystemExit(f"unknown way {way}")
-    print(n, round(time.perf_counter() - t0, 3))
+    print(n, round(t1 - t0 - extra, 3), fp)
     return 0
 
 
