@@ -293,6 +293,12 @@ struct EmulatorArgs {
     /// Seed of the data generator (same seed and scale, same data).
     #[arg(long)]
     seed: Option<u64>,
+    /// How text compares in $filter, $orderby and keys: "ci" (the default), as Epicor's SQL
+    /// Server (SQL_Latin1_General_CP1_CI_AS): case and trailing spaces ignored, length()
+    /// without trailing spaces; or "binary": byte for byte, a strict server for tests. A --db
+    /// file keeps the collation it was made with.
+    #[arg(long, value_name = "ci|binary", value_parser = ["ci", "binary"])]
+    collation: Option<String>,
     /// Inject faults for resilience tests, e.g. "503:0.05,latency:0.2:50-200ms". See --help.
     #[arg(long, value_name = "SPEC", long_help = epicor_kinetic_emulator::faults::SPEC_HELP)]
     faults: Option<String>,
@@ -416,6 +422,10 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(seed) = args.seed {
         config.seed = seed;
+    }
+    if let Some(c) = args.collation.as_deref() {
+        config.collation =
+            epicor_kinetic_emulator::collation::Collation::parse(c).ok_or("--collation: ci or binary")?;
     }
     if args.tls || args.tls_cert.is_some() || args.tls_cert_out.is_some() {
         config.tls.enabled = true;

@@ -1,5 +1,6 @@
 //! The emulator's configuration: built-in defaults, a TOML file (`--config`), then command-line flags.
 
+pub use crate::collation::Collation;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,11 @@ pub struct EmulatorConfig {
     /// Remember the last this many requests (method, path and query as sent, status) for tests
     /// to inspect ([`crate::RunningEmulator::requests`]); 0 (the default) remembers none.
     pub request_log: usize,
+    /// How text compares in `$filter`, `$orderby`, keys and lookups: `ci` (the default, as
+    /// Epicor's SQL Server `SQL_Latin1_General_CP1_CI_AS`: case and trailing spaces ignored,
+    /// `length` without trailing spaces) or `binary` (byte for byte, for tests that want a strict
+    /// server). See [`crate::collation`].
+    pub collation: Collation,
     /// Number of sales order lines to generate.
     pub scale: u64,
     /// Seed of the deterministic data generator.
@@ -564,6 +570,7 @@ impl Default for EmulatorConfig {
             next_link: false,
             strict_paging: false,
             request_log: 0,
+            collation: Collation::Ci,
             scale: 5_000,
             seed: 6,
             db: None,

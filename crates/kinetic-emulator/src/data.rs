@@ -1,13 +1,13 @@
 //! The deterministic demo data set: the same seed and scale give the same rows, byte for byte.
 
-use crate::config::EmulatorConfig;
+use crate::config::{Collation, EmulatorConfig};
 use crate::model::{ColType, TABLES};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::{params, Connection};
 
 /// Version of the generator and schema; a kept database (`--db`) of another version is regenerated.
-pub const DATA_VERSION: &str = "3";
+pub const DATA_VERSION: &str = "4";
 
 /// What generation produced.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,8 +21,9 @@ pub struct DataSummary {
     pub order_releases: u64,
 }
 
-/// Creates the schema (tables, indexes, meta table) on an empty database.
-pub fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
+/// Creates the schema (tables, indexes, meta table) on an empty database, its text columns
+/// compared as `collation` says (so keys and indexes follow it).
+pub fn create_schema(conn: &Connection, collation: Collation) -> rusqlite::Result<()> {
     let mut ddl = String::new();
     for t in TABLES {
         ddl.push_str(&format!("CREATE TABLE \"{}\" (", t.name));
@@ -30,8 +31,9 @@ pub fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
             let null = if c.nullable { "" } else { " NOT NULL" };
             let check = match c.ty {
                 ColType::String { .. } => format!(
-                    " COLLATE BINARY CHECK (typeof(\"{0}\") IN ('text','null'))",
-                    c.name
+                    " COLLATE {1} CHECK (typeof(\"{0}\") IN ('text','null'))",
+                    c.name,
+                    collation.sql_name()
                 ),
                 _ => String::new(),
             };
@@ -415,11 +417,12 @@ pub fn generate(conn: &mut Connection, config: &EmulatorConfig) -> rusqlite::Res
             }
         }
         tx.execute(
-            "INSERT INTO _emulator VALUES ('version', ?1), ('scale', ?2), ('seed', ?3)",
+            "INSERT INTO _emulator VALUES ('version', ?1), ('scale', ?2), ('seed', ?3), ('collation', ?4)",
             params![
                 DATA_VERSION,
                 config.scale.to_string(),
-                config.seed.to_string()
+                config.seed.to_string(),
+                config.collation.as_str()
             ],
         )?;
     }
@@ -427,8 +430,9 @@ pub fn generate(conn: &mut Connection, config: &EmulatorConfig) -> rusqlite::Res
     Ok(sum)
 }
 
-/// The `(version, scale, seed)` a kept database was generated with, if it is one of ours.
-pub fn stored_generation(conn: &Connection) -> Option<(String, u64, u64)> {
+/// The `(version, scale, seed, collation)` a kept database was generated with, if it is one of
+/// ours.
+pub fn stored_generation(conn: &Connection) -> Option<(String, u64, u64, Collation)> {
     let get = |k: &str| -> Option<String> {
         conn.query_row("SELECT value FROM _emulator WHERE key = ?1", [k], |r| {
             r.get(0)
@@ -439,5 +443,6 @@ pub fn stored_generation(conn: &Connection) -> Option<(String, u64, u64)> {
         get("version")?,
         get("scale")?.parse().ok()?,
         get("seed")?.parse().ok()?,
+        Collation::parse(&get("collation")?)?,
     ))
 }

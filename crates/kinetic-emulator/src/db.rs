@@ -1,6 +1,7 @@
 //! The SQLite store: one writer connection (writes are serialised, so no update is ever lost) and a
 //! pool of read-only connections (WAL mode lets readers run beside the writer).
 
+use crate::collation::{self, Collation};
 use crate::config::EmulatorConfig;
 use crate::data::{self, DataSummary};
 use rusqlite::functions::FunctionFlags;
@@ -26,6 +27,16 @@ pub enum DbError {
          choose another --db path or delete the file to regenerate it"
     )]
     Foreign { path: PathBuf },
+    #[error(
+        "{path} was made with --collation {stored} and this server compares text as \
+         --collation {wanted}; give the same --collation, another --db path, or delete the file \
+         to regenerate it"
+    )]
+    CollationMismatch {
+        path: PathBuf,
+        stored: &'static str,
+        wanted: &'static str,
+    },
     #[error("database task failed: {0}")]
     Task(String),
     /// The request's SQLite work ran past `[limits] statement_timeout_ms` and was interrupted.
@@ -72,6 +83,8 @@ struct DbInner {
     reader_wait: Duration,
     /// See [`crate::config::LimitsConfig::statement_timeout_ms`]; `None` when off.
     statement_timeout: Option<Duration>,
+    /// How text compares (baked into the schema, see [`crate::collation`]).
+    collation: Collation,
     /// See [`Db::generation`].
     generation: AtomicU64,
     // Keeps a temporary database alive (and deletes it) with the handle.
@@ -126,6 +139,7 @@ fn open_conn(path: &Path, read_only: bool) -> rusqlite::Result<Connection> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(256);
     register_functions(&conn)?;
+    collation::register(&conn)?;
     Ok(conn)
 }
 
@@ -152,7 +166,16 @@ impl Db {
         if path.exists() {
             let conn = open_conn(&path, false)?;
             match data::stored_generation(&conn) {
-                Some((v, s, _)) if v == data::DATA_VERSION => scale = s,
+                Some((v, s, _, stored)) if v == data::DATA_VERSION => {
+                    if stored != config.collation {
+                        return Err(DbError::CollationMismatch {
+                            path,
+                            stored: stored.as_str(),
+                            wanted: config.collation.as_str(),
+                        });
+                    }
+                    scale = s
+                }
                 _ => return Err(DbError::Foreign { path }),
             }
         } else {
@@ -162,7 +185,7 @@ impl Db {
             {
                 let mut conn = open_conn(&partial, false)?;
                 conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
-                data::create_schema(&conn)?;
+                data::create_schema(&conn, config.collation)?;
                 generated = Some(data::generate(&mut conn, config)?);
                 conn.execute_batch("PRAGMA journal_mode = DELETE; ANALYZE;")?;
             }
@@ -188,6 +211,7 @@ impl Db {
                 reader_wait: Duration::from_millis(limits.reader_wait_ms),
                 statement_timeout: (limits.statement_timeout_ms > 0)
                     .then(|| Duration::from_millis(limits.statement_timeout_ms)),
+                collation: config.collation,
                 generation: AtomicU64::new(next_generation()),
                 _temp: temp,
             }),
@@ -206,6 +230,11 @@ impl Db {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// How this database compares text.
+    pub fn collation(&self) -> Collation {
+        self.inner.collation
     }
 
     /// The write generation: a new value (never seen before in this process, by any database)

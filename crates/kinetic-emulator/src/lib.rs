@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod clock;
+pub mod collation;
 pub mod config;
 pub mod data;
 pub mod db;
@@ -498,6 +499,7 @@ impl RunningEmulator {
             "strict_paging": c.strict_paging,
             // How it plays what real servers do, so a test run's log says which variant it met.
             "tidy": c.tidy,
+            "collation": c.collation.as_str(),
             "baq_page_cap": c.baq_page_cap,
             "baq_partial_rows": c.baq_partial_rows,
             "v2_date_offset": c.v2_date_offset,

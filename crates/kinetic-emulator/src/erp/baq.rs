@@ -8,6 +8,7 @@ use super::paging;
 use super::query::Relation;
 use super::rows::{self, ApiVersion, RowKind};
 use super::Ctx;
+use crate::collation::Collation;
 use crate::model::{ColType, Column, Table, CUSTOMER};
 use axum::http::{header, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -153,7 +154,12 @@ fn is_reserved(name: &str) -> bool {
 }
 
 /// The BAQ's FROM item with its parameters bound (`{company}` first, then each parameter).
-fn relation(company: &str, b: &'static Baq, query: &str) -> Result<Relation, ApiError> {
+fn relation(
+    company: &str,
+    b: &'static Baq,
+    query: &str,
+    collation: Collation,
+) -> Result<Relation, ApiError> {
     let mut given: Map<String, J> = Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -211,6 +217,7 @@ fn relation(company: &str, b: &'static Baq, query: &str) -> Result<Relation, Api
         set: None,
         service: None,
         bound,
+        collation,
     })
 }
 
@@ -359,7 +366,7 @@ async fn data(
             "BAQ results have no navigation properties to $expand",
         ));
     }
-    let rel = relation(company, b, query)?;
+    let rel = relation(company, b, query, ctx.state.db.collation())?;
     // `baq_page_cap` [?]: no source says whether BAQ results are capped; capped pages answer
     // nextLink only when `next_link` (or `strict_paging`) is on, as entity sets do.
     let cap = ctx.state.config.baq_page_cap as u64;
@@ -536,7 +543,7 @@ async fn update(
         )
     })?;
     // The stored row of the BAQ, by the BAQ's key as the table's key gives it.
-    let rel = relation(company, b, query)?;
+    let rel = relation(company, b, query, ctx.state.db.collation())?;
     let mut params = rel.bound.clone();
     let mut conds = Vec::new();
     for (bc, tc) in u.key {

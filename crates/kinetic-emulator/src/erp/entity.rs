@@ -247,7 +247,7 @@ fn expand_plan(rel: &Relation, item: &ExpandItem, depth: usize) -> Result<Expand
         .collect();
     let join: Vec<&'static str> = nav.on.iter().map(|(_, c)| *c).collect();
     let plan = plan(
-        Relation::entity_set(target, service),
+        Relation::entity_set(target, service, rel.collation),
         &item.options,
         &Fixed::default(),
         &join,
@@ -776,7 +776,7 @@ pub async fn get(
         paging::start(false, page_cap, &opts, &ctx.request_url, raw_query)?
     };
     let mut plan = plan_with_ties(
-        Relation::entity_set(target, svc),
+        Relation::entity_set(target, svc, ctx.state.db.collation()),
         &opts,
         &fixed,
         &[],

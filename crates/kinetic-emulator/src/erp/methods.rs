@@ -352,10 +352,14 @@ async fn get_rows(
         ..QueryOptions::default()
     };
     let fixed = Fixed(vec![("Company", Value::Text(ctx.company.clone()))]);
-    let plan =
-        entity::plan(Relation::entity_set(primary, svc), &opts, &fixed, &[], 0).map_err(|e| {
-            ApiError::business(format!("Invalid whereClause: {}", e.message), table.name)
-        })?;
+    let plan = entity::plan(
+        Relation::entity_set(primary, svc, ctx.state.db.collation()),
+        &opts,
+        &fixed,
+        &[],
+        0,
+    )
+    .map_err(|e| ApiError::business(format!("Invalid whereClause: {}", e.message), table.name))?;
     let wire = ctx.wire(RowKind::Tableset);
     ctx.state
         .db

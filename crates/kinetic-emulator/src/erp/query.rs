@@ -19,6 +19,7 @@
 //! null), while `not (Name eq 'a')` keeps them (eq is false, not false is true).
 
 use super::error::ApiError;
+use crate::collation::Collation;
 use crate::config::LimitsConfig;
 use crate::model::{ColType, Column, EntitySet, Service};
 use epicor_kinetic_odata::{
@@ -126,10 +127,16 @@ pub struct Relation {
     pub service: Option<&'static Service>,
     /// Values of the parameters `?1..?n` that `from` itself uses (a BAQ's parameters).
     pub bound: Vec<Value>,
+    /// How its text compares (the database's).
+    pub collation: Collation,
 }
 
 impl Relation {
-    pub fn entity_set(set: &'static EntitySet, service: &'static Service) -> Relation {
+    pub fn entity_set(
+        set: &'static EntitySet,
+        service: &'static Service,
+        collation: Collation,
+    ) -> Relation {
         Relation {
             from: format!("\"{}\"", set.table.name),
             columns: set.table.columns,
@@ -137,6 +144,7 @@ impl Relation {
             set: Some(set),
             service: Some(service),
             bound: Vec::new(),
+            collation,
         }
     }
 
@@ -238,6 +246,22 @@ impl Compiler {
         format!("?{}", self.params.len())
     }
 
+    /// Whether text compares as Epicor's SQL Server does (see [`crate::collation`]): then every
+    /// text comparison names the collation, so that computed text (`tolower(Name)`, a BAQ's
+    /// expressions) compares as columns do.
+    fn ci(&self) -> bool {
+        self.scopes[0].relation.collation == Collation::Ci
+    }
+
+    /// `sql` (text) with the collation its comparisons use.
+    fn collated(&self, sql: String) -> String {
+        if self.ci() {
+            format!("{sql} COLLATE {}", crate::collation::CI_NAME)
+        } else {
+            sql
+        }
+    }
+
     /// Takes the parameters bound so far.
     pub fn into_params(self) -> Vec<Value> {
         self.params
@@ -266,7 +290,10 @@ impl Compiler {
     pub fn order_by(&mut self, items: &[OrderBy], ties: Ties) -> Result<String, ApiError> {
         let mut parts = Vec::new();
         for item in items {
-            let (sql, _) = self.expr(&item.expr, 0)?;
+            let (mut sql, ty) = self.expr(&item.expr, 0)?;
+            if ty == Ty::Text {
+                sql = self.collated(sql);
+            }
             parts.push(format!(
                 "{sql} {}",
                 if item.descending { "DESC" } else { "ASC" }
@@ -321,7 +348,11 @@ impl Compiler {
                         list.len()
                     )));
                 }
-                let (s, t) = self.expr(operand, d)?;
+                let (mut s, t) = self.expr(operand, d)?;
+                if t == Ty::Text {
+                    // IN compares with the collation of its left operand.
+                    s = self.collated(s);
+                }
                 let mut items = Vec::with_capacity(list.len());
                 let mut has_null = false;
                 for item in list {
@@ -443,7 +474,12 @@ impl Compiler {
                     r = format!("({r} || 'T00:00:00')");
                     rt = Ty::DateTime;
                 }
-                let _ = (lt, rt);
+                // An explicit collation on either side decides a comparison of text.
+                let rc = if lt == Ty::Text && rt == Ty::Text {
+                    self.collated(r.clone())
+                } else {
+                    r.clone()
+                };
                 let sql_op = match op {
                     BinaryOp::Eq => "IS",
                     BinaryOp::Ne => "IS NOT",
@@ -454,15 +490,15 @@ impl Compiler {
                 };
                 let sql = if matches!(op, BinaryOp::Eq | BinaryOp::Ne) {
                     // Null is a value to eq / ne (module doc).
-                    format!("({l} {sql_op} {r})")
+                    format!("({l} {sql_op} {rc})")
                 } else if is_atom(&l) && is_atom(&r) {
                     // An ordering with a null operand is false, not null (module doc). Written as
                     // ANDed terms rather than coalesce() so that SQLite still uses an index on `l`.
-                    format!("({l} {sql_op} {r} AND {l} IS NOT NULL AND {r} IS NOT NULL)")
+                    format!("({l} {sql_op} {rc} AND {l} IS NOT NULL AND {r} IS NOT NULL)")
                 } else {
                     // Not an index seek anyway; repeating a compound operand would double the SQL
                     // per nesting level (`((a gt b) gt true) gt true ...` would grow as 2^depth).
-                    format!("coalesce({l} {sql_op} {r}, 0)")
+                    format!("coalesce({l} {sql_op} {rc}, 0)")
                 };
                 Ok((sql, Ty::Bool))
             }
@@ -632,7 +668,7 @@ impl Compiler {
         self.scopes.push(Scope {
             variable: variable.map(str::to_string),
             alias: alias.clone(),
-            relation: Relation::entity_set(target, service),
+            relation: Relation::entity_set(target, service, parent.collation),
         });
         let pred = match predicate {
             Some(p) => {
@@ -698,22 +734,38 @@ impl Compiler {
                 arity(2)?;
                 let a = arg(self, 0, Ty::Text)?;
                 let b = arg(self, 1, Ty::Text)?;
-                let sql = match f {
-                    Function::Contains => format!("(instr({a}, {b}) > 0)"),
-                    Function::StartsWith => format!("(substr({a}, 1, length({b})) = {b})"),
-                    _ => format!("(substr({a}, length({a}) - length({b}) + 1) = {b})"),
+                let sql = match (f, self.ci()) {
+                    // SQL Server's LIKE under a case-insensitive collation.
+                    (Function::Contains, true) => format!("odata_ci_contains({a}, {b})"),
+                    (Function::StartsWith, true) => format!("odata_ci_startswith({a}, {b})"),
+                    (_, true) => format!("odata_ci_endswith({a}, {b})"),
+                    (Function::Contains, false) => format!("(instr({a}, {b}) > 0)"),
+                    (Function::StartsWith, false) => {
+                        format!("(substr({a}, 1, length({b})) = {b})")
+                    }
+                    (_, false) => format!("(substr({a}, length({a}) - length({b}) + 1) = {b})"),
                 };
                 (sql, Ty::Bool)
             }
             Function::Length => {
                 arity(1)?;
-                (format!("length({})", arg(self, 0, Ty::Text)?), Ty::Int)
+                let a = arg(self, 0, Ty::Text)?;
+                if self.ci() {
+                    // SQL Server's LEN leaves trailing spaces out.
+                    (format!("length(rtrim({a}, ' '))"), Ty::Int)
+                } else {
+                    (format!("length({a})"), Ty::Int)
+                }
             }
             Function::IndexOf => {
                 arity(2)?;
                 let a = arg(self, 0, Ty::Text)?;
                 let b = arg(self, 1, Ty::Text)?;
-                (format!("(instr({a}, {b}) - 1)"), Ty::Int)
+                if self.ci() {
+                    (format!("odata_ci_indexof({a}, {b})"), Ty::Int)
+                } else {
+                    (format!("(instr({a}, {b}) - 1)"), Ty::Int)
+                }
             }
             Function::Substring => {
                 if args.len() != 2 && args.len() != 3 {
@@ -902,7 +954,7 @@ mod tests {
 
     fn compile(filter: &str) -> Result<(String, Vec<Value>), ApiError> {
         let svc = model::service("Erp.BO.CustomerSvc").unwrap();
-        let rel = Relation::entity_set(svc.primary(), svc);
+        let rel = Relation::entity_set(svc.primary(), svc, Collation::Binary);
         let mut c = Compiler::new(rel, "t");
         let e = epicor_kinetic_odata::parse_filter(filter)
             .map_err(|e| ApiError::odata(e.to_string()))?;

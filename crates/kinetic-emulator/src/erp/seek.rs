@@ -223,7 +223,11 @@ mod tests {
 
     fn order_dtls() -> Relation {
         let svc = model::service("Erp.BO.SalesOrderSvc").unwrap();
-        Relation::entity_set(svc.entity_set("OrderDtls").unwrap(), svc)
+        Relation::entity_set(
+            svc.entity_set("OrderDtls").unwrap(),
+            svc,
+            crate::collation::Collation::Binary,
+        )
     }
 
     #[test]
@@ -263,7 +267,7 @@ mod tests {
     #[test]
     fn keyset_sql_seeks_by_the_primary_key() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        crate::data::create_schema(&conn).unwrap();
+        crate::data::create_schema(&conn, crate::collation::Collation::Binary).unwrap();
         for query in [
             "",
             "$filter=OrderNum gt 5",

@@ -8,6 +8,7 @@
 //! null"); a row is selected only when the filter is true.
 
 use super::*;
+use epicor_kinetic_emulator::collation::Collation;
 use epicor_kinetic_emulator::model::{ColType, CUSTOMER, SHIPTO};
 use epicor_kinetic_odata::{
     BinaryOp, Expr, Function, LambdaKind, Literal, MemberPath, PathRoot, UnaryOp,
@@ -54,6 +55,10 @@ fn to_row(j: &Value, table: &epicor_kinetic_emulator::model::Table) -> Row {
 
 struct World {
     ship_tos: Vec<Row>,
+    /// Text compares as the server's default collation says (SQL Server's
+    /// `SQL_Latin1_General_CP1_CI_AS`, shared/EPICOR.md): case ignored, and trailing spaces by
+    /// comparisons and `length`; false: byte for byte (`--collation binary`).
+    ci: bool,
 }
 
 fn num(v: &V) -> Option<f64> {
@@ -104,11 +109,17 @@ fn utc(dt: &str) -> String {
     s
 }
 
+/// Text as a case-insensitive collation compares it: without trailing spaces, in lower case.
+fn ci_key(x: &str) -> String {
+    x.trim_end_matches(' ').to_lowercase()
+}
+
 /// Orders two values as the server does (None when they do not compare: null, or mixed kinds).
-fn order(a: &V, b: &V) -> Option<std::cmp::Ordering> {
+fn order(a: &V, b: &V, ci: bool) -> Option<std::cmp::Ordering> {
     match (a, b) {
         (V::Null, _) | (_, V::Null) => None,
         (V::I(x), V::I(y)) => Some(x.cmp(y)),
+        (V::S(x), V::S(y)) if ci => Some(ci_key(x).cmp(&ci_key(y))),
         (V::S(x), V::S(y)) | (V::D(x), V::D(y)) | (V::Dt(x), V::Dt(y)) => Some(x.cmp(y)),
         (V::D(x), V::Dt(y)) => Some(format!("{x}T00:00:00").as_str().cmp(y.as_str())),
         (V::Dt(x), V::D(y)) => Some(x.as_str().cmp(format!("{y}T00:00:00").as_str())),
@@ -117,11 +128,11 @@ fn order(a: &V, b: &V) -> Option<std::cmp::Ordering> {
     }
 }
 
-fn equal(a: &V, b: &V) -> bool {
+fn equal(a: &V, b: &V, ci: bool) -> bool {
     match (a, b) {
         (V::Null, V::Null) => true,
         (V::Null, _) | (_, V::Null) => false,
-        _ => order(a, b) == Some(std::cmp::Ordering::Equal),
+        _ => order(a, b, ci) == Some(std::cmp::Ordering::Equal),
     }
 }
 
@@ -175,22 +186,25 @@ impl World {
                 match op {
                     BinaryOp::And => and3(&a, &b),
                     BinaryOp::Or => or3(&a, &b),
-                    BinaryOp::Eq => V::B(equal(&a, &b)),
-                    BinaryOp::Ne => V::B(!equal(&a, &b)),
-                    BinaryOp::Gt => V::B(order(&a, &b) == Some(Greater)),
-                    BinaryOp::Ge => V::B(matches!(order(&a, &b), Some(Greater | Equal))),
-                    BinaryOp::Lt => V::B(order(&a, &b) == Some(Less)),
-                    BinaryOp::Le => V::B(matches!(order(&a, &b), Some(Less | Equal))),
+                    BinaryOp::Eq => V::B(equal(&a, &b, self.ci)),
+                    BinaryOp::Ne => V::B(!equal(&a, &b, self.ci)),
+                    BinaryOp::Gt => V::B(order(&a, &b, self.ci) == Some(Greater)),
+                    BinaryOp::Ge => V::B(matches!(order(&a, &b, self.ci), Some(Greater | Equal))),
+                    BinaryOp::Lt => V::B(order(&a, &b, self.ci) == Some(Less)),
+                    BinaryOp::Le => V::B(matches!(order(&a, &b, self.ci), Some(Less | Equal))),
                     _ => arith(*op, &a, &b),
                 }
             }
             Expr::In { operand, list } => {
                 let a = self.eval(operand, scopes);
-                V::B(list.iter().any(|x| equal(&a, &self.eval(x, scopes))))
+                V::B(
+                    list.iter()
+                        .any(|x| equal(&a, &self.eval(x, scopes), self.ci)),
+                )
             }
             Expr::Call { function, args } => {
                 let v: Vec<V> = args.iter().map(|x| self.eval(x, scopes)).collect();
-                call(function, &v)
+                call(function, &v, self.ci)
             }
             Expr::Lambda {
                 collection,
@@ -262,18 +276,30 @@ fn s(v: &V) -> Option<&str> {
     }
 }
 
-fn call(f: &Function, v: &[V]) -> V {
+fn call(f: &Function, v: &[V], ci: bool) -> V {
     if v.contains(&V::Null) {
         return V::Null;
     }
     let chars = |x: &str| x.chars().collect::<Vec<_>>();
+    // LIKE and CHARINDEX under a case-insensitive collation ignore case (trailing spaces count).
+    let folded = |i: usize| {
+        let text = s(&v[i]).unwrap();
+        if ci {
+            text.to_lowercase()
+        } else {
+            text.to_string()
+        }
+    };
     match f {
-        Function::Contains => V::B(s(&v[0]).unwrap().contains(s(&v[1]).unwrap())),
-        Function::StartsWith => V::B(s(&v[0]).unwrap().starts_with(s(&v[1]).unwrap())),
-        Function::EndsWith => V::B(s(&v[0]).unwrap().ends_with(s(&v[1]).unwrap())),
+        Function::Contains => V::B(folded(0).contains(&folded(1))),
+        Function::StartsWith => V::B(folded(0).starts_with(&folded(1))),
+        Function::EndsWith => V::B(folded(0).ends_with(&folded(1))),
+        // SQL Server's LEN leaves trailing spaces out.
+        Function::Length if ci => V::I(chars(s(&v[0]).unwrap().trim_end_matches(' ')).len() as i64),
         Function::Length => V::I(chars(s(&v[0]).unwrap()).len() as i64),
         Function::IndexOf => {
-            let (a, b) = (s(&v[0]).unwrap(), s(&v[1]).unwrap());
+            let (a, b) = (folded(0), folded(1));
+            let (a, b) = (a.as_str(), b.as_str());
             V::I(
                 a.find(b)
                     .map(|i| a[..i].chars().count() as i64)
@@ -360,10 +386,13 @@ fn gen_filter(g: &mut Gen, depth: u32) -> Expr {
         BinaryOp::Le,
     ];
     let op = *g.pick(&cmp);
-    let states = ["MN", "TX", "IL", "ON", "WA", "ZZ"];
+    // Case and trailing spaces vary, so the two collations answer differently.
+    let states = ["MN", "TX", "IL", "ON", "WA", "ZZ", "mn", "Tx", "IL  "];
     let words = [
         "Addison",
         "Tool",
+        "tool",
+        "MACHINE",
         "O'Brien",
         "Inc",
         "a",
@@ -635,9 +664,19 @@ fn conformance_filters() -> Vec<Expr> {
 
 #[tokio::test]
 async fn sql_and_naive_evaluation_agree() {
+    agree(Collation::Ci).await;
+}
+
+#[tokio::test]
+async fn sql_and_naive_evaluation_agree_comparing_bytes() {
+    agree(Collation::Binary).await;
+}
+
+async fn agree(collation: Collation) {
     let r = fresh(|c| {
         c.page_cap = 0;
         c.scale = 3_000;
+        c.collation = collation;
     });
     let base = "api/v2/odata/EPIC06/Erp.BO.CustomerSvc";
     let customers: Vec<Row> = get(&r, &format!("{base}/Customers"))
@@ -654,7 +693,10 @@ async fn sql_and_naive_evaluation_agree() {
         .map(|j| to_row(j, &SHIPTO))
         .collect();
     assert!(customers.len() >= 60 && ship_tos.len() >= 60);
-    let world = World { ship_tos };
+    let world = World {
+        ship_tos,
+        ci: collation == Collation::Ci,
+    };
 
     let mut filters: Vec<(String, Expr)> = conformance_filters()
         .into_iter()
@@ -867,6 +909,7 @@ async fn null_semantics_follow_the_spec_in_both_evaluators() {
     ];
     let world = World {
         ship_tos: Vec::new(),
+        ci: true,
     };
     for (filter, want) in cases {
         let expected: BTreeSet<i64> = customers

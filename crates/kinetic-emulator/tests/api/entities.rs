@@ -601,6 +601,8 @@ async fn skip_pages_are_sought_from_remembered_keys() {
         assert_eq!(page(skip).await, before[skip..skip + 5]);
     }
     let behind = rusqlite::Connection::open(&path).unwrap();
+    // The schema's text columns compare with the emulator's collation.
+    epicor_kinetic_emulator::collation::register(&behind).unwrap();
     behind
         .busy_timeout(std::time::Duration::from_secs(10))
         .unwrap();

@@ -5,6 +5,7 @@ mod agreement;
 mod attack;
 mod auth;
 mod baq_efx;
+mod collation;
 mod entities;
 mod faults;
 mod hostile;
