@@ -73,8 +73,9 @@ pub struct SqlArgs {
     #[arg(long)]
     pub no_progress: bool,
     /// After each statement, print on standard error what it cost: rows returned, rows the
-    /// server sent, pages requested, seconds (`sql: 10 rows returned, 10 rows transferred in 1
-    /// requests, 0.05 s`): how much of the work the server did.
+    /// server sent, every request made for it ($metadata, pages, $count), seconds (`sql: 10
+    /// rows returned, 10 rows transferred in 1 request, 0.05 s`): how much of the work the
+    /// server did.
     #[arg(long)]
     pub stats: bool,
     #[command(flatten)]
@@ -158,9 +159,10 @@ pub async fn sql(args: SqlArgs) -> Result<(), Failure> {
             if stats {
                 let t = session.transfer();
                 eprintln!(
-                    "sql: {rows} rows returned, {} rows transferred in {} requests, {:.3} s",
-                    t.rows(),
-                    t.pages(),
+                    "sql: {}, {} transferred in {}, {:.3} s",
+                    plural(rows, "row returned", "rows returned"),
+                    plural(t.rows(), "row", "rows"),
+                    plural(t.requests(), "request", "requests"),
                     began.elapsed().as_secs_f64()
                 );
             }
@@ -193,7 +195,6 @@ fn choose_format(given: Option<SqlFormat>, output: Option<&Path>) -> Format {
                 "json" => Format::Json,
                 "ndjson" | "jsonl" => Format::Ndjson,
                 "parquet" | "pq" => Format::Parquet,
-                "txt" => Format::Table,
                 _ => Format::Csv,
             }
         }
@@ -945,4 +946,9 @@ mod tests {
             Format::Json
         );
     }
+}
+
+/// `1 row returned`, `2 rows returned`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -240,11 +240,11 @@ impl Epicor {
         }
         let stem = name.trim_end_matches('s').to_ascii_lowercase();
         let services = self.load_services().await.map_err(external)?;
+        let data_services = services.iter().filter(|s| holds_tables(&s.name));
         let candidates: Vec<&ServiceInfo> = if services.len() <= SEARCH_ALL_UP_TO {
-            services.iter().collect()
+            data_services.collect()
         } else {
-            services
-                .iter()
+            data_services
                 .filter(|s| s.name.to_ascii_lowercase().contains(&stem))
                 .collect()
         };
@@ -278,7 +278,10 @@ impl Epicor {
                 unread.len(),
                 unread.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
             ))),
-            0 => Ok(None),
+            0 => Err(DataFusionError::Plan(format!(
+                "no service has a table {name}{}",
+                self.did_you_mean(name).await
+            ))),
             1 => {
                 let (service, table) = hits.pop().expect("one hit");
                 self.resolved
@@ -304,9 +307,44 @@ impl Epicor {
 }
 
 impl Epicor {
-    /// `service`'s table `name`: `None` when it has none, an error kept aside when its
-    /// `$metadata` cannot be read for reasons of its own (not installed, not licensed, a
-    /// service without `$metadata`); sign-in and network failures end the search.
+    /// `; did you mean Customers (Erp.BO.CustomerSvc)?` for a name close to tables the
+    /// services already read have (their `$metadata` is cached), or nothing.
+    async fn did_you_mean(&self, name: &str) -> String {
+        let mut close: Vec<(f64, String)> = Vec::new();
+        for service in self.services().iter().filter(|s| holds_tables(&s.name)) {
+            let Ok(sets) = self.conn.entity_sets(&service.name).await else {
+                continue;
+            };
+            for set in sets.iter() {
+                let score = strsim::normalized_damerau_levenshtein(
+                    &name.to_ascii_lowercase(),
+                    &set.name.to_ascii_lowercase(),
+                );
+                if score >= 0.7 {
+                    close.push((score, format!("{} ({})", set.name, service.name)));
+                }
+            }
+        }
+        close.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        close.dedup_by(|a, b| a.1 == b.1);
+        match close.len() {
+            0 => String::new(),
+            _ => format!(
+                "; did you mean {}?",
+                close
+                    .iter()
+                    .take(3)
+                    .map(|(_, n)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        }
+    }
+
+    /// `service`'s table `name`: `None` when it has none (or no `$metadata`: a 404 or 405, as
+    /// procedural services answer), an error kept aside when its `$metadata` cannot be read for
+    /// reasons of its own (not licensed, a server fault); sign-in and network failures end the
+    /// search.
     async fn lookup(
         &self,
         service: String,
@@ -326,9 +364,21 @@ impl Epicor {
             {
                 Err(e)
             }
+            Err(e) if matches!(e.status(), Some(404 | 405)) => {
+                tracing::debug!(%service, error = %e, "no $metadata: a service without tables");
+                Ok((service, Ok(None)))
+            }
             Err(e) => Ok((service, Err(e.to_string()))),
         }
     }
+}
+
+/// Whether a service of the server's list can hold tables: not `BaqSvc` (BAQs are the
+/// `BaqSvc` schema's, listed by their own route) nor `Ice.Lib.SessionModSvc` (Epicor's
+/// session and licence service, which has methods only).
+fn holds_tables(service: &str) -> bool {
+    !service.eq_ignore_ascii_case(BAQ_SCHEMA)
+        && !service.eq_ignore_ascii_case("Ice.Lib.SessionModSvc")
 }
 
 fn set_name(t: &ODataTable) -> String {
@@ -417,9 +467,16 @@ impl SchemaProvider for ServiceSchema {
                     .await
                     .map_err(external)?;
                 let names: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
+                let close = names.iter().find(|n| {
+                    strsim::normalized_damerau_levenshtein(
+                        &name.to_ascii_lowercase(),
+                        &n.to_ascii_lowercase(),
+                    ) >= 0.7
+                });
                 Err(DataFusionError::Plan(format!(
-                    "{} has no table {name}; its tables: {}",
+                    "{} has no table {name}{}; its tables: {}",
                     self.service,
+                    close.map_or(String::new(), |n| format!(" (did you mean {n}?)")),
                     names.join(", ")
                 )))
             }

@@ -186,8 +186,23 @@ fn kind_of(e: &DataFusionError) -> SqlErrorKind {
 }
 
 /// DataFusion's messages begin with its own category (`Error during planning: `); the kind
-/// says that already.
+/// says that already. A column that is not there, written in double quotes, is most often
+/// text meant as a literal (`State = "MN"`): said so.
 fn strip(message: String) -> String {
+    let message = strip_category(message);
+    match message
+        .strip_prefix("No field named \"")
+        .and_then(|rest| rest.split_once("\"."))
+    {
+        Some((name, _)) => format!(
+            "{message}\nIf \"{name}\" is text, write it in single quotes: '{}' (double quotes name columns)",
+            name.replace('\'', "''")
+        ),
+        None => message,
+    }
+}
+
+fn strip_category(message: String) -> String {
     for prefix in [
         "Error during planning: ",
         "SQL error: ",

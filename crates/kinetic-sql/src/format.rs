@@ -83,7 +83,9 @@ pub async fn write<W: Write + Send + 'static>(
 }
 
 enum Sink<W: Write + Send> {
-    Csv(datafusion::arrow::csv::Writer<W>),
+    /// The writer, its schema, and whether a batch was written (its header is written with
+    /// the first batch, so an empty result writes an empty batch for it).
+    Csv(datafusion::arrow::csv::Writer<W>, SchemaRef, bool),
     Json(ArrayWriter<W>),
     Ndjson(LineDelimitedWriter<W>),
     Parquet(ArrowWriter<W>),
@@ -98,6 +100,8 @@ impl<W: Write + Send> Sink<W> {
                     .with_header(true)
                     .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.f%:z".into())
                     .build(out),
+                schema,
+                false,
             ),
             Format::Json => Sink::Json(ArrayWriter::new(out)),
             Format::Ndjson => Sink::Ndjson(LineDelimitedWriter::new(out)),
@@ -113,7 +117,10 @@ impl<W: Write + Send> Sink<W> {
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), SqlError> {
         match self {
-            Sink::Csv(w) => w.write(batch).map_err(io),
+            Sink::Csv(w, _, wrote) => {
+                *wrote = true;
+                w.write(batch).map_err(io)
+            }
             Sink::Json(w) => w.write(batch).map_err(io),
             Sink::Ndjson(w) => w.write(batch).map_err(io),
             Sink::Parquet(w) => w.write(batch).map_err(io),
@@ -126,7 +133,13 @@ impl<W: Write + Send> Sink<W> {
 
     fn finish(self) -> Result<W, SqlError> {
         match self {
-            Sink::Csv(w) => Ok(w.into_inner()),
+            Sink::Csv(mut w, schema, wrote) => {
+                if !wrote {
+                    // No row: the header alone.
+                    w.write(&RecordBatch::new_empty(schema)).map_err(io)?;
+                }
+                Ok(w.into_inner())
+            }
             Sink::Json(mut w) => {
                 w.finish().map_err(io)?;
                 Ok(w.into_inner())

@@ -24,6 +24,7 @@ pub mod catalog;
 mod dml;
 mod error;
 pub mod format;
+mod intervals;
 mod optimizer;
 pub mod params;
 pub mod procedures;
@@ -117,7 +118,7 @@ impl SqlSession {
     /// first names one of its tables (cached by the connection's client). Procedures need
     /// neither (`EXEC GetOAuthAuthorizationURL` works before anyone has signed in).
     pub async fn new(conn: Connection) -> Result<SqlSession, SqlError> {
-        let transfer = Transfer::default();
+        let transfer = Transfer::for_pipeline(conn.pipeline().clone());
         let epicor = Epicor::new(conn, transfer.clone());
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
@@ -135,7 +136,10 @@ impl SqlSession {
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
+            .with_analyzer_rule(Arc::new(intervals::DurationComparisons))
             .with_physical_optimizer_rule(Arc::new(optimizer::PushSortIntoScan))
+            .with_physical_optimizer_rule(Arc::new(optimizer::PushOffsetIntoScan))
+            .with_physical_optimizer_rule(Arc::new(optimizer::CountOnServer))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let system = Arc::new(system::SystemTables::new(epicor.clone()));
@@ -245,10 +249,81 @@ impl SqlSession {
         &self,
         statement: DFStatement,
     ) -> Result<datafusion::logical_expr::LogicalPlan, SqlError> {
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        let calls = calls_in(&statement);
+        let plan = self
+            .ctx
+            .state()
+            .statement_to_plan(statement)
+            .await
+            .map_err(|e| no_signature(SqlError::from(e), &calls))?;
         only_reads(&plan)?;
         Ok(plan)
     }
+}
+
+/// Every function call of a statement, as written (`SUM(Name)`), with its name in lower case.
+fn calls_in(statement: &DFStatement) -> Vec<(String, String)> {
+    use datafusion::sql::sqlparser::ast::{visit_expressions, Expr};
+    let mut calls = Vec::new();
+    if let DFStatement::Statement(s) = statement {
+        let _ = visit_expressions(s.as_ref(), |e| {
+            if let Expr::Function(f) = e {
+                calls.push((f.name.to_string().to_ascii_lowercase(), e.to_string()));
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+    }
+    calls
+}
+
+/// DataFusion 55 reports a function given arguments of types it does not take (`SUM(Name)`
+/// over text) as an internal error naming only the types: the statement's fault, said with
+/// the call as written and the types the function takes.
+fn no_signature(e: SqlError, calls: &[(String, String)]) -> SqlError {
+    let text = e.to_string();
+    let Some(rest) = text
+        .split("No function matches the given name and argument types '")
+        .nth(1)
+    else {
+        return e;
+    };
+    let Some((called, after)) = rest.split_once('\'') else {
+        return e;
+    };
+    let name = called
+        .split('(')
+        .next()
+        .unwrap_or(called)
+        .to_ascii_lowercase();
+    let written: Vec<&str> = calls
+        .iter()
+        .filter(|(n, _)| *n == name)
+        .map(|(_, w)| w.as_str())
+        .collect();
+    let takes: Vec<&str> = after
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(&format!("{name}(")))
+        .collect();
+    let argument_types = called
+        .strip_prefix(&name)
+        .or_else(|| called.split_once('(').map(|(_, r)| r))
+        .unwrap_or(called)
+        .trim_start_matches('(')
+        .trim_end_matches(')');
+    SqlError::invalid(format!(
+        "{}: {name} does not take {argument_types}{}; cast the argument, e.g. CAST(x AS DECIMAL(18, 2))",
+        if written.is_empty() {
+            called.to_owned()
+        } else {
+            written.join(", ")
+        },
+        if takes.is_empty() {
+            String::new()
+        } else {
+            format!(" (it takes {})", takes.join(", "))
+        }
+    ))
 }
 
 /// What DataFusion itself may run: queries and `EXPLAIN`. Its own DDL (`CREATE EXTERNAL TABLE`

@@ -1,6 +1,7 @@
-//! `ORDER BY` (and its `LIMIT`) into the OData request.
+//! Physical rules that hand work to the server: `ORDER BY` (and its `LIMIT`), `OFFSET`, and
+//! `COUNT(*)`. Each applies only where the server's answer is exactly SQL's.
 //!
-//! DataFusion keeps a `SortExec` above a scan, with a round-robin repartition, a filter (a
+//! [`PushSortIntoScan`]: DataFusion keeps a `SortExec` above a scan, with a round-robin repartition, a filter (a
 //! predicate the server answered only approximately) or a projection between them. When the
 //! scan can order as SQL does ([`ODataScanExec::try_pushdown_sort`]: non-null numbers, dates,
 //! booleans), this rule sends the order as `$orderby` and removes the sort and the repartition
@@ -9,11 +10,14 @@
 
 use crate::table::ODataScanExec;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
 use datafusion::error::Result;
-use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::PhysicalSortExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::limit::GlobalLimitExec;
@@ -27,6 +31,175 @@ use std::sync::Arc;
 /// See the [module](self).
 #[derive(Debug, Default)]
 pub struct PushSortIntoScan;
+
+/// `LIMIT n OFFSET m` directly over an exact scan (through projections) becomes `$skip=m&$top=n`;
+/// anywhere else the limit node stays above the scan, its `OFFSET` with it. Runs after
+/// [`PushSortIntoScan`], so an ordered scan's `$top` is known.
+#[derive(Debug, Default)]
+pub struct PushOffsetIntoScan;
+
+impl PhysicalOptimizerRule for PushOffsetIntoScan {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_down(|node| {
+            let Some(limit) = node.downcast_ref::<GlobalLimitExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            if limit.skip() == 0 {
+                return Ok(Transformed::no(node));
+            }
+            let skip = limit.skip() as u64;
+            let fetch = limit.fetch().map(|f| f as u64);
+            match offset(limit.input(), skip, fetch)? {
+                Some(inner) => Ok(Transformed::yes(inner)),
+                None => Ok(Transformed::no(node)),
+            }
+        })
+        .data()
+    }
+
+    fn name(&self) -> &str {
+        "push_offset_into_odata_scan"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// `node` with its scan reading from `skip` (and at most `fetch` rows), through projections
+/// only (they keep one row per row, in order).
+fn offset(
+    node: &Arc<dyn ExecutionPlan>,
+    skip: u64,
+    fetch: Option<u64>,
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    if let Some(scan) = node.downcast_ref::<ODataScanExec>() {
+        return Ok(scan
+            .with_offset(skip, fetch)
+            .map(|s| Arc::new(s) as Arc<dyn ExecutionPlan>));
+    }
+    let crossable = node.is::<ProjectionExec>() || node.is::<CooperativeExec>();
+    if !crossable {
+        return Ok(None);
+    }
+    let children = node.children();
+    let [child] = children.as_slice() else {
+        return Ok(None);
+    };
+    match offset(child, skip, fetch)? {
+        Some(inner) => Ok(Some(replace_children_if_necessary(
+            Arc::clone(node),
+            vec![inner],
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// `SELECT COUNT(*) FROM t [WHERE ...]` over an exact scan becomes one `$count` request
+/// (`{set}/$count?$filter=...`) instead of reading every row: an aggregate with no `GROUP BY`
+/// whose every expression is `COUNT(*)`/`COUNT(1)` (no `DISTINCT`, no `FILTER`), over nodes that
+/// keep one row per row.
+#[derive(Debug, Default)]
+pub struct CountOnServer;
+
+impl PhysicalOptimizerRule for CountOnServer {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        plan.transform_down(|node| {
+            let Some(agg) = node.downcast_ref::<AggregateExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let Some(scan) = counted_scan(agg) else {
+                return Ok(Transformed::no(node));
+            };
+            match scan.count_plan(agg.schema()) {
+                Some(count) => Ok(Transformed::new(
+                    Arc::new(count) as Arc<dyn ExecutionPlan>,
+                    true,
+                    TreeNodeRecursion::Jump,
+                )),
+                None => Ok(Transformed::no(node)),
+            }
+        })
+        .data()
+    }
+
+    fn name(&self) -> &str {
+        "count_on_the_odata_server"
+    }
+
+    // The count's column is not nullable where the aggregate's was declared so.
+    fn schema_check(&self) -> bool {
+        false
+    }
+}
+
+/// The scan whose rows `agg` only counts, if it does nothing else.
+fn counted_scan(agg: &AggregateExec) -> Option<ODataScanExec> {
+    let counts_rows = |a: &AggregateExec| {
+        a.group_expr().is_empty()
+            && a.filter_expr().iter().all(Option::is_none)
+            && !a.aggr_expr().is_empty()
+            && a.aggr_expr().iter().all(|e| {
+                e.fun().name() == "count"
+                    && !e.is_distinct()
+                    && matches!(
+                        e.expressions().as_slice(),
+                        [arg] if arg
+                            .downcast_ref::<Literal>()
+                            .is_some_and(|l| !l.value().is_null())
+                    )
+            })
+    };
+    if !counts_rows(agg) {
+        return None;
+    }
+    let mut node = match agg.mode() {
+        AggregateMode::Single | AggregateMode::SinglePartitioned => Arc::clone(agg.input()),
+        AggregateMode::Final | AggregateMode::FinalPartitioned => {
+            // Down to the partial aggregate, which must count the same way.
+            let mut child = Arc::clone(agg.input());
+            loop {
+                if let Some(partial) = child.downcast_ref::<AggregateExec>() {
+                    if partial.mode() != &AggregateMode::Partial || !counts_rows(partial) {
+                        return None;
+                    }
+                    break Arc::clone(partial.input());
+                }
+                let crossable = child.is::<CoalescePartitionsExec>()
+                    || child.is::<RepartitionExec>()
+                    || child.is::<CooperativeExec>();
+                if !crossable {
+                    return None;
+                }
+                let next = only_child(&child)?;
+                child = next;
+            }
+        }
+        _ => return None,
+    };
+    // Under the aggregate: only nodes that keep every row.
+    loop {
+        if let Some(scan) = node.downcast_ref::<ODataScanExec>() {
+            return Some(scan.clone());
+        }
+        let crossable = node.is::<ProjectionExec>()
+            || node.is::<RepartitionExec>()
+            || node.is::<CoalescePartitionsExec>()
+            || node.is::<CooperativeExec>();
+        if !crossable {
+            return None;
+        }
+        node = only_child(&node)?;
+    }
+}
 
 impl PhysicalOptimizerRule for PushSortIntoScan {
     fn optimize(
@@ -126,4 +299,11 @@ fn push(
         )));
     }
     Ok(None)
+}
+
+fn only_child(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
+    match node.children().as_slice() {
+        [one] => Some(Arc::clone(one)),
+        _ => None,
+    }
 }

@@ -5,10 +5,17 @@
 //! nothing of it is ever read as SQL. Markers are numbered in the order they appear in the
 //! text (`SELECT ? ... WHERE a = ? LIMIT ?`: first, second, third), whatever the statement's
 //! shape. `EXEC`/`CALL` arguments take markers too (`EXEC GetOAuthAccessToken @Verifier = ?`).
+//!
+//! Epicor's numbers are SQL Server decimals and integers: a float parameter that is NaN or an
+//! infinity has no value there, and compared locally it would order as Arrow orders floats (NaN
+//! above every number: `CustNum < NaN` true for every row). Binding one is an error, never a
+//! value. A timestamp without a time zone ([`Param::LocalTimestamp`]) is compared with Epicor's
+//! instants (`Edm.DateTimeOffset`, read as UTC) as a UTC time, and sent in filters as one
+//! (`EstDate ge 2020-01-01T12:00:00Z`).
 
 use crate::procedures::Literal;
 use crate::SqlError;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use datafusion::sql::parser::Statement as DFStatement;
 use datafusion::sql::sqlparser::ast::{
     CastKind, DataType, ExactNumberInfo, Expr, TimezoneInfo, Value, ValueWithSpan,
@@ -25,7 +32,8 @@ pub enum Param {
     Bool(bool),
     /// An integer.
     Int(i64),
-    /// A binary floating-point number (a `DOUBLE`).
+    /// A binary floating-point number (a `DOUBLE`); finite: NaN and the infinities are refused
+    /// when bound.
     Float(f64),
     /// An exact decimal number, as text: an optional `-`, digits, an optional `.` and digits
     /// (no exponent): `1234.50`. Checked when bound.
@@ -36,8 +44,10 @@ pub enum Param {
     Date(NaiveDate),
     /// An instant (a time-zone aware timestamp), in UTC.
     Timestamp(DateTime<Utc>),
-    /// A timestamp without a time zone.
+    /// A timestamp without a time zone: against Epicor's instants, a UTC time.
     LocalTimestamp(NaiveDateTime),
+    /// A time of day (a `TIME`), to the microsecond.
+    Time(NaiveTime),
 }
 
 impl Param {
@@ -47,7 +57,7 @@ impl Param {
             Param::Null => value(Value::Null),
             Param::Bool(b) => value(Value::Boolean(*b)),
             Param::Int(i) => value(Value::Number(i.to_string(), false)),
-            Param::Float(f) => cast(float_text(*f), DataType::Double(ExactNumberInfo::None)),
+            Param::Float(f) => cast(float_text(*f)?, DataType::Double(ExactNumberInfo::None)),
             Param::Decimal(d) => value(Value::Number(decimal_text(d)?, false)),
             Param::Text(s) => value(Value::SingleQuotedString(s.clone())),
             Param::Date(d) => cast(d.format("%Y-%m-%d").to_string(), DataType::Date),
@@ -59,6 +69,10 @@ impl Param {
                 t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
                 DataType::Timestamp(None, TimezoneInfo::None),
             ),
+            Param::Time(t) => cast(
+                t.format("%H:%M:%S%.6f").to_string(),
+                DataType::Time(None, TimezoneInfo::None),
+            ),
         })
     }
 
@@ -68,7 +82,7 @@ impl Param {
             Param::Null => Literal::Null,
             Param::Bool(b) => Literal::Bool(*b),
             Param::Int(i) => Literal::Number(i.to_string()),
-            Param::Float(f) => Literal::Number(float_text(*f)),
+            Param::Float(f) => Literal::Number(float_text(*f)?),
             Param::Decimal(d) => Literal::Number(decimal_text(d)?),
             Param::Text(s) => Literal::Text(s.clone()),
             Param::Date(d) => Literal::Text(d.format("%Y-%m-%d").to_string()),
@@ -76,6 +90,7 @@ impl Param {
             Param::LocalTimestamp(t) => {
                 Literal::Text(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
             }
+            Param::Time(t) => Literal::Text(t.format("%H:%M:%S%.6f").to_string()),
         })
     }
 }
@@ -94,16 +109,16 @@ fn cast(text: String, data_type: DataType) -> Expr {
     }
 }
 
-/// A float as text that reads back as the same float (`NaN`, `inf` and `-inf` as Arrow reads
-/// them).
-fn float_text(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf" } else { "-inf" }.into()
-    } else {
-        format!("{f:?}")
+/// A float as text that reads back as the same float; an error for NaN and the infinities
+/// (see the module's documentation).
+fn float_text(f: f64) -> Result<String, SqlError> {
+    if !f.is_finite() {
+        return Err(SqlError::invalid(format!(
+            "{f} is not a number Epicor can store or compare (its numbers are SQL Server decimals \
+             and integers, without NaN or infinities); bind NULL for no value"
+        )));
     }
+    Ok(format!("{f:?}"))
 }
 
 /// `d` when it is a plain decimal number (what [`Param::Decimal`] promises).
@@ -263,9 +278,41 @@ mod tests {
         assert_eq!(bound("SELECT 'a?'", &[]).unwrap(), "SELECT 'a?'");
         let e = bound("SELECT ?", &[Param::Decimal("1e5".into())]).unwrap_err();
         assert!(e.to_string().contains("not a decimal number"), "{e}");
+        for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let e = bound("SELECT ?", &[Param::Float(f)]).unwrap_err();
+            assert!(
+                e.to_string().contains("not a number Epicor can store"),
+                "{e}"
+            );
+            let e = Param::Float(f).literal().unwrap_err();
+            assert!(e.to_string().contains("without NaN or infinities"), "{e}");
+        }
         assert_eq!(
-            bound("SELECT ?", &[Param::Float(f64::NAN)]).unwrap(),
-            "SELECT CAST('NaN' AS DOUBLE)"
+            bound("SELECT ?", &[Param::Float(-0.5)]).unwrap(),
+            "SELECT CAST('-0.5' AS DOUBLE)"
+        );
+    }
+
+    #[test]
+    fn times_and_timestamps_are_typed_literals() {
+        let day = NaiveDate::from_ymd_opt(2024, 1, 2).unwrap();
+        let time = chrono::NaiveTime::from_hms_micro_opt(3, 4, 5, 600).unwrap();
+        assert_eq!(
+            bound(
+                "SELECT ?, ?, ?",
+                &[
+                    Param::Time(time),
+                    Param::LocalTimestamp(day.and_time(time)),
+                    Param::Timestamp(day.and_time(time).and_utc()),
+                ]
+            )
+            .unwrap(),
+            "SELECT CAST('03:04:05.000600' AS TIME), CAST('2024-01-02T03:04:05.000600' AS TIMESTAMP), \
+             CAST('2024-01-02T03:04:05.000600Z' AS TIMESTAMP)"
+        );
+        assert_eq!(
+            Param::Time(time).literal().unwrap(),
+            Literal::Text("03:04:05.000600".into())
         );
     }
 }

@@ -1,9 +1,10 @@
-//! What a statement cost: rows the server sent, pages (requests) it answered.
+//! What a statement cost: rows the server sent, pages and requests it answered.
 
+use epicor_kinetic::http::Pipeline;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Rows and pages transferred to the scans of a session, counted as pages arrive.
+/// Rows, pages and requests of a session's statements, counted as they happen.
 #[derive(Debug, Clone, Default)]
 pub struct Transfer(Arc<Counters>);
 
@@ -11,9 +12,22 @@ pub struct Transfer(Arc<Counters>);
 struct Counters {
     rows: AtomicU64,
     pages: AtomicU64,
+    /// The connection's pipeline, whose calls are the requests; its count at the last reset.
+    pipeline: Option<Pipeline>,
+    requests_at_reset: AtomicU64,
 }
 
 impl Transfer {
+    /// Counters whose requests are the calls `pipeline` sends.
+    pub(crate) fn for_pipeline(pipeline: Pipeline) -> Transfer {
+        let at = pipeline.requests_sent();
+        Transfer(Arc::new(Counters {
+            pipeline: Some(pipeline),
+            requests_at_reset: AtomicU64::new(at),
+            ..Counters::default()
+        }))
+    }
+
     pub(crate) fn add_page(&self, rows: u64) {
         self.0.rows.fetch_add(rows, Ordering::Relaxed);
         self.0.pages.fetch_add(1, Ordering::Relaxed);
@@ -24,15 +38,31 @@ impl Transfer {
         self.0.rows.load(Ordering::Relaxed)
     }
 
-    /// Pages received so far: one request each (besides the `$count` of a parallel scan and
-    /// the `$metadata` reads, which are not counted).
+    /// Pages of rows received so far (an empty page too): one request each.
     pub fn pages(&self) -> u64 {
         self.0.pages.load(Ordering::Relaxed)
+    }
+
+    /// Every request the connection sent since the last reset: pages, the `$count` of a
+    /// `COUNT(*)` or of a parallel scan, `$metadata` and the list of services when first read,
+    /// writes. (With statements running at once on one session, theirs together.)
+    pub fn requests(&self) -> u64 {
+        match &self.0.pipeline {
+            Some(p) => p
+                .requests_sent()
+                .saturating_sub(self.0.requests_at_reset.load(Ordering::Relaxed)),
+            None => self.pages(),
+        }
     }
 
     /// Starts counting again from zero.
     pub fn reset(&self) {
         self.0.rows.store(0, Ordering::Relaxed);
         self.0.pages.store(0, Ordering::Relaxed);
+        if let Some(p) = &self.0.pipeline {
+            self.0
+                .requests_at_reset
+                .store(p.requests_sent(), Ordering::Relaxed);
+        }
     }
 }

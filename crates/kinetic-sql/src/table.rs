@@ -169,6 +169,8 @@ impl TableProvider for ODataTable {
             filter,
             order: Vec::new(),
             top: if exact { limit.map(|l| l as u64) } else { None },
+            skip: None,
+            exact,
             key: self.key.clone(),
         };
         let partitions = self.partitions(&spec).await?;
@@ -277,6 +279,12 @@ pub struct ScanSpec {
     pub filter: Option<OData>,
     pub order: Vec<OrderBy>,
     pub top: Option<u64>,
+    /// `$skip`: an `OFFSET` the server answers (only on an exact scan, see
+    /// [`ODataScanExec::with_offset`]).
+    pub skip: Option<u64>,
+    /// Every filter of the scan is [`Exactness::Exact`]: the server's rows are the answer, so a
+    /// `LIMIT`, an `OFFSET` or a `COUNT(*)` may be the server's.
+    pub exact: bool,
     pub key: Vec<String>,
 }
 
@@ -298,6 +306,9 @@ impl ScanSpec {
         if let Some(t) = self.top {
             q = q.top(t);
         }
+        if let Some(s) = self.skip {
+            q = q.skip(s);
+        }
         q
     }
 
@@ -317,6 +328,9 @@ impl ScanSpec {
         }
         if let Some(t) = self.top {
             parts.push(format!("$top={t}"));
+        }
+        if let Some(s) = self.skip {
+            parts.push(format!("$skip={s}"));
         }
         parts.join("&")
     }
@@ -375,6 +389,45 @@ impl ODataScanExec {
     /// The OData query this scan sends (for tests and `EXPLAIN`).
     pub fn spec(&self) -> &ScanSpec {
         &self.spec
+    }
+
+    /// This scan with `OFFSET skip` and `LIMIT fetch` answered by the server (`$skip`, `$top`),
+    /// applied after any `$top` it has: only where that is exact (every filter exact, one
+    /// partition), `None` otherwise.
+    pub fn with_offset(&self, skip: u64, fetch: Option<u64>) -> Option<ODataScanExec> {
+        if !self.spec.exact || self.ranges.len() > 1 {
+            return None;
+        }
+        let mut scan = self.clone();
+        let top = match (self.spec.top, fetch) {
+            (Some(t), Some(f)) => Some(t.saturating_sub(skip).min(f)),
+            (Some(t), None) => Some(t.saturating_sub(skip)),
+            (None, f) => f,
+        };
+        scan.spec.skip = Some(self.spec.skip.unwrap_or(0) + skip);
+        scan.spec.top = top;
+        Some(scan)
+    }
+
+    /// A plan that answers `COUNT(*)` over this scan with the server's count (`$count`), its
+    /// one row in `schema` (a count per column): only where that is exact (every filter
+    /// exact, no `$top` or `$skip`), `None` otherwise.
+    pub fn count_plan(&self, schema: SchemaRef) -> Option<ODataCountExec> {
+        if !self.spec.exact || self.spec.top.is_some() || self.spec.skip.is_some() {
+            return None;
+        }
+        if schema
+            .fields()
+            .iter()
+            .any(|f| f.data_type() != &datafusion::arrow::datatypes::DataType::Int64)
+        {
+            return None;
+        }
+        Some(ODataCountExec::new(
+            self.conn.clone(),
+            self.spec.clone(),
+            schema,
+        ))
     }
 
     /// The column of `expr` when it is a plain column of this scan's output that the server
@@ -489,8 +542,12 @@ impl ExecutionPlan for ODataScanExec {
         }
     }
 
+    // False, though the scan takes a fetch: to DataFusion's limit pushdown, `true` means "passes
+    // a limit on to its children", and with none the limit node above was dropped, its OFFSET
+    // with it (`LIMIT 2 OFFSET 5` returned 7 rows). A fetch still reaches the scan through
+    // `with_fetch`, and an OFFSET through `crate::optimizer`.
     fn supports_limit_pushdown(&self) -> bool {
-        true
+        false
     }
 
     fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
@@ -563,6 +620,108 @@ impl ExecutionPlan for ODataScanExec {
                 futures_util::future::ready(batch)
             })
             .boxed();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
+    }
+}
+
+/// `COUNT(*)` answered by the server: one request (`{set}/$count?$filter=...`), one row.
+#[derive(Debug, Clone)]
+pub struct ODataCountExec {
+    conn: Connection,
+    spec: ScanSpec,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl ODataCountExec {
+    fn new(conn: Connection, spec: ScanSpec, schema: SchemaRef) -> Self {
+        let properties = Arc::new(ODataScanExec::properties_of(&schema, 1, None));
+        ODataCountExec {
+            conn,
+            spec,
+            schema,
+            properties,
+        }
+    }
+}
+
+impl DisplayAs for ODataCountExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let mut line = format!("GET .../{}/$count", self.spec.source.name());
+        if let Some(filter) = &self.spec.filter {
+            line.push_str(&format!("?$filter={}", print_expr(filter)));
+        }
+        write!(f, "ODataCountExec: {line}")
+    }
+}
+
+impl ExecutionPlan for ODataCountExec {
+    fn name(&self) -> &str {
+        "ODataCountExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        Vec::new()
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "ODataCountExec has no children".into(),
+            ))
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "ODataCountExec has no partition {partition}"
+            )));
+        }
+        let query = self.spec.query(&self.conn);
+        let schema = self.schema.clone();
+        let stream = futures_util::stream::once(async move {
+            let count = query
+                .count()
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let value = i64::try_from(count).map_err(|_| {
+                DataFusionError::Execution(format!("the server counted {count} rows"))
+            })?;
+            let columns: Vec<datafusion::arrow::array::ArrayRef> = schema
+                .fields()
+                .iter()
+                .map(|_| {
+                    Arc::new(datafusion::arrow::array::Int64Array::from(vec![value]))
+                        as datafusion::arrow::array::ArrayRef
+                })
+                .collect();
+            datafusion::arrow::record_batch::RecordBatch::try_new(schema, columns)
+                .map_err(Into::into)
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             stream,

@@ -3,20 +3,30 @@
 //! [`translate`] both answers DataFusion's `supports_filters_pushdown` (from the exactness it
 //! reports) and builds the `$filter` a scan sends, so the two can never disagree.
 //!
-//! Exactness is decided against what Epicor's database (SQL Server, case-insensitive collation,
-//! trailing spaces ignored) answers for the OData text, compared with SQL's own semantics here:
+//! **The rule: a pushed filter never loses a row SQL keeps, whatever the server's collation.**
+//! SQL here means DataFusion's semantics over the values as read: text is compared byte for byte
+//! (case counts; `ILIKE`, `lower` and `upper` ignore it), and text values are read without their
+//! trailing spaces (see [`crate::arrow`]). The server may be Epicor's SQL Server (case ignored,
+//! trailing spaces ignored by `=`, `LEN` without them: shared/EPICOR.md) or a server that
+//! compares bytes (the emulator's `--collation binary`), and a value it holds may carry trailing
+//! spaces the SQL value lacks. So:
 //!
-//! - **Exact**: the server returns exactly the rows SQL keeps. Comparisons of numbers, dates,
+//! - **Exact** (the server returns exactly the rows SQL keeps): comparisons of numbers, dates,
 //!   times and booleans; `IS [NOT] NULL`; `AND`/`OR` of exact parts; `NOT` of an exact part over
-//!   columns that cannot be null (two-valued logic); date parts of dates; `length`.
-//! - **Inexact**: the server returns a superset, and DataFusion filters again. Text equality (the
-//!   server ignores case and trailing spaces), `LIKE` prefix/suffix/contains, `upper`/`lower`
-//!   comparisons, `<>` over a nullable column (OData's `null ne 5` is true, SQL's is unknown), a
-//!   `NOT` over nullable columns, a conjunction with a part that is not pushed.
-//! - **Unsupported**: anything whose server answer could miss a row SQL keeps: text ordering
-//!   (`<`, `>`: collation order differs), text `<>` (case), `NOT` over an inexact part,
-//!   arithmetic (float storage), `LIKE` with `_` or escapes, casts that change values.
+//!   columns that cannot be null (two-valued logic); date parts of dates.
+//! - **Inexact** (a superset; DataFusion filters again): every text predicate. Text `=` goes as
+//!   `x eq 'v' or startswith(x,'v ')` (the second term finds `'v  '` on a byte-comparing server);
+//!   `LIKE` as `startswith` of its leading literal and `contains` of each other literal piece
+//!   (never `endswith`: a stored value may end in spaces); `ILIKE` the same over `tolower(x)`;
+//!   `length(x) = n` as `length(x) ge n` (a byte-comparing server counts trailing spaces);
+//!   `<>` over a nullable column (OData's `null ne 5` is true); a conjunction with a part that
+//!   is not pushed.
+//! - **Unsupported** (nothing sent): anything whose server answer could miss a row SQL keeps:
+//!   text ordering (`<`, `>`: collation orders differ), text `<>` and `NOT LIKE` (a
+//!   case-insensitive server drops `'ABC'` for `<> 'abc'`), `NOT` over an inexact part,
+//!   arithmetic (float storage), casts that are not widening, functions OData lacks.
 
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{
     expr::ScalarFunction, Between, BinaryExpr, Expr, Like, Operator, TableProviderFilterPushDown,
@@ -76,17 +86,6 @@ pub fn conjunction(filters: &[Expr], columns: &dyn Columns) -> Option<OData> {
         .reduce(|a, b| a.and(b))
 }
 
-/// A column as the OData side sees it: its name, type and whether it may be null.
-struct Col<'a> {
-    column: &'a Column,
-}
-
-impl Col<'_> {
-    fn kind(&self) -> Kind {
-        kind_of(&self.column.edm_type)
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Text,
@@ -113,13 +112,25 @@ fn kind_of(edm: &EdmType) -> Kind {
     }
 }
 
-/// A pushable operand: a column, or a function of one column, as OData; its kind; whether it
-/// may be null; whether it stands exactly for the SQL value.
+/// How the server's value of an operand relates to the SQL value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// The same value (text: the same up to trailing spaces, which every text rule allows for).
+    Same,
+    /// At least the SQL value: `length` on a server that counts trailing spaces.
+    AtLeast,
+}
+
+/// A pushable operand: a column, or a function of one, as OData; its kind; whether it may be
+/// null; how its server value relates to the SQL one; its SQL type where known (casts over it
+/// are pushed only when they widen it); whether it is a GUID column.
 struct Operand {
     odata: OData,
     kind: Kind,
     nullable: bool,
-    exact: bool,
+    bound: Bound,
+    sql_type: Option<DataType>,
+    guid: bool,
 }
 
 /// Translates one predicate, or `None` when no OData predicate is a superset of it.
@@ -161,7 +172,7 @@ pub fn translate(expr: &Expr, columns: &dyn Columns) -> Option<Translated> {
         Expr::Not(inner) => negation(inner, columns),
         Expr::IsNull(inner) | Expr::IsNotNull(inner) => {
             let operand = operand(inner, columns)?;
-            if operand.kind == Kind::Opaque || !operand.exact {
+            if operand.kind == Kind::Opaque {
                 return None;
             }
             let op = if matches!(expr, Expr::IsNull(_)) {
@@ -232,15 +243,17 @@ pub fn translate(expr: &Expr, columns: &dyn Columns) -> Option<Translated> {
             };
             let operand = operand(text, columns)?;
             let prefix = string_literal(prefix)?;
-            (operand.kind == Kind::Text && !prefix.is_empty()).then(|| Translated {
-                filter: call(Function::StartsWith, operand.odata, prefix),
-                exactness: Exactness::Inexact,
+            (operand.kind == Kind::Text && !operand.guid && !prefix.is_empty()).then(|| {
+                Translated {
+                    filter: call(Function::StartsWith, operand.odata, prefix),
+                    exactness: Exactness::Inexact,
+                }
             })
         }
         Expr::Column(_) => {
             // A boolean column used as a predicate: `WHERE CreditHold`.
             let operand = operand(expr, columns)?;
-            (operand.kind == Kind::Bool && operand.exact).then(|| Translated {
+            (operand.kind == Kind::Bool).then(|| Translated {
                 filter: OData::binary(
                     BinaryOp::Eq,
                     operand.odata,
@@ -311,45 +324,77 @@ fn comparison(
         Operator::GtEq => BinaryOp::Ge,
         _ => return None,
     };
-    let exactness = match operand.kind {
-        Kind::Opaque => return None,
+    match operand.kind {
+        Kind::Opaque => None,
         Kind::Text => {
-            let Literal::String(text) = &literal else {
+            let Literal::String(text) = literal else {
                 return None;
             };
-            // Collations agree on equality up to case and trailing spaces; on nothing else.
-            let neutral = !text.ends_with(' ') && !text.chars().any(|c| c.is_alphabetic());
-            match bop {
-                BinaryOp::Eq if neutral && operand.exact => Exactness::Exact,
-                BinaryOp::Eq => Exactness::Inexact,
-                BinaryOp::Ne if neutral && operand.exact => {
-                    if operand.nullable {
-                        Exactness::Inexact
-                    } else {
-                        Exactness::Exact
-                    }
-                }
-                _ => return None,
-            }
-        }
-        Kind::Number | Kind::Bool | Kind::Temporal => {
-            if !operand.exact {
-                // Only upper/lower are inexact operands, and they are text.
+            // Collations agree on nothing but equality up to case, trailing spaces (and width,
+            // accents under some): equality is pushed as a superset, the rest not at all.
+            if bop != BinaryOp::Eq {
                 return None;
             }
+            if operand.guid {
+                // GUIDs compare as GUIDs on the server (in any case) and have no padding.
+                let parsed = uuid::Uuid::try_parse(&text).ok()?;
+                return Some(Translated {
+                    filter: OData::binary(
+                        BinaryOp::Eq,
+                        operand.odata,
+                        OData::Literal(Literal::Guid(parsed.hyphenated().to_string())),
+                    ),
+                    exactness: Exactness::Inexact,
+                });
+            }
+            text_equals(operand.odata, &text)
+        }
+        Kind::Number | Kind::Bool | Kind::Temporal => {
             if !literal_fits(operand.kind, &literal) {
                 return None;
             }
-            if bop == BinaryOp::Ne && operand.nullable {
+            if operand.bound == Bound::AtLeast {
+                // The server's value is at least ours: only lower bounds stay supersets.
+                let bop = match bop {
+                    BinaryOp::Eq | BinaryOp::Ge => BinaryOp::Ge,
+                    BinaryOp::Gt => BinaryOp::Gt,
+                    _ => return None,
+                };
+                return Some(Translated {
+                    filter: OData::binary(bop, operand.odata, OData::Literal(literal)),
+                    exactness: Exactness::Inexact,
+                });
+            }
+            let exactness = if bop == BinaryOp::Ne && operand.nullable {
                 Exactness::Inexact
             } else {
                 Exactness::Exact
-            }
+            };
+            Some(Translated {
+                filter: OData::binary(bop, operand.odata, OData::Literal(literal)),
+                exactness,
+            })
         }
-    };
+    }
+}
+
+/// Text `operand = 'text'` as a superset on any server: `eq` (a case-insensitive server ignores
+/// trailing spaces), or a stored value that is the text followed by spaces (which a server that
+/// compares bytes would not call equal). `None` when the text ends in a space: no value read
+/// here does, so SQL keeps no row, and nothing is worth sending.
+fn text_equals(operand: OData, text: &str) -> Option<Translated> {
+    if text.ends_with(' ') {
+        return None;
+    }
+    let eq = OData::binary(
+        BinaryOp::Eq,
+        operand.clone(),
+        OData::Literal(Literal::String(text.to_owned())),
+    );
+    let padded = call(Function::StartsWith, operand, &format!("{text} "));
     Some(Translated {
-        filter: OData::binary(bop, operand.odata, OData::Literal(literal)),
-        exactness,
+        filter: eq.or(padded),
+        exactness: Exactness::Inexact,
     })
 }
 
@@ -365,6 +410,59 @@ fn literal_fits(kind: Kind, literal: &Literal) -> bool {
     }
 }
 
+/// Whether a value of type `from` keeps its value as `to` (so a comparison of the cast
+/// compares the original): the casts DataFusion adds to compare a column with a wider literal.
+fn widens(from: &DataType, to: &DataType) -> bool {
+    use DataType as T;
+    /// Decimal digits left of the point that an integer type needs.
+    fn int_digits(t: &DataType) -> Option<i16> {
+        Some(match t {
+            T::Int8 | T::UInt8 => 3,
+            T::Int16 | T::UInt16 => 5,
+            T::Int32 | T::UInt32 => 10,
+            T::Int64 | T::UInt64 => 20,
+            _ => return None,
+        })
+    }
+    fn int_bits(t: &DataType) -> Option<u32> {
+        Some(match t {
+            T::Int8 => 8,
+            T::Int16 => 16,
+            T::Int32 => 32,
+            T::Int64 => 64,
+            _ => return None,
+        })
+    }
+    fn unit_rank(u: &TimeUnit) -> u8 {
+        match u {
+            TimeUnit::Second => 0,
+            TimeUnit::Millisecond => 1,
+            TimeUnit::Microsecond => 2,
+            TimeUnit::Nanosecond => 3,
+        }
+    }
+    if from == to {
+        return true;
+    }
+    match (from, to) {
+        (f, t) if int_bits(f).is_some() && int_bits(t).is_some() => int_bits(f) <= int_bits(t),
+        // Integers of 32 bits or fewer are exact as doubles; 64-bit ones are not.
+        (T::Int8 | T::Int16 | T::Int32, T::Float64) => true,
+        (T::Float32, T::Float64) => true,
+        (f, T::Decimal128(p, s)) if int_digits(f).is_some() => {
+            i16::from(*p) - i16::from(*s) >= int_digits(f).unwrap_or(i16::MAX)
+        }
+        (T::Decimal128(p1, s1), T::Decimal128(p2, s2)) => {
+            s2 >= s1 && i16::from(*p2) - i16::from(*s2) >= i16::from(*p1) - i16::from(*s1)
+        }
+        (T::Date32, T::Timestamp(..)) => true,
+        (T::Timestamp(u1, _), T::Timestamp(u2, _)) => unit_rank(u2) >= unit_rank(u1),
+        (T::Utf8, T::LargeUtf8 | T::Utf8View) => true,
+        (T::Utf8View, T::Utf8 | T::LargeUtf8) => true,
+        _ => false,
+    }
+}
+
 /// A column, or a function of one that OData has, as an operand.
 fn operand(expr: &Expr, columns: &dyn Columns) -> Option<Operand> {
     match expr {
@@ -373,25 +471,29 @@ fn operand(expr: &Expr, columns: &dyn Columns) -> Option<Operand> {
             if column.nested.is_some() {
                 return None;
             }
-            let col = Col { column };
             Some(Operand {
                 odata: OData::property(&column.name),
-                kind: col.kind(),
+                kind: kind_of(&column.edm_type),
                 nullable: column.nullable,
-                exact: true,
+                bound: Bound::Same,
+                sql_type: Some(crate::arrow::data_type(
+                    &column.edm_type,
+                    column.precision,
+                    column.scale,
+                )),
+                guid: column.edm_type == EdmType::Guid,
             })
         }
-        // Widening casts DataFusion adds to compare a column with a literal of a wider type.
+        // Widening casts DataFusion adds to compare a column with a literal of a wider type;
+        // a narrowing one (`CAST(price AS INT) = 5`) changes values and is not pushed.
         Expr::Cast(cast) => {
-            let inner = operand(&cast.expr, columns)?;
+            let mut inner = operand(&cast.expr, columns)?;
             let to = cast.field.data_type();
-            let widening = match inner.kind {
-                Kind::Number => to.is_numeric(),
-                Kind::Temporal => to.is_temporal(),
-                Kind::Text => to.is_string(),
-                _ => false,
-            };
-            widening.then_some(inner)
+            if !widens(inner.sql_type.as_ref()?, to) {
+                return None;
+            }
+            inner.sql_type = Some(to.clone());
+            Some(inner)
         }
         Expr::ScalarFunction(ScalarFunction { func, args }) => {
             let name = func.name();
@@ -411,14 +513,17 @@ fn operand(expr: &Expr, columns: &dyn Columns) -> Option<Operand> {
                         _ => return None,
                     };
                     let inner = operand(value, columns)?;
-                    (inner.kind == Kind::Temporal && inner.exact).then(|| Operand {
+                    (inner.kind == Kind::Temporal).then(|| Operand {
                         odata: OData::Call {
                             function: f,
                             args: vec![inner.odata],
                         },
                         kind: Kind::Number,
                         nullable: inner.nullable,
-                        exact: true,
+                        bound: Bound::Same,
+                        // DataFusion's date_part of these parts is an Int32 (whole seconds).
+                        sql_type: Some(DataType::Int32),
+                        guid: false,
                     })
                 }
                 "upper" | "lower" => {
@@ -426,7 +531,7 @@ fn operand(expr: &Expr, columns: &dyn Columns) -> Option<Operand> {
                         return None;
                     };
                     let inner = operand(value, columns)?;
-                    (inner.kind == Kind::Text).then(|| Operand {
+                    (inner.kind == Kind::Text && !inner.guid).then(|| Operand {
                         odata: OData::Call {
                             function: if name == "upper" {
                                 Function::ToUpper
@@ -437,8 +542,9 @@ fn operand(expr: &Expr, columns: &dyn Columns) -> Option<Operand> {
                         },
                         kind: Kind::Text,
                         nullable: inner.nullable,
-                        // The server compares the result without regard to case.
-                        exact: false,
+                        bound: Bound::Same,
+                        sql_type: Some(DataType::Utf8),
+                        guid: false,
                     })
                 }
                 "character_length" | "char_length" | "length" => {
@@ -446,14 +552,18 @@ fn operand(expr: &Expr, columns: &dyn Columns) -> Option<Operand> {
                         return None;
                     };
                     let inner = operand(value, columns)?;
-                    (inner.kind == Kind::Text && inner.exact).then(|| Operand {
+                    (inner.kind == Kind::Text && !inner.guid).then(|| Operand {
                         odata: OData::Call {
                             function: Function::Length,
                             args: vec![inner.odata],
                         },
                         kind: Kind::Number,
                         nullable: inner.nullable,
-                        exact: true,
+                        // SQL Server's LEN leaves trailing spaces out, as the values read here
+                        // do; a server that counts them gives more.
+                        bound: Bound::AtLeast,
+                        sql_type: Some(DataType::Int32),
+                        guid: false,
                     })
                 }
                 _ => None,
@@ -463,40 +573,110 @@ fn operand(expr: &Expr, columns: &dyn Columns) -> Option<Operand> {
     }
 }
 
-/// `LIKE 'abc%'`, `'%abc'`, `'%abc%'`, `'abc'`: inexact (the server ignores case).
+/// The most `startswith`/`contains` terms one `LIKE` is sent as (the longest pieces are the
+/// most selective; fewer terms is still a superset).
+const MAX_LIKE_TERMS: usize = 4;
+
+/// `LIKE` / `ILIKE` as a superset: the pattern's leading literal as `startswith`, each other
+/// literal piece as `contains` (`ILIKE` over `tolower(x)`, its pieces in lower case: ASCII
+/// only, where every side folds case alike); a pattern without wildcards as text equality.
 fn like_of(like: &Like, columns: &dyn Columns) -> Option<Translated> {
-    if like.negated || like.escape_char.is_some() {
+    if like.negated {
         return None;
     }
     let operand = operand(&like.expr, columns)?;
-    if operand.kind != Kind::Text {
+    if operand.kind != Kind::Text || operand.guid {
         return None;
     }
     let pattern = string_literal(&like.pattern)?;
-    if pattern.contains('_') || pattern.contains('\\') {
-        return None;
-    }
-    let starts = pattern.starts_with('%');
-    let ends = pattern.ends_with('%') && pattern.len() > 1;
-    let core = pattern.trim_start_matches('%').trim_end_matches('%');
-    if core.contains('%') {
-        return None;
-    }
-    let filter = match (starts, ends) {
-        (_, _) if core.is_empty() => return None,
-        (false, false) => OData::binary(
-            BinaryOp::Eq,
-            operand.odata,
-            OData::Literal(Literal::String(core.to_owned())),
-        ),
-        (false, true) => call(Function::StartsWith, operand.odata, core),
-        (true, false) => call(Function::EndsWith, operand.odata, core),
-        (true, true) => call(Function::Contains, operand.odata, core),
+    let pattern = LikePattern::parse(pattern, like.escape_char)?;
+    let (subject, pieces) = if like.case_insensitive {
+        if pattern.pieces.iter().any(|p| !p.is_ascii()) {
+            return None;
+        }
+        let lowered = OData::Call {
+            function: Function::ToLower,
+            args: vec![operand.odata],
+        };
+        let pieces = pattern
+            .pieces
+            .iter()
+            .map(|p| p.to_ascii_lowercase())
+            .collect::<Vec<_>>();
+        (lowered, pieces)
+    } else {
+        (operand.odata, pattern.pieces.clone())
     };
+    if !pattern.wildcards {
+        // No wildcard: equality (with `ILIKE`, of the lowered text).
+        return text_equals(subject, pieces.first().map_or("", String::as_str));
+    }
+    let mut terms: Vec<OData> = Vec::new();
+    let mut rest: &[String] = &pieces;
+    if pattern.anchored_start {
+        let (first, others) = pieces.split_first()?;
+        terms.push(call(Function::StartsWith, subject.clone(), first));
+        rest = others;
+    }
+    let mut others: Vec<&String> = rest.iter().filter(|p| !p.is_empty()).collect();
+    others.sort_by_key(|p| std::cmp::Reverse(p.chars().count()));
+    for piece in others {
+        if terms.len() >= MAX_LIKE_TERMS {
+            break;
+        }
+        terms.push(call(Function::Contains, subject.clone(), piece));
+    }
+    let filter = terms.into_iter().reduce(|a, b| a.and(b))?;
     Some(Translated {
         filter,
         exactness: Exactness::Inexact,
     })
+}
+
+/// A `LIKE` pattern's literal pieces, between its wildcards (`%`, `_`).
+#[derive(Debug, PartialEq)]
+struct LikePattern {
+    pieces: Vec<String>,
+    /// The pattern starts with a literal character (the first piece is a prefix).
+    anchored_start: bool,
+    /// It has a wildcard at all.
+    wildcards: bool,
+}
+
+impl LikePattern {
+    /// `None` for a pattern whose escapes this translator does not read (an escape at its end).
+    /// Without an `ESCAPE` clause a backslash escapes, as in DataFusion's `LIKE`.
+    fn parse(pattern: &str, escape: Option<char>) -> Option<LikePattern> {
+        let escape = escape.unwrap_or('\\');
+        let mut pieces = vec![String::new()];
+        let mut wildcards = false;
+        let mut anchored_start = None;
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            if c == escape {
+                let literal = chars.next()?;
+                anchored_start.get_or_insert(true);
+                pieces.last_mut()?.push(literal);
+            } else if c == '%' || c == '_' {
+                wildcards = true;
+                anchored_start.get_or_insert(false);
+                if !pieces.last()?.is_empty() {
+                    pieces.push(String::new());
+                }
+            } else {
+                anchored_start.get_or_insert(true);
+                pieces.last_mut()?.push(c);
+            }
+        }
+        if pieces.len() > 1 && pieces.last().is_some_and(String::is_empty) {
+            pieces.pop();
+        }
+        Some(LikePattern {
+            pieces,
+            anchored_start: anchored_start.unwrap_or(false),
+            wildcards,
+        })
+    }
 }
 
 fn call(function: Function, operand: OData, text: &str) -> OData {

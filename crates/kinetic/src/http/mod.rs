@@ -348,6 +348,7 @@ impl PipelineBuilder<'_> {
                 retry: self.retry,
                 clock: self.clock,
                 max_response_bytes: self.max_response_bytes,
+                sent: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -420,6 +421,8 @@ struct Inner {
     retry: RetryConfig,
     clock: Arc<dyn Clock>,
     max_response_bytes: usize,
+    /// Calls sent through [`Pipeline::send`] (see [`Pipeline::requests_sent`]).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 /// The HTTP pipeline of one connection. See the [module documentation](self).
@@ -518,6 +521,9 @@ impl Pipeline {
     /// typed error of the last attempt. Logs one line per call (see [`crate::logging`]).
     pub async fn send(&self, request: Request) -> Result<Response> {
         const TARGET: &str = "epicor_kinetic::http";
+        self.inner
+            .sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
         let method = request.method.clone();
         let shown = crate::logging::loggable_url(&request.url);
@@ -546,6 +552,13 @@ impl Pipeline {
             Err(e) => tracing::warn!(target: TARGET, "{method} {shown} failed after {ms} ms: {e}"),
         }
         result
+    }
+
+    /// How many calls this pipeline has sent (each [`Pipeline::send`], retries of a call not
+    /// counted again): pages, `$count`, `$metadata`, methods, whatever asked for them. What
+    /// `kinetic sql --stats` reports as requests.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A body as it may be logged: text, cut at 4 KiB, with the connection's API key and
