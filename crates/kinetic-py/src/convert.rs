@@ -2,13 +2,14 @@
 //!
 //! Decimals become `decimal.Decimal` (from the exact mantissa, never a float), `Edm.Date`
 //! `datetime.date`, `Edm.DateTimeOffset` an aware `datetime.datetime` in UTC, naive timestamps
-//! naive datetimes, GUIDs (`Edm.Guid` in the field's metadata) `uuid.UUID`, text `str`.
+//! naive datetimes, times of day `datetime.time`, GUIDs (`Edm.Guid` in the field's metadata)
+//! `uuid.UUID`, text `str`.
 
 use crate::errors::{NotSupportedError, ProgrammingError};
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Field, Float64Type, Int64Type, TimeUnit,
-    TimestampMicrosecondType, UInt64Type,
+    DataType, Date32Type, Decimal128Type, Field, Float64Type, Int64Type, Time64MicrosecondType,
+    TimeUnit, TimestampMicrosecondType, UInt64Type,
 };
 use arrow::record_batch::RecordBatch;
 use chrono::{Datelike, NaiveDate, Timelike};
@@ -31,6 +32,8 @@ pub enum PyKind {
     DateTimeUtc,
     /// Naive.
     DateTime,
+    /// A time of day (naive).
+    Time,
     Bytes,
     /// No values (`NULL` typed column).
     None,
@@ -57,6 +60,7 @@ impl PyKind {
             DataType::Date32 | DataType::Date64 => PyKind::Date,
             DataType::Timestamp(_, Some(_)) => PyKind::DateTimeUtc,
             DataType::Timestamp(_, None) => PyKind::DateTime,
+            DataType::Time32(_) | DataType::Time64(_) => PyKind::Time,
             DataType::Binary | DataType::LargeBinary | DataType::BinaryView => PyKind::Bytes,
             DataType::Null => PyKind::None,
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
@@ -79,20 +83,69 @@ impl PyKind {
             PyKind::Uuid => "uuid",
             PyKind::Date => "date",
             PyKind::DateTimeUtc | PyKind::DateTime => "datetime",
+            PyKind::Time => "time",
             PyKind::Bytes => "bytes",
             PyKind::None => "none",
         }
     }
 }
 
-/// Precision and scale of a decimal field.
-pub fn precision_scale(field: &Field) -> (Option<u8>, Option<i8>) {
+/// What `Cursor.description` says of a column besides its name and type code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// Characters that show any value (PEP 249's `display_size`).
+    pub display_size: Option<i32>,
+    /// The column's size (PEP 249's `internal_size`): digits of a number, characters of a date,
+    /// time or GUID.
+    pub internal_size: Option<i32>,
+    pub precision: Option<i32>,
+    pub scale: Option<i32>,
+}
+
+/// The shape of a field, by its type: ODBC's column size and display size, the values
+/// `sys_tablecolumns` gives (`Length`, `DisplaySize`, `NumericPrecision`, `NumericScale`) for
+/// a column of that type. Text has no size here: `$metadata`'s `MaxLength` is not part of a
+/// result's schema (`sys_tablecolumns.Length` has it).
+pub fn shape(field: &Field) -> Shape {
+    let sized = |internal: i32, display: i32, precision: Option<i32>, scale: Option<i32>| Shape {
+        display_size: Some(display),
+        internal_size: Some(internal),
+        precision,
+        scale,
+    };
+    let numeric = |digits: i32, display: i32| sized(digits, display, Some(digits), Some(0));
     match field.data_type() {
+        DataType::Boolean => sized(1, 5, None, None),
+        DataType::Int8 => numeric(3, 4),
+        DataType::Int16 => numeric(5, 6),
+        DataType::Int32 => numeric(10, 11),
+        DataType::Int64 => numeric(19, 20),
+        DataType::UInt8 => numeric(3, 3),
+        DataType::UInt16 => numeric(5, 5),
+        DataType::UInt32 => numeric(10, 10),
+        DataType::UInt64 => numeric(20, 20),
+        DataType::Float16 | DataType::Float32 => sized(7, 14, Some(7), None),
+        DataType::Float64 => sized(15, 24, Some(15), None),
         DataType::Decimal32(p, s)
         | DataType::Decimal64(p, s)
         | DataType::Decimal128(p, s)
-        | DataType::Decimal256(p, s) => (Some(*p), Some(*s)),
-        _ => (None, None),
+        | DataType::Decimal256(p, s) => {
+            let (p, s) = (i32::from(*p), i32::from(*s));
+            // A sign and a point besides the digits.
+            sized(p, p + 2, Some(p), Some(s))
+        }
+        DataType::Date32 | DataType::Date64 => sized(10, 10, None, None),
+        // `2024-01-02 03:04:05.600000`.
+        DataType::Timestamp(..) => sized(26, 26, None, None),
+        // `03:04:05.600000`.
+        DataType::Time32(_) | DataType::Time64(_) => sized(15, 15, None, None),
+        _ if PyKind::of(field) == PyKind::Uuid => sized(36, 36, None, None),
+        _ => Shape {
+            display_size: None,
+            internal_size: None,
+            precision: None,
+            scale: None,
+        },
     }
 }
 
@@ -100,6 +153,7 @@ struct Classes {
     decimal: Py<PyAny>,
     date: Py<PyAny>,
     datetime: Py<PyAny>,
+    time: Py<PyAny>,
     utc: Py<PyAny>,
     uuid: Py<PyAny>,
     gc_isenabled: Py<PyAny>,
@@ -120,6 +174,7 @@ fn classes(py: Python<'_>) -> PyResult<&Classes> {
             decimal: py.import("decimal")?.getattr("Decimal")?.unbind(),
             date: datetime.getattr("date")?.unbind(),
             datetime: datetime.getattr("datetime")?.unbind(),
+            time: datetime.getattr("time")?.unbind(),
             utc: datetime.getattr("timezone")?.getattr("utc")?.unbind(),
             uuid: py.import("uuid")?.getattr("UUID")?.unbind(),
         })
@@ -155,6 +210,7 @@ fn prepare(field: &Field, array: &ArrayRef) -> PyResult<Column> {
             0,
         ),
         (PyKind::DateTime, _) => (cast(DataType::Timestamp(TimeUnit::Microsecond, None))?, 0),
+        (PyKind::Time, _) => (cast(DataType::Time64(TimeUnit::Microsecond))?, 0),
         (PyKind::Bytes, _) => (cast(DataType::LargeBinary)?, 0),
         (PyKind::Str | PyKind::Uuid, DataType::LargeUtf8) => (array.clone(), 0),
         (PyKind::Str | PyKind::Uuid, _) => (cast(DataType::LargeUtf8)?, 0),
@@ -266,6 +322,21 @@ fn value(py: Python<'_>, c: &Column, classes: &Classes, i: usize) -> PyResult<Py
                 classes.datetime.call1(py, (y, mo, d, h, mi, s, us))?
             }
         }
+        PyKind::Time => {
+            let micros = a.as_primitive::<Time64MicrosecondType>().value(i);
+            let t = u64::try_from(micros)
+                .ok()
+                .filter(|&m| m < 86_400_000_000)
+                .ok_or_else(|| {
+                    crate::errors::DataError::new_err(format!(
+                        "{micros} µs after midnight is not a time of day"
+                    ))
+                })?;
+            let (s, us) = (t / 1_000_000, t % 1_000_000);
+            classes
+                .time
+                .call1(py, (s / 3600, s / 60 % 60, s % 60, us))?
+        }
         PyKind::Bytes => pyo3::types::PyBytes::new(py, a.as_binary::<i64>().value(i))
             .into_any()
             .unbind(),
@@ -354,7 +425,15 @@ pub fn param(py: Python<'_>, index: usize, v: &Bound<'_, PyAny>) -> PyResult<Par
         });
     }
     if v.is_instance_of::<PyFloat>() {
-        return Ok(Param::Float(v.extract()?));
+        let f: f64 = v.extract()?;
+        if !f.is_finite() {
+            // Epicor has no such number, and compared here NaN would order above every number.
+            return Err(crate::errors::DataError::new_err(format!(
+                "parameter {index}: {} is not a number Epicor can store or compare (its numbers are SQL Server decimals and integers, without NaN or infinities); use None for no value",
+                v.repr()?
+            )));
+        }
+        return Ok(Param::Float(f));
     }
     if v.is_instance(classes.decimal.bind(py))? {
         if !v.call_method0("is_finite")?.extract::<bool>()? {
@@ -411,11 +490,28 @@ pub fn param(py: Python<'_>, index: usize, v: &Bound<'_, PyAny>) -> PyResult<Par
         .ok_or_else(|| ProgrammingError::new_err(format!("parameter {index}: not a valid date")))?;
         return Ok(Param::Date(d));
     }
+    if v.is_instance(classes.time.bind(py))? {
+        if !v.getattr("tzinfo")?.is_none() {
+            return Err(NotSupportedError::new_err(format!(
+                "parameter {index}: a time of day with a time zone ({}) cannot be bound: without a date it is no instant; give a naive datetime.time, or a datetime.datetime",
+                v.repr()?
+            )));
+        }
+        let get = |name: &str| -> PyResult<u32> { v.getattr(name)?.extract() };
+        let t = chrono::NaiveTime::from_hms_micro_opt(
+            get("hour")?,
+            get("minute")?,
+            get("second")?,
+            get("microsecond")?,
+        )
+        .ok_or_else(|| ProgrammingError::new_err(format!("parameter {index}: not a valid time")))?;
+        return Ok(Param::Time(t));
+    }
     if v.is_instance(classes.uuid.bind(py))? {
         return Ok(Param::Text(v.str()?.to_string()));
     }
     Err(NotSupportedError::new_err(format!(
-        "parameter {index}: a {} cannot be bound; use None, bool, int, float, decimal.Decimal, str, datetime.date, datetime.datetime or uuid.UUID",
+        "parameter {index}: a {} cannot be bound; use None, bool, int, float, decimal.Decimal, str, datetime.date, datetime.datetime, datetime.time or uuid.UUID",
         v.get_type().name()?
     )))
 }

@@ -188,14 +188,36 @@ impl Statement {
 
 #[pymethods]
 impl Statement {
-    /// (name, kind, precision, scale) of each column.
-    fn columns(&self) -> Vec<(String, &'static str, Option<u8>, Option<i8>)> {
+    /// Each column as `Cursor.description` gives it: (name, kind, display_size, internal_size,
+    /// precision, scale, null_ok). Sizes, precision and scale by the column's type (see
+    /// [`convert::shape`]); `null_ok` is whether the result's schema lets the column hold nulls
+    /// (a table's columns always do: servers send nulls where `$metadata` says they do not).
+    #[allow(clippy::type_complexity)]
+    fn columns(
+        &self,
+    ) -> Vec<(
+        String,
+        &'static str,
+        Option<i32>,
+        Option<i32>,
+        Option<i32>,
+        Option<i32>,
+        bool,
+    )> {
         self.schema
             .fields()
             .iter()
             .map(|f| {
-                let (p, s) = convert::precision_scale(f);
-                (f.name().clone(), convert::PyKind::of(f).name(), p, s)
+                let s = convert::shape(f);
+                (
+                    f.name().clone(),
+                    convert::PyKind::of(f).name(),
+                    s.display_size,
+                    s.internal_size,
+                    s.precision,
+                    s.scale,
+                    f.is_nullable(),
+                )
             })
             .collect()
     }

@@ -6,11 +6,13 @@ import decimal
 import subprocess
 import sys
 
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
 import pytest
 
 import epicor_kinetic as ek
-
-pa = pytest.importorskip("pyarrow")
 
 QUERY = (
     "SELECT CustNum, CustID, CreditLimit, CreditHold, EstDate, SysRowID "
@@ -78,11 +80,18 @@ def test_sum_in_arrow_equals_sqlite_to_the_cent(emu, cur):
     total = sum(cur.fetch_arrow_table().column(0).to_pylist())
     # The emulator's own store, the lines of the connection's company, summed exactly. Read in
     # another process: two SQLite libraries in one process (Python's and the emulator's) break
-    # each other's POSIX locks on the same file.
+    # each other's POSIX locks on the same file. The emulator's text columns compare as SQL
+    # Server's do, by its collation EPICOR_CI (case and trailing spaces ignored): the reader
+    # registers it to open them.
     code = (
-        "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); "
-        "print('\\n'.join(str(v) for (v,) in db.execute("
-        "'SELECT DocExtPriceDtl FROM OrderDtl WHERE Company = ?', [sys.argv[2]])))"
+        "import sqlite3, sys\n"
+        "def ci(a, b):\n"
+        "    a, b = a.rstrip(' ').casefold(), b.rstrip(' ').casefold()\n"
+        "    return (a > b) - (a < b)\n"
+        "db = sqlite3.connect(sys.argv[1])\n"
+        "db.create_collation('EPICOR_CI', ci)\n"
+        "for (v,) in db.execute('SELECT DocExtPriceDtl FROM OrderDtl WHERE Company = ?', [sys.argv[2]]):\n"
+        "    print(v)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, emu.info["db"], emu.info["company"]],
@@ -94,7 +103,6 @@ def test_sum_in_arrow_equals_sqlite_to_the_cent(emu, cur):
 
 
 def test_pandas(cur):
-    pd = pytest.importorskip("pandas")
     cur.execute(QUERY)
     df = cur.fetch_df()
     assert isinstance(df, pd.DataFrame)
@@ -104,7 +112,6 @@ def test_pandas(cur):
 
 
 def test_polars_reads_the_cursor(cur):
-    pl = pytest.importorskip("polars")
     cur.execute(QUERY)
     df = pl.DataFrame(cur)
     assert df.schema["CreditLimit"] == pl.Decimal(17, 3)
@@ -113,7 +120,6 @@ def test_polars_reads_the_cursor(cur):
 
 
 def test_duckdb_reads_the_cursor(cur):
-    duckdb = pytest.importorskip("duckdb")
     cur.execute("SELECT CustNum, CreditLimit FROM Customers")
     reader = cur.fetch_record_batches()
     con = duckdb.connect()

@@ -3,6 +3,8 @@
 import datetime as dt
 import decimal
 import threading
+import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -117,6 +119,49 @@ def test_description_and_python_types(cur):
     assert est.utcoffset() == dt.timedelta(0)
     assert isinstance(rowid, uuid.UUID)
     assert isinstance(rev, int)
+
+
+def test_description_sizes_and_null_ok(cur):
+    # Sizes, precision and scale by type, as sys_tablecolumns gives them (ODBC's column and
+    # display sizes); null_ok whether the result may hold None. (See the module's docstring.)
+    cur.execute(
+        "SELECT CustNum, CustID, CreditLimit, CreditHold, EstDate, SysRowID, SysRevID "
+        "FROM Customers ORDER BY CustNum LIMIT 1"
+    )
+    table_columns = {c[0]: c[2:] for c in cur.description}
+    assert table_columns == {
+        #              display internal precision scale null_ok
+        "CustNum":     (11,    10,      10,       0,    True),
+        "CustID":      (None,  None,    None,     None, True),  # text: MaxLength is not in a result
+        "CreditLimit": (19,    17,      17,       3,    True),  # Edm.Decimal(17, 3)
+        "CreditHold":  (5,     1,       None,     None, True),
+        "EstDate":     (26,    26,      None,     None, True),
+        "SysRowID":    (36,    36,      None,     None, True),  # a GUID's text
+        "SysRevID":    (20,    19,      19,       0,    True),  # Edm.Int64
+    }
+    cur.fetchall()
+    # The same numbers as the system table, for every column that is not text.
+    cur.execute(
+        "SELECT ColumnName, DisplaySize, Length, NumericPrecision, NumericScale "
+        "FROM sys_tablecolumns WHERE SchemaName = 'Erp.BO.CustomerSvc' AND TableName = 'Customers' "
+        "AND ColumnName IN ('CustNum', 'CreditLimit', 'CreditHold', 'EstDate', 'SysRevID')"
+    )
+    system = {name: tuple(rest) for name, *rest in cur.fetchall()}
+    assert system == {name: table_columns[name][:4] for name in system} and len(system) == 5
+    # Computed columns: COUNT(*) and values that are not None cannot be null; SUM can.
+    cur.execute(
+        "SELECT COUNT(*) AS n, SUM(CreditLimit) AS total, ? AS label, ? AS nothing, ? AS t, "
+        "? AS f FROM Customers",
+        ["x", None, dt.time(1, 2, 3), 1.5],
+    )
+    assert [c[1:] for c in cur.description] == [
+        (int, 20, 19, 19, 0, False),
+        (decimal.Decimal, 29, 27, 27, 3, True),  # DataFusion's SUM: 10 more digits
+        (str, None, None, None, None, False),
+        (type(None), None, None, None, None, True),
+        (dt.time, 15, 15, None, None, False),
+        (float, 24, 15, 15, None, False),
+    ]
 
 
 def test_fetchone_fetchmany_fetchall_and_iteration(cur):
@@ -279,6 +324,103 @@ def test_parameter_mistakes(cur):
     assert cur.fetchone() == ("ok",)
 
 
+def test_time_parameters(cur):
+    # A datetime.time is a SQL TIME, to the microsecond, and comes back a datetime.time.
+    cur.execute(
+        "SELECT ? AS t, CAST(? AS VARCHAR) AS text, ? < ? AS earlier, ? AS last",
+        [dt.time(3, 4, 5, 600), dt.time(3, 4, 5, 600), dt.time(9, 0), dt.time(10, 0),
+         dt.time(23, 59, 59, 999999)],
+    )
+    assert cur.fetchone() == (dt.time(3, 4, 5, 600), "03:04:05.000600", True, dt.time(23, 59, 59, 999999))
+    assert cur.description[0][1] is dt.time and cur.description[0][1] == ek.DATETIME
+    # With a time zone it is no instant (no date): refused, naming the parameter.
+    with pytest.raises(ek.NotSupportedError, match="parameter 2: a time of day with a time zone"):
+        cur.execute("SELECT ?, ?", [dt.time(1), dt.time(1, tzinfo=dt.timezone.utc)])
+
+
+@pytest.fixture
+def far_local_zone(monkeypatch):
+    """The process's local time zone set to Kathmandu (UTC+05:45): a naive datetime read as
+    local time would then be off by 5 h 45 min."""
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    assert time.localtime(1_700_000_000).tm_gmtoff == 5 * 3600 + 45 * 60
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_a_naive_datetime_is_utc(emu, cur, far_local_zone):
+    cur.execute("SELECT MAX(CustNum) FROM Customers")
+    num = cur.fetchone()[0] + 5000
+    utc = dt.timezone.utc
+    plus2 = dt.timezone(dt.timedelta(hours=2))
+    cur.execute(
+        "INSERT INTO Customers (Company, CustNum, CustID, Name, EstDate) VALUES ('EPIC06', ?, 'NAIVE', 'Naive', ?)",
+        [num, dt.datetime(2021, 5, 6)],
+    )
+    try:
+        # Written as midnight UTC, and read as that instant.
+        cur.execute("SELECT EstDate FROM Customers WHERE CustNum = ?", [num])
+        assert cur.fetchall() == [(dt.datetime(2021, 5, 6, tzinfo=utc),)]
+        # A filter: the naive value is the UTC one, sent to the server with Z; an aware value
+        # is its instant.
+        for value, sent, found in [
+            (dt.datetime(2021, 5, 6), "2021-05-06T00:00:00Z", [(num,)]),
+            (dt.datetime(2021, 5, 6, 2, 0, tzinfo=plus2), "2021-05-06T00:00:00Z", [(num,)]),
+            (dt.datetime(2021, 5, 6, 0, 0, tzinfo=plus2), "2021-05-05T22:00:00Z", []),
+            (dt.datetime(2021, 5, 5, 22, 0), "2021-05-05T22:00:00Z", []),
+        ]:
+            emu.clear_requests()
+            cur.execute("SELECT CustNum FROM Customers WHERE CustNum = ? AND EstDate = ?", [num, value])
+            assert cur.fetchall() == found, value
+            filters = [
+                urllib.parse.unquote(u) for _, u, _ in emu.requests() if "/Customers?" in u
+            ]
+            assert filters and all(f"EstDate eq {sent}&" in f for f in filters), (value, filters)
+        # Given back as given: naive, not shifted by the local zone.
+        cur.execute("SELECT ? AS v", [dt.datetime(2024, 1, 2, 3, 4, 5, 600)])
+        assert cur.fetchone() == (dt.datetime(2024, 1, 2, 3, 4, 5, 600),)
+    finally:
+        cur.execute("DELETE FROM Customers WHERE CustNum = ?", [num])
+    assert cur.rowcount == 1
+
+
+def test_nan_and_infinities_are_refused_before_anything_is_sent(emu, cur):
+    cur.execute("SELECT MAX(CustNum) FROM Customers")
+    num = cur.fetchone()[0] + 6000
+    cur.execute(
+        "INSERT INTO Customers (Company, CustNum, CustID, Name, CreditLimit) VALUES ('EPIC06', ?, 'NAN', 'NaN', ?)",
+        [num, decimal.Decimal("250.500")],
+    )
+    try:
+        bad = [
+            float("nan"), float("inf"), float("-inf"),
+            decimal.Decimal("NaN"), decimal.Decimal("sNaN"), decimal.Decimal("Infinity"),
+            decimal.Decimal("-Infinity"),
+        ]
+        for value in bad:
+            emu.clear_requests()
+            # Compared here, NaN would order above every number: CustNum < nan for every row.
+            with pytest.raises(ek.DataError, match="parameter 1: .*not a number"):
+                cur.execute("SELECT COUNT(*) FROM Customers WHERE CustNum < ?", [value])
+            with pytest.raises(ek.DataError, match="parameter 1: .*not a number"):
+                cur.execute("UPDATE Customers SET CreditLimit = ? WHERE CustNum = ?", [value, num])
+            with pytest.raises(ek.DataError, match="parameter 1: .*not a number"):
+                cur.executemany("UPDATE Customers SET CreditLimit = ? WHERE CustNum = ?", [[value, num]])
+            assert emu.requests() == [], value
+        cur.execute("SELECT CreditLimit FROM Customers WHERE CustNum = ?", [num])
+        assert cur.fetchall() == [(decimal.Decimal("250.500"),)]
+        # Finite floats are values.
+        cur.execute("SELECT CustNum FROM Customers WHERE CustNum = ? AND CreditLimit < ?", [num, 250.75])
+        assert cur.fetchall() == [(num,)]
+        cur.execute("SELECT CustNum FROM Customers WHERE CustNum = ? AND CreditLimit < ?", [num, 250.25])
+        assert cur.fetchall() == []
+    finally:
+        cur.execute("DELETE FROM Customers WHERE CustNum = ?", [num])
+    assert cur.rowcount == 1
+
+
 # -- writes -------------------------------------------------------------------------------
 def test_writes_report_rowcount_and_no_description(cur):
     cur.execute("SELECT MAX(CustNum) FROM Customers")
@@ -303,6 +445,56 @@ def test_writes_report_rowcount_and_no_description(cur):
 def test_executemany_refuses_queries(cur):
     with pytest.raises(ek.ProgrammingError, match="executemany"):
         cur.executemany("SELECT ?", [[1], [2]])
+
+
+def test_executemany_update_runs_each_row_in_order(cur):
+    cur.execute("SELECT MAX(CustNum) FROM Customers")
+    base = cur.fetchone()[0] + 3000
+    cur.executemany(
+        "INSERT INTO Customers (Company, CustNum, CustID, Name, CreditLimit) VALUES ('EPIC06', ?, ?, 'Before', 1)",
+        [(base + i, f"MANY{i}") for i in range(3)],
+    )
+    assert cur.rowcount == 3
+    try:
+        cur.executemany(
+            "UPDATE Customers SET Name = ?, CreditLimit = ? WHERE CustNum BETWEEN ? AND ?",
+            [
+                ("All", decimal.Decimal("10.5"), base, base + 2),  # 3 rows
+                ("Last two", decimal.Decimal("20.25"), base + 1, base + 2),  # 2 rows, after
+                ("Nobody", decimal.Decimal("1"), -5, -1),  # none
+                ("Third", decimal.Decimal("30"), base + 2, base + 2),  # 1 row, last
+            ],
+        )
+        # The rows written, summed: 3 + 2 + 0 + 1 (not the 4 statements run).
+        assert cur.rowcount == 6 and cur.description is None
+        cur.execute(
+            "SELECT CustNum, Name, CreditLimit FROM Customers WHERE CustNum >= ? ORDER BY CustNum", [base]
+        )
+        assert cur.fetchall() == [
+            (base, "All", decimal.Decimal("10.500")),
+            (base + 1, "Last two", decimal.Decimal("20.250")),
+            (base + 2, "Third", decimal.Decimal("30.000")),
+        ]
+    finally:
+        cur.execute("DELETE FROM Customers WHERE CustNum >= ? AND CustID LIKE 'MANY%'", [base])
+    assert cur.rowcount == 3
+
+
+def test_executemany_with_no_rows_runs_nothing(emu, cur):
+    # A result before: executemany lets it go, whatever it runs.
+    cur.execute("SELECT CustNum FROM Customers ORDER BY CustNum LIMIT 3")
+    assert len(cur.fetchall()) == 3 and cur.rowcount == 3
+    emu.clear_requests()
+    assert cur.executemany("UPDATE Customers SET Name = ? WHERE CustNum = ?", []) is cur
+    assert cur.rowcount == 0 and cur.description is None
+    with pytest.raises(ek.ProgrammingError, match="no result set"):
+        cur.fetchone()
+    # An empty iterator too; and nothing reached the server.
+    cur.executemany("DELETE FROM Customers WHERE CustNum = ?", iter(()))
+    assert cur.rowcount == 0
+    assert emu.requests() == []
+    with pytest.raises(ek.ProgrammingError, match="text"):
+        cur.executemany(None, [])
 
 
 # -- errors, mapped by fault ----------------------------------------------------------------

@@ -1,13 +1,16 @@
 """The SQLAlchemy dialect: the entry point, reflection from the system tables, queries, and
 pandas.read_sql on an engine."""
 
+import base64
 import decimal
 import importlib.metadata
 import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
 
+import pandas as pd
 import pytest
-
-sa = pytest.importorskip("sqlalchemy")
+import sqlalchemy as sa
 
 
 def engine_url(cs, sep=";"):
@@ -59,9 +62,81 @@ def test_reflection(engine):
     assert pk["constrained_columns"] == ["Company", "CustNum"]
     assert insp.has_table("Customers", schema="Erp.BO.CustomerSvc")
     assert not insp.has_table("NoSuchTable", schema="Erp.BO.CustomerSvc")
-    fks = insp.get_foreign_keys("OrderHeds", schema="Erp.BO.SalesOrderSvc")
-    assert isinstance(fks, list)
     assert insp.get_view_names(schema="BaqSvc")
+
+
+EDM = "{http://schemas.microsoft.com/ado/2009/11/edm}"
+
+
+def declared_foreign_keys(emu, service):
+    """The service's entity sets, and the keys its $metadata declares (v1: CSDL v3
+    associations), read here from the document itself: {dependent set: [(its columns, principal
+    set, the principal's columns)]}."""
+    user = emu.info["users"][0]
+    auth = base64.b64encode(f"{user['user']}:{user['password']}".encode()).decode()
+    request = urllib.request.Request(
+        f"{emu.url}/Kinetic/api/v1/{service}/$metadata", headers={"Authorization": f"Basic {auth}"}
+    )
+    with urllib.request.urlopen(request) as r:
+        schema = ET.fromstring(r.read()).find(f".//{EDM}Schema")
+    namespace = schema.get("Namespace")
+
+    def columns(end):
+        return [p.get("Name") for p in end.iter(f"{EDM}PropertyRef")]
+
+    associations = {}
+    for a in schema.iter(f"{EDM}Association"):
+        rc = a.find(f"{EDM}ReferentialConstraint")
+        principal, dependent = rc.find(f"{EDM}Principal"), rc.find(f"{EDM}Dependent")
+        associations[f"{namespace}.{a.get('Name')}"] = (
+            principal.get("Role"), columns(principal), dependent.get("Role"), columns(dependent)
+        )
+    keys = {}
+    for aset in schema.iter(f"{EDM}AssociationSet"):
+        p_role, p_columns, d_role, d_columns = associations[aset.get("Association")]
+        sets = {end.get("Role"): end.get("EntitySet") for end in aset.iter(f"{EDM}End")}
+        keys.setdefault(sets[d_role], []).append((d_columns, sets[p_role], p_columns))
+    return [e.get("Name") for e in schema.iter(f"{EDM}EntitySet")], keys
+
+
+def test_foreign_keys_are_the_associations_of_metadata(engine, emu):
+    insp = sa.inspect(engine)
+    # A sales order's lines belong to it, a line's releases to the line: what the server says.
+    sets, declared = declared_foreign_keys(emu, "Erp.BO.SalesOrderSvc")
+    assert sets == ["SalesOrders", "OrderDtls", "OrderRels"]
+    assert declared == {
+        "OrderDtls": [(["Company", "OrderNum"], "SalesOrders", ["Company", "OrderNum"])],
+        "OrderRels": [
+            (["Company", "OrderNum", "OrderLine"], "OrderDtls", ["Company", "OrderNum", "OrderLine"])
+        ],
+    }
+    # Reflection gives each table the keys it holds, none it is referred to by.
+    assert insp.get_foreign_keys("OrderDtls", schema="Erp.BO.SalesOrderSvc") == [
+        {
+            "name": "FK_OrderDtls_SalesOrders",
+            "constrained_columns": ["Company", "OrderNum"],
+            "referred_schema": "Erp.BO.SalesOrderSvc",
+            "referred_table": "SalesOrders",
+            "referred_columns": ["Company", "OrderNum"],
+        }
+    ]
+    assert insp.get_foreign_keys("SalesOrders", schema="Erp.BO.SalesOrderSvc") == []
+    # Every table of two services, against its $metadata.
+    for service in ("Erp.BO.SalesOrderSvc", "Erp.BO.CustomerSvc"):
+        sets, declared = declared_foreign_keys(emu, service)
+        assert declared, service
+        for table in sets:
+            reflected = insp.get_foreign_keys(table, schema=service)
+            assert all(fk["referred_schema"] == service for fk in reflected), reflected
+            assert [
+                (fk["constrained_columns"], fk["referred_table"], fk["referred_columns"])
+                for fk in reflected
+            ] == declared.get(table, []), (service, table)
+    # A reflected table carries them, resolved to the referred table's columns.
+    lines = sa.Table("OrderDtls", sa.MetaData(), schema="Erp.BO.SalesOrderSvc", autoload_with=engine)
+    assert sorted(
+        (fk.parent.name, fk.column.table.name, fk.column.name) for fk in lines.foreign_keys
+    ) == [("Company", "SalesOrders", "Company"), ("OrderNum", "SalesOrders", "OrderNum")]
 
 
 def test_core_queries_on_a_reflected_table(engine):
@@ -82,7 +157,6 @@ def test_core_queries_on_a_reflected_table(engine):
 
 
 def test_pandas_read_sql(engine):
-    pd = pytest.importorskip("pandas")
     # coerce_float=False: pandas' default turns decimal.Decimal into float64.
     df = pd.read_sql(
         sa.text("SELECT CustNum, CreditLimit FROM Customers WHERE State = :s ORDER BY CustNum"),

@@ -16,7 +16,54 @@ run here. ``cur.fetch_arrow_table()``, ``cur.fetch_df()`` and the Arrow PyCapsul
 copy. ``create_engine("kinetic:///?<connection string>")`` is the SQLAlchemy dialect.
 
 ``paramstyle`` is ``qmark``: ``?`` markers, one value each, in order; values are bound into the
-parsed statement, never pasted into its text.
+parsed statement, never pasted into its text. Parameter types: ``None``, ``bool``, ``int``,
+``float``, ``decimal.Decimal``, ``str``, ``datetime.date``, ``datetime.datetime``,
+``datetime.time`` and ``uuid.UUID``:
+
+- an aware ``datetime`` is bound as its instant (in UTC); a naive one is taken as UTC, as the
+  connector reads Epicor's own date-times (``Edm.DateTimeOffset``, sent without an offset): a
+  filter on an Epicor column sends it with ``Z``, and ``SELECT ?`` gives it back naive;
+- a ``datetime.time`` is a SQL ``TIME`` (read back as ``datetime.time``); one with a time zone
+  raises ``NotSupportedError`` (without a date it is no instant);
+- a float NaN, ``inf`` or ``-inf`` (and ``Decimal`` NaN or infinity) raises ``DataError``:
+  Epicor's numbers are SQL Server decimals and integers, which have none, and compared here NaN
+  would order above every number (``CustNum < nan`` true for every row);
+- ``bytes`` raises ``NotSupportedError``.
+
+``Cursor.description`` gives, per column, PEP 249's seven items::
+
+    (name, type_code, display_size, internal_size, precision, scale, null_ok)
+
+``type_code`` is the Python type of the values (it compares equal to ``STRING``, ``NUMBER``,
+``DATETIME``, ``BINARY``). ``display_size``, ``internal_size``, ``precision`` and ``scale``
+follow the column's type, as ``sys_tablecolumns`` gives them (``DisplaySize``, ``Length``,
+``NumericPrecision``, ``NumericScale``; ODBC's column and display sizes):
+
+============================  ============  =============  =========  =====
+column                        display_size  internal_size  precision  scale
+============================  ============  =============  =========  =====
+``Edm.Int32`` (``int``)       11            10             10         0
+``Edm.Int64``, ``COUNT(*)``   20            19             19         0
+``Edm.Decimal`` (p, s)        p + 2         p              p          s
+``Edm.Boolean``               5             1              None       None
+a date                        10            10             None       None
+a date-time                   26            26             None       None
+a ``TIME``                    15            15             None       None
+``Edm.Guid``                  36            36             None       None
+a float (``DOUBLE``)          24            15             15         None
+text                          None          None           None       None
+============================  ============  =============  =========  =====
+
+Text has no size there: ``$metadata``'s ``MaxLength`` does not travel with a result (ask
+``sys_tablecolumns.Length``). ``null_ok`` is whether the column may hold ``None``: ``True`` for
+a table's columns (Epicor sends nulls even where ``$metadata`` declares a column not nullable,
+so the connector never promises otherwise; the declaration is ``sys_tablecolumns.IsNullable``),
+``False`` for values that cannot be null (``COUNT(*)``, a literal, a parameter that is not
+``None``).
+
+``executemany(operation, seq)`` runs ``operation`` once per parameter sequence, in order, and
+``rowcount`` is the total written. An empty ``seq`` runs nothing and sends nothing: the previous
+result is let go (``description`` is ``None``) and ``rowcount`` is 0.
 """
 
 from __future__ import annotations
@@ -221,6 +268,7 @@ _TYPE_CODES: dict[str, type] = {
     "uuid": _uuid.UUID,
     "date": _dt.date,
     "datetime": _dt.datetime,
+    "time": _dt.time,
     "bytes": bytes,
     "none": type(None),
 }
@@ -261,7 +309,9 @@ class Cursor:
         """(name, type_code, display_size, internal_size, precision, scale, null_ok) per
         column; ``None`` after a statement without rows. ``type_code`` is the Python type of the
         values (``str``, ``int``, ``decimal.Decimal``, ``datetime.datetime``, ...): it compares
-        equal to ``STRING``, ``NUMBER``, ``DATETIME``, ``BINARY``."""
+        equal to ``STRING``, ``NUMBER``, ``DATETIME``, ``BINARY``. Sizes, precision and scale
+        follow the column's type (``None`` for text); ``null_ok`` is ``False`` only for values
+        that cannot be null (see the module's documentation for the table)."""
         return self._description
 
     @property
@@ -314,21 +364,27 @@ class Cursor:
             return self
         self._statement = statement
         self._description = [
-            (name, _TYPE_CODES[kind], None, None, precision, scale, True)
-            for name, kind, precision, scale in statement.columns()
+            (name, _TYPE_CODES[kind], display, internal, precision, scale, null_ok)
+            for name, kind, display, internal, precision, scale, null_ok in statement.columns()
         ]
         return self
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Sequence[Any]]) -> "Cursor":
-        """Runs a writing statement once per parameter sequence; ``rowcount`` is the total."""
+        """Runs a writing statement once per parameter sequence, in order; ``rowcount`` is the
+        total written. An empty sequence runs nothing (nothing is sent): the previous result is
+        let go and ``rowcount`` is 0. A query raises ``ProgrammingError`` (use ``execute()``)."""
         self._check()
+        if not isinstance(operation, str):
+            raise ProgrammingError("executemany(): the statement must be text")
+        self._finish()
+        self._rowcount = 0
         total = 0
         for parameters in seq_of_parameters:
             self.execute(operation, parameters)
             if self._description is not None:
                 self._finish()
                 raise ProgrammingError(
-                    "executemany() runs INSERT, UPDATE, DELETE or EXEC; use execute() for a query"
+                    "executemany() runs INSERT, UPDATE or DELETE; use execute() for a query, callproc() for a procedure"
                 )
             total += max(self._rowcount, 0)
         self._rowcount = total
@@ -482,7 +538,7 @@ class _TypeObject:
 STRING = _TypeObject("STRING", str, _uuid.UUID)
 BINARY = _TypeObject("BINARY", bytes)
 NUMBER = _TypeObject("NUMBER", int, float, _decimal.Decimal, bool)
-DATETIME = _TypeObject("DATETIME", _dt.date, _dt.datetime)
+DATETIME = _TypeObject("DATETIME", _dt.date, _dt.datetime, _dt.time)
 ROWID = _TypeObject("ROWID")
 
 Date = _dt.date

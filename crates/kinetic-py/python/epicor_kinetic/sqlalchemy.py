@@ -231,10 +231,13 @@ class KineticDialect(default.DefaultDialect):
     def get_foreign_keys(
         self, connection: Any, table_name: str, schema: Optional[str] = None, **kw: Any
     ) -> list[dict[str, Any]]:
+        # The table's own keys that refer to another (IMPORT rows); the EXPORT rows are the
+        # other tables' keys that refer to this one, from the other side.
         rows = self._rows(
             connection,
             "SELECT ForeignKeyName, ColumnName, ReferencedSchemaName, ReferencedTableName, "
-            "ReferencedColumnName FROM sys_foreignkeys WHERE SchemaName = ? AND TableName = ?",
+            "ReferencedColumnName FROM sys_foreignkeys WHERE SchemaName = ? AND TableName = ? "
+            "AND ForeignKeyType = 'FOREIGNKEY_TYPE_IMPORT'",
             [self._schema(schema), table_name],
         )
         keys: dict[str, dict[str, Any]] = {}
