@@ -15,7 +15,7 @@
 //!
 //! Time comes from an injected [`Clock`], so tests move it by hand.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -142,6 +142,8 @@ pub struct TokenCache<S> {
     policy: RefreshPolicy,
     state: Mutex<State>,
     flights: AtomicU64,
+    /// Callers waiting for another caller's fetch (see [`Waiting`]).
+    waiting: AtomicUsize,
 }
 
 impl<S> std::fmt::Debug for TokenCache<S> {
@@ -150,6 +152,7 @@ impl<S> std::fmt::Debug for TokenCache<S> {
         f.debug_struct("TokenCache")
             .field("policy", &self.policy)
             .field("fetches", &self.flights.load(Ordering::Relaxed))
+            .field("waiting", &self.waiting.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -165,9 +168,27 @@ type Outcome = Result<Token>;
 
 /// What a caller of `get` does once it has looked at the state (decided under the lock, done
 /// after it is released, since the lock is never held across an await).
-enum Step {
-    Join(watch::Receiver<Option<Outcome>>),
+enum Step<'a> {
+    Join(watch::Receiver<Option<Outcome>>, Waiting<'a>),
     Lead(u64, watch::Sender<Option<Outcome>>, Option<Token>),
+}
+
+/// A caller waiting for the outcome of another caller's fetch, counted from the moment it joined
+/// the flight (under the state's lock, holding the flight's receiver) until it stops waiting or
+/// is dropped; so a count of `n` means `n` callers will be handed that flight's outcome.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 struct Cached {
@@ -196,6 +217,7 @@ impl<S: TokenSource> TokenCache<S> {
             policy,
             state: Mutex::new(State::default()),
             flights: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -216,6 +238,13 @@ impl<S: TokenSource> TokenCache<S> {
         self.flights.load(Ordering::Relaxed)
     }
 
+    /// How many callers are waiting for the outcome of a fetch another caller started, so a test
+    /// can tell that its callers have joined the flight instead of guessing with a sleep.
+    #[cfg(test)]
+    fn waiters(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
     /// A token that is not in its refresh window: the cached one, or a new one fetched once for
     /// every caller waiting at the same time. An error from the fetch goes to every caller that
     /// waited for it and is not cached.
@@ -229,7 +258,9 @@ impl<S: TokenSource> TokenCache<S> {
                     }
                 }
                 match &state.flight {
-                    Some((_, outcome)) => Step::Join(outcome.clone()),
+                    Some((_, outcome)) => {
+                        Step::Join(outcome.clone(), Waiting::enter(&self.waiting))
+                    }
                     None => {
                         let id = self.flights.fetch_add(1, Ordering::Relaxed);
                         let (publish, outcome) = watch::channel(None);
@@ -239,9 +270,9 @@ impl<S: TokenSource> TokenCache<S> {
                     }
                 }
             };
-            let mut joined = match step {
+            let (mut joined, waiting) = match step {
                 Step::Lead(id, publish, previous) => return self.lead(id, publish, previous).await,
-                Step::Join(outcome) => outcome,
+                Step::Join(outcome, waiting) => (outcome, waiting),
             };
             // `wait_for` fails only when the leader was dropped before it finished (its caller
             // was cancelled): then go round again, and this caller may lead the next flight.
@@ -253,6 +284,7 @@ impl<S: TokenSource> TokenCache<S> {
                 },
                 Err(_) => None,
             };
+            drop(waiting);
             if let Some(outcome) = landed {
                 return outcome;
             }

@@ -241,10 +241,15 @@ async fn fifty_concurrent_callers_at_expiry_cause_one_fetch() {
             })
         })
         .collect();
-    // Every caller has started and the one fetch is waiting on the clock: hold it there a moment
-    // so the callers are all inside `get` together.
-    until(|| started.load(Ordering::SeqCst) == CALLERS && clock.sleepers() == 1).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The one fetch is waiting on the clock and every other caller has joined it: all of them are
+    // inside `get` together, as the cache itself counts (no guess with a sleep).
+    until(|| {
+        started.load(Ordering::SeqCst) == CALLERS
+            && clock.sleepers() == 1
+            && c.waiters() == CALLERS - 1
+    })
+    .await;
+    assert_eq!(c.source().fetches(), 2, "one fetch under way");
     clock.advance(S(1));
     let mut got = Vec::new();
     for task in tasks {
@@ -275,8 +280,8 @@ async fn an_error_reaches_every_waiter_and_is_not_cached() {
             tokio::spawn(async move { c.get().await })
         })
         .collect();
-    until(|| clock.sleepers() == 1).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The leader's fetch is waiting on the clock and the nine others have joined it.
+    until(|| clock.sleepers() == 1 && c.waiters() == 9).await;
     clock.advance(S(1));
     for task in tasks {
         match task.await {
@@ -293,6 +298,7 @@ async fn an_error_reaches_every_waiter_and_is_not_cached() {
         }
     }
     assert_eq!(c.source().fetches(), 1);
+    assert_eq!(c.waiters(), 0);
     // The next call tries again, and succeeds.
     let next = tokio::spawn({
         let c = c.clone();
@@ -361,11 +367,12 @@ async fn a_cancelled_leader_hands_the_flight_on() {
         let c = c.clone();
         async move { access(&c).await }
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The waiter has joined the leader's flight before the leader goes.
+    until(|| c.waiters() == 1).await;
     leader.abort();
     assert!(leader.await.is_err(), "the leader was cancelled");
     // The waiter takes over: a second fetch, which completes when the clock moves.
-    until(|| c.source().fetches() == 2 && clock.sleepers() == 1).await;
+    until(|| c.source().fetches() == 2 && clock.sleepers() == 1 && c.waiters() == 0).await;
     clock.advance(S(10));
     assert_eq!(waiter.await.unwrap_or_default(), "token-2");
 }
