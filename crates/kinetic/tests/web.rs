@@ -16,7 +16,7 @@ use epicor_kinetic::{Client, Error, Secret, Settings};
 use epicor_kinetic_emulator::config::seed;
 use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const KEY_HEX: &str = "7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b";
 const CALLBACK: &str = "http://127.0.0.1:5999/auth/callback";
@@ -118,17 +118,47 @@ async fn exchanges(e: &RunningEmulator, oid: &str) -> (u64, u64) {
     )
 }
 
+/// Waits for `ready` (polled every 10 ms, for 20 s at most: a generous deadline, never a guess of
+/// how long something takes); `what` names the event in the failure.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, mut ready: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready().await {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// How many connections listen on the shared store's channel (instances subscribed to sign-outs).
+fn listeners(redis: &RedisServer) -> u64 {
+    let (_, n): (String, u64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("kinetic:events")
+        .query(&mut redis.raw(None))
+        .unwrap();
+    n
+}
+
 /// Two instances sharing one Redis: the user signs in through one, the other serves them with no
 /// new exchange; many requests at once on both make one exchange; the token is renewed before
 /// it expires by one instance for both; sign-out on one reaches the other.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_instances_share_one_users_tokens_through_redis() {
     let redis = RedisServer::start(&[]);
-    // Tokens live 8 s: renewed at half their life.
-    let e = emulator_with(|c| c.idp.token_lifetime_secs = 8).await;
+    // Entra's hour-long tokens, on one manual clock for the emulator and both instances: the hour
+    // passes when the test moves the clock (no sleep, and no skew between the connector's idea of
+    // the time and the identity provider's, whatever the machine's load).
+    const LIFETIME: u64 = 3600;
+    let time = ManualClock::new();
+    let mut config = EmulatorConfig {
+        scale: 150,
+        ..EmulatorConfig::default()
+    };
+    config.idp.token_lifetime_secs = LIFETIME;
+    let e = common::emulator_at(config, &time).await;
     let settings = web_settings(&e, &shared(&redis));
-    let a = Client::new(&settings).unwrap();
-    let b = Client::new(&settings).unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(time.clone());
+    let a = Client::with_clock(&settings, clock.clone()).unwrap();
+    let b = Client::with_clock(&settings, clock.clone()).unwrap();
     let alice = sign_in(&a, seed::ALICE, "Alice123!").await;
     assert_eq!(alice.user, format!("{}.{}", seed::TENANT, seed::ALICE_OID));
     assert_eq!(alice.username, seed::ALICE);
@@ -179,21 +209,35 @@ async fn two_instances_share_one_users_tokens_through_redis() {
         "one exchange for 16 requests on two instances"
     );
 
-    // Past half the token's life both renew it, one of them asking, once.
-    tokio::time::sleep(Duration::from_millis(4_600)).await;
-    let before = exchanges(&e, seed::ALICE_OID).await;
-    let mut tasks = Vec::new();
-    for i in 0..8 {
-        let client = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let assertion = assertion.clone();
-        tasks.push(tokio::spawn(async move {
-            parts(&client.on_behalf_of(&assertion).await.unwrap()).await
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 200);
-    }
-    let after = exchanges(&e, seed::ALICE_OID).await;
+    // Eight requests at once over both instances, at `at` seconds into the tokens' life; the
+    // emulator's counters before and after.
+    let burst = |at: u64| {
+        let (a, b, e, assertion) = (a.clone(), b.clone(), &e, assertion.clone());
+        async move {
+            let before = exchanges(e, seed::ALICE_OID).await;
+            let mut tasks = Vec::new();
+            for i in 0..8 {
+                let client = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let assertion = assertion.clone();
+                tasks.push(tokio::spawn(async move {
+                    parts(&client.on_behalf_of(&assertion).await.unwrap()).await
+                }));
+            }
+            for t in tasks {
+                assert_eq!(t.await.unwrap(), 200, "at {at} s");
+            }
+            (before, exchanges(e, seed::ALICE_OID).await)
+        }
+    };
+    // The renewal window opens 5 minutes before expiry. A second before it, nobody renews.
+    let window = LIFETIME - 300;
+    time.advance(Duration::from_secs(window - 1));
+    let (before, after) = burst(window - 1).await;
+    assert_eq!(before, after, "renewed before the window");
+    // In the window both instances find it stale and renew it, one of them asking, once.
+    time.advance(Duration::from_secs(1));
+    let renewed_at = Instant::now();
+    let (before, after) = burst(window).await;
     assert_eq!(
         (after.0 - before.0) + (after.1 - before.1),
         1,
@@ -201,6 +245,13 @@ async fn two_instances_share_one_users_tokens_through_redis() {
     );
 
     // Sign-out on B: A hears it (Redis publish) and drops Alice's tokens; Redis has none left.
+    // Both instances listen before B speaks (each subscribes from a thread of its own).
+    let redis_ref = &redis;
+    until(
+        "both instances subscribed to sign-outs",
+        move || async move { listeners(redis_ref) == 2 },
+    )
+    .await;
     b.sign_out_user(&alice.user).await.unwrap();
     let mut raw = redis.raw(None);
     let left: Vec<String> = redis::cmd("KEYS")
@@ -211,22 +262,32 @@ async fn two_instances_share_one_users_tokens_through_redis() {
         left.iter().all(|k| !k.contains(seed::ALICE_OID)),
         "{left:?}"
     );
+    // A's first level holds Alice's renewed token, good for the whole window: only the published
+    // sign-out drops it, and then A's next request exchanges again (nothing asks Redis whether
+    // she signed out first). Until then A keeps serving from its first level.
+    let before = exchanges(&e, seed::ALICE_OID).await.0;
+    let (a_ref, e_ref) = (&a, &e);
+    until(
+        "A dropped Alice's tokens on hearing the sign-out",
+        move || async move {
+            assert_eq!(
+                parts(&a_ref.on_behalf_of(assertion).await.unwrap()).await,
+                200
+            );
+            let now = exchanges(e_ref, seed::ALICE_OID).await.0;
+            assert!(now <= before + 1, "{before} -> {now}");
+            now == before + 1
+        },
+    )
+    .await;
+    assert!(
+        renewed_at.elapsed() < UserTokenCache::L1_TTL,
+        "too slow to tell the sign-out heard from the first level's expiry"
+    );
     let heard = a.user_tokens().await.unwrap();
-    let mut waited = 0;
-    while heard.signed_out_at(&alice.user).await.is_none() && waited < 50 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        waited += 1;
-    }
     assert!(
         heard.signed_out_at(&alice.user).await.is_some(),
         "A heard the sign-out"
-    );
-    let before = exchanges(&e, seed::ALICE_OID).await.0;
-    assert_eq!(parts(&a.on_behalf_of(assertion).await.unwrap()).await, 200);
-    assert_eq!(
-        exchanges(&e, seed::ALICE_OID).await.0,
-        before + 1,
-        "A's first level did not outlive the sign-out"
     );
     // The subscriptions held all along (read timeouts are not breaks).
     for c in [&a, &b] {
@@ -234,7 +295,7 @@ async fn two_instances_share_one_users_tokens_through_redis() {
         assert_eq!(s.resubscriptions, 0, "{s:?}");
     }
     // A third instance, started afterwards, learns of the sign-out from Redis.
-    let c = Client::new(&settings).unwrap();
+    let c = Client::with_clock(&settings, clock.clone()).unwrap();
     assert!(c
         .user_tokens()
         .await
