@@ -382,9 +382,9 @@ pub async fn call(args: CallArgs) -> Result<(), Failure> {
     let body = read_body(args.body.as_deref(), "--body")?;
     let connection = args.connection.open().await?;
     let answer = connection
-        .call(&target.service, &target.name, &body)
+        .call_text(&target.service, &target.name, &body)
         .await?;
-    output::answer(&answer, args.format.table())?;
+    output::answer(&exact_answer(&answer)?, args.format.table())?;
     Ok(())
 }
 
@@ -461,9 +461,9 @@ pub async fn efx(args: EfxArgs) -> Result<(), Failure> {
     }
     let connection = epicor_kinetic::Connection::open(settings).await?;
     let answer = connection
-        .function(&target.service, &target.name, &body, staging)
+        .function_text(&target.service, &target.name, &body, staging)
         .await?;
-    output::answer(&answer, args.format.table())?;
+    output::answer(&exact_answer(&answer)?, args.format.table())?;
     Ok(())
 }
 
@@ -545,13 +545,34 @@ pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
     if let Some(t) = args.top {
         query = query.top(t);
     }
-    let rows: Vec<epicor_kinetic::api::Row> = query.rows().try_collect().await?;
+    // Typed from the BAQ's $metadata, as `kinetic get` reads entity sets: decimals exact.
+    let records: Vec<Record> = query.clone().records().try_collect().await?;
     if args.format.table() {
-        output::rows_table(&rows)?;
+        let columns = match records.first() {
+            Some(r) => r.columns().clone(),
+            None => query.columns().await?,
+        };
+        output::records_table(&columns, &records)?;
     } else {
-        output::json(&Value::Array(rows.into_iter().map(Value::Object).collect()))?;
+        let text: Vec<String> = records.iter().map(Record::to_json_text).collect();
+        outln!("[{}]", text.join(","))?;
     }
     Ok(())
+}
+
+/// An answer's JSON text (numbers as written); null when there is none.
+pub(crate) fn exact_answer(text: &str) -> Result<crate::exact::Json, Failure> {
+    if text.trim().is_empty() {
+        return Ok(crate::exact::Json::Null);
+    }
+    crate::exact::Json::parse(text).map_err(|e| {
+        Failure::from(epicor_kinetic::Error::Protocol {
+            status: None,
+            message: format!("the answer is not JSON: {e}"),
+            correlation_id: None,
+            source: None,
+        })
+    })
 }
 
 /// `kinetic create`, `update`, `delete`.

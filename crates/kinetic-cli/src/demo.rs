@@ -188,14 +188,14 @@ pub async fn demo(args: DemoArgs) -> Result<(), Failure> {
 
     heading("5. An Epicor Function: kinetic efx CustomerTools/GetCreditStatus --body '{\"CustID\": ...}'")?;
     let answer = connection
-        .function(
+        .function_text(
             "CustomerTools",
             "GetCreditStatus",
             &serde_json::json!({ "CustID": cust_id }),
             false,
         )
         .await?;
-    output::answer(&answer, true)?;
+    output::answer(&crate::data::exact_answer(&answer)?, true)?;
 
     heading("Next: your own server")?;
     outln!(

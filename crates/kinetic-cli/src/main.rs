@@ -7,6 +7,7 @@ mod admin;
 mod common;
 mod data;
 mod demo;
+mod exact;
 mod export;
 mod output;
 mod sql;
@@ -424,8 +425,8 @@ fn run_emulator(args: EmulatorArgs) -> Result<(), Box<dyn std::error::Error>> {
         config.seed = seed;
     }
     if let Some(c) = args.collation.as_deref() {
-        config.collation =
-            epicor_kinetic_emulator::collation::Collation::parse(c).ok_or("--collation: ci or binary")?;
+        config.collation = epicor_kinetic_emulator::collation::Collation::parse(c)
+            .ok_or("--collation: ci or binary")?;
     }
     if args.tls || args.tls_cert.is_some() || args.tls_cert_out.is_some() {
         config.tls.enabled = true;

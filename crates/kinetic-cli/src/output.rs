@@ -6,6 +6,7 @@
 //! [`Failure::ClosedPipe`], a quiet exit with 141, the status a shell reports for SIGPIPE.
 
 use crate::common::Failure;
+use crate::exact::Json;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use serde_json::Value;
 use std::io::Write;
@@ -120,11 +121,6 @@ pub fn rows_table(rows: &[serde_json::Map<String, Value>]) -> Result<(), Failure
     table(&headers, &cells)
 }
 
-/// One JSON object as a two-column table (name, value).
-pub fn object_table(row: &serde_json::Map<String, Value>) -> Result<(), Failure> {
-    column_value_table(row.iter().map(|(k, v)| vec![k.clone(), cell(v)]).collect())
-}
-
 /// One typed row as a two-column table (name, value).
 pub fn record_table(record: &epicor_kinetic::api::Record) -> Result<(), Failure> {
     column_value_table(
@@ -163,59 +159,116 @@ fn no_rows() -> Result<(), Failure> {
 }
 
 /// A JSON answer as a table: its rows (`value`, or the row tables of a `returnObj` tableset), or
-/// its fields (nested values as compact JSON); JSON when `as_table` is false.
-pub fn answer(value: &Value, as_table: bool) -> Result<(), Failure> {
+/// its fields (nested values as compact JSON); JSON when `as_table` is false. Numbers print as
+/// the server wrote them (see [`crate::exact`]).
+pub fn answer(value: &Json, as_table: bool) -> Result<(), Failure> {
     if !as_table {
-        return json(value);
+        return exact_json(value);
     }
     match value {
-        Value::Object(map) => {
-            if let Some(Value::Array(rows)) = map.get("value") {
-                if let Some(objs) = objects(rows) {
-                    return rows_table(&objs);
+        Json::Object(members) => {
+            if let Some(Json::Array(rows)) = value.get("value") {
+                if let Some(objs) = exact_objects(rows) {
+                    return exact_rows_table(&objs);
                 }
             }
-            if map.values().all(|v| !v.is_object() && !v.is_array()) {
-                return object_table(map);
+            if members
+                .iter()
+                .all(|(_, v)| !matches!(v, Json::Object(_) | Json::Array(_)))
+            {
+                return exact_object_table(members);
             }
-            if let Some(ds) = map.get("returnObj").filter(|v| v.is_object()) {
+            if let Some(ds) = value.get("returnObj").filter(|v| v.members().is_some()) {
                 if tableset_tables(ds)? {
                     return Ok(());
                 }
             }
-            object_table(map)
+            exact_object_table(members)
         }
-        Value::Array(rows) => match objects(rows) {
-            Some(objs) => rows_table(&objs),
+        Json::Array(rows) => match exact_objects(rows) {
+            Some(objs) => exact_rows_table(&objs),
             None => table(
                 &["value".into()],
-                &rows.iter().map(|v| vec![cell(v)]).collect::<Vec<_>>(),
+                &rows.iter().map(|v| vec![v.cell()]).collect::<Vec<_>>(),
             ),
         },
-        other => table(&["value".into()], &[vec![cell(other)]]),
+        other => table(&["value".into()], &[vec![other.cell()]]),
     }
 }
 
-/// A BO tableset as one titled table per row table with rows (`ExtensionTables` and other
-/// members that are not row tables are left out); false when it has no rows to show.
-fn tableset_tables(ds: &Value) -> Result<bool, Failure> {
-    let Ok(ds) = epicor_kinetic::api::Tableset::from_value(ds.clone()) else {
+/// A BO tableset as one titled table per row table with rows (which members are row tables is
+/// the connector's [`Tableset`](epicor_kinetic::api::Tableset) rule); false when it has no rows
+/// to show.
+fn tableset_tables(ds: &Json) -> Result<bool, Failure> {
+    let Ok(shape) = epicor_kinetic::api::Tableset::from_value(ds.to_value()) else {
         return Ok(false);
     };
-    let tables: Vec<(&str, &[Value])> = ds.tables().filter(|(_, rows)| !rows.is_empty()).collect();
+    let tables: Vec<(&str, &[Json])> = shape
+        .table_names()
+        .into_iter()
+        .filter_map(|name| match ds.get(name) {
+            Some(Json::Array(rows)) if !rows.is_empty() => Some((name, rows.as_slice())),
+            _ => None,
+        })
+        .collect();
     if tables.is_empty() {
         return Ok(false);
     }
     for (name, rows) in tables {
         let n = rows.len();
         outln!("{name} ({n} row{})", if n == 1 { "" } else { "s" })?;
-        if let Some(objs) = objects(rows) {
-            rows_table(&objs)?;
+        if let Some(objs) = exact_objects(rows) {
+            exact_rows_table(&objs)?;
         }
     }
     Ok(true)
 }
 
-fn objects(rows: &[Value]) -> Option<Vec<serde_json::Map<String, Value>>> {
-    rows.iter().map(|r| r.as_object().cloned()).collect()
+/// JSON on stdout, numbers as written: pretty on a terminal, compact otherwise.
+pub fn exact_json(value: &Json) -> Result<(), Failure> {
+    let pretty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    outln!("{}", value.text(pretty))
+}
+
+fn exact_objects(rows: &[Json]) -> Option<Vec<&[(String, Json)]>> {
+    rows.iter().map(Json::members).collect()
+}
+
+/// Rows of objects as a table: the columns of the first row, in order, then any others.
+fn exact_rows_table(rows: &[&[(String, Json)]]) -> Result<(), Failure> {
+    if rows.is_empty() {
+        return no_rows();
+    }
+    let mut headers: Vec<String> = Vec::new();
+    for row in rows {
+        for (k, _) in row.iter() {
+            if !headers.contains(k) {
+                headers.push(k.clone());
+            }
+        }
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            headers
+                .iter()
+                .map(|h| {
+                    r.iter()
+                        .find(|(k, _)| k == h)
+                        .map(|(_, v)| v.cell())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    table(&headers, &cells)
+}
+
+fn exact_object_table(members: &[(String, Json)]) -> Result<(), Failure> {
+    column_value_table(
+        members
+            .iter()
+            .map(|(k, v)| vec![k.clone(), v.cell()])
+            .collect(),
+    )
 }

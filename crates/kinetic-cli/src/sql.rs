@@ -813,13 +813,9 @@ async fn describe(session: &SqlSession, name: &str) -> Result<(), Failure> {
             "write it as in FROM, e.g. \\d Customers or \\d \"Erp.BO.CustomerSvc\".Customers",
         ));
     }
-    let e = match session
-        .query(&format!("SELECT * FROM {name} LIMIT 0"))
-        .await
-    {
-        Ok(result) => {
-            let rows: Vec<Vec<String>> = result
-                .schema()
+    let e = match session.schema_of(&format!("SELECT * FROM {name}")).await {
+        Ok(schema) => {
+            let rows: Vec<Vec<String>> = schema
                 .fields()
                 .iter()
                 .map(|f| {
@@ -836,7 +832,7 @@ async fn describe(session: &SqlSession, name: &str) -> Result<(), Failure> {
                     ]
                 })
                 .collect();
-            return crate::output::table(
+            crate::output::table(
                 &[
                     "column".into(),
                     "type".into(),
@@ -844,7 +840,39 @@ async fn describe(session: &SqlSession, name: &str) -> Result<(), Failure> {
                     "key".into(),
                 ],
                 &rows,
-            );
+            )?;
+            // A BAQ: the parameters it is called with.
+            let baq = name
+                .trim_matches('"')
+                .split_once('.')
+                .filter(|(schema, _)| schema.trim_matches('"').eq_ignore_ascii_case("BaqSvc"))
+                .map(|(_, id)| id.trim_matches('"').to_owned());
+            if let Some(id) = baq {
+                if let Some(parameters) = session
+                    .baq_parameters(&id)
+                    .await
+                    .map_err(|e| failure(e, &AtomicBool::new(false)))?
+                {
+                    if !parameters.is_empty() {
+                        let listed: Vec<String> = parameters
+                            .iter()
+                            .map(|(p, required)| {
+                                if *required {
+                                    format!("{p} (required)")
+                                } else {
+                                    p.clone()
+                                }
+                            })
+                            .collect();
+                        outln!(
+                            "parameters: {}; call it as BaqSvc.{id}({} => 'value')",
+                            listed.join(", "),
+                            parameters[0].0
+                        )?;
+                    }
+                }
+            }
+            return Ok(());
         }
         Err(e) => e,
     };
@@ -866,6 +894,11 @@ async fn describe(session: &SqlSession, name: &str) -> Result<(), Failure> {
         }
     }
     Err(failure(e, &AtomicBool::new(false)))
+}
+
+/// `1 row returned`, `2 rows returned`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
@@ -946,9 +979,4 @@ mod tests {
             Format::Json
         );
     }
-}
-
-/// `1 row returned`, `2 rows returned`.
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }

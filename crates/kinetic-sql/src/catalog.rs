@@ -542,7 +542,11 @@ impl SchemaProvider for BaqSchema {
             })
             .map(|(p, _)| p.as_str())
             .collect();
-        if !missing.is_empty() {
+        let mut parameters = parameters;
+        if !missing.is_empty() && crate::planning_only() {
+            // Planned, never run: the request shows where each value goes.
+            parameters.extend(missing.iter().map(|p| (p.to_string(), format!("{{{p}}}"))));
+        } else if !missing.is_empty() {
             return Err(DataFusionError::Plan(format!(
                 "BAQ {} needs the parameter{} {}: call it as a table function, e.g. SELECT * FROM BaqSvc.{}('value') or BaqSvc.{}({} => 'value')",
                 info.id,

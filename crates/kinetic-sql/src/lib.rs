@@ -179,10 +179,18 @@ impl SqlSession {
     /// (see [`params`]): one value per marker, each a literal of the statement, never SQL text.
     pub async fn query_with(&self, sql: &str, params: &[Param]) -> Result<QueryResult, SqlError> {
         let statement = parse_one(sql, params)?;
-        let mut statement = match statement {
+        let statement = match statement {
             Parsed::Procedure(call) => return procedures::call(self, call).await,
             Parsed::Statement(s) => s,
         };
+        // `EXPLAIN` (not `ANALYZE`) plans only: a BAQ's missing parameters are shown, not asked.
+        let plan_only = matches!(&statement, DFStatement::Explain(e) if !e.options.analyze);
+        PLAN_ONLY
+            .scope(plan_only, self.run_statement(statement))
+            .await
+    }
+
+    async fn run_statement(&self, mut statement: DFStatement) -> Result<QueryResult, SqlError> {
         self.prepare(&mut statement).await?;
         if let Some(written) = dml::statement(self, &statement).await? {
             return Ok(written);
@@ -207,9 +215,44 @@ impl SqlSession {
         Ok(QueryResult::new(schema, stream))
     }
 
+    /// The parameters of the BAQ `id` (any case) as the server lists them: `(name, required)`;
+    /// `None` when the server has no such BAQ.
+    pub async fn baq_parameters(&self, id: &str) -> Result<Option<Vec<(String, bool)>>, SqlError> {
+        let baqs = self.epicor.baqs().await?;
+        Ok(baqs
+            .iter()
+            .find(|b| b.id.eq_ignore_ascii_case(id))
+            .map(|b| b.parameters.clone()))
+    }
+
+    /// The columns a query would answer, planned but not run (nothing is read; a BAQ called
+    /// without its required parameters is planned with placeholders): what `\d` shows.
+    pub async fn schema_of(&self, sql: &str) -> Result<SchemaRef, SqlError> {
+        PLAN_ONLY
+            .scope(true, async {
+                let mut statement = match parse_one(sql, &[])? {
+                    Parsed::Statement(s) => s,
+                    Parsed::Procedure(_) => {
+                        return Err(SqlError::invalid(
+                            "a procedure call has no columns to describe before it runs",
+                        ))
+                    }
+                };
+                self.prepare(&mut statement).await?;
+                let plan = self.plan(statement).await?;
+                Ok(Arc::new(plan.schema().as_arrow().clone()))
+            })
+            .await
+    }
+
     /// The OData requests a query's scans send, as the server receives them (the first page of
-    /// each): what `EXPLAIN` summarises.
+    /// each): what `EXPLAIN` summarises. Nothing is read; a BAQ called without its required
+    /// parameters shows them as placeholders (`CustID={CustID}`).
     pub async fn requests_of(&self, sql: &str) -> Result<Vec<String>, SqlError> {
+        PLAN_ONLY.scope(true, self.requests_of_planned(sql)).await
+    }
+
+    async fn requests_of_planned(&self, sql: &str) -> Result<Vec<String>, SqlError> {
         let mut statement = match parse_one(sql, &[])? {
             Parsed::Statement(s) => s,
             Parsed::Procedure(_) => return Ok(Vec::new()),
@@ -222,12 +265,8 @@ impl SqlSession {
             .await?
             .create_physical_plan()
             .await?;
-        let mut scans = Vec::new();
-        collect_scans(&physical, &mut scans);
         let mut out = Vec::new();
-        for scan in scans {
-            out.push(scan.first_request()?.to_string());
-        }
+        collect_requests(&physical, &mut out)?;
         Ok(out)
     }
 }
@@ -237,6 +276,11 @@ impl SqlSession {
     /// names and BAQ calls rewritten (see [`rewrite`]).
     pub(crate) async fn prepare(&self, statement: &mut DFStatement) -> Result<(), SqlError> {
         self.epicor.load_services().await?;
+        let mut statement = statement;
+        // The statement an EXPLAIN explains is rewritten as it would be run.
+        while let DFStatement::Explain(e) = statement {
+            statement = e.statement.as_mut();
+        }
         if let DFStatement::Statement(s) = statement {
             rewrite::rewrite(s, &self.epicor).await?;
         }
@@ -261,10 +305,25 @@ impl SqlSession {
     }
 }
 
+tokio::task_local! {
+    /// Set while a statement is planned and not run (`EXPLAIN`, [`SqlSession::requests_of`],
+    /// [`SqlSession::schema_of`]): a BAQ's missing required parameters become placeholders.
+    pub(crate) static PLAN_ONLY: bool;
+}
+
+/// Whether the statement being planned will not run (see [`PLAN_ONLY`]).
+pub(crate) fn planning_only() -> bool {
+    PLAN_ONLY.try_with(|p| *p).unwrap_or(false)
+}
+
 /// Every function call of a statement, as written (`SUM(Name)`), with its name in lower case.
 fn calls_in(statement: &DFStatement) -> Vec<(String, String)> {
     use datafusion::sql::sqlparser::ast::{visit_expressions, Expr};
     let mut calls = Vec::new();
+    let mut statement = statement;
+    while let DFStatement::Explain(e) = statement {
+        statement = e.statement.as_ref();
+    }
     if let DFStatement::Statement(s) = statement {
         let _ = visit_expressions(s.as_ref(), |e| {
             if let Expr::Function(f) = e {
@@ -344,16 +403,21 @@ fn only_reads(plan: &datafusion::logical_expr::LogicalPlan) -> Result<(), SqlErr
         })
 }
 
-fn collect_scans(
+/// The first request of each scan and count of a plan, in plan order.
+fn collect_requests(
     plan: &Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-    out: &mut Vec<table::ODataScanExec>,
-) {
+    out: &mut Vec<String>,
+) -> Result<(), SqlError> {
     if let Some(scan) = plan.downcast_ref::<table::ODataScanExec>() {
-        out.push(scan.clone());
+        out.push(scan.first_request()?.to_string());
+    }
+    if let Some(count) = plan.downcast_ref::<table::ODataCountExec>() {
+        out.push(count.first_request()?.to_string());
     }
     for child in plan.children() {
-        collect_scans(child, out);
+        collect_requests(child, out)?;
     }
+    Ok(())
 }
 
 /// A statement as parsed: one for DataFusion, or a procedure call.

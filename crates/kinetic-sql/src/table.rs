@@ -483,16 +483,7 @@ impl ODataScanExec {
     /// `GET <path>?<query>` of the first request, percent-decoded to be read (`EXPLAIN`).
     fn source_line(&self) -> String {
         match self.first_request() {
-            Ok(url) => {
-                let text = match url.query() {
-                    Some(q) => format!("{}?{q}", url.path()),
-                    None => url.path().to_owned(),
-                };
-                format!(
-                    "GET {}",
-                    percent_encoding::percent_decode_str(&text).decode_utf8_lossy()
-                )
-            }
+            Ok(url) => format!("GET {}", readable(&url)),
             Err(e) => format!("{} ({e})", self.spec.describe()),
         }
     }
@@ -648,14 +639,31 @@ impl ODataCountExec {
     }
 }
 
+impl ODataCountExec {
+    /// The address of its one request, as sent.
+    pub fn first_request(&self) -> epicor_kinetic::Result<epicor_kinetic::http::Url> {
+        self.spec.query(&self.conn).count_url()
+    }
+}
+
 impl DisplayAs for ODataCountExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let mut line = format!("GET .../{}/$count", self.spec.source.name());
-        if let Some(filter) = &self.spec.filter {
-            line.push_str(&format!("?$filter={}", print_expr(filter)));
+        match self.first_request() {
+            Ok(url) => write!(f, "ODataCountExec: GET {}", readable(&url)),
+            Err(e) => write!(f, "ODataCountExec: {} ({e})", self.spec.describe()),
         }
-        write!(f, "ODataCountExec: {line}")
     }
+}
+
+/// `path?query` of an address, percent-decoded to be read (`EXPLAIN`).
+fn readable(url: &epicor_kinetic::http::Url) -> String {
+    let text = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    percent_encoding::percent_decode_str(&text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 impl ExecutionPlan for ODataCountExec {

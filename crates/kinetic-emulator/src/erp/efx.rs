@@ -250,7 +250,7 @@ pub async fn route(
             let out = run(ctx, f.id, &inputs).await?;
             Ok(json_response(
                 StatusCode::OK,
-                serde_json::to_vec(&out).expect("json"),
+                outputs_json(f, &out),
                 ctx.version,
             ))
         }
@@ -259,6 +259,39 @@ pub async fn route(
             rest.join("/")
         ))),
     }
+}
+
+/// Scale of `System.Decimal` outputs: they come from money columns (`decimal(17,3)`), and
+/// .NET writes a decimal with its scale (`45000.000`).
+const DECIMAL_SCALE: usize = 3;
+
+/// The outputs as JSON text, each `System.Decimal` written at [`DECIMAL_SCALE`] (never a
+/// float's shortest form: `45000.0` is not what a server sends).
+fn outputs_json(f: &EfxFunction, out: &J) -> Vec<u8> {
+    let Some(members) = out.as_object() else {
+        return serde_json::to_vec(out).expect("json");
+    };
+    let mut text = Vec::from(&b"{"[..]);
+    for (i, (name, value)) in members.iter().enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        text.extend(serde_json::to_vec(name).expect("json"));
+        text.push(b':');
+        let decimal = f
+            .outputs
+            .iter()
+            .any(|a| a.name == name && a.ty == "System.Decimal");
+        match value.as_f64() {
+            Some(x) if decimal => {
+                let x = if x == 0.0 { 0.0 } else { x };
+                text.extend(format!("{x:.DECIMAL_SCALE$}").into_bytes());
+            }
+            _ => text.extend(serde_json::to_vec(value).expect("json")),
+        }
+    }
+    text.push(b'}');
+    text
 }
 
 async fn run(ctx: &Ctx, id: &str, inputs: &Map<String, J>) -> Result<J, ApiError> {

@@ -272,17 +272,38 @@ impl Connection {
     /// Methods are not retried after ambiguous failures (they may write); a read-only method can
     /// be sent through [`Connection::pipeline`] with [`Request::idempotent`].
     pub async fn call(&self, service: &str, method: &str, parameters: &Value) -> Result<Value> {
+        let response = self.call_response(service, method, parameters).await?;
+        json_or_null(&response)
+    }
+
+    /// [`Connection::call`]'s answer as the JSON text the server sent ("" for none): for
+    /// printing numbers as written (`serde_json::Value` holds them as floats, so `53500.000`
+    /// would read as `53500.0`).
+    pub async fn call_text(
+        &self,
+        service: &str,
+        method: &str,
+        parameters: &Value,
+    ) -> Result<String> {
+        let response = self.call_response(service, method, parameters).await?;
+        Ok(response.text())
+    }
+
+    async fn call_response(
+        &self,
+        service: &str,
+        method: &str,
+        parameters: &Value,
+    ) -> Result<Response> {
         let endpoint = self
             .pipeline()
             .endpoints()
             .service(service)?
             .segment(method);
         let body = object_or_empty(parameters);
-        let response = self
-            .pipeline()
+        self.pipeline()
             .send(Request::post(&endpoint)?.json(&body)?)
-            .await?;
-        json_or_null(&response)
+            .await
     }
 
     /// `GetByID` of a BO: its `returnObj` tableset, kept exactly as sent (see [`Tableset`]).
@@ -376,16 +397,42 @@ impl Connection {
         inputs: &Value,
         staging: bool,
     ) -> Result<Value> {
+        let response = self
+            .function_response(library, function, inputs, staging)
+            .await?;
+        json_or_null(&response)
+    }
+
+    /// [`Connection::function`]'s outputs as the JSON text the server sent ("" for none), for
+    /// printing numbers as written.
+    pub async fn function_text(
+        &self,
+        library: &str,
+        function: &str,
+        inputs: &Value,
+        staging: bool,
+    ) -> Result<String> {
+        let response = self
+            .function_response(library, function, inputs, staging)
+            .await?;
+        Ok(response.text())
+    }
+
+    async fn function_response(
+        &self,
+        library: &str,
+        function: &str,
+        inputs: &Value,
+        staging: bool,
+    ) -> Result<Response> {
         let endpoint = self
             .pipeline()
             .endpoints()
             .function(library, function, staging)?;
         let body = object_or_empty(inputs);
-        let response = self
-            .pipeline()
+        self.pipeline()
             .send(Request::post(&endpoint)?.json(&body)?)
-            .await?;
-        json_or_null(&response)
+            .await
     }
 }
 

@@ -261,6 +261,22 @@ impl EntitySetQuery {
     /// `MaxRows` do not apply.
     pub async fn count(&self) -> Result<u64> {
         let baq = matches!(self.source, Source::Baq { .. });
+        let endpoint = self.count_endpoint()?;
+        let response = self
+            .connection
+            .pipeline()
+            .send(Request::get(&endpoint)?)
+            .await?;
+        self.read_count(baq, &response)
+    }
+
+    /// The address [`EntitySetQuery::count`] asks (for `EXPLAIN`).
+    pub fn count_url(&self) -> Result<Url> {
+        self.count_endpoint()?.url()
+    }
+
+    fn count_endpoint(&self) -> Result<Endpoint> {
+        let baq = matches!(self.source, Source::Baq { .. });
         let mut endpoint = self.endpoint()?;
         if !baq {
             endpoint = endpoint.segment("$count");
@@ -275,11 +291,10 @@ impl EntitySetQuery {
             }
             .query("$top", "0");
         }
-        let response = self
-            .connection
-            .pipeline()
-            .send(Request::get(&endpoint)?)
-            .await?;
+        Ok(endpoint)
+    }
+
+    fn read_count(&self, baq: bool, response: &crate::http::Response) -> Result<u64> {
         let not_a_count = |e: String| Error::Protocol {
             status: Some(response.status().as_u16()),
             message: format!(

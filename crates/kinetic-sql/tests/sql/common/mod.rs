@@ -47,9 +47,77 @@ pub async fn session(emu: &RunningEmulator, which: &str) -> SqlSession {
     session_with(&connection_string(emu, which)).await
 }
 
-/// The emulator's SQLite database.
+/// The emulator's SQLite database, as the server holds it (for what a write left there). Its
+/// text columns are declared with the emulator's collation, which SQLite must know to use them.
 pub fn sqlite(emu: &RunningEmulator) -> rusqlite::Connection {
-    rusqlite::Connection::open(&emu.report().path).unwrap_or_else(|e| panic!("{e}"))
+    let conn = rusqlite::Connection::open(&emu.report().path).unwrap_or_else(|e| panic!("{e}"));
+    epicor_kinetic_emulator::collation::register(&conn).expect("the emulator's collation");
+    conn
+}
+
+/// Entity sets as the oracle's views over the model's tables.
+pub const VIEWS: &[(&str, &str)] = &[
+    ("Customers", "Customer"),
+    ("ShipTos", "ShipTo"),
+    ("Parts", "Part"),
+    ("SalesOrders", "OrderHed"),
+    ("OrderDtls", "OrderDtl"),
+    ("OrderRels", "OrderRel"),
+    ("Vendors", "Vendor"),
+];
+
+/// The oracle: a copy of the emulator's data in a database of its own, in memory, that answers
+/// with the SQL layer's declared text semantics (not the server's): text without its trailing
+/// spaces (as the SQL layer reads it), compared byte for byte (SQLite's BINARY collation, and
+/// `PRAGMA case_sensitive_like`). Entity sets are views over the tables, restricted to
+/// `company` (the REST API shows only the connection's company). A snapshot: writes made later
+/// through the server are not in it.
+pub fn oracle(emu: &RunningEmulator, company: &str) -> rusqlite::Connection {
+    let oracle = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+    // Reading the emulator's file needs its collation (its text columns declare it); every
+    // comparison the oracle makes is on its own copy, whose columns are plain BINARY.
+    epicor_kinetic_emulator::collation::register(&oracle).expect("the emulator's collation");
+    let path = emu.report().path.display().to_string().replace('\'', "''");
+    oracle
+        .execute_batch(&format!("ATTACH DATABASE 'file:{path}?mode=ro' AS emu"))
+        .or_else(|_| oracle.execute_batch(&format!("ATTACH DATABASE '{path}' AS emu")))
+        .expect("the emulator's database");
+    for (_, table) in VIEWS {
+        let columns: Vec<(String, String)> = oracle
+            .prepare(&format!("PRAGMA emu.table_info(\"{table}\")"))
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?
+                    .collect()
+            })
+            .expect("the table's columns");
+        let select: Vec<String> = columns
+            .iter()
+            .map(|(name, ty)| {
+                if ty.eq_ignore_ascii_case("TEXT") {
+                    format!("rtrim(\"{name}\", ' ') AS \"{name}\"")
+                } else {
+                    format!("\"{name}\"")
+                }
+            })
+            .collect();
+        oracle
+            .execute_batch(&format!(
+                "CREATE TABLE main.\"{table}\" AS SELECT {} FROM emu.\"{table}\";",
+                select.join(", ")
+            ))
+            .expect("the oracle's copy");
+    }
+    oracle
+        .execute_batch("DETACH DATABASE emu;")
+        .expect("detach");
+    let mut ddl = String::from("PRAGMA case_sensitive_like = ON;\n");
+    for (set, table) in VIEWS {
+        ddl.push_str(&format!(
+            "CREATE VIEW \"{set}\" AS SELECT * FROM \"{table}\" WHERE Company = '{company}';\n"
+        ));
+    }
+    oracle.execute_batch(&ddl).expect("views");
+    oracle
 }
 
 /// Every batch `sql` answers, or its error (met while planning or while running).
