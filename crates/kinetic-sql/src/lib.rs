@@ -24,7 +24,7 @@ pub mod catalog;
 mod dml;
 mod error;
 pub mod format;
-mod intervals;
+mod corrections;
 mod optimizer;
 pub mod params;
 pub mod procedures;
@@ -136,7 +136,8 @@ impl SqlSession {
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_default_features()
-            .with_analyzer_rule(Arc::new(intervals::DurationComparisons))
+            .with_analyzer_rule(Arc::new(corrections::intervals::DurationComparisons))
+            .with_analyzer_rule(Arc::new(corrections::casts::NarrowingCasts))
             .with_physical_optimizer_rule(Arc::new(optimizer::PushSortIntoScan))
             .with_physical_optimizer_rule(Arc::new(optimizer::PushOffsetIntoScan))
             .with_physical_optimizer_rule(Arc::new(optimizer::CountOnServer))

@@ -1,6 +1,7 @@
 //! The SQL layer's end-to-end tests, in one test binary: each links DataFusion, the connector and
 //! the emulator (about 170 MB), so one binary instead of five saves the links and the disk.
 mod common;
+mod differential;
 mod oracle;
 mod procedures;
 mod smoke;

@@ -38,7 +38,7 @@ async fn bo_methods_by_exec_and_call_answer_what_sqlite_has() {
     let emu = emulator().await;
     let s = session_of(&connection_string(&emu, "basic")).await;
     let company = s.connection().settings().company.clone().unwrap();
-    let db = rusqlite::Connection::open(&emu.report().path).unwrap();
+    let db = common::sqlite(&emu);
     let (name, cust_id, limit): (String, String, f64) = db
         .query_row(
             "SELECT Name, CustID, CreditLimit FROM Customer WHERE Company = ?1 AND CustNum = 7",
@@ -90,7 +90,7 @@ async fn an_epicor_function_answers_its_outputs() {
     let emu = emulator().await;
     let s = session_of(&connection_string(&emu, "basic_v2")).await;
     let company = s.connection().settings().company.clone().unwrap();
-    let db = rusqlite::Connection::open(&emu.report().path).unwrap();
+    let db = common::sqlite(&emu);
     let (cust_id, hold, open): (String, bool, i64) = db
         .query_row(
             "SELECT c.CustID, c.CreditHold, (SELECT count(*) FROM OrderHed o WHERE o.Company = c.Company AND o.CustNum = c.CustNum AND o.OpenOrder = 1) \

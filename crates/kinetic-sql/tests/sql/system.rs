@@ -193,11 +193,7 @@ async fn sys_tablecolumns_match_the_model_and_the_database() {
         "SELECT * FROM sys_tablecolumns ORDER BY SchemaName, TableName, Ordinal",
     )
     .await;
-    let db = rusqlite::Connection::open_with_flags(
-        &emu.report().path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("the emulator's database");
+    let db = common::sqlite(&emu);
 
     let mut checked_decimal = false;
     for svc in SERVICES {

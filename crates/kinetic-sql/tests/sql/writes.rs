@@ -31,7 +31,7 @@ async fn session(emu: &RunningEmulator, which: &str) -> SqlSession {
 }
 
 fn db(emu: &RunningEmulator) -> rusqlite::Connection {
-    rusqlite::Connection::open(&emu.report().path).unwrap()
+    common::sqlite(emu)
 }
 
 fn company(s: &SqlSession) -> String {

@@ -11,7 +11,7 @@
 
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::expr::Cast;
@@ -29,15 +29,7 @@ impl AnalyzerRule for DurationComparisons {
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        plan.transform_up_with_subqueries(|node| {
-            // The expressions of a node read its inputs' columns.
-            let mut schema = DFSchema::empty();
-            for input in node.inputs() {
-                schema.merge(input.schema());
-            }
-            node.map_expressions(|e| e.transform_up(|e| comparison(e, &schema)))
-        })
-        .data()
+        super::rewrite_expressions(plan, &comparison)
     }
 }
 
