@@ -14,10 +14,66 @@ async fn session(emu: &RunningEmulator, which: &str) -> SqlSession {
     common::session(emu, which).await
 }
 
+/// The rows of a query, each as its cells' text joined by `|`.
+fn texts(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Vec<String> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let mut rows = Vec::new();
+    for b in batches {
+        let options = FormatOptions::default();
+        let formatters: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
+        for i in 0..b.num_rows() {
+            rows.push(
+                formatters
+                    .iter()
+                    .map(|f| f.value(i).to_string())
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+    }
+    rows
+}
+
+fn sqlite_texts(db: &rusqlite::Connection, sql: &str) -> Vec<String> {
+    let mut stmt = db.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        Ok((0..n)
+            .map(|i| match r.get::<_, rusqlite::types::Value>(i).unwrap() {
+                rusqlite::types::Value::Integer(v) => v.to_string(),
+                rusqlite::types::Value::Real(v) => format!("{v:.3}"),
+                rusqlite::types::Value::Text(t) => t,
+                other => format!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+            .join("|"))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+async fn plan_text(s: &SqlSession, sql: &str) -> String {
+    let plan = s
+        .query(&format!("EXPLAIN {sql}"))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect()
+        .await
+        .unwrap();
+    pretty_format_batches(&plan).unwrap().to_string()
+}
+
 #[tokio::test]
 async fn a_query_runs() {
     let emu = emulator().await;
     let s = session(&emu, "basic").await;
+    let company = emu.startup_info()["company"].as_str().unwrap().to_owned();
+    let oracle = common::oracle(&emu, &company);
     let sql = "SELECT CustNum, Name, State FROM Customers WHERE State = 'MN' AND CustNum < 50 ORDER BY CustNum LIMIT 5";
     let batches = s
         .query(sql)
@@ -26,32 +82,84 @@ async fn a_query_runs() {
         .collect()
         .await
         .unwrap();
-    println!("{}", pretty_format_batches(&batches).unwrap());
-    println!("{:?}", s.requests_of(sql).await.unwrap());
-    let plan = s
-        .query(&format!("EXPLAIN {sql}"))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    println!("{}", pretty_format_batches(&plan).unwrap());
+    let want = sqlite_texts(&oracle, sql);
+    assert!(!want.is_empty(), "the data has Minnesota customers");
+    assert_eq!(texts(&batches), want);
+    // The filter went to the server: the key range exactly, the state as a superset.
+    let requests = s.requests_of(sql).await.unwrap();
+    let request = percent_encoding::percent_decode_str(&requests[0])
+        .decode_utf8_lossy()
+        .into_owned();
+    assert!(
+        request.contains("State eq 'MN'") && request.contains("CustNum lt 50"),
+        "{request}"
+    );
+    let plan = plan_text(&s, sql).await;
+    assert!(plan.contains("ODataScanExec: GET"), "{plan}");
 }
 
 #[tokio::test]
 async fn explain_shows_order_and_limit_pushed() {
     let emu = emulator().await;
     let s = session(&emu, "basic").await;
-    for sql in [
-        "SELECT OrderNum, OrderLine, DocExtPriceDtl FROM OrderDtls ORDER BY OrderNum DESC LIMIT 3",
-        "SELECT OrderNum, PartNum FROM OrderDtls WHERE PartNum LIKE 'A%' ORDER BY OrderNum DESC LIMIT 3",
-        "SELECT Name FROM Customers ORDER BY Name LIMIT 3",
-    ] {
-        let plan = s.query(&format!("EXPLAIN {sql}")).await.unwrap().collect().await.unwrap();
-        println!("{}", pretty_format_batches(&plan).unwrap());
+    let company = emu.startup_info()["company"].as_str().unwrap().to_owned();
+    let oracle = common::oracle(&emu, &company);
+    // (statement, what the plan must say, what it must not, rows the server may send at most)
+    let all_customers = oracle
+        .query_row("SELECT count(*) FROM Customers", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64;
+    let prefix: String = oracle
+        .query_row(
+            "SELECT substr(PartNum, 1, 3) FROM OrderDtls ORDER BY OrderNum LIMIT 1 OFFSET 7",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let like = format!(
+        "SELECT OrderNum, OrderLine, PartNum FROM OrderDtls WHERE PartNum LIKE '{prefix}%' ORDER BY OrderNum DESC, OrderLine DESC LIMIT 3"
+    );
+    let starts = format!("startswith(PartNum,'{prefix}')");
+    let cases: [(&str, &[&str], &[&str], u64); 3] = [
+        (
+            // A number order and its LIMIT: $orderby and $top, no sort here.
+            "SELECT OrderNum, OrderLine, DocExtPriceDtl FROM OrderDtls ORDER BY OrderNum DESC, OrderLine DESC LIMIT 3",
+            &["$orderby=OrderNum desc", "$top=3"],
+            &["SortExec"],
+            3,
+        ),
+        (
+            // A text filter is a superset: the order goes to the server, the LIMIT stays here.
+            &like,
+            &[&starts, "$orderby=OrderNum desc", "FilterExec"],
+            &["$top=3"],
+            u64::MAX,
+        ),
+        (
+            // Text order: the server's collation differs, so the sort is ours.
+            "SELECT Name, CustNum FROM Customers ORDER BY Name, CustNum LIMIT 3",
+            &["SortExec"],
+            &["$orderby=Name"],
+            all_customers,
+        ),
+    ];
+    for (sql, must, must_not, most) in cases {
+        let plan = plan_text(&s, sql).await;
+        for m in must {
+            assert!(plan.contains(m), "{sql}: the plan lacks {m}:\n{plan}");
+        }
+        for m in must_not {
+            assert!(!plan.contains(m), "{sql}: the plan has {m}:\n{plan}");
+        }
         s.transfer().reset();
         let batches = s.query(sql).await.unwrap().collect().await.unwrap();
-        println!("{}\ntransferred {}", pretty_format_batches(&batches).unwrap(), s.transfer().rows());
+        let want = sqlite_texts(&oracle, sql);
+        assert!(!want.is_empty(), "{sql}: the data has rows for it");
+        assert_eq!(texts(&batches), want, "{sql}");
+        assert!(
+            s.transfer().rows() <= most,
+            "{sql}: {} rows sent",
+            s.transfer().rows()
+        );
     }
 }
 
