@@ -2134,3 +2134,117 @@ fn every_command_at_the_highest_verbosity_leaks_no_secret() {
     );
     assert!(leaks.is_empty(), "secrets found:\n{}", leaks.join("\n"));
 }
+
+/// Decimals print as the server wrote them, in every command: `kinetic call`, `efx` and `baq`
+/// (a float would print `45000.0` for `45000.000` and round values past 17 digits).
+#[test]
+fn decimals_print_exactly_in_call_efx_and_baq() {
+    let emu = Emulator::start();
+    // A number at scale 3, as Epicor writes money (`"CreditLimit":53500.000`).
+    let at_scale = |text: &str, name: &str| -> Vec<String> {
+        let needle = format!("\"{name}\":");
+        text.match_indices(&needle)
+            .map(|(i, _)| {
+                text[i + needle.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-' || *c == '"')
+                    .collect::<String>()
+            })
+            .collect()
+    };
+    let three_places = |v: &str| {
+        let v = v.trim_matches('"');
+        v.split_once('.').is_some_and(|(_, f)| f.len() == 3)
+    };
+    let call = emu
+        .with(
+            "basic_v2",
+            &[
+                "call",
+                "Erp.BO.CustomerSvc/GetByID",
+                "--body",
+                r#"{"custNum": 1}"#,
+                "--format",
+                "json",
+            ],
+        )
+        .ok();
+    let limits = at_scale(&call.stdout, "CreditLimit");
+    assert!(
+        !limits.is_empty() && limits.iter().all(|v| three_places(v)),
+        "{}",
+        call.stdout
+    );
+    let efx = emu
+        .with(
+            "basic_v2",
+            &[
+                "efx",
+                "CustomerTools/GetCreditStatus",
+                "--body",
+                r#"{"CustID": "KEYST0045"}"#,
+                "--format",
+                "json",
+            ],
+        )
+        .ok();
+    let limits = at_scale(&efx.stdout, "CreditLimit");
+    assert!(
+        !limits.is_empty() && limits.iter().all(|v| three_places(v)),
+        "{}",
+        efx.stdout
+    );
+    // The same value as the entity set's typed read says.
+    let customer = emu.json(&[
+        "get",
+        "Erp.BO.CustomerSvc/Customers",
+        "--filter",
+        "CustID eq 'KEYST0045'",
+        "--select",
+        "CreditLimit",
+    ]);
+    let typed = customer[0]["CreditLimit"].to_string();
+    assert_eq!(
+        limits[0].trim_matches('"').parse::<f64>().unwrap(),
+        typed.parse::<f64>().unwrap()
+    );
+    for (conn, format) in [
+        ("basic_v2", "json"),
+        ("basic", "json"),
+        ("basic_v2", "table"),
+    ] {
+        let baq = emu
+            .with(
+                conn,
+                &[
+                    "baq",
+                    "zOrdersByCustomer",
+                    "--param",
+                    "CustID=KEYST0045",
+                    "--format",
+                    format,
+                ],
+            )
+            .ok();
+        if format == "json" {
+            let totals = at_scale(&baq.stdout, "Calculated_OrderTotal");
+            assert!(
+                !totals.is_empty() && totals.iter().all(|v| three_places(v)),
+                "{conn}: {}",
+                baq.stdout
+            );
+        } else {
+            let cells: Vec<&str> = baq
+                .stdout
+                .split(['│', '┆'])
+                .map(str::trim)
+                .filter(|c| c.contains('.') && c.chars().all(|ch| ch.is_ascii_digit() || ch == '.'))
+                .collect();
+            assert!(
+                !cells.is_empty() && cells.iter().all(|c| three_places(c)),
+                "{}",
+                baq.stdout
+            );
+        }
+    }
+}

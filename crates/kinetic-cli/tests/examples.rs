@@ -598,7 +598,11 @@ fn run_example(
     );
     let expected = example.line.expected_code();
     if run.code == Some(expected) {
-        match shows_nothing(&run.stdout) {
+        let nothing = shows_nothing(&run.stdout).or_else(|| {
+            (example.command() == "sql" && sql_shows_no_row(&run.stdout))
+                .then_some("it found no row (the header alone)")
+        });
+        match nothing {
             Some(why) if expected == 0 => Err(format!(
                 "exited 0, but {why} (an example with an id that does not exist?)\n  stdout: {}",
                 run.stdout.chars().take(300).collect::<String>().trim()
@@ -640,6 +644,13 @@ fn shows_nothing(stdout: &str) -> Option<&'static str> {
         v if not_found(v) => Some("it answered `\"Found\": false`"),
         _ => None,
     }
+}
+
+/// Whether `kinetic sql`'s output is a result without rows: a CSV header alone, or a table of
+/// `(0 rows)`. (No output at all is a result written elsewhere, `-o`.)
+fn sql_shows_no_row(stdout: &str) -> bool {
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines.len() == 1 || lines.last().is_some_and(|l| l.trim() == "(0 rows)")
 }
 
 /// Runs the examples, checks that every [`NOT_RUN`] entry matched one of `all_examples` (when

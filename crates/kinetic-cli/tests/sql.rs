@@ -85,7 +85,7 @@ fn company(emu: &common::Served) -> String {
 
 /// (CustNum, CustID, Name) of the company's customers in Minnesota, from SQLite.
 fn minnesota(emu: &common::Served) -> Vec<(i64, String, String)> {
-    let db = rusqlite::Connection::open(emu.db_path()).unwrap();
+    let db = emu.db();
     let mut st = db
         .prepare(
             "SELECT CustNum, CustID, Name FROM Customer WHERE Company = ?1 AND State = 'MN' ORDER BY CustNum",
@@ -526,7 +526,7 @@ fn export_writes_parquet_through_the_arrow_path() {
     );
 
     // The same rows SQLite has, with their prices to the cent.
-    let db = rusqlite::Connection::open(emu.db_path()).unwrap();
+    let db = emu.db();
     let mut st = db
         .prepare(
             "SELECT OrderNum, OrderLine, CAST(DocExtPriceDtl AS TEXT) FROM OrderDtl WHERE Company = ?1 ORDER BY OrderNum, OrderLine",
@@ -794,39 +794,210 @@ fn an_interrupted_output_leaves_nothing_under_its_name() {
 
 /// `--stats` says how much the server did: a query whose filter is pushed whole transfers the
 /// rows it returns, no more.
+/// `--stats` says how much the server did: rows returned, rows it sent, and every request the
+/// statement made (the emulator's request log counts them too: the two must agree), empty pages,
+/// `$metadata` and `$count` included.
 #[test]
 fn stats_show_rows_transferred_against_rows_returned() {
+    let emu = common::Served::start(EmulatorConfig {
+        scale: 600,
+        request_log: 1_000,
+        ..Default::default()
+    });
+    let conn = emu.cs("basic");
+    let dir = tempfile::tempdir().unwrap();
+    let stats = |sql: &str| -> (String, usize) {
+        let before = emu.requests().len();
+        let out = run(dir.path(), &["sql", sql, "--stats"], &conn);
+        ok(&out);
+        let line = stderr(&out)
+            .lines()
+            .find(|l| l.starts_with("sql: "))
+            .unwrap_or_else(|| panic!("no stats line: {}", stderr(&out)))
+            .to_owned();
+        (line, emu.requests().len() - before)
+    };
+    let served_requests = |line: &str| -> usize {
+        let (_, rest) = line.split_once(" in ").expect("`in R request(s)`");
+        rest.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    let want = minnesota(&emu).len();
+    let (line, served) = stats("SELECT CustNum FROM Customers WHERE State = 'MN' AND CustNum > 0");
+    assert!(
+        line.starts_with(&format!(
+            "sql: {want} rows returned, {want} rows transferred in "
+        )),
+        "{line}"
+    );
+    assert_eq!(
+        served_requests(&line),
+        served,
+        "{line}: the server saw {served}"
+    );
+    // Nothing found: the empty page, the list of services and the $metadata read are requests.
+    let (line, served) = stats("SELECT CustNum FROM Customers WHERE CustNum = -1");
+    assert!(
+        line.starts_with("sql: 0 rows returned, 0 rows transferred in "),
+        "{line}"
+    );
+    assert!(served >= 3, "services, $metadata and a page: {served}");
+    assert_eq!(
+        served_requests(&line),
+        served,
+        "{line}: the server saw {served}"
+    );
+    // COUNT(*) is the server's $count: one row, none transferred, one request after $metadata.
+    let (line, served) = stats("SELECT COUNT(*) FROM Customers");
+    assert!(
+        line.starts_with("sql: 1 row returned, 0 rows transferred in "),
+        "{line}"
+    );
+    assert_eq!(
+        served_requests(&line),
+        served,
+        "{line}: the server saw {served}"
+    );
+    assert_eq!(
+        emu.requests().last().map(|r| r
+            .uri
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .ends_with("/Customers/$count")),
+        Some(true),
+        "{:?}",
+        emu.requests().last()
+    );
+}
+
+/// An empty result still writes its header as CSV (a script reads the columns); `-o x.txt`
+/// writes CSV, as the help says of an unknown extension.
+#[test]
+fn an_empty_result_keeps_its_header_and_txt_is_csv() {
     let emu = emulator();
     let conn = emu.cs("basic");
     let dir = tempfile::tempdir().unwrap();
-    let want = minnesota(&emu).len();
-    let out = run(
+    let out = ok(&run(
         dir.path(),
         &[
             "sql",
-            "SELECT CustNum FROM Customers WHERE State = 'MN' AND CustNum > 0",
-            "--stats",
+            "SELECT CustID, Name FROM Customers WHERE CustNum = -1",
+            "--format",
+            "csv",
         ],
+        &conn,
+    ));
+    assert_eq!(out, "CustID,Name\n");
+    let file = dir.path().join("out.txt");
+    ok(&run(
+        dir.path(),
+        &[
+            "sql",
+            "SELECT CustNum FROM Customers ORDER BY CustNum LIMIT 2",
+            "-o",
+            file.to_str().unwrap(),
+        ],
+        &conn,
+    ));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "CustNum\n1\n2\n");
+}
+
+/// A misspelt table gets "did you mean", and the server's own services without tables (BaqSvc,
+/// SessionModSvc) are neither searched nor reported as faults, with -v or without.
+#[test]
+fn a_misspelt_table_is_suggested_and_no_service_is_a_false_fault() {
+    let emu = emulator();
+    let conn = emu.cs("basic");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["sql", "SELECT * FROM Custmers"], &conn);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("did you mean Customers (Erp.BO.CustomerSvc)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("BaqSvc") && !err.contains("SessionModSvc"),
+        "{err}"
+    );
+    let out = run(
+        dir.path(),
+        &["sql", "SELECT * FROM CustomerSvc.Custmers"],
+        &conn,
+    );
+    assert!(
+        stderr(&out).contains("did you mean Customers?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        dir.path(),
+        &["sql", "-v", "SELECT CustNum FROM Customers LIMIT 1"],
         &conn,
     );
     ok(&out);
     let err = stderr(&out);
     assert!(
-        err.contains(&format!(
-            "sql: {want} rows returned, {want} rows transferred in "
-        )),
+        !err.contains("WARN") && !err.contains("BaqSvc") && !err.contains("SessionModSvc"),
         "{err}"
     );
-    // An aggregate over the whole table returns one row from every row.
+}
+
+/// `--explain` and `\d` of a BAQ that takes parameters, without them: the plan with the
+/// parameter's place, the columns with the parameters listed.
+#[test]
+fn a_baq_with_parameters_is_explained_and_described_without_them() {
+    let emu = emulator();
+    let conn = emu.cs("basic");
+    let dir = tempfile::tempdir().unwrap();
+    let text = ok(&run(
+        dir.path(),
+        &["sql", "--explain", "SELECT * FROM BaqSvc.zOrdersByCustomer"],
+        &conn,
+    ));
+    assert!(
+        text.contains("zOrdersByCustomer/?CustID={CustID}"),
+        "{text}"
+    );
+    let out = run_with_stdin(
+        dir.path(),
+        &["sql"],
+        &conn,
+        "\\d BaqSvc.zOrdersByCustomer\n",
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("Calculated_OrderTotal"), "{text}");
+    assert!(text.contains("parameters: CustID (required)"), "{text}");
+    // Run, it still needs the value.
     let out = run(
         dir.path(),
-        &["sql", "SELECT COUNT(*) FROM Customers", "--stats"],
+        &["sql", "SELECT * FROM BaqSvc.zOrdersByCustomer"],
         &conn,
     );
-    let err = stderr(&out);
-    assert!(err.contains("sql: 1 rows returned, "), "{err}");
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        !err.contains("sql: 1 rows returned, 1 rows transferred"),
-        "{err}"
+        stderr(&out).contains("needs the parameter CustID"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Double quotes around text get a hint about single quotes.
+#[test]
+fn double_quoted_text_gets_a_hint() {
+    let emu = emulator();
+    let conn = emu.cs("basic");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &["sql", "SELECT * FROM Customers WHERE State = \"ZZ\""],
+        &conn,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("write it in single quotes: 'ZZ'"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -55,6 +55,13 @@ impl Served {
             .clone()
     }
 
+    /// The emulator's SQLite database, opened with the collation its text columns declare.
+    pub fn db(&self) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open(self.db_path()).expect("the emulator's database");
+        epicor_kinetic_emulator::collation::register(&db).expect("the emulator's collation");
+        db
+    }
+
     /// A ready connection string from the start-up line (`basic`, `basic_v2`, ...).
     pub fn cs(&self, name: &str) -> String {
         self.info["connection_strings"][name]
