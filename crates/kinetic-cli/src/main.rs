@@ -83,9 +83,14 @@ enum Command {
     /// or not at all. A statement's mistake (bad SQL, an unknown table or column, a type error)
     /// exits 2.
     ///
+    /// Text compares byte for byte over values without their trailing spaces, whatever the
+    /// server's collation: = and LIKE are case-sensitive, ILIKE, lower() and upper() are not.
+    ///
     /// Examples:
     ///   kinetic sql "SELECT CustID, Name FROM Customers \
     ///     WHERE State = 'MN' LIMIT 5"
+    ///   kinetic sql "SELECT CustID, Name FROM Customers \
+    ///     WHERE Name ILIKE '%machine%'"
     ///   kinetic sql --format csv > states.csv \
     ///     "SELECT State, COUNT(*) AS n FROM Customers \
     ///     GROUP BY State ORDER BY n DESC"

@@ -829,9 +829,11 @@ fn stats_show_rows_transferred_against_rows_returned() {
         )),
         "{line}"
     );
-    assert_eq!(
-        served_requests(&line),
-        served,
+    // The pager asks for a page ahead; one it abandons (the previous page was the last) may have
+    // reached the server, and is not counted: at most the server's count.
+    let counted = served_requests(&line);
+    assert!(
+        counted >= 6 && counted <= served,
         "{line}: the server saw {served}"
     );
     // Nothing found: the empty page, the list of services and the $metadata read are requests.

@@ -21,10 +21,10 @@
 
 pub mod arrow;
 pub mod catalog;
+mod corrections;
 mod dml;
 mod error;
 pub mod format;
-mod corrections;
 mod optimizer;
 pub mod params;
 pub mod procedures;

@@ -521,9 +521,6 @@ impl Pipeline {
     /// typed error of the last attempt. Logs one line per call (see [`crate::logging`]).
     pub async fn send(&self, request: Request) -> Result<Response> {
         const TARGET: &str = "epicor_kinetic::http";
-        self.inner
-            .sent
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
         let method = request.method.clone();
         let shown = crate::logging::loggable_url(&request.url);
@@ -535,6 +532,11 @@ impl Pipeline {
             }
         }
         let result = self.send_inner(request).await;
+        // Counted when it is answered (or has failed): a call abandoned on the way (a page asked
+        // ahead that the reader no longer needs) is not one the caller paid for.
+        self.inner
+            .sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ms = started.elapsed().as_millis();
         match &result {
             Ok(r) => {
@@ -554,9 +556,10 @@ impl Pipeline {
         result
     }
 
-    /// How many calls this pipeline has sent (each [`Pipeline::send`], retries of a call not
-    /// counted again): pages, `$count`, `$metadata`, methods, whatever asked for them. What
-    /// `kinetic sql --stats` reports as requests.
+    /// How many calls this pipeline has made (each [`Pipeline::send`] that was answered or
+    /// failed; retries of a call not counted again, a call dropped before its answer not at
+    /// all): pages, `$count`, `$metadata`, methods, whatever asked for them. What `kinetic sql
+    /// --stats` reports as requests.
     pub fn requests_sent(&self) -> u64 {
         self.inner.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
