@@ -4,7 +4,8 @@ use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::UInt64Type;
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use epicor_kinetic::ErrorKind;
-use epicor_kinetic_emulator::RunningEmulator;
+use epicor_kinetic_emulator::collation::Collation;
+use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
 use epicor_kinetic_sql::{SqlErrorKind, SqlSession};
 
 /// CustNum, CustID, Name, State, CreditLimit, EstDate, CreditHold, PhoneNum.
@@ -524,5 +525,87 @@ async fn datafusions_own_write_plans_are_refused() {
     }
     for method in ["PATCH", "DELETE", "POST"] {
         assert!(requests(&emu, method).is_empty(), "a {method} was sent");
+    }
+}
+
+/// A key stored with a trailing space (`'123 '`) reads as `123`, and every statement agrees with
+/// that, whatever the server's collation: `=`, `LIKE`, `length`, `<>`, and an `UPDATE` whose
+/// `WHERE` says the row does not match leaves it alone.
+#[tokio::test]
+async fn a_trailing_space_means_the_same_to_every_statement() {
+    for collation in [Collation::Ci, Collation::Binary] {
+        let emu = common::emulator_with(EmulatorConfig {
+            scale: 200,
+            collation,
+            ..Default::default()
+        })
+        .await;
+        let s = session(&emu, "basic").await;
+        assert_eq!(
+            count(
+                &s,
+                "INSERT INTO Customers (CustID, Name, City) VALUES ('123 ', 'Trailing Co', 'Ely')"
+            )
+            .await,
+            1
+        );
+        let one = |sql: &'static str| {
+            let s = s.clone();
+            async move {
+                let batches = run(&s, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+                batches.iter().map(|b| b.num_rows()).sum::<usize>()
+            }
+        };
+        assert_eq!(
+            one("SELECT CustID FROM Customers WHERE Name = 'Trailing Co' AND CustID = '123'").await,
+            1,
+            "{collation:?}: ="
+        );
+        assert_eq!(
+            one("SELECT CustID FROM Customers WHERE Name = 'Trailing Co' AND CustID LIKE '%3'")
+                .await,
+            1,
+            "{collation:?}: LIKE"
+        );
+        assert_eq!(
+            one("SELECT CustID FROM Customers WHERE Name = 'Trailing Co' AND length(CustID) = 3")
+                .await,
+            1,
+            "{collation:?}: length"
+        );
+        assert_eq!(
+            one("SELECT CustID FROM Customers WHERE Name = 'Trailing Co' AND CustID <> '123'")
+                .await,
+            0,
+            "{collation:?}: <>"
+        );
+        let batches = run(
+            &s,
+            "SELECT CustID FROM Customers WHERE Name = 'Trailing Co'",
+        )
+        .await
+        .unwrap();
+        let id = batches[0].column(0).as_string::<i32>().value(0).to_owned();
+        assert_eq!(id, "123", "{collation:?}: read without the trailing space");
+        // The UPDATE reads its keys with the same WHERE: nothing matches, nothing is written.
+        assert_eq!(
+            count(&s, "UPDATE Customers SET City = 'Changed' WHERE Name = 'Trailing Co' AND CustID <> '123'").await,
+            0,
+            "{collation:?}: UPDATE"
+        );
+        let db = db(&emu);
+        let city: String = db
+            .query_row(
+                "SELECT City FROM Customer WHERE Name = 'Trailing Co'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(city, "Ely", "{collation:?}: the row was left alone");
+        assert_eq!(
+            count(&s, "UPDATE Customers SET City = 'Changed' WHERE Name = 'Trailing Co' AND CustID = '123'").await,
+            1,
+            "{collation:?}: UPDATE of the row that matches"
+        );
     }
 }
