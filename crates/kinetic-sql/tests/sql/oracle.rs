@@ -1253,6 +1253,12 @@ async fn baqs() {
             baq("zCustomerList", &[]),
         ),
         case(
+            "COUNT(*) of a BAQ is the server's inline count",
+            "SELECT COUNT(*) FROM BaqSvc.zCustomerList",
+            format!("SELECT COUNT(*) FROM ({})", baq("zCustomerList", &[])),
+        )
+        .sent(0),
+        case(
             "a BAQ with a filter on top",
             "SELECT Customer_CustID, Customer_CreditLimit FROM BaqSvc.zCustomerList WHERE Customer_CreditLimit >= 75000",
             format!(
