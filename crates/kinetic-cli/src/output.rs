@@ -98,27 +98,11 @@ pub fn json(value: &Value) -> Result<(), Failure> {
 /// Rows of JSON objects as a table: the columns of the first row, in order, then any others.
 /// No rows: `no rows`, not an empty box.
 pub fn rows_table(rows: &[serde_json::Map<String, Value>]) -> Result<(), Failure> {
-    if rows.is_empty() {
-        return no_rows();
-    }
-    let mut headers: Vec<String> = Vec::new();
-    for row in rows {
-        for k in row.keys() {
-            if !headers.contains(k) {
-                headers.push(k.clone());
-            }
-        }
-    }
-    let cells: Vec<Vec<String>> = rows
+    let rows: Vec<Json> = rows
         .iter()
-        .map(|r| {
-            headers
-                .iter()
-                .map(|h| r.get(h).map(cell).unwrap_or_default())
-                .collect()
-        })
+        .map(|r| Json::from(&Value::Object(r.clone())))
         .collect();
-    table(&headers, &cells)
+    exact_rows_table(&exact_objects(&rows).unwrap_or_default())
 }
 
 /// One typed row as a two-column table (name, value).

@@ -710,13 +710,7 @@ impl ExecutionPlan for SystemScanExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "SystemScanExec has no children".into(),
-            ))
-        }
+        crate::table::leaf(self, &children)
     }
 
     fn execute(

@@ -524,13 +524,7 @@ impl ExecutionPlan for ODataScanExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "ODataScanExec has no children".into(),
-            ))
-        }
+        crate::table::leaf(self, &children)
     }
 
     // False, though the scan takes a fetch: to DataFusion's limit pushdown, `true` means "passes
@@ -618,6 +612,21 @@ impl ExecutionPlan for ODataScanExec {
     }
 }
 
+/// `with_new_children` of a plan that has none (a scan): itself, given none.
+pub(crate) fn leaf(
+    plan: Arc<dyn ExecutionPlan>,
+    children: &[Arc<dyn ExecutionPlan>],
+) -> Result<Arc<dyn ExecutionPlan>> {
+    if children.is_empty() {
+        Ok(plan)
+    } else {
+        Err(DataFusionError::Internal(format!(
+            "{} has no children",
+            plan.name()
+        )))
+    }
+}
+
 /// `COUNT(*)` answered by the server: one request (`{set}/$count?$filter=...`), one row.
 #[derive(Debug, Clone)]
 pub struct ODataCountExec {
@@ -690,13 +699,7 @@ impl ExecutionPlan for ODataCountExec {
         self: Arc<Self>,
         children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.is_empty() {
-            Ok(self)
-        } else {
-            Err(DataFusionError::Internal(
-                "ODataCountExec has no children".into(),
-            ))
-        }
+        crate::table::leaf(self, &children)
     }
 
     fn execute(
