@@ -143,9 +143,10 @@ for q in "${queries[@]}"; do
   read -r swall _ _ <"$out/sql_$name.time"
   read -r gwall _ _ <"$out/get_$name.time"
   stats=$(grep '^sql:' "$out/sql_$name.stderr" || echo "sql: ? ? ?")
-  returned=$(sed -n 's/.* \([0-9]*\) rows returned.*/\1/p' <<<"$stats")
-  transferred=$(sed -n 's/.* \([0-9]*\) rows transferred.*/\1/p' <<<"$stats")
-  requests=$(sed -n 's/.* \([0-9]*\) requests.*/\1/p' <<<"$stats")
+  # `N rows returned, M rows transferred in R requests` (singular for 1).
+  returned=$(sed -n 's/^sql: \([0-9]*\) rows\? returned.*/\1/p' <<<"$stats")
+  transferred=$(sed -n 's/.* \([0-9]*\) rows\? transferred.*/\1/p' <<<"$stats")
+  requests=$(sed -n 's/.* in \([0-9]*\) requests\?,.*/\1/p' <<<"$stats")
   # Both answers against the reference's ("yes" or "NO"); what differs goes to $out/NAME.diff.
   sql_same=$(python3 bench/sql_reference.py compare "kinetic sql" "$out/sql_$name.stdout" "$out/ref_$name.csv" 2>"$out/$name.diff")
   hand_same=$(python3 bench/sql_reference.py compare "by hand" "$out/get_$name.stdout" "$out/ref_$name.csv" 2>>"$out/$name.diff")
