@@ -43,12 +43,23 @@ cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 
 trap cleanup EXIT
 : >"$out/sql-emulator.out"
 [ -e "$db" ] && echo "== emulator: reusing $db" || echo "== emulator: generating $scale order lines into $db (once)"
-"$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg" >"$out/sql-emulator.out" 2>"$out/sql-emulator.err" &
-pid=$!
-while [ ! -s "$out/sql-emulator.out" ]; do
-  kill -0 "$pid" 2>/dev/null || { cat "$out/sql-emulator.err" >&2; exit 1; }
-  sleep 0.1
-done
+start_emulator() {
+  : >"$out/sql-emulator.out"
+  "$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg" >"$out/sql-emulator.out" 2>"$out/sql-emulator.err" &
+  pid=$!
+  while [ ! -s "$out/sql-emulator.out" ]; do
+    if ! kill -0 "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; pid=; return 1; fi
+    sleep 0.1
+  done
+}
+if ! start_emulator; then
+  # A cached database from another generator version is refused: regenerate it once.
+  cat "$out/sql-emulator.err" >&2
+  [ -e "$db" ] || exit 1
+  echo "(discarding the cached database and generating it again)" >&2
+  rm -f "$db"
+  start_emulator || { cat "$out/sql-emulator.err" >&2; exit 1; }
+fi
 conn=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["connection_strings"]["basic"])' "$out/sql-emulator.out")
 export KINETIC_CONNECTION="$conn"
 
