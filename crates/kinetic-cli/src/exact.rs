@@ -165,10 +165,14 @@ impl From<&Value> for Json {
             Value::Number(n) => Json::Number(n.to_string()),
             Value::String(s) => Json::Text(s.clone()),
             Value::Array(items) => Json::Array(items.iter().map(Json::from).collect()),
-            Value::Object(map) => {
-                Json::Object(map.iter().map(|(k, v)| (k.clone(), v.into())).collect())
-            }
+            Value::Object(map) => map.into(),
         }
+    }
+}
+
+impl From<&serde_json::Map<String, Value>> for Json {
+    fn from(map: &serde_json::Map<String, Value>) -> Json {
+        Json::Object(map.iter().map(|(k, v)| (k.clone(), v.into())).collect())
     }
 }
 

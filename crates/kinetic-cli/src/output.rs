@@ -98,10 +98,7 @@ pub fn json(value: &Value) -> Result<(), Failure> {
 /// Rows of JSON objects as a table: the columns of the first row, in order, then any others.
 /// No rows: `no rows`, not an empty box.
 pub fn rows_table(rows: &[serde_json::Map<String, Value>]) -> Result<(), Failure> {
-    let rows: Vec<Json> = rows
-        .iter()
-        .map(|r| Json::from(&Value::Object(r.clone())))
-        .collect();
+    let rows: Vec<Json> = rows.iter().map(Json::from).collect();
     exact_rows_table(&exact_objects(&rows).unwrap_or_default())
 }
 

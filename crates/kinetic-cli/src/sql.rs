@@ -845,7 +845,11 @@ async fn describe(session: &SqlSession, name: &str) -> Result<(), Failure> {
             let baq = name
                 .trim_matches('"')
                 .split_once('.')
-                .filter(|(schema, _)| schema.trim_matches('"').eq_ignore_ascii_case("BaqSvc"))
+                .filter(|(schema, _)| {
+                    schema
+                        .trim_matches('"')
+                        .eq_ignore_ascii_case(epicor_kinetic_sql::catalog::BAQ_SCHEMA)
+                })
                 .map(|(_, id)| id.trim_matches('"').to_owned());
             if let Some(id) = baq {
                 if let Some(parameters) = session

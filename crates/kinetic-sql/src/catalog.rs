@@ -316,11 +316,7 @@ impl Epicor {
                 continue;
             };
             for set in sets.iter() {
-                let score = strsim::normalized_damerau_levenshtein(
-                    &name.to_ascii_lowercase(),
-                    &set.name.to_ascii_lowercase(),
-                );
-                if score >= 0.7 {
+                if let Some(score) = closeness(name, &set.name) {
                     close.push((score, format!("{} ({})", set.name, service.name)));
                 }
             }
@@ -371,6 +367,16 @@ impl Epicor {
             Err(e) => Ok((service, Err(e.to_string()))),
         }
     }
+}
+
+/// How close a misspelt table name is to `candidate` (1.0 equal, any case), when close enough
+/// to suggest it.
+fn closeness(name: &str, candidate: &str) -> Option<f64> {
+    let score = strsim::normalized_damerau_levenshtein(
+        &name.to_ascii_lowercase(),
+        &candidate.to_ascii_lowercase(),
+    );
+    (score >= 0.7).then_some(score)
 }
 
 /// Whether a service of the server's list can hold tables: not `BaqSvc` (BAQs are the
@@ -467,12 +473,7 @@ impl SchemaProvider for ServiceSchema {
                     .await
                     .map_err(external)?;
                 let names: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
-                let close = names.iter().find(|n| {
-                    strsim::normalized_damerau_levenshtein(
-                        &name.to_ascii_lowercase(),
-                        &n.to_ascii_lowercase(),
-                    ) >= 0.7
-                });
+                let close = names.iter().find(|n| closeness(name, n).is_some());
                 Err(DataFusionError::Plan(format!(
                     "{} has no table {name}{}; its tables: {}",
                     self.service,

@@ -161,44 +161,50 @@ fn counted_scan(agg: &AggregateExec) -> Option<ODataScanExec> {
     if !counts_rows(agg) {
         return None;
     }
-    let mut node = match agg.mode() {
+    let rows = match agg.mode() {
         AggregateMode::Single | AggregateMode::SinglePartitioned => Arc::clone(agg.input()),
         AggregateMode::Final | AggregateMode::FinalPartitioned => {
             // Down to the partial aggregate, which must count the same way.
-            let mut child = Arc::clone(agg.input());
-            loop {
-                if let Some(partial) = child.downcast_ref::<AggregateExec>() {
-                    if partial.mode() != &AggregateMode::Partial || !counts_rows(partial) {
-                        return None;
-                    }
-                    break Arc::clone(partial.input());
-                }
-                let crossable = child.is::<CoalescePartitionsExec>()
-                    || child.is::<RepartitionExec>()
-                    || child.is::<CooperativeExec>();
-                if !crossable {
-                    return None;
-                }
-                let next = only_child(&child)?;
-                child = next;
+            let below = down_through(agg.input(), |n| {
+                n.is::<CoalescePartitionsExec>()
+                    || n.is::<RepartitionExec>()
+                    || n.is::<CooperativeExec>()
+            });
+            let partial = below.downcast_ref::<AggregateExec>()?;
+            if partial.mode() != &AggregateMode::Partial || !counts_rows(partial) {
+                return None;
             }
+            Arc::clone(partial.input())
         }
         _ => return None,
     };
     // Under the aggregate: only nodes that keep every row.
-    loop {
-        if let Some(scan) = node.downcast_ref::<ODataScanExec>() {
-            return Some(scan.clone());
+    let leaf = down_through(&rows, |n| {
+        n.is::<ProjectionExec>()
+            || n.is::<RepartitionExec>()
+            || n.is::<CoalescePartitionsExec>()
+            || n.is::<CooperativeExec>()
+    });
+    leaf.downcast_ref::<ODataScanExec>().cloned()
+}
+
+/// The first node at or under `node` that `crossable` does not accept, going down through
+/// nodes with one child.
+fn down_through(
+    node: &Arc<dyn ExecutionPlan>,
+    crossable: impl Fn(&Arc<dyn ExecutionPlan>) -> bool,
+) -> Arc<dyn ExecutionPlan> {
+    let mut node = Arc::clone(node);
+    while crossable(&node) {
+        match node.children().as_slice() {
+            [one] => {
+                let next = Arc::clone(one);
+                node = next;
+            }
+            _ => break,
         }
-        let crossable = node.is::<ProjectionExec>()
-            || node.is::<RepartitionExec>()
-            || node.is::<CoalescePartitionsExec>()
-            || node.is::<CooperativeExec>();
-        if !crossable {
-            return None;
-        }
-        node = only_child(&node)?;
     }
+    node
 }
 
 impl PhysicalOptimizerRule for PushSortIntoScan {
@@ -299,11 +305,4 @@ fn push(
         )));
     }
     Ok(None)
-}
-
-fn only_child(node: &Arc<dyn ExecutionPlan>) -> Option<Arc<dyn ExecutionPlan>> {
-    match node.children().as_slice() {
-        [one] => Some(Arc::clone(one)),
-        _ => None,
-    }
 }

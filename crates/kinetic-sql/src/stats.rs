@@ -5,26 +5,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Rows, pages and requests of a session's statements, counted as they happen.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Transfer(Arc<Counters>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
     rows: AtomicU64,
     pages: AtomicU64,
     /// The connection's pipeline, whose calls are the requests; its count at the last reset.
-    pipeline: Option<Pipeline>,
+    pipeline: Pipeline,
     requests_at_reset: AtomicU64,
 }
 
 impl Transfer {
     /// Counters whose requests are the calls `pipeline` sends.
     pub(crate) fn for_pipeline(pipeline: Pipeline) -> Transfer {
-        let at = pipeline.requests_sent();
         Transfer(Arc::new(Counters {
-            pipeline: Some(pipeline),
-            requests_at_reset: AtomicU64::new(at),
-            ..Counters::default()
+            rows: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
+            requests_at_reset: AtomicU64::new(pipeline.requests_sent()),
+            pipeline,
         }))
     }
 
@@ -47,22 +47,18 @@ impl Transfer {
     /// `COUNT(*)` or of a parallel scan, `$metadata` and the list of services when first read,
     /// writes. (With statements running at once on one session, theirs together.)
     pub fn requests(&self) -> u64 {
-        match &self.0.pipeline {
-            Some(p) => p
-                .requests_sent()
-                .saturating_sub(self.0.requests_at_reset.load(Ordering::Relaxed)),
-            None => self.pages(),
-        }
+        self.0
+            .pipeline
+            .requests_sent()
+            .saturating_sub(self.0.requests_at_reset.load(Ordering::Relaxed))
     }
 
     /// Starts counting again from zero.
     pub fn reset(&self) {
         self.0.rows.store(0, Ordering::Relaxed);
         self.0.pages.store(0, Ordering::Relaxed);
-        if let Some(p) = &self.0.pipeline {
-            self.0
-                .requests_at_reset
-                .store(p.requests_sent(), Ordering::Relaxed);
-        }
+        self.0
+            .requests_at_reset
+            .store(self.0.pipeline.requests_sent(), Ordering::Relaxed);
     }
 }

@@ -646,9 +646,7 @@ impl ODataCountExec {
             properties,
         }
     }
-}
 
-impl ODataCountExec {
     /// The address of its one request, as sent.
     pub fn first_request(&self) -> epicor_kinetic::Result<epicor_kinetic::http::Url> {
         self.spec.query(&self.conn).count_url()

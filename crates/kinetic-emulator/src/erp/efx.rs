@@ -263,7 +263,7 @@ pub async fn route(
 
 /// Scale of `System.Decimal` outputs: they come from money columns (`decimal(17,3)`), and
 /// .NET writes a decimal with its scale (`45000.000`).
-const DECIMAL_SCALE: usize = 3;
+const DECIMAL_SCALE: u32 = 3;
 
 /// The outputs as JSON text, each `System.Decimal` written at [`DECIMAL_SCALE`] (never a
 /// float's shortest form: `45000.0` is not what a server sends).
@@ -284,8 +284,7 @@ fn outputs_json(f: &EfxFunction, out: &J) -> Vec<u8> {
             .any(|a| a.name == name && a.ty == "System.Decimal");
         match value.as_f64() {
             Some(x) if decimal => {
-                let x = if x == 0.0 { 0.0 } else { x };
-                text.extend(format!("{x:.DECIMAL_SCALE$}").into_bytes());
+                super::rows::write_decimal(&mut text, x, DECIMAL_SCALE, super::rows::ApiVersion::V2)
             }
             _ => text.extend(serde_json::to_vec(value).expect("json")),
         }

@@ -162,7 +162,8 @@ pub fn cell_json(c: &Column, v: &Value, wire: Wire) -> serde_json::Value {
     serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null)
 }
 
-fn write_decimal(out: &mut Vec<u8>, f: f64, scale: u32, version: ApiVersion) {
+/// A decimal at its scale (`45000.000`; never `-0.000`): a JSON number on v2, a string on v1.
+pub(crate) fn write_decimal(out: &mut Vec<u8>, f: f64, scale: u32, version: ApiVersion) {
     let f = if f == 0.0 { 0.0 } else { f };
     let text = format!("{:.*}", scale as usize, f);
     if version == ApiVersion::V1 {

@@ -187,17 +187,7 @@ async fn pushed_or_local_the_same_rows_on_either_collation() {
         .expect("company")
         .to_owned();
     let oracle = common::oracle(oracle_emu, &company);
-    let literal = |sql: &str| -> String {
-        oracle
-            .query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
-            .map(|v| match v {
-                rusqlite::types::Value::Integer(i) => i.to_string(),
-                rusqlite::types::Value::Real(f) => format!("{f}"),
-                rusqlite::types::Value::Text(t) => t.replace('\'', "''"),
-                other => panic!("{sql}: {other:?}"),
-            })
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    };
+    let literal = |sql: &str| common::literal(&oracle, sql);
     let amount = literal(
         "SELECT CreditLimit FROM Customers WHERE CreditLimit * 100 <> ROUND(CreditLimit) * 100 ORDER BY CustNum LIMIT 1",
     );

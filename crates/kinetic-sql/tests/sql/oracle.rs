@@ -100,28 +100,9 @@ impl Oracle {
         Ok(rows)
     }
 
-    /// One value from the oracle's data, as SQL literal text (`'ATLAS0020'`, `127435.55`,
-    /// `DATE '2024-03-15'` for a date), for cases whose literals name generated data.
+    /// One value from the oracle's data as literal text (see `common::literal`).
     fn literal(&self, sql: &str) -> String {
-        let v: Value = self
-            .sqlite
-            .query_row(sql, [], |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        match v {
-            Value::Integer(i) => i.to_string(),
-            Value::Real(f) => {
-                // Stored decimals have at most 15 significant digits: the shortest text that
-                // reads back as the same double is the decimal itself.
-                let text = format!("{f}");
-                if text.contains('.') || text.contains('e') {
-                    text
-                } else {
-                    format!("{text}.0")
-                }
-            }
-            Value::Text(t) => t.replace('\'', "''"),
-            other => panic!("{sql}: not a literal: {other:?}"),
-        }
+        common::literal(&self.sqlite, sql)
     }
 
     /// One number from SQLite.

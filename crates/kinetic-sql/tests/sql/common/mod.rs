@@ -132,3 +132,27 @@ pub async fn error_of(s: &SqlSession, sql: &str) -> SqlError {
         Err(e) => e,
     }
 }
+
+/// One value of `db` as SQL literal text (`'ATLAS0020'` without its quotes, `127435.55`), for
+/// test cases whose literals name generated data.
+pub fn literal(db: &rusqlite::Connection, sql: &str) -> String {
+    use rusqlite::types::Value;
+    let v: Value = db
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    match v {
+        Value::Integer(i) => i.to_string(),
+        Value::Real(f) => {
+            // Stored decimals have at most 15 significant digits: the shortest text that reads
+            // back as the same double is the decimal itself.
+            let text = format!("{f}");
+            if text.contains('.') || text.contains('e') {
+                text
+            } else {
+                format!("{text}.0")
+            }
+        }
+        Value::Text(t) => t.replace('\'', "''"),
+        other => panic!("{sql}: not a literal: {other:?}"),
+    }
+}
