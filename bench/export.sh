@@ -20,6 +20,7 @@
 # Files: target/bench/ (the emulator database is cached there per SCALE, so generation happens once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 scale=${1:-1000000}
 case $scale in '' | *[!0-9]*) echo "usage: bash bench/export.sh [SCALE]" >&2; exit 2 ;; esac
 
@@ -65,29 +66,9 @@ pid=
 cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
-start_emulator() {
-  : >"$out/emulator.out"
-  "$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg" \
-    >"$out/emulator.out" 2>"$out/emulator.err" &
-  pid=$!
-  # The first stdout line (one JSON object) comes once the data is ready and the port is bound.
-  while [ ! -s "$out/emulator.out" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; pid=; return 1; fi
-    sleep 0.05
-  done
-}
 [ -e "$db" ] && echo "== emulator: reusing $db" || echo "== emulator: generating $scale order lines into $db"
-if ! start_emulator; then
-  # A cached database from another generator version is refused: regenerate it once.
-  if [ -e "$db" ]; then
-    cat "$out/emulator.err" >&2
-    echo "(discarding the cached database and generating it again)" >&2
-    rm -f "$db"
-    start_emulator || { cat "$out/emulator.err" >&2; exit 1; }
-  else
-    cat "$out/emulator.err" >&2; exit 1
-  fi
-fi
+serve_cached "$db" "$out/emulator.out" "$out/emulator.err" \
+  "$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg"
 grep -E "generated" "$out/emulator.err" || true
 # python3 rather than jq: always present where the Python baseline runs.
 # field KEY...: a value of the start-up line, e.g. field connection_strings basic.

@@ -15,6 +15,7 @@
 # Usage: [PY_VENV=path-with-epicor_kinetic] bash bench/python.sh [SCALE]     Files: target/bench/
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 scale=${1:-1000000}
 case $scale in '' | *[!0-9]*) echo "usage: bash bench/python.sh [SCALE]" >&2; exit 2 ;; esac
 out=target/bench
@@ -43,8 +44,7 @@ pid=
 cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 echo "== emulator ($scale order lines; generated once into $out/export-1co-$scale.db)"
-start_emulator() {
-  : >"$out/python-emulator.out"
+serve_cached "$out/export-1co-$scale.db" "$out/python-emulator.out" "$out/python-emulator.err" \
   "$py" -c '
 import json, signal, sys
 from epicor_kinetic import emulator
@@ -52,21 +52,7 @@ e = emulator.start(int(sys.argv[1]), config=sys.argv[2])
 print(json.dumps(e.info), flush=True)
 signal.sigwait([signal.SIGTERM, signal.SIGINT])
 e.stop()
-' "$scale" "$cfg" >"$out/python-emulator.out" 2>"$out/python-emulator.err" &
-  pid=$!
-  while [ ! -s "$out/python-emulator.out" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; pid=; return 1; fi
-    sleep 0.2
-  done
-}
-if ! start_emulator; then
-  # A cached database from another generator version is refused: regenerate it once.
-  cat "$out/python-emulator.err" >&2
-  [ -e "$out/export-1co-$scale.db" ] || exit 1
-  echo "(discarding the cached database and generating it again)" >&2
-  rm -f "$out/export-1co-$scale.db"
-  start_emulator || { cat "$out/python-emulator.err" >&2; exit 1; }
-fi
+' "$scale" "$cfg"
 conn=$("$py" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["connection_strings"]["basic"])' "$out/python-emulator.out")
 base=$("$py" -c 'import json,sys; d=json.loads(open(sys.argv[1]).readline()); print(d["url"] + "/" + d["instance"] + "/api/v1/")' "$out/python-emulator.out")
 

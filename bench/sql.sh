@@ -17,6 +17,7 @@
 # Usage: [KINETIC_BIN=path] bash bench/sql.sh [SCALE]      Files: target/bench/ (the database is cached per scale).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 scale=${1:-1000000}
 case $scale in '' | *[!0-9]*) echo "usage: bash bench/sql.sh [SCALE]" >&2; exit 2 ;; esac
 bin=${KINETIC_BIN:-${CARGO_TARGET_DIR:-target}/release/kinetic}
@@ -41,25 +42,9 @@ db=$out/export-1co-$scale.db
 pid=
 cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; }
 trap cleanup EXIT
-: >"$out/sql-emulator.out"
 [ -e "$db" ] && echo "== emulator: reusing $db" || echo "== emulator: generating $scale order lines into $db (once)"
-start_emulator() {
-  : >"$out/sql-emulator.out"
-  "$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg" >"$out/sql-emulator.out" 2>"$out/sql-emulator.err" &
-  pid=$!
-  while [ ! -s "$out/sql-emulator.out" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; pid=; return 1; fi
-    sleep 0.1
-  done
-}
-if ! start_emulator; then
-  # A cached database from another generator version is refused: regenerate it once.
-  cat "$out/sql-emulator.err" >&2
-  [ -e "$db" ] || exit 1
-  echo "(discarding the cached database and generating it again)" >&2
-  rm -f "$db"
-  start_emulator || { cat "$out/sql-emulator.err" >&2; exit 1; }
-fi
+serve_cached "$db" "$out/sql-emulator.out" "$out/sql-emulator.err" \
+  "$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg"
 conn=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["connection_strings"]["basic"])' "$out/sql-emulator.out")
 export KINETIC_CONNECTION="$conn"
 
