@@ -263,7 +263,9 @@ pub async fn route(
                         "`{id}`: the company goes in parentheses after the BAQ id, e.g. {name}(EPIC06)"
                     ))
                 })?;
-            (name, super::valid_company(ctx, c)?)
+            let c = super::valid_company(ctx, c)?;
+            super::user_may_use(ctx, &c)?;
+            (name, c)
         }
         Some((name, _)) => {
             return Err(ApiError::route_not_found(format!(
@@ -487,6 +489,10 @@ async fn update(
             )))
         }
     };
+    // The row's company column (`Customer_Company`) names a company too.
+    for (baq_column, _) in u.key.iter().filter(|(_, column)| *column == "Company") {
+        super::row_company_allowed(ctx, &row, baq_column)?;
+    }
     let table = u.table;
     let mut table_row = Map::new();
     // Non-updatable columns the row sends, to compare with the stored row.

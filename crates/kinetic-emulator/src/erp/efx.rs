@@ -184,6 +184,7 @@ pub async fn route(
                 .join(", ")
         )));
     }
+    super::user_may_use(ctx, company)?;
     ctx.company = company.to_string();
     let visible = |f: &EfxFunction| staging || f.published;
     match rest {

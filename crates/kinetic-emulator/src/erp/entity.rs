@@ -709,6 +709,46 @@ fn key_fixed(table: &Table, key: &[Value]) -> Fixed {
     Fixed(table.key.iter().copied().zip(key.iter().cloned()).collect())
 }
 
+/// The child columns a navigation fixes, with the parent key's values.
+fn parent_join(parent: &EntitySet, pk: &[Value], nav: &Navigation) -> Vec<(&'static str, Value)> {
+    nav.on
+        .iter()
+        .map(|(p, c)| {
+            let pos = parent
+                .table
+                .key
+                .iter()
+                .position(|k| k == p)
+                .expect("join on parent key");
+            (*c, pk[pos].clone())
+        })
+        .collect()
+}
+
+/// Refuses a child key that is not under the parent it is addressed through
+/// (`Customers('EPIC06',1)/ShipTos('EPIC06',2,'')`), for reads and writes alike.
+fn child_under_parent(
+    parent: &EntitySet,
+    pk: &[Value],
+    nav: &Navigation,
+    target: &EntitySet,
+    ck: &[Value],
+) -> Result<(), ApiError> {
+    let join = parent_join(parent, pk, nav);
+    for (k, v) in target.table.key.iter().zip(ck) {
+        if join.iter().any(|(c, fixed)| c == k && fixed != v) {
+            return Err(ApiError::not_found(format!(
+                "{} {} is not under {} {}",
+                target.table.name,
+                rows::describe_key(target.table, ck),
+                parent.table.name,
+                rows::describe_key(parent.table, pk)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// GET on an entity path.
 pub async fn get(
     ctx: &Ctx,
@@ -731,32 +771,10 @@ pub async fn get(
         ),
         (Some(k), None) => (path.set, key_fixed(path.set.table, k), Some(path.set), None),
         (Some(pk), Some((nav, target, child_key))) => {
-            let mut f: Vec<(&'static str, Value)> = Vec::new();
-            for (p, c) in nav.on {
-                let pos = path
-                    .set
-                    .table
-                    .key
-                    .iter()
-                    .position(|k| k == p)
-                    .expect("join on parent key");
-                f.push((c, pk[pos].clone()));
-            }
+            let mut f = parent_join(path.set, pk, nav);
             let single = match child_key {
                 Some(ck) => {
-                    for (k, v) in target.table.key.iter().zip(ck) {
-                        if let Some(existing) = f.iter().find(|(c, _)| c == k) {
-                            if &existing.1 != v {
-                                return Err(ApiError::not_found(format!(
-                                    "{} {} is not under {} {}",
-                                    target.table.name,
-                                    rows::describe_key(target.table, ck),
-                                    path.set.table.name,
-                                    rows::describe_key(path.set.table, pk)
-                                )));
-                            }
-                        }
-                    }
+                    child_under_parent(path.set, pk, nav, target, ck)?;
                     f = key_fixed(target.table, ck).0;
                     Some(*target)
                 }
@@ -1035,8 +1053,14 @@ pub fn child_tables(svc: &Service, table: &Table) -> Vec<&'static Table> {
         .collect()
 }
 
-fn parse_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-    rows::json_object(body, "the row's properties, e.g. {\"Name\": \"Acme\"}")
+/// A written row's JSON object, refused when its `Company` is one the user may not use.
+fn parse_row(
+    ctx: &Ctx,
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let row = rows::json_object(body, "the row's properties, e.g. {\"Name\": \"Acme\"}")?;
+    super::row_company_allowed(ctx, &row, "Company")?;
+    Ok(row)
 }
 
 /// POST to an entity set: creates a row; 201 with the row.
@@ -1047,10 +1071,10 @@ pub async fn create(
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let (table, mut obj) = match (&path.key, &path.nav) {
-        (None, None) => (path.set.table, parse_object(body)?),
+        (None, None) => (path.set.table, parse_row(ctx, body)?),
         (Some(pk), Some((nav, target, None))) => {
             // POST to a navigation collection: the parent's key fills the join columns.
-            let mut obj = parse_object(body)?;
+            let mut obj = parse_row(ctx, body)?;
             for (p, c) in nav.on {
                 let pos = path
                     .set
@@ -1118,7 +1142,10 @@ pub fn key_literal(key: &[Value]) -> String {
 fn addressed(path: &EntityPath) -> Result<(&'static Table, KeyValues), ApiError> {
     match (&path.key, &path.nav) {
         (Some(k), None) => Ok((path.set.table, k.clone())),
-        (Some(_), Some((_, target, Some(ck)))) => Ok((target.table, ck.clone())),
+        (Some(pk), Some((nav, target, Some(ck)))) => {
+            child_under_parent(path.set, pk, nav, target, ck)?;
+            Ok((target.table, ck.clone()))
+        }
         _ => Err(ApiError::method_not_allowed(
             "PATCH and DELETE address one entity by its key, e.g. Customers('EPIC06',45)",
             COLLECTION_METHODS,
@@ -1129,7 +1156,7 @@ fn addressed(path: &EntityPath) -> Result<(&'static Table, KeyValues), ApiError>
 /// PATCH (or PUT/MERGE): partial update; 204.
 pub async fn update(ctx: &Ctx, path: EntityPath, body: &[u8]) -> Result<Response, ApiError> {
     let (table, key) = addressed(&path)?;
-    let obj = parse_object(body)?;
+    let obj = parse_row(ctx, body)?;
     ctx.state
         .db
         .write(move |tx| rows::update_row(tx, table, &key, &obj))

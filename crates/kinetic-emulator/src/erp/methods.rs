@@ -460,6 +460,8 @@ fn get_new(
             )))
         }
     };
+    // The tableset is only echoed back, but its rows name companies as Update's do.
+    super::tableset_companies_allowed(ctx, &ds)?;
     let wire = ctx.wire(RowKind::Tableset);
     let mut row = Map::new();
     for c in table.columns {
@@ -646,6 +648,7 @@ async fn update(
             )))
         }
     };
+    super::tableset_companies_allowed(ctx, &ds)?;
     let continue_on_error = ext && p.bool("continueProcessingOnError")?;
     // Validate the shape before touching the database.
     let mut work: Vec<(&'static Table, Map<String, J>)> = Vec::new();

@@ -239,7 +239,7 @@ async fn route(
             let admitted =
                 guard::admit(&mut ctx, query, &target, false, !is_session_call(tail)).await?;
             ctx.company = v1_company(&ctx, query)?;
-            user_may_use(&ctx)?;
+            user_may_use(&ctx, &ctx.company)?;
             let response = api(&ctx, method, tail, query, body, &admitted).await?;
             Ok(admitted.finish(response))
         }
@@ -252,7 +252,7 @@ async fn route(
             let admitted =
                 guard::admit(&mut ctx, query, &target, true, !is_session_call(tail)).await?;
             ctx.company = valid_company(&ctx, company)?;
-            user_may_use(&ctx)?;
+            user_may_use(&ctx, &ctx.company)?;
             let response = api(&ctx, method, tail, query, body, &admitted).await?;
             Ok(admitted.finish(response))
         }
@@ -354,26 +354,74 @@ async fn admin(ctx: &mut Ctx, method: Method, tail: &[&str]) -> Result<Response,
     }
 }
 
-/// Refuses an entity addressed by a key whose company the user may not use
-/// (`Customers('EPIC03',12)` for a user of EPIC06 only): the same refusal as naming the company.
-fn key_company_allowed(ctx: &Ctx, path: &entity::EntityPath) -> Result<(), ApiError> {
-    let table = path.set.table;
+/// Refuses an entity path whose keys name a company the user may not use: the key of the row
+/// addressed (`Customers('EPIC03',12)` for a user of EPIC06 only) and the child key of a
+/// navigation (`Customers('EPIC06',1)/ShipTos('EPIC03',12,'')`).
+fn path_companies_allowed(ctx: &Ctx, path: &entity::EntityPath) -> Result<(), ApiError> {
+    if let Some(key) = &path.key {
+        key_company_allowed(ctx, path.set.table, key)?;
+    }
+    if let Some((_, target, Some(child_key))) = &path.nav {
+        key_company_allowed(ctx, target.table, child_key)?;
+    }
+    Ok(())
+}
+
+/// Refuses key values of `table` whose `Company` the user may not use.
+fn key_company_allowed(
+    ctx: &Ctx,
+    table: &model::Table,
+    key: &[rusqlite::types::Value],
+) -> Result<(), ApiError> {
     let Some(pos) = table.key.iter().position(|k| *k == "Company") else {
         return Ok(());
     };
-    let Some(rusqlite::types::Value::Text(company)) = path.key.as_ref().and_then(|k| k.get(pos))
-    else {
-        return Ok(());
-    };
-    company_allowed(ctx, company)
+    match key.get(pos) {
+        Some(rusqlite::types::Value::Text(company)) => user_may_use(ctx, company),
+        _ => Ok(()),
+    }
 }
 
-/// Refuses a company the signed-in user may not use (their user-company list), as Epicor does.
-fn user_may_use(ctx: &Ctx) -> Result<(), ApiError> {
-    company_allowed(ctx, &ctx.company)
+/// Refuses a JSON row (an entity body, a tableset row, a BAQ row) whose `member` names a company
+/// the user may not use. A row without it takes the call's company, checked with the address.
+/// A value that is not text is checked as its JSON text, so a limited user cannot slip `null`
+/// or a number past the check (the writer refuses those anyway).
+pub(crate) fn row_company_allowed(
+    ctx: &Ctx,
+    row: &serde_json::Map<String, serde_json::Value>,
+    member: &str,
+) -> Result<(), ApiError> {
+    match row.get(member) {
+        None => Ok(()),
+        Some(serde_json::Value::String(company)) => user_may_use(ctx, company),
+        Some(other) => user_may_use(ctx, &other.to_string()),
+    }
 }
 
-fn company_allowed(ctx: &Ctx, company: &str) -> Result<(), ApiError> {
+/// Refuses a tableset (`{"Customer": [{...}], "ShipTo": [...]}`) any of whose rows names a company
+/// the user may not use, before any of it is read or written (a mixed tableset is refused whole).
+pub(crate) fn tableset_companies_allowed(
+    ctx: &Ctx,
+    ds: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    for rows in ds.values() {
+        for row in rows.as_array().into_iter().flatten() {
+            if let Some(row) = row.as_object() {
+                row_company_allowed(ctx, row, "Company")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// May the signed-in user use `company`? The one check of Epicor's user-company list: a user with
+/// a list may use only those companies, compared without regard to ASCII case (never looser than
+/// the database, which also ignores trailing spaces under `ci`: those are refused here); any other
+/// is refused as Epicor refuses it, 403 `UnauthorizedAccessException`. Users with no list may use every company. Every place a
+/// request names a company calls it: the v1 company (CallSettings, `?Company=`, session,
+/// default), the v2 and Function addresses, entity keys, JSON rows and tablesets, BAQ addresses
+/// and rows.
+pub(crate) fn user_may_use(ctx: &Ctx, company: &str) -> Result<(), ApiError> {
     match &ctx.principal {
         Some(p)
             if !p.companies.is_empty()
@@ -560,7 +608,7 @@ async fn service_route(
         _ => {}
     }
     if let Some(path) = entity::parse_entity_path(svc, rest)? {
-        key_company_allowed(ctx, &path)?;
+        path_companies_allowed(ctx, &path)?;
         return match method {
             Method::GET | Method::HEAD => entity::get(ctx, svc, path, query).await,
             Method::POST => entity::create(ctx, svc, path, body).await,

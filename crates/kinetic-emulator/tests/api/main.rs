@@ -6,6 +6,7 @@ mod attack;
 mod auth;
 mod baq_efx;
 mod collation;
+mod company_limits;
 mod entities;
 mod faults;
 mod hostile;
