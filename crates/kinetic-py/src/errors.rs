@@ -170,6 +170,9 @@ pub fn sql_error(py: Python<'_>, e: &SqlError) -> PyErr {
             build(class, message, "execution", None)
         }
         SqlErrorKind::Io => build(py.get_type::<OperationalError>(), message, "io", None),
+        // A bound of the connection's (MemoryLimit, StatementTimeout, MaxRecursion) stopped it,
+        // as psycopg's QueryCanceled is an OperationalError.
+        SqlErrorKind::Limit => build(py.get_type::<OperationalError>(), message, "limit", None),
         _ => build(py.get_type::<DatabaseError>(), message, "other", None),
     }
 }

@@ -340,18 +340,24 @@ async fn plan_statement(
     session: &SqlSession,
     mut statement: DFStatement,
 ) -> Result<LogicalPlan, SqlError> {
-    session.prepare(&mut statement).await?;
-    session.plan(statement).await
+    crate::limits::within(async {
+        session.prepare(&mut statement).await?;
+        session.plan(statement).await
+    })
+    .await
 }
 
 /// Every row `plan` gives (what a write reads before its first request).
 async fn read_all(session: &SqlSession, plan: LogicalPlan) -> Result<Vec<RecordBatch>, SqlError> {
-    Ok(session
-        .ctx
-        .execute_logical_plan(plan)
-        .await?
-        .collect()
-        .await?)
+    crate::limits::within(async {
+        Ok(session
+            .ctx
+            .execute_logical_plan(plan)
+            .await?
+            .collect()
+            .await?)
+    })
+    .await
 }
 
 /// The entity set (or BAQ) `relation` names, as the session resolves it.
@@ -498,6 +504,11 @@ pub(crate) async fn apply(
     let total = requests.len();
     let mut written: Vec<String> = Vec::new();
     for (label, request) in requests {
+        // A request is never cut off half way (whether the server applied it could not be
+        // said): a `StatementTimeout` stops the write between rows.
+        if let Err(late) = crate::limits::check_deadline() {
+            return Err(stopped(write.verb(), &target, &written, total, late));
+        }
         let sent = match &request {
             Request::Post(body) => conn
                 .create(service, set, &Json::Object(body.clone()))
@@ -521,6 +532,34 @@ pub(crate) async fn apply(
         }
     }
     Ok(written.len() as u64)
+}
+
+/// The error of a write stopped by its deadline before `written.len() + 1`'th row.
+fn stopped(verb: &str, target: &str, written: &[String], total: usize, late: SqlError) -> SqlError {
+    if written.is_empty() {
+        return SqlError::limit(format!("{verb} {target}: nothing was written: {late}"));
+    }
+    let shown: Vec<&str> = written
+        .iter()
+        .take(KEYS_SHOWN)
+        .map(String::as_str)
+        .collect();
+    let more = written.len().saturating_sub(KEYS_SHOWN);
+    SqlError::partial(
+        format!(
+            "{verb} {target} stopped part way: {} of {total} row{} written ({}{}), the other {} not attempted: {late}. Epicor has no transaction over REST: the rows written stay written",
+            written.len(),
+            plural(total),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            total - written.len(),
+        ),
+        None,
+    )
 }
 
 /// The error of a row that failed: the connector's when nothing was written, partial after.

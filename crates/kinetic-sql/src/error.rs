@@ -21,6 +21,9 @@ pub enum SqlErrorKind {
     Execution,
     /// Writing the result failed (a full disk, a closed pipe).
     Io,
+    /// A bound stopped the statement (`MemoryLimit`, `StatementTimeout`, `MaxRecursion`): the
+    /// message names the property. See [`crate::limits`].
+    Limit,
 }
 
 /// An error of the SQL layer.
@@ -59,6 +62,15 @@ impl SqlError {
             kind: SqlErrorKind::Connector(e.kind()),
             message: format!("{context}: {e}"),
             connector: Some(Box::new(e)),
+        }
+    }
+
+    /// A statement stopped by a bound (see [`crate::limits`]).
+    pub(crate) fn limit(message: impl Into<String>) -> SqlError {
+        SqlError {
+            kind: SqlErrorKind::Limit,
+            message: message.into(),
+            connector: None,
         }
     }
 
@@ -145,6 +157,7 @@ fn of_datafusion(e: DataFusionError) -> SqlError {
                         connector: None,
                     }
                 }
+                DataFusionError::ResourcesExhausted(message) => out_of_memory(message),
                 other => SqlError {
                     kind: kind_of(other),
                     message: strip(other.to_string()),
@@ -156,12 +169,20 @@ fn of_datafusion(e: DataFusionError) -> SqlError {
         DataFusionError::Collection(mut errors) if !errors.is_empty() => {
             of_datafusion(errors.remove(0))
         }
+        DataFusionError::ResourcesExhausted(message) => out_of_memory(&message),
         other => SqlError {
             kind: kind_of(&other),
             message: strip(other.to_string()),
             connector: None,
         },
     }
+}
+
+/// DataFusion's memory pool refused a reservation: only a `MemoryLimit` makes it do so.
+fn out_of_memory(message: &str) -> SqlError {
+    SqlError::limit(format!(
+        "the statement needs more memory than MemoryLimit allows and was stopped ({message}): raise MemoryLimit, or read less (a WHERE the server can answer, fewer columns, a LIMIT)"
+    ))
 }
 
 fn kind_of(e: &DataFusionError) -> SqlErrorKind {

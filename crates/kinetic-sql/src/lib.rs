@@ -25,6 +25,7 @@ mod corrections;
 mod dml;
 mod error;
 pub mod format;
+pub mod limits;
 mod optimizer;
 pub mod params;
 pub mod procedures;
@@ -37,6 +38,7 @@ pub mod table;
 /// The engine, for code that handles its streams and plans.
 pub use datafusion;
 pub use error::{SqlError, SqlErrorKind};
+pub use limits::SqlLimits;
 pub use params::Param;
 pub use stats::Transfer;
 
@@ -59,6 +61,7 @@ pub struct SqlSession {
     ctx: SessionContext,
     epicor: Arc<Epicor>,
     transfer: Transfer,
+    limits: SqlLimits,
 }
 
 impl std::fmt::Debug for SqlSession {
@@ -117,7 +120,18 @@ impl SqlSession {
     /// before the first statement is planned, each service's `$metadata` when a statement
     /// first names one of its tables (cached by the connection's client). Procedures need
     /// neither (`EXEC GetOAuthAuthorizationURL` works before anyone has signed in).
+    ///
+    /// The statements are bounded as the connection's properties say ([`SqlLimits::of`]:
+    /// `MemoryLimit`, `StatementTimeout`, `MaxRecursion`, `CredentialProcedures`); a server
+    /// that runs other people's SQL uses [`SqlSession::with_limits`] with
+    /// [`SqlLimits::for_server`] instead.
     pub async fn new(conn: Connection) -> Result<SqlSession, SqlError> {
+        let limits = SqlLimits::of(conn.settings());
+        SqlSession::with_limits(conn, limits).await
+    }
+
+    /// A session over `conn` whose statements are bounded by `limits` (see [`limits`]).
+    pub async fn with_limits(conn: Connection, limits: SqlLimits) -> Result<SqlSession, SqlError> {
         let transfer = Transfer::for_pipeline(conn.pipeline().clone());
         let epicor = Epicor::new(conn, transfer.clone());
         let config = SessionConfig::new()
@@ -133,16 +147,28 @@ impl SqlSession {
             // `127435.550000000008192`, which a decimal column on SQL Server never equals.
             .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
             .set_bool("datafusion.execution.parquet.pushdown_filters", false);
-        let state = datafusion::execution::SessionStateBuilder::new()
+        let mut builder = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(limits.runtime()?)
             .with_default_features()
             .with_analyzer_rule(Arc::new(corrections::intervals::DurationComparisons))
             .with_analyzer_rule(Arc::new(corrections::casts::NarrowingCasts))
             .with_physical_optimizer_rule(Arc::new(optimizer::PushSortIntoScan))
             .with_physical_optimizer_rule(Arc::new(optimizer::PushOffsetIntoScan))
-            .with_physical_optimizer_rule(Arc::new(optimizer::CountOnServer))
-            .build();
-        let ctx = SessionContext::new_with_state(state);
+            .with_physical_optimizer_rule(Arc::new(optimizer::CountOnServer));
+        // The bounds' nodes go in last, around what the rules above left.
+        if let Some(max) = limits.max_recursion {
+            builder = builder.with_physical_optimizer_rule(Arc::new(limits::CapRecursion { max }));
+        }
+        if limits.timeout.is_some() {
+            builder = builder.with_physical_optimizer_rule(Arc::new(limits::Deadlines));
+        }
+        if let Some(limit) = limits.memory {
+            builder =
+                builder.with_physical_optimizer_rule(Arc::new(limits::BoundBatches { limit }));
+        }
+        let ctx = SessionContext::new_with_state(builder.build());
+        limits.cap_functions(&ctx);
         let system = Arc::new(system::SystemTables::new(epicor.clone()));
         ctx.register_catalog(
             CATALOG,
@@ -152,7 +178,13 @@ impl SqlSession {
             ctx,
             epicor,
             transfer,
+            limits,
         })
+    }
+
+    /// The bounds of the session's statements.
+    pub fn limits(&self) -> &SqlLimits {
+        &self.limits
     }
 
     /// The connection the session reads through.
@@ -178,6 +210,10 @@ impl SqlSession {
 
     /// Runs one statement with `params` bound to its `?` markers, in the order they appear
     /// (see [`params`]): one value per marker, each a literal of the statement, never SQL text.
+    ///
+    /// With a `StatementTimeout`, the statement stops at its deadline wherever it is, its
+    /// result's stream included; a procedure's one request and a write's rows already sent are
+    /// not cut off (see [`limits`]).
     pub async fn query_with(&self, sql: &str, params: &[Param]) -> Result<QueryResult, SqlError> {
         let statement = parse_one(sql, params)?;
         let statement = match statement {
@@ -186,17 +222,19 @@ impl SqlSession {
         };
         // `EXPLAIN` (not `ANALYZE`) plans only: a BAQ's missing parameters are shown, not asked.
         let plan_only = matches!(&statement, DFStatement::Explain(e) if !e.options.analyze);
-        PLAN_ONLY
-            .scope(plan_only, self.run_statement(statement))
-            .await
+        limits::with_deadline(
+            self.limits.timeout,
+            PLAN_ONLY.scope(plan_only, self.run_statement(statement)),
+        )
+        .await
     }
 
     async fn run_statement(&self, mut statement: DFStatement) -> Result<QueryResult, SqlError> {
-        self.prepare(&mut statement).await?;
+        limits::within(self.prepare(&mut statement)).await?;
         if let Some(written) = dml::statement(self, &statement).await? {
             return Ok(written);
         }
-        let plan = self.plan(statement).await?;
+        let plan = limits::within(self.plan(statement)).await?;
         let is_query = !matches!(
             plan,
             datafusion::logical_expr::LogicalPlan::Dml(_)
@@ -205,15 +243,19 @@ impl SqlSession {
                 | datafusion::logical_expr::LogicalPlan::Ddl(_)
                 | datafusion::logical_expr::LogicalPlan::Statement(_)
         );
-        let mut frame = self.ctx.execute_logical_plan(plan).await?;
-        // `MaxRows` limits what a query returns, never what its scans read (a join or a sum over
-        // a truncated table would be a wrong answer, silently).
-        if let (true, Some(max)) = (is_query, self.epicor.conn.settings().max_rows) {
-            frame = frame.limit(0, Some(usize::try_from(max).unwrap_or(usize::MAX)))?;
-        }
-        let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let stream = frame.execute_stream().await?;
-        Ok(QueryResult::new(schema, stream))
+        let max_rows = self.epicor.conn.settings().max_rows;
+        let (schema, stream) = limits::within(async {
+            let mut frame = self.ctx.execute_logical_plan(plan).await?;
+            // `MaxRows` limits what a query returns, never what its scans read (a join or a sum
+            // over a truncated table would be a wrong answer, silently).
+            if let (true, Some(max)) = (is_query, max_rows) {
+                frame = frame.limit(0, Some(usize::try_from(max).unwrap_or(usize::MAX)))?;
+            }
+            let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+            Ok::<_, SqlError>((schema, frame.execute_stream().await?))
+        })
+        .await?;
+        Ok(QueryResult::new(schema, limits::bounded(stream)))
     }
 
     /// The parameters of the BAQ `id` (any case) as the server lists them: `(name, required)`;

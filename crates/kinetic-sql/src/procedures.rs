@@ -119,6 +119,14 @@ pub const OAUTH_PROCEDURES: &[Procedure] = &[
     },
 ];
 
+impl Procedure {
+    /// Whether the procedure answers a credential (an access token): refused with
+    /// `CredentialProcedures=false` (see [`crate::limits`]).
+    pub fn returns_credentials(&self) -> bool {
+        self.columns.contains(&"OAuthAccessToken")
+    }
+}
+
 /// A literal argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Literal {
@@ -430,6 +438,12 @@ pub(crate) async fn call(session: &SqlSession, call: Call) -> Result<QueryResult
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(one))
         {
+            if p.returns_credentials() && !session.limits().credential_procedures {
+                return Err(SqlError::invalid(format!(
+                    "{}: this connection does not run procedures that answer credentials (CredentialProcedures=false): the access token is the connection's, not for SQL to read. Sign in with `kinetic login`, or in the application that owns the connection",
+                    p.name
+                )));
+            }
             return oauth(session, p, &call.arguments).await;
         }
         return Err(SqlError::invalid(format!(

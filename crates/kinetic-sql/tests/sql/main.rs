@@ -2,6 +2,7 @@
 //! the emulator (about 170 MB), so one binary instead of five saves the links and the disk.
 mod common;
 mod differential;
+mod limits;
 mod oracle;
 mod procedures;
 mod smoke;

@@ -294,6 +294,14 @@ pub struct Settings {
     pub max_rows: Option<u64>,
     /// `Parallelism`: pages fetched at once, at least 1.
     pub parallelism: u32,
+    /// `MemoryLimit` in bytes; `None` for no limit.
+    pub memory_limit: Option<u64>,
+    /// `StatementTimeout`; `None` for no limit.
+    pub statement_timeout: Option<Duration>,
+    /// `MaxRecursion`; `None` for no limit.
+    pub max_recursion: Option<u32>,
+    /// `CredentialProcedures`: whether SQL may run procedures that answer credentials.
+    pub credential_procedures: bool,
     /// `Verbosity`, 1 to 5.
     pub verbosity: u8,
     /// `Logfile`.
@@ -759,6 +767,18 @@ impl Settings {
                 .and_then(|n| u64::try_from(n).ok())
                 .filter(|n| *n > 0),
             parallelism: v.u32("Parallelism", 1)?,
+            memory_limit: v
+                .int("MemoryLimit")?
+                .and_then(|mib| u64::try_from(mib).ok())
+                .filter(|mib| *mib > 0)
+                .map(|mib| mib.saturating_mul(1024 * 1024)),
+            statement_timeout: v
+                .int("StatementTimeout")?
+                .and_then(|s| u64::try_from(s).ok())
+                .filter(|s| *s > 0)
+                .map(Duration::from_secs),
+            max_recursion: Some(v.u32("MaxRecursion", 100)?).filter(|n| *n > 0),
+            credential_procedures: v.bool("CredentialProcedures")?.unwrap_or(true),
             verbosity: v
                 .int("Verbosity")?
                 .and_then(|n| u8::try_from(n).ok())

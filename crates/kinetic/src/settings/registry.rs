@@ -19,19 +19,22 @@ pub enum Category {
     Proxy,
     /// Timeouts, retries, paging, parallelism.
     Performance,
+    /// Bounds on SQL statements, for servers that run other people's SQL.
+    Sql,
     /// What the connector writes about its work, and where.
     Logging,
 }
 
 impl Category {
     /// Every category, in reference order.
-    pub const ALL: [Category; 7] = [
+    pub const ALL: [Category; 8] = [
         Category::Connection,
         Category::Authentication,
         Category::OAuth,
         Category::Ssl,
         Category::Proxy,
         Category::Performance,
+        Category::Sql,
         Category::Logging,
     ];
 
@@ -44,6 +47,7 @@ impl Category {
             Category::Ssl => "SSL",
             Category::Proxy => "Proxy",
             Category::Performance => "Performance",
+            Category::Sql => "SQL limits",
             Category::Logging => "Logging",
         }
     }
@@ -282,6 +286,15 @@ pub static PROPERTIES: &[Property] = &[
         "The most rows a query returns; `-1` (or `0`) for no limit."),
     property!("Parallelism", [], Performance, Kind::Int { min: 1, max: 64 }, Some("1"),
         "How many pages of one query are fetched at once, when the server's paging allows it."),
+    // SQL limits
+    property!("MemoryLimit", [], Sql, Kind::Int { min: 0, max: 1_048_576 }, Some("0"),
+        "The most memory, in MiB, the SQL statements of one connection may hold at once (sorts, joins, aggregates, recursive queries) and the largest value or batch a SQL function may build (`repeat`, `lpad`, `replace`, `range`, `||`, ...); a statement that needs more stops with an error naming this property. Nothing is written to disk instead. `0`: no limit (the command line's default on one's own machine); a server that runs other people's SQL should set it, e.g. `512`."),
+    property!("StatementTimeout", [], Sql, Kind::Int { min: 0, max: ONE_DAY }, Some("0"),
+        "The most seconds one SQL statement may take, from parsing to its last row, requests to the server included; a statement still running then stops with an error naming this property. `0`: no limit (the command line's default); a server should set it, e.g. `300`."),
+    property!("MaxRecursion", [], Sql, Kind::Int { min: 0, max: 1_000_000 }, Some("100"),
+        "The most iterations of a recursive query (`WITH RECURSIVE`), as SQL Server's `MAXRECURSION` (whose default is also 100); a query that recurses further stops with an error naming this property. `0`: no limit."),
+    property!("CredentialProcedures", [], Sql, Kind::Bool, Some("true"),
+        "Whether SQL may run the procedures that answer credentials (`GetOAuthAccessToken` and `RefreshOAuthAccessToken` return the connection's access token as a row). A server that runs other people's SQL must set `false`: the token is the connection's, not the SQL user's to read."),
     // Logging
     property!("Verbosity", [], Logging, Kind::Int { min: 1, max: 5 }, Some("1"),
         "How much `Logfile` gets: `1` errors and a line per call; `2` also authentication (tokens obtained, with their expiry), paging and each attempt with the header names sent; `3` also bodies (never those carrying credentials); `4` also the HTTP transport; `5` everything. Secrets are never written, at any level. `RUST_LOG` overrides."),

@@ -398,6 +398,34 @@ fn numbers_at_their_limits() {
     assert_eq!(ok(&format!("{BASE};Parallelism=64")).parallelism, 64);
     assert_eq!(ok(&format!("{BASE};MaxRetries=0")).max_retries, 0);
     assert_eq!(ok(&format!("{BASE};Verbosity=5")).verbosity, 5);
+    // The SQL limits: none by default but the recursion cap, `0` for none.
+    let s = ok(BASE);
+    assert_eq!(
+        (
+            s.memory_limit,
+            s.statement_timeout,
+            s.max_recursion,
+            s.credential_procedures
+        ),
+        (None, None, Some(100), true)
+    );
+    let s = ok(&format!(
+        "{BASE};MemoryLimit=64;StatementTimeout=30;MaxRecursion=5;CredentialProcedures=false"
+    ));
+    assert_eq!(s.memory_limit, Some(64 * 1024 * 1024));
+    assert_eq!(
+        s.statement_timeout,
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(s.max_recursion, Some(5));
+    assert!(!s.credential_procedures);
+    let s = ok(&format!(
+        "{BASE};MemoryLimit=0;StatementTimeout=0;MaxRecursion=0"
+    ));
+    assert_eq!(
+        (s.memory_limit, s.statement_timeout, s.max_recursion),
+        (None, None, None)
+    );
     assert_eq!(
         ok(&format!("{BASE};Timeout=86400")).timeout,
         Some(Duration::from_secs(86_400))
@@ -429,6 +457,10 @@ fn bad_values_name_the_property_and_what_it_must_be() {
         ("MaxRows=-2", "MaxRows", "must be a whole number of at least -1"),
         ("Parallelism=0", "Parallelism", "from 1 to 64"),
         ("Verbosity=6", "Verbosity", "from 1 to 5"),
+        ("MemoryLimit=-1", "MemoryLimit", "from 0 to 1048576"),
+        ("StatementTimeout=soon", "StatementTimeout", "from 0 to 86400"),
+        ("MaxRecursion=-1", "MaxRecursion", "from 0 to 1000000"),
+        ("CredentialProcedures=maybe", "CredentialProcedures", "must be true or false"),
         ("ProxyPort=70000", "ProxyPort", "from 1 to 65535"),
         ("OAuthExpiresIn=x", "OAuthExpiresIn", "at least -1"),
         ("OAuthTokenTimestamp=-1", "OAuthTokenTimestamp", "at least 0"),
