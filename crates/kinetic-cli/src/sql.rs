@@ -392,12 +392,10 @@ pub(crate) fn failure(e: SqlError, broken: &AtomicBool) -> Failure {
             ),
             code: e.connector().map_or(exit::FAILED, crate::common::code),
         },
+        // The message names the property that stopped the statement and what to do.
         SqlErrorKind::Limit => Failure::Other {
             message: e.to_string(),
-            hint: Some(
-                "the bound is a connection property: set it in the connection string, the profile or the environment (e.g. KINETIC_STATEMENTTIMEOUT)"
-                    .into(),
-            ),
+            hint: None,
             code: exit::FAILED,
         },
         _ => Failure::Other {

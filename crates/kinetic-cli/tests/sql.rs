@@ -265,6 +265,59 @@ fn mistakes_in_the_statement_exit_2_and_name_what_is_wrong() {
 }
 
 #[test]
+fn a_statement_stopped_by_a_bound_exits_1_naming_the_property() {
+    let emu = emulator();
+    let conn = emu.cs("basic");
+    let dir = tempfile::tempdir().unwrap();
+    for (statement, extra, property) in [
+        (
+            "SELECT length(repeat('a', 2000000000))",
+            ";MemoryLimit=64",
+            "MemoryLimit",
+        ),
+        (
+            "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT count(*) FROM t",
+            "",
+            "MaxRecursion",
+        ),
+        (
+            "SELECT sum(a.OrderLine * b.OrderLine * c.OrderLine) \
+             FROM OrderDtls a CROSS JOIN OrderDtls b CROSS JOIN OrderDtls c",
+            ";StatementTimeout=1",
+            "StatementTimeout",
+        ),
+        (
+            "EXEC RefreshOAuthAccessToken",
+            ";CredentialProcedures=false",
+            "CredentialProcedures=false",
+        ),
+    ] {
+        let out = run(dir.path(), &["sql", statement], &format!("{conn}{extra}"));
+        let err = stderr(&out);
+        // A refused procedure is the statement's fault (2); a bound that stopped one, 1.
+        let code = if property.starts_with("Credential") { 2 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{statement}: {err}");
+        assert!(err.starts_with("error: "), "{statement}: {err}");
+        assert!(err.contains(property), "{statement}: names {property}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(out.stdout.is_empty(), "{statement}: nothing on stdout");
+    }
+    // The same bound from the environment, as every property.
+    let mut c = kinetic(
+        dir.path(),
+        &["sql", "SELECT length(repeat('a', 2000000000))"],
+        &conn,
+    );
+    let out = c
+        .env("KINETIC_MEMORYLIMIT", "64")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("MemoryLimit"), "{}", stderr(&out));
+}
+
+#[test]
 fn output_files_appear_complete_with_the_usual_modes() {
     use std::os::unix::fs::PermissionsExt;
     let emu = emulator();
