@@ -246,6 +246,25 @@ async fn local_files_and_settings_are_out_of_reach() {
         "SET datafusion.sql_parser.enable_ident_normalization = true".to_owned(),
         "CREATE VIEW v AS SELECT 1".to_owned(),
         "DROP TABLE Customers".to_owned(),
+        // Held in the second attack review (issue 26): kept as regressions.
+        "PREPARE p AS SELECT 1".to_owned(),
+        "EXPLAIN CREATE EXTERNAL TABLE pw (line VARCHAR) STORED AS CSV LOCATION '/etc/passwd'"
+            .to_owned(),
+        format!(
+            "EXPLAIN COPY (SELECT CustNum FROM Customers) TO '{}' STORED AS CSV",
+            target.display()
+        ),
+        format!(
+            "EXPLAIN ANALYZE COPY (SELECT CustNum FROM Customers) TO '{}' STORED AS CSV",
+            target.display()
+        ),
+        "EXPLAIN SET datafusion.sql_parser.enable_ident_normalization = true".to_owned(),
+        "EXPLAIN CREATE VIEW v AS SELECT 1".to_owned(),
+        // Table functions: none is registered (DataFusion's file readers and series alike).
+        "SELECT * FROM generate_series(1, 3)".to_owned(),
+        "SELECT * FROM range(1, 3)".to_owned(),
+        "SELECT * FROM read_csv('/etc/passwd')".to_owned(),
+        "SELECT * FROM '/etc/passwd'".to_owned(),
     ] {
         let e = common::error_of(&s, &sql).await;
         assert_eq!(
