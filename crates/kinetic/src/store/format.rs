@@ -88,6 +88,25 @@ pub(crate) fn seal_bound(
     context: &[u8],
 ) -> std::io::Result<Vec<u8>> {
     let plaintext = Zeroizing::new(to_json(settings)?);
+    seal_bytes(&plaintext, key, context)
+}
+
+/// As [`open`], for bytes sealed with `context` ([`seal_bound`]).
+pub(crate) fn open_bound(
+    bytes: &[u8],
+    key: &SettingsKey,
+    context: &[u8],
+) -> Result<StoredSettings, Damage> {
+    from_json(&open_bytes(bytes, key, context)?)
+}
+
+/// Any `plaintext` in the token file's envelope, with `context` authenticated: what the Redis
+/// store seals besides settings (sign-out records and events), each under a context of its own.
+pub(crate) fn seal_bytes(
+    plaintext: &[u8],
+    key: &SettingsKey,
+    context: &[u8],
+) -> std::io::Result<Vec<u8>> {
     let nonce = XNonce::generate();
     let mut out = Vec::with_capacity(HEADER_LEN + plaintext.len() + TAG_LEN);
     out.extend_from_slice(MAGIC);
@@ -101,7 +120,7 @@ pub(crate) fn seal_bound(
         .encrypt(
             &nonce,
             Payload {
-                msg: &plaintext,
+                msg: plaintext,
                 aad: &aad,
             },
         )
@@ -110,12 +129,12 @@ pub(crate) fn seal_bound(
     Ok(out)
 }
 
-/// As [`open`], for bytes sealed with `context` ([`seal_bound`]).
-pub(crate) fn open_bound(
+/// The plaintext [`seal_bytes`] sealed under `key` and `context`.
+pub(crate) fn open_bytes(
     bytes: &[u8],
     key: &SettingsKey,
     context: &[u8],
-) -> Result<StoredSettings, Damage> {
+) -> Result<Zeroizing<Vec<u8>>, Damage> {
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         // A prefix of the magic is a file cut short, not a foreign one.
         return Err(if !bytes.is_empty() && MAGIC.starts_with(bytes) {
@@ -136,7 +155,7 @@ pub(crate) fn open_bound(
     let nonce = XNonce::try_from(&header[MAGIC.len() + 1..]).map_err(|_| Damage::Truncated)?;
     let cipher = XChaCha20Poly1305::new(key.cipher_key());
     let aad = [header, context].concat();
-    let plaintext = cipher
+    cipher
         .decrypt(
             &nonce,
             Payload {
@@ -145,8 +164,7 @@ pub(crate) fn open_bound(
             },
         )
         .map(Zeroizing::new)
-        .map_err(|_| Damage::WrongKeyOrTampered)?;
-    from_json(&plaintext)
+        .map_err(|_| Damage::WrongKeyOrTampered)
 }
 
 #[derive(Serialize)]

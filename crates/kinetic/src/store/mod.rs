@@ -46,6 +46,7 @@ mod format;
 mod key;
 mod memory;
 pub mod redis;
+mod resp;
 pub mod users;
 
 /// Entry points for the fuzz targets (`fuzz/`): the token file's reader on any bytes. Not part of

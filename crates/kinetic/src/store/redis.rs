@@ -3,29 +3,37 @@
 //!
 //! Values are encrypted as the token file is (XChaCha20-Poly1305 under the `OAuthSettingsKey`),
 //! with the Redis key name bound in as associated data: an entry copied under another key (another
-//! user's) does not decrypt. Every entry expires with its token (`PX`), so nothing grows without
+//! user's) does not decrypt. Sign-out records ([`RedisStore::set_sealed`]) and the events published
+//! to other instances ([`RedisStore::publish`]) are sealed the same way, so whoever can write to
+//! Redis but has no key can forge none of them: what does not open is refused and counted
+//! ([`RedisStats::refused`]). Every entry expires with its token (`PX`), so nothing grows without
 //! bound; entries are grouped per user in a sorted set, capped ([`RedisStore::put`]), the
 //! soonest-expiring evicted first.
 //!
-//! Redis is a cache here, never the only copy of anything a request needs: every call has a short
-//! timeout, and after a failure the store is skipped for [`RedisStore::RETRY_AFTER`] (calls answer
-//! at once with an error the caller treats as a miss), then tried again, so a Redis restart is
-//! picked up without a restart of the application. [`RedisStore::stats`] counts calls, failures
-//! and skips.
+//! Redis is a cache here, never the only copy of anything a request needs, and a slow or hostile
+//! one must not hold the application up. Each call (connecting included) has one deadline,
+//! [`RedisStore::CALL_DEADLINE`], however the server drips its answer; a reply longer than
+//! [`RedisStore::REPLY_CAP`] is refused from its header; a connection that failed is dropped,
+//! never pooled half-read. After a failure, or an answer slower than half the deadline, the store
+//! is skipped for [`RedisStore::RETRY_AFTER`] (calls answer at once with an error the caller
+//! treats as a miss), then tried again, so a Redis restart is picked up without a restart of the
+//! application. A lock another holder keeps is waited for [`RedisStore::LOCK_WAIT`] at most.
+//! [`RedisStore::stats`] counts all of it.
 //!
-//! The location takes two parameters of kinetic's own, removed before the URL reaches Redis:
-//! `ca=/path/ca.pem` (a CA to trust for `rediss://` besides Mozilla's roots) and `prefix=name`
-//! (the key prefix, `kinetic` by default). The password goes in `OAuthSettingsPassword`, never in
-//! the URL, so that it stays out of settings dumps and logs.
+//! The location takes two parameters of kinetic's own: `ca=/path/ca.pem` (a CA to trust for
+//! `rediss://` besides Mozilla's roots) and `prefix=name` (the key prefix, `kinetic` by default).
+//! The password goes in `OAuthSettingsPassword`, never in the URL, so that it stays out of settings
+//! dumps and logs.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use redis::{Connection, RedisResult};
+use redis::{RedisError, RedisResult};
 
 use super::format;
+use super::resp::{Fault, Target, Wire};
 use super::{Change, SettingsKey, StoredSettings, TokenStore};
 use crate::{Error, Result, Secret};
 
@@ -45,10 +53,23 @@ pub fn is_redis(location: &str) -> bool {
 pub struct RedisStats {
     /// Calls Redis answered.
     pub ok: u64,
-    /// Calls that failed (Redis down, timed out, refused).
+    /// Calls that failed (Redis down, timed out, refused, a reply too long).
     pub errors: u64,
-    /// Calls not made because Redis failed a moment ago.
+    /// Calls not made because Redis failed (or was slow) a moment ago.
     pub skipped: u64,
+    /// Of the failed calls, those that missed their deadline ([`RedisStore::CALL_DEADLINE`]).
+    pub timeouts: u64,
+    /// Of the failed calls, those whose reply was longer than [`RedisStore::REPLY_CAP`].
+    pub oversized: u64,
+    /// Of the answered calls, those slower than half their deadline (Redis then skipped for a
+    /// while, as after a failure).
+    pub slow: u64,
+    /// Values read from Redis that did not open under the key (an entry, a sign-out record or an
+    /// event unsealed, damaged, sealed under another key or copied from another name).
+    pub refused: u64,
+    /// Waits for a lock another holder kept for [`RedisStore::LOCK_WAIT`] (the waiter then did
+    /// without it).
+    pub lock_timeouts: u64,
 }
 
 /// A lock held in Redis ([`RedisStore::try_lock`]): released by [`RedisStore::unlock`], or by
@@ -64,16 +85,20 @@ pub struct RedisStore {
     /// The location without its parameters, for messages (it holds no password: see
     /// [`RedisStore::open`]).
     shown: String,
-    client: redis::Client,
+    target: Target,
     key: SettingsKey,
     prefix: String,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Wire>>,
     /// After a failure, Redis is not asked again until then.
     down_until: Mutex<Option<Instant>>,
-    timeout: Duration,
     ok: AtomicU64,
     errors: AtomicU64,
     skipped: AtomicU64,
+    timeouts: AtomicU64,
+    oversized: AtomicU64,
+    slow: AtomicU64,
+    refused: AtomicU64,
+    lock_timeouts: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -121,6 +146,16 @@ impl RedisStore {
     pub const RETRY_AFTER: Duration = Duration::from_secs(2);
     /// The longest a lock is held before Redis drops it.
     pub const LOCK_TTL: Duration = Duration::from_secs(15);
+    /// The longest one call may take, all of it: connecting (name lookup, TCP, TLS, `AUTH`,
+    /// `SELECT`), sending, and reading the whole reply. A healthy Redis answers in a millisecond.
+    pub const CALL_DEADLINE: Duration = Duration::from_secs(1);
+    /// The longest reply read: entries, sign-out records and events are a few kilobytes.
+    pub const REPLY_CAP: usize = super::resp::REPLY_CAP;
+    /// The longest anyone waits for a lock another holder keeps (a renewal takes well under a
+    /// second); then the waiter does without it ([`UserTokenCache`](super::UserTokenCache) asks
+    /// the identity provider itself; a [`RedisSlot`] update fails, as a file store's lock
+    /// timeout does).
+    pub const LOCK_WAIT: Duration = Duration::from_millis(1_500);
 
     /// A store at `location` (`redis://host:port/db`, `rediss://...` for TLS, with the optional
     /// `ca=` and `prefix=` parameters), encrypting with `key`, authenticating with `password` when
@@ -149,7 +184,6 @@ impl RedisStore {
         }
         let mut ca = None;
         let mut prefix = "kinetic".to_owned();
-        let mut rest = Vec::new();
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
                 "ca" => ca = Some(v.into_owned()),
@@ -157,62 +191,91 @@ impl RedisStore {
                     prefix = v.into_owned()
                 }
                 "prefix" => return Err(bad(format!("prefix `{v}` must be a non-empty word"))),
-                _ => rest.push((k.into_owned(), v.into_owned())),
+                other => {
+                    return Err(bad(format!(
+                        "`{other}` is not a parameter of a Redis location (kinetic reads ca= and prefix=)"
+                    )))
+                }
             }
         }
-        if rest.is_empty() {
-            url.set_query(None);
-        } else {
-            url.query_pairs_mut().clear().extend_pairs(rest);
-        }
+        url.set_query(None);
         let shown_location = url.to_string();
-        let mut info: redis::ConnectionInfo = url
-            .as_str()
-            .parse::<redis::ConnectionInfo>()
-            .map_err(|e| bad(format!("`{shown_location}`: {e}")))?;
-        if let Some(p) = password {
-            let redis_settings = info.redis_settings().clone().set_password(p.expose());
-            info = info.set_redis_settings(redis_settings);
+        if url.fragment().is_some() {
+            return Err(bad(format!(
+                "`{}` has a #fragment: certificate checks cannot be turned off (give the CA with ?ca= instead)",
+                shown(location)
+            )));
         }
-        let client = match ca {
-            Some(path) => {
-                let pem = std::fs::read(&path).map_err(|e| Error::ConfigFile {
-                    path: path.clone().into(),
-                    message: format!("cannot read the Redis CA certificate `ca={path}`"),
-                    source: Some(Arc::new(e)),
-                })?;
-                redis::Client::build_with_tls(
-                    info,
-                    redis::TlsCertificates {
-                        client_tls: None,
-                        root_cert: Some(pem),
-                    },
-                )
-            }
-            None => redis::Client::open(info),
-        }
-        .map_err(|e| bad(format!("`{shown_location}`: {e}")))?;
+        let tls = url.scheme().eq_ignore_ascii_case("rediss");
+        let host = url
+            .host()
+            .map(|h| h.to_owned())
+            .ok_or_else(|| bad(format!("`{shown_location}` names no host")))?;
+        let db = match url.path().trim_matches('/') {
+            "" => 0,
+            path => path.parse::<i64>().map_err(|_| {
+                bad(format!(
+                    "`{path}` in `{shown_location}` is not a database number"
+                ))
+            })?,
+        };
+        let username = match url.username() {
+            "" => None,
+            name => Some(
+                percent_encoding::percent_decode_str(name)
+                    .decode_utf8()
+                    .map_err(|_| bad("the user name is not UTF-8".into()))?
+                    .into_owned(),
+            ),
+        };
+        let tls = if tls {
+            Some(Arc::new(tls_config(ca.as_deref())?))
+        } else {
+            None
+        };
         Ok(Arc::new(RedisStore {
             shown: shown_location,
-            client,
+            target: Target {
+                host,
+                port: url.port().unwrap_or(6379),
+                tls,
+                username,
+                password: password.cloned(),
+                db,
+            },
             key,
             prefix,
             idle: Mutex::new(Vec::new()),
             down_until: Mutex::new(None),
-            timeout: Duration::from_millis(500),
             ok: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            oversized: AtomicU64::new(0),
+            slow: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            lock_timeouts: AtomicU64::new(0),
         }))
     }
 
     /// The counters since the store was opened.
     pub fn stats(&self) -> RedisStats {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
         RedisStats {
-            ok: self.ok.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            skipped: self.skipped.load(Ordering::Relaxed),
+            ok: n(&self.ok),
+            errors: n(&self.errors),
+            skipped: n(&self.skipped),
+            timeouts: n(&self.timeouts),
+            oversized: n(&self.oversized),
+            slow: n(&self.slow),
+            refused: n(&self.refused),
+            lock_timeouts: n(&self.lock_timeouts),
         }
+    }
+
+    /// Counts a wait for a lock given up after [`Self::LOCK_WAIT`].
+    pub(crate) fn gave_up_waiting(&self) {
+        self.lock_timeouts.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The full Redis key of `name`.
@@ -229,15 +292,17 @@ impl RedisStore {
         }
     }
 
-    fn connect(&self) -> RedisResult<Connection> {
-        let c = self.client.get_connection_with_timeout(self.timeout)?;
-        c.set_read_timeout(Some(self.timeout))?;
-        c.set_write_timeout(Some(self.timeout))?;
-        Ok(c)
+    fn mark_down(&self) {
+        *self
+            .down_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + Self::RETRY_AFTER);
     }
 
-    /// Runs `f` on a pooled connection; a failure marks Redis down for [`Self::RETRY_AFTER`].
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Result<T> {
+    /// Runs `f` on a pooled connection (or a new one), all of it within [`Self::CALL_DEADLINE`].
+    /// A failure, or an answer slower than half the deadline, leaves Redis alone for
+    /// [`Self::RETRY_AFTER`].
+    fn with<T>(&self, f: impl FnOnce(&mut Wire) -> RedisResult<T>) -> Result<T> {
         {
             let mut down = self
                 .down_until
@@ -247,48 +312,89 @@ impl RedisStore {
                 Some(until) if Instant::now() < until => {
                     self.skipped.fetch_add(1, Ordering::Relaxed);
                     return Err(self.unavailable(
-                        "not asked: it failed a moment ago (tried again shortly)".into(),
+                        "not asked: it failed or was slow a moment ago (tried again shortly)"
+                            .into(),
                     ));
                 }
                 Some(_) => *down = None,
                 None => {}
             }
         }
+        let started = Instant::now();
+        let deadline = started + Self::CALL_DEADLINE;
         let pooled = self
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        let result = match pooled {
-            Some(c) => Ok(c),
-            None => self.connect(),
-        }
-        .and_then(|mut c| f(&mut c).map(|v| (v, c)));
-        match result {
-            Ok((value, c)) => {
+        let mut wire = match pooled {
+            Some(mut w) => {
+                w.set_deadline(deadline);
+                w
+            }
+            None => match Wire::connect(&self.target, deadline) {
+                Ok(w) => w,
+                Err(e) => return Err(self.failed(e, None)),
+            },
+        };
+        match f(&mut wire) {
+            Ok(value) => {
                 self.ok.fetch_add(1, Ordering::Relaxed);
-                let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-                if idle.len() < 16 {
-                    idle.push(c);
+                let took = started.elapsed();
+                if took > Self::CALL_DEADLINE / 2 {
+                    self.slow.fetch_add(1, Ordering::Relaxed);
+                    self.mark_down();
+                    tracing::warn!(target: "epicor_kinetic::auth", "the token store at {} took {} ms to answer; carrying on without it for {} s", self.shown, took.as_millis(), Self::RETRY_AFTER.as_secs());
+                } else if wire.reusable() {
+                    let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+                    if idle.len() < 16 {
+                        idle.push(wire);
+                    }
                 }
                 Ok(value)
             }
-            Err(e) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                // Connections made before the failure may be as broken: start again.
-                self.idle
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clear();
-                *self
-                    .down_until
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) =
-                    Some(Instant::now() + Self::RETRY_AFTER);
-                tracing::warn!(target: "epicor_kinetic::auth", "the token store at {} failed ({e}); carrying on without it", self.shown);
-                Err(self.unavailable(e.to_string()))
-            }
+            Err(e) => Err(self.failed(e, wire.fault())),
         }
+    }
+
+    /// Counts and logs a failed call, leaves Redis alone for [`Self::RETRY_AFTER`], and returns
+    /// the error a caller treats as a miss.
+    fn failed(&self, e: RedisError, fault: Option<Fault>) -> Error {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        let why = match fault {
+            Some(Fault::Deadline) => None,
+            Some(Fault::Oversized) => {
+                self.oversized.fetch_add(1, Ordering::Relaxed);
+                Some(format!(
+                    "a reply longer than {} KiB was refused",
+                    Self::REPLY_CAP / 1024
+                ))
+            }
+            _ if e.is_timeout() => None,
+            _ => Some(e.to_string()),
+        };
+        let why = why.unwrap_or_else(|| {
+            self.timeouts.fetch_add(1, Ordering::Relaxed);
+            format!("no answer within {} ms", Self::CALL_DEADLINE.as_millis())
+        });
+        // Connections made before the failure may be as broken: start again.
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.mark_down();
+        tracing::warn!(target: "epicor_kinetic::auth", "the token store at {} failed ({why}); carrying on without it", self.shown);
+        self.unavailable(why)
+    }
+
+    /// Counts and logs a value that did not open under the key.
+    fn refuse(&self, what: &str, damage: format::Damage) -> Error {
+        let n = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        // Forged values may come by the thousand: the first and then every power of two.
+        if n.is_power_of_two() {
+            tracing::warn!(target: "epicor_kinetic::auth", "the token store at {}: {what} was refused ({damage}); {n} refused so far", self.shown);
+        }
+        self.unavailable(format!("{what} cannot be used: {damage}"))
     }
 
     /// The entry `name`, decrypted; `None` when there is none (or it expired).
@@ -299,9 +405,8 @@ impl RedisStore {
     }
 
     fn decrypt(&self, full: &str, bytes: &[u8]) -> Result<StoredSettings> {
-        format::open_bound(bytes, &self.key, full.as_bytes()).map_err(|damage| {
-            self.unavailable(format!("the entry {full} cannot be used: {damage}"))
-        })
+        format::open_bound(bytes, &self.key, full.as_bytes())
+            .map_err(|damage| self.refuse(&format!("the entry {full}"), damage))
     }
 
     fn encrypt(&self, full: &str, value: &StoredSettings) -> Result<Vec<u8>> {
@@ -352,24 +457,50 @@ impl RedisStore {
         }
     }
 
-    /// Writes `value` as `name` for `ttl`, in clear: for what is no secret (a sign-out's time).
-    pub fn set_plain(&self, name: &str, value: &str, ttl: Duration) -> Result<()> {
+    /// What a sealed record or event is bound to besides its bytes: what it is and where it is
+    /// kept, so one never passes for another (or for an entry, bound to its bare key name).
+    fn context(kind: &str, full: &str) -> Vec<u8> {
+        format!("kinetic {kind}\n{full}").into_bytes()
+    }
+
+    fn seal_text(&self, kind: &str, full: &str, text: &str) -> Result<Vec<u8>> {
+        format::seal_bytes(text.as_bytes(), &self.key, &Self::context(kind, full))
+            .map_err(|e| Error::internal(format!("sealing a token store record: {e}")))
+    }
+
+    fn open_text(&self, kind: &str, full: &str, bytes: &[u8]) -> Result<String> {
+        let what = || format!("the {kind} {full}");
+        let plain = format::open_bytes(bytes, &self.key, &Self::context(kind, full))
+            .map_err(|damage| self.refuse(&what(), damage))?;
+        String::from_utf8(plain.to_vec())
+            .map_err(|_| self.refuse(&what(), format::Damage::BadContents("not UTF-8".into())))
+    }
+
+    /// Writes the short text `value` as `name` for `ttl`, sealed under the key and bound to
+    /// `name` (a sign-out's time: no secret, but it must not be forged).
+    pub fn set_sealed(&self, name: &str, value: &str, ttl: Duration) -> Result<()> {
         let full = self.full(name);
+        let sealed = self.seal_text("record", &full, value)?;
         let ms = ttl.as_millis().max(1) as u64;
         self.with(|c| {
             redis::cmd("SET")
                 .arg(&full)
-                .arg(value)
+                .arg(&sealed)
                 .arg("PX")
                 .arg(ms)
                 .query::<()>(c)
         })
     }
 
-    /// What [`RedisStore::set_plain`] wrote as `name`.
-    pub fn get_plain(&self, name: &str) -> Result<Option<String>> {
+    /// What [`RedisStore::set_sealed`] wrote as `name`. A value that does not open (written by
+    /// someone without the key, or copied from another name) is an error, counted in
+    /// [`RedisStats::refused`].
+    pub fn get_sealed(&self, name: &str) -> Result<Option<String>> {
         let full = self.full(name);
-        self.with(|c| redis::cmd("GET").arg(&full).query(c))
+        let bytes: Option<Vec<u8>> = self.with(|c| redis::cmd("GET").arg(&full).query(c))?;
+        bytes
+            .map(|b| self.open_text("record", &full, &b))
+            .transpose()
     }
 
     /// Deletes the entry `name`.
@@ -422,22 +553,27 @@ impl RedisStore {
         self.with(|c| redis::cmd("EXISTS").arg(&full).query::<bool>(c))
     }
 
-    /// Publishes `message` on the store's channel (every [`RedisStore::subscribe`]r hears it).
+    /// Publishes `message` on the store's channel, sealed under the key and bound to the
+    /// channel: every [`RedisStore::subscribe`]r with the same key hears it.
     pub fn publish(&self, message: &str) -> Result<()> {
         let channel = self.full("events");
+        let sealed = self.seal_text("event", &channel, message)?;
         self.with(|c| {
             redis::cmd("PUBLISH")
                 .arg(&channel)
-                .arg(message)
+                .arg(&sealed)
                 .query::<i64>(c)
                 .map(|_| ())
         })
     }
 
-    /// Calls `handler` with each message published on the store's channel, from a thread of its
-    /// own that reconnects after Redis restarts, until the store is dropped. `on_reconnect` runs
-    /// each time the subscription is made again after a break (messages published meanwhile were
-    /// missed: drop what they might have said).
+    /// Calls `handler` with each message [`RedisStore::publish`]ed on the store's channel under
+    /// the same key (anything else heard there is refused and counted in
+    /// [`RedisStats::refused`]), from a thread of its own that reconnects after Redis restarts,
+    /// until the store is dropped. `on_reconnect` runs each time the subscription is made again
+    /// after a break (messages published meanwhile were missed: drop what they might have
+    /// said). A message must arrive whole within [`Self::CALL_DEADLINE`] of its first byte, or
+    /// the subscription is made again.
     pub fn subscribe(
         self: &Arc<Self>,
         handler: Box<dyn Fn(&str) + Send>,
@@ -451,10 +587,12 @@ impl RedisStore {
                 let mut broken = false;
                 loop {
                     let Some(store) = weak.upgrade() else { return };
-                    let connected = store.connect();
+                    let subscribed =
+                        Wire::connect(&store.target, Instant::now() + Self::CALL_DEADLINE)
+                            .and_then(|mut w| w.subscribe(&channel).map(|()| w));
                     drop(store);
-                    let mut conn = match connected {
-                        Ok(c) => c,
+                    let mut wire = match subscribed {
+                        Ok(w) => w,
                         Err(_) => {
                             broken = true;
                             std::thread::sleep(Duration::from_millis(500));
@@ -462,27 +600,23 @@ impl RedisStore {
                         }
                     };
                     if broken {
-                        // Every way back to the top of the loop breaks again first.
                         on_reconnect();
-                    }
-                    let mut sub = conn.as_pubsub();
-                    if sub.subscribe(&channel).is_err() {
-                        broken = true;
-                        continue;
                     }
                     loop {
                         if weak.strong_count() == 0 {
                             return;
                         }
-                        match sub.get_message() {
-                            Ok(msg) => {
-                                if let Ok(text) = msg.get_payload::<String>() {
+                        match wire.next_message(Duration::from_millis(500), Self::CALL_DEADLINE) {
+                            Ok(None) => {}
+                            Ok(Some(payload)) => {
+                                let Some(store) = weak.upgrade() else { return };
+                                if let Ok(text) = store.open_text("event", &channel, &payload) {
                                     handler(&text);
                                 }
                             }
-                            Err(e) if e.is_timeout() => continue,
                             Err(_) => {
                                 broken = true;
+                                std::thread::sleep(Duration::from_millis(100));
                                 break;
                             }
                         }
@@ -520,16 +654,23 @@ impl TokenStore for RedisSlot {
         &self,
         change: &mut dyn FnMut(Option<&StoredSettings>) -> Result<Change>,
     ) -> Result<Option<StoredSettings>> {
-        let deadline = Instant::now() + RedisStore::LOCK_TTL;
+        // Bounded: a lock kept by a holder that died (or by a hostile Redis) must not stall
+        // every renewal for the lock's lifetime. Past the wait this update fails, as a file
+        // store's does when its lock stays taken, rather than run without the lock: two
+        // holders could then both redeem a rotating refresh token. Callers that can do without
+        // the store (app-only tokens, the discovery document) ask the identity provider
+        // themselves.
+        let deadline = Instant::now() + RedisStore::LOCK_WAIT;
         let lock = loop {
             if let Some(l) = self.store.try_lock(&self.name, RedisStore::LOCK_TTL)? {
                 break l;
             }
             if Instant::now() > deadline {
+                self.store.gave_up_waiting();
                 return Err(self.store.unavailable(format!(
-                    "the lock of {} stayed taken for {} s",
+                    "the lock of {} stayed taken for {} ms",
                     self.name,
-                    RedisStore::LOCK_TTL.as_secs()
+                    RedisStore::LOCK_WAIT.as_millis()
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -583,6 +724,54 @@ pub(crate) fn shared(
     open.retain(|_, w| w.strong_count() > 0);
     open.insert(id, Arc::downgrade(&store));
     Ok(store)
+}
+
+/// TLS for `rediss://`: Mozilla's roots, and the certificates of the `ca=` file when given.
+fn tls_config(ca: Option<&str>) -> Result<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca {
+        let unreadable = |message: String, source: Option<Arc<std::io::Error>>| Error::ConfigFile {
+            path: path.into(),
+            message,
+            source,
+        };
+        let pem = std::fs::read(path).map_err(|e| {
+            unreadable(
+                format!("cannot read the Redis CA certificate `ca={path}`"),
+                Some(Arc::new(e)),
+            )
+        })?;
+        let mut added = 0;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert.map_err(|e| {
+                unreadable(
+                    format!("the Redis CA certificate `ca={path}` is not PEM: {e}"),
+                    None,
+                )
+            })?;
+            roots.add(cert).map_err(|e| {
+                unreadable(
+                    format!("the Redis CA certificate `ca={path}` cannot be trusted: {e}"),
+                    None,
+                )
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(unreadable(
+                format!("the Redis CA certificate `ca={path}` holds no certificate"),
+                None,
+            ));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal(format!("TLS for Redis: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// `location` with any password and query removed, for messages.

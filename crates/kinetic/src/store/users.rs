@@ -8,20 +8,26 @@
 //!   another obtained. Entries expire with their tokens and are capped per user.
 //!
 //! A token is renewed before it expires (5 minutes ahead, or at half the lifetime of a
-//! shorter-lived one) by whichever instance asks first: it takes a lock in Redis (with a timeout,
-//! so an instance that dies holding it delays the others by at most [`RedisStore::LOCK_TTL`]),
-//! looks again, and only then asks the identity provider; the others wait for its entry. Within
+//! shorter-lived one) by whichever instance asks first: it takes a lock in Redis, looks again,
+//! and only then asks the identity provider; the others wait for its entry, for
+//! [`RedisStore::LOCK_WAIT`] at most (a holder that died, or a lock a hostile Redis claims is
+//! taken, costs that, not the lock's lifetime), then ask the identity provider themselves. Within
 //! one instance, one request per user asks and the others wait for it (single flight).
 //!
 //! Redis failing is never a failed request: every Redis error is a miss (counted in
 //! [`UserCacheStats::shared_errors`] and logged), and the identity provider is asked instead.
+//! Each Redis call has a deadline ([`RedisStore::CALL_DEADLINE`]) however slowly Redis answers.
 //!
-//! Signing a user out ([`UserTokenCache::sign_out`]) deletes their entries in Redis and tells
-//! every instance (Redis publish) to drop its first-level entries; an instance that lost its
-//! subscription drops all of them when it is back, and no first-level entry lives longer than
-//! [`UserTokenCache::L1_TTL`] in any case.
+//! Signing a user out ([`UserTokenCache::sign_out`]) deletes their entries in Redis, records
+//! when in Redis for [`UserTokenCache::SIGN_OUT_MEMORY`], and tells every instance (Redis publish) to
+//! drop its first-level entries; an instance that lost its subscription drops all of them when
+//! it is back, and no first-level entry lives longer than [`UserTokenCache::L1_TTL`] in any case.
+//! The record and the event are sealed under the settings key ([`RedisStore::publish`]), so
+//! whoever can write to Redis without the key can sign nobody out; a time ahead of this
+//! instance's clock is taken as now; and the sign-outs an instance remembers are bounded
+//! ([`UserTokenCache::SIGN_OUTS_CAP`], the oldest forgotten first: Redis still has them).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -111,6 +117,9 @@ pub struct UserCacheStats {
     /// Times the subscription to other instances' sign-outs was made again after a break (Redis
     /// restarted or unreachable), each dropping the first level.
     pub resubscriptions: u64,
+    /// Times this instance stopped waiting for another's renewal after
+    /// [`RedisStore::LOCK_WAIT`] and asked the identity provider itself.
+    pub lock_timeouts: u64,
 }
 
 /// A Redis entry, as [`UserTokenCache::l2_hit`] judges it.
@@ -126,14 +135,59 @@ struct L1Entry {
     stored: Instant,
 }
 
+/// The sign-outs an instance knows of, oldest first out: at most `cap`, each for `horizon`.
+#[derive(Default)]
+struct SignOuts {
+    /// user → (when they signed out, Unix milliseconds; their place in `order`).
+    by_user: HashMap<String, (u64, u64)>,
+    /// place → (user, when this instance learnt of it), in the order learnt.
+    order: BTreeMap<u64, (String, Instant)>,
+    next: u64,
+}
+
+impl SignOuts {
+    fn get(&self, user: &str, horizon: Duration) -> Option<u64> {
+        let (at, place) = self.by_user.get(user)?;
+        let (_, learnt) = self.order.get(place)?;
+        (learnt.elapsed() < horizon).then_some(*at)
+    }
+
+    /// Remembers that `user` signed out at `at` (the later of two times for one user), dropping
+    /// the expired and, at the cap, the oldest.
+    fn record(&mut self, user: &str, at: u64, horizon: Duration, cap: usize) {
+        let at = match self.by_user.remove(user) {
+            Some((before, place)) => {
+                self.order.remove(&place);
+                before.max(at)
+            }
+            None => at,
+        };
+        loop {
+            let full = self.order.len() >= cap;
+            let Some(entry) = self.order.first_entry() else {
+                break;
+            };
+            if !full && entry.get().1.elapsed() < horizon {
+                break;
+            }
+            let (gone, _) = entry.remove();
+            self.by_user.remove(&gone);
+        }
+        let place = self.next;
+        self.next += 1;
+        self.order.insert(place, (user.to_owned(), Instant::now()));
+        self.by_user.insert(user.to_owned(), (at, place));
+    }
+}
+
 /// Per-user tokens in two levels: see the [module documentation](self).
 pub struct UserTokenCache {
     l1: Mutex<HashMap<String, L1Entry>>,
     l1_ttl: Duration,
     shared: Option<Arc<RedisStore>>,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Users signed out (user → when, Unix milliseconds), as this instance heard.
-    signed_out: Mutex<HashMap<String, (u64, Instant)>>,
+    /// Users signed out, as this instance heard.
+    signed_out: Mutex<SignOuts>,
     /// Users found not signed out in Redis, and when that was checked.
     checked: Mutex<HashMap<String, Instant>>,
     clock: Arc<dyn Clock>,
@@ -143,6 +197,7 @@ pub struct UserTokenCache {
     waits: AtomicU64,
     shared_errors: AtomicU64,
     resubscriptions: AtomicU64,
+    lock_timeouts: AtomicU64,
 }
 
 impl std::fmt::Debug for UserTokenCache {
@@ -164,6 +219,14 @@ impl UserTokenCache {
     pub const PER_USER_CAP: usize = 8;
     /// How long a sign-out is remembered (in Redis): sessions older than it are refused.
     pub const SIGN_OUT_MEMORY: Duration = Duration::from_secs(24 * 3600);
+    /// Sign-outs an instance remembers itself (besides Redis, which keeps each for
+    /// [`Self::SIGN_OUT_MEMORY`]); beyond, the one learnt longest ago is forgotten here (and
+    /// read again from Redis when asked). With names of at most [`Self::USER_NAME_CAP`] bytes,
+    /// a few megabytes at most.
+    pub const SIGN_OUTS_CAP: usize = 10_000;
+    /// The longest user name a sign-out heard from another instance may carry (a
+    /// `{tenant}.{object id}` is at most 129 bytes).
+    pub const USER_NAME_CAP: usize = 256;
 
     /// A cache over `shared` (none: first level only), on `clock`. With a shared store, listens
     /// for other instances' sign-outs.
@@ -173,7 +236,7 @@ impl UserTokenCache {
             l1_ttl: Self::L1_TTL,
             shared,
             flights: Mutex::new(HashMap::new()),
-            signed_out: Mutex::new(HashMap::new()),
+            signed_out: Mutex::new(SignOuts::default()),
             checked: Mutex::new(HashMap::new()),
             clock,
             l1_hits: AtomicU64::new(0),
@@ -182,6 +245,7 @@ impl UserTokenCache {
             waits: AtomicU64::new(0),
             shared_errors: AtomicU64::new(0),
             resubscriptions: AtomicU64::new(0),
+            lock_timeouts: AtomicU64::new(0),
         });
         if let Some(store) = &cache.shared {
             let weak = Arc::downgrade(&cache);
@@ -214,6 +278,7 @@ impl UserTokenCache {
             waits: self.waits.load(Ordering::Relaxed),
             shared_errors: self.shared_errors.load(Ordering::Relaxed),
             resubscriptions: self.resubscriptions.load(Ordering::Relaxed),
+            lock_timeouts: self.lock_timeouts.load(Ordering::Relaxed),
         }
     }
 
@@ -360,7 +425,7 @@ impl UserTokenCache {
         let Some(store) = self.shared.clone() else {
             return self.fetch(key, stale.as_ref(), source, None).await;
         };
-        let deadline = Instant::now() + RedisStore::LOCK_TTL;
+        let deadline = Instant::now() + RedisStore::LOCK_WAIT;
         loop {
             let entry = key.entry.clone();
             let found = match self.redis(move |s| s.get(&entry)).await {
@@ -403,9 +468,13 @@ impl UserTokenCache {
                     self.waits.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                // Waited as long as a lock lives (its holder is gone): ask ourselves.
+                // Waited long enough (its holder is gone, or the lock is not what it seems): ask
+                // ourselves, and share what we get (an on-behalf-of token has no refresh token
+                // to rotate, so two renewals at worst cost one exchange more).
                 Some(Ok(None)) => {
-                    return self.fetch(key, stale.as_ref(), source, Some(&store)).await
+                    self.lock_timeouts.fetch_add(1, Ordering::Relaxed);
+                    store.gave_up_waiting();
+                    return self.fetch(key, stale.as_ref(), source, Some(&store)).await;
                 }
                 // Redis failed: ask ourselves, keep it here only.
                 _ => return self.fetch(key, stale.as_ref(), source, None).await,
@@ -483,7 +552,7 @@ impl UserTokenCache {
         match self
             .redis(move |s| {
                 s.remove_group(&user)?;
-                s.set_plain(
+                s.set_sealed(
                     &format!("out:{user}"),
                     &at.to_string(),
                     Self::SIGN_OUT_MEMORY,
@@ -500,20 +569,29 @@ impl UserTokenCache {
     fn forget(&self, user: &str, at: u64) {
         lock(&self.l1).retain(|_, e| e.user != user);
         lock(&self.checked).remove(user);
-        let mut out = lock(&self.signed_out);
-        let horizon = Self::SIGN_OUT_MEMORY;
-        out.retain(|_, (_, heard)| heard.elapsed() < horizon);
-        if out.len() < Self::L1_CAP {
-            out.insert(user.to_owned(), (at, Instant::now()));
-        }
+        lock(&self.signed_out).record(user, at, Self::SIGN_OUT_MEMORY, Self::SIGN_OUTS_CAP);
     }
 
-    /// A message from another instance.
+    /// A sign-out's time as this instance takes it: one ahead of its clock is taken as now. The
+    /// time comes sealed from an instance with the key, so ahead means that instance's clock
+    /// runs ahead (or a key holder misbehaves); taken as sent, it would end sessions made after
+    /// the sign-out, and a time far ahead would keep the user out until then. Taken as now, the
+    /// sign-out still ends every session made before it was heard.
+    fn clamped(&self, at: u64) -> u64 {
+        at.min(unix_millis(self.clock.now()))
+    }
+
+    /// A message from another instance (it opened under the key: [`RedisStore::subscribe`]).
     fn heard(&self, message: &str) {
         let mut parts = message.split(' ');
-        if let (Some("out"), Some(user), Some(at)) = (parts.next(), parts.next(), parts.next()) {
-            if let Ok(at) = at.parse() {
-                self.forget(user, at);
+        if let (Some("out"), Some(user), Some(at), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
+            if let (Ok(at), true) = (
+                at.parse(),
+                !user.is_empty() && user.len() <= Self::USER_NAME_CAP,
+            ) {
+                self.forget(user, self.clamped(at));
             }
         }
     }
@@ -521,11 +599,12 @@ impl UserTokenCache {
     /// When `user` last signed out of the application on any instance, if within
     /// [`Self::SIGN_OUT_MEMORY`]: a session made before then is over. Looks in Redis at most once
     /// per [`Self::L1_TTL`] per user; sign-outs published meanwhile arrive at once. With Redis
-    /// down, only what this instance heard.
+    /// down, only what this instance heard. A record in Redis that does not open under the key
+    /// (forged, or copied from another user's) is no sign-out.
     pub async fn signed_out_at(&self, user: &str) -> Option<SystemTime> {
         let time = |ms: u64| UNIX_EPOCH + Duration::from_millis(ms);
-        if let Some((at, _)) = lock(&self.signed_out).get(user) {
-            return Some(time(*at));
+        if let Some(at) = lock(&self.signed_out).get(user, Self::SIGN_OUT_MEMORY) {
+            return Some(time(at));
         }
         let recent = lock(&self.checked)
             .get(user)
@@ -534,9 +613,9 @@ impl UserTokenCache {
             return None;
         }
         let name = format!("out:{user}");
-        match self.redis(move |s| s.get_plain(&name)).await {
+        match self.redis(move |s| s.get_sealed(&name)).await {
             Some(Ok(Some(at))) => {
-                let at = at.parse().ok()?;
+                let at = self.clamped(at.parse().ok()?);
                 self.forget(user, at);
                 Some(time(at))
             }
@@ -560,4 +639,33 @@ fn unix_millis(t: SystemTime) -> u64 {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SignOuts;
+    use std::time::Duration;
+
+    #[test]
+    fn sign_outs_keep_the_later_time_and_forget_the_oldest_first() {
+        let day = Duration::from_secs(86_400);
+        let mut s = SignOuts::default();
+        s.record("a", 200, day, 3);
+        s.record("a", 100, day, 3);
+        assert_eq!(s.get("a", day), Some(200), "a replayed older time");
+        s.record("b", 1, day, 3);
+        s.record("c", 1, day, 3);
+        s.record("d", 1, day, 3);
+        assert_eq!(s.get("a", day), None, "the oldest goes at the cap");
+        assert_eq!((s.get("b", day), s.get("d", day)), (Some(1), Some(1)));
+        assert_eq!((s.by_user.len(), s.order.len()), (3, 3));
+        // Learnt again, a sign-out moves to the back.
+        s.record("b", 2, day, 3);
+        s.record("e", 1, day, 3);
+        assert_eq!((s.get("b", day), s.get("c", day)), (Some(2), None));
+        // Past the horizon, none is used, and the next record drops them.
+        assert_eq!(s.get("b", Duration::ZERO), None);
+        s.record("f", 1, Duration::ZERO, 3);
+        assert_eq!((s.by_user.len(), s.order.len()), (1, 1));
+    }
 }

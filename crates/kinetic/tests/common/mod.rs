@@ -1,6 +1,7 @@
 //! Helpers shared by the connector's end-to-end test binaries.
 
 pub mod browser;
+pub mod fake_redis;
 pub mod redis;
 
 use epicor_kinetic::http::Request;
