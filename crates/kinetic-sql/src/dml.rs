@@ -539,26 +539,34 @@ fn stopped(verb: &str, target: &str, written: &[String], total: usize, late: Sql
     if written.is_empty() {
         return SqlError::limit(format!("{verb} {target}: nothing was written: {late}"));
     }
+    SqlError::partial(
+        format!(
+            "{verb} {target} stopped part way: {}, the other {} not attempted: {late}. Epicor has no transaction over REST: the rows written stay written",
+            written_so_far(written, total),
+            total - written.len(),
+        ),
+        None,
+    )
+}
+
+/// `3 of 10 rows written (keys, ... and 1 more)`.
+fn written_so_far(written: &[String], total: usize) -> String {
     let shown: Vec<&str> = written
         .iter()
         .take(KEYS_SHOWN)
         .map(String::as_str)
         .collect();
     let more = written.len().saturating_sub(KEYS_SHOWN);
-    SqlError::partial(
-        format!(
-            "{verb} {target} stopped part way: {} of {total} row{} written ({}{}), the other {} not attempted: {late}. Epicor has no transaction over REST: the rows written stay written",
-            written.len(),
-            plural(total),
-            shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            },
-            total - written.len(),
-        ),
-        None,
+    format!(
+        "{} of {total} row{} written ({}{})",
+        written.len(),
+        plural(total),
+        shown.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -580,24 +588,11 @@ fn failure(
             e,
         );
     }
-    let shown: Vec<&str> = written
-        .iter()
-        .take(KEYS_SHOWN)
-        .map(String::as_str)
-        .collect();
-    let more = written.len().saturating_sub(KEYS_SHOWN);
     let not_tried = total - written.len() - 1;
     SqlError::partial(
         format!(
-            "{verb} {target} stopped part way: {} of {total} row{} written ({}{}) before the row {label} failed: {e}. {} row{} after it {} not attempted. Epicor has no transaction over REST: the rows written stay written; check them and run the statement again for the rest",
-            written.len(),
-            plural(total),
-            shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            },
+            "{verb} {target} stopped part way: {} before the row {label} failed: {e}. {} row{} after it {} not attempted. Epicor has no transaction over REST: the rows written stay written; check them and run the statement again for the rest",
+            written_so_far(written, total),
             not_tried,
             plural(not_tried),
             if not_tried == 1 { "was" } else { "were" },

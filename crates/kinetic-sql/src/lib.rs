@@ -157,15 +157,8 @@ impl SqlSession {
             .with_physical_optimizer_rule(Arc::new(optimizer::PushOffsetIntoScan))
             .with_physical_optimizer_rule(Arc::new(optimizer::CountOnServer));
         // The bounds' nodes go in last, around what the rules above left.
-        if let Some(max) = limits.max_recursion {
-            builder = builder.with_physical_optimizer_rule(Arc::new(limits::CapRecursion { max }));
-        }
-        if limits.timeout.is_some() {
-            builder = builder.with_physical_optimizer_rule(Arc::new(limits::Deadlines));
-        }
-        if let Some(limit) = limits.memory {
-            builder =
-                builder.with_physical_optimizer_rule(Arc::new(limits::BoundBatches { limit }));
+        if limits.memory.is_some() || limits.timeout.is_some() || limits.max_recursion.is_some() {
+            builder = builder.with_physical_optimizer_rule(Arc::new(limits::Bounds(limits)));
         }
         let ctx = SessionContext::new_with_state(builder.build());
         limits.cap_functions(&ctx);

@@ -441,75 +441,54 @@ fn counts(v: &ColumnarValue, _rows: usize) -> Result<Values> {
     })
 }
 
-/// Refuses a batch larger than the memory limit, below every projection and unnest: values
-/// built by operators (`||`) rather than functions. See the [module](self).
+/// The bounds' nodes, put around what DataFusion's rules and ours left (so it runs last):
+/// - with a memory limit, below every projection and unnest, a check of each batch's size:
+///   values built by operators (`||`) rather than functions;
+/// - with a deadline, above every join and recursive query, a check of the time at each batch:
+///   work that computes without waiting (a cross join) stops within one batch of the deadline,
+///   whatever runtime reads the result. The deadline is the one of the statement being planned
+///   (see [`with_deadline`]);
+/// - with a recursion cap, around each recursive query's terms, the count of its iterations.
 #[derive(Debug)]
-pub(crate) struct BoundBatches {
-    pub(crate) limit: u64,
-}
+pub(crate) struct Bounds(pub(crate) SqlLimits);
 
-impl PhysicalOptimizerRule for BoundBatches {
+impl PhysicalOptimizerRule for Bounds {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        let deadline = self.0.timeout.and_then(|_| deadline());
         plan.transform_up(|node| {
+            let mut node = node;
+            let mut changed = false;
+            let recursive = node.downcast_ref::<RecursiveQueryExec>().is_some();
+            if let (true, Some(max)) = (recursive, self.0.max_recursion) {
+                node = cap_recursion(node, max)?;
+                changed = true;
+            }
             let builds = node.downcast_ref::<ProjectionExec>().is_some()
                 || node.downcast_ref::<UnnestExec>().is_some();
-            if !builds {
-                return Ok(Transformed::no(node));
+            if let (true, Some(limit)) = (builds, self.0.memory) {
+                node = Arc::new(Checked::new(node, Check::Batch { limit }));
+                changed = true;
             }
-            let limit = self.limit;
-            Ok(Transformed::yes(Arc::new(Checked::new(
-                node,
-                Check::Batch { limit },
-            ))))
-        })
-        .data()
-    }
-
-    fn name(&self) -> &str {
-        "kinetic_bound_batches"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
-}
-
-/// Checks the statement's deadline at every batch a join or a recursive query makes: work that
-/// computes without waiting (a cross join) stops within one batch of the deadline, whatever
-/// runtime reads the result. The deadline is the one of the statement being planned (see
-/// [`with_deadline`]); nothing is added without one.
-#[derive(Debug)]
-pub(crate) struct Deadlines;
-
-impl PhysicalOptimizerRule for Deadlines {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let Some((at, timeout)) = deadline() else {
-            return Ok(plan);
-        };
-        plan.transform_up(|node| {
-            let computes =
-                node.name().contains("Join") || node.downcast_ref::<RecursiveQueryExec>().is_some();
-            if !computes {
-                return Ok(Transformed::no(node));
+            let computes = recursive || node.name().contains("Join");
+            if let (true, Some((at, timeout))) = (computes, deadline) {
+                node = Arc::new(Checked::new(node, Check::Deadline { at, timeout }));
+                changed = true;
             }
-            Ok(Transformed::yes(Arc::new(Checked::new(
-                node,
-                Check::Deadline { at, timeout },
-            ))))
+            Ok(if changed {
+                Transformed::yes(node)
+            } else {
+                Transformed::no(node)
+            })
         })
         .data()
     }
 
     fn name(&self) -> &str {
-        "kinetic_deadlines"
+        "kinetic_bounds"
     }
 
     fn schema_check(&self) -> bool {
@@ -517,51 +496,24 @@ impl PhysicalOptimizerRule for Deadlines {
     }
 }
 
-/// Caps the iterations of every recursive query at `max` (see the [module](self)).
-#[derive(Debug)]
-pub(crate) struct CapRecursion {
-    pub(crate) max: u32,
-}
-
-impl PhysicalOptimizerRule for CapRecursion {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|node| {
-            let Some(recursive) = node.downcast_ref::<RecursiveQueryExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            let count = Arc::new(AtomicU32::new(0));
-            let start = Arc::new(Checked::new(
-                recursive.static_term().clone(),
-                Check::RecursionStart {
-                    count: count.clone(),
-                },
-            ));
-            let step = Arc::new(Checked::new(
-                recursive.recursive_term().clone(),
-                Check::RecursionStep {
-                    count,
-                    max: self.max,
-                },
-            ));
-            Ok(Transformed::yes(replace_children_if_necessary(
-                node.clone(),
-                vec![start as Arc<dyn ExecutionPlan>, step],
-            )?))
-        })
-        .data()
-    }
-
-    fn name(&self) -> &str {
-        "kinetic_cap_recursion"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
+/// The recursive query `node` with its iterations counted, at most `max`.
+fn cap_recursion(node: Arc<dyn ExecutionPlan>, max: u32) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some(recursive) = node.downcast_ref::<RecursiveQueryExec>() else {
+        return Ok(node);
+    };
+    let count = Arc::new(AtomicU32::new(0));
+    let start = Checked::new(
+        recursive.static_term().clone(),
+        Check::RecursionStart {
+            count: count.clone(),
+        },
+    );
+    let step = Checked::new(
+        recursive.recursive_term().clone(),
+        Check::RecursionStep { count, max },
+    );
+    let children: Vec<Arc<dyn ExecutionPlan>> = vec![Arc::new(start), Arc::new(step)];
+    replace_children_if_necessary(node, children)
 }
 
 /// What a [`Checked`] node checks.

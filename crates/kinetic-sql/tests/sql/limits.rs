@@ -280,3 +280,53 @@ async fn credential_procedures_can_be_turned_off() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statement_timeout_stops_a_write_between_rows_and_says_what_it_wrote() {
+    // Every request takes 100 ms: the keys are read in one page, then each row is a PATCH.
+    let mut config = EmulatorConfig {
+        scale: 500,
+        ..Default::default()
+    };
+    config.faults = epicor_kinetic_emulator::faults::parse_spec("latency:1:100ms")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let emu = emulator_with(config).await;
+    let base = connection_string(&emu, "basic");
+    let db = crate::common::sqlite(&emu);
+    let customers: i64 = db
+        .query_row(
+            "SELECT count(*) FROM Customer WHERE Company = 'EPIC06'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        customers > 40,
+        "{customers} customers: too few for the test"
+    );
+    let s = session_with(&format!("{base};StatementTimeout=2;Pagesize=1000")).await;
+    let e = error_of(&s, "UPDATE Customers SET City = 'Timed' WHERE CustNum > 0").await;
+    let text = e.to_string();
+    assert_eq!(e.kind(), SqlErrorKind::Partial, "{text}");
+    assert!(text.contains("StatementTimeout"), "{text}");
+    // "UPDATE ... stopped part way: N of T rows written (...)": N rows, and only they, changed.
+    let written: i64 = text
+        .split("stopped part way: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in: {text}"));
+    assert!(written > 0 && written < customers, "{written}: {text}");
+    assert!(
+        text.contains(&format!("{written} of {customers} rows written")),
+        "{text}"
+    );
+    let timed: i64 = db
+        .query_row(
+            "SELECT count(*) FROM Customer WHERE Company = 'EPIC06' AND City = 'Timed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(timed, written, "{text}");
+}
