@@ -476,7 +476,8 @@ pub struct BaqArgs {
     /// List the BAQs the server has (id, description, parameters).
     #[arg(long, conflicts_with_all = ["params", "filter", "select", "top", "orderby"])]
     pub list: bool,
-    /// A parameter, repeatable: --param CustID=KEYST0045.
+    /// A parameter, repeatable: --param CustID=KEYST0045. The name is one the BAQ lists
+    /// (`kinetic describe BaqSvc/ID`), in any case.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// Rows to read, as an OData filter on the BAQ's columns.
@@ -516,8 +517,7 @@ pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
             "give the BAQ's id alone, e.g. kinetic baq zCustomerList (kinetic baq --list lists them)",
         ));
     }
-    let connection = args.connection.open().await?;
-    let mut query = connection.baq_query(&id);
+    let mut params: Vec<(&str, &str)> = Vec::new();
     for p in &args.params {
         let (name, value) = p.split_once('=').ok_or_else(|| {
             usage(
@@ -531,7 +531,18 @@ pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
                 "write --param NAME=VALUE",
             ));
         }
-        query = query.parameter(name, value);
+        if let Some(why) = epicor_kinetic::http::custom_option_error(name) {
+            return Err(usage(
+                format!("--param {name}: {why}"),
+                "filter, order and limit the rows with --filter, --orderby and --top",
+            ));
+        }
+        params.push((name, value));
+    }
+    let connection = args.connection.open().await?;
+    let mut query = connection.baq_query(&id);
+    for (name, value) in baq_parameters(&connection, &id, params).await? {
+        query = query.parameter(&name, value);
     }
     if let Some(f) = &args.filter {
         query = query.filter_str(f)?;
@@ -558,6 +569,72 @@ pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
         outln!("[{}]", text.join(","))?;
     }
     Ok(())
+}
+
+/// The `--param`s of the BAQ `id`, each under the name the server lists (given in any case, as
+/// Epicor reads names); a name the server's list of the BAQ's parameters does not hold is a
+/// usage error, and so is a name given twice. When the server does not list the BAQ's
+/// parameters, a name must be spelt as parameters are (letters, digits, `_`). The list is read
+/// only when parameters are given.
+async fn baq_parameters<'a>(
+    connection: &Connection,
+    id: &str,
+    given: Vec<(&str, &'a str)>,
+) -> Result<Vec<(String, &'a str)>, Failure> {
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listed = connection.baq_list().await?;
+    let listed: Option<Vec<&str>> = listed
+        .iter()
+        .find(|r| {
+            r.get("QueryID")
+                .and_then(Value::as_str)
+                .is_some_and(|q| q.eq_ignore_ascii_case(id))
+        })
+        .and_then(|r| r.get("Parameters"))
+        .and_then(Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.get("Name").and_then(Value::as_str))
+                .collect()
+        });
+    let mut out: Vec<(String, &str)> = Vec::with_capacity(given.len());
+    for (name, value) in given {
+        let name = match &listed {
+            Some(names) => match names.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+                Some(n) => (*n).to_owned(),
+                None => {
+                    return Err(usage(
+                        format!(
+                            "BAQ {id} has no parameter {name}; its parameters: {}",
+                            if names.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                names.join(", ")
+                            }
+                        ),
+                        format!("`kinetic describe BaqSvc/{id}` lists them"),
+                    ))
+                }
+            },
+            None if epicor_kinetic::api::is_baq_parameter_name(name) => name.to_owned(),
+            None => {
+                return Err(usage(
+                    format!("--param {name}: not a parameter name"),
+                    "BAQ parameters are named with letters, digits and _",
+                ))
+            }
+        };
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(usage(
+                format!("--param {name} is given twice"),
+                "give each parameter once",
+            ));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
 }
 
 /// An answer's JSON text (numbers as written); null when there is none.

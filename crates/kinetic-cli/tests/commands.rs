@@ -945,6 +945,118 @@ fn call_efx_and_baq_run_methods_functions_and_queries() {
     assert!(out.error_line().contains("zNoSuch"), "{out:#?}");
 }
 
+/// BAQ parameter names cannot add query options (issue 26, finding 5): `kinetic baq --param`
+/// and `kinetic sql` refuse a `$` name, an `@` name, or one the BAQ does not list, as bad usage
+/// (exit 2), and the server receives no request for the BAQ's rows, no `$filter` (its query
+/// read as a server reads it, names percent-decoded). A listed name in any case is sent as
+/// listed.
+#[test]
+fn baq_parameter_names_cannot_add_query_options() {
+    let emu = Emulator::start_with(EmulatorConfig {
+        scale: 200,
+        request_log: 1_000,
+        ..Default::default()
+    });
+    let attacks: &[&[&str]] = &[
+        &[
+            "baq",
+            "zCustomerList",
+            "--param",
+            "$filter=Customer_CustNum eq 1",
+        ],
+        &[
+            "baq",
+            "zCustomerList",
+            "--param",
+            " $filter=Customer_CustNum eq 1",
+        ],
+        &["baq", "zCustomerList", "--param", "@p=1"],
+        &["baq", "zCustomerList", "--param", "CustID=x"],
+        &[
+            "baq",
+            "zCustomerList",
+            "--param",
+            "a&$filter=Customer_CustNum eq 1",
+        ],
+        &[
+            "baq",
+            "zOrdersByCustomer",
+            "--param",
+            "CustID=x",
+            "--param",
+            "$filter=OrderHed_OrderNum eq 1",
+        ],
+        &[
+            "baq",
+            "zOrdersByCustomer",
+            "--param",
+            "CustID=x",
+            "--param",
+            "custid=y",
+        ],
+        &[
+            "sql",
+            r#"SELECT * FROM BaqSvc.zCustomerList("$filter" => 'Customer_CustNum eq 1')"#,
+        ],
+        &[
+            "sql",
+            r#"SELECT * FROM BaqSvc."zCustomerList($filter=Customer_CustNum eq 1)""#,
+        ],
+    ];
+    for args in attacks {
+        let out = emu.with("basic", args);
+        let line = out.usage_error();
+        assert!(
+            line.contains("$filter")
+                || line.contains("@p")
+                || line.contains("no parameter")
+                || line.contains("twice"),
+            "{args:?}: {line}"
+        );
+    }
+    let decode = |t: &str| percent_decode(t).to_ascii_lowercase();
+    for r in emu.requests() {
+        assert!(
+            !r.path().contains("/BaqSvc/z"),
+            "no request for a BAQ's rows: {}",
+            r.uri
+        );
+        assert!(
+            !r.query()
+                .split('&')
+                .any(|p| decode(p.split('=').next().unwrap_or_default()).contains("$filter")),
+            "{}",
+            r.uri
+        );
+    }
+    // A listed name, in another case: sent as the BAQ lists it.
+    emu.with(
+        "basic",
+        &[
+            "baq",
+            "zOrdersByCustomer",
+            "--param",
+            "custid=NOSUCH",
+            "--format",
+            "json",
+        ],
+    )
+    .ok();
+    let sent: Vec<String> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.path().ends_with("/BaqSvc/zOrdersByCustomer/"))
+        .map(|r| r.uri)
+        .collect();
+    assert!(!sent.is_empty());
+    for uri in sent {
+        assert!(
+            uri.contains("CustID=NOSUCH") && !uri.contains("custid="),
+            "{uri}"
+        );
+    }
+}
+
 #[test]
 fn create_update_and_delete_a_customer() {
     let emu = Emulator::start();

@@ -601,3 +601,22 @@ def test_threads_share_a_connection(conn):
         t.join()
     assert len(results) == 6
     assert results[0] > results[5]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        """SELECT * FROM BaqSvc.zCustomerList("$filter" => 'Customer_CustNum eq 1')""",
+        """SELECT * FROM BaqSvc."zCustomerList($filter=Customer_CustNum eq 1)\"""",
+    ],
+)
+def test_baq_parameter_names_cannot_add_query_options(emu, cur, sql):
+    # Issue 26, finding 5: the statement's fault, and the server receives no `$filter`.
+    emu.clear_requests()
+    with pytest.raises(ek.ProgrammingError, match=r"\$filter"):
+        cur.execute(sql)
+    for _method, uri, _status in emu.requests():
+        assert "/BaqSvc/z" not in uri, uri
+        query = uri.partition("?")[2]
+        names = [urllib.parse.unquote(p.partition("=")[0]) for p in query.split("&")]
+        assert "$filter" not in names, uri

@@ -12,11 +12,14 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+import epicor_kinetic
 
-def engine_url(cs, sep=";"):
-    # The connection string as the URL's query: ';' kept, or '&' between properties.
-    if sep == ";":
-        return "kinetic:///?" + urllib.parse.quote(cs, safe="=;:/!")
+
+def engine_url(cs, form="&"):
+    # The connection string as the URL's query: a parameter per property, or whole under the
+    # dialect's one key for a raw connection string.
+    if form == "connection_string":
+        return "kinetic:///?connection_string=" + urllib.parse.quote(cs, safe="")
     pairs = [tuple(p.split("=", 1)) for p in cs.split(";") if p]
     return "kinetic:///?" + urllib.parse.urlencode(pairs)
 
@@ -39,12 +42,81 @@ def test_the_entry_point_is_registered():
     assert len(ours) == 1 and ours[0].value == "epicor_kinetic.sqlalchemy:KineticDialect"
 
 
-@pytest.mark.parametrize("sep", [";", "&"])
-def test_both_url_forms_connect(basic, sep):
-    e = sa.create_engine(engine_url(basic, sep))
+@pytest.mark.parametrize("form", ["&", "connection_string"])
+def test_both_url_forms_connect(basic, form):
+    e = sa.create_engine(engine_url(basic, form))
     with e.connect() as c:
         assert c.execute(sa.text("SELECT COUNT(*) FROM Customers")).scalar() > 0
     e.dispose()
+
+
+def test_query_values_cannot_add_properties(basic, emu, tmp_path):
+    # Issue 26, finding 7: a value holding `;` is that property's value, quoted as
+    # connect(**kwargs) quotes it, never more properties.
+    log = tmp_path / "kinetic.log"
+    attack = f"X;ProxyServer=evil;Logfile={log}"
+    base = ";".join(p for p in basic.split(";") if not p.lower().startswith("company="))
+    url = engine_url(base) + f"&Company={attack}"
+    e = sa.create_engine(url)
+    cargs, cparams = e.dialect.create_connect_args(e.url)
+    assert cargs == [None]
+    assert cparams["Company"] == attack
+    assert not {"ProxyServer", "Logfile"} & {k for k in cparams}
+    emu.clear_requests()
+    with e.connect() as c:
+        dbapi = c.connection.dbapi_connection
+        assert f"Company={attack}" in repr(dbapi), repr(dbapi)
+        # The statement reaches the emulator itself (no proxy named `evil` in the way), which
+        # refuses the company it was given: the whole text.
+        with pytest.raises(sa.exc.DBAPIError) as refused:
+            c.execute(sa.text("SELECT COUNT(*) FROM Customers")).scalar()
+        assert f"Company '{attack}' is not valid" in str(refused.value), refused.value
+    e.dispose()
+    assert emu.requests(), "the emulator received the statement's requests"
+    assert not log.exists(), "no Logfile property was set"
+    assert not list(tmp_path.iterdir())
+
+
+def test_url_parts_are_values_too():
+    url = sa.URL.create(
+        "kinetic",
+        username="u;ProxyServer=evil",
+        password="p;Logfile=/tmp/x}",
+        host="erp.example.com",
+        port=8443,
+        database="Kinetic;Company=Y",
+        query={"Company": "EPIC06"},
+    )
+    cargs, cparams = sa.create_engine(url).dialect.create_connect_args(url)
+    assert cargs == [None]
+    assert cparams == {
+        "Company": "EPIC06",
+        "User": "u;ProxyServer=evil",
+        "Password": "p;Logfile=/tmp/x}",
+        "URL": "https://erp.example.com:8443",
+        "ERPInstance": "Kinetic;Company=Y",
+    }
+    # As connect() reads them: each the one property's value.
+    with epicor_kinetic.connect(*cargs, **cparams) as c:
+        shown = repr(c)
+    assert "User=u;ProxyServer=evil;" in shown and "Company=EPIC06" in shown, shown
+    assert "Logfile" not in shown and "/tmp/x" not in shown, shown
+
+
+def test_a_raw_connection_string_only_under_its_key(basic):
+    # Under `connection_string`, a whole string with its own grammar; other parameters on top.
+    e = sa.create_engine(engine_url(basic, "connection_string") + "&Company=EPIC06")
+    cargs, cparams = e.dialect.create_connect_args(e.url)
+    assert cargs == [basic] and cparams == {"Company": "EPIC06"}
+    e.dispose()
+    # A property name is never a connection string: one holding `;` or `=` is refused by name.
+    e = sa.create_engine("kinetic:///?" + urllib.parse.urlencode({"Company;ProxyServer": "evil"}))
+    with pytest.raises(sa.exc.InterfaceError, match="not a connection property") as refused:
+        e.connect()
+    assert isinstance(refused.value.orig, epicor_kinetic.InterfaceError)
+    e.dispose()
+    with pytest.raises(epicor_kinetic.InterfaceError, match="given 2 times"):
+        sa.create_engine("kinetic:///?Company=A&Company=B")
 
 
 def test_reflection(engine):

@@ -52,6 +52,9 @@ pub struct BaqInfo {
     pub description: String,
     /// Its parameters (name, required), as the server lists them.
     pub parameters: Vec<(String, bool)>,
+    /// Whether the server lists its parameters at all: when it does, an empty list means the
+    /// BAQ takes none.
+    pub parameters_listed: bool,
     /// Whether it writes back (the list's `Updatable`).
     pub updatable: bool,
 }
@@ -130,9 +133,9 @@ impl Epicor {
                             .and_then(|v| v.as_str())
                             .unwrap_or_default()
                             .to_owned();
-                        let parameters = r
-                            .get("Parameters")
-                            .and_then(|v| v.as_array())
+                        let listed = r.get("Parameters").and_then(|v| v.as_array());
+                        let parameters_listed = listed.is_some();
+                        let parameters = listed
                             .map(|ps| {
                                 ps.iter()
                                     .filter_map(|p| {
@@ -154,6 +157,7 @@ impl Epicor {
                             id,
                             description,
                             parameters,
+                            parameters_listed,
                             updatable,
                         })
                     })
@@ -503,7 +507,11 @@ impl SchemaProvider for BaqSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let (id, parameters) = crate::rewrite::decode_baq_name(name);
+        let Some((id, parameters)) = crate::rewrite::decode_baq_name(name) else {
+            return Err(DataFusionError::Plan(format!(
+                "BaqSvc.\"{name}\" is not a BAQ's name: write BaqSvc.zCustomerList, or pass parameters as BaqSvc.zOrdersByCustomer(CustID => 'value')"
+            )));
+        };
         let baqs = self.epicor.baqs().await.map_err(external)?;
         let Some(info) = baqs.iter().find(|b| b.id.eq_ignore_ascii_case(&id)) else {
             let ids: Vec<&str> = baqs.iter().map(|b| b.id.as_str()).collect();
@@ -512,29 +520,7 @@ impl SchemaProvider for BaqSchema {
                 ids.join(", ")
             )));
         };
-        // A parameter the BAQ does not have (when the server lists its parameters).
-        if !info.parameters.is_empty() {
-            if let Some((unknown, _)) = parameters.iter().find(|(n, _)| {
-                !info
-                    .parameters
-                    .iter()
-                    .any(|(p, _)| p.eq_ignore_ascii_case(n))
-            }) {
-                return Err(DataFusionError::Plan(format!(
-                    "BAQ {} has no parameter {unknown}; its parameters: {}",
-                    info.id,
-                    info.parameters
-                        .iter()
-                        .map(|(p, r)| if *r {
-                            format!("{p} (required)")
-                        } else {
-                            p.clone()
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )));
-            }
-        }
+        let parameters = baq_parameters(info, parameters).map_err(DataFusionError::Plan)?;
         let missing: Vec<&str> = info
             .parameters
             .iter()
@@ -571,6 +557,69 @@ impl SchemaProvider for BaqSchema {
     }
 }
 
+/// The parameters `given` to the BAQ `info`, checked, each under the name the server lists
+/// (written in any case: Epicor reads query names without regard to case, as it does every
+/// name). Refused, as the statement's fault: a name beginning with `$` or `@` (OData's own:
+/// `$filter` would filter the rows behind SQL's back), a name the server's list does not hold
+/// (an empty list: the BAQ takes none), a name given twice; when the server does not list the
+/// BAQ's parameters, a name not spelt as parameters are (letters, digits and `_`).
+fn baq_parameters(
+    info: &BaqInfo,
+    given: Vec<(String, String)>,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut checked: Vec<(String, String)> = Vec::with_capacity(given.len());
+    for (name, value) in given {
+        if let Some(why) = epicor_kinetic::http::custom_option_error(&name) {
+            return Err(format!(
+                "BAQ {}: {why}; filter, order and limit its rows with WHERE, ORDER BY and LIMIT",
+                info.id
+            ));
+        }
+        let name = if info.parameters_listed {
+            match info
+                .parameters
+                .iter()
+                .find(|(p, _)| p.eq_ignore_ascii_case(&name))
+            {
+                Some((listed, _)) => listed.clone(),
+                None if info.parameters.is_empty() => {
+                    return Err(format!(
+                        "BAQ {} has no parameter {name}: it takes none",
+                        info.id
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "BAQ {} has no parameter {name}; its parameters: {}",
+                        info.id,
+                        info.parameters
+                            .iter()
+                            .map(|(p, r)| if *r {
+                                format!("{p} (required)")
+                            } else {
+                                p.clone()
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }
+            }
+        } else if epicor_kinetic::api::is_baq_parameter_name(&name) {
+            name
+        } else {
+            return Err(format!(
+                "BAQ {}: `{name}` is not a parameter name (the server does not list the BAQ's parameters, and their names are letters, digits and _)",
+                info.id
+            ));
+        };
+        if checked.iter().any(|(n, _)| *n == name) {
+            return Err(format!("BAQ {} parameter {name} is given twice", info.id));
+        }
+        checked.push((name, value));
+    }
+    Ok(checked)
+}
+
 /// System tables and unqualified names.
 #[derive(Debug)]
 struct DefaultSchema {
@@ -604,5 +653,86 @@ impl SchemaProvider for DefaultSchema {
         crate::system::NAMES
             .iter()
             .any(|s| s.eq_ignore_ascii_case(name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn baq(parameters: Option<&[(&str, bool)]>) -> BaqInfo {
+        BaqInfo {
+            id: "zX".into(),
+            description: String::new(),
+            parameters: parameters
+                .unwrap_or_default()
+                .iter()
+                .map(|(n, r)| (n.to_string(), *r))
+                .collect(),
+            parameters_listed: parameters.is_some(),
+            updatable: false,
+        }
+    }
+
+    fn given(names: &[&str]) -> Vec<(String, String)> {
+        names.iter().map(|n| (n.to_string(), "v".into())).collect()
+    }
+
+    fn names(r: std::result::Result<Vec<(String, String)>, String>) -> Vec<String> {
+        r.unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    #[test]
+    fn listed_parameters_decide_and_are_sent_as_listed() {
+        let listed = baq(Some(&[("CustID", true), ("MinQty", false)]));
+        assert_eq!(
+            names(baq_parameters(&listed, given(&["custid", "MINQTY"]))),
+            ["CustID", "MinQty"]
+        );
+        for bad in [
+            "Nope",
+            "$filter",
+            "$FILTER",
+            " $top",
+            "@p",
+            "CustID&$filter",
+        ] {
+            assert!(baq_parameters(&listed, given(&[bad])).is_err(), "{bad}");
+        }
+        let twice = baq_parameters(&listed, given(&["CustID", "custid"])).unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+        // Listed, and empty: the BAQ takes none.
+        let none = baq(Some(&[]));
+        let e = baq_parameters(&none, given(&["CustID"])).unwrap_err();
+        assert!(e.contains("takes none"), "{e}");
+        assert!(baq_parameters(&none, Vec::new()).is_ok());
+    }
+
+    #[test]
+    fn unlisted_parameters_must_be_spelt_as_names() {
+        let unlisted = baq(None);
+        assert_eq!(
+            names(baq_parameters(&unlisted, given(&["CustID", "Min_Qty2"]))),
+            ["CustID", "Min_Qty2"]
+        );
+        for bad in [
+            "$filter",
+            "%24filter",
+            "@p",
+            "a&b",
+            "a=b",
+            "a;b",
+            "a b",
+            "a#b",
+            "a?b",
+            "",
+            "a\nb",
+        ] {
+            let e = baq_parameters(&unlisted, given(&[bad])).unwrap_err();
+            assert!(e.contains("BAQ zX"), "{bad}: {e}");
+        }
     }
 }

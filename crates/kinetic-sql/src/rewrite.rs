@@ -5,7 +5,9 @@
 //! - a BAQ called as a table function, `BaqSvc.zOrdersByCustomer('ADDIS0001')` or
 //!   `BaqSvc.zOrdersByCustomer(CustID => 'ADDIS0001')`, becomes the table
 //!   `BaqSvc."zOrdersByCustomer(CustID=ADDIS0001)"` (parameters bound by name, values
-//!   percent-encoded), aliased to the BAQ's id. Parameters are values, never SQL text.
+//!   percent-encoded), aliased to the BAQ's id. Parameters are values, never SQL text. The
+//!   catalog checks the names against the server's list of the BAQ's parameters, whether they
+//!   came from a call or from such a name written quoted by hand.
 
 use crate::catalog::{Epicor, BAQ_SCHEMA};
 use datafusion::error::{DataFusionError, Result};
@@ -285,24 +287,25 @@ pub fn encode_baq_name(id: &str, parameters: &[(String, String)]) -> String {
     format!("{id}({})", params.join(","))
 }
 
-/// The BAQ id and parameters of a table name from [`encode_baq_name`] (or a plain id).
-pub fn decode_baq_name(name: &str) -> (String, Vec<(String, String)>) {
+/// The BAQ id and parameters of a table name from [`encode_baq_name`] (or a plain id); `None`
+/// for a name that is not one (a quoted name is the user's own text: `"zX(a)(b)"`, a pair
+/// without `=`). Names and values are percent-decoded: what they are, not how they were
+/// written, is what the catalog checks.
+pub fn decode_baq_name(name: &str) -> Option<(String, Vec<(String, String)>)> {
     let Some((id, rest)) = name.split_once('(') else {
-        return (name.to_owned(), Vec::new());
+        return Some((name.to_owned(), Vec::new()));
     };
-    let inner = rest.strip_suffix(')').unwrap_or(rest);
+    let inner = rest.strip_suffix(')')?;
+    if inner.contains(['(', ')']) {
+        return None;
+    }
+    let decode = |t: &str| percent_decode_str(t).decode_utf8_lossy().into_owned();
     let params = inner
         .split(',')
         .filter(|p| !p.is_empty())
-        .filter_map(|p| {
-            let (n, v) = p.split_once('=')?;
-            Some((
-                percent_decode_str(n).decode_utf8_lossy().into_owned(),
-                percent_decode_str(v).decode_utf8_lossy().into_owned(),
-            ))
-        })
-        .collect();
-    (id.to_owned(), params)
+        .map(|p| p.split_once('=').map(|(n, v)| (decode(n), decode(v))))
+        .collect::<Option<Vec<_>>>()?;
+    Some((id.to_owned(), params))
 }
 
 #[cfg(test)]
@@ -316,7 +319,29 @@ mod tests {
             ("MinQty".to_owned(), "5".to_owned()),
         ];
         let name = encode_baq_name("zX", &params);
-        assert_eq!(decode_baq_name(&name), ("zX".to_owned(), params));
-        assert_eq!(decode_baq_name("zPlain"), ("zPlain".to_owned(), vec![]));
+        assert_eq!(decode_baq_name(&name), Some(("zX".to_owned(), params)));
+        assert_eq!(
+            decode_baq_name("zPlain"),
+            Some(("zPlain".to_owned(), vec![]))
+        );
+    }
+
+    /// A quoted table name is the user's text: decoded as written (so `%24filter` is
+    /// `$filter`, for the catalog to refuse), or not a BAQ's name at all.
+    #[test]
+    fn raw_baq_names_decode_what_they_say_or_nothing() {
+        let one = |n: &str, v: &str| Some(("zX".to_owned(), vec![(n.to_owned(), v.to_owned())]));
+        assert_eq!(
+            decode_baq_name("zX($filter=a eq 1)"),
+            one("$filter", "a eq 1")
+        );
+        assert_eq!(
+            decode_baq_name("zX(%24filter=a eq 1)"),
+            one("$filter", "a eq 1")
+        );
+        assert_eq!(decode_baq_name("zX()"), Some(("zX".to_owned(), vec![])));
+        for bad in ["zX(a)", "zX(a=1", "zX(a=1)(b=2)", "zX(a=1))", "zX(a=(1))"] {
+            assert_eq!(decode_baq_name(bad), None, "{bad}");
+        }
     }
 }

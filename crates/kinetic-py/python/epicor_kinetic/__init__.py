@@ -13,7 +13,7 @@ Every table of every service is there (``Erp.BO.CustomerSvc.Customers``, or ``Cu
 filters, columns, ``LIMIT`` and ``ORDER BY`` are sent to Epicor as OData; joins and aggregates
 run here. ``cur.fetch_arrow_table()``, ``cur.fetch_df()`` and the Arrow PyCapsule interface
 (``polars.DataFrame(cur)``, ``pyarrow.table(cur)``, ``duckdb.arrow(cur)``) read results without a
-copy. ``create_engine("kinetic:///?<connection string>")`` is the SQLAlchemy dialect.
+copy. ``create_engine("kinetic:///?<properties>")`` is the SQLAlchemy dialect.
 
 ``paramstyle`` is ``qmark``: ``?`` markers, one value each, in order; values are bound into the
 parsed statement, never pasted into its text. Parameter types: ``None``, ``bool``, ``int``,

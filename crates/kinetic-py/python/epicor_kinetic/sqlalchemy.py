@@ -1,12 +1,24 @@
-"""The SQLAlchemy dialect: ``create_engine("kinetic:///?<connection string>")``.
+"""The SQLAlchemy dialect: ``create_engine("kinetic:///?<properties>")``.
 
-The query part of the URL is the connection string, with ``&`` or ``;`` between properties::
+Each query parameter of the URL is one connection property, its value the property's value
+whatever it holds: values are passed as ``epicor_kinetic.connect(**properties)`` passes keyword
+arguments, quoted, so a ``;``, ``=`` or brace inside a value stays in that value and can never
+add or change another property (``?Company=X;ProxyServer=evil`` is the company
+``X;ProxyServer=evil``). The URL's user, password, host and database are values the same way
+(``User``, ``Password``, ``URL`` as ``https://host[:port]``, ``ERPInstance``); a query parameter
+of the same name wins::
 
+    create_engine(sa.URL.create("kinetic", username="u", password=pw, host="erp.example.com",
+                                database="Kinetic", query={"Company": "EPIC06"}))
     create_engine("kinetic:///?URL=https://erp.example.com&ERPInstance=Kinetic&User=u&Password=p")
-    create_engine("kinetic:///?URL=https://erp.example.com;ERPInstance=Kinetic;User=u;Password=p")
 
-(percent-encode what URLs require: ``%26`` for ``&``, ``%3B`` for a ``;`` inside a value.) The
-dialect is registered under the entry point ``sqlalchemy.dialects`` as ``kinetic``.
+A whole connection string, as written for ``connect()`` (``;`` between properties, braces to
+quote), goes only under the one key ``connection_string``, percent-encoded as a URL requires; the
+other parameters are set on top of it::
+
+    create_engine("kinetic:///?connection_string=" + urllib.parse.quote(cs, safe=""))
+
+The dialect is registered under the entry point ``sqlalchemy.dialects`` as ``kinetic``.
 
 Reflection reads the system tables: ``sys_schemas`` (one schema per service, ``BaqSvc``,
 ``default``), ``sys_tables`` (``TABLE`` entity sets, ``VIEW`` BAQs), ``sys_tablecolumns``,
@@ -82,20 +94,23 @@ class KineticDialect(default.DefaultDialect):
     def dbapi(cls) -> Any:  # SQLAlchemy 1.4
         return epicor_kinetic
 
+    #: The one query key whose value is a whole connection string, read by its own grammar.
+    connection_string_key = "connection_string"
+
     def create_connect_args(self, url: Any) -> tuple[list[Any], dict[str, Any]]:
-        """The URL's query as a connection string: ``a=1&b=2`` and ``a=1;b=2`` alike."""
-        fragments: list[str] = []
+        """The URL as ``connect()``'s arguments: the ``connection_string`` parameter (if any) as
+        the connection string, every other query parameter and the URL's parts as properties,
+        each a value (see the module)."""
+        connection_string: Optional[str] = None
         properties: dict[str, Any] = {}
         for key, value in url.query.items():
             values = value if isinstance(value, (tuple, list)) else (value,)
-            for v in values:
-                if ";" in v:
-                    # `?Service=X;URL=Y`: the rest of a connection string rode in the value.
-                    fragments.append(f"{key}={v}")
-                elif key in properties:
-                    raise epicor_kinetic.InterfaceError(f"{key} is given twice in the URL")
-                else:
-                    properties[key] = v
+            if len(values) != 1:
+                raise epicor_kinetic.InterfaceError(f"{key} is given {len(values)} times in the URL")
+            if key == self.connection_string_key:
+                connection_string = values[0]
+            else:
+                properties[key] = values[0]
         if url.username is not None:
             properties.setdefault("User", url.username)
         if url.password is not None:
@@ -105,7 +120,7 @@ class KineticDialect(default.DefaultDialect):
             properties.setdefault("URL", f"https://{url.host}{port}")
         if url.database:
             properties.setdefault("ERPInstance", url.database)
-        return [";".join(fragments) or None], properties
+        return [connection_string], properties
 
     # -- no transactions ------------------------------------------------------------------
     def do_begin(self, dbapi_connection: Any) -> None:

@@ -26,6 +26,21 @@ use serde_json::{Map, Value};
 /// One row of an entity set or a BAQ: column name to value.
 pub type Row = Map<String, Value>;
 
+/// Whether `name` is spelt as BAQ parameters are named (letters, digits and `_`: `CustID`):
+/// the test of a name when the server does not list the BAQ's parameters (when it does, the
+/// list decides). No such name is one of OData's own (`$filter`, `@alias`) nor holds a
+/// delimiter.
+///
+/// ```
+/// use epicor_kinetic::api::is_baq_parameter_name;
+/// assert!(is_baq_parameter_name("CustID"));
+/// assert!(!is_baq_parameter_name("$filter"));
+/// assert!(!is_baq_parameter_name("a&b"));
+/// ```
+pub fn is_baq_parameter_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
 /// How a delete went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Deleted {

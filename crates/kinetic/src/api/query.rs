@@ -137,7 +137,9 @@ impl EntitySetQuery {
     }
 
     /// A custom query option sent with every request, as `?name=value`: a BAQ's parameter
-    /// (`CustID`, `KEYST0045`). Repeat for several.
+    /// (`CustID`, `KEYST0045`). Repeat for several. Name and value are percent-encoded but for
+    /// unreserved characters; a name a server reads as its own (`$filter`, `@alias`) makes every
+    /// request of the query [`Error::InvalidSettings`] (property `parameter`), never sent.
     pub fn parameter(mut self, name: &str, value: &str) -> Self {
         self.parameters.push((name.to_owned(), value.to_owned()));
         self
@@ -418,7 +420,7 @@ impl EntitySetQuery {
             Source::Baq { id } => endpoints.baq(id)?,
         };
         for (name, value) in &self.parameters {
-            endpoint = endpoint.query(name, value);
+            endpoint = endpoint.custom_option(name, value)?;
         }
         Ok(endpoint)
     }

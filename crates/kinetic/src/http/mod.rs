@@ -65,7 +65,9 @@ pub use tls::sha256_hex;
 
 pub(crate) use client::build_client;
 
-pub use url::{encode_query, encode_segment, Api, Endpoint, Endpoints, KeyValue};
+pub use url::{
+    custom_option_error, encode_query, encode_segment, Api, Endpoint, Endpoints, KeyValue,
+};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};

@@ -13,7 +13,9 @@
 //!
 //! Path segments are encoded so that no value can add a segment (`/` becomes `%2F`) or start a query
 //! (`?`, `#`). Query values encode spaces as `%20`, never `+`, which some OData servers read
-//! literally. Entity keys are written as OData literals: strings single-quoted with inner quotes
+//! literally. Custom query options (a BAQ's parameters, [`Endpoint::custom_option`]) keep only
+//! unreserved characters in name and value, and a name OData reserves (`$filter`, `@alias`) is
+//! refused: no parameter can add a query option. Entity keys are written as OData literals: strings single-quoted with inner quotes
 //! doubled (`'O''Brien'`), numbers bare.
 //!
 //! ```
@@ -91,6 +93,17 @@ const QUERY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/')
     .remove(b'@');
 
+/// What a custom query option's name and value keep literal (a BAQ's parameters): RFC 3986
+/// unreserved characters only. `$`, `@`, `&`, `=`, `;`, `#`, `%`, `/` and quotes are encoded, so
+/// no name or value can end its option or start another. Encoding alone does not make a name
+/// safe: servers decode names before reading them (`%24filter` is `$filter` to them), so
+/// [`Endpoint::custom_option`] also refuses the names a server reads as its own.
+const CUSTOM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes one path segment (`/` included, so the value stays one segment).
 pub fn encode_segment(segment: &str) -> String {
     utf8_percent_encode(segment, SEGMENT).to_string()
@@ -99,6 +112,36 @@ pub fn encode_segment(segment: &str) -> String {
 /// Percent-encodes a query name or value; spaces become `%20`.
 pub fn encode_query(value: &str) -> String {
     utf8_percent_encode(value, QUERY).to_string()
+}
+
+/// Why `name` cannot be a custom query option, when it cannot: it is empty, holds a control
+/// character, or begins (after any spaces) with `$`, which makes it one of OData's system query
+/// options (`$filter`, `$top`), or `@`, a parameter alias. A server reads those as its own
+/// whether `$` is written or percent-encoded, so they are refused, never sent.
+///
+/// ```
+/// use epicor_kinetic::http::custom_option_error;
+/// assert!(custom_option_error("CustID").is_none());
+/// assert!(custom_option_error("$filter").is_some());
+/// assert!(custom_option_error(" @alias").is_some());
+/// ```
+pub fn custom_option_error(name: &str) -> Option<String> {
+    let Some(first) = name.trim_start().chars().next() else {
+        return Some("a parameter needs a name".into());
+    };
+    let what = match first {
+        '$' => "OData's system query options ($filter, $top, ...)",
+        '@' => "OData's parameter aliases",
+        _ if name.chars().any(char::is_control) => {
+            return Some(format!(
+                "the parameter name {name:?} holds a control character"
+            ));
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "`{name}` is not a parameter name: names beginning with `{first}` are {what}"
+    ))
 }
 
 /// One value of an entity key, written as an OData literal.
@@ -408,6 +451,26 @@ impl Endpoint {
         self
     }
 
+    /// Adds a custom query option (a BAQ's parameter, `CustID=KEYST0045`): name and value keep
+    /// only unreserved characters, everything else percent-encoded, so neither can add an
+    /// option. A name a server would read as its own (`$filter`, `@alias`: see
+    /// [`custom_option_error`]) is [`Error::InvalidSettings`] (property `parameter`), before
+    /// anything is sent.
+    pub fn custom_option(mut self, name: &str, value: &str) -> Result<Self> {
+        if let Some(message) = custom_option_error(name) {
+            return Err(Error::invalid_settings(
+                "parameter",
+                message,
+                "name one of the BAQ's parameters (`kinetic describe BaqSvc/<id>` lists them); filter, order and limit the rows with the query's own options",
+            ));
+        }
+        self.query.push((
+            utf8_percent_encode(name, CUSTOM).to_string(),
+            utf8_percent_encode(value, CUSTOM).to_string(),
+        ));
+        Ok(self)
+    }
+
     /// Which API the address belongs to.
     pub fn api(&self) -> Api {
         self.api
@@ -571,6 +634,31 @@ mod tests {
             "{u}"
         );
         assert!(!u.contains('+'));
+    }
+
+    #[test]
+    fn custom_options_cannot_add_an_option() {
+        let v2 = endpoints(ApiVersion::V2);
+        let e = v2
+            .baq("zX")
+            .and_then(|e| e.custom_option("Cust ID&a=1", "O'B%&#?/..%2F$filter=x;+@(,)"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            url(Ok(e)),
+            "https://erp.example.com/Kinetic%20Live/api/v2/odata/EPIC06/BaqSvc/zX/Data\
+             ?Cust%20ID%26a%3D1=O%27B%25%26%23%3F%2F..%252F%24filter%3Dx%3B%2B%40%28%2C%29"
+        );
+        // Names a server reads as its own, written or encoded: refused, never sent.
+        for bad in ["$filter", "$FILTER", " $top", "@alias", "", "  ", "a\nb"] {
+            let err = v2.baq("zX").and_then(|e| e.custom_option(bad, "1")).err();
+            assert_eq!(
+                err.as_ref().and_then(Error::property),
+                Some("parameter"),
+                "{bad:?}"
+            );
+        }
+        assert!(custom_option_error("CustID").is_none());
+        assert!(custom_option_error("a$b").is_none());
     }
 
     #[test]
