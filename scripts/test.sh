@@ -30,6 +30,9 @@ bash scripts/system-packages.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== module graphs (no new import cycle, no new source file over 1,000 lines)"
+python3 scripts/module_graph.py --check
+
 echo "== cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
