@@ -1,7 +1,8 @@
 //! Epicor's error shape: `{HttpStatus, ReasonPhrase, ErrorMessage, ErrorType, ErrorDetails, CorrelationId}`,
-//! as JSON, or as XML when the client does not accept JSON.
+//! as JSON, or as XML when the client does not accept JSON. A helper below every other layer: any
+//! module may answer with it.
 
-use crate::db::DbError;
+use crate::markup::xml_escape;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -120,19 +121,6 @@ impl ApiError {
     }
 }
 
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
-        match e {
-            // Limits are the caller's business: say which one and what to do.
-            DbError::TimedOut { .. } | DbError::Busy { .. } => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, kind::API, e.to_string())
-            }
-            DbError::Sqlite(e) => e.into(),
-            other => ApiError::internal(other.to_string()),
-        }
-    }
-}
-
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ffi;
@@ -181,22 +169,6 @@ struct Body<'a> {
     error_details: &'a [ErrorDetail],
     #[serde(rename = "CorrelationId")]
     correlation_id: String,
-}
-
-/// Escapes text for XML element content and attributes.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl IntoResponse for ApiError {

@@ -697,7 +697,7 @@ impl EmulatorConfig {
                 ));
             }
         }
-        crate::erp::rows::DateOffset::parse(&self.v2_date_offset)?;
+        DateOffset::parse(&self.v2_date_offset)?;
         for u in &self.users {
             if u.password.is_empty() && u.password_hash.is_none() {
                 return Err(format!(
@@ -763,6 +763,61 @@ impl Default for LimitsConfig {
             max_expression_bytes: 64 * 1024,
             max_top_skip: i32::MAX as u64,
             max_expand_rows: 1_000,
+        }
+    }
+}
+
+/// The UTC offset written after v2 dates (`[?]` in EPICOR.md: `v2_date_offset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOffset {
+    None,
+    /// `Z`
+    Utc,
+    /// `+hh:mm` / `-hh:mm`, in minutes east of UTC.
+    Minutes(i16),
+}
+
+impl DateOffset {
+    /// Parses the `v2_date_offset` setting: "", "Z", "+hh:mm" or "-hh:mm".
+    pub fn parse(text: &str) -> Result<DateOffset, String> {
+        let bad = || {
+            format!(
+                "v2_date_offset `{text}` is not an offset; use \"\" (none), \"Z\", or \"+hh:mm\" / \"-hh:mm\" such as \"-05:00\""
+            )
+        };
+        match text {
+            "" => Ok(DateOffset::None),
+            "Z" | "z" => Ok(DateOffset::Utc),
+            _ => {
+                let (sign, rest) = match text.as_bytes().first() {
+                    Some(b'+') => (1, &text[1..]),
+                    Some(b'-') => (-1, &text[1..]),
+                    _ => return Err(bad()),
+                };
+                let (h, m) = rest.split_once(':').ok_or_else(bad)?;
+                let digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+                if !digits(h) || !digits(m) {
+                    return Err(bad());
+                }
+                let (h, m): (i16, i16) =
+                    (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+                if h > 14 || m > 59 {
+                    return Err(bad());
+                }
+                Ok(DateOffset::Minutes(sign * (h * 60 + m)))
+            }
+        }
+    }
+
+    /// What follows a v2 date: "", "Z" or "+hh:mm".
+    pub fn suffix(self) -> String {
+        match self {
+            DateOffset::None => String::new(),
+            DateOffset::Utc => "Z".into(),
+            DateOffset::Minutes(m) => {
+                let sign = if m < 0 { '-' } else { '+' };
+                format!("{sign}{:02}:{:02}", m.abs() / 60, m.abs() % 60)
+            }
         }
     }
 }

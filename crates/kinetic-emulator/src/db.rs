@@ -1,9 +1,11 @@
 //! The SQLite store: one writer connection (writes are serialised, so no update is ever lost) and a
 //! pool of read-only connections (WAL mode lets readers run beside the writer).
 
+use crate::api_error::{kind, ApiError};
 use crate::collation::{self, Collation};
 use crate::config::EmulatorConfig;
 use crate::data::{self, DataSummary};
+use axum::http::StatusCode;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -363,5 +365,19 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+}
+
+/// A database failure as an answer: limits are the caller's business, the rest the server's.
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            // Limits are the caller's business: say which one and what to do.
+            DbError::TimedOut { .. } | DbError::Busy { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, kind::API, e.to_string())
+            }
+            DbError::Sqlite(e) => e.into(),
+            other => ApiError::internal(other.to_string()),
+        }
     }
 }

@@ -12,8 +12,8 @@
 //!   body in `Content-Length`, and drops the connection before the body. The client cannot tell
 //!   whether its call took effect: the ambiguous failure that idempotent retries must survive.
 
+use crate::api_error::{kind, ApiError};
 use crate::config::{FaultConfig, FaultRule};
-use crate::erp::error::{kind, ApiError};
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};

@@ -8,6 +8,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api_error;
 pub mod auth;
 pub mod clock;
 pub mod collation;
@@ -18,7 +19,9 @@ pub mod erp;
 pub mod expiring;
 pub mod faults;
 pub mod idp;
+pub mod markup;
 pub mod model;
+pub mod password;
 pub mod request_log;
 pub mod throttle;
 pub mod tls;
@@ -96,8 +99,13 @@ impl Emulator {
             config.security.clone(),
             clock.clone(),
         ));
-        let auth = auth::Authenticator::new(&config, clock.clone(), idp.clone(), throttle.clone())
-            .map_err(EmulatorError::Invalid)?;
+        let auth = auth::Authenticator::new(
+            &config,
+            clock.clone(),
+            idp.clone().map(|i| i as Arc<dyn auth::oidc::LocalIssuer>),
+            throttle.clone(),
+        )
+        .map_err(EmulatorError::Invalid)?;
         let licensing = auth::license::Licensing::new(config.licenses.clone(), clock);
         let (db, report) = db::Db::open(&config)?;
         Ok(Emulator {
@@ -180,7 +188,7 @@ async fn no_panic(
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("(no message)");
-            erp::error::ApiError::internal(format!("a request handler panicked: {what}"))
+            crate::api_error::ApiError::internal(format!("a request handler panicked: {what}"))
                 .into_response()
         }
     }

@@ -6,7 +6,6 @@
 use crate::clock::Clock;
 use crate::config::SecurityConfig;
 use crate::expiring::{Bounds, ExpiringMap};
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -83,24 +82,9 @@ pub async fn verify_password(hash: Option<String>, password: String) -> Result<b
         .map_err(|_| Refusal::Busy)?
         .map_err(|_| Refusal::Busy)?;
     let password = zeroize::Zeroizing::new(password);
-    tokio::task::spawn_blocking(move || {
-        let hash = hash.unwrap_or_else(|| dummy_hash().to_string());
-        let ok = PasswordHash::new(&hash)
-            .map(|h| {
-                argon2::Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-            .unwrap_or(false);
-        ok
-    })
-    .await
-    .map_err(|_| Refusal::Busy)
-}
-
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| crate::auth::hash_password("not a real password"))
+    tokio::task::spawn_blocking(move || crate::password::verify(hash.as_deref(), &password))
+        .await
+        .map_err(|_| Refusal::Busy)
 }
 
 impl Throttle {

@@ -2,9 +2,9 @@
 //! access scope (services, methods, BAQs, functions). Missing or unknown: 401; outside the scope: 403.
 
 use super::unauthorized;
+use crate::api_error::{kind, ApiError};
 use crate::clock::parse_rfc3339;
 use crate::config::{ApiKeyConfig, ApiKeyScope};
-use crate::erp::error::{kind, ApiError};
 use axum::http::{HeaderMap, StatusCode};
 use subtle::ConstantTimeEq;
 

@@ -4,9 +4,9 @@
 //! When no WebService seat is free a call falls back to WebServiceShared, slowed down per call; no
 //! seat at all is an error.
 
+use crate::api_error::{kind, ApiError};
 use crate::clock::Clock;
 use crate::config::LicenseConfig;
-use crate::erp::error::{kind, ApiError};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use std::collections::HashMap;

@@ -6,13 +6,11 @@ pub mod apikey;
 pub mod license;
 pub mod oidc;
 
+use crate::api_error::{kind, ApiError};
 use crate::clock::{parse_rfc3339, Clock};
 use crate::config::{EmulatorConfig, UserConfig};
-use crate::erp::error::{kind, ApiError};
 use crate::expiring::{Bounds, ExpiringMap};
 use crate::throttle::{self, ClientAddr, Refusal, Throttle};
-use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
-use argon2::Argon2;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -133,16 +131,6 @@ impl std::fmt::Debug for Authenticator {
 /// How long a verified password is remembered.
 const VERIFIED_TTL_SECS: i64 = 300;
 
-/// Hashes a password with Argon2id (the crate's defaults: 19 MiB, 2 passes).
-pub fn hash_password(password: &str) -> String {
-    let salt =
-        SaltString::encode_b64(&rand::random::<[u8; 16]>()).expect("16 bytes is a valid salt");
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("hashing with default parameters cannot fail")
-        .to_string()
-}
-
 /// The `WWW-Authenticate` challenge on every 401.
 pub fn challenge() -> (header::HeaderName, HeaderValue) {
     (
@@ -162,7 +150,7 @@ impl Authenticator {
     pub fn new(
         config: &EmulatorConfig,
         clock: Arc<dyn Clock>,
-        idp: Option<Arc<crate::idp::Idp>>,
+        idp: Option<Arc<dyn oidc::LocalIssuer>>,
         throttle: Arc<Throttle>,
     ) -> Result<Authenticator, String> {
         let mut users = HashMap::new();
@@ -402,11 +390,11 @@ pub fn decode_basic(b64: &str) -> Result<(String, String), ApiError> {
 fn user_from_config(u: &UserConfig) -> Result<User, String> {
     let password_hash = match &u.password_hash {
         Some(h) => {
-            PasswordHash::new(h)
+            crate::password::check_phc(h)
                 .map_err(|e| format!("user `{}`: password_hash is not a PHC string: {e}", u.id))?;
             h.clone()
         }
-        None => hash_password(&u.password),
+        None => crate::password::hash_password(&u.password),
     };
     Ok(User {
         id: u.id.clone(),

@@ -9,14 +9,34 @@
 //! `kid` fetches again at most once per `REFETCH_AFTER`.
 
 use super::{unauthorized, Authenticator, Principal, Via};
+use crate::api_error::{kind, ApiError};
 use crate::config::TrustedIssuer;
-use crate::erp::error::{kind, ApiError};
 use axum::http::StatusCode;
 use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The emulator's own identity provider as the bearer check sees it: who it is, its signing keys,
+/// and the tokens it revoked. `idp::Idp` implements it, so auth never imports the provider.
+pub trait LocalIssuer: Send + Sync {
+    /// The tenant: its tokens' `iss` ends in `/{tenant}/v2.0`.
+    fn tenant(&self) -> &str;
+    /// The app registration of the REST API (the tokens' audience).
+    fn rest_api_app(&self) -> &str;
+    /// The Epicor user app-only tokens act as.
+    fn app_user(&self) -> &str;
+    /// The `iss` its tokens carry now (`{public_base}/{tenant}/v2.0`).
+    fn issuer(&self) -> String;
+    /// Whether an access token (by its `uti`) was revoked.
+    fn is_revoked(&self, uti: &str) -> bool;
+    /// The current signing keys as a JWKS (made off the async workers the first time), or why not.
+    fn signing_keys(
+        self: Arc<Self>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Value, String>>;
+}
 
 /// Clock skew allowed on `exp` and `nbf`, in seconds.
 pub const SKEW_SECS: i64 = 60;
@@ -50,7 +70,7 @@ struct Issuer {
     fetching: tokio::sync::Mutex<()>,
     /// The emulator's own identity provider: keys read in process, any `iss` ending in
     /// `/{tenant}/v2.0` (its signature is what proves it is ours).
-    local: Option<std::sync::Arc<crate::idp::Idp>>,
+    local: Option<Arc<dyn LocalIssuer>>,
 }
 
 impl Issuer {
@@ -106,18 +126,18 @@ fn forbidden(message: String) -> ApiError {
 impl Issuers {
     pub fn new(
         config: &[TrustedIssuer],
-        local: Option<std::sync::Arc<crate::idp::Idp>>,
+        local: Option<Arc<dyn LocalIssuer>>,
     ) -> Result<Issuers, String> {
         let mut list = Vec::new();
         if let Some(idp) = local {
-            let app = idp.cfg.rest_api_app.clone();
+            let app = idp.rest_api_app().to_string();
             let cfg = TrustedIssuer {
                 name: "kinetic emulator identity provider".into(),
-                issuer: Some(format!("/{}/v2.0", idp.cfg.tenant)),
+                issuer: Some(format!("/{}/v2.0", idp.tenant())),
                 audiences: vec![app.clone(), format!("api://{app}")],
                 required_scopes: vec!["user_impersonation".into()],
                 required_roles: vec!["Epicor.Integration".into()],
-                app_user: Some(idp.cfg.app_user.clone()),
+                app_user: Some(idp.app_user().to_string()),
                 ..TrustedIssuer::default()
             };
             list.push(Issuer {
@@ -362,10 +382,11 @@ impl Issuer {
     async fn key(&self, kid: &str) -> Result<DecodingKey, ApiError> {
         if let Some(idp) = &self.local {
             // In process: read the provider's current keys every time (rotation shows at once).
-            idp.prepared()
+            let v = idp
+                .clone()
+                .signing_keys()
                 .await
-                .map_err(|e| ApiError::internal(e.description))?;
-            let v = idp.jwks().map_err(|e| ApiError::internal(e.description))?;
+                .map_err(ApiError::internal)?;
             let set: JwkSet = serde_json::from_value(v)
                 .map_err(|e| ApiError::internal(format!("own JWKS: {e}")))?;
             return self.decoding_key(set.find(kid).cloned(), kid);

@@ -3,11 +3,11 @@
 //! `api/v2/odata/{Company}/BaqSvc/{BaqID}/Data?Param=V&$filter=...`.
 
 use super::entity::{self, json_response, Fixed};
-use super::error::ApiError;
 use super::paging;
 use super::query::Relation;
 use super::rows::{self, ApiVersion, RowKind};
 use super::Ctx;
+use crate::api_error::ApiError;
 use crate::collation::Collation;
 use crate::model::{ColType, Column, Table, CUSTOMER};
 use axum::http::{header, Method, StatusCode};

@@ -3,8 +3,8 @@
 //! whose own logic fails still answers 200, with the failure in its outputs.
 
 use super::entity::json_response;
-use super::error::ApiError;
 use super::Ctx;
+use crate::api_error::ApiError;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use rusqlite::params;

@@ -1,11 +1,11 @@
 //! OData entity sets: collections with query options, entities by key, navigation, `$count`, and writes.
 
-use super::error::ApiError;
 use super::paging;
 use super::query::{Compiler, Relation, Ties};
 use super::rows::{self, ApiVersion, KeyValues, RowKind, Wire};
 use super::seek::{self, Keyset, Shape};
 use super::Ctx;
+use crate::api_error::ApiError;
 use crate::db::Db;
 use crate::model::{ColType, Column, EntitySet, Navigation, Service, Table};
 use axum::http::{header, StatusCode};

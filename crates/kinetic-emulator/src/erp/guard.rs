@@ -2,8 +2,8 @@
 //! scope, the `CallSettings` / `ContextHeader` headers, then a licence seat or the caller's session.
 //! Nothing reaches data before all of these pass.
 
-use super::error::ApiError;
 use super::Ctx;
+use crate::api_error::ApiError;
 use crate::auth::apikey::{ApiKeys, Target};
 use crate::auth::license::{self, Admission, LicenseHeader};
 use crate::auth::Principal;

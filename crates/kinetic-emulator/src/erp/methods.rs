@@ -2,11 +2,11 @@
 //! `{"returnObj": ..., "parameters": {...}}`. GetByID, GetList and GetRows also answer GET.
 
 use super::entity::{self, json_response, Fixed};
-use super::error::ApiError;
 use super::query::Relation;
 use super::rows::{self, RowKind, Wire};
 use super::whereclause;
 use super::Ctx;
+use crate::api_error::ApiError;
 use crate::model::{Column, EntitySet, Service, Table};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;

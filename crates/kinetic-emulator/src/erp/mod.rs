@@ -4,7 +4,6 @@
 pub mod baq;
 pub mod efx;
 pub mod entity;
-pub mod error;
 pub mod guard;
 pub mod methods;
 pub mod openapi;
@@ -15,6 +14,7 @@ pub mod rules;
 mod seek;
 pub mod whereclause;
 
+use crate::api_error::{self, ApiError};
 use crate::model::{self, SERVICES};
 use crate::AppState;
 use axum::body::Bytes;
@@ -23,7 +23,6 @@ use axum::extract::State;
 use axum::http::{header, Extensions, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use epicor_kinetic_odata::QueryOptions;
-use error::ApiError;
 use rows::ApiVersion;
 
 /// What every handler needs to know about the call.
@@ -63,8 +62,8 @@ impl Ctx {
             rows,
             tidy: config.tidy,
             // Checked by EmulatorConfig::validate at start.
-            date_offset: rows::DateOffset::parse(&config.v2_date_offset)
-                .unwrap_or(rows::DateOffset::None),
+            date_offset: crate::config::DateOffset::parse(&config.v2_date_offset)
+                .unwrap_or(crate::config::DateOffset::None),
         }
     }
 
@@ -116,7 +115,7 @@ pub async fn dispatch(
             let err = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    error::kind::API,
+                    api_error::kind::API,
                     format!("The request body is larger than this server takes ({limit} bytes; [security] max_body_bytes)"),
                 )
             } else {
@@ -429,7 +428,7 @@ pub(crate) fn user_may_use(ctx: &Ctx, company: &str) -> Result<(), ApiError> {
         {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                error::kind::UNAUTHORIZED,
+                api_error::kind::UNAUTHORIZED,
                 format!(
                     "User {} does not have access to company '{company}'.",
                     p.user
@@ -682,7 +681,7 @@ fn help_page(ctx: &Ctx, tail: &[&str]) -> Result<Response, ApiError> {
             ctx.base
         )));
     }
-    let esc = error::xml_escape;
+    let esc = crate::markup::xml_escape;
     let mut html = String::from(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Epicor Kinetic REST API help</title></head><body><h1>REST API help</h1><h2>Services</h2><ul>",
     );

@@ -2,8 +2,8 @@
 //! `api/swagger/v2/odata/{Service}.json` (entity sets) and `api/swagger/v2/methods/{Service}.json`
 //! (BO methods); `v1` likewise.
 
-use super::error::ApiError;
 use super::Ctx;
+use crate::api_error::ApiError;
 use crate::model::{self, ColType, Column, Service, Table};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value as J};

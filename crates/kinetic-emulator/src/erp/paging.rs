@@ -16,8 +16,8 @@
 //!   others. Without `$orderby` the order is the store's own (its clustered key), the same on
 //!   every page, so links work.
 
-use super::error::ApiError;
 use super::query::Ties;
+use crate::api_error::ApiError;
 use epicor_kinetic_odata::QueryOptions;
 use std::hash::{Hash, Hasher};
 

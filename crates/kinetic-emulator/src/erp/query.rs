@@ -18,7 +18,7 @@
 //! So `not contains(Name,'a')` leaves out rows whose Name is null (contains is null, not null is
 //! null), while `not (Name eq 'a')` keeps them (eq is false, not false is true).
 
-use super::error::ApiError;
+use crate::api_error::ApiError;
 use crate::collation::Collation;
 use crate::config::LimitsConfig;
 use crate::model::{ColType, Column, EntitySet, Service};

@@ -3,7 +3,7 @@
 //! business objects answer: 400 `Ice.Common.BusinessObjectException` whose `ErrorDetails` name the
 //! table, the field, the program and the method (OData writes run the BO's Update on Epicor too).
 
-use super::error::ApiError;
+use crate::api_error::ApiError;
 use crate::model::{ColType, Table};
 use rusqlite::types::Value;
 use rusqlite::Connection;

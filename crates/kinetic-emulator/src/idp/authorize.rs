@@ -15,7 +15,7 @@ use super::{
     AadError, App, AuthCode, AuthRequest, BrowserSession, DeviceState, Flow, Idp, Interaction,
     Ready, ResponseMode, User, INTERACTION_LIFETIME, SESSION_LIFETIME,
 };
-use crate::erp::error::xml_escape as esc;
+use crate::markup::xml_escape as esc;
 use crate::throttle::{self, ClientAddr, Refusal};
 use crate::AppState;
 use axum::body::Bytes;

@@ -395,7 +395,7 @@ impl Idp {
                         upn: u.upn.clone(),
                         display_name: u.display_name.clone(),
                         object_id: u.object_id.clone(),
-                        password_hash: crate::auth::hash_password(&u.password),
+                        password_hash: crate::password::hash_password(&u.password),
                         mfa_code: u.mfa_code.clone(),
                     },
                 )
@@ -639,6 +639,33 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     f.write_all(bytes)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// What the bearer check needs of the provider (auth sees it only through this trait).
+impl crate::auth::oidc::LocalIssuer for Idp {
+    fn tenant(&self) -> &str {
+        &self.cfg.tenant
+    }
+    fn rest_api_app(&self) -> &str {
+        &self.cfg.rest_api_app
+    }
+    fn app_user(&self) -> &str {
+        &self.cfg.app_user
+    }
+    fn issuer(&self) -> String {
+        Idp::issuer(self)
+    }
+    fn is_revoked(&self, uti: &str) -> bool {
+        Idp::is_revoked(self, uti)
+    }
+    fn signing_keys(
+        self: Arc<Self>,
+    ) -> futures_util::future::BoxFuture<'static, Result<serde_json::Value, String>> {
+        Box::pin(async move {
+            self.prepared().await.map_err(|e| e.description)?;
+            self.jwks().map_err(|e| e.description)
+        })
+    }
 }
 
 /// The provider's routes, under `/{tenant}/...`.
