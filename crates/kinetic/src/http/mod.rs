@@ -42,6 +42,7 @@ mod credential;
 pub mod errors;
 pub mod retry;
 mod tls;
+mod transport;
 mod url;
 
 use std::fmt;
@@ -73,7 +74,8 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::settings::{LicenseType, Settings};
-use retry::{status_is_retryable, Backoff};
+use retry::{Decision, Failure, RetryContext};
+use transport::{explain_give_up, too_large, transport_failure, Attempt};
 
 /// The header carrying the client's id for one call (all its attempts).
 pub const REQUEST_ID_HEADER: &str = "x-correlation-id";
@@ -445,32 +447,6 @@ impl fmt::Debug for Pipeline {
     }
 }
 
-/// What an attempt that got no answer means for retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
-    /// No connection was made: nothing was sent, any call may be retried.
-    NotSent,
-    /// The call may have reached the server (timeout or connection lost after sending, answer cut
-    /// short): only idempotent calls are retried.
-    Ambiguous,
-    /// Retrying cannot help (refused certificate, refused redirect).
-    Permanent,
-}
-
-/// An attempt's outcome.
-enum Attempt {
-    Answer {
-        status: StatusCode,
-        headers: HeaderMap,
-        body: Bytes,
-        url: Url,
-    },
-    Failed {
-        kind: Failure,
-        error: Error,
-    },
-}
-
 impl Pipeline {
     /// A pipeline for `settings` with the credential its `AuthScheme` implies (see
     /// [`simple_credential`]).
@@ -493,11 +469,6 @@ impl Pipeline {
     /// The addresses of the connection's server.
     pub fn endpoints(&self) -> &Endpoints {
         &self.inner.endpoints
-    }
-
-    /// The retry policy.
-    pub fn retry_config(&self) -> &RetryConfig {
-        &self.inner.retry
     }
 
     /// Uses an Epicor session (from `Ice.Lib.SessionModSvc/Login`) on every later call, in the
@@ -596,12 +567,9 @@ impl Pipeline {
         }
         let request_id = uuid::Uuid::new_v4().to_string();
         let idempotent = request.is_idempotent();
-        let mut backoff = Backoff::new(&inner.retry);
+        let mut retry = RetryContext::new(&inner.retry, idempotent);
         let mut attempts = 0u32;
-        let mut retries = 0u32;
         let mut reauthenticated = false;
-        // An attempt whose answer was lost after the request went out (the server may have acted).
-        let mut ambiguous = false;
         loop {
             attempts += 1;
             let authorization = if request.credentials {
@@ -620,29 +588,23 @@ impl Pipeline {
                     body,
                     url,
                 } => (status, headers, body, url),
-                Attempt::Failed { kind, error } => {
-                    let retryable = match kind {
-                        Failure::NotSent => true,
-                        Failure::Ambiguous => idempotent,
-                        Failure::Permanent => false,
-                    };
-                    if retryable && retries < inner.retry.max_retries {
-                        ambiguous |= matches!(kind, Failure::Ambiguous);
-                        retries += 1;
-                        let delay = backoff.next_delay();
+                Attempt::Failed { kind, error } => match retry.after_failure(kind) {
+                    Decision::Retry { delay, retry: n } => {
                         tracing::warn!(
                             target: "epicor_kinetic::http",
-                            "{} {}: attempt {attempts} got no answer ({error}); retry {retries} of {} in {} ms",
+                            "{} {}: attempt {attempts} got no answer ({error}); retry {n} of {} in {} ms",
                             request.method,
                             crate::logging::loggable_url(&request.url),
-                            inner.retry.max_retries,
+                            retry.max_retries(),
                             delay.as_millis()
                         );
                         inner.clock.sleep(delay).await;
                         continue;
                     }
-                    return Err(explain_give_up(error, kind, idempotent, attempts));
-                }
+                    Decision::GiveUp => {
+                        return Err(explain_give_up(error, kind, idempotent, attempts))
+                    }
+                },
             };
             if status.is_success() {
                 return Ok(Response {
@@ -655,7 +617,10 @@ impl Pipeline {
                     answer_lost: false,
                 });
             }
-            if status == StatusCode::NOT_FOUND && ambiguous && request.method == Method::DELETE {
+            if status == StatusCode::NOT_FOUND
+                && retry.answer_lost()
+                && request.method == Method::DELETE
+            {
                 // The first DELETE did its work and its answer was lost on the way back: the
                 // row being gone now is that success, not "not found".
                 return Ok(Response {
@@ -684,28 +649,16 @@ impl Pipeline {
             }
             let wait = retry::retry_after(&headers, inner.clock.now());
             let secret_refs: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
-            if retries < inner.retry.max_retries
-                && status_is_retryable(status.as_u16(), idempotent, wait.is_some())
-            {
-                if wait.is_some_and(|w| w > inner.retry.max_retry_after) {
-                    // Longer than we will block for: give the caller the server's wait instead.
-                    return Err(errors::error_from_answer(
-                        status.as_u16(),
-                        &headers,
-                        &body,
-                        wait,
-                        &secret_refs,
-                    ));
-                }
-                retries += 1;
-                let delay = backoff.next_delay().max(wait.unwrap_or_default());
+            // A wait longer than `max_retry_after` gives up too: the caller gets the server's
+            // wait in the error rather than a call blocked for minutes.
+            if let Decision::Retry { delay, retry: n } = retry.after_status(status.as_u16(), wait) {
                 tracing::warn!(
                     target: "epicor_kinetic::http",
-                    "{} {}: attempt {attempts} answered {}; retry {retries} of {} in {} ms",
+                    "{} {}: attempt {attempts} answered {}; retry {n} of {} in {} ms",
                     request.method,
                     crate::logging::loggable_url(&request.url),
                     status.as_u16(),
-                    inner.retry.max_retries,
+                    retry.max_retries(),
                     delay.as_millis()
                 );
                 inner.clock.sleep(delay).await;
@@ -877,139 +830,6 @@ impl Pipeline {
             body: Bytes::from(body),
             url,
         }
-    }
-}
-
-fn too_large(status: StatusCode, headers: &HeaderMap, max: usize) -> Attempt {
-    Attempt::Failed {
-        kind: Failure::Permanent,
-        error: Error::Protocol {
-            status: Some(status.as_u16()),
-            message: format!(
-                "the answer is larger than {max} bytes; ask for fewer rows (Pagesize)"
-            ),
-            correlation_id: errors::header_correlation_id(headers),
-            source: None,
-        },
-    }
-}
-
-/// The messages of an error and its causes, each once.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
-}
-
-/// The first cause of type `T` in an error's chain.
-fn find_cause<'a, T: std::error::Error + 'static>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<T>() {
-            return Some(found);
-        }
-        current = e.source();
-    }
-    None
-}
-
-/// Classifies a reqwest error and turns it into the crate's error.
-fn transport_failure(e: reqwest::Error, request_id: &str) -> Attempt {
-    if let Some(redirect) = find_cause::<client::CrossOriginRedirect>(&e) {
-        return Attempt::Failed {
-            kind: Failure::Permanent,
-            error: Error::Protocol {
-                status: Some(redirect.status),
-                message: redirect.to_string(),
-                correlation_id: None,
-                source: Some(std::sync::Arc::new(e)),
-            },
-        };
-    }
-    if let Some(too_many) = find_cause::<client::TooManyRedirects>(&e) {
-        return Attempt::Failed {
-            kind: Failure::Permanent,
-            error: Error::Protocol {
-                status: None,
-                message: too_many.to_string(),
-                correlation_id: None,
-                source: Some(std::sync::Arc::new(e)),
-            },
-        };
-    }
-    if let Some(problem) = tls::certificate_error(&e) {
-        return Attempt::Failed {
-            kind: Failure::Permanent,
-            error: Error::Transport {
-                status: None,
-                message: format!(
-                    "the server's TLS certificate is not trusted ({problem}); certificate checking cannot be turned off: set SSLServerCert to the server's CA certificate (a PEM file or text) or to the server certificate's SHA-256 thumbprint (request id {request_id})"
-                ),
-                correlation_id: None,
-                source: Some(std::sync::Arc::new(e)),
-            },
-        };
-    }
-    let kind = if e.is_connect() {
-        Failure::NotSent
-    } else if e.is_builder() {
-        Failure::Permanent
-    } else {
-        Failure::Ambiguous
-    };
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "the connection failed"
-    };
-    let message = format!("{what}: {} (request id {request_id})", describe(&e));
-    Attempt::Failed {
-        kind,
-        error: Error::Transport {
-            status: None,
-            message,
-            correlation_id: None,
-            source: Some(std::sync::Arc::new(e)),
-        },
-    }
-}
-
-/// Adds why the pipeline stopped to a transport error's message.
-fn explain_give_up(error: Error, kind: Failure, idempotent: bool, attempts: u32) -> Error {
-    match error {
-        Error::Transport {
-            status,
-            message,
-            correlation_id,
-            source,
-        } => {
-            let why = match kind {
-                Failure::Ambiguous if !idempotent => format!(
-                    "; not retried: the call may have reached the server and is not safe to repeat (attempt {attempts})"
-                ),
-                Failure::Permanent => String::new(),
-                _ if attempts > 1 => format!(" (gave up after {attempts} attempts)"),
-                _ => String::new(),
-            };
-            Error::Transport {
-                status,
-                message: format!("{message}{why}"),
-                correlation_id,
-                source,
-            }
-        }
-        other => other,
     }
 }
 

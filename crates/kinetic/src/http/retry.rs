@@ -151,6 +151,107 @@ pub(crate) fn status_is_retryable(status: u16, idempotent: bool, has_retry_after
     }
 }
 
+/// What an attempt that got no answer means for retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// No connection was made: nothing was sent, any call may be retried.
+    NotSent,
+    /// The call may have reached the server (timeout or connection lost after sending, answer cut
+    /// short): only idempotent calls are retried.
+    Ambiguous,
+    /// Retrying cannot help (refused certificate, refused redirect).
+    Permanent,
+}
+
+/// What to do after one failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Wait `delay`, then make retry number `retry` (counted from 1).
+    Retry { delay: Duration, retry: u32 },
+    /// Stop: the last failure is the call's answer.
+    GiveUp,
+}
+
+/// One call's retry state, asked once per failed attempt (as object_store's `RetryContext`): the
+/// table above as code, the backoff, and whether an answer may have been lost on the way back.
+/// The pipeline only sends, sleeps and reports; every "try again?" is answered here.
+#[derive(Debug)]
+pub(crate) struct RetryContext<'a> {
+    config: &'a RetryConfig,
+    backoff: Backoff,
+    idempotent: bool,
+    retries: u32,
+    answer_lost: bool,
+}
+
+impl<'a> RetryContext<'a> {
+    /// The state before the first attempt of a call (`idempotent`: see [`is_idempotent`]).
+    pub(crate) fn new(config: &'a RetryConfig, idempotent: bool) -> Self {
+        RetryContext {
+            config,
+            backoff: Backoff::new(config),
+            idempotent,
+            retries: 0,
+            answer_lost: false,
+        }
+    }
+
+    /// After an attempt that got no answer.
+    pub(crate) fn after_failure(&mut self, kind: Failure) -> Decision {
+        let retryable = match kind {
+            Failure::NotSent => true,
+            Failure::Ambiguous => self.idempotent,
+            Failure::Permanent => false,
+        };
+        if !retryable || self.exhausted() {
+            return Decision::GiveUp;
+        }
+        self.answer_lost |= kind == Failure::Ambiguous;
+        let delay = self.backoff.next_delay();
+        self.retry(delay)
+    }
+
+    /// After an error answer (not 401, which the credential handles) with its `Retry-After`, if
+    /// any. A `Retry-After` beyond `max_retry_after` stops at once: the caller gets the server's
+    /// wait rather than a blocked call.
+    pub(crate) fn after_status(&mut self, status: u16, retry_after: Option<Duration>) -> Decision {
+        if self.exhausted()
+            || !status_is_retryable(status, self.idempotent, retry_after.is_some())
+            || retry_after.is_some_and(|w| w > self.config.max_retry_after)
+        {
+            return Decision::GiveUp;
+        }
+        let delay = self
+            .backoff
+            .next_delay()
+            .max(retry_after.unwrap_or_default());
+        self.retry(delay)
+    }
+
+    /// Whether an earlier attempt may have reached the server and lost its answer (so a later
+    /// DELETE's 404 may be that attempt's success).
+    pub(crate) fn answer_lost(&self) -> bool {
+        self.answer_lost
+    }
+
+    /// The most retries of one call.
+    pub(crate) fn max_retries(&self) -> u32 {
+        self.config.max_retries
+    }
+
+    fn exhausted(&self) -> bool {
+        self.retries >= self.config.max_retries
+    }
+
+    fn retry(&mut self, delay: Duration) -> Decision {
+        self.retries += 1;
+        Decision::Retry {
+            delay,
+            retry: self.retries,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +326,47 @@ mod tests {
         assert!(is_idempotent(&Method::PUT));
         assert!(!is_idempotent(&Method::POST));
         assert!(!is_idempotent(&Method::PATCH));
+    }
+
+    #[test]
+    fn the_context_decides_each_failure_by_the_table() {
+        let config = RetryConfig::default().with_max_retries(2);
+        // Not idempotent: a lost answer stops at once, an unsent call is retried.
+        let mut post = RetryContext::new(&config, false);
+        assert_eq!(post.after_failure(Failure::Ambiguous), Decision::GiveUp);
+        assert!(matches!(
+            post.after_failure(Failure::NotSent),
+            Decision::Retry { retry: 1, .. }
+        ));
+        assert_eq!(post.after_status(502, None), Decision::GiveUp);
+        assert!(matches!(
+            post.after_status(429, None),
+            Decision::Retry { retry: 2, .. }
+        ));
+        // Retries spent: nothing more.
+        assert_eq!(post.after_failure(Failure::NotSent), Decision::GiveUp);
+        assert!(!post.answer_lost());
+
+        let mut get = RetryContext::new(&config, true);
+        assert_eq!(get.after_failure(Failure::Permanent), Decision::GiveUp);
+        assert!(matches!(
+            get.after_failure(Failure::Ambiguous),
+            Decision::Retry { retry: 1, .. }
+        ));
+        assert!(get.answer_lost());
+        // Retry-After is a floor; beyond max_retry_after it ends the retries.
+        match get.after_status(503, Some(Duration::from_secs(30))) {
+            Decision::Retry { delay, retry } => {
+                assert_eq!(retry, 2);
+                assert!(delay >= Duration::from_secs(30), "{delay:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut again = RetryContext::new(&config, true);
+        assert_eq!(
+            again.after_status(429, Some(Duration::from_secs(61))),
+            Decision::GiveUp
+        );
+        assert_eq!(again.max_retries(), 2);
     }
 }
