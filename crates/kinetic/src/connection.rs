@@ -197,11 +197,10 @@ impl Connection {
                     .await
                     .map(|s| s.into_iter().map(|i| i.name).collect())
                     .unwrap_or_default();
-                let guess =
-                    crate::settings::registry::closest(service, names.iter().map(String::as_str))
-                        .filter(|g| *g != service)
-                        .map(|g| format!("; did you mean {g}?"))
-                        .unwrap_or_default();
+                let guess = crate::did_you_mean::closest(service, names.iter().map(String::as_str))
+                    .filter(|g| *g != service)
+                    .map(|g| format!("; did you mean {g}?"))
+                    .unwrap_or_default();
                 Err(Error::NotFound {
                     status,
                     message: format!("{message}{guess}"),

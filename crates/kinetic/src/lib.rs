@@ -34,6 +34,7 @@ pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod connection;
+pub mod did_you_mean;
 pub mod error;
 pub mod http;
 pub mod logging;

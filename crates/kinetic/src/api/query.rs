@@ -658,7 +658,7 @@ pub(super) fn entity_of<'m>(
             .filter_map(|s| s.entity_container.as_ref())
             .flat_map(|c| c.entity_sets.iter().map(|e| e.name.as_str()))
             .collect();
-        let guess = crate::settings::registry::closest(set, sets.iter().copied())
+        let guess = crate::did_you_mean::closest(set, sets.iter().copied())
             .map(|g| format!("did you mean {g}? "))
             .unwrap_or_default();
         Error::NotFound {

@@ -1,7 +1,8 @@
 //! Checking one property's value against its registry type, with messages people can act on.
 
-use super::registry::{closest, Kind, Property, VALUE_ALIASES};
+use super::registry::{Kind, Property, VALUE_ALIASES};
 use super::types::{LicenseType, Thumbprint};
+use crate::did_you_mean::closest;
 
 /// A value that passed its type check, in the form the typed settings need.
 #[derive(Debug, PartialEq, Eq)]
