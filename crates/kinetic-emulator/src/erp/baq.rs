@@ -362,7 +362,7 @@ async fn data(
     query: &str,
     root: &str,
 ) -> Result<Response, ApiError> {
-    let opts = super::query::checked_options(&ctx.state.config.limits, query)?;
+    let opts = super::options::checked_options(&ctx.state.config.limits, query)?;
     if !opts.expand.is_empty() {
         return Err(ApiError::odata(
             "BAQ results have no navigation properties to $expand",

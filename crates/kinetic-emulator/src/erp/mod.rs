@@ -7,6 +7,7 @@ pub mod entity;
 pub mod guard;
 pub mod methods;
 pub mod openapi;
+pub mod options;
 pub mod paging;
 pub mod query;
 pub mod rows;
@@ -22,7 +23,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, Extensions, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use epicor_kinetic_odata::QueryOptions;
 use rows::ApiVersion;
 
 /// What every handler needs to know about the call.
@@ -65,11 +65,6 @@ impl Ctx {
             date_offset: crate::config::DateOffset::parse(&config.v2_date_offset)
                 .unwrap_or(crate::config::DateOffset::None),
         }
-    }
-
-    /// Query options within the configured limits, or a 400 naming the option and what is wrong.
-    pub fn query_options(&self, raw: &str) -> Result<QueryOptions, ApiError> {
-        query::checked_options(&self.state.config.limits, raw)
     }
 }
 
