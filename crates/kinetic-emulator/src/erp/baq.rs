@@ -598,8 +598,8 @@ async fn update(
                             "column {} of BAQ {baq_id} is not updatable: it is {}, the row \
                              sends {}; send it unchanged",
                             columns[*pos].name,
-                            rows::show_value(&stored[*pos]),
-                            rows::show_value(sent)
+                            super::rules::show_value(&stored[*pos]),
+                            super::rules::show_value(sent)
                         ),
                         table.name,
                     ));

@@ -296,17 +296,6 @@ fn key_where(table: &Table, first_param: usize) -> String {
         .join(" AND ")
 }
 
-/// A stored value as a message shows it: `'text'`, `45`, `12.5`, `null`.
-pub fn show_value(v: &Value) -> String {
-    match v {
-        Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
-        Value::Integer(i) => i.to_string(),
-        Value::Real(f) => f.to_string(),
-        Value::Null => "null".into(),
-        Value::Blob(_) => "(binary)".into(),
-    }
-}
-
 /// Describes a key for messages: `Company='EPIC06', CustNum=45`.
 pub fn describe_key(table: &Table, key: &[Value]) -> String {
     table

@@ -11,6 +11,17 @@ use rusqlite::Connection;
 /// The method named in `ErrorDetails`: every write reaches the business object through Update.
 const METHOD: &str = "Update";
 
+/// A stored value as a message shows it: `'text'`, `45`, `12.5`, `null`.
+pub fn show_value(v: &Value) -> String {
+    match v {
+        Value::Text(s) => format!("'{}'", s.replace('\'', "''")),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(f) => f.to_string(),
+        Value::Null => "null".into(),
+        Value::Blob(_) => "(binary)".into(),
+    }
+}
+
 /// Terms codes that exist (the seeded Terms table has these rows in every company).
 pub use crate::data::TERMS;
 
@@ -121,7 +132,7 @@ pub fn check(conn: &Connection, table: &Table, row: &[Value]) -> Result<(), ApiE
                 .prepare_cached("SELECT 1 FROM Customer WHERE Company = ?1 AND CustNum = ?2")?
                 .exists([get("Company"), get("CustNum")])?;
             if !exists {
-                let num = super::rows::show_value(get("CustNum"));
+                let num = show_value(get("CustNum"));
                 return fail(
                     "CustNum",
                     format!(

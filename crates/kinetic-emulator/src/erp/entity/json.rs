@@ -193,7 +193,7 @@ pub fn row_ident(rel: &Relation, row: &rusqlite::Row<'_>) -> rusqlite::Result<St
     h.update(rel.from.as_bytes());
     for v in &rel.bound {
         h.update([2u8]);
-        h.update(rows::show_value(v).as_bytes());
+        h.update(crate::erp::rules::show_value(v).as_bytes());
     }
     for k in rel.key {
         let Some(i) = rel.columns.iter().position(|c| c.name == *k) else {

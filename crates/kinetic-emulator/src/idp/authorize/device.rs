@@ -1,8 +1,8 @@
 //! The device-code pages: enter the code, sign in, approve the device.
 
 use super::pages::{busy, consent_page, error_page, hidden_fields, page, sign_in_page};
+use super::session::verify_step;
 use super::session::{refused, remember, signed_in, Browser, Posted, Signed};
-use super::sign_in::verify_step;
 use crate::idp::grants::{self, check_tenant, idp, resolve_scopes};
 use crate::idp::{AadError, DeviceState, Flow, Idp, Interaction, Ready};
 use crate::markup::xml_escape as esc;

@@ -40,8 +40,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use pages::{consent_page, error_page, page, sign_in_page};
+use session::verify_step;
 use session::{remember, signed_in, Browser, Signed};
-use sign_in::verify_step;
 use std::sync::Arc;
 
 /// The browser's cookie: a random id, nothing else. What it is signed in as stays on the server.

@@ -1,11 +1,12 @@
 //! The browser session: its cookie, who is signed in on it, the steps remembered for it, and the
 //! check that a posted form came from a page this browser was shown (cookie, CSRF token, step).
 
-use super::pages::error_page;
-use super::{provider, COOKIE};
+use super::pages::{error_page, verify_page};
+use super::{provider, redirect_error, COOKIE};
 use crate::idp::grants::{self, Form};
 use crate::idp::{
-    AadError, BrowserSession, Idp, Interaction, Ready, User, INTERACTION_LIFETIME, SESSION_LIFETIME,
+    AadError, BrowserSession, Flow, Idp, Interaction, Ready, User, INTERACTION_LIFETIME,
+    SESSION_LIFETIME,
 };
 use crate::AppState;
 use axum::body::Bytes;
@@ -221,4 +222,34 @@ pub(super) fn begin_session(idp: &Idp, old: &str, user: &User, mfa: bool) -> Str
         weight,
     );
     id
+}
+
+/// The second-factor step of `flow` for the user signed in on the browser; a user with no second
+/// factor cannot pass it (Entra would ask them to enrol).
+pub(super) fn verify_step(idp: &Idp, tenant: &str, who: Signed<'_>, flow: Flow) -> Response {
+    let Signed { browser, user, .. } = who;
+    if user.mfa_code.is_none() {
+        let e = AadError::new(
+            "interaction_required",
+            50079,
+            format!(
+                "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication. The user {} has no second factor (the emulator: give it mfa_code).",
+                user.upn
+            ),
+        );
+        return match &flow {
+            Flow::Authorize(req) => redirect_error(req, &e),
+            Flow::Device { .. } => error_page(&e),
+        };
+    }
+    let id = remember(
+        idp,
+        Interaction {
+            browser: browser.to_string(),
+            flow,
+            user: Some(user.upn.to_ascii_lowercase()),
+            verify: true,
+        },
+    );
+    verify_page(&id, &idp.csrf_token(browser), tenant, user, None)
 }

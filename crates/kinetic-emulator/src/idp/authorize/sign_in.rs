@@ -2,10 +2,10 @@
 
 use super::device::device_approval;
 use super::pages::{busy, error_page, page, sign_in_page, throttled_text, verify_page};
-use super::session::{begin_session, refused, remember, set_cookie, signed_in, Posted, Signed};
+use super::session::{begin_session, refused, set_cookie, signed_in, Posted, Signed};
 use super::{after_sign_in, finish_code, redirect_error};
 use crate::idp::grants::{self, resolve_scopes};
-use crate::idp::{AadError, DeviceState, Flow, Idp, Interaction, Ready};
+use crate::idp::{AadError, DeviceState, Flow, Idp, Ready};
 use crate::markup::xml_escape as esc;
 use crate::throttle::{self, ClientAddr, Refusal};
 use crate::AppState;
@@ -15,36 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use subtle::ConstantTimeEq;
-
-/// The second-factor step of `flow` for the user signed in on the browser; a user with no second
-/// factor cannot pass it (Entra would ask them to enrol).
-pub(super) fn verify_step(idp: &Idp, tenant: &str, who: Signed<'_>, flow: Flow) -> Response {
-    let Signed { browser, user, .. } = who;
-    if user.mfa_code.is_none() {
-        let e = AadError::new(
-            "interaction_required",
-            50079,
-            format!(
-                "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication. The user {} has no second factor (the emulator: give it mfa_code).",
-                user.upn
-            ),
-        );
-        return match &flow {
-            Flow::Authorize(req) => redirect_error(req, &e),
-            Flow::Device { .. } => error_page(&e),
-        };
-    }
-    let id = remember(
-        idp,
-        Interaction {
-            browser: browser.to_string(),
-            flow,
-            user: Some(user.upn.to_ascii_lowercase()),
-            verify: true,
-        },
-    );
-    verify_page(&id, &idp.csrf_token(browser), tenant, user, None)
-}
 
 /// `POST /{tenant}/oauth2/v2.0/login`: the sign-in form.
 pub async fn login(

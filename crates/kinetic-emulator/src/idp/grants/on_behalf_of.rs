@@ -48,7 +48,7 @@ pub(super) fn redeem(r: &Request<'_>, exchange: bool) -> Result<Value, AadError>
         .keys
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .verify(assertion, &issuer)
+        .verify(assertion, issuer)
         .map_err(|e| {
             AadError::invalid_grant(
                 50013,
