@@ -58,13 +58,6 @@ impl<T: Clone> Once<T> {
             .clone();
         cell.get_or_try_init(|| fetch).await.cloned()
     }
-
-    fn forget_all(&self) {
-        self.cells
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-    }
 }
 
 struct Inner {
@@ -227,11 +220,6 @@ impl Client {
             })
             .await
             .cloned()
-    }
-
-    /// Forgets every service's `$metadata` (after the server's customisation changed).
-    pub fn forget_metadata(&self) {
-        self.inner.metadata.forget_all();
     }
 }
 

@@ -96,11 +96,6 @@ impl Tableset {
     pub fn as_value(&self) -> Value {
         Value::Object(self.0.clone())
     }
-
-    /// The tableset's JSON object.
-    pub fn into_map(self) -> Map<String, Value> {
-        self.0
-    }
 }
 
 fn kind(v: &Value) -> &'static str {

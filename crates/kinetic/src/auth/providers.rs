@@ -1,6 +1,6 @@
 //! The authentication schemes as pipeline credentials: Basic, Epicor's token service, OAuth / Azure AD
 //! grants through the token cache, a given access token, or none. Chosen once from settings, at the
-//! edge ([`credential_for`]); inside, code holds a `dyn Credential`.
+//! edge ([`credential_for`](super::scheme::credential_for)); inside, code holds a `dyn Credential`.
 
 use crate::clock::{unix_seconds, BoxFuture, Clock};
 use crate::http::{Anonymous, Authorization, Credential, Pipeline, Request};

@@ -80,12 +80,6 @@ impl RetryConfig {
         self.max_delay = max.max(base);
         self
     }
-
-    /// Sets the longest `Retry-After` waited for.
-    pub fn with_max_retry_after(mut self, max: Duration) -> Self {
-        self.max_retry_after = max;
-        self
-    }
 }
 
 /// Decorrelated jitter: each wait uniform in `[base, 3 × previous]`, capped.

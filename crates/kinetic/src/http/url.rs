@@ -437,14 +437,6 @@ impl Endpoint {
         this
     }
 
-    /// Ends the path with `/` (BAQs and the token service want it).
-    pub fn trailing_slash(mut self) -> Self {
-        if !self.path.ends_with('/') {
-            self.path.push('/');
-        }
-        self
-    }
-
     /// Adds a query parameter; name and value are encoded (spaces as `%20`).
     pub fn query(mut self, name: &str, value: &str) -> Self {
         self.query.push((encode_query(name), encode_query(value)));

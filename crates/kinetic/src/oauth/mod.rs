@@ -1,8 +1,9 @@
 //! OAuth 2.0 / OpenID Connect for Azure AD (Microsoft Entra ID) and any OpenID provider: the
 //! protocol only. Endpoint discovery ([`discovery`]), client authentication ([`assertion`]: a
 //! secret, or a certificate assertion RS256 + `x5t` / PS256 + `x5t#S256`), and one file per grant:
-//! [`client_credentials`], [`on_behalf_of`], [`refresh`], [`code`] (authorization code with PKCE)
-//! and [`device`] (RFC 8628), each a [`TokenSource`](crate::token::TokenSource) or a function.
+//! [`client_credentials`], [`on_behalf_of`], [`refresh`](mod@refresh), [`code`] (authorization
+//! code with PKCE) and [`device`] (RFC 8628), each a [`TokenSource`](crate::token::TokenSource) or
+//! a function.
 //!
 //! This layer never reads [`Settings`](crate::Settings): `auth/` turns settings into the values
 //! it takes. Every request goes through the [`Pipeline`] it is given (retry on 429 and 5xx, the

@@ -547,12 +547,6 @@ impl RedisStore {
         })
     }
 
-    /// Whether the lock `name` is held by anyone.
-    pub fn is_locked(&self, name: &str) -> Result<bool> {
-        let full = self.full(&format!("lock:{name}"));
-        self.with(|c| redis::cmd("EXISTS").arg(&full).query::<bool>(c))
-    }
-
     /// Publishes `message` on the store's channel, sealed under the key and bound to the
     /// channel: every [`RedisStore::subscribe`]r with the same key hears it.
     pub fn publish(&self, message: &str) -> Result<()> {
