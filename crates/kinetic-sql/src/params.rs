@@ -13,7 +13,7 @@
 //! instants (`Edm.DateTimeOffset`, read as UTC) as a UTC time, and sent in filters as one
 //! (`EstDate ge 2020-01-01T12:00:00Z`).
 
-use crate::procedures::Literal;
+use crate::literal::Literal;
 use crate::SqlError;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use datafusion::sql::parser::Statement as DFStatement;

@@ -23,6 +23,7 @@
 //!   Functions API), so the names cannot collide. One row: a column per output parameter, as
 //!   text (as BO methods).
 
+pub use crate::literal::Literal;
 use crate::{Param, QueryResult, SqlError, SqlSession};
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Field, Schema};
@@ -124,38 +125,6 @@ impl Procedure {
     /// `CredentialProcedures=false` (see [`crate::limits`]).
     pub fn returns_credentials(&self) -> bool {
         self.columns.contains(&"OAuthAccessToken")
-    }
-}
-
-/// A literal argument.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Literal {
-    Null,
-    Bool(bool),
-    /// A number, as written (exact).
-    Number(String),
-    Text(String),
-}
-
-impl Literal {
-    fn to_json(&self) -> Json {
-        match self {
-            Literal::Null => Json::Null,
-            Literal::Bool(b) => Json::Bool(*b),
-            Literal::Number(n) => match n.parse::<i64>() {
-                Ok(i) => Json::from(i),
-                Err(_) => crate::dml::decimal_json(n.clone(), false),
-            },
-            Literal::Text(s) => Json::String(s.clone()),
-        }
-    }
-
-    fn text(&self) -> Option<String> {
-        match self {
-            Literal::Null => None,
-            Literal::Bool(b) => Some(b.to_string()),
-            Literal::Number(n) | Literal::Text(n) => Some(n.clone()),
-        }
     }
 }
 

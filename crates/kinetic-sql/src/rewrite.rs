@@ -9,24 +9,16 @@
 //!   catalog checks the names against the server's list of the BAQ's parameters, whether they
 //!   came from a call or from such a name written quoted by hand.
 
-use crate::catalog::{Epicor, BAQ_SCHEMA};
+use crate::names::BAQ_SCHEMA;
+pub use crate::names::{decode_baq_name, encode_baq_name};
+use crate::server::{external, BaqInfo, Epicor};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, Statement, TableAlias,
     TableFactor, UnaryOperator, Value, Visit, VisitMut, Visitor, VisitorMut,
 };
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use std::collections::HashSet;
 use std::ops::ControlFlow;
-
-/// Characters encoded in a BAQ parameter value inside a table name.
-const VALUE: &AsciiSet = &CONTROLS
-    .add(b'%')
-    .add(b'=')
-    .add(b',')
-    .add(b'(')
-    .add(b')')
-    .add(b'"');
 
 /// Rewrites `statement` in place (see the module).
 pub async fn rewrite(statement: &mut Statement, epicor: &Epicor) -> Result<()> {
@@ -37,11 +29,7 @@ pub async fn rewrite(statement: &mut Statement, epicor: &Epicor) -> Result<()> {
     let baqs = if calls.positional.is_empty() {
         Vec::new()
     } else {
-        epicor
-            .baqs()
-            .await
-            .map_err(crate::catalog::external)?
-            .to_vec()
+        epicor.baqs().await.map_err(external)?.to_vec()
     };
     let mut rewriter = Rewriter {
         epicor,
@@ -106,7 +94,7 @@ impl Visitor for BaqCalls {
 
 struct Rewriter<'a> {
     epicor: &'a Epicor,
-    baqs: &'a [crate::catalog::BaqInfo],
+    baqs: &'a [BaqInfo],
     error: Option<DataFusionError>,
 }
 
@@ -269,79 +257,5 @@ fn literal_text(expr: &Expr) -> Option<String> {
         },
         Expr::Nested(e) => literal_text(e),
         _ => None,
-    }
-}
-
-/// `zOrdersByCustomer(CustID=ADDIS0001)`.
-pub fn encode_baq_name(id: &str, parameters: &[(String, String)]) -> String {
-    let params: Vec<String> = parameters
-        .iter()
-        .map(|(n, v)| {
-            format!(
-                "{}={}",
-                utf8_percent_encode(n, VALUE),
-                utf8_percent_encode(v, VALUE)
-            )
-        })
-        .collect();
-    format!("{id}({})", params.join(","))
-}
-
-/// The BAQ id and parameters of a table name from [`encode_baq_name`] (or a plain id); `None`
-/// for a name that is not one (a quoted name is the user's own text: `"zX(a)(b)"`, a pair
-/// without `=`). Names and values are percent-decoded: what they are, not how they were
-/// written, is what the catalog checks.
-pub fn decode_baq_name(name: &str) -> Option<(String, Vec<(String, String)>)> {
-    let Some((id, rest)) = name.split_once('(') else {
-        return Some((name.to_owned(), Vec::new()));
-    };
-    let inner = rest.strip_suffix(')')?;
-    if inner.contains(['(', ')']) {
-        return None;
-    }
-    let decode = |t: &str| percent_decode_str(t).decode_utf8_lossy().into_owned();
-    let params = inner
-        .split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').map(|(n, v)| (decode(n), decode(v))))
-        .collect::<Option<Vec<_>>>()?;
-    Some((id.to_owned(), params))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn baq_names_round_trip_hostile_values() {
-        let params = vec![
-            ("CustID".to_owned(), "A'); DROP--,=()%\"".to_owned()),
-            ("MinQty".to_owned(), "5".to_owned()),
-        ];
-        let name = encode_baq_name("zX", &params);
-        assert_eq!(decode_baq_name(&name), Some(("zX".to_owned(), params)));
-        assert_eq!(
-            decode_baq_name("zPlain"),
-            Some(("zPlain".to_owned(), vec![]))
-        );
-    }
-
-    /// A quoted table name is the user's text: decoded as written (so `%24filter` is
-    /// `$filter`, for the catalog to refuse), or not a BAQ's name at all.
-    #[test]
-    fn raw_baq_names_decode_what_they_say_or_nothing() {
-        let one = |n: &str, v: &str| Some(("zX".to_owned(), vec![(n.to_owned(), v.to_owned())]));
-        assert_eq!(
-            decode_baq_name("zX($filter=a eq 1)"),
-            one("$filter", "a eq 1")
-        );
-        assert_eq!(
-            decode_baq_name("zX(%24filter=a eq 1)"),
-            one("$filter", "a eq 1")
-        );
-        assert_eq!(decode_baq_name("zX()"), Some(("zX".to_owned(), vec![])));
-        for bad in ["zX(a)", "zX(a=1", "zX(a=1)(b=2)", "zX(a=1))", "zX(a=(1))"] {
-            assert_eq!(decode_baq_name(bad), None, "{bad}");
-        }
     }
 }

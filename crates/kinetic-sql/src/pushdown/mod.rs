@@ -758,26 +758,13 @@ fn timestamp(micros: i64, _zoned: bool) -> Option<Literal> {
     Some(Literal::DateTimeOffset(text))
 }
 
-/// The canonical text of a decimal mantissa at a scale: `31415, 4` is `3.1415`.
+/// The canonical text of a decimal mantissa at a scale (`31415, 4` is `3.1415`); `None` when a
+/// negative scale makes a whole number beyond `i128`.
 fn decimal_text(mantissa: i128, scale: i8) -> Option<String> {
     if scale < 0 {
-        return Some(
-            (mantissa.checked_mul(10i128.checked_pow(u32::from(scale.unsigned_abs()))?)?)
-                .to_string(),
-        );
+        mantissa.checked_mul(10i128.checked_pow(u32::from(scale.unsigned_abs()))?)?;
     }
-    let scale = scale as usize;
-    let negative = mantissa < 0;
-    let digits = mantissa.unsigned_abs().to_string();
-    let text = if scale == 0 {
-        digits
-    } else if digits.len() > scale {
-        let (int, frac) = digits.split_at(digits.len() - scale);
-        format!("{int}.{frac}")
-    } else {
-        format!("0.{}{digits}", "0".repeat(scale - digits.len()))
-    };
-    Some(if negative { format!("-{text}") } else { text })
+    Some(crate::literal::decimal_text(mantissa, scale))
 }
 
 #[cfg(test)]
