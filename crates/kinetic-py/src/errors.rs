@@ -101,13 +101,62 @@ pub fn kind_name(kind: ErrorKind) -> &'static str {
     }
 }
 
-fn class_of(py: Python<'_>, kind: ErrorKind) -> Bound<'_, pyo3::types::PyType> {
+/// Which PEP 249 class an error raises: decided from its kind alone, never from its message
+/// (messages are for people, and change).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Interface,
+    Database,
+    Data,
+    Operational,
+    Integrity,
+    Internal,
+    Programming,
+}
+
+impl Class {
+    fn get(self, py: Python<'_>) -> Bound<'_, pyo3::types::PyType> {
+        match self {
+            Class::Interface => py.get_type::<InterfaceError>(),
+            Class::Database => py.get_type::<DatabaseError>(),
+            Class::Data => py.get_type::<DataError>(),
+            Class::Operational => py.get_type::<OperationalError>(),
+            Class::Integrity => py.get_type::<IntegrityError>(),
+            Class::Internal => py.get_type::<InternalError>(),
+            Class::Programming => py.get_type::<ProgrammingError>(),
+        }
+    }
+}
+
+/// The class of a core error kind.
+fn core_class(kind: ErrorKind) -> Class {
     match kind {
-        ErrorKind::InvalidSettings | ErrorKind::ConfigFile => py.get_type::<InterfaceError>(),
-        ErrorKind::NotFound => py.get_type::<ProgrammingError>(),
-        ErrorKind::Rejected | ErrorKind::Conflict => py.get_type::<IntegrityError>(),
-        ErrorKind::Internal | ErrorKind::Protocol => py.get_type::<InternalError>(),
-        _ => py.get_type::<OperationalError>(),
+        ErrorKind::InvalidSettings | ErrorKind::ConfigFile => Class::Interface,
+        ErrorKind::NotFound => Class::Programming,
+        ErrorKind::Rejected | ErrorKind::Conflict => Class::Integrity,
+        ErrorKind::Internal | ErrorKind::Protocol => Class::Internal,
+        _ => Class::Operational,
+    }
+}
+
+/// The class of a SQL error and the `kind` its exception carries.
+fn sql_class(e: &SqlError) -> (Class, &'static str) {
+    match e.kind() {
+        SqlErrorKind::Invalid => (Class::Programming, "invalid"),
+        SqlErrorKind::Connector(kind) => (core_class(kind), kind_name(kind)),
+        // A write that stopped part way raises its cause's class.
+        SqlErrorKind::Partial => match e.connector() {
+            Some(c) => (core_class(c.kind()), kind_name(c.kind())),
+            None => (Class::Database, "partial"),
+        },
+        // The engine failed on a value (a division by zero, an overflow). Running out of memory
+        // is not this kind: DataFusion's memory pool refuses only under `MemoryLimit`, a `Limit`.
+        SqlErrorKind::Execution => (Class::Data, "execution"),
+        SqlErrorKind::Io => (Class::Operational, "io"),
+        // A bound of the connection's (MemoryLimit, StatementTimeout, MaxRecursion) stopped it,
+        // as psycopg's QueryCanceled is an OperationalError.
+        SqlErrorKind::Limit => (Class::Operational, "limit"),
+        _ => (Class::Database, "other"),
     }
 }
 
@@ -136,7 +185,7 @@ fn build(
 /// The exception for a core error.
 pub fn core_error(py: Python<'_>, e: &epicor_kinetic::Error) -> PyErr {
     build(
-        class_of(py, e.kind()),
+        core_class(e.kind()).get(py),
         e.to_string(),
         kind_name(e.kind()),
         Some(e),
@@ -145,36 +194,12 @@ pub fn core_error(py: Python<'_>, e: &epicor_kinetic::Error) -> PyErr {
 
 /// The exception for a SQL error.
 pub fn sql_error(py: Python<'_>, e: &SqlError) -> PyErr {
-    let message = e.to_string();
-    match e.kind() {
-        SqlErrorKind::Invalid => build(py.get_type::<ProgrammingError>(), message, "invalid", None),
-        SqlErrorKind::Connector(kind) => {
-            build(class_of(py, kind), message, kind_name(kind), e.connector())
-        }
-        SqlErrorKind::Partial => {
-            let (class, kind) = match e.connector() {
-                Some(c) => (class_of(py, c.kind()), kind_name(c.kind())),
-                None => (py.get_type::<DatabaseError>(), "partial"),
-            };
-            let err = build(class, message, kind, e.connector());
-            let _ = err.value(py).setattr("partial", true);
-            err
-        }
-        SqlErrorKind::Execution => {
-            // DataFusion's resource limits are the machine's, not the value's.
-            let class = if message.contains("Resources exhausted") {
-                py.get_type::<OperationalError>()
-            } else {
-                py.get_type::<DataError>()
-            };
-            build(class, message, "execution", None)
-        }
-        SqlErrorKind::Io => build(py.get_type::<OperationalError>(), message, "io", None),
-        // A bound of the connection's (MemoryLimit, StatementTimeout, MaxRecursion) stopped it,
-        // as psycopg's QueryCanceled is an OperationalError.
-        SqlErrorKind::Limit => build(py.get_type::<OperationalError>(), message, "limit", None),
-        _ => build(py.get_type::<DatabaseError>(), message, "other", None),
+    let (class, kind) = sql_class(e);
+    let err = build(class.get(py), e.to_string(), kind, e.connector());
+    if e.kind() == SqlErrorKind::Partial {
+        let _ = err.value(py).setattr("partial", true);
     }
+    err
 }
 
 /// Adds the exception classes to the module.
