@@ -4,12 +4,14 @@
 #![warn(clippy::print_stdout)]
 
 mod admin;
+mod baq;
 mod common;
 mod data;
 mod demo;
 mod exact;
 mod export;
 mod output;
+mod sink;
 mod sql;
 
 use clap::{Args, Parser, Subcommand};
@@ -135,7 +137,7 @@ enum Command {
     ///   kinetic baq zCustomerList
     ///   kinetic baq zOrdersByCustomer --param CustID=KEYST0045
     #[command(verbatim_doc_comment, after_help = EXIT_CODES_HELP)]
-    Baq(data::BaqArgs),
+    Baq(baq::BaqArgs),
     /// Create a row: POST to the entity set; prints the row the server made.
     ///
     /// Example:
@@ -357,7 +359,7 @@ fn main() -> ExitCode {
         Command::Sql(args) => return common::run(sql::sql(args)),
         Command::Call(args) => return common::run(data::call(args)),
         Command::Efx(args) => return common::run(data::efx(args)),
-        Command::Baq(args) => return common::run(data::baq(args)),
+        Command::Baq(args) => return common::run(baq::baq(args)),
         Command::Create(args) => return common::run(data::write(args, data::Write::Create)),
         Command::Update(args) => return common::run(data::write(args, data::Write::Update)),
         Command::Delete(args) => return common::run(data::write(args.into(), data::Write::Delete)),

@@ -6,9 +6,9 @@
 //! there). Errors map to the command line's exit codes: the statement's fault (bad SQL, an
 //! unknown table or column, a type error) is 2, the connector's errors keep their codes.
 
-use crate::common::{exit, report_code, usage, ConnectionArgs, Failure};
-use crate::export::{progress_bar, Output};
+use crate::common::{report_code, usage, ConnectionArgs, Failure};
 use crate::output::outln;
+use crate::sink::{failure, parquet_to_terminal, progress_bar, Output, Watched};
 use clap::{Args, ValueEnum};
 use epicor_kinetic_sql::format::{self, Format};
 use epicor_kinetic_sql::{SqlError, SqlErrorKind, SqlSession};
@@ -107,7 +107,7 @@ pub async fn sql(args: SqlArgs) -> Result<(), Failure> {
         }
         let format = choose_format(args.format, None);
         if format == Format::Parquet && std::io::stdout().is_terminal() {
-            return Err(crate::export::parquet_to_terminal());
+            return Err(parquet_to_terminal());
         }
         return shell(&args.connection, format).await;
     };
@@ -131,7 +131,7 @@ pub async fn sql(args: SqlArgs) -> Result<(), Failure> {
     // The destination is checked before any network call.
     let mut output = Output::open(args.output.as_deref())?;
     if format == Format::Parquet && output.terminal && !args.explain {
-        return Err(crate::export::parquet_to_terminal());
+        return Err(parquet_to_terminal());
     }
     let named = args.output.is_some() && args.output.as_deref() != Some(Path::new("-"));
     let show_progress = named && !args.no_progress && std::io::stderr().is_terminal();
@@ -327,83 +327,6 @@ async fn explain_text(session: &SqlSession, statement: &str) -> Result<String, S
         text.push('\n');
     }
     Ok(text)
-}
-
-/// A writer that remembers whether its reader went away (a closed pipe), which the SQL layer's
-/// error only tells as text: a closed pipe is a quiet exit, as for every command.
-pub(crate) struct Watched {
-    inner: Box<dyn Write + Send>,
-    broken: Arc<AtomicBool>,
-}
-
-impl Watched {
-    /// `inner`, buffered and watched; the flag turns true when its reader has gone.
-    pub fn new(inner: Box<dyn Write + Send>) -> (std::io::BufWriter<Watched>, Arc<AtomicBool>) {
-        let broken = Arc::new(AtomicBool::new(false));
-        let w = Watched {
-            inner,
-            broken: broken.clone(),
-        };
-        (std::io::BufWriter::with_capacity(1 << 16, w), broken)
-    }
-
-    fn seen<T>(&self, r: std::io::Result<T>) -> std::io::Result<T> {
-        if let Err(e) = &r {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                self.broken.store(true, Ordering::Relaxed);
-            }
-        }
-        r
-    }
-}
-
-impl Write for Watched {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let r = self.inner.write(buf);
-        self.seen(r)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        let r = self.inner.flush();
-        self.seen(r)
-    }
-}
-
-/// The command line's failure for a SQL error: the statement's fault is bad usage (2), the
-/// connector's errors keep their codes (sign-in 4, business rules 5, ...), a closed pipe is a
-/// quiet exit.
-pub(crate) fn failure(e: SqlError, broken: &AtomicBool) -> Failure {
-    if broken.load(Ordering::Relaxed) {
-        return Failure::ClosedPipe;
-    }
-    match e.kind() {
-        SqlErrorKind::Invalid => usage(
-            e.to_string(),
-            "fix the statement (in the `kinetic sql` shell, \\d lists the tables and \\d TABLE a table's columns)",
-        ),
-        SqlErrorKind::Connector(_) if e.connector().is_some() => {
-            Failure::Kinetic(e.connector().cloned().expect("checked"))
-        }
-        SqlErrorKind::Partial => Failure::Other {
-            message: e.to_string(),
-            hint: Some(
-                "the rows named above were written and the others were not: check them before running the statement again"
-                    .into(),
-            ),
-            code: e.connector().map_or(exit::FAILED, crate::common::code),
-        },
-        // The message names the property that stopped the statement and what to do.
-        SqlErrorKind::Limit => Failure::Other {
-            message: e.to_string(),
-            hint: None,
-            code: exit::FAILED,
-        },
-        _ => Failure::Other {
-            message: e.to_string(),
-            hint: None,
-            code: exit::FAILED,
-        },
-    }
 }
 
 /// Splits `text` into its statements (each ended by `;`, the last one may lack it), comments
@@ -669,7 +592,7 @@ async fn shell(connection: &ConnectionArgs, format: Format) -> Result<(), Failur
     }
     // Ctrl-C cancels the running statement only in the interactive shell; piped, it ends the
     // command as usual. A SIGINT ignored at start (nohup) stays ignored.
-    let cancel = interactive && !crate::export::ignored(libc::SIGINT);
+    let cancel = interactive && !crate::sink::ignored(libc::SIGINT);
     let mut last_failure: Option<u8> = None;
     let mut pending = String::new();
     loop {

@@ -1,0 +1,243 @@
+//! `kinetic baq`: a BAQ's rows (its parameters checked against the server's list), the list of
+//! BAQs, and `kinetic describe BaqSvc/ID`.
+
+use crate::common::{usage, ConnectionArgs, Failure, Format};
+use crate::data::{column_json, exact_answer, type_text};
+use crate::output::{self, outln};
+use clap::Args;
+use epicor_kinetic::api::Record;
+use epicor_kinetic::Connection;
+use futures_util::TryStreamExt;
+use serde_json::Value;
+
+/// `kinetic baq`.
+#[derive(Args)]
+pub struct BaqArgs {
+    /// The BAQ's id: zCustomerList (none with --list).
+    #[arg(value_name = "BAQ_ID", required_unless_present = "list")]
+    pub baq: Option<String>,
+    /// List the BAQs the server has (id, description, parameters).
+    #[arg(long, conflicts_with_all = ["params", "filter", "select", "top", "orderby"])]
+    pub list: bool,
+    /// A parameter, repeatable: --param CustID=KEYST0045. The name is one the BAQ lists
+    /// (`kinetic describe BaqSvc/ID`), in any case.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Rows to read, as an OData filter on the BAQ's columns.
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Option<String>,
+    /// Columns to read, comma separated.
+    #[arg(long, value_name = "COLUMNS")]
+    pub select: Option<String>,
+    /// The order, e.g. 'Customer_Name desc'.
+    #[arg(long, value_name = "ORDER")]
+    pub orderby: Option<String>,
+    /// At most N rows.
+    #[arg(long, value_name = "N")]
+    pub top: Option<u64>,
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
+    if args.list {
+        let connection = args.connection.open().await?;
+        let rows = connection.baq_list().await?;
+        if args.format.table() {
+            output::rows_table(&rows)?;
+        } else {
+            output::json(&Value::Array(rows.into_iter().map(Value::Object).collect()))?;
+        }
+        return Ok(());
+    }
+    let id = args.baq.clone().unwrap_or_default();
+    if id.is_empty() || id.contains('/') {
+        return Err(usage(
+            format!("`{id}` is not a BAQ id"),
+            "give the BAQ's id alone, e.g. kinetic baq zCustomerList (kinetic baq --list lists them)",
+        ));
+    }
+    let mut params: Vec<(&str, &str)> = Vec::new();
+    for p in &args.params {
+        let (name, value) = p.split_once('=').ok_or_else(|| {
+            usage(
+                format!("--param {p} has no `=`"),
+                "write --param NAME=VALUE, e.g. --param CustID=KEYST0045",
+            )
+        })?;
+        if name.is_empty() {
+            return Err(usage(
+                format!("--param {p} has no name"),
+                "write --param NAME=VALUE",
+            ));
+        }
+        if let Some(why) = epicor_kinetic::http::custom_option_error(name) {
+            return Err(usage(
+                format!("--param {name}: {why}"),
+                "filter, order and limit the rows with --filter, --orderby and --top",
+            ));
+        }
+        params.push((name, value));
+    }
+    let connection = args.connection.open().await?;
+    let mut query = connection.baq_query(&id);
+    for (name, value) in baq_parameters(&connection, &id, params).await? {
+        query = query.parameter(&name, value);
+    }
+    if let Some(f) = &args.filter {
+        query = query.filter_str(f)?;
+    }
+    if let Some(s) = &args.select {
+        query = query.select(s.split(',').map(str::trim).filter(|c| !c.is_empty()));
+    }
+    if let Some(o) = &args.orderby {
+        query = query.order_by_str(o)?;
+    }
+    if let Some(t) = args.top {
+        query = query.top(t);
+    }
+    // Typed from the BAQ's $metadata, as `kinetic get` reads entity sets: decimals exact.
+    let records: Vec<Record> = query.clone().records().try_collect().await?;
+    if args.format.table() {
+        let columns = match records.first() {
+            Some(r) => r.columns().clone(),
+            None => query.columns().await?,
+        };
+        output::records_table(&columns, &records)?;
+    } else {
+        let text: Vec<String> = records.iter().map(Record::to_json_text).collect();
+        outln!("[{}]", text.join(","))?;
+    }
+    Ok(())
+}
+
+/// The `--param`s of the BAQ `id`, each under the name the server lists (given in any case, as
+/// Epicor reads names); a name the server's list of the BAQ's parameters does not hold is a
+/// usage error, and so is a name given twice. When the server does not list the BAQ's
+/// parameters, a name must be spelt as parameters are (letters, digits, `_`). The list is read
+/// only when parameters are given.
+async fn baq_parameters<'a>(
+    connection: &Connection,
+    id: &str,
+    given: Vec<(&str, &'a str)>,
+) -> Result<Vec<(String, &'a str)>, Failure> {
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listed = connection.baq_list().await?;
+    let listed: Option<Vec<&str>> = listed
+        .iter()
+        .find(|r| {
+            r.get("QueryID")
+                .and_then(Value::as_str)
+                .is_some_and(|q| q.eq_ignore_ascii_case(id))
+        })
+        .and_then(|r| r.get("Parameters"))
+        .and_then(Value::as_array)
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.get("Name").and_then(Value::as_str))
+                .collect()
+        });
+    let mut out: Vec<(String, &str)> = Vec::with_capacity(given.len());
+    for (name, value) in given {
+        let name = match &listed {
+            Some(names) => match names.iter().find(|n| n.eq_ignore_ascii_case(name)) {
+                Some(n) => (*n).to_owned(),
+                None => {
+                    return Err(usage(
+                        format!(
+                            "BAQ {id} has no parameter {name}; its parameters: {}",
+                            if names.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                names.join(", ")
+                            }
+                        ),
+                        format!("`kinetic describe BaqSvc/{id}` lists them"),
+                    ))
+                }
+            },
+            None if epicor_kinetic::api::is_baq_parameter_name(name) => name.to_owned(),
+            None => {
+                return Err(usage(
+                    format!("--param {name}: not a parameter name"),
+                    "BAQ parameters are named with letters, digits and _",
+                ))
+            }
+        };
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(usage(
+                format!("--param {name} is given twice"),
+                "give each parameter once",
+            ));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// `kinetic describe BaqSvc/ID`: a BAQ's parameters (from the server's list) and its columns
+/// (from its own `$metadata`).
+pub(crate) async fn describe_baq(
+    connection: &Connection,
+    id: &str,
+    as_table: bool,
+) -> Result<(), Failure> {
+    let listed = connection.baq_list().await?;
+    let entry = listed.iter().find(|r| {
+        r.get("QueryID")
+            .and_then(Value::as_str)
+            .is_some_and(|q| q.eq_ignore_ascii_case(id))
+    });
+    let Some(entry) = entry else {
+        let ids: Vec<&str> = listed
+            .iter()
+            .filter_map(|r| r.get("QueryID").and_then(Value::as_str))
+            .collect();
+        return Err(usage(
+            format!("the server has no BAQ `{id}`"),
+            format!("its BAQs are: {}", ids.join(", ")),
+        ));
+    };
+    let columns = connection.baq_query(id).columns().await?;
+    let parameters = entry
+        .get("Parameters")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
+    if as_table {
+        let rows: Vec<Vec<String>> = columns
+            .iter()
+            .map(|c| vec![c.name.clone(), type_text(c)])
+            .collect();
+        output::table(&["column".into(), "type".into()], &rows)?;
+        let params: Vec<String> = parameters
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                let name = p.get("Name").and_then(Value::as_str)?;
+                let required = p.get("Required").and_then(Value::as_bool).unwrap_or(false);
+                Some(if required {
+                    format!("{name} (required)")
+                } else {
+                    name.to_owned()
+                })
+            })
+            .collect();
+        if !params.is_empty() {
+            outln!("parameters (--param NAME=VALUE): {}", params.join(", "))?;
+        }
+    } else {
+        output::json(&serde_json::json!({
+            "baq": id,
+            "description": entry.get("Description"),
+            "parameters": parameters,
+            "columns": columns.iter().map(column_json).collect::<Vec<_>>(),
+        }))?;
+    }
+    Ok(())
+}
