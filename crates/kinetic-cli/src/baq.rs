@@ -2,7 +2,7 @@
 //! BAQs, and `kinetic describe BaqSvc/ID`.
 
 use crate::common::{usage, ConnectionArgs, Failure, Format};
-use crate::data::{column_json, exact_answer, type_text};
+use crate::data::{column_json, type_text};
 use crate::output::{self, outln};
 use clap::Args;
 use epicor_kinetic::api::Record;

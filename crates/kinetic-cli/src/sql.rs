@@ -15,8 +15,7 @@ use epicor_kinetic_sql::{SqlError, SqlErrorKind, SqlSession};
 use indicatif::ProgressBar;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 /// How a result is written.
