@@ -1,8 +1,7 @@
-//! `kinetic baq`: a BAQ's rows (its parameters checked against the server's list), the list of
-//! BAQs, and `kinetic describe BaqSvc/ID`.
+//! `kinetic baq`: a BAQ's rows (its parameters checked against the server's list) and the list
+//! of BAQs (`kinetic describe BaqSvc/ID` is with `describe`, in [`crate::data`]).
 
 use crate::common::{usage, ConnectionArgs, Failure, Format};
-use crate::data::{column_json, type_text};
 use crate::output::{self, outln};
 use clap::Args;
 use epicor_kinetic::api::Record;
@@ -178,66 +177,4 @@ async fn baq_parameters<'a>(
         out.push((name, value));
     }
     Ok(out)
-}
-
-/// `kinetic describe BaqSvc/ID`: a BAQ's parameters (from the server's list) and its columns
-/// (from its own `$metadata`).
-pub(crate) async fn describe_baq(
-    connection: &Connection,
-    id: &str,
-    as_table: bool,
-) -> Result<(), Failure> {
-    let listed = connection.baq_list().await?;
-    let entry = listed.iter().find(|r| {
-        r.get("QueryID")
-            .and_then(Value::as_str)
-            .is_some_and(|q| q.eq_ignore_ascii_case(id))
-    });
-    let Some(entry) = entry else {
-        let ids: Vec<&str> = listed
-            .iter()
-            .filter_map(|r| r.get("QueryID").and_then(Value::as_str))
-            .collect();
-        return Err(usage(
-            format!("the server has no BAQ `{id}`"),
-            format!("its BAQs are: {}", ids.join(", ")),
-        ));
-    };
-    let columns = connection.baq_query(id).columns().await?;
-    let parameters = entry
-        .get("Parameters")
-        .cloned()
-        .unwrap_or(Value::Array(Vec::new()));
-    if as_table {
-        let rows: Vec<Vec<String>> = columns
-            .iter()
-            .map(|c| vec![c.name.clone(), type_text(c)])
-            .collect();
-        output::table(&["column".into(), "type".into()], &rows)?;
-        let params: Vec<String> = parameters
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| {
-                let name = p.get("Name").and_then(Value::as_str)?;
-                let required = p.get("Required").and_then(Value::as_bool).unwrap_or(false);
-                Some(if required {
-                    format!("{name} (required)")
-                } else {
-                    name.to_owned()
-                })
-            })
-            .collect();
-        if !params.is_empty() {
-            outln!("parameters (--param NAME=VALUE): {}", params.join(", "))?;
-        }
-    } else {
-        output::json(&serde_json::json!({
-            "baq": id,
-            "description": entry.get("Description"),
-            "parameters": parameters,
-            "columns": columns.iter().map(column_json).collect::<Vec<_>>(),
-        }))?;
-    }
-    Ok(())
 }

@@ -1,5 +1,5 @@
 //! The data commands: get, call, efx, create, update, delete, services, describe (`baq` in
-//! [`crate::baq`]).
+//! [`crate::baq`], on the query options here).
 
 use crate::common::{
     ordered_keys, parse_target, read_body, usage, ConnectionArgs, Failure, Format, Target,
@@ -656,7 +656,7 @@ pub struct DescribeArgs {
     pub connection: ConnectionArgs,
 }
 
-pub(crate) fn column_json(c: &epicor_kinetic::api::Column) -> Value {
+fn column_json(c: &epicor_kinetic::api::Column) -> Value {
     serde_json::json!({
         "name": c.name,
         "type": c.edm_type.as_str(),
@@ -667,12 +667,70 @@ pub(crate) fn column_json(c: &epicor_kinetic::api::Column) -> Value {
     })
 }
 
-pub(crate) fn type_text(c: &epicor_kinetic::api::Column) -> String {
+fn type_text(c: &epicor_kinetic::api::Column) -> String {
     match (c.precision, c.scale) {
         (Some(p), Some(s)) => format!("{}({p},{s})", c.edm_type.as_str()),
         (Some(p), None) => format!("{}({p})", c.edm_type.as_str()),
         _ => c.edm_type.as_str().to_owned(),
     }
+}
+
+/// `kinetic describe BaqSvc/ID`: a BAQ's parameters (from the server's list) and its columns
+/// (from its own `$metadata`).
+async fn describe_baq(connection: &Connection, id: &str, as_table: bool) -> Result<(), Failure> {
+    let listed = connection.baq_list().await?;
+    let entry = listed.iter().find(|r| {
+        r.get("QueryID")
+            .and_then(Value::as_str)
+            .is_some_and(|q| q.eq_ignore_ascii_case(id))
+    });
+    let Some(entry) = entry else {
+        let ids: Vec<&str> = listed
+            .iter()
+            .filter_map(|r| r.get("QueryID").and_then(Value::as_str))
+            .collect();
+        return Err(usage(
+            format!("the server has no BAQ `{id}`"),
+            format!("its BAQs are: {}", ids.join(", ")),
+        ));
+    };
+    let columns = connection.baq_query(id).columns().await?;
+    let parameters = entry
+        .get("Parameters")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
+    if as_table {
+        let rows: Vec<Vec<String>> = columns
+            .iter()
+            .map(|c| vec![c.name.clone(), type_text(c)])
+            .collect();
+        output::table(&["column".into(), "type".into()], &rows)?;
+        let params: Vec<String> = parameters
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                let name = p.get("Name").and_then(Value::as_str)?;
+                let required = p.get("Required").and_then(Value::as_bool).unwrap_or(false);
+                Some(if required {
+                    format!("{name} (required)")
+                } else {
+                    name.to_owned()
+                })
+            })
+            .collect();
+        if !params.is_empty() {
+            outln!("parameters (--param NAME=VALUE): {}", params.join(", "))?;
+        }
+    } else {
+        output::json(&serde_json::json!({
+            "baq": id,
+            "description": entry.get("Description"),
+            "parameters": parameters,
+            "columns": columns.iter().map(column_json).collect::<Vec<_>>(),
+        }))?;
+    }
+    Ok(())
 }
 
 pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
@@ -692,7 +750,7 @@ pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
     let as_table = args.format.table();
     match set {
         Some(baq) if service.eq_ignore_ascii_case("BaqSvc") => {
-            crate::baq::describe_baq(&connection, &baq, as_table).await?;
+            describe_baq(&connection, &baq, as_table).await?;
         }
         Some(set) => {
             let info = connection.entity_set_info(&service, &set).await?;
