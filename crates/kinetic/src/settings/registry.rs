@@ -382,6 +382,102 @@ pub fn suggest(key: &str) -> Option<&'static str> {
     closest(key, names)
 }
 
+/// What a property's value is in a [`Settings`](super::Settings): the registry's one place that
+/// reads every typed field back as text (`sys_connection_props` shows it).
+impl Property {
+    /// This property's value in `settings` as a connection string would write it (`v2`, `60`,
+    /// `-1`); `None` when it is unset, and always for a secret (whether one is set:
+    /// [`Settings::origin`](super::Settings::origin)). A property the settings do not keep
+    /// (`InsecureHttpForLab`) gives its default when no source set it, else `None`.
+    ///
+    /// ```
+    /// use epicor_kinetic::settings::{lookup, Settings};
+    ///
+    /// let s = Settings::parse("URL=https://erp.example.com;ERPInstance=Kinetic;User=u;Password=p;Timeout=5")?;
+    /// assert_eq!(lookup("Timeout").unwrap().value_in(&s).as_deref(), Some("5"));
+    /// assert_eq!(lookup("Password").unwrap().value_in(&s), None);
+    /// # Ok::<(), epicor_kinetic::Error>(())
+    /// ```
+    pub fn value_in(&self, settings: &super::Settings) -> Option<String> {
+        if self.secret {
+            return None;
+        }
+        held_value(settings, self.name).or_else(|| match settings.origin(self.name) {
+            None | Some(super::Origin::Default) => self.default.map(str::to_owned),
+            Some(_) => None,
+        })
+    }
+}
+
+/// The text of the field of `settings` that holds the non-secret property `name`; `None` when
+/// it is unset or not held.
+fn held_value(settings: &super::Settings, name: &str) -> Option<String> {
+    use super::{ServerCert, TokenExpiry};
+    let text = |v: &Option<String>| v.clone();
+    let nonempty = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    let seconds = |d: Option<std::time::Duration>| Some(d.map_or(0, |d| d.as_secs()).to_string());
+    let (a, o) = (&settings.auth, &settings.oauth);
+    match name {
+        "URL" => nonempty(&settings.url),
+        "ERPInstance" => nonempty(&settings.erp_instance),
+        "ApiVersion" => Some(settings.api_version.name().to_owned()),
+        "Company" => text(&settings.company),
+        "Plant" => text(&settings.plant),
+        "Language" => text(&settings.language),
+        "Service" => text(&settings.service),
+        "AuthScheme" => Some(a.scheme.name().to_owned()),
+        "User" => text(&a.user),
+        "LicenseType" => Some(a.license_type.to_string()),
+        "UseSession" => Some(a.use_session.to_string()),
+        "InitiateOAuth" => Some(o.initiate.name().to_owned()),
+        "OAuthGrantType" => Some(o.grant_type.name().to_owned()),
+        "AzureTenant" => text(&o.azure_tenant),
+        "OAuthAuthority" => nonempty(&o.authority),
+        "OAuthIssuer" => text(&o.issuer),
+        "Scope" => text(&o.scope),
+        "OAuthClientId" => text(&o.client_id),
+        "OAuthJWTCertType" => Some(o.jwt_cert_type.name().to_owned()),
+        "OAuthJWTCertThumbprint" => o.jwt_cert_thumbprint.as_ref().map(ToString::to_string),
+        "CallbackURL" => nonempty(&o.callback_url),
+        "Prompt" => nonempty(&o.prompt),
+        "OAuthExpiresIn" => o.expires_in.map(|e| match e {
+            TokenExpiry::Never => "-1".to_owned(),
+            TokenExpiry::After(d) => d.as_secs().to_string(),
+        }),
+        "OAuthTokenTimestamp" => o.token_timestamp.and_then(|t| {
+            t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_millis().to_string())
+        }),
+        "OAuthSettingsLocation" => o
+            .settings_location
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        "SSLServerCert" => settings.ssl_server_cert.as_ref().map(|c| match c {
+            ServerCert::AnyCertificate => "*".to_owned(),
+            ServerCert::PemFile(p) => p.display().to_string(),
+            // Inline PEM is long; it is not secret, but say what it is.
+            ServerCert::Pem(_) => "(PEM text)".to_owned(),
+            ServerCert::Thumbprint(t) => t.to_string(),
+        }),
+        "ProxyServer" => settings.proxy.as_ref().map(|p| p.host.clone()),
+        "ProxyPort" => settings.proxy.as_ref().map(|p| p.port.to_string()),
+        "ProxyUser" => settings.proxy.as_ref().and_then(|p| p.user.clone()),
+        "Timeout" => seconds(settings.timeout),
+        "MaxRetries" => Some(settings.max_retries.to_string()),
+        "Pagesize" => Some(settings.page_size.to_string()),
+        "MaxRows" => Some(settings.max_rows.map_or(-1, |n| n as i64).to_string()),
+        "Parallelism" => Some(settings.parallelism.to_string()),
+        "MemoryLimit" => Some(settings.memory_limit.map_or(0, |b| b >> 20).to_string()),
+        "StatementTimeout" => seconds(settings.statement_timeout),
+        "MaxRecursion" => Some(settings.max_recursion.unwrap_or(0).to_string()),
+        "CredentialProcedures" => Some(settings.credential_procedures.to_string()),
+        "Verbosity" => Some(settings.verbosity.to_string()),
+        "Logfile" => settings.log_file.as_ref().map(|p| p.display().to_string()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,5 +548,60 @@ mod tests {
             lookup("OAuthClientId").map(|p| p.env_var()).as_deref(),
             Some("KINETIC_OAUTHCLIENTID")
         );
+    }
+
+    /// Every property the settings keep reads back as it was written; only secrets (never
+    /// shown) and `InsecureHttpForLab` (not kept) have no held value.
+    #[test]
+    fn every_kept_property_reads_back_as_written() {
+        let given = [
+            ("URL", "https://erp.example.com"),
+            ("ERPInstance", "Kinetic"),
+            ("ApiVersion", "v2"),
+            ("Company", "EPIC06"),
+            ("Plant", "MfgSys"),
+            ("Language", "enu"),
+            ("Service", "Erp.BO.CustomerSvc"),
+            ("AuthScheme", "Basic"),
+            ("User", "u"),
+            ("LicenseType", "WebService"),
+            ("UseSession", "true"),
+            ("Timeout", "5"),
+            ("MaxRetries", "2"),
+            ("Pagesize", "50"),
+            ("MaxRows", "10"),
+            ("Parallelism", "2"),
+            ("MemoryLimit", "512"),
+            ("StatementTimeout", "30"),
+            ("MaxRecursion", "7"),
+            ("CredentialProcedures", "false"),
+            ("Verbosity", "3"),
+            ("ProxyServer", "proxy.example.com"),
+            ("ProxyPort", "8080"),
+            ("ProxyUser", "pu"),
+        ];
+        let connection: String = given
+            .iter()
+            .map(|(k, v)| format!("{k}={v};"))
+            .collect::<String>()
+            + "Password=p;ApiKey=k;ProxyPassword=pp";
+        let settings = super::super::Settings::parse(&connection).expect("settings");
+        for (name, value) in given {
+            let p = lookup(name).expect(name);
+            assert_eq!(p.value_in(&settings).as_deref(), Some(value), "{name}");
+        }
+        for p in PROPERTIES.iter().filter(|p| p.secret) {
+            assert_eq!(p.value_in(&settings), None, "{}", p.name);
+        }
+        for p in PROPERTIES
+            .iter()
+            .filter(|p| !p.secret && p.default.is_some())
+        {
+            assert!(
+                held_value(&settings, p.name).is_some() || p.name == "InsecureHttpForLab",
+                "{}",
+                p.name
+            );
+        }
     }
 }
