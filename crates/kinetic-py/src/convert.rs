@@ -13,6 +13,7 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 use chrono::{Datelike, NaiveDate, Timelike};
+use epicor_kinetic_sql::literal::decimal_text;
 use epicor_kinetic_sql::Param;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -217,26 +218,6 @@ fn prepare(field: &Field, array: &ArrayRef) -> PyResult<Column> {
         _ => (array.clone(), 0),
     };
     Ok(Column { kind, array, scale })
-}
-
-/// The text of a decimal from its mantissa and scale (`12345`, 2 → `123.45`).
-fn decimal_text(mantissa: i128, scale: i8) -> String {
-    if scale <= 0 {
-        let mut s = mantissa.to_string();
-        if mantissa != 0 {
-            s.extend(std::iter::repeat_n('0', (-scale) as usize));
-        }
-        return s;
-    }
-    let digits = mantissa.unsigned_abs().to_string();
-    let scale = scale as usize;
-    let sign = if mantissa < 0 { "-" } else { "" };
-    if digits.len() > scale {
-        let (whole, fraction) = digits.split_at(digits.len() - scale);
-        format!("{sign}{whole}.{fraction}")
-    } else {
-        format!("{sign}0.{}{digits}", "0".repeat(scale - digits.len()))
-    }
 }
 
 fn value(py: Python<'_>, c: &Column, classes: &Classes, i: usize) -> PyResult<Py<PyAny>> {
