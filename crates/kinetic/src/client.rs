@@ -100,9 +100,8 @@ impl Client {
             crate::logging::install_file(path, settings.verbosity)?;
         }
         let http = crate::http::build_client(settings)?;
-        let outside = Pipeline::builder(settings)
+        let outside = Pipeline::builder(settings, Arc::new(Anonymous))
             .http(http.clone())
-            .credential(Arc::new(Anonymous))
             .clock(clock.clone())
             .build()?;
         Ok(Client {
@@ -134,9 +133,8 @@ impl Client {
         settings: &Settings,
         credential: Arc<dyn Credential>,
     ) -> Result<Pipeline> {
-        Pipeline::builder(settings)
+        Pipeline::builder(settings, credential)
             .http(self.inner.http.clone())
-            .credential(credential)
             .clock(self.inner.clock.clone())
             .build()
     }

@@ -115,8 +115,7 @@ async fn epicor_token_service_and_single_flight_at_expiry() {
     )
     .unwrap();
     let credential = Arc::new(TokenCredential::new(source, dyn_clock));
-    let pipeline = Pipeline::builder(&settings)
-        .credential(credential.clone())
+    let pipeline = Pipeline::builder(&settings, credential.clone())
         .build()
         .unwrap();
     credential.authorization().await.unwrap();
@@ -372,8 +371,7 @@ async fn short_lived_tokens_are_renewed_during_use() {
         .unwrap(),
         clock,
     ));
-    let pipeline = Pipeline::builder(&settings)
-        .credential(credential.clone())
+    let pipeline = Pipeline::builder(&settings, credential.clone())
         .build()
         .unwrap();
     let endpoint = pipeline

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use epicor_kinetic::clock::{BoxFuture, Clock};
 use epicor_kinetic::http::{
-    sha256_hex, Authorization, Credential, KeyValue, Pipeline, Request, RetryConfig,
+    sha256_hex, Authorization, Basic, Credential, KeyValue, Pipeline, Request, RetryConfig,
 };
 use epicor_kinetic::{Error, Secret, Settings};
 use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
@@ -75,15 +75,20 @@ impl Clock for RecordingClock {
     }
 }
 
+/// Basic from the settings' User and Password: every pipeline here signs in so.
+fn basic(s: &Settings) -> Arc<dyn Credential> {
+    Arc::new(Basic::from_settings(s).unwrap_or_else(|e| panic!("{e}")))
+}
+
 fn pipeline_with_clock(s: &Settings, clock: &Arc<RecordingClock>) -> Pipeline {
-    Pipeline::builder(s)
+    Pipeline::builder(s, basic(s))
         .clock(clock.clone())
         .build()
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn pipeline(s: &Settings) -> Pipeline {
-    Pipeline::new(s).unwrap_or_else(|e| panic!("{e}"))
+    Pipeline::new(s, basic(s)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ok<T>(r: epicor_kinetic::Result<T>) -> T {
@@ -360,7 +365,7 @@ async fn a_401_renews_the_credential_once() {
         asked: AtomicUsize::new(0),
         invalidated: AtomicUsize::new(0),
     });
-    let p = ok(Pipeline::builder(&s).credential(wrong.clone()).build());
+    let p = ok(Pipeline::builder(&s, wrong.clone()).build());
     let err = p.send(customers(&p)).await.err();
     match &err {
         Some(Error::Unauthorized {
@@ -479,7 +484,8 @@ async fn tls_is_verified_and_sslservercert_adds_trust() {
     ok(inline.send(customers(&inline)).await);
 
     // `*` is refused before any call.
-    let any = Pipeline::new(&connection(&emu, "SSLServerCert=*")).err();
+    let star = connection(&emu, "SSLServerCert=*");
+    let any = Pipeline::new(&star, basic(&star)).err();
     assert_eq!(
         any.as_ref().and_then(Error::property),
         Some("SSLServerCert")
@@ -726,7 +732,7 @@ async fn timeouts_end_a_call_that_hangs() {
     let s = settings(&format!(
         "URL=http://127.0.0.1:{port};ERPInstance=Kinetic;User=u;Password=p;Timeout=1;MaxRetries=1"
     ));
-    let p = ok(Pipeline::builder(&s)
+    let p = ok(Pipeline::builder(&s, basic(&s))
         .clock(clock.clone())
         .retry(RetryConfig::default().with_max_retries(1))
         .build());

@@ -1,7 +1,7 @@
 //! Authentication: who the connector is to Epicor, chosen from the settings.
 //!
-//! [`scheme::credential_for`] reads `AuthScheme` (and the grant) and builds a client's pipeline
-//! credential (a pipeline built alone uses [`crate::http::simple_credential`] instead): Basic, Epicor's token service and the OAuth grants as token sources
+//! [`scheme::credential_for`] reads `AuthScheme` (and the grant) and builds the pipeline's
+//! credential: Basic, Epicor's token service and the OAuth grants as token sources
 //! ([`providers`]), app-only tokens kept between runs ([`persisted`]), and the interactive
 //! sign-ins ([`interactive`]: the browser with its [`loopback`] listener, the device code, the web
 //! procedures) through the token store. Tokens themselves are [`crate::token`]'s; the OAuth

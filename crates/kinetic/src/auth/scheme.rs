@@ -1,10 +1,8 @@
 //! Where a [`Client`] chooses how to authenticate from the settings: `AuthScheme`, the grant and
 //! `InitiateOAuth` pick the credential ([`credential_for`]). The modules it builds from
 //! ([`providers`](super::providers), [`persisted`](super::persisted),
-//! [`interactive`](super::interactive)) never import it. One other reader of `AuthScheme` remains:
-//! a [`Pipeline`](crate::http::Pipeline) built alone, without a credential, takes
-//! [`simple_credential`](crate::http::simple_credential), which covers the schemes with no token
-//! flow (Basic, None, a given access token) and refuses the others.
+//! [`interactive`](super::interactive)) never import it, and the pipeline takes the credential it
+//! is given: this is the one place that chooses by `AuthScheme`.
 
 use super::persisted::Persisted;
 use super::providers::{oauth_client, EpicorTokenSource, TokenCredential};

@@ -8,14 +8,13 @@
 //! locked out.
 
 use std::fmt;
-use std::sync::Arc;
 
 use base64::Engine as _;
 
 use crate::clock::BoxFuture;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::settings::{AuthScheme, Settings};
+use crate::settings::Settings;
 
 /// The value of one request's `Authorization` header, e.g. `Basic bWFuYWdlcjo...` or
 /// `Bearer eyJ...`. Redacted when printed.
@@ -179,31 +178,6 @@ impl Credential for Anonymous {
     }
 }
 
-/// The credential for the schemes that need no token flow: `Basic`, `None`, and `AzureAD`/`OAuth`
-/// with a given `OAuthAccessToken` and `InitiateOAuth=OFF`. Other schemes are an error naming
-/// them: their providers live in the `auth` module.
-pub fn simple_credential(settings: &Settings) -> Result<Arc<dyn Credential>> {
-    match settings.auth.scheme {
-        AuthScheme::Basic => Ok(Arc::new(Basic::from_settings(settings)?)),
-        AuthScheme::None => Ok(Arc::new(Anonymous)),
-        AuthScheme::AzureAd | AuthScheme::OAuth if !settings.oauth.requests_tokens() => {
-            match &settings.oauth.access_token {
-                Some(token) => Ok(Arc::new(StaticBearer::new(token))),
-                None => Err(Error::invalid_settings(
-                    "OAuthAccessToken",
-                    "`OAuthAccessToken` is required when the connector does not get tokens itself",
-                    "set OAuthAccessToken, or InitiateOAuth=GETANDREFRESH",
-                )),
-            }
-        }
-        scheme => Err(Error::invalid_settings(
-            "AuthScheme",
-            format!("AuthScheme={scheme} needs a token provider, not a fixed credential"),
-            "build the credential with the auth module's providers for this scheme",
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,22 +212,5 @@ mod tests {
             Some("Bearer tok")
         );
         assert!(block(Anonymous.authorization()).is_ok_and(|h| h.is_none()));
-    }
-
-    #[test]
-    fn simple_credential_follows_the_scheme() {
-        let parse = |s: &str| Settings::parse(s).unwrap_or_else(|e| panic!("{e}"));
-        let basic = parse("URL=https://h;ERPInstance=K;User=u;Password=p");
-        assert!(simple_credential(&basic).is_ok());
-        let none = parse("URL=https://h;ERPInstance=K;AuthScheme=None");
-        assert!(simple_credential(&none).is_ok());
-        let token = parse("URL=https://h;ERPInstance=K;AuthScheme=Token;User=u;Password=p");
-        assert_eq!(
-            simple_credential(&token)
-                .err()
-                .as_ref()
-                .and_then(Error::property),
-            Some("AuthScheme")
-        );
     }
 }

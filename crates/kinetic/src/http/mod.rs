@@ -19,14 +19,16 @@
 //! server must opt out of them ([`Request::without_credentials`]).
 //!
 //! ```no_run
-//! use epicor_kinetic::http::{Pipeline, Request};
+//! use epicor_kinetic::http::{Basic, Pipeline, Request};
+//! use std::sync::Arc;
 //! use epicor_kinetic::settings::Settings;
 //!
 //! # async fn demo() -> epicor_kinetic::Result<()> {
 //! let settings = Settings::parse(
 //!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password=secret;Company=EPIC06",
 //! )?;
-//! let pipeline = Pipeline::new(&settings)?; // Basic, from User and Password
+//! let basic = Arc::new(Basic::from_settings(&settings)?); // from User and Password
+//! let pipeline = Pipeline::new(&settings, basic)?;
 //! let customers = pipeline
 //!     .endpoints()
 //!     .service("Erp.BO.CustomerSvc")?
@@ -57,9 +59,7 @@ pub use ::http::{Method, StatusCode};
 pub use ::url::Url;
 
 pub use client::{MAX_REDIRECTS, NO_PROXY};
-pub use credential::{
-    simple_credential, Anonymous, Authorization, Basic, Credential, StaticBearer,
-};
+pub use credential::{Anonymous, Authorization, Basic, Credential, StaticBearer};
 pub use errors::{parse_error_body, ServerError};
 pub use retry::RetryConfig;
 pub use tls::sha256_hex;
@@ -287,7 +287,7 @@ impl Response {
 pub struct PipelineBuilder<'a> {
     settings: &'a Settings,
     http: Option<reqwest::Client>,
-    credential: Option<Arc<dyn Credential>>,
+    credential: Arc<dyn Credential>,
     retry: RetryConfig,
     clock: Arc<dyn Clock>,
     max_response_bytes: usize,
@@ -297,12 +297,6 @@ impl PipelineBuilder<'_> {
     /// The connection pool to use (a [`Client`](crate::Client)'s); by default a new one.
     pub(crate) fn http(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
-        self
-    }
-
-    /// The credential; by default [`simple_credential`] for the settings' `AuthScheme`.
-    pub fn credential(mut self, credential: Arc<dyn Credential>) -> Self {
-        self.credential = Some(credential);
         self
     }
 
@@ -325,16 +319,12 @@ impl PipelineBuilder<'_> {
     }
 
     /// The pipeline; errors for settings that cannot work (`SSLServerCert=*`, an unreadable
-    /// certificate file, a bad proxy address, an `AuthScheme` needing a token provider when no
-    /// credential was given).
+    /// certificate file, a bad proxy address).
     pub fn build(self) -> Result<Pipeline> {
         let s = self.settings;
         let endpoints = Endpoints::from_settings(s)?;
         let base = endpoints.base_url()?;
-        let credential = match self.credential {
-            Some(c) => c,
-            None => simple_credential(s)?,
-        };
+        let credential = self.credential;
         let call_settings = call_settings(s)?;
         Ok(Pipeline {
             inner: Arc::new(Inner {
@@ -448,18 +438,18 @@ impl fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// A pipeline for `settings` with the credential its `AuthScheme` implies (see
-    /// [`simple_credential`]).
-    pub fn new(settings: &Settings) -> Result<Pipeline> {
-        Pipeline::builder(settings).build()
+    /// A pipeline for `settings` that authenticates with `credential` (chosen by the caller: the
+    /// pipeline never picks one from `AuthScheme`; a [`Client`](crate::Client) does, in `auth`).
+    pub fn new(settings: &Settings, credential: Arc<dyn Credential>) -> Result<Pipeline> {
+        Pipeline::builder(settings, credential).build()
     }
 
-    /// A builder, to choose the credential, retry policy or clock.
-    pub fn builder(settings: &Settings) -> PipelineBuilder<'_> {
+    /// A builder, to choose the retry policy or clock.
+    pub fn builder(settings: &Settings, credential: Arc<dyn Credential>) -> PipelineBuilder<'_> {
         PipelineBuilder {
             settings,
             http: None,
-            credential: None,
+            credential,
             retry: RetryConfig::from_settings(settings),
             clock: Arc::new(SystemClock),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
@@ -882,7 +872,8 @@ mod tests {
         let s = settings(
             "URL=https://h;ERPInstance=K;User=u;Password=p;ApiVersion=v2;Company=EPIC06;ApiKey=key-1;LicenseType=WebService",
         );
-        let p = Pipeline::new(&s).unwrap_or_else(|e| panic!("{e}"));
+        let basic = Arc::new(Basic::from_settings(&s).unwrap_or_else(|e| panic!("{e}")));
+        let p = Pipeline::new(&s, basic).unwrap_or_else(|e| panic!("{e}"));
         let auth = Authorization::basic("u", &Secret::new("p"));
         let headers_for = |e: &Endpoint| {
             let r = Request::get(e).unwrap_or_else(|e| panic!("{e}"));
@@ -918,7 +909,8 @@ mod tests {
     #[tokio::test]
     async fn credentials_never_go_to_another_server() {
         let s = settings("URL=http://127.0.0.1:9;ERPInstance=K;User=u;Password=p");
-        let p = Pipeline::new(&s).unwrap_or_else(|e| panic!("{e}"));
+        let basic = Arc::new(Basic::from_settings(&s).unwrap_or_else(|e| panic!("{e}")));
+        let p = Pipeline::new(&s, basic).unwrap_or_else(|e| panic!("{e}"));
         let elsewhere =
             Url::parse("http://localhost:9/K/api/v1/").unwrap_or_else(|e| panic!("{e}"));
         let err = p.send(Request::new(Method::GET, elsewhere)).await.err();
