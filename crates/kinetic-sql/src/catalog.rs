@@ -15,43 +15,43 @@ use datafusion::error::{DataFusionError, Result};
 use std::sync::Arc;
 
 pub use crate::names::{alias_of, BAQ_SCHEMA, CATALOG, DEFAULT_SCHEMA};
-pub use crate::server::{BaqInfo, Epicor};
+pub use crate::server::{BaqInfo, ServerModel};
 
 /// The catalog: one schema per service, `BaqSvc`, and the default schema.
 #[derive(Debug)]
 pub struct EpicorCatalog {
-    epicor: Arc<Epicor>,
+    server: Arc<ServerModel>,
     system: Arc<SystemTables>,
 }
 
 impl EpicorCatalog {
-    pub fn new(epicor: Arc<Epicor>, system: Arc<SystemTables>) -> Self {
-        EpicorCatalog { epicor, system }
+    pub fn new(server: Arc<ServerModel>, system: Arc<SystemTables>) -> Self {
+        EpicorCatalog { server, system }
     }
 }
 
 impl CatalogProvider for EpicorCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names = vec![DEFAULT_SCHEMA.to_owned(), BAQ_SCHEMA.to_owned()];
-        names.extend(self.epicor.services().iter().map(|s| s.name.clone()));
+        names.extend(self.server.services().iter().map(|s| s.name.clone()));
         names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         if name == DEFAULT_SCHEMA {
             return Some(Arc::new(DefaultSchema {
-                epicor: self.epicor.clone(),
+                server: self.server.clone(),
                 system: self.system.clone(),
             }));
         }
         if name.eq_ignore_ascii_case(BAQ_SCHEMA) {
             return Some(Arc::new(BaqSchema {
-                epicor: self.epicor.clone(),
+                server: self.server.clone(),
             }));
         }
-        let service = self.epicor.service(name)?.to_owned();
+        let service = self.server.service(name)?.to_owned();
         Some(Arc::new(ServiceSchema {
-            epicor: self.epicor.clone(),
+            server: self.server.clone(),
             service,
         }))
     }
@@ -60,7 +60,7 @@ impl CatalogProvider for EpicorCatalog {
 /// A service's entity sets.
 #[derive(Debug)]
 struct ServiceSchema {
-    epicor: Arc<Epicor>,
+    server: Arc<ServerModel>,
     service: String,
 }
 
@@ -73,7 +73,7 @@ impl SchemaProvider for ServiceSchema {
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         match self
-            .epicor
+            .server
             .entity_set_table(&self.service, name)
             .await
             .map_err(external)?
@@ -81,7 +81,7 @@ impl SchemaProvider for ServiceSchema {
             Some(t) => Ok(Some(Arc::new(t))),
             None => {
                 let sets = self
-                    .epicor
+                    .server
                     .conn
                     .entity_sets(&self.service)
                     .await
@@ -107,7 +107,7 @@ impl SchemaProvider for ServiceSchema {
 /// `BaqSvc.zOrdersByCustomer('ADDIS0001')` before planning, see [`crate::rewrite`]).
 #[derive(Debug)]
 struct BaqSchema {
-    epicor: Arc<Epicor>,
+    server: Arc<ServerModel>,
 }
 
 #[async_trait]
@@ -122,7 +122,7 @@ impl SchemaProvider for BaqSchema {
                 "BaqSvc.\"{name}\" is not a BAQ's name: write BaqSvc.zCustomerList, or pass parameters as BaqSvc.zOrdersByCustomer(CustID => 'value')"
             )));
         };
-        let baqs = self.epicor.baqs().await.map_err(external)?;
+        let baqs = self.server.baqs().await.map_err(external)?;
         let Some(info) = baqs.iter().find(|b| b.id.eq_ignore_ascii_case(&id)) else {
             let ids: Vec<&str> = baqs.iter().map(|b| b.id.as_str()).collect();
             return Err(DataFusionError::Plan(format!(
@@ -155,7 +155,7 @@ impl SchemaProvider for BaqSchema {
             )));
         }
         let table = self
-            .epicor
+            .server
             .baq_table(&info.id, parameters)
             .await
             .map_err(external)?;
@@ -233,7 +233,7 @@ fn baq_parameters(
 /// System tables and unqualified names.
 #[derive(Debug)]
 struct DefaultSchema {
-    epicor: Arc<Epicor>,
+    server: Arc<ServerModel>,
     system: Arc<SystemTables>,
 }
 
@@ -247,11 +247,11 @@ impl SchemaProvider for DefaultSchema {
         if let Some(t) = self.system.table(name).await? {
             return Ok(Some(t));
         }
-        match self.epicor.resolve(name).await? {
+        match self.server.resolve(name).await? {
             Some(t) => Ok(Some(Arc::new(t))),
             None => Err(DataFusionError::Plan(format!(
                 "no service has a table {name}{}; list the tables with SELECT * FROM sys_tables, or qualify the name with its service (e.g. CustomerSvc.Customers)",
-                match &self.epicor.conn.settings().service {
+                match &self.server.conn.settings().service {
                     Some(s) => format!(" (looked in Service={s} first)"),
                     None => String::new(),
                 }

@@ -363,7 +363,7 @@ async fn read_all(session: &SqlSession, plan: LogicalPlan) -> Result<Vec<RecordB
 
 /// The entity set (or BAQ) `relation` names, as the session resolves it.
 async fn resolve(session: &SqlSession, relation: &str) -> Result<ODataTable, SqlError> {
-    session.epicor.load_services().await?;
+    session.server.load_services().await?;
     let plan = plan_sql(session, &format!("SELECT * FROM {relation}")).await?;
     let mut found = None;
     plan.apply(|node| {

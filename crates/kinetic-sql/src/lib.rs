@@ -45,7 +45,7 @@ pub use limits::SqlLimits;
 pub use params::Param;
 pub use stats::Transfer;
 
-use catalog::{Epicor, EpicorCatalog, CATALOG, DEFAULT_SCHEMA};
+use catalog::{EpicorCatalog, ServerModel, CATALOG, DEFAULT_SCHEMA};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::context::{SessionConfig, SessionContext};
@@ -62,7 +62,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct SqlSession {
     ctx: SessionContext,
-    epicor: Arc<Epicor>,
+    server: Arc<ServerModel>,
     transfer: Transfer,
     limits: SqlLimits,
 }
@@ -70,7 +70,7 @@ pub struct SqlSession {
 impl std::fmt::Debug for SqlSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlSession")
-            .field("url", &self.epicor.conn.settings().url)
+            .field("url", &self.server.conn.settings().url)
             .finish_non_exhaustive()
     }
 }
@@ -136,7 +136,7 @@ impl SqlSession {
     /// A session over `conn` whose statements are bounded by `limits` (see [`limits`]).
     pub async fn with_limits(conn: Connection, limits: SqlLimits) -> Result<SqlSession, SqlError> {
         let transfer = Transfer::for_pipeline(conn.pipeline().clone());
-        let epicor = Epicor::new(conn, transfer.clone());
+        let server = ServerModel::new(conn, transfer.clone());
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
             .with_create_default_catalog_and_schema(false)
@@ -165,14 +165,14 @@ impl SqlSession {
         }
         let ctx = SessionContext::new_with_state(builder.build());
         limits.cap_functions(&ctx);
-        let system = Arc::new(system::SystemTables::new(epicor.clone()));
+        let system = Arc::new(system::SystemTables::new(server.clone()));
         ctx.register_catalog(
             CATALOG,
-            Arc::new(EpicorCatalog::new(epicor.clone(), system)),
+            Arc::new(EpicorCatalog::new(server.clone(), system)),
         );
         Ok(SqlSession {
             ctx,
-            epicor,
+            server,
             transfer,
             limits,
         })
@@ -185,7 +185,7 @@ impl SqlSession {
 
     /// The connection the session reads through.
     pub fn connection(&self) -> &Connection {
-        &self.epicor.conn
+        &self.server.conn
     }
 
     /// Rows the server has sent to this session's scans (see [`Transfer`]).
@@ -239,7 +239,7 @@ impl SqlSession {
                 | datafusion::logical_expr::LogicalPlan::Ddl(_)
                 | datafusion::logical_expr::LogicalPlan::Statement(_)
         );
-        let max_rows = self.epicor.conn.settings().max_rows;
+        let max_rows = self.server.conn.settings().max_rows;
         let (schema, stream) = limits::within(async {
             let mut frame = self.ctx.execute_logical_plan(plan).await?;
             // `MaxRows` limits what a query returns, never what its scans read (a join or a sum
@@ -257,7 +257,7 @@ impl SqlSession {
     /// The parameters of the BAQ `id` (any case) as the server lists them: `(name, required)`;
     /// `None` when the server has no such BAQ.
     pub async fn baq_parameters(&self, id: &str) -> Result<Option<Vec<(String, bool)>>, SqlError> {
-        let baqs = self.epicor.baqs().await?;
+        let baqs = self.server.baqs().await?;
         Ok(baqs
             .iter()
             .find(|b| b.id.eq_ignore_ascii_case(id))
@@ -314,14 +314,14 @@ impl SqlSession {
     /// Makes `statement` ready to plan: the server's services listed (once), dotted service
     /// names and BAQ calls rewritten (see [`rewrite`]).
     pub(crate) async fn prepare(&self, statement: &mut DFStatement) -> Result<(), SqlError> {
-        self.epicor.load_services().await?;
+        self.server.load_services().await?;
         let mut statement = statement;
         // The statement an EXPLAIN explains is rewritten as it would be run.
         while let DFStatement::Explain(e) = statement {
             statement = e.statement.as_mut();
         }
         if let DFStatement::Statement(s) = statement {
-            rewrite::rewrite(s, &self.epicor).await?;
+            rewrite::rewrite(s, &self.server).await?;
         }
         Ok(())
     }

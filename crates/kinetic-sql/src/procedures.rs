@@ -446,8 +446,8 @@ pub(crate) async fn call(session: &SqlSession, call: Call) -> Result<QueryResult
     }
     let (method, service) = call.name.split_last().expect("two parts or more");
     let service = service.join(".");
-    session.epicor.load_services().await?;
-    let Some(resolved) = session.epicor.service(&service).map(str::to_owned) else {
+    session.server.load_services().await?;
+    let Some(resolved) = session.server.service(&service).map(str::to_owned) else {
         return Err(SqlError::invalid(format!(
             "{full}: the server has no service {service} (name a BO method as Service.Method, the service by its full name or alias, e.g. \"Erp.BO.CustomerSvc\".GetByID or CustomerSvc.GetByID; list the services with SELECT * FROM sys_schemas)"
         )));

@@ -11,7 +11,7 @@
 
 use crate::names::BAQ_SCHEMA;
 pub use crate::names::{decode_baq_name, encode_baq_name};
-use crate::server::{external, BaqInfo, Epicor};
+use crate::server::{external, BaqInfo, ServerModel};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, Statement, TableAlias,
@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 /// Rewrites `statement` in place (see the module).
-pub async fn rewrite(statement: &mut Statement, epicor: &Epicor) -> Result<()> {
+pub async fn rewrite(statement: &mut Statement, server: &ServerModel) -> Result<()> {
     // Which BAQs are called with positional arguments: their parameter names come from the
     // server's BAQ list.
     let mut calls = BaqCalls::default();
@@ -29,10 +29,10 @@ pub async fn rewrite(statement: &mut Statement, epicor: &Epicor) -> Result<()> {
     let baqs = if calls.positional.is_empty() {
         Vec::new()
     } else {
-        epicor.baqs().await.map_err(external)?.to_vec()
+        server.baqs().await.map_err(external)?.to_vec()
     };
     let mut rewriter = Rewriter {
-        epicor,
+        server,
         baqs: &baqs,
         error: None,
     };
@@ -93,7 +93,7 @@ impl Visitor for BaqCalls {
 }
 
 struct Rewriter<'a> {
-    epicor: &'a Epicor,
+    server: &'a ServerModel,
     baqs: &'a [BaqInfo],
     error: Option<DataFusionError>,
 }
@@ -156,7 +156,7 @@ impl Rewriter<'_> {
             .map(|i| i.value.as_str())
             .collect::<Vec<_>>()
             .join(".");
-        if let Some(service) = self.epicor.service(&joined) {
+        if let Some(service) = self.server.service(&joined) {
             let table = table[0].clone();
             *name = ObjectName::from(vec![Ident::with_quote('"', service), table]);
         }

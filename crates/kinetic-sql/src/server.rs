@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex};
 
 /// What the catalog knows of the server.
 #[derive(Debug)]
-pub struct Epicor {
+pub struct ServerModel {
     pub(crate) conn: Connection,
     /// The services the server lists, in its order (read before the first statement is
-    /// planned: see [`Epicor::load_services`]).
+    /// planned: see [`ServerModel::load_services`]).
     services: tokio::sync::OnceCell<Vec<ServiceInfo>>,
     pub(crate) transfer: Transfer,
     /// Unqualified names already resolved: lower-case name → service.
@@ -41,9 +41,9 @@ pub struct BaqInfo {
     pub updatable: bool,
 }
 
-impl Epicor {
-    pub fn new(conn: Connection, transfer: Transfer) -> Arc<Epicor> {
-        Arc::new(Epicor {
+impl ServerModel {
+    pub fn new(conn: Connection, transfer: Transfer) -> Arc<ServerModel> {
+        Arc::new(ServerModel {
             conn,
             services: tokio::sync::OnceCell::new(),
             transfer,
@@ -60,7 +60,7 @@ impl Epicor {
             .map(Vec::as_slice)
     }
 
-    /// The services, as loaded (none before [`Epicor::load_services`]).
+    /// The services, as loaded (none before [`ServerModel::load_services`]).
     pub fn services(&self) -> &[ServiceInfo] {
         self.services.get().map_or(&[], Vec::as_slice)
     }
@@ -289,7 +289,7 @@ impl Epicor {
     }
 }
 
-impl Epicor {
+impl ServerModel {
     /// `; did you mean Customers (Erp.BO.CustomerSvc)?` for a name close to tables the
     /// services already read have (their `$metadata` is cached), or nothing.
     async fn did_you_mean(&self, name: &str) -> String {

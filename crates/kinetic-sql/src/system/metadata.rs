@@ -6,7 +6,7 @@ use super::scan::Narrowing;
 use super::shape::{optional_text_cell, text_cell, Cell, Rows, SqlType, SysTable};
 use super::{Unreadable, CONCURRENCY, NAMES};
 use crate::names::{may_hold, BAQ_SCHEMA, CATALOG, DEFAULT_SCHEMA, SEARCH_ALL_UP_TO};
-use crate::server::{external, BaqInfo, Epicor};
+use crate::server::{external, BaqInfo, ServerModel};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use epicor_kinetic::api::{Column, EntitySetInfo};
@@ -29,8 +29,8 @@ pub(super) fn own_failure(kind: ErrorKind) -> bool {
 }
 
 /// The schemas: `default`, every service the server lists, `BaqSvc`.
-pub(super) async fn schemas(epicor: &Epicor) -> Result<Vec<String>> {
-    let services = epicor.load_services().await.map_err(external)?;
+pub(super) async fn schemas(server: &ServerModel) -> Result<Vec<String>> {
+    let services = server.load_services().await.map_err(external)?;
     let mut out = vec![DEFAULT_SCHEMA.to_owned()];
     out.extend(
         services
@@ -43,11 +43,11 @@ pub(super) async fn schemas(epicor: &Epicor) -> Result<Vec<String>> {
 }
 
 /// The services whose entity sets the narrowing asks for.
-pub(super) async fn services_for(epicor: &Epicor, n: &Narrowing) -> Result<Vec<String>> {
+pub(super) async fn services_for(server: &ServerModel, n: &Narrowing) -> Result<Vec<String>> {
     if !n.catalog_ok() {
         return Ok(Vec::new());
     }
-    let listed = epicor.load_services().await.map_err(external)?;
+    let listed = server.load_services().await.map_err(external)?;
     let all: Vec<&str> = listed
         .iter()
         .map(|s| s.name.as_str())
@@ -60,8 +60,8 @@ pub(super) async fn services_for(epicor: &Epicor, n: &Narrowing) -> Result<Vec<S
             .map(str::to_owned)
             .collect());
     }
-    if let Some(service) = &epicor.conn.settings().service {
-        let service = epicor.service(service).unwrap_or(service);
+    if let Some(service) = &server.conn.settings().service {
+        let service = server.service(service).unwrap_or(service);
         if service.eq_ignore_ascii_case(BAQ_SCHEMA) {
             return Ok(Vec::new());
         }
@@ -89,11 +89,11 @@ pub(super) struct ServiceModel {
 /// The entity sets of the services the narrowing asks for, [`CONCURRENCY`] services at a time;
 /// a service failing for reasons of its own is left out.
 pub(super) async fn models(
-    epicor: &Epicor,
+    server: &ServerModel,
     unreadable: &Unreadable,
     n: &Narrowing,
 ) -> Result<Vec<ServiceModel>> {
-    let services: Vec<String> = services_for(epicor, n)
+    let services: Vec<String> = services_for(server, n)
         .await?
         .into_iter()
         .filter(|s| match unreadable.get(s) {
@@ -105,7 +105,7 @@ pub(super) async fn models(
         })
         .collect();
     let loads = services.into_iter().map(|service| {
-        let conn = epicor.conn.clone();
+        let conn = server.conn.clone();
         async move {
             let loaded = async {
                 let metadata = conn.metadata(&service).await?;
@@ -141,11 +141,11 @@ pub(super) async fn models(
 
 /// The BAQs the narrowing asks for (none when the server's list cannot be read for reasons
 /// of its own).
-pub(super) async fn baqs<'a>(epicor: &'a Epicor, n: &Narrowing) -> Result<Vec<&'a BaqInfo>> {
+pub(super) async fn baqs<'a>(server: &'a ServerModel, n: &Narrowing) -> Result<Vec<&'a BaqInfo>> {
     if !n.catalog_ok() || !n.schema_ok(BAQ_SCHEMA) {
         return Ok(Vec::new());
     }
-    match epicor.baqs().await {
+    match server.baqs().await {
         Ok(list) => Ok(list.iter().filter(|b| n.object_ok(&b.id)).collect()),
         Err(e) if own_failure(e.kind()) => {
             tracing::warn!(error = %e, "BAQs left out of the system tables: the BAQ list cannot be read");
@@ -168,12 +168,12 @@ pub(super) fn system_tables(n: &Narrowing) -> Vec<SysTable> {
 }
 
 pub(super) async fn tables(
-    epicor: &Epicor,
+    server: &ServerModel,
     unreadable: &Unreadable,
     n: &Narrowing,
     rows: &mut Rows,
 ) -> Result<()> {
-    for model in models(epicor, unreadable, n).await? {
+    for model in models(server, unreadable, n).await? {
         for set in &model.sets {
             rows.0.push(vec![
                 text_cell(CATALOG),
@@ -185,7 +185,7 @@ pub(super) async fn tables(
             ]);
         }
     }
-    for baq in baqs(epicor, n).await? {
+    for baq in baqs(server, n).await? {
         rows.0.push(vec![
             text_cell(CATALOG),
             text_cell(BAQ_SCHEMA),
@@ -247,12 +247,12 @@ pub(super) fn column_row(
 }
 
 pub(super) async fn table_columns(
-    epicor: &Epicor,
+    server: &ServerModel,
     unreadable: &Unreadable,
     n: &Narrowing,
     rows: &mut Rows,
 ) -> Result<()> {
-    for model in models(epicor, unreadable, n).await? {
+    for model in models(server, unreadable, n).await? {
         for set in &model.sets {
             let properties = model
                 .metadata
@@ -279,13 +279,13 @@ pub(super) async fn table_columns(
         }
     }
     // The BAQs' columns: one `$metadata` each, read only for the BAQs asked for.
-    let ids: Vec<String> = baqs(epicor, n)
+    let ids: Vec<String> = baqs(server, n)
         .await?
         .into_iter()
         .map(|b| b.id.clone())
         .collect();
     let loads = ids.into_iter().map(|id| {
-        let query = epicor.conn.baq_query(&id);
+        let query = server.conn.baq_query(&id);
         async move { (id, query.columns().await) }.boxed()
     });
     let results: Vec<_> = futures_util::stream::iter(loads)
@@ -337,12 +337,12 @@ pub(super) fn primary_key_name(table: &str) -> String {
 }
 
 pub(super) async fn primary_keys(
-    epicor: &Epicor,
+    server: &ServerModel,
     unreadable: &Unreadable,
     n: &Narrowing,
     rows: &mut Rows,
 ) -> Result<()> {
-    for model in models(epicor, unreadable, n).await? {
+    for model in models(server, unreadable, n).await? {
         for set in &model.sets {
             for (i, key) in set.key.iter().enumerate() {
                 rows.0.push(vec![
@@ -449,7 +449,7 @@ pub(super) fn relationships(metadata: &Metadata) -> Vec<Relationship> {
 }
 
 pub(super) async fn foreign_keys(
-    epicor: &Epicor,
+    server: &ServerModel,
     unreadable: &Unreadable,
     n: &Narrowing,
     rows: &mut Rows,
@@ -460,7 +460,7 @@ pub(super) async fn foreign_keys(
         object: None,
         ..n.clone()
     };
-    for model in models(epicor, unreadable, &unnarrowed_objects).await? {
+    for model in models(server, unreadable, &unnarrowed_objects).await? {
         for r in relationships(&model.metadata) {
             if !n.object_ok(&r.dependent) && !n.object_ok(&r.principal) {
                 continue;

@@ -26,7 +26,7 @@ mod shape;
 pub use shape::{Direction, SqlType};
 
 use crate::names::CATALOG;
-use crate::server::Epicor;
+use crate::server::ServerModel;
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use epicor_kinetic::ErrorKind;
@@ -60,7 +60,7 @@ pub const EFX: &str = "efx";
 /// The system tables of a session.
 #[derive(Debug)]
 pub struct SystemTables {
-    epicor: Arc<Epicor>,
+    server: Arc<ServerModel>,
     unreadable: Arc<Unreadable>,
 }
 
@@ -92,10 +92,10 @@ impl Unreadable {
 }
 
 impl SystemTables {
-    /// The system tables over what `epicor` knows of the server.
-    pub fn new(epicor: Arc<Epicor>) -> Self {
+    /// The system tables over `server`, what the catalog knows of the server.
+    pub fn new(server: Arc<ServerModel>) -> Self {
         SystemTables {
-            epicor,
+            server,
             unreadable: Arc::default(),
         }
     }
@@ -106,7 +106,7 @@ impl SystemTables {
         if let Some(which) = SysTable::of(name) {
             return Ok(Some(Arc::new(SystemTable {
                 which,
-                epicor: self.epicor.clone(),
+                server: self.server.clone(),
                 unreadable: self.unreadable.clone(),
                 schema: which.schema(),
             })));
@@ -130,7 +130,7 @@ impl SystemTables {
 impl Rows {
     async fn compute(
         which: SysTable,
-        epicor: &Epicor,
+        server: &ServerModel,
         unreadable: &Unreadable,
         n: &Narrowing,
     ) -> Result<Rows> {
@@ -138,25 +138,25 @@ impl Rows {
         match which {
             SysTable::Catalogs => rows.0.push(vec![text_cell(CATALOG)]),
             SysTable::Schemas => {
-                for schema in metadata::schemas(epicor).await? {
+                for schema in metadata::schemas(server).await? {
                     rows.0.push(vec![text_cell(CATALOG), text_cell(schema)]);
                 }
             }
-            SysTable::Tables => metadata::tables(epicor, unreadable, n, &mut rows).await?,
+            SysTable::Tables => metadata::tables(server, unreadable, n, &mut rows).await?,
             SysTable::TableColumns => {
-                metadata::table_columns(epicor, unreadable, n, &mut rows).await?
+                metadata::table_columns(server, unreadable, n, &mut rows).await?
             }
             SysTable::PrimaryKeys => {
-                metadata::primary_keys(epicor, unreadable, n, &mut rows).await?
+                metadata::primary_keys(server, unreadable, n, &mut rows).await?
             }
             SysTable::ForeignKeys => {
-                metadata::foreign_keys(epicor, unreadable, n, &mut rows).await?
+                metadata::foreign_keys(server, unreadable, n, &mut rows).await?
             }
             SysTable::Procedures | SysTable::ProcedureParameters => {
-                procedures::procedures(which, epicor, n, &mut rows).await?
+                procedures::procedures(which, server, n, &mut rows).await?
             }
             SysTable::ConnectionProps => {
-                properties::connection_props(epicor.conn.settings(), &mut rows)
+                properties::connection_props(server.conn.settings(), &mut rows)
             }
             SysTable::SqlInfo => {
                 for (name, value) in properties::SQL_INFO {

@@ -6,7 +6,7 @@ use super::shape::{optional_text_cell, text_cell, Cell, Direction, Rows, SqlType
 use super::EFX;
 use crate::names::{CATALOG, DEFAULT_SCHEMA};
 use crate::procedures::OAUTH_PROCEDURES;
-use crate::server::{external, Epicor};
+use crate::server::{external, ServerModel};
 use datafusion::error::Result;
 use epicor_kinetic::ErrorKind;
 use serde_json::Value;
@@ -52,8 +52,8 @@ pub(super) fn text_of<'a>(
 
 /// The published Epicor Functions of the company; none when the server refuses the list
 /// (v1 servers without Functions, no API key, no licence): only a network failure is an error.
-pub(super) async fn functions(epicor: &Epicor) -> Result<Vec<FunctionInfo>> {
-    let libraries = match epicor.conn.function_libraries(false).await {
+pub(super) async fn functions(server: &ServerModel) -> Result<Vec<FunctionInfo>> {
+    let libraries = match server.conn.function_libraries(false).await {
         Ok(l) => l,
         Err(e) if e.kind() == ErrorKind::Transport => return Err(external(e)),
         Err(e) => {
@@ -138,7 +138,7 @@ pub(super) fn parameter_row(
 
 pub(super) async fn procedures(
     which: SysTable,
-    epicor: &Epicor,
+    server: &ServerModel,
     n: &Narrowing,
     rows: &mut Rows,
 ) -> Result<()> {
@@ -209,7 +209,7 @@ pub(super) async fn procedures(
     if !wants_functions {
         return Ok(());
     }
-    for f in functions(epicor).await? {
+    for f in functions(server).await? {
         let schema = format!("{EFX}.{}", f.library);
         if !n.schema_ok(&schema) || !n.object_ok(&f.id) {
             continue;

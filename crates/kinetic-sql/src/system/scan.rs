@@ -4,7 +4,7 @@
 use super::shape::{Rows, SysTable};
 use super::Unreadable;
 use crate::names::CATALOG;
-use crate::server::Epicor;
+use crate::server::ServerModel;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
@@ -29,7 +29,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(super) struct SystemTable {
     pub(super) which: SysTable,
-    pub(super) epicor: Arc<Epicor>,
+    pub(super) server: Arc<ServerModel>,
     pub(super) unreadable: Arc<Unreadable>,
     pub(super) schema: SchemaRef,
 }
@@ -101,7 +101,7 @@ impl TableProvider for SystemTable {
         ));
         Ok(Arc::new(SystemScanExec {
             which: self.which,
-            epicor: self.epicor.clone(),
+            server: self.server.clone(),
             unreadable: self.unreadable.clone(),
             narrowing,
             projection: projection.cloned(),
@@ -193,7 +193,7 @@ impl Narrowing {
 #[derive(Debug)]
 pub(super) struct SystemScanExec {
     which: SysTable,
-    epicor: Arc<Epicor>,
+    server: Arc<ServerModel>,
     unreadable: Arc<Unreadable>,
     narrowing: Narrowing,
     projection: Option<Vec<usize>>,
@@ -256,13 +256,13 @@ impl ExecutionPlan for SystemScanExec {
             )));
         }
         let which = self.which;
-        let epicor = self.epicor.clone();
+        let server = self.server.clone();
         let unreadable = self.unreadable.clone();
         let narrowing = self.narrowing.clone();
         let projection = self.projection.clone();
         let limit = self.limit;
         let stream = futures_util::stream::once(async move {
-            let rows = Rows::compute(which, &epicor, &unreadable, &narrowing).await?;
+            let rows = Rows::compute(which, &server, &unreadable, &narrowing).await?;
             let mut batch = rows.batch(which)?;
             if let Some(p) = &projection {
                 batch = batch.project(p)?;
