@@ -3,7 +3,8 @@
 //!
 //! Names are matched without regard to case (as Epicor matches them). A service is a schema
 //! under its full name (`"Erp.BO.CustomerSvc"`) and its short alias (`CustomerSvc`, when no
-//! other service shares it). Unqualified names resolve as [`crate::server`] says.
+//! other service shares it). Unqualified names resolve as `server.rs` says (the connection's
+//! `Service` first, then the one service that has a table of that name).
 
 use crate::names::decode_baq_name;
 use crate::server::{closeness, external};
