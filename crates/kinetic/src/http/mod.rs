@@ -41,6 +41,7 @@
 
 mod client;
 mod credential;
+mod epicor_headers;
 pub mod errors;
 pub mod retry;
 mod tls;
@@ -74,6 +75,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::settings::{LicenseType, Settings};
+use epicor_headers::{call_settings, license_header};
 use retry::{Decision, Failure, RetryContext};
 use transport::{explain_give_up, too_large, transport_failure, Attempt};
 
@@ -346,61 +348,6 @@ impl PipelineBuilder<'_> {
             }),
         })
     }
-}
-
-/// The `CallSettings` header from `Company`, `Plant` and `Language`; `None` when none is set.
-fn call_settings(s: &Settings) -> Result<Option<HeaderValue>> {
-    let mut map = serde_json::Map::new();
-    for (key, value) in [
-        ("Company", &s.company),
-        ("Plant", &s.plant),
-        ("Language", &s.language),
-    ] {
-        if let Some(v) = value {
-            map.insert(key.into(), serde_json::Value::String(v.clone()));
-        }
-    }
-    if map.is_empty() {
-        return Ok(None);
-    }
-    let text = ascii_json(&serde_json::Value::Object(map));
-    HeaderValue::from_str(&text).map(Some).map_err(|_| {
-        Error::invalid_settings(
-            "Company",
-            "`Company`, `Plant` or `Language` holds a character that cannot go in a header",
-            "use the ids as Epicor shows them (letters, digits, dashes)",
-        )
-    })
-}
-
-/// JSON with every non-ASCII character escaped (`\u00e9`): header values must be ASCII, and a
-/// plant or company named in another alphabet must still go through.
-fn ascii_json(value: &serde_json::Value) -> String {
-    let text = value.to_string();
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_ascii() {
-            out.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-    out
-}
-
-/// The `License` header: the claimed licence's GUID and the session, if any.
-fn license_header(license: &LicenseType, session_id: Option<&Secret>) -> Option<HeaderValue> {
-    let mut map = serde_json::Map::new();
-    map.insert("ClaimedLicense".into(), license.guid().into());
-    if let Some(id) = session_id {
-        map.insert("SessionID".into(), id.expose().into());
-    }
-    let mut value = HeaderValue::from_str(&ascii_json(&serde_json::Value::Object(map))).ok()?;
-    value.set_sensitive(session_id.is_some());
-    Some(value)
 }
 
 struct Inner {
@@ -829,42 +776,6 @@ mod tests {
 
     fn settings(s: &str) -> Settings {
         Settings::parse(s).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    #[test]
-    fn license_header_names_the_guid_and_session() {
-        let h = license_header(&LicenseType::WebService, None);
-        assert_eq!(
-            h.as_ref().and_then(|v| v.to_str().ok()),
-            Some(r#"{"ClaimedLicense":"00000003-9439-4B30-A6F4-6D2FD4B9FD0F"}"#)
-        );
-        let h = license_header(&LicenseType::Default, Some(&Secret::new("s-1")));
-        assert_eq!(
-            h.as_ref().and_then(|v| v.to_str().ok()),
-            Some(r#"{"ClaimedLicense":"00000003-B615-4300-957B-34956697F040","SessionID":"s-1"}"#)
-        );
-        assert!(h.is_some_and(|v| v.is_sensitive()));
-    }
-
-    #[test]
-    fn call_settings_from_company_plant_language() {
-        let s = settings(
-            "URL=https://h;ERPInstance=K;User=u;Password=p;Company=EPIC06;Plant=MfgSys;Language=en-US",
-        );
-        let h = call_settings(&s).ok().flatten();
-        assert_eq!(
-            h.as_ref().and_then(|v| v.to_str().ok()),
-            Some(r#"{"Company":"EPIC06","Plant":"MfgSys","Language":"en-US"}"#)
-        );
-        let accented =
-            settings("URL=https://h;ERPInstance=K;User=u;Password=p;Plant=Usine-Orléans-𝔸");
-        let h = call_settings(&accented).ok().flatten();
-        let text = h.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default();
-        assert_eq!(text, r#"{"Plant":"Usine-Orl\u00e9ans-\ud835\udd38"}"#);
-        let back: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
-        assert_eq!(back["Plant"], "Usine-Orléans-𝔸");
-        let none = settings("URL=https://h;ERPInstance=K;User=u;Password=p");
-        assert!(call_settings(&none).is_ok_and(|h| h.is_none()));
     }
 
     #[test]
