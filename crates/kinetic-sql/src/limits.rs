@@ -4,18 +4,18 @@
 //!   joins, aggregates, the rows of a recursive query), and nothing spills to disk instead. The
 //!   pool does not see the values functions build, so the functions that can build a value far
 //!   larger than their arguments (`repeat`, `lpad`, `rpad`, `replace`, `regexp_replace`)
-//!   compute the size of what they would build first and refuse above the limit ([`Capped`]);
+//!   compute the size of what they would build first and refuse above the limit;
 //!   the functions that concatenate (`concat`, `concat_ws`, `overlay`, `translate`) check
 //!   what they built, and every
-//!   projection's batches are checked too ([`BoundBatches`]: `||` is an operator, not a
+//!   projection's batches are checked too (`||` is an operator, not a
 //!   function). Planning folds constant calls with the same functions, so a literal
 //!   `repeat('a', 2000000000)` is refused before anything runs. The engine is built without
 //!   DataFusion's array functions (`range`, `array_repeat`, `unnest` of arrays), which would
 //!   need bounds of their own.
 //! - **Time** (`StatementTimeout`): one deadline for the whole statement, from planning to its
-//!   last row, the server's answers included ([`within`], [`bounded`]). A write is not cut off
+//!   last row, the server's answers included. A write is not cut off
 //!   in the middle of a request: it stops between rows and says what it wrote.
-//! - **Recursion** (`MaxRecursion`): the iterations of a `WITH RECURSIVE` ([`CapRecursion`]).
+//! - **Recursion** (`MaxRecursion`): the iterations of a `WITH RECURSIVE`.
 //! - **Credentials** (`CredentialProcedures`): whether `EXEC GetOAuthAccessToken` and
 //!   `RefreshOAuthAccessToken`, which answer the connection's access token, may run.
 //!
