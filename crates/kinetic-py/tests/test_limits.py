@@ -26,8 +26,8 @@ def test_statement_timeout_stops_a_cross_join(basic):
         started = time.monotonic()
         with pytest.raises(epicor_kinetic.OperationalError) as e:
             cur.execute(
-                "SELECT sum(a.OrderLine * b.OrderLine * c.OrderLine)"
-                " FROM OrderDtls a CROSS JOIN OrderDtls b CROSS JOIN OrderDtls c"
+                "SELECT sum(a.OrderLine * b.OrderLine * c.OrderLine * d.OrderLine)"
+                " FROM OrderDtls a CROSS JOIN OrderDtls b CROSS JOIN OrderDtls c CROSS JOIN OrderDtls d"
             )
             cur.fetchall()
         took = time.monotonic() - started

@@ -208,8 +208,8 @@ async fn statement_timeout_stops_cpu_work_and_slow_servers() {
     .await;
     let took = refused(
         &f,
-        "SELECT sum(a.OrderLine * b.OrderLine * c.OrderLine) \
-         FROM OrderDtls a CROSS JOIN OrderDtls b CROSS JOIN OrderDtls c",
+        "SELECT sum(a.OrderLine * b.OrderLine * c.OrderLine * d.OrderLine) \
+         FROM OrderDtls a CROSS JOIN OrderDtls b CROSS JOIN OrderDtls c CROSS JOIN OrderDtls d",
         "StatementTimeout",
     )
     .await;
