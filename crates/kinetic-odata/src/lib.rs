@@ -3,6 +3,7 @@
 //! - [`ast`]: the `$filter` / `$orderby` expression tree;
 //! - [`parse_filter`], [`parse_orderby`], [`parse_select`], [`parse_expand`]: parsers for the OData 4.01
 //!   URL grammar (input already percent-decoded), with [`ParseError`]s that say where and why;
+//! - [`parse_key_predicate`]: the key in `Customers('EPIC06',45)`, positional or named;
 //! - [`print_expr`] and the `Display` impls: canonical OData text, the inverse of the parsers;
 //! - [`QueryOptions`]: a whole query string, parsed ([`QueryOptions::from_query`]) and built
 //!   ([`QueryOptions::to_query_string`]);
@@ -28,7 +29,7 @@ mod rules;
 
 pub use ast::*;
 pub use error::ParseError;
-pub use parser::parse_filter;
+pub use parser::{parse_filter, parse_key_predicate, KeyPart};
 pub use printer::{print_expr, print_orderby};
 pub use query::{
     parse_expand, parse_orderby, parse_select, print_expand, print_select, ExpandItem, InlineCount,

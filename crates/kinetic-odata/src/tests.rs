@@ -880,3 +880,54 @@ fn the_deepest_tree_the_parser_builds_prints_and_drops_on_a_small_stack() {
         .unwrap();
     assert!(printed);
 }
+
+#[test]
+fn key_predicates_positional_and_named() {
+    use crate::{parse_key_predicate, KeyPart};
+    let parts = parse_key_predicate("'EPIC06',45").unwrap();
+    assert_eq!(
+        parts,
+        vec![
+            KeyPart {
+                name: None,
+                value: Literal::String("EPIC06".into()),
+                text: "'EPIC06'".into()
+            },
+            KeyPart {
+                name: None,
+                value: Literal::Int(45),
+                text: "45".into()
+            },
+        ]
+    );
+    let parts = parse_key_predicate(" CustNum = -45 , Company='O''Neil,=x' ").unwrap();
+    assert_eq!(parts[0].name.as_deref(), Some("CustNum"));
+    assert_eq!(parts[0].value, Literal::Int(-45));
+    assert_eq!(parts[1].name.as_deref(), Some("Company"));
+    assert_eq!(parts[1].value, Literal::String("O'Neil,=x".into()));
+    // Literals that start like a name are values, not names.
+    let g = "abcdef12-3456-7890-abcd-ef1234567890";
+    let parts = parse_key_predicate(&format!("{g},true,null")).unwrap();
+    assert!(parts.iter().all(|p| p.name.is_none()));
+    assert_eq!(parts[0].value, Literal::Guid(g.into()));
+    assert_eq!(parts[1].value, Literal::Boolean(true));
+    assert_eq!(parts[2].value, Literal::Null);
+}
+
+#[test]
+fn key_predicates_refuse_what_is_not_a_key() {
+    use crate::parse_key_predicate;
+    for (text, why) in [
+        ("", "a key value is empty at 0"),
+        ("'EPIC06',", "a key value is empty at 9"),
+        ("'EPIC06',,45", "a key value is empty at 9"),
+        ("Company=", "a key value is empty at 8"),
+        ("'EPIC06',CustNum", "a key value must be a literal"),
+        ("CustNum=45 add 1", "a key value must be a literal"),
+        ("'EPIC06", "at 0"),
+        ("'EPIC06' 45", "found '4' at 9"),
+    ] {
+        let e = parse_key_predicate(text).unwrap_err().to_string();
+        assert!(e.contains(why), "{text:?}: {e}");
+    }
+}

@@ -9,8 +9,11 @@ use crate::ast::*;
 use crate::error::ParseError;
 use crate::literal;
 
+mod keys;
 mod literals;
 mod paths;
+
+pub use keys::{parse_key_predicate, KeyPart};
 
 /// Deepest recursion the parser allows (parentheses, calls, lambdas, arrays, unary operators, nested
 /// query options). Beyond it the input is rejected instead of overflowing the stack.
