@@ -5,7 +5,7 @@ use super::plan::Fixed;
 use crate::api_error::ApiError;
 use crate::erp::rows::{self, KeyValues};
 use crate::model::{ColType, EntitySet, Navigation, Service, Table};
-use epicor_kinetic_odata::{Expr, Literal};
+use epicor_kinetic_odata::{parse_key_predicate, Literal};
 use rusqlite::types::Value;
 
 /// A parsed entity path: `Customers`, `Customers('EPIC06',45)`, `Customers('EPIC06',45)/ShipTos`,
@@ -57,7 +57,6 @@ pub fn split_key(segment: &str) -> Result<(&str, Option<&str>), ApiError> {
 
 /// Parses a key predicate (`'EPIC06',45` or `Company='EPIC06',CustNum=45`) for `table`.
 pub fn parse_key(table: &Table, text: &str) -> Result<KeyValues, ApiError> {
-    let parts = split_top_level(text);
     let usage = || {
         format!(
             "the key of {} has {} values ({}), e.g. {}({})",
@@ -75,6 +74,8 @@ pub fn parse_key(table: &Table, text: &str) -> Result<KeyValues, ApiError> {
                 .join(",")
         )
     };
+    let parts = parse_key_predicate(text)
+        .map_err(|e| ApiError::odata(format!("invalid key `{text}`: {e}; {}", usage())))?;
     if parts.len() != table.key.len() {
         return Err(ApiError::odata(format!(
             "{} values given: {}",
@@ -82,33 +83,34 @@ pub fn parse_key(table: &Table, text: &str) -> Result<KeyValues, ApiError> {
             usage()
         )));
     }
-    let named = parts.iter().all(|p| key_name(p).is_some());
+    let named = parts.iter().all(|p| p.name.is_some());
+    if !named && parts.iter().any(|p| p.name.is_some()) {
+        return Err(ApiError::odata(format!(
+            "the key `{text}` mixes named and positional values: {}",
+            usage()
+        )));
+    }
     let mut values: Vec<Option<Value>> = vec![None; table.key.len()];
     for (i, part) in parts.iter().enumerate() {
-        let (pos, lit) = if named {
-            let (name, lit) = key_name(part).expect("checked");
-            let pos = table.key.iter().position(|k| *k == name).ok_or_else(|| {
+        let pos = match &part.name {
+            Some(name) => table.key.iter().position(|k| k == name).ok_or_else(|| {
                 ApiError::odata(format!(
                     "`{name}` is not a key property of {}: {}",
                     table.name,
                     usage()
                 ))
-            })?;
-            (pos, lit)
-        } else {
-            (i, part.as_str())
+            })?,
+            None => i,
         };
         let col = table.column(table.key[pos]).expect("key column");
-        let expr = epicor_kinetic_odata::parse_filter(lit.trim()).map_err(|e| {
-            ApiError::odata(format!("invalid key value `{lit}` for {}: {e}", col.name))
-        })?;
-        let v = match (&expr, col.ty) {
-            (Expr::Literal(Literal::String(s)), ColType::String { .. }) => Value::Text(s.clone()),
-            (Expr::Literal(Literal::Int(n)), ColType::Int32 | ColType::Int64) => Value::Integer(*n),
-            (Expr::Literal(Literal::Guid(g)), ColType::Guid) => Value::Text(g.to_lowercase()),
+        let v = match (&part.value, col.ty) {
+            (Literal::String(s), ColType::String { .. }) => Value::Text(s.clone()),
+            (Literal::Int(n), ColType::Int32 | ColType::Int64) => Value::Integer(*n),
+            (Literal::Guid(g), ColType::Guid) => Value::Text(g.to_lowercase()),
             _ => {
                 return Err(ApiError::odata(format!(
-                    "key value `{lit}` does not fit {} ({}): {}",
+                    "key value `{}` does not fit {} ({}): {}",
+                    part.text,
                     col.name,
                     col.ty.describe(),
                     usage()
@@ -121,37 +123,6 @@ pub fn parse_key(table: &Table, text: &str) -> Result<KeyValues, ApiError> {
         .into_iter()
         .map(|v| v.ok_or_else(|| ApiError::odata(usage())))
         .collect()
-}
-
-pub(super) fn key_name(part: &str) -> Option<(&str, &str)> {
-    let eq = part.find('=')?;
-    let name = part[..eq].trim();
-    if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        Some((name, &part[eq + 1..]))
-    } else {
-        None
-    }
-}
-
-/// Splits on commas outside single-quoted strings.
-pub(super) fn split_top_level(text: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut in_str = false;
-    for ch in text.chars() {
-        match ch {
-            '\'' => {
-                in_str = !in_str;
-                cur.push(ch);
-            }
-            ',' if !in_str => parts.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
-    }
-    if !cur.trim().is_empty() || !parts.is_empty() {
-        parts.push(cur);
-    }
-    parts
 }
 
 /// Parses the path segments after the service name.
@@ -326,5 +297,17 @@ mod tests {
             .unwrap_err()
             .message
             .contains("does not fit CustNum"));
+        assert!(parse_key(t, "Company='EPIC06',45")
+            .unwrap_err()
+            .message
+            .contains("mixes named and positional"));
+        assert!(parse_key(t, "'EPIC06',CustNum")
+            .unwrap_err()
+            .message
+            .contains("must be a literal"));
+        assert!(parse_key(t, "Company='EPIC06',Name='x'")
+            .unwrap_err()
+            .message
+            .contains("`Name` is not a key property of Customer"));
     }
 }
