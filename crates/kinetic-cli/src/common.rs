@@ -4,6 +4,7 @@
 use clap::{Args, ValueEnum};
 use epicor_kinetic::http::KeyValue;
 use epicor_kinetic::{Connection, Settings};
+use epicor_kinetic_odata::{parse_key_predicate, Literal};
 use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 
@@ -450,61 +451,27 @@ fn capitalised(what: &str) -> String {
         .collect()
 }
 
-/// Parses a key predicate's inside: `'EPIC06',45` or `Company='EPIC06',CustNum=45`.
+/// Parses a key predicate's inside, `'EPIC06',45` or `Company='EPIC06',CustNum=45`, with
+/// kinetic-odata's parser; keeps the values a key can hold.
 fn parse_keys(text: &str) -> Result<Vec<(Option<String>, KeyValue)>, String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' if quoted && chars.peek() == Some(&'\'') => {
-                current.push_str("''");
-                chars.next();
-            }
-            '\'' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            ',' if !quoted => parts.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
-    }
-    if quoted {
-        return Err("a quoted key value is not closed".into());
-    }
-    parts.push(current);
+    let parts = parse_key_predicate(text).map_err(|e| e.to_string())?;
     parts
         .into_iter()
         .map(|part| {
-            let part = part.trim();
-            let (name, value) = match part.split_once('=') {
-                Some((n, v)) if !n.trim().starts_with('\'') => {
-                    (Some(n.trim().to_owned()), v.trim())
+            let value = match part.value {
+                Literal::String(s) => KeyValue::Str(s),
+                Literal::Int(n) => KeyValue::Int(n),
+                Literal::Guid(g) => KeyValue::Guid(g),
+                _ => {
+                    return Err(format!(
+                        "`{}` is neither a quoted string ('EPIC06'), a whole number nor a GUID",
+                        part.text
+                    ))
                 }
-                _ => (None, part),
             };
-            Ok((name, key_value(value)?))
+            Ok((part.name, value))
         })
         .collect()
-}
-
-fn key_value(text: &str) -> Result<KeyValue, String> {
-    if text.is_empty() {
-        return Err("a key value is empty".into());
-    }
-    if let Some(inner) = text.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
-        return Ok(KeyValue::Str(inner.replace("''", "'")));
-    }
-    if let Ok(n) = text.parse::<i64>() {
-        return Ok(KeyValue::Int(n));
-    }
-    if uuid::Uuid::parse_str(text).is_ok() {
-        return Ok(KeyValue::Guid(text.to_owned()));
-    }
-    Err(format!(
-        "`{text}` is neither a quoted string ('EPIC06'), a whole number nor a GUID"
-    ))
 }
 
 /// The keys in the entity's key order: positional keys as given, named keys ordered by

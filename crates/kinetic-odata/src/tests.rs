@@ -922,8 +922,8 @@ fn key_predicates_refuse_what_is_not_a_key() {
         ("'EPIC06',", "a key value is empty at 9"),
         ("'EPIC06',,45", "a key value is empty at 9"),
         ("Company=", "a key value is empty at 8"),
-        ("'EPIC06',CustNum", "a key value must be a literal"),
-        ("CustNum=45 add 1", "a key value must be a literal"),
+        ("'EPIC06',CustNum", "`CustNum` is not a literal"),
+        ("CustNum=45 add 1", "`45 add 1` is not a literal"),
         ("'EPIC06", "at 0"),
         ("'EPIC06' 45", "found '4' at 9"),
     ] {

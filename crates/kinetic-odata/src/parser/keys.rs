@@ -65,15 +65,17 @@ impl Parser<'_> {
         if self.at_end() || self.peek() == Some(',') {
             return self.error(value_start, "a key value is empty");
         }
-        let value =
-            match self.parse_expr()? {
-                Expr::Literal(value) => value,
-                _ => return self.error(
-                    value_start,
-                    "a key value must be a literal: a quoted string ('EPIC06'), a number or a GUID",
-                ),
-            };
+        let value = self.parse_expr()?;
         let text = self.src[value_start..self.pos].trim().to_owned();
+        let Expr::Literal(value) = value else {
+            return self.error(
+                value_start,
+                format!(
+                    "`{text}` is not a literal: a key value is a quoted string ('EPIC06'), \
+                     a number or a GUID"
+                ),
+            );
+        };
         Ok(KeyPart { name, value, text })
     }
 }

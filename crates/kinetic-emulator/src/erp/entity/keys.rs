@@ -304,7 +304,7 @@ mod tests {
         assert!(parse_key(t, "'EPIC06',CustNum")
             .unwrap_err()
             .message
-            .contains("must be a literal"));
+            .contains("`CustNum` is not a literal"));
         assert!(parse_key(t, "Company='EPIC06',Name='x'")
             .unwrap_err()
             .message
