@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 
 /// `grant_type=client_credentials` (a confidential client only).
 pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
+    r.require_confidential(
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+    )?;
     let Request {
         idp,
         ready,
@@ -17,14 +20,6 @@ pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
         now,
         ..
     } = *r;
-    let mint = &r.mint;
-    let issuer = &r.mint.issuer;
-    if authn == 0 {
-        return Err(AadError::invalid_client(
-                7000218,
-                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-            ));
-    }
     let scope = form.require("scope")?;
     let scopes = resolve_scopes(ready, scope)?;
     let resource = match (scopes.resource, scopes.is_default(), scopes.oidc.is_empty()) {
@@ -47,7 +42,7 @@ pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
         .collect();
     let life = idp.cfg.token_lifetime_secs;
     let mut claims = json!({
-        "aud": resource.reg.client_id, "iss": issuer, "iat": now, "nbf": now, "exp": now + life as i64,
+        "aud": resource.reg.client_id, "iss": r.mint.issuer, "iat": now, "nbf": now, "exp": now + life as i64,
         "azp": client.reg.client_id, "azpacr": authn.to_string(), "idtyp": "app",
         "oid": pairwise(&client.reg.client_id, "service-principal"), "rh": "0.kinetic",
         "sub": pairwise(&client.reg.client_id, "service-principal"), "tid": idp.cfg.tenant,
@@ -57,6 +52,6 @@ pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
         claims["roles"] = json!(roles);
     }
     Ok(
-        json!({"token_type": "Bearer", "expires_in": life, "ext_expires_in": life, "access_token": mint.sign(&claims)}),
+        json!({"token_type": "Bearer", "expires_in": life, "ext_expires_in": life, "access_token": r.mint.sign(&claims)}),
     )
 }

@@ -1,23 +1,13 @@
 //! The authorization code grant: a single-use code, its redirect URI and PKCE verifier checked; a
 //! replayed code revokes what it issued.
 
-use super::mint::Extras;
-use super::{b64url, delegated, require_mfa, revoke, user, Request};
+use super::{b64url, revoke, user, Request};
 use crate::idp::{AadError, Issued};
 use serde_json::Value;
 
 /// `grant_type=authorization_code`.
 pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
-    let Request {
-        idp,
-        ready,
-        form,
-        client,
-        now,
-        client_info,
-        ..
-    } = *r;
-    let mint = &r.mint;
+    let (idp, form, now) = (r.idp, r.form, r.now);
     let code = form.require("code")?;
     let redirect_uri = form.require("redirect_uri")?;
     let record = {
@@ -42,9 +32,10 @@ pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
                     "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
                 ));
         }
-        if !rec.client_id.eq_ignore_ascii_case(&client.reg.client_id) {
-            return Err(AadError::invalid_grant(70000, "The provided value for the 'code' parameter is not valid: it was issued to another client."));
-        }
+        r.require_owner(
+            &rec.client_id,
+            "The provided value for the 'code' parameter is not valid: it was issued to another client.",
+        )?;
         // Single use, even when the rest of this request fails.
         rec.redeemed = true;
         rec.clone()
@@ -68,22 +59,14 @@ pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
                 ));
         }
     }
-    let user = user(ready, &record.user)?;
-    let scope_text = record.scopes.join(" ");
-    let (scopes, granted) = delegated(idp, ready, user, client, &scope_text)?;
-    require_mfa(idp, user, &scopes, record.mfa)?;
-    let (out, issued) = mint.user_response(
+    let user = user(r.ready, &record.user)?;
+    let (out, issued) = r.user_tokens(
         user,
-        &scopes,
-        &granted,
-        Extras {
-            nonce: record.nonce.as_deref(),
-            family: None,
-            client_info,
-            mfa: record.mfa,
-        },
         &record.scopes,
-    );
+        record.nonce.as_deref(),
+        None,
+        record.mfa,
+    )?;
     let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
     let replayed = match store.codes.get_mut(now, &code.to_string()) {
         Some(rec) => {

@@ -1,11 +1,7 @@
 //! The device authorization grant: the device code endpoint, and the token endpoint's polling
 //! (`authorization_pending`, `slow_down`, then the user's tokens once approved on the device page).
 
-use super::mint::Extras;
-use super::{
-    app, check_tenant, delegated, idp, random_token, require_mfa, resolve_scopes, user, Form,
-    Request,
-};
+use super::{app, check_tenant, idp, random_token, resolve_scopes, user, Form, Request};
 use crate::idp::{AadError, DeviceGrant, DeviceState, REMEMBER_SPENT};
 use crate::AppState;
 use axum::body::Bytes;
@@ -16,17 +12,8 @@ use serde_json::{json, Value};
 
 /// `grant_type=urn:ietf:params:oauth:grant-type:device_code`.
 pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
-    let Request {
-        idp,
-        ready,
-        form,
-        client,
-        now,
-        client_info,
-        ..
-    } = *r;
-    let mint = &r.mint;
-    let code = form.require("device_code")?;
+    let (idp, now) = (r.idp, r.now);
+    let code = r.form.require("device_code")?;
     let grant = {
         let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
         let g = store
@@ -38,12 +25,10 @@ pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
                     "The provided value for the input parameter 'device_code' is not valid.",
                 )
             })?;
-        if !g.client_id.eq_ignore_ascii_case(&client.reg.client_id) {
-            return Err(AadError::invalid_grant(
-                70000,
-                "The device code was issued to another client.",
-            ));
-        }
+        r.require_owner(
+            &g.client_id,
+            "The device code was issued to another client.",
+        )?;
         if now > g.expires {
             return Err(AadError::new(
                     "expired_token",
@@ -91,24 +76,9 @@ pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
     let DeviceState::Approved { user: upn, mfa } = &grant.state else {
         return Err(AadError::server("device grant in an unexpected state"));
     };
-    let user = user(ready, upn)?;
-    let scope_text = grant.scopes.join(" ");
-    let (scopes, granted) = delegated(idp, ready, user, client, &scope_text)?;
-    require_mfa(idp, user, &scopes, *mfa)?;
-    Ok(mint
-        .user_response(
-            user,
-            &scopes,
-            &granted,
-            Extras {
-                nonce: None,
-                family: None,
-                client_info,
-                mfa: *mfa,
-            },
-            &grant.scopes,
-        )
-        .0)
+    let user = user(r.ready, upn)?;
+    let (out, _) = r.user_tokens(user, &grant.scopes, None, None, *mfa)?;
+    Ok(out)
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicecode`.

@@ -401,6 +401,55 @@ struct Request<'a> {
     mint: Mint<'a>,
 }
 
+impl Request<'_> {
+    /// Refuses a public client (no secret, no assertion) where the grant needs a confidential one.
+    fn require_confidential(&self, message: &str) -> Result<(), AadError> {
+        if self.authn == 0 {
+            return Err(AadError::invalid_client(7000218, message));
+        }
+        Ok(())
+    }
+
+    /// Refuses a code, refresh token or device code that `owner` (its client) was issued, when
+    /// another client presents it.
+    fn require_owner(&self, owner: &str, message: &str) -> Result<(), AadError> {
+        if !owner.eq_ignore_ascii_case(&self.client.reg.client_id) {
+            return Err(AadError::invalid_grant(70000, message));
+        }
+        Ok(())
+    }
+
+    /// A user flow's answer, the same for every delegated grant: the scopes of `requested` the
+    /// user consented to, the second factor the resource's policy wants (`mfa`: the sign-in behind
+    /// the grant passed one), then the tokens.
+    fn user_tokens(
+        &self,
+        user: &User,
+        requested: &[String],
+        nonce: Option<&str>,
+        family: Option<String>,
+        mfa: bool,
+    ) -> Result<(Value, Issued), AadError> {
+        let (scopes, granted) = delegated(
+            self.idp,
+            self.ready,
+            user,
+            self.client,
+            &requested.join(" "),
+        )?;
+        require_mfa(self.idp, user, &scopes, mfa)?;
+        let extras = mint::Extras {
+            nonce,
+            family,
+            client_info: self.client_info,
+            mfa,
+        };
+        Ok(self
+            .mint
+            .user_response(user, &scopes, &granted, extras, requested))
+    }
+}
+
 fn token_inner(
     state: &AppState,
     tenant: &str,

@@ -1,31 +1,16 @@
 //! On-behalf-of: a user's access token for our app exchanged for one to another resource, as the
 //! jwt-bearer grant or as RFC 8693 token exchange.
 
-use super::mint::Extras;
-use super::{delegated, require_mfa, user_by_oid, Request, ACCESS_TOKEN_TYPE};
+use super::{user_by_oid, Request, ACCESS_TOKEN_TYPE};
 use crate::idp::AadError;
 use serde_json::{json, Value};
 
 /// `grant_type` jwt-bearer with `requested_token_use=on_behalf_of`, or token exchange (`exchange`).
 pub(super) fn redeem(r: &Request<'_>, exchange: bool) -> Result<Value, AadError> {
-    let Request {
-        idp,
-        ready,
-        form,
-        client,
-        authn,
-        now,
-        client_info,
-        ..
-    } = *r;
-    let mint = &r.mint;
-    let issuer = &r.mint.issuer;
-    if authn == 0 {
-        return Err(AadError::invalid_client(
-            7000218,
-            "On-behalf-of needs a confidential client: send client_secret or client_assertion.",
-        ));
-    }
+    r.require_confidential(
+        "On-behalf-of needs a confidential client: send client_secret or client_assertion.",
+    )?;
+    let (idp, ready, form, client, now) = (r.idp, r.ready, r.form, r.client, r.now);
     let assertion = if exchange {
         let t = form.require("subject_token_type")?;
         if t != ACCESS_TOKEN_TYPE && t != "urn:ietf:params:oauth:token-type:jwt" {
@@ -48,7 +33,7 @@ pub(super) fn redeem(r: &Request<'_>, exchange: bool) -> Result<Value, AadError>
         .keys
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .verify(assertion, issuer)
+        .verify(assertion, &r.mint.issuer)
         .map_err(|e| {
             AadError::invalid_grant(
                 50013,
@@ -100,22 +85,14 @@ pub(super) fn redeem(r: &Request<'_>, exchange: bool) -> Result<Value, AadError>
         (None, Some(a)) if exchange => format!("{a}/.default"),
         _ => return Err(AadError::missing("scope")),
     };
-    let (scopes, granted) = delegated(idp, ready, user, client, &scope_text)?;
     // The second factor travels with the sign-in: the assertion's `amr` says whether the
     // user passed one.
     let mfa = claims
         .get("amr")
         .and_then(Value::as_array)
         .is_some_and(|a| a.iter().any(|m| m.as_str() == Some("mfa")));
-    require_mfa(idp, user, &scopes, mfa)?;
     let requested: Vec<String> = scope_text.split_whitespace().map(str::to_string).collect();
-    let extras = Extras {
-        nonce: None,
-        family: None,
-        client_info,
-        mfa,
-    };
-    let (mut out, _) = mint.user_response(user, &scopes, &granted, extras, &requested);
+    let (mut out, _) = r.user_tokens(user, &requested, None, None, mfa)?;
     idp.count_on_behalf_of(&user.object_id);
     if exchange {
         out["issued_token_type"] = json!(ACCESS_TOKEN_TYPE);

@@ -1,22 +1,12 @@
 //! The refresh token grant: rotation, reuse detection (a used token revokes its family), expiry.
 
-use super::mint::Extras;
-use super::{delegated, require_mfa, user, Request};
+use super::{user, Request};
 use crate::idp::AadError;
 use serde_json::Value;
 
 /// `grant_type=refresh_token`.
 pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
-    let Request {
-        idp,
-        ready,
-        form,
-        client,
-        now,
-        client_info,
-        ..
-    } = *r;
-    let mint = &r.mint;
+    let (idp, form, now) = (r.idp, r.form, r.now);
     let rt = form.require("refresh_token")?;
     let record = {
         let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
@@ -52,45 +42,25 @@ pub(super) fn redeem(r: &Request<'_>) -> Result<Value, AadError> {
                     "The refresh token has expired due to inactivity. The token was issued and was inactive for too long.",
                 ));
         }
-        if !rec.client_id.eq_ignore_ascii_case(&client.reg.client_id) {
-            return Err(AadError::invalid_grant(
-                70000,
-                "The refresh token was issued to another client.",
-            ));
-        }
+        r.require_owner(
+            &rec.client_id,
+            "The refresh token was issued to another client.",
+        )?;
         if let Some(r) = store.refresh.get_mut(now, &rt.to_string()) {
             r.used = true;
         }
         rec
     };
-    let user = user(ready, &record.user)?;
+    let user = user(r.ready, &record.user)?;
     let scope_text = form
         .get("scope")
         .map(str::to_string)
         .unwrap_or_else(|| record.scopes.join(" "));
-    let (scopes, granted) = delegated(idp, ready, user, client, &scope_text)?;
     let mut requested: Vec<String> = scope_text.split_whitespace().map(str::to_string).collect();
     if !requested.iter().any(|s| s == "offline_access") {
         // A refresh keeps the sign-in's offline access.
         requested.push("offline_access".into());
     }
-    require_mfa(idp, user, &scopes, record.mfa)?;
-    let mut scopes = scopes;
-    if !scopes.offline() {
-        scopes.oidc.push("offline_access".into());
-    }
-    Ok(mint
-        .user_response(
-            user,
-            &scopes,
-            &granted,
-            Extras {
-                nonce: None,
-                family: Some(record.family),
-                client_info,
-                mfa: record.mfa,
-            },
-            &requested,
-        )
-        .0)
+    let (out, _) = r.user_tokens(user, &requested, None, Some(record.family), record.mfa)?;
+    Ok(out)
 }
