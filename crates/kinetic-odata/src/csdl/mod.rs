@@ -116,6 +116,37 @@ pub enum EdmType {
     Other(String),
 }
 
+/// The families of [`EdmType`]s, from [`EdmType::family`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdmFamily {
+    /// `Edm.String`.
+    Text,
+    /// `Edm.Guid`: text on the wire, compared as a GUID.
+    Guid,
+    /// `Edm.Boolean`.
+    Boolean,
+    /// `Edm.Byte`, `Edm.Int16`, `Edm.Int32`, `Edm.Int64`.
+    Integer,
+    /// `Edm.Decimal`, exact.
+    Decimal,
+    /// `Edm.Double`, `Edm.Single`.
+    Float,
+    /// `Edm.Date`, `Edm.DateTime` (v3), `Edm.DateTimeOffset`.
+    Temporal,
+    /// Times of day, durations, binary and anything not primitive.
+    Other,
+}
+
+impl EdmFamily {
+    /// Integer, decimal or floating point.
+    pub fn is_numeric(self) -> bool {
+        matches!(
+            self,
+            EdmFamily::Integer | EdmFamily::Decimal | EdmFamily::Float
+        )
+    }
+}
+
 impl EdmType {
     /// The qualified name, e.g. `Edm.String` (the v4 spelling).
     pub fn as_str(&self) -> &str {
@@ -160,6 +191,23 @@ impl EdmType {
             "Edm.Guid" => EdmType::Guid,
             "Edm.Binary" => EdmType::Binary,
             other => EdmType::Other(other.to_string()),
+        }
+    }
+
+    /// The type's family: what its values are and how they compare. The one place that groups
+    /// the EDM types (the SQL layer's Arrow types and pushdown, the emulator's checks read it).
+    pub fn family(&self) -> EdmFamily {
+        match self {
+            EdmType::String => EdmFamily::Text,
+            EdmType::Guid => EdmFamily::Guid,
+            EdmType::Boolean => EdmFamily::Boolean,
+            EdmType::Byte | EdmType::Int16 | EdmType::Int32 | EdmType::Int64 => EdmFamily::Integer,
+            EdmType::Decimal => EdmFamily::Decimal,
+            EdmType::Double | EdmType::Single => EdmFamily::Float,
+            EdmType::Date | EdmType::DateTime | EdmType::DateTimeOffset => EdmFamily::Temporal,
+            EdmType::TimeOfDay | EdmType::Duration | EdmType::Binary | EdmType::Other(_) => {
+                EdmFamily::Other
+            }
         }
     }
 
@@ -281,6 +329,34 @@ impl Metadata {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_type_has_its_family() {
+        use EdmFamily::*;
+        for (name, family) in [
+            ("Edm.String", Text),
+            ("Edm.Guid", Guid),
+            ("Edm.Boolean", Boolean),
+            ("Edm.Byte", Integer),
+            ("Edm.Int16", Integer),
+            ("Edm.Int32", Integer),
+            ("Edm.Int64", Integer),
+            ("Edm.Decimal", Decimal),
+            ("Edm.Double", Float),
+            ("Edm.Single", Float),
+            ("Edm.Date", Temporal),
+            ("Edm.DateTime", Temporal),
+            ("Edm.DateTimeOffset", Temporal),
+            ("Edm.Time", Other),
+            ("Edm.Duration", Other),
+            ("Edm.Binary", Other),
+            ("Edm.Stream", Other),
+        ] {
+            assert_eq!(EdmType::parse(name).family(), family, "{name}");
+        }
+        assert!(Integer.is_numeric() && Decimal.is_numeric() && Float.is_numeric());
+        assert!(!Text.is_numeric() && !Temporal.is_numeric() && !Guid.is_numeric());
+    }
 
     fn sample() -> Metadata {
         let ns = "Erp.BO.SalesOrderSvc";

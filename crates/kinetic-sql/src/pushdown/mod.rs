@@ -32,7 +32,7 @@ use datafusion::logical_expr::{
     expr::ScalarFunction, Between, BinaryExpr, Expr, Like, Operator, TableProviderFilterPushDown,
 };
 use epicor_kinetic::api::Column;
-use epicor_kinetic_odata::csdl::EdmType;
+use epicor_kinetic_odata::csdl::{EdmFamily, EdmType};
 use epicor_kinetic_odata::{BinaryOp, Expr as OData, Function, Literal, UnaryOp};
 
 /// How much of a predicate the server answers.
@@ -97,17 +97,11 @@ enum Kind {
 }
 
 fn kind_of(edm: &EdmType) -> Kind {
-    match edm {
-        EdmType::String | EdmType::Guid => Kind::Text,
-        EdmType::Byte
-        | EdmType::Int16
-        | EdmType::Int32
-        | EdmType::Int64
-        | EdmType::Decimal
-        | EdmType::Double
-        | EdmType::Single => Kind::Number,
-        EdmType::Boolean => Kind::Bool,
-        EdmType::Date | EdmType::DateTime | EdmType::DateTimeOffset => Kind::Temporal,
+    match edm.family() {
+        EdmFamily::Text | EdmFamily::Guid => Kind::Text,
+        f if f.is_numeric() => Kind::Number,
+        EdmFamily::Boolean => Kind::Bool,
+        EdmFamily::Temporal => Kind::Temporal,
         _ => Kind::Opaque,
     }
 }
