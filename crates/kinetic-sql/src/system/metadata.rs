@@ -86,72 +86,85 @@ pub(super) struct ServiceModel {
     metadata: Arc<Metadata>,
 }
 
-/// The entity sets of the services the narrowing asks for, [`CONCURRENCY`] services at a time;
-/// a service failing for reasons of its own is left out.
-pub(super) async fn models(
-    server: &ServerModel,
-    unreadable: &Unreadable,
-    n: &Narrowing,
-) -> Result<Vec<ServiceModel>> {
-    let services: Vec<String> = services_for(server, n)
-        .await?
-        .into_iter()
-        .filter(|s| match unreadable.get(s) {
-            Some(why) => {
-                tracing::debug!(service = %s, %why, "left out of the system tables (its $metadata failed before)");
-                false
-            }
-            None => true,
-        })
-        .collect();
-    let loads = services.into_iter().map(|service| {
-        let conn = server.conn.clone();
-        async move {
-            let loaded = async {
-                let metadata = conn.metadata(&service).await?;
-                let sets = conn.entity_sets(&service).await?;
-                Ok::<_, epicor_kinetic::Error>((metadata, sets))
-            }
-            .await;
-            (service, loaded)
-        }
-        .boxed()
-    });
-    let results: Vec<_> = futures_util::stream::iter(loads)
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut out = Vec::new();
-    for (service, loaded) in results {
-        match loaded {
-            Ok((metadata, sets)) => out.push(ServiceModel {
-                service,
-                sets: sets.into_iter().filter(|s| n.object_ok(&s.name)).collect(),
-                metadata,
-            }),
-            Err(e) if own_failure(e.kind()) => {
-                tracing::warn!(%service, error = %e, "left out of the system tables: its $metadata cannot be read");
-                unreadable.remember(&service, &e);
-            }
-            Err(e) => return Err(external(e)),
-        }
-    }
-    Ok(out)
+/// What a table of this module reads its rows from: the server, the services whose
+/// `$metadata` failed before, and what the filters ask for.
+#[derive(Clone, Copy)]
+pub(super) struct Reading<'a> {
+    pub(super) server: &'a ServerModel,
+    pub(super) unreadable: &'a Unreadable,
+    pub(super) n: &'a Narrowing,
 }
 
-/// The BAQs the narrowing asks for (none when the server's list cannot be read for reasons
-/// of its own).
-pub(super) async fn baqs<'a>(server: &'a ServerModel, n: &Narrowing) -> Result<Vec<&'a BaqInfo>> {
-    if !n.catalog_ok() || !n.schema_ok(BAQ_SCHEMA) {
-        return Ok(Vec::new());
-    }
-    match server.baqs().await {
-        Ok(list) => Ok(list.iter().filter(|b| n.object_ok(&b.id)).collect()),
-        Err(e) if own_failure(e.kind()) => {
-            tracing::warn!(error = %e, "BAQs left out of the system tables: the BAQ list cannot be read");
-            Ok(Vec::new())
+impl Reading<'_> {
+    /// The entity sets of the services the narrowing asks for, [`CONCURRENCY`] services at a
+    /// time; a service failing for reasons of its own is left out.
+    async fn models(&self) -> Result<Vec<ServiceModel>> {
+        let Reading {
+            server,
+            unreadable,
+            n,
+        } = *self;
+        let services: Vec<String> = services_for(server, n)
+            .await?
+            .into_iter()
+            .filter(|s| match unreadable.get(s) {
+                Some(why) => {
+                    tracing::debug!(service = %s, %why, "left out of the system tables (its $metadata failed before)");
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let loads = services.into_iter().map(|service| {
+            let conn = server.conn.clone();
+            async move {
+                let loaded = async {
+                    let metadata = conn.metadata(&service).await?;
+                    let sets = conn.entity_sets(&service).await?;
+                    Ok::<_, epicor_kinetic::Error>((metadata, sets))
+                }
+                .await;
+                (service, loaded)
+            }
+            .boxed()
+        });
+        let results: Vec<_> = futures_util::stream::iter(loads)
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut out = Vec::new();
+        for (service, loaded) in results {
+            match loaded {
+                Ok((metadata, sets)) => out.push(ServiceModel {
+                    service,
+                    sets: sets.into_iter().filter(|s| n.object_ok(&s.name)).collect(),
+                    metadata,
+                }),
+                Err(e) if own_failure(e.kind()) => {
+                    tracing::warn!(%service, error = %e, "left out of the system tables: its $metadata cannot be read");
+                    unreadable.remember(&service, &e);
+                }
+                Err(e) => return Err(external(e)),
+            }
         }
-        Err(e) => Err(external(e)),
+        Ok(out)
+    }
+
+    /// The BAQs the narrowing asks for (none when the server's list cannot be read for
+    /// reasons of its own).
+    async fn baqs(&self) -> Result<Vec<&BaqInfo>> {
+        let (server, n) = (self.server, self.n);
+        if !n.catalog_ok() || !n.schema_ok(BAQ_SCHEMA) {
+            return Ok(Vec::new());
+        }
+        match server.baqs().await {
+            Ok(list) => Ok(list.iter().filter(|b| n.object_ok(&b.id)).collect()),
+            Err(e) if own_failure(e.kind()) => {
+                tracing::warn!(error = %e, "BAQs left out of the system tables: the BAQ list cannot be read");
+                Ok(Vec::new())
+            }
+            Err(e) => Err(external(e)),
+        }
     }
 }
 
@@ -167,13 +180,8 @@ pub(super) fn system_tables(n: &Narrowing) -> Vec<SysTable> {
         .collect()
 }
 
-pub(super) async fn tables(
-    server: &ServerModel,
-    unreadable: &Unreadable,
-    n: &Narrowing,
-    rows: &mut Rows,
-) -> Result<()> {
-    for model in models(server, unreadable, n).await? {
+pub(super) async fn tables(at: &Reading<'_>, rows: &mut Rows) -> Result<()> {
+    for model in at.models().await? {
         for set in &model.sets {
             rows.0.push(vec![
                 text_cell(CATALOG),
@@ -185,7 +193,7 @@ pub(super) async fn tables(
             ]);
         }
     }
-    for baq in baqs(server, n).await? {
+    for baq in at.baqs().await? {
         rows.0.push(vec![
             text_cell(CATALOG),
             text_cell(BAQ_SCHEMA),
@@ -195,7 +203,7 @@ pub(super) async fn tables(
             Cell::Bool(Some(baq.updatable)),
         ]);
     }
-    for which in system_tables(n) {
+    for which in system_tables(at.n) {
         rows.0.push(vec![
             text_cell(CATALOG),
             text_cell(DEFAULT_SCHEMA),
@@ -246,13 +254,8 @@ pub(super) fn column_row(
     ]
 }
 
-pub(super) async fn table_columns(
-    server: &ServerModel,
-    unreadable: &Unreadable,
-    n: &Narrowing,
-    rows: &mut Rows,
-) -> Result<()> {
-    for model in models(server, unreadable, n).await? {
+pub(super) async fn table_columns(at: &Reading<'_>, rows: &mut Rows) -> Result<()> {
+    for model in at.models().await? {
         for set in &model.sets {
             let properties = model
                 .metadata
@@ -279,13 +282,9 @@ pub(super) async fn table_columns(
         }
     }
     // The BAQs' columns: one `$metadata` each, read only for the BAQs asked for.
-    let ids: Vec<String> = baqs(server, n)
-        .await?
-        .into_iter()
-        .map(|b| b.id.clone())
-        .collect();
+    let ids: Vec<String> = at.baqs().await?.into_iter().map(|b| b.id.clone()).collect();
     let loads = ids.into_iter().map(|id| {
-        let query = server.conn.baq_query(&id);
+        let query = at.server.conn.baq_query(&id);
         async move { (id, query.columns().await) }.boxed()
     });
     let results: Vec<_> = futures_util::stream::iter(loads)
@@ -315,7 +314,7 @@ pub(super) async fn table_columns(
             ));
         }
     }
-    for which in system_tables(n) {
+    for which in system_tables(at.n) {
         for (i, field) in which.schema().fields().iter().enumerate() {
             rows.0.push(column_row(
                 DEFAULT_SCHEMA,
@@ -336,13 +335,8 @@ pub(super) fn primary_key_name(table: &str) -> String {
     format!("PK_{table}")
 }
 
-pub(super) async fn primary_keys(
-    server: &ServerModel,
-    unreadable: &Unreadable,
-    n: &Narrowing,
-    rows: &mut Rows,
-) -> Result<()> {
-    for model in models(server, unreadable, n).await? {
+pub(super) async fn primary_keys(at: &Reading<'_>, rows: &mut Rows) -> Result<()> {
+    for model in at.models().await? {
         for set in &model.sets {
             for (i, key) in set.key.iter().enumerate() {
                 rows.0.push(vec![
@@ -448,52 +442,47 @@ pub(super) fn relationships(metadata: &Metadata) -> Vec<Relationship> {
     out
 }
 
-pub(super) async fn foreign_keys(
-    server: &ServerModel,
-    unreadable: &Unreadable,
-    n: &Narrowing,
-    rows: &mut Rows,
-) -> Result<()> {
+pub(super) async fn foreign_keys(at: &Reading<'_>, rows: &mut Rows) -> Result<()> {
     // Both ends of a relationship are in one service; a table-name narrowing keeps the
     // relationships either end of which is asked for (the filter keeps the rows it names).
     let unnarrowed_objects = Narrowing {
         object: None,
-        ..n.clone()
+        ..at.n.clone()
     };
-    for model in models(server, unreadable, &unnarrowed_objects).await? {
+    let unnarrowed = Reading {
+        n: &unnarrowed_objects,
+        ..*at
+    };
+    for model in unnarrowed.models().await? {
         for r in relationships(&model.metadata) {
-            if !n.object_ok(&r.dependent) && !n.object_ok(&r.principal) {
+            if !at.n.object_ok(&r.dependent) && !at.n.object_ok(&r.principal) {
                 continue;
             }
             let fk_name = format!("FK_{}_{}", r.dependent, r.principal);
             let pk_name = primary_key_name(&r.principal);
             for (principal_column, dependent_column) in &r.columns {
-                rows.0.push(vec![
-                    text_cell(CATALOG),
-                    text_cell(&model.service),
-                    text_cell(&r.dependent),
-                    text_cell(dependent_column),
-                    text_cell(&pk_name),
-                    text_cell(&fk_name),
-                    text_cell(CATALOG),
-                    text_cell(&model.service),
-                    text_cell(&r.principal),
-                    text_cell(principal_column),
-                    text_cell("FOREIGNKEY_TYPE_IMPORT"),
-                ]);
-                rows.0.push(vec![
-                    text_cell(CATALOG),
-                    text_cell(&model.service),
-                    text_cell(&r.principal),
-                    text_cell(principal_column),
-                    text_cell(&pk_name),
-                    text_cell(&fk_name),
-                    text_cell(CATALOG),
-                    text_cell(&model.service),
-                    text_cell(&r.dependent),
-                    text_cell(dependent_column),
-                    text_cell("FOREIGNKEY_TYPE_EXPORT"),
-                ]);
+                // Each pair twice: the dependent's column imports the key, the principal's
+                // exports it.
+                let dependent = (r.dependent.as_str(), dependent_column.as_str());
+                let principal = (r.principal.as_str(), principal_column.as_str());
+                for ((table, column), (other_table, other_column), kind) in [
+                    (dependent, principal, "FOREIGNKEY_TYPE_IMPORT"),
+                    (principal, dependent, "FOREIGNKEY_TYPE_EXPORT"),
+                ] {
+                    rows.0.push(vec![
+                        text_cell(CATALOG),
+                        text_cell(&model.service),
+                        text_cell(table),
+                        text_cell(column),
+                        text_cell(&pk_name),
+                        text_cell(&fk_name),
+                        text_cell(CATALOG),
+                        text_cell(&model.service),
+                        text_cell(other_table),
+                        text_cell(other_column),
+                        text_cell(kind),
+                    ]);
+                }
             }
         }
     }

@@ -135,6 +135,11 @@ impl Rows {
         n: &Narrowing,
     ) -> Result<Rows> {
         let mut rows = Rows::default();
+        let at = metadata::Reading {
+            server,
+            unreadable,
+            n,
+        };
         match which {
             SysTable::Catalogs => rows.0.push(vec![text_cell(CATALOG)]),
             SysTable::Schemas => {
@@ -142,16 +147,10 @@ impl Rows {
                     rows.0.push(vec![text_cell(CATALOG), text_cell(schema)]);
                 }
             }
-            SysTable::Tables => metadata::tables(server, unreadable, n, &mut rows).await?,
-            SysTable::TableColumns => {
-                metadata::table_columns(server, unreadable, n, &mut rows).await?
-            }
-            SysTable::PrimaryKeys => {
-                metadata::primary_keys(server, unreadable, n, &mut rows).await?
-            }
-            SysTable::ForeignKeys => {
-                metadata::foreign_keys(server, unreadable, n, &mut rows).await?
-            }
+            SysTable::Tables => metadata::tables(&at, &mut rows).await?,
+            SysTable::TableColumns => metadata::table_columns(&at, &mut rows).await?,
+            SysTable::PrimaryKeys => metadata::primary_keys(&at, &mut rows).await?,
+            SysTable::ForeignKeys => metadata::foreign_keys(&at, &mut rows).await?,
             SysTable::Procedures | SysTable::ProcedureParameters => {
                 procedures::procedures(which, server, n, &mut rows).await?
             }
