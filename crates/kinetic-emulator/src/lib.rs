@@ -15,6 +15,7 @@ pub mod collation;
 pub mod config;
 pub mod data;
 pub mod db;
+mod encoding;
 pub mod erp;
 pub mod expiring;
 pub mod faults;

@@ -11,8 +11,8 @@
 use super::{unauthorized, Authenticator, Principal, Via};
 use crate::api_error::{kind, ApiError};
 use crate::config::TrustedIssuer;
+use crate::encoding::b64url_decode;
 use axum::http::StatusCode;
-use base64::Engine;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
@@ -100,21 +100,19 @@ pub struct Issuers {
 
 /// The `iss` of a JWT, read without verification, to choose who must verify it.
 pub fn unverified_issuer(token: &str) -> Option<String> {
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("iss")?.as_str().map(str::to_string)
+    unverified_text(token, 1, "iss")
 }
 
 fn unverified_alg(token: &str) -> Option<String> {
-    let head = token.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(head.trim_end_matches('='))
-        .ok()?;
+    unverified_text(token, 0, "alg")
+}
+
+/// A text member of a JWT's header (`segment` 0) or payload (1), read without verification.
+fn unverified_text(token: &str, segment: usize, name: &str) -> Option<String> {
+    let part = token.split('.').nth(segment)?;
+    let bytes = b64url_decode(part.trim_end_matches('=')).ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("alg")?.as_str().map(str::to_string)
+    v.get(name)?.as_str().map(str::to_string)
 }
 
 fn forbidden(message: String) -> ApiError {

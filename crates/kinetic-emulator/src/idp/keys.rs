@@ -1,6 +1,7 @@
 //! RSA signing keys (2048 bits, RustCrypto), each with a self-signed certificate so the JWKS carries
 //! `x5c` and `x5t` as Entra's does; rotation keeps the previous key published for a grace period.
 
+use crate::encoding::b64url;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
@@ -8,10 +9,6 @@ use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use serde::Serialize;
 use sha2::Digest;
-
-fn b64url(b: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
-}
 
 /// An RSA key with a self-signed certificate.
 pub struct RsaCertificate {

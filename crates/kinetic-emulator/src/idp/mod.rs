@@ -13,6 +13,7 @@ pub use keys::rsa_certificate;
 
 use crate::clock::Clock;
 use crate::config::{AppRegistration, IdpConfig, IdpUser};
+use crate::encoding::{b64url, b64url_decode, hex};
 use crate::expiring::ExpiringMap;
 use axum::routing::{get, post};
 use axum::Router;
@@ -480,14 +481,13 @@ impl Idp {
     /// The CSRF token of forms shown to the browser with this cookie value.
     pub fn csrf_token(&self, browser: &str) -> String {
         use hmac::Mac;
-        grants::b64url(&self.csrf_mac(browser).finalize().into_bytes())
+        b64url(&self.csrf_mac(browser).finalize().into_bytes())
     }
 
     /// Whether `token` is the CSRF token of `browser` (compared in constant time).
     pub fn csrf_ok(&self, browser: &str, token: &str) -> bool {
-        use base64::Engine;
         use hmac::Mac;
-        match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) {
+        match b64url_decode(token) {
             Ok(bytes) => self.csrf_mac(browser).verify_slice(&bytes).is_ok(),
             Err(_) => false,
         }
@@ -617,11 +617,6 @@ fn credential(der: Vec<u8>) -> Credential {
     let sha1 = sha1::Sha1::digest(&der).to_vec();
     let sha256 = sha2::Sha256::digest(&der).to_vec();
     Credential { der, sha1, sha256 }
-}
-
-/// Lower-case hex.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Writes a private key readable by its owner only.

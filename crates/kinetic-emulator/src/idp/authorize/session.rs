@@ -3,7 +3,8 @@
 
 use super::pages::{error_page, verify_page};
 use super::{provider, redirect_error, COOKIE};
-use crate::idp::grants::{self, Form};
+use crate::encoding::b64url;
+use crate::idp::grants::Form;
 use crate::idp::{
     AadError, BrowserSession, Flow, Idp, Interaction, Ready, User, INTERACTION_LIFETIME,
     SESSION_LIFETIME,
@@ -33,7 +34,7 @@ pub(super) fn browser_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 pub(super) fn new_browser_id() -> String {
-    grants::b64url(&rand::random::<[u8; 32]>())
+    b64url(&rand::random::<[u8; 32]>())
 }
 
 /// The browser a page is shown to: its cookie, or a new one set on the answer.
@@ -109,7 +110,7 @@ pub(super) fn signed_in<'a>(idp: &Idp, ready: &'a Ready, browser: &'a str) -> Op
 
 /// Remembers a step for its browser; returns its id.
 pub(super) fn remember(idp: &Idp, interaction: Interaction) -> String {
-    let id = grants::b64url(&rand::random::<[u8; 24]>());
+    let id = b64url(&rand::random::<[u8; 24]>());
     let now = idp.clock.now_secs();
     let weight = interaction.weight() + id.len();
     idp.store

@@ -1,7 +1,8 @@
 //! Client authentication at the token endpoint: a secret (in the body or Basic), a certificate
 //! assertion (RS256 with `x5t`, PS256 with `x5t#S256`), or none for a public client.
 
-use super::{app, b64url, Form, ASSERTION_TYPE, SKEW};
+use super::{app, Form, ASSERTION_TYPE, SKEW};
+use crate::encoding::{b64url, b64url_decode, hex_decode};
 use crate::idp::{AadError, App, Idp, Ready};
 use axum::http::{header, HeaderMap};
 use base64::Engine;
@@ -139,8 +140,7 @@ fn verify_assertion(
             )))
         }
     };
-    let thumb_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(thumb.trim_end_matches('='))
+    let thumb_bytes = b64url_decode(thumb.trim_end_matches('='))
         .or_else(|_| hex_decode(&thumb))
         .map_err(|_| bad(format!("The thumbprint '{thumb}' is not base64url.")))?;
     let cred = app
@@ -238,18 +238,6 @@ fn numeric_date(v: &Value) -> Option<i64> {
             .filter(|f| f.is_finite())
             .map(|f| f.floor() as i64)
     })
-}
-
-/// Hex text to bytes; anything else (odd length, non-hex, non-ASCII) is an error, never a panic.
-fn hex_decode(s: &str) -> Result<Vec<u8>, ()> {
-    let b = s.as_bytes();
-    if !b.len().is_multiple_of(2) {
-        return Err(());
-    }
-    let digit = |c: u8| (c as char).to_digit(16).ok_or(());
-    b.chunks(2)
-        .map(|p| Ok((digit(p[0])? * 16 + digit(p[1])?) as u8))
-        .collect()
 }
 
 /// The RSA public key of a DER certificate, for jsonwebtoken.

@@ -1,7 +1,8 @@
 //! The authorization code grant: a single-use code, its redirect URI and PKCE verifier checked; a
 //! replayed code revokes what it issued.
 
-use super::{b64url, revoke, user, Request};
+use super::{revoke, user, Request};
+use crate::encoding::b64url;
 use crate::idp::{AadError, Issued};
 use serde_json::Value;
 

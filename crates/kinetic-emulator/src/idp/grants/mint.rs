@@ -1,7 +1,8 @@
 //! Minting the tokens of one answer: access, ID and refresh tokens, signed with the current key.
 
 use super::client_auth::Authn;
-use super::{b64url, random_token, Scopes, GRAPH};
+use super::{random_token, Scopes, GRAPH};
+use crate::encoding::b64url;
 use crate::idp::{App, Idp, Issued, Ready, RefreshRecord, User, REMEMBER_SPENT};
 use serde_json::{json, Value};
 

@@ -14,13 +14,13 @@ pub use device::devicecode;
 
 use super::{AadError, App, AuthCode, Idp, Issued, Ready, User, OIDC_SCOPES, REMEMBER_SPENT};
 use crate::config::ConditionalAccessPolicy;
+use crate::encoding::b64url;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use client_auth::{authenticate_client, Authn};
 use mint::Mint;
 use serde_json::{json, Value};
@@ -82,10 +82,6 @@ pub fn parse_pairs(text: &str) -> Vec<(String, String)> {
             (dec(k), dec(v))
         })
         .collect()
-}
-
-pub fn b64url(b: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
 fn random_token(bytes: usize) -> String {
