@@ -156,9 +156,9 @@ impl SqlSession {
             .with_default_features()
             .with_analyzer_rule(Arc::new(corrections::intervals::DurationComparisons))
             .with_analyzer_rule(Arc::new(corrections::casts::NarrowingCasts))
-            .with_physical_optimizer_rule(Arc::new(optimizer::PushSortIntoScan))
-            .with_physical_optimizer_rule(Arc::new(optimizer::PushOffsetIntoScan))
-            .with_physical_optimizer_rule(Arc::new(optimizer::CountOnServer));
+            .with_physical_optimizer_rule(Arc::new(optimizer::PUSH_SORT_INTO_SCAN))
+            .with_physical_optimizer_rule(Arc::new(optimizer::PUSH_OFFSET_INTO_SCAN))
+            .with_physical_optimizer_rule(Arc::new(optimizer::COUNT_ON_SERVER));
         // The bounds' nodes go in last, around what the rules above left.
         if limits.memory.is_some() || limits.timeout.is_some() || limits.max_recursion.is_some() {
             builder = builder.with_physical_optimizer_rule(Arc::new(limits::Bounds(limits)));

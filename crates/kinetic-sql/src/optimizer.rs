@@ -1,7 +1,7 @@
 //! Physical rules that hand work to the server: `ORDER BY` (and its `LIMIT`), `OFFSET`, and
 //! `COUNT(*)`. Each applies only where the server's answer is exactly SQL's.
 //!
-//! [`PushSortIntoScan`]: DataFusion keeps a `SortExec` above a scan, with a round-robin repartition, a filter (a
+//! [`PUSH_SORT_INTO_SCAN`]: DataFusion keeps a `SortExec` above a scan, with a round-robin repartition, a filter (a
 //! predicate the server answered only approximately) or a projection between them. When the
 //! scan can order as SQL does ([`ODataScanExec::try_pushdown_sort`]: non-null numbers, dates,
 //! booleans), this rule sends the order as `$orderby` and removes the sort and the repartition
@@ -10,7 +10,7 @@
 
 use crate::table::ODataScanExec;
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::error::Result;
 use datafusion::physical_expr::expressions::{Column, Literal};
 use datafusion::physical_expr::PhysicalSortExpr;
@@ -26,57 +26,94 @@ use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::ExecutionPlan;
+use std::fmt;
 use std::sync::Arc;
 
-/// See the [module](self).
-#[derive(Debug, Default)]
-pub struct PushSortIntoScan;
+/// What a rule answers for a node: its replacement, if any.
+type Replacement = Result<Option<Arc<dyn ExecutionPlan>>>;
 
-/// `LIMIT n OFFSET m` directly over an exact scan (through projections) becomes `$skip=m&$top=n`;
-/// anywhere else the limit node stays above the scan, its `OFFSET` with it. Runs after
-/// [`PushSortIntoScan`], so an ordered scan's `$top` is known.
-#[derive(Debug, Default)]
-pub struct PushOffsetIntoScan;
+/// A physical rule of this module: each node of type `T`, top down, replaced by what `rewrite`
+/// answers for it (left as it is where it answers `None`).
+pub(crate) struct Replace<T> {
+    name: &'static str,
+    /// Whether DataFusion checks that a replacement keeps the node's schema.
+    schema_check: bool,
+    rewrite: fn(&T) -> Replacement,
+}
 
-impl PhysicalOptimizerRule for PushOffsetIntoScan {
+impl<T> fmt::Debug for Replace<T> {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl<T: ExecutionPlan> PhysicalOptimizerRule for Replace<T> {
     fn optimize(
         &self,
         plan: Arc<dyn ExecutionPlan>,
         _config: &ConfigOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_down(|node| {
-            let Some(limit) = node.downcast_ref::<GlobalLimitExec>() else {
+            let Some(found) = node.downcast_ref::<T>() else {
                 return Ok(Transformed::no(node));
             };
-            if limit.skip() == 0 {
-                return Ok(Transformed::no(node));
-            }
-            let skip = limit.skip() as u64;
-            let fetch = limit.fetch().map(|f| f as u64);
-            match offset(limit.input(), skip, fetch)? {
-                Some(inner) => Ok(Transformed::yes(inner)),
-                None => Ok(Transformed::no(node)),
-            }
+            Ok(match (self.rewrite)(found)? {
+                Some(replacement) => Transformed::yes(replacement),
+                None => Transformed::no(node),
+            })
         })
         .data()
     }
 
     fn name(&self) -> &str {
-        "push_offset_into_odata_scan"
+        self.name
     }
 
     fn schema_check(&self) -> bool {
-        true
+        self.schema_check
     }
+}
+
+/// See the [module](self).
+pub(crate) const PUSH_SORT_INTO_SCAN: Replace<SortExec> = Replace {
+    name: "push_sort_into_odata_scan",
+    schema_check: true,
+    rewrite: sort_into_scan,
+};
+
+/// `LIMIT n OFFSET m` directly over an exact scan (through projections) becomes `$skip=m&$top=n`;
+/// anywhere else the limit node stays above the scan, its `OFFSET` with it. Runs after
+/// [`PUSH_SORT_INTO_SCAN`], so an ordered scan's `$top` is known.
+pub(crate) const PUSH_OFFSET_INTO_SCAN: Replace<GlobalLimitExec> = Replace {
+    name: "push_offset_into_odata_scan",
+    schema_check: true,
+    rewrite: offset_into_scan,
+};
+
+/// `SELECT COUNT(*) FROM t [WHERE ...]` over an exact scan becomes one `$count` request
+/// (`{set}/$count?$filter=...`) instead of reading every row: an aggregate with no `GROUP BY`
+/// whose every expression is `COUNT(*)`/`COUNT(1)` (no `DISTINCT`, no `FILTER`), over nodes that
+/// keep one row per row.
+pub(crate) const COUNT_ON_SERVER: Replace<AggregateExec> = Replace {
+    name: "count_on_the_odata_server",
+    // The count's column is not nullable where the aggregate's was declared so.
+    schema_check: false,
+    rewrite: count_on_server,
+};
+
+/// The limit's scan reading from its `OFFSET` (see [`PUSH_OFFSET_INTO_SCAN`]).
+fn offset_into_scan(limit: &GlobalLimitExec) -> Replacement {
+    if limit.skip() == 0 {
+        return Ok(None);
+    }
+    let skip = limit.skip() as u64;
+    let fetch = limit.fetch().map(|f| f as u64);
+    offset(limit.input(), skip, fetch)
 }
 
 /// `node` with its scan reading from `skip` (and at most `fetch` rows), through projections
 /// only (they keep one row per row, in order).
-fn offset(
-    node: &Arc<dyn ExecutionPlan>,
-    skip: u64,
-    fetch: Option<u64>,
-) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+fn offset(node: &Arc<dyn ExecutionPlan>, skip: u64, fetch: Option<u64>) -> Replacement {
     if let Some(scan) = node.downcast_ref::<ODataScanExec>() {
         return Ok(scan
             .with_offset(skip, fetch)
@@ -99,46 +136,12 @@ fn offset(
     }
 }
 
-/// `SELECT COUNT(*) FROM t [WHERE ...]` over an exact scan becomes one `$count` request
-/// (`{set}/$count?$filter=...`) instead of reading every row: an aggregate with no `GROUP BY`
-/// whose every expression is `COUNT(*)`/`COUNT(1)` (no `DISTINCT`, no `FILTER`), over nodes that
-/// keep one row per row.
-#[derive(Debug, Default)]
-pub struct CountOnServer;
-
-impl PhysicalOptimizerRule for CountOnServer {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_down(|node| {
-            let Some(agg) = node.downcast_ref::<AggregateExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            let Some(scan) = counted_scan(agg) else {
-                return Ok(Transformed::no(node));
-            };
-            match scan.count_plan(agg.schema()) {
-                Some(count) => Ok(Transformed::new(
-                    Arc::new(count) as Arc<dyn ExecutionPlan>,
-                    true,
-                    TreeNodeRecursion::Jump,
-                )),
-                None => Ok(Transformed::no(node)),
-            }
-        })
-        .data()
-    }
-
-    fn name(&self) -> &str {
-        "count_on_the_odata_server"
-    }
-
-    // The count's column is not nullable where the aggregate's was declared so.
-    fn schema_check(&self) -> bool {
-        false
-    }
+/// The server's count in place of the aggregate (see [`COUNT_ON_SERVER`]). The count is a
+/// leaf: nothing under it is left to rewrite.
+fn count_on_server(agg: &AggregateExec) -> Replacement {
+    Ok(counted_scan(agg)
+        .and_then(|scan| scan.count_plan(agg.schema()))
+        .map(|count| Arc::new(count) as Arc<dyn ExecutionPlan>))
 }
 
 /// The scan whose rows `agg` only counts, if it does nothing else.
@@ -207,40 +210,17 @@ fn down_through(
     node
 }
 
-impl PhysicalOptimizerRule for PushSortIntoScan {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        plan.transform_down(|node| {
-            let Some(sort) = node.downcast_ref::<SortExec>() else {
-                return Ok(Transformed::no(node));
-            };
-            let order: Vec<PhysicalSortExpr> = sort.expr().iter().cloned().collect();
-            match push(sort.input(), &order, sort.fetch())? {
-                Some((inner, fetch_pushed)) => {
-                    let out: Arc<dyn ExecutionPlan> = match sort.fetch() {
-                        Some(f) if !fetch_pushed => {
-                            Arc::new(GlobalLimitExec::new(inner, 0, Some(f)))
-                        }
-                        _ => inner,
-                    };
-                    Ok(Transformed::yes(out))
-                }
-                None => Ok(Transformed::no(node)),
-            }
-        })
-        .data()
-    }
-
-    fn name(&self) -> &str {
-        "push_sort_into_odata_scan"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
+/// The sort's scan ordered by the server, the sort's `LIMIT` with it where nothing between
+/// drops rows (see [`PUSH_SORT_INTO_SCAN`]).
+fn sort_into_scan(sort: &SortExec) -> Replacement {
+    let order: Vec<PhysicalSortExpr> = sort.expr().iter().cloned().collect();
+    let Some((inner, fetch_pushed)) = push(sort.input(), &order, sort.fetch())? else {
+        return Ok(None);
+    };
+    Ok(Some(match sort.fetch() {
+        Some(f) if !fetch_pushed => Arc::new(GlobalLimitExec::new(inner, 0, Some(f))),
+        _ => inner,
+    }))
 }
 
 /// `node` with the scan under it ordered by `order`: `(plan, whether fetch went to the scan)`;
