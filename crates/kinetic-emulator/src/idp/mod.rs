@@ -205,34 +205,20 @@ pub struct BrowserSession {
 /// endpoints, so these bound the memory as well: together well under 300 MiB at the very worst.
 pub mod bounds {
     use crate::expiring::Bounds;
-    pub const INTERACTIONS: Bounds = Bounds {
-        max_entries: 10_000,
-        max_bytes: 16 << 20,
-    };
-    pub const SESSIONS: Bounds = Bounds {
-        max_entries: 10_000,
-        max_bytes: 4 << 20,
-    };
-    pub const CODES: Bounds = Bounds {
-        max_entries: 10_000,
-        max_bytes: 16 << 20,
-    };
-    pub const DEVICES: Bounds = Bounds {
-        max_entries: 10_000,
-        max_bytes: 16 << 20,
-    };
-    pub const REFRESH: Bounds = Bounds {
-        max_entries: 100_000,
-        max_bytes: 64 << 20,
-    };
-    pub const REVOKED: Bounds = Bounds {
-        max_entries: 100_000,
-        max_bytes: 16 << 20,
-    };
-    pub const JTIS: Bounds = Bounds {
-        max_entries: 100_000,
-        max_bytes: 16 << 20,
-    };
+    /// At most `max_entries` entries and `mib` MiB.
+    const fn bounds(max_entries: usize, mib: usize) -> Bounds {
+        Bounds {
+            max_entries,
+            max_bytes: mib << 20,
+        }
+    }
+    pub const INTERACTIONS: Bounds = bounds(10_000, 16);
+    pub const SESSIONS: Bounds = bounds(10_000, 4);
+    pub const CODES: Bounds = bounds(10_000, 16);
+    pub const DEVICES: Bounds = bounds(10_000, 16);
+    pub const REFRESH: Bounds = bounds(100_000, 64);
+    pub const REVOKED: Bounds = bounds(100_000, 16);
+    pub const JTIS: Bounds = bounds(100_000, 16);
 }
 
 /// How long a sign-in or consent page stays usable.
