@@ -729,6 +729,11 @@ impl EmulatorConfig {
     pub fn has_company(&self, id: &str) -> bool {
         self.companies.iter().any(|c| c.id == id)
     }
+
+    /// The companies' ids, in the configuration's order.
+    pub fn company_ids(&self) -> Vec<&str> {
+        self.companies.iter().map(|c| c.id.as_str()).collect()
+    }
 }
 
 /// Resource limits of the REST API's queries (`[limits]` in TOML): hostile or careless requests get a

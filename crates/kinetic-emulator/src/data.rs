@@ -162,7 +162,7 @@ pub fn generate(conn: &mut Connection, config: &EmulatorConfig) -> rusqlite::Res
     let mut sum = DataSummary::default();
     let tx = conn.transaction()?;
     {
-        let companies: Vec<&str> = config.companies.iter().map(|c| c.id.as_str()).collect();
+        let companies = config.company_ids();
         let n = companies.len() as u64;
         let mut cust = tx.prepare(
             "INSERT INTO Customer VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,1,?18)",

@@ -175,13 +175,7 @@ pub async fn route(
     if !ctx.state.config.has_company(company) {
         return Err(ApiError::bad_request(format!(
             "Company '{company}' is not valid on this server; valid: {}",
-            ctx.state
-                .config
-                .companies
-                .iter()
-                .map(|c| c.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            ctx.state.config.company_ids().join(", ")
         )));
     }
     super::user_may_use(ctx, company)?;

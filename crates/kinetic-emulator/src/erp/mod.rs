@@ -438,16 +438,9 @@ pub(crate) fn valid_company(ctx: &Ctx, company: &str) -> Result<String, ApiError
     if ctx.state.config.has_company(company) {
         Ok(company.to_string())
     } else {
-        let known: Vec<&str> = ctx
-            .state
-            .config
-            .companies
-            .iter()
-            .map(|c| c.id.as_str())
-            .collect();
         Err(ApiError::bad_request(format!(
             "Company '{company}' is not valid on this server; set Company to one of: {}",
-            known.join(", ")
+            ctx.state.config.company_ids().join(", ")
         )))
     }
 }

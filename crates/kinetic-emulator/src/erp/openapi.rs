@@ -29,13 +29,7 @@ pub fn route(ctx: &Ctx, tail: &[&str]) -> Result<Response, ApiError> {
 }
 
 fn server(ctx: &Ctx, svc: &Service, version: &str) -> J {
-    let companies: Vec<&str> = ctx
-        .state
-        .config
-        .companies
-        .iter()
-        .map(|c| c.id.as_str())
-        .collect();
+    let companies = ctx.state.config.company_ids();
     if version == "v2" {
         json!({"url": format!("{}api/v2/odata/{{Company}}/{}", ctx.base, svc.name),
                "variables": {"Company": {"default": ctx.state.config.default_company(), "enum": companies}}})
@@ -120,45 +114,34 @@ fn error_responses() -> J {
     json!({"400": e, "401": e, "403": e, "404": e, "409": e})
 }
 
+/// The system query options of a collection: name, description, and the JSON type of the value.
+const QUERY_PARAMETERS: &[(&str, &str, &str)] = &[
+    ("$select", "Properties to return, comma separated", "string"),
+    (
+        "$filter",
+        "OData filter expression, e.g. State eq 'MN'",
+        "string",
+    ),
+    ("$orderby", "Sort order, e.g. Name desc", "string"),
+    ("$expand", "Navigation properties to include", "string"),
+    ("$top", "Rows to return (the server caps a page)", "integer"),
+    ("$skip", "Rows to skip", "integer"),
+    ("$count", "Include the total count", "boolean"),
+];
+
 fn query_parameters() -> J {
-    let p = |name: &str, desc: &str, schema: J| json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema});
-    json!([
-        p(
-            "$select",
-            "Properties to return, comma separated",
-            json!({"type": "string", "minLength": 1})
-        ),
-        p(
-            "$filter",
-            "OData filter expression, e.g. State eq 'MN'",
-            json!({"type": "string", "minLength": 1})
-        ),
-        p(
-            "$orderby",
-            "Sort order, e.g. Name desc",
-            json!({"type": "string", "minLength": 1})
-        ),
-        p(
-            "$expand",
-            "Navigation properties to include",
-            json!({"type": "string", "minLength": 1})
-        ),
-        p(
-            "$top",
-            "Rows to return (the server caps a page)",
-            json!({"type": "integer", "minimum": 0})
-        ),
-        p(
-            "$skip",
-            "Rows to skip",
-            json!({"type": "integer", "minimum": 0})
-        ),
-        p(
-            "$count",
-            "Include the total count",
-            json!({"type": "boolean"})
-        ),
-    ])
+    let parameters: Vec<J> = QUERY_PARAMETERS
+        .iter()
+        .map(|&(name, desc, kind)| {
+            let schema = match kind {
+                "string" => json!({"type": kind, "minLength": 1}),
+                "integer" => json!({"type": kind, "minimum": 0}),
+                _ => json!({"type": kind}),
+            };
+            json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
+        })
+        .collect();
+    J::Array(parameters)
 }
 
 /// The `Name({Company},{CustNum})` path template of a table's key, with its parameters.
