@@ -216,6 +216,20 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// Binding strength (higher binds tighter), as the OData grammar orders the operators:
+    /// `or`, `and`, `eq ne has in`, `gt ge lt le`, `add sub`, `mul div divby mod`. The parser
+    /// reads by it and the printer writes the parentheses it needs by it.
+    pub fn precedence(self) -> u8 {
+        match self {
+            BinaryOp::Or => 1,
+            BinaryOp::And => 2,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Has | BinaryOp::In => 3,
+            BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Lt | BinaryOp::Le => 4,
+            BinaryOp::Add | BinaryOp::Sub => 5,
+            BinaryOp::Mul | BinaryOp::Div | BinaryOp::DivBy | BinaryOp::Mod => 6,
+        }
+    }
+
     /// The operator as written in a URL (`eq`, `and`, ...).
     pub fn keyword(self) -> &'static str {
         match self {

@@ -7,13 +7,12 @@ use std::fmt::{self, Display, Formatter, Write};
 
 use crate::ast::*;
 use crate::literal::encode_base64;
-use crate::parser::precedence;
 
 /// Precedence of the top node of `e`; primaries bind tightest.
 fn expr_precedence(e: &Expr) -> u8 {
     match e {
-        Expr::Binary { op, .. } => precedence(*op),
-        Expr::In { .. } => precedence(BinaryOp::In),
+        Expr::Binary { op, .. } => op.precedence(),
+        Expr::In { .. } => BinaryOp::In.precedence(),
         Expr::Unary { .. } => 7,
         _ => 8,
     }
@@ -162,7 +161,7 @@ impl Display for Expr {
                 left,
                 right,
             } => {
-                write_parenthesized(f, left, expr_precedence(left) < precedence(BinaryOp::In))?;
+                write_parenthesized(f, left, expr_precedence(left) < BinaryOp::In.precedence())?;
                 f.write_str(" in ")?;
                 // Parenthesised so that it cannot read as a list; a literal in parentheses would be
                 // a one-item list, so it stays bare.
@@ -170,13 +169,13 @@ impl Display for Expr {
                 write_parenthesized(f, right, parens)
             }
             Expr::Binary { op, left, right } => {
-                let p = precedence(*op);
+                let p = op.precedence();
                 write_parenthesized(f, left, expr_precedence(left) < p)?;
                 write!(f, " {} ", op.keyword())?;
                 write_parenthesized(f, right, expr_precedence(right) <= p)
             }
             Expr::In { operand, list } => {
-                let p = precedence(BinaryOp::In);
+                let p = BinaryOp::In.precedence();
                 write_parenthesized(f, operand, expr_precedence(operand) < p)?;
                 f.write_str(" in ")?;
                 // A parenthesised list may hold only literals; anything else is a JSON array.

@@ -42,18 +42,6 @@ pub(crate) struct Parser<'a> {
     pub(crate) orderby_mode: bool,
 }
 
-/// Binding strength of a binary operator (higher binds tighter).
-pub(crate) fn precedence(op: BinaryOp) -> u8 {
-    match op {
-        BinaryOp::Or => 1,
-        BinaryOp::And => 2,
-        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Has | BinaryOp::In => 3,
-        BinaryOp::Gt | BinaryOp::Ge | BinaryOp::Lt | BinaryOp::Le => 4,
-        BinaryOp::Add | BinaryOp::Sub => 5,
-        BinaryOp::Mul | BinaryOp::Div | BinaryOp::DivBy | BinaryOp::Mod => 6,
-    }
-}
-
 fn operator(word: &str) -> Option<BinaryOp> {
     const OPS: [BinaryOp; 16] = [
         BinaryOp::And,
@@ -307,7 +295,7 @@ impl<'a> Parser<'a> {
             if !had_ws {
                 return self.error(word_start, format!("expected whitespace before '{word}'"));
             }
-            let prec = precedence(op);
+            let prec = op.precedence();
             if prec < min_prec {
                 self.pos = save;
                 break;
@@ -392,7 +380,7 @@ impl<'a> Parser<'a> {
                 }),
             },
             _ => {
-                let right = self.parse_binary(precedence(BinaryOp::In) + 1)?;
+                let right = self.parse_binary(BinaryOp::In.precedence() + 1)?;
                 Ok(Expr::Binary {
                     op: BinaryOp::In,
                     left: operand,
