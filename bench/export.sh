@@ -49,26 +49,8 @@ elif echo "== cargo build --release -p epicor-kinetic-cli" && ! cargo build --re
 fi
 
 # --- emulator ----------------------------------------------------------------------------------
-# One company only (the config allows it): the emulator puts all SCALE lines in it, whereas with the
-# default two companies three quarters go to EPIC06 and a v1 collection only shows the default
-# company. page_cap is the default, written out because the benchmark depends on it.
-# The database is cached per scale; the file name carries "1co" because a kept database is reused as
-# it is, whatever the companies in the config.
-cfg=$out/export-1co.toml
-cat >"$cfg" <<EOF
-page_cap = $top
-[[companies]]
-id = "EPIC06"
-name = "Epicor Education"
-EOF
-db=$out/export-1co-$scale.db
-pid=
-cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; }
-trap cleanup EXIT
-
-[ -e "$db" ] && echo "== emulator: reusing $db" || echo "== emulator: generating $scale order lines into $db"
-serve_cached "$db" "$out/emulator.out" "$out/emulator.err" \
-  "$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg"
+# page_cap is the default, written out because the benchmark depends on it.
+serve_one_company "$bin" "$out" "$scale" "$top" emulator
 grep -E "generated" "$out/emulator.err" || true
 # python3 rather than jq: always present where the Python baseline runs.
 # field KEY...: a value of the start-up line, e.g. field connection_strings basic.

@@ -23,3 +23,20 @@ serve_cached() {
     rm -f "$db"
   done
 }
+
+# serve_one_company BIN OUT SCALE PAGE_CAP NAME: the kinetic emulator (BIN) with one company, so
+# that every one of SCALE order lines is visible to the connection (with the default two companies
+# three quarters go to EPIC06 and a v1 collection only shows the default company), its data cached
+# per scale in OUT/export-1co-SCALE.db (the name carries "1co": a kept database is reused as it
+# is), its start-up JSON in OUT/NAME.out; sets pid and db, and stops it on exit.
+serve_one_company() {
+  local bin=$1 out=$2 scale=$3 page_cap=$4 name=$5
+  local cfg=$out/export-1co.toml
+  db=$out/export-1co-$scale.db
+  printf 'page_cap = %s\n[[companies]]\nid = "EPIC06"\nname = "Epicor Education"\n' "$page_cap" >"$cfg"
+  pid=
+  trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi' EXIT
+  if [ -e "$db" ]; then echo "== emulator: reusing $db"; else echo "== emulator: generating $scale order lines into $db (once)"; fi
+  serve_cached "$db" "$out/$name.out" "$out/$name.err" \
+    "$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg"
+}

@@ -30,21 +30,7 @@ if [ -z "${KINETIC_BIN:-}" ]; then # KINETIC_BIN=path: benchmark that binary, no
   cargo build --release -q -p epicor-kinetic-cli
 fi
 
-# One company, so that every line is visible to the connection (as bench/export.sh does).
-cfg=$out/export-1co.toml
-cat >"$cfg" <<EOF
-page_cap = 100
-[[companies]]
-id = "EPIC06"
-name = "Epicor Education"
-EOF
-db=$out/export-1co-$scale.db
-pid=
-cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi; }
-trap cleanup EXIT
-[ -e "$db" ] && echo "== emulator: reusing $db" || echo "== emulator: generating $scale order lines into $db (once)"
-serve_cached "$db" "$out/sql-emulator.out" "$out/sql-emulator.err" \
-  "$bin" emulator --port 0 --scale "$scale" --db "$db" --config "$cfg"
+serve_one_company "$bin" "$out" "$scale" 100 sql-emulator
 conn=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["connection_strings"]["basic"])' "$out/sql-emulator.out")
 export KINETIC_CONNECTION="$conn"
 
