@@ -1,7 +1,8 @@
 //! `kinetic baq`: a BAQ's rows (its parameters checked against the server's list) and the list
 //! of BAQs (`kinetic describe BaqSvc/ID` is with `describe`, in [`crate::data`]).
 
-use crate::common::{usage, ConnectionArgs, Failure, Format};
+use crate::common::{usage, Failure};
+use crate::data::{RowArgs, ShowArgs};
 use crate::output::{self, outln};
 use clap::Args;
 use epicor_kinetic::api::Record;
@@ -9,8 +10,14 @@ use epicor_kinetic::Connection;
 use futures_util::TryStreamExt;
 use serde_json::Value;
 
-/// `kinetic baq`.
+/// `kinetic baq`. The row options are `get`'s, their help worded for a BAQ.
 #[derive(Args)]
+#[command(
+    mut_arg("filter", |a| a.help("Rows to read, as an OData filter on the BAQ's columns")),
+    mut_arg("select", |a| a.help("Columns to read, comma separated")),
+    mut_arg("orderby", |a| a.help("The order, e.g. 'Customer_Name desc'")),
+    mut_arg("top", |a| a.help("At most N rows")),
+)]
 pub struct BaqArgs {
     /// The BAQ's id: zCustomerList (none with --list).
     #[arg(value_name = "BAQ_ID", required_unless_present = "list")]
@@ -22,30 +29,17 @@ pub struct BaqArgs {
     /// (`kinetic describe BaqSvc/ID`), in any case.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
-    /// Rows to read, as an OData filter on the BAQ's columns.
-    #[arg(long, value_name = "FILTER")]
-    pub filter: Option<String>,
-    /// Columns to read, comma separated.
-    #[arg(long, value_name = "COLUMNS")]
-    pub select: Option<String>,
-    /// The order, e.g. 'Customer_Name desc'.
-    #[arg(long, value_name = "ORDER")]
-    pub orderby: Option<String>,
-    /// At most N rows.
-    #[arg(long, value_name = "N")]
-    pub top: Option<u64>,
-    /// Output: table on a terminal, JSON when piped.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub rows: RowArgs,
+    #[command(flatten)]
+    pub show: ShowArgs,
 }
 
 pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
     if args.list {
-        let connection = args.connection.open().await?;
+        let connection = args.show.connection.open().await?;
         let rows = connection.baq_list().await?;
-        if args.format.table() {
+        if args.show.format.table() {
             output::rows_table(&rows)?;
         } else {
             output::json(&Value::Array(rows.into_iter().map(Value::Object).collect()))?;
@@ -81,26 +75,15 @@ pub async fn baq(args: BaqArgs) -> Result<(), Failure> {
         }
         params.push((name, value));
     }
-    let connection = args.connection.open().await?;
+    let connection = args.show.connection.open().await?;
     let mut query = connection.baq_query(&id);
     for (name, value) in baq_parameters(&connection, &id, params).await? {
         query = query.parameter(&name, value);
     }
-    if let Some(f) = &args.filter {
-        query = query.filter_str(f)?;
-    }
-    if let Some(s) = &args.select {
-        query = query.select(s.split(',').map(str::trim).filter(|c| !c.is_empty()));
-    }
-    if let Some(o) = &args.orderby {
-        query = query.order_by_str(o)?;
-    }
-    if let Some(t) = args.top {
-        query = query.top(t);
-    }
+    let query = args.rows.apply(query)?;
     // Typed from the BAQ's $metadata, as `kinetic get` reads entity sets: decimals exact.
     let records: Vec<Record> = query.clone().records().try_collect().await?;
-    if args.format.table() {
+    if args.show.format.table() {
         let columns = match records.first() {
             Some(r) => r.columns().clone(),
             None => query.columns().await?,

@@ -12,9 +12,10 @@ use futures_util::TryStreamExt;
 use serde_json::Value;
 use std::io::Write as _;
 
-/// Query options shared by `get` and `export`.
+/// Which rows, which columns, in what order, how many: the query options of `get`, `export` and
+/// `baq` (which words their help for a BAQ's columns, see [`crate::baq::BaqArgs`]).
 #[derive(Args, Clone, Default)]
-pub struct QueryArgs {
+pub struct RowArgs {
     /// Rows to read, as an OData filter: "State eq 'MN' and CreditLimit ge 1000".
     #[arg(long, value_name = "FILTER")]
     pub filter: Option<String>,
@@ -28,6 +29,54 @@ pub struct QueryArgs {
     /// Read at most N rows.
     #[arg(long, value_name = "N")]
     pub top: Option<u64>,
+}
+
+impl RowArgs {
+    /// `q` with these options (the filter and order parsed before anything is sent).
+    pub fn apply(&self, mut q: EntitySetQuery) -> Result<EntitySetQuery, Failure> {
+        if let Some(f) = &self.filter {
+            q = q.filter_str(f)?;
+        }
+        if let Some(s) = &self.select {
+            let columns: Vec<&str> = s
+                .split(',')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect();
+            if columns.is_empty() {
+                return Err(usage(
+                    "--select names no column",
+                    "give column names separated by commas, e.g. --select CustNum,Name",
+                ));
+            }
+            q = q.select(columns);
+        }
+        if let Some(o) = &self.orderby {
+            q = q.order_by_str(o)?;
+        }
+        if let Some(t) = self.top {
+            q = q.top(t);
+        }
+        Ok(q)
+    }
+}
+
+/// How a data command shows its answer (`--format`), and its connection: what `get`, `create`,
+/// `update`, `delete`, `services`, `describe` and `baq` take.
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Output: table on a terminal, JSON when piped.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Query options shared by `get` and `export`.
+#[derive(Args, Clone, Default)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub rows: RowArgs,
     /// Skip the first N rows.
     #[arg(long, value_name = "N")]
     pub skip: Option<u64>,
@@ -45,9 +94,9 @@ impl QueryArgs {
     /// [`shell_leftover`]), before the OData parser's less telling message.
     pub fn check_shell_leftovers(&self) -> Result<(), Failure> {
         let options = [
-            ("--filter", &self.filter, false),
-            ("--select", &self.select, true),
-            ("--orderby", &self.orderby, false),
+            ("--filter", &self.rows.filter, false),
+            ("--select", &self.rows.select, true),
+            ("--orderby", &self.rows.orderby, false),
             ("--expand", &self.expand, true),
         ];
         for (flag, value, navigation) in options {
@@ -77,30 +126,9 @@ impl QueryArgs {
         target: &Target,
     ) -> Result<EntitySetQuery, Failure> {
         self.check_shell_leftovers()?;
-        let mut q = connection.entity_set(&target.service, &target.name);
-        if let Some(f) = &self.filter {
-            q = q.filter_str(f)?;
-        }
-        if let Some(s) = &self.select {
-            let columns: Vec<&str> = s
-                .split(',')
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .collect();
-            if columns.is_empty() {
-                return Err(usage(
-                    "--select names no column",
-                    "give column names separated by commas, e.g. --select CustNum,Name",
-                ));
-            }
-            q = q.select(columns);
-        }
-        if let Some(o) = &self.orderby {
-            q = q.order_by_str(o)?;
-        }
-        if let Some(t) = self.top {
-            q = q.top(t);
-        }
+        let mut q = self
+            .rows
+            .apply(connection.entity_set(&target.service, &target.name))?;
         if let Some(s) = self.skip {
             q = q.skip(s);
         }
@@ -152,11 +180,8 @@ pub struct GetArgs {
     /// Print only how many rows match --filter (the server's $count), not the rows.
     #[arg(long)]
     pub count: bool,
-    /// Output: table on a terminal, JSON when piped.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub show: ShowArgs,
 }
 
 /// Rows a table shows when no --top is given (a table must be held whole to be laid out).
@@ -169,8 +194,8 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         "Erp.BO.CustomerSvc/Customers or Erp.BO.CustomerSvc/Customers('EPIC06',45)",
     )?;
     args.query.check_shell_leftovers()?;
-    let connection = args.connection.open().await?;
-    let as_table = args.format.table();
+    let connection = args.show.connection.open().await?;
+    let as_table = args.show.format.table();
     if target.keys.is_some() && target.navigation.is_none() {
         if args.count {
             return Err(usage(
@@ -180,9 +205,9 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         }
         let q = &args.query;
         let set_only = [
-            ("--filter", q.filter.is_some()),
-            ("--orderby", q.orderby.is_some()),
-            ("--top", q.top.is_some()),
+            ("--filter", q.rows.filter.is_some()),
+            ("--orderby", q.rows.orderby.is_some()),
+            ("--top", q.rows.top.is_some()),
             ("--skip", q.skip.is_some()),
             ("--parallelism", q.parallelism.is_some()),
         ];
@@ -206,7 +231,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
                 args.query.expand.as_deref(),
             )
             .await?;
-        if let Some(select) = &args.query.select {
+        if let Some(select) = &args.query.rows.select {
             let names: Vec<&str> = select
                 .split(',')
                 .map(str::trim)
@@ -232,13 +257,13 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
         // The rows a listing would show: `$count` of the filter, less --skip, at most --top.
         let total = query.count().await?;
         let shown = total.saturating_sub(args.query.skip.unwrap_or(0));
-        outln!("{}", args.query.top.map_or(shown, |t| shown.min(t)))?;
+        outln!("{}", args.query.rows.top.map_or(shown, |t| shown.min(t)))?;
         return Ok(());
     }
     if as_table {
-        let shown = args.query.top.unwrap_or(TABLE_ROWS);
+        let shown = args.query.rows.top.unwrap_or(TABLE_ROWS);
         // One row more than shown tells whether there are more, when --top did not say.
-        let ask = if args.query.top.is_some() {
+        let ask = if args.query.rows.top.is_some() {
             shown
         } else {
             shown + 1
@@ -492,11 +517,8 @@ pub struct WriteArgs {
     /// The row (create) or the columns to change (update): JSON text, @FILE, or -.
     #[arg(long, value_name = "JSON|@FILE|-")]
     pub body: Option<String>,
-    /// Output: table on a terminal, JSON when piped.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub show: ShowArgs,
 }
 
 /// `kinetic delete`: an address, no body.
@@ -505,11 +527,8 @@ pub struct DeleteArgs {
     /// Service/EntitySet(keys).
     #[arg(value_name = "SERVICE/SET(KEYS)")]
     pub target: String,
-    /// Output: table on a terminal, JSON when piped.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub show: ShowArgs,
 }
 
 impl From<DeleteArgs> for WriteArgs {
@@ -517,8 +536,7 @@ impl From<DeleteArgs> for WriteArgs {
         WriteArgs {
             target: d.target,
             body: None,
-            format: d.format,
-            connection: d.connection,
+            show: d.show,
         }
     }
 }
@@ -576,14 +594,14 @@ pub async fn write(args: WriteArgs, kind: Write) -> Result<(), Failure> {
             ),
         ));
     }
-    let connection = args.connection.open().await?;
+    let connection = args.show.connection.open().await?;
     match kind {
         Write::Create => {
             match connection
                 .create_record(&target.service, &target.name, &body)
                 .await?
             {
-                Some(record) => print_record(&record, args.format.table())?,
+                Some(record) => print_record(&record, args.show.format.table())?,
                 None => eprintln!("created"),
             }
         }
@@ -616,17 +634,14 @@ pub async fn write(args: WriteArgs, kind: Write) -> Result<(), Failure> {
 /// `kinetic services`.
 #[derive(Args)]
 pub struct ServicesArgs {
-    /// Output: table on a terminal, JSON when piped.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub show: ShowArgs,
 }
 
 pub async fn services(args: ServicesArgs) -> Result<(), Failure> {
-    let connection = args.connection.open().await?;
+    let connection = args.show.connection.open().await?;
     let services = connection.services().await?;
-    if args.format.table() {
+    if args.show.format.table() {
         let rows: Vec<Vec<String>> = services
             .iter()
             .map(|s| vec![s.name.clone(), s.url.clone()])
@@ -649,11 +664,8 @@ pub struct DescribeArgs {
     /// A service (its entity sets) or Service/EntitySet (its columns, types and key).
     #[arg(value_name = "SERVICE[/SET]")]
     pub target: String,
-    /// Output: table on a terminal, JSON when piped.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
     #[command(flatten)]
-    pub connection: ConnectionArgs,
+    pub show: ShowArgs,
 }
 
 fn column_json(c: &epicor_kinetic::api::Column) -> Value {
@@ -746,8 +758,8 @@ pub async fn describe(args: DescribeArgs) -> Result<(), Failure> {
         }
         None => (args.target.clone(), None),
     };
-    let connection = args.connection.open().await?;
-    let as_table = args.format.table();
+    let connection = args.show.connection.open().await?;
+    let as_table = args.show.format.table();
     match set {
         Some(baq) if service.eq_ignore_ascii_case("BaqSvc") => {
             describe_baq(&connection, &baq, as_table).await?;

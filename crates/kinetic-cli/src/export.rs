@@ -95,7 +95,7 @@ pub async fn export(args: ExportArgs) -> Result<(), Failure> {
             let total = match query.count().await {
                 Ok(n) => {
                     let after_skip = n.saturating_sub(args.query.skip.unwrap_or(0));
-                    let limits = [args.query.top, connection.settings().max_rows];
+                    let limits = [args.query.rows.top, connection.settings().max_rows];
                     Some(limits.iter().flatten().fold(after_skip, |t, l| t.min(*l)))
                 }
                 Err(_) => None, // no estimate; the rows still come

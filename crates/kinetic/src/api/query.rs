@@ -716,32 +716,17 @@ fn page_records(
             source: Some(std::sync::Arc::new(e)),
         })?;
     let Some(values) = page.value else {
-        return Err(Error::Protocol {
-            status: Some(response.status().as_u16()),
-            message: format!(
-                "the answer from {}: no `value` array of rows",
-                response.url().path()
-            ),
-            correlation_id: None,
-            source: None,
-        });
+        return Err(super::protocol(response, "no `value` array of rows"));
     };
     let records = values
         .iter()
         .enumerate()
         .map(|(i, cells)| {
             Record::from_cells(columns, cells).map_err(|e| {
-                match mismatch_error(e, Some(first + i as u64), cells, columns) {
-                    Error::Protocol {
-                        message, source, ..
-                    } => Error::Protocol {
-                        status: Some(response.status().as_u16()),
-                        message: format!("the answer from {}: {message}", response.url().path()),
-                        correlation_id: None,
-                        source,
-                    },
-                    other => other,
-                }
+                super::in_answer(
+                    response,
+                    mismatch_error(e, Some(first + i as u64), cells, columns),
+                )
             })
         })
         .collect::<Result<Vec<_>>>()?;

@@ -262,15 +262,9 @@ pub fn default_path(config: &dyn ConfigFiles, settings: &Settings) -> Result<Pat
             "set OAuthSettingsLocation to a file, or to memory://name to keep tokens in memory",
         )
     })?;
-    Ok(dir.join("tokens").join(format!(
-        "{}.json.enc",
-        identity_hash(
-            &settings.url,
-            &settings.erp_instance,
-            settings.oauth.client_id.as_deref().unwrap_or(""),
-            settings.auth.user.as_deref().unwrap_or(""),
-        )
-    )))
+    Ok(dir
+        .join("tokens")
+        .join(format!("{}.json.enc", identity_hash(settings))))
 }
 
 /// The first 128 bits of SHA-256 over `fields`, each length-prefixed so that no two different
@@ -288,13 +282,14 @@ pub fn fields_digest<'a>(fields: impl IntoIterator<Item = &'a [u8]>) -> String {
         .collect()
 }
 
-/// [`fields_digest`] of an identity; URL and instance are compared without case, as servers do.
-fn identity_hash(url: &str, instance: &str, client: &str, user: &str) -> String {
+/// [`fields_digest`] of the identity the settings name (URL, instance, client id, user); URL and
+/// instance are compared without case, as servers do.
+fn identity_hash(settings: &Settings) -> String {
     fields_digest([
-        url.to_ascii_lowercase().as_bytes(),
-        instance.to_ascii_lowercase().as_bytes(),
-        client.as_bytes(),
-        user.as_bytes(),
+        settings.url.to_ascii_lowercase().as_bytes(),
+        settings.erp_instance.to_ascii_lowercase().as_bytes(),
+        settings.oauth.client_id.as_deref().unwrap_or("").as_bytes(),
+        settings.auth.user.as_deref().unwrap_or("").as_bytes(),
     ])
 }
 
@@ -358,16 +353,7 @@ pub fn open(
         StoreLocation::Redis(location) => {
             let store = redis_store(settings, &location, env, config)?;
             // One slot per identity, as the default file is one per identity.
-            let name = format!(
-                "slot:{}",
-                identity_hash(
-                    &settings.url,
-                    &settings.erp_instance,
-                    settings.oauth.client_id.as_deref().unwrap_or(""),
-                    settings.auth.user.as_deref().unwrap_or(""),
-                )
-            );
-            Arc::new(store.slot(&name))
+            Arc::new(store.slot(&format!("slot:{}", identity_hash(settings))))
         }
     })
 }

@@ -428,14 +428,7 @@ impl RedisStore {
         let sealed = self.encrypt(&full, value)?;
         let ms = ttl.as_millis().clamp(1_000, u64::MAX as u128) as u64;
         match group {
-            None => self.with(|c| {
-                redis::cmd("SET")
-                    .arg(&full)
-                    .arg(&sealed)
-                    .arg("PX")
-                    .arg(ms)
-                    .query::<()>(c)
-            }),
+            None => self.set_px(&full, &sealed, ms),
             Some((group, cap)) => {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -481,11 +474,15 @@ impl RedisStore {
     pub fn set_sealed(&self, name: &str, value: &str, ttl: Duration) -> Result<()> {
         let full = self.full(name);
         let sealed = self.seal_text("record", &full, value)?;
-        let ms = ttl.as_millis().max(1) as u64;
+        self.set_px(&full, &sealed, ttl.as_millis().max(1) as u64)
+    }
+
+    /// `SET full sealed PX ms`: one value that expires after `ms` milliseconds.
+    fn set_px(&self, full: &str, sealed: &[u8], ms: u64) -> Result<()> {
         self.with(|c| {
             redis::cmd("SET")
-                .arg(&full)
-                .arg(&sealed)
+                .arg(full)
+                .arg(sealed)
                 .arg("PX")
                 .arg(ms)
                 .query::<()>(c)

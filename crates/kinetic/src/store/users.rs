@@ -401,7 +401,16 @@ impl UserTokenCache {
             .clone();
         let result = {
             let _one = flight.lock().await;
-            self.get_flying(key, previous, source).await
+            // Another request of this instance may have just fetched it.
+            match self.l1_hit(key, previous) {
+                Some(t) => Ok(t),
+                None => {
+                    let stale = previous
+                        .cloned()
+                        .or_else(|| lock(&self.l1).get(&key.entry).map(|e| e.token.clone()));
+                    self.get_shared(key, previous, stale, source).await
+                }
+            }
         };
         drop(flight);
         // The flight's entry goes with its last user.
@@ -409,19 +418,15 @@ impl UserTokenCache {
         result
     }
 
-    async fn get_flying(
+    /// The token of `key` from Redis, else renewed by one instance (under Redis's lock) from
+    /// `source` with `stale`, the best stale token known; inside this instance's flight.
+    async fn get_shared(
         &self,
         key: &UserKey,
         previous: Option<&Token>,
+        mut stale: Option<Token>,
         source: &dyn TokenSource,
     ) -> Result<Token> {
-        // Another request of this instance may have just fetched it.
-        if let Some(t) = self.l1_hit(key, previous) {
-            return Ok(t);
-        }
-        let mut stale = previous
-            .cloned()
-            .or_else(|| lock(&self.l1).get(&key.entry).map(|e| e.token.clone()));
         let Some(store) = self.shared.clone() else {
             return self.fetch(key, stale.as_ref(), source, None).await;
         };
