@@ -162,27 +162,38 @@ fn write_associations(out: &mut String, schema: &Schema) {
             out.push_str("/>\n");
             if !nav.referential.is_empty() {
                 // This type is written as the principal; the reader maps the pairs back the same way.
-                out.push_str("<ReferentialConstraint>\n<Principal");
-                attr(out, "Role", &from);
-                out.push('>');
-                for (p, _) in &nav.referential {
-                    out.push_str("<PropertyRef");
-                    attr(out, "Name", p);
-                    out.push_str("/>");
-                }
-                out.push_str("</Principal>\n<Dependent");
-                attr(out, "Role", &to);
-                out.push('>');
-                for (_, r) in &nav.referential {
-                    out.push_str("<PropertyRef");
-                    attr(out, "Name", r);
-                    out.push_str("/>");
-                }
-                out.push_str("</Dependent>\n</ReferentialConstraint>\n");
+                out.push_str("<ReferentialConstraint>\n");
+                let principal = nav.referential.iter().map(|(p, _)| p.as_str());
+                write_constraint_end(out, "Principal", &from, principal);
+                let dependent = nav.referential.iter().map(|(_, r)| r.as_str());
+                write_constraint_end(out, "Dependent", &to, dependent);
+                out.push_str("</ReferentialConstraint>\n");
             }
             out.push_str("</Association>\n");
         }
     }
+}
+
+/// v3: one end of a referential constraint, `<Principal Role="..."><PropertyRef Name="..."/>...
+/// </Principal>` (or `Dependent`), on a line of its own.
+fn write_constraint_end<'a>(
+    out: &mut String,
+    tag: &str,
+    role: &str,
+    properties: impl Iterator<Item = &'a str>,
+) {
+    out.push('<');
+    out.push_str(tag);
+    attr(out, "Role", role);
+    out.push('>');
+    for name in properties {
+        out.push_str("<PropertyRef");
+        attr(out, "Name", name);
+        out.push_str("/>");
+    }
+    out.push_str("</");
+    out.push_str(tag);
+    out.push_str(">\n");
 }
 
 /// v3: one AssociationSet per navigation binding of an entity set.
