@@ -6,16 +6,14 @@ use crate::pushdown::{self, Exactness};
 use crate::stats::Transfer;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::{
-    EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr,
-};
+use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -501,31 +499,7 @@ impl ODataScanExec {
 }
 
 impl ExecutionPlan for ODataScanExec {
-    fn name(&self) -> &str {
-        "ODataScanExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::table::leaf(self, &children)
-    }
+    leaf_plan!("ODataScanExec");
 
     // False, though the scan takes a fetch: to DataFusion's limit pushdown, `true` means "passes
     // a limit on to its children", and with none the limit node above was dropped, its OFFSET
@@ -612,6 +586,65 @@ impl ExecutionPlan for ODataScanExec {
     }
 }
 
+/// The `ExecutionPlan` methods of a leaf plan of this crate (a scan): its name, its properties
+/// (the `properties` field), no children and no expressions of its own. A macro because
+/// methods of DataFusion's trait cannot be shared otherwise (a blanket implementation of a
+/// foreign trait is not allowed).
+macro_rules! leaf_plan {
+    ($name:literal) => {
+        fn name(&self) -> &str {
+            $name
+        }
+
+        fn properties(&self) -> &std::sync::Arc<datafusion::physical_plan::PlanProperties> {
+            &self.properties
+        }
+
+        fn children(&self) -> Vec<&std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+            Vec::new()
+        }
+
+        fn apply_expressions(
+            &self,
+            _f: &mut dyn FnMut(
+                &std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+            ) -> datafusion::error::Result<
+                datafusion::common::tree_node::TreeNodeRecursion,
+            >,
+        ) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        }
+
+        fn with_new_children(
+            self: std::sync::Arc<Self>,
+            children: Vec<std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>>,
+        ) -> datafusion::error::Result<std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>>
+        {
+            $crate::table::leaf(self, &children)
+        }
+    };
+}
+pub(crate) use leaf_plan;
+
+/// The stream of a plan with one partition (`partition` must be 0) and one batch, computed
+/// by `batch` when the stream is first read.
+pub(crate) fn one_batch(
+    plan: &dyn ExecutionPlan,
+    partition: usize,
+    batch: impl std::future::Future<Output = Result<RecordBatch>> + Send + 'static,
+) -> Result<SendableRecordBatchStream> {
+    if partition != 0 {
+        return Err(DataFusionError::Internal(format!(
+            "{} has no partition {partition}",
+            plan.name()
+        )));
+    }
+    Ok(Box::pin(RecordBatchStreamAdapter::new(
+        plan.schema(),
+        futures_util::stream::once(batch),
+    )))
+}
+
 /// `with_new_children` of a plan that has none (a scan): itself, given none.
 pub(crate) fn leaf(
     plan: Arc<dyn ExecutionPlan>,
@@ -674,45 +707,16 @@ fn readable(url: &epicor_kinetic::http::Url) -> String {
 }
 
 impl ExecutionPlan for ODataCountExec {
-    fn name(&self) -> &str {
-        "ODataCountExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::table::leaf(self, &children)
-    }
+    leaf_plan!("ODataCountExec");
 
     fn execute(
         &self,
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!(
-                "ODataCountExec has no partition {partition}"
-            )));
-        }
         let query = self.spec.query(&self.conn);
         let schema = self.schema.clone();
-        let stream = futures_util::stream::once(async move {
+        one_batch(self, partition, async move {
             let count = query
                 .count()
                 .await
@@ -730,10 +734,6 @@ impl ExecutionPlan for ODataCountExec {
                 .collect();
             datafusion::arrow::record_batch::RecordBatch::try_new(schema, columns)
                 .map_err(Into::into)
-        });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            stream,
-        )))
+        })
     }
 }

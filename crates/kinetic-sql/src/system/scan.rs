@@ -5,23 +5,21 @@ use super::shape::{Rows, SysTable};
 use super::Unreadable;
 use crate::names::CATALOG;
 use crate::server::ServerModel;
+use crate::table::{leaf_plan, one_batch};
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr::EquivalenceProperties;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
-use futures_util::StreamExt;
 use std::fmt;
 use std::sync::Arc;
 
@@ -106,7 +104,6 @@ impl TableProvider for SystemTable {
             narrowing,
             projection: projection.cloned(),
             limit,
-            schema,
             properties,
         }))
     }
@@ -198,7 +195,6 @@ pub(super) struct SystemScanExec {
     narrowing: Narrowing,
     projection: Option<Vec<usize>>,
     limit: Option<usize>,
-    schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
 
@@ -219,49 +215,20 @@ impl DisplayAs for SystemScanExec {
 }
 
 impl ExecutionPlan for SystemScanExec {
-    fn name(&self) -> &str {
-        "SystemScanExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        Vec::new()
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        crate::table::leaf(self, &children)
-    }
+    leaf_plan!("SystemScanExec");
 
     fn execute(
         &self,
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
-            return Err(DataFusionError::Internal(format!(
-                "SystemScanExec has no partition {partition}"
-            )));
-        }
         let which = self.which;
         let server = self.server.clone();
         let unreadable = self.unreadable.clone();
         let narrowing = self.narrowing.clone();
         let projection = self.projection.clone();
         let limit = self.limit;
-        let stream = futures_util::stream::once(async move {
+        one_batch(self, partition, async move {
             let rows = Rows::compute(which, &server, &unreadable, &narrowing).await?;
             let mut batch = rows.batch(which)?;
             if let Some(p) = &projection {
@@ -272,11 +239,6 @@ impl ExecutionPlan for SystemScanExec {
             }
             Ok(batch)
         })
-        .boxed();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            stream,
-        )))
     }
 }
 
