@@ -76,18 +76,16 @@ pub(super) fn write_schema(out: &mut String, schema: &Schema, version: ODataVers
                     } else {
                         attr(out, "Type", &nav.target_type);
                     }
-                    if nav.referential.is_empty() {
-                        out.push_str("/>\n");
-                    } else {
-                        out.push_str(">\n");
-                        for (p, r) in &nav.referential {
+                    close_with(
+                        out,
+                        "NavigationProperty",
+                        &nav.referential,
+                        |out, (p, r)| {
                             out.push_str("<ReferentialConstraint");
                             attr(out, "Property", p);
                             attr(out, "ReferencedProperty", r);
-                            out.push_str("/>\n");
-                        }
-                        out.push_str("</NavigationProperty>\n");
-                    }
+                        },
+                    );
                 }
                 ODataVersion::V3 => {
                     let (from, to) = roles(ty, nav);
@@ -118,18 +116,16 @@ pub(super) fn write_schema(out: &mut String, schema: &Schema, version: ODataVers
             out.push_str("<EntitySet");
             attr(out, "Name", &set.name);
             attr(out, "EntityType", &set.entity_type);
-            if version == ODataVersion::V4 && !set.navigation_bindings.is_empty() {
-                out.push_str(">\n");
-                for (path, target) in &set.navigation_bindings {
-                    out.push_str("<NavigationPropertyBinding");
-                    attr(out, "Path", path);
-                    attr(out, "Target", target);
-                    out.push_str("/>\n");
-                }
-                out.push_str("</EntitySet>\n");
-            } else {
-                out.push_str("/>\n");
-            }
+            // v3 has no bindings: its associations say where a navigation leads.
+            let bindings = match version {
+                ODataVersion::V4 => &set.navigation_bindings[..],
+                ODataVersion::V3 => &[],
+            };
+            close_with(out, "EntitySet", bindings, |out, (path, target)| {
+                out.push_str("<NavigationPropertyBinding");
+                attr(out, "Path", path);
+                attr(out, "Target", target);
+            });
         }
         if version == ODataVersion::V3 {
             write_association_sets(out, schema, c);
@@ -172,6 +168,23 @@ fn write_associations(out: &mut String, schema: &Schema) {
             out.push_str("</Association>\n");
         }
     }
+}
+
+/// Ends an element whose start tag is open: `/>` without children, else `>`, one empty child
+/// element a line (`child` writes its start and attributes) and the end tag.
+fn close_with<T>(out: &mut String, tag: &str, children: &[T], child: impl Fn(&mut String, &T)) {
+    if children.is_empty() {
+        out.push_str("/>\n");
+        return;
+    }
+    out.push_str(">\n");
+    for c in children {
+        child(out, c);
+        out.push_str("/>\n");
+    }
+    out.push_str("</");
+    out.push_str(tag);
+    out.push_str(">\n");
 }
 
 /// v3: one end of a referential constraint, `<Principal Role="..."><PropertyRef Name="..."/>...
