@@ -23,6 +23,7 @@ CRATES = [
     "crates/kinetic-sql/src",
     "crates/kinetic-cli/src",
     "crates/kinetic-py/src",
+    "crates/layer-check/src",
     "examples/webapp/src",
 ]
 LONGEST = 1000
