@@ -1,11 +1,10 @@
 //! The device-code pages: enter the code, sign in, approve the device.
 
-use super::pages::{busy, consent_page, error_page, hidden_fields, page, sign_in_page};
-use super::session::verify_step;
+use super::pages::{busy, error_page, sign_in_page, FormPage};
+use super::session::{consent_step, verify_step};
 use super::session::{refused, remember, signed_in, Browser, Posted, Signed};
 use crate::idp::grants::{self, check_tenant, idp, resolve_scopes};
 use crate::idp::{AadError, DeviceState, Flow, Idp, Interaction, Ready};
-use crate::markup::xml_escape as esc;
 use crate::throttle::{ClientAddr, Refusal};
 use crate::AppState;
 use axum::body::Bytes;
@@ -30,20 +29,20 @@ pub async fn device_page(
 }
 
 pub(super) fn code_form(tenant: &str, csrf: &str, error: Option<&str>) -> String {
-    let err = error
-        .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    page(
-        "Enter code",
-        &format!(
-            "<p>Enter the code displayed on your app or device.</p>{err}\
-             <form method=\"post\" action=\"/{}/oauth2/v2.0/devicelogin\" id=\"code\">{}\
-             <label for=\"otc\">Code</label><input id=\"otc\" name=\"otc\" autocomplete=\"off\">\
-             <button type=\"submit\" id=\"idSIButton9\">Next</button></form>",
-            esc(tenant),
-            hidden_fields(None, csrf)
-        ),
-    )
+    FormPage {
+        title: "Enter code",
+        intro: "<p>Enter the code displayed on your app or device.</p>",
+        error,
+        tenant,
+        action: "devicelogin",
+        id: "code",
+        request: None,
+        csrf,
+        fields:
+            "<label for=\"otc\">Code</label><input id=\"otc\" name=\"otc\" autocomplete=\"off\">\
+                 <button type=\"submit\" id=\"idSIButton9\">Next</button>",
+    }
+    .html()
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicelogin`: the code was entered.
@@ -132,7 +131,7 @@ pub(super) fn device_approval(
     who: Signed<'_>,
     device_code: String,
 ) -> Response {
-    let Signed { browser, user, mfa } = who;
+    let Signed { user, mfa, .. } = who;
     let now = idp.clock.now_secs();
     let grant = idp
         .store
@@ -153,20 +152,11 @@ pub(super) fn device_approval(
     if !mfa && grants::mfa_policy(idp, user, resource).is_some() {
         return verify_step(idp, tenant, who, Flow::Device { device_code });
     }
-    let id = remember(
+    consent_step(
         idp,
-        Interaction {
-            browser: browser.to_string(),
-            flow: Flow::Device { device_code },
-            user: Some(user.upn.to_ascii_lowercase()),
-            verify: false,
-        },
-    );
-    consent_page(
-        &id,
-        &idp.csrf_token(browser),
         tenant,
-        user,
+        who,
+        Flow::Device { device_code },
         client,
         resource,
         &names,

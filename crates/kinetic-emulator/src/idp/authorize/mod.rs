@@ -39,8 +39,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use pages::{consent_page, error_page, page, sign_in_page};
-use session::verify_step;
+use pages::{error_page, page, sign_in_page};
+use session::{consent_step, verify_step};
 use session::{remember, signed_in, Browser, Signed};
 use std::sync::Arc;
 
@@ -405,7 +405,7 @@ fn after_sign_in(
     req: AuthRequest,
     silent: bool,
 ) -> Response {
-    let Signed { browser, user, mfa } = who;
+    let Signed { user, mfa, .. } = who;
     let client = match grants::app(ready, &req.client_id) {
         Ok(c) => c,
         Err(e) => return error_page(&e),
@@ -443,20 +443,11 @@ fn after_sign_in(
         }
         let names = scopes.names.clone();
         let resource = scopes.resource;
-        let id = remember(
+        return consent_step(
             idp,
-            Interaction {
-                browser: browser.to_string(),
-                flow: Flow::Authorize(req),
-                user: Some(user.upn.to_ascii_lowercase()),
-                verify: false,
-            },
-        );
-        return consent_page(
-            &id,
-            &idp.csrf_token(browser),
             tenant,
-            user,
+            who,
+            Flow::Authorize(req),
             client,
             resource,
             &names,

@@ -47,6 +47,43 @@ pub(super) fn hidden_fields(request: Option<&str>, csrf: &str) -> String {
     out
 }
 
+/// A page of one form, posted to `/{tenant}/oauth2/v2.0/{action}`: the intro, the error if any, then
+/// the form with its hidden request id and CSRF token.
+pub(super) struct FormPage<'a> {
+    pub(super) title: &'a str,
+    /// Markup before the form (its text already escaped).
+    pub(super) intro: &'a str,
+    pub(super) error: Option<&'a str>,
+    pub(super) tenant: &'a str,
+    pub(super) action: &'a str,
+    /// The form's `id`.
+    pub(super) id: &'a str,
+    /// The step (interaction) the form answers, if any.
+    pub(super) request: Option<&'a str>,
+    pub(super) csrf: &'a str,
+    /// The form's inputs and buttons.
+    pub(super) fields: &'a str,
+}
+
+impl FormPage<'_> {
+    pub(super) fn html(&self) -> String {
+        let err = self
+            .error
+            .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
+            .unwrap_or_default();
+        let body = format!(
+            "{intro}{err}<form method=\"post\" action=\"/{tenant}/oauth2/v2.0/{action}\" id=\"{id}\">{hidden}{fields}</form>",
+            intro = self.intro,
+            tenant = esc(self.tenant),
+            action = self.action,
+            id = self.id,
+            hidden = hidden_fields(self.request, self.csrf),
+            fields = self.fields,
+        );
+        page(self.title, &body)
+    }
+}
+
 pub(super) fn verify_page(
     interaction: &str,
     csrf: &str,
@@ -54,20 +91,25 @@ pub(super) fn verify_page(
     user: &User,
     error: Option<&str>,
 ) -> Response {
-    let err = error
-        .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    let body = format!(
-        "<p>Signed in as <strong>{user}</strong>.</p><p>Your organisation needs more information to keep your account secure: \
-         enter the code from your authenticator app.</p>{err}\
-         <form method=\"post\" action=\"/{tenant}/oauth2/v2.0/verify\" id=\"verify\">{hidden}\
-         <label for=\"otc\">Code</label><input id=\"otc\" name=\"otc\" inputmode=\"numeric\" autocomplete=\"one-time-code\">\
-         <button type=\"submit\" id=\"idSubmit_SAOTCC_Continue\">Verify</button></form>",
-        user = esc(&user.upn),
-        tenant = esc(tenant),
-        hidden = hidden_fields(Some(interaction), csrf),
+    let intro = format!(
+        "<p>Signed in as <strong>{}</strong>.</p><p>Your organisation needs more information to keep your account secure: \
+         enter the code from your authenticator app.</p>",
+        esc(&user.upn)
     );
-    Html(page("Verify your identity", &body)).into_response()
+    let html = FormPage {
+        title: "Verify your identity",
+        intro: &intro,
+        error,
+        tenant,
+        action: "verify",
+        id: "verify",
+        request: Some(interaction),
+        csrf,
+        fields: "<label for=\"otc\">Code</label><input id=\"otc\" name=\"otc\" inputmode=\"numeric\" autocomplete=\"one-time-code\">\
+                 <button type=\"submit\" id=\"idSubmit_SAOTCC_Continue\">Verify</button>",
+    }
+    .html();
+    Html(html).into_response()
 }
 
 pub(super) fn sign_in_page(
@@ -78,21 +120,29 @@ pub(super) fn sign_in_page(
     hint: &str,
     error: Option<&str>,
 ) -> Response {
-    let err = error
-        .map(|e| format!("<p class=\"error\" id=\"error\">{}</p>", esc(e)))
-        .unwrap_or_default();
-    let body = format!(
-        "<p>Sign in to continue to <strong>{app}</strong>.</p>{err}\
-         <form method=\"post\" action=\"/{tenant}/oauth2/v2.0/login\" id=\"signin\">{hidden}\
-         <label for=\"login\">Email or username</label><input id=\"login\" name=\"login\" value=\"{hint}\" autocomplete=\"username\">\
-         <label for=\"passwd\">Password</label><input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\">\
-         <button type=\"submit\" id=\"idSIButton9\">Sign in</button></form>",
-        app = esc(&app.reg.name),
-        tenant = esc(tenant),
-        hidden = hidden_fields(Some(interaction), csrf),
-        hint = esc(hint)
+    let intro = format!(
+        "<p>Sign in to continue to <strong>{}</strong>.</p>",
+        esc(&app.reg.name)
     );
-    Html(page("Sign in", &body)).into_response()
+    let fields = format!(
+        "<label for=\"login\">Email or username</label><input id=\"login\" name=\"login\" value=\"{}\" autocomplete=\"username\">\
+         <label for=\"passwd\">Password</label><input id=\"passwd\" name=\"passwd\" type=\"password\" autocomplete=\"current-password\">\
+         <button type=\"submit\" id=\"idSIButton9\">Sign in</button>",
+        esc(hint)
+    );
+    let html = FormPage {
+        title: "Sign in",
+        intro: &intro,
+        error,
+        tenant,
+        action: "login",
+        id: "signin",
+        request: Some(interaction),
+        csrf,
+        fields: &fields,
+    }
+    .html();
+    Html(html).into_response()
 }
 
 pub(super) fn consent_page(
@@ -108,19 +158,27 @@ pub(super) fn consent_page(
         .iter()
         .map(|s| format!("<li>{}</li>", esc(s)))
         .collect();
-    let body = format!(
+    let intro = format!(
         "<p>Signed in as <strong>{user}</strong>.</p><p><strong>{client}</strong> wants to use <strong>{resource}</strong> on your behalf:</p>\
-         <ul id=\"scopes\">{items}</ul>\
-         <form method=\"post\" action=\"/{tenant}/oauth2/v2.0/consent\" id=\"consent\">{hidden}\
-         <button type=\"submit\" name=\"decision\" value=\"accept\" id=\"accept\">Accept</button>\
-         <button type=\"submit\" name=\"decision\" value=\"decline\" id=\"decline\">Cancel</button></form>",
+         <ul id=\"scopes\">{items}</ul>",
         user = esc(&user.upn),
         client = esc(&client.reg.name),
         resource = esc(resource.map(|r| r.reg.name.as_str()).unwrap_or("your profile")),
-        tenant = esc(tenant),
-        hidden = hidden_fields(Some(interaction), csrf),
     );
-    Html(page("Permissions requested", &body)).into_response()
+    let html = FormPage {
+        title: "Permissions requested",
+        intro: &intro,
+        error: None,
+        tenant,
+        action: "consent",
+        id: "consent",
+        request: Some(interaction),
+        csrf,
+        fields: "<button type=\"submit\" name=\"decision\" value=\"accept\" id=\"accept\">Accept</button>\
+                 <button type=\"submit\" name=\"decision\" value=\"decline\" id=\"decline\">Cancel</button>",
+    }
+    .html();
+    Html(html).into_response()
 }
 
 pub(super) fn throttled_text(retry_after: u64) -> String {

@@ -1,12 +1,12 @@
 //! The browser session: its cookie, who is signed in on it, the steps remembered for it, and the
 //! check that a posted form came from a page this browser was shown (cookie, CSRF token, step).
 
-use super::pages::{error_page, verify_page};
+use super::pages::{consent_page, error_page, verify_page};
 use super::{provider, redirect_error, COOKIE};
 use crate::encoding::b64url;
 use crate::idp::grants::Form;
 use crate::idp::{
-    AadError, BrowserSession, Flow, Idp, Interaction, Ready, User, INTERACTION_LIFETIME,
+    AadError, App, BrowserSession, Flow, Idp, Interaction, Ready, User, INTERACTION_LIFETIME,
     SESSION_LIFETIME,
 };
 use crate::AppState;
@@ -243,14 +243,36 @@ pub(super) fn verify_step(idp: &Idp, tenant: &str, who: Signed<'_>, flow: Flow) 
             Flow::Device { .. } => error_page(&e),
         };
     }
-    let id = remember(
+    let id = user_step(idp, who, flow, true);
+    verify_page(&id, &idp.csrf_token(browser), tenant, user, None)
+}
+
+/// The consent step of `flow` (an authorization request's consent, or a device's approval) for the
+/// user signed in on the browser.
+pub(super) fn consent_step(
+    idp: &Idp,
+    tenant: &str,
+    who: Signed<'_>,
+    flow: Flow,
+    client: &App,
+    resource: Option<&App>,
+    names: &[String],
+) -> Response {
+    let id = user_step(idp, who, flow, false);
+    let csrf = idp.csrf_token(who.browser);
+    consent_page(&id, &csrf, tenant, who.user, client, resource, names)
+}
+
+/// Remembers the next step of `flow` for the user signed in on the browser (`verify`: the second
+/// factor, else consent); returns the step's id.
+fn user_step(idp: &Idp, who: Signed<'_>, flow: Flow, verify: bool) -> String {
+    remember(
         idp,
         Interaction {
-            browser: browser.to_string(),
+            browser: who.browser.to_string(),
             flow,
-            user: Some(user.upn.to_ascii_lowercase()),
-            verify: true,
+            user: Some(who.user.upn.to_ascii_lowercase()),
+            verify,
         },
-    );
-    verify_page(&id, &idp.csrf_token(browser), tenant, user, None)
+    )
 }
