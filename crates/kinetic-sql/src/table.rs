@@ -172,14 +172,20 @@ impl TableProvider for ODataTable {
             key: self.key.clone(),
         };
         let partitions = self.partitions(&spec).await?;
-        Ok(Arc::new(ODataScanExec::new(
-            self.conn.clone(),
+        let properties = Arc::new(ODataScanExec::properties_of(
+            &schema,
+            partitions.len(),
+            None,
+        ));
+        Ok(Arc::new(ODataScanExec {
+            conn: self.conn.clone(),
             spec,
             schema,
-            self.columns.clone(),
-            partitions,
-            self.transfer.clone(),
-        )))
+            columns: self.columns.clone(),
+            ranges: partitions,
+            transfer: self.transfer.clone(),
+            properties,
+        }))
     }
 
     // DataFusion's own DML planning is refused: it rebuilds an UPDATE's or DELETE's WHERE from
@@ -310,26 +316,25 @@ impl ScanSpec {
         q
     }
 
+    /// The query options, as the request would carry them (where it cannot be built).
     fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if !self.select.is_empty() {
-            parts.push(format!("$select={}", self.select.join(",")));
-        }
-        if let Some(f) = &self.filter {
-            parts.push(format!("$filter={}", print_expr(f)));
-        }
-        if !self.order.is_empty() {
-            parts.push(format!(
-                "$orderby={}",
-                epicor_kinetic_odata::print_orderby(&self.order)
-            ));
-        }
-        if let Some(t) = self.top {
-            parts.push(format!("$top={t}"));
-        }
-        if let Some(s) = self.skip {
-            parts.push(format!("$skip={s}"));
-        }
+        let options = [
+            (
+                "$select",
+                (!self.select.is_empty()).then(|| self.select.join(",")),
+            ),
+            ("$filter", self.filter.as_ref().map(print_expr)),
+            (
+                "$orderby",
+                (!self.order.is_empty()).then(|| epicor_kinetic_odata::print_orderby(&self.order)),
+            ),
+            ("$top", self.top.map(|t| t.to_string())),
+            ("$skip", self.skip.map(|s| s.to_string())),
+        ];
+        let parts: Vec<String> = options
+            .into_iter()
+            .filter_map(|(name, value)| Some(format!("{name}={}", value?)))
+            .collect();
         parts.join("&")
     }
 }
@@ -347,26 +352,6 @@ pub struct ODataScanExec {
 }
 
 impl ODataScanExec {
-    fn new(
-        conn: Connection,
-        spec: ScanSpec,
-        schema: SchemaRef,
-        columns: Arc<Vec<Column>>,
-        ranges: Vec<Range>,
-        transfer: Transfer,
-    ) -> Self {
-        let properties = Arc::new(Self::properties_of(&schema, ranges.len(), None));
-        ODataScanExec {
-            conn,
-            spec,
-            schema,
-            columns,
-            ranges,
-            transfer,
-            properties,
-        }
-    }
-
     fn properties_of(
         schema: &SchemaRef,
         partitions: usize,
