@@ -384,18 +384,7 @@ async fn data(
         ApiVersion::V1 => format!("{root}{}/$metadata#Results", b.id),
         ApiVersion::V2 => format!("{root}{}/$metadata#Data", b.id),
     };
-    let requested = plan.top;
-    let limit = match (requested, cap) {
-        (t, 0) => t,
-        (Some(t), c) => Some(t.min(c)),
-        (None, c) => Some(c),
-    };
-    let capped = paging::capped(cap, requested);
-    let probe = if capped && next_link_mode {
-        limit.map(|l| l + 1)
-    } else {
-        limit
-    };
+    let cut = entity::PageCut::new(plan.top, plan.skip, cap, next_link_mode, strict);
     let self_url = ctx.request_url.clone();
     let raw_query = query.to_string();
     let body = ctx
@@ -410,33 +399,8 @@ async fn data(
             };
             entity::start_collection(&mut out, version, &context, n);
             let mut page = Vec::with_capacity(8 * 1024);
-            let rows = entity::write_rows(conn, &plan, &plan.params, probe, wire, &mut page)?;
-            let more = capped && next_link_mode && limit.is_some_and(|l| rows > l);
-            if more {
-                page.truncate(entity::last_top_level_object(&page));
-                page.push(b']');
-            }
-            out.extend_from_slice(&page);
-            if let (true, Some(l)) = (more, limit) {
-                let next = paging::next_link(
-                    strict,
-                    &self_url,
-                    &raw_query,
-                    plan.skip + l,
-                    requested.map(|t| t - l),
-                );
-                out.push(b',');
-                rows::write_json_str(
-                    &mut out,
-                    match version {
-                        ApiVersion::V2 => "@odata.nextLink",
-                        ApiVersion::V1 => "odata.nextLink",
-                    },
-                );
-                out.push(b':');
-                rows::write_json_str(&mut out, &next);
-            }
-            out.push(b'}');
+            let rows = entity::write_rows(conn, &plan, &plan.params, cut.probe(), wire, &mut page)?;
+            cut.finish(&mut out, page, rows, version, &self_url, &raw_query);
             Ok::<_, ApiError>(out)
         })
         .await?;

@@ -268,20 +268,7 @@ async fn get_by_id(ctx: &Ctx, svc: &'static Service, p: &Params) -> Result<Vec<u
         .db
         .read(move |conn| {
             let table = svc.primary().table;
-            let cond: Vec<String> = table
-                .key
-                .iter()
-                .enumerate()
-                .map(|(i, k)| format!("\"{k}\" = ?{}", i + 1))
-                .collect();
-            let exists = conn
-                .prepare_cached(&format!(
-                    "SELECT 1 FROM \"{}\" WHERE {}",
-                    table.name,
-                    cond.join(" AND ")
-                ))?
-                .exists(rusqlite::params_from_iter(key.iter()))?;
-            if !exists {
+            if !rows::row_exists(conn, table, &key)? {
                 return Err(ApiError::not_found(format!(
                     "Record not found. {}: {}",
                     table.name,

@@ -6,7 +6,7 @@ use crate::api_error::ApiError;
 use crate::config::DateOffset;
 use crate::model::{ColType, Column, Table};
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::Transaction;
+use rusqlite::{Connection, Transaction};
 use serde_json::Map;
 use std::io::Write;
 
@@ -296,6 +296,32 @@ fn key_where(table: &Table, first_param: usize) -> String {
         .join(" AND ")
 }
 
+/// The values of the columns `names` in a row of `table` (`values` in the table's column order).
+fn column_values(table: &Table, values: &[Value], names: &[&str]) -> Vec<Value> {
+    names
+        .iter()
+        .map(|k| {
+            values[table
+                .columns
+                .iter()
+                .position(|c| c.name == *k)
+                .expect("key")]
+            .clone()
+        })
+        .collect()
+}
+
+/// Whether the row of `table` with `key` exists.
+pub fn row_exists(conn: &Connection, table: &Table, key: &[Value]) -> rusqlite::Result<bool> {
+    let sql = format!(
+        "SELECT 1 FROM \"{}\" WHERE {}",
+        table.name,
+        key_where(table, 1)
+    );
+    conn.prepare_cached(&sql)?
+        .exists(rusqlite::params_from_iter(key.iter()))
+}
+
 /// Describes a key for messages: `Company='EPIC06', CustNum=45`.
 pub fn describe_key(table: &Table, key: &[Value]) -> String {
     table
@@ -427,35 +453,14 @@ pub fn insert_row(
             "SELECT coalesce(max(\"{last_key}\"), 0) + 1 FROM \"{}\" WHERE {cond}",
             table.name
         );
-        let prefix_vals: Vec<Value> = prefix
-            .iter()
-            .map(|k| {
-                values[table
-                    .columns
-                    .iter()
-                    .position(|c| c.name == *k)
-                    .expect("key")]
-                .clone()
-            })
-            .collect();
+        let prefix_vals = column_values(table, &values, prefix);
         let next: i64 =
             tx.query_row(&sql, rusqlite::params_from_iter(prefix_vals.iter()), |r| {
                 r.get(0)
             })?;
         values[last_idx] = Value::Integer(next);
     }
-    let key: KeyValues = table
-        .key
-        .iter()
-        .map(|k| {
-            values[table
-                .columns
-                .iter()
-                .position(|c| c.name == *k)
-                .expect("key")]
-            .clone()
-        })
-        .collect();
+    let key: KeyValues = column_values(table, &values, table.key);
     if table.name == "OrderDtl" {
         header_customer(tx, table, &mut values)?;
     }

@@ -4,6 +4,7 @@
 use super::plan::Plan;
 use crate::api_error::ApiError;
 use crate::db::Db;
+use crate::erp::paging;
 use crate::erp::query::Relation;
 use crate::erp::rows::{self, ApiVersion, RowKind, Wire};
 use crate::erp::seek::{self, Shape};
@@ -239,8 +240,98 @@ pub fn start_collection(out: &mut Vec<u8>, version: ApiVersion, context: &str, c
     out.extend_from_slice(b",\"value\":");
 }
 
+/// How a collection page is cut: the client's `$top` capped by the server's page size (`cap`, 0:
+/// none) and, where the server pages with next links, one probe row more, read to know whether
+/// another page follows.
+pub struct PageCut {
+    /// The client's `$top`.
+    requested: Option<u64>,
+    /// Rows the page holds at most.
+    limit: Option<u64>,
+    /// Where the page starts.
+    skip: u64,
+    /// A next link is written when more rows follow.
+    links: bool,
+    strict: bool,
+}
+
+impl PageCut {
+    pub fn new(requested: Option<u64>, skip: u64, cap: u64, links: bool, strict: bool) -> PageCut {
+        let limit = match (requested, cap) {
+            (t, 0) => t,
+            (Some(t), c) => Some(t.min(c)),
+            (None, c) => Some(c),
+        };
+        PageCut {
+            requested,
+            limit,
+            skip,
+            links: links && paging::capped(cap, requested),
+            strict,
+        }
+    }
+
+    /// Rows the page holds at most.
+    pub fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+
+    /// Rows to read: the page, and the probe row where a next link may follow.
+    pub fn probe(&self) -> Option<u64> {
+        if self.links {
+            self.limit.map(|l| l + 1)
+        } else {
+            self.limit
+        }
+    }
+
+    /// Ends the collection `out`: the rows of `page` (`read` of them were read, the probe row
+    /// dropped), the next link when more rows follow (built from the request's `self_url` and
+    /// `raw_query`), and the closing brace.
+    pub fn finish(
+        &self,
+        out: &mut Vec<u8>,
+        mut page: Vec<u8>,
+        read: u64,
+        version: ApiVersion,
+        self_url: &str,
+        raw_query: &str,
+    ) {
+        let more = match self.limit {
+            Some(l) if self.links && read > l => Some(l),
+            _ => None,
+        };
+        if more.is_some() {
+            // Drop the probe row: find the start of the last top-level object.
+            page.truncate(last_top_level_object(&page));
+            page.push(b']');
+        }
+        out.extend_from_slice(&page);
+        if let Some(l) = more {
+            let next = paging::next_link(
+                self.strict,
+                self_url,
+                raw_query,
+                self.skip + l,
+                self.requested.map(|t| t - l),
+            );
+            out.push(b',');
+            rows::write_json_str(
+                out,
+                match version {
+                    ApiVersion::V2 => "@odata.nextLink",
+                    ApiVersion::V1 => "odata.nextLink",
+                },
+            );
+            out.push(b':');
+            rows::write_json_str(out, &next);
+        }
+        out.push(b'}');
+    }
+}
+
 /// The byte offset of the comma (or `[`) before the last top-level object of a JSON array of objects.
-pub(crate) fn last_top_level_object(page: &[u8]) -> usize {
+fn last_top_level_object(page: &[u8]) -> usize {
     // Walk the array tracking depth and strings; remember where each top-level element starts.
     let mut depth = 0i32;
     let mut in_str = false;

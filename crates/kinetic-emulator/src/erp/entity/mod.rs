@@ -5,8 +5,7 @@ mod json;
 mod keys;
 mod plan;
 
-pub(crate) use json::last_top_level_object;
-pub use json::{json_response, row_ident, start_collection, write_rows};
+pub use json::{json_response, row_ident, start_collection, write_rows, PageCut};
 pub use keys::{
     key_literal, parse_entity_path, parse_key, split_key, EntityPath, COLLECTION_METHODS,
     ENTITY_METHODS,
@@ -136,22 +135,11 @@ pub async fn get(
                 return Ok(out);
             }
             // A collection page: the client's $top, capped by the server.
-            let requested = plan.top;
-            let limit = match (requested, page_cap) {
-                (Some(t), 0) => Some(t),
-                (None, 0) => None,
-                (Some(t), cap) => Some(t.min(cap)),
-                (None, cap) => Some(cap),
-            };
-            let capped = paging::capped(page_cap, requested);
+            let cut = PageCut::new(plan.top, plan.skip, page_cap, next_link_mode, strict);
             let count = if count_wanted {
                 Some(count_rows(conn, &plan)?)
             } else {
                 None
-            };
-            let link_key = match version {
-                ApiVersion::V2 => "@odata.nextLink",
-                ApiVersion::V1 => "odata.nextLink",
             };
             start_collection(
                 &mut out,
@@ -159,38 +147,9 @@ pub async fn get(
                 &format!("{root}$metadata#{set_name}"),
                 count,
             );
-
-            // In nextLink mode, read one row more than the page to know whether another page exists.
-            let probe = if capped && next_link_mode {
-                limit.map(|l| l + 1)
-            } else {
-                limit
-            };
             let mut page = Vec::with_capacity(16 * 1024);
-            let n = write_page(conn, &db, &plan, probe, limit, wire, &mut page)?;
-            let more = capped && next_link_mode && limit.is_some_and(|l| n > l);
-            if more {
-                // Drop the probe row: find the start of the last top-level object.
-                let cut = last_top_level_object(&page);
-                page.truncate(cut);
-                page.push(b']');
-            }
-            out.extend_from_slice(&page);
-            if more {
-                let l = limit.expect("capped page has a limit");
-                let next = paging::next_link(
-                    strict,
-                    &self_url,
-                    &raw_query,
-                    plan.skip + l,
-                    requested.map(|t| t - l),
-                );
-                out.push(b',');
-                rows::write_json_str(&mut out, link_key);
-                out.push(b':');
-                rows::write_json_str(&mut out, &next);
-            }
-            out.push(b'}');
+            let n = write_page(conn, &db, &plan, cut.probe(), cut.limit(), wire, &mut page)?;
+            cut.finish(&mut out, page, n, version, &self_url, &raw_query);
             Ok(out)
         })
         .await?;
@@ -201,21 +160,7 @@ pub async fn get(
 }
 
 fn ensure_exists(conn: &Connection, table: &Table, key: &[Value]) -> Result<(), ApiError> {
-    let cond: Vec<String> = table
-        .key
-        .iter()
-        .enumerate()
-        .map(|(i, k)| format!("\"{k}\" = ?{}", i + 1))
-        .collect();
-    let sql = format!(
-        "SELECT 1 FROM \"{}\" WHERE {}",
-        table.name,
-        cond.join(" AND ")
-    );
-    let found = conn
-        .prepare_cached(&sql)?
-        .exists(rusqlite::params_from_iter(key.iter()))?;
-    if found {
+    if rows::row_exists(conn, table, key)? {
         Ok(())
     } else {
         Err(ApiError::not_found(format!(
