@@ -2,15 +2,13 @@
 
 use super::pages::{busy, error_page, sign_in_page, FormPage};
 use super::session::{consent_step, verify_step};
-use super::session::{refused, remember, signed_in, Browser, Posted, Signed};
+use super::session::{refused, remember, signed_in, Browser, CodeForm, Posted, Signed};
 use crate::idp::grants::{self, check_tenant, idp, resolve_scopes};
 use crate::idp::{AadError, DeviceState, Flow, Idp, Interaction, Ready};
-use crate::throttle::{ClientAddr, Refusal};
+use crate::throttle::Refusal;
 use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 /// `GET /{tenant}/oauth2/v2.0/devicelogin`: enter the code.
@@ -46,28 +44,17 @@ pub(super) fn code_form(tenant: &str, csrf: &str, error: Option<&str>) -> String
 }
 
 /// `POST /{tenant}/oauth2/v2.0/devicelogin`: the code was entered.
-pub async fn device_post(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let posted = match Posted::read(&state, &headers, body, "code", false).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (form, idp, browser, _step) = (posted.form, posted.idp, posted.browser, posted.step);
-    let Ok(ready) = idp.ready() else {
+pub async fn device_post(p: Posted<CodeForm>) -> Response {
+    let Ok(ready) = p.idp.ready() else {
         return busy();
     };
-    let csrf = idp.csrf_token(&browser);
+    let csrf = p.idp.csrf_token(&p.browser);
     // Guessing user codes counts as failed sign-ins of this browser and address.
-    let guesser = format!("device-code-entry:{browser}");
-    let addr = ClientAddr::from_extensions(&ext);
-    if let Err(Refusal::Throttled { retry_after }) = state.throttle.check(&guesser, addr) {
+    let guesser = format!("device-code-entry:{}", p.browser);
+    let addr = p.addr;
+    if let Err(Refusal::Throttled { retry_after }) = p.state.throttle.check(&guesser, addr) {
         let html = code_form(
-            &tenant,
+            &p.tenant,
             &csrf,
             Some(&format!(
                 "AADSTS50053: Too many wrong codes. Wait {retry_after} seconds and try again."
@@ -75,7 +62,8 @@ pub async fn device_post(
         );
         return (StatusCode::TOO_MANY_REQUESTS, Html(html)).into_response();
     }
-    let entered: String = form
+    let entered: String = p
+        .form
         .get("otc")
         .unwrap_or("")
         .trim()
@@ -84,9 +72,9 @@ pub async fn device_post(
         .collect::<String>()
         .to_ascii_uppercase()
         .replace('-', "");
-    let now = idp.clock.now_secs();
+    let now = p.idp.clock.now_secs();
     let found = {
-        let store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
+        let store = p.idp.store.lock().unwrap_or_else(|p| p.into_inner());
         store
             .user_codes
             .get(now, &entered)
@@ -95,30 +83,30 @@ pub async fn device_post(
             .map(|(code, g)| (code, g.client_id.clone()))
     };
     let Some((device_code, client_id)) = found else {
-        state.throttle.failed(&guesser, addr);
+        p.state.throttle.failed(&guesser, addr);
         return Html(code_form(
-            &tenant,
+            &p.tenant,
             &csrf,
             Some("AADSTS70000: That code is not valid or has expired. Check it and try again."),
         ))
         .into_response();
     };
-    match signed_in(&idp, ready, &browser) {
-        Some(who) => device_approval(&idp, ready, &tenant, who, device_code),
+    match signed_in(&p.idp, ready, &p.browser) {
+        Some(who) => device_approval(&p.idp, ready, &p.tenant, who, device_code),
         None => {
             let Ok(client) = grants::app(ready, &client_id) else {
                 return error_page(&AadError::missing("client_id"));
             };
             let id = remember(
-                &idp,
+                &p.idp,
                 Interaction {
-                    browser: browser.clone(),
+                    browser: p.browser.clone(),
                     flow: Flow::Device { device_code },
                     user: None,
                     verify: false,
                 },
             );
-            sign_in_page(&id, &csrf, &tenant, client, "", None)
+            sign_in_page(&id, &csrf, &p.tenant, client, "", None)
         }
     }
 }

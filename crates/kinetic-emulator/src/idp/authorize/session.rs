@@ -9,11 +9,13 @@ use crate::idp::{
     AadError, App, BrowserSession, Flow, Idp, Interaction, Ready, User, INTERACTION_LIFETIME,
     SESSION_LIFETIME,
 };
+use crate::throttle::ClientAddr;
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// The browser's cookie value, when it sends one that could be ours.
@@ -127,32 +129,87 @@ pub(super) fn remember(idp: &Idp, interaction: Interaction) -> String {
     id
 }
 
-/// A posted form that passed [`posted_step`], with the provider ready.
-pub(super) struct Posted {
-    pub(super) form: Form,
-    pub(super) idp: Arc<Idp>,
-    pub(super) browser: String,
-    pub(super) step: Option<(String, Interaction)>,
+/// What a posted form is called in its refusals ("The sign-in form is too large.").
+pub(crate) trait FormKind {
+    const WHAT: &'static str;
 }
 
-impl Posted {
-    pub(super) async fn read(
-        state: &AppState,
-        headers: &HeaderMap,
-        body: Result<Bytes, BytesRejection>,
-        what: &str,
-        want_step: bool,
-    ) -> Result<Posted, Response> {
-        let body = body.map_err(|_| refused(90015, &format!("The {what} form is too large.")))?;
+/// The kinds of posted forms: sign-in, consent, second factor, device code.
+pub(crate) struct SignInForm;
+pub(crate) struct ConsentForm;
+pub(crate) struct VerifyForm;
+pub(crate) struct CodeForm;
+
+impl FormKind for SignInForm {
+    const WHAT: &'static str = "sign-in";
+}
+impl FormKind for ConsentForm {
+    const WHAT: &'static str = "consent";
+}
+impl FormKind for VerifyForm {
+    const WHAT: &'static str = "verification";
+}
+impl FormKind for CodeForm {
+    const WHAT: &'static str = "code";
+}
+
+/// A posted form from a page this browser was shown, read as an extractor in this order: the
+/// tenant of the path, the body within its limit, the provider on and prepared, then the browser's
+/// cookie and the form's CSRF token for it (`posted_browser`).
+pub(crate) struct Posted<K> {
+    pub(super) state: AppState,
+    pub(super) tenant: String,
+    pub(super) addr: ClientAddr,
+    pub(super) form: Form,
+    pub(super) idp: Arc<Idp>,
+    /// The browser's cookie value.
+    pub(super) browser: String,
+    kind: PhantomData<K>,
+}
+
+/// A [`Posted`] form that answers a step remembered for the same browser: the form, the step's id
+/// and the step (`posted_step`).
+pub(crate) struct PostedStep<K>(
+    pub(super) Posted<K>,
+    pub(super) String,
+    pub(super) Interaction,
+);
+
+impl<K: FormKind + Send> FromRequest<AppState> for Posted<K> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Path(tenant) = Path::<String>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let addr = ClientAddr::from_extensions(&parts.extensions);
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| refused(90015, &format!("The {} form is too large.", K::WHAT)))?;
         let form = Form::parse(&body);
         let idp = provider(state).await?;
-        let (browser, step) = posted_step(&idp, headers, &form, want_step)?;
+        let browser = posted_browser(&idp, &headers, &form)?;
         Ok(Posted {
+            state: state.clone(),
+            tenant,
+            addr,
             form,
             idp,
             browser,
-            step,
+            kind: PhantomData,
         })
+    }
+}
+
+impl<K: FormKind + Send> FromRequest<AppState> for PostedStep<K> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let posted = Posted::<K>::from_request(req, state).await?;
+        let (id, step) = posted_step(&posted.idp, &posted.browser, &posted.form)?;
+        Ok(PostedStep(posted, id, step))
     }
 }
 
@@ -163,14 +220,9 @@ pub(super) fn refused(code: u32, text: &str) -> Response {
 
 // The refusal is the page to show: built once per request, never on a hot path.
 #[allow(clippy::result_large_err)]
-/// Checks a posted form came from a page this browser was shown: its cookie, the form's CSRF token
-/// for that cookie, and (when named) a step of that same browser. Returns the browser id and the step.
-pub(super) fn posted_step(
-    idp: &Idp,
-    headers: &HeaderMap,
-    form: &Form,
-    want_step: bool,
-) -> Result<(String, Option<(String, Interaction)>), Response> {
+/// Checks a posted form came from a page this browser was shown: its cookie, and the form's CSRF
+/// token for that cookie. Returns the browser id.
+fn posted_browser(idp: &Idp, headers: &HeaderMap, form: &Form) -> Result<String, Response> {
     let Some(browser) = browser_cookie(headers) else {
         return Err(refused(
             50058,
@@ -183,9 +235,13 @@ pub(super) fn posted_step(
             "This form was not sent from a page this server showed to your browser (missing or wrong CSRF token). Start the sign-in again.",
         ));
     }
-    if !want_step {
-        return Ok((browser, None));
-    }
+    Ok(browser)
+}
+
+#[allow(clippy::result_large_err)]
+/// The step a posted form names, when it is one remembered for this same browser. Returns the
+/// step's id and the step.
+fn posted_step(idp: &Idp, browser: &str, form: &Form) -> Result<(String, Interaction), Response> {
     let now = idp.clock.now_secs();
     let id = form.get("request").unwrap_or("").to_string();
     let step = idp
@@ -196,7 +252,7 @@ pub(super) fn posted_step(
         .get(now, &id)
         .cloned();
     match step {
-        Some(s) if s.browser == browser => Ok((browser, Some((id, s)))),
+        Some(s) if s.browser == browser => Ok((id, s)),
         _ => Err(refused(
             50059,
             "This sign-in request has expired or is unknown to this browser; start again.",

@@ -2,45 +2,34 @@
 
 use super::device::device_approval;
 use super::pages::{busy, error_page, page, sign_in_page, throttled_text, verify_page};
-use super::session::{begin_session, refused, set_cookie, signed_in, Posted, Signed};
+use super::session::{
+    begin_session, refused, set_cookie, signed_in, ConsentForm, PostedStep, SignInForm, Signed,
+    VerifyForm,
+};
 use super::{after_sign_in, finish_code, redirect_error};
 use crate::idp::grants::{self, resolve_scopes};
 use crate::idp::{AadError, DeviceState, Flow, Idp, Ready};
 use crate::markup::xml_escape as esc;
-use crate::throttle::{self, ClientAddr, Refusal};
+use crate::throttle::{self, Refusal};
 use crate::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
-use axum::http::{Extensions, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use subtle::ConstantTimeEq;
 
 /// `POST /{tenant}/oauth2/v2.0/login`: the sign-in form.
-pub async fn login(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let posted = match Posted::read(&state, &headers, body, "sign-in", true).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (form, idp, browser, step) = (posted.form, posted.idp, posted.browser, posted.step);
-    let Ok(ready) = idp.ready() else {
+pub async fn login(PostedStep(p, step_id, step): PostedStep<SignInForm>) -> Response {
+    let Ok(ready) = p.idp.ready() else {
         return busy();
     };
-    let (step_id, step) = step.expect("asked for the step");
     if step.user.is_some() {
         return refused(50059, "This request is past its sign-in step; start again.");
     }
     let client_id = match &step.flow {
         Flow::Authorize(r) => r.client_id.clone(),
         Flow::Device { device_code } => {
-            let now = idp.clock.now_secs();
-            match idp
+            let now = p.idp.clock.now_secs();
+            match p
+                .idp
                 .store
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -55,16 +44,22 @@ pub async fn login(
     let Ok(client) = grants::app(ready, &client_id) else {
         return error_page(&AadError::missing("client_id"));
     };
-    let csrf = idp.csrf_token(&browser);
-    let login: String = form.get("login").unwrap_or("").chars().take(256).collect();
-    let password = form.get("passwd").unwrap_or("").to_string();
-    let addr = ClientAddr::from_extensions(&ext);
+    let csrf = p.idp.csrf_token(&p.browser);
+    let login: String = p
+        .form
+        .get("login")
+        .unwrap_or("")
+        .chars()
+        .take(256)
+        .collect();
+    let password = p.form.get("passwd").unwrap_or("").to_string();
+    let addr = p.addr;
     let again = |error: &str, status: StatusCode| {
-        let mut r = sign_in_page(&step_id, &csrf, &tenant, client, &login, Some(error));
+        let mut r = sign_in_page(&step_id, &csrf, &p.tenant, client, &login, Some(error));
         *r.status_mut() = status;
         r
     };
-    if let Err(Refusal::Throttled { retry_after }) = state.throttle.check(&login, addr) {
+    if let Err(Refusal::Throttled { retry_after }) = p.state.throttle.check(&login, addr) {
         return again(&throttled_text(retry_after), StatusCode::TOO_MANY_REQUESTS);
     }
     if password.len() > 1024 {
@@ -81,19 +76,19 @@ pub async fn login(
         Err(_) => return busy(),
     };
     let Some(user) = known.filter(|_| ok) else {
-        state.throttle.failed(&login, addr);
+        p.state.throttle.failed(&login, addr);
         return again(
             "AADSTS50126: Error validating credentials due to invalid username or password.",
             StatusCode::OK,
         );
     };
-    state.throttle.succeeded(&login);
+    p.state.throttle.succeeded(&login);
     let who = Signed {
-        browser: &browser,
+        browser: &p.browser,
         user,
         mfa: false,
     };
-    passed(&state, &idp, ready, &tenant, &step_id, step.flow, who)
+    passed(&p.state, &p.idp, ready, &p.tenant, &step_id, step.flow, who)
 }
 
 /// A sign-in step passed (the password, or the second factor when `who.mfa`): the step is spent,
@@ -128,24 +123,12 @@ pub(super) fn passed(
 }
 
 /// `POST /{tenant}/oauth2/v2.0/consent`: Accept or Cancel.
-pub async fn consent(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let _ = tenant;
-    let posted = match Posted::read(&state, &headers, body, "consent", true).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (form, idp, browser, step) = (posted.form, posted.idp, posted.browser, posted.step);
-    let Ok(ready) = idp.ready() else {
+pub async fn consent(PostedStep(p, step_id, step): PostedStep<ConsentForm>) -> Response {
+    let Ok(ready) = p.idp.ready() else {
         return busy();
     };
-    let (step_id, step) = step.expect("asked for the step");
     // The consent step belongs to the user signed in on this very browser, now.
-    let (user, mfa) = match (&step.user, signed_in(&idp, ready, &browser)) {
+    let (user, mfa) = match (&step.user, signed_in(&p.idp, ready, &p.browser)) {
         (Some(u), Some(s)) if !step.verify && s.user.upn.eq_ignore_ascii_case(u) => (s.user, s.mfa),
         _ => {
             return refused(
@@ -155,17 +138,18 @@ pub async fn consent(
         }
     };
     // Single use.
-    idp.store
+    p.idp
+        .store
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .interactions
         .remove(&step_id);
-    let accepted = form.get("decision") == Some("accept");
+    let accepted = p.form.get("decision") == Some("accept");
     match step.flow {
         Flow::Device { device_code } => {
-            let now = idp.clock.now_secs();
+            let now = p.idp.clock.now_secs();
             let client_id = {
-                let mut store = idp.store.lock().unwrap_or_else(|p| p.into_inner());
+                let mut store = p.idp.store.lock().unwrap_or_else(|p| p.into_inner());
                 match store.devices.get_mut(now, &device_code) {
                     Some(g) if g.state == DeviceState::Pending && g.expires > now => {
                         g.state = if accepted {
@@ -190,7 +174,7 @@ pub async fn consent(
             if accepted {
                 if let Ok(scopes) = resolve_scopes(ready, &scope) {
                     if let Some(r) = scopes.resource {
-                        grants::grant_consent(&idp, user, client, r, &scopes.names);
+                        grants::grant_consent(&p.idp, user, client, r, &scopes.names);
                     }
                 }
             }
@@ -224,34 +208,22 @@ pub async fn consent(
             }
             if let Ok(scopes) = resolve_scopes(ready, &req.scope) {
                 if let Some(r) = scopes.resource {
-                    grants::grant_consent(&idp, user, client, r, &scopes.names);
+                    grants::grant_consent(&p.idp, user, client, r, &scopes.names);
                 }
             }
-            finish_code(&idp, &req, user, client, mfa)
+            finish_code(&p.idp, &req, user, client, mfa)
         }
     }
 }
 
 /// `POST /{tenant}/oauth2/v2.0/verify`: the second factor's code. Its success starts a new browser
 /// session that has passed it, then the flow goes on (consent, the code, the device's approval).
-pub async fn verify(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let posted = match Posted::read(&state, &headers, body, "verification", true).await {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    let (form, idp, browser, step) = (posted.form, posted.idp, posted.browser, posted.step);
-    let Ok(ready) = idp.ready() else {
+pub async fn verify(PostedStep(p, step_id, step): PostedStep<VerifyForm>) -> Response {
+    let Ok(ready) = p.idp.ready() else {
         return busy();
     };
-    let (step_id, step) = step.expect("asked for the step");
     // The verification step belongs to the user signed in on this very browser, now.
-    let user = match (&step.user, signed_in(&idp, ready, &browser)) {
+    let user = match (&step.user, signed_in(&p.idp, ready, &p.browser)) {
         (Some(u), Some(s)) if step.verify && s.user.upn.eq_ignore_ascii_case(u) => s.user,
         _ => {
             return refused(
@@ -261,30 +233,30 @@ pub async fn verify(
         }
     };
     let throttle_key = format!("mfa:{}", user.upn.to_ascii_lowercase());
-    let addr = ClientAddr::from_extensions(&ext);
-    let csrf = idp.csrf_token(&browser);
+    let addr = p.addr;
+    let csrf = p.idp.csrf_token(&p.browser);
     let again = |error: &str, status: StatusCode| {
-        let mut r = verify_page(&step_id, &csrf, &tenant, user, Some(error));
+        let mut r = verify_page(&step_id, &csrf, &p.tenant, user, Some(error));
         *r.status_mut() = status;
         r
     };
-    if let Err(Refusal::Throttled { retry_after }) = state.throttle.check(&throttle_key, addr) {
+    if let Err(Refusal::Throttled { retry_after }) = p.state.throttle.check(&throttle_key, addr) {
         return again(&throttled_text(retry_after), StatusCode::TOO_MANY_REQUESTS);
     }
-    let entered = form.get("otc").unwrap_or("").trim();
+    let entered = p.form.get("otc").unwrap_or("").trim();
     let expected = user.mfa_code.as_deref().unwrap_or("");
     if expected.is_empty() || !bool::from(entered.as_bytes().ct_eq(expected.as_bytes())) {
-        state.throttle.failed(&throttle_key, addr);
+        p.state.throttle.failed(&throttle_key, addr);
         return again(
             "AADSTS50181: The code you entered is not valid. Check it and try again.",
             StatusCode::OK,
         );
     }
-    state.throttle.succeeded(&throttle_key);
+    p.state.throttle.succeeded(&throttle_key);
     let who = Signed {
-        browser: &browser,
+        browser: &p.browser,
         user,
         mfa: true,
     };
-    passed(&state, &idp, ready, &tenant, &step_id, step.flow, who)
+    passed(&p.state, &p.idp, ready, &p.tenant, &step_id, step.flow, who)
 }
