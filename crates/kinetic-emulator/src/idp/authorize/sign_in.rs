@@ -3,15 +3,14 @@
 use super::device::device_approval;
 use super::pages::{busy, error_page, page, sign_in_page, throttled_text, verify_page};
 use super::session::{
-    begin_session, refused, set_cookie, signed_in, ConsentForm, PostedStep, SignInForm, Signed,
-    VerifyForm,
+    begin_session, refused, set_cookie, signed_in, ConsentForm, Posted, PostedStep, SignInForm,
+    Signed, VerifyForm,
 };
 use super::{after_sign_in, finish_code, redirect_error};
 use crate::idp::grants::{self, resolve_scopes};
-use crate::idp::{AadError, DeviceState, Flow, Idp, Ready};
+use crate::idp::{AadError, DeviceState, Flow, Ready, User};
 use crate::markup::xml_escape as esc;
 use crate::throttle::{self, Refusal};
-use crate::AppState;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use subtle::ConstantTimeEq;
@@ -82,28 +81,29 @@ pub async fn login(PostedStep(p, step_id, step): PostedStep<SignInForm>) -> Resp
             StatusCode::OK,
         );
     };
-    p.state.throttle.succeeded(&login);
+    passed(&p, ready, &login, &step_id, step.flow, user, false)
+}
+
+/// A sign-in step passed (the password, or the second factor when `mfa`): the failures counted
+/// against `throttle_key` are forgotten, the step is spent, the browser gets a new session in place
+/// of its old cookie value (a value known before is worth nothing after), and the flow goes on (the
+/// second factor or consent when needed, then the code or the device's approval).
+fn passed<K>(
+    p: &Posted<K>,
+    ready: &Ready,
+    throttle_key: &str,
+    step_id: &str,
+    flow: Flow,
+    user: &User,
+    mfa: bool,
+) -> Response {
+    let (state, idp, tenant) = (&p.state, &*p.idp, p.tenant.as_str());
+    state.throttle.succeeded(throttle_key);
     let who = Signed {
         browser: &p.browser,
         user,
-        mfa: false,
+        mfa,
     };
-    passed(&p.state, &p.idp, ready, &p.tenant, &step_id, step.flow, who)
-}
-
-/// A sign-in step passed (the password, or the second factor when `who.mfa`): the step is spent,
-/// the browser gets a new session in place of `who.browser` (a cookie value known before is worth
-/// nothing after), and the flow goes on (the second factor or consent when needed, then the code
-/// or the device's approval).
-pub(super) fn passed(
-    state: &AppState,
-    idp: &Idp,
-    ready: &Ready,
-    tenant: &str,
-    step_id: &str,
-    flow: Flow,
-    who: Signed<'_>,
-) -> Response {
     idp.store
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -252,11 +252,5 @@ pub async fn verify(PostedStep(p, step_id, step): PostedStep<VerifyForm>) -> Res
             StatusCode::OK,
         );
     }
-    p.state.throttle.succeeded(&throttle_key);
-    let who = Signed {
-        browser: &p.browser,
-        user,
-        mfa: true,
-    };
-    passed(&p.state, &p.idp, ready, &p.tenant, &step_id, step.flow, who)
+    passed(&p, ready, &throttle_key, &step_id, step.flow, user, true)
 }
