@@ -35,6 +35,7 @@ pub mod client;
 pub mod clock;
 pub mod connection;
 pub mod did_you_mean;
+pub(crate) mod encoding;
 pub mod error;
 pub mod http;
 pub mod logging;

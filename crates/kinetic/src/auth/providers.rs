@@ -297,7 +297,6 @@ fn certificate(s: &OAuthSettings) -> Result<CertificateAssertion> {
             CertificateAssertion::load(CertificateSource::Pem(&text), sha256)?
         }
         JwtCertType::PfxFile | JwtCertType::PfxBlob => {
-            use base64::Engine;
             let data = if s.jwt_cert_type == JwtCertType::PfxFile {
                 zeroize::Zeroizing::new(std::fs::read(cert.expose()).map_err(|e| {
                     bad(
@@ -307,9 +306,7 @@ fn certificate(s: &OAuthSettings) -> Result<CertificateAssertion> {
                 })?)
             } else {
                 zeroize::Zeroizing::new(
-                    base64::engine::general_purpose::STANDARD
-                        .decode(cert.expose().trim())
-                        .map_err(|_| {
+                    crate::encoding::base64_decode(cert.expose().trim()).ok_or_else(|| {
                             bad(
                                 "the PFX blob is not base64".into(),
                                 "set OAuthJWTCert to the PFX file's bytes in base64 (OAuthJWTCertType=PFXBLOB)",

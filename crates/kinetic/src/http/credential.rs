@@ -9,8 +9,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-
 use crate::clock::BoxFuture;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -30,7 +28,7 @@ impl Authorization {
         raw.push_str(user);
         raw.push(':');
         raw.push_str(password.expose());
-        let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
+        let encoded = crate::encoding::base64(raw.as_bytes());
         Authorization(Secret::new(format!("Basic {encoded}")))
     }
 

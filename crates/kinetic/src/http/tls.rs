@@ -27,6 +27,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use sha1::Digest as _;
 
+use crate::encoding::hex;
 use crate::error::{Error, Result};
 use crate::settings::{ServerCert, Thumbprint, ThumbprintAlgorithm};
 
@@ -70,10 +71,6 @@ fn thumbprint_hex(algorithm: ThumbprintAlgorithm, der: &[u8]) -> String {
 /// The SHA-256 thumbprint of a DER certificate, in lower-case hex: what `SSLServerCert` takes.
 pub fn sha256_hex(der: &[u8]) -> String {
     hex(&sha2::Sha256::digest(der))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The normal web PKI checks, and, when those fail, acceptance of pinned certificates.

@@ -2,9 +2,8 @@
 //! or a certificate signing a client assertion per request (RFC 7523; RS256 + `x5t`, or PS256 +
 //! `x5t#S256`).
 
-use super::b64url;
+use crate::encoding::{base64_decode, base64url, hex};
 use crate::{Error, Result, Secret};
-use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use sha2::Digest;
 
@@ -54,7 +53,7 @@ pub(super) fn pem_blocks(text: &str) -> Vec<(String, Vec<u8>)> {
             b64.clear();
         } else if line.starts_with("-----END ") {
             if let Some(l) = label.take() {
-                if let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64.as_bytes()) {
+                if let Some(der) = base64_decode(&b64) {
                     out.push((l, der));
                 }
             }
@@ -91,9 +90,9 @@ impl CertificateAssertion {
         let sha1_hex = hex(&sha1::Sha1::digest(&der));
         let sha256_hex = hex(&sha2::Sha256::digest(&der));
         let (algorithm, thumbprint) = if sha256 {
-            (Algorithm::PS256, b64url(&sha2::Sha256::digest(&der)))
+            (Algorithm::PS256, base64url(&sha2::Sha256::digest(&der)))
         } else {
-            (Algorithm::RS256, b64url(&sha1::Sha1::digest(&der)))
+            (Algorithm::RS256, base64url(&sha1::Sha1::digest(&der)))
         };
         Ok(CertificateAssertion {
             key,
@@ -210,8 +209,4 @@ fn pfx_key_and_cert(data: &[u8], password: &str) -> Result<(EncodingKey, Vec<u8>
         )
     })?;
     Ok((EncodingKey::from_rsa_der(pkcs1.as_bytes()), der))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

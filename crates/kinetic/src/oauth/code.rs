@@ -1,7 +1,8 @@
 //! The authorization-code grant with PKCE (RFC 7636): the authorization request's address, the
 //! `state` and verifier that go with it, and the code's redemption.
 
-use super::{b64url, OAuthClient};
+use super::OAuthClient;
+use crate::encoding::base64url;
 use crate::http::Url;
 use crate::token::Token;
 use crate::{Error, Result, Secret};
@@ -10,8 +11,8 @@ use sha2::Digest;
 /// A PKCE pair: `(verifier, S256 challenge)`.
 pub fn pkce() -> (Secret, String) {
     let bytes: [u8; 32] = rand::random();
-    let verifier = b64url(&bytes);
-    let challenge = b64url(&sha2::Sha256::digest(verifier.as_bytes()));
+    let verifier = base64url(&bytes);
+    let challenge = base64url(&sha2::Sha256::digest(verifier.as_bytes()));
     (Secret::new(verifier), challenge)
 }
 
@@ -37,9 +38,7 @@ pub async fn redeem(
 
 /// A random `state`, 128 bits, base64url.
 pub fn random_state() -> Secret {
-    use base64::Engine;
-    let bytes: [u8; 16] = rand::random();
-    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    Secret::new(base64url(&rand::random::<[u8; 16]>()))
 }
 
 /// The authorization request's URL (`response_mode=query`, S256 challenge, `prompt` when

@@ -28,7 +28,6 @@ use crate::clock::Clock;
 use crate::http::{HeaderValue, Method, Pipeline, Request};
 use crate::token::Token;
 use crate::{Error, Result, Secret};
-use base64::Engine;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -36,11 +35,6 @@ use std::sync::Arc;
 /// `application/x-www-form-urlencoded` encoding of one value.
 fn form_encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// base64url without padding.
-pub(crate) fn b64url(b: &[u8]) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
 
 /// A client of one provider's token endpoint.
@@ -161,7 +155,7 @@ impl OAuthClient {
                 ));
                 authorization = Some(Secret::new(format!(
                     "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+                    crate::encoding::base64(pair.as_bytes())
                 )));
             }
             ClientCredential::Secret(s) => {
@@ -365,7 +359,10 @@ mod tests {
     fn pkce_pairs_follow_rfc_7636() {
         let (v, c) = pkce();
         assert!(v.expose().len() >= 43);
-        assert_eq!(c, b64url(&sha2::Sha256::digest(v.expose().as_bytes())));
+        assert_eq!(
+            c,
+            crate::encoding::base64url(&sha2::Sha256::digest(v.expose().as_bytes()))
+        );
     }
 
     #[test]

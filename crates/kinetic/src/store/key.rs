@@ -83,12 +83,7 @@ impl SettingsKey {
 
     /// The key as 64 lower-case hex digits, the way the key file holds it.
     pub fn to_hex(&self) -> Secret {
-        let mut text = String::with_capacity(64);
-        for b in self.0.iter() {
-            // Writing to a `String` cannot fail.
-            let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{b:02x}"));
-        }
-        Secret::new(text)
+        Secret::new(crate::encoding::hex(&*self.0))
     }
 
     /// The key for the token files: `OAuthSettingsKey` when given, else the

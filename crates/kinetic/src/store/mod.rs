@@ -276,10 +276,7 @@ pub fn fields_digest<'a>(fields: impl IntoIterator<Item = &'a [u8]>) -> String {
         hash.update((field.len() as u64).to_be_bytes());
         hash.update(field);
     }
-    hash.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::encoding::hex(&hash.finalize()[..16])
 }
 
 /// [`fields_digest`] of the identity the settings name (URL, instance, client id, user); URL and

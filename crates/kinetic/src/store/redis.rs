@@ -519,7 +519,7 @@ impl RedisStore {
     /// Takes the lock `name` for at most `ttl`; `None` when another holder has it.
     pub fn try_lock(&self, name: &str, ttl: Duration) -> Result<Option<RedisLock>> {
         let full = self.full(&format!("lock:{name}"));
-        let token = crate::oauth::b64url(&rand::random::<[u8; 16]>());
+        let token = crate::encoding::base64url(&rand::random::<[u8; 16]>());
         let ms = ttl.as_millis().max(1) as u64;
         let taken: Option<String> = self.with(|c| {
             redis::cmd("SET")
