@@ -23,8 +23,11 @@
 //! ```
 
 use crate::clock::{Clock, SystemClock};
-use crate::http::{Anonymous, Credential, Pipeline, Request};
-use crate::settings::Settings;
+use crate::http::{
+    call_settings_header, Anonymous, Api, Credential, Endpoints, HttpOptions, Pipeline, Proxy,
+    Request, RetryConfig, TrustedCertificate,
+};
+use crate::settings::{ApiVersion, ServerCert, Settings, ThumbprintAlgorithm};
 use crate::{Error, Result};
 use epicor_kinetic_odata::csdl::Metadata;
 use std::collections::HashMap;
@@ -99,8 +102,9 @@ impl Client {
         if let Some(path) = &settings.log_file {
             crate::logging::install_file(path, settings.verbosity)?;
         }
-        let http = crate::http::build_client(settings)?;
-        let outside = Pipeline::builder(settings, Arc::new(Anonymous))
+        let options = Client::http_options(settings)?;
+        let http = crate::http::build_client(&options)?;
+        let outside = Pipeline::builder(options, Arc::new(Anonymous))
             .http(http.clone())
             .clock(clock.clone())
             .build()?;
@@ -115,6 +119,58 @@ impl Client {
                 users: OnceCell::new(),
             }),
         })
+    }
+
+    /// What the HTTP pipeline is told of the connection `settings` describe, in HTTP's terms:
+    /// the addresses (`URL`, `ERPInstance`, `ApiVersion`, `Company`), `ApiKey`, the `License`
+    /// (`LicenseType`) and `CallSettings` (`Company`, `Plant`, `Language`) headers, `MaxRetries`,
+    /// `Timeout`, the proxy and `SSLServerCert`. The one place the pipeline's options are read
+    /// from settings. `SSLServerCert=*` is refused: no option turns verification off.
+    pub fn http_options(settings: &Settings) -> Result<HttpOptions> {
+        let trusted_certificate = match &settings.ssl_server_cert {
+            None => None,
+            Some(ServerCert::AnyCertificate) => {
+                return Err(Error::invalid_settings(
+                    "SSLServerCert",
+                    "`SSLServerCert=*` would turn off certificate verification, which this connector never does",
+                    "set SSLServerCert to the server's CA certificate (a PEM file path or PEM text), or to the server certificate's SHA-256 thumbprint",
+                ))
+            }
+            Some(ServerCert::PemFile(path)) => Some(TrustedCertificate::PemFile(path.clone())),
+            Some(ServerCert::Pem(text)) => Some(TrustedCertificate::Pem(text.clone())),
+            Some(ServerCert::Thumbprint(t)) => Some(match t.algorithm {
+                ThumbprintAlgorithm::Sha1 => TrustedCertificate::Sha1(t.hex.clone()),
+                ThumbprintAlgorithm::Sha256 => TrustedCertificate::Sha256(t.hex.clone()),
+            }),
+        };
+        let api = match settings.api_version {
+            ApiVersion::V1 => Api::V1,
+            ApiVersion::V2 => Api::V2,
+        };
+        let endpoints = Endpoints::new(
+            &settings.url,
+            &settings.erp_instance,
+            api,
+            settings.company.clone(),
+        )?;
+        let mut options = HttpOptions::new(endpoints, settings.auth.license_type.guid());
+        options.api_key = settings.auth.api_key.clone();
+        options.call_settings = call_settings_header(
+            settings.company.as_deref(),
+            settings.plant.as_deref(),
+            settings.language.as_deref(),
+        )?;
+        options.retry = RetryConfig::default().with_max_retries(settings.max_retries);
+        options.timeout = settings.timeout;
+        options.proxy = settings.proxy.as_ref().map(|p| {
+            Proxy::new(
+                p.host.as_str(),
+                p.port,
+                p.user.clone().zip(p.password.clone()),
+            )
+        });
+        options.trusted_certificate = trusted_certificate;
+        Ok(options)
     }
 
     /// The settings the client was made from.
@@ -133,7 +189,7 @@ impl Client {
         settings: &Settings,
         credential: Arc<dyn Credential>,
     ) -> Result<Pipeline> {
-        Pipeline::builder(settings, credential)
+        Pipeline::builder(Client::http_options(settings)?, credential)
             .http(self.inner.http.clone())
             .clock(self.inner.clock.clone())
             .build()
@@ -228,5 +284,71 @@ pub(crate) fn same_proxy(a: &Settings, b: &Settings) -> bool {
             x.host == y.host && x.port == y.port && x.user == y.user && x.password == y.password
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(extra: &str) -> Result<HttpOptions> {
+        let s = Settings::parse(&format!(
+            "URL=https://h;ERPInstance=K;User=u;Password=p;{extra}"
+        ))?;
+        Client::http_options(&s)
+    }
+
+    #[test]
+    fn http_options_say_in_http_terms_what_the_settings_say() {
+        let o = options(
+            "ApiVersion=v2;Company=EPIC06;Plant=MfgSys;ApiKey=k;LicenseType=WebService;MaxRetries=5;\
+             Timeout=7;ProxyServer=::1;ProxyPort=3128;ProxyUser=pu;ProxyPassword=pp;\
+             SSLServerCert=AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(o.endpoints.api_version(), Api::V2);
+        assert_eq!(o.endpoints.company(), Some("EPIC06"));
+        assert_eq!(o.endpoints.base(), "https://h/K/");
+        assert_eq!(o.api_key.as_ref().map(|k| k.expose()), Some("k"));
+        assert_eq!(o.claimed_license, "00000003-9439-4B30-A6F4-6D2FD4B9FD0F");
+        assert_eq!(
+            o.call_settings.as_ref().and_then(|v| v.to_str().ok()),
+            Some(r#"{"Company":"EPIC06","Plant":"MfgSys"}"#)
+        );
+        assert_eq!(o.retry, RetryConfig::default().with_max_retries(5));
+        assert_eq!(o.timeout, Some(std::time::Duration::from_secs(7)));
+        let proxy = o.proxy.as_ref().unwrap_or_else(|| panic!("no proxy"));
+        assert_eq!(proxy.url(), "http://[::1]:3128");
+        assert_eq!(
+            proxy.login.as_ref().map(|(u, p)| (u.as_str(), p.expose())),
+            Some(("pu", "pp"))
+        );
+        assert_eq!(
+            o.trusted_certificate,
+            Some(TrustedCertificate::Sha1(
+                "abcdef0123456789abcdef0123456789abcdef01".into()
+            ))
+        );
+
+        let plain = options("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(plain.endpoints.api_version(), Api::V1);
+        assert!(plain.call_settings.is_none() && plain.proxy.is_none());
+        assert_eq!(plain.timeout, Some(std::time::Duration::from_secs(60)));
+        let open = options("ProxyServer=p").unwrap_or_else(|e| panic!("{e}"));
+        assert!(open
+            .proxy
+            .is_some_and(|p| p.login.is_none() && p.port == 80));
+    }
+
+    #[test]
+    fn any_certificate_is_refused() {
+        let err = options("SSLServerCert=*").err();
+        assert_eq!(
+            err.as_ref().and_then(Error::property),
+            Some("SSLServerCert")
+        );
+        let text = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(text.contains("never"), "{text}");
+        assert!(text.contains("thumbprint"), "{text}");
     }
 }

@@ -115,9 +115,12 @@ async fn epicor_token_service_and_single_flight_at_expiry() {
     )
     .unwrap();
     let credential = Arc::new(TokenCredential::new(source, dyn_clock));
-    let pipeline = Pipeline::builder(&settings, credential.clone())
-        .build()
-        .unwrap();
+    let pipeline = Pipeline::builder(
+        epicor_kinetic::Client::http_options(&settings).unwrap(),
+        credential.clone(),
+    )
+    .build()
+    .unwrap();
     credential.authorization().await.unwrap();
     assert_eq!(credential.fetches(), 1);
     clock.advance(Duration::from_secs(3600 - 60));
@@ -321,21 +324,23 @@ async fn a_given_token_is_used_until_it_expires() {
         .access_token()
         .await
         .unwrap();
+    // Read once: a second passing between two readings would leave `expired` unchanged.
+    let fresh = chrono_like_now(-60);
     let s = format!(
         "URL={};ERPInstance=Kinetic;ApiVersion=v2;Company=EPIC06;ApiKey={};AuthScheme=AzureAD;AzureTenant={};OAuthClientId=x;InitiateOAuth=OFF;OAuthAccessToken={};OAuthExpiresIn=3600;OAuthTokenTimestamp={}",
         e.url(),
         epicor_kinetic_emulator::config::DEFAULT_API_KEY,
         epicor_kinetic_emulator::config::seed::TENANT,
         token.expose(),
-        chrono_like_now(-60)
+        fresh
     );
     let c = Connection::open(Settings::parse(&s).unwrap())
         .await
         .unwrap();
     assert_eq!(parts(&c).await, 200);
     let expired = s.replace(
-        &format!("OAuthTokenTimestamp={}", chrono_like_now(-60)),
-        &format!("OAuthTokenTimestamp={}", chrono_like_now(-7200)),
+        &format!("OAuthTokenTimestamp={fresh}"),
+        &format!("OAuthTokenTimestamp={}", fresh - 7_140_000),
     );
     let err = Connection::open(Settings::parse(&expired).unwrap())
         .await
@@ -371,9 +376,12 @@ async fn short_lived_tokens_are_renewed_during_use() {
         .unwrap(),
         clock,
     ));
-    let pipeline = Pipeline::builder(&settings, credential.clone())
-        .build()
-        .unwrap();
+    let pipeline = Pipeline::builder(
+        epicor_kinetic::Client::http_options(&settings).unwrap(),
+        credential.clone(),
+    )
+    .build()
+    .unwrap();
     let endpoint = pipeline
         .endpoints()
         .service("Erp.BO.PartSvc")

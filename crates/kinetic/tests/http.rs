@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use epicor_kinetic::clock::{BoxFuture, Clock};
 use epicor_kinetic::http::{
-    sha256_hex, Authorization, Basic, Credential, KeyValue, Pipeline, Request, RetryConfig,
+    sha256_hex, Authorization, Credential, HttpOptions, KeyValue, Pipeline, Request, RetryConfig,
 };
-use epicor_kinetic::{Error, Secret, Settings};
+use epicor_kinetic::{Client, Error, Secret, Settings};
 use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -77,18 +77,23 @@ impl Clock for RecordingClock {
 
 /// Basic from the settings' User and Password: every pipeline here signs in so.
 fn basic(s: &Settings) -> Arc<dyn Credential> {
-    Arc::new(Basic::from_settings(s).unwrap_or_else(|e| panic!("{e}")))
+    Arc::new(epicor_kinetic::auth::providers::basic(s).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// The pipeline's options from the settings, as a `Client` makes them.
+fn options(s: &Settings) -> HttpOptions {
+    Client::http_options(s).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn pipeline_with_clock(s: &Settings, clock: &Arc<RecordingClock>) -> Pipeline {
-    Pipeline::builder(s, basic(s))
+    Pipeline::builder(options(s), basic(s))
         .clock(clock.clone())
         .build()
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn pipeline(s: &Settings) -> Pipeline {
-    Pipeline::new(s, basic(s)).unwrap_or_else(|e| panic!("{e}"))
+    Pipeline::new(options(s), basic(s)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ok<T>(r: epicor_kinetic::Result<T>) -> T {
@@ -365,7 +370,7 @@ async fn a_401_renews_the_credential_once() {
         asked: AtomicUsize::new(0),
         invalidated: AtomicUsize::new(0),
     });
-    let p = ok(Pipeline::builder(&s, wrong.clone()).build());
+    let p = ok(Pipeline::builder(options(&s), wrong.clone()).build());
     let err = p.send(customers(&p)).await.err();
     match &err {
         Some(Error::Unauthorized {
@@ -485,7 +490,7 @@ async fn tls_is_verified_and_sslservercert_adds_trust() {
 
     // `*` is refused before any call.
     let star = connection(&emu, "SSLServerCert=*");
-    let any = Pipeline::new(&star, basic(&star)).err();
+    let any = Client::http_options(&star).err();
     assert_eq!(
         any.as_ref().and_then(Error::property),
         Some("SSLServerCert")
@@ -732,7 +737,7 @@ async fn timeouts_end_a_call_that_hangs() {
     let s = settings(&format!(
         "URL=http://127.0.0.1:{port};ERPInstance=Kinetic;User=u;Password=p;Timeout=1;MaxRetries=1"
     ));
-    let p = ok(Pipeline::builder(&s, basic(&s))
+    let p = ok(Pipeline::builder(options(&s), basic(&s))
         .clock(clock.clone())
         .retry(RetryConfig::default().with_max_retries(1))
         .build());

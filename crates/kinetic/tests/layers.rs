@@ -225,14 +225,9 @@ const RULES: &[(&str, &[&str])] = &[
     ("logging.rs", &["error", "secret"]),
     ("settings", &["error", "secret", "did_you_mean"]),
     ("token", &["clock", "error", "secret"]),
-    // The pipeline still reads `Settings` for its typed options (issue 27 item 4 moves that to
-    // `client.rs`); it knows nothing of OAuth, stores or flows.
-    (
-        "http",
-        &[
-            "clock", "error", "secret", "encoding", "logging", "settings",
-        ],
-    ),
+    // The pipeline knows HTTP only: its options come from `client.rs` (`Client::http_options`),
+    // its credential from `auth/`; never `Settings`, OAuth, stores or flows.
+    ("http", &["clock", "error", "secret", "encoding", "logging"]),
     (
         "oauth",
         &["clock", "error", "secret", "encoding", "token", "http"],
@@ -389,6 +384,12 @@ fn modules_import_only_the_layers_below_them() {
         "layer rules broken:\n{}",
         broken.join("\n")
     );
+}
+
+#[test]
+fn the_pipeline_reads_no_settings() {
+    let (_, allowed) = rule_of("http/mod.rs").unwrap();
+    assert!(!allowed.contains(&"settings"), "{allowed:?}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! edge ([`credential_for`](super::scheme::credential_for)); inside, code holds a `dyn Credential`.
 
 use crate::clock::{unix_seconds, BoxFuture, Clock};
-use crate::http::{Anonymous, Authorization, Credential, Pipeline, Request};
+use crate::http::{Anonymous, Authorization, Basic, Credential, Pipeline, Request};
 use crate::http::{HeaderName, HeaderValue};
 use crate::oauth::{self, CertificateAssertion, CertificateSource, ClientCredential, OAuthClient};
 use crate::settings::{AuthScheme, JwtCertType, OAuthSettings, ThumbprintAlgorithm};
@@ -70,6 +70,26 @@ impl<S: TokenSource + 'static> Credential for TokenCredential<S> {
             None => false,
         }
     }
+}
+
+/// HTTP Basic from `User` and `Password` (`AuthScheme=Basic`); an error naming the missing one
+/// otherwise.
+pub fn basic(settings: &Settings) -> Result<Basic> {
+    let user = settings.auth.user.as_deref().ok_or_else(|| {
+        Error::invalid_settings(
+            "User",
+            "`User` is required for Basic authentication",
+            "set User to your Epicor user name",
+        )
+    })?;
+    let password = settings.auth.password.as_ref().ok_or_else(|| {
+        Error::invalid_settings(
+            "Password",
+            "`Password` is required for Basic authentication",
+            "set Password, or set it in KINETIC_PASSWORD",
+        )
+    })?;
+    Ok(Basic::new(user, password))
 }
 
 /// Epicor's token service (`AuthScheme=Token`): `POST {base}TokenResource.svc/` with the user's

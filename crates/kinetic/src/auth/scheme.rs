@@ -5,9 +5,9 @@
 //! is given: this is the one place that chooses by `AuthScheme`.
 
 use super::persisted::Persisted;
-use super::providers::{oauth_client, EpicorTokenSource, TokenCredential};
+use super::providers::{basic, oauth_client, EpicorTokenSource, TokenCredential};
 use crate::clock::Clock;
-use crate::http::{Anonymous, Basic, Credential, StaticBearer};
+use crate::http::{Anonymous, Credential, StaticBearer};
 use crate::oauth::{ClientCredentialsSource, OnBehalfOfSource};
 use crate::settings::{
     AuthScheme, ConfigDir, InitiateOAuth, OAuthGrantType, ProcessEnv, TokenExpiry,
@@ -88,7 +88,7 @@ fn given_token(settings: &Settings, clock: &Arc<dyn Clock>) -> Result<Arc<dyn Cr
 pub async fn credential_for(client: &Client, settings: &Settings) -> Result<Arc<dyn Credential>> {
     let clock = client.clock().clone();
     match settings.auth.scheme {
-        AuthScheme::Basic => Ok(Arc::new(Basic::from_settings(settings)?)),
+        AuthScheme::Basic => Ok(Arc::new(basic(settings)?)),
         AuthScheme::Token => Ok(cached(
             EpicorTokenSource::from_settings(client, settings)?,
             app_store(settings),

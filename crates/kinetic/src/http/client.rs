@@ -1,4 +1,5 @@
-//! The HTTP client under the pipeline: TLS, timeouts, proxy and redirect policy, from settings.
+//! The HTTP client under the pipeline: TLS, timeouts, proxy and redirect policy, from the
+//! [`HttpOptions`].
 
 use std::fmt;
 use std::time::Duration;
@@ -6,10 +7,10 @@ use std::time::Duration;
 use reqwest::redirect;
 use reqwest::Url;
 
+use super::options::{HttpOptions, Proxy};
 use super::tls;
 use super::url::origin;
 use crate::error::{Error, Result};
-use crate::settings::{ProxySettings, Settings};
 
 /// Most redirects followed for one call (all on the same server).
 pub const MAX_REDIRECTS: usize = 5;
@@ -72,18 +73,8 @@ fn redirect_policy() -> redirect::Policy {
     })
 }
 
-/// The proxy's address (`http://host:port`) from the proxy settings.
-pub(crate) fn proxy_url(proxy: &ProxySettings) -> String {
-    let host = if proxy.host.contains(':') && !proxy.host.starts_with('[') {
-        format!("[{}]", proxy.host) // an IPv6 address
-    } else {
-        proxy.host.clone()
-    };
-    format!("http://{host}:{}", proxy.port)
-}
-
-fn proxy(settings: &ProxySettings) -> Result<reqwest::Proxy> {
-    let url = proxy_url(settings);
+fn proxy(options: &Proxy) -> Result<reqwest::Proxy> {
+    let url = options.url();
     let mut proxy = reqwest::Proxy::all(&url).map_err(|e| {
         Error::invalid_settings(
             "ProxyServer",
@@ -91,7 +82,7 @@ fn proxy(settings: &ProxySettings) -> Result<reqwest::Proxy> {
             "set ProxyServer to the proxy's host name or address, and ProxyPort to its port",
         )
     })?;
-    if let (Some(user), Some(password)) = (&settings.user, &settings.password) {
+    if let Some((user, password)) = &options.login {
         proxy = proxy.basic_auth(user, password.expose());
     }
     Ok(proxy.no_proxy(reqwest::NoProxy::from_string(NO_PROXY)))
@@ -101,22 +92,22 @@ fn proxy(settings: &ProxySettings) -> Result<reqwest::Proxy> {
 /// a TCP handshake in 30 s will not).
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The reqwest client for `settings`: verified TLS (with `SSLServerCert`), `Timeout`, the proxy
-/// (and only it: environment proxies are ignored, so what runs is what the settings say), and
-/// same-origin redirects.
-pub(crate) fn build_client(settings: &Settings) -> Result<reqwest::Client> {
-    let tls = tls::client_config(settings.ssl_server_cert.as_ref())?;
+/// The reqwest client for `options`: verified TLS (trusting `SSLServerCert` too), `Timeout`, the
+/// proxy (and only it: environment proxies are ignored, so what runs is what the settings say),
+/// and same-origin redirects.
+pub(crate) fn build_client(options: &HttpOptions) -> Result<reqwest::Client> {
+    let tls = tls::client_config(options.trusted_certificate.as_ref())?;
     let mut builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .redirect(redirect_policy())
-        .user_agent(concat!("kinetic/", env!("CARGO_PKG_VERSION")))
+        .user_agent(options.user_agent.as_str())
         .pool_idle_timeout(Duration::from_secs(60));
-    if let Some(timeout) = settings.timeout {
+    if let Some(timeout) = options.timeout {
         builder = builder
             .timeout(timeout)
             .connect_timeout(timeout.min(MAX_CONNECT_TIMEOUT));
     }
-    builder = match &settings.proxy {
+    builder = match &options.proxy {
         // Adding a proxy turns reqwest's system-proxy lookup off.
         Some(p) => builder.proxy(proxy(p)?),
         None => builder.no_proxy(),
@@ -138,24 +129,28 @@ pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
 mod tests {
     use super::*;
 
-    fn settings(s: &str) -> Settings {
-        Settings::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    fn options() -> HttpOptions {
+        let endpoints = super::super::Endpoints::new("https://h", "K", super::super::Api::V1, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        HttpOptions::new(endpoints, "00000003-B615-4300-957B-34956697F040")
     }
 
     #[test]
     fn proxy_addresses() {
-        let s = settings(
-            "URL=https://h;ERPInstance=K;User=u;Password=p;ProxyServer=proxy.local;ProxyPort=3128;ProxyUser=pu;ProxyPassword=pp",
+        let p = Proxy::new(
+            "proxy.local",
+            3128,
+            Some(("pu".into(), crate::Secret::new("pp"))),
         );
-        let p = s.proxy.as_ref().unwrap_or_else(|| panic!("no proxy"));
-        assert_eq!(proxy_url(p), "http://proxy.local:3128");
-        assert!(proxy(p).is_ok());
-        assert!(build_client(&s).is_ok());
-        let mut v6 = p.clone();
-        v6.host = "::1".into();
-        assert_eq!(proxy_url(&v6), "http://[::1]:3128");
-        // The proxy's password never shows in the settings or the client.
-        let shown = format!("{s:?} {:?}", build_client(&s));
+        assert_eq!(p.url(), "http://proxy.local:3128");
+        assert!(proxy(&p).is_ok());
+        let mut o = options();
+        o.proxy = Some(p.clone());
+        assert!(build_client(&o).is_ok());
+        let v6 = Proxy::new("::1", 3128, None);
+        assert_eq!(v6.url(), "http://[::1]:3128");
+        // The proxy's password never shows in the options or the client.
+        let shown = format!("{o:?} {:?}", build_client(&o));
         assert!(
             !shown.contains("pp;") && !shown.contains("\"pp\""),
             "{shown}"
@@ -164,19 +159,10 @@ mod tests {
 
     #[test]
     fn clients_build_with_and_without_timeouts() {
-        assert!(build_client(&settings(
-            "URL=https://h;ERPInstance=K;User=u;Password=p;Timeout=0"
-        ))
-        .is_ok());
-        assert!(build_client(&settings(
-            "URL=https://h;ERPInstance=K;User=u;Password=p;Timeout=5"
-        ))
-        .is_ok());
-        let any = settings("URL=https://h;ERPInstance=K;User=u;Password=p;SSLServerCert=*");
-        assert_eq!(
-            build_client(&any).err().as_ref().and_then(Error::property),
-            Some("SSLServerCert")
-        );
+        let mut o = options();
+        assert!(build_client(&o).is_ok());
+        o.timeout = Some(Duration::from_secs(5));
+        assert!(build_client(&o).is_ok());
     }
 
     #[test]

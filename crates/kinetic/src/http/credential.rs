@@ -10,9 +10,8 @@
 use std::fmt;
 
 use crate::clock::BoxFuture;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::secret::Secret;
-use crate::settings::Settings;
 
 /// The value of one request's `Authorization` header, e.g. `Basic bWFuYWdlcjo...` or
 /// `Bearer eyJ...`. Redacted when printed.
@@ -102,25 +101,6 @@ impl Basic {
         Basic {
             header: Authorization::basic(user, password),
         }
-    }
-
-    /// From `User` and `Password`; an error naming the missing one otherwise.
-    pub fn from_settings(settings: &Settings) -> Result<Self> {
-        let user = settings.auth.user.as_deref().ok_or_else(|| {
-            Error::invalid_settings(
-                "User",
-                "`User` is required for Basic authentication",
-                "set User to your Epicor user name",
-            )
-        })?;
-        let password = settings.auth.password.as_ref().ok_or_else(|| {
-            Error::invalid_settings(
-                "Password",
-                "`Password` is required for Basic authentication",
-                "set Password, or set it in KINETIC_PASSWORD",
-            )
-        })?;
-        Ok(Basic::new(user, password))
     }
 }
 

@@ -5,18 +5,21 @@ use ::http::header::HeaderValue;
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::settings::{LicenseType, Settings};
 
 /// The `CallSettings` header from `Company`, `Plant` and `Language`; `None` when none is set.
-pub(super) fn call_settings(s: &Settings) -> Result<Option<HeaderValue>> {
+pub fn call_settings_header(
+    company: Option<&str>,
+    plant: Option<&str>,
+    language: Option<&str>,
+) -> Result<Option<HeaderValue>> {
     let mut map = serde_json::Map::new();
     for (key, value) in [
-        ("Company", &s.company),
-        ("Plant", &s.plant),
-        ("Language", &s.language),
+        ("Company", company),
+        ("Plant", plant),
+        ("Language", language),
     ] {
         if let Some(v) = value {
-            map.insert(key.into(), serde_json::Value::String(v.clone()));
+            map.insert(key.into(), serde_json::Value::String(v.to_owned()));
         }
     }
     if map.is_empty() {
@@ -52,11 +55,11 @@ fn ascii_json(value: &serde_json::Value) -> String {
 
 /// The `License` header: the claimed licence's GUID and the session, if any.
 pub(super) fn license_header(
-    license: &LicenseType,
+    claimed_license: &str,
     session_id: Option<&Secret>,
 ) -> Option<HeaderValue> {
     let mut map = serde_json::Map::new();
-    map.insert("ClaimedLicense".into(), license.guid().into());
+    map.insert("ClaimedLicense".into(), claimed_license.into());
     if let Some(id) = session_id {
         map.insert("SessionID".into(), id.expose().into());
     }
@@ -69,18 +72,17 @@ pub(super) fn license_header(
 mod tests {
     use super::*;
 
-    fn settings(s: &str) -> Settings {
-        Settings::parse(s).unwrap_or_else(|e| panic!("{e}"))
-    }
-
     #[test]
     fn license_header_names_the_guid_and_session() {
-        let h = license_header(&LicenseType::WebService, None);
+        let h = license_header("00000003-9439-4B30-A6F4-6D2FD4B9FD0F", None);
         assert_eq!(
             h.as_ref().and_then(|v| v.to_str().ok()),
             Some(r#"{"ClaimedLicense":"00000003-9439-4B30-A6F4-6D2FD4B9FD0F"}"#)
         );
-        let h = license_header(&LicenseType::Default, Some(&Secret::new("s-1")));
+        let h = license_header(
+            "00000003-B615-4300-957B-34956697F040",
+            Some(&Secret::new("s-1")),
+        );
         assert_eq!(
             h.as_ref().and_then(|v| v.to_str().ok()),
             Some(r#"{"ClaimedLicense":"00000003-B615-4300-957B-34956697F040","SessionID":"s-1"}"#)
@@ -90,22 +92,20 @@ mod tests {
 
     #[test]
     fn call_settings_from_company_plant_language() {
-        let s = settings(
-            "URL=https://h;ERPInstance=K;User=u;Password=p;Company=EPIC06;Plant=MfgSys;Language=en-US",
-        );
-        let h = call_settings(&s).ok().flatten();
+        let h = call_settings_header(Some("EPIC06"), Some("MfgSys"), Some("en-US"))
+            .ok()
+            .flatten();
         assert_eq!(
             h.as_ref().and_then(|v| v.to_str().ok()),
             Some(r#"{"Company":"EPIC06","Plant":"MfgSys","Language":"en-US"}"#)
         );
-        let accented =
-            settings("URL=https://h;ERPInstance=K;User=u;Password=p;Plant=Usine-Orléans-𝔸");
-        let h = call_settings(&accented).ok().flatten();
+        let h = call_settings_header(None, Some("Usine-Orléans-𝔸"), None)
+            .ok()
+            .flatten();
         let text = h.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default();
         assert_eq!(text, r#"{"Plant":"Usine-Orl\u00e9ans-\ud835\udd38"}"#);
         let back: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
         assert_eq!(back["Plant"], "Usine-Orléans-𝔸");
-        let none = settings("URL=https://h;ERPInstance=K;User=u;Password=p");
-        assert!(call_settings(&none).is_ok_and(|h| h.is_none()));
+        assert!(call_settings_header(None, None, None).is_ok_and(|h| h.is_none()));
     }
 }

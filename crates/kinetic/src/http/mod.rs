@@ -1,7 +1,11 @@
 //! The HTTP pipeline every call to Epicor goes through.
 //!
-//! A [`Pipeline`] is built once from [`Settings`] and a [`Credential`], and is cheap to clone
-//! (clones share one connection pool). [`Pipeline::send`] takes a [`Request`] and, per attempt:
+//! A [`Pipeline`] is built once from [`HttpOptions`] and a [`Credential`], and is cheap to clone
+//! (clones share one connection pool). The options are HTTP's alone (addresses, Epicor's headers,
+//! retries, timeout, proxy, TLS trust): [`Client::http_options`](crate::Client::http_options)
+//! makes them from the connection string's settings, and nothing here reads those. The credential
+//! is chosen by the caller (`auth/` does, for a [`Client`](crate::Client)). [`Pipeline::send`]
+//! takes a [`Request`] and, per attempt:
 //!
 //! 1. asks the credential for the `Authorization` header (it may sign in or refresh first);
 //! 2. adds `Accept: application/json`, a client request id (`x-correlation-id`, the same on every
@@ -20,15 +24,15 @@
 //!
 //! ```no_run
 //! use epicor_kinetic::http::{Basic, Pipeline, Request};
+//! use epicor_kinetic::{Client, Secret, Settings};
 //! use std::sync::Arc;
-//! use epicor_kinetic::settings::Settings;
 //!
 //! # async fn demo() -> epicor_kinetic::Result<()> {
 //! let settings = Settings::parse(
 //!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password=secret;Company=EPIC06",
 //! )?;
-//! let basic = Arc::new(Basic::from_settings(&settings)?); // from User and Password
-//! let pipeline = Pipeline::new(&settings, basic)?;
+//! let basic = Arc::new(Basic::new("manager", &Secret::new("secret")));
+//! let pipeline = Pipeline::new(Client::http_options(&settings)?, basic)?;
 //! let customers = pipeline
 //!     .endpoints()
 //!     .service("Erp.BO.CustomerSvc")?
@@ -43,6 +47,7 @@ mod client;
 mod credential;
 mod epicor_headers;
 pub mod errors;
+mod options;
 pub mod retry;
 mod tls;
 mod transport;
@@ -61,9 +66,11 @@ pub use ::url::Url;
 
 pub use client::{MAX_REDIRECTS, NO_PROXY};
 pub use credential::{Anonymous, Authorization, Basic, Credential, StaticBearer};
+pub use epicor_headers::call_settings_header;
 pub use errors::{parse_error_body, ServerError};
+pub use options::{HttpOptions, Proxy, USER_AGENT};
 pub use retry::RetryConfig;
-pub use tls::sha256_hex;
+pub use tls::{sha256_hex, TrustedCertificate};
 
 pub(crate) use client::build_client;
 
@@ -74,8 +81,7 @@ pub use url::{
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use crate::settings::{LicenseType, Settings};
-use epicor_headers::{call_settings, license_header};
+use epicor_headers::license_header;
 use retry::{Decision, Failure, RetryContext};
 use transport::{explain_give_up, too_large, transport_failure, Attempt};
 
@@ -286,25 +292,24 @@ impl Response {
 }
 
 /// Builds a [`Pipeline`] with a chosen credential, retry policy or clock.
-pub struct PipelineBuilder<'a> {
-    settings: &'a Settings,
+pub struct PipelineBuilder {
+    options: HttpOptions,
     http: Option<reqwest::Client>,
     credential: Arc<dyn Credential>,
-    retry: RetryConfig,
     clock: Arc<dyn Clock>,
     max_response_bytes: usize,
 }
 
-impl PipelineBuilder<'_> {
+impl PipelineBuilder {
     /// The connection pool to use (a [`Client`](crate::Client)'s); by default a new one.
     pub(crate) fn http(mut self, http: reqwest::Client) -> Self {
         self.http = Some(http);
         self
     }
 
-    /// The retry policy; by default [`RetryConfig::from_settings`].
+    /// The retry policy; by default the options'.
     pub fn retry(mut self, retry: RetryConfig) -> Self {
-        self.retry = retry;
+        self.options.retry = retry;
         self
     }
 
@@ -320,28 +325,25 @@ impl PipelineBuilder<'_> {
         self
     }
 
-    /// The pipeline; errors for settings that cannot work (`SSLServerCert=*`, an unreadable
-    /// certificate file, a bad proxy address).
+    /// The pipeline; errors for options that cannot work (an unreadable certificate file, a bad
+    /// proxy address).
     pub fn build(self) -> Result<Pipeline> {
-        let s = self.settings;
-        let endpoints = Endpoints::from_settings(s)?;
-        let base = endpoints.base_url()?;
-        let credential = self.credential;
-        let call_settings = call_settings(s)?;
+        let o = self.options;
+        let base = o.endpoints.base_url()?;
         Ok(Pipeline {
             inner: Arc::new(Inner {
                 client: match self.http {
                     Some(http) => http,
-                    None => client::build_client(s)?,
+                    None => client::build_client(&o)?,
                 },
-                endpoints,
+                endpoints: o.endpoints,
                 base,
-                credential,
-                api_key: s.auth.api_key.clone(),
-                license: s.auth.license_type.clone(),
+                credential: self.credential,
+                api_key: o.api_key,
+                claimed_license: o.claimed_license,
                 session_id: RwLock::new(None),
-                call_settings,
-                retry: self.retry,
+                call_settings: o.call_settings,
+                retry: o.retry,
                 clock: self.clock,
                 max_response_bytes: self.max_response_bytes,
                 sent: std::sync::atomic::AtomicU64::new(0),
@@ -356,7 +358,8 @@ struct Inner {
     base: Url,
     credential: Arc<dyn Credential>,
     api_key: Option<Secret>,
-    license: LicenseType,
+    /// The GUID of the claimed licence, for the `License` header.
+    claimed_license: String,
     session_id: RwLock<Option<Secret>>,
     call_settings: Option<HeaderValue>,
     retry: RetryConfig,
@@ -378,26 +381,25 @@ impl fmt::Debug for Pipeline {
             .field("base", &self.inner.endpoints.base())
             .field("credential", &self.inner.credential)
             .field("api_key", &self.inner.api_key)
-            .field("license", &self.inner.license)
+            .field("claimed_license", &self.inner.claimed_license)
             .field("retry", &self.inner.retry)
             .finish_non_exhaustive()
     }
 }
 
 impl Pipeline {
-    /// A pipeline for `settings` that authenticates with `credential` (chosen by the caller: the
+    /// A pipeline with `options` that authenticates with `credential` (chosen by the caller: the
     /// pipeline never picks one from `AuthScheme`; a [`Client`](crate::Client) does, in `auth`).
-    pub fn new(settings: &Settings, credential: Arc<dyn Credential>) -> Result<Pipeline> {
-        Pipeline::builder(settings, credential).build()
+    pub fn new(options: HttpOptions, credential: Arc<dyn Credential>) -> Result<Pipeline> {
+        Pipeline::builder(options, credential).build()
     }
 
     /// A builder, to choose the retry policy or clock.
-    pub fn builder(settings: &Settings, credential: Arc<dyn Credential>) -> PipelineBuilder<'_> {
+    pub fn builder(options: HttpOptions, credential: Arc<dyn Credential>) -> PipelineBuilder {
         PipelineBuilder {
-            settings,
+            options,
             http: None,
             credential,
-            retry: RetryConfig::from_settings(settings),
             clock: Arc::new(SystemClock),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
@@ -669,7 +671,7 @@ impl Pipeline {
             }
             if matches!(api, Some(Api::V1 | Api::V2)) {
                 let session = self.session_id();
-                if let Some(license) = license_header(&inner.license, session.as_ref()) {
+                if let Some(license) = license_header(&inner.claimed_license, session.as_ref()) {
                     headers.insert("License", license);
                 }
                 if let Some(call_settings) = &inner.call_settings {
@@ -774,17 +776,25 @@ impl Pipeline {
 mod tests {
     use super::*;
 
-    fn settings(s: &str) -> Settings {
-        Settings::parse(s).unwrap_or_else(|e| panic!("{e}"))
+    const WEB_SERVICE: &str = "00000003-9439-4B30-A6F4-6D2FD4B9FD0F";
+
+    fn options(url: &str, api: Api, company: Option<&str>) -> HttpOptions {
+        let endpoints = Endpoints::new(url, "K", api, company.map(str::to_owned))
+            .unwrap_or_else(|e| panic!("{e}"));
+        HttpOptions::new(endpoints, WEB_SERVICE)
+    }
+
+    fn basic() -> Arc<Basic> {
+        Arc::new(Basic::new("u", &Secret::new("p")))
     }
 
     #[test]
     fn headers_follow_the_address() {
-        let s = settings(
-            "URL=https://h;ERPInstance=K;User=u;Password=p;ApiVersion=v2;Company=EPIC06;ApiKey=key-1;LicenseType=WebService",
-        );
-        let basic = Arc::new(Basic::from_settings(&s).unwrap_or_else(|e| panic!("{e}")));
-        let p = Pipeline::new(&s, basic).unwrap_or_else(|e| panic!("{e}"));
+        let mut o = options("https://h", Api::V2, Some("EPIC06"));
+        o.api_key = Some(Secret::new("key-1"));
+        o.call_settings =
+            call_settings_header(Some("EPIC06"), None, None).unwrap_or_else(|e| panic!("{e}"));
+        let p = Pipeline::new(o, basic()).unwrap_or_else(|e| panic!("{e}"));
         let auth = Authorization::basic("u", &Secret::new("p"));
         let headers_for = |e: &Endpoint| {
             let r = Request::get(e).unwrap_or_else(|e| panic!("{e}"));
@@ -795,6 +805,10 @@ mod tests {
         let v2 = headers_for(&ep.v2("EPIC06", "Erp.BO.PartSvc"));
         assert_eq!(v2.get("x-api-key").map(|v| v.is_sensitive()), Some(true));
         assert!(v2.get("License").is_some() && v2.get("CallSettings").is_some());
+        assert_eq!(
+            v2.get("License").and_then(|v| v.to_str().ok()),
+            Some(r#"{"ClaimedLicense":"00000003-9439-4B30-A6F4-6D2FD4B9FD0F"}"#)
+        );
         assert_eq!(
             v2.get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()),
             Some("rid")
@@ -819,9 +833,8 @@ mod tests {
 
     #[tokio::test]
     async fn credentials_never_go_to_another_server() {
-        let s = settings("URL=http://127.0.0.1:9;ERPInstance=K;User=u;Password=p");
-        let basic = Arc::new(Basic::from_settings(&s).unwrap_or_else(|e| panic!("{e}")));
-        let p = Pipeline::new(&s, basic).unwrap_or_else(|e| panic!("{e}"));
+        let p = Pipeline::new(options("http://127.0.0.1:9", Api::V1, None), basic())
+            .unwrap_or_else(|e| panic!("{e}"));
         let elsewhere =
             Url::parse("http://localhost:9/K/api/v1/").unwrap_or_else(|e| panic!("{e}"));
         let err = p.send(Request::new(Method::GET, elsewhere)).await.err();

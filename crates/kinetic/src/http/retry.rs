@@ -32,8 +32,6 @@ use ::http::header::{HeaderMap, RETRY_AFTER};
 use ::http::Method;
 use rand::Rng;
 
-use crate::settings::Settings;
-
 /// Retry settings of a [`Pipeline`](super::Pipeline).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -60,14 +58,6 @@ impl Default for RetryConfig {
 }
 
 impl RetryConfig {
-    /// The defaults with `MaxRetries` from `settings`.
-    pub fn from_settings(settings: &Settings) -> Self {
-        RetryConfig {
-            max_retries: settings.max_retries,
-            ..RetryConfig::default()
-        }
-    }
-
     /// Sets the number of retries.
     pub fn with_max_retries(mut self, max_retries: u32) -> Self {
         self.max_retries = max_retries;

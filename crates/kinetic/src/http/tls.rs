@@ -1,7 +1,8 @@
 //! TLS: certificate verification is always on; `SSLServerCert` can only add trust.
 //!
 //! The trust store is Mozilla's root programme (the `webpki-roots` bundle, the same on every
-//! machine). `SSLServerCert` adds to it:
+//! machine). `SSLServerCert`, which [`Client`](crate::Client) reads into a [`TrustedCertificate`],
+//! adds to it:
 //!
 //! - a PEM file or PEM text: every certificate in it becomes a trust anchor (a private CA, as the
 //!   emulator's `--tls` makes), and is also accepted when the server presents exactly that
@@ -14,10 +15,11 @@
 //! its public key, so only a server holding the pinned certificate's private key passes. Any other
 //! certificate goes through the normal checks (chain to a trusted root, name, dates).
 //!
-//! `SSLServerCert=*` (CData's "trust any certificate") is refused: this connector has no way to
-//! turn verification off.
+//! `SSLServerCert=*` (CData's "trust any certificate") is refused where the settings are read
+//! (`client.rs`): there is no [`TrustedCertificate`] that turns verification off.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -29,24 +31,41 @@ use sha1::Digest as _;
 
 use crate::encoding::hex;
 use crate::error::{Error, Result};
-use crate::settings::{ServerCert, Thumbprint, ThumbprintAlgorithm};
 
 const PROPERTY: &str = "SSLServerCert";
+
+/// A certificate trusted besides Mozilla's roots (`SSLServerCert`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrustedCertificate {
+    /// The certificates of a PEM file: trust anchors, and accepted when the server presents
+    /// exactly one of them. The file is read when the connection pool is made.
+    PemFile(PathBuf),
+    /// The certificates of PEM text, likewise.
+    Pem(String),
+    /// The server certificate whose SHA-1 digest is this (40 lower-case hex digits).
+    Sha1(String),
+    /// The server certificate whose SHA-256 digest is this (64 lower-case hex digits).
+    Sha256(String),
+}
 
 /// A certificate accepted when the server presents exactly it.
 #[derive(Clone, PartialEq, Eq)]
 enum Pin {
     /// The DER bytes of a certificate given as PEM.
     Der(Vec<u8>),
-    /// A thumbprint: the hash of the DER bytes.
-    Thumbprint(Thumbprint),
+    /// The SHA-1 of the DER bytes, in lower-case hex.
+    Sha1(String),
+    /// The SHA-256 of the DER bytes, in lower-case hex.
+    Sha256(String),
 }
 
 impl Pin {
     fn matches(&self, der: &[u8]) -> bool {
         match self {
             Pin::Der(pinned) => pinned.as_slice() == der,
-            Pin::Thumbprint(t) => t.hex == thumbprint_hex(t.algorithm, der),
+            Pin::Sha1(pinned) => *pinned == hex(&sha1::Sha1::digest(der)),
+            Pin::Sha256(pinned) => *pinned == sha256_hex(der),
         }
     }
 }
@@ -55,16 +74,8 @@ impl fmt::Debug for Pin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Pin::Der(der) => write!(f, "Der(sha256 {})", sha256_hex(der)),
-            Pin::Thumbprint(t) => write!(f, "Thumbprint({t})"),
+            Pin::Sha1(t) | Pin::Sha256(t) => write!(f, "Thumbprint({t})"),
         }
-    }
-}
-
-/// Lower-case hex of a certificate's hash.
-fn thumbprint_hex(algorithm: ThumbprintAlgorithm, der: &[u8]) -> String {
-    match algorithm {
-        ThumbprintAlgorithm::Sha1 => hex(&sha1::Sha1::digest(der)),
-        ThumbprintAlgorithm::Sha256 => sha256_hex(der),
     }
 }
 
@@ -151,8 +162,8 @@ fn pem_certificates(pem: &[u8], source: &str) -> Result<Vec<CertificateDer<'stat
     Ok(certs)
 }
 
-/// The rustls client configuration for `server_cert` (`SSLServerCert`), HTTP/1.1 only.
-pub(crate) fn client_config(server_cert: Option<&ServerCert>) -> Result<rustls::ClientConfig> {
+/// The rustls client configuration trusting `trusted` too (`SSLServerCert`), HTTP/1.1 only.
+pub(crate) fn client_config(trusted: Option<&TrustedCertificate>) -> Result<rustls::ClientConfig> {
     let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let mut pins = Vec::new();
     let mut add_pem = |pem: &[u8], source: &str| -> Result<()> {
@@ -164,16 +175,9 @@ pub(crate) fn client_config(server_cert: Option<&ServerCert>) -> Result<rustls::
         }
         Ok(())
     };
-    match server_cert {
+    match trusted {
         None => {}
-        Some(ServerCert::AnyCertificate) => {
-            return Err(Error::invalid_settings(
-                PROPERTY,
-                "`SSLServerCert=*` would turn off certificate verification, which this connector never does",
-                "set SSLServerCert to the server's CA certificate (a PEM file path or PEM text), or to the server certificate's SHA-256 thumbprint",
-            ))
-        }
-        Some(ServerCert::PemFile(path)) => {
+        Some(TrustedCertificate::PemFile(path)) => {
             let pem = std::fs::read(path).map_err(|e| {
                 Error::invalid_settings(
                     PROPERTY,
@@ -186,8 +190,9 @@ pub(crate) fn client_config(server_cert: Option<&ServerCert>) -> Result<rustls::
             })?;
             add_pem(&pem, &path.display().to_string())?;
         }
-        Some(ServerCert::Pem(text)) => add_pem(text.as_bytes(), "PEM text")?,
-        Some(ServerCert::Thumbprint(t)) => pins.push(Pin::Thumbprint(t.clone())),
+        Some(TrustedCertificate::Pem(text)) => add_pem(text.as_bytes(), "PEM text")?,
+        Some(TrustedCertificate::Sha1(hex)) => pins.push(Pin::Sha1(hex.clone())),
+        Some(TrustedCertificate::Sha256(hex)) => pins.push(Pin::Sha256(hex.clone())),
     }
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -251,22 +256,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn any_certificate_is_refused() {
-        let err = client_config(Some(&ServerCert::AnyCertificate)).err();
-        assert_eq!(err.as_ref().and_then(Error::property), Some(PROPERTY));
-        let text = err.map(|e| e.to_string()).unwrap_or_default();
-        assert!(text.contains("never"), "{text}");
-        assert!(text.contains("thumbprint"), "{text}");
-    }
-
-    #[test]
     fn bad_pem_and_missing_files_are_settings_errors() {
         for cert in [
-            ServerCert::Pem(
+            TrustedCertificate::Pem(
                 "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".into(),
             ),
-            ServerCert::Pem("-----BEGIN NOTHING-----".into()),
-            ServerCert::PemFile("/nonexistent/kinetic-ca.pem".into()),
+            TrustedCertificate::Pem("-----BEGIN NOTHING-----".into()),
+            TrustedCertificate::PemFile("/nonexistent/kinetic-ca.pem".into()),
         ] {
             let err = client_config(Some(&cert)).err();
             assert_eq!(
@@ -280,7 +276,7 @@ mod tests {
     #[test]
     fn defaults_and_thumbprints_build() {
         assert!(client_config(None).is_ok_and(|c| c.alpn_protocols == [b"http/1.1".to_vec()]));
-        let pin = ServerCert::parse(&"ab".repeat(32));
+        let pin = TrustedCertificate::Sha256("ab".repeat(32));
         assert!(client_config(Some(&pin)).is_ok());
     }
 
@@ -288,12 +284,11 @@ mod tests {
     fn pins_match_exactly() {
         let der = b"not really a certificate".to_vec();
         let sha256 = sha256_hex(&der);
-        let sha1 = thumbprint_hex(ThumbprintAlgorithm::Sha1, &der);
+        let sha1 = hex(&sha1::Sha1::digest(&der));
         assert_eq!(sha1.len(), 40);
-        for text in [sha256.clone(), sha1, sha256.to_uppercase()] {
-            let t = Thumbprint::parse(&text).unwrap_or_else(|| panic!("{text}"));
-            assert!(Pin::Thumbprint(t.clone()).matches(&der));
-            assert!(!Pin::Thumbprint(t).matches(b"another"));
+        for pin in [Pin::Sha256(sha256), Pin::Sha1(sha1)] {
+            assert!(pin.matches(&der));
+            assert!(!pin.matches(b"another"));
         }
         assert!(Pin::Der(der.clone()).matches(&der));
         assert!(!Pin::Der(der).matches(b"x"));

@@ -1,4 +1,4 @@
-//! Addresses of the Kinetic REST API, built from settings with every piece percent-encoded.
+//! Addresses of the Kinetic REST API, every piece percent-encoded.
 //!
 //! Everything hangs off the instance's base, `{URL}/{ERPInstance}/`:
 //!
@@ -19,13 +19,11 @@
 //! doubled (`'O''Brien'`), numbers bare.
 //!
 //! ```
-//! use epicor_kinetic::http::{Endpoints, KeyValue};
-//! use epicor_kinetic::settings::Settings;
+//! use epicor_kinetic::http::{Api, Endpoints, KeyValue};
 //!
-//! let settings = Settings::parse(
-//!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=u;Password=p;ApiVersion=v2;Company=EPIC06",
-//! )?;
-//! let endpoints = Endpoints::from_settings(&settings)?;
+//! // URL, ERPInstance, ApiVersion and Company.
+//! let endpoints =
+//!     Endpoints::new("https://erp.example.com", "Kinetic", Api::V2, Some("EPIC06".into()))?;
 //! let url = endpoints
 //!     .service("Erp.BO.CustomerSvc")?
 //!     .keyed("Customers", &[KeyValue::from("EPIC06"), KeyValue::from(45)])
@@ -46,7 +44,6 @@ use ::url::Url;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::error::{Error, Result};
-use crate::settings::{ApiVersion, Settings};
 
 /// What a path segment keeps literal: RFC 3986 unreserved characters, plus the sub-delimiters and
 /// `:`/`@` that OData paths use (`$metadata`, `Customers('EPIC06',45)`, `$count`). Everything else,
@@ -208,33 +205,32 @@ pub enum Api {
     Other,
 }
 
-/// The addresses of one Kinetic instance, from [`Settings`].
+/// The addresses of one Kinetic instance (`URL`, `ERPInstance`, `ApiVersion`, `Company`).
 #[derive(Clone, Debug)]
 pub struct Endpoints {
     /// `{URL}/{ERPInstance}/`, always ending in `/`.
     base: String,
-    api_version: ApiVersion,
+    /// The API services are addressed on: [`Api::V1`] or [`Api::V2`].
+    api_version: Api,
     company: Option<String>,
 }
 
 impl Endpoints {
-    /// The addresses for `settings`: its `URL`, `ERPInstance`, `ApiVersion` and `Company`.
-    pub fn from_settings(settings: &Settings) -> Result<Endpoints> {
-        Endpoints::new(
-            &settings.url,
-            &settings.erp_instance,
-            settings.api_version,
-            settings.company.clone(),
-        )
-    }
-
-    /// The addresses under `url` (scheme, host, optional port and path) and `instance`.
+    /// The addresses under `url` (scheme, host, optional port and path) and `instance`, with
+    /// services on `api_version` ([`Api::V1`] or [`Api::V2`]) and `company` (which v2 needs).
     pub fn new(
         url: &str,
         instance: &str,
-        api_version: ApiVersion,
+        api_version: Api,
         company: Option<String>,
     ) -> Result<Endpoints> {
+        if api_version == Api::Other {
+            return Err(Error::invalid_settings(
+                "ApiVersion",
+                "services are addressed on API v1 or v2",
+                "set ApiVersion to v1 or v2",
+            ));
+        }
         let base = format!(
             "{}/{}/",
             url.trim_end_matches('/'),
@@ -272,12 +268,12 @@ impl Endpoints {
         parse_url(&self.base)
     }
 
-    /// The API version the settings chose.
-    pub fn api_version(&self) -> ApiVersion {
+    /// The API services are addressed on: [`Api::V1`] or [`Api::V2`] (`ApiVersion`).
+    pub fn api_version(&self) -> Api {
         self.api_version
     }
 
-    /// The company the settings name, if any.
+    /// The company (`Company`), if any.
     pub fn company(&self) -> Option<&str> {
         self.company.as_deref()
     }
@@ -305,8 +301,8 @@ impl Endpoints {
     /// `api/v2/odata/{Company}/{service}` (which needs `Company`).
     pub fn service(&self, service: &str) -> Result<Endpoint> {
         match self.api_version {
-            ApiVersion::V1 => Ok(self.v1(service)),
-            ApiVersion::V2 => Ok(self.v2(self.required_company()?, service)),
+            Api::V2 => Ok(self.v2(self.required_company()?, service)),
+            Api::V1 | Api::Other => Ok(self.v1(service)),
         }
     }
 
@@ -330,11 +326,11 @@ impl Endpoints {
     /// The service list: `api/v1/` or `api/v2/odata/{Company}/`.
     pub fn services(&self) -> Result<Endpoint> {
         Ok(match self.api_version {
-            ApiVersion::V1 => self.at(Api::V1, "api/v1/".into()),
-            ApiVersion::V2 => self.at(
+            Api::V2 => self.at(
                 Api::V2,
                 format!("api/v2/odata/{}/", encode_segment(self.required_company()?)),
             ),
+            Api::V1 | Api::Other => self.at(Api::V1, "api/v1/".into()),
         })
     }
 
@@ -342,17 +338,17 @@ impl Endpoints {
     /// `api/v2/odata/{Company}/BaqSvc/{id}/Data`. Add parameters with [`Endpoint::query`].
     pub fn baq(&self, baq_id: &str) -> Result<Endpoint> {
         Ok(match self.api_version {
-            ApiVersion::V1 => self.at(
-                Api::V1,
-                format!("api/v1/BaqSvc/{}/", encode_segment(baq_id)),
-            ),
-            ApiVersion::V2 => self.at(
+            Api::V2 => self.at(
                 Api::V2,
                 format!(
                     "api/v2/odata/{}/BaqSvc/{}/Data",
                     encode_segment(self.required_company()?),
                     encode_segment(baq_id)
                 ),
+            ),
+            Api::V1 | Api::Other => self.at(
+                Api::V1,
+                format!("api/v1/BaqSvc/{}/", encode_segment(baq_id)),
             ),
         })
     }
@@ -504,7 +500,7 @@ impl fmt::Display for Endpoint {
 }
 
 fn parse_url(text: &str) -> Result<Url> {
-    // The base address was validated with the settings: failing here is a bug.
+    // The base address was validated in `Endpoints::new`: failing here is a bug.
     Url::parse(text)
         .map_err(|e| Error::internal(format!("cannot make an address of `{text}`: {e}")))
 }
@@ -524,7 +520,7 @@ pub(crate) fn origin(url: &Url) -> String {
 mod tests {
     use super::*;
 
-    fn endpoints(version: ApiVersion) -> Endpoints {
+    fn endpoints(version: Api) -> Endpoints {
         match Endpoints::new(
             "https://erp.example.com/",
             "Kinetic Live",
@@ -545,7 +541,7 @@ mod tests {
 
     #[test]
     fn v1_and_v2_services() {
-        let v1 = endpoints(ApiVersion::V1);
+        let v1 = endpoints(Api::V1);
         assert_eq!(v1.base(), "https://erp.example.com/Kinetic%20Live/");
         assert_eq!(
             url(v1
@@ -553,7 +549,7 @@ mod tests {
                 .map(|e| e.segment("Customers"))),
             "https://erp.example.com/Kinetic%20Live/api/v1/Erp.BO.CustomerSvc/Customers"
         );
-        let v2 = endpoints(ApiVersion::V2);
+        let v2 = endpoints(Api::V2);
         assert_eq!(
             url(v2.service("Erp.BO.PartSvc").map(|e| e.segment("$metadata"))),
             "https://erp.example.com/Kinetic%20Live/api/v2/odata/EPIC06/Erp.BO.PartSvc/$metadata"
@@ -570,8 +566,8 @@ mod tests {
 
     #[test]
     fn baqs_functions_sessions_and_tokens() {
-        let v1 = endpoints(ApiVersion::V1);
-        let v2 = endpoints(ApiVersion::V2);
+        let v1 = endpoints(Api::V1);
+        let v2 = endpoints(Api::V2);
         assert_eq!(
             url(v1
                 .baq("zOrdersByCustomer")
@@ -606,7 +602,7 @@ mod tests {
 
     #[test]
     fn values_cannot_escape_their_segment_or_parameter() {
-        let v1 = endpoints(ApiVersion::V1);
+        let v1 = endpoints(Api::V1);
         let e = v1
             .v1("Erp.BO.CustomerSvc")
             .keyed(
@@ -630,7 +626,7 @@ mod tests {
 
     #[test]
     fn custom_options_cannot_add_an_option() {
-        let v2 = endpoints(ApiVersion::V2);
+        let v2 = endpoints(Api::V2);
         let e = v2
             .baq("zX")
             .and_then(|e| e.custom_option("Cust ID&a=1", "O'B%&#?/..%2F$filter=x;+@(,)"))
@@ -655,8 +651,7 @@ mod tests {
 
     #[test]
     fn v2_without_company_is_a_settings_error() {
-        let e =
-            Endpoints::new("http://h", "K", ApiVersion::V2, None).unwrap_or_else(|e| panic!("{e}"));
+        let e = Endpoints::new("http://h", "K", Api::V2, None).unwrap_or_else(|e| panic!("{e}"));
         let err = e.service("Erp.BO.PartSvc").err();
         assert_eq!(err.as_ref().and_then(Error::property), Some("Company"));
         assert!(e.function("L", "F", false).is_err());
@@ -665,14 +660,16 @@ mod tests {
     #[test]
     fn bad_urls_are_settings_errors() {
         for bad in ["not a url", "ftp://h", "http://exa mple.com"] {
-            let err = Endpoints::new(bad, "K", ApiVersion::V1, None).err();
+            let err = Endpoints::new(bad, "K", Api::V1, None).err();
             assert_eq!(err.as_ref().and_then(Error::property), Some("URL"), "{bad}");
         }
+        let other = Endpoints::new("http://h", "K", Api::Other, None).err();
+        assert_eq!(other.as_ref().and_then(Error::property), Some("ApiVersion"));
     }
 
     #[test]
     fn api_of_and_origin() {
-        let v1 = endpoints(ApiVersion::V1);
+        let v1 = endpoints(Api::V1);
         let api = |s: &str| Url::parse(s).ok().and_then(|u| v1.api_of(&u));
         assert_eq!(
             api("https://erp.example.com/Kinetic%20Live/api/v2/odata/X/S"),
