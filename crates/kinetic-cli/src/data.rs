@@ -240,7 +240,7 @@ pub async fn get(args: GetArgs) -> Result<(), Failure> {
             record = record.select(&names).map_err(|missing| {
                 let columns: Vec<&str> = record.columns().iter().map(|c| c.name.as_str()).collect();
                 let guess =
-                    epicor_kinetic::settings::registry::closest(&missing, columns.iter().copied())
+                    epicor_kinetic::did_you_mean::closest(&missing, columns.iter().copied())
                         .map(|g| format!("did you mean {g}? "))
                         .unwrap_or_default();
                 usage(

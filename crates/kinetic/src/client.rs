@@ -1,26 +1,4 @@
-//! A [`Client`]: what every connection to a server shares, built once.
-//!
-//! A client holds the HTTP connection pool (with the settings' TLS trust, proxy and timeout),
-//! the OpenID discovery documents it has read and each service's `$metadata`, each fetched once
-//! however many connections and tasks ask at the same moment (single flight). Connections made
-//! from it ([`Client::connect`]) differ only in who they are: a web server makes one client at
-//! start-up and one cheap connection per signed-in user.
-//!
-//! Connections are opened with [`Client::connect`] (in [`crate::connection`], which sits above
-//! `auth/`; this module sits below it).
-//!
-//! ```no_run
-//! use epicor_kinetic::{Client, Settings};
-//!
-//! # async fn demo() -> epicor_kinetic::Result<()> {
-//! let base = Settings::parse(
-//!     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password=secret;Company=EPIC06",
-//! )?;
-//! let client = Client::new(&base)?;
-//! let first = client.connect(base.clone()).await?;
-//! let second = client.connect(base).await?; // same pool, same $metadata, no new handshake
-//! # let _ = (first, second); Ok(()) }
-//! ```
+//! The [`Client`]: what every connection to a server shares (its documentation says how).
 
 use crate::clock::{Clock, SystemClock};
 use crate::http::{
@@ -75,8 +53,29 @@ struct Inner {
     users: OnceCell<Arc<crate::store::UserTokenCache>>,
 }
 
-/// What connections to one server share: see the [module documentation](self). Cheap to clone
-/// (clones share everything).
+/// What every connection to a server shares, built once. Cheap to clone (clones share everything).
+///
+/// A client holds the HTTP connection pool (with the settings' TLS trust, proxy and timeout),
+/// the OpenID discovery documents it has read and each service's `$metadata`, each fetched once
+/// however many connections and tasks ask at the same moment (single flight). Connections made
+/// from it ([`Client::connect`]) differ only in who they are: a web server makes one client at
+/// start-up and one cheap connection per signed-in user.
+///
+/// Connections are opened with [`Client::connect`] (the connection module sits above `auth/`;
+/// this one below it).
+///
+/// ```no_run
+/// use epicor_kinetic::{Client, Settings};
+///
+/// # async fn demo() -> epicor_kinetic::Result<()> {
+/// let base = Settings::parse(
+///     "URL=https://erp.example.com;ERPInstance=Kinetic;User=manager;Password=secret;Company=EPIC06",
+/// )?;
+/// let client = Client::new(&base)?;
+/// let first = client.connect(base.clone()).await?;
+/// let second = client.connect(base).await?; // same pool, same $metadata, no new handshake
+/// # let _ = (first, second); Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,

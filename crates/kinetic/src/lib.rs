@@ -31,22 +31,22 @@
 
 pub mod api;
 pub mod auth;
-pub mod client;
+mod client;
 pub mod clock;
-pub mod connection;
+mod connection;
 pub mod did_you_mean;
-pub(crate) mod encoding;
-pub mod error;
+mod encoding;
+mod error;
 pub mod http;
 pub mod logging;
 pub mod oauth;
-pub mod secret;
+mod secret;
 pub mod settings;
 pub mod store;
 pub mod token;
 
 pub use client::Client;
 pub use connection::Connection;
-pub use error::{Error, ErrorDetail, ErrorKind, OAuthError, OAuthErrorCode, Result};
-pub use secret::Secret;
+pub use error::{Cause, Error, ErrorDetail, ErrorKind, OAuthError, OAuthErrorCode, Result};
+pub use secret::{Secret, REDACTED};
 pub use settings::Settings;

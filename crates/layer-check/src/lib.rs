@@ -144,6 +144,43 @@ pub struct Crate {
     src: PathBuf,
     modules: BTreeSet<String>,
     reexports: BTreeMap<String, String>,
+    /// Items the root defines itself (`AppState`, `parse_single`).
+    root_items: BTreeSet<String>,
+}
+
+/// The names of the items `code` defines at any depth (`struct X`, `pub(crate) fn y`,
+/// `macro_rules! z`): a root's own names. An item of an inline module counts too, which errs
+/// on the side of reading a name as the root's.
+fn defined_items(code: &str) -> BTreeSet<String> {
+    const KINDS: &[&str] = &[
+        "struct ",
+        "enum ",
+        "union ",
+        "trait ",
+        "type ",
+        "fn ",
+        "const ",
+        "static ",
+        "macro_rules! ",
+    ];
+    let mut out = BTreeSet::new();
+    for kind in KINDS {
+        for (i, _) in code.match_indices(kind) {
+            let preceded = code[..i].chars().next_back().is_some_and(ident_char);
+            if preceded {
+                continue;
+            }
+            let name: String = code[i + kind.len()..]
+                .trim_start()
+                .chars()
+                .take_while(|c| ident_char(*c))
+                .collect();
+            if !name.is_empty() {
+                out.insert(name);
+            }
+        }
+    }
+    out
 }
 
 impl Crate {
@@ -176,6 +213,7 @@ impl Crate {
             src: src.to_owned(),
             modules,
             reexports,
+            root_items: defined_items(&root),
         }
     }
 
@@ -185,7 +223,8 @@ impl Crate {
     }
 
     /// The module a path of the crate names: the longest module prefix, a root re-export's
-    /// module, or `lib::Name` for a name the crate root defines.
+    /// module, `lib::Name` for an item the crate root defines, else nothing (a path this reader
+    /// cannot place, such as `super::` inside an inline module).
     fn resolve(&self, path: &[String]) -> Option<String> {
         let path: Vec<String> = path
             .iter()
@@ -199,12 +238,12 @@ impl Crate {
             }
         }
         let first = path.first()?;
-        Some(
-            self.reexports
-                .get(first)
-                .cloned()
-                .unwrap_or_else(|| format!("lib::{first}")),
-        )
+        if let Some(module) = self.reexports.get(first) {
+            return Some(module.clone());
+        }
+        self.root_items
+            .contains(first)
+            .then(|| format!("lib::{first}"))
     }
 
     /// The modules of the crate that `file` imports.

@@ -152,4 +152,7 @@ fn imports_are_read_through_groups_reexports_super_and_inline_paths() {
         ["server"]
     );
     assert!(read("api/mod.rs", "// crate::server\n/// crate::settings").is_empty());
+    // A name the root neither defines nor re-exports is no import of it (`super::` in an
+    // inline module of api/mod.rs means `api`, which this reader does not place).
+    assert!(read("api/mod.rs", "mod inner {\n    use super::Helper;\n}").is_empty());
 }

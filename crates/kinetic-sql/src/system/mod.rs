@@ -115,7 +115,7 @@ impl SystemTables {
             .get(..4)
             .is_some_and(|p| p.eq_ignore_ascii_case("sys_"))
         {
-            let hint = epicor_kinetic::settings::registry::closest(name, NAMES.iter().copied())
+            let hint = epicor_kinetic::did_you_mean::closest(name, NAMES.iter().copied())
                 .map(|n| format!("did you mean {n}? "))
                 .unwrap_or_default();
             return Err(DataFusionError::Plan(format!(

@@ -15,7 +15,10 @@ use crate::secret::Secret;
 /// The `User-Agent` every call carries unless the options say otherwise.
 pub const USER_AGENT: &str = concat!("kinetic/", env!("CARGO_PKG_VERSION"));
 
-/// The HTTP side of one connection. See the [module documentation](self).
+/// The HTTP side of one connection: what a [`Pipeline`](super::Pipeline) is told about it, in
+/// HTTP's terms only: the addresses, Epicor's headers already rendered, retries, and the
+/// connection pool's timeout, proxy and TLS trust. [`Client::http_options`](crate::Client::http_options)
+/// makes it from the connection string's settings; nothing under `http/` reads those.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct HttpOptions {

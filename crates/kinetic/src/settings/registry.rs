@@ -366,9 +366,6 @@ pub fn lookup(key: &str) -> Option<&'static Property> {
     PROPERTIES.iter().find(|p| p.is_named(key))
 }
 
-/// At its old path for the crates that call it here; new code uses [`crate::did_you_mean`].
-pub use crate::did_you_mean::closest;
-
 /// The closest property name or alias to `key`, when it is close enough to be a likely typo.
 ///
 /// ```
@@ -379,7 +376,7 @@ pub fn suggest(key: &str) -> Option<&'static str> {
     let names = PROPERTIES
         .iter()
         .flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()));
-    closest(key, names)
+    crate::did_you_mean::closest(key, names)
 }
 
 /// What a property's value is in a [`Settings`](super::Settings): the registry's one place that
