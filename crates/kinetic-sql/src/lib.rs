@@ -25,6 +25,7 @@ mod corrections;
 mod dml;
 mod error;
 pub mod format;
+mod joins;
 pub mod limits;
 pub mod literal;
 pub mod names;
@@ -136,6 +137,7 @@ impl SqlSession {
     /// A session over `conn` whose statements are bounded by `limits` (see [`limits`]).
     pub async fn with_limits(conn: Connection, limits: SqlLimits) -> Result<SqlSession, SqlError> {
         let transfer = Transfer::for_pipeline(conn.pipeline().clone());
+        let join_keys = conn.settings().join_pushdown_keys as usize;
         let server = ServerModel::new(conn, transfer.clone());
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG, DEFAULT_SCHEMA)
@@ -149,7 +151,26 @@ impl SqlSession {
             // Float64 it was coerced to the decimal column's type through a float and sent as
             // `127435.550000000008192`, which a decimal column on SQL Server never equals.
             .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", false);
+            .set_bool("datafusion.execution.parquet.pushdown_filters", false)
+            // A join hands its scans its keys (crate::joins); the scans wait for them, so only a
+            // join's filters may reach a scan: a TopK's or an aggregate's is final only once the
+            // scan has been read.
+            .set_bool(
+                "datafusion.optimizer.enable_topk_dynamic_filter_pushdown",
+                false,
+            )
+            .set_bool(
+                "datafusion.optimizer.enable_aggregate_dynamic_filter_pushdown",
+                false,
+            )
+            .set_bool(
+                "datafusion.optimizer.enable_join_dynamic_filter_pushdown",
+                join_keys > 0,
+            )
+            .set_usize(
+                "datafusion.optimizer.hash_join_inlist_pushdown_max_distinct_values",
+                join_keys,
+            );
         let mut builder = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(limits.runtime()?)

@@ -8,13 +8,19 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::Session;
+use datafusion::config::ConfigOptions;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalSortExpr};
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr,
+};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
 use datafusion::physical_plan::sort_pushdown::SortOrderPushdownResult;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -185,6 +191,7 @@ impl TableProvider for ODataTable {
             ranges: partitions,
             transfer: self.transfer.clone(),
             properties,
+            join_filters: Vec::new(),
         }))
     }
 
@@ -349,6 +356,9 @@ pub struct ODataScanExec {
     ranges: Vec<Range>,
     transfer: Transfer,
     properties: Arc<PlanProperties>,
+    /// The dynamic filters of the joins above whose keys this scan reads by (see
+    /// [`crate::joins`]); none until DataFusion's filter pushdown hands them over.
+    join_filters: Vec<Arc<dyn PhysicalExpr>>,
 }
 
 impl ODataScanExec {
@@ -378,7 +388,7 @@ impl ODataScanExec {
     /// applied after any `$top` it has: only where that is exact (every filter exact, one
     /// partition), `None` otherwise.
     pub fn with_offset(&self, skip: u64, fetch: Option<u64>) -> Option<ODataScanExec> {
-        if !self.spec.exact || self.ranges.len() > 1 {
+        if !self.spec.exact || self.ranges.len() > 1 || !self.join_filters.is_empty() {
             return None;
         }
         let mut scan = self.clone();
@@ -396,7 +406,11 @@ impl ODataScanExec {
     /// one row in `schema` (a count per column): only where that is exact (every filter
     /// exact, no `$top` or `$skip`), `None` otherwise.
     pub fn count_plan(&self, schema: SchemaRef) -> Option<ODataCountExec> {
-        if !self.spec.exact || self.spec.top.is_some() || self.spec.skip.is_some() {
+        if !self.spec.exact
+            || self.spec.top.is_some()
+            || self.spec.skip.is_some()
+            || !self.join_filters.is_empty()
+        {
             return None;
         }
         if schema
@@ -455,6 +469,11 @@ impl DisplayAs for ODataScanExec {
                 if self.ranges.len() > 1 {
                     write!(f, ", partitions={} ($skip ranges)", self.ranges.len())?;
                 }
+                for filter in &self.join_filters {
+                    // Empty until the join has read its build side (EXPLAIN ANALYZE shows it
+                    // filled in).
+                    write!(f, ", join keys: {filter}")?;
+                }
                 Ok(())
             }
             DisplayFormatType::TreeRender => write!(f, "{}", self.source_line()),
@@ -484,7 +503,7 @@ impl ODataScanExec {
 }
 
 impl ExecutionPlan for ODataScanExec {
-    leaf_plan!("ODataScanExec");
+    leaf_plan!("ODataScanExec", expressions: [join_filters]);
 
     // False, though the scan takes a fetch: to DataFusion's limit pushdown, `true` means "passes
     // a limit on to its children", and with none the limit node above was dropped, its OFFSET
@@ -495,8 +514,9 @@ impl ExecutionPlan for ODataScanExec {
     }
 
     fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
-        // A fetch is the server's `$top` only on one partition (ranges are read in parallel).
-        if self.ranges.len() > 1 {
+        // A fetch is the server's `$top` only on one partition (ranges are read in parallel),
+        // and of rows not narrowed by a join's keys.
+        if self.ranges.len() > 1 || !self.join_filters.is_empty() {
             return None;
         }
         let mut scan = self.clone();
@@ -516,7 +536,11 @@ impl ExecutionPlan for ODataScanExec {
         &self,
         order: &[PhysicalSortExpr],
     ) -> Result<SortOrderPushdownResult<Arc<dyn ExecutionPlan>>> {
-        if order.is_empty() || !self.spec.order.is_empty() || self.spec.top.is_some() {
+        if order.is_empty()
+            || !self.spec.order.is_empty()
+            || self.spec.top.is_some()
+            || !self.join_filters.is_empty()
+        {
             return Ok(SortOrderPushdownResult::Unsupported);
         }
         let Some(order_by) = order
@@ -547,7 +571,68 @@ impl ExecutionPlan for ODataScanExec {
         let range = *self.ranges.get(partition).ok_or_else(|| {
             DataFusionError::Internal(format!("ODataScanExec has no partition {partition}"))
         })?;
-        let mut query = self.spec.query(&self.conn);
+        let pages = if self.join_filters.is_empty() {
+            self.pages(range, &self.spec).boxed()
+        } else {
+            // The join's keys come once its build side is read: wait for them, then read the
+            // rows of those keys only, in as many requests as the keys need.
+            let scan = self.clone();
+            futures_util::stream::once(async move {
+                let specs = scan.join_specs().await;
+                futures_util::stream::iter(specs)
+                    .map(move |spec| scan.pages(range, &spec))
+                    .flatten()
+            })
+            .flatten()
+            .boxed()
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            pages,
+        )))
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> Result<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        let offered: Vec<Arc<dyn PhysicalExpr>> = child_pushdown_result
+            .parent_filters
+            .iter()
+            .map(|f| f.filter.clone())
+            .collect();
+        // Each stays with the node above as well (`No`): what the scan reads is a superset.
+        let propagation = FilterPushdownPropagation::with_parent_pushdown_result(vec![
+                PushedDown::No;
+                offered.len()
+            ]);
+        let joins = crate::joins::dynamic(&offered);
+        // A `$top` or `$skip` counts the rows of the unfiltered set (a join filter would change
+        // which rows those are), and an order asked of the server holds within one request,
+        // not across the several the keys may need.
+        if joins.is_empty()
+            || self.spec.top.is_some()
+            || self.spec.skip.is_some()
+            || !self.spec.order.is_empty()
+        {
+            return Ok(propagation);
+        }
+        let mut scan = self.clone();
+        scan.join_filters.extend(joins);
+        Ok(propagation.with_updated_node(Arc::new(scan)))
+    }
+}
+
+impl ODataScanExec {
+    /// The record batches of the server's pages for `spec` over `range`.
+    fn pages(
+        &self,
+        range: Range,
+        spec: &ScanSpec,
+    ) -> impl futures_util::Stream<Item = Result<RecordBatch>> + Send + 'static {
+        let mut query = spec.query(&self.conn);
         match range {
             Range::All => {}
             Range::Slice { skip, top } => query = query.skip(skip).top(top),
@@ -555,7 +640,7 @@ impl ExecutionPlan for ODataScanExec {
         }
         let schema = self.schema.clone();
         let transfer = self.transfer.clone();
-        let stream = query
+        query
             .pages()
             .map_err(|e| DataFusionError::External(Box::new(e)))
             .and_then(move |page| {
@@ -563,11 +648,40 @@ impl ExecutionPlan for ODataScanExec {
                 let batch = batch_of(&page, &schema);
                 futures_util::future::ready(batch)
             })
-            .boxed();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            stream,
-        )))
+    }
+
+    /// The scans to run once the joins' keys are known: the spec with each piece of the keys'
+    /// filter added ([`crate::joins::chunks`]), none when no row can match, the spec alone when
+    /// nothing of the keys can be sent.
+    async fn join_specs(&self) -> Vec<ScanSpec> {
+        let keys = match crate::joins::settled(&self.join_filters, &self.schema).await {
+            None => return vec![self.spec.clone()],
+            Some(crate::joins::Allowed::Nothing) => return Vec::new(),
+            Some(crate::joins::Allowed::Rows(keys)) => keys,
+        };
+        let with = |piece: &OData| {
+            let mut spec = self.spec.clone();
+            spec.filter = Some(match &self.spec.filter {
+                Some(f) => f.clone().and(piece.clone()),
+                None => piece.clone(),
+            });
+            spec
+        };
+        let fits = |piece: &OData| {
+            with(piece)
+                .query(&self.conn)
+                .first_request()
+                .is_ok_and(|url| {
+                    url.query().map_or(0, str::len) + crate::joins::PAGE_ROOM
+                        <= crate::joins::MAX_QUERY
+                })
+        };
+        let pieces = crate::joins::chunks(&keys, self.columns.as_ref(), fits);
+        if pieces.is_empty() {
+            return vec![self.spec.clone()];
+        }
+        tracing::debug!(requests = pieces.len(), "a join's keys narrow the scan");
+        pieces.iter().map(with).collect()
     }
 }
 
@@ -577,6 +691,9 @@ impl ExecutionPlan for ODataScanExec {
 /// foreign trait is not allowed).
 macro_rules! leaf_plan {
     ($name:literal) => {
+        $crate::table::leaf_plan!($name, expressions: []);
+    };
+    ($name:literal, expressions: [$($field:ident),*]) => {
         fn name(&self) -> &str {
             $name
         }
@@ -597,6 +714,14 @@ macro_rules! leaf_plan {
                 datafusion::common::tree_node::TreeNodeRecursion,
             >,
         ) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+            // The expressions a join looks for to know its dynamic filter has a reader.
+            $(
+                for e in &self.$field {
+                    if _f(e)? == datafusion::common::tree_node::TreeNodeRecursion::Stop {
+                        return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+                    }
+                }
+            )*
             Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
         }
 

@@ -6,7 +6,8 @@
 //!
 //! 1. `error`, `stats`, `names`, `literal`, `arrow`, `corrections`: import nothing of the crate;
 //! 2. `limits`, `format` (errors), `params` (literals), `pushdown` (Arrow types, literals);
-//! 3. `table` (the OData table provider and its scan), `procedures` (parsed and run calls);
+//! 3. `joins` (a join's keys for the scan on its other side, through the translator), then
+//!    `table` (the OData table provider and its scan), `procedures` (parsed and run calls);
 //! 4. `optimizer` (over the scan), `server` (what the catalog knows of the server), `dml`;
 //! 5. `system` (the system tables, over the server's model and the procedures' list);
 //! 6. `catalog` (schemas over the server and the system tables), `rewrite` (names before
@@ -35,7 +36,12 @@ const RULES: &[(&str, &[&str])] = &[
     ("format.rs", &["error", "lib::QueryResult"]),
     ("params.rs", &["error", "literal"]),
     ("pushdown", &["arrow", "literal"]),
-    ("table.rs", &["error", "stats", "arrow", "pushdown"]),
+    // A join's keys, read from DataFusion's dynamic filter, through the one translator.
+    ("joins.rs", &["pushdown"]),
+    (
+        "table.rs",
+        &["error", "stats", "arrow", "pushdown", "joins"],
+    ),
     // A procedure runs within the session that called it (`&SqlSession`).
     (
         "procedures.rs",

@@ -3,6 +3,7 @@
 mod baq_parameters;
 mod common;
 mod differential;
+mod join_pushdown;
 mod limits;
 mod oracle;
 mod procedures;

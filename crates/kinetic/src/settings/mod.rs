@@ -305,6 +305,9 @@ pub struct Settings {
     pub max_recursion: Option<u32>,
     /// `CredentialProcedures`: whether SQL may run procedures that answer credentials.
     pub credential_procedures: bool,
+    /// `JoinPushdownKeys`: the most distinct keys of a join's smaller side that SQL sends to
+    /// the server to narrow the other side's scan; 0 for none.
+    pub join_pushdown_keys: u32,
     /// `Verbosity`, 1 to 5.
     pub verbosity: u8,
     /// `Logfile`.
@@ -782,6 +785,7 @@ impl Settings {
                 .map(Duration::from_secs),
             max_recursion: Some(v.u32("MaxRecursion", 100)?).filter(|n| *n > 0),
             credential_procedures: v.bool("CredentialProcedures")?.unwrap_or(true),
+            join_pushdown_keys: v.u32("JoinPushdownKeys", 1000)?,
             verbosity: v
                 .int("Verbosity")?
                 .and_then(|n| u8::try_from(n).ok())
