@@ -42,6 +42,7 @@ if $short; then
     echo "bench: Python: no target/py-venv with the module yet (scripts/python-tests.sh makes it)" | tee -a "$log"
     failed+=("Python (no target/py-venv)")
   fi
+  step "WAN: joins, exports, Arrow at 50 and 150 ms a request (2,000 lines)" bash bench/wan.sh 2000 "50 150"
   step "HTTPS latency (20 requests each)" bash bench/latency.sh 20
   step "identity-provider flood (500 calls each)" bash bench/idp_flood.sh 500
 else
@@ -51,6 +52,7 @@ else
   step "emulator under wrk (20 s per scheme)" bash bench/emulator.sh 1000000 20s
   step "SQL (1,000,000 lines)" bash bench/sql.sh 1000000
   step "Python (1,000,000 lines)" bash bench/python.sh 1000000
+  step "WAN: joins, exports, Arrow at 50 and 150 ms a request (15,000 lines)" bash bench/wan.sh 15000 "50 150"
   step "HTTPS latency (60 requests each)" bash bench/latency.sh 60
   step "identity-provider flood (20,000 calls each)" bash bench/idp_flood.sh 20000
 fi

@@ -358,45 +358,49 @@ fn export_follows_next_links_under_strict_paging() {
 fn concurrent_inserts_during_an_export_repeat_no_key() {
     let emu = Emu::start(config());
     let basic = emu.conn("basic");
-    let before = csv_keys(&ok(&run(&["export", LINES], &basic)));
-    let first_order: String = before[0].split('|').nth(1).unwrap().to_owned();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("during.csv");
-    // Small pages and some latency so the inserts land while the export pages.
-    let mut child = kinetic()
-        .args(["export", LINES, "-o", path.to_str().unwrap(), "-c"])
-        .arg(format!("{basic};Pagesize=20"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut inserted = 0;
-    while child.try_wait().unwrap().is_none() && inserted < 200 {
-        inserted += 1;
-        // New lines of the first order sort before the export's position: every later row
-        // shifts forward by one.
-        let body = format!(
-            "{{\"OrderNum\": {first_order}, \"OrderLine\": {}, \"PartNum\": \"SPR-0001\", \"OrderQty\": 1, \"UnitPrice\": 1}}",
-            500 + inserted
+    // The default (pages fetched at once as the server allows, each checked to start where the
+    // page before it ended) and a fixed window of four.
+    for (round, setting) in ["", ";Parallelism=4"].into_iter().enumerate() {
+        let before = csv_keys(&ok(&run(&["export", LINES], &basic)));
+        let first_order: String = before[0].split('|').nth(1).unwrap().to_owned();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("during.csv");
+        // Small pages and some latency so the inserts land while the export pages.
+        let mut child = kinetic()
+            .args(["export", LINES, "-o", path.to_str().unwrap(), "-c"])
+            .arg(format!("{basic};Pagesize=20{setting}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut inserted = 0;
+        while child.try_wait().unwrap().is_none() && inserted < 200 {
+            inserted += 1;
+            // New lines of the first order sort before the export's position: every later row
+            // shifts forward by one.
+            let body = format!(
+                "{{\"OrderNum\": {first_order}, \"OrderLine\": {}, \"PartNum\": \"SPR-0001\", \"OrderQty\": 1, \"UnitPrice\": 1}}",
+                500 + 300 * round + inserted
+            );
+            ok(&run(
+                &["create", LINES, "--body", &body, "--format", "json"],
+                &basic,
+            ));
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{setting}");
+        assert!(
+            inserted >= 3,
+            "{setting}: inserts happened during the export: {inserted}"
         );
-        ok(&run(
-            &["create", LINES, "--body", &body, "--format", "json"],
-            &basic,
-        ));
+        let keys = csv_keys(&std::fs::read_to_string(&path).unwrap());
+        let unique: HashSet<&String> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "{setting}: no key twice");
+        assert!(
+            before.iter().all(|k| unique.contains(k)),
+            "{setting}: every row present throughout was exported"
+        );
     }
-    let status = child.wait().unwrap();
-    assert!(status.success());
-    assert!(
-        inserted >= 3,
-        "inserts happened during the export: {inserted}"
-    );
-    let keys = csv_keys(&std::fs::read_to_string(&path).unwrap());
-    let unique: HashSet<&String> = keys.iter().collect();
-    assert_eq!(unique.len(), keys.len(), "no key twice");
-    assert!(
-        before.iter().all(|k| unique.contains(k)),
-        "every row present throughout was exported"
-    );
 }
 
 #[test]

@@ -234,9 +234,10 @@ fn direct_write(what: &str) -> DataFusionError {
 
 impl ODataTable {
     /// How the scan splits: `Parallelism` ranges of `$skip`/`$top` when the setting asks for
-    /// more than one and the server counts the rows (one range otherwise).
+    /// more than one and the server counts the rows (one range otherwise: unset, the one range's
+    /// pager chooses how many pages it fetches at once).
     async fn partitions(&self, spec: &ScanSpec) -> Result<Vec<Range>> {
-        let n = self.conn.settings().parallelism.max(1) as u64;
+        let n = self.conn.settings().parallelism.unwrap_or(1).max(1) as u64;
         if n <= 1 || spec.top.is_some() || !matches!(self.source, Source::EntitySet { .. }) {
             return Ok(vec![Range::All]);
         }

@@ -45,15 +45,21 @@ fn is_date(v: &TypedValue) -> bool {
     }
 }
 
-/// Checks the page boundaries: each page but the last holds `cap` rows, `first_row` counts the
-/// rows before it, every page shares one `Arc` of columns; returns the rows of every page.
+/// Checks the page boundaries: each page but the last holds `cap` rows (a `$skip` page read beside
+/// others starts with the row before its position, to check that nothing moved, and hands out
+/// `cap - 1`), `first_row` counts the rows before it, every page shares one `Arc` of columns;
+/// returns the rows of every page.
 fn check_pages(pages: &[Page], cap: usize, what: &str) -> Vec<epicor_kinetic::api::Record> {
     assert!(pages.len() > 2, "{what}: several pages ({})", pages.len());
     let mut before = 0u64;
     for (i, page) in pages.iter().enumerate() {
         assert!(!page.is_empty(), "{what}: page {i} is empty");
         if i + 1 < pages.len() {
-            assert_eq!(page.len(), cap, "{what}: page {i} is one server page");
+            assert!(
+                page.len() == cap || (i > 0 && page.len() == cap - 1),
+                "{what}: page {i} is one server page ({} rows)",
+                page.len()
+            );
         } else {
             assert!(page.len() <= cap, "{what}: last page");
         }
@@ -100,7 +106,12 @@ async fn typed_pages_of_an_entity_set_v1_and_v2() {
             .unwrap_or_else(|e| panic!("{which}: {e}"));
         let records = check_pages(&pages, 37, which);
         assert_eq!(records.len() as u64, count, "{which}: every row");
-        assert_eq!(pages.len() as u64, count.div_ceil(37), "{which}: pages");
+        // 37 rows a page, or 36 for a page that started with the row before it.
+        assert!(
+            (count.div_ceil(37)..=count.div_ceil(36)).contains(&(pages.len() as u64)),
+            "{which}: {} pages",
+            pages.len()
+        );
         let names: Vec<&str> = pages[0].columns().iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
@@ -127,7 +138,8 @@ async fn typed_pages_of_an_entity_set_v1_and_v2() {
         }
         // The pages' column view is the records' values.
         let amounts: Vec<&TypedValue> = pages[1].column(4).collect();
-        assert_eq!(amounts.len(), 37);
+        assert_eq!(amounts.len(), pages[1].len());
+        assert!(amounts.len() >= 36);
         assert_eq!(amounts[0], &pages[1].records()[0].values()[4]);
         // records() is the same rows one at a time.
         let one_by_one: Vec<_> = query.records().try_collect().await.unwrap();

@@ -33,13 +33,14 @@
 //!   the reading position during `$skip` paging shift later rows forward, and would otherwise be
 //!   read twice. A `$select` that leaves out key columns gets them added to the request (the
 //!   check needs them) and removed from the rows and records handed out;
-//! - with `Parallelism` = n > 1, up to n `$skip` pages are requested at once, at the offsets the
+//! - with `Parallelism` = n > 1, up to n `$skip` pages are requested at once (unset: as many as
+//!   the server's answers allow, see [`paging::Window`]), at the offsets the
 //!   server's page size predicts (learnt from the first page: a page shorter than asked shows the
 //!   cap), and handed out in order. A page that comes back shorter than predicted drops the
 //!   requests under way and paging goes on from where that page ended, so a cap that changes or
 //!   an early end never loses nor repeats a row. Links are always followed one after another.
 //!
-//! At most `Parallelism` + 1 pages are held in memory, whatever the total.
+//! At most `Parallelism` (or `MaxParallelism`) + 1 pages are held in memory, whatever the total.
 
 mod paging;
 
@@ -73,7 +74,10 @@ pub struct EntitySetQuery {
     page_size: u64,
     max_rows: Option<u64>,
     expand: Option<String>,
-    parallelism: usize,
+    /// Pages fetched at once, fixed; `None`: chosen as the server answers ([`paging::Window`]).
+    parallelism: Option<usize>,
+    /// The most pages fetched at once when `parallelism` is `None`.
+    max_parallelism: usize,
     /// Key columns asked for beside a `$select` that leaves them out: the pager needs them to
     /// recognise repeats, and drops them before rows are handed out.
     request_extra: Vec<String>,
@@ -128,7 +132,8 @@ impl EntitySetQuery {
             page_size: u64::from(settings.page_size.max(1)),
             max_rows: settings.max_rows,
             expand: None,
-            parallelism: settings.parallelism.max(1) as usize,
+            parallelism: settings.parallelism.map(|n| n.max(1) as usize),
+            max_parallelism: settings.max_parallelism.max(1) as usize,
             request_extra: Vec::new(),
         }
     }
@@ -182,10 +187,10 @@ impl EntitySetQuery {
         Ok(self)
     }
 
-    /// How many pages to fetch at once (default: the `Parallelism` setting); rows still come in
-    /// order.
+    /// How many pages to fetch at once, fixed (default: the `Parallelism` setting, or, unset,
+    /// chosen as the server answers, up to `MaxParallelism`); rows still come in order.
     pub fn parallelism(mut self, n: usize) -> Self {
-        self.parallelism = n.max(1);
+        self.parallelism = Some(n.max(1));
         self
     }
 

@@ -347,6 +347,8 @@ impl PipelineBuilder {
                 clock: self.clock,
                 max_response_bytes: self.max_response_bytes,
                 sent: std::sync::atomic::AtomicU64::new(0),
+                pushbacks: std::sync::atomic::AtomicU64::new(0),
+                told_to_wait: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -367,6 +369,17 @@ struct Inner {
     max_response_bytes: usize,
     /// Calls sent through [`Pipeline::send`] (see [`Pipeline::requests_sent`]).
     sent: std::sync::atomic::AtomicU64,
+    /// Answers that asked for less load (see [`Pipeline::pushbacks`]).
+    pushbacks: std::sync::atomic::AtomicU64,
+    /// Whether the server has answered `Retry-After` (see [`Pipeline::told_to_wait`]).
+    told_to_wait: std::sync::atomic::AtomicBool,
+}
+
+/// Counts an attempt that got no answer (a timeout, a dropped connection) as a push-back, and
+/// answers `kind` for the retry decision.
+fn shed_load(pushbacks: &std::sync::atomic::AtomicU64, kind: Failure) -> Failure {
+    pushbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    kind
 }
 
 /// The HTTP pipeline of one connection. See the [module documentation](self).
@@ -476,6 +489,22 @@ impl Pipeline {
         self.inner.sent.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many answers have asked this pipeline for less load: 429, 502, 503 and 504, and
+    /// attempts that got no answer (timeouts), retried or not. A pager that chooses its own parallelism fetches fewer pages at once after one.
+    pub fn pushbacks(&self) -> u64 {
+        self.inner
+            .pushbacks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the server has answered `Retry-After` on this pipeline: it paces its clients, so
+    /// a pager that chooses its own parallelism sends one request at a time from then on.
+    pub fn told_to_wait(&self) -> bool {
+        self.inner
+            .told_to_wait
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A body as it may be logged: text, cut at 4 KiB, with the connection's API key and
     /// session id blanked (a server may echo them).
     fn loggable_body(&self, body: &Bytes) -> String {
@@ -527,23 +556,25 @@ impl Pipeline {
                     body,
                     url,
                 } => (status, headers, body, url),
-                Attempt::Failed { kind, error } => match retry.after_failure(kind) {
-                    Decision::Retry { delay, retry: n } => {
-                        tracing::warn!(
-                            target: "epicor_kinetic::http",
-                            "{} {}: attempt {attempts} got no answer ({error}); retry {n} of {} in {} ms",
-                            request.method,
-                            crate::logging::loggable_url(&request.url),
-                            retry.max_retries(),
-                            delay.as_millis()
-                        );
-                        inner.clock.sleep(delay).await;
-                        continue;
+                Attempt::Failed { kind, error } => {
+                    match retry.after_failure(shed_load(&inner.pushbacks, kind)) {
+                        Decision::Retry { delay, retry: n } => {
+                            tracing::warn!(
+                                target: "epicor_kinetic::http",
+                                "{} {}: attempt {attempts} got no answer ({error}); retry {n} of {} in {} ms",
+                                request.method,
+                                crate::logging::loggable_url(&request.url),
+                                retry.max_retries(),
+                                delay.as_millis()
+                            );
+                            inner.clock.sleep(delay).await;
+                            continue;
+                        }
+                        Decision::GiveUp => {
+                            return Err(explain_give_up(error, kind, idempotent, attempts))
+                        }
                     }
-                    Decision::GiveUp => {
-                        return Err(explain_give_up(error, kind, idempotent, attempts))
-                    }
-                },
+                }
             };
             if status.is_success() {
                 return Ok(Response {
@@ -587,6 +618,16 @@ impl Pipeline {
                 }
             }
             let wait = retry::retry_after(&headers, inner.clock.now());
+            if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
+                inner
+                    .pushbacks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            if wait.is_some() {
+                inner
+                    .told_to_wait
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             let secret_refs: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
             // A wait longer than `max_retry_after` gives up too: the caller gets the server's
             // wait in the error rather than a call blocked for minutes.

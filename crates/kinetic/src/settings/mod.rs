@@ -295,8 +295,11 @@ pub struct Settings {
     pub page_size: u32,
     /// `MaxRows`; `None` for no limit.
     pub max_rows: Option<u64>,
-    /// `Parallelism`: pages fetched at once, at least 1.
-    pub parallelism: u32,
+    /// `Parallelism`: pages fetched at once, fixed; `None` (unset) lets each query choose, up to
+    /// `max_parallelism`, by how the server answers.
+    pub parallelism: Option<u32>,
+    /// `MaxParallelism`: the most pages a query fetches at once when `Parallelism` is unset.
+    pub max_parallelism: u32,
     /// `MemoryLimit` in bytes; `None` for no limit.
     pub memory_limit: Option<u64>,
     /// `StatementTimeout`; `None` for no limit.
@@ -772,7 +775,8 @@ impl Settings {
                 .int("MaxRows")?
                 .and_then(|n| u64::try_from(n).ok())
                 .filter(|n| *n > 0),
-            parallelism: v.u32("Parallelism", 1)?,
+            parallelism: v.int("Parallelism")?.and_then(|n| u32::try_from(n).ok()),
+            max_parallelism: v.u32("MaxParallelism", 8)?,
             memory_limit: v
                 .int("MemoryLimit")?
                 .and_then(|mib| u64::try_from(mib).ok())

@@ -195,7 +195,8 @@ fn defaults() {
     assert_eq!(s.max_retries, 3);
     assert_eq!(s.page_size, 100);
     assert_eq!(s.max_rows, None);
-    assert_eq!(s.parallelism, 1);
+    assert_eq!(s.parallelism, None);
+    assert_eq!(s.max_parallelism, 8);
     assert_eq!(s.verbosity, 1);
     assert!(s.proxy.is_none() && s.ssl_server_cert.is_none() && s.log_file.is_none());
     assert_eq!(s.origin("Timeout"), Some(&Origin::Default));
@@ -297,7 +298,7 @@ fn every_property_types_its_value() {
             s.parallelism,
             s.verbosity
         ),
-        (5, 500, Some(1000), 4, 3)
+        (5, 500, Some(1000), Some(4), 3)
     );
     assert_eq!(s.log_file, Some(PathBuf::from("/tmp/kinetic.log")));
 }
@@ -395,7 +396,7 @@ fn numbers_at_their_limits() {
     assert_eq!(ok(&format!("{BASE};MaxRows=-1")).max_rows, None);
     assert_eq!(ok(&format!("{BASE};MaxRows=0")).max_rows, None);
     assert_eq!(ok(&format!("{BASE};Pagesize=1")).page_size, 1);
-    assert_eq!(ok(&format!("{BASE};Parallelism=64")).parallelism, 64);
+    assert_eq!(ok(&format!("{BASE};Parallelism=64")).parallelism, Some(64));
     assert_eq!(ok(&format!("{BASE};MaxRetries=0")).max_retries, 0);
     assert_eq!(ok(&format!("{BASE};Verbosity=5")).verbosity, 5);
     // The SQL limits: none by default but the recursion cap, `0` for none.

@@ -11,6 +11,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Decodes one page: its rows and its next link. The number is the index of the page's first
 /// row in the result, as the server sends it (for errors naming a row).
@@ -20,8 +21,94 @@ pub(super) type Decoder<T> =
 /// Turns a decoded row into the one handed out (see [`Paging::project`]).
 pub(super) type Projector<T> = Arc<dyn Fn(T) -> T + Send + Sync>;
 
-/// A page fetched by `$skip`: its offset, the `$top` asked, and the answer (decoded by the pager).
-pub(super) type SkipPage = (u64, u64, Response);
+/// A page fetched by `$skip`: the offset of its first new row, the `$top` asked, the answer
+/// (decoded by the pager), how long the server took to answer it, and whether it starts one row
+/// early (the last row of the page before, to check that nothing moved between them).
+pub(super) type SkipPage = (u64, u64, Response, Duration, bool);
+
+/// How many `$skip` pages are under way at once. Fixed with `Parallelism`; else chosen as the
+/// server answers, the way TCP chooses its window: one page at first; one more for each page
+/// answered as fast as the fastest so far (so doubling each round trip, "slow start") up to the
+/// threshold, then one more per round trip; halved when a page's answer takes more than twice the
+/// fastest (plus 50 ms: a local server's noise is no signal) or the server pushes back (429,
+/// 502-504, no answer); one at a time for good once the server answers `Retry-After` (it paces
+/// its clients: more requests only wait longer). Never above `MaxParallelism`. Only how many
+/// requests are under way changes: the offsets, the order and the checks do not.
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    size: usize,
+    max: usize,
+    adaptive: bool,
+    /// Below it, the window grows a page per page answered; above, a page per round trip.
+    threshold: usize,
+    /// The fastest answer so far.
+    fastest: Option<Duration>,
+    /// Pages answered since the window last grew past the threshold.
+    answered: usize,
+    /// The pipeline's push-backs when last looked at.
+    pushbacks: u64,
+}
+
+/// Slack over twice the fastest answer before a slower one counts as the server slowing down.
+const SLOWER: Duration = Duration::from_millis(50);
+
+impl Window {
+    /// A window of `fixed` pages, or, without, one chosen as the server answers, up to `max`.
+    pub(crate) fn new(fixed: Option<usize>, max: usize) -> Window {
+        let max = max.max(1);
+        Window {
+            size: fixed.unwrap_or(1).max(1),
+            max: fixed.unwrap_or(max).max(1),
+            adaptive: fixed.is_none(),
+            threshold: max,
+            fastest: None,
+            answered: 0,
+            pushbacks: 0,
+        }
+    }
+
+    /// The pages to keep under way now.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The most pages ever under way at once.
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
+    /// A page was answered in `took`; `pushbacks` and `told_to_wait` are the pipeline's now.
+    pub(crate) fn answered(&mut self, took: Duration, pushbacks: u64, told_to_wait: bool) {
+        if !self.adaptive {
+            return;
+        }
+        if told_to_wait {
+            self.size = 1;
+            self.threshold = 1;
+            self.max = 1;
+            return;
+        }
+        let fastest = *self.fastest.get_or_insert(took);
+        self.fastest = Some(fastest.min(took));
+        if pushbacks > self.pushbacks || took > fastest * 2 + SLOWER {
+            self.pushbacks = pushbacks;
+            self.threshold = (self.size / 2).max(1);
+            self.size = self.threshold;
+            self.answered = 0;
+            return;
+        }
+        if self.size < self.threshold {
+            self.size += 1;
+        } else {
+            self.answered += 1;
+            if self.answered >= self.size {
+                self.size += 1;
+                self.answered = 0;
+            }
+        }
+        self.size = self.size.min(self.max);
+    }
+}
 
 enum Next {
     First,
@@ -51,8 +138,16 @@ pub(super) struct Paging<T> {
     order: String,
     /// Rows per `$skip` request: the page size, or the server's cap once a page showed it.
     page: u64,
-    /// `$skip` requests under way, in offset order (at most `Parallelism` of them).
+    /// `$skip` requests under way, in offset order (at most the window's size of them).
     inflight: FuturesOrdered<BoxFuture<'static, Result<SkipPage>>>,
+    /// How many may be under way.
+    window: Window,
+    /// The key of the last row read (the row at `read - 1`), which a page fetched beside others
+    /// starts with when nothing moved.
+    last_key: Option<String>,
+    /// Reading one page alone again, after a page fetched beside others did not start where the
+    /// page before it ended.
+    resync: bool,
     /// The offset (relative to the caller's `$skip`) the next `$skip` request starts at.
     issued: u64,
     /// Pages handed out so far.
@@ -117,6 +212,7 @@ impl<T: PageItem> Paging<T> {
         decode: Decoder<T>,
         project: Option<Projector<T>>,
     ) -> Self {
+        let window = Window::new(query.parallelism, query.max_parallelism);
         Paging {
             query,
             decode,
@@ -129,6 +225,9 @@ impl<T: PageItem> Paging<T> {
             first_page: None,
             order: String::new(),
             page: 0,
+            window,
+            last_key: None,
+            resync: false,
             inflight: FuturesOrdered::new(),
             issued: 0,
             pages: 0,
@@ -149,6 +248,8 @@ impl<T: PageItem> Paging<T> {
         // A page longer than the `$top` asked, without a link: the server ignores `$top` and
         // sent every row from the page's offset on, so this page is the last.
         let mut sent_all = false;
+        // 1 when a page kept the row before its position (see the `$skip` arm).
+        let mut kept_overlap = 0u64;
         let (mut rows, link, response_url) = match std::mem::replace(&mut self.next, Next::Done) {
             Next::Done => return Ok(None),
             Next::Link(url) => {
@@ -177,10 +278,15 @@ impl<T: PageItem> Paging<T> {
                 };
                 (rows, link, Some(response.url().clone()))
             }
-            Next::Skip => {
-                let Some((offset, top, response)) = self.next_skip_page(limit).await? else {
+            Next::Skip => loop {
+                let Some((offset, top, response, took, overlap)) =
+                    self.next_skip_page(limit).await?
+                else {
                     return Ok(None);
                 };
+                let pipeline = self.query.connection.pipeline();
+                self.window
+                    .answered(took, pipeline.pushbacks(), pipeline.told_to_wait());
                 debug_assert_eq!(offset, self.read);
                 // The next request leaves before this page is decoded (it assumes a full page;
                 // a short one resets below), so the server works while this side decodes and
@@ -188,7 +294,8 @@ impl<T: PageItem> Paging<T> {
                 // single-threaded runtime.
                 self.fill(limit)?;
                 tokio::task::yield_now().await;
-                let (rows, link) = (self.decode)(&response, offset)?;
+                // Rows are numbered as the server placed them (the page may start a row early).
+                let (mut rows, link) = (self.decode)(&response, offset - u64::from(overlap))?;
                 drop(response);
                 if link.is_none() && rows.len() as u64 > top {
                     sent_all = true;
@@ -204,19 +311,49 @@ impl<T: PageItem> Paging<T> {
                         source: None,
                     });
                 }
+                let raw = rows.len() as u64;
+                if overlap && !rows.is_empty() {
+                    let found = self.last_key.is_some()
+                        && rows.iter().any(|r| r.key_text(&self.key) == self.last_key);
+                    if !found && !self.resync {
+                        // Fetched at another moment than the page before it: a row inserted or
+                        // deleted between the two could have moved a row past both. Read this
+                        // position again, alone (one request at a time sees rows move only
+                        // forward, into the next page, where they are recognised as repeats).
+                        self.inflight = FuturesOrdered::new();
+                        self.issued = offset;
+                        self.resync = true;
+                        sent_all = false;
+                        continue;
+                    }
+                    self.resync = false;
+                    // The row before this page's position: a repeat when it is the last row
+                    // read or one seen before (rows moved forward); else rows moved back (a
+                    // delete) and it is new.
+                    let first = rows[0].key_text(&self.key);
+                    if found
+                        || first
+                            .as_ref()
+                            .is_some_and(|k| self.recent.iter().any(|p| p.contains(k)))
+                    {
+                        rows.remove(0);
+                    } else {
+                        kept_overlap = 1;
+                    }
+                }
                 if sent_all {
                     self.inflight = FuturesOrdered::new();
-                } else if !rows.is_empty() && (rows.len() as u64) < top {
+                } else if raw > 0 && raw < top {
                     // Shorter than asked (the end, or a smaller cap): the pages under way start
                     // at the wrong offsets.
                     self.inflight = FuturesOrdered::new();
-                    self.issued = offset + rows.len() as u64;
-                    self.page = rows.len() as u64;
+                    self.issued = offset + raw - u64::from(overlap);
+                    self.page = raw;
                     self.fill(limit)?;
                     tokio::task::yield_now().await;
                 }
-                (rows, link, None)
-            }
+                break (rows, link, None);
+            },
         };
         if rows.is_empty() {
             // The end, whatever a link says (a link to an empty page would loop otherwise).
@@ -228,7 +365,10 @@ impl<T: PageItem> Paging<T> {
                 .first()
                 .map(|r| (r.row_text(), rows.len(), page_hash(&rows)));
         }
-        self.read = self.read.saturating_add(rows.len() as u64);
+        self.read = self.read.saturating_add(rows.len() as u64 - kept_overlap);
+        if !self.key.is_empty() {
+            self.last_key = rows.last().and_then(|r| r.key_text(&self.key));
+        }
         self.drop_repeats(&mut rows);
         if let Some(r) = remaining {
             rows.truncate(usize::try_from(r).unwrap_or(usize::MAX));
@@ -316,36 +456,48 @@ impl<T: PageItem> Paging<T> {
         });
         self.dropped += (before - rows.len()) as u64;
         self.recent.push_back(keys);
-        while self.recent.len() > WINDOW.max(self.query.parallelism + 1) {
+        while self.recent.len() > WINDOW.max(self.window.max() + 1) {
             self.recent.pop_front();
         }
     }
 
-    /// The next `$skip` page in order, keeping up to `Parallelism` requests under way.
+    /// The next `$skip` page in order, keeping up to the window's size of requests under way.
     async fn next_skip_page(&mut self, limit: Option<u64>) -> Result<Option<SkipPage>> {
         self.fill(limit)?;
         self.inflight.next().await.transpose()
     }
 
-    /// Sends `$skip` requests until `Parallelism` are under way (or the limit is covered).
+    /// Whether `$skip` pages start one row early: when several may be under way at once, so
+    /// that a page fetched at another moment than the one before it is recognised (rows that
+    /// moved between the two). One at a time needs no check; rows without a key cannot have one.
+    fn overlaps(&self) -> bool {
+        !self.key.is_empty() && self.window.max() > 1
+    }
+
+    /// Sends `$skip` requests until the window's size are under way (or the limit is covered).
     fn fill(&mut self, limit: Option<u64>) -> Result<()> {
-        let parallelism = self.query.parallelism.max(1);
-        while self.inflight.len() < parallelism {
+        let size = if self.resync { 1 } else { self.window.size() };
+        while self.inflight.len() < size {
             let left = limit.map(|l| l.saturating_sub(self.issued - self.dropped));
             if left == Some(0) {
                 break;
             }
             let top = left.map_or(self.page, |l| l.min(self.page)).max(1);
             let offset = self.issued;
-            let url =
-                self.query
-                    .page_url(&self.order, top, self.query.skip.saturating_add(offset))?;
+            // A page of one row cannot also hold the row before it.
+            let overlap = self.overlaps() && offset > 0 && top > 1;
+            let url = self.query.page_url(
+                &self.order,
+                top,
+                self.query.skip.saturating_add(offset - u64::from(overlap)),
+            )?;
             let pipeline = self.query.connection.pipeline().clone();
             let fetch = async move {
+                let sent = Instant::now();
                 let response = pipeline
                     .send(Request::new(crate::http::Method::GET, url))
                     .await?;
-                Ok((offset, top, response))
+                Ok((offset, top, response, sent.elapsed(), overlap))
             };
             // Each page under way runs as its own task: the transfer goes on while the caller
             // consumes earlier rows. Dropping the paging (or a page that ends it) aborts them.
@@ -368,7 +520,7 @@ impl<T: PageItem> Paging<T> {
                     _ => Box::pin(fetch),
                 };
             self.inflight.push_back(page);
-            self.issued = offset + top;
+            self.issued = offset + top - u64::from(overlap);
         }
         Ok(())
     }
@@ -382,4 +534,70 @@ fn page_hash<T: PageItem>(rows: &[T]) -> u64 {
         r.row_text().hash(&mut hasher);
     }
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_fixed_window_stays_what_it_was_set_to() {
+        let mut w = Window::new(Some(4), 8);
+        for _ in 0..20 {
+            w.answered(100 * MS, 0, false);
+        }
+        w.answered(900 * MS, 3, true);
+        assert_eq!((w.size(), w.max()), (4, 4));
+    }
+
+    #[test]
+    fn an_adaptive_window_grows_while_answers_hold_and_never_past_the_cap() {
+        let mut w = Window::new(None, 8);
+        assert_eq!(w.size(), 1);
+        let mut sizes = Vec::new();
+        for _ in 0..12 {
+            w.answered(100 * MS, 0, false);
+            sizes.push(w.size());
+        }
+        assert_eq!(sizes[..7], [2, 3, 4, 5, 6, 7, 8]);
+        assert!(sizes.iter().all(|s| *s <= 8));
+        assert_eq!(w.max(), 8);
+    }
+
+    #[test]
+    fn slower_answers_and_push_backs_halve_it_and_retry_after_makes_it_serial() {
+        let mut w = Window::new(None, 8);
+        for _ in 0..7 {
+            w.answered(100 * MS, 0, false);
+        }
+        assert_eq!(w.size(), 8);
+        // Twice the fastest and more than 50 ms over: the server is slowing down.
+        w.answered(260 * MS, 0, false);
+        assert_eq!(w.size(), 4);
+        // Past the threshold it grows one page per round trip (4 pages answered at 4).
+        for _ in 0..4 {
+            w.answered(100 * MS, 0, false);
+        }
+        assert_eq!(w.size(), 5);
+        // A 503 (retried, so the page still came): halved.
+        w.answered(100 * MS, 1, false);
+        assert_eq!(w.size(), 2);
+        // The same push-back seen again is not counted twice.
+        w.answered(100 * MS, 1, false);
+        assert!(w.size() >= 2);
+        // Retry-After: one at a time, for good.
+        w.answered(100 * MS, 1, true);
+        for _ in 0..10 {
+            w.answered(100 * MS, 1, false);
+        }
+        assert_eq!((w.size(), w.max()), (1, 1));
+        // A local server's noise (a few ms against a fastest of 1 ms) is no signal.
+        let mut local = Window::new(None, 8);
+        for took in [1, 5, 2, 30, 1, 4, 3, 2] {
+            local.answered(took * MS, 0, false);
+        }
+        assert_eq!(local.size(), 8);
+    }
 }
