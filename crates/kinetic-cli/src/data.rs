@@ -84,7 +84,8 @@ pub struct QueryArgs {
     /// quotes): 'OrderDtls($select=OrderLine,PartNum)'.
     #[arg(long, value_name = "NAVIGATION")]
     pub expand: Option<String>,
-    /// Pages fetched at once (overrides the Parallelism property); rows stay in order.
+    /// Pages fetched at once, fixed (overrides the Parallelism property; unset, each query
+    /// chooses, up to MaxParallelism, by how fast the server answers); rows stay in order.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub parallelism: Option<u32>,
 }

@@ -123,16 +123,24 @@ fn both(a: Allowed, b: Allowed) -> Allowed {
 fn either(a: Allowed, b: Allowed) -> Option<Allowed> {
     match (a, b) {
         (Allowed::Nothing, other) | (other, Allowed::Nothing) => Some(other),
+        // Two key lists and nothing else: one list.
+        (
+            Allowed::Rows(Keys {
+                fixed: fa,
+                members: Some(mut x),
+            }),
+            Allowed::Rows(Keys {
+                fixed: fb,
+                members: Some(y),
+            }),
+        ) if fa.is_empty() && fb.is_empty() => {
+            x.extend(y);
+            Some(Allowed::Rows(Keys {
+                fixed: Vec::new(),
+                members: Some(x),
+            }))
+        }
         (Allowed::Rows(a), Allowed::Rows(b)) => {
-            if a.fixed.is_empty() && b.fixed.is_empty() {
-                if let (Some(mut x), Some(y)) = (a.members.clone(), b.members.clone()) {
-                    x.extend(y);
-                    return Some(Allowed::Rows(Keys {
-                        fixed: Vec::new(),
-                        members: Some(x),
-                    }));
-                }
-            }
             let size = |k: &Keys| k.fixed.len() + k.members.as_ref().map_or(0, Vec::len);
             if size(&a) + size(&b) > SMALL_OR {
                 return None;
@@ -256,31 +264,29 @@ fn members_of(list: &InListExpr, schema: &Schema) -> Option<Vec<Expr>> {
             .collect::<Option<_>>()?,
         _ => vec![value_of(list.expr(), schema)?],
     };
-    list.list()
-        .iter()
-        .map(|item| {
-            let value = item.downcast_ref::<Literal>()?.value();
-            let values: Vec<ScalarValue> = match value {
-                ScalarValue::Struct(s) if keys.len() > 1 => (0..s.num_columns())
-                    .map(|i| ScalarValue::try_from_array(s.column(i), 0).ok())
-                    .collect::<Option<_>>()?,
-                v if keys.len() == 1 => vec![v.clone()],
-                _ => return None,
-            };
-            if values.len() != keys.len() {
-                return None;
-            }
-            keys.iter()
-                .zip(values)
-                // A NULL key matches nothing in an equijoin (`=`): such a member is left out.
-                .map(|(k, v)| (!v.is_null()).then(|| k.clone().eq(Expr::Literal(v, None))))
-                .collect::<Option<Vec<_>>>()
-                .and_then(|eqs| eqs.into_iter().reduce(Expr::and))
-                .map(Some)
-                .unwrap_or(Some(lit(false)))
-        })
-        .filter(|m| m.as_ref() != Some(&lit(false)))
-        .collect()
+    let mut members = Vec::with_capacity(list.list().len());
+    for item in list.list() {
+        let values: Vec<ScalarValue> = match item.downcast_ref::<Literal>()?.value() {
+            ScalarValue::Struct(s) if keys.len() > 1 => (0..s.num_columns())
+                .map(|i| ScalarValue::try_from_array(s.column(i), 0).ok())
+                .collect::<Option<_>>()?,
+            v if keys.len() == 1 => vec![v.clone()],
+            _ => return None,
+        };
+        if values.len() != keys.len() {
+            return None;
+        }
+        // A NULL key matches nothing in an equijoin (`=`): such a member is left out.
+        if values.iter().any(ScalarValue::is_null) {
+            continue;
+        }
+        let equalities = keys
+            .iter()
+            .zip(values)
+            .map(|(k, v)| k.clone().eq(Expr::Literal(v, None)));
+        members.extend(equalities.reduce(Expr::and));
+    }
+    Some(members)
 }
 
 /// `a or b or ...` (`false` for none), as a balanced tree: a list of keys is as deep as its
