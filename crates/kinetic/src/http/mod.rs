@@ -375,13 +375,6 @@ struct Inner {
     told_to_wait: std::sync::atomic::AtomicBool,
 }
 
-/// Counts an attempt that got no answer (a timeout, a dropped connection) as a push-back, and
-/// answers `kind` for the retry decision.
-fn shed_load(pushbacks: &std::sync::atomic::AtomicU64, kind: Failure) -> Failure {
-    pushbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    kind
-}
-
 /// The HTTP pipeline of one connection. See the [module documentation](self).
 #[derive(Clone)]
 pub struct Pipeline {
@@ -557,7 +550,11 @@ impl Pipeline {
                     url,
                 } => (status, headers, body, url),
                 Attempt::Failed { kind, error } => {
-                    match retry.after_failure(shed_load(&inner.pushbacks, kind)) {
+                    // No answer (a timeout, a dropped connection): load to shed too.
+                    inner
+                        .pushbacks
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match retry.after_failure(kind) {
                         Decision::Retry { delay, retry: n } => {
                             tracing::warn!(
                                 target: "epicor_kinetic::http",
