@@ -155,7 +155,7 @@ async fn write_parquet(
     use epicor_kinetic_sql::{arrow, format, QueryResult, SqlError};
     let schema = arrow::schema_of(columns);
     let page_schema = schema.clone();
-    let batches = query.pages().map(move |page| {
+    let batches = query.json_pages().map(move |page| {
         let page = page.map_err(SqlError::from)?;
         arrow::batch_of(&page, &page_schema).map_err(SqlError::from)
     });

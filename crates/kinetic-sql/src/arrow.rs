@@ -1,4 +1,6 @@
-//! Arrow from the connector's typed pages: one column at a time, straight into Arrow builders.
+//! Arrow from the server's pages: each cell read from its JSON text (the connector's
+//! [`JsonPage`], by its one reader of cells) straight into its column's Arrow builder, one
+//! column at a time; no typed record in between.
 //!
 //! Types follow `$metadata` (see [`field_of`]): decimals become `Decimal128` with the declared
 //! precision and scale (the mantissa is rescaled as an integer, never through a float), dates
@@ -14,7 +16,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::error::{DataFusionError, Result};
-use epicor_kinetic::api::{Column, Page, TypedValue};
+use epicor_kinetic::api::{Cell, Column, JsonPage};
 use epicor_kinetic_odata::csdl::EdmType;
 use rust_decimal::Decimal;
 use std::sync::Arc;
@@ -85,7 +87,7 @@ pub fn schema_of(columns: &[Column]) -> SchemaRef {
 }
 
 /// The record batch of a page, in `schema` (the fields of the page's columns, by name).
-pub fn batch_of(page: &Page, schema: &SchemaRef) -> Result<RecordBatch> {
+pub fn batch_of(page: &JsonPage, schema: &SchemaRef) -> Result<RecordBatch> {
     let columns = page.columns();
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for field in schema.fields() {
@@ -111,11 +113,16 @@ pub fn batch_of(page: &Page, schema: &SchemaRef) -> Result<RecordBatch> {
 }
 
 /// One column of a page as an Arrow array of `field`'s type.
-fn column_array(page: &Page, index: usize, field: &Field) -> Result<ArrayRef> {
+fn column_array(page: &JsonPage, index: usize, field: &Field) -> Result<ArrayRef> {
     let n = page.len();
     let name = field.name();
-    let values = page.column(index);
-    let mismatch = |v: &TypedValue, row: usize| {
+    // Each cell read as its column's type (a cell that does not is the connector's error,
+    // naming the row and its key).
+    let cells = (0..n).map(|row| {
+        page.read(row, index)
+            .map_err(|e| DataFusionError::External(Box::new(e)))
+    });
+    let mismatch = |v: &Cell<'_>, row: usize| {
         DataFusionError::Execution(format!(
             "row {} column {name}: the value {v:?} does not fit {}",
             page.first_row() + row as u64,
@@ -125,50 +132,52 @@ fn column_array(page: &Page, index: usize, field: &Field) -> Result<ArrayRef> {
     Ok(match field.data_type() {
         DataType::Boolean => {
             let mut b = BooleanBuilder::with_capacity(n);
-            for (row, v) in values.enumerate() {
-                match v {
-                    TypedValue::Null => b.append_null(),
-                    TypedValue::Bool(x) => b.append_value(*x),
-                    other => return Err(mismatch(other, row)),
+            for (row, v) in cells.enumerate() {
+                match v? {
+                    Cell::Null => b.append_null(),
+                    Cell::Bool(x) => b.append_value(x),
+                    other => return Err(mismatch(&other, row)),
                 }
             }
             Arc::new(b.finish())
         }
         DataType::Int32 => {
             let mut b = Int32Builder::with_capacity(n);
-            for (row, v) in values.enumerate() {
-                match v {
-                    TypedValue::Null => b.append_null(),
-                    TypedValue::Int(x) => {
-                        b.append_value(i32::try_from(*x).map_err(|_| mismatch(v, row))?)
-                    }
-                    other => return Err(mismatch(other, row)),
+            for (row, v) in cells.enumerate() {
+                match v? {
+                    Cell::Null => b.append_null(),
+                    Cell::Int(x) => b.append_value(
+                        i32::try_from(x).map_err(|_| mismatch(&Cell::Int(x), row))?,
+                    ),
+                    other => return Err(mismatch(&other, row)),
                 }
             }
             Arc::new(b.finish())
         }
         DataType::Int64 => {
             let mut b = Int64Builder::with_capacity(n);
-            for (row, v) in values.enumerate() {
-                match v {
-                    TypedValue::Null => b.append_null(),
-                    TypedValue::Int(x) => b.append_value(*x),
-                    other => return Err(mismatch(other, row)),
+            for (row, v) in cells.enumerate() {
+                match v? {
+                    Cell::Null => b.append_null(),
+                    Cell::Int(x) => b.append_value(x),
+                    other => return Err(mismatch(&other, row)),
                 }
             }
             Arc::new(b.finish())
         }
         DataType::Float64 | DataType::Float32 => {
             let mut b64 = Float64Builder::with_capacity(n);
-            for (row, v) in values.enumerate() {
-                match v {
-                    TypedValue::Null => b64.append_null(),
-                    TypedValue::Float(x) => b64.append_value(*x),
-                    TypedValue::Int(x) => b64.append_value(*x as f64),
-                    TypedValue::Decimal(d) => {
-                        b64.append_value(d.to_string().parse().map_err(|_| mismatch(v, row))?)
-                    }
-                    other => return Err(mismatch(other, row)),
+            for (row, v) in cells.enumerate() {
+                match v? {
+                    Cell::Null => b64.append_null(),
+                    Cell::Float(x) => b64.append_value(x),
+                    Cell::Int(x) => b64.append_value(x as f64),
+                    Cell::Decimal(d) => b64.append_value(
+                        d.to_string()
+                            .parse()
+                            .map_err(|_| mismatch(&Cell::Decimal(d), row))?,
+                    ),
+                    other => return Err(mismatch(&other, row)),
                 }
             }
             let a = b64.finish();
@@ -184,51 +193,51 @@ fn column_array(page: &Page, index: usize, field: &Field) -> Result<ArrayRef> {
         }
         DataType::Decimal128(p, s) => {
             let mut b = Decimal128Builder::with_capacity(n);
-            for (row, v) in values.enumerate() {
-                match v {
-                    TypedValue::Null => b.append_null(),
-                    TypedValue::Decimal(d) => {
-                        b.append_value(mantissa_at(*d, *p, *s).ok_or_else(|| mismatch(v, row))?)
+            for (row, v) in cells.enumerate() {
+                let d = match v? {
+                    Cell::Null => {
+                        b.append_null();
+                        continue;
                     }
-                    TypedValue::Int(x) => b.append_value(
-                        mantissa_at(Decimal::from(*x), *p, *s).ok_or_else(|| mismatch(v, row))?,
-                    ),
-                    other => return Err(mismatch(other, row)),
-                }
+                    Cell::Decimal(d) => d,
+                    Cell::Int(x) => Decimal::from(x),
+                    other => return Err(mismatch(&other, row)),
+                };
+                b.append_value(mantissa_at(d, *p, *s).ok_or_else(|| mismatch(&Cell::Decimal(d), row))?);
             }
             Arc::new(b.finish().with_precision_and_scale(*p, *s)?)
         }
         DataType::Date32 => {
             let mut b = Date32Builder::with_capacity(n);
             let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch is a date");
-            for (row, v) in values.enumerate() {
-                let date = match v {
-                    TypedValue::Null => {
+            for (row, v) in cells.enumerate() {
+                let date = match v? {
+                    Cell::Null => {
                         b.append_null();
                         continue;
                     }
-                    TypedValue::Date(d) => *d,
-                    TypedValue::DateTime(dt) => dt.date(),
-                    TypedValue::DateTimeOffset(dt) => dt.date_naive(),
-                    other => return Err(mismatch(other, row)),
+                    Cell::Date(d) => d,
+                    Cell::DateTime(dt) => dt.date(),
+                    Cell::DateTimeOffset(dt) => dt.date_naive(),
+                    other => return Err(mismatch(&other, row)),
                 };
                 let days = (date - epoch).num_days();
-                b.append_value(i32::try_from(days).map_err(|_| mismatch(v, row))?);
+                b.append_value(i32::try_from(days).map_err(|_| mismatch(&Cell::Date(date), row))?);
             }
             Arc::new(b.finish())
         }
         DataType::Timestamp(TimeUnit::Microsecond, tz) => {
             let mut b = TimestampMicrosecondBuilder::with_capacity(n);
-            for (row, v) in values.enumerate() {
-                let micros = match v {
-                    TypedValue::Null => {
+            for (row, v) in cells.enumerate() {
+                let micros = match v? {
+                    Cell::Null => {
                         b.append_null();
                         continue;
                     }
-                    TypedValue::Date(d) => d.and_time(chrono::NaiveTime::MIN).and_utc(),
-                    TypedValue::DateTime(dt) => dt.and_utc(),
-                    TypedValue::DateTimeOffset(dt) => dt.to_utc(),
-                    other => return Err(mismatch(other, row)),
+                    Cell::Date(d) => d.and_time(chrono::NaiveTime::MIN).and_utc(),
+                    Cell::DateTime(dt) => dt.and_utc(),
+                    Cell::DateTimeOffset(dt) => dt.to_utc(),
+                    other => return Err(mismatch(&other, row)),
                 }
                 .timestamp_micros();
                 b.append_value(micros);
@@ -238,14 +247,14 @@ fn column_array(page: &Page, index: usize, field: &Field) -> Result<ArrayRef> {
         DataType::Utf8 => {
             let mut b = StringBuilder::with_capacity(n, n * 16);
             let mut text = String::new();
-            for v in values {
-                match v {
-                    TypedValue::Null => b.append_null(),
-                    TypedValue::Text(s) => b.append_value(s.trim_end_matches(' ')),
-                    TypedValue::Guid(g) => b.append_value(g.hyphenated().to_string()),
+            for v in cells {
+                match v? {
+                    Cell::Null => b.append_null(),
+                    Cell::Text(s) => b.append_value(s.trim_end_matches(' ')),
+                    Cell::Guid(g) => b.append_value(g.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())),
                     other => {
                         text.clear();
-                        other.write_json(&mut text);
+                        other.into_value().write_json(&mut text);
                         let plain = match serde_json::from_str::<serde_json::Value>(&text) {
                             Ok(serde_json::Value::String(s)) => s,
                             _ => text.clone(),

@@ -642,7 +642,7 @@ impl ODataScanExec {
         let schema = self.schema.clone();
         let transfer = self.transfer.clone();
         query
-            .pages()
+            .json_pages()
             .map_err(|e| DataFusionError::External(Box::new(e)))
             .and_then(move |page| {
                 transfer.add_page(page.len() as u64);

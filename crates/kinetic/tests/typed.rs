@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use epicor_kinetic::api::{Page, TypedValue};
+use epicor_kinetic::api::{Cell, JsonPage, Page, TypedValue};
 use epicor_kinetic::{Connection, Error, ErrorKind, Settings};
 use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
 use futures_util::{StreamExt, TryStreamExt};
@@ -142,8 +142,26 @@ async fn typed_pages_of_an_entity_set_v1_and_v2() {
         assert!(amounts.len() >= 36);
         assert_eq!(amounts[0], &pages[1].records()[0].values()[4]);
         // records() is the same rows one at a time.
-        let one_by_one: Vec<_> = query.records().try_collect().await.unwrap();
+        let one_by_one: Vec<_> = query.clone().records().try_collect().await.unwrap();
         assert_eq!(one_by_one, records, "{which}");
+        // json_pages() is the same rows as the server's JSON text, read cell by cell into the
+        // same values (the key column added for the repeat check is not handed out either).
+        let json: Vec<JsonPage> = query.json_pages().try_collect().await.unwrap();
+        assert_eq!(json.len(), pages.len(), "{which}: one page per answer");
+        let mut i = 0;
+        for page in &json {
+            assert_eq!(page.columns(), pages[0].columns(), "{which}");
+            assert_eq!(page.first_row(), i as u64, "{which}");
+            for row in 0..page.len() {
+                let values: Vec<TypedValue> = (0..5)
+                    .map(|c| page.read(row, c).unwrap().into_value())
+                    .collect();
+                assert_eq!(values, records[i].values(), "{which}: row {i}");
+                i += 1;
+            }
+            assert!(page.read(0, 5).unwrap() == Cell::Null, "no such column: null");
+        }
+        assert_eq!(i, records.len(), "{which}: every row once");
         seen.push(records.iter().map(|r| r.to_json_text()).collect::<Vec<_>>());
     }
     assert_eq!(seen[0], seen[1], "v1 strings and v2 numbers type alike");
@@ -444,6 +462,24 @@ async fn a_cell_that_breaks_its_type_is_an_error_naming_row_column_type_and_valu
         .expect_err("records are strict too");
     assert!(protocol_text(&e).contains("row 6"), "{e}");
 
+    // JSON pages hand the page out; the lying cell is an error when it is read, as precise.
+    let json: Vec<JsonPage> = query.clone().json_pages().try_collect().await.unwrap();
+    assert_eq!(json.iter().map(JsonPage::len).sum::<usize>(), 10);
+    let (page, row) = (&json[1], 6 - json[0].len());
+    assert_eq!(page.text(row, 2), Some("\"n/a\""));
+    let e = page.read(row, 2).expect_err("row 6 lies");
+    let text = protocol_text(&e);
+    for part in [
+        "row 6 (counting from 0)",
+        "with key Id=7",
+        "column Amount",
+        "Edm.Decimal",
+        "/Kinetic/api/v1/Erp.BO.TestSvc/Items",
+    ] {
+        assert!(text.contains(part), "{part:?} in {text}");
+    }
+    assert!(page.read(row, 1).is_ok(), "the row's other cells read");
+
     let rows: Vec<_> = query.rows().try_collect().await.unwrap();
     assert_eq!(rows.len(), 10, "JSON rows are not typed");
 
@@ -532,4 +568,54 @@ async fn servers_that_ignore_top_or_skip_neither_loop_nor_repeat() {
     .unwrap_err();
     assert_eq!(e.kind(), epicor_kinetic::ErrorKind::Protocol, "{e}");
     assert!(e.to_string().contains("$skip"), "{e}");
+}
+
+/// Adaptive paging overlaps `$skip` pages (each starts one row early, to check that nothing
+/// moved between pages fetched at different moments) because it may have several under way; with
+/// `UseSession` its one Epicor session holds one licence seat, so it keeps one page under way:
+/// no page starts early, and every row still comes once.
+#[tokio::test]
+async fn a_connection_holding_one_epicor_session_pages_one_at_a_time() {
+    let emu = emulator(EmulatorConfig {
+        scale: 2000,
+        page_cap: 37,
+        request_log: 10_000,
+        ..Default::default()
+    })
+    .await;
+    let skips = |emu: &RunningEmulator| -> Vec<u64> {
+        emu.requests()
+            .iter()
+            .filter(|r| r.path().ends_with("/SalesOrders") && r.method == "GET")
+            .filter_map(|r| {
+                r.query()
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("$skip=").or(p.strip_prefix("%24skip=")))
+                    .and_then(|v| v.parse().ok())
+            })
+            .collect()
+    };
+    let mut counts = Vec::new();
+    for which in ["basic", "basic_session"] {
+        emu.clear_requests();
+        let conn = connect(&emu, which).await;
+        let query = conn.entity_set(SALES, "SalesOrders").select(["OrderNum"]);
+        let records: Vec<_> = query.clone().records().try_collect().await.unwrap();
+        let count = query.count().await.unwrap();
+        assert_eq!(records.len() as u64, count, "{which}: every row");
+        let distinct: HashSet<String> = records.iter().map(|r| r.to_json_text()).collect();
+        assert_eq!(distinct.len(), records.len(), "{which}: no row twice");
+        let skips = skips(&emu);
+        assert!(skips.len() > 3, "{which}: paged by $skip ({skips:?})");
+        // A page started one row early sits at a multiple of the cap (37), less one.
+        let early = skips.iter().filter(|s| (*s + 1) % 37 == 0).count();
+        if which == "basic" {
+            assert!(early > 0, "adaptive paging overlaps its pages: {skips:?}");
+        } else {
+            assert_eq!(early, 0, "one page under way on a session: {skips:?}");
+        }
+        counts.push(count);
+        conn.close().await.unwrap();
+    }
+    assert_eq!(counts[0], counts[1]);
 }

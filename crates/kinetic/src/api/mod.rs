@@ -15,9 +15,9 @@ pub mod query;
 pub mod tableset;
 pub mod value;
 
-pub use query::{EntitySetQuery, Page};
+pub use query::{EntitySetQuery, JsonPage, Page};
 pub use tableset::Tableset;
-pub use value::{Column, Record, TypeMismatch, Value as TypedValue};
+pub use value::{Cell, Column, Record, TypeMismatch, Value as TypedValue};
 
 use crate::http::{KeyValue, Method, Request, Response};
 use crate::{Connection, Error, Result};

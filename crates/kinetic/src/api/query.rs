@@ -42,8 +42,10 @@
 //!
 //! At most `Parallelism` (or `MaxParallelism`) + 1 pages are held in memory, whatever the total.
 
+mod json;
 mod paging;
 
+pub use json::JsonPage;
 use super::value::{mismatch_error, Cells, Column, Record, Value};
 use super::{strip_annotations, Row};
 use crate::http::{Endpoint, Request, Response, Url};
@@ -133,7 +135,14 @@ impl EntitySetQuery {
             max_rows: settings.max_rows,
             expand: None,
             parallelism: settings.parallelism.map(|n| n.max(1) as usize),
-            max_parallelism: settings.max_parallelism.max(1) as usize,
+            // Epicor's throughput is bounded by licence seats, not by the client's cores; the
+            // one session of `UseSession` holds one seat, so adaptive paging stays at one page
+            // under way on it (`Parallelism=N` still sets it, as the user's decision).
+            max_parallelism: if settings.auth.use_session {
+                1
+            } else {
+                settings.max_parallelism.max(1) as usize
+            },
             request_extra: Vec::new(),
         }
     }
@@ -478,55 +487,91 @@ impl EntitySetQuery {
     /// naming the row (its index in the result and its key), the column, the type and the value.
     pub fn pages(self) -> impl Stream<Item = Result<Page>> + Send + 'static {
         let query = self.clone();
-        stream::once(async move {
-            let columns = query.columns().await?;
-            let key = query.key_columns().await?;
-            let extra = query.missing_key_columns(&key);
-            // With key columns the caller left out, records are decoded with them (for the
-            // repeat check) and projected to the caller's columns before they are handed out.
-            let decoded = if extra.is_empty() {
-                columns.clone()
-            } else {
-                let mut wider = query.clone();
-                wider.select.extend(extra.iter().cloned());
-                wider.columns().await?
-            };
-            Ok::<_, Error>((columns, decoded, extra, key))
-        })
-        .map_ok(move |(columns, decoded, extra, key)| {
-            let decode = {
-                let decoded = decoded.clone();
-                Arc::new(move |response: &Response, first: u64| {
-                    page_records(response, &decoded, first)
-                })
-            };
-            let project: Option<Projector<Record>> = (!extra.is_empty()).then(|| {
-                let keep: Vec<usize> = columns
-                    .iter()
-                    .filter_map(|c| decoded.iter().position(|d| d.name == c.name))
-                    .collect();
-                let columns = columns.clone();
-                Arc::new(move |r: Record| r.project(&columns, &keep)) as Projector<Record>
-            });
-            let mut query = self.clone();
-            query.request_extra = extra;
-            query.key = Some(key);
-            let mut handed_out = 0u64;
-            query
-                .paged(decode, project)
-                // A page whose rows all repeat earlier ones is left out.
-                .try_filter(|records| futures_util::future::ready(!records.is_empty()))
-                .map_ok(move |records| {
-                    let first_row = handed_out;
-                    handed_out += records.len() as u64;
-                    Page {
-                        columns: columns.clone(),
-                        records,
-                        first_row,
-                    }
-                })
-        })
-        .try_flatten()
+        stream::once(async move { query.decoding().await })
+            .map_ok(move |(query, columns, decoded)| {
+                let decode = {
+                    let decoded = decoded.clone();
+                    Arc::new(move |response: &Response, first: u64| {
+                        page_records(response, &decoded, first)
+                    })
+                };
+                let project: Option<Projector<Record>> = (decoded.len() > columns.len()).then(|| {
+                    let keep: Vec<usize> = columns
+                        .iter()
+                        .filter_map(|c| decoded.iter().position(|d| d.name == c.name))
+                        .collect();
+                    let columns = columns.clone();
+                    Arc::new(move |r: Record| r.project(&columns, &keep)) as Projector<Record>
+                });
+                let mut handed_out = 0u64;
+                query
+                    .paged(decode, project)
+                    // A page whose rows all repeat earlier ones is left out.
+                    .try_filter(|records| futures_util::future::ready(!records.is_empty()))
+                    .map_ok(move |records| {
+                        let first_row = handed_out;
+                        handed_out += records.len() as u64;
+                        Page {
+                            columns: columns.clone(),
+                            records,
+                            first_row,
+                        }
+                    })
+            })
+            .try_flatten()
+    }
+
+    /// The rows as the server sent them, a [`JsonPage`] per answer, in order: each row's cells
+    /// as their JSON text, for a columnar consumer that reads them straight into its own
+    /// representation ([`JsonPage::read`], by the rules of [`Column::read`]) with no
+    /// [`Record`] in between: the SQL layer's Arrow batches. Paged and checked as
+    /// [`EntitySetQuery::pages`] (the same pager; rows recognised by their keys' JSON text);
+    /// a cell that does not read as its type is an error when it is read.
+    pub fn json_pages(self) -> impl Stream<Item = Result<JsonPage>> + Send + 'static {
+        let query = self.clone();
+        stream::once(async move { query.decoding().await })
+            .map_ok(move |(query, columns, decoded)| {
+                let at: Arc<Vec<Option<usize>>> = Arc::new(
+                    columns
+                        .iter()
+                        .map(|c| decoded.iter().position(|d| d.name == c.name))
+                        .collect(),
+                );
+                let decode = Arc::new(move |response: &Response, _first: u64| {
+                    json::page_json_rows(response, &decoded)
+                });
+                let mut handed_out = 0u64;
+                query
+                    .paged(decode, None)
+                    .try_filter(|rows| futures_util::future::ready(!rows.is_empty()))
+                    .map_ok(move |rows| {
+                        let first_row = handed_out;
+                        handed_out += rows.len() as u64;
+                        JsonPage::new(columns.clone(), at.clone(), rows, first_row)
+                    })
+            })
+            .try_flatten()
+    }
+
+    /// What typed pages are decoded with: the query to page (its key known, the key columns
+    /// the caller left out added to the request), the caller's columns, and the columns
+    /// decoded (the caller's, then those key columns, which are checked for repeats and
+    /// projected away before rows are handed out).
+    async fn decoding(&self) -> Result<(EntitySetQuery, Arc<Vec<Column>>, Arc<Vec<Column>>)> {
+        let columns = self.columns().await?;
+        let key = self.key_columns().await?;
+        let extra = self.missing_key_columns(&key);
+        let decoded = if extra.is_empty() {
+            columns.clone()
+        } else {
+            let mut wider = self.clone();
+            wider.select.extend(extra.iter().cloned());
+            wider.columns().await?
+        };
+        let mut query = self.clone();
+        query.request_extra = extra;
+        query.key = Some(key);
+        Ok((query, columns, decoded))
     }
 
     /// The pages of the query, each decoded by `decode` (rows and the next link).
@@ -704,22 +749,27 @@ struct RawPage<'a> {
     next_v3: Option<String>,
 }
 
+/// A collection answer's shape, each cell's JSON text borrowed from it; [`Error::Protocol`]
+/// when it is not one.
+fn raw_page(response: &Response) -> Result<RawPage<'_>> {
+    serde_json::from_slice(response.body()).map_err(|e| Error::Protocol {
+        status: Some(response.status().as_u16()),
+        message: format!(
+            "the answer from {} is not a page of rows: {e}",
+            response.url().path()
+        ),
+        correlation_id: None,
+        source: Some(std::sync::Arc::new(e)),
+    })
+}
+
 /// The typed records of a collection answer and its next link.
 fn page_records(
     response: &Response,
     columns: &Arc<Vec<Column>>,
     first: u64,
 ) -> Result<(Vec<Record>, Option<String>)> {
-    let page: RawPage<'_> =
-        serde_json::from_slice(response.body()).map_err(|e| Error::Protocol {
-            status: Some(response.status().as_u16()),
-            message: format!(
-                "the answer from {} is not a page of rows: {e}",
-                response.url().path()
-            ),
-            correlation_id: None,
-            source: Some(std::sync::Arc::new(e)),
-        })?;
+    let page = raw_page(response)?;
     let Some(values) = page.value else {
         return Err(super::protocol(response, "no `value` array of rows"));
     };
@@ -730,7 +780,7 @@ fn page_records(
             Record::from_cells(columns, cells).map_err(|e| {
                 super::in_answer(
                     response,
-                    mismatch_error(e, Some(first + i as u64), cells, columns),
+                    mismatch_error(e, Some(first + i as u64), cells.key_text(columns)),
                 )
             })
         })

@@ -49,6 +49,55 @@ pub enum Value {
     Json(serde_json::Value),
 }
 
+/// One cell read by [`Column::read_cell`]: a [`Value`] whose text is borrowed from the
+/// server's answer (no allocation for text without escapes).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Cell<'a> {
+    /// JSON `null` (or a cell the row lacks).
+    Null,
+    /// See [`Value::Bool`].
+    Bool(bool),
+    /// See [`Value::Int`].
+    Int(i64),
+    /// See [`Value::Decimal`].
+    Decimal(Decimal),
+    /// See [`Value::Float`].
+    Float(f64),
+    /// See [`Value::Text`]: the string's content, borrowed unless it had escapes.
+    Text(Cow<'a, str>),
+    /// See [`Value::Date`].
+    Date(NaiveDate),
+    /// See [`Value::DateTime`].
+    DateTime(NaiveDateTime),
+    /// See [`Value::DateTimeOffset`].
+    DateTimeOffset(DateTime<FixedOffset>),
+    /// See [`Value::Guid`].
+    Guid(Uuid),
+    /// An expanded navigation's rows or row, or other structured JSON: [`Value::Records`],
+    /// [`Value::Record`] or [`Value::Json`].
+    Nested(Value),
+}
+
+impl Cell<'_> {
+    /// The owned [`Value`].
+    pub fn into_value(self) -> Value {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Bool(b) => Value::Bool(b),
+            Cell::Int(i) => Value::Int(i),
+            Cell::Decimal(d) => Value::Decimal(d),
+            Cell::Float(f) => Value::Float(f),
+            Cell::Text(s) => Value::Text(s.into_owned()),
+            Cell::Date(d) => Value::Date(d),
+            Cell::DateTime(d) => Value::DateTime(d),
+            Cell::DateTimeOffset(d) => Value::DateTimeOffset(d),
+            Cell::Guid(g) => Value::Guid(g),
+            Cell::Nested(v) => v,
+        }
+    }
+}
+
 /// A column of an entity type, from `$metadata`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
@@ -107,9 +156,16 @@ impl Column {
     /// declared (read as their JSON text), dates as date-times at midnight, date-times with or
     /// without an offset. Null is read as null whatever the column's `Nullable`.
     pub fn read(&self, raw: &RawValue) -> std::result::Result<Value, TypeMismatch> {
-        let text = raw.get().trim();
+        self.read_cell(raw.get()).map(Cell::into_value)
+    }
+
+    /// [`Column::read`] of a cell's JSON text, borrowing text from it: what a columnar decoder
+    /// (Arrow builders) takes straight from the server's answer, with no [`Value`] (nor a
+    /// `String` per text cell) in between. The same rules; the one reader of cells.
+    pub fn read_cell<'a>(&self, text: &'a str) -> std::result::Result<Cell<'a>, TypeMismatch> {
+        let text = text.trim();
         if text == "null" {
-            return Ok(Value::Null);
+            return Ok(Cell::Null);
         }
         if let Some(columns) = &self.nested {
             // A mismatch inside an expanded row names the path to it (`OrderDtls/OrderQty`).
@@ -124,16 +180,16 @@ impl Column {
                     .iter()
                     .map(|c| Record::from_cells(columns, c))
                     .collect::<std::result::Result<Vec<_>, _>>()
-                    .map(Value::Records)
+                    .map(|r| Cell::Nested(Value::Records(r)))
                     .map_err(inside);
             }
             let cells = serde_json::from_str::<Cells<'_>>(text).map_err(|_| self.mismatch(text))?;
             return Record::from_cells(columns, &cells)
-                .map(|r| Value::Record(Box::new(r)))
+                .map(|r| Cell::Nested(Value::Record(Box::new(r))))
                 .map_err(inside);
         }
         // A JSON string's content (borrowed when it has no escapes), or the bare token.
-        let unquoted: Option<Cow<'_, str>> = if text.starts_with('"') {
+        let unquoted: Option<Cow<'a, str>> = if text.starts_with('"') {
             match text.get(1..text.len() - 1) {
                 Some(inner) if text.len() >= 2 && !inner.contains(['\\', '"']) => {
                     Some(Cow::Borrowed(inner))
@@ -144,11 +200,11 @@ impl Column {
             None
         };
         let scalar: &str = unquoted.as_deref().unwrap_or(text);
-        let int = |v: Option<i64>| v.map(Value::Int);
+        let int = |v: Option<i64>| v.map(Cell::Int);
         let typed = match &self.edm_type {
             EdmType::Boolean => match scalar {
-                "true" => Some(Value::Bool(true)),
-                "false" => Some(Value::Bool(false)),
+                "true" => Some(Cell::Bool(true)),
+                "false" => Some(Cell::Bool(false)),
                 _ => None,
             },
             // Each integer type within its own range (an Arrow column of it must hold it).
@@ -156,26 +212,26 @@ impl Column {
             EdmType::Int16 => int(scalar.parse::<i16>().ok().map(i64::from)),
             EdmType::Int32 => int(scalar.parse::<i32>().ok().map(i64::from)),
             EdmType::Int64 => int(scalar.parse::<i64>().ok()),
-            EdmType::Decimal => parse_decimal(scalar).map(Value::Decimal),
-            EdmType::Double | EdmType::Single => scalar.parse::<f64>().ok().map(Value::Float),
+            EdmType::Decimal => parse_decimal(scalar).map(Cell::Decimal),
+            EdmType::Double | EdmType::Single => scalar.parse::<f64>().ok().map(Cell::Float),
             EdmType::Date => parse_date(scalar),
             EdmType::DateTime | EdmType::DateTimeOffset => parse_date_time(scalar),
-            EdmType::Guid => Uuid::parse_str(scalar).ok().map(Value::Guid),
+            EdmType::Guid => Uuid::parse_str(scalar).ok().map(Cell::Guid),
             // Text is kept exactly as sent: trailing spaces of padded CHAR columns included
             // (Epicor pads some); a number or boolean where text was declared is its JSON text.
             EdmType::String | EdmType::TimeOfDay | EdmType::Duration | EdmType::Binary => {
-                match &unquoted {
-                    Some(s) => Some(Value::Text(s.clone().into_owned())),
-                    None if !text.starts_with(['{', '[']) => Some(Value::Text(text.to_owned())),
+                match unquoted {
+                    Some(s) => Some(Cell::Text(s)),
+                    None if !text.starts_with(['{', '[']) => Some(Cell::Text(Cow::Borrowed(text))),
                     None => None,
                 }
             }
             // No declared scalar type (an undeclared column, a complex type): as sent.
             EdmType::Other(_) => Some(match unquoted {
-                Some(s) => Value::Text(s.into_owned()),
+                Some(s) => Cell::Text(s),
                 None => serde_json::from_str(text)
-                    .map(Value::Json)
-                    .unwrap_or_else(|_| Value::Text(text.to_owned())),
+                    .map(|v| Cell::Nested(Value::Json(v)))
+                    .unwrap_or(Cell::Text(Cow::Borrowed(text))),
             }),
         };
         typed.ok_or_else(|| self.mismatch(text))
@@ -235,33 +291,33 @@ fn parse_decimal(text: &str) -> Option<Decimal> {
         .or_else(|| Decimal::from_scientific(text).ok())
 }
 
-fn parse_date(text: &str) -> Option<Value> {
+fn parse_date(text: &str) -> Option<Cell<'static>> {
     if let Ok(d) = NaiveDate::from_str(text) {
-        return Some(Value::Date(d));
+        return Some(Cell::Date(d));
     }
     // A date column sent as a date-time at midnight, with or without an offset, is its date.
     match parse_date_time(text)? {
-        Value::DateTime(dt) if dt.time() == NaiveTime::MIN => Some(Value::Date(dt.date())),
-        Value::DateTimeOffset(dt) if dt.naive_local().time() == NaiveTime::MIN => {
-            Some(Value::Date(dt.naive_local().date()))
+        Cell::DateTime(dt) if dt.time() == NaiveTime::MIN => Some(Cell::Date(dt.date())),
+        Cell::DateTimeOffset(dt) if dt.naive_local().time() == NaiveTime::MIN => {
+            Some(Cell::Date(dt.naive_local().date()))
         }
         // A time of day in a date column: not a date.
         _ => None,
     }
 }
 
-fn parse_date_time(text: &str) -> Option<Value> {
+fn parse_date_time(text: &str) -> Option<Cell<'static>> {
     // Epicor sends no offset (`2025-01-31T00:00:00`): try that first.
     if let Ok(dt) = NaiveDateTime::from_str(text) {
-        return Some(Value::DateTime(dt));
+        return Some(Cell::DateTime(dt));
     }
     if let Ok(dt) = DateTime::parse_from_rfc3339(text) {
-        return Some(Value::DateTimeOffset(dt));
+        return Some(Cell::DateTimeOffset(dt));
     }
     // v3 JSON verbose dates: `/Date(1735689600000)/`, milliseconds since the epoch, UTC.
     let ms = text.strip_prefix("/Date(")?.strip_suffix(")/")?;
     let ms: i64 = ms.split(['+', '-']).next()?.parse().ok()?;
-    DateTime::from_timestamp_millis(ms).map(|d| Value::DateTime(d.naive_utc()))
+    DateTime::from_timestamp_millis(ms).map(|d| Cell::DateTime(d.naive_utc()))
 }
 
 impl Value {
@@ -349,7 +405,8 @@ impl Record {
             correlation_id: None,
             source: Some(Arc::new(e)),
         })?;
-        Record::from_cells(columns, &cells).map_err(|e| mismatch_error(e, None, &cells, columns))
+        Record::from_cells(columns, &cells)
+            .map_err(|e| mismatch_error(e, None, cells.key_text(columns)))
     }
 
     /// The record with only the values at `keep` (indices into its columns), under `columns`
@@ -517,15 +574,14 @@ impl Cells<'_> {
     pub(crate) fn key_text(&self, columns: &[Column]) -> Option<String> {
         let mut parts = Vec::new();
         for (i, c) in columns.iter().enumerate().filter(|(_, c)| c.key) {
-            let raw = self.get(i, &c.name)?;
-            parts.push(format!("{}={}", c.name, shorten(raw.get(), 40)));
+            parts.push((c.name.as_str(), self.get(i, &c.name)?.get()));
         }
-        (!parts.is_empty()).then(|| parts.join(", "))
+        key_text(parts)
     }
 
     /// The cell of column `name`, which is most often the `i`-th (servers write columns in
     /// their `$metadata` order).
-    fn get(&self, i: usize, name: &str) -> Option<&RawValue> {
+    pub(crate) fn get(&self, i: usize, name: &str) -> Option<&RawValue> {
         match self.0.get(i) {
             Some((k, v)) if k == name => Some(v),
             _ => self.0.iter().find(|(k, _)| k == name).map(|(_, v)| *v),
@@ -578,19 +634,25 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Key<'a> {
     }
 }
 
+/// A row's key as sent, from its key columns' names and JSON texts (`Company="EPIC06",
+/// OrderNum=5`, each value cut after 40 characters); `None` without a key column.
+pub(crate) fn key_text<'a>(parts: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<String> {
+    let parts: Vec<String> = parts
+        .into_iter()
+        .map(|(name, text)| format!("{name}={}", shorten(text, 40)))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 /// The [`Error::Protocol`] of a cell that does not read as its type, naming the row: its index
-/// in the result (counting from 0) when known, and its key as sent when the row has one.
-pub(crate) fn mismatch_error(
-    mismatch: TypeMismatch,
-    index: Option<u64>,
-    cells: &Cells<'_>,
-    columns: &[Column],
-) -> Error {
+/// in the result (counting from 0) when known, and its key as sent (see [`key_text`]) when the
+/// row has one.
+pub(crate) fn mismatch_error(mismatch: TypeMismatch, index: Option<u64>, key: Option<String>) -> Error {
     let mut row = match index {
         Some(i) => format!("row {i} (counting from 0)"),
         None => "the row".to_owned(),
     };
-    if let Some(key) = cells.key_text(columns) {
+    if let Some(key) = key {
         row.push_str(&format!(" with key {key}"));
     }
     Error::Protocol {

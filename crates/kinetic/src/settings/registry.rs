@@ -285,9 +285,9 @@ pub static PROPERTIES: &[Property] = &[
     property!("MaxRows", [], Performance, Kind::Int { min: -1, max: i64::MAX }, Some("-1"),
         "The most rows a query returns; `-1` (or `0`) for no limit."),
     property!("Parallelism", [], Performance, Kind::Int { min: 1, max: 64 }, None,
-        "How many pages of one query are fetched at once, when the server's paging allows it. Unset (the default), each query chooses: one page at first, more while the server keeps answering as fast (doubling, then one at a time), fewer when its answers slow down or it pushes back (429, 502-504), one at a time for good once it answers `Retry-After`; at most `MaxParallelism`. `1`: one page at a time."),
+        "How many pages of one query are fetched at once, when the server's paging allows it. Unset (the default), each query chooses: one page at first, more while the server keeps answering as fast (doubling, then one at a time), fewer when its answers slow down or it pushes back (429, 502-504), one at a time for good once it answers `Retry-After`; at most `MaxParallelism`, and one with `UseSession` (its one Epicor session holds one licence seat, and seats, not cores, bound Epicor's throughput). `1`: one page at a time."),
     property!("MaxParallelism", [], Performance, Kind::Int { min: 1, max: 64 }, Some("8"),
-        "The most pages of one query fetched at once when `Parallelism` is unset."),
+        "The most pages of one query fetched at once when `Parallelism` is unset (one with `UseSession`: one session, one licence seat)."),
     // SQL limits
     property!("MemoryLimit", [], Sql, Kind::Int { min: 0, max: 1_048_576 }, Some("0"),
         "The most memory, in MiB, the SQL statements of one connection may hold at once (sorts, joins, aggregates, recursive queries) and the largest value or batch a SQL function may build (`repeat`, `lpad`, `replace`, `range`, `||`, ...); a statement that needs more stops with an error naming this property. Nothing is written to disk instead. `0`: no limit (the command line's default on one's own machine); a server that runs other people's SQL should set it, e.g. `512`."),
