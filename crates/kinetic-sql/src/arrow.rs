@@ -146,9 +146,9 @@ fn column_array(page: &JsonPage, index: usize, field: &Field) -> Result<ArrayRef
             for (row, v) in cells.enumerate() {
                 match v? {
                     Cell::Null => b.append_null(),
-                    Cell::Int(x) => b.append_value(
-                        i32::try_from(x).map_err(|_| mismatch(&Cell::Int(x), row))?,
-                    ),
+                    Cell::Int(x) => {
+                        b.append_value(i32::try_from(x).map_err(|_| mismatch(&Cell::Int(x), row))?)
+                    }
                     other => return Err(mismatch(&other, row)),
                 }
             }
@@ -203,7 +203,9 @@ fn column_array(page: &JsonPage, index: usize, field: &Field) -> Result<ArrayRef
                     Cell::Int(x) => Decimal::from(x),
                     other => return Err(mismatch(&other, row)),
                 };
-                b.append_value(mantissa_at(d, *p, *s).ok_or_else(|| mismatch(&Cell::Decimal(d), row))?);
+                b.append_value(
+                    mantissa_at(d, *p, *s).ok_or_else(|| mismatch(&Cell::Decimal(d), row))?,
+                );
             }
             Arc::new(b.finish().with_precision_and_scale(*p, *s)?)
         }
@@ -251,7 +253,10 @@ fn column_array(page: &JsonPage, index: usize, field: &Field) -> Result<ArrayRef
                 match v? {
                     Cell::Null => b.append_null(),
                     Cell::Text(s) => b.append_value(s.trim_end_matches(' ')),
-                    Cell::Guid(g) => b.append_value(g.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())),
+                    Cell::Guid(g) => b.append_value(
+                        g.hyphenated()
+                            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+                    ),
                     other => {
                         text.clear();
                         other.into_value().write_json(&mut text);

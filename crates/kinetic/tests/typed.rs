@@ -159,7 +159,10 @@ async fn typed_pages_of_an_entity_set_v1_and_v2() {
                 assert_eq!(values, records[i].values(), "{which}: row {i}");
                 i += 1;
             }
-            assert!(page.read(0, 5).unwrap() == Cell::Null, "no such column: null");
+            assert!(
+                page.read(0, 5).unwrap() == Cell::Null,
+                "no such column: null"
+            );
         }
         assert_eq!(i, records.len(), "{which}: every row once");
         seen.push(records.iter().map(|r| r.to_json_text()).collect::<Vec<_>>());

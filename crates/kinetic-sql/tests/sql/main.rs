@@ -5,6 +5,7 @@ mod common;
 mod differential;
 mod join_pushdown;
 mod limits;
+mod lying;
 mod oracle;
 mod procedures;
 mod smoke;

@@ -45,7 +45,6 @@
 mod json;
 mod paging;
 
-pub use json::JsonPage;
 use super::value::{mismatch_error, Cells, Column, Record, Value};
 use super::{strip_annotations, Row};
 use crate::http::{Endpoint, Request, Response, Url};
@@ -55,6 +54,7 @@ use epicor_kinetic_odata::{
     parse_expand, parse_filter, parse_orderby, print_expr, print_orderby, Expr, OrderBy,
 };
 use futures_util::stream::{self, Stream, TryStreamExt};
+pub use json::JsonPage;
 use std::sync::Arc;
 
 pub use paging::PageItem;
@@ -495,14 +495,15 @@ impl EntitySetQuery {
                         page_records(response, &decoded, first)
                     })
                 };
-                let project: Option<Projector<Record>> = (decoded.len() > columns.len()).then(|| {
-                    let keep: Vec<usize> = columns
-                        .iter()
-                        .filter_map(|c| decoded.iter().position(|d| d.name == c.name))
-                        .collect();
-                    let columns = columns.clone();
-                    Arc::new(move |r: Record| r.project(&columns, &keep)) as Projector<Record>
-                });
+                let project: Option<Projector<Record>> =
+                    (decoded.len() > columns.len()).then(|| {
+                        let keep: Vec<usize> = columns
+                            .iter()
+                            .filter_map(|c| decoded.iter().position(|d| d.name == c.name))
+                            .collect();
+                        let columns = columns.clone();
+                        Arc::new(move |r: Record| r.project(&columns, &keep)) as Projector<Record>
+                    });
                 let mut handed_out = 0u64;
                 query
                     .paged(decode, project)

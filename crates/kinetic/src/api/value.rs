@@ -647,7 +647,11 @@ pub(crate) fn key_text<'a>(parts: impl IntoIterator<Item = (&'a str, &'a str)>) 
 /// The [`Error::Protocol`] of a cell that does not read as its type, naming the row: its index
 /// in the result (counting from 0) when known, and its key as sent (see [`key_text`]) when the
 /// row has one.
-pub(crate) fn mismatch_error(mismatch: TypeMismatch, index: Option<u64>, key: Option<String>) -> Error {
+pub(crate) fn mismatch_error(
+    mismatch: TypeMismatch,
+    index: Option<u64>,
+    key: Option<String>,
+) -> Error {
     let mut row = match index {
         Some(i) => format!("row {i} (counting from 0)"),
         None => "the row".to_owned(),

@@ -58,6 +58,16 @@ impl PageItem for JsonRow {
         self.page.cell(self.row, i).map(str::to_owned)
     }
 
+    fn key_text(&self, key: &[String]) -> Option<String> {
+        // As the default, without a `String` per cell: this runs for every row.
+        let mut text = String::with_capacity(16 * key.len());
+        for k in key {
+            text.push_str(self.page.cell(self.row, self.page.index(k)?)?);
+            text.push('\u{1f}');
+        }
+        Some(text)
+    }
+
     fn row_text(&self) -> String {
         let width = self.page.columns.len();
         (0..width)
