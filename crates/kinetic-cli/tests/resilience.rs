@@ -178,7 +178,9 @@ fn an_export_through_faults_has_exactly_the_rows_of_a_fault_free_one() {
     // The same database behind faults: latency first (it lets the others still fire), then 10%
     // 503, 5% 429 (both with Retry-After: 1), 2% connections cut after the head.
     let spec = "latency:0.3:1-40ms,503:0.10,429:0.05:retry=1,close:0.02,seed=17";
-    for parallelism in ["1", "4"] {
+    // Unset: adaptive (the default: it meets push-backs and Retry-After, and must still lose
+    // and repeat nothing); then serial, and four pages at once.
+    for parallelism in ["adaptive", "1", "4"] {
         let served = Served::start(EmulatorConfig {
             faults: faults::parse_spec(spec).unwrap(),
             ..one_company(lines, Some(db.clone()))
@@ -186,12 +188,11 @@ fn an_export_through_faults_has_exactly_the_rows_of_a_fault_free_one() {
         let conn = format!("{};Pagesize={page};MaxRetries=12", served.cs("basic"));
         let file = dir.path().join(format!("faulty-{parallelism}.csv"));
         let started = Instant::now();
-        ok(&export(
-            dir.path(),
-            &conn,
-            &file,
-            &["--parallelism", parallelism],
-        ));
+        let flags: &[&str] = match parallelism {
+            "adaptive" => &[],
+            n => &["--parallelism", n],
+        };
+        ok(&export(dir.path(), &conn, &file, flags));
         let wall = started.elapsed();
         let got = digest(&file);
         let log = served.requests();
