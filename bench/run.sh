@@ -43,6 +43,11 @@ if $short; then
     failed+=("Python (no target/py-venv)")
   fi
   step "WAN: joins, exports, Arrow at 50 and 150 ms a request (2,000 lines)" bash bench/wan.sh 2000 "50 150"
+  if [ -x target/py-venv/bin/python ] && target/py-venv/bin/python -c 'import epicor_kinetic, pyarrow' 2>/dev/null; then
+    step "rows per CPU second (2,000 lines, once each)" env REPEAT=1 PY=target/py-venv/bin/python bash bench/percore.sh 2000
+  else
+    step "rows per CPU second (2,000 lines, once each; no Python module)" env REPEAT=1 bash bench/percore.sh 2000
+  fi
   step "HTTPS latency (20 requests each)" bash bench/latency.sh 20
   step "identity-provider flood (500 calls each)" bash bench/idp_flood.sh 500
 else
@@ -53,6 +58,7 @@ else
   step "SQL (1,000,000 lines)" bash bench/sql.sh 1000000
   step "Python (1,000,000 lines)" bash bench/python.sh 1000000
   step "WAN: joins, exports, Arrow at 50 and 150 ms a request (15,000 lines)" bash bench/wan.sh 15000 "50 150"
+  step "rows per CPU second (200,000 lines, median of 5)" env REPEAT=5 PY="${PY_VENV:-target/bench-py-venv}/bin/python" bash bench/percore.sh 200000
   step "HTTPS latency (60 requests each)" bash bench/latency.sh 60
   step "identity-provider flood (20,000 calls each)" bash bench/idp_flood.sh 20000
 fi
