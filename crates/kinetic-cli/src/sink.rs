@@ -456,6 +456,12 @@ pub(crate) fn failure(e: SqlError, broken: &AtomicBool) -> Failure {
             ),
             code: e.connector().map_or(exit::FAILED, crate::common::code),
         },
+        // The message says the session is read-only and that nothing was sent.
+        SqlErrorKind::ReadOnly => Failure::Other {
+            message: e.to_string(),
+            hint: None,
+            code: exit::USAGE,
+        },
         // The message names the property that stopped the statement and what to do.
         SqlErrorKind::Limit => Failure::Other {
             message: e.to_string(),

@@ -156,6 +156,9 @@ fn sql_class(e: &SqlError) -> (Class, &'static str) {
         // A bound of the connection's (MemoryLimit, StatementTimeout, MaxRecursion) stopped it,
         // as psycopg's QueryCanceled is an OperationalError.
         SqlErrorKind::Limit => (Class::Operational, "limit"),
+        // A write in a read-only session, as psycopg's ReadOnlySqlTransaction (SQLSTATE 25006)
+        // is an InternalError.
+        SqlErrorKind::ReadOnly => (Class::Internal, "read_only"),
         _ => (Class::Database, "other"),
     }
 }

@@ -83,6 +83,32 @@ impl Write {
 /// keys and new values of the rows to change), planned and run by DataFusion as any query, so
 /// that its `WHERE` means exactly what SQL says (subqueries, constant conditions, three-valued
 /// logic) and is pushed down as far as it can be.
+/// The kind of write `statement` is (`INSERT`, `UPDATE`, `DELETE`: what [`statement`] runs;
+/// `MERGE`, which nothing runs), or `None` for anything else (DataFusion runs no write: see
+/// `only_reads`).
+/// A write under `WITH` or `EXPLAIN` counts as the write it is.
+pub(crate) fn writes(statement: &DFStatement) -> Option<&'static str> {
+    use datafusion::sql::sqlparser::ast::SetExpr;
+    match statement {
+        DFStatement::Explain(e) => writes(&e.statement),
+        DFStatement::Statement(s) => match s.as_ref() {
+            Statement::Insert(_) => Some("INSERT"),
+            Statement::Update(_) => Some("UPDATE"),
+            Statement::Delete(_) => Some("DELETE"),
+            Statement::Merge(_) => Some("MERGE"),
+            Statement::Query(q) => match q.body.as_ref() {
+                SetExpr::Insert(_) => Some("INSERT"),
+                SetExpr::Update(_) => Some("UPDATE"),
+                SetExpr::Delete(_) => Some("DELETE"),
+                SetExpr::Merge(_) => Some("MERGE"),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 pub(crate) async fn statement(
     session: &SqlSession,
     statement: &DFStatement,

@@ -24,6 +24,10 @@ pub enum SqlErrorKind {
     /// A bound stopped the statement (`MemoryLimit`, `StatementTimeout`, `MaxRecursion`): the
     /// message names the property. See [`crate::limits`].
     Limit,
+    /// The session is read-only ([`SqlLimits::read_only`](crate::limits::SqlLimits::read_only),
+    /// a server's default) and the statement writes or calls a procedure: nothing was sent.
+    /// (PostgreSQL's SQLSTATE 25006, "read only SQL transaction".)
+    ReadOnly,
 }
 
 /// An error of the SQL layer.
@@ -70,6 +74,19 @@ impl SqlError {
         SqlError {
             kind: SqlErrorKind::Limit,
             message: message.into(),
+            connector: None,
+        }
+    }
+
+    /// A write or a procedure call in a read-only session: `what` is the statement's kind
+    /// (`UPDATE`, `EXEC`), as parsed.
+    pub(crate) fn read_only(what: &str) -> SqlError {
+        SqlError {
+            kind: SqlErrorKind::ReadOnly,
+            message: format!(
+                "cannot execute {what} in a read-only session: only queries run here (nothing \
+                 was sent to the server)"
+            ),
             connector: None,
         }
     }

@@ -234,9 +234,15 @@ impl SqlSession {
     pub async fn query_with(&self, sql: &str, params: &[Param]) -> Result<QueryResult, SqlError> {
         let statement = parse_one(sql, params)?;
         let statement = match statement {
+            Parsed::Procedure(_) if self.limits.read_only => {
+                return Err(SqlError::read_only("EXEC"))
+            }
             Parsed::Procedure(call) => return procedures::call(self, call).await,
             Parsed::Statement(s) => s,
         };
+        if let (true, Some(what)) = (self.limits.read_only, dml::writes(&statement)) {
+            return Err(SqlError::read_only(what));
+        }
         // `EXPLAIN` (not `ANALYZE`) plans only: a BAQ's missing parameters are shown, not asked.
         let plan_only = matches!(&statement, DFStatement::Explain(e) if !e.options.analyze);
         limits::with_deadline(

@@ -18,6 +18,8 @@
 //! - **Recursion** (`MaxRecursion`): the iterations of a `WITH RECURSIVE`.
 //! - **Credentials** (`CredentialProcedures`): whether `EXEC GetOAuthAccessToken` and
 //!   `RefreshOAuthAccessToken`, which answer the connection's access token, may run.
+//! - **Read-only** ([`SqlLimits::read_only`], a server's default): writes and procedure calls
+//!   fail with [`SqlErrorKind::ReadOnly`](crate::SqlErrorKind::ReadOnly) before anything is sent.
 //!
 //! A statement stopped by a bound fails with [`SqlErrorKind::Limit`](crate::SqlErrorKind::Limit)
 //! and a message naming the property to raise.
@@ -71,6 +73,13 @@ pub struct SqlLimits {
     /// `CredentialProcedures`: whether the procedures that answer the connection's access
     /// token may run.
     pub credential_procedures: bool,
+    /// Whether only queries run: `INSERT`, `UPDATE`, `DELETE` and procedure calls (`EXEC`,
+    /// `CALL`: Epicor's methods and functions may write) fail with
+    /// [`SqlErrorKind::ReadOnly`](crate::SqlErrorKind::ReadOnly) before anything is sent. Decided
+    /// on the parsed statement, never on its first word (`WITH ... DELETE`, a comment first, an
+    /// `EXPLAIN ANALYZE` of a write: DataFusion itself runs no write at all). Off for the command
+    /// line and the Python module; on in [`Self::for_server`].
+    pub read_only: bool,
 }
 
 impl SqlLimits {
@@ -89,18 +98,21 @@ impl SqlLimits {
             timeout: settings.statement_timeout,
             max_recursion: settings.max_recursion,
             credential_procedures: settings.credential_procedures,
+            read_only: false,
         }
     }
 
     /// The bounds for a server that runs other people's SQL: the connection's, with
     /// [`Self::SERVER_MEMORY`], [`Self::SERVER_TIMEOUT`] and [`Self::SERVER_RECURSION`] where
-    /// it sets none (or `0`), and the credential procedures always off.
+    /// it sets none (or `0`), the credential procedures always off, and read-only (its
+    /// operator allows writes by setting [`Self::read_only`] to `false`).
     pub fn for_server(settings: &Settings) -> SqlLimits {
         let mut limits = SqlLimits::of(settings);
         limits.memory.get_or_insert(Self::SERVER_MEMORY);
         limits.timeout.get_or_insert(Self::SERVER_TIMEOUT);
         limits.max_recursion.get_or_insert(Self::SERVER_RECURSION);
         limits.credential_procedures = false;
+        limits.read_only = true;
         limits
     }
 

@@ -330,3 +330,74 @@ async fn statement_timeout_stops_a_write_between_rows_and_says_what_it_wrote() {
         .unwrap();
     assert_eq!(timed, written, "{text}");
 }
+
+/// A read-only session (a server's default) refuses every write and every procedure call with
+/// `ReadOnly` before anything reaches the server, however the statement is written (a comment
+/// first, lower case, under `WITH`, under `EXPLAIN ANALYZE`), and still answers queries; the
+/// same statements run in a session that allows writes.
+#[tokio::test]
+async fn a_read_only_session_refuses_writes_and_procedures_and_sends_nothing() {
+    let emu = emulator(300).await;
+    let base = connection_string(&emu, "basic");
+    let settings = Settings::parse(&base).unwrap();
+    let limits = SqlLimits::for_server(&settings);
+    assert!(limits.read_only, "a server is read-only by default");
+    assert!(
+        !SqlLimits::of(&settings).read_only,
+        "the command line is not"
+    );
+    let server = SqlSession::with_limits(Connection::open(settings.clone()).await.unwrap(), limits)
+        .await
+        .unwrap();
+    let writes = [
+        ("UPDATE Customers SET City = 'X' WHERE CustNum = 1", "UPDATE"),
+        ("/* a comment first */ delete from Customers WHERE CustNum = 1", "DELETE"),
+        (
+            "INSERT INTO Customers (CustNum, CustID, Name) VALUES (99999, 'RO', 'Read only')",
+            "INSERT",
+        ),
+        (
+            "WITH c AS (SELECT CustNum FROM Customers) DELETE FROM Customers WHERE CustNum IN (SELECT CustNum FROM c)",
+            "DELETE",
+        ),
+        (
+            "EXPLAIN ANALYZE UPDATE Customers SET City = 'X' WHERE CustNum = 1",
+            "UPDATE",
+        ),
+        ("EXEC RefreshOAuthAccessToken", "EXEC"),
+        ("CALL Erp.BO.CustomerSvc.GetNewCustomer()", "EXEC"),
+    ];
+    emu.clear_requests();
+    for (sql, what) in writes {
+        let e = error_of(&server, sql).await;
+        assert_eq!(e.kind(), SqlErrorKind::ReadOnly, "{sql}: {e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("cannot execute {what} in a read-only session")),
+            "{sql}: {e}"
+        );
+    }
+    assert!(
+        emu.requests().is_empty(),
+        "nothing reached the server: {:?}",
+        emu.requests()
+    );
+    // Queries run.
+    let n = first_i64(
+        &run(&server, "SELECT COUNT(*) FROM Customers WHERE CustNum > 0")
+            .await
+            .unwrap(),
+    );
+    assert!(n > 0);
+    // With writes allowed, the same UPDATE runs (and touches no row here).
+    let mut allowed = SqlLimits::for_server(&settings);
+    allowed.read_only = false;
+    let writer = SqlSession::with_limits(Connection::open(settings).await.unwrap(), allowed)
+        .await
+        .unwrap();
+    let done = writer
+        .query("UPDATE Customers SET City = 'X' WHERE CustNum < 0")
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), Some(0));
+}
