@@ -11,6 +11,7 @@ mod demo;
 mod exact;
 mod export;
 mod output;
+mod serve;
 mod sink;
 mod sql;
 
@@ -197,6 +198,26 @@ enum Command {
     /// from; with --whoami, who the connection signs in as.
     #[command(subcommand)]
     Config(admin::ConfigCommand),
+    /// Serve Epicor as a PostgreSQL database, for BI tools and PostgreSQL clients (psql,
+    /// pgJDBC, psqlODBC, psycopg, Npgsql).
+    ///
+    /// Each client connects with its own Epicor user name and password, and its session signs
+    /// in to Epicor as that user: Epicor's own security decides what each one sees. The
+    /// connection (-c, --profile, environment) names the Epicor server, never a user. Every
+    /// session is read-only unless --allow-writes; statements run as in `kinetic sql`, with a
+    /// server's bounds (MemoryLimit 512 MiB and StatementTimeout 300 s unless the connection
+    /// sets them). The first line on stdout is one JSON object: "listen" (host:port), "auth",
+    /// "database", "read_only". The simple query protocol, results as text; loopback addresses
+    /// only until TLS is built (passwords arrive in clear).
+    ///
+    /// Examples:
+    ///   kinetic serve -c \
+    ///     "URL=https://erp.example.com;ERPInstance=Kinetic;Company=EPIC06"
+    ///   kinetic serve --listen 127.0.0.1:0 --profile prod
+    ///   psql "host=127.0.0.1 port=5432 user=manager" \
+    ///     -c "SELECT Name FROM Customers LIMIT 5"
+    #[command(verbatim_doc_comment)]
+    Serve(serve::ServeArgs),
     /// Run the embedded Epicor emulator: a REST server with demo data on this machine.
     ///
     /// The first line on stdout is one JSON object with the server's URL, instance, company, API key,
@@ -357,6 +378,7 @@ fn main() -> ExitCode {
         Command::Get(args) => return common::run(data::get(args)),
         Command::Export(args) => return common::run(export::export(args)),
         Command::Sql(args) => return common::run(sql::sql(args)),
+        Command::Serve(args) => return serve::serve(args),
         Command::Call(args) => return common::run(data::call(args)),
         Command::Efx(args) => return common::run(data::efx(args)),
         Command::Baq(args) => return common::run(baq::baq(args)),

@@ -49,6 +49,10 @@ const NOT_RUN: &[(&str, &str)] = &[
         "serves until interrupted (this test starts the same emulator in process)",
     ),
     (
+        "kinetic serve",
+        "serves until interrupted (tests/serve.rs runs it, with psql as the client)",
+    ),
+    (
         "kinetic demo",
         "a tour with its own emulator and 50,000 order lines; scripts/test.sh runs it",
     ),

@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     // Where results go: printed tables and JSON, files written whole (sink).
     &["output", "sink"],
     // The commands.
-    &["data", "baq", "export", "sql", "admin"],
+    &["data", "baq", "export", "sql", "serve", "admin"],
     // The tour, which drives the commands.
     &["demo"],
     &["main"],
@@ -36,6 +36,9 @@ const APART: &[(&str, &str)] = &[
     ("admin", "data"),
     ("admin", "export"),
     ("admin", "sql"),
+    ("serve", "sql"),
+    ("serve", "data"),
+    ("serve", "export"),
 ];
 
 /// Names of main.rs a lower module may take: none.

@@ -1,0 +1,178 @@
+//! Arrow results as PostgreSQL rows: each column's PostgreSQL type (its OID, and a numeric's
+//! precision and scale), each value as PostgreSQL's text output writes it (`t`/`f`, ISO dates,
+//! `2025-01-31 00:00:00`, `+00` on a time zone, decimals exact).
+
+use epicor_kinetic_sql::datafusion::arrow::array::{Array, RecordBatch};
+use epicor_kinetic_sql::datafusion::arrow::datatypes::{DataType, Schema};
+use epicor_kinetic_sql::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
+use pgwire::api::Type;
+use pgwire::error::{PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
+use std::sync::Arc;
+
+/// The PostgreSQL type of an Arrow type, and its type modifier (a numeric's precision and
+/// scale; -1 for none).
+pub fn pg_type(data_type: &DataType) -> (Type, i32) {
+    match data_type {
+        DataType::Boolean => (Type::BOOL, -1),
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => (Type::INT2, -1),
+        DataType::Int32 | DataType::UInt16 => (Type::INT4, -1),
+        DataType::Int64 | DataType::UInt32 => (Type::INT8, -1),
+        DataType::UInt64 => (Type::NUMERIC, -1),
+        DataType::Float16 | DataType::Float32 => (Type::FLOAT4, -1),
+        DataType::Float64 => (Type::FLOAT8, -1),
+        DataType::Decimal128(p, s) | DataType::Decimal256(p, s) => {
+            // PostgreSQL's numeric typmod: ((precision << 16) | scale) + 4 (VARHDRSZ).
+            let scale = i32::from((*s).max(0));
+            (Type::NUMERIC, ((i32::from(*p) << 16) | scale) + 4)
+        }
+        DataType::Date32 | DataType::Date64 => (Type::DATE, -1),
+        DataType::Timestamp(_, None) => (Type::TIMESTAMP, -1),
+        DataType::Timestamp(_, Some(_)) => (Type::TIMESTAMPTZ, -1),
+        DataType::Time32(_) | DataType::Time64(_) => (Type::TIME, -1),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => (Type::BYTEA, -1),
+        _ => (Type::TEXT, -1),
+    }
+}
+
+/// The row description of `schema`, every column in text format.
+pub fn fields(schema: &Schema) -> Arc<Vec<FieldInfo>> {
+    Arc::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let (ty, modifier) = pg_type(f.data_type());
+                FieldInfo::new(f.name().clone(), None, None, ty, FieldFormat::Text)
+                    .with_type_modifier(modifier)
+            })
+            .collect(),
+    )
+}
+
+/// How values are written: as PostgreSQL writes them in text (ISO dates, a space between date
+/// and time, `+00` for UTC).
+fn options() -> FormatOptions<'static> {
+    FormatOptions::new()
+        .with_date_format(Some("%Y-%m-%d"))
+        .with_datetime_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.f%:::z"))
+}
+
+/// The rows of `batch` under `fields`, each value as PostgreSQL's text.
+pub fn rows(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> PgWireResult<Vec<DataRow>> {
+    let options = options();
+    let columns = batch.columns();
+    let formatters = columns
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    let mut out = Vec::with_capacity(batch.num_rows());
+    let mut text = String::new();
+    for row in 0..batch.num_rows() {
+        for (column, formatter) in columns.iter().zip(&formatters) {
+            if column.is_null(row) {
+                encoder.encode_field(&None::<&str>)?;
+                continue;
+            }
+            text.clear();
+            match column.data_type() {
+                DataType::Boolean => {
+                    let b = column
+                        .as_any()
+                        .downcast_ref::<epicor_kinetic_sql::datafusion::arrow::array::BooleanArray>(
+                        )
+                        .is_some_and(|a| a.value(row));
+                    text.push(if b { 't' } else { 'f' });
+                }
+                DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+                    use std::fmt::Write as _;
+                    let _ = write!(text, "{}", formatter.value(row));
+                    // PostgreSQL spells them so.
+                    match text.as_str() {
+                        "inf" => text = "Infinity".into(),
+                        "-inf" => text = "-Infinity".into(),
+                        "NaN" | "nan" => text = "NaN".into(),
+                        _ => {}
+                    }
+                }
+                _ => {
+                    use std::fmt::Write as _;
+                    write!(text, "{}", formatter.value(row))
+                        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+                }
+            }
+            encoder.encode_field(&Some(text.as_str()))?;
+        }
+        out.push(encoder.take_row());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use epicor_kinetic_sql::datafusion::arrow::array::{
+        ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float64Array, StringArray,
+        TimestampMicrosecondArray,
+    };
+
+    fn texts(batch: &RecordBatch) -> Vec<String> {
+        let options = options();
+        (0..batch.num_columns())
+            .map(|i| {
+                let f = ArrayFormatter::try_new(batch.column(i).as_ref(), &options).unwrap();
+                f.value(0).to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn values_are_written_as_postgresql_writes_them() {
+        let columns: Vec<(&str, ArrayRef)> = vec![
+            (
+                "d",
+                Arc::new(
+                    Decimal128Array::from(vec![-1234567890123456789012345678i128])
+                        .with_precision_and_scale(38, 10)
+                        .unwrap(),
+                ),
+            ),
+            ("day", Arc::new(Date32Array::from(vec![20_119]))),
+            (
+                "at",
+                Arc::new(TimestampMicrosecondArray::from(vec![1_738_281_600_000_000])),
+            ),
+            (
+                "utc",
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![1_738_281_600_500_000])
+                        .with_timezone("UTC"),
+                ),
+            ),
+            ("s", Arc::new(StringArray::from(vec!["a b"]))),
+            ("f", Arc::new(Float64Array::from(vec![f64::INFINITY]))),
+            ("b", Arc::new(BooleanArray::from(vec![true]))),
+        ];
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        assert_eq!(
+            texts(&batch)[..5],
+            [
+                "-123456789012345678.9012345678",
+                "2025-01-31",
+                "2025-01-31 00:00:00",
+                "2025-01-31 00:00:00.500+00",
+                "a b"
+            ]
+        );
+        let fields = fields(batch.schema().as_ref());
+        assert_eq!(fields[0].datatype(), &Type::NUMERIC);
+        assert_eq!(fields[0].type_modifier(), ((38 << 16) | 10) + 4);
+        assert_eq!(fields[3].datatype(), &Type::TIMESTAMPTZ);
+        assert_eq!(rows(&batch, &fields).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,231 @@
+//! `kinetic serve` against the emulator in process, through tokio-postgres (the Rust
+//! ecosystem's own PostgreSQL client, an implementation independent of this server): each
+//! session signs in as its client's Epicor user, answers match the emulator's SQLite file,
+//! writes are refused with SQLSTATE 25006, a wrong password with 28P01, one session too many
+//! with 53300. Nothing leaves 127.0.0.1.
+
+use epicor_kinetic::settings::Settings;
+use epicor_kinetic_emulator::{EmulatorConfig, RunningEmulator};
+use epicor_kinetic_serve::{Options, Server};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+async fn emulator() -> RunningEmulator {
+    epicor_kinetic_emulator::spawn(
+        EmulatorConfig {
+            scale: 300,
+            request_log: 10_000,
+            ..Default::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("emulator: {e}"))
+}
+
+/// The server in front of `emu`, its upstream settings the emulator's Basic connection (whose
+/// user and password each session replaces by its client's).
+async fn serve(emu: &RunningEmulator, allow_writes: bool, max_sessions: usize) -> u16 {
+    let text = emu.startup_info()["connection_strings"]["basic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let options = Options {
+        upstream: Settings::parse(&text).unwrap(),
+        allow_writes,
+        max_sessions,
+    };
+    let server = Server::bind("127.0.0.1:0", options).await.unwrap();
+    let port = server.local_addr().port();
+    tokio::spawn(server.run());
+    port
+}
+
+async fn connect(port: u16, user: &str, password: &str) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port={port} user={user} password={password} dbname=kinetic"),
+        NoTls,
+    )
+    .await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// The rows of a simple query, each value as the text the server sent (`None` for null).
+async fn rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_owned)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn code(e: &tokio_postgres::Error) -> Option<&SqlState> {
+    e.as_db_error().map(|d| d.code())
+}
+
+/// The server's message of an error.
+fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_sign_in_as_their_users_and_answer_as_sqlite_does() {
+    let emu = emulator().await;
+    let port = serve(&emu, false, 2).await;
+    let db = rusqlite::Connection::open(&emu.report().path).unwrap();
+    epicor_kinetic_emulator::collation::register(&db).unwrap();
+
+    let client = connect(port, "manager", "Epicor123!").await.unwrap();
+    // What drivers send on their own is answered.
+    for statement in ["SET application_name = 'test'", "BEGIN", "COMMIT", ""] {
+        client
+            .simple_query(statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement:?}: {e}"));
+    }
+    // A count and exact decimals, as the emulator's database holds them.
+    let (count, total): (i64, String) = db
+        .query_row(
+            "SELECT COUNT(*), printf('%.2f', SUM(CreditLimit)) FROM Customer WHERE Company = 'EPIC06'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let got = rows(
+        &client,
+        "SELECT COUNT(*) AS n, SUM(CreditLimit) AS total FROM Customers",
+    )
+    .await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0][0].as_deref(), Some(count.to_string().as_str()));
+    let sum: f64 = got[0][1].as_deref().unwrap().parse().unwrap();
+    assert_eq!(format!("{sum:.2}"), total, "the sum, to the cent");
+    // Text as PostgreSQL writes it (booleans as t/f, padding trimmed as the SQL layer reads it).
+    let first = rows(
+        &client,
+        "SELECT CustNum, CustID, CreditHold FROM Customers ORDER BY CustNum LIMIT 2",
+    )
+    .await;
+    let (num, id, hold): (i64, String, bool) = db
+        .query_row(
+            "SELECT CustNum, CustID, CreditHold FROM Customer WHERE Company = 'EPIC06' ORDER BY CustNum LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        first[0],
+        [
+            Some(num.to_string()),
+            Some(id.trim_end().to_owned()),
+            Some(if hold { "t" } else { "f" }.to_owned())
+        ]
+    );
+
+    // Read-only by default: a write is refused before anything reaches the server.
+    emu.clear_requests();
+    let e = client
+        .simple_query("UPDATE Customers SET City = 'X' WHERE CustNum = 1")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&e),
+        Some(&SqlState::READ_ONLY_SQL_TRANSACTION),
+        "{e:?}"
+    );
+    assert!(
+        message(&e).contains("cannot execute UPDATE in a read-only session"),
+        "{e:?}"
+    );
+    assert!(emu.requests().is_empty(), "{:?}", emu.requests());
+    // A bad statement is an error of its own, and the session goes on.
+    let e = client.simple_query("SELEC 1").await.unwrap_err();
+    assert_eq!(code(&e), Some(&SqlState::SYNTAX_ERROR), "{e:?}");
+    assert_eq!(
+        rows(&client, "SELECT 1 AS one").await,
+        [[Some("1".to_owned())]]
+    );
+
+    // A wrong password: 28P01, naming the user.
+    let Err(e) = connect(port, "manager", "wrong").await else {
+        panic!("a wrong password was accepted");
+    };
+    assert_eq!(code(&e), Some(&SqlState::INVALID_PASSWORD), "{e:?}");
+    assert!(message(&e).contains("\"manager\""), "{e:?}");
+
+    // Another user signs in as itself, beside the first.
+    let other = connect(port, "integration", "Integration123!")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&other, "SELECT 2 AS two").await,
+        [[Some("2".to_owned())]]
+    );
+    // Two sessions at once at most.
+    let Err(e) = connect(port, "manager", "Epicor123!").await else {
+        panic!("a third session was accepted with --max-sessions 2");
+    };
+    assert_eq!(code(&e), Some(&SqlState::TOO_MANY_CONNECTIONS), "{e:?}");
+    drop(other);
+    // Its place comes back when a session closes.
+    let mut again = None;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if let Ok(c) = connect(port, "manager", "Epicor123!").await {
+            again = Some(c);
+            break;
+        }
+    }
+    assert!(again.is_some(), "a closed session gives its place back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_run_when_the_operator_allows_them() {
+    let emu = emulator().await;
+    let port = serve(&emu, true, 4).await;
+    let client = connect(port, "manager", "Epicor123!").await.unwrap();
+    let done = client
+        .simple_query("UPDATE Customers SET City = 'Served' WHERE CustNum = 1")
+        .await
+        .unwrap();
+    let affected = done.iter().find_map(|m| match m {
+        SimpleQueryMessage::CommandComplete(n) => Some(*n),
+        _ => None,
+    });
+    assert_eq!(affected, Some(1));
+    let db = rusqlite::Connection::open(&emu.report().path).unwrap();
+    epicor_kinetic_emulator::collation::register(&db).unwrap();
+    let city: String = db
+        .query_row(
+            "SELECT City FROM Customer WHERE Company = 'EPIC06' AND CustNum = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(city.trim_end(), "Served");
+}
+
+#[tokio::test]
+async fn only_loopback_addresses_until_tls() {
+    let options = Options {
+        upstream: Settings::parse(
+            "URL=https://erp.example.com;ERPInstance=Kinetic;User=u;Password=p",
+        )
+        .unwrap(),
+        allow_writes: false,
+        max_sessions: 1,
+    };
+    let Err(e) = Server::bind("0.0.0.0:0", options).await else {
+        panic!("a non-loopback address was accepted");
+    };
+    assert!(e.contains("not a loopback address"), "{e}");
+}
