@@ -86,14 +86,14 @@ if "requests" in t:
 PY
 # The answers: $count rows each, and the requests loop's keys (their fingerprint, see python_fetch.py).
 if [ -s "$out/python-requests.out" ]; then
-  read -r _ _ want_fp <"$out/python-requests.out"
+  read -r _ _ want_fp _ <"$out/python-requests.out"
 else
   want_fp=
   wrong+=("no key fingerprint from the requests loop to compare with")
 fi
 for way in fetchall fetchmany arrow arrow_p4 requests; do
   [ -s "$out/python-$way.out" ] || continue
-  read -r rows _ fp <"$out/python-$way.out"
+  read -r rows _ fp _ <"$out/python-$way.out"
   [ "$rows" = "$count" ] || wrong+=("$way: $rows rows, the emulator's \$count is $count")
   [ -z "$want_fp" ] || [ "$fp" = "$want_fp" ] || wrong+=("$way: other keys than the requests loop's (fingerprint $fp, not $want_fp)")
 done
