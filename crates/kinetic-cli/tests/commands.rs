@@ -2173,6 +2173,60 @@ fn every_command_at_the_highest_verbosity_leaks_no_secret() {
         );
     }
 
+    // The PostgreSQL server: psql signs in with the user's password (a secret its log must not
+    // hold), runs a query, and a wrong password is refused.
+    {
+        let upstream = emu
+            .cs("basic")
+            .replace(";User=manager", "")
+            .replace(";Password=Epicor123!", "");
+        assert!(!upstream.contains("Epicor123!"), "{upstream}");
+        let mut child = common::kinetic_command(
+            emu.config.path(),
+            &["serve", "-vvvv", "--listen", "127.0.0.1:0", "-c", &upstream],
+            &[],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        let start: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let port = start["listen"]
+            .as_str()
+            .and_then(|l| l.rsplit(':').next())
+            .unwrap_or_default()
+            .to_owned();
+        for password in ["Epicor123!", "Hunter2Wrong!"] {
+            let _ = std::process::Command::new("psql")
+                .arg(format!(
+                    "host=127.0.0.1 port={port} dbname=kinetic user=manager"
+                ))
+                .args(["--no-psqlrc", "-c", "SELECT COUNT(*) FROM Customers"])
+                .env("PGPASSWORD", password)
+                .stdin(Stdio::null())
+                .output()
+                .expect("psql runs (scripts/system-packages.sh installs it)");
+        }
+        let _ = std::process::Command::new("kill")
+            .arg(child.id().to_string())
+            .status();
+        let out = child.wait_with_output().unwrap();
+        record(
+            &mut outputs,
+            &["serve"],
+            false,
+            Out {
+                args: vec!["serve".into()],
+                code: out.status.code(),
+                stdout: line,
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            },
+        );
+    }
+
     // Every command of the binary was run.
     let help = run(&["--help"], &[]).ok().stdout;
     let commands: Vec<String> = help
