@@ -265,12 +265,13 @@ async fn credential_procedures_can_be_turned_off() {
     assert_eq!(limits.max_recursion, Some(100));
     assert!(!limits.credential_procedures);
     let settings = Settings::parse(&format!("{base};CredentialProcedures=true")).unwrap();
-    let server = SqlSession::with_limits(
-        Connection::open(settings.clone()).await.unwrap(),
-        SqlLimits::for_server(&settings),
-    )
-    .await
-    .unwrap();
+    // (Read-only would refuse every EXEC first: this server allows writes, so the refusal
+    // seen is the credential procedures'.)
+    let mut limits = SqlLimits::for_server(&settings);
+    limits.read_only = false;
+    let server = SqlSession::with_limits(Connection::open(settings.clone()).await.unwrap(), limits)
+        .await
+        .unwrap();
     let e = error_of(&server, "EXEC GetOAuthAccessToken @Verifier = 'abc'").await;
     assert!(e.to_string().contains("CredentialProcedures=false"), "{e}");
     refused(
