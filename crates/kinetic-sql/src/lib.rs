@@ -47,7 +47,7 @@ pub use params::Param;
 pub use stats::Transfer;
 
 use catalog::{EpicorCatalog, ServerModel, CATALOG, DEFAULT_SCHEMA};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::physical_plan::SendableRecordBatchStream;
@@ -117,6 +117,15 @@ impl QueryResult {
     pub async fn collect(self) -> Result<Vec<RecordBatch>, SqlError> {
         self.stream.try_collect().await.map_err(SqlError::from)
     }
+}
+
+/// What [`SqlSession::describe`] finds of a statement.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// The result's columns; `None` for a write (which answers a count of rows).
+    pub columns: Option<SchemaRef>,
+    /// One entry per parameter (`$1` first): the type the statement gives it, if any.
+    pub parameters: Vec<Option<DataType>>,
 }
 
 impl SqlSession {
@@ -309,6 +318,57 @@ impl SqlSession {
                 Ok(Arc::new(plan.schema().as_arrow().clone()))
             })
             .await
+    }
+
+    /// What a statement takes and answers, planned but not run (nothing is read): its
+    /// parameters (`?` or `$n` markers) with the types the statement gives them (`CustNum =
+    /// $1`: the column's type; `None` where nothing says), and its columns (`None` for a write,
+    /// which answers a count). What a PostgreSQL client's `Parse` and `Describe` ask.
+    ///
+    /// A write in a read-only session is refused here, as it would be when run; a procedure
+    /// call (`EXEC`) cannot be described before it runs.
+    pub async fn describe(&self, sql: &str) -> Result<Described, SqlError> {
+        PLAN_ONLY.scope(true, self.describe_planned(sql)).await
+    }
+
+    async fn describe_planned(&self, sql: &str) -> Result<Described, SqlError> {
+        // An `EXEC` (its markers counted against no values: an error, still an `EXEC`).
+        if !matches!(procedures::parse_exec(sql, &[]), Ok(None)) {
+            return Err(if self.limits.read_only {
+                SqlError::read_only("EXEC")
+            } else {
+                SqlError::invalid(
+                    "a procedure call (EXEC) cannot be prepared: its columns are known only once \
+                     it runs; send it as a simple query",
+                )
+            });
+        }
+        let mut statement = parse_single(sql)?;
+        let count = params::number_markers(&mut statement)?;
+        if let Some(what) = dml::writes(&statement) {
+            if self.limits.read_only {
+                return Err(SqlError::read_only(what));
+            }
+            return Ok(Described {
+                columns: None,
+                parameters: vec![None; count],
+            });
+        }
+        if let DFStatement::Statement(s) = &statement {
+            if matches!(s.as_ref(), Statement::Call(_)) {
+                return Err(SqlError::read_only("CALL"));
+            }
+        }
+        self.prepare(&mut statement).await?;
+        let plan = self.plan(statement).await?;
+        let types = plan.get_parameter_types()?;
+        let parameters = (1..=count)
+            .map(|n| types.get(&format!("${n}")).cloned().flatten())
+            .collect();
+        Ok(Described {
+            columns: Some(Arc::new(plan.schema().as_arrow().clone())),
+            parameters,
+        })
     }
 
     /// The OData requests a query's scans send, as the server receives them (the first page of

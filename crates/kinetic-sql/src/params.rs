@@ -1,10 +1,11 @@
-//! Parameters: values bound to the `?` markers of a statement (the DB-API's `qmark` style).
+//! Parameters: values bound to the markers of a statement: `?` (the DB-API's `qmark` style)
+//! or PostgreSQL's `$1`, `$2`, ... (what PostgreSQL clients send through `kinetic serve`).
 //!
 //! A parameter becomes a literal node of the parsed statement, never text spliced into the SQL:
 //! `WHERE Name = ?` bound to `O'Brien'; DROP TABLE x --` compares `Name` with that string, and
-//! nothing of it is ever read as SQL. Markers are numbered in the order they appear in the
-//! text (`SELECT ? ... WHERE a = ? LIMIT ?`: first, second, third), whatever the statement's
-//! shape. `EXEC`/`CALL` arguments take markers too (`EXEC GetOAuthAccessToken @Verifier = ?`).
+//! nothing of it is ever read as SQL. `?` markers are numbered in the order they appear in
+//! the text (`SELECT ? ... WHERE a = ? LIMIT ?`: first, second, third), whatever the
+//! statement's shape; `$n` takes the n-th value wherever it stands. `EXEC`/`CALL` arguments take markers too (`EXEC GetOAuthAccessToken @Verifier = ?`).
 //!
 //! Epicor's numbers are SQL Server decimals and integers: a float parameter that is NaN or an
 //! infinity has no value there, and compared locally it would order as Arrow orders floats (NaN
@@ -137,10 +138,43 @@ fn decimal_text(d: &str) -> Result<String, SqlError> {
 /// A parameter marker of the statement: where it starts (line, column).
 type Position = (u64, u64);
 
-/// The markers of `statement`, in the order they appear in the text; an error for markers
-/// other than `?`.
-fn markers(statement: &mut DFStatement) -> Result<Vec<Position>, SqlError> {
-    let mut found = Vec::new();
+/// The markers of a statement: `?`, numbered in the order they appear in the text (the
+/// DB-API's `qmark`), or PostgreSQL's `$1`, `$2`, ... (numbered as written; `$2` may come
+/// first, and one number may be used twice). One statement uses one style.
+enum Markers {
+    /// `?` markers, where each starts, in text order.
+    Question(Vec<Position>),
+    /// `$n` markers: the highest `n` (the statement takes that many parameters).
+    Numbered(usize),
+}
+
+impl Markers {
+    /// How many parameters the statement takes.
+    fn count(&self) -> usize {
+        match self {
+            Markers::Question(found) => found.len(),
+            Markers::Numbered(n) => *n,
+        }
+    }
+}
+
+/// The number of a `$n` marker (`None` for anything else).
+fn number(p: &str) -> Option<usize> {
+    let digits = p.strip_prefix('$')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|n| *n >= 1)
+}
+
+/// The most parameters a statement takes (PostgreSQL's own bound).
+const MAX_PARAMETERS: usize = 65_535;
+
+/// The markers of `statement`; an error for markers of another kind, for `?` and `$n` mixed,
+/// and for a `$n` past [`MAX_PARAMETERS`].
+fn markers(statement: &mut DFStatement) -> Result<Markers, SqlError> {
+    let mut questions = Vec::new();
+    let mut highest = 0usize;
     let mut other = None;
     visit(statement, &mut |e| {
         if let Expr::Value(ValueWithSpan {
@@ -149,7 +183,9 @@ fn markers(statement: &mut DFStatement) -> Result<Vec<Position>, SqlError> {
         }) = e
         {
             if p == "?" {
-                found.push((span.start.line, span.start.column));
+                questions.push((span.start.line, span.start.column));
+            } else if let Some(n) = number(p) {
+                highest = highest.max(n);
             } else if other.is_none() {
                 other = Some(p.clone());
             }
@@ -157,11 +193,25 @@ fn markers(statement: &mut DFStatement) -> Result<Vec<Position>, SqlError> {
     })?;
     if let Some(p) = other {
         return Err(SqlError::invalid(format!(
-            "parameter marker {p}: markers are ? (paramstyle qmark), one value each, in order"
+            "parameter marker {p}: markers are ? (the DB-API's qmark, one value each, in order) \
+             or $1, $2, ... (PostgreSQL's)"
         )));
     }
-    found.sort_unstable();
-    Ok(found)
+    if highest > MAX_PARAMETERS {
+        return Err(SqlError::invalid(format!(
+            "parameter marker ${highest}: a statement takes at most {MAX_PARAMETERS} parameters"
+        )));
+    }
+    match (questions.is_empty(), highest) {
+        (_, 0) => {
+            questions.sort_unstable();
+            Ok(Markers::Question(questions))
+        }
+        (true, n) => Ok(Markers::Numbered(n)),
+        (false, _) => Err(SqlError::invalid(
+            "the statement mixes ? and $n parameter markers: use one style",
+        )),
+    }
 }
 
 fn visit(statement: &mut DFStatement, f: &mut dyn FnMut(&mut Expr)) -> Result<(), SqlError> {
@@ -178,44 +228,94 @@ fn visit(statement: &mut DFStatement, f: &mut dyn FnMut(&mut Expr)) -> Result<()
     }
 }
 
-/// Binds `params` to the `?` markers of `statement`: an error unless there is exactly one
-/// value per marker.
+/// Binds `params` to the markers of `statement` (`?` in text order, `$n` by number): an error
+/// unless there is exactly one value per parameter.
 pub(crate) fn bind(statement: &mut DFStatement, params: &[Param]) -> Result<(), SqlError> {
     let found = markers(statement)?;
-    check_count(found.len(), params.len())?;
-    if found.is_empty() {
+    check_count(&found, params.len())?;
+    if params.is_empty() {
         return Ok(());
     }
-    let order: HashMap<Position, usize> = found.into_iter().zip(0..).collect();
     let exprs = params
         .iter()
         .map(Param::expr)
         .collect::<Result<Vec<_>, _>>()?;
-    visit(statement, &mut |e| {
-        if let Expr::Value(ValueWithSpan {
-            value: Value::Placeholder(_),
-            span,
-        }) = e
-        {
-            if let Some(i) = order.get(&(span.start.line, span.start.column)) {
-                *e = exprs[*i].clone();
-            }
+    match found {
+        Markers::Question(found) => {
+            let order: HashMap<Position, usize> = found.into_iter().zip(0..).collect();
+            visit(statement, &mut |e| {
+                if let Expr::Value(ValueWithSpan {
+                    value: Value::Placeholder(_),
+                    span,
+                }) = e
+                {
+                    if let Some(i) = order.get(&(span.start.line, span.start.column)) {
+                        *e = exprs[*i].clone();
+                    }
+                }
+            })
         }
-    })
+        Markers::Numbered(_) => visit(statement, &mut |e| {
+            if let Expr::Value(ValueWithSpan {
+                value: Value::Placeholder(p),
+                ..
+            }) = e
+            {
+                if let Some(n) = number(p) {
+                    *e = exprs[n - 1].clone();
+                }
+            }
+        }),
+    }
 }
 
-/// An error unless a statement with `markers` markers was given as many parameters.
-pub(crate) fn check_count(markers: usize, given: usize) -> Result<(), SqlError> {
-    if markers == given {
+/// Numbers the `?` markers of `statement` `$1`, `$2`, ... in text order (`$n` markers stay as
+/// they are), so that it can be planned with its parameters open: the number of parameters
+/// it takes.
+pub(crate) fn number_markers(statement: &mut DFStatement) -> Result<usize, SqlError> {
+    let found = markers(statement)?;
+    let count = found.count();
+    if let Markers::Question(found) = found {
+        let order: HashMap<Position, usize> = found.into_iter().zip(1..).collect();
+        visit(statement, &mut |e| {
+            if let Expr::Value(ValueWithSpan {
+                value: Value::Placeholder(p),
+                span,
+            }) = e
+            {
+                if let Some(n) = order.get(&(span.start.line, span.start.column)) {
+                    *p = format!("${n}");
+                }
+            }
+        })?;
+    }
+    Ok(count)
+}
+
+/// An error unless a statement with `markers` was given as many parameters.
+fn check_count(markers: &Markers, given: usize) -> Result<(), SqlError> {
+    let count = markers.count();
+    if count == given {
         return Ok(());
     }
     let s = |n: usize| if n == 1 { "" } else { "s" };
-    Err(SqlError::invalid(format!(
-        "the statement has {markers} parameter marker{} (?) but {given} parameter{} {} given",
-        s(markers),
-        s(given),
-        if given == 1 { "was" } else { "were" }
-    )))
+    let was = if given == 1 { "was" } else { "were" };
+    Err(SqlError::invalid(match markers {
+        Markers::Question(_) => format!(
+            "the statement has {count} parameter marker{} (?) but {given} parameter{} {was} given",
+            s(count),
+            s(given),
+        ),
+        Markers::Numbered(_) => format!(
+            "the statement takes {count} parameter{} ($1 to ${count}) but {given} {was} given",
+            s(count),
+        ),
+    }))
+}
+
+/// An error unless a procedure call with `markers` `?` markers was given as many parameters.
+pub(crate) fn check_question_count(markers: usize, given: usize) -> Result<(), SqlError> {
+    check_count(&Markers::Question(vec![(0, 0); markers]), given)
 }
 
 #[cfg(test)]
@@ -248,6 +348,19 @@ mod tests {
     }
 
     #[test]
+    fn numbered_markers_take_values_by_number() {
+        let sql = bound(
+            "SELECT $2, a FROM t WHERE b = $1 OR c = $2",
+            &[Param::Int(7), Param::Text("x".into())],
+        )
+        .unwrap();
+        assert_eq!(sql, "SELECT 'x', a FROM t WHERE b = 7 OR c = 'x'");
+        let mut s = crate::parse_single("SELECT ? FROM t WHERE b = ?").unwrap();
+        assert_eq!(number_markers(&mut s).unwrap(), 2);
+        assert_eq!(s.to_string(), "SELECT $1 FROM t WHERE b = $2");
+    }
+
+    #[test]
     fn a_hostile_string_stays_one_value() {
         let evil = "x' OR '1'='1'; DROP TABLE t; --";
         let mut s = crate::parse_single("SELECT a FROM t WHERE b = ?").unwrap();
@@ -272,8 +385,18 @@ mod tests {
         );
         let e = bound("SELECT 1", &[Param::Int(1)]).unwrap_err();
         assert!(e.to_string().contains("0 parameter markers"), "{e}");
-        let e = bound("SELECT $1", &[Param::Int(1)]).unwrap_err();
-        assert!(e.to_string().contains("paramstyle qmark"), "{e}");
+        let e = bound("SELECT :a", &[Param::Int(1)]).unwrap_err();
+        assert!(e.to_string().contains("markers are ?"), "{e}");
+        let e = bound("SELECT ?, $1", &[Param::Int(1)]).unwrap_err();
+        assert!(e.to_string().contains("mixes ? and $n"), "{e}");
+        let e = bound("SELECT $3", &[Param::Int(1)]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("takes 3 parameters ($1 to $3) but 1 was given"),
+            "{e}"
+        );
+        let e = bound("SELECT $70000", &[]).unwrap_err();
+        assert!(e.to_string().contains("at most 65535"), "{e}");
         // A ? inside a string is text, not a marker.
         assert_eq!(bound("SELECT 'a?'", &[]).unwrap(), "SELECT 'a?'");
         let e = bound("SELECT ?", &[Param::Decimal("1e5".into())]).unwrap_err();

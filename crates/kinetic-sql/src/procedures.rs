@@ -384,7 +384,7 @@ pub(crate) fn parse_exec(sql: &str, params: &[Param]) -> Result<Option<Call>, Sq
         let param = param.map(|p| p.trim_start_matches('@').to_owned());
         arguments.push((param, value));
     }
-    crate::params::check_count(markers, params.len())?;
+    crate::params::check_question_count(markers, params.len())?;
     Ok(Some(Call { name, arguments }))
 }
 

@@ -402,3 +402,64 @@ async fn a_read_only_session_refuses_writes_and_procedures_and_sends_nothing() {
         .unwrap();
     assert_eq!(done.rows_affected(), Some(0));
 }
+
+/// `describe` (what a PostgreSQL client's Parse and Describe ask) plans a statement with its
+/// parameters open: their types come from what they are compared with, the columns from the
+/// plan, and no row is read; a write in a read-only session is refused there too. The same
+/// statement then runs with `$n` values bound by number.
+#[tokio::test]
+async fn describe_types_parameters_and_columns_without_reading_rows() {
+    use datafusion::arrow::datatypes::DataType;
+    use epicor_kinetic_sql::Param;
+    let emu = emulator(300).await;
+    let settings = Settings::parse(&connection_string(&emu, "basic")).unwrap();
+    let server = SqlSession::with_limits(
+        Connection::open(settings.clone()).await.unwrap(),
+        SqlLimits::for_server(&settings),
+    )
+    .await
+    .unwrap();
+    emu.clear_requests();
+    let sql = "SELECT CustID, Name FROM Customers WHERE CustNum = $2 OR CustID = $1";
+    let described = server.describe(sql).await.unwrap();
+    let columns = described.columns.expect("a query has columns");
+    let names: Vec<_> = columns.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["CustID", "Name"]);
+    assert_eq!(
+        described.parameters,
+        vec![Some(DataType::Utf8), Some(DataType::Int32)]
+    );
+    let described = server
+        .describe("SELECT ?, Name FROM Customers WHERE CustNum > ?")
+        .await
+        .unwrap();
+    assert_eq!(described.parameters.len(), 2);
+    assert_eq!(described.parameters[1], Some(DataType::Int32));
+    let data: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.uri.contains("/Customers"))
+        .map(|r| r.uri)
+        .collect();
+    assert!(data.is_empty(), "no row was read: {data:?}");
+    for (sql, what) in [
+        (
+            "UPDATE Customers SET City = $1 WHERE CustNum = $2",
+            "UPDATE",
+        ),
+        ("EXEC RefreshOAuthAccessToken", "EXEC"),
+    ] {
+        let e = server.describe(sql).await.unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ReadOnly, "{sql}: {e}");
+        assert!(e.to_string().contains(what), "{e}");
+    }
+    let batches = server
+        .query_with(sql, &[Param::Text("nobody".into()), Param::Int(1)])
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(rows, 1, "CustNum 1 and no CustID 'nobody'");
+}
