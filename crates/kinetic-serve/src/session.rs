@@ -1,0 +1,292 @@
+//! One client's session: its sign-in as its own Epicor user, and the statements it sends.
+
+use crate::server::Shared;
+use crate::{encode, sqlstate};
+use async_trait::async_trait;
+use epicor_kinetic::{Connection, Secret};
+use epicor_kinetic_sql::{SqlError, SqlLimits, SqlSession};
+use futures_util::{stream, Sink, SinkExt, TryStreamExt};
+use pgwire::api::auth::{
+    finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
+    DefaultServerParameterProvider, StartupHandler,
+};
+use pgwire::api::query::SimpleQueryHandler;
+use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers, METADATA_USER};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::startup::Authentication;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+
+/// The pause before a refused sign-in is answered: this much per failure for that user in a
+/// row, at most [`MAX_PAUSE`]. PostgreSQL's `auth_delay` does the same.
+const PAUSE: Duration = Duration::from_millis(250);
+const MAX_PAUSE: Duration = Duration::from_secs(5);
+
+/// One client's session: its SQL session once signed in, and its place among the sessions.
+pub(crate) struct Session {
+    shared: Arc<Shared>,
+    sql: OnceLock<SqlSession>,
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    peer: SocketAddr,
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr) -> Session {
+        Session {
+            shared,
+            sql: OnceLock::new(),
+            permit: Mutex::new(None),
+            peer,
+        }
+    }
+
+    /// Gives the session's place and its Epicor session back.
+    pub(crate) async fn close(&self) {
+        if let Some(sql) = self.sql.get() {
+            let _ = sql.connection().close().await;
+        }
+        if let Ok(mut permit) = self.permit.lock() {
+            permit.take();
+        }
+    }
+
+    /// Signs in as `user`: the upstream settings with the client's credentials, checked by
+    /// asking the server for its services with them.
+    async fn sign_in(&self, user: &str, password: String) -> Result<SqlSession, SqlError> {
+        let options = &self.shared.options;
+        let mut settings = options.upstream.clone();
+        settings.auth.user = Some(user.to_owned());
+        settings.auth.password = Some(Secret::new(password));
+        let mut limits = SqlLimits::for_server(&settings);
+        limits.read_only = !options.allow_writes;
+        let conn = Connection::open(settings).await?;
+        // An authenticated call, never answered from a cache: the sign-in is the server's to
+        // accept (opening a connection, or a session whose catalog another session already
+        // read, asks the server nothing).
+        conn.services().await?;
+        SqlSession::with_limits(conn, limits).await
+    }
+}
+
+pub(crate) struct Handlers(pub(crate) Arc<Session>);
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.0.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.0.clone()
+    }
+}
+
+fn fatal(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "FATAL".into(),
+        code.into(),
+        message.into(),
+    )))
+}
+
+#[async_trait]
+impl StartupHandler for Session {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match message {
+            PgWireFrontendMessage::Startup(ref startup) => {
+                protocol_negotiation(client, startup).await?;
+                save_startup_parameters_to_metadata(client, startup);
+                let permit = self
+                    .shared
+                    .sessions
+                    .clone()
+                    .try_acquire_owned()
+                    .map_err(|_| {
+                        fatal(
+                            "53300",
+                            format!(
+                            "sorry, too many clients already (this server takes {} sessions at \
+                             once: --max-sessions)",
+                            self.shared.options.max_sessions
+                        ),
+                        )
+                    })?;
+                if let Ok(mut p) = self.permit.lock() {
+                    *p = Some(permit);
+                }
+                client.set_state(PgWireConnectionState::AuthenticationInProgress);
+                client
+                    .send(PgWireBackendMessage::Authentication(
+                        Authentication::CleartextPassword,
+                    ))
+                    .await?;
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(message) => {
+                let password = message.into_password()?.password;
+                let user = client
+                    .metadata()
+                    .get(METADATA_USER)
+                    .cloned()
+                    .unwrap_or_default();
+                let session = match self.sign_in(&user, password).await {
+                    Ok(session) => session,
+                    Err(e) => return Err(self.refused(&user, &e).await),
+                };
+                if let Ok(mut failures) = self.shared.failures.lock() {
+                    failures.remove(&user);
+                }
+                tracing::info!(target: "kinetic::serve", "{}: {user} signed in", self.peer);
+                let _ = self.sql.set(session);
+                let mut parameters = DefaultServerParameterProvider::default();
+                parameters.server_version = format!("16.0 (kinetic {})", env!("CARGO_PKG_VERSION"));
+                parameters.default_transaction_read_only = !self.shared.options.allow_writes;
+                finish_authentication(client, &parameters).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Session {
+    /// The error for a sign-in that failed, after the pause its user's failures call for.
+    async fn refused(&self, user: &str, e: &SqlError) -> PgWireError {
+        if !sqlstate::is_refused_sign_in(e) {
+            // Not the password: the server could not be asked. Say why (it names no secret).
+            return fatal(
+                "08006",
+                format!("cannot sign in to Epicor as {user:?}: {e}"),
+            );
+        }
+        let failures = match self.shared.failures.lock() {
+            Ok(mut failures) => {
+                let n = failures.entry(user.to_owned()).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            }
+            Err(_) => 1,
+        };
+        tracing::warn!(target: "kinetic::serve", "{}: sign-in refused for {user:?}", self.peer);
+        tokio::time::sleep((PAUSE * failures).min(MAX_PAUSE)).await;
+        // PostgreSQL's own words, so that clients and people recognise it.
+        fatal(
+            "28P01",
+            format!("password authentication failed for user \"{user}\""),
+        )
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Session {
+    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo
+            + pgwire::api::ClientPortalStore
+            + Sink<PgWireBackendMessage>
+            + Unpin
+            + Send
+            + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(local) = session_statement(query) {
+            return Ok(vec![local]);
+        }
+        let Some(sql) = self.sql.get() else {
+            return Err(fatal("28000", "not signed in"));
+        };
+        let started = std::time::Instant::now();
+        let result = sql.query(query).await.map_err(sqlstate::error)?;
+        if let Some(n) = result.rows_affected() {
+            let verb = first_word(query).to_ascii_uppercase();
+            let tag = match verb.as_str() {
+                "INSERT" => Tag::new("INSERT 0"),
+                _ => Tag::new(&verb),
+            };
+            return Ok(vec![Response::Execution(
+                tag.with_rows(usize::try_from(n).unwrap_or(usize::MAX)),
+            )]);
+        }
+        let fields = encode::fields(result.schema());
+        let row_fields = fields.clone();
+        let rows = result
+            .stream()
+            .map_err(|e| sqlstate::error(SqlError::from(e)))
+            .and_then(move |batch| {
+                let rows = encode::rows(&batch, &row_fields);
+                futures_util::future::ready(rows.map(|r| stream::iter(r.into_iter().map(Ok))))
+            })
+            .try_flatten();
+        tracing::debug!(target: "kinetic::serve", "{}: planned in {:?}", self.peer, started.elapsed());
+        Ok(vec![Response::Query(QueryResponse::new(fields, rows))])
+    }
+}
+
+/// The first word of a statement (after spaces and comments).
+fn first_word(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, r)| r).trim_start();
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !c.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// The answer to a statement about the session itself, which clients send on their own
+/// (drivers set options, open transactions): `None` for anything else.
+fn session_statement(query: &str) -> Option<Response> {
+    let word = first_word(query).to_ascii_uppercase();
+    Some(match word.as_str() {
+        "" if query.trim().trim_matches(';').trim().is_empty() => Response::EmptyQuery,
+        "SET" => Response::Execution(Tag::new("SET")),
+        "RESET" => Response::Execution(Tag::new("RESET")),
+        "DISCARD" => Response::Execution(Tag::new("DISCARD ALL")),
+        "BEGIN" | "START" => Response::TransactionStart(Tag::new("BEGIN")),
+        "COMMIT" | "END" => Response::TransactionEnd(Tag::new("COMMIT")),
+        "ROLLBACK" | "ABORT" => Response::TransactionEnd(Tag::new("ROLLBACK")),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_words_skip_comments() {
+        assert_eq!(first_word("  -- a\n /* b */ select 1"), "select");
+        assert_eq!(first_word("SET x = 1"), "SET");
+        assert_eq!(first_word(""), "");
+        assert!(session_statement("select 1").is_none());
+        assert!(matches!(
+            session_statement("BEGIN"),
+            Some(Response::TransactionStart(_))
+        ));
+        assert!(matches!(
+            session_statement(" ; "),
+            Some(Response::EmptyQuery)
+        ));
+    }
+}
