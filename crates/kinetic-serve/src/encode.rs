@@ -1,14 +1,20 @@
 //! Arrow results as PostgreSQL rows: each column's PostgreSQL type (its OID, and a numeric's
 //! precision and scale), each value as PostgreSQL's text output writes it (`t`/`f`, ISO dates,
-//! `2025-01-31 00:00:00`, `+00` on a time zone, decimals exact).
+//! `2025-01-31 00:00:00`, `+00` on a time zone, decimals exact) or, where the client asks for
+//! binary (the extended protocol's `Bind`), as PostgreSQL's binary format (`numeric` in base
+//! 10000 digits, exact; dates and timestamps from 2000-01-01).
 
+use crate::values;
+use bytes::{BufMut, BytesMut};
 use epicor_kinetic_sql::datafusion::arrow::array::{Array, RecordBatch};
-use epicor_kinetic_sql::datafusion::arrow::datatypes::{DataType, Schema};
+use epicor_kinetic_sql::datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 use epicor_kinetic_sql::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
 use pgwire::api::Type;
 use pgwire::error::{PgWireError, PgWireResult};
 use pgwire::messages::data::DataRow;
+use pgwire::types::ToSqlText;
+use postgres_types::{to_sql_checked, IsNull, ToSql};
 use std::sync::Arc;
 
 /// The PostgreSQL type of an Arrow type, and its type modifier (a numeric's precision and
@@ -37,18 +43,141 @@ pub fn pg_type(data_type: &DataType) -> (Type, i32) {
 }
 
 /// The row description of `schema`, every column in text format.
+#[cfg(test)]
 pub fn fields(schema: &Schema) -> Arc<Vec<FieldInfo>> {
-    Arc::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| {
-                let (ty, modifier) = pg_type(f.data_type());
-                FieldInfo::new(f.name().clone(), None, None, ty, FieldFormat::Text)
-                    .with_type_modifier(modifier)
-            })
-            .collect(),
-    )
+    Arc::new(fields_as(schema, |_| FieldFormat::Text))
+}
+
+/// The row description of `schema`, each column in the format `format` gives it.
+pub fn fields_as(schema: &Schema, format: impl Fn(usize) -> FieldFormat) -> Vec<FieldInfo> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let (ty, modifier) = pg_type(f.data_type());
+            FieldInfo::new(f.name().clone(), None, None, ty, format(i)).with_type_modifier(modifier)
+        })
+        .collect()
+}
+
+/// A value already in its wire format (text or binary), written as it is.
+#[derive(Debug)]
+struct Raw<'a>(&'a [u8]);
+
+impl ToSql for Raw<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.put_slice(self.0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSqlText for Raw<'_> {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _options: &pgwire::types::format::FormatOptions,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.put_slice(self.0);
+        Ok(IsNull::No)
+    }
+}
+
+fn api_error(e: impl std::error::Error + Send + Sync + 'static) -> PgWireError {
+    PgWireError::ApiError(Box::new(e))
+}
+
+/// Writes the value at `row` of `column` in PostgreSQL's binary format for the type
+/// [`pg_type`] gives the column; `text` is the value as text (for decimals and text).
+fn binary(column: &dyn Array, row: usize, text: &str, out: &mut BytesMut) -> PgWireResult<()> {
+    use epicor_kinetic_sql::datafusion::arrow::array::AsArray;
+    use epicor_kinetic_sql::datafusion::arrow::datatypes as t;
+    let micros = |v: i64, unit: &TimeUnit| match unit {
+        TimeUnit::Second => v.saturating_mul(1_000_000),
+        TimeUnit::Millisecond => v.saturating_mul(1000),
+        TimeUnit::Microsecond => v,
+        TimeUnit::Nanosecond => v.div_euclid(1000),
+    };
+    match column.data_type() {
+        DataType::Boolean => out.put_u8(u8::from(column.as_boolean().value(row))),
+        DataType::Int8 => out.put_i16(i16::from(column.as_primitive::<t::Int8Type>().value(row))),
+        DataType::Int16 => out.put_i16(column.as_primitive::<t::Int16Type>().value(row)),
+        DataType::UInt8 => out.put_i16(i16::from(column.as_primitive::<t::UInt8Type>().value(row))),
+        DataType::Int32 => out.put_i32(column.as_primitive::<t::Int32Type>().value(row)),
+        DataType::UInt16 => {
+            out.put_i32(i32::from(column.as_primitive::<t::UInt16Type>().value(row)));
+        }
+        DataType::Int64 => out.put_i64(column.as_primitive::<t::Int64Type>().value(row)),
+        DataType::UInt32 => {
+            out.put_i64(i64::from(column.as_primitive::<t::UInt32Type>().value(row)));
+        }
+        DataType::Float16 => {
+            out.put_f32(column.as_primitive::<t::Float16Type>().value(row).to_f32());
+        }
+        DataType::Float32 => out.put_f32(column.as_primitive::<t::Float32Type>().value(row)),
+        DataType::Float64 => out.put_f64(column.as_primitive::<t::Float64Type>().value(row)),
+        DataType::UInt64 | DataType::Decimal128(..) | DataType::Decimal256(..) => {
+            values::numeric_binary(text, out).ok_or_else(|| {
+                PgWireError::ApiError(format!("{text:?} is not a decimal number").into())
+            })?;
+        }
+        DataType::Date32 => out
+            .put_i32(column.as_primitive::<t::Date32Type>().value(row) - values::DAYS_1970_TO_2000),
+        DataType::Date64 => {
+            let days = column
+                .as_primitive::<t::Date64Type>()
+                .value(row)
+                .div_euclid(86_400_000);
+            out.put_i32(i32::try_from(days).unwrap_or(i32::MAX) - values::DAYS_1970_TO_2000);
+        }
+        DataType::Timestamp(unit, _) => {
+            let v = match unit {
+                TimeUnit::Second => column.as_primitive::<t::TimestampSecondType>().value(row),
+                TimeUnit::Millisecond => column
+                    .as_primitive::<t::TimestampMillisecondType>()
+                    .value(row),
+                TimeUnit::Microsecond => column
+                    .as_primitive::<t::TimestampMicrosecondType>()
+                    .value(row),
+                TimeUnit::Nanosecond => column
+                    .as_primitive::<t::TimestampNanosecondType>()
+                    .value(row),
+            };
+            out.put_i64(micros(v, unit).saturating_sub(values::MICROS_1970_TO_2000));
+        }
+        DataType::Time32(unit) => {
+            let v = match unit {
+                TimeUnit::Second => column.as_primitive::<t::Time32SecondType>().value(row),
+                _ => column.as_primitive::<t::Time32MillisecondType>().value(row),
+            };
+            out.put_i64(micros(i64::from(v), unit));
+        }
+        DataType::Time64(unit) => {
+            let v = match unit {
+                TimeUnit::Microsecond => {
+                    column.as_primitive::<t::Time64MicrosecondType>().value(row)
+                }
+                _ => column.as_primitive::<t::Time64NanosecondType>().value(row),
+            };
+            out.put_i64(micros(v, unit));
+        }
+        DataType::Binary => out.put_slice(column.as_binary::<i32>().value(row)),
+        DataType::LargeBinary => out.put_slice(column.as_binary::<i64>().value(row)),
+        DataType::BinaryView => out.put_slice(column.as_binary_view().value(row)),
+        _ => out.put_slice(text.as_bytes()),
+    }
+    Ok(())
 }
 
 /// How values are written: as PostgreSQL writes them in text (ISO dates, a space between date
@@ -69,12 +198,13 @@ pub fn rows(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> PgWireResult<V
         .iter()
         .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        .map_err(api_error)?;
     let mut encoder = DataRowEncoder::new(fields.clone());
+    let mut bytes = BytesMut::new();
     let mut out = Vec::with_capacity(batch.num_rows());
     let mut text = String::new();
     for row in 0..batch.num_rows() {
-        for (column, formatter) in columns.iter().zip(&formatters) {
+        for ((column, formatter), field) in columns.iter().zip(&formatters).zip(fields.iter()) {
             if column.is_null(row) {
                 encoder.encode_field(&None::<&str>)?;
                 continue;
@@ -102,11 +232,16 @@ pub fn rows(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> PgWireResult<V
                 }
                 _ => {
                     use std::fmt::Write as _;
-                    write!(text, "{}", formatter.value(row))
-                        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+                    write!(text, "{}", formatter.value(row)).map_err(api_error)?;
                 }
             }
-            encoder.encode_field(&Some(text.as_str()))?;
+            if field.format() == FieldFormat::Binary {
+                bytes.clear();
+                binary(column.as_ref(), row, &text, &mut bytes)?;
+                encoder.encode_field(&Raw(&bytes))?;
+            } else {
+                encoder.encode_field(&Raw(text.as_bytes()))?;
+            }
         }
         out.push(encoder.take_row());
     }

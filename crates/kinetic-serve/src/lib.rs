@@ -21,8 +21,10 @@
 //!   format, through the `pgwire` crate.
 
 mod encode;
+mod extended;
 mod server;
 mod session;
 mod sqlstate;
+mod values;
 
 pub use server::{Options, Server};

@@ -1,17 +1,18 @@
 //! One client's session: its sign-in as its own Epicor user, and the statements it sends.
 
+use crate::extended::Parser;
 use crate::server::Shared;
 use crate::{encode, sqlstate};
 use async_trait::async_trait;
 use epicor_kinetic::{Connection, Secret};
-use epicor_kinetic_sql::{SqlError, SqlLimits, SqlSession};
+use epicor_kinetic_sql::{QueryResult, SqlError, SqlLimits, SqlSession};
 use futures_util::{stream, Sink, SinkExt, TryStreamExt};
 use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
     DefaultServerParameterProvider, StartupHandler,
 };
-use pgwire::api::query::SimpleQueryHandler;
-use pgwire::api::results::{QueryResponse, Response, Tag};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldFormat, QueryResponse, Response, Tag};
 use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers, METADATA_USER};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::startup::Authentication;
@@ -30,19 +31,29 @@ const MAX_PAUSE: Duration = Duration::from_secs(5);
 /// One client's session: its SQL session once signed in, and its place among the sessions.
 pub(crate) struct Session {
     shared: Arc<Shared>,
-    sql: OnceLock<SqlSession>,
+    sql: Arc<OnceLock<SqlSession>>,
+    pub(crate) parser: Arc<Parser>,
     permit: Mutex<Option<OwnedSemaphorePermit>>,
     peer: SocketAddr,
 }
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr) -> Session {
+        let sql = Arc::new(OnceLock::new());
         Session {
             shared,
-            sql: OnceLock::new(),
+            parser: Arc::new(Parser(sql.clone())),
+            sql,
             permit: Mutex::new(None),
             peer,
         }
+    }
+
+    /// The SQL session, once signed in.
+    pub(crate) fn sql(&self) -> PgWireResult<&SqlSession> {
+        self.sql
+            .get()
+            .ok_or_else(|| fatal("28000", "not signed in"))
     }
 
     /// Gives the session's place and its Epicor session back.
@@ -77,6 +88,10 @@ pub(crate) struct Handlers(pub(crate) Arc<Session>);
 
 impl PgWireServerHandlers for Handlers {
     fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.0.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
         self.0.clone()
     }
 
@@ -206,34 +221,40 @@ impl SimpleQueryHandler for Session {
         if let Some(local) = session_statement(query) {
             return Ok(vec![local]);
         }
-        let Some(sql) = self.sql.get() else {
-            return Err(fatal("28000", "not signed in"));
-        };
+        let sql = self.sql()?;
         let started = std::time::Instant::now();
         let result = sql.query(query).await.map_err(sqlstate::error)?;
-        if let Some(n) = result.rows_affected() {
-            let verb = first_word(query).to_ascii_uppercase();
-            let tag = match verb.as_str() {
-                "INSERT" => Tag::new("INSERT 0"),
-                _ => Tag::new(&verb),
-            };
-            return Ok(vec![Response::Execution(
-                tag.with_rows(usize::try_from(n).unwrap_or(usize::MAX)),
-            )]);
-        }
-        let fields = encode::fields(result.schema());
-        let row_fields = fields.clone();
-        let rows = result
-            .stream()
-            .map_err(|e| sqlstate::error(SqlError::from(e)))
-            .and_then(move |batch| {
-                let rows = encode::rows(&batch, &row_fields);
-                futures_util::future::ready(rows.map(|r| stream::iter(r.into_iter().map(Ok))))
-            })
-            .try_flatten();
         tracing::debug!(target: "kinetic::serve", "{}: planned in {:?}", self.peer, started.elapsed());
-        Ok(vec![Response::Query(QueryResponse::new(fields, rows))])
+        Ok(vec![answer(result, query, |_| FieldFormat::Text)])
     }
+}
+
+/// The response to a statement the SQL layer ran: a count for a write (`UPDATE 3`), else its
+/// rows streamed batch by batch, each column in the format `format` gives it.
+pub(crate) fn answer(
+    result: QueryResult,
+    query: &str,
+    format: impl Fn(usize) -> FieldFormat,
+) -> Response {
+    if let Some(n) = result.rows_affected() {
+        let verb = first_word(query).to_ascii_uppercase();
+        let tag = match verb.as_str() {
+            "INSERT" => Tag::new("INSERT 0"),
+            _ => Tag::new(&verb),
+        };
+        return Response::Execution(tag.with_rows(usize::try_from(n).unwrap_or(usize::MAX)));
+    }
+    let fields = Arc::new(encode::fields_as(result.schema(), format));
+    let row_fields = fields.clone();
+    let rows = result
+        .stream()
+        .map_err(|e| sqlstate::error(SqlError::from(e)))
+        .and_then(move |batch| {
+            let rows = encode::rows(&batch, &row_fields);
+            futures_util::future::ready(rows.map(|r| stream::iter(r.into_iter().map(Ok))))
+        })
+        .try_flatten();
+    Response::Query(QueryResponse::new(fields, rows))
 }
 
 /// The first word of a statement (after spaces and comments).
@@ -256,7 +277,7 @@ fn first_word(sql: &str) -> &str {
 
 /// The answer to a statement about the session itself, which clients send on their own
 /// (drivers set options, open transactions): `None` for anything else.
-fn session_statement(query: &str) -> Option<Response> {
+pub(crate) fn session_statement(query: &str) -> Option<Response> {
     let word = first_word(query).to_ascii_uppercase();
     Some(match word.as_str() {
         "" if query.trim().trim_matches(';').trim().is_empty() => Response::EmptyQuery,

@@ -229,3 +229,157 @@ async fn only_loopback_addresses_until_tls() {
     };
     assert!(e.contains("not a loopback address"), "{e}");
 }
+
+/// The extended protocol as tokio-postgres speaks it: every statement prepared (`Parse`,
+/// `Describe`), parameters and results in binary. Parameter types come from the statement
+/// (`CustNum = $1`: integer), numerics arrive exact (read by rust_decimal, not by this
+/// server's code), a named statement runs again with other values, a portal read in pieces
+/// gives every row once, a bad value is 22P02 and a write is refused at `Parse`.
+#[tokio::test(flavor = "multi_thread")]
+async fn prepared_statements_bind_typed_parameters_and_answer_in_binary() {
+    use rust_decimal::Decimal;
+    use tokio_postgres::types::Type;
+    let emu = emulator().await;
+    let port = serve(&emu, false, 4).await;
+    let db = rusqlite::Connection::open(&emu.report().path).unwrap();
+    epicor_kinetic_emulator::collation::register(&db).unwrap();
+    let mut client = connect(port, "manager", "Epicor123!").await.unwrap();
+
+    let statement = client
+        .prepare(
+            "SELECT CustNum, CustID, CreditLimit, CreditHold FROM Customers WHERE CustNum = $1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(statement.params(), [Type::INT4], "the column's type");
+    let types: Vec<_> = statement
+        .columns()
+        .iter()
+        .map(|c| c.type_().clone())
+        .collect();
+    assert_eq!(types, [Type::INT4, Type::TEXT, Type::NUMERIC, Type::BOOL]);
+    for num in [1i32, 7, 20] {
+        let row = client.query_one(&statement, &[&num]).await.unwrap();
+        let (id, limit, hold): (String, String, bool) = db
+            .query_row(
+                "SELECT CustID, printf('%.2f', CreditLimit), CreditHold FROM Customer \
+                 WHERE Company = 'EPIC06' AND CustNum = ?1",
+                [num],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, i32>(0), num);
+        assert_eq!(row.get::<_, String>(1), id.trim_end());
+        let got: Decimal = row.get(2);
+        assert_eq!(got.round_dp(2).to_string(), limit, "CustNum {num}: exact");
+        assert_eq!(row.get::<_, bool>(3), hold);
+    }
+
+    // A sum over a range: the decimal exactly as SQLite adds the cents.
+    let (count, total): (i64, String) = db
+        .query_row(
+            "SELECT COUNT(*), printf('%.2f', SUM(CreditLimit)) FROM Customer \
+             WHERE Company = 'EPIC06' AND CustNum BETWEEN 5 AND 60",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let row = client
+        .query_one(
+            "SELECT COUNT(*), SUM(CreditLimit) FROM Customers WHERE CustNum BETWEEN $1 AND $2",
+            &[&5i32, &60i32],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), count);
+    assert_eq!(row.get::<_, Decimal>(1).round_dp(2).to_string(), total);
+
+    // Text parameters of any kind stay one value each.
+    let evil = "x' OR '1'='1";
+    let rows = client
+        .query("SELECT CustID FROM Customers WHERE CustID = $1", &[&evil])
+        .await
+        .unwrap();
+    assert!(rows.is_empty());
+
+    // A portal read 7 rows at a time gives every row once.
+    let all: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM Customer WHERE Company = 'EPIC06' AND CustNum <= 40",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let transaction = client.transaction().await.unwrap();
+    let portal = transaction
+        .bind(
+            "SELECT CustNum FROM Customers WHERE CustNum <= $1 ORDER BY CustNum",
+            &[&40i32],
+        )
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let piece = transaction.query_portal(&portal, 7).await.unwrap();
+        assert!(piece.len() <= 7);
+        if piece.is_empty() {
+            break;
+        }
+        seen.extend(piece.iter().map(|r| r.get::<_, i32>(0)));
+    }
+    transaction.commit().await.unwrap();
+    assert_eq!(seen.len() as i64, all);
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "every row once, in order"
+    );
+
+    // Dates and timestamps in binary, read by tokio-postgres's chrono support.
+    let row = client
+        .query_one(
+            "SELECT CAST('2025-01-31' AS DATE), CAST('2025-01-31T10:20:30.5' AS TIMESTAMP), \
+             CAST($1 AS DATE)",
+            &[&chrono::NaiveDate::from_ymd_opt(1999, 12, 31).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, chrono::NaiveDate>(0),
+        chrono::NaiveDate::from_ymd_opt(2025, 1, 31).unwrap()
+    );
+    assert_eq!(
+        row.get::<_, chrono::NaiveDateTime>(1),
+        chrono::NaiveDate::from_ymd_opt(2025, 1, 31)
+            .unwrap()
+            .and_hms_milli_opt(10, 20, 30, 500)
+            .unwrap()
+    );
+    assert_eq!(
+        row.get::<_, chrono::NaiveDate>(2),
+        chrono::NaiveDate::from_ymd_opt(1999, 12, 31).unwrap()
+    );
+
+    // A write is refused when prepared: nothing reaches Epicor.
+    emu.clear_requests();
+    let e = client
+        .prepare("UPDATE Customers SET City = $1 WHERE CustNum = $2")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code(&e),
+        Some(&SqlState::READ_ONLY_SQL_TRANSACTION),
+        "{e:?}"
+    );
+    assert!(emu.requests().is_empty(), "{:?}", emu.requests());
+    // The client's type for a parameter wins over the statement's.
+    let typed = client
+        .prepare_typed(
+            "SELECT CustID FROM Customers WHERE CustNum = $1",
+            &[Type::INT8],
+        )
+        .await
+        .unwrap();
+    assert_eq!(typed.params(), [Type::INT8]);
+    let row = client.query_one(&typed, &[&3i64]).await.unwrap();
+    assert!(!row.get::<_, String>(0).is_empty());
+}

@@ -361,7 +361,14 @@ impl SqlSession {
         }
         self.prepare(&mut statement).await?;
         let plan = self.plan(statement).await?;
-        let types = plan.get_parameter_types()?;
+        let mut types = plan.get_parameter_types()?;
+        // `CAST($1 AS DATE)` (`$1::date`): the parameter is what it is cast to, as PostgreSQL
+        // reads it (DataFusion leaves it untyped).
+        for (id, to) in placeholder_casts(&plan) {
+            if let Some(slot @ None) = types.get_mut(&id) {
+                *slot = Some(to);
+            }
+        }
         let parameters = (1..=count)
             .map(|n| types.get(&format!("${n}")).cloned().flatten())
             .collect();
@@ -429,6 +436,27 @@ impl SqlSession {
         only_reads(&plan)?;
         Ok(plan)
     }
+}
+
+/// Every parameter a plan casts directly (`CAST($1 AS DATE)`), with the type it is cast to.
+fn placeholder_casts(plan: &datafusion::logical_expr::LogicalPlan) -> Vec<(String, DataType)> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::{expr::Placeholder, Cast, Expr, TryCast};
+    let mut found = Vec::new();
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) = e
+                {
+                    if let Expr::Placeholder(Placeholder { id, .. }) = expr.as_ref() {
+                        found.push((id.clone(), field.data_type().clone()));
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
 }
 
 tokio::task_local! {

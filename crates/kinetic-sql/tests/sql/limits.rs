@@ -435,6 +435,11 @@ async fn describe_types_parameters_and_columns_without_reading_rows() {
         .unwrap();
     assert_eq!(described.parameters.len(), 2);
     assert_eq!(described.parameters[1], Some(DataType::Int32));
+    let described = server
+        .describe("SELECT CAST($1 AS DATE), $2")
+        .await
+        .unwrap();
+    assert_eq!(described.parameters, vec![Some(DataType::Date32), None]);
     let data: Vec<_> = emu
         .requests()
         .into_iter()
