@@ -22,6 +22,7 @@
 
 mod encode;
 mod extended;
+mod pg;
 mod server;
 mod session;
 mod sqlstate;

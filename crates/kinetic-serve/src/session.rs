@@ -2,7 +2,7 @@
 
 use crate::extended::Parser;
 use crate::server::Shared;
-use crate::{encode, sqlstate};
+use crate::{encode, pg, sqlstate};
 use async_trait::async_trait;
 use epicor_kinetic::{Connection, Secret};
 use epicor_kinetic_sql::{QueryResult, SqlError, SqlLimits, SqlSession};
@@ -68,7 +68,12 @@ impl Session {
 
     /// Signs in as `user`: the upstream settings with the client's credentials, checked by
     /// asking the server for its services with them.
-    async fn sign_in(&self, user: &str, password: String) -> Result<SqlSession, SqlError> {
+    async fn sign_in(
+        &self,
+        user: &str,
+        password: String,
+        metadata: &std::collections::HashMap<String, String>,
+    ) -> Result<SqlSession, SqlError> {
         let options = &self.shared.options;
         let mut settings = options.upstream.clone();
         settings.auth.user = Some(user.to_owned());
@@ -80,7 +85,23 @@ impl Session {
         // accept (opening a connection, or a session whose catalog another session already
         // read, asks the server nothing).
         conn.services().await?;
-        SqlSession::with_limits(conn, limits).await
+        let session = SqlSession::with_limits(conn, limits).await?;
+        static SESSIONS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1);
+        let who = pg::Identity {
+            user: user.to_owned(),
+            database: metadata
+                .get("database")
+                .cloned()
+                .unwrap_or_else(|| user.to_owned()),
+            application: metadata
+                .get("application_name")
+                .cloned()
+                .unwrap_or_default(),
+            pid: SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            read_only: !options.allow_writes,
+            server_version: server_version(),
+        };
+        pg::install(session, who).await
     }
 }
 
@@ -156,7 +177,8 @@ impl StartupHandler for Session {
                     .get(METADATA_USER)
                     .cloned()
                     .unwrap_or_default();
-                let session = match self.sign_in(&user, password).await {
+                let metadata = client.metadata().clone();
+                let session = match self.sign_in(&user, password, &metadata).await {
                     Ok(session) => session,
                     Err(e) => return Err(self.refused(&user, &e).await),
                 };
@@ -166,7 +188,7 @@ impl StartupHandler for Session {
                 tracing::info!(target: "kinetic::serve", "{}: {user} signed in", self.peer);
                 let _ = self.sql.set(session);
                 let mut parameters = DefaultServerParameterProvider::default();
-                parameters.server_version = format!("16.0 (kinetic {})", env!("CARGO_PKG_VERSION"));
+                parameters.server_version = server_version();
                 parameters.default_transaction_read_only = !self.shared.options.allow_writes;
                 finish_authentication(client, &parameters).await?;
             }
@@ -255,6 +277,11 @@ pub(crate) fn answer(
         })
         .try_flatten();
     Response::Query(QueryResponse::new(fields, rows))
+}
+
+/// The version this server reports (PostgreSQL's protocol and catalog as of 16).
+fn server_version() -> String {
+    format!("16.0 (kinetic {})", env!("CARGO_PKG_VERSION"))
 }
 
 /// The first word of a statement (after spaces and comments).

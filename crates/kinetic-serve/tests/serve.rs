@@ -383,3 +383,169 @@ async fn prepared_statements_bind_typed_parameters_and_answer_in_binary() {
     let row = client.query_one(&typed, &[&3i64]).await.unwrap();
     assert!(!row.get::<_, String>(0).is_empty());
 }
+
+/// The catalog as psql and drivers read it: psql's own `\dt` and `\d` queries (verbatim, its
+/// `OPERATOR(pg_catalog.~)` and `COLLATE` included) list Epicor's services as schemas and entity
+/// sets as tables, find `customers` as well as `Customers`, and describe its columns with
+/// PostgreSQL's types, as `sys_tablecolumns` (the SQL layer's one description) has them;
+/// `information_schema`, `SHOW`, `version()` and `current_database()` answer as drivers expect.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_catalog_answers_psql_and_drivers() {
+    let emu = emulator().await;
+    let port = serve(&emu, false, 4).await;
+    let client = connect(port, "manager", "Epicor123!").await.unwrap();
+    let tables = rows(
+        &client,
+        "SELECT n.nspname as \"Schema\",
+  c.relname as \"Name\",
+  CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'i' THEN 'index' WHEN 'S' THEN 'sequence' WHEN 't' THEN 'TOAST table' WHEN 'f' THEN 'foreign table' WHEN 'p' THEN 'partitioned table' WHEN 'I' THEN 'partitioned index' END as \"Type\",
+  pg_catalog.pg_get_userbyid(c.relowner) as \"Owner\"
+FROM pg_catalog.pg_class c
+     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam
+WHERE c.relkind IN ('r','p','')
+      AND n.nspname <> 'pg_catalog'
+      AND n.nspname !~ '^pg_toast'
+      AND n.nspname <> 'information_schema'
+  AND pg_catalog.pg_table_is_visible(c.oid)
+ORDER BY 1,2;",
+    )
+    .await;
+    let customers = [
+        Some("Erp.BO.CustomerSvc".to_owned()),
+        Some("Customers".to_owned()),
+        Some("table".to_owned()),
+        Some("manager".to_owned()),
+    ];
+    assert!(tables.contains(&customers.to_vec()), "{tables:?}");
+
+    // psql folds `\d customers` to lower case; `\d "Customers"` keeps the case: both find it.
+    let mut oid = None;
+    for pattern in ["customers", "Customers"] {
+        let found = rows(
+            &client,
+            &format!(
+                "SELECT c.oid,
+  n.nspname,
+  c.relname
+FROM pg_catalog.pg_class c
+     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname OPERATOR(pg_catalog.~) '^({pattern})$' COLLATE pg_catalog.default
+  AND pg_catalog.pg_table_is_visible(c.oid)
+ORDER BY 2, 3;"
+            ),
+        )
+        .await;
+        assert_eq!(found.len(), 1, "{pattern}: {found:?}");
+        assert_eq!(found[0][2].as_deref(), Some("Customers"));
+        oid = found[0][0].clone();
+    }
+    let oid = oid.unwrap();
+    let columns = rows(
+        &client,
+        &format!(
+            "SELECT a.attname,
+  pg_catalog.format_type(a.atttypid, a.atttypmod),
+  (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true)
+   FROM pg_catalog.pg_attrdef d
+   WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.atthasdef),
+  a.attnotnull
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = '{oid}' AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum;"
+        ),
+    )
+    .await;
+    let described = rows(
+        &client,
+        "SELECT ColumnName, DataTypeName, NumericPrecision, NumericScale FROM sys_tablecolumns \
+         WHERE TableName = 'Customers' ORDER BY Ordinal",
+    )
+    .await;
+    assert_eq!(columns.len(), described.len(), "{columns:?}");
+    for (column, sys) in columns.iter().zip(&described) {
+        assert_eq!(column[0], sys[0]);
+        let want = match sys[1].as_deref() {
+            Some("int") => "integer".to_owned(),
+            Some("bigint") => "bigint".to_owned(),
+            Some("bool") => "boolean".to_owned(),
+            Some("datetime") => "timestamp with time zone".to_owned(),
+            Some("decimal") => format!(
+                "numeric({},{})",
+                sys[2].as_deref().unwrap(),
+                sys[3].as_deref().unwrap()
+            ),
+            Some("varchar") => "character varying".to_owned(),
+            other => panic!("a type the test does not know: {other:?}"),
+        };
+        let got = column[1].as_deref().unwrap();
+        assert!(
+            got.starts_with(&want),
+            "{:?}: {got} is not {want}",
+            column[0]
+        );
+    }
+    assert!(columns
+        .iter()
+        .any(|c| c[0].as_deref() == Some("CustNum") && c[3].as_deref() == Some("t")));
+
+    let info = rows(
+        &client,
+        "SELECT column_name, data_type, ordinal_position FROM information_schema.columns \
+         WHERE table_name = 'Customers' AND column_name = 'CustNum'",
+    )
+    .await;
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert_eq!(info[0][1].as_deref(), Some("integer"));
+    let keys = rows(
+        &client,
+        "SELECT column_name FROM information_schema.key_column_usage k \
+         JOIN information_schema.table_constraints t ON t.constraint_name = k.constraint_name \
+         AND t.table_name = k.table_name \
+         WHERE k.table_name = 'Customers' AND t.constraint_type = 'PRIMARY KEY' \
+         ORDER BY k.ordinal_position",
+    )
+    .await;
+    assert_eq!(
+        keys,
+        [[Some("Company".to_owned())], [Some("CustNum".to_owned())]]
+    );
+
+    // What drivers ask at connect.
+    let settings = client
+        .simple_query("SHOW TimeZone")
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(r) => Some((
+                r.columns()[0].name().to_owned(),
+                r.get(0).map(str::to_owned),
+            )),
+            _ => None,
+        });
+    assert_eq!(
+        settings,
+        Some(("timezone".to_owned(), Some("UTC".to_owned())))
+    );
+    let who = client
+        .query_one(
+            "SELECT version(), current_database(), current_schema(), current_user",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(who.columns()[0].name(), "version");
+    assert!(who.get::<_, String>(0).starts_with("PostgreSQL 16"));
+    assert_eq!(who.get::<_, String>(1), "kinetic", "the database asked for");
+    assert_eq!(who.get::<_, String>(3), "manager");
+    // Unqualified catalog names are pg_catalog's, and a prepared catalog query binds.
+    let found = client
+        .query(
+            "SELECT relname FROM pg_class WHERE relname = $1",
+            &[&"Customers"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+}

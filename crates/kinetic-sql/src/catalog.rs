@@ -13,21 +13,28 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider};
 use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 pub use crate::names::{alias_of, BAQ_SCHEMA, CATALOG, DEFAULT_SCHEMA};
 pub use crate::server::{BaqInfo, ServerModel};
 
-/// The catalog: one schema per service, `BaqSvc`, and the default schema.
+/// The catalog: one schema per service, `BaqSvc`, the default schema, and the schemas a
+/// caller registers (the PostgreSQL server's `pg_catalog` and `information_schema`).
 #[derive(Debug)]
 pub struct EpicorCatalog {
     server: Arc<ServerModel>,
     system: Arc<SystemTables>,
+    registered: RwLock<BTreeMap<String, Arc<dyn SchemaProvider>>>,
 }
 
 impl EpicorCatalog {
     pub fn new(server: Arc<ServerModel>, system: Arc<SystemTables>) -> Self {
-        EpicorCatalog { server, system }
+        EpicorCatalog {
+            server,
+            system,
+            registered: RwLock::default(),
+        }
     }
 }
 
@@ -35,10 +42,46 @@ impl CatalogProvider for EpicorCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names = vec![DEFAULT_SCHEMA.to_owned(), BAQ_SCHEMA.to_owned()];
         names.extend(self.server.services().iter().map(|s| s.name.clone()));
+        names.extend(
+            self.registered
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .cloned(),
+        );
         names
     }
 
+    /// Registers a schema of the caller's (exact name; a service's name cannot be taken).
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
+        if name == DEFAULT_SCHEMA
+            || name.eq_ignore_ascii_case(BAQ_SCHEMA)
+            || self.server.service(name).is_some()
+        {
+            return Err(DataFusionError::Plan(format!(
+                "schema {name} is the server's own: it cannot be replaced"
+            )));
+        }
+        Ok(self
+            .registered
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), schema))
+    }
+
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if let Some(schema) = self
+            .registered
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Some(schema.clone());
+        }
         if name == DEFAULT_SCHEMA {
             return Some(Arc::new(DefaultSchema {
                 server: self.server.clone(),

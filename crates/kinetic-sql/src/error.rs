@@ -40,7 +40,8 @@ pub struct SqlError {
 }
 
 impl SqlError {
-    pub(crate) fn invalid(message: impl Into<String>) -> SqlError {
+    /// An error that is the statement's fault (its message says what is wrong).
+    pub fn invalid(message: impl Into<String>) -> SqlError {
         SqlError {
             kind: SqlErrorKind::Invalid,
             message: message.into(),

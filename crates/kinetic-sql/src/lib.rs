@@ -66,7 +66,12 @@ pub struct SqlSession {
     server: Arc<ServerModel>,
     transfer: Transfer,
     limits: SqlLimits,
+    rewrite: Option<Rewrite>,
 }
+
+/// A change made to every statement after it is parsed and before anything else looks at
+/// it (see [`SqlSession::with_rewrite`]).
+pub type Rewrite = Arc<dyn Fn(&mut Statement) -> Result<(), SqlError> + Send + Sync>;
 
 impl std::fmt::Debug for SqlSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -205,7 +210,32 @@ impl SqlSession {
             server,
             transfer,
             limits,
+            rewrite: None,
         })
+    }
+
+    /// The session, each statement changed by `rewrite` once parsed, before its markers are
+    /// bound and before the read-only policy, the planner or anything else sees it: a
+    /// server's dialect (the PostgreSQL server reads `OPERATOR(pg_catalog.~)` and
+    /// `pg_catalog.`-qualified functions this way). It sees the statement under `EXPLAIN`.
+    pub fn with_rewrite(mut self, rewrite: Rewrite) -> SqlSession {
+        self.rewrite = Some(rewrite);
+        self
+    }
+
+    /// Applies the session's rewrite (if any) to a parsed statement.
+    fn rewritten(&self, mut statement: DFStatement) -> Result<DFStatement, SqlError> {
+        let Some(rewrite) = &self.rewrite else {
+            return Ok(statement);
+        };
+        let mut inner = &mut statement;
+        while let DFStatement::Explain(e) = inner {
+            inner = e.statement.as_mut();
+        }
+        if let DFStatement::Statement(s) = inner {
+            rewrite(s.as_mut())?;
+        }
+        Ok(statement)
     }
 
     /// The bounds of the session's statements.
@@ -241,7 +271,7 @@ impl SqlSession {
     /// result's stream included; a procedure's one request and a write's rows already sent are
     /// not cut off (see [`limits`]).
     pub async fn query_with(&self, sql: &str, params: &[Param]) -> Result<QueryResult, SqlError> {
-        let statement = parse_one(sql, params)?;
+        let statement = self.parse_one(sql, params)?;
         let statement = match statement {
             Parsed::Procedure(_) if self.limits.read_only => {
                 return Err(SqlError::read_only("EXEC"))
@@ -305,7 +335,7 @@ impl SqlSession {
     pub async fn schema_of(&self, sql: &str) -> Result<SchemaRef, SqlError> {
         PLAN_ONLY
             .scope(true, async {
-                let mut statement = match parse_one(sql, &[])? {
+                let mut statement = match self.parse_one(sql, &[])? {
                     Parsed::Statement(s) => s,
                     Parsed::Procedure(_) => {
                         return Err(SqlError::invalid(
@@ -343,7 +373,7 @@ impl SqlSession {
                 )
             });
         }
-        let mut statement = parse_single(sql)?;
+        let mut statement = self.rewritten(parse_single(sql)?)?;
         let count = params::number_markers(&mut statement)?;
         if let Some(what) = dml::writes(&statement) {
             if self.limits.read_only {
@@ -386,7 +416,7 @@ impl SqlSession {
     }
 
     async fn requests_of_planned(&self, sql: &str) -> Result<Vec<String>, SqlError> {
-        let mut statement = match parse_one(sql, &[])? {
+        let mut statement = match self.parse_one(sql, &[])? {
             Parsed::Statement(s) => s,
             Parsed::Procedure(_) => return Ok(Vec::new()),
         };
@@ -580,12 +610,24 @@ enum Parsed {
     Procedure(procedures::Call),
 }
 
+impl SqlSession {
+    /// Parses exactly one statement (a trailing `;` is fine), rewritten (see
+    /// [`SqlSession::with_rewrite`]), `params` bound to its markers.
+    fn parse_one(&self, sql: &str, params: &[Param]) -> Result<Parsed, SqlError> {
+        parse_one(sql, params, |s| self.rewritten(s))
+    }
+}
+
 /// Parses exactly one statement (a trailing `;` is fine), `params` bound to its markers.
-fn parse_one(sql: &str, params: &[Param]) -> Result<Parsed, SqlError> {
+fn parse_one(
+    sql: &str,
+    params: &[Param],
+    rewrite: impl FnOnce(DFStatement) -> Result<DFStatement, SqlError>,
+) -> Result<Parsed, SqlError> {
     if let Some(call) = procedures::parse_exec(sql, params)? {
         return Ok(Parsed::Procedure(call));
     }
-    let mut statement = parse_single(sql)?;
+    let mut statement = rewrite(parse_single(sql)?)?;
     params::bind(&mut statement, params)?;
     if let DFStatement::Statement(s) = &statement {
         if let Statement::Call(function) = s.as_ref() {
