@@ -206,14 +206,19 @@ enum Command {
     /// connection (-c, --profile, environment) names the Epicor server, never a user. Every
     /// session is read-only unless --allow-writes; statements run as in `kinetic sql`, with a
     /// server's bounds (MemoryLimit 512 MiB and StatementTimeout 300 s unless the connection
-    /// sets them). The first line on stdout is one JSON object: "listen" (host:port), "auth",
-    /// "database", "read_only". The simple query protocol, results as text; loopback addresses
-    /// only until TLS is built (passwords arrive in clear).
+    /// sets them). The first line on stdout is one JSON object: "listen" (host:port),
+    /// "tls_cert" (the certificate clients trust, or null), "auth", "database", "read_only"
+    /// and "psql" (a command that connects). Both query protocols (prepared statements, binary
+    /// values, streamed results) and enough of pg_catalog and information_schema for psql's
+    /// \dt and \d TABLE, drivers and BI tools. Without TLS, loopback addresses only (passwords
+    /// arrive in clear); --tls, or --tls-cert with --tls-key, to listen beyond this machine.
     ///
     /// Examples:
     ///   kinetic serve -c \
     ///     "URL=https://erp.example.com;ERPInstance=Kinetic;Company=EPIC06"
-    ///   kinetic serve --listen 127.0.0.1:0 --profile prod
+    ///   kinetic serve --listen 127.0.0.1:0 --tls --profile prod
+    ///   kinetic serve --listen 0.0.0.0:5432 --tls-cert server.pem \
+    ///     --tls-key server.key --profile prod
     ///   psql "host=127.0.0.1 port=5432 user=manager" \
     ///     -c "SELECT Name FROM Customers LIMIT 5"
     #[command(verbatim_doc_comment)]

@@ -34,6 +34,7 @@ async fn serve(emu: &RunningEmulator, allow_writes: bool, max_sessions: usize) -
         upstream: Settings::parse(&text).unwrap(),
         allow_writes,
         max_sessions,
+        tls: None,
     };
     let server = Server::bind("127.0.0.1:0", options).await.unwrap();
     let port = server.local_addr().port();
@@ -215,7 +216,7 @@ async fn writes_run_when_the_operator_allows_them() {
 }
 
 #[tokio::test]
-async fn only_loopback_addresses_until_tls() {
+async fn only_loopback_addresses_without_tls() {
     let options = Options {
         upstream: Settings::parse(
             "URL=https://erp.example.com;ERPInstance=Kinetic;User=u;Password=p",
@@ -223,6 +224,7 @@ async fn only_loopback_addresses_until_tls() {
         .unwrap(),
         allow_writes: false,
         max_sessions: 1,
+        tls: None,
     };
     let Err(e) = Server::bind("0.0.0.0:0", options).await else {
         panic!("a non-loopback address was accepted");
