@@ -12,7 +12,7 @@
 //!   portal fetched in pieces, as JDBC's `setFetchSize` does) each `Execute` reads that many
 //!   more and the portal stays open, so a result of any size passes in bounded memory.
 
-use crate::session::{answer, session_statement, Session};
+use crate::session::{session_statement, Session};
 use crate::{encode, sqlstate, values};
 use async_trait::async_trait;
 use epicor_kinetic_sql::datafusion::arrow::datatypes::SchemaRef;
@@ -226,14 +226,10 @@ impl ExtendedQueryHandler for Session {
         let formats = (0..count)
             .map(|i| format_of(&portal.result_column_format, i, count, "result"))
             .collect::<PgWireResult<Vec<_>>>()?;
-        let result = self
-            .sql()?
-            .query_with(&statement.sql, &values)
-            .await
-            .map_err(sqlstate::error)?;
-        Ok(answer(result, &statement.sql, |i| {
+        self.run(&statement.sql, &values, |i| {
             formats.get(i).copied().unwrap_or(FieldFormat::Text)
-        }))
+        })
+        .await
     }
 
     /// Streams a portal run without a row limit (pgwire's own gathers every row in memory

@@ -32,6 +32,7 @@ mod pg;
 mod server;
 mod session;
 mod sqlstate;
+mod statement;
 mod values;
 
 pub use epicor_kinetic_tls::CertificateSource;

@@ -5,6 +5,7 @@
 //! machine that did not ask for TLS is refused before it is asked for its password.
 
 use crate::session::{Handlers, Session};
+use crate::statement::Cancels;
 use async_trait::async_trait;
 use epicor_kinetic::settings::Settings;
 use epicor_kinetic_tls::{server_tls, CertificateSource};
@@ -85,6 +86,8 @@ pub(crate) struct Shared {
     pub(crate) sessions: Arc<Semaphore>,
     /// Refused sign-ins in a row, by user name (reset by a good one).
     pub(crate) failures: Mutex<HashMap<String, u32>>,
+    /// The signed-in sessions a cancel request can reach.
+    pub(crate) cancels: Cancels,
 }
 
 impl Server {
@@ -134,6 +137,7 @@ impl Server {
                 options,
                 sessions,
                 failures: Mutex::new(HashMap::new()),
+                cancels: Cancels::default(),
             }),
             tls,
         })

@@ -2,25 +2,32 @@
 
 use crate::extended::Parser;
 use crate::server::Shared;
+use crate::statement::{cancel_requested, cancelled, StatementLog, Watched};
 use crate::{encode, pg, sqlstate};
 use async_trait::async_trait;
 use epicor_kinetic::{Connection, Secret};
+use epicor_kinetic_sql::Param;
 use epicor_kinetic_sql::{QueryResult, SqlError, SqlLimits, SqlSession};
 use futures_util::{stream, Sink, SinkExt, TryStreamExt};
 use pgwire::api::auth::{
     finish_authentication, protocol_negotiation, save_startup_parameters_to_metadata,
     DefaultServerParameterProvider, StartupHandler,
 };
+use pgwire::api::cancel::CancelHandler;
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldFormat, QueryResponse, Response, Tag};
 use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers, METADATA_USER};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::cancel::CancelRequest;
 use pgwire::messages::startup::Authentication;
+use pgwire::messages::startup::SecretKey;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use std::fmt::Debug;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::sync::OwnedSemaphorePermit;
 
 /// The pause before a refused sign-in is answered: this much per failure for that user in a
@@ -35,7 +42,16 @@ pub(crate) struct Session {
     pub(crate) parser: Arc<Parser>,
     permit: Mutex<Option<OwnedSemaphorePermit>>,
     peer: SocketAddr,
+    /// The signed-in user's name.
+    user: OnceLock<String>,
+    /// Bumped by a cancel request for this session; each statement watches it.
+    cancel: watch::Sender<u64>,
+    /// The key a cancel request names this session by, once signed in.
+    key: Mutex<Option<(i32, i32)>>,
 }
+
+/// The sessions' numbers (PostgreSQL's backend process ids), one per sign-in.
+static SESSIONS: AtomicI32 = AtomicI32::new(1);
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr) -> Session {
@@ -46,6 +62,34 @@ impl Session {
             sql,
             permit: Mutex::new(None),
             peer,
+            user: OnceLock::new(),
+            cancel: watch::Sender::new(0),
+            key: Mutex::new(None),
+        }
+    }
+
+    /// Runs one statement of the SQL layer with `params`, its log line written and a cancel
+    /// request heard until its last row is sent (see [`crate::statement`]).
+    pub(crate) async fn run(
+        &self,
+        query: &str,
+        params: &[Param],
+        format: impl Fn(usize) -> FieldFormat,
+    ) -> PgWireResult<Response> {
+        let sql = self.sql()?;
+        let user = self.user.get().map_or("", String::as_str);
+        let mut log = StatementLog::start(self.peer, user, first_word(query), sql.transfer());
+        let cancel = self.cancel.subscribe();
+        let result = tokio::select! {
+            result = sql.query_with(query, params) => result.map_err(sqlstate::error),
+            () = cancel_requested(cancel.clone()) => Err(cancelled()),
+        };
+        match result {
+            Ok(result) => Ok(answer(result, query, format, cancel, log)),
+            Err(e) => {
+                log.failed(&e);
+                Err(e)
+            }
         }
     }
 
@@ -58,6 +102,9 @@ impl Session {
 
     /// Gives the session's place and its Epicor session back.
     pub(crate) async fn close(&self) {
+        if let Some(key) = self.key.lock().ok().and_then(|mut k| k.take()) {
+            self.shared.cancels.remove(key);
+        }
         if let Some(sql) = self.sql.get() {
             let _ = sql.connection().close().await;
         }
@@ -73,6 +120,7 @@ impl Session {
         user: &str,
         password: String,
         metadata: &std::collections::HashMap<String, String>,
+        pid: i32,
     ) -> Result<SqlSession, SqlError> {
         let options = &self.shared.options;
         let mut settings = options.upstream.clone();
@@ -86,7 +134,6 @@ impl Session {
         // read, asks the server nothing).
         conn.services().await?;
         let session = SqlSession::with_limits(conn, limits).await?;
-        static SESSIONS: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1);
         let who = pg::Identity {
             user: user.to_owned(),
             database: metadata
@@ -97,7 +144,7 @@ impl Session {
                 .get("application_name")
                 .cloned()
                 .unwrap_or_default(),
-            pid: SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            pid,
             read_only: !options.allow_writes,
             server_version: server_version(),
         };
@@ -118,6 +165,28 @@ impl PgWireServerHandlers for Handlers {
 
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         self.0.clone()
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        self.0.clone()
+    }
+}
+
+#[async_trait]
+impl CancelHandler for Session {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        // The key arrives as 4 bytes or a number, as the cancelling client's protocol reads it.
+        let found = request
+            .secret_key
+            .as_i32()
+            .is_some_and(|secret| self.shared.cancels.cancel((request.pid, secret)));
+        tracing::info!(
+            target: "kinetic::serve",
+            "{}: cancel request for session {} ({})",
+            self.peer,
+            request.pid,
+            if found { "sent" } else { "no such session" }
+        );
     }
 }
 
@@ -178,7 +247,8 @@ impl StartupHandler for Session {
                     .cloned()
                     .unwrap_or_default();
                 let metadata = client.metadata().clone();
-                let session = match self.sign_in(&user, password, &metadata).await {
+                let pid = SESSIONS.fetch_add(1, Ordering::Relaxed);
+                let session = match self.sign_in(&user, password, &metadata, pid).await {
                     Ok(session) => session,
                     Err(e) => return Err(self.refused(&user, &e).await),
                 };
@@ -187,6 +257,16 @@ impl StartupHandler for Session {
                 }
                 tracing::info!(target: "kinetic::serve", "{}: {user} signed in", self.peer);
                 let _ = self.sql.set(session);
+                let _ = self.user.set(user.clone());
+                // The key a cancel request names this session by (sent in BackendKeyData).
+                let secret: i32 = rand::random();
+                client.set_pid_and_secret_key(pid, SecretKey::I32(secret));
+                self.shared
+                    .cancels
+                    .register((pid, secret), self.cancel.clone());
+                if let Ok(mut key) = self.key.lock() {
+                    *key = Some((pid, secret));
+                }
                 let mut parameters = DefaultServerParameterProvider::default();
                 parameters.server_version = server_version();
                 parameters.default_transaction_read_only = !self.shared.options.allow_writes;
@@ -243,22 +323,21 @@ impl SimpleQueryHandler for Session {
         if let Some(local) = session_statement(query) {
             return Ok(vec![local]);
         }
-        let sql = self.sql()?;
-        let started = std::time::Instant::now();
-        let result = sql.query(query).await.map_err(sqlstate::error)?;
-        tracing::debug!(target: "kinetic::serve", "{}: planned in {:?}", self.peer, started.elapsed());
-        Ok(vec![answer(result, query, |_| FieldFormat::Text)])
+        Ok(vec![self.run(query, &[], |_| FieldFormat::Text).await?])
     }
 }
 
 /// The response to a statement the SQL layer ran: a count for a write (`UPDATE 3`), else its
 /// rows streamed batch by batch, each column in the format `format` gives it.
-pub(crate) fn answer(
+fn answer(
     result: QueryResult,
     query: &str,
     format: impl Fn(usize) -> FieldFormat,
+    cancel: watch::Receiver<u64>,
+    mut log: StatementLog,
 ) -> Response {
     if let Some(n) = result.rows_affected() {
+        log.rows(n);
         let verb = first_word(query).to_ascii_uppercase();
         let tag = match verb.as_str() {
             "INSERT" => Tag::new("INSERT 0"),
@@ -276,6 +355,7 @@ pub(crate) fn answer(
             futures_util::future::ready(rows.map(|r| stream::iter(r.into_iter().map(Ok))))
         })
         .try_flatten();
+    let rows = Watched::new(Box::pin(rows), cancel, log);
     Response::Query(QueryResponse::new(fields, rows))
 }
 

@@ -551,3 +551,106 @@ ORDER BY a.attnum;"
         .unwrap();
     assert_eq!(found.len(), 1);
 }
+
+/// A writer the test's log lines go to.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A cancel request (tokio-postgres's `CancelToken`, as psql's Ctrl-C) stops a statement that
+/// waits on Epicor: 57014 long before Epicor would have answered, and the session goes on.
+/// Each statement leaves one log line (user, rows, Epicor requests, outcome) without its text.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_stops_the_statement_and_each_statement_is_logged() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("kinetic::serve=info")
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init();
+    let mut config = EmulatorConfig {
+        scale: 300,
+        ..Default::default()
+    };
+    config
+        .faults
+        .rules
+        .push(epicor_kinetic_emulator::config::FaultRule {
+            kind: "latency".into(),
+            rate: 1.0,
+            path: Some("/api/v1/Erp.BO.SalesOrderSvc/SalesOrders".into()),
+            min_ms: 8_000,
+            max_ms: 8_000,
+            retry_after_secs: None,
+        });
+    let emu = epicor_kinetic_emulator::spawn(config, "127.0.0.1:0")
+        .await
+        .unwrap();
+    let port = serve(&emu, false, 4).await;
+    let client = connect(port, "manager", "Epicor123!").await.unwrap();
+    let token = client.cancel_token();
+    let started = std::time::Instant::now();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        token.cancel_query(NoTls).await
+    });
+    let e = match client
+        .simple_query("SELECT OrderNum FROM SalesOrders WHERE OrderNum < 100")
+        .await
+    {
+        Err(e) => e,
+        Ok(r) => panic!(
+            "{r:?} {}",
+            String::from_utf8_lossy(&captured.0.lock().unwrap())
+        ),
+    };
+    canceller.await.unwrap().unwrap();
+    assert_eq!(code(&e), Some(&SqlState::QUERY_CANCELED), "{e:?}");
+    assert!(message(&e).contains("canceling statement due to user request"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "stopped before Epicor answered: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        rows(&client, "SELECT 3 AS three").await,
+        [[Some("3".to_owned())]],
+        "the session goes on"
+    );
+    // The next statement is not cancelled by the earlier request.
+    let n = rows(
+        &client,
+        "SELECT COUNT(*) AS n FROM Customers WHERE CustNum <= 12",
+    )
+    .await;
+    assert_eq!(n, [[Some("12".to_owned())]]);
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("user=manager")).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("statement=SELECT") && l.contains("outcome=57014")),
+        "{log}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("rows=1")
+            && l.contains("outcome=ok")
+            && l.contains("epicor_requests=")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("Epicor123!") && !log.contains("CustNum <= 12"),
+        "no secret, no statement text: {log}"
+    );
+}
