@@ -168,15 +168,14 @@ async fn run(args: ServeArgs) -> Result<(), Failure> {
             "read-only"
         }
     );
-    tokio::select! {
-        () = server.run() => {}
-        () = stopped() => {}
-    }
+    // Ctrl-C or SIGTERM: no new client; every session ends and gives its Epicor session back.
+    server.run_until(stopped()).await;
     Ok(())
 }
 
-/// Waits for Ctrl-C, or SIGTERM as a service manager stops a server: either way `run` returns
-/// and what it holds is dropped (a generated CA's temporary folder is removed).
+/// Waits for Ctrl-C, or SIGTERM as a service manager stops a server: either way the server
+/// shuts down (see `Server::run_until`) and what it holds is dropped (a generated CA's
+/// temporary folder is removed).
 async fn stopped() {
     #[cfg(unix)]
     {

@@ -158,9 +158,27 @@ impl Server {
 
     /// Serves clients until the process ends: each connection on its own task.
     pub async fn run(self) {
+        self.run_until(std::future::pending()).await;
+    }
+
+    /// Serves clients until `shutdown` resolves, then shuts down as PostgreSQL's fast shutdown
+    /// does: no new connection is accepted, every session ends (a statement running is
+    /// stopped, its client's connection closed) and gives its Epicor session back (with
+    /// `UseSession`, a sign-out). Returns when every session has ended, or after
+    /// [`SHUTDOWN_WAIT`] at most.
+    pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let acceptor = self.tls.map(|(acceptor, _)| acceptor);
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        tokio::pin!(shutdown);
         loop {
-            let (socket, peer) = match self.listener.accept().await {
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                () = &mut shutdown => break,
+                // Reap the ended sessions' tasks as they end.
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            };
+            let (socket, peer) = match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(target: "kinetic::serve", "accept failed: {e}");
@@ -170,16 +188,40 @@ impl Server {
             };
             let conn = Arc::new(Session::new(self.shared.clone(), peer));
             let acceptor = acceptor.clone();
-            tokio::spawn(async move {
+            let mut stopping = stopping.clone();
+            tasks.spawn(async move {
                 let handlers = PlainRefused(Handlers(conn.clone()));
-                if let Err(e) = pgwire::tokio::process_socket(socket, acceptor, handlers).await {
-                    tracing::debug!(target: "kinetic::serve", "{peer}: {e}");
+                tokio::select! {
+                    served = pgwire::tokio::process_socket(socket, acceptor, handlers) => {
+                        if let Err(e) = served {
+                            tracing::debug!(target: "kinetic::serve", "{peer}: {e}");
+                        }
+                    }
+                    _ = stopping.wait_for(|stop| *stop) => {
+                        tracing::info!(target: "kinetic::serve", "{peer}: session ended: the server is shutting down");
+                    }
                 }
                 conn.close().await;
             });
         }
+        drop(self.listener);
+        let _ = stop.send(true);
+        let open = tasks.len();
+        if open > 0 {
+            tracing::info!(target: "kinetic::serve", "shutting down: ending {open} session(s)");
+        }
+        let drained = tokio::time::timeout(SHUTDOWN_WAIT, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(target: "kinetic::serve", "shutting down: {} session(s) did not end within {SHUTDOWN_WAIT:?}", tasks.len());
+        }
     }
 }
+
+/// How long a shutdown waits for the sessions to end (each signs out of Epicor).
+pub const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 /// Whether `ip` is this machine's loopback, IPv4-mapped IPv6 included (`::ffff:127.0.0.1`, as a
 /// dual-stack `[::]` listener sees IPv4 clients).

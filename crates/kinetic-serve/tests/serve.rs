@@ -654,3 +654,46 @@ async fn a_cancel_stops_the_statement_and_each_statement_is_logged() {
         "no secret, no statement text: {log}"
     );
 }
+
+/// A shutdown (Ctrl-C, SIGTERM) ends every session, a signed-in client's included, takes no
+/// new one, and returns once the sessions have ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shutdown_ends_the_sessions_and_takes_no_new_one() {
+    let emu = emulator().await;
+    let text = emu.startup_info()["connection_strings"]["basic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let options = Options {
+        upstream: Settings::parse(&text).unwrap(),
+        allow_writes: false,
+        max_sessions: 4,
+        tls: None,
+    };
+    let server = Server::bind("127.0.0.1:0", options).await.unwrap();
+    let port = server.local_addr().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(server.run_until(async {
+        let _ = stopped.await;
+    }));
+    let client = connect(port, "manager", "Epicor123!").await.unwrap();
+    assert_eq!(
+        rows(&client, "SELECT 1 AS one").await,
+        [[Some("1".to_owned())]]
+    );
+    let started = std::time::Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(15), running)
+        .await
+        .expect("the server returns once its sessions have ended")
+        .unwrap();
+    assert!(started.elapsed() < epicor_kinetic_serve::SHUTDOWN_WAIT);
+    assert!(
+        client.simple_query("SELECT 1").await.is_err(),
+        "the session ended"
+    );
+    assert!(
+        connect(port, "manager", "Epicor123!").await.is_err(),
+        "no new session"
+    );
+}
