@@ -50,6 +50,7 @@ if $short; then
   fi
   step "HTTPS latency (20 requests each)" bash bench/latency.sh 20
   step "identity-provider flood (500 calls each)" bash bench/idp_flood.sh 500
+  step "kinetic serve: 8 sessions for 5 s, memory (5,000 lines)" bash bench/serve.sh 5000 8 5
 else
   step "export (1,000,000 lines, median of 3)" env REPEAT=3 bash bench/export.sh 1000000
   step "memory against rows (100k, 1M, 3M)" bash bench/memory.sh 100000 1000000 3000000
@@ -61,6 +62,7 @@ else
   step "rows per CPU second (200,000 lines, median of 5)" env REPEAT=5 PY="${PY_VENV:-target/bench-py-venv}/bin/python" bash bench/percore.sh 200000
   step "HTTPS latency (60 requests each)" bash bench/latency.sh 60
   step "identity-provider flood (20,000 calls each)" bash bench/idp_flood.sh 20000
+  step "kinetic serve: 50 sessions for 60 s, memory (1,000,000 lines)" bash bench/serve.sh 1000000 50 60
 fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "bench: FAILED (a run failed or an answer was wrong; see $log):" | tee -a "$log"
