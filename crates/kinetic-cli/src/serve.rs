@@ -3,7 +3,7 @@
 
 use crate::common::{usage, ConnectionArgs, Failure};
 use clap::Args;
-use epicor_kinetic::settings::{AuthScheme, Origin};
+use epicor_kinetic::settings::{AuthScheme, Origin, Settings};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -48,12 +48,30 @@ pub struct ServeArgs {
     /// with SQLSTATE 53300.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_sessions: usize,
+    /// What clients give as their password. basic: their Epicor password (the upstream
+    /// connection names the server only). azuread: a Microsoft Entra ID access token for this
+    /// server's app registration, as Azure Database for PostgreSQL takes them (psql's
+    /// PGPASSWORD=$(kinetic token ...)); the upstream connection is that app registration
+    /// (AuthScheme=AzureAD, AzureTenant, OAuthClientId, OAuthClientSecret or OAuthJWTCert) and
+    /// the Epicor API's Scope: each token is checked (signature, issuer, audience, lifetime,
+    /// tenant) and exchanged on behalf of its user for an Epicor token, cached per user
+    /// (shared through Redis with OAuthSettingsLocation=redis://...). The user name must be the
+    /// token's user.
+    #[arg(long, value_enum, default_value = "basic")]
+    pub auth: ServeAuth,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
 
 /// What the upstream settings carry in place of a user until a client signs in.
 const NO_USER: &str = "kinetic-serve (each client signs in as itself)";
+
+/// What clients give as their password (see `ServeArgs::auth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServeAuth {
+    Basic,
+    Azuread,
+}
 
 pub fn serve(args: ServeArgs) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -79,36 +97,20 @@ async fn run(args: ServeArgs) -> Result<(), Failure> {
             "give at least 1",
         ));
     }
-    // The operator's connection names the server (URL, instance, company, API key); each
-    // session's user and password are its client's.
-    let upstream = args.connection.settings_implying(
-        &[("User", NO_USER), ("Password", NO_USER)],
-        "kinetic serve: each client signs in as its own Epicor user",
-    )?;
-    for property in ["User", "Password"] {
-        if !matches!(upstream.origin(property), Some(Origin::Implied(_))) {
-            return Err(usage(
-                format!("the upstream connection sets {property}"),
-                "remove User and Password from it: each PostgreSQL client signs in as its own \
-                 Epicor user, with the user name and password it connects with",
-            ));
-        }
-    }
-    if !matches!(upstream.auth.scheme, AuthScheme::Basic | AuthScheme::Token) {
-        return Err(usage(
-            format!(
-                "AuthScheme={} cannot take a client's user name and password",
-                upstream.auth.scheme
-            ),
-            "use AuthScheme=Basic or AuthScheme=Token for the upstream connection",
-        ));
-    }
+    let upstream = match args.auth {
+        ServeAuth::Basic => basic_upstream(&args)?,
+        ServeAuth::Azuread => entra_upstream(&args)?,
+    };
     let tls = tls_choice(&args)?;
     let options = epicor_kinetic_serve::Options {
         upstream,
         allow_writes: args.allow_writes,
         max_sessions: args.max_sessions,
         tls: None,
+        auth: match args.auth {
+            ServeAuth::Basic => epicor_kinetic_serve::Auth::Basic,
+            ServeAuth::Azuread => epicor_kinetic_serve::Auth::AzureAd,
+        },
     };
     // `_scratch` holds a generated CA's temporary folder (no --tls-cert-out) while the server
     // runs; it is removed when the server stops.
@@ -137,7 +139,10 @@ async fn run(args: ServeArgs) -> Result<(), Failure> {
     let line = serde_json::json!({
         "listen": listen.to_string(),
         "tls_cert": tls_cert.as_ref().map(|p| p.to_string_lossy().into_owned()),
-        "auth": "basic",
+        "auth": match args.auth {
+            ServeAuth::Basic => "basic",
+            ServeAuth::Azuread => "azuread",
+        },
         "database": "kinetic",
         "read_only": !args.allow_writes,
         "psql": psql_hint(listen, tls_cert.as_deref(), args.tls_cert.is_some()),
@@ -171,6 +176,65 @@ async fn run(args: ServeArgs) -> Result<(), Failure> {
     // Ctrl-C or SIGTERM: no new client; every session ends and gives its Epicor session back.
     server.run_until(stopped()).await;
     Ok(())
+}
+
+/// The upstream settings of `--auth basic`: the operator's connection names the server (URL,
+/// instance, company, API key); each session's user and password are its client's.
+fn basic_upstream(args: &ServeArgs) -> Result<Settings, Failure> {
+    let upstream = args.connection.settings_implying(
+        &[("User", NO_USER), ("Password", NO_USER)],
+        "kinetic serve: each client signs in as its own Epicor user",
+    )?;
+    for property in ["User", "Password"] {
+        if !matches!(upstream.origin(property), Some(Origin::Implied(_))) {
+            return Err(usage(
+                format!("the upstream connection sets {property}"),
+                "remove User and Password from it: each PostgreSQL client signs in as its own \
+                 Epicor user, with the user name and password it connects with",
+            ));
+        }
+    }
+    if !matches!(upstream.auth.scheme, AuthScheme::Basic | AuthScheme::Token) {
+        return Err(usage(
+            format!(
+                "AuthScheme={} cannot take a client's user name and password",
+                upstream.auth.scheme
+            ),
+            "use AuthScheme=Basic or AuthScheme=Token for the upstream connection",
+        ));
+    }
+    Ok(upstream)
+}
+
+/// The upstream settings of `--auth azuread`: this server's app registration and the Epicor
+/// API's scope, never a user.
+fn entra_upstream(args: &ServeArgs) -> Result<Settings, Failure> {
+    let upstream = args.connection.settings_implying(
+        &[("OAuthGrantType", "OBO")],
+        "kinetic serve --auth azuread: each client's token is exchanged on its behalf",
+    )?;
+    if upstream.auth.user.is_some() || upstream.auth.password.is_some() {
+        return Err(usage(
+            "the upstream connection sets User or Password",
+            "remove them: with --auth azuread each client signs in with its own Entra ID token",
+        ));
+    }
+    if !matches!(upstream.auth.scheme, AuthScheme::AzureAd | AuthScheme::OAuth) {
+        return Err(usage(
+            format!(
+                "--auth azuread needs this server's app registration, not AuthScheme={}",
+                upstream.auth.scheme
+            ),
+            "use AuthScheme=AzureAD;AzureTenant=...;OAuthClientId=...;OAuthClientSecret=...;Scope=...",
+        ));
+    }
+    if upstream.oauth.scope.is_none() {
+        return Err(usage(
+            "--auth azuread exchanges each client's token for an Epicor token and needs its scope",
+            "set Scope to the Epicor API's delegated scope, e.g. api://{epicor app id}/user_impersonation",
+        ));
+    }
+    Ok(upstream)
 }
 
 /// Waits for Ctrl-C, or SIGTERM as a service manager stops a server: either way the server

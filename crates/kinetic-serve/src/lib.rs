@@ -36,4 +36,4 @@ mod statement;
 mod values;
 
 pub use epicor_kinetic_tls::CertificateSource;
-pub use server::{Options, Server, SHUTDOWN_WAIT};
+pub use server::{Auth, Options, Server, SHUTDOWN_WAIT};

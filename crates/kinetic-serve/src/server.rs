@@ -7,7 +7,9 @@
 use crate::session::{Handlers, Session};
 use crate::statement::Cancels;
 use async_trait::async_trait;
+use epicor_kinetic::auth::inbound::InboundVerifier;
 use epicor_kinetic::settings::Settings;
+use epicor_kinetic::Client;
 use epicor_kinetic_tls::{server_tls, CertificateSource};
 use futures_util::Sink;
 use pgwire::api::auth::StartupHandler;
@@ -40,6 +42,41 @@ pub struct Options {
     /// TLS, and where its certificate comes from ([`Options::with_tls_files`],
     /// [`Options::with_local_ca`]); `None` serves plain TCP on loopback addresses only.
     pub tls: Option<CertificateSource>,
+    /// What a client's password is: its Epicor password, or an Entra ID access token.
+    pub auth: Auth,
+}
+
+/// What a client's password is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Auth {
+    /// The user's Epicor password: the session signs in to Epicor with the user name and
+    /// password (`User`, `Password` on the upstream settings).
+    #[default]
+    Basic,
+    /// A Microsoft Entra ID access token for this server's app registration (the upstream
+    /// settings' `OAuthClientId`), as Azure Database for PostgreSQL takes tokens as passwords:
+    /// checked (signature by the tenant's keys, issuer, audience, lifetime, tenant), then
+    /// exchanged on behalf of the user for an Epicor token (`Client::on_behalf_of`, cached per
+    /// user, in Redis with `OAuthSettingsLocation`). The user name must be the token's user
+    /// (`preferred_username`, `upn` or `oid`).
+    AzureAd,
+}
+
+impl Auth {
+    /// The name the start-up line and the flag give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Auth::Basic => "basic",
+            Auth::AzureAd => "azuread",
+        }
+    }
+}
+
+/// In Entra ID mode: the client the sessions' connections come from (its per-user token cache
+/// shared by them) and the check of their tokens.
+pub(crate) struct Entra {
+    pub(crate) client: Client,
+    pub(crate) verifier: InboundVerifier,
 }
 
 impl Options {
@@ -86,6 +123,8 @@ pub(crate) struct Shared {
     pub(crate) sessions: Arc<Semaphore>,
     /// Refused sign-ins in a row, by user name (reset by a good one).
     pub(crate) failures: Mutex<HashMap<String, u32>>,
+    /// In Entra ID mode, the client and the token check.
+    pub(crate) entra: Option<Entra>,
     /// The signed-in sessions a cancel request can reach.
     pub(crate) cancels: Cancels,
 }
@@ -96,6 +135,16 @@ impl Server {
     /// in clear. A certificate or key that cannot be used is an error naming the file, before
     /// anything listens.
     pub async fn bind(addr: &str, options: Options) -> Result<Server, String> {
+        let entra = match options.auth {
+            Auth::Basic => None,
+            Auth::AzureAd => {
+                let client = Client::new(&options.upstream).map_err(|e| e.to_string())?;
+                let verifier = InboundVerifier::new(&client)
+                    .await
+                    .map_err(|e| format!("--auth azuread: {e}"))?;
+                Some(Entra { client, verifier })
+            }
+        };
         let tls = match &options.tls {
             Some(source) => {
                 let tls = server_tls(source, &[POSTGRESQL_ALPN], CA_COMMON_NAME)
@@ -135,6 +184,7 @@ impl Server {
             listener,
             shared: Arc::new(Shared {
                 options,
+                entra,
                 sessions,
                 failures: Mutex::new(HashMap::new()),
                 cancels: Cancels::default(),

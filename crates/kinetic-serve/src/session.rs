@@ -123,12 +123,32 @@ impl Session {
         pid: i32,
     ) -> Result<SqlSession, SqlError> {
         let options = &self.shared.options;
-        let mut settings = options.upstream.clone();
-        settings.auth.user = Some(user.to_owned());
-        settings.auth.password = Some(Secret::new(password));
-        let mut limits = SqlLimits::for_server(&settings);
+        let conn = match &self.shared.entra {
+            // The password is an Entra ID access token to this server: checked, then exchanged
+            // on behalf of its user for an Epicor token.
+            Some(entra) => {
+                let caller = entra.verifier.verify(&password).await?;
+                if !caller.is_named(user) {
+                    return Err(SqlError::from(epicor_kinetic::Error::Unauthorized {
+                        status: None,
+                        message: format!(
+                            "the access token is not {user:?}'s: sign in with the user name the token names"
+                        ),
+                        correlation_id: None,
+                        error_type: None,
+                    }));
+                }
+                entra.client.on_behalf_of(&Secret::new(password)).await?
+            }
+            None => {
+                let mut settings = options.upstream.clone();
+                settings.auth.user = Some(user.to_owned());
+                settings.auth.password = Some(Secret::new(password));
+                Connection::open(settings).await?
+            }
+        };
+        let mut limits = SqlLimits::for_server(conn.settings());
         limits.read_only = !options.allow_writes;
-        let conn = Connection::open(settings).await?;
         // An authenticated call, never answered from a cache: the sign-in is the server's to
         // accept (opening a connection, or a session whose catalog another session already
         // read, asks the server nothing).
@@ -298,11 +318,15 @@ impl Session {
         };
         tracing::warn!(target: "kinetic::serve", "{}: sign-in refused for {user:?}", self.peer);
         tokio::time::sleep((PAUSE * failures).min(MAX_PAUSE)).await;
-        // PostgreSQL's own words, so that clients and people recognise it.
-        fatal(
-            "28P01",
+        // PostgreSQL's own words, so that clients and people recognise it; why, in the detail
+        // (an expired token, another audience: what the user can act on; never the secret).
+        let mut info = ErrorInfo::new(
+            "FATAL".into(),
+            "28P01".into(),
             format!("password authentication failed for user \"{user}\""),
-        )
+        );
+        info.detail = Some(e.to_string());
+        PgWireError::UserError(Box::new(info))
     }
 }
 

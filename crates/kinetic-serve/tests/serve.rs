@@ -35,6 +35,7 @@ async fn serve(emu: &RunningEmulator, allow_writes: bool, max_sessions: usize) -
         allow_writes,
         max_sessions,
         tls: None,
+        auth: Default::default(),
     };
     let server = Server::bind("127.0.0.1:0", options).await.unwrap();
     let port = server.local_addr().port();
@@ -225,6 +226,7 @@ async fn only_loopback_addresses_without_tls() {
         allow_writes: false,
         max_sessions: 1,
         tls: None,
+        auth: Default::default(),
     };
     let Err(e) = Server::bind("0.0.0.0:0", options).await else {
         panic!("a non-loopback address was accepted");
@@ -669,6 +671,7 @@ async fn a_shutdown_ends_the_sessions_and_takes_no_new_one() {
         allow_writes: false,
         max_sessions: 4,
         tls: None,
+        auth: Default::default(),
     };
     let server = Server::bind("127.0.0.1:0", options).await.unwrap();
     let port = server.local_addr().port();

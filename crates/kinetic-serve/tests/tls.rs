@@ -41,6 +41,7 @@ fn options(emu: &RunningEmulator) -> Options {
         allow_writes: false,
         max_sessions: 4,
         tls: None,
+        auth: Default::default(),
     }
 }
 
@@ -54,6 +55,7 @@ fn unserved_options() -> Options {
         allow_writes: false,
         max_sessions: 1,
         tls: None,
+        auth: Default::default(),
     }
 }
 

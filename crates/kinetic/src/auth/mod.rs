@@ -7,6 +7,7 @@
 //! procedures) through the token store. Tokens themselves are [`crate::token`]'s; the OAuth
 //! protocol is [`crate::oauth`]'s.
 
+pub mod inbound;
 pub mod interactive;
 pub mod loopback;
 pub mod persisted;
