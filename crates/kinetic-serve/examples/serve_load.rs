@@ -106,7 +106,10 @@ async fn main() {
                 match got {
                     Ok(rows) if rows == expected[n] => times.lock().unwrap().push(ms),
                     Ok(rows) => {
-                        eprintln!("serve_load: {}: {rows} rows, not {}", QUERIES[n], expected[n]);
+                        eprintln!(
+                            "serve_load: {}: {rows} rows, not {}",
+                            QUERIES[n], expected[n]
+                        );
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
