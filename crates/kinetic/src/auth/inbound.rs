@@ -200,7 +200,8 @@ impl InboundVerifier {
             keys.read_at = Some(Instant::now());
             found = find(&keys.set);
         }
-        let jwk = found.ok_or_else(|| refused("it is signed by a key the provider does not list"))?;
+        let jwk =
+            found.ok_or_else(|| refused("it is signed by a key the provider does not list"))?;
         DecodingKey::from_jwk(&jwk).map_err(|_| refused("its signing key is not an RSA key"))
     }
 }
@@ -216,7 +217,8 @@ fn refused_config(url: &str, why: &str) -> Error {
 
 /// A JSON document from the provider, through the client's pipeline without credentials.
 async fn get_json(client: &Client, url: &str, what: &str) -> Result<Value> {
-    let address = Url::parse(url).map_err(|e| refused_config(url, &format!("is not a URL: {e}")))?;
+    let address =
+        Url::parse(url).map_err(|e| refused_config(url, &format!("is not a URL: {e}")))?;
     let response = client
         .outside()
         .send(Request::new(Method::GET, address).without_credentials())
