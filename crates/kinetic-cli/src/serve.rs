@@ -219,7 +219,10 @@ fn entra_upstream(args: &ServeArgs) -> Result<Settings, Failure> {
             "remove them: with --auth azuread each client signs in with its own Entra ID token",
         ));
     }
-    if !matches!(upstream.auth.scheme, AuthScheme::AzureAd | AuthScheme::OAuth) {
+    if !matches!(
+        upstream.auth.scheme,
+        AuthScheme::AzureAd | AuthScheme::OAuth
+    ) {
         return Err(usage(
             format!(
                 "--auth azuread needs this server's app registration, not AuthScheme={}",
