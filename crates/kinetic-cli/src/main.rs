@@ -219,6 +219,7 @@ enum Command {
     ///   kinetic serve --listen 127.0.0.1:0 --tls --profile prod
     ///   kinetic serve --listen 0.0.0.0:5432 --tls-cert server.pem \
     ///     --tls-key server.key --profile prod
+    ///   kinetic serve --auth azuread --tls --profile gateway-app
     ///   psql "host=127.0.0.1 port=5432 user=manager" \
     ///     -c "SELECT Name FROM Customers LIMIT 5"
     #[command(verbatim_doc_comment)]
