@@ -217,8 +217,9 @@ enum Command {
     ///   kinetic serve -c \
     ///     "URL=https://erp.example.com;ERPInstance=Kinetic;Company=EPIC06"
     ///   kinetic serve --listen 127.0.0.1:0 --tls --profile prod
-    ///   kinetic serve --listen 0.0.0.0:5432 --tls-cert server.pem \
-    ///     --tls-key server.key --profile prod
+    ///   kinetic serve --listen 0.0.0.0:5432 \
+    ///     --tls-cert server.pem --tls-key server.key \
+    ///     --profile prod
     ///   kinetic serve --auth azuread --tls --profile gateway-app
     ///   psql "host=127.0.0.1 port=5432 user=manager" \
     ///     -c "SELECT Name FROM Customers LIMIT 5"
