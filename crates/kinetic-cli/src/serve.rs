@@ -59,6 +59,11 @@ pub struct ServeArgs {
     /// token's user.
     #[arg(long, value_enum, default_value = "basic")]
     pub auth: ServeAuth,
+    /// Serve Prometheus metrics on this address (host:port; port 0 picks one), at GET /metrics:
+    /// sessions, sign-ins and refusals, statements by outcome (SQLSTATE), rows, Epicor requests,
+    /// and with --auth azuread the token exchanges. They name no user and no statement.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }
@@ -134,6 +139,12 @@ async fn run(args: ServeArgs) -> Result<(), Failure> {
             };
             usage(e, hint)
         })?;
+    let server = match &args.metrics {
+        Some(addr) => server.with_metrics(addr).await.map_err(|e| {
+            usage(e, "--metrics 127.0.0.1:0 picks a free port; the first line names it")
+        })?,
+        None => server,
+    };
     let listen = server.local_addr();
     let tls_cert = server.tls_cert().map(Path::to_path_buf);
     let line = serde_json::json!({
@@ -145,6 +156,7 @@ async fn run(args: ServeArgs) -> Result<(), Failure> {
         },
         "database": "kinetic",
         "read_only": !args.allow_writes,
+        "metrics": server.metrics_addr().map(|a| format!("http://{a}/metrics")),
         "psql": psql_hint(listen, tls_cert.as_deref(), args.tls_cert.is_some()),
     });
     {

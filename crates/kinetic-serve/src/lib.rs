@@ -28,6 +28,7 @@
 
 mod encode;
 mod extended;
+mod metrics;
 mod pg;
 mod server;
 mod session;

@@ -4,6 +4,7 @@
 //! listens on loopback addresses only; with TLS it may listen anywhere, and a client of another
 //! machine that did not ask for TLS is refused before it is asked for its password.
 
+use crate::metrics::Metrics;
 use crate::session::{Handlers, Session};
 use crate::statement::Cancels;
 use async_trait::async_trait;
@@ -113,6 +114,8 @@ const POSTGRESQL_ALPN: &[u8] = b"postgresql";
 /// A PostgreSQL server bound to its address, ready to [`Server::run`].
 pub struct Server {
     listener: TcpListener,
+    /// `--metrics`: the listener of `GET /metrics`.
+    metrics: Option<TcpListener>,
     shared: Arc<Shared>,
     /// The TLS acceptor (the configuration built once) and the certificate to trust.
     tls: Option<(TlsAcceptor, PathBuf)>,
@@ -125,6 +128,8 @@ pub(crate) struct Shared {
     pub(crate) failures: Mutex<HashMap<String, u32>>,
     /// In Entra ID mode, the client and the token check.
     pub(crate) entra: Option<Entra>,
+    /// The counters `--metrics` serves.
+    pub(crate) metrics: Arc<Metrics>,
     /// The signed-in sessions a cancel request can reach.
     pub(crate) cancels: Cancels,
 }
@@ -182,9 +187,11 @@ impl Server {
         let sessions = Arc::new(Semaphore::new(options.max_sessions.max(1)));
         Ok(Server {
             listener,
+            metrics: None,
             shared: Arc::new(Shared {
                 options,
                 entra,
+                metrics: Arc::default(),
                 sessions,
                 failures: Mutex::new(HashMap::new()),
                 cancels: Cancels::default(),
@@ -198,6 +205,21 @@ impl Server {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Serves Prometheus metrics on `addr` (`GET /metrics`) while the server runs. They name no
+    /// user and no statement; keep the address on a network the monitoring reaches.
+    pub async fn with_metrics(mut self, addr: &str) -> Result<Server, String> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+        self.metrics = Some(listener);
+        Ok(self)
+    }
+
+    /// Where the metrics are served (`--metrics`), if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The certificate clients should trust (libpq's `sslrootcert`): the generated CA's file,
@@ -219,6 +241,26 @@ impl Server {
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) {
         let acceptor = self.tls.map(|(acceptor, _)| acceptor);
         let (stop, stopping) = tokio::sync::watch::channel(false);
+        let metrics_task = self.metrics.map(|listener| {
+            let shared = self.shared.clone();
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let shared = shared.clone();
+                    async move {
+                        (
+                            [("content-type", "text/plain; version=0.0.4")],
+                            shared.metrics.render(shared.entra.as_ref()).await,
+                        )
+                    }
+                }),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::warn!(target: "kinetic::serve", "metrics: {e}");
+                }
+            })
+        });
         let mut tasks = tokio::task::JoinSet::new();
         tokio::pin!(shutdown);
         loop {
@@ -255,6 +297,9 @@ impl Server {
             });
         }
         drop(self.listener);
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
         let _ = stop.send(true);
         let open = tasks.len();
         if open > 0 {

@@ -55,6 +55,7 @@ static SESSIONS: AtomicI32 = AtomicI32::new(1);
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, peer: SocketAddr) -> Session {
+        shared.metrics.sessions_open.fetch_add(1, Ordering::Relaxed);
         let sql = Arc::new(OnceLock::new());
         Session {
             shared,
@@ -78,7 +79,13 @@ impl Session {
     ) -> PgWireResult<Response> {
         let sql = self.sql()?;
         let user = self.user.get().map_or("", String::as_str);
-        let mut log = StatementLog::start(self.peer, user, first_word(query), sql.transfer());
+        let mut log = StatementLog::start(
+            self.shared.metrics.clone(),
+            self.peer,
+            user,
+            first_word(query),
+            sql.transfer(),
+        );
         let cancel = self.cancel.subscribe();
         let result = tokio::select! {
             result = sql.query_with(query, params) => result.map_err(sqlstate::error),
@@ -102,6 +109,10 @@ impl Session {
 
     /// Gives the session's place and its Epicor session back.
     pub(crate) async fn close(&self) {
+        self.shared
+            .metrics
+            .sessions_open
+            .fetch_sub(1, Ordering::Relaxed);
         if let Some(key) = self.key.lock().ok().and_then(|mut k| k.take()) {
             self.shared.cancels.remove(key);
         }
@@ -278,6 +289,7 @@ impl StartupHandler for Session {
                 tracing::info!(target: "kinetic::serve", "{}: {user} signed in", self.peer);
                 let _ = self.sql.set(session);
                 let _ = self.user.set(user.clone());
+                self.shared.metrics.sign_ins.fetch_add(1, Ordering::Relaxed);
                 // The key a cancel request names this session by (sent in BackendKeyData).
                 let secret: i32 = rand::random();
                 client.set_pid_and_secret_key(pid, SecretKey::I32(secret));
@@ -308,6 +320,10 @@ impl Session {
                 format!("cannot sign in to Epicor as {user:?}: {e}"),
             );
         }
+        self.shared
+            .metrics
+            .sign_ins_refused
+            .fetch_add(1, Ordering::Relaxed);
         let failures = match self.shared.failures.lock() {
             Ok(mut failures) => {
                 let n = failures.entry(user.to_owned()).or_insert(0);

@@ -8,6 +8,7 @@
 //! A cancel names a session by the key it was given at sign-in (`BackendKeyData`: a number
 //! and a random secret); a key that names no session is ignored, as PostgreSQL ignores it.
 
+use crate::metrics::Metrics;
 use epicor_kinetic_sql::Transfer;
 use futures_util::Stream;
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
@@ -15,7 +16,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::sync::watch;
@@ -73,6 +74,7 @@ pub(crate) async fn cancel_requested(mut rx: watch::Receiver<u64>) {
 /// One statement's record, written as one log line when it is dropped: when its answer has
 /// been sent, or it failed, or its client went away.
 pub(crate) struct StatementLog {
+    metrics: Arc<Metrics>,
     peer: SocketAddr,
     user: String,
     verb: String,
@@ -84,8 +86,15 @@ pub(crate) struct StatementLog {
 }
 
 impl StatementLog {
-    pub(crate) fn start(peer: SocketAddr, user: &str, verb: &str, transfer: &Transfer) -> Self {
+    pub(crate) fn start(
+        metrics: Arc<Metrics>,
+        peer: SocketAddr,
+        user: &str,
+        verb: &str,
+        transfer: &Transfer,
+    ) -> Self {
         StatementLog {
+            metrics,
             peer,
             user: user.to_owned(),
             verb: verb.to_ascii_uppercase(),
@@ -114,13 +123,19 @@ impl StatementLog {
 
 impl Drop for StatementLog {
     fn drop(&mut self) {
+        let requests = self
+            .transfer
+            .requests()
+            .saturating_sub(self.requests_before);
+        self.metrics
+            .statement(self.outcome.as_deref().unwrap_or("ok"), self.rows, requests);
         tracing::info!(
             target: "kinetic::serve::statement",
             peer = %self.peer,
             user = %self.user,
             statement = %self.verb,
             rows = self.rows,
-            epicor_requests = self.transfer.requests().saturating_sub(self.requests_before),
+            epicor_requests = requests,
             ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
             outcome = %self.outcome.as_deref().unwrap_or("ok"),
             "statement"

@@ -700,3 +700,59 @@ async fn a_shutdown_ends_the_sessions_and_takes_no_new_one() {
         "no new session"
     );
 }
+
+/// `--metrics`: Prometheus' text format, counting what the log lines count.
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_sessions_statements_and_refusals() {
+    let emu = emulator().await;
+    let text = emu.startup_info()["connection_strings"]["basic"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let options = Options {
+        upstream: Settings::parse(&text).unwrap(),
+        allow_writes: false,
+        max_sessions: 4,
+        tls: None,
+        auth: Default::default(),
+    };
+    let server = Server::bind("127.0.0.1:0", options)
+        .await
+        .unwrap()
+        .with_metrics("127.0.0.1:0")
+        .await
+        .unwrap();
+    let port = server.local_addr().port();
+    let metrics = format!("http://{}/metrics", server.metrics_addr().unwrap());
+    tokio::spawn(server.run());
+    let client = connect(port, "manager", "Epicor123!").await.unwrap();
+    for _ in 0..3 {
+        rows(&client, "SELECT CustNum FROM Customers WHERE CustNum <= 4").await;
+    }
+    let _ = client
+        .simple_query("DELETE FROM Customers WHERE CustNum = 1")
+        .await
+        .unwrap_err();
+    assert!(connect(port, "manager", "wrong").await.is_err());
+    let body = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+    let value = |line: &str| -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(line).map(|v| v.trim().parse().unwrap()))
+            .unwrap_or_else(|| panic!("no {line} in {body}"))
+    };
+    assert_eq!(
+        value("kinetic_serve_statements_total{outcome=\"ok\"}"),
+        3,
+        "{body}"
+    );
+    assert_eq!(
+        value("kinetic_serve_statements_total{outcome=\"25006\"}"),
+        1
+    );
+    assert_eq!(value("kinetic_serve_rows_total"), 12);
+    assert!(value("kinetic_serve_epicor_requests_total") >= 3);
+    assert_eq!(value("kinetic_serve_sign_ins_total"), 1);
+    assert_eq!(value("kinetic_serve_sign_ins_refused_total"), 1);
+    assert_eq!(value("kinetic_serve_sessions_open"), 1, "{body}");
+    assert!(!body.contains("manager") && !body.contains("Customers"));
+}
