@@ -141,7 +141,10 @@ async fn run(args: ServeArgs) -> Result<(), Failure> {
         })?;
     let server = match &args.metrics {
         Some(addr) => server.with_metrics(addr).await.map_err(|e| {
-            usage(e, "--metrics 127.0.0.1:0 picks a free port; the first line names it")
+            usage(
+                e,
+                "--metrics 127.0.0.1:0 picks a free port; the first line names it",
+            )
         })?,
         None => server,
     };
