@@ -67,6 +67,9 @@ bash tests/webapp/run.sh
 echo "== Python module (pytest in target/py-venv, against the emulator started from Python)"
 bash scripts/python-tests.sh
 
+echo "== PostgreSQL clients against kinetic serve (psycopg, SQLAlchemy, pandas, node-postgres, pgJDBC)"
+bash tests/clients/run.sh
+
 echo "== benchmarks, short form (every bench/ script on the debug build, small sizes: they run and their checks hold)"
 bash bench/run.sh --short > target/bench-short.txt 2>&1 || { cat target/bench-short.txt; exit 1; }
 grep -E "^bench:|^\(bench:" target/bench-short.txt

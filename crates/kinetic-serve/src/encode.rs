@@ -6,7 +6,7 @@
 
 use crate::values;
 use bytes::{BufMut, BytesMut};
-use epicor_kinetic_sql::datafusion::arrow::array::{Array, RecordBatch};
+use epicor_kinetic_sql::datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
 use epicor_kinetic_sql::datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 use epicor_kinetic_sql::datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use pgwire::api::results::{DataRowEncoder, FieldFormat, FieldInfo};
@@ -38,8 +38,144 @@ pub fn pg_type(data_type: &DataType) -> (Type, i32) {
         DataType::Timestamp(_, Some(_)) => (Type::TIMESTAMPTZ, -1),
         DataType::Time32(_) | DataType::Time64(_) => (Type::TIME, -1),
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => (Type::BYTEA, -1),
+        // PostgreSQL's arrays (the catalog's `conkey`, `indkey`, `array_agg`'s results), of
+        // the element's type.
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            (array_of(&pg_type(f.data_type()).0), -1)
+        }
         _ => (Type::TEXT, -1),
     }
+}
+
+/// The array type of `element`.
+fn array_of(element: &Type) -> Type {
+    match *element {
+        Type::BOOL => Type::BOOL_ARRAY,
+        Type::INT2 => Type::INT2_ARRAY,
+        Type::INT4 => Type::INT4_ARRAY,
+        Type::INT8 => Type::INT8_ARRAY,
+        Type::FLOAT4 => Type::FLOAT4_ARRAY,
+        Type::FLOAT8 => Type::FLOAT8_ARRAY,
+        Type::NUMERIC => Type::NUMERIC_ARRAY,
+        Type::DATE => Type::DATE_ARRAY,
+        Type::TIMESTAMP => Type::TIMESTAMP_ARRAY,
+        Type::TIMESTAMPTZ => Type::TIMESTAMPTZ_ARRAY,
+        Type::TIME => Type::TIME_ARRAY,
+        Type::BYTEA => Type::BYTEA_ARRAY,
+        _ => Type::TEXT_ARRAY,
+    }
+}
+
+/// The elements of the list at `row` of `column`, if `column` is a list.
+fn elements(column: &dyn Array, row: usize) -> Option<ArrayRef> {
+    use epicor_kinetic_sql::datafusion::arrow::array::AsArray;
+    Some(match column.data_type() {
+        DataType::List(_) => column.as_list::<i32>().value(row),
+        DataType::LargeList(_) => column.as_list::<i64>().value(row),
+        DataType::FixedSizeList(..) => column.as_fixed_size_list().value(row),
+        _ => return None,
+    })
+}
+
+/// Each value of `column` as PostgreSQL's text writes it (`None` for NULL).
+fn element_texts(column: &dyn Array) -> PgWireResult<Vec<Option<String>>> {
+    let options = options();
+    let formatter = ArrayFormatter::try_new(column, &options).map_err(api_error)?;
+    let nulls = column.logical_nulls();
+    (0..column.len())
+        .map(|row| {
+            if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
+                return Ok(None);
+            }
+            let mut text = String::new();
+            value_text(column, &formatter, row, &mut text)?;
+            Ok(Some(text))
+        })
+        .collect()
+}
+
+/// PostgreSQL's text of an array: `{a,b,NULL}`, an element in double quotes (with `\` before
+/// `"` and `\`) where it is empty, `NULL` or has a brace, comma, quote, backslash or space.
+fn array_text(values: &[Option<String>]) -> String {
+    let items: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            None => "NULL".to_owned(),
+            Some(t)
+                if t.is_empty()
+                    || t.eq_ignore_ascii_case("NULL")
+                    || t.chars().any(|c| {
+                        matches!(c, '{' | '}' | ',' | '"' | '\\') || c.is_whitespace()
+                    }) =>
+            {
+                format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\""))
+            }
+            Some(t) => t.clone(),
+        })
+        .collect();
+    format!("{{{}}}", items.join(","))
+}
+
+/// PostgreSQL's binary array (one dimension, from 1) of `values`, whose element type is `element`.
+fn array_binary(
+    values: &dyn Array,
+    texts: &[Option<String>],
+    element: &Type,
+    out: &mut BytesMut,
+) -> PgWireResult<()> {
+    let has_null = texts.iter().any(Option::is_none);
+    out.put_i32(i32::from(!texts.is_empty()));
+    out.put_i32(i32::from(has_null));
+    out.put_u32(element.oid());
+    if !texts.is_empty() {
+        out.put_i32(i32::try_from(texts.len()).unwrap_or(i32::MAX));
+        out.put_i32(1);
+    }
+    let mut item = BytesMut::new();
+    for (i, text) in texts.iter().enumerate() {
+        match text {
+            None => out.put_i32(-1),
+            Some(text) => {
+                item.clear();
+                binary(values, i, text, &mut item)?;
+                out.put_i32(i32::try_from(item.len()).unwrap_or(i32::MAX));
+                out.put_slice(&item);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes the value at `row` of `column` as PostgreSQL's text (booleans `t`/`f`, infinities
+/// `Infinity`), into `text`.
+fn value_text(
+    column: &dyn Array,
+    formatter: &ArrayFormatter<'_>,
+    row: usize,
+    text: &mut String,
+) -> PgWireResult<()> {
+    use std::fmt::Write as _;
+    match column.data_type() {
+        DataType::Boolean => {
+            let b = column
+                .as_any()
+                .downcast_ref::<epicor_kinetic_sql::datafusion::arrow::array::BooleanArray>()
+                .is_some_and(|a| a.value(row));
+            text.push(if b { 't' } else { 'f' });
+        }
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            let _ = write!(text, "{}", formatter.value(row));
+            // PostgreSQL spells them so.
+            match text.as_str() {
+                "inf" => *text = "Infinity".into(),
+                "-inf" => *text = "-Infinity".into(),
+                "NaN" | "nan" => *text = "NaN".into(),
+                _ => {}
+            }
+        }
+        _ => write!(text, "{}", formatter.value(row)).map_err(api_error)?,
+    }
+    Ok(())
 }
 
 /// The row description of `schema`, every column in text format.
@@ -203,38 +339,36 @@ pub fn rows(batch: &RecordBatch, fields: &Arc<Vec<FieldInfo>>) -> PgWireResult<V
     let mut bytes = BytesMut::new();
     let mut out = Vec::with_capacity(batch.num_rows());
     let mut text = String::new();
+    // A column of nulls (`SELECT NULL`) has no null mask of its own: its logical one says.
+    let nulls: Vec<_> = columns.iter().map(|c| c.logical_nulls()).collect();
     for row in 0..batch.num_rows() {
-        for ((column, formatter), field) in columns.iter().zip(&formatters).zip(fields.iter()) {
-            if column.is_null(row) {
+        for (((column, formatter), field), nulls) in columns
+            .iter()
+            .zip(&formatters)
+            .zip(fields.iter())
+            .zip(&nulls)
+        {
+            if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                 encoder.encode_field(&None::<&str>)?;
                 continue;
             }
-            text.clear();
-            match column.data_type() {
-                DataType::Boolean => {
-                    let b = column
-                        .as_any()
-                        .downcast_ref::<epicor_kinetic_sql::datafusion::arrow::array::BooleanArray>(
-                        )
-                        .is_some_and(|a| a.value(row));
-                    text.push(if b { 't' } else { 'f' });
+            if let Some(values) = elements(column.as_ref(), row) {
+                let items = element_texts(values.as_ref())?;
+                if field.format() == FieldFormat::Binary {
+                    bytes.clear();
+                    let element = match field.datatype().kind() {
+                        postgres_types::Kind::Array(e) => e.clone(),
+                        _ => Type::TEXT,
+                    };
+                    array_binary(values.as_ref(), &items, &element, &mut bytes)?;
+                    encoder.encode_field(&Raw(&bytes))?;
+                } else {
+                    encoder.encode_field(&Raw(array_text(&items).as_bytes()))?;
                 }
-                DataType::Float16 | DataType::Float32 | DataType::Float64 => {
-                    use std::fmt::Write as _;
-                    let _ = write!(text, "{}", formatter.value(row));
-                    // PostgreSQL spells them so.
-                    match text.as_str() {
-                        "inf" => text = "Infinity".into(),
-                        "-inf" => text = "-Infinity".into(),
-                        "NaN" | "nan" => text = "NaN".into(),
-                        _ => {}
-                    }
-                }
-                _ => {
-                    use std::fmt::Write as _;
-                    write!(text, "{}", formatter.value(row)).map_err(api_error)?;
-                }
+                continue;
             }
+            text.clear();
+            value_text(column.as_ref(), formatter, row, &mut text)?;
             if field.format() == FieldFormat::Binary {
                 bytes.clear();
                 binary(column.as_ref(), row, &text, &mut bytes)?;
@@ -309,5 +443,47 @@ mod tests {
         assert_eq!(fields[0].type_modifier(), ((38 << 16) | 10) + 4);
         assert_eq!(fields[3].datatype(), &Type::TIMESTAMPTZ);
         assert_eq!(rows(&batch, &fields).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn lists_are_postgresql_arrays_and_null_columns_null() {
+        use epicor_kinetic_sql::datafusion::arrow::array::{
+            Int16Array, ListArray, NullArray, StringArray,
+        };
+        use epicor_kinetic_sql::datafusion::arrow::datatypes::Int16Type;
+        let keys =
+            ListArray::from_iter_primitive::<Int16Type, _, _>(vec![Some(vec![Some(1), Some(2)])]);
+        assert_eq!(pg_type(keys.data_type()).0, Type::INT2_ARRAY);
+        let items = element_texts(&StringArray::from(vec![
+            Some("Company"),
+            Some("a b"),
+            Some("x\"y"),
+            None,
+            Some(""),
+        ]))
+        .unwrap();
+        assert_eq!(array_text(&items), r#"{Company,"a b","x\"y",NULL,""}"#);
+        let ints = Int16Array::from(vec![1, 2]);
+        let mut out = BytesMut::new();
+        array_binary(&ints, &element_texts(&ints).unwrap(), &Type::INT2, &mut out).unwrap();
+        assert_eq!(
+            out.as_ref(),
+            [
+                0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 21, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 0,
+                0, 0, 2, 0, 2
+            ]
+        );
+        let batch = RecordBatch::try_from_iter(vec![
+            ("k", Arc::new(keys) as ArrayRef),
+            ("n", Arc::new(NullArray::new(1)) as ArrayRef),
+        ])
+        .unwrap();
+        let fields = fields(batch.schema().as_ref());
+        let rows = rows(&batch, &fields).unwrap();
+        assert_eq!(rows.len(), 1);
+        // `{1,2}`, then NULL (length -1), not an empty text.
+        let bytes = rows[0].data.as_ref();
+        assert!(bytes.ends_with(&[0xff, 0xff, 0xff, 0xff]), "{bytes:?}");
+        assert!(bytes.windows(5).any(|w| w == b"{1,2}"), "{bytes:?}");
     }
 }

@@ -433,9 +433,27 @@ pub(crate) fn session_statement(query: &str) -> Option<Response> {
         "DISCARD" => Response::Execution(Tag::new("DISCARD ALL")),
         "BEGIN" | "START" => Response::TransactionStart(Tag::new("BEGIN")),
         "COMMIT" | "END" => Response::TransactionEnd(Tag::new("COMMIT")),
+        // `ROLLBACK TO [SAVEPOINT] name` undoes nothing and stays in the transaction.
+        "ROLLBACK" if rolls_back_to_a_savepoint(query) => Response::Execution(Tag::new("ROLLBACK")),
         "ROLLBACK" | "ABORT" => Response::TransactionEnd(Tag::new("ROLLBACK")),
+        // Savepoints, which drivers set on their own (psycopg's nested `transaction()`, as
+        // SQLAlchemy's first connection uses it): a session that only reads has nothing to
+        // undo, as for BEGIN and COMMIT.
+        "SAVEPOINT" => Response::Execution(Tag::new("SAVEPOINT")),
+        "RELEASE" => Response::Execution(Tag::new("RELEASE")),
         _ => return None,
     })
+}
+
+/// Whether `query` (a ROLLBACK) is `ROLLBACK [WORK | TRANSACTION] TO ...`.
+fn rolls_back_to_a_savepoint(query: &str) -> bool {
+    let mut words = query
+        .split(|c: char| c.is_whitespace() || c == ';')
+        .filter(|w| !w.is_empty())
+        .skip_while(|w| !w.eq_ignore_ascii_case("ROLLBACK"))
+        .skip(1)
+        .skip_while(|w| w.eq_ignore_ascii_case("WORK") || w.eq_ignore_ascii_case("TRANSACTION"));
+    words.next().is_some_and(|w| w.eq_ignore_ascii_case("TO"))
 }
 
 #[cfg(test)]
@@ -455,6 +473,26 @@ mod tests {
         assert!(matches!(
             session_statement(" ; "),
             Some(Response::EmptyQuery)
+        ));
+        assert!(matches!(
+            session_statement("SAVEPOINT \"_pg3_1\""),
+            Some(Response::Execution(_))
+        ));
+        assert!(matches!(
+            session_statement("RELEASE SAVEPOINT \"_pg3_1\""),
+            Some(Response::Execution(_))
+        ));
+        assert!(matches!(
+            session_statement("ROLLBACK TO SAVEPOINT \"_pg3_1\""),
+            Some(Response::Execution(_))
+        ));
+        assert!(matches!(
+            session_statement("rollback transaction to s"),
+            Some(Response::Execution(_))
+        ));
+        assert!(matches!(
+            session_statement("ROLLBACK"),
+            Some(Response::TransactionEnd(_))
         ));
     }
 }

@@ -7,8 +7,11 @@
 //! Every Epicor service is a schema, its entity sets tables (`relkind` `r`), BAQs views in
 //! `BaqSvc`; columns carry PostgreSQL types (`integer`, `numeric(p,s)`, `character
 //! varying(n)`, `timestamp with time zone`, ...). Object ids are stable hashes of names (see
-//! `functions::oid_of`). The catalog tables this server has nothing for (indexes, triggers,
-//! policies, ...) are there and empty, with the columns clients ask for.
+//! `functions::oid_of`). Each table's primary key is a unique index (`pg_class` `relkind` `i`,
+//! `pg_index`) and a constraint (`pg_constraint` `p`), each navigation a foreign key
+//! (`pg_constraint` `f`), as SQLAlchemy's and pgJDBC's key reflection read them. The catalog
+//! tables this server has nothing for (triggers, policies, defaults, ...) are there and empty,
+//! with the columns clients ask for.
 
 use epicor_kinetic_sql::datafusion::catalog::{MemorySchemaProvider, SchemaProvider};
 use epicor_kinetic_sql::datafusion::datasource::ViewTable;
@@ -49,7 +52,7 @@ pub const PG_CATALOG_OID: u32 = 11;
 const INFORMATION_SCHEMA_OID: u32 = 13_000;
 
 /// The types this server answers with: `(oid, name, length, category, array type)`.
-const TYPES: &[(u32, &str, i16, &str, u32)] = &[
+pub(super) const TYPES: &[(u32, &str, i16, &str, u32)] = &[
     (16, "bool", 1, "B", 1000),
     (17, "bytea", -1, "U", 1001),
     (18, "char", 1, "S", 1002),
@@ -102,56 +105,6 @@ fn empty(columns: &[Col]) -> String {
 
 /// The catalog tables this server has nothing for: empty, with the columns clients read.
 const EMPTY: &[(&str, &[Col])] = &[
-    (
-        "pg_index",
-        &[
-            ("indexrelid", "oid"),
-            ("indrelid", "oid"),
-            ("indnatts", "int2"),
-            ("indnkeyatts", "int2"),
-            ("indisunique", "bool"),
-            ("indisprimary", "bool"),
-            ("indisexclusion", "bool"),
-            ("indimmediate", "bool"),
-            ("indisclustered", "bool"),
-            ("indisvalid", "bool"),
-            ("indisready", "bool"),
-            ("indislive", "bool"),
-            ("indisreplident", "bool"),
-            ("indkey", "text"),
-            ("indcollation", "text"),
-            ("indclass", "text"),
-            ("indoption", "text"),
-            ("indexprs", "text"),
-            ("indpred", "text"),
-        ],
-    ),
-    (
-        "pg_constraint",
-        &[
-            ("oid", "oid"),
-            ("conname", "text"),
-            ("connamespace", "oid"),
-            ("contype", "text"),
-            ("condeferrable", "bool"),
-            ("condeferred", "bool"),
-            ("convalidated", "bool"),
-            ("conrelid", "oid"),
-            ("contypid", "oid"),
-            ("conindid", "oid"),
-            ("conparentid", "oid"),
-            ("confrelid", "oid"),
-            ("confupdtype", "text"),
-            ("confdeltype", "text"),
-            ("confmatchtype", "text"),
-            ("conislocal", "bool"),
-            ("coninhcount", "int4"),
-            ("connoinherit", "bool"),
-            ("conkey", "int2[]"),
-            ("confkey", "int2[]"),
-            ("conbin", "text"),
-        ],
-    ),
     (
         "pg_attrdef",
         &[
@@ -358,6 +311,10 @@ const EMPTY: &[(&str, &[Col])] = &[
             ("seqtypid", "oid"),
             ("seqstart", "int8"),
             ("seqincrement", "int8"),
+            ("seqmax", "int8"),
+            ("seqmin", "int8"),
+            ("seqcache", "int8"),
+            ("seqcycle", "bool"),
         ],
     ),
     (
@@ -408,10 +365,101 @@ const EMPTY: &[(&str, &[Col])] = &[
     ),
 ];
 
+/// A `pg_class` row per row of `from`: its object id, name, kind, access method and number of
+/// columns as SQL over `from`'s columns (`SchemaName` among them).
+fn relation(oid_sql: &str, name: &str, kind: &str, am: String, natts: &str, from: &str) -> String {
+    let zero = oid(0);
+    format!(
+        "SELECT {oid_sql} AS oid, {name} AS relname, kinetic_oid('schema', SchemaName) AS relnamespace, \
+         {kind} AS relkind, {owner} AS relowner, {am} AS relam, {zero} AS reltablespace, \
+         {zero} AS reltoastrelid, {zero} AS reloftype, {zero} AS reltype, \
+         {zero} AS relfilenode, CAST(-1 AS REAL) AS reltuples, 0 AS relpages, \
+         false AS relhasindex, false AS relhasrules, false AS relhastriggers, \
+         false AS relhassubclass, false AS relrowsecurity, false AS relforcerowsecurity, \
+         false AS relispartition, false AS relisshared, false AS relispopulated, \
+         'p' AS relpersistence, 'd' AS relreplident, CAST(0 AS SMALLINT) AS relchecks, \
+         {natts} AS relnatts, CAST(NULL AS VARCHAR) AS reloptions, \
+         CAST(NULL AS VARCHAR) AS relacl, CAST(NULL AS VARCHAR) AS relpartbound {from}",
+        owner = oid(10),
+    )
+}
+
+/// The key columns of every table, each with its column's number (`attnum`).
+const KEY_COLUMNS: &str = "sys_primarykeys k JOIN sys_tablecolumns c \
+    ON c.SchemaName = k.SchemaName AND c.TableName = k.TableName AND c.ColumnName = k.ColumnName";
+
+/// `pg_index`: each table's primary key as a unique index (Epicor's keys are what the system
+/// tables know of indexes). `indkey` is a list of column numbers (`int2vector`).
+fn pg_index() -> String {
+    format!(
+        "SELECT kinetic_oid(k.SchemaName, k.KeyName) AS indexrelid, \
+         kinetic_oid(k.SchemaName, k.TableName) AS indrelid, \
+         CAST(count(*) AS SMALLINT) AS indnatts, CAST(count(*) AS SMALLINT) AS indnkeyatts, \
+         true AS indisunique, false AS indnullsnotdistinct, true AS indisprimary, \
+         false AS indisexclusion, true AS indimmediate, false AS indisclustered, \
+         true AS indisvalid, true AS indisready, true AS indislive, false AS indisreplident, \
+         array_agg(CAST(c.Ordinal AS SMALLINT) ORDER BY k.KeySeq) AS indkey, \
+         CAST(NULL AS VARCHAR) AS indcollation, CAST(NULL AS VARCHAR) AS indclass, \
+         CAST(NULL AS VARCHAR) AS indoption, CAST(NULL AS VARCHAR) AS indexprs, \
+         CAST(NULL AS VARCHAR) AS indpred \
+         FROM {KEY_COLUMNS} GROUP BY k.SchemaName, k.TableName, k.KeyName"
+    )
+}
+
+/// `pg_constraint`: each table's primary key (`p`) and each relationship its navigation
+/// properties declare (`f`, from `sys_foreignkeys`' imported side), with the column numbers
+/// (`conkey`, `confkey`) in the key's order, and `kinetic_definition`: the text PostgreSQL's
+/// `pg_get_constraintdef` gives (which the rewrite reads it from).
+fn pg_constraint() -> String {
+    let zero = oid(0);
+    let common = "false AS condeferrable, false AS condeferred, true AS convalidated";
+    format!(
+        "SELECT kinetic_oid(k.SchemaName, k.TableName, k.KeyName) AS oid, k.KeyName AS conname, \
+         kinetic_oid('schema', k.SchemaName) AS connamespace, 'p' AS contype, {common}, \
+         kinetic_oid(k.SchemaName, k.TableName) AS conrelid, {zero} AS contypid, \
+         kinetic_oid(k.SchemaName, k.KeyName) AS conindid, {zero} AS conparentid, \
+         {zero} AS confrelid, ' ' AS confupdtype, ' ' AS confdeltype, ' ' AS confmatchtype, \
+         true AS conislocal, 0 AS coninhcount, true AS connoinherit, \
+         array_agg(CAST(c.Ordinal AS SMALLINT) ORDER BY k.KeySeq) AS conkey, \
+         arrow_cast(NULL, 'List(Int16)') AS confkey, CAST(NULL AS VARCHAR) AS conbin, \
+         'PRIMARY KEY (' || string_agg(quote_ident(k.ColumnName), ', ' ORDER BY k.KeySeq) \
+         || ')' AS kinetic_definition \
+         FROM {KEY_COLUMNS} GROUP BY k.SchemaName, k.TableName, k.KeyName \
+         UNION ALL \
+         SELECT kinetic_oid(f.SchemaName, f.TableName, f.ForeignKeyName) AS oid, \
+         f.ForeignKeyName AS conname, kinetic_oid('schema', f.SchemaName) AS connamespace, \
+         'f' AS contype, {common}, kinetic_oid(f.SchemaName, f.TableName) AS conrelid, \
+         {zero} AS contypid, kinetic_oid(f.ReferencedSchemaName, f.PrimaryKeyName) AS conindid, \
+         {zero} AS conparentid, \
+         kinetic_oid(f.ReferencedSchemaName, f.ReferencedTableName) AS confrelid, \
+         'a' AS confupdtype, 'a' AS confdeltype, 's' AS confmatchtype, \
+         true AS conislocal, 0 AS coninhcount, true AS connoinherit, \
+         array_agg(CAST(fc.Ordinal AS SMALLINT) ORDER BY COALESCE(p.KeySeq, fc.Ordinal)) AS conkey, \
+         array_agg(CAST(rc.Ordinal AS SMALLINT) ORDER BY COALESCE(p.KeySeq, fc.Ordinal)) AS confkey, \
+         CAST(NULL AS VARCHAR) AS conbin, \
+         'FOREIGN KEY (' || string_agg(quote_ident(f.ColumnName), ', ' \
+         ORDER BY COALESCE(p.KeySeq, fc.Ordinal)) || ') REFERENCES ' \
+         || quote_ident(f.ReferencedSchemaName) || '.' || quote_ident(f.ReferencedTableName) \
+         || '(' || string_agg(quote_ident(f.ReferencedColumnName), ', ' \
+         ORDER BY COALESCE(p.KeySeq, fc.Ordinal)) || ')' AS kinetic_definition \
+         FROM sys_foreignkeys f \
+         JOIN sys_tablecolumns fc ON fc.SchemaName = f.SchemaName \
+         AND fc.TableName = f.TableName AND fc.ColumnName = f.ColumnName \
+         JOIN sys_tablecolumns rc ON rc.SchemaName = f.ReferencedSchemaName \
+         AND rc.TableName = f.ReferencedTableName AND rc.ColumnName = f.ReferencedColumnName \
+         LEFT JOIN sys_primarykeys p ON p.SchemaName = f.ReferencedSchemaName \
+         AND p.TableName = f.ReferencedTableName AND p.ColumnName = f.ReferencedColumnName \
+         WHERE f.ForeignKeyType = 'FOREIGNKEY_TYPE_IMPORT' \
+         GROUP BY f.SchemaName, f.TableName, f.ForeignKeyName, f.ReferencedSchemaName, \
+         f.ReferencedTableName, f.PrimaryKeyName"
+    )
+}
+
 /// The `pg_catalog` tables that have rows: name and SQL.
 fn with_rows() -> Vec<(&'static str, String)> {
     let schema_oid = "kinetic_oid('schema', SchemaName)";
     let table_oid = "kinetic_oid(SchemaName, TableName)";
+    let index_oid = "kinetic_oid(SchemaName, KeyName)";
     let zero = oid(0);
     let owner = oid(10);
     let types: Vec<String> = TYPES
@@ -451,21 +499,29 @@ fn with_rows() -> Vec<(&'static str, String)> {
         (
             "pg_class",
             format!(
-                "SELECT {table_oid} AS oid, TableName AS relname, {schema_oid} AS relnamespace, \
-                 CASE WHEN TableType = 'VIEW' THEN 'v' ELSE 'r' END AS relkind, \
-                 {owner} AS relowner, {} AS relam, {zero} AS reltablespace, \
-                 {zero} AS reltoastrelid, {zero} AS reloftype, {zero} AS reltype, \
-                 {zero} AS relfilenode, CAST(-1 AS REAL) AS reltuples, 0 AS relpages, \
-                 false AS relhasindex, false AS relhasrules, false AS relhastriggers, \
-                 false AS relhassubclass, false AS relrowsecurity, false AS relforcerowsecurity, \
-                 false AS relispartition, false AS relisshared, false AS relispopulated, \
-                 'p' AS relpersistence, 'd' AS relreplident, CAST(0 AS SMALLINT) AS relchecks, \
-                 CAST(0 AS SMALLINT) AS relnatts, CAST(NULL AS VARCHAR) AS reloptions, \
-                 CAST(NULL AS VARCHAR) AS relacl, CAST(NULL AS VARCHAR) AS relpartbound \
-                 FROM sys_tables",
-                oid(2),
+                "{} UNION ALL {}",
+                relation(
+                    table_oid,
+                    "TableName",
+                    "CASE WHEN TableType = 'VIEW' THEN 'v' ELSE 'r' END",
+                    oid(2),
+                    "CAST(0 AS SMALLINT)",
+                    "FROM sys_tables",
+                ),
+                // Each primary key's index (`relkind` `i`), which `pg_index` and
+                // `pg_constraint.conindid` name.
+                relation(
+                    index_oid,
+                    "KeyName",
+                    "'i'",
+                    oid(403),
+                    "CAST(count(*) AS SMALLINT)",
+                    "FROM sys_primarykeys GROUP BY SchemaName, KeyName",
+                ),
             ),
         ),
+        ("pg_index", pg_index()),
+        ("pg_constraint", pg_constraint()),
         (
             "pg_attribute",
             format!(
@@ -537,6 +593,7 @@ fn with_rows() -> Vec<(&'static str, String)> {
              ('DateStyle'), ('TimeZone'), ('standard_conforming_strings'), \
              ('integer_datetimes'), ('search_path'), ('transaction_isolation'), \
              ('default_transaction_read_only'), ('max_identifier_length'), \
+             ('max_index_keys'), ('server_version_num'), ('transaction_read_only'), \
              ('application_name')) AS s(name)"
                 .into(),
         ),
@@ -671,6 +728,11 @@ pub fn pg_catalog_names() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = with_rows().into_iter().map(|(n, _)| n).collect();
     names.extend(EMPTY.iter().map(|(n, _)| *n));
     names
+}
+
+/// The `pg_catalog` tables that are always empty here (a read of one has no rows).
+pub fn empty_names() -> Vec<&'static str> {
+    EMPTY.iter().map(|(n, _)| *n).collect()
 }
 
 async fn schema_of(

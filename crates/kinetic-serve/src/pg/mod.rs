@@ -7,6 +7,7 @@
 
 mod catalog;
 mod functions;
+mod queries;
 mod rewrite;
 
 use epicor_kinetic_sql::{SqlError, SqlSession};

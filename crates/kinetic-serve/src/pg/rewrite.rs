@@ -6,18 +6,47 @@
 //!   (`\d customers` asks for `^(customers)$`) while Epicor's names are CamelCase and match in
 //!   any case, as the SQL layer's names do. `~` written plainly keeps its meaning.
 //! - `COLLATE pg_catalog.default` is dropped (one collation here).
-//! - `pg_catalog.f(...)` calls `f(...)`; `x::regclass`, `::oid` and the other object-id types
-//!   become unsigned 32-bit integers, `::pg_catalog.text` and `::name` text.
+//! - `pg_catalog.f(...)` calls `f(...)`; `x::regclass` is `kinetic_regclass(x)` (a name
+//!   becomes its table's object id, a number stays itself), `::oid` and the other object-id
+//!   types become unsigned 32-bit integers, `::pg_catalog.text` and `::name` text.
+//! - `x::regtype::text` is `format_type(x, NULL)` (the type's name, as psycopg reads it).
+//! - `x = ANY (ARRAY[a, b])` is `x IN (a, b)` and `x <> ALL (ARRAY[a, b])` `x NOT IN (a, b)`
+//!   (SQLAlchemy's reflection filters `relkind` so), before other array literals go.
+//! - `LIKE pattern ESCAPE '/'` (SQLAlchemy's) is `LIKE kinetic_like_escape(pattern, '/')`: the
+//!   same pattern with the backslash as its escape, the only one the SQL layer knows.
+//! - `pg_get_constraintdef(oid)` is the `kinetic_definition` of that `pg_constraint` row (a
+//!   scalar subquery), which SQLAlchemy parses for a foreign key's columns.
+//! - Set-returning calls in a select list, as the SQL layer's `unnest` spreads them:
+//!   `generate_subscripts(a, 1)` is `unnest(kinetic_subscripts(a))` and
+//!   `information_schema._pg_expandarray(a)` `unnest(kinetic_expandarray(a))` (pgJDBC's
+//!   primary keys), and a composite's field `(x).n` is `get_field(x, 'n')`.
+//! - A scalar subquery over the catalog alone whose one item is not an aggregate
+//!   (SQLAlchemy's columns: `(SELECT pg_get_expr(...) FROM pg_attrdef WHERE ...)`) takes
+//!   `max` of it: the SQL layer plans a correlated scalar subquery only when it is aggregated,
+//!   and a catalog subquery a client writes so has one row at most.
 //! - `array_to_string(...)` (psql's `\d` reads `reloptions` through it) is NULL: no table
 //!   here has options.
 //! - `pg_class`, `pg_type`, ... without a schema are `pg_catalog`'s (PostgreSQL's search
 //!   path always starts there).
-//! - `SHOW name` is `SELECT current_setting('name') AS name`; `SHOW ALL` reads `pg_settings`.
+//! - In a statement that reads the catalog alone, names not in double quotes are folded to
+//!   lower case, as PostgreSQL folds them (the SQL layer keeps Epicor's case): pgJDBC writes
+//!   `AS TABLE_NAME` and then `ORDER BY result.table_name`.
+//! - `generate_series(a, b)` in `FROM`, with constant bounds, is a derived table of
+//!   `unnest(kinetic_series(a, b))` (the SQL layer has no table functions); `a[i]` is
+//!   `kinetic_element(a, i)` (from 1, NULL outside).
+//! - `SHOW name` is `SELECT current_setting('name') AS name` (`SHOW TRANSACTION ISOLATION
+//!   LEVEL`, SQLAlchemy's first question, `transaction_isolation`); `SHOW ALL` reads
+//!   `pg_settings`.
 
 use super::catalog::pg_catalog_names;
+use super::queries::{
+    aggregate_catalog_subquery, reads_empty_catalog_table, statement_reads_catalog_only, FoldCase,
+    TableFunctions,
+};
 use epicor_kinetic_sql::datafusion::sql::sqlparser::ast::{
-    visit_expressions_mut, visit_relations_mut, BinaryOperator, DataType, Expr, Ident, ObjectName,
-    ObjectNamePart, Statement, Value, ValueWithSpan,
+    visit_expressions_mut, visit_relations_mut, BinaryOperator, DataType, Expr, Function,
+    FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement,
+    Value, ValueWithSpan,
 };
 use epicor_kinetic_sql::datafusion::sql::sqlparser::dialect::GenericDialect;
 use epicor_kinetic_sql::datafusion::sql::sqlparser::parser::Parser;
@@ -25,14 +54,14 @@ use epicor_kinetic_sql::SqlError;
 use std::ops::ControlFlow;
 use std::sync::OnceLock;
 
-fn last_part(name: &ObjectName) -> Option<String> {
+pub(super) fn last_part(name: &ObjectName) -> Option<String> {
     name.0.last().and_then(|p| match p {
         ObjectNamePart::Identifier(i) => Some(i.value.to_ascii_lowercase()),
         _ => None,
     })
 }
 
-fn first_part(name: &ObjectName) -> Option<String> {
+pub(super) fn first_part(name: &ObjectName) -> Option<String> {
     name.0.first().and_then(|p| match p {
         ObjectNamePart::Identifier(i) => Some(i.value.to_ascii_lowercase()),
         _ => None,
@@ -72,10 +101,8 @@ fn type_for(data_type: &DataType) -> Option<DataType> {
         return None;
     }
     Some(match last_part(name)?.as_str() {
-        "oid" | "regclass" | "regtype" | "regproc" | "regprocedure" | "regnamespace"
-        | "regrole" | "regoper" | "regoperator" | "regconfig" | "xid" | "cid" => {
-            DataType::IntUnsigned(None)
-        }
+        "oid" | "regtype" | "regproc" | "regprocedure" | "regnamespace" | "regrole" | "regoper"
+        | "regoperator" | "regconfig" | "xid" | "cid" => DataType::IntUnsigned(None),
         "text" | "name" | "char" | "bpchar" | "int2vector" | "oidvector" | "varchar" => {
             DataType::Text
         }
@@ -90,6 +117,191 @@ fn type_for(data_type: &DataType) -> Option<DataType> {
         ),
         _ => return None,
     })
+}
+
+/// Whether `data_type` is `regclass` (however it is spelled: `regclass`,
+/// `pg_catalog.regclass`).
+fn is_regclass(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Regclass => true,
+        DataType::Custom(name, _) => {
+            last_part(name).as_deref() == Some("regclass")
+                && (name.0.len() == 1 || first_part(name).as_deref() == Some("pg_catalog"))
+        }
+        _ => false,
+    }
+}
+
+/// `x::regtype::text` (a type's name, as psycopg's `TypeInfo` reads it) as
+/// `format_type(x, NULL)`; any other expression stays.
+fn regtype_as_text(e: &mut Expr) {
+    let Expr::Cast {
+        data_type, expr, ..
+    } = e
+    else {
+        return;
+    };
+    if !matches!(data_type, DataType::Text) && type_for(data_type) != Some(DataType::Text) {
+        return;
+    }
+    let Expr::Cast {
+        data_type: DataType::Custom(name, _),
+        expr: inner,
+        ..
+    } = expr.as_mut()
+    else {
+        return;
+    };
+    if last_part(name).as_deref() != Some("regtype") {
+        return;
+    }
+    let oid = std::mem::replace(
+        inner.as_mut(),
+        Expr::Value(ValueWithSpan::from(Value::Null)),
+    );
+    *e = call(
+        "format_type",
+        vec![oid, Expr::Value(ValueWithSpan::from(Value::Null))],
+    );
+}
+
+/// A call of `name(args...)`, every argument plain.
+pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
+    let template = format!(
+        "{name}({})",
+        (0..args.len())
+            .map(|_| "NULL")
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut f = Parser::new(&GenericDialect {})
+        .try_with_sql(&template)
+        .and_then(|mut p| p.parse_expr())
+        .unwrap_or_else(|_| Expr::Value(ValueWithSpan::from(Value::Null)));
+    if let Expr::Function(Function {
+        args: FunctionArguments::List(list),
+        ..
+    }) = &mut f
+    {
+        for (slot, arg) in list.args.iter_mut().zip(args) {
+            *slot = FunctionArg::Unnamed(FunctionArgExpr::Expr(arg));
+        }
+    }
+    f
+}
+
+/// The plain arguments of a call (`None` if any is named, a wildcard or a subquery).
+fn plain_args(f: &Function) -> Option<Vec<Expr>> {
+    let FunctionArguments::List(list) = &f.args else {
+        return (matches!(f.args, FunctionArguments::None)).then(Vec::new);
+    };
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(SELECT max(kinetic_c.kinetic_definition) FROM pg_catalog.pg_constraint kinetic_c WHERE
+/// kinetic_c.oid = oid)`: what `pg_get_constraintdef(oid)` answers.
+fn constraint_definition(oid: Expr) -> Expr {
+    let mut e = Parser::new(&GenericDialect {})
+        .try_with_sql(
+            "(SELECT max(kinetic_c.kinetic_definition) FROM pg_catalog.pg_constraint AS \
+             kinetic_c WHERE kinetic_c.oid = kinetic_constraint_oid)",
+        )
+        .and_then(|mut p| p.parse_expr())
+        .unwrap_or_else(|_| null_text());
+    let mut oid = Some(oid);
+    let _ = visit_expressions_mut(&mut e, |inner| {
+        if matches!(inner, Expr::Identifier(i) if i.value == "kinetic_constraint_oid") {
+            if let Some(o) = oid.take() {
+                *inner = o;
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    e
+}
+
+/// What a call of a PostgreSQL function the SQL layer does not have stands for, if it is one
+/// the rewrite knows (see the module's documentation).
+fn function(f: &Function) -> Option<Expr> {
+    let name = last_part(&f.name)?;
+    let schema = (f.name.0.len() == 2).then(|| first_part(&f.name)).flatten();
+    let args = plain_args(f)?;
+    match (schema.as_deref(), name.as_str(), args.as_slice()) {
+        (None, "pg_get_constraintdef", [oid, ..]) => Some(constraint_definition(oid.clone())),
+        (None, "generate_subscripts", [array, _]) => Some(call(
+            "unnest",
+            vec![call("kinetic_subscripts", vec![array.clone()])],
+        )),
+        (Some("information_schema"), "_pg_expandarray", [array]) => Some(call(
+            "unnest",
+            vec![call("kinetic_expandarray", vec![array.clone()])],
+        )),
+        _ => None,
+    }
+}
+
+/// `x = ANY (ARRAY[a, b])` as `x IN (a, b)`, `x <> ALL (ARRAY[a, b])` as `x NOT IN (a, b)`.
+fn array_comparison(e: &mut Expr) {
+    fn elements(right: &Expr) -> Option<Vec<Expr>> {
+        match right {
+            Expr::Nested(inner) => elements(inner),
+            Expr::Array(array) => Some(array.elem.clone()),
+            _ => None,
+        }
+    }
+    let (left, list, negated) = match e {
+        Expr::AnyOp {
+            left,
+            compare_op: BinaryOperator::Eq,
+            right,
+            ..
+        } => match elements(right) {
+            Some(list) => (left, list, false),
+            None => return,
+        },
+        Expr::AllOp {
+            left,
+            compare_op: BinaryOperator::NotEq,
+            right,
+        } => match elements(right) {
+            Some(list) => (left, list, true),
+            None => return,
+        },
+        _ => return,
+    };
+    let expr = std::mem::replace(left.as_mut(), Expr::Value(ValueWithSpan::from(Value::Null)));
+    *e = Expr::InList {
+        expr: Box::new(expr),
+        list,
+        negated,
+    };
+}
+
+/// A `LIKE` or `ILIKE` with an escape character other than the backslash, its pattern
+/// rewritten to use the backslash.
+fn like_escape(pattern: &mut Box<Expr>, escape_char: &mut Option<ValueWithSpan>) {
+    let escape = match escape_char.as_ref().map(|v| &v.value) {
+        Some(Value::SingleQuotedString(c)) if c != "\\" => c.clone(),
+        _ => return,
+    };
+    let inner = std::mem::replace(
+        pattern.as_mut(),
+        Expr::Value(ValueWithSpan::from(Value::Null)),
+    );
+    **pattern = call(
+        "kinetic_like_escape",
+        vec![
+            inner,
+            Expr::Value(ValueWithSpan::from(Value::SingleQuotedString(escape))),
+        ],
+    );
+    *escape_char = None;
 }
 
 fn null_text() -> Expr {
@@ -117,21 +329,92 @@ fn expression(e: &mut Expr) {
             *e = inner;
             expression(e);
         }
+        Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } => like_escape(pattern, escape_char),
         Expr::Function(f) => {
+            if let Some(instead) = function(f) {
+                *e = instead;
+                return;
+            }
             if f.name.0.len() == 2 && first_part(&f.name).as_deref() == Some("pg_catalog") {
                 f.name.0.remove(0);
+                if let Some(instead) = function(f) {
+                    *e = instead;
+                    return;
+                }
             }
             if last_part(&f.name).as_deref() == Some("array_to_string") {
                 *e = null_text();
             }
         }
-        Expr::Cast { data_type, .. } => {
-            if let Some(t) = type_for(data_type) {
+        Expr::Cast {
+            data_type, expr, ..
+        } => {
+            if is_regclass(data_type) {
+                let inner =
+                    std::mem::replace(expr.as_mut(), Expr::Value(ValueWithSpan::from(Value::Null)));
+                *e = call("kinetic_regclass", vec![inner]);
+            } else if let Some(t) = type_for(data_type) {
                 *data_type = t;
+            }
+        }
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            use epicor_kinetic_sql::datafusion::sql::sqlparser::ast::{AccessExpr, Subscript};
+            // `a.b[i]` parses as `a` with `.b` and `[i]`: the array is the name before `[i]`.
+            let dotted = |chain: &[AccessExpr]| -> Option<Vec<Ident>> {
+                let mut names = match root.as_ref() {
+                    Expr::Identifier(i) => vec![i.clone()],
+                    Expr::CompoundIdentifier(parts) => parts.clone(),
+                    _ if chain.is_empty() => return Some(Vec::new()),
+                    _ => return None,
+                };
+                for access in chain {
+                    match access {
+                        AccessExpr::Dot(Expr::Identifier(i)) => names.push(i.clone()),
+                        _ => return None,
+                    }
+                }
+                Some(names)
+            };
+            if let Some((AccessExpr::Subscript(Subscript::Index { index }), before)) =
+                access_chain.split_last()
+            {
+                if let Some(names) = dotted(before) {
+                    let index = index.clone();
+                    let array = match names.len() {
+                        0 => std::mem::replace(
+                            root.as_mut(),
+                            Expr::Value(ValueWithSpan::from(Value::Null)),
+                        ),
+                        1 => Expr::Identifier(names[0].clone()),
+                        _ => Expr::CompoundIdentifier(names),
+                    };
+                    *e = call("kinetic_element", vec![array, index]);
+                }
+            } else if let [AccessExpr::Dot(Expr::Identifier(field))] = access_chain.as_slice() {
+                let field = Expr::Value(ValueWithSpan::from(Value::SingleQuotedString(
+                    field.value.clone(),
+                )));
+                let mut composite =
+                    std::mem::replace(root.as_mut(), Expr::Value(ValueWithSpan::from(Value::Null)));
+                while let Expr::Nested(inner) = composite {
+                    composite = *inner;
+                }
+                *e = call("get_field", vec![composite, field]);
             }
         }
         Expr::Array(_) => *e = null_text(),
         Expr::Subquery(q) if unplannable_catalog_read(q) => *e = null_text(),
+        Expr::Subquery(q) if reads_empty_catalog_table(q) => *e = null_text(),
+        Expr::Subquery(q) => aggregate_catalog_subquery(q),
         _ => {}
     }
 }
@@ -177,18 +460,33 @@ fn unplannable_catalog_read(
     lateral.0 && catalog
 }
 
-fn catalog_names() -> &'static [&'static str] {
+pub(super) fn catalog_names() -> &'static [&'static str] {
     static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
     NAMES.get_or_init(pg_catalog_names)
 }
 
 /// The statement `SHOW name` stands for.
 fn show(variable: &[Ident]) -> Result<Statement, SqlError> {
-    let name = variable
+    let words: Vec<String> = variable
         .iter()
-        .map(|i| i.value.as_str())
+        .map(|i| i.value.to_ascii_lowercase())
+        .collect();
+    // PostgreSQL's SHOW names of more than one word, and the settings they show.
+    let name = match words
+        .iter()
+        .map(String::as_str)
         .collect::<Vec<_>>()
-        .join(".");
+        .as_slice()
+    {
+        ["time", "zone"] => "timezone".to_owned(),
+        ["transaction", "isolation", "level"] => "transaction_isolation".to_owned(),
+        ["session", "authorization"] => "session_authorization".to_owned(),
+        _ => variable
+            .iter()
+            .map(|i| i.value.as_str())
+            .collect::<Vec<_>>()
+            .join("."),
+    };
     let sql = if name.eq_ignore_ascii_case("all") {
         "SELECT name, setting, short_desc AS description FROM pg_catalog.pg_settings".to_owned()
     } else {
@@ -311,10 +609,21 @@ fn name_columns(statement: &mut Statement) {
 
 /// Rewrites one parsed statement (see the module's documentation).
 pub fn rewrite(statement: &mut Statement) -> Result<(), SqlError> {
+    use epicor_kinetic_sql::datafusion::sql::sqlparser::ast::VisitMut;
     if let Statement::ShowVariable { variable } = statement {
         *statement = show(variable)?;
     }
+    if statement_reads_catalog_only(statement) {
+        let _ = statement.visit(&mut FoldCase);
+    }
+    let _ = statement.visit(&mut TableFunctions);
     name_columns(statement);
+    // Before array literals go (the pass below visits an expression's parts first).
+    let _ = visit_expressions_mut(statement, |e| {
+        array_comparison(e);
+        regtype_as_text(e);
+        ControlFlow::<()>::Continue(())
+    });
     let _ = visit_expressions_mut(statement, |e| {
         expression(e);
         ControlFlow::<()>::Continue(())
@@ -366,7 +675,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("SELECT '16385'::pg_catalog.regclass, x::name FROM pg_type"),
-            "SELECT '16385'::INT UNSIGNED AS \"?column?\", x::TEXT AS \"x\" FROM pg_catalog.pg_type"
+            "SELECT kinetic_regclass('16385') AS \"?column?\", x::TEXT AS \"x\" FROM pg_catalog.pg_type"
         );
         assert_eq!(
             rewritten("SELECT a ~ 'x' AS m FROM Customers"),
@@ -386,6 +695,103 @@ mod tests {
         assert_eq!(
             rewritten("SHOW \"a'b\"\"c\""),
             "SELECT current_setting('a''b\"c') AS \"a'b\"\"c\""
+        );
+    }
+    #[test]
+    fn sqlalchemy_spellings_become_plain_sql() {
+        assert_eq!(
+            rewritten(
+                "SELECT pg_catalog.pg_class.relname FROM pg_catalog.pg_class \
+                 WHERE pg_catalog.pg_class.relkind = ANY (ARRAY[$1::VARCHAR, $2::VARCHAR]) \
+                 AND relkind <> ALL (ARRAY['i'])"
+            ),
+            "SELECT pg_catalog.pg_class.relname FROM pg_catalog.pg_class \
+             WHERE pg_catalog.pg_class.relkind IN ($1::VARCHAR, $2::VARCHAR) \
+             AND relkind NOT IN ('i')"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE $1 || '%' ESCAPE '/'"
+            ),
+            "SELECT nspname FROM pg_catalog.pg_namespace \
+             WHERE nspname NOT LIKE kinetic_like_escape($1 || '%', '/')"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT d.objoid FROM pg_description d \
+                 WHERE d.classoid = CAST('pg_catalog.pg_constraint' AS REGCLASS) \
+                 AND d.objoid = 'pg_class'::regclass"
+            ),
+            "SELECT d.objoid FROM pg_catalog.pg_description d \
+             WHERE d.classoid = kinetic_regclass('pg_catalog.pg_constraint') \
+             AND d.objoid = kinetic_regclass('pg_class')"
+        );
+        assert_eq!(
+            rewritten("SELECT oid::regtype::text AS regtype, oid::oid::text AS n FROM pg_type t WHERE t.oid = to_regtype($1)"),
+            "SELECT format_type(oid, NULL) AS regtype, oid::INT UNSIGNED::TEXT AS n \
+             FROM pg_catalog.pg_type t WHERE t.oid = to_regtype($1)"
+        );
+        assert_eq!(
+            rewritten("SHOW TRANSACTION ISOLATION LEVEL"),
+            "SELECT current_setting('transaction_isolation') AS \"transaction_isolation\""
+        );
+        // A definition is read from the constraint's row.
+        assert_eq!(
+            rewritten(
+                "SELECT pg_catalog.pg_get_constraintdef(c.oid, true) AS d FROM pg_constraint c"
+            ),
+            "SELECT (SELECT max(kinetic_c.kinetic_definition) FROM pg_catalog.pg_constraint AS \
+             kinetic_c WHERE kinetic_c.oid = c.oid) AS d FROM pg_catalog.pg_constraint c"
+        );
+        // Set-returning calls in a select list, spread by unnest.
+        assert_eq!(
+            rewritten("SELECT unnest(i.indkey) AS a, generate_subscripts(i.indkey, 1) AS o FROM pg_index i"),
+            "SELECT unnest(i.indkey) AS a, unnest(kinetic_subscripts(i.indkey)) AS o \
+             FROM pg_catalog.pg_index i"
+        );
+        // A scalar subquery over an always empty catalog table is NULL; over another, one row.
+        assert_eq!(
+            rewritten(
+                "SELECT (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d \
+                 WHERE d.adrelid = a.attrelid) AS x, \
+                 (SELECT t.typcollation FROM pg_type t WHERE t.oid = a.atttypid) AS y \
+                 FROM pg_attribute a"
+            ),
+            "SELECT CAST(NULL AS TEXT) AS x, (SELECT max(t.typcollation) FROM \
+             pg_catalog.pg_type t WHERE t.oid = a.atttypid) AS y \
+             FROM pg_catalog.pg_attribute a"
+        );
+    }
+
+    #[test]
+    fn pgjdbc_spellings_become_plain_sql() {
+        // Names fold to lower case in a statement that reads the catalog alone...
+        assert_eq!(
+            rewritten(
+                "SELECT result.TABLE_NAME FROM (SELECT c.relname AS TABLE_NAME, \
+                 information_schema._pg_expandarray(i.indkey) AS KEYS FROM pg_catalog.pg_class c, \
+                 pg_catalog.pg_index i) result WHERE (result.KEYS).x = 1 ORDER BY result.table_name"
+            ),
+            "SELECT result.table_name FROM (SELECT c.relname AS table_name, \
+             unnest(kinetic_expandarray(i.indkey)) AS keys FROM pg_catalog.pg_class c, \
+             pg_catalog.pg_index i) result WHERE get_field(result.keys, 'x') = 1 \
+             ORDER BY result.table_name"
+        );
+        // ... and keep Epicor's case elsewhere.
+        assert_eq!(
+            rewritten("SELECT CustNum AS Num FROM Customers"),
+            "SELECT CustNum AS Num FROM Customers"
+        );
+        assert_eq!(
+            rewritten(
+                "SELECT pos.n FROM pg_catalog.pg_constraint con, \
+                 pg_catalog.generate_series(1, 32) pos(n) WHERE con.conkey[pos.n] = 1 \
+                 AND (pg_catalog.current_schemas(true))[1] = 'x'"
+            ),
+            "SELECT pos.n FROM pg_catalog.pg_constraint con, \
+             (SELECT unnest(kinetic_series(1, 32)) AS n) AS pos \
+             WHERE kinetic_element(con.conkey, pos.n) = 1 \
+             AND kinetic_element((current_schemas(true)), 1) = 'x'"
         );
     }
 }
