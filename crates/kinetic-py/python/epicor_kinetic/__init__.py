@@ -15,8 +15,8 @@ run here. ``cur.fetch_arrow_table()``, ``cur.fetch_df()`` and the Arrow PyCapsul
 (``polars.DataFrame(cur)``, ``pyarrow.table(cur)``, ``duckdb.arrow(cur)``) read results without a
 copy. ``create_engine("kinetic:///?<properties>")`` is the SQLAlchemy dialect.
 
-``paramstyle`` is ``qmark``: ``?`` markers, one value each, in order; values are bound into the
-parsed statement, never pasted into its text. Parameter types: ``None``, ``bool``, ``int``,
+``paramstyle`` is ``qmark``: ``?`` markers, one value each, in order (PostgreSQL's ``$1``, ``$2``
+are read too, by number); values are bound into the parsed statement, never pasted into its text. Parameter types: ``None``, ``bool``, ``int``,
 ``float``, ``decimal.Decimal``, ``str``, ``datetime.date``, ``datetime.datetime``,
 ``datetime.time`` and ``uuid.UUID``:
 
