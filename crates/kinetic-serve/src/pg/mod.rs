@@ -5,6 +5,7 @@
 //! drivers' metadata calls and BI tools' start-up queries. Installed in each session's SQL
 //! context when it signs in.
 
+mod ast;
 mod catalog;
 mod functions;
 mod queries;

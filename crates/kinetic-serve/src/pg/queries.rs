@@ -3,8 +3,8 @@
 //! `generate_series` in `FROM`, and scalar subqueries over the catalog as the SQL layer plans
 //! them. See `rewrite.rs` for the whole list.
 
+use super::ast::{call, catalog_names, first_part, last_part};
 use super::catalog::empty_names;
-use super::rewrite::{call, catalog_names, first_part, last_part};
 use epicor_kinetic_sql::datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, Expr, FunctionArg, FunctionArgExpr, Ident, Statement, Value,
     ValueWithSpan,

@@ -38,35 +38,20 @@
 //!   LEVEL`, SQLAlchemy's first question, `transaction_isolation`); `SHOW ALL` reads
 //!   `pg_settings`.
 
-use super::catalog::pg_catalog_names;
+use super::ast::{call, catalog_names, first_part, last_part};
 use super::queries::{
     aggregate_catalog_subquery, reads_empty_catalog_table, statement_reads_catalog_only, FoldCase,
     TableFunctions,
 };
 use epicor_kinetic_sql::datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, visit_relations_mut, BinaryOperator, DataType, Expr, Function,
-    FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Statement,
-    Value, ValueWithSpan,
+    FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectNamePart, Statement, Value,
+    ValueWithSpan,
 };
 use epicor_kinetic_sql::datafusion::sql::sqlparser::dialect::GenericDialect;
 use epicor_kinetic_sql::datafusion::sql::sqlparser::parser::Parser;
 use epicor_kinetic_sql::SqlError;
 use std::ops::ControlFlow;
-use std::sync::OnceLock;
-
-pub(super) fn last_part(name: &ObjectName) -> Option<String> {
-    name.0.last().and_then(|p| match p {
-        ObjectNamePart::Identifier(i) => Some(i.value.to_ascii_lowercase()),
-        _ => None,
-    })
-}
-
-pub(super) fn first_part(name: &ObjectName) -> Option<String> {
-    name.0.first().and_then(|p| match p {
-        ObjectNamePart::Identifier(i) => Some(i.value.to_ascii_lowercase()),
-        _ => None,
-    })
-}
 
 /// The operator `OPERATOR(pg_catalog.op)` stands for.
 fn operator(parts: &[String]) -> Option<BinaryOperator> {
@@ -163,31 +148,6 @@ fn regtype_as_text(e: &mut Expr) {
         "format_type",
         vec![oid, Expr::Value(ValueWithSpan::from(Value::Null))],
     );
-}
-
-/// A call of `name(args...)`, every argument plain.
-pub(super) fn call(name: &str, args: Vec<Expr>) -> Expr {
-    let template = format!(
-        "{name}({})",
-        (0..args.len())
-            .map(|_| "NULL")
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let mut f = Parser::new(&GenericDialect {})
-        .try_with_sql(&template)
-        .and_then(|mut p| p.parse_expr())
-        .unwrap_or_else(|_| Expr::Value(ValueWithSpan::from(Value::Null)));
-    if let Expr::Function(Function {
-        args: FunctionArguments::List(list),
-        ..
-    }) = &mut f
-    {
-        for (slot, arg) in list.args.iter_mut().zip(args) {
-            *slot = FunctionArg::Unnamed(FunctionArgExpr::Expr(arg));
-        }
-    }
-    f
 }
 
 /// The plain arguments of a call (`None` if any is named, a wildcard or a subquery).
@@ -458,11 +418,6 @@ fn unplannable_catalog_read(
         ControlFlow::<()>::Continue(())
     });
     lateral.0 && catalog
-}
-
-pub(super) fn catalog_names() -> &'static [&'static str] {
-    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
-    NAMES.get_or_init(pg_catalog_names)
 }
 
 /// The statement `SHOW name` stands for.
