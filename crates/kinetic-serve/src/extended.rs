@@ -12,157 +12,23 @@
 //!   portal fetched in pieces, as JDBC's `setFetchSize` does) each `Execute` reads that many
 //!   more and the portal stays open, so a result of any size passes in bounded memory.
 
-use crate::session::{session_statement, Session};
-use crate::{encode, sqlstate, values};
+use crate::local::session_statement;
+use crate::prepare::{format_of, protocol, Kind, Parser, Prepared};
+use crate::session::Session;
+use crate::values;
 use async_trait::async_trait;
-use epicor_kinetic_sql::datafusion::arrow::datatypes::SchemaRef;
-use epicor_kinetic_sql::{Param, SqlSession};
+use epicor_kinetic_sql::Param;
 use futures_util::Sink;
-use pgwire::api::portal::{Format, Portal, PortalExecutionState};
+use pgwire::api::portal::{Portal, PortalExecutionState};
 use pgwire::api::query::{send_execution_response, send_query_response, ExtendedQueryHandler};
-use pgwire::api::results::{FieldFormat, FieldInfo, Response};
-use pgwire::api::stmt::QueryParser;
+use pgwire::api::results::{FieldFormat, Response};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{ClientInfo, ClientPortalStore, PgWireConnectionState, Type, DEFAULT_NAME};
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::extendedquery::Execute;
 use pgwire::messages::PgWireBackendMessage;
 use std::fmt::Debug;
-use std::sync::{Arc, OnceLock};
-
-/// A statement a client prepared.
-#[derive(Debug, Clone)]
-pub(crate) struct Prepared {
-    sql: String,
-    kind: Kind,
-}
-
-#[derive(Debug, Clone)]
-enum Kind {
-    /// A statement about the session (`SET`, `BEGIN`, ...), answered by the server itself.
-    Local,
-    /// A statement for the SQL layer.
-    Sql {
-        /// Each parameter's type, `$1` first.
-        parameters: Vec<Type>,
-        /// The result's columns (`None` for a write, which answers a count).
-        columns: Option<SchemaRef>,
-    },
-}
-
-/// Plans what clients prepare, in their session.
-pub(crate) struct Parser(pub(crate) Arc<OnceLock<SqlSession>>);
-
-fn protocol(message: impl Into<String>) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".into(),
-        "08P01".into(),
-        message.into(),
-    )))
-}
-
-/// A column's or parameter's format; an error for a list of formats of the wrong length
-/// (pgwire's own lookup would panic on one).
-fn format_of(format: &Format, i: usize, count: usize, what: &str) -> PgWireResult<FieldFormat> {
-    match format {
-        Format::Individual(codes) if codes.len() != count => Err(protocol(format!(
-            "bind message has {} {what} formats but the statement has {count} {what}s",
-            codes.len()
-        ))),
-        Format::Individual(codes) => Ok(codes
-            .get(i)
-            .map_or(FieldFormat::Text, |c| FieldFormat::from(*c))),
-        other => Ok(other.format_for(i)),
-    }
-}
-
-fn signed_in(sql: &OnceLock<SqlSession>) -> PgWireResult<&SqlSession> {
-    sql.get().ok_or_else(|| {
-        PgWireError::UserError(Box::new(ErrorInfo::new(
-            "FATAL".into(),
-            "28000".into(),
-            "not signed in".into(),
-        )))
-    })
-}
-
-#[async_trait]
-impl QueryParser for Parser {
-    type Statement = Prepared;
-
-    async fn parse_sql<C>(
-        &self,
-        _client: &C,
-        sql: &str,
-        types: &[Option<Type>],
-    ) -> PgWireResult<Option<Prepared>>
-    where
-        C: ClientInfo + Unpin + Send + Sync,
-    {
-        if session_statement(sql).is_some() {
-            return Ok(Some(Prepared {
-                sql: sql.to_owned(),
-                kind: Kind::Local,
-            }));
-        }
-        let described = signed_in(&self.0)?
-            .describe(sql)
-            .await
-            .map_err(sqlstate::error)?;
-        let count = described.parameters.len().max(types.len());
-        let parameters = (0..count)
-            .map(|i| {
-                types
-                    .get(i)
-                    .cloned()
-                    .flatten()
-                    .filter(|t| *t != Type::UNKNOWN)
-                    .or_else(|| {
-                        described
-                            .parameters
-                            .get(i)
-                            .cloned()
-                            .flatten()
-                            .map(|d| encode::pg_type(&d).0)
-                    })
-                    .unwrap_or(Type::TEXT)
-            })
-            .collect();
-        Ok(Some(Prepared {
-            sql: sql.to_owned(),
-            kind: Kind::Sql {
-                parameters,
-                columns: described.columns,
-            },
-        }))
-    }
-
-    fn get_parameter_types(&self, statement: &Prepared) -> PgWireResult<Vec<Type>> {
-        Ok(match &statement.kind {
-            Kind::Sql { parameters, .. } => parameters.clone(),
-            Kind::Local => Vec::new(),
-        })
-    }
-
-    fn get_result_schema(
-        &self,
-        statement: &Prepared,
-        format: Option<&Format>,
-    ) -> PgWireResult<Vec<FieldInfo>> {
-        let Kind::Sql {
-            columns: Some(columns),
-            ..
-        } = &statement.kind
-        else {
-            return Ok(Vec::new());
-        };
-        let count = columns.fields().len();
-        let formats = (0..count)
-            .map(|i| format.map_or(Ok(FieldFormat::Text), |f| format_of(f, i, count, "result")))
-            .collect::<PgWireResult<Vec<_>>>()?;
-        Ok(encode::fields_as(columns, |i| formats[i]))
-    }
-}
+use std::sync::Arc;
 
 /// The values of `portal`'s parameters, each read as its type.
 fn parameters(portal: &Portal<Prepared>, types: &[Type]) -> PgWireResult<Vec<Param>> {

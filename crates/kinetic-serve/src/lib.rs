@@ -28,8 +28,11 @@
 
 mod encode;
 mod extended;
+mod local;
 mod metrics;
+mod options;
 mod pg;
+mod prepare;
 mod server;
 mod session;
 mod sqlstate;
@@ -37,4 +40,5 @@ mod statement;
 mod values;
 
 pub use epicor_kinetic_tls::CertificateSource;
-pub use server::{Auth, Options, Server, SHUTDOWN_WAIT};
+pub use options::{Auth, Options};
+pub use server::{Server, SHUTDOWN_WAIT};

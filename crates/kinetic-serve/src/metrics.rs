@@ -4,7 +4,7 @@
 //! provider, hits). Counted where the per-statement log line is written, so the two agree.
 //! Nothing in them names a user or a statement.
 
-use crate::server::Entra;
+use epicor_kinetic::store::UserCacheStats;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,7 +35,7 @@ impl Metrics {
     }
 
     /// The metrics in Prometheus' text format.
-    pub(crate) async fn render(&self, entra: Option<&Entra>) -> String {
+    pub(crate) fn render(&self, tokens: Option<UserCacheStats>) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, lines: &[(String, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -88,25 +88,22 @@ impl Metrics {
             "Requests the statements sent to Epicor.",
             &[(String::new(), n(&self.epicor_requests))],
         );
-        if let Some(entra) = entra {
-            if let Ok(cache) = entra.client.user_tokens().await {
-                let s = cache.stats();
-                metric(
+        if let Some(s) = tokens {
+            metric(
                     "kinetic_serve_token_exchanges_total",
                     "counter",
                     "Epicor tokens obtained from the identity provider (on-behalf-of exchanges and refreshes).",
                     &[(String::new(), s.fetches)],
                 );
-                metric(
-                    "kinetic_serve_token_cache_hits_total",
-                    "counter",
-                    "Epicor tokens served from the cache, by level (this process, Redis).",
-                    &[
-                        ("{level=\"process\"}".to_owned(), s.l1_hits),
-                        ("{level=\"redis\"}".to_owned(), s.l2_hits),
-                    ],
-                );
-            }
+            metric(
+                "kinetic_serve_token_cache_hits_total",
+                "counter",
+                "Epicor tokens served from the cache, by level (this process, Redis).",
+                &[
+                    ("{level=\"process\"}".to_owned(), s.l1_hits),
+                    ("{level=\"redis\"}".to_owned(), s.l2_hits),
+                ],
+            );
         }
         out
     }
