@@ -23,21 +23,28 @@ async fn emulator() -> RunningEmulator {
     .unwrap_or_else(|e| panic!("emulator: {e}"))
 }
 
-/// The server in front of `emu`, its upstream settings the emulator's Basic connection (whose
-/// user and password each session replaces by its client's).
-async fn serve(emu: &RunningEmulator, allow_writes: bool, max_sessions: usize) -> u16 {
+/// The options of a server in front of `emu`: its Basic connection (whose user and password
+/// each session replaces by its client's), no TLS.
+fn options(emu: &RunningEmulator, allow_writes: bool, max_sessions: usize) -> Options {
     let text = emu.startup_info()["connection_strings"]["basic"]
         .as_str()
         .unwrap()
         .to_owned();
-    let options = Options {
+    Options {
         upstream: Settings::parse(&text).unwrap(),
         allow_writes,
         max_sessions,
         tls: None,
         auth: Default::default(),
-    };
-    let server = Server::bind("127.0.0.1:0", options).await.unwrap();
+    }
+}
+
+/// The server in front of `emu`, its upstream settings the emulator's Basic connection (whose
+/// user and password each session replaces by its client's).
+async fn serve(emu: &RunningEmulator, allow_writes: bool, max_sessions: usize) -> u16 {
+    let server = Server::bind("127.0.0.1:0", options(emu, allow_writes, max_sessions))
+        .await
+        .unwrap();
     let port = server.local_addr().port();
     tokio::spawn(server.run());
     port
@@ -662,17 +669,7 @@ async fn a_cancel_stops_the_statement_and_each_statement_is_logged() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shutdown_ends_the_sessions_and_takes_no_new_one() {
     let emu = emulator().await;
-    let text = emu.startup_info()["connection_strings"]["basic"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let options = Options {
-        upstream: Settings::parse(&text).unwrap(),
-        allow_writes: false,
-        max_sessions: 4,
-        tls: None,
-        auth: Default::default(),
-    };
+    let options = options(&emu, false, 4);
     let server = Server::bind("127.0.0.1:0", options).await.unwrap();
     let port = server.local_addr().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -705,17 +702,7 @@ async fn a_shutdown_ends_the_sessions_and_takes_no_new_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_count_sessions_statements_and_refusals() {
     let emu = emulator().await;
-    let text = emu.startup_info()["connection_strings"]["basic"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let options = Options {
-        upstream: Settings::parse(&text).unwrap(),
-        allow_writes: false,
-        max_sessions: 4,
-        tls: None,
-        auth: Default::default(),
-    };
+    let options = options(&emu, false, 4);
     let server = Server::bind("127.0.0.1:0", options)
         .await
         .unwrap()
